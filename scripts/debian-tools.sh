@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian tools the interop tests and benchmarks drive: swaks, fetchmail,
+# mbsync (isync), curl, Postfix (smtp-source/smtp-sink and a peer MTA), Dovecot.
+# Does nothing when they are all present. Never starts the system instances of
+# Postfix or Dovecot: tests run their own private instances on loopback high ports.
+set -euo pipefail
+need=()
+for tool in swaks:swaks fetchmail:fetchmail mbsync:isync curl:curl smtp-source:postfix \
+            dovecot:dovecot-imapd doveconf:dovecot-pop3d; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
+done
+[ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "debian-tools: missing ${need[*]}; run as root or install them" >&2
+    exit 1
+fi
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+# policy-rc.d 101 keeps the packages' maintainer scripts from starting system daemons.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${need[@]}" >/dev/null

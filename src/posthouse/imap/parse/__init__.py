@@ -1,0 +1,1 @@
+"""posthouse.imap/parse."""

@@ -1,0 +1,1 @@
+"""posthouse.pop3."""

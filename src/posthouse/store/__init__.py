@@ -1,0 +1,1 @@
+"""The store: accounts, mailboxes, messages, queue and change events behind one async API."""

@@ -1,0 +1,262 @@
+"""The store's ports: typing.Protocol interfaces split by aggregate.
+
+Callers (delivery, IMAP/POP3 handlers, the queue, the CLI) depend only on these protocols and on
+``models``/``errors``/``events``; ``app.py`` picks the backend (SQLite now, PostgreSQL later).
+
+Rules every backend keeps:
+- A mutating call returns only after its transaction is durably committed (group commit:
+  concurrent writers share one fsync). Then, and only then, its events are published.
+- A mutating call either commits entirely or raises and commits nothing.
+- Addresses are matched case-insensitively; users are stored lower-cased.
+- Mailbox names are validated by the store (``InvalidMailboxName``); "INBOX" is matched
+  case-insensitively and always returned as "INBOX".
+- ``origin`` is an opaque token a session passes on its own changes; it comes back on the
+  events so the session can tell its own changes from others'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from posthouse.store.events import Subscription
+from posthouse.store.models import (
+    Alias,
+    DeliveryTarget,
+    FlagOp,
+    Mailbox,
+    MailboxCounts,
+    NewMessage,
+    OutboundEnvelope,
+    QueuedMessage,
+    StoredMessage,
+    UidFlags,
+    User,
+)
+
+
+class AccountStore(Protocol):
+    """Domains, users, aliases and catch-alls."""
+
+    async def add_domain(self, name: str) -> None:
+        """Add a local domain (AlreadyExists if present)."""
+
+    async def remove_domain(self, name: str) -> None:
+        """Remove a domain with its users and aliases (NotFound if absent)."""
+
+    async def list_domains(self) -> list[str]:
+        """All local domains, sorted."""
+
+    async def is_local_domain(self, name: str) -> bool:
+        """Whether mail for this domain is delivered here."""
+
+    async def add_user(self, address: str, password_hash: str, *, quota_bytes: int = 0) -> User:
+        """Create a user with the default mailboxes (its domain must exist)."""
+
+    async def get_user(self, address: str) -> User | None:
+        """The user with exactly this address (case-insensitive), or None."""
+
+    async def get_user_by_id(self, user_id: int) -> User | None:
+        """The user with this id, or None."""
+
+    async def list_users(self, domain: str | None = None) -> list[User]:
+        """Users, optionally of one domain, sorted by address."""
+
+    async def set_password(self, address: str, password_hash: str) -> None:
+        """Replace a user's password hash (NotFound if absent)."""
+
+    async def set_user_options(
+        self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None
+    ) -> User:
+        """Change per-account options; None leaves an option as it is."""
+
+    async def remove_user(self, address: str) -> None:
+        """Remove a user and all their mail (NotFound if absent)."""
+
+    async def add_alias(self, address: str, targets: Sequence[str]) -> None:
+        """Create or replace an alias; its domain must be local."""
+
+    async def get_alias(self, address: str) -> Alias | None:
+        """The alias with this address, or None."""
+
+    async def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        """Aliases, optionally of one domain."""
+
+    async def remove_alias(self, address: str) -> None:
+        """Remove an alias (NotFound if absent)."""
+
+    async def set_catchall(self, domain: str, target: str | None) -> None:
+        """Set (or clear with None) the address that gets mail for unknown users of a domain."""
+
+    async def get_catchall(self, domain: str) -> str | None:
+        """The catch-all target of a domain, or None."""
+
+
+class MailboxStore(Protocol):
+    """Mailboxes of a user and their subscriptions."""
+
+    async def list_mailboxes(self, user_id: int) -> list[Mailbox]:
+        """All mailboxes of a user, sorted by name."""
+
+    async def get_mailbox(self, user_id: int, name: str) -> Mailbox | None:
+        """One mailbox by name, or None."""
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        """One mailbox by id, or None."""
+
+    async def create_mailbox(
+        self, user_id: int, name: str, *, special_use: str | None = None, origin: object = None
+    ) -> Mailbox:
+        """Create a mailbox (MailboxExists, InvalidMailboxName)."""
+
+    async def delete_mailbox(self, user_id: int, name: str, *, origin: object = None) -> None:
+        """Delete a mailbox and its messages (NoSuchMailbox, MailboxNotDeletable for INBOX)."""
+
+    async def rename_mailbox(
+        self, user_id: int, old: str, new: str, *, origin: object = None
+    ) -> None:
+        """Rename a mailbox and its children. Renaming INBOX moves its messages to a new
+        mailbox and leaves INBOX empty (RFC 9051 6.3.6)."""
+
+    async def set_subscribed(
+        self, user_id: int, name: str, subscribed: bool, *, origin: object = None
+    ) -> None:
+        """(Un)subscribe a name; a name need not exist to be subscribed (RFC 9051 6.3.7)."""
+
+    async def list_subscriptions(self, user_id: int) -> list[str]:
+        """Subscribed names, existing or not."""
+
+    async def mailbox_counts(self, mailbox_id: int) -> MailboxCounts:
+        """Counts for STATUS/STAT (NoSuchMailbox)."""
+
+    async def claim_recent(self, mailbox_id: int) -> int:
+        """Mark every message up to uidnext-1 as no longer \\Recent for other sessions and
+        return the previous mark: uids above it are \\Recent for the caller (RFC 3501 2.3.2)."""
+
+
+class MessageStore(Protocol):
+    """Messages in mailboxes and their blobs."""
+
+    async def deliver(
+        self,
+        message: NewMessage,
+        targets: Sequence[DeliveryTarget],
+        *,
+        outbound: OutboundEnvelope | None = None,
+    ) -> list[tuple[int, int]]:
+        """Store one message once and file it into every target mailbox; if ``outbound`` is
+        given, queue it for those remote recipients in the same transaction. Returns
+        (mailbox_id, uid) per target. All or nothing (QuotaExceeded, NoSuchMailbox)."""
+
+    async def append(
+        self,
+        mailbox_id: int,
+        message: NewMessage,
+        flags: frozenset[str] = frozenset(),
+        *,
+        origin: object = None,
+    ) -> tuple[int, int]:
+        """IMAP APPEND: store into one mailbox; returns (uidvalidity, uid)."""
+
+    async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
+        """Every message's uid, modseq and flags in uid order (what SELECT needs)."""
+
+    async def fetch_meta(
+        self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False
+    ) -> list[StoredMessage]:
+        """Metadata of the given uids that still exist, in uid order."""
+
+    async def read_blob(self, blob_id: str) -> bytes:
+        """The raw bytes of a message."""
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: frozenset[str],
+        *,
+        unchanged_since: int | None = None,
+        origin: object = None,
+    ) -> tuple[list[UidFlags], list[int]]:
+        """Change flags; returns (changed messages with new modseq, uids that failed the
+        UNCHANGEDSINCE test). Messages whose flags do not change keep their modseq."""
+
+    async def expunge(
+        self, mailbox_id: int, uids: Sequence[int] | None = None, *, origin: object = None
+    ) -> list[int]:
+        """Remove messages flagged \\Deleted (all, or only among ``uids``); returns their uids."""
+
+    async def delete_messages(
+        self, mailbox_id: int, uids: Sequence[int], *, origin: object = None
+    ) -> list[int]:
+        """Remove exactly these messages, flagged or not (POP3 QUIT); returns removed uids."""
+
+    async def copy(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, origin: object = None,
+    ) -> list[tuple[int, int]]:
+        """Copy messages; returns (source uid, new uid) pairs (QuotaExceeded)."""
+
+    async def move(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, origin: object = None,
+    ) -> list[tuple[int, int]]:
+        """Move messages atomically; returns (source uid, new uid) pairs."""
+
+    async def search_text(
+        self, mailbox_id: int, needle: str, *, field: str
+    ) -> set[int]:
+        """Uids whose ``field`` contains ``needle`` case-insensitively. ``field`` is "body"
+        (decoded text, via the full-text index), "text" (headers and body), or a lower-cased
+        header name such as "subject" or "from"."""
+
+    async def quota_usage(self, user_id: int) -> tuple[int, int]:
+        """(bytes used, message count) over all of a user's mailboxes."""
+
+
+class QueueStore(Protocol):
+    """The durable outbound queue."""
+
+    async def enqueue(self, data: bytes, envelope: OutboundEnvelope) -> int:
+        """Queue a message for remote recipients; returns the queue id."""
+
+    async def due(self, now: datetime, limit: int) -> list[QueuedMessage]:
+        """Messages not held whose next attempt is due, oldest first."""
+
+    async def get_queued(self, queue_id: int) -> QueuedMessage | None:
+        """One queued message, or None."""
+
+    async def list_queue(self) -> list[QueuedMessage]:
+        """Every queued message."""
+
+    async def record_recipient_result(
+        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str
+    ) -> None:
+        """Record one recipient's outcome; delivered/failed end it, neither means retry."""
+
+    async def reschedule(
+        self, queue_id: int, next_attempt: datetime, *, error: str | None,
+        delay_warned: bool | None = None,
+    ) -> None:
+        """Set the next attempt after a try that left recipients pending."""
+
+    async def set_held(self, queue_id: int, held: bool) -> None:
+        """Hold or release a queued message."""
+
+    async def remove_queued(self, queue_id: int) -> None:
+        """Drop a message from the queue (done or deleted by the admin)."""
+
+
+class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):
+    """The whole store, as app.py builds it."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema and start the writer."""
+
+    async def close(self) -> None:
+        """Finish pending writes and release resources."""
+
+    def subscribe(self, user_id: int) -> Subscription:
+        """Receive every committed change event of one user."""

@@ -1,0 +1,192 @@
+"""Domain values the store hands out and takes in. Frozen, free of SQL and of protocol syntax."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Mailbox names are UTF-8 with "/" as the hierarchy delimiter; "INBOX" is always spelt so.
+HIERARCHY_DELIMITER = "/"
+INBOX = "INBOX"
+
+# Special-use mailboxes every user has from the start (RFC 6154 attribute -> name).
+DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
+    (INBOX, None),
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A mail account. ``address`` is ``local@domain`` with both parts lower-cased."""
+
+    id: int
+    address: str
+    password_hash: str
+    quota_bytes: int = 0  # 0 means no quota
+    pop3_keep: bool = False  # POP3 marks \Seen instead of deleting
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """An address that forwards to one or more targets (local or remote addresses)."""
+
+    address: str
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """One folder of one user, with its IMAP counters."""
+
+    id: int
+    user_id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    subscribed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxCounts:
+    """Figures for IMAP STATUS and POP3 STAT."""
+
+    messages: int
+    unseen: int
+    deleted: int
+    size: int
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummary:
+    """The MIME parse cached at delivery, so IMAP never re-parses a blob for metadata.
+
+    ``envelope`` and ``bodystructure`` are JSON texts produced and read by posthouse.message;
+    the store keeps them opaque. ``headers`` maps lower-cased field names (from, to, cc, bcc,
+    subject, message-id, ...) to decoded values for SEARCH; ``text`` is the decoded body text
+    for the full-text index.
+    """
+
+    envelope: str
+    bodystructure: str
+    headers: dict[str, str] = field(default_factory=dict)
+    sent_date: datetime | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to be stored: raw bytes exactly as they will be served, and its parse."""
+
+    data: bytes
+    summary: MessageSummary
+    internaldate: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """Where one copy of a delivered message goes."""
+
+    user_id: int
+    mailbox: str = INBOX
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message in one mailbox, as SELECT/FETCH/POP3 see it (no body bytes)."""
+
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internaldate: datetime
+    size: int
+    blob_id: str
+    summary: MessageSummary | None = None  # filled only when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class UidFlags:
+    """The minimum an IMAP session keeps per message: its uid, modseq and flags."""
+
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+
+
+class FlagOp(enum.Enum):
+    """How STORE combines the given flags with the message's flags."""
+
+    ADD = "+"
+    REMOVE = "-"
+    REPLACE = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRecipient:
+    """One remote recipient with its RFC 3461 DSN parameters."""
+
+    address: str
+    notify: tuple[str, ...] = ()  # NEVER | SUCCESS, FAILURE, DELAY; empty = default
+    orcpt: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEnvelope:
+    """What the outbound queue needs besides the message bytes."""
+
+    mail_from: str  # "" for the null reverse-path
+    recipients: tuple[OutboundRecipient, ...]
+    envid: str | None = None
+    ret: str | None = None  # FULL | HDRS
+    smtputf8: bool = False
+    body: str | None = None  # 7BIT | 8BITMIME | BINARYMIME
+    sender_user_id: int | None = None  # set when a local user submitted it (DKIM, bounces)
+
+
+class RecipientState(enum.Enum):
+    """Per-recipient progress of a queued message."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRecipient:
+    """A recipient of a queued message and where its delivery stands."""
+
+    id: int
+    address: str
+    state: RecipientState
+    notify: tuple[str, ...]
+    orcpt: str | None
+    last_reply: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message in the outbound queue."""
+
+    id: int
+    blob_id: str
+    size: int
+    envelope: OutboundEnvelope
+    recipients: tuple[QueuedRecipient, ...]
+    created: datetime
+    next_attempt: datetime
+    attempts: int
+    last_error: str | None
+    held: bool
+    delay_warned: bool
