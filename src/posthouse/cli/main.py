@@ -1,2 +1,45 @@
-def main() -> int:
-    return 0
+"""``posthouse`` command line: one subcommand module per noun."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from posthouse.cli import alias, dns, domain, init, queue, serve, status, user
+from posthouse.cli.common import CliError
+from posthouse.config import ConfigError
+from posthouse.net.listeners import ListenError
+from posthouse.net.tls import TlsSetupError
+from posthouse.store.errors import StoreError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole argument tree."""
+    parser = argparse.ArgumentParser(
+        prog="posthouse",
+        description="posthouse: a complete mail server (SMTP, submission, IMAP, POP3, queue).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (init, serve, domain, user, alias, dns, status, queue):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every expected failure is one line on stderr."""
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    except (CliError, ConfigError, ListenError, TlsSetupError) as exc:
+        print(f"posthouse: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"posthouse: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,169 @@
+"""Composition root: picks the store backend, builds auth, router, listeners; start/stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING
+
+from posthouse.clock import Clock, SystemClock
+from posthouse.config import PROTOCOLS, Config, parse_hostport
+from posthouse.net.limits import ConnectionLimiter
+from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
+from posthouse.net.tls import TlsContextFactory
+from posthouse.services import Services
+from posthouse.setup import ensure_tls, tls_paths
+from posthouse.store.api import Store
+
+if TYPE_CHECKING:
+    from posthouse.auth.passwords import PasswordHasher
+
+log = logging.getLogger("posthouse.app")
+
+# What a refused connection is told, per protocol family.
+_BUSY = {
+    "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
+    "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+    "pop3": b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+}
+
+
+def family(protocol: str) -> str:
+    """smtp, imap or pop3 for any listener name."""
+    if protocol in ("smtp", "submission", "submissions"):
+        return "smtp"
+    return protocol.rstrip("s")
+
+
+def build_store(cfg: Config) -> Store:
+    """The configured store backend (embedded SQLite is the default and only one so far)."""
+    from posthouse.store.sqlite.backend import SqliteStore
+
+    return SqliteStore(cfg.data_path)
+
+
+def build_hasher(cfg: Config) -> PasswordHasher:
+    """The argon2id hasher with the configured cost."""
+    from posthouse.auth.passwords import PasswordHasher
+
+    return PasswordHasher(
+        time_cost=cfg.auth.argon2_time_cost,
+        memory_kib=cfg.auth.argon2_memory_kib,
+        parallelism=cfg.auth.argon2_parallelism,
+    )
+
+
+class App:
+    """A running posthouse: ``await start()``, then ``await stop()``."""
+
+    def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.store = build_store(cfg)
+        self.listeners: ListenerGroup | None = None
+        self.services: Services | None = None
+        self._background: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Open the store, bind every enabled listener, start background workers."""
+        ensure_tls(self.cfg)
+        cert, key = tls_paths(self.cfg)
+        tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version)
+        await self.store.open()
+        try:
+            self.services = self._build_services()
+            limits = self.cfg.limits
+            self.listeners = ListenerGroup(
+                tls, ConnectionLimiter(max_total=limits.max_connections,
+                                       max_per_ip=limits.max_connections_per_ip))
+            await self.listeners.start(self._specs(self.services))
+        except BaseException:
+            await self.store.close()
+            raise
+        self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
+
+    def port(self, protocol: str) -> int:
+        """The bound port of a listener (after start)."""
+        assert self.listeners is not None
+        return self.listeners.port(protocol)
+
+    def reload_tls(self) -> None:
+        """SIGHUP: re-read the certificate and key."""
+        if self.listeners is not None:
+            self.listeners.tls.reload()
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop accepting, let transactions finish, close the store."""
+        if self.listeners is not None:
+            await self.listeners.stop(self.cfg.limits.shutdown_grace_seconds)
+        for task in self._background:
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=10)
+        await self.store.close()
+
+    async def run_until_signalled(self) -> None:
+        """Serve until SIGTERM/SIGINT; SIGHUP reloads TLS."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        await stop.wait()
+        log.info("shutting down")
+        await self.stop()
+
+    def _build_services(self) -> Services:
+        from posthouse.auth.authenticator import build_authenticator
+        from posthouse.delivery.router import Router
+        from posthouse.serve.pop3_locks import MaildropLocks
+
+        return Services(
+            config=self.cfg,
+            store=self.store,
+            authenticator=build_authenticator(self.store, self.cfg, build_hasher(self.cfg),
+                                              clock=self.clock),
+            router=Router(self.store),
+            clock=self.clock,
+            pop3_locks=MaildropLocks(),
+        )
+
+    def _specs(self, services: Services) -> list[ListenerSpec]:
+        handlers = _handlers(services)
+        specs = []
+        for proto in PROTOCOLS:
+            handler = handlers.get(family(proto))
+            if handler is None:
+                continue
+            for addr in getattr(self.cfg.listen, proto):
+                host, port = parse_hostport(addr)
+                specs.append(ListenerSpec(
+                    protocol=proto, host=host, port=port, handler=handler,
+                    implicit_tls=proto in ("submissions", "imaps", "pop3s"),
+                    busy_reply=_BUSY[family(proto)]))
+        return specs
+
+    def _workers(self, services: Services) -> list[asyncio.Task[None]] | list:  # type: ignore[type-arg]
+        return []
+
+
+def _handlers(services: Services) -> dict[str, Handler]:
+    """The protocol adapters that exist, by family."""
+    out: dict[str, Handler] = {}
+    try:
+        from posthouse.serve.smtp import make_handler as smtp_handler
+        out["smtp"] = smtp_handler(services)
+    except ImportError:
+        pass
+    try:
+        from posthouse.serve.imap import make_handler as imap_handler
+        out["imap"] = imap_handler(services)
+    except ImportError:
+        pass
+    try:
+        from posthouse.serve.pop3 import make_handler as pop3_handler
+        out["pop3"] = pop3_handler(services)
+    except ImportError:
+        pass
+    return out

@@ -1,0 +1,29 @@
+"""``posthouse dns DOMAIN``: the DNS records to publish."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from posthouse.cli.common import add_location_args, resolve_config
+from posthouse.setup import dkim_key_path, dkim_public_record, dns_records, ensure_dkim_key
+
+
+def register(sub: Any) -> None:
+    """Add the dns command."""
+    p = sub.add_parser("dns", help="print the DNS records to publish for a domain",
+                       description="Print MX, SPF, DKIM, DMARC and autoconfig SRV records.")
+    p.add_argument("domain")
+    add_location_args(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the records."""
+    cfg = resolve_config(args)
+    key = dkim_key_path(cfg)
+    ensure_dkim_key(key)
+    for line in dns_records(domain=args.domain.lower(), hostname=cfg.server.hostname,
+                            selector=cfg.dkim.selector, dkim_record=dkim_public_record(key)):
+        print(line)
+    return 0

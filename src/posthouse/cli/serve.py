@@ -1,0 +1,123 @@
+"""``posthouse serve``: run the server; on an empty data dir, set it up first."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import secrets
+from typing import Any
+
+from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
+from posthouse.cli.init import initialize
+from posthouse.config import PROTOCOLS, STANDARD_PORTS, Config, parse_hostport
+from posthouse.log import setup_logging
+from posthouse.setup import DataPaths
+
+
+def register(sub: Any) -> None:
+    """Add the serve command."""
+    p = sub.add_parser(
+        "serve", help="run the mail server",
+        description="Run every enabled listener (SMTP 25, submission 587/465, IMAP 143/993, "
+        "POP3 110/995) until SIGTERM. On an empty data directory it first creates the config, "
+        "a self-signed certificate, the store, the default domain and a first user.")
+    add_location_args(p)
+    p.add_argument("--hostname", help="this server's host name (first run only)")
+    p.add_argument("--bind", metavar="ADDR", help="listen on ADDR instead of 0.0.0.0")
+    p.add_argument("--port-base", type=int, metavar="N",
+                   help="listen on N + the standard port (e.g. 10000: 10025, 10143, ...)")
+    p.add_argument("--listen", action="append", default=[], metavar="PROTO=HOST:PORT",
+                   help="override one listener (repeatable; PROTO=off disables it); PROTO is "
+                   + ", ".join(PROTOCOLS))
+    p.add_argument("--allow-plaintext-loopback", action="store_true",
+                   help="allow passwords without TLS from 127.0.0.0/8 and ::1")
+    p.set_defaults(run=run_sync)
+
+
+def apply_listen_overrides(cfg: Config, args: argparse.Namespace) -> Config:
+    """--bind, --port-base and --listen applied to the [listen] section."""
+    listen = cfg.listen
+    if args.bind or args.port_base is not None:
+        changes = {}
+        for proto in PROTOCOLS:
+            new = []
+            for addr in getattr(listen, proto):
+                host, port = parse_hostport(addr)
+                host = args.bind or host
+                if args.port_base is not None:
+                    port = args.port_base + STANDARD_PORTS[proto]
+                new.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            changes[proto] = new
+        listen = dataclasses.replace(listen, **changes)
+    for item in args.listen:
+        proto, eq, addr = item.partition("=")
+        if not eq or proto not in PROTOCOLS:
+            raise CliError(f"--listen {item!r}: expected PROTO=HOST:PORT with PROTO one of "
+                           + ", ".join(PROTOCOLS))
+        if addr == "off":
+            listen = dataclasses.replace(listen, **{proto: []})
+            continue
+        try:
+            parse_hostport(addr)
+        except ValueError as exc:
+            raise CliError(f"--listen {item!r}: {exc}") from None
+        listen = dataclasses.replace(listen, **{proto: [addr]})
+    auth = cfg.auth
+    if args.allow_plaintext_loopback:
+        auth = dataclasses.replace(auth, allow_plaintext_on_loopback=True)
+    return dataclasses.replace(cfg, listen=listen, auth=auth)
+
+
+async def _first_run(cfg: Config, hostname: str | None) -> tuple[Config, str | None]:
+    """Set up an empty data dir; returns the config and a first user's password line."""
+    if hostname:
+        cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, hostname=hostname))
+    domain = cfg.server.default_domain
+    cfg = await initialize(cfg, domain=domain)
+    from posthouse.app import build_hasher
+
+    address = f"postmaster@{domain}"
+    password = secrets.token_urlsafe(12)
+    async with open_store(cfg) as store:
+        if await store.get_user(address) is None:
+            await store.add_user(address, build_hasher(cfg).hash(password))
+            return cfg, f"first user: {address}  password: {password}  (shown once)"
+    return cfg, None
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Serve until signalled."""
+    cfg = resolve_config(args)
+    first_user = None
+    if args.config is None and not DataPaths(cfg.data_path).config.exists():
+        cfg, first_user = await _first_run(cfg, args.hostname)
+        cfg = resolve_config(argparse.Namespace(config=None, data_dir=cfg.data_path))
+    cfg = apply_listen_overrides(cfg, args)
+    setup_logging(cfg.log.level)
+    from posthouse.app import App
+
+    app = App(cfg)
+    await app.start()
+    assert app.listeners is not None
+    print(f"posthouse serving {cfg.server.hostname}, data in {cfg.data_path}", flush=True)
+    for proto, addrs in app.listeners.bound.items():
+        for host, port in addrs:
+            print(f"  {proto:12} {host}:{port}", flush=True)
+    if first_user:
+        print(f"  {first_user}", flush=True)
+    print("  add users: posthouse user add NAME@DOMAIN --data-dir "
+          f"{cfg.data_path}", flush=True)
+    print("ready", flush=True)
+    await app.run_until_signalled()
+    return 0
+
+
+def run_sync(args: argparse.Namespace) -> int:
+    """Entry used by main(): run under uvloop when it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run(args))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run(args))

@@ -1,0 +1,240 @@
+"""Configuration: one TOML file -> frozen dataclasses, one section per concern.
+
+Every setting has a default, so an empty (or absent) file is a working configuration. A wrong
+setting raises ConfigError naming the file and the key; the CLI prints it as one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+PROTOCOLS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+STANDARD_PORTS = {
+    "smtp": 25, "submission": 587, "submissions": 465,
+    "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995,
+}
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the operator (file and key included)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Identity and storage."""
+
+    hostname: str = "mail.example.test"
+    data_dir: str = "./posthouse-data"
+    # The first domain created by auto-init when the store has none.
+    default_domain: str = "example.test"
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    """Where each protocol listens: a list of "host:port"; an empty list disables it."""
+
+    smtp: list[str] = field(default_factory=lambda: ["0.0.0.0:25"])
+    submission: list[str] = field(default_factory=lambda: ["0.0.0.0:587"])
+    submissions: list[str] = field(default_factory=lambda: ["0.0.0.0:465"])
+    imap: list[str] = field(default_factory=lambda: ["0.0.0.0:143"])
+    imaps: list[str] = field(default_factory=lambda: ["0.0.0.0:993"])
+    pop3: list[str] = field(default_factory=lambda: ["0.0.0.0:110"])
+    pop3s: list[str] = field(default_factory=lambda: ["0.0.0.0:995"])
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """Certificate and key (PEM). Empty: a self-signed pair is generated in the data dir."""
+
+    cert: str = ""
+    key: str = ""
+    min_version: str = "TLSv1.2"
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Password hashing, caching, throttling, and where plaintext login is allowed."""
+
+    # RFC 8314 / 3207: passwords only over TLS. Loopback clients may be trusted instead.
+    allow_plaintext_on_loopback: bool = False
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 2
+    cache_size: int = 10000
+    cache_ttl_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Connection and size limits shared by every protocol."""
+
+    max_connections: int = 2000
+    max_connections_per_ip: int = 100
+    max_message_size: int = 50 * 1024 * 1024
+    max_recipients: int = 1000
+    smtp_idle_seconds: int = 300  # RFC 5321 4.5.3.2.7: server timeout at least 5 minutes
+    imap_idle_seconds: int = 1800  # RFC 9051 5.4: autologout after at least 30 minutes
+    imap_idle_command_seconds: int = 3600  # in IDLE
+    pop3_idle_seconds: int = 600  # RFC 1939 3: at least 10 minutes
+    shutdown_grace_seconds: int = 30
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """Outbound delivery."""
+
+    retry_initial_seconds: int = 300
+    retry_max_seconds: int = 3600
+    expire_seconds: int = 5 * 86400
+    delay_warning_seconds: int = 4 * 3600
+    outbound_port: int = 25
+    resolver: str = ""  # "host:port" of the DNS server; empty: the system's
+    smarthost: str = ""  # "host:port" to relay everything through; empty: MX lookup
+    smarthost_user: str = ""
+    smarthost_password: str = ""
+    smarthost_tls: str = "starttls"  # starttls | implicit | none
+    concurrency: int = 20
+    concurrency_per_domain: int = 4
+    transport: dict[str, str] = field(default_factory=dict)  # domain -> "host:port"
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    """DKIM signing of mail submitted by local users."""
+
+    selector: str = "posthouse"
+    key: str = ""  # PEM path; empty: <data_dir>/dkim/<selector>.key made by init
+    ed25519_key: str = ""  # optional second signature
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Structured logs."""
+
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    server: ServerConfig = field(default_factory=ServerConfig)
+    listen: ListenConfig = field(default_factory=ListenConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    dkim: DkimConfig = field(default_factory=DkimConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str = "<defaults>"  # the file this came from, for messages
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as a Path."""
+        return Path(self.server.data_dir)
+
+
+def load_config(path: Path | None) -> Config:
+    """Read a TOML file (None: defaults only) into a Config; ConfigError on any problem."""
+    if path is None:
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return config_from_dict(raw, source=str(path))
+
+
+def config_from_dict(raw: dict[str, Any], *, source: str = "<dict>") -> Config:
+    """Build a Config from parsed TOML, checking every key and type."""
+    sections: dict[str, Any] = {}
+    hints = get_type_hints(Config)
+    for name, value in raw.items():
+        if name == "source" or name not in hints:
+            raise ConfigError(f"{source}: unknown section [{name}]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: [{name}] must be a table")
+        sections[name] = _build_section(hints[name], value, f"{source}: [{name}]")
+    cfg = Config(**sections, source=source)
+    _validate(cfg)
+    return cfg
+
+
+def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = get_type_hints(cls)
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{where} unknown key '{key}'")
+        if not _type_ok(value, hints[key]):
+            raise ConfigError(f"{where} key '{key}' must be {_describe(hints[key])}")
+    return cls(**values)
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in get_args(hint))
+    if origin is list:
+        (item,) = get_args(hint)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if origin is dict:
+        k, v = get_args(hint)
+        return isinstance(value, dict) and all(
+            _type_ok(a, k) and _type_ok(b, v) for a, b in value.items()
+        )
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin = get_origin(hint)
+    if origin is list:
+        return f"a list of {_describe(get_args(hint)[0])}"
+    if origin is dict:
+        return "a table"
+    return {str: "a string", int: "an integer", bool: "true or false"}.get(hint, str(hint))
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """Split "host:port" or "[v6]:port"; ValueError if malformed."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"'{text}' is not host:port")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} out of range")
+    return host or "0.0.0.0", port  # noqa: S104 - empty host means all interfaces
+
+
+def _validate(cfg: Config) -> None:
+    for proto in PROTOCOLS:
+        for addr in getattr(cfg.listen, proto):
+            try:
+                parse_hostport(addr)
+            except ValueError as exc:
+                raise ConfigError(f"{cfg.source}: [listen] key '{proto}': {exc}") from None
+    if cfg.tls.min_version not in ("TLSv1.2", "TLSv1.3"):
+        raise ConfigError(f"{cfg.source}: [tls] key 'min_version' must be TLSv1.2 or TLSv1.3")
+    if bool(cfg.tls.cert) != bool(cfg.tls.key):
+        raise ConfigError(f"{cfg.source}: [tls] 'cert' and 'key' must be set together")
+    if cfg.log.level not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
+    if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):
+        raise ConfigError(
+            f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")
+
+
+def replace_section(cfg: Config, **sections: Any) -> Config:
+    """A copy of cfg with some sections replaced (used by CLI overrides and tests)."""
+    return dataclasses.replace(cfg, **sections)

@@ -1,0 +1,97 @@
+"""Recipient routing: address -> local users and/or remote addresses.
+
+Order for a local domain: exact user, alias, plus-address (``user+tag@``), catch-all.
+Aliases expand recursively (bounded depth, loops cut); their targets may be remote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from posthouse.store.api import AccountStore
+from posthouse.store.models import User
+
+MAX_ALIAS_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where mail for one envelope recipient goes."""
+
+    local_user_ids: tuple[int, ...] = ()
+    remote: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """No destination at all (unknown user)."""
+        return not self.local_user_ids and not self.remote
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(local part, lower-cased domain); the local part is kept as given."""
+    local, _, domain = address.rpartition("@")
+    return local, domain.lower()
+
+
+class Router:
+    """Resolves recipients and sender rights against the account store."""
+
+    def __init__(self, accounts: AccountStore) -> None:
+        self.accounts = accounts
+
+    async def is_local_domain(self, domain: str) -> bool:
+        """Whether the domain is served here."""
+        return await self.accounts.is_local_domain(domain.lower())
+
+    async def resolve(self, address: str) -> Route:
+        """The destinations of one recipient; Route() when a local address is unknown."""
+        users: dict[int, None] = {}
+        remote: dict[str, None] = {}
+        await self._expand(address, users, remote, depth=0, seen=set())
+        return Route(tuple(users), tuple(remote))
+
+    async def _expand(self, address: str, users: dict[int, None], remote: dict[str, None],
+                      *, depth: int, seen: set[str]) -> None:
+        key = address.lower()
+        if key in seen or depth > MAX_ALIAS_DEPTH:
+            return
+        seen.add(key)
+        local, domain = split_address(key)
+        if not local or not await self.accounts.is_local_domain(domain):
+            remote[address] = None
+            return
+        user = await self.accounts.get_user(key)
+        if user is not None:
+            users[user.id] = None
+            return
+        alias = await self.accounts.get_alias(key)
+        if alias is None and "+" in local:
+            base = f"{local.split('+', 1)[0]}@{domain}"
+            user = await self.accounts.get_user(base)
+            if user is not None:
+                users[user.id] = None
+                return
+            alias = await self.accounts.get_alias(base)
+        if alias is None:
+            catchall = await self.accounts.get_catchall(domain)
+            if catchall is None or catchall.lower() in seen:
+                return
+            await self._expand(catchall, users, remote, depth=depth + 1, seen=seen)
+            return
+        for target in alias.targets:
+            await self._expand(target, users, remote, depth=depth + 1, seen=seen)
+
+    async def may_send_as(self, user: User, address: str) -> bool:
+        """Whether an authenticated user may use ``address`` as envelope/header sender:
+        their own address (also with a +tag), or an alias that delivers to them."""
+        key = address.lower()
+        local, domain = split_address(key)
+        if key == user.address:
+            return True
+        if "+" in local and f"{local.split('+', 1)[0]}@{domain}" == user.address:
+            return True
+        alias = await self.accounts.get_alias(key)
+        if alias is None:
+            return False
+        route = await self.resolve(key)
+        return user.id in route.local_user_ids

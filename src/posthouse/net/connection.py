@@ -1,0 +1,150 @@
+"""A byte stream over an asyncio transport, with in-place TLS upgrade.
+
+Protocol adapters (serve/) use only this: ``read``, ``write``, ``drain``, ``start_tls``,
+``close``. ``start_tls`` first drops any plaintext already received and not yet read, so
+nothing a client pipelined after STARTTLS/STLS can be executed inside the TLS session
+(RFC 3207 section 4.2, RFC 2595 section 3.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import cast
+
+_HIGH_WATER = 256 * 1024
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection or it was reset."""
+
+
+class Connection(asyncio.Protocol):
+    """One client connection; created by the listener, driven by one adapter task."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._eof = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._write_paused = False
+        self.peer: tuple[str, int] = ("", 0)
+        self.local: tuple[str, int] = ("", 0)
+        self.tls_version: str | None = None
+        self.tls_cipher: str | None = None
+
+    # asyncio.Protocol callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername") or ("", 0)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        self.peer = (str(peer[0]), int(peer[1]))
+        self.local = (str(local[0]), int(local[1]))
+        self._note_tls(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) > _HIGH_WATER and self._transport and not self._paused:
+            self._transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._wake()
+        for w in self._drain_waiters:
+            if not w.done():
+                w.set_result(None)
+        self._drain_waiters.clear()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for w in self._drain_waiters:
+            if not w.done():
+                w.set_result(None)
+        self._drain_waiters.clear()
+
+    # adapter API
+    @property
+    def is_tls(self) -> bool:
+        """Whether the stream is encrypted now."""
+        return self.tls_version is not None
+
+    async def read(self, idle_seconds: float | None = None) -> bytes:
+        """Whatever bytes have arrived (at least one), or b"" at end of stream.
+
+        Raises TimeoutError after ``idle_seconds`` without input.
+        """
+        while not self._buffer and not self._eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._waiter, idle_seconds)
+            finally:
+                self._waiter = None
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        if self._paused and self._transport is not None:
+            self._transport.resume_reading()
+            self._paused = False
+        return data
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes for sending (ignored once the connection is gone)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait until the send buffer is below the high-water mark."""
+        if self._transport is None or self._transport.is_closing():
+            raise ConnectionClosed
+        if self._write_paused:
+            fut = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(fut)
+            await fut
+            if self._transport.is_closing():
+                raise ConnectionClosed
+
+    async def start_tls(self, context: ssl.SSLContext, handshake_seconds: float = 30.0) -> None:
+        """Upgrade to TLS as the server, discarding unread plaintext first."""
+        self._buffer.clear()
+        loop = asyncio.get_running_loop()
+        assert self._transport is not None
+        new = await asyncio.wait_for(
+            loop.start_tls(self._transport, self, context, server_side=True), handshake_seconds
+        )
+        if new is None:
+            raise ConnectionClosed
+        self._transport = new
+        self._buffer.clear()
+        self._note_tls(new)
+
+    def close(self) -> None:
+        """Close after flushing what was written."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _note_tls(self, transport: asyncio.BaseTransport) -> None:
+        obj = transport.get_extra_info("ssl_object")
+        if obj is not None:
+            self.tls_version = obj.version()
+            cipher = obj.cipher()
+            self.tls_cipher = cipher[0] if cipher else None

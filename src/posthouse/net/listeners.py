@@ -1,0 +1,140 @@
+"""asyncio listeners: bind, enforce connection limits, implicit TLS, graceful shutdown.
+
+A protocol adapter is an async function ``handler(conn, ctx)``; the listener owns the task,
+the limits and the socket, the adapter owns the protocol conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from posthouse.net.connection import Connection, ConnectionClosed
+from posthouse.net.limits import ConnectionLimiter
+from posthouse.net.tls import TlsContextFactory
+
+log = logging.getLogger("posthouse.net")
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What every session gets besides its connection."""
+
+    protocol: str  # smtp | submission | submissions | imap | imaps | pop3 | pop3s
+    tls: TlsContextFactory
+    shutting_down: asyncio.Event
+    implicit_tls: bool
+
+
+Handler = Callable[[Connection, SessionContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    """One socket to listen on."""
+
+    protocol: str
+    host: str
+    port: int
+    handler: Handler
+    implicit_tls: bool = False
+    busy_reply: bytes = b""  # sent when a limit refuses the connection
+
+
+class ListenError(Exception):
+    """A listener could not be bound; the message names protocol and address."""
+
+
+@dataclass
+class ListenerGroup:
+    """All listeners of one server, sharing limits, TLS and the shutdown signal."""
+
+    tls: TlsContextFactory
+    limiter: ConnectionLimiter
+    handshake_timeout: float = 30.0
+    shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
+    bound: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    _servers: list[asyncio.Server] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self, specs: list[ListenerSpec]) -> None:
+        """Bind every spec; on any failure close what was bound and raise ListenError."""
+        loop = asyncio.get_running_loop()
+        for spec in specs:
+            try:
+                server = await loop.create_server(
+                    lambda spec=spec: _Accepted(self, spec),
+                    spec.host, spec.port, reuse_address=True, backlog=1024,
+                    family=socket.AF_INET6 if ":" in spec.host else socket.AF_INET,
+                )
+            except OSError as exc:
+                await self.stop(0)
+                reason = "address already in use" if exc.errno == errno.EADDRINUSE else (
+                    exc.strerror or str(exc))
+                raise ListenError(
+                    f"cannot listen for {spec.protocol} on {spec.host}:{spec.port}: {reason}"
+                ) from None
+            self._servers.append(server)
+            addr = server.sockets[0].getsockname()
+            self.bound.setdefault(spec.protocol, []).append((str(addr[0]), int(addr[1])))
+
+    def port(self, protocol: str) -> int:
+        """The first bound port of a protocol (useful with port 0)."""
+        return self.bound[protocol][0][1]
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, let sessions finish within ``grace`` seconds, then drop them."""
+        self.shutting_down.set()
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+
+    def _spawn(self, conn: Connection, spec: ListenerSpec) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(conn, spec))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, conn: Connection, spec: ListenerSpec) -> None:
+        ip = conn.peer[0]
+        if self.shutting_down.is_set() or not self.limiter.acquire(ip):
+            conn.write(spec.busy_reply)
+            conn.close()
+            return
+        try:
+            if spec.implicit_tls:
+                await conn.start_tls(self.tls.context, self.handshake_timeout)
+            ctx = SessionContext(spec.protocol, self.tls, self.shutting_down, spec.implicit_tls)
+            await spec.handler(conn, ctx)
+        except (ConnectionClosed, ConnectionError, TimeoutError, OSError) as exc:
+            log.debug("connection from %s ended: %r", ip, exc)
+        except asyncio.CancelledError:
+            conn.abort()
+            raise
+        except Exception:
+            log.exception("session for %s on %s failed", ip, spec.protocol)
+        finally:
+            self.limiter.release(ip)
+            conn.close()
+
+
+class _Accepted(Connection):
+    """A Connection that starts its session task as soon as it is accepted."""
+
+    def __init__(self, group: ListenerGroup, spec: ListenerSpec) -> None:
+        super().__init__()
+        self._group = group
+        self._spec = spec
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._group._spawn(self, self._spec)

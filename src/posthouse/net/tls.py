@@ -1,0 +1,103 @@
+"""The one TLS setup for every listener: context factory, self-signed certificates, reload."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+log = logging.getLogger("posthouse.tls")
+
+
+class TlsSetupError(Exception):
+    """The certificate or key cannot be used; the message names the file."""
+
+
+def generate_self_signed(cert_path: Path, key_path: Path, hostname: str) -> None:
+    """Write a new self-signed ECDSA P-256 certificate for hostname (and localhost)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = dt.datetime.now(dt.UTC)
+    sans: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost"),
+                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    key_bytes = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key_bytes)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+class TlsContextFactory:
+    """Builds the server SSLContext and rebuilds it on reload (SIGHUP).
+
+    Listeners read ``context`` at each handshake, so a reload applies to new connections
+    while established ones keep theirs.
+    """
+
+    def __init__(self, cert_path: Path, key_path: Path, *, min_version: str = "TLSv1.2") -> None:
+        self.cert_path = cert_path
+        self.key_path = key_path
+        self.min_version = min_version
+        self.context = self._build()
+
+    def _build(self) -> ssl.SSLContext:
+        for p in (self.cert_path, self.key_path):
+            if not p.is_file():
+                raise TlsSetupError(f"TLS file not found: {p}")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = (
+            ssl.TLSVersion.TLSv1_3 if self.min_version == "TLSv1.3" else ssl.TLSVersion.TLSv1_2
+        )
+        ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+        try:
+            ctx.load_cert_chain(self.cert_path, self.key_path)
+        except (ssl.SSLError, OSError) as exc:
+            raise TlsSetupError(
+                f"cannot load certificate {self.cert_path} with key {self.key_path}: {exc}"
+            ) from None
+        return ctx
+
+    def reload(self) -> bool:
+        """Re-read the files; on error keep the old context and log. True if reloaded."""
+        try:
+            self.context = self._build()
+        except TlsSetupError as exc:
+            log.error("tls reload failed, keeping the old certificate: %s", exc)
+            return False
+        log.info("tls certificate reloaded from %s", self.cert_path)
+        return True
+
+
+def client_context(*, verify: bool) -> ssl.SSLContext:
+    """A client context for outbound SMTP: verifying, or opportunistic (RFC 7435)."""
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx

@@ -1,0 +1,32 @@
+"""The one frozen context object every protocol adapter receives from app.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from posthouse.clock import Clock
+from posthouse.config import Config
+from posthouse.store.api import Store
+
+if TYPE_CHECKING:
+    from posthouse.auth.authenticator import Authenticator
+    from posthouse.delivery.router import Router
+    from posthouse.serve.pop3_locks import MaildropLocks
+
+
+@dataclass(frozen=True)
+class Services:
+    """Shared, long-lived parts of a running server."""
+
+    config: Config
+    store: Store
+    authenticator: Authenticator
+    router: Router
+    clock: Clock
+    pop3_locks: MaildropLocks
+
+    @property
+    def hostname(self) -> str:
+        """This server's name (greetings, Received headers, Message-IDs)."""
+        return self.config.server.hostname

@@ -1,0 +1,117 @@
+"""First-run set-up of a data directory: config file, TLS certificate, DKIM key.
+
+Pure file work, used by ``posthouse init`` and by ``posthouse serve`` on an empty data dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from posthouse.config import Config
+from posthouse.net.tls import generate_self_signed
+
+CONFIG_NAME = "posthouse.toml"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where things live inside a data directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def cert(self) -> Path:
+        return self.root / "tls" / "cert.pem"
+
+    @property
+    def key(self) -> Path:
+        return self.root / "tls" / "key.pem"
+
+    def dkim_key(self, selector: str) -> Path:
+        return self.root / "dkim" / f"{selector}.key"
+
+
+def tls_paths(cfg: Config) -> tuple[Path, Path]:
+    """The certificate and key to use: configured ones, else the data dir's own."""
+    if cfg.tls.cert:
+        return Path(cfg.tls.cert), Path(cfg.tls.key)
+    paths = DataPaths(cfg.data_path)
+    return paths.cert, paths.key
+
+
+def dkim_key_path(cfg: Config) -> Path:
+    """The DKIM private key file (configured or made by init)."""
+    return Path(cfg.dkim.key) if cfg.dkim.key else DataPaths(cfg.data_path).dkim_key(
+        cfg.dkim.selector)
+
+
+def ensure_tls(cfg: Config) -> None:
+    """Generate a self-signed certificate when none is configured and none exists yet."""
+    if cfg.tls.cert:
+        return
+    cert, key = tls_paths(cfg)
+    if not cert.exists() or not key.exists():
+        generate_self_signed(cert, key, cfg.server.hostname)
+
+
+def ensure_dkim_key(path: Path) -> None:
+    """Create an RSA-2048 DKIM key (PKCS#8 PEM, mode 0600) if absent."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
+def dkim_public_record(path: Path) -> str:
+    """The TXT value to publish at <selector>._domainkey.<domain> (RFC 6376 3.6.1)."""
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
+
+
+def write_config(path: Path, *, data_dir: Path, hostname: str, domain: str) -> None:
+    """Write a minimal config file; everything not written keeps its default."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# posthouse configuration. Every setting not written here has its default;\n"
+        "# see README.md, 'Configuration reference'.\n"
+        "[server]\n"
+        f'hostname = "{hostname}"\n'
+        f'data_dir = "{data_dir}"\n'
+        f'default_domain = "{domain}"\n',
+        encoding="utf-8",
+    )
+
+
+def dns_records(*, domain: str, hostname: str, selector: str, dkim_record: str) -> list[str]:
+    """The DNS records an operator publishes for a domain served by this host."""
+    return [
+        f"{domain}. MX 10 {hostname}.",
+        f'{domain}. TXT "v=spf1 mx -all"',
+        f'{selector}._domainkey.{domain}. TXT "{dkim_record}"',
+        f'_dmarc.{domain}. TXT "v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}"',
+        f"_submissions._tcp.{domain}. SRV 0 1 465 {hostname}.",
+        f"_submission._tcp.{domain}. SRV 0 1 587 {hostname}.",
+        f"_imaps._tcp.{domain}. SRV 0 1 993 {hostname}.",
+        f"_pop3s._tcp.{domain}. SRV 10 1 995 {hostname}.",
+        f"autoconfig.{domain}. CNAME {hostname}.",
+    ]
