@@ -1,0 +1,85 @@
+"""Header work done at delivery: trace fields (RFC 5321 4.4) and submission fixes (RFC 6409 8)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
+
+
+def header_block(data: bytes) -> bytes:
+    """The header section of a message (up to, not including, the blank line)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return data if not data.startswith(b"\r\n") else b""
+    return data[: end + 2]
+
+
+def has_field(data: bytes, name: str) -> bool:
+    """Whether the header section has a field of that name (case-insensitive)."""
+    wanted = name.lower().encode()
+    return any(m.group(1).lower() == wanted for m in _FIELD_NAME.finditer(header_block(data)))
+
+
+@dataclass(frozen=True, slots=True)
+class TraceInfo:
+    """What a Received field records about the SMTP session."""
+
+    helo: str
+    peer_ip: str
+    hostname: str
+    session_id: str
+    protocol: str  # RFC 3848: SMTP, ESMTP, ESMTPS, ESMTPA, ESMTPSA
+    tls: str | None  # e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"
+    when: datetime
+
+
+def received_field(trace: TraceInfo, recipients: list[str]) -> bytes:
+    """A Received header field (RFC 5321 4.4), folded, ending in CRLF."""
+    helo = _clean(trace.helo) or "unknown"
+    parts = [f"Received: from {helo} ([{_clean(trace.peer_ip)}])",
+             f"\tby {trace.hostname} (posthouse) with {trace.protocol} id {trace.session_id}"]
+    if trace.tls:
+        parts.append(f"\t(using {_clean(trace.tls)})")
+    if len(recipients) == 1:
+        parts.append(f"\tfor <{_clean(recipients[0])}>")
+    parts[-1] += f"; {format_datetime(trace.when)}"
+    return ("\r\n".join(parts) + "\r\n").encode("utf-8")
+
+
+def return_path_field(mail_from: str) -> bytes:
+    """Return-Path added at final delivery (RFC 5321 4.4)."""
+    return f"Return-Path: <{_clean(mail_from)}>\r\n".encode()
+
+
+def submission_fixes(data: bytes, *, hostname: str, when: datetime) -> bytes:
+    """Add Message-ID and Date when a submitted message lacks them (RFC 6409 8.2, 8.3)."""
+    extra = b""
+    if not has_field(data, "date"):
+        extra += f"Date: {format_datetime(when)}\r\n".encode()
+    if not has_field(data, "message-id"):
+        extra += f"Message-ID: <{secrets.token_hex(12)}@{hostname}>\r\n".encode()
+    if not extra:
+        return data
+    if not data or data.startswith(b"\r\n"):  # no header section at all
+        return extra + data
+    end = data.find(b"\r\n\r\n")
+    if end < 0:  # header only, no body
+        return data + (b"" if data.endswith(b"\r\n") else b"\r\n") + extra
+    return data[: end + 2] + extra + data[end + 2:]
+
+
+def _clean(text: str) -> str:
+    """No CR, LF or other controls may reach a header from peer-supplied text."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+def normalize_newlines(data: bytes) -> bytes:
+    """Bare LF and bare CR -> CRLF (messages are stored in canonical CRLF form)."""
+    if b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b""):
+        return data
+    return re.sub(rb"\r\n|\r|\n", b"\r\n", data)

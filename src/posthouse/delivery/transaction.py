@@ -1,0 +1,89 @@
+"""The two-phase delivery contract: start, add recipients, then commit the body or abort.
+
+SMTP decides per RCPT (routing, quota) and commits once per message: one blob, one row per
+local mailbox, one queue entry for the remote recipients, all in one store transaction. The
+caller answers 250 only after ``commit`` returned, i.e. once everything is durable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from posthouse.delivery.headers import TraceInfo, received_field, return_path_field
+from posthouse.delivery.router import Route
+from posthouse.message.summary import summarize
+from posthouse.store.api import MessageStore
+from posthouse.store.models import (
+    DeliveryTarget,
+    NewMessage,
+    OutboundEnvelope,
+    OutboundRecipient,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedRecipient:
+    """One RCPT that was answered 250, with its route and DSN parameters (RFC 3461)."""
+
+    address: str
+    route: Route
+    notify: tuple[str, ...] = ()
+    orcpt: str | None = None
+
+
+@dataclass
+class DeliveryTransaction:
+    """One SMTP transaction's recipients, waiting for the message body."""
+
+    mail_from: str
+    smtputf8: bool = False
+    body: str | None = None
+    envid: str | None = None
+    ret: str | None = None
+    sender_user_id: int | None = None
+    recipients: list[AcceptedRecipient] = field(default_factory=list)
+
+    def add_recipient(self, rcpt: AcceptedRecipient) -> None:
+        """Record a recipient the caller has accepted."""
+        self.recipients.append(rcpt)
+
+    def local_user_ids(self) -> list[int]:
+        """Every local user that gets a copy, once each."""
+        return list(dict.fromkeys(u for r in self.recipients for u in r.route.local_user_ids))
+
+    def outbound(self) -> OutboundEnvelope | None:
+        """The queue envelope for the remote destinations, or None if there are none."""
+        remote: dict[str, OutboundRecipient] = {}
+        for r in self.recipients:
+            for addr in r.route.remote:
+                # An alias target inherits the DSN request of the original recipient and
+                # records it as ORCPT (RFC 3461 4.2).
+                orcpt = r.orcpt or (None if addr == r.address else f"rfc822;{r.address}")
+                remote.setdefault(addr.lower(), OutboundRecipient(addr, r.notify, orcpt))
+        if not remote:
+            return None
+        return OutboundEnvelope(
+            mail_from=self.mail_from, recipients=tuple(remote.values()), envid=self.envid,
+            ret=self.ret, smtputf8=self.smtputf8, body=self.body,
+            sender_user_id=self.sender_user_id,
+        )
+
+    async def commit(self, store: MessageStore, data: bytes, *, trace: TraceInfo,
+                     internaldate: datetime) -> None:
+        """Store the message for every recipient in one transaction (StoreError on failure).
+
+        Local copies get Return-Path and Received prepended; the queued copy only Received
+        (Return-Path belongs to final delivery, RFC 5321 4.4).
+        """
+        received = received_field(trace, [r.address for r in self.recipients])
+        outbound = self.outbound()
+        users = self.local_user_ids()
+        if users:
+            local = return_path_field(self.mail_from) + received + data
+            message = NewMessage(local, summarize(local), internaldate)
+            await store.deliver(message, [DeliveryTarget(u) for u in users], outbound=outbound)
+        elif outbound is not None:
+            relayed = received + data
+            await store.deliver(NewMessage(relayed, summarize(relayed), internaldate), [],
+                                outbound=outbound)

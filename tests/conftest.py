@@ -1,0 +1,31 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import ServerThread, make_config
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    """A running posthouse with a fresh store; every listener on 127.0.0.1."""
+    srv = ServerThread(make_config(tmp_path / "data")).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def loopback_server(tmp_path: Path) -> Iterator[ServerThread]:
+    """Like ``server`` but plaintext passwords are allowed from loopback."""
+    cfg = make_config(tmp_path / "data", allow_plaintext_on_loopback=True)
+    srv = ServerThread(cfg).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

@@ -1,0 +1,149 @@
+"""The CLI as an operator uses it: one clear line for every expected failure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+PY = [sys.executable, "-m", "posthouse"]
+
+
+def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PY, *args], input=stdin, capture_output=True, text=True,
+                          timeout=120, cwd=cwd, check=False)
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_help_on_every_command() -> None:
+    for cmd in ([], ["init"], ["serve"], ["domain"], ["domain", "add"], ["user"],
+                ["user", "add"], ["user", "passwd"], ["alias"], ["alias", "add"], ["dns"],
+                ["status"], ["queue"], ["queue", "list"]):
+        proc = run(*cmd, "--help")
+        assert proc.returncode == 0, (cmd, proc.stderr)
+        assert "usage:" in proc.stdout
+
+
+def test_init_user_lifecycle(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    proc = run("init", "--data-dir", str(data), "--domain", "example.org",
+               "--hostname", "mx.example.org")
+    assert proc.returncode == 0, proc.stderr
+    assert "example.org. MX 10 mx.example.org." in proc.stdout
+    assert "._domainkey.example.org. TXT \"v=DKIM1; k=rsa; p=" in proc.stdout
+    assert "_dmarc.example.org." in proc.stdout and "_imaps._tcp.example.org." in proc.stdout
+    assert (data / "posthouse.toml").exists() and (data / "tls" / "cert.pem").exists()
+    assert oct((data / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
+    proc = run("user", "add", "Ann@Example.org", "--password-stdin", "--data-dir", str(data),
+               stdin="s3cret-pass\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret-pass" not in proc.stdout + proc.stderr
+    proc = run("user", "list", "--data-dir", str(data))
+    assert "ann@example.org" in proc.stdout
+    proc = run("user", "add", "ann@example.org", "--password-stdin", "--data-dir", str(data),
+               stdin="another-pass\n")
+    assert "AlreadyExists" in one_line_error(proc)
+    proc = run("user", "add", "bob@nowhere.example", "--password-stdin",
+               "--data-dir", str(data), stdin="another-pass\n")
+    assert "NotFound" in one_line_error(proc)
+    proc = run("user", "passwd", "ann@example.org", "--password-stdin", "--data-dir",
+               str(data), stdin="short\n")
+    assert "at least 8" in one_line_error(proc)
+    assert run("alias", "add", "team@example.org", "ann@example.org", "x@remote.example",
+               "--data-dir", str(data)).returncode == 0
+    assert "team@example.org\tann@example.org, x@remote.example" in run(
+        "alias", "list", "--data-dir", str(data)).stdout
+    assert run("user", "remove", "ann@example.org", "--data-dir", str(data)).returncode == 0
+    assert "users: 0" in run("status", "--data-dir", str(data)).stdout
+    assert "MX" in run("dns", "example.org", "--data-dir", str(data)).stdout
+
+
+def test_password_never_from_a_non_terminal_prompt(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data)).returncode == 0
+    proc = run("user", "add", "a@example.test", "--data-dir", str(data), stdin="")
+    assert "--password-stdin" in one_line_error(proc)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("[server]\nhostname = 5\n", "key 'hostname' must be a string"),
+        ("[server]\nhostnme = 'x'\n", "unknown key 'hostnme'"),
+        ("[nosuch]\n", "unknown section [nosuch]"),
+        ("[listen]\nsmtp = ['nohostport']\n", "[listen] key 'smtp'"),
+        ("[server\n", "invalid TOML"),
+        ("[limits]\nmax_connections = true\n", "key 'max_connections' must be an integer"),
+    ],
+)
+def test_bad_config_is_one_clear_line(tmp_path: Path, content: str, needle: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(content)
+    line = one_line_error(run("serve", "--config", str(cfg)))
+    assert needle in line
+    assert str(cfg) in line
+
+
+def test_missing_certificate_file_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[server]\ndata_dir = '{tmp_path / 'd'}'\n"
+                   "[tls]\ncert = '/nonexistent/cert.pem'\nkey = '/nonexistent/key.pem'\n")
+    (tmp_path / "d").mkdir()
+    line = one_line_error(run("serve", "--config", str(cfg), "--port-base", "30000"))
+    assert "/nonexistent/cert.pem" in line
+
+
+def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    port = blocker.getsockname()[1]
+    try:
+        proc = run("serve", "--data-dir", str(tmp_path / "d"), "--bind", "127.0.0.1",
+                   "--port-base", "31000", "--listen", f"smtp=127.0.0.1:{port}")
+        line = one_line_error(proc)
+        assert f"127.0.0.1:{port}" in line and "in use" in line
+    finally:
+        blocker.close()
+
+
+def test_serve_first_run_and_sigterm(tmp_path: Path) -> None:
+    """The README's serve path: empty data dir -> set up, first user printed, clean stop."""
+    data = tmp_path / "d"
+    proc = subprocess.Popen(
+        [*PY, "serve", "--data-dir", str(data), "--bind", "127.0.0.1", "--port-base", "32000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.strip() == "ready":
+                break
+        out = "".join(lines)
+        assert "ready" in out, out + (proc.stderr.read() if proc.poll() is not None else "")
+        assert "first user: postmaster@example.test" in out
+        for port in (32025, 32587, 32465, 32143, 32993, 32110, 32995):
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0

@@ -1,0 +1,94 @@
+"""A real posthouse server for tests: its own event loop in a thread, ports on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import ssl
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+from posthouse.app import App, build_hasher
+from posthouse.config import PROTOCOLS, AuthConfig, Config, ListenConfig, ServerConfig
+from posthouse.setup import tls_paths
+
+T = TypeVar("T")
+
+DOMAIN = "example.test"
+PASSWORD = "correct horse battery"
+
+
+def make_config(data_dir: Path, **auth: Any) -> Config:
+    """Every listener on 127.0.0.1:0, cheap argon2 (tests create many users)."""
+    listen = ListenConfig(**{p: ["127.0.0.1:0"] for p in PROTOCOLS})
+    auth_cfg = AuthConfig(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
+    auth_cfg = dataclasses.replace(auth_cfg, **auth)
+    return Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(data_dir)),
+                  listen=listen, auth=auth_cfg)
+
+
+class ServerThread:
+    """Runs an App on a private loop; ``call`` runs a coroutine there and waits for it."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.app = App(cfg)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self.call(self.app.start())
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.call(self.app.stop(), timeout=60)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(timeout)
+
+    def port(self, protocol: str) -> int:
+        return self.app.port(protocol)
+
+    @property
+    def store(self) -> Any:
+        return self.app.store
+
+    def add_domain(self, domain: str = DOMAIN) -> None:
+        if domain not in self.call(self.store.list_domains()):
+            self.call(self.store.add_domain(domain))
+
+    def add_user(self, address: str, password: str = PASSWORD, **options: Any) -> Any:
+        self.add_domain(address.rpartition("@")[2])
+        user = self.call(self.store.add_user(address, build_hasher(self.cfg).hash(password)))
+        if options:
+            user = self.call(self.store.set_user_options(address, **options))
+        return user
+
+    def client_tls(self) -> ssl.SSLContext:
+        """A client context that trusts this server's self-signed certificate."""
+        cert, _key = tls_paths(self.cfg)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        return ctx
+
+    def inbox(self, address: str, mailbox: str = "INBOX") -> list[bytes]:
+        """The raw messages in a user's mailbox, in uid order."""
+        return self.call(_read_mailbox(self.store, address, mailbox))
+
+
+async def _read_mailbox(store: Any, address: str, mailbox: str) -> list[bytes]:
+    user = await store.get_user(address)
+    box = await store.get_mailbox(user.id, mailbox)
+    rows = await store.uid_list(box.id)
+    metas = await store.fetch_meta(box.id, [r.uid for r in rows])
+    return [await store.read_blob(m.blob_id) for m in metas]
