@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
+from posthouse.queue.worker import build_worker
 from posthouse.services import Services
 from posthouse.setup import ensure_tls, tls_paths
 from posthouse.store.api import Store
@@ -144,8 +146,12 @@ class App:
                     busy_reply=_BUSY[family(proto)]))
         return specs
 
-    def _workers(self, services: Services) -> list[asyncio.Task[None]] | list:  # type: ignore[type-arg]
-        return []
+    def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
+        """The background loops start() runs as tasks: the outbound queue worker. The SMTP
+        side calls ``self.queue_worker.wake()`` after an enqueue."""
+        self.queue_worker = build_worker(store=services.store, config=services.config,
+                                         clock=services.clock)
+        return [self.queue_worker.run()]
 
 
 def _handlers(services: Services) -> dict[str, Handler]:

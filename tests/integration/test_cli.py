@@ -15,7 +15,8 @@ import pytest
 PY = [sys.executable, "-m", "posthouse"]
 
 
-def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, stdin: str | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*PY, *args], input=stdin, capture_output=True, text=True,
                           timeout=120, cwd=cwd, check=False)
 
@@ -44,8 +45,10 @@ def test_init_user_lifecycle(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "example.org. MX 10 mx.example.org." in proc.stdout
     assert "._domainkey.example.org. TXT \"v=DKIM1; k=rsa; p=" in proc.stdout
-    assert "_dmarc.example.org." in proc.stdout and "_imaps._tcp.example.org." in proc.stdout
-    assert (data / "posthouse.toml").exists() and (data / "tls" / "cert.pem").exists()
+    assert "_dmarc.example.org." in proc.stdout
+    assert "_imaps._tcp.example.org." in proc.stdout
+    assert (data / "posthouse.toml").exists()
+    assert (data / "tls" / "cert.pem").exists()
     assert oct((data / "tls" / "key.pem").stat().st_mode & 0o777) == "0o600"
     proc = run("user", "add", "Ann@Example.org", "--password-stdin", "--data-dir", str(data),
                stdin="s3cret-pass\n")
@@ -115,7 +118,8 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
         proc = run("serve", "--data-dir", str(tmp_path / "d"), "--bind", "127.0.0.1",
                    "--port-base", "31000", "--listen", f"smtp=127.0.0.1:{port}")
         line = one_line_error(proc)
-        assert f"127.0.0.1:{port}" in line and "in use" in line
+        assert f"127.0.0.1:{port}" in line
+        assert "in use" in line
     finally:
         blocker.close()
 

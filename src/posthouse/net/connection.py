@@ -115,17 +115,21 @@ class Connection(asyncio.Protocol):
                 raise ConnectionClosed
 
     async def start_tls(self, context: ssl.SSLContext, handshake_seconds: float = 30.0) -> None:
-        """Upgrade to TLS as the server, discarding unread plaintext first."""
+        """Upgrade to TLS as the server, discarding unread plaintext first.
+
+        ``loop.start_tls`` is awaited directly (not through ``wait_for``, which would start
+        it one loop turn later): everything up to its first suspension, including
+        ``pause_reading`` and the protocol swap, then runs right after the buffer is cleared,
+        so no byte can slip in between.
+        """
         self._buffer.clear()
         loop = asyncio.get_running_loop()
         assert self._transport is not None
-        new = await asyncio.wait_for(
-            loop.start_tls(self._transport, self, context, server_side=True), handshake_seconds
-        )
+        new = await loop.start_tls(self._transport, self, context, server_side=True,
+                                   ssl_handshake_timeout=handshake_seconds)
         if new is None:
             raise ConnectionClosed
         self._transport = new
-        self._buffer.clear()
         self._note_tls(new)
 
     def close(self) -> None:

@@ -69,6 +69,8 @@ class ListenerGroup:
                 server = await loop.create_server(
                     lambda spec=spec: _Accepted(self, spec),
                     spec.host, spec.port, reuse_address=True, backlog=1024,
+                    ssl=self.tls.context if spec.implicit_tls else None,
+                    ssl_handshake_timeout=self.handshake_timeout if spec.implicit_tls else None,
                     family=socket.AF_INET6 if ":" in spec.host else socket.AF_INET,
                 )
             except OSError as exc:
@@ -111,8 +113,6 @@ class ListenerGroup:
             conn.close()
             return
         try:
-            if spec.implicit_tls:
-                await conn.start_tls(self.tls.context, self.handshake_timeout)
             ctx = SessionContext(spec.protocol, self.tls, self.shutting_down, spec.implicit_tls)
             await spec.handler(conn, ctx)
         except (ConnectionClosed, ConnectionError, TimeoutError, OSError) as exc:

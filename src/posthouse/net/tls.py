@@ -74,6 +74,9 @@ class TlsContextFactory:
             ssl.TLSVersion.TLSv1_3 if self.min_version == "TLSv1.3" else ssl.TLSVersion.TLSv1_2
         )
         ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+        # Implicit-TLS listeners are created with the context current at start-up; this
+        # callback hands every handshake the newest one, so a reload applies there too.
+        ctx.sni_callback = self._use_current
         try:
             ctx.load_cert_chain(self.cert_path, self.key_path)
         except (ssl.SSLError, OSError) as exc:
@@ -81,6 +84,11 @@ class TlsContextFactory:
                 f"cannot load certificate {self.cert_path} with key {self.key_path}: {exc}"
             ) from None
         return ctx
+
+    def _use_current(self, sslobj: ssl.SSLObject, _name: str | None,
+                     _ctx: ssl.SSLContext) -> None:
+        if sslobj.context is not self.context:
+            sslobj.context = self.context
 
     def reload(self) -> bool:
         """Re-read the files; on error keep the old context and log. True if reloaded."""

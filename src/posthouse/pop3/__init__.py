@@ -1,1 +1,89 @@
-"""posthouse.pop3."""
+"""Sans-IO POP3 server core (RFC 1939, 2449, 2595, 3206, 5034, 6856).
+
+Driving it from an IO adapter::
+
+    conn = Pop3Connection(Pop3Config(tls_available=True, allow_plaintext=peer_is_loopback))
+    write(conn.greeting())
+    while True:
+        event = conn.next_event()
+        match event:
+            case NeedData():
+                conn.receive_data(await read())       # EOF: just close; nothing is committed
+            case Write(data):
+                write(data)
+            case Quit():
+                break                                 # flush, close
+            case Pass(user, password):
+                principal = await authenticator.authenticate(user, password, remote_ip=ip)
+                if principal is None:
+                    write(conn.send(Err("invalid credentials", RespCode.AUTH)))
+                else:                                 # lock the maildrop, load INBOX
+                    write(conn.login_succeeded(uid_sizes, uidvalidity=inbox.uidvalidity))
+            case AuthStart(mechanism, initial):
+                mech = sasl.start(mechanism, allowed=conn.sasl_mechanisms)
+                ...                                   # step(initial); auth_challenge / as Pass
+            case AuthResponse(line):
+                ...                                   # mech.step(line); same answers
+            case Stls():
+                write(conn.start_tls()); await upgrade_to_tls()
+            case Retr(number, uid) | Top(number, uid, _):
+                write(conn.send_message(await read_blob(uid)))
+            case Commit(deleted_uids, retrieved_uids):
+                ok = await delete_or_mark_seen(deleted_uids)
+                write(conn.send(Ok("bye") if ok else Err("try again", RespCode.SYS_TEMP)))
+            case _:
+                pass                                  # notices: User, Utf8
+"""
+
+from posthouse.pop3.commands import VALID_STATES, State, Verb
+from posthouse.pop3.config import Pop3Config
+from posthouse.pop3.events import (
+    NEED_DATA,
+    AuthResponse,
+    AuthStart,
+    Commit,
+    Event,
+    NeedData,
+    Notice,
+    Pass,
+    Quit,
+    Request,
+    Retr,
+    Stls,
+    Top,
+    User,
+    Utf8,
+    Write,
+)
+from posthouse.pop3.maildrop import Maildrop
+from posthouse.pop3.replies import Err, Ok, Reply, RespCode
+from posthouse.pop3.session import Pop3Connection
+
+__all__ = [
+    "NEED_DATA",
+    "VALID_STATES",
+    "AuthResponse",
+    "AuthStart",
+    "Commit",
+    "Err",
+    "Event",
+    "Maildrop",
+    "NeedData",
+    "Notice",
+    "Ok",
+    "Pass",
+    "Pop3Config",
+    "Pop3Connection",
+    "Quit",
+    "Reply",
+    "Request",
+    "RespCode",
+    "Retr",
+    "State",
+    "Stls",
+    "Top",
+    "User",
+    "Utf8",
+    "Verb",
+    "Write",
+]

@@ -119,8 +119,10 @@ def decode_response(data: bytes, *, initial: bool) -> bytes | Failure:
         return Failure(FailureReason.CANCELLED, "authentication cancelled")
     if initial and data == b"=":
         return b""
+    if len(data) % 4:
+        return Failure(FailureReason.MALFORMED, "invalid base64")
     try:
-        return base64.b64decode(data, validate=True)
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
         return Failure(FailureReason.MALFORMED, "invalid base64")
 

@@ -1,1 +1,5 @@
-"""posthouse.store/sqlite."""
+"""The embedded SQLite backend of the store."""
+
+from posthouse.store.sqlite.backend import SqliteStore
+
+__all__ = ["SqliteStore"]

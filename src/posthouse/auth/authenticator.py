@@ -1,0 +1,123 @@
+"""Credentials -> Principal: store lookup, verification cache, argon2 in a thread, throttling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from posthouse.auth.cache import VerificationCache
+from posthouse.auth.passwords import PasswordHasher
+from posthouse.auth.throttle import Throttle
+from posthouse.clock import Clock, SystemClock
+from posthouse.store.api import AccountStore
+
+if TYPE_CHECKING:
+    from posthouse.config import Config
+
+log = logging.getLogger("posthouse.auth")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+MAX_USERNAME = 320  # RFC 5321 4.5.3.1: 64-octet local part, "@", 255-octet domain
+MAX_PASSWORD = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated user."""
+
+    user_id: int
+    address: str
+
+
+class Authenticator:
+    """Checks a user name and password; the one place logins are decided."""
+
+    def __init__(
+        self,
+        accounts: AccountStore,
+        *,
+        hasher: PasswordHasher,
+        cache: VerificationCache,
+        throttle: Throttle,
+        clock: Clock | None = None,
+        sleep: Sleep = asyncio.sleep,
+        max_concurrent_hashes: int = 2,
+    ) -> None:
+        self._accounts = accounts
+        self._hasher = hasher
+        self._cache = cache
+        self._throttle = throttle
+        self._clock = clock or SystemClock()
+        self._sleep = sleep
+        # Each argon2 run takes memory_cost of RAM and a core; bound how many run at once.
+        self._hash_slots = asyncio.Semaphore(max_concurrent_hashes)
+
+    def refused_for(self, remote_ip: str) -> float:
+        """Seconds this source is still refused (adapters may say so before asking)."""
+        return self._throttle.refused_for(remote_ip)
+
+    async def authenticate(
+        self, username: str, password: str, *, remote_ip: str
+    ) -> Principal | None:
+        """The principal for these credentials, or None after the throttle delay.
+
+        ``username`` is the full address (case-insensitive). Unknown users are verified
+        against a dummy hash, so they take as long as a wrong password.
+        """
+        address = username.strip().lower()
+        if self._throttle.refused_for(remote_ip) > 0:
+            await self._fail(remote_ip, address, "source refused")
+            return None
+        if not _plausible(address, password):
+            await self._verify(self._hasher.dummy_hash, password[:MAX_PASSWORD])
+            await self._fail(remote_ip, address, "malformed credentials")
+            return None
+        user = await self._accounts.get_user(address)
+        if user is not None and self._cache.lookup(address, password, user.password_hash):
+            self._throttle.record_success(remote_ip, address)
+            return Principal(user_id=user.id, address=user.address)
+        stored = user.password_hash if user is not None else self._hasher.dummy_hash
+        started = self._clock.monotonic()
+        matched = await self._verify(stored, password)
+        log.debug("auth: argon2 verification took %.3f s", self._clock.monotonic() - started)
+        if user is None or not matched:
+            await self._fail(remote_ip, address, "wrong password" if user else "unknown user")
+            return None
+        self._cache.store(address, password, user.password_hash)
+        self._throttle.record_success(remote_ip, address)
+        return Principal(user_id=user.id, address=user.address)
+
+    async def _verify(self, stored: str, password: str) -> bool:
+        async with self._hash_slots:
+            return await asyncio.to_thread(self._hasher.verify, stored, password)
+
+    async def _fail(self, remote_ip: str, address: str, reason: str) -> None:
+        # The reason is logged for the operator only; the client learns nothing from it.
+        delay = self._throttle.record_failure(remote_ip, address, reason=reason)
+        if delay > 0:
+            await self._sleep(delay)
+
+
+def _plausible(address: str, password: str) -> bool:
+    """Cheap sanity limits that need no store access."""
+    if not address or len(address) > MAX_USERNAME or "@" not in address:
+        return False
+    if not password or len(password) > MAX_PASSWORD:
+        return False
+    return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in address)
+
+
+def build_authenticator(
+    accounts: AccountStore, cfg: Config, hasher: PasswordHasher, *, clock: Clock
+) -> Authenticator:
+    """The authenticator app.py builds from the [auth] section of the config."""
+    cache = VerificationCache(
+        max_entries=cfg.auth.cache_size, ttl=float(cfg.auth.cache_ttl_seconds), clock=clock
+    )
+    return Authenticator(
+        accounts, hasher=hasher, cache=cache, throttle=Throttle(clock=clock), clock=clock
+    )

@@ -1,0 +1,315 @@
+"""One frozen dataclass per IMAP command, with parsed and typed fields.
+
+Commands carry no tag: the session pairs the RawCommand's tag with the parsed command.
+Mailbox names are already decoded (modified UTF-7 or UTF-8) and ``INBOX`` is canonical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+from posthouse.imap.fetchitems import FetchItem
+from posthouse.imap.search import SearchKey
+from posthouse.imap.sequence import SequenceSet
+from posthouse.store.models import FlagOp
+
+
+class Command:
+    """Base of every command; ``NAME`` is the command word as the client spells it."""
+
+    __slots__ = ()
+    NAME: ClassVar[str] = ""
+
+
+# -- any state ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Capability(Command):
+    NAME = "CAPABILITY"
+
+
+@dataclass(frozen=True, slots=True)
+class Noop(Command):
+    NAME = "NOOP"
+
+
+@dataclass(frozen=True, slots=True)
+class Logout(Command):
+    NAME = "LOGOUT"
+
+
+@dataclass(frozen=True, slots=True)
+class Id(Command):
+    """RFC 2971: ``params`` is None for ``ID NIL``."""
+
+    NAME = "ID"
+    params: tuple[tuple[str, str | None], ...] | None = None
+
+
+# -- not authenticated -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StartTLS(Command):
+    NAME = "STARTTLS"
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate(Command):
+    """``initial_response`` is None without SASL-IR, ``b""`` for ``=`` (RFC 4959)."""
+
+    NAME = "AUTHENTICATE"
+    mechanism: str
+    initial_response: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Command):
+    NAME = "LOGIN"
+    user: str
+    password: str = field(repr=False)
+
+
+# -- authenticated -----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Enable(Command):
+    """RFC 5161; capability names upper-cased."""
+
+    NAME = "ENABLE"
+    capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Select(Command):
+    NAME = "SELECT"
+    mailbox: str
+    condstore: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Examine(Command):
+    NAME = "EXAMINE"
+    mailbox: str
+    condstore: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Create(Command):
+    """``special_use`` from ``CREATE name (USE (\\Drafts))`` (RFC 6154 3)."""
+
+    NAME = "CREATE"
+    mailbox: str
+    special_use: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Command):
+    NAME = "DELETE"
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rename(Command):
+    NAME = "RENAME"
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(Command):
+    NAME = "SUBSCRIBE"
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe(Command):
+    NAME = "UNSUBSCRIBE"
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class List(Command):
+    """LIST, with the RFC 5258 / RFC 5819 / RFC 6154 options upper-cased.
+
+    ``extended`` is True when any LIST-EXTENDED syntax was used (selection options, several
+    patterns or RETURN), which changes what the answer may contain (RFC 5258 3).
+    """
+
+    NAME = "LIST"
+    reference: str
+    patterns: tuple[str, ...]
+    select: frozenset[str] = frozenset()
+    returns: frozenset[str] = frozenset()
+    status_items: tuple[str, ...] = ()
+    extended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lsub(Command):
+    NAME = "LSUB"
+    reference: str
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace(Command):
+    NAME = "NAMESPACE"
+
+
+@dataclass(frozen=True, slots=True)
+class Status(Command):
+    """Items upper-cased: MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT
+    HIGHESTMODSEQ."""
+
+    NAME = "STATUS"
+    mailbox: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """One message of an APPEND (several with MULTIAPPEND, RFC 3502)."""
+
+    data: bytes = field(repr=False)
+    flags: frozenset[str] = frozenset()
+    internaldate: datetime | None = None
+    binary: bool = False  # sent as literal8 (RFC 3516 4.4)
+    utf8: bool = False  # sent as UTF8 (~{n}) (RFC 6855 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Append(Command):
+    NAME = "APPEND"
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+    @property
+    def flags(self) -> frozenset[str]:
+        """Flags of the first (usually only) message."""
+        return self.messages[0].flags
+
+    @property
+    def internaldate(self) -> datetime | None:
+        """Date of the first message."""
+        return self.messages[0].internaldate
+
+    @property
+    def data(self) -> bytes:
+        """Octets of the first message."""
+        return self.messages[0].data
+
+
+@dataclass(frozen=True, slots=True)
+class Idle(Command):
+    NAME = "IDLE"
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuota(Command):
+    NAME = "GETQUOTA"
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetQuotaRoot(Command):
+    NAME = "GETQUOTAROOT"
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota(Command):
+    """RFC 9208 4.3; the server may answer NO."""
+
+    NAME = "SETQUOTA"
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
+# -- selected ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Check(Command):
+    NAME = "CHECK"
+
+
+@dataclass(frozen=True, slots=True)
+class Close(Command):
+    NAME = "CLOSE"
+
+
+@dataclass(frozen=True, slots=True)
+class Unselect(Command):
+    NAME = "UNSELECT"
+
+
+@dataclass(frozen=True, slots=True)
+class Expunge(Command):
+    NAME = "EXPUNGE"
+
+
+@dataclass(frozen=True, slots=True)
+class UidExpunge(Command):
+    NAME = "UID EXPUNGE"
+    sequence: SequenceSet
+
+
+@dataclass(frozen=True, slots=True)
+class Search(Command):
+    """``returns`` is None for a plain SEARCH, else the ESEARCH RETURN options (RFC 4731;
+    ``RETURN ()`` means ``ALL``). ``charset`` is the upper-cased CHARSET or None."""
+
+    NAME = "SEARCH"
+    criteria: SearchKey
+    charset: str | None = None
+    returns: frozenset[str] | None = None
+    uid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch(Command):
+    """``changedsince`` is the CONDSTORE modifier hook (RFC 7162 3.1.4)."""
+
+    NAME = "FETCH"
+    sequence: SequenceSet
+    items: tuple[FetchItem, ...]
+    uid: bool = False
+    changedsince: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Store(Command):
+    """``unchangedsince`` is the CONDSTORE modifier hook (RFC 7162 3.1.3)."""
+
+    NAME = "STORE"
+    sequence: SequenceSet
+    op: FlagOp
+    flags: frozenset[str]
+    silent: bool = False
+    uid: bool = False
+    unchangedsince: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Copy(Command):
+    NAME = "COPY"
+    sequence: SequenceSet
+    mailbox: str
+    uid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Move(Command):
+    NAME = "MOVE"
+    sequence: SequenceSet
+    mailbox: str
+    uid: bool = False
+
+
+COMMAND_TYPES: tuple[type[Command], ...] = (
+    Capability, Noop, Logout, Id, StartTLS, Authenticate, Login, Enable, Select, Examine,
+    Create, Delete, Rename, Subscribe, Unsubscribe, List, Lsub, Namespace, Status, Append,
+    Idle, GetQuota, GetQuotaRoot, SetQuota, Check, Close, Unselect, Expunge, UidExpunge,
+    Search, Fetch, Store, Copy, Move,
+)

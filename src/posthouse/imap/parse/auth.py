@@ -1,0 +1,90 @@
+"""AUTHENTICATE, LOGIN, ENABLE and ID (RFC 9051 6.2, RFC 4959, RFC 5161, RFC 2971)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ParseError
+from posthouse.imap.parse.cursor import Cursor, decode_text
+
+_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+ID_MAX_PAIRS = 30
+ID_MAX_FIELD = 30
+ID_MAX_VALUE = 1024
+
+
+def parse_authenticate(cur: Cursor) -> c.Authenticate:
+    """``AUTHENTICATE mech [initial-response]``; ``=`` is an empty response."""
+    cur.sp()
+    mechanism = cur.keyword()
+    if cur.at_end():
+        return c.Authenticate(mechanism)
+    cur.sp()
+    raw = cur.take_while(_B64)
+    if raw == b"=":
+        return c.Authenticate(mechanism, b"")
+    if not raw:
+        raise ParseError("Expected an initial response")
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ParseError("Invalid base64 in initial response") from None
+    return c.Authenticate(mechanism, data)
+
+
+def parse_login(cur: Cursor) -> c.Login:
+    """``LOGIN userid password`` (astrings, UTF-8)."""
+    cur.sp()
+    user = decode_text(cur.astring(), "user name")
+    cur.sp()
+    password = decode_text(cur.astring(), "password")
+    return c.Login(user, password)
+
+
+def parse_enable(cur: Cursor) -> c.Enable:
+    """``ENABLE capability *(SP capability)``."""
+    caps = []
+    while not cur.at_end():
+        cur.sp()
+        caps.append(cur.keyword())
+    if not caps:
+        raise ParseError("ENABLE needs at least one capability")
+    return c.Enable(tuple(caps))
+
+
+def _id_pair(cur: Cursor) -> tuple[str, str | None]:
+    key = decode_text(cur.string(), "ID field")
+    cur.sp()
+    raw = cur.nstring()
+    value = None if raw is None else decode_text(raw, "ID value")
+    if len(key.encode()) > ID_MAX_FIELD or (value is not None and len(raw or b"") > ID_MAX_VALUE):
+        raise ParseError("ID field or value too long")
+    return key, value
+
+
+def parse_id(cur: Cursor) -> c.Id:
+    """``ID ("name" "value" ...)`` or ``ID NIL``; limits from RFC 2971 3.3."""
+    cur.sp()
+    if cur.accept(b"NIL"):
+        return c.Id(None)
+    cur.expect(b"(")
+    pairs: list[tuple[str, str | None]] = []
+    if not cur.accept(b")"):
+        pairs.append(_id_pair(cur))
+        while not cur.accept(b")"):
+            cur.sp()
+            pairs.append(_id_pair(cur))
+            if len(pairs) > ID_MAX_PAIRS:
+                raise ParseError("Too many ID fields")
+    return c.Id(tuple(pairs))
+
+
+PARSERS: dict[str, Callable[[Cursor], c.Command]] = {
+    "AUTHENTICATE": parse_authenticate,
+    "LOGIN": parse_login,
+    "ENABLE": parse_enable,
+    "ID": parse_id,
+}

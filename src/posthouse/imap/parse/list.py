@@ -1,0 +1,84 @@
+"""LIST (RFC 9051 6.3.9, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819, SPECIAL-USE RFC 6154)
+and LSUB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ParseError
+from posthouse.imap.parse.cursor import Cursor
+from posthouse.imap.parse.mailbox import status_item
+
+SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
+
+
+def _select_options(cur: Cursor) -> frozenset[str]:
+    options = frozenset(cur.paren_list(cur.keyword))
+    unknown = options - SELECT_OPTIONS
+    if unknown:
+        raise ParseError(f"Unknown LIST selection option {min(unknown)}")
+    if "RECURSIVEMATCH" in options and not options - {"RECURSIVEMATCH", "REMOTE"}:
+        raise ParseError("RECURSIVEMATCH needs another selection option")  # RFC 5258 3.1
+    return options
+
+
+def _return_options(cur: Cursor) -> tuple[frozenset[str], tuple[str, ...]]:
+    cur.sp()
+    if cur.keyword() != "RETURN":
+        raise ParseError("Expected RETURN")
+    cur.sp()
+    options: set[str] = set()
+    status: list[str] = []
+
+    def option() -> str:
+        name = cur.keyword()
+        if name not in RETURN_OPTIONS:
+            raise ParseError(f"Unknown LIST return option {name}")
+        if name == "STATUS":
+            cur.sp()
+            status.extend(cur.paren_list(lambda: status_item(cur), allow_empty=False))
+        options.add(name)
+        return name
+
+    cur.paren_list(option)
+    return frozenset(options), tuple(dict.fromkeys(status))
+
+
+def parse_list(cur: Cursor) -> c.List:
+    """``LIST [(select-opts)] reference (pattern | (patterns)) [RETURN (opts)]``."""
+    cur.sp()
+    select: frozenset[str] = frozenset()
+    extended = False
+    if cur.peek() == 0x28:  # "("
+        select = _select_options(cur)
+        extended = True
+        cur.sp()
+    reference = cur.mailbox()  # often "" (RFC 9051 6.3.9)
+    cur.sp()
+    if cur.peek() == 0x28:
+        patterns = tuple(cur.paren_list(cur.list_mailbox, allow_empty=False))
+        extended = True
+    else:
+        patterns = (cur.list_mailbox(),)
+    returns: frozenset[str] = frozenset()
+    status: tuple[str, ...] = ()
+    if not cur.at_end():
+        returns, status = _return_options(cur)
+        extended = True
+    return c.List(reference, patterns, select, returns, status, extended)
+
+
+def parse_lsub(cur: Cursor) -> c.Lsub:
+    """``LSUB reference pattern``."""
+    cur.sp()
+    reference = cur.mailbox()
+    cur.sp()
+    return c.Lsub(reference, cur.list_mailbox())
+
+
+PARSERS: dict[str, Callable[[Cursor], c.Command]] = {
+    "LIST": parse_list,
+    "LSUB": parse_lsub,
+}

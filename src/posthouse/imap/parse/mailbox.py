@@ -1,0 +1,145 @@
+"""Mailbox commands: SELECT EXAMINE CREATE DELETE RENAME (UN)SUBSCRIBE STATUS, and QUOTA."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ParseError, ResponseCode
+from posthouse.imap.parse.cursor import Cursor, decode_text
+from posthouse.imap.responses import Status as Cond
+
+STATUS_ITEMS = frozenset({
+    "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+    "HIGHESTMODSEQ",
+})
+USE_ATTRIBUTES = {
+    a.lower(): a
+    for a in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash",
+              "\\Important")
+}
+
+
+def _select_params(cur: Cursor) -> bool:
+    """``[SP "(" select-param *(SP select-param) ")"]``; only CONDSTORE is known (RFC 7162)."""
+    if cur.at_end():
+        return False
+    cur.sp()
+    params = cur.paren_list(cur.keyword)
+    for param in params:
+        if param != "CONDSTORE":
+            raise ParseError(f"Unsupported SELECT parameter {param}")
+    return bool(params)
+
+
+def parse_select(cur: Cursor) -> c.Select:
+    """``SELECT mailbox [params]``."""
+    cur.sp()
+    mailbox = cur.mailbox()
+    return c.Select(mailbox, _select_params(cur))
+
+
+def parse_examine(cur: Cursor) -> c.Examine:
+    """``EXAMINE mailbox [params]``."""
+    cur.sp()
+    mailbox = cur.mailbox()
+    return c.Examine(mailbox, _select_params(cur))
+
+
+def _use_attr(cur: Cursor) -> str:
+    flag = cur.flag()
+    attr = USE_ATTRIBUTES.get(flag.lower())
+    if attr is None:
+        raise ParseError(
+            f"Unsupported special-use attribute {flag}",
+            status=Cond.NO, code=ResponseCode.USEATTR.code(),
+        )
+    return attr
+
+
+def parse_create(cur: Cursor) -> c.Create:
+    """``CREATE mailbox [SP "(" "USE" SP "(" use-attr* ")" ")"]`` (RFC 6154 3)."""
+    cur.sp()
+    mailbox = cur.mailbox()
+    uses: list[str] = []
+    if not cur.at_end():
+        cur.sp()
+        cur.expect(b"(")
+        while True:
+            if cur.keyword() != "USE":
+                raise ParseError("Unsupported CREATE parameter")
+            cur.sp()
+            uses.extend(cur.paren_list(lambda: _use_attr(cur)))
+            if cur.accept(b")"):
+                break
+            cur.sp()
+    return c.Create(mailbox, tuple(dict.fromkeys(uses)))
+
+
+def _one_mailbox(cls: type[c.Delete | c.Subscribe | c.Unsubscribe | c.GetQuotaRoot]
+                 ) -> Callable[[Cursor], c.Command]:
+    def parse(cur: Cursor) -> c.Command:
+        cur.sp()
+        return cls(cur.mailbox())
+
+    return parse
+
+
+def parse_rename(cur: Cursor) -> c.Rename:
+    """``RENAME old new``."""
+    cur.sp()
+    old = cur.mailbox()
+    cur.sp()
+    return c.Rename(old, cur.mailbox())
+
+
+def status_item(cur: Cursor) -> str:
+    """One STATUS data item name."""
+    item = cur.keyword()
+    if item not in STATUS_ITEMS:
+        raise ParseError(f"Unknown STATUS item {item}")
+    return item
+
+
+def parse_status(cur: Cursor) -> c.Status:
+    """``STATUS mailbox (item ...)``."""
+    cur.sp()
+    mailbox = cur.mailbox()
+    cur.sp()
+    items = cur.paren_list(lambda: status_item(cur), allow_empty=False)
+    return c.Status(mailbox, tuple(dict.fromkeys(items)))
+
+
+def parse_getquota(cur: Cursor) -> c.GetQuota:
+    """``GETQUOTA quota-root`` (RFC 9208 4.2)."""
+    cur.sp()
+    return c.GetQuota(decode_text(cur.astring(), "quota root"))
+
+
+def _limit(cur: Cursor) -> tuple[str, int]:
+    name = cur.keyword()
+    cur.sp()
+    return name, cur.number(limit=(1 << 63) - 1)
+
+
+def parse_setquota(cur: Cursor) -> c.SetQuota:
+    """``SETQUOTA root (resource limit ...)`` (RFC 9208 4.3)."""
+    cur.sp()
+    root = decode_text(cur.astring(), "quota root")
+    cur.sp()
+    return c.SetQuota(root, tuple(cur.paren_list(lambda: _limit(cur))))
+
+
+PARSERS: dict[str, Callable[[Cursor], c.Command]] = {
+    "SELECT": parse_select,
+    "EXAMINE": parse_examine,
+    "CREATE": parse_create,
+    "DELETE": _one_mailbox(c.Delete),
+    "RENAME": parse_rename,
+    "SUBSCRIBE": _one_mailbox(c.Subscribe),
+    "UNSUBSCRIBE": _one_mailbox(c.Unsubscribe),
+    "STATUS": parse_status,
+    "GETQUOTA": parse_getquota,
+    "GETQUOTAROOT": _one_mailbox(c.GetQuotaRoot),
+    "SETQUOTA": parse_setquota,
+}

@@ -1,0 +1,295 @@
+"""The per-session view of the selected mailbox (pure: no IO).
+
+The client numbers messages 1..n (message sequence numbers, msn); the store knows uids. The
+view keeps the uids in the order the client knows them (an ``array`` plus ``bisect``: 100,000
+messages cost a few hundred kilobytes), applies store events as *pending* changes, and
+releases them as untagged responses only when the protocol allows (RFC 9051 7.5.1, see
+states.may_expunge):
+
+* a message expunged in the store keeps its msn until its EXPUNGE is sent, so the client's
+  numbers stay right; new messages are appended (uids only grow) and announced with EXISTS,
+  which counts the not yet announced expunged ones too (EXISTS never undercounts);
+* a flag change is announced as ``FETCH (UID u FLAGS (...))`` unless the message is gone or
+  not yet announced, and only if it is newer (by modseq) than what the client was last told.
+
+Own changes: events carry ``origin``; the view treats its own session's FlagsChanged as
+already reported (the STORE handler answered it, or .SILENT asked for no answer) and only
+records their modseq, so an older change from another session is not replayed over it.
+Handlers call ``record_flags`` with what they report, so the order in which the session
+drains its events does not matter. Own MessagesAdded/MessagesExpunged are applied like any
+other; applying an event twice has no effect.
+
+The session must subscribe to events *before* reading ``uid_list`` for the view, so that
+nothing is missed; events older than the snapshot are ignored (uids at or below the highest
+known uid are never re-added).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from array import array
+from collections.abc import Iterable, Sequence
+
+from posthouse.imap.errors import ImapError
+from posthouse.imap.responses import Atom, Status, Untagged, Value, exists, expunge, recent
+from posthouse.imap.sequence import SequenceSet
+from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged, StoreEvent
+from posthouse.store.models import UidFlags
+
+
+class MailboxView:
+    """Sequence numbers <-> uids and pending untagged updates for one selected mailbox."""
+
+    def __init__(
+        self,
+        messages: Sequence[UidFlags],
+        *,
+        mailbox_id: int,
+        origin: object,
+        rev2: bool = False,
+        recent_above: int | None = None,
+        condstore: bool = False,
+    ) -> None:
+        if any(a.uid >= b.uid for a, b in itertools.pairwise(messages)):
+            messages = sorted({m.uid: m for m in messages}.values(), key=lambda m: m.uid)
+        self.mailbox_id = mailbox_id
+        self.origin = origin
+        self.rev2 = rev2
+        self.condstore = condstore
+        self._uids = array("L", (m.uid for m in messages))
+        self._modseqs = array("Q", (m.modseq for m in messages))
+        self.highestmodseq = max((m.modseq for m in messages), default=0)
+        self.first_unseen = next(
+            (i + 1 for i, m in enumerate(messages) if "\\Seen" not in m.flags), None
+        )
+        self._new: list[int] = []  # added in the store, EXISTS not sent yet
+        self._gone: set[int] = set()  # expunged in the store, EXPUNGE not sent yet
+        self._changed: dict[int, UidFlags] = {}  # flag changes to announce, by uid
+        self._recent: set[int] = set()
+        self._saved = array("L")
+        if recent_above is not None and not rev2:
+            self.claim_recent_above(recent_above)
+        self._recent_sent = len(self._recent)
+
+    # -- numbers ----------------------------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        """The message count the client knows (announced expunges excluded)."""
+        return len(self._uids)
+
+    @property
+    def uids(self) -> Sequence[int]:
+        """The uids in msn order, as the client knows them (do not modify)."""
+        return self._uids
+
+    @property
+    def recent_count(self) -> int:
+        """How many known messages are \\Recent for this session (IMAP4rev1)."""
+        return len(self._recent)
+
+    def uid_of(self, msn: int) -> int:
+        """The uid of message number ``msn`` (1-based); IndexError if out of range."""
+        if not 1 <= msn <= len(self._uids):
+            raise IndexError(msn)
+        return self._uids[msn - 1]
+
+    def msn_of(self, uid: int) -> int | None:
+        """The msn the client knows for ``uid``, or None."""
+        i = bisect.bisect_left(self._uids, uid)
+        if i < len(self._uids) and self._uids[i] == uid:
+            return i + 1
+        return None
+
+    def is_expunged(self, uid: int) -> bool:
+        """Whether ``uid`` is gone from the store but its EXPUNGE is still pending."""
+        return uid in self._gone
+
+    def is_recent(self, uid: int) -> bool:
+        """Whether ``uid`` is \\Recent for this session."""
+        return uid in self._recent
+
+    def client_flags(self, uid: int, flags: Iterable[str]) -> list[Value]:
+        """``flags`` as the FETCH FLAGS value for this session (adds \\Recent in rev1)."""
+        names = set(flags)
+        if not self.rev2 and uid in self._recent:
+            names.add("\\Recent")
+        return [Atom(f) for f in sorted(names)]
+
+    # -- sequence sets ---------------------------------------------------------------------
+
+    def resolve(self, sequence: SequenceSet, *, uid: bool, strict: bool = True) -> list[int]:
+        """The uids a set names, ascending and unique.
+
+        Message numbers: ``*`` is the last msn; ranges are clipped to 1..exists; with
+        ``strict`` a range entirely beyond ``exists`` without ``*`` is an error (BAD).
+        Uids: ``*`` is the highest known uid and nonexistent uids are ignored (RFC 9051
+        6.4.9). ``$`` is the saved search result (RFC 5182), filtered to known messages.
+        """
+        if sequence.saved:
+            return [u for u in self._saved if self.msn_of(u) is not None]
+        spans: list[tuple[int, int]] = []
+        count = len(self._uids)
+        if uid:
+            star = self._uids[-1] if count else 0
+            for low, high in sequence.bounds(star):
+                spans.append((bisect.bisect_left(self._uids, low),
+                              bisect.bisect_right(self._uids, high)))
+        else:
+            for (low, high), (first, last) in zip(sequence.bounds(count), sequence.ranges,
+                                                  strict=True):
+                if strict and low > count and None not in (first, last):
+                    raise ImapError("Invalid message sequence number", status=Status.BAD)
+                spans.append((max(low, 1) - 1, min(high, count)))
+        return self._collect(spans)
+
+    def _collect(self, spans: list[tuple[int, int]]) -> list[int]:
+        out: list[int] = []
+        end = 0
+        for start, stop in sorted(spans):
+            start = max(start, end)
+            if start < stop:
+                out.extend(self._uids[start:stop])
+                end = stop
+        return out
+
+    def save_result(self, uids: Iterable[int]) -> None:
+        """Remember a SEARCH result for ``$`` (RFC 5182); an empty one after a failure."""
+        self._saved = array("L", sorted(set(uids)))
+
+    # -- events ----------------------------------------------------------------------------
+
+    def apply(self, event: StoreEvent) -> None:
+        """Take a store event in as pending changes (events of other mailboxes are ignored)."""
+        if not isinstance(event, MessagesAdded | MessagesExpunged | FlagsChanged):
+            return
+        if event.mailbox_id != self.mailbox_id:
+            return
+        if isinstance(event, MessagesAdded):
+            self.note_added(event.uids)
+        elif isinstance(event, MessagesExpunged):
+            self.note_expunged(event.uids)
+        elif isinstance(event, FlagsChanged):
+            if event.origin is not None and event.origin == self.origin:
+                self.record_flags(event.changes)
+            else:
+                self._flags_changed(event.changes)
+        self.highestmodseq = max(self.highestmodseq, event.highestmodseq)
+
+    def _last_uid(self) -> int:
+        if self._new:
+            return self._new[-1]
+        return self._uids[-1] if self._uids else 0
+
+    def note_added(self, uids: Iterable[int]) -> None:
+        """New messages (APPEND/COPY/MOVE into this mailbox: call it before the tagged OK so
+        EXISTS is sent at once, RFC 9051 6.3.12); uids at or below the last known are
+        ignored."""
+        last = self._last_uid()
+        for uid in sorted(uids):
+            if uid > last:
+                self._new.append(uid)
+                last = uid
+
+    def note_expunged(self, uids: Iterable[int]) -> None:
+        """Messages removed from the store (EXPUNGE, MOVE: call it, then ``flush``)."""
+        for uid in uids:
+            i = bisect.bisect_left(self._new, uid)
+            if i < len(self._new) and self._new[i] == uid:
+                del self._new[i]
+                self._recent.discard(uid)
+            elif self.msn_of(uid) is not None:
+                self._gone.add(uid)
+                self._changed.pop(uid, None)
+
+    def _flags_changed(self, changes: Iterable[UidFlags]) -> None:
+        for change in changes:
+            msn = self.msn_of(change.uid)
+            if msn is None or change.uid in self._gone:
+                continue
+            if change.modseq >= self._modseqs[msn - 1]:
+                self._changed[change.uid] = change
+
+    def record_flags(self, changes: Iterable[UidFlags]) -> None:
+        """Flags this session has reported itself (STORE, FETCH setting \\Seen)."""
+        for change in changes:
+            msn = self.msn_of(change.uid)
+            if msn is None:
+                continue
+            if change.modseq >= self._modseqs[msn - 1]:
+                self._modseqs[msn - 1] = change.modseq
+            pending = self._changed.get(change.uid)
+            if pending is not None and pending.modseq <= change.modseq:
+                del self._changed[change.uid]
+
+    def claim_recent_above(self, mark: int) -> None:
+        """Uids above ``mark`` are \\Recent for this session (the result of the store's
+        claim_recent, RFC 3501 2.3.2). Ignored in IMAP4rev2, which has no \\Recent."""
+        if self.rev2:
+            return
+        start = bisect.bisect_right(self._uids, mark)
+        self._recent.update(self._uids[start:])
+        self._recent.update(u for u in self._new if u > mark)
+
+    @property
+    def has_new(self) -> bool:
+        """Whether messages arrived that the client has not been told about."""
+        return bool(self._new)
+
+    @property
+    def pending(self) -> bool:
+        """Whether any update waits to be sent."""
+        return bool(self._new or self._gone or self._changed)
+
+    # -- releasing updates ------------------------------------------------------------------
+
+    def flush(self, *, allow_expunge: bool) -> list[Untagged]:
+        """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
+        EXISTS (and RECENT in rev1), then FETCH flag changes."""
+        out: list[Untagged] = []
+        if allow_expunge and self._gone:
+            out.extend(self._release_expunges())
+        announced = bool(self._new)
+        if announced:
+            self._uids.extend(self._new)
+            self._modseqs.extend([0] * len(self._new))
+            self._new.clear()
+            out.append(exists(len(self._uids)))
+        if not self.rev2 and (announced or len(self._recent) != self._recent_sent):
+            out.append(recent(len(self._recent)))
+            self._recent_sent = len(self._recent)
+        out.extend(self._release_flags())
+        return out
+
+    def _release_expunges(self) -> list[Untagged]:
+        indexes = sorted(bisect.bisect_left(self._uids, uid) for uid in self._gone)
+        out = [expunge(i + 1 - k) for k, i in enumerate(indexes)]  # each shifts the rest
+        uids, modseqs = array("L"), array("Q")
+        start = 0
+        for i in indexes:
+            uids.extend(self._uids[start:i])
+            modseqs.extend(self._modseqs[start:i])
+            start = i + 1
+        uids.extend(self._uids[start:])
+        modseqs.extend(self._modseqs[start:])
+        self._uids, self._modseqs = uids, modseqs
+        self._recent -= self._gone
+        self._gone.clear()
+        return out
+
+    def _release_flags(self) -> list[Untagged]:
+        out: list[Untagged] = []
+        for uid in sorted(self._changed):
+            change = self._changed[uid]
+            msn = self.msn_of(uid)
+            if msn is None or uid in self._gone:
+                continue
+            del self._changed[uid]
+            self._modseqs[msn - 1] = max(self._modseqs[msn - 1], change.modseq)
+            items: list[Value] = [Atom("UID"), uid, Atom("FLAGS"),
+                                  self.client_flags(uid, change.flags)]
+            if self.condstore:
+                items += [Atom("MODSEQ"), [change.modseq]]
+            out.append(Untagged((msn, Atom("FETCH"), items)))
+        return out

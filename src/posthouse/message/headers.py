@@ -1,0 +1,253 @@
+"""Header blocks over raw bytes: split into fields, unfold, fold, decode (RFC 5322, RFC 2047).
+
+Everything here is total: garbage input yields garbage fields, never an exception.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+_WSP = b" \t"
+_MAX_CHARSET = 64
+# A header block is cut (the rest read as body) past these: Postfix's own limit is 100 KiB.
+MAX_HEADER_BYTES = 1 << 18
+MAX_FIELDS = 5000
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")  # RFC 5322 3.6.8 ftext
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One header field exactly as it appears, continuation lines and line end included.
+
+    ``name`` is "" for a line that is not a field (no colon, or an invalid name): such
+    lines are kept so that offsets stay exact, but no name lookup ever matches them.
+    """
+
+    name: str
+    raw: bytes
+    colon: int  # index of ":" in raw, -1 for a garbage line
+
+    @property
+    def value(self) -> bytes:
+        """The raw value after the colon, still folded, without the final line end."""
+        return _strip_eol(self.raw[self.colon + 1 :])
+
+    def matches(self, lowered_name: str) -> bool:
+        """Whether the field name equals ``lowered_name`` ASCII-case-insensitively."""
+        return bool(self.name) and self.name.lower() == lowered_name
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A header block: its fields, where the body starts, whether a blank line ended it."""
+
+    fields: tuple[Field, ...]
+    body_start: int
+    has_blank_line: bool
+
+    def get_all(self, name: str) -> Iterator[Field]:
+        """The fields called ``name`` (case-insensitive), in message order."""
+        lowered = name.lower()
+        return (f for f in self.fields if f.matches(lowered))
+
+    def first(self, name: str) -> Field | None:
+        """The first field called ``name``: for duplicated fields the first one wins."""
+        return next(self.get_all(name), None)
+
+
+def _strip_eol(raw: bytes) -> bytes:
+    if raw.endswith(b"\r\n"):
+        return raw[:-2]
+    if raw.endswith(b"\n"):
+        return raw[:-1]
+    return raw
+
+
+def _field_name(line: bytes) -> tuple[str, int]:
+    """The field name and colon index of a first field line; ("", -1) when it is not one."""
+    colon = line.find(b":")
+    if colon <= 0:
+        return "", -1
+    name = line[:colon].rstrip(_WSP)  # RFC 5322 4.5.3 obsolete syntax: WSP before ":"
+    if _FIELD_NAME.fullmatch(name) is None:
+        return "", -1
+    return name.decode("ascii"), colon
+
+
+def split_header(data: bytes, start: int = 0, end: int | None = None) -> Header:
+    """Split the header block starting at ``start`` (bounded by ``end``) into fields.
+
+    The block ends at the first empty line (CRLF, or a bare LF, tolerated); without one the
+    header runs to ``end`` and the body is empty. A header beyond MAX_HEADER_BYTES or
+    MAX_FIELDS ends there, without blank line, and the rest counts as body.
+    """
+    stop = len(data) if end is None else end
+    pos = start
+    spans: list[tuple[int, int]] = []  # (start, end) of each field, continuations merged
+    while pos < stop and pos - start < MAX_HEADER_BYTES:
+        nl = data.find(b"\n", pos, stop)
+        line_end = stop if nl < 0 else nl + 1
+        if data[pos:line_end] in (b"\r\n", b"\n"):
+            return Header(_make_fields(data, spans), line_end, True)
+        if data[pos] in _WSP and spans:
+            spans[-1] = (spans[-1][0], line_end)
+        elif len(spans) < MAX_FIELDS:
+            spans.append((pos, line_end))
+        else:
+            break
+        pos = line_end
+    return Header(_make_fields(data, spans), pos, False)
+
+
+def _make_fields(data: bytes, spans: list[tuple[int, int]]) -> tuple[Field, ...]:
+    fields = []
+    for s, e in spans:
+        nl = data.find(b"\n", s, e)
+        name, colon = _field_name(data[s : e if nl < 0 else nl])
+        fields.append(Field(name, data[s:e], colon))
+    return tuple(fields)
+
+
+def unfold(value: bytes) -> bytes:
+    """Remove every CRLF (or bare LF) that precedes whitespace (RFC 5322 2.2.3)."""
+    return re.sub(rb"\r?\n(?=[ \t])", b"", value)
+
+
+def decode_bytes(value: bytes) -> str:
+    """Header bytes as text: UTF-8 (RFC 6532) when valid, else Latin-1 (never fails)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
+
+
+def header_codec(value: bytes) -> str:
+    """The codec ``decode_bytes`` used, so that a substring can be re-encoded exactly."""
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def field_text(field: Field) -> str:
+    """The unfolded value as text, outer whitespace removed; encoded-words left as they are."""
+    return decode_bytes(unfold(field.value)).strip(" \t\r\n")
+
+
+def clean_string(text: str) -> str:
+    """Drop characters an IMAP string may not carry (NUL, CR, LF)."""
+    return text.replace("\x00", "").replace("\r", "").replace("\n", "")
+
+
+# RFC 2047 section 2; the charset may carry an RFC 2231 section 5 "*language" suffix.
+_ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([!->@-~]*)\?=")
+
+
+def decode_base64(data: bytes) -> bytes:
+    """Lenient base64: ignore characters outside the alphabet and repair padding."""
+    cleaned = re.sub(rb"[^A-Za-z0-9+/=]", b"", data)
+    out = []
+    for chunk in re.split(rb"=+", cleaned):
+        piece = chunk[:-1] if len(chunk) % 4 == 1 else chunk  # a lone sextet carries no octet
+        if piece:
+            out.append(binascii.a2b_base64(piece + b"=" * (-len(piece) % 4)))
+    return b"".join(out)
+
+
+def _word_bytes(encoding: str, text: str) -> bytes:
+    raw = text.encode("ascii")
+    if encoding in "Bb":
+        return decode_base64(raw)
+    return binascii.a2b_qp(raw, header=True)
+
+
+def decode_charset(data: bytes, charset: str) -> str:
+    """Bytes in a declared charset as text; unknown or unusable charsets fall back to UTF-8.
+
+    The result is always encodable as UTF-8 (codecs such as unicode_escape can yield lone
+    surrogates; those become "?").
+    """
+    name = charset.strip().strip('"').lower()[:_MAX_CHARSET]
+    if name in ("", "us-ascii", "ascii", "unknown-8bit", "x-unknown"):
+        name = "utf-8"  # a superset that reads mislabelled 8-bit text best
+    try:
+        text = data.decode(name, errors="replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
+        return data.decode("utf-8", errors="replace")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
+def _runs(text: str) -> Iterator[tuple[str, list[re.Match[str]]]]:
+    """Yield (literal text, run of adjacent encoded words) pairs in order (RFC 2047 6.2)."""
+    pos = 0
+    run: list[re.Match[str]] = []
+    for match in _ENCODED_WORD.finditer(text):
+        between = text[pos : match.start()]
+        if run and between.strip(" \t\r\n") == "":
+            run.append(match)  # whitespace between adjacent encoded-words is dropped
+        else:
+            if run:
+                yield "", run
+            yield between, []
+            run = [match]
+        pos = match.end()
+    if run:
+        yield "", run
+    yield text[pos:], []
+
+
+def _decode_run(run: Iterable[re.Match[str]]) -> str:
+    """Decode adjacent words, joining bytes of the same charset before decoding."""
+    parts: list[str] = []
+    charset = ""
+    buffer = b""
+    for match in run:
+        word_charset = match.group(1).lower()
+        if word_charset != charset and buffer:
+            parts.append(decode_charset(buffer, charset))
+            buffer = b""
+        charset = word_charset
+        buffer += _word_bytes(match.group(2), match.group(3))
+    if buffer:
+        parts.append(decode_charset(buffer, charset))
+    return "".join(parts)
+
+
+def decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded-words anywhere in ``text`` (lenient, as clients are)."""
+    if "=?" not in text:
+        return text
+    return "".join(literal if not run else _decode_run(run) for literal, run in _runs(text))
+
+
+def decoded_value(field: Field) -> str:
+    """The field value unfolded and with encoded-words decoded: what SEARCH matches."""
+    return clean_string(decode_words(field_text(field)))
+
+
+def fold(name: str, value: str, width: int = 78) -> bytes:
+    """A field line ``name: value`` folded before whitespace so lines stay within ``width``.
+
+    Words longer than the width are kept whole (RFC 5322 2.1.1 allows up to 998 octets).
+    """
+    words = re.findall(r"[ \t]*[^ \t]+", " ".join(value.split("\r\n")).replace("\n", " "))
+    lines: list[str] = []
+    current = name + ":"
+    for word in words:
+        if not word[0].isspace():
+            word = " " + word
+        if len(current) + len(word) > width and current != name + ":":
+            lines.append(current)
+            current = word
+        else:
+            current += word
+    lines.append(current)
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")

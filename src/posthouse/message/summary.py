@@ -1,0 +1,93 @@
+"""One parse at delivery: everything IMAP and SEARCH need later, as a MessageSummary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from posthouse.message.envelope import envelope_json
+from posthouse.message.headers import Header, decoded_value, field_text, split_header
+from posthouse.message.mime import Part, parse
+from posthouse.message.params import param_text
+from posthouse.message.structure import bodystructure_json
+from posthouse.message.transfer import body_text
+from posthouse.store.models import MessageSummary
+
+TEXT_LIMIT = 1 << 20  # characters of body text kept for the full-text index
+HEADER_LIMIT = 1 << 16  # characters kept per decoded header field
+
+
+def summarize(data: bytes) -> MessageSummary:
+    """Parse ``data`` (a whole message, CRLF line ends) once; never raises."""
+    root = parse(data)
+    header = split_header(data, 0, root.end)
+    return MessageSummary(
+        envelope=envelope_json(header),
+        bodystructure=bodystructure_json(data, root),
+        headers=search_headers(header),
+        sent_date=sent_date(header),
+        text=search_text(data, root),
+    )
+
+
+def search_headers(header: Header) -> dict[str, str]:
+    """Lower-cased field name -> value decoded from RFC 2047 encoded-words; repeated fields
+    are joined with "\\n" in message order. Lines that are not fields are left out."""
+    values: dict[str, list[str]] = {}
+    for found in header.fields:
+        if found.name:
+            values.setdefault(found.name.lower(), []).append(decoded_value(found)[:HEADER_LIMIT])
+    return {name: "\n".join(parts) for name, parts in values.items()}
+
+
+def parse_date(value: str) -> datetime | None:
+    """An RFC 5322 date-time as an aware datetime; None if invalid. "-0000" (RFC 5322
+    3.3, zone unknown) is taken as UTC."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def sent_date(header: Header) -> datetime | None:
+    """The Date: field (the first one) parsed, for SEARCH SENTBEFORE and friends."""
+    found = header.first("date")
+    return None if found is None else parse_date(field_text(found))
+
+
+def _text_parts(root: Part) -> list[Part]:
+    """The leaf text/* parts in depth-first order (message/rfc822 bodies included)."""
+    found: list[Part] = []
+    stack = [root]
+    while stack:
+        part = stack.pop()
+        if part.multipart:
+            stack.extend(reversed(part.children))
+        elif part.message is not None:
+            stack.append(part.message)
+        elif part.is_type("text"):
+            found.append(part)
+    return found
+
+
+def search_text(data: bytes, root: Part, limit: int = TEXT_LIMIT) -> str:
+    """Decoded text of the text/* parts (HTML roughly stripped, line ends as LF, NUL
+    removed), at most ``limit`` characters."""
+    pieces: list[str] = []
+    room = limit
+    for part in _text_parts(root):
+        if room <= 0:
+            break
+        body = data[part.body_start : min(part.end, part.body_start + 4 * room + 4)]
+        text = body_text(
+            body,
+            part.encoding,
+            param_text(part.params, "charset"),
+            html_body=part.is_type("text", "html"),
+        )
+        text = text.replace("\r\n", "\n").replace("\x00", "").strip()
+        if text:
+            pieces.append(text[:room])
+            room -= len(pieces[-1]) + 1
+    return "\n".join(pieces)

@@ -1,0 +1,125 @@
+"""What ``Pop3Connection.next_event`` hands the IO adapter.
+
+- ``Write``: bytes the core produced itself (replies it answers alone); write them out.
+- Notices (``User``, ``Utf8``, ``Quit``): already answered by the core (the reply came as the
+  preceding Write); they tell the adapter what happened. ``Quit`` means: flush and close.
+- Requests (``Pass``, ``AuthStart``, ``AuthResponse``, ``Stls``, ``Retr``, ``Top``,
+  ``Commit``): the adapter must answer each exactly once through a ``Pop3Connection`` method
+  before asking for the next event.
+- ``NEED_DATA``: feed more bytes with ``receive_data``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Event:
+    """Base of everything next_event returns except NEED_DATA."""
+
+    __slots__ = ()
+
+
+class Notice(Event):
+    """Already answered; informational."""
+
+    __slots__ = ()
+
+
+class Request(Event):
+    """Needs exactly one answer from the adapter."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Write(Event):
+    """Bytes to send to the client."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class User(Notice):
+    """USER accepted; PASS may follow."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Utf8(Notice):
+    """UTF8 mode is on (RFC 6856 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quit(Notice):
+    """The session is over: write what is pending, then close the connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pass(Request):
+    """Check these credentials: answer with ``login_succeeded`` or ``send(Err(..., AUTH))``."""
+
+    user: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"Pass(user={self.user!r}, password=<hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStart(Request):
+    """Start a SASL exchange: ``sasl.start(mechanism)``, then ``step(initial)``.
+
+    Answer with ``auth_challenge``, ``login_succeeded`` or ``send(Err(...))``.
+    """
+
+    mechanism: str
+    initial: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResponse(Request):
+    """The client's next SASL line, raw (base64 or "*"); answer as for AuthStart."""
+
+    line: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Stls(Request):
+    """Answer with ``start_tls()`` (then upgrade the stream) or ``send(Err(...))``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retr(Request):
+    """Read message ``uid`` and answer with ``send_message(data)`` or ``send(Err(...))``."""
+
+    number: int
+    uid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Top(Request):
+    """As Retr; ``send_message`` sends only the header and the first ``lines`` body lines."""
+
+    number: int
+    uid: int
+    lines: int
+
+
+@dataclass(frozen=True, slots=True)
+class Commit(Request):
+    """QUIT in TRANSACTION (RFC 1939 6): remove ``deleted_uids`` (or, for accounts that keep
+    POP3 mail, mark them seen), then answer ``send(Ok())`` or ``send(Err(..., SYS_TEMP))``.
+    ``retrieved_uids`` lists the messages fully sent by RETR in this session."""
+
+    deleted_uids: tuple[int, ...]
+    retrieved_uids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NeedData:
+    """More input is needed."""
+
+
+NEED_DATA = NeedData()

@@ -1,0 +1,92 @@
+"""Command-line parsing (RFC 1939 3, RFC 2449 4): bytes -> Command | BadCommand."""
+
+from __future__ import annotations
+
+from posthouse.pop3.commands import BadCommand, Command, Verb
+
+MAX_ARGUMENT = 40  # RFC 1939 3: arguments are up to 40 characters long
+MAX_NUMBER_DIGITS = 10
+
+_VERBS = {verb.value.encode(): verb for verb in Verb}
+_NO_ARGS = frozenset({Verb.CAPA, Verb.STLS, Verb.UTF8, Verb.QUIT, Verb.STAT, Verb.NOOP,
+                      Verb.RSET})
+_OPTIONAL_NUMBER = frozenset({Verb.LIST, Verb.UIDL})
+_ONE_NUMBER = frozenset({Verb.RETR, Verb.DELE})
+
+
+def parse_command(line: bytes, *, max_command: int) -> Command | BadCommand:
+    """Parse one command line (without CRLF).
+
+    Keywords are case-insensitive. USER and PASS take the rest of the line as their single
+    argument (RFC 1939 7 allows spaces in a password). Only AUTH, whose initial response may be
+    long (RFC 5034 4), is exempt from ``max_command``.
+    """
+    keyword, _, rest = line.partition(b" ")
+    verb = _VERBS.get(keyword.upper())
+    if verb is None:
+        return BadCommand("unknown command")
+    if verb is not Verb.AUTH and len(line) > max_command:
+        return BadCommand("command line too long", verb)
+    if verb in _NO_ARGS:
+        return Command(verb) if not rest.strip(b" ") else BadCommand("no arguments allowed", verb)
+    if verb in (Verb.USER, Verb.PASS):
+        return _parse_text(verb, rest)
+    if verb is Verb.AUTH:
+        return _parse_auth(rest)
+    if verb is Verb.APOP:
+        return Command(verb)
+    return _parse_numbers(verb, rest.split())
+
+
+def _parse_text(verb: Verb, rest: bytes) -> Command | BadCommand:
+    if verb is Verb.USER:
+        rest = rest.strip(b" ")
+    if not rest:
+        return BadCommand("missing argument", verb)
+    try:
+        text = rest.decode("utf-8")
+    except UnicodeDecodeError:
+        return BadCommand("argument is not valid UTF-8", verb)
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        return BadCommand("control characters not allowed", verb)
+    return Command(verb, text=text)
+
+
+def _parse_auth(rest: bytes) -> Command | BadCommand:
+    parts = rest.split()
+    if len(parts) > 2:
+        return BadCommand("too many arguments", Verb.AUTH)
+    if not parts:
+        return Command(Verb.AUTH)  # the pre-RFC 5034 "list mechanisms" form
+    name = parts[0]
+    if len(name) > 20 or not all(ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 b"0123456789-_" for ch in name):
+        return BadCommand("invalid mechanism name", Verb.AUTH)
+    return Command(Verb.AUTH, text=name.decode("ascii").upper(),
+                   initial=parts[1] if len(parts) == 2 else None)
+
+
+def _number(arg: bytes) -> int | None:
+    if not arg.isdigit() or len(arg) > MAX_NUMBER_DIGITS:
+        return None
+    return int(arg)
+
+
+def _parse_numbers(verb: Verb, args: list[bytes]) -> Command | BadCommand:
+    if any(len(arg) > MAX_ARGUMENT for arg in args):
+        return BadCommand("argument too long", verb)
+    if verb in _OPTIONAL_NUMBER and not args:
+        return Command(verb)
+    wanted = 2 if verb is Verb.TOP else 1
+    if len(args) != wanted:
+        usage = "message number and line count" if wanted == 2 else "a message number"
+        return BadCommand(f"{verb.value} needs {usage}", verb)
+    number = _number(args[0])
+    if number is None:
+        return BadCommand("invalid message number", verb)
+    if verb is Verb.TOP:
+        lines = _number(args[1])
+        if lines is None:
+            return BadCommand("invalid line count", verb)
+        return Command(verb, number=number, lines=lines)
+    return Command(verb, number=number)

@@ -1,0 +1,112 @@
+"""POP3 replies as values, and their wire form (RFC 1939 3, RFC 2449 8, RFC 3206).
+
+A reply is one status line ("+OK ..." / "-ERR [CODE] ...") optionally followed, for a
+positive multi-line reply, by dot-stuffed lines and a terminating ".".
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CRLF = b"\r\n"
+TERMINATOR = b".\r\n"
+_LINE_START_DOT = re.compile(rb"(^|\n)\.")
+
+
+class RespCode(enum.Enum):
+    """Extended response codes, sent in brackets after -ERR (RFC 2449 8)."""
+
+    IN_USE = "IN-USE"  # RFC 2449 8.1.1: the maildrop is locked by another session
+    LOGIN_DELAY = "LOGIN-DELAY"  # RFC 2449 8.1.2: logged in too recently
+    SYS_TEMP = "SYS/TEMP"  # RFC 3206 4: a temporary system problem, try again later
+    SYS_PERM = "SYS/PERM"  # RFC 3206 4: a permanent system problem
+    AUTH = "AUTH"  # RFC 3206 5: the credentials were wrong
+    UTF8 = "UTF8"  # RFC 6856 2: the maildrop needs UTF8 mode
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """+OK, optionally multi-line."""
+
+    text: str = ""
+    lines: tuple[bytes, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Err:
+    """-ERR with an optional response code."""
+
+    text: str
+    code: RespCode | None = None
+
+
+Reply = Ok | Err
+
+
+def _clean(text: str) -> bytes:
+    """Status text as UTF-8 on one line (CR and LF would end the line early)."""
+    return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
+
+
+def status_line(reply: Reply) -> bytes:
+    """The first line of a reply, with CRLF."""
+    if isinstance(reply, Ok):
+        head = b"+OK"
+        text = _clean(reply.text)
+    else:
+        head = b"-ERR"
+        text = _clean(f"[{reply.code.value}] {reply.text}" if reply.code else reply.text)
+    return head + (b" " + text if text else b"") + CRLF
+
+
+def render(reply: Reply) -> bytes:
+    """A whole reply: the status line and, for a multi-line +OK, its body and ".".
+
+    Lines of a multi-line reply must not contain CR or LF; those starting with "." are
+    dot-stuffed (RFC 1939 3).
+    """
+    out = status_line(reply)
+    if isinstance(reply, Ok) and reply.lines is not None:
+        out += render_lines(reply.lines)
+    return out
+
+
+def render_lines(lines: Sequence[bytes]) -> bytes:
+    """Dot-stuffed lines with CRLF, then the terminating ".\r\n"."""
+    parts = [(b"." + line if line.startswith(b".") else line) + CRLF for line in lines]
+    return b"".join(parts) + TERMINATOR
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """Message bytes ready to send as a multi-line body, with the terminating "."
+
+    Each line starting with "." gets another "." (after CRLF or a stray bare LF, which some
+    clients also treat as a line end); a final line without CRLF is completed first.
+    """
+    stuffed = _LINE_START_DOT.sub(rb"\1..", data)
+    if stuffed and not stuffed.endswith(CRLF):
+        stuffed += CRLF
+    return stuffed + TERMINATOR
+
+
+def top_part(message: bytes, body_lines: int) -> bytes:
+    """The header, the blank line and the first ``body_lines`` body lines (RFC 1939 7 TOP)."""
+    if message.startswith(b"\r\n"):  # no header fields: the blank line comes first
+        head_end = 2
+    else:
+        sep = message.find(b"\r\n\r\n")
+        if sep < 0:  # no body: the whole message is header
+            return message
+        head_end = sep + 4
+    body = message[head_end:]
+    pos = 0
+    for _ in range(body_lines):
+        nl = body.find(b"\n", pos)
+        if nl < 0:
+            pos = len(body)
+            break
+        pos = nl + 1
+    return message[:head_end] + body[:pos]

@@ -1,0 +1,60 @@
+"""Which mechanisms exist, which are offered on a channel, and how to start one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from posthouse.sasl.base import Mechanism, MechanismNotAllowed, UnknownMechanism
+from posthouse.sasl.login import Login
+from posthouse.sasl.plain import Plain
+from posthouse.sasl.scram import ScramSha256
+
+_FACTORIES: dict[str, Callable[[], Mechanism]] = {
+    "SCRAM-SHA-256": ScramSha256,
+    "PLAIN": Plain,
+    "LOGIN": Login,
+}
+_MAX_NAME = 20  # RFC 4422 3.1: mechanism names are 1 to 20 characters
+
+
+def mechanisms(*, secure: bool, scram: bool = False) -> tuple[str, ...]:
+    """The mechanisms to advertise, strongest first.
+
+    PLAIN and LOGIN send the password itself, so they are offered only on a secure channel
+    (TLS, or a deployment that explicitly allows plaintext, e.g. on loopback). SCRAM-SHA-256
+    never reveals the password and is offered whenever the store holds SCRAM secrets.
+    """
+    names: list[str] = []
+    if scram:
+        names.append("SCRAM-SHA-256")
+    if secure:
+        names += ["PLAIN", "LOGIN"]
+    return tuple(names)
+
+
+def normalize_name(name: str | bytes) -> str:
+    """Upper-cased mechanism name; UnknownMechanism if it cannot be one."""
+    if isinstance(name, bytes):
+        try:
+            name = name.decode("ascii")
+        except UnicodeDecodeError:
+            raise UnknownMechanism("mechanism name is not ASCII") from None
+    name = name.upper()
+    if not 0 < len(name) <= _MAX_NAME:
+        raise UnknownMechanism("bad mechanism name")
+    return name
+
+
+def start(name: str | bytes, *, allowed: Collection[str] | None = None) -> Mechanism:
+    """A fresh server-side exchange for ``name`` (case-insensitive).
+
+    Raises UnknownMechanism for a name we do not implement and MechanismNotAllowed when
+    ``allowed`` (usually the output of ``mechanisms``) does not contain it.
+    """
+    key = normalize_name(name)
+    factory = _FACTORIES.get(key)
+    if factory is None:
+        raise UnknownMechanism(f"unknown mechanism {key}")
+    if allowed is not None and key not in allowed:
+        raise MechanismNotAllowed(f"{key} is not available on this connection")
+    return factory()

@@ -1,0 +1,28 @@
+"""SqliteStore: the embedded backend of the store (``posthouse.store.api.Store``).
+
+Construct with ``SqliteStore(data_dir, hub=..., readers=3, io_threads=4, clock=...)``, then
+``await store.open()``; ``await store.close()`` finishes pending writes. The database is
+``<data_dir>/posthouse.sqlite3``; large blobs live under ``<data_dir>/blobs/``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from posthouse.store.sqlite.facade_accounts import AccountsFacade
+from posthouse.store.sqlite.facade_mail import MailboxesFacade, MessagesFacade
+from posthouse.store.sqlite.facade_queue import QueueFacade
+
+if TYPE_CHECKING:
+    from posthouse.store.api import Store
+
+
+class SqliteStore(AccountsFacade, MailboxesFacade, MessagesFacade, QueueFacade):
+    """The whole store on SQLite: group-commit writer, reader pool, content-addressed blobs."""
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: SqliteStore) -> Store:
+        """mypy proves SqliteStore implements the Store protocol."""
+        return store

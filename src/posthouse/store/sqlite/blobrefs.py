@@ -1,0 +1,119 @@
+"""Blob rows and their reference counts (runs on the writer or a reader connection).
+
+A blob row exists while something (a message row or a queue entry) references it. When the
+last reference goes, the row, its inline bytes, its summary and its full-text row go in the
+same transaction; the file of a large blob is unlinked by the writer after the commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from posthouse.store import blobs
+from posthouse.store.errors import NotFound
+from posthouse.store.models import MessageSummary
+from posthouse.store.sqlite.codec import dt_to_text, headers_json, headers_text
+from posthouse.store.sqlite.writer import WriteContext
+
+
+def acquire(ctx: WriteContext, blob_id: str, data: bytes, *, refs: int) -> None:
+    """Add ``refs`` references to a blob, creating its row (and bytes) if needed."""
+    conn = ctx.conn
+    cur = conn.execute("UPDATE blobs SET refs = refs + ? WHERE id = ?", (refs, blob_id))
+    if cur.rowcount:
+        return
+    inline = blobs.is_inline(len(data))
+    conn.execute(
+        "INSERT INTO blobs (id, size, refs, inline) VALUES (?, ?, ?, ?)",
+        (blob_id, len(data), refs, int(inline)),
+    )
+    if inline:
+        conn.execute("INSERT INTO blob_data (id, data) VALUES (?, ?)", (blob_id, data))
+    elif not blobs.blob_file_exists(ctx.blob_root, blob_id):
+        # Rare: the file written before submission was unlinked meanwhile because another
+        # transaction dropped the last reference to the same content. Write it again.
+        blobs.write_blob_file(ctx.blob_root, blob_id, data)
+
+
+def add_refs(ctx: WriteContext, counts: Mapping[str, int]) -> None:
+    """Add references to blobs that exist (COPY)."""
+    ctx.conn.executemany(
+        "UPDATE blobs SET refs = refs + ? WHERE id = ?",
+        [(n, blob_id) for blob_id, n in counts.items()],
+    )
+
+
+def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> None:
+    """Store a blob's parse and its full-text row once (the first delivery wins)."""
+    row = ctx.conn.execute(
+        "INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING RETURNING id",
+        (
+            blob_id,
+            summary.envelope,
+            summary.bodystructure,
+            headers_json(summary),
+            dt_to_text(summary.sent_date) if summary.sent_date else None,
+        ),
+    ).fetchone()
+    if row is not None:
+        ctx.conn.execute(
+            "INSERT INTO fts (rowid, headers, body) VALUES (?, ?, ?)",
+            (row[0], headers_text(summary), summary.text),
+        )
+
+
+def release(ctx: WriteContext, counts: Mapping[str, int]) -> None:
+    """Drop references; a blob whose count reaches zero is deleted with its summary."""
+    for blob_id, n in counts.items():
+        row = ctx.conn.execute(
+            "UPDATE blobs SET refs = refs - ? WHERE id = ? RETURNING refs, inline", (n, blob_id)
+        ).fetchone()
+        if row is not None and row[0] <= 0:
+            _delete(ctx, blob_id, inline=bool(row[1]))
+
+
+def _delete(ctx: WriteContext, blob_id: str, *, inline: bool) -> None:
+    conn = ctx.conn
+    row = conn.execute(
+        "DELETE FROM summaries WHERE blob_id = ? RETURNING id", (blob_id,)
+    ).fetchone()
+    if row is not None:
+        conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+    conn.execute("DELETE FROM blob_data WHERE id = ?", (blob_id,))
+    conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+    if not inline:
+        ctx.freed_blobs.add(blob_id)
+
+
+def count_refs(rows: Iterable[Sequence[Any]]) -> dict[str, int]:
+    """Group blob ids (first column of each row) into reference counts."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[0]] = counts.get(row[0], 0) + 1
+    return counts
+
+
+def read(conn: sqlite3.Connection, root: Path, blob_id: str) -> bytes:
+    """A blob's bytes (NotFound if no row references it)."""
+    row = conn.execute(
+        "SELECT b.inline, d.data FROM blobs b LEFT JOIN blob_data d ON d.id = b.id"
+        " WHERE b.id = ?",
+        (blob_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no blob {blob_id}")
+    if row[0]:
+        return bytes(row[1])
+    try:
+        return blobs.read_blob_file(root, blob_id)
+    except FileNotFoundError:
+        raise NotFound(f"blob {blob_id} was removed") from None
+
+
+def file_blob_ids(conn: sqlite3.Connection) -> set[str]:
+    """Every blob id whose bytes live in a file."""
+    return {row[0] for row in conn.execute("SELECT id FROM blobs WHERE inline = 0")}

@@ -1,0 +1,116 @@
+"""Conversions between domain values and their SQLite column forms (flags, dates, JSON)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from posthouse.store.errors import StoreError
+from posthouse.store.models import FlagOp, MessageSummary
+
+# System flags are case-insensitive (RFC 9051 2.3.2); they are stored in their canonical case.
+SYSTEM_FLAGS = {
+    name.lower(): name for name in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
+}
+# \Recent is session state, never stored (RFC 3501 2.3.2; gone from RFC 9051).
+RECENT = "\\recent"
+SEEN = "\\Seen"
+DELETED = "\\Deleted"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+FlagSet = dict[str, str]  # lower-cased flag -> spelling kept
+
+
+def _check_flag(flag: str) -> None:
+    if not flag or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in flag):
+        raise StoreError(f"invalid flag {flag!r}")
+
+
+def flag_set(flags: Iterable[str]) -> FlagSet:
+    """Validate flags into a case-insensitive set, dropping \\Recent; first spelling wins."""
+    out: FlagSet = {}
+    for flag in flags:
+        _check_flag(flag)
+        key = flag.lower()
+        if key != RECENT and key not in out:
+            out[key] = SYSTEM_FLAGS.get(key, flag)
+    return out
+
+
+def encode_flags(flags: FlagSet) -> str:
+    """The stored form: spellings separated by spaces, in a canonical order."""
+    return " ".join(flags[key] for key in sorted(flags))
+
+
+def decode_flag_set(text: str) -> FlagSet:
+    """Stored form back to a case-insensitive set (no validation: it was validated)."""
+    return {flag.lower(): flag for flag in text.split()}
+
+
+def decode_flags(text: str) -> frozenset[str]:
+    """Stored form to the frozenset handed out."""
+    return frozenset(text.split())
+
+
+def apply_flag_op(stored: str, op: FlagOp, given: FlagSet) -> str:
+    """The stored form after STORE; equal to ``stored`` when nothing changes."""
+    current = decode_flag_set(stored)
+    if op is FlagOp.ADD:
+        updated = {**given, **current}
+    elif op is FlagOp.REMOVE:
+        updated = {key: value for key, value in current.items() if key not in given}
+    else:
+        updated = {key: current.get(key, value) for key, value in given.items()}
+    if updated.keys() == current.keys():
+        return stored
+    return encode_flags(updated)
+
+
+def aware(dt: datetime) -> datetime:
+    """A naive datetime is taken as UTC."""
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def dt_to_text(dt: datetime) -> str:
+    """ISO 8601 keeping the timezone offset (IMAP INTERNALDATE shows it)."""
+    return aware(dt).isoformat()
+
+
+def dt_from_text(text: str) -> datetime:
+    """Inverse of dt_to_text."""
+    return datetime.fromisoformat(text)
+
+
+def to_micros(dt: datetime) -> int:
+    """Microseconds since the epoch (comparable integers for the queue schedule)."""
+    return (aware(dt) - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    """Inverse of to_micros, in UTC."""
+    return _EPOCH + value * _MICRO
+
+
+def headers_json(summary: MessageSummary) -> str:
+    """The header map as stored (keys lower-cased)."""
+    return json.dumps({k.lower(): v for k, v in summary.headers.items()}, ensure_ascii=False)
+
+
+def headers_text(summary: MessageSummary) -> str:
+    """The header map as one text for the full-text index."""
+    return "\n".join(f"{k.lower()}: {v}" for k, v in summary.headers.items())
+
+
+def summary_from_row(
+    envelope: str, bodystructure: str, headers: str, sent_date: str | None, text: str | None
+) -> MessageSummary:
+    """Rebuild a MessageSummary from its columns."""
+    return MessageSummary(
+        envelope=envelope,
+        bodystructure=bodystructure,
+        headers=json.loads(headers),
+        sent_date=dt_from_text(sent_date) if sent_date else None,
+        text=text or "",
+    )

@@ -1,0 +1,147 @@
+"""The core of SqliteStore: lifecycle, the writer thread, the reader pool and blob files.
+
+Writes become jobs for the group-commit writer (writer.py); reads run on a small pool of
+read-only connections (readers.py). Large blobs are written to files by an I/O pool before
+their transaction is submitted, so many deliveries write their files in parallel and then
+share one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from posthouse.store import blobs
+from posthouse.store.errors import StorageFailure
+from posthouse.store.events import EventHub, Subscription
+from posthouse.store.models import NewMessage
+from posthouse.store.sqlite import blobrefs, messages, schema
+from posthouse.store.sqlite.readers import DEFAULT_READERS, ReaderPool
+from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, WriteStats
+
+T = TypeVar("T")
+DEFAULT_IO_THREADS = 4
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StoreCore:
+    """Lifecycle and plumbing shared by the facade classes of SqliteStore."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        hub: EventHub | None = None,
+        readers: int = DEFAULT_READERS,
+        io_threads: int = DEFAULT_IO_THREADS,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.db_path = self.data_dir / schema.DB_FILE
+        self.blob_root = self.data_dir / "blobs"
+        self.hub = hub if hub is not None else EventHub()
+        self._clock = clock
+        self._readers = ReaderPool(self.db_path, size=readers)
+        self._io_threads = io_threads
+        self._io: ThreadPoolExecutor | None = None
+        self._writer: GroupCommitWriter | None = None
+        self._writer_conn: sqlite3.Connection | None = None
+        self._trigram = False
+        self.swept_files = 0  # orphan blob files removed by the last open()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create or migrate the schema, sweep orphan blob files, start writer and readers."""
+        if self._writer is not None:
+            return
+        try:
+            await asyncio.to_thread(self._open_sync)
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            raise StorageFailure(f"cannot open store: {exc}") from exc
+
+    def _open_sync(self) -> None:
+        self.blob_root.mkdir(parents=True, exist_ok=True)
+        conn = schema.connect(self.db_path)
+        try:
+            schema.migrate(conn)
+            self._trigram = schema.fts_is_trigram(conn)
+            referenced = blobrefs.file_blob_ids(conn)
+            self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
+            self._readers.open()
+        except BaseException:
+            conn.close()
+            raise
+        self._writer_conn = conn
+        self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock)
+        self._writer.start()
+        self._io = ThreadPoolExecutor(self._io_threads, thread_name_prefix="posthouse-blob-io")
+
+    async def close(self) -> None:
+        """Finish pending writes, then release threads and connections."""
+        await asyncio.to_thread(self._close_sync)
+
+    def _close_sync(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
+        if self._io is not None:
+            self._io.shutdown(wait=True)
+            self._io = None
+        self._readers.close()
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+            self._writer_conn = None
+
+    @property
+    def write_stats(self) -> WriteStats:
+        """Group-commit counters (jobs, commits)."""
+        if self._writer is None:
+            raise StorageFailure("the store is not open")
+        return self._writer.stats
+
+    def subscribe(self, user_id: int) -> Subscription:
+        """Receive every committed change event of one user."""
+        return self.hub.subscribe(user_id)
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    async def _write(
+        self, fn: Callable[[WriteContext], T], *, fresh_blobs: tuple[str, ...] = ()
+    ) -> T:
+        if self._writer is None:
+            raise StorageFailure("the store is not open")
+        return await self._writer.submit(fn, publish=self.hub.publish, fresh_blobs=fresh_blobs)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._readers.run(fn)
+
+    async def _blob_in(
+        self, message: NewMessage | bytes
+    ) -> tuple[messages.BlobIn, tuple[str, ...]]:
+        """Hash the content; write a file-sized blob durably, off the event loop."""
+        data = message if isinstance(message, bytes) else message.data
+        summary = None if isinstance(message, bytes) else message.summary
+        if blobs.is_inline(len(data)):
+            return messages.BlobIn(blobs.blob_id_of(data), data, summary), ()
+        if self._io is None:
+            raise StorageFailure("the store is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            blob_id = await loop.run_in_executor(self._io, self._write_blob_file, data)
+        except OSError as exc:
+            raise StorageFailure(f"cannot write blob: {exc}") from exc
+        return messages.BlobIn(blob_id, data, summary), (blob_id,)
+
+    def _write_blob_file(self, data: bytes) -> str:
+        blob_id = blobs.blob_id_of(data)
+        blobs.write_blob_file(self.blob_root, blob_id, data)
+        return blob_id

@@ -1,0 +1,105 @@
+"""Per-mailbox and per-user counters, changed only inside write transactions.
+
+uidnext, highestmodseq, uidvalidity and the quota usage are read and bumped by the same
+transaction that changes the messages, so they can never drift apart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from posthouse.store.errors import NoSuchMailbox, QuotaExceeded
+from posthouse.store.sqlite.writer import WriteContext
+
+_MAX_UIDVALIDITY = 0xFFFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxKey:
+    """The identity of a mailbox a write is about."""
+
+    id: int
+    user_id: int
+    uidvalidity: int
+
+
+def mailbox_key(conn: sqlite3.Connection, mailbox_id: int) -> MailboxKey:
+    """The mailbox's owner and uidvalidity (NoSuchMailbox)."""
+    row = conn.execute(
+        "SELECT user_id, uidvalidity FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+    return MailboxKey(mailbox_id, row[0], row[1])
+
+
+def bump_modseq(ctx: WriteContext, mailbox_id: int) -> int:
+    """Give a change its own mod-sequence: highestmodseq + 1 (RFC 7162 3.1.1)."""
+    row = ctx.conn.execute(
+        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?"
+        " RETURNING highestmodseq",
+        (mailbox_id,),
+    ).fetchone()
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+    return int(row[0])
+
+
+def take_uids(ctx: WriteContext, mailbox_id: int, count: int) -> int:
+    """Reserve ``count`` uids; return the first. Uids are never reused (RFC 9051 2.3.1.1)."""
+    row = ctx.conn.execute(
+        "UPDATE mailboxes SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext",
+        (count, mailbox_id),
+    ).fetchone()
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+    return int(row[0]) - count
+
+
+def next_uidvalidity(ctx: WriteContext) -> int:
+    """A fresh nonzero 32-bit UIDVALIDITY: the time in seconds, kept strictly increasing.
+
+    A name that is deleted and created again thus never shows a client the same
+    UIDVALIDITY with other messages (RFC 9051 2.3.1.1).
+    """
+    row = ctx.conn.execute("SELECT value FROM meta WHERE key = 'uidvalidity'").fetchone()
+    last = int(row[0]) if row else 0
+    value = max(int(ctx.now.timestamp()) & _MAX_UIDVALIDITY, last + 1)
+    if value > _MAX_UIDVALIDITY:
+        value = 1
+    ctx.conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('uidvalidity', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (value,),
+    )
+    return value
+
+
+def check_quota(ctx: WriteContext, added: dict[int, int]) -> None:
+    """Raise QuotaExceeded if adding ``added[user_id]`` bytes would exceed a user's quota."""
+    for user_id, size in added.items():
+        row = ctx.conn.execute(
+            "SELECT quota_bytes, used_bytes FROM users WHERE id = ?", (user_id,)
+        ).fetchone()
+        if row is not None and row[0] > 0 and row[1] + size > row[0]:
+            raise QuotaExceeded(f"quota of {row[0]} bytes exceeded")
+
+
+def adjust_usage(ctx: WriteContext, user_id: int, *, size: int, count: int) -> None:
+    """Add (or with negatives, remove) bytes and messages to a user's usage counter."""
+    if size or count:
+        ctx.conn.execute(
+            "UPDATE users SET used_bytes = used_bytes + ?, used_count = used_count + ?"
+            " WHERE id = ?",
+            (size, count, user_id),
+        )
+
+
+def sum_sizes(rows: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Group (user_id, size) pairs into bytes per user."""
+    out: dict[int, int] = {}
+    for user_id, size in rows:
+        out[user_id] = out.get(user_id, 0) + size
+    return out

@@ -1,0 +1,206 @@
+"""The mailbox and message parts of SqliteStore's async facade."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from posthouse.store.models import (
+    DeliveryTarget,
+    FlagOp,
+    Mailbox,
+    MailboxCounts,
+    NewMessage,
+    OutboundEnvelope,
+    StoredMessage,
+    UidFlags,
+)
+from posthouse.store.sqlite import blobrefs, mailboxes, messages, msgreads, search
+from posthouse.store.sqlite.core import StoreCore
+
+
+class MailboxesFacade(StoreCore):
+    """Mailboxes of a user and their subscriptions."""
+
+    async def list_mailboxes(self, user_id: int) -> list[Mailbox]:
+        """All mailboxes of a user, sorted by name."""
+        return await self._read(lambda conn: mailboxes.list_mailboxes(conn, user_id))
+
+    async def get_mailbox(self, user_id: int, name: str) -> Mailbox | None:
+        """One mailbox by name, or None."""
+        return await self._read(lambda conn: mailboxes.get_mailbox(conn, user_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        """One mailbox by id, or None."""
+        return await self._read(lambda conn: mailboxes.get_mailbox_by_id(conn, mailbox_id))
+
+    async def create_mailbox(
+        self, user_id: int, name: str, *, special_use: str | None = None, origin: object = None
+    ) -> Mailbox:
+        """Create a mailbox and any missing parents (MailboxExists, InvalidMailboxName)."""
+        return await self._write(
+            lambda ctx: mailboxes.create_mailbox(
+                ctx, user_id, name, special_use=special_use, origin=origin
+            )
+        )
+
+    async def delete_mailbox(self, user_id: int, name: str, *, origin: object = None) -> None:
+        """Delete a mailbox and its messages (NoSuchMailbox, MailboxNotDeletable)."""
+        await self._write(lambda ctx: mailboxes.delete_mailbox(ctx, user_id, name, origin=origin))
+
+    async def rename_mailbox(
+        self, user_id: int, old: str, new: str, *, origin: object = None
+    ) -> None:
+        """Rename a mailbox and its children; INBOX is special (RFC 9051 6.3.6)."""
+        await self._write(
+            lambda ctx: mailboxes.rename_mailbox(ctx, user_id, old, new, origin=origin)
+        )
+
+    async def set_subscribed(
+        self, user_id: int, name: str, subscribed: bool, *, origin: object = None
+    ) -> None:
+        """(Un)subscribe a name, existing or not."""
+        await self._write(
+            lambda ctx: mailboxes.set_subscribed(ctx, user_id, name, subscribed, origin=origin)
+        )
+
+    async def list_subscriptions(self, user_id: int) -> list[str]:
+        """Subscribed names, existing or not."""
+        return await self._read(lambda conn: mailboxes.list_subscriptions(conn, user_id))
+
+    async def mailbox_counts(self, mailbox_id: int) -> MailboxCounts:
+        """Counts for STATUS/STAT (NoSuchMailbox)."""
+        return await self._read(lambda conn: mailboxes.mailbox_counts(conn, mailbox_id))
+
+    async def claim_recent(self, mailbox_id: int) -> int:
+        """Move the \\Recent mark to uidnext-1; return the previous mark."""
+        return await self._write(lambda ctx: mailboxes.claim_recent(ctx, mailbox_id))
+
+
+class MessagesFacade(StoreCore):
+    """Messages in mailboxes and their blobs."""
+
+    async def deliver(
+        self,
+        message: NewMessage,
+        targets: Sequence[DeliveryTarget],
+        *,
+        outbound: OutboundEnvelope | None = None,
+    ) -> list[tuple[int, int]]:
+        """Store once, file into every target, queue for ``outbound``: one transaction."""
+        blob, fresh = await self._blob_in(message)
+        targets = tuple(targets)
+        return await self._write(
+            lambda ctx: messages.deliver(
+                ctx, blob, targets, internaldate=message.internaldate, outbound=outbound
+            ),
+            fresh_blobs=fresh,
+        )
+
+    async def append(
+        self,
+        mailbox_id: int,
+        message: NewMessage,
+        flags: frozenset[str] = frozenset(),
+        *,
+        origin: object = None,
+    ) -> tuple[int, int]:
+        """IMAP APPEND: store into one mailbox; returns (uidvalidity, uid)."""
+        blob, fresh = await self._blob_in(message)
+        return await self._write(
+            lambda ctx: messages.append(
+                ctx, mailbox_id, blob, flags=flags, internaldate=message.internaldate,
+                origin=origin,
+            ),
+            fresh_blobs=fresh,
+        )
+
+    async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
+        """Every message's uid, modseq and flags in uid order."""
+        return await self._read(lambda conn: msgreads.uid_list(conn, mailbox_id))
+
+    async def fetch_meta(
+        self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False
+    ) -> list[StoredMessage]:
+        """Metadata of the given uids that still exist, in uid order."""
+        uids = tuple(uids)
+        return await self._read(
+            lambda conn: msgreads.fetch_meta(conn, mailbox_id, uids, with_summary=with_summary)
+        )
+
+    async def read_blob(self, blob_id: str) -> bytes:
+        """The raw bytes of a message (NotFound)."""
+        root = self.blob_root
+        return await self._read(lambda conn: blobrefs.read(conn, root, blob_id))
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: frozenset[str],
+        *,
+        unchanged_since: int | None = None,
+        origin: object = None,
+    ) -> tuple[list[UidFlags], list[int]]:
+        """Change flags; returns (changed, uids failing UNCHANGEDSINCE)."""
+        uids = tuple(uids)
+        return await self._write(
+            lambda ctx: messages.store_flags(
+                ctx, mailbox_id, uids, op, flags, unchanged_since=unchanged_since, origin=origin
+            )
+        )
+
+    async def expunge(
+        self, mailbox_id: int, uids: Sequence[int] | None = None, *, origin: object = None
+    ) -> list[int]:
+        """Remove messages flagged \\Deleted (all, or only among ``uids``)."""
+        chosen = None if uids is None else tuple(uids)
+        return await self._write(
+            lambda ctx: messages.expunge(ctx, mailbox_id, chosen, origin=origin)
+        )
+
+    async def delete_messages(
+        self, mailbox_id: int, uids: Sequence[int], *, origin: object = None
+    ) -> list[int]:
+        """Remove exactly these messages, flagged or not."""
+        uids = tuple(uids)
+        return await self._write(
+            lambda ctx: messages.delete_messages(ctx, mailbox_id, uids, origin=origin)
+        )
+
+    async def copy(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, origin: object = None,
+    ) -> list[tuple[int, int]]:
+        """Copy messages; returns (source uid, new uid) pairs (QuotaExceeded)."""
+        uids = tuple(uids)
+        return await self._write(
+            lambda ctx: messages.copy(
+                ctx, src_mailbox_id, uids, dst_mailbox_id, move=False, origin=origin
+            )
+        )
+
+    async def move(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, origin: object = None,
+    ) -> list[tuple[int, int]]:
+        """Move messages atomically; returns (source uid, new uid) pairs."""
+        uids = tuple(uids)
+        return await self._write(
+            lambda ctx: messages.copy(
+                ctx, src_mailbox_id, uids, dst_mailbox_id, move=True, origin=origin
+            )
+        )
+
+    async def search_text(self, mailbox_id: int, needle: str, *, field: str) -> set[int]:
+        """Uids whose ``field`` ("body", "text" or a header name) contains ``needle``."""
+        trigram = self._trigram
+        return await self._read(
+            lambda conn: search.search_text(
+                conn, mailbox_id, needle, field=field, trigram=trigram
+            )
+        )
+
+    async def quota_usage(self, user_id: int) -> tuple[int, int]:
+        """(bytes used, message count) over all of a user's mailboxes."""
+        return await self._read(lambda conn: msgreads.quota_usage(conn, user_id))

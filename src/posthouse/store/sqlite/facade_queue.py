@@ -1,0 +1,61 @@
+"""The outbound-queue part of SqliteStore's async facade."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from posthouse.store.models import OutboundEnvelope, QueuedMessage
+from posthouse.store.sqlite import queue
+from posthouse.store.sqlite.core import StoreCore
+
+
+class QueueFacade(StoreCore):
+    """The durable outbound queue."""
+
+    async def enqueue(self, data: bytes, envelope: OutboundEnvelope) -> int:
+        """Queue a message for remote recipients; returns the queue id."""
+        blob, fresh = await self._blob_in(data)
+        return await self._write(
+            lambda ctx: queue.enqueue(ctx, blob.blob_id, blob.data, envelope), fresh_blobs=fresh
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[QueuedMessage]:
+        """Messages not held whose next attempt is due, oldest first."""
+        return await self._read(lambda conn: queue.due(conn, now, limit))
+
+    async def get_queued(self, queue_id: int) -> QueuedMessage | None:
+        """One queued message, or None."""
+        return await self._read(lambda conn: queue.get(conn, queue_id))
+
+    async def list_queue(self) -> list[QueuedMessage]:
+        """Every queued message."""
+        return await self._read(queue.list_all)
+
+    async def record_recipient_result(
+        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str
+    ) -> None:
+        """Record one recipient's outcome; delivered/failed end it, neither means retry."""
+        await self._write(
+            lambda ctx: queue.record_recipient_result(
+                ctx, recipient_id, delivered=delivered, failed=failed, reply=reply
+            )
+        )
+
+    async def reschedule(
+        self, queue_id: int, next_attempt: datetime, *, error: str | None,
+        delay_warned: bool | None = None,
+    ) -> None:
+        """Count an attempt and set the next one (NotFound)."""
+        await self._write(
+            lambda ctx: queue.reschedule(
+                ctx, queue_id, next_attempt, error=error, delay_warned=delay_warned
+            )
+        )
+
+    async def set_held(self, queue_id: int, held: bool) -> None:
+        """Hold or release a queued message (NotFound)."""
+        await self._write(lambda ctx: queue.set_held(ctx, queue_id, held))
+
+    async def remove_queued(self, queue_id: int) -> None:
+        """Drop a message from the queue and its blob reference (NotFound)."""
+        await self._write(lambda ctx: queue.remove(ctx, queue_id))

@@ -1,0 +1,75 @@
+"""Reads of messages (reader threads): uid lists, metadata, usage."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from posthouse.store.errors import NoSuchMailbox
+from posthouse.store.models import StoredMessage, UidFlags
+from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
+from posthouse.store.sqlite.messages import uid_json
+
+UID_LIST_SQL = "SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? ORDER BY uid"
+_META = (
+    "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id FROM messages m"
+    " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
+)
+_META_SUMMARY = (
+    "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id,"
+    " s.envelope, s.bodystructure, s.headers, s.sent_date, f.body"
+    " FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
+    " LEFT JOIN fts f ON f.rowid = s.id"
+    " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
+)
+
+
+def require_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> None:
+    """NoSuchMailbox unless the mailbox exists."""
+    if conn.execute("SELECT 1 FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone() is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+
+
+def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
+    """(uid, modseq, flags) of every message in uid order: one primary-key range scan."""
+    require_mailbox(conn, mailbox_id)
+    cache: dict[str, frozenset[str]] = {}  # most messages share a handful of flag sets
+    out: list[UidFlags] = []
+    for uid, modseq, flags in conn.execute(UID_LIST_SQL, (mailbox_id,)):
+        parsed = cache.get(flags)
+        if parsed is None:
+            parsed = cache[flags] = decode_flags(flags)
+        out.append(UidFlags(uid, modseq, parsed))
+    return out
+
+
+def _stored(row: Sequence[Any], *, with_summary: bool) -> StoredMessage:
+    summary = summary_from_row(*row[6:11]) if with_summary else None
+    return StoredMessage(
+        uid=row[0],
+        modseq=row[1],
+        flags=decode_flags(row[2]),
+        internaldate=dt_from_text(row[3]),
+        size=row[4],
+        blob_id=row[5],
+        summary=summary,
+    )
+
+
+def fetch_meta(
+    conn: sqlite3.Connection, mailbox_id: int, uids: Sequence[int], *, with_summary: bool
+) -> list[StoredMessage]:
+    """Metadata of the uids that exist, in uid order (summary joined when asked)."""
+    require_mailbox(conn, mailbox_id)
+    sql = _META_SUMMARY if with_summary else _META
+    rows = conn.execute(sql, (mailbox_id, uid_json(uids)))
+    return [_stored(row, with_summary=with_summary) for row in rows]
+
+
+def quota_usage(conn: sqlite3.Connection, user_id: int) -> tuple[int, int]:
+    """(bytes, messages) from the per-user counter: O(1)."""
+    row = conn.execute(
+        "SELECT used_bytes, used_count FROM users WHERE id = ?", (user_id,)
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -1,0 +1,86 @@
+"""A small pool of read-only connections served by their own threads.
+
+Each read runs in one deferred transaction, so it sees one consistent snapshot that includes
+every write committed before it started (WAL mode: readers never block the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from posthouse.store.errors import StorageFailure
+from posthouse.store.sqlite.schema import connect
+from posthouse.store.sqlite.writer import map_error
+
+T = TypeVar("T")
+DEFAULT_READERS = 3
+
+
+def icontains(haystack: str | None, needle: str | None) -> bool:
+    """Case-insensitive substring test (SQL function ``ph_icontains``, needle pre-lowered)."""
+    if haystack is None or needle is None:
+        return False
+    return needle in haystack.lower()
+
+
+class ReaderPool:
+    """Run synchronous read functions on pooled read-only connections."""
+
+    def __init__(self, db_path: Path, *, size: int = DEFAULT_READERS) -> None:
+        self._db_path = db_path
+        self._size = size
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._executor: ThreadPoolExecutor | None = None
+
+    def open(self) -> None:
+        """Open the connections and start the threads."""
+        for _ in range(self._size):
+            conn = connect(self._db_path, read_only=True)
+            conn.create_function("ph_icontains", 2, icontains, deterministic=True)
+            self._all.append(conn)
+            self._idle.put(conn)
+        self._executor = ThreadPoolExecutor(self._size, thread_name_prefix="posthouse-reader")
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` with a connection inside one read transaction, off the event loop."""
+        if self._executor is None:
+            raise StorageFailure("the store is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(self._executor, self._call, fn)
+        except RuntimeError:  # shut down meanwhile
+            raise StorageFailure("the store is closed") from None
+        return await future
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._idle.get()
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("ROLLBACK")
+        except Exception as exc:
+            mapped = map_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        finally:
+            self._idle.put(conn)
+
+    def close(self) -> None:
+        """Wait for running reads, then close every connection (blocking)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        for conn in self._all:
+            conn.close()
+        self._all.clear()
+        self._idle = queue.SimpleQueue()

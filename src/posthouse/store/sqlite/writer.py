@@ -1,0 +1,253 @@
+"""Group commit: one writer thread, one connection, many jobs per durable COMMIT.
+
+Async callers submit a job (a synchronous function of a WriteContext) and await its future.
+The writer takes every pending job (up to MAX_BATCH), runs them inside one ``BEGIN IMMEDIATE``
+transaction, each in its own SAVEPOINT so a failing job is rolled back alone, then COMMITs
+once (one fsync for the whole batch). Only after the commit are the futures resolved and each
+job's events published, on the event loop thread of the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from posthouse.store import blobs
+from posthouse.store.errors import AlreadyExists, StorageFailure
+from posthouse.store.events import StoreEvent
+
+T = TypeVar("T")
+MAX_BATCH = 256
+
+
+@dataclass(slots=True)
+class WriteContext:
+    """What a job sees: the writer's connection, where to put events and freed blobs."""
+
+    conn: sqlite3.Connection
+    blob_root: Path
+    now: datetime
+    events: list[StoreEvent] = field(default_factory=list)
+    freed_blobs: set[str] = field(default_factory=set)  # file blobs to unlink after commit
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """Counters proving group commit: commits < jobs under concurrency."""
+
+    jobs: int = 0
+    commits: int = 0
+    failed_jobs: int = 0
+    largest_batch: int = 0
+
+
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[[WriteContext], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    publish: Callable[[StoreEvent], None]
+    fresh_blobs: tuple[str, ...]  # file blobs written for this job before it was submitted
+    events: list[StoreEvent] = field(default_factory=list)
+    result: Any = None
+    error: BaseException | None = None
+
+
+def map_error(exc: BaseException) -> BaseException:
+    """Only store errors escape: SQLite and OS errors become domain errors."""
+    mapped: BaseException
+    if isinstance(exc, sqlite3.IntegrityError):
+        mapped = AlreadyExists(str(exc))
+    elif isinstance(exc, sqlite3.Error | OSError):
+        mapped = StorageFailure(f"{type(exc).__name__}: {exc}")
+    else:
+        return exc  # a StoreError, or a bug that should stay loud
+    mapped.__cause__ = exc
+    return mapped
+
+
+class GroupCommitWriter:
+    """The single writer thread of a store."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, *, blob_root: Path, clock: Callable[[], datetime]
+    ) -> None:
+        self._conn = conn
+        self._blob_root = blob_root
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # A daemon: a store never closed must not hang interpreter exit (nothing acknowledged
+        # is lost, since a write is acknowledged only after its commit).
+        self._thread = threading.Thread(
+            target=self._run, name="posthouse-sqlite-writer", daemon=True
+        )
+        self._closed = False
+        self._gate = threading.Lock()  # no job can slip in behind the stop sentinel
+        self.stats = WriteStats()
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    async def submit(
+        self,
+        fn: Callable[[WriteContext], T],
+        *,
+        publish: Callable[[StoreEvent], None],
+        fresh_blobs: tuple[str, ...] = (),
+    ) -> T:
+        """Run ``fn`` in the next group commit; return its result once it is durable."""
+        loop = asyncio.get_running_loop()
+        job = _Job(fn, loop, loop.create_future(), publish, fresh_blobs)
+        with self._gate:
+            if self._closed:
+                raise StorageFailure("the store is closed")
+            self._queue.put(job)
+        result: T = await job.future
+        return result
+
+    def stop(self) -> None:
+        """Finish every job already submitted, then end the thread (blocking)."""
+        with self._gate:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    # --- writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            jobs, stopping = self._take()
+            if jobs:
+                self._run_batch(jobs)
+
+    def _take(self) -> tuple[list[_Job], bool]:
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        jobs = [first]
+        while len(jobs) < MAX_BATCH:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                return jobs, True
+            jobs.append(nxt)
+        return jobs, False
+
+    def _run_batch(self, jobs: list[_Job]) -> None:
+        freed: set[str] = set()
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            aborted = self._run_jobs(jobs, freed)
+            if not aborted:
+                self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._abort(jobs, exc)
+        self._collect_garbage(jobs, freed)
+        self._count(jobs)
+        self._settle(jobs)
+
+    def _run_jobs(self, jobs: list[_Job], freed: set[str]) -> bool:
+        """Run each job in a savepoint; True if the whole transaction had to be abandoned."""
+        now = self._clock()
+        for job in jobs:
+            ctx = WriteContext(self._conn, self._blob_root, now)
+            self._conn.execute("SAVEPOINT job")
+            try:
+                job.result = job.fn(ctx)
+            except Exception as exc:
+                job.error = map_error(exc)
+                if not self._rollback_savepoint():
+                    self._abort(jobs, exc, keep=job)
+                    return True
+                continue
+            self._conn.execute("RELEASE job")
+            job.events = ctx.events
+            freed |= ctx.freed_blobs
+        return False
+
+    def _rollback_savepoint(self) -> bool:
+        """Undo the current job alone; False if SQLite dropped the whole transaction."""
+        if not self._conn.in_transaction:
+            return False
+        try:
+            self._conn.execute("ROLLBACK TO job")
+            self._conn.execute("RELEASE job")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _abort(self, jobs: list[_Job], exc: BaseException, *, keep: _Job | None = None) -> None:
+        """The transaction is lost: every job fails (``keep`` keeps its own error)."""
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+        failure = StorageFailure(f"transaction aborted: {type(exc).__name__}: {exc}")
+        for job in jobs:
+            if job is not keep:
+                job.error = failure
+            job.result = None
+            job.events = []
+
+    def _collect_garbage(self, jobs: list[_Job], freed: set[str]) -> None:
+        """Unlink blob files no committed row references any more.
+
+        Candidates: blobs whose last reference a committed job dropped, and files written
+        for jobs that failed. A row that still (or again) exists keeps its file; a job that
+        creates a row for a file blob checks the file is there (writing it if not), so
+        this never races with a concurrent writer of the same content.
+        """
+        candidates = set(freed)
+        for job in jobs:
+            if job.error is not None:
+                candidates.update(job.fresh_blobs)
+        for blob_id in candidates:
+            try:
+                row = self._conn.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,))
+                if row.fetchone() is None:
+                    blobs.remove_blob_file(self._blob_root, blob_id)
+            except (sqlite3.Error, OSError):
+                continue  # left for the sweep at the next open
+
+    def _count(self, jobs: list[_Job]) -> None:
+        stats = self.stats
+        stats.jobs += len(jobs)
+        stats.commits += 1
+        stats.failed_jobs += sum(1 for job in jobs if job.error is not None)
+        stats.largest_batch = max(stats.largest_batch, len(jobs))
+
+    def _settle(self, jobs: list[_Job]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in jobs:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, batch in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, batch)
+            except RuntimeError:
+                continue  # that event loop is closed: nobody is waiting
+
+
+def _resolve(jobs: list[_Job]) -> None:
+    """On the event loop: publish committed events, then wake the callers."""
+    for job in jobs:
+        for event in job.events:
+            job.publish(event)
+        if job.future.cancelled():
+            continue
+        if job.error is not None:
+            job.future.set_exception(job.error)
+        else:
+            job.future.set_result(job.result)

@@ -1,0 +1,64 @@
+"""Integrity checks of a SQLite store's files, used by the SQLite-specific tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from posthouse.store import blobs
+from posthouse.store.sqlite.schema import DB_FILE
+
+
+def query(data_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Run one read-only query on the store's database."""
+    conn = sqlite3.connect(f"file:{data_dir / DB_FILE}?mode=ro", uri=True)
+    try:
+        return list(conn.execute(sql, params))
+    finally:
+        conn.close()
+
+
+def blob_files(data_dir: Path) -> set[str]:
+    """Names of every file under blobs/ (temp files included)."""
+    return {p.name for p in (data_dir / "blobs").rglob("*") if p.is_file()}
+
+
+def integrity_problems(data_dir: Path) -> list[str]:
+    """Everything wrong with the store on disk; empty when it is consistent."""
+    problems: list[str] = []
+    checks = {
+        "integrity_check": "SELECT * FROM pragma_integrity_check WHERE integrity_check != 'ok'",
+        "message without blob": "SELECT m.mailbox_id, m.uid FROM messages m"
+        " LEFT JOIN blobs b ON b.id = m.blob_id WHERE b.id IS NULL",
+        "message without summary": "SELECT m.mailbox_id, m.uid FROM messages m"
+        " LEFT JOIN summaries s ON s.blob_id = m.blob_id WHERE s.id IS NULL",
+        "summary without fts row": "SELECT s.id FROM summaries s"
+        " LEFT JOIN fts f ON f.rowid = s.id WHERE f.rowid IS NULL",
+        "inline blob without data": "SELECT b.id FROM blobs b"
+        " LEFT JOIN blob_data d ON d.id = b.id WHERE b.inline = 1 AND d.id IS NULL",
+        "wrong refcount": "SELECT b.id FROM blobs b WHERE b.refs !="
+        " (SELECT count(*) FROM messages m WHERE m.blob_id = b.id)"
+        " + (SELECT count(*) FROM queue q WHERE q.blob_id = b.id)",
+        "unreferenced blob": "SELECT id FROM blobs WHERE refs <= 0",
+        "wrong usage": "SELECT u.id FROM users u WHERE u.used_bytes != (SELECT coalesce(sum("
+        "m.size), 0) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id"
+        " WHERE x.user_id = u.id) OR u.used_count != (SELECT count(*) FROM messages m"
+        " JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.user_id = u.id)",
+        "uid not below uidnext": "SELECT m.uid FROM messages m JOIN mailboxes x"
+        " ON x.id = m.mailbox_id WHERE m.uid >= x.uidnext OR m.modseq > x.highestmodseq",
+    }
+    for name, sql in checks.items():
+        rows = query(data_dir, sql)
+        if rows:
+            problems.append(f"{name}: {rows[:5]}")
+    file_ids = {str(row[0]) for row in query(data_dir, "SELECT id FROM blobs WHERE inline = 0")}
+    on_disk = blob_files(data_dir)
+    if file_ids - on_disk:
+        problems.append(f"blob rows without file: {sorted(file_ids - on_disk)[:5]}")
+    if on_disk - file_ids:
+        problems.append(f"orphan files: {sorted(on_disk - file_ids)[:5]}")
+    for blob_id in file_ids & on_disk:
+        data = blobs.read_blob_file(data_dir / "blobs", blob_id)
+        if blobs.blob_id_of(data) != blob_id:
+            problems.append(f"corrupt blob file {blob_id}")
+    return problems

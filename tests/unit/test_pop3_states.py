@@ -1,0 +1,196 @@
+"""Every (state, command) pair of the POP3 core, table-driven (RFC 1939 3-7, RFC 2449 5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from posthouse.pop3 import (
+    VALID_STATES,
+    AuthStart,
+    Commit,
+    Event,
+    Ok,
+    Pop3Config,
+    Pop3Connection,
+    Quit,
+    Retr,
+    State,
+    Stls,
+    Top,
+    User,
+    Utf8,
+    Verb,
+    Write,
+)
+from posthouse.pop3.session import _HANDLERS
+from posthouse.wire import LocalProtocolError
+from tests.unit.test_pop3_session import events, logged_in
+
+CONFIG = Pop3Config(allow_plaintext=True, tls_available=True)
+
+LINES: dict[Verb, bytes] = {
+    Verb.CAPA: b"CAPA",
+    Verb.USER: b"USER alice@example.org",
+    Verb.PASS: b"PASS pw",
+    Verb.AUTH: b"AUTH PLAIN",
+    Verb.STLS: b"STLS",
+    Verb.UTF8: b"UTF8",
+    Verb.APOP: b"APOP alice 0123456789abcdef",
+    Verb.QUIT: b"QUIT",
+    Verb.STAT: b"STAT",
+    Verb.LIST: b"LIST",
+    Verb.RETR: b"RETR 1",
+    Verb.DELE: b"DELE 1",
+    Verb.NOOP: b"NOOP",
+    Verb.RSET: b"RSET",
+    Verb.TOP: b"TOP 1 0",
+    Verb.UIDL: b"UIDL",
+}
+
+AUTH_CAPA = (
+    b"+OK capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nSASL PLAIN LOGIN\r\nRESP-CODES\r\n"
+    b"AUTH-RESP-CODE\r\nPIPELINING\r\nEXPIRE NEVER\r\nUTF8 USER\r\nSTLS\r\n"
+    b"IMPLEMENTATION posthouse\r\n.\r\n"
+)
+TRANS_CAPA = (
+    b"+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
+    b"PIPELINING\r\nEXPIRE NEVER\r\nUTF8 USER\r\nIMPLEMENTATION posthouse\r\n.\r\n"
+)
+
+
+def wrong_state(verb: Verb) -> list[Event]:
+    return [Write(b"-ERR " + verb.value.encode() + b" not valid in this state\r\n")]
+
+
+EXPECTED: dict[tuple[State, Verb], list[Event]] = {
+    (State.AUTHORIZATION, Verb.CAPA): [Write(AUTH_CAPA)],
+    (State.AUTHORIZATION, Verb.USER): [Write(b"+OK send PASS\r\n"), User("alice@example.org")],
+    (State.AUTHORIZATION, Verb.PASS): [Write(b"-ERR PASS must follow USER\r\n")],
+    (State.AUTHORIZATION, Verb.AUTH): [AuthStart("PLAIN", None)],
+    (State.AUTHORIZATION, Verb.STLS): [Stls()],
+    (State.AUTHORIZATION, Verb.UTF8): [Write(b"+OK UTF8 enabled\r\n"), Utf8()],
+    (State.AUTHORIZATION, Verb.APOP): [Write(b"-ERR APOP not supported\r\n")],
+    (State.AUTHORIZATION, Verb.QUIT): [Write(b"+OK bye\r\n"), Quit()],
+    **{(State.AUTHORIZATION, v): wrong_state(v) for v in (
+        Verb.STAT, Verb.LIST, Verb.RETR, Verb.DELE, Verb.NOOP, Verb.RSET, Verb.TOP, Verb.UIDL)},
+    (State.TRANSACTION, Verb.CAPA): [Write(TRANS_CAPA)],
+    **{(State.TRANSACTION, v): wrong_state(v) for v in (
+        Verb.USER, Verb.PASS, Verb.AUTH, Verb.STLS, Verb.UTF8, Verb.APOP)},
+    (State.TRANSACTION, Verb.QUIT): [Commit((), ())],
+    (State.TRANSACTION, Verb.STAT): [Write(b"+OK 3 600\r\n")],
+    (State.TRANSACTION, Verb.LIST): [
+        Write(b"+OK 3 messages (600 octets)\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n")],
+    (State.TRANSACTION, Verb.RETR): [Retr(1, 10)],
+    (State.TRANSACTION, Verb.DELE): [Write(b"+OK message 1 deleted\r\n")],
+    (State.TRANSACTION, Verb.NOOP): [Write(b"+OK\r\n")],
+    (State.TRANSACTION, Verb.RSET): [Write(b"+OK maildrop has 3 messages (600 octets)\r\n")],
+    (State.TRANSACTION, Verb.TOP): [Top(1, 10, 0)],
+    (State.TRANSACTION, Verb.UIDL): [Write(
+        b"+OK unique-id listing follows\r\n1 1234.10\r\n2 1234.11\r\n3 1234.12\r\n.\r\n")],
+}
+
+
+def connection_in(state: State) -> Pop3Connection:
+    if state is State.AUTHORIZATION:
+        return Pop3Connection(CONFIG)
+    conn = logged_in(CONFIG)
+    if state is State.TRANSACTION:
+        return conn
+    events(conn, b"QUIT\r\n")
+    if state is State.CLOSED:
+        conn.send(Ok("bye"))
+    return conn
+
+
+def test_every_verb_has_states_handler_and_a_table_row() -> None:
+    for verb in Verb:
+        assert verb in VALID_STATES
+        assert verb in _HANDLERS
+        assert verb in LINES
+        for state in (State.AUTHORIZATION, State.TRANSACTION):
+            assert (state, verb) in EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("state", "verb"),
+    [pytest.param(state, verb, id=f"{state.value}-{verb.value}") for state, verb in EXPECTED],
+)
+def test_state_command_pair(state: State, verb: Verb) -> None:
+    conn = connection_in(state)
+    assert events(conn, LINES[verb] + b"\r\n") == EXPECTED[(state, verb)]
+    valid = state in VALID_STATES[verb]
+    got = EXPECTED[(state, verb)][0]
+    assert valid != (isinstance(got, Write) and b"not valid in this state" in got.data)
+
+
+@pytest.mark.parametrize("state", [State.AUTHORIZATION, State.TRANSACTION])
+@pytest.mark.parametrize("verb", list(Verb))
+def test_keywords_are_case_insensitive(state: State, verb: Verb) -> None:
+    line = LINES[verb]
+    keyword, _, rest = line.partition(b" ")
+    lower = keyword.lower() + (b" " + rest if rest else b"")
+    assert events(connection_in(state), lower + b"\r\n") == EXPECTED[(state, verb)]
+
+
+@pytest.mark.parametrize("verb", list(Verb))
+def test_update_state_processes_nothing_until_commit_answered(verb: Verb) -> None:
+    conn = connection_in(State.UPDATE)
+    conn.receive_data(LINES[verb] + b"\r\n")
+    with pytest.raises(LocalProtocolError):
+        conn.next_event()
+
+
+@pytest.mark.parametrize("verb", list(Verb))
+def test_closed_state_ignores_everything(verb: Verb) -> None:
+    conn = connection_in(State.CLOSED)
+    assert conn.state is State.CLOSED
+    assert events(conn, LINES[verb] + b"\r\n") == [Quit()]
+
+
+@pytest.mark.parametrize("state", [State.AUTHORIZATION, State.TRANSACTION])
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        (b"", b"-ERR unknown command"),
+        (b"XYZZY", b"-ERR unknown command"),
+        (b"LAST", b"-ERR unknown command"),  # removed in RFC 1939
+        (b"STA", b"-ERR unknown command"),
+        (b"\xff\xfe", b"-ERR unknown command"),
+        (b" STAT", b"-ERR unknown command"),
+    ],
+)
+def test_unknown_commands(state: State, line: bytes, reply: bytes) -> None:
+    assert events(connection_in(state), line + b"\r\n") == [Write(reply + b"\r\n")]
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        (b"STAT 1", b"-ERR no arguments allowed"),
+        (b"NOOP x", b"-ERR no arguments allowed"),
+        (b"RSET 1", b"-ERR no arguments allowed"),
+        (b"RETR", b"-ERR RETR needs a message number"),
+        (b"RETR 1 2", b"-ERR RETR needs a message number"),
+        (b"DELE", b"-ERR DELE needs a message number"),
+        (b"RETR one", b"-ERR invalid message number"),
+        (b"RETR -1", b"-ERR invalid message number"),
+        (b"RETR +1", b"-ERR invalid message number"),
+        (b"TOP 1", b"-ERR TOP needs message number and line count"),
+        (b"TOP 1 -1", b"-ERR invalid line count"),
+        (b"TOP x 1", b"-ERR invalid message number"),
+        (b"LIST 1 2", b"-ERR LIST needs a message number"),
+        (b"UIDL x", b"-ERR invalid message number"),
+        (b"LIST " + b"1" * 41, b"-ERR argument too long"),
+        (b"QUIT now", b"-ERR no arguments allowed"),
+    ],
+)
+def test_bad_arguments_in_transaction(line: bytes, reply: bytes) -> None:
+    conn = connection_in(State.TRANSACTION)
+    assert events(conn, line + b"\r\n") == [Write(reply + b"\r\n")]
+    assert events(conn, b"NOOP\r\n") == [Write(b"+OK\r\n")]  # the session goes on
+
+
+def test_trailing_space_is_tolerated() -> None:
+    conn = connection_in(State.TRANSACTION)
+    assert events(conn, b"STAT \r\nLIST 1 \r\n") == [Write(b"+OK 3 600\r\n"),
+                                                      Write(b"+OK 1 100\r\n")]
