@@ -1,0 +1,176 @@
+"""POP3 IO adapter (110 with STLS, 995 implicit TLS): drives pop3.Pop3Connection on a
+net Connection, answering its requests from the store and the authenticator."""
+
+from __future__ import annotations
+
+import logging
+
+from posthouse import pop3, sasl
+from posthouse.auth.authenticator import Principal
+from posthouse.log import new_session_id
+from posthouse.net.connection import Connection
+from posthouse.net.listeners import Handler, SessionContext
+from posthouse.net.peers import plaintext_login_allowed
+from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
+from posthouse.services import Services
+from posthouse.store.errors import StoreError
+from posthouse.store.models import INBOX, FlagOp
+
+log = logging.getLogger("posthouse.pop3")
+
+
+def make_handler(services: Services) -> Handler:
+    """The listener callback for pop3 and pop3s."""
+
+    async def handle(conn: Connection, ctx: SessionContext) -> None:
+        await Pop3Session(services, conn, ctx).run()
+
+    return handle
+
+
+class Pop3Session:
+    """One POP3 connection: login, the fixed maildrop, the UPDATE state at QUIT."""
+
+    def __init__(self, services: Services, conn: Connection, ctx: SessionContext) -> None:
+        self.services = services
+        self.conn = conn
+        self.ctx = ctx
+        self.sid = new_session_id("p")
+        self.ip = conn.peer[0]
+        self.core = pop3.Pop3Connection(pop3.Pop3Config(
+            tls_active=conn.is_tls, tls_available=True,
+            allow_plaintext=plaintext_login_allowed(
+                tls_active=False, peer_ip=self.ip,
+                loopback_ok=services.config.auth.allow_plaintext_on_loopback)))
+        self.principal: Principal | None = None
+        self.inbox_id = 0
+        self.exchange: SaslExchange | None = None
+
+    async def run(self) -> None:
+        """Serve until QUIT, EOF, timeout or shutdown; release the maildrop lock always."""
+        log.info("connect peer=%s tls=%s", self.ip, self.conn.tls_version)
+        try:
+            self.conn.write(self.core.greeting())
+            await self._loop()
+        finally:
+            if self.principal is not None:
+                self.services.pop3_locks.release(self.principal.user_id)
+            log.info("disconnect user=%s", self.principal.address if self.principal else "-")
+
+    async def _loop(self) -> None:
+        idle = self.services.config.limits.pop3_idle_seconds
+        while True:
+            event = self.core.next_event()
+            if isinstance(event, pop3.NeedData):
+                await self.conn.drain()
+                data = await self.conn.read(idle)  # TimeoutError ends the session, no UPDATE
+                if not data:
+                    return  # a dropped connection deletes nothing (RFC 1939 6)
+                self.core.receive_data(data)
+            elif isinstance(event, pop3.Write):
+                self.conn.write(event.data)
+            elif isinstance(event, pop3.Quit):
+                await self.conn.drain()
+                return
+            elif isinstance(event, pop3.Request):
+                await self._answer(event)
+
+    async def _answer(self, event: pop3.Request) -> None:
+        if isinstance(event, pop3.Pass):
+            principal = await self.services.authenticator.authenticate(
+                event.user, event.password, remote_ip=self.ip)
+            await self._login_result(principal)
+        elif isinstance(event, pop3.AuthStart):
+            self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
+                                         allowed=self.core.sasl_mechanisms)
+            try:
+                result = await self.exchange.start(event.mechanism, event.initial)
+            except sasl.SaslError:
+                self.conn.write(self.core.send(pop3.Err("unsupported mechanism")))
+                return
+            await self._sasl_result(result)
+        elif isinstance(event, pop3.AuthResponse):
+            assert self.exchange is not None
+            await self._sasl_result(await self.exchange.step(event.line))
+        elif isinstance(event, pop3.Stls):
+            self.conn.write(self.core.start_tls())
+            await self.conn.drain()
+            await self.conn.start_tls(self.ctx.tls.context)
+        elif isinstance(event, pop3.Retr | pop3.Top):
+            await self._send_message(event.uid)
+        elif isinstance(event, pop3.Commit):
+            await self._commit(event)
+
+    async def _sasl_result(self, result: Principal | Challenge | Outcome) -> None:
+        if isinstance(result, Challenge):
+            self.conn.write(self.core.auth_challenge(result.encoded))
+        elif isinstance(result, Outcome):
+            if result is Outcome.REJECTED:
+                await self._login_result(None)
+            else:
+                self.conn.write(self.core.send(pop3.Err(f"authentication {result.value}")))
+        else:
+            await self._login_result(result)
+
+    async def _login_result(self, principal: Principal | None) -> None:
+        if principal is None:
+            self.conn.write(self.core.send(pop3.Err("invalid credentials", pop3.RespCode.AUTH)))
+            return
+        if not self.services.pop3_locks.try_acquire(principal.user_id):
+            # RFC 2449 8.1.2: another session holds the maildrop.
+            self.conn.write(self.core.send(pop3.Err("maildrop already locked",
+                                                    pop3.RespCode.IN_USE)))
+            return
+        try:
+            listing, uidvalidity = await self._load_maildrop(principal.user_id)
+        except StoreError:
+            self.services.pop3_locks.release(principal.user_id)
+            log.exception("cannot load maildrop")
+            self.conn.write(self.core.send(pop3.Err("cannot open maildrop",
+                                                    pop3.RespCode.SYS_TEMP)))
+            return
+        self.principal = principal
+        log.info("login user=%s messages=%d", principal.address, len(listing))
+        self.conn.write(self.core.login_succeeded(listing, uidvalidity=uidvalidity))
+
+    async def _load_maildrop(self, user_id: int) -> tuple[list[tuple[int, int]], int]:
+        """The INBOX as (uid, size) pairs, fixed for the session (RFC 1939 5)."""
+        store = self.services.store
+        box = await store.get_mailbox(user_id, INBOX)
+        if box is None:
+            box = await store.create_mailbox(user_id, INBOX)
+        self.inbox_id = box.id
+        rows = await store.uid_list(box.id)
+        metas = await store.fetch_meta(box.id, [r.uid for r in rows])
+        return [(m.uid, m.size) for m in metas], box.uidvalidity
+
+    async def _send_message(self, uid: int) -> None:
+        store = self.services.store
+        metas = await store.fetch_meta(self.inbox_id, [uid])
+        if not metas:  # expunged meanwhile by an IMAP session
+            self.conn.write(self.core.send(pop3.Err("message was removed from the server",
+                                                    pop3.RespCode.SYS_PERM)))
+            return
+        data = await store.read_blob(metas[0].blob_id)
+        self.conn.write(self.core.send_message(data))
+        await self.conn.drain()
+
+    async def _commit(self, event: pop3.Commit) -> None:
+        """The UPDATE state (RFC 1939 6): remove (or, for keep-accounts, mark seen)."""
+        assert self.principal is not None
+        store = self.services.store
+        try:
+            user = await store.get_user_by_id(self.principal.user_id)
+            if event.deleted_uids:
+                if user is not None and user.pop3_keep:
+                    await store.store_flags(self.inbox_id, event.deleted_uids, FlagOp.ADD,
+                                            frozenset({"\\Seen"}), origin=self)
+                else:
+                    await store.delete_messages(self.inbox_id, event.deleted_uids, origin=self)
+        except StoreError:
+            log.exception("update failed")
+            self.conn.write(self.core.send(pop3.Err("could not remove messages",
+                                                    pop3.RespCode.SYS_TEMP)))
+            return
+        log.info("quit deleted=%d", len(event.deleted_uids))
+        self.conn.write(self.core.send(pop3.Ok(f"bye ({len(event.deleted_uids)} removed)")))
