@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ class Services:
     router: Router
     clock: Clock
     pop3_locks: MaildropLocks
+    # Wakes the outbound queue worker after a message for remote recipients was queued.
+    queue_waker: Callable[[], None] | None = None
 
     @property
     def hostname(self) -> str:

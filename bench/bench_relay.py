@@ -1,0 +1,107 @@
+"""Outbound relay: mail submitted for a remote domain, relayed to one smtp-sink.
+
+posthouse takes the mail on its submission port (AUTH PLAIN, plaintext allowed on loopback) and
+relays it through its queue to the sink ([queue] smarthost); Postfix (mode "relay") takes the
+same mail on its port (trusted by mynetworks: smtp-source cannot authenticate, so both sides are
+fed by the same smtplib injector) and relays it to the same sink. "accepted" is the injector's
+wall time; "relayed" runs until the sink has counted every message.
+
+    .venv/bin/python -m bench.bench_relay --quick
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.peers import (
+    LOOPBACK,
+    PostfixPeer,
+    SmtpSink,
+    free_port,
+    sample_message,
+    scratch_dir,
+)
+
+from bench.common import (
+    DOMAIN,
+    PASSWORD,
+    Injection,
+    Metrics,
+    Posthouse,
+    Refused,
+    Side,
+    Table,
+    header,
+    inject,
+    parser,
+    rounds,
+    run_table,
+    split,
+    try_setup,
+    wanted,
+)
+
+SENDER = f"sender@{DOMAIN}"
+RECIPIENT = "someone@remote.test"
+QUICK = [(1024, 1, 50), (1024, 10, 200)]
+FULL = [(1024, 1, 500), (1024, 10, 3000), (102400, 10, 500)]
+
+
+def relay_side(sink: SmtpSink, port: Callable[[], int], login: tuple[str, str] | None,
+               size: int, sessions: int, messages: int) -> Side:
+    """Inject messages over sessions connections, then wait for the sink to count them."""
+    def run() -> Metrics:
+        data = [sample_message(i, size, sender=SENDER, recipient=RECIPIENT)
+                for i in range(messages)]
+        jobs = [Injection(port(), SENDER, [RECIPIENT], part, login)
+                for part in split(data, sessions)]
+        before = sink.delivered()
+        started = time.perf_counter()
+        accepted = inject(jobs)
+        if not sink.wait_delivered(before + messages, timeout=120 + messages / 10):
+            raise Refused(f"the sink got {sink.delivered() - before} of {messages} messages")
+        relayed = time.perf_counter() - started
+        return {"accepted msg/s": messages / accepted, "relayed msg/s": messages / relayed}
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser("relay to smtp-sink through posthouse and Postfix").parse_args(argv)
+    header("Relay", args)
+    table = Table("Relay: submission -> queue -> smtp-sink, posthouse vs Postfix", "postfix")
+    with scratch_dir("posthouse-bench-relay-") as lab, \
+            SmtpSink(free_port(), workdir=lab / "sink") as sink:
+        queue = (f'\n[queue]\nsmarthost = "{LOOPBACK}:{sink.port}"\n'
+                 'smarthost_tls = "none"\nretry_initial_seconds = 5\n')
+        ph = Posthouse(lab / "posthouse", extra_toml=queue)
+        pf = PostfixPeer(lab / "postfix", smtp_port=free_port(), mode="relay",
+                         relay_to=(LOOPBACK, sink.port), mydomain="relay.test")
+        ph_err = (try_setup("posthouse", lambda: ph.setup([SENDER]), ph.start)
+                  if wanted(args, "posthouse") else "not run (--only)")
+        pf_err = try_setup("postfix", pf.start) if wanted(args, "peer") else "not run (--only)"
+        try:
+            workloads = []
+            for size, sessions, messages in QUICK if args.quick else FULL:
+                workloads.append((f"{sessions} session(s), {messages} x {size} B", {
+                    "posthouse": ph_err or relay_side(
+                        sink, lambda: ph.require("submission"), (SENDER, PASSWORD),
+                        size, sessions, messages),
+                    "postfix": pf_err or relay_side(
+                        sink, lambda: pf.smtp_port, None, size, sessions, messages),
+                }))
+            run_table(table, rounds(args), workloads)
+        finally:
+            ph.stop()
+            pf.stop()
+    table.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""SMTP inbound: smtp-source into posthouse's port 25 listener and into Postfix (Maildir).
+
+1 KB and 100 KB messages at 1 and 20 sessions, one new connection per message (like MX
+traffic; --reuse keeps each session's connection). Postfix's figures: "accepted" is
+smtp-source's wall time (queued), "in mailbox" waits until virtual(8) wrote every file. posthouse
+answers 250 only once the message is in the store, so both of its figures are the same.
+
+    .venv/bin/python -m bench.bench_smtp --quick
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.peers import (
+    PostfixPeer,
+    free_port,
+    run_smtp_source,
+    scratch_dir,
+    wait_until,
+)
+
+from bench.common import (
+    Metrics,
+    Posthouse,
+    Refused,
+    Side,
+    Table,
+    header,
+    parser,
+    rounds,
+    run_table,
+    try_setup,
+    wanted,
+)
+
+RECIPIENT = "bench@example.test"
+QUICK = [(1024, 1, 100), (1024, 20, 300), (102400, 1, 30), (102400, 20, 100)]
+FULL = [(1024, 1, 1000), (1024, 20, 5000), (102400, 1, 200), (102400, 20, 1000)]
+
+
+def postfix_side(pf: PostfixPeer, size: int, sessions: int, messages: int,
+                 reuse: bool) -> Side:
+    """One smtp-source run into Postfix, timed until every message is in the Maildir."""
+    def run() -> Metrics:
+        before = pf.maildir_count(RECIPIENT)
+        started = time.perf_counter()
+        result = run_smtp_source(pf.smtp_port, sessions=sessions, messages=messages,
+                                 size=size, recipient=RECIPIENT, reuse_connection=reuse)
+        if result.rc != 0:
+            raise Refused(f"smtp-source exit {result.rc}: {result.output}")
+        target = before + messages
+        if not wait_until(lambda: pf.maildir_count(RECIPIENT) >= target, 600, 0.02):
+            got = pf.maildir_count(RECIPIENT) - before
+            raise Refused(f"only {got} of {messages} reached the Maildir\n{pf.tail(5)}")
+        delivered = time.perf_counter() - started
+        return {"accepted msg/s": messages / result.seconds,
+                "in mailbox msg/s": messages / delivered}
+    return run
+
+
+def posthouse_side(ph: Posthouse, size: int, sessions: int, messages: int,
+                   reuse: bool) -> Side:
+    """One smtp-source run into posthouse, then a check that the store has them all."""
+    def run() -> Metrics:
+        port = ph.require("smtp")
+        before = ph.message_count(RECIPIENT)
+        result = run_smtp_source(port, sessions=sessions, messages=messages, size=size,
+                                 recipient=RECIPIENT, reuse_connection=reuse)
+        if result.rc != 0:
+            raise Refused(f"smtp-source exit {result.rc}: {result.output}\n{ph.tail(5)}")
+        after = ph.message_count(RECIPIENT)
+        if before is not None and after is not None and after - before != messages:
+            raise Refused(f"accepted {messages} but the store gained {after - before}")
+        rate = messages / result.seconds
+        return {"accepted msg/s": rate, "in mailbox msg/s": rate}
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("smtp-source into posthouse and Postfix, side by side")
+    p.add_argument("--reuse", action="store_true", help="smtp-source -d: one connection "
+                   "per session instead of one per message")
+    args = p.parse_args(argv)
+    header("SMTP inbound", args)
+    table = Table("SMTP inbound: smtp-source -> posthouse vs Postfix (Maildir)", "postfix")
+    with scratch_dir("posthouse-bench-smtp-") as lab:
+        ph = Posthouse(lab / "posthouse")
+        pf = PostfixPeer(lab / "postfix", smtp_port=free_port(), mailboxes=[RECIPIENT])
+        ph_err = (try_setup("posthouse", lambda: ph.setup([RECIPIENT]), ph.start)
+                  if wanted(args, "posthouse") else "not run (--only)")
+        pf_err = try_setup("postfix", pf.start) if wanted(args, "peer") else "not run (--only)"
+        try:
+            workloads = []
+            for size, sessions, messages in QUICK if args.quick else FULL:
+                label = f"-s {sessions} -m {messages} -l {size}{' -d' if args.reuse else ''}"
+                workloads.append((label, {
+                    "posthouse": ph_err or posthouse_side(ph, size, sessions, messages,
+                                                          args.reuse),
+                    "postfix": pf_err or postfix_side(pf, size, sessions, messages, args.reuse),
+                }))
+            run_table(table, rounds(args), workloads)
+        finally:
+            ph.stop()
+            pf.stop()
+    table.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

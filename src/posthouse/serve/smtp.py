@@ -1,0 +1,273 @@
+"""SMTP IO adapter for port 25 (inbound MX) and submission (587 STARTTLS, 465 implicit TLS).
+
+The sans-IO core (smtp.ServerConnection) enforces the protocol; this adapter decides each
+reply: routing and relay policy, sender ownership, quota, authentication, and delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from posthouse import sasl, smtp
+from posthouse.auth.authenticator import Principal
+from posthouse.delivery.headers import TraceInfo, normalize_newlines, submission_fixes
+from posthouse.delivery.router import Route
+from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
+from posthouse.log import new_session_id
+from posthouse.net.connection import Connection
+from posthouse.net.listeners import Handler, SessionContext
+from posthouse.net.peers import plaintext_login_allowed
+from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
+from posthouse.services import Services
+from posthouse.smtp import replies
+from posthouse.store.errors import QuotaExceeded, StoreError
+
+log = logging.getLogger("posthouse.smtp")
+
+
+def make_handler(services: Services) -> Handler:
+    """The listener callback for smtp, submission and submissions."""
+
+    async def handle(conn: Connection, ctx: SessionContext) -> None:
+        await SmtpSession(services, conn, ctx).run()
+
+    return handle
+
+
+def _core_config(services: Services, conn: Connection, protocol: str) -> smtp.ServerConfig:
+    cfg = services.config
+    submission = protocol != "smtp"
+    loopback_plain = plaintext_login_allowed(
+        tls_active=False, peer_ip=conn.peer[0], loopback_ok=cfg.auth.allow_plaintext_on_loopback)
+    return smtp.ServerConfig(
+        hostname=cfg.server.hostname,
+        max_message_size=cfg.limits.max_message_size,
+        max_recipients=cfg.limits.max_recipients,
+        starttls=True,
+        auth=submission,
+        auth_requires_tls=not loopback_plain,
+        auth_required=submission,
+    )
+
+
+class SmtpSession:
+    """One SMTP connection."""
+
+    def __init__(self, services: Services, conn: Connection, ctx: SessionContext) -> None:
+        self.services = services
+        self.conn = conn
+        self.ctx = ctx
+        self.submission = ctx.protocol != "smtp"
+        self.sid = new_session_id("s")
+        self.ip = conn.peer[0]
+        self.core = smtp.ServerConnection(_core_config(services, conn, ctx.protocol),
+                                          tls_active=conn.is_tls)
+        self.helo = ""
+        self.extended = False
+        self.principal: Principal | None = None
+        self.txn: DeliveryTransaction | None = None
+        self.exchange: SaslExchange | None = None
+
+    async def run(self) -> None:
+        """Serve commands until QUIT, EOF, timeout or shutdown."""
+        log.info("connect peer=%s proto=%s tls=%s", self.ip, self.ctx.protocol,
+                 self.conn.tls_version)
+        self.conn.write(self.core.greeting())
+        idle = self.services.config.limits.smtp_idle_seconds
+        while True:
+            event = self.core.next_event()
+            if isinstance(event, smtp.Closed):
+                break
+            if isinstance(event, smtp.NeedData):
+                if self.ctx.shutting_down.is_set() and self.txn is None:
+                    self.conn.write(self.core.send(replies.shutting_down(self.hostname)))
+                    break
+                await self.conn.drain()
+                try:
+                    data = await self.conn.read(idle)
+                except TimeoutError:  # RFC 5321 4.5.3.2.7
+                    self.conn.write(self.core.send(replies.timeout(self.hostname)))
+                    break
+                self.core.receive_data(data)
+                continue
+            await self._answer(event)
+        await self.conn.drain()
+        log.info("disconnect user=%s", self.principal.address if self.principal else "-")
+
+    @property
+    def hostname(self) -> str:
+        """Our name in replies."""
+        return self.services.hostname
+
+    async def _answer(self, event: smtp.Event) -> None:
+        if isinstance(event, smtp.StartTLS):
+            self.conn.write(self.core.send(replies.ready_to_start_tls()))
+            await self.conn.drain()
+            self.core.start_tls()
+            self.txn = None
+            await self.conn.start_tls(self.ctx.tls.context)
+            return
+        self.conn.write(self.core.send(await self._decide(event)))
+        if self.core.phase in (smtp.Phase.FRESH, smtp.Phase.GREETED):
+            self.txn = None  # the core ended the transaction (reset, error, or delivery)
+
+    async def _decide(self, event: smtp.Event) -> smtp.Reply:
+        match event:
+            case smtp.Helo(name=name, extended=extended):
+                self.helo, self.extended, self.txn = name, extended, None
+                return self.core.ehlo_reply()
+            case smtp.AuthStart() | smtp.AuthResponse():
+                return await self._auth(event)
+            case smtp.MailFrom():
+                return await self._mail(event)
+            case smtp.RcptTo():
+                return await self._rcpt(event)
+            case smtp.DataStart():
+                return replies.start_mail_input()
+            case smtp.BdatChunk(size=size):
+                return replies.chunk_received(size)
+            case smtp.MessageComplete():
+                return await self._message(event)
+            case smtp.Rset():
+                self.txn = None
+                return replies.ok()
+            case smtp.Vrfy():
+                return replies.cannot_verify()  # never enumerate users
+            case smtp.Expn():
+                return replies.not_implemented("EXPN is not available")
+            case smtp.Help():
+                return replies.help_text()
+            case smtp.Quit():
+                return replies.closing(self.hostname)
+            case smtp.Rejected(reply=reply):
+                return reply
+            case _:
+                return replies.ok()
+
+    # -- AUTH (RFC 4954) ---------------------------------------------------------------------
+
+    async def _auth(self, event: smtp.AuthStart | smtp.AuthResponse) -> smtp.Reply:
+        # The core hands over decoded bytes; the SASL machines read the wire form.
+        if isinstance(event, smtp.AuthStart):
+            secure = self.core.tls_active or not self.core.config.auth_requires_tls
+            self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
+                                         allowed=sasl.mechanisms(secure=secure))
+            initial = event.initial_response
+            wire = None if initial is None else (base64.b64encode(initial) or b"=")
+            try:
+                result = await self.exchange.start(event.mechanism, wire)
+            except sasl.MechanismNotAllowed:
+                return replies.encryption_required()
+            except sasl.SaslError:
+                return replies.auth_unknown_mechanism()
+        else:
+            assert self.exchange is not None
+            result = await self.exchange.step(base64.b64encode(event.data))
+        return self._auth_result(result)
+
+    def _auth_result(self, result: Principal | Challenge | Outcome) -> smtp.Reply:
+        if isinstance(result, Challenge):
+            return smtp.Reply(334, None, result.encoded.decode("ascii"))
+        self.exchange = None
+        if result is Outcome.REJECTED:
+            return replies.auth_failed()
+        if result is Outcome.CANCELLED:
+            return replies.auth_cancelled()
+        if isinstance(result, Outcome):
+            return replies.auth_bad_base64()
+        self.principal = result
+        log.info("auth user=%s", result.address)
+        return replies.auth_succeeded()
+
+    # -- the mail transaction ----------------------------------------------------------------
+
+    async def _mail(self, event: smtp.MailFrom) -> smtp.Reply:
+        sender = "" if event.address is None else event.address.text
+        sender_user_id = None
+        if self.submission:
+            assert self.principal is not None  # the core requires AUTH first on submission
+            user = await self.services.store.get_user_by_id(self.principal.user_id)
+            if user is None or not sender or not await self.services.router.may_send_as(
+                    user, sender):
+                return smtp.Reply(553, "5.7.1", f"Sender address <{sender}> not owned by "
+                                  f"{self.principal.address}")
+            sender_user_id = user.id
+        p = event.params
+        self.txn = DeliveryTransaction(
+            mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
+            sender_user_id=sender_user_id)
+        return replies.sender_ok()
+
+    async def _rcpt(self, event: smtp.RcptTo) -> smtp.Reply:
+        assert self.txn is not None
+        addr = event.address
+        # RFC 5321 4.1.1.3: the bare <Postmaster> goes to the postmaster of our first domain.
+        domain = addr.domain or self.services.config.server.default_domain
+        text = addr.text if addr.domain else f"postmaster@{domain}"
+        router = self.services.router
+        if await router.is_local_domain(domain):
+            route = await router.resolve(text)
+            if route.empty:
+                return replies.no_such_user()
+            if reply := await self._quota_check(route):
+                return reply
+        elif self.submission:
+            route = Route(remote=(text,))
+        else:
+            return replies.relay_denied()  # no open relay
+        orcpt = event.params.orcpt.text if event.params.orcpt else None
+        self.txn.add_recipient(AcceptedRecipient(text, route, event.params.notify, orcpt))
+        return replies.recipient_ok()
+
+    async def _quota_check(self, route: Route) -> smtp.Reply | None:
+        """452 4.2.2 at RCPT time for a local recipient already over quota (RFC 3463)."""
+        store = self.services.store
+        size = self.core.mail_params.size if self.core.mail_params else None
+        for user_id in route.local_user_ids:
+            user = await store.get_user_by_id(user_id)
+            if user is None or not user.quota_bytes:
+                continue
+            used, _count = await store.quota_usage(user_id)
+            if used + (size or 0) > user.quota_bytes:
+                return smtp.Reply(452, "4.2.2", "Mailbox full, try again later")
+        return None
+
+    async def _message(self, event: smtp.MessageComplete) -> smtp.Reply:
+        assert self.txn is not None
+        txn, self.txn = self.txn, None
+        data = event.data
+        if event.via == "BDAT" and (txn.body or "").upper() != "BINARYMIME":
+            data = normalize_newlines(data)
+        now = self.services.clock.now()
+        if self.submission:
+            data = submission_fixes(data, hostname=self.hostname, when=now)
+        trace = TraceInfo(helo=self.helo, peer_ip=self.ip, hostname=self.hostname,
+                          session_id=self.sid, protocol=self._protocol_name(),
+                          tls=self._tls_text(), when=now)
+        try:
+            # The 250 goes out only after this returns: the message is durably committed
+            # for every accepted recipient (one store transaction).
+            await txn.commit(self.services.store, data, trace=trace, internaldate=now)
+        except QuotaExceeded:
+            log.info("refused over quota from=<%s>", txn.mail_from)
+            return replies.mailbox_full()
+        except StoreError:
+            log.exception("delivery failed from=<%s>", txn.mail_from)
+            return smtp.Reply(451, "4.3.0", "Local error in processing, try again later")
+        log.info("accepted from=<%s> rcpts=%d size=%d", txn.mail_from, len(txn.recipients),
+                 len(data))
+        if txn.outbound() is not None and self.services.queue_waker is not None:
+            self.services.queue_waker()
+        return replies.message_accepted(self.sid)
+
+    def _protocol_name(self) -> str:
+        """RFC 3848 WITH protocol types."""
+        if not self.extended:
+            return "SMTP"
+        return "ESMTP" + ("S" if self.conn.is_tls else "") + ("A" if self.principal else "")
+
+    def _tls_text(self) -> str | None:
+        if not self.conn.is_tls:
+            return None
+        return f"{self.conn.tls_version} {self.conn.tls_cipher or ''}".strip()
