@@ -150,4 +150,8 @@ def test_serve_first_run_and_sigterm(tmp_path: Path) -> None:
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(60)
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
     assert proc.returncode == 0
