@@ -13,7 +13,7 @@ from posthouse.config import PROTOCOLS, Config, parse_hostport
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
-from posthouse.queue.worker import build_worker
+from posthouse.queue.worker import QueueWorker, build_worker
 from posthouse.services import Services
 from posthouse.setup import ensure_tls, tls_paths
 from posthouse.store.api import Store
@@ -65,6 +65,7 @@ class App:
         self.store = build_store(cfg)
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
+        self.queue_worker: QueueWorker | None = None
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -121,6 +122,9 @@ class App:
         from posthouse.delivery.router import Router
         from posthouse.serve.pop3_locks import MaildropLocks
 
+        # The SMTP side wakes the worker right after it queued mail for remote recipients.
+        self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock)
+
         return Services(
             config=self.cfg,
             store=self.store,
@@ -129,6 +133,7 @@ class App:
             router=Router(self.store),
             clock=self.clock,
             pop3_locks=MaildropLocks(),
+            queue_waker=self.queue_worker.wake,
         )
 
     def _specs(self, services: Services) -> list[ListenerSpec]:
@@ -147,10 +152,8 @@ class App:
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker. The SMTP
-        side calls ``self.queue_worker.wake()`` after an enqueue."""
-        self.queue_worker = build_worker(store=services.store, config=services.config,
-                                         clock=services.clock)
+        """The background loops start() runs as tasks: the outbound queue worker."""
+        assert self.queue_worker is not None
         return [self.queue_worker.run()]
 
 

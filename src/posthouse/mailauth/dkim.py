@@ -1,0 +1,129 @@
+"""DKIM signing of outgoing mail (RFC 6376), rsa-sha256 plus optional ed25519-sha256 (RFC 8463).
+
+Signing happens at relay time in the queue worker, not at enqueue: the stored blob stays as
+submitted (bounces return it unchanged), a rotated key applies to everything still queued,
+and the SMTP path does not wait for a signature. A retry signs again (new t=).
+
+rsa-sha256 uses dkimpy's public ``dkim.sign``. dkimpy signs ed25519 only through PyNaCl,
+which posthouse does not depend on, so the ed25519 signature is produced by dkimpy's own
+header builder (``DKIM.gen_header``) with a cryptography Ed25519 key behind the small
+interface that method expects. The ed25519 key is published under the selector
+``<selector>-ed25519`` (one selector cannot hold two key records).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import dkim
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from dkim.canonicalization import CanonicalizationPolicy
+
+from posthouse.config import Config
+from posthouse.setup import dkim_key_path
+
+# The fields signed when present (RFC 6376 5.4.1 recommends these); From is required.
+SIGNED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "mime-version",
+                 "content-type", "reply-to", "in-reply-to", "references")
+ED25519_SUFFIX = "-ed25519"
+_CANON = (b"relaxed", b"relaxed")
+_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
+
+
+class DkimKeyError(Exception):
+    """A configured key file is missing or unusable; the message names the file."""
+
+
+@dataclass(frozen=True)
+class DkimKeys:
+    """The signing keys: the RSA PEM and, optionally, an Ed25519 key."""
+
+    selector: str
+    rsa_pem: bytes
+    ed25519: Ed25519PrivateKey | None = None
+
+
+def load_keys(cfg: Config) -> DkimKeys | None:
+    """The keys of the configuration; None when no RSA key file exists (signing off)."""
+    path = dkim_key_path(cfg)
+    if not path.is_file():
+        return None
+    ed = None
+    if cfg.dkim.ed25519_key:
+        ed = _load_ed25519(Path(cfg.dkim.ed25519_key))
+    return DkimKeys(cfg.dkim.selector, path.read_bytes(), ed)
+
+
+def _load_ed25519(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DkimKeyError(f"cannot read Ed25519 DKIM key {path}: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise DkimKeyError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def ed25519_public_record(key: Ed25519PrivateKey) -> str:
+    """The TXT value for <selector>-ed25519._domainkey.<domain> (RFC 8463 4.2)."""
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+    return "v=DKIM1; k=ed25519; p=" + base64.b64encode(raw).decode()
+
+
+def fields_to_sign(message: bytes) -> list[str]:
+    """SIGNED_FIELDS that occur in the header section, in that order."""
+    end = message.find(b"\r\n\r\n")
+    head = message if end < 0 else message[: end + 2]
+    present = {m.group(1).decode("ascii").lower() for m in _FIELD_NAME.finditer(head)}
+    return [f for f in SIGNED_FIELDS if f in present]
+
+
+class _Ed25519Adapter:
+    """What ``DKIM.gen_header`` calls: ``sign(digest).signature`` (Ed25519 over the SHA-256
+    hash of the signed data, RFC 8463 3)."""
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.signature = b""
+
+    def sign(self, digest: bytes) -> _Ed25519Adapter:
+        self.signature = self._key.sign(digest)
+        return self
+
+
+def _ed25519_field(message: bytes, selector: str, domain: str, key: Ed25519PrivateKey,
+                   include: list[bytes], timestamp: int) -> bytes:
+    signer = dkim.DKIM(message, signature_algorithm=b"ed25519-sha256")
+    signer.hasher = hashlib.sha256
+    policy = CanonicalizationPolicy.from_c_value(b"/".join(_CANON))
+    body_hash = base64.b64encode(hashlib.sha256(policy.canonicalize_body(signer.body)).digest())
+    fields = [(b"v", b"1"), (b"a", b"ed25519-sha256"), (b"c", b"/".join(_CANON)),
+              (b"d", domain.encode()), (b"q", b"dns/txt"), (b"s", selector.encode()),
+              (b"t", str(timestamp).encode()), (b"h", b" : ".join(include)),
+              (b"bh", body_hash), (b"b", b"0" * 60)]
+    value: bytes = signer.gen_header(fields, include, policy, b"DKIM-Signature",
+                                     _Ed25519Adapter(key))
+    return b"DKIM-Signature: " + value
+
+
+def sign(message: bytes, *, keys: DkimKeys, domain: str, timestamp: int) -> bytes:
+    """``message`` with DKIM-Signature field(s) prepended (RSA topmost); unchanged when it
+    has no From field. ``domain`` is d= in A-label form. ``timestamp`` is t= of the Ed25519
+    signature (dkimpy takes the system time for the RSA one)."""
+    names = fields_to_sign(message)
+    if "from" not in names:
+        return message
+    include = [n.encode() for n in names]
+    rsa: bytes = dkim.sign(message, keys.selector.encode(), domain.encode(), keys.rsa_pem,
+                           canonicalize=_CANON, include_headers=include)
+    extra = b""
+    if keys.ed25519 is not None:
+        extra = _ed25519_field(message, keys.selector + ED25519_SUFFIX, domain, keys.ed25519,
+                               include, timestamp)
+    return rsa + extra + message

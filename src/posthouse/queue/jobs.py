@@ -1,0 +1,95 @@
+"""What flows between the worker, the lanes and a delivery attempt: jobs and outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from posthouse.smtp.replies import Reply
+from posthouse.store.models import QueuedMessage, QueuedRecipient
+
+
+class Kind(enum.Enum):
+    """The three ends of a try for one recipient."""
+
+    DELIVERED = "delivered"  # the next hop took responsibility (250)
+    PERMANENT = "permanent"  # 5xx or a local permanent reason: fail and notify
+    TRANSIENT = "transient"  # 4xx, no connection, DNS trouble: try again later
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One recipient's result of one try."""
+
+    kind: Kind
+    status: str  # RFC 3463 enhanced status code
+    text: str  # the remote reply ("550 5.1.1 no such user") or a local description
+    remote_mta: str | None = None  # the host that answered
+    remote_reply: bool = False  # ``text`` is the remote's reply (a Diagnostic-Code, RFC 3464)
+    dsn_passed: bool = False  # NOTIFY/ORCPT went on to a DSN-capable hop (RFC 3461 5.2.2)
+
+    @classmethod
+    def from_reply(cls, reply: Reply, host: str, *, dsn_passed: bool = False) -> Outcome:
+        """The outcome a reply code means; the status is the reply's enhanced code or its
+        class alone (RFC 3463 3.1)."""
+        kind = (Kind.DELIVERED if reply.is_success
+                else Kind.PERMANENT if reply.is_permanent else Kind.TRANSIENT)
+        status = reply.enhanced or f"{reply.code // 100}.0.0"
+        return cls(kind, status, str(reply), host, True, dsn_passed)
+
+    @classmethod
+    def local(cls, *, permanent: bool, status: str, text: str) -> Outcome:
+        """A failure decided here, without a remote reply."""
+        return cls(Kind.PERMANENT if permanent else Kind.TRANSIENT, status, text)
+
+    def summary(self) -> str:
+        """The one-line form kept as the recipient's last reply."""
+        return f"{self.remote_mta}: {self.text}" if self.remote_mta else self.text
+
+
+Reporter = Callable[[QueuedRecipient, Outcome], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Job:
+    """The pending recipients of one queued message in one domain, and the bytes to send."""
+
+    message: QueuedMessage
+    domain: str
+    recipients: tuple[QueuedRecipient, ...]
+    data: bytes
+    reporter: Reporter
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def report(self, rcpt: QueuedRecipient, outcome: Outcome) -> None:
+        """Record one recipient's outcome (the reporter makes a delivery durable at once)."""
+        self.outcomes[rcpt.id] = outcome
+        await self.reporter(rcpt, outcome)
+
+    async def report_rest(self, outcome: Outcome) -> None:
+        """Give every recipient without an outcome yet this one."""
+        for rcpt in self.recipients:
+            if rcpt.id not in self.outcomes:
+                await self.report(rcpt, outcome)
+
+
+class Session(Protocol):
+    """An open connection to a next hop that delivers jobs one after another."""
+
+    async def send(self, job: Job) -> bool:
+        """One transaction for the job, reporting every recipient; False when the
+        connection cannot be used for another job."""
+
+    async def reset(self) -> bool:
+        """RSET before the next job; False when the connection is no longer usable."""
+
+    async def close(self) -> None:
+        """QUIT (politely, bounded in time) and close."""
+
+
+# Opens a session for a recipient domain, or says why none could be opened.
+Opener = Callable[[str], Awaitable[Session | Outcome]]
