@@ -158,21 +158,11 @@ class App:
 
 
 def _handlers(services: Services) -> dict[str, Handler]:
-    """The protocol adapters that exist, by family."""
-    out: dict[str, Handler] = {}
-    try:
-        from posthouse.serve.smtp import make_handler as smtp_handler
-        out["smtp"] = smtp_handler(services)
-    except ImportError:
-        pass
-    try:
-        from posthouse.serve.imap import make_handler as imap_handler
-        out["imap"] = imap_handler(services)
-    except ImportError:
-        pass
-    try:
-        from posthouse.serve.pop3 import make_handler as pop3_handler
-        out["pop3"] = pop3_handler(services)
-    except ImportError:
-        pass
-    return out
+    """The protocol adapters, by family."""
+    from posthouse.serve import imap, pop3, smtp
+
+    return {
+        "smtp": smtp.make_handler(services),
+        "imap": imap.make_handler(services),
+        "pop3": pop3.make_handler(services),
+    }

@@ -229,7 +229,8 @@ class SmtpSession:
             if user is None or not user.quota_bytes:
                 continue
             used, _count = await store.quota_usage(user_id)
-            if used + (size or 0) > user.quota_bytes:
+            # Any message has at least one octet: a mailbox exactly at its quota is full.
+            if used + max(size or 0, 1) > user.quota_bytes:
                 return smtp.Reply(452, "4.2.2", "Mailbox full, try again later")
         return None
 

@@ -1,1 +1,67 @@
-"""posthouse.imap/handlers."""
+"""IMAP command handlers and the one dispatch table ``HANDLERS``: command type -> handler.
+
+Contract (see context.py for the details):
+
+    async def handler(ctx: HandlerContext, tag: str, cmd: SomeCommand) -> AsyncIterator[Response]
+
+An async generator that yields untagged responses, then one ``Tagged`` for ``tag``; errors
+are raised (ImapError, store domain errors) and turned into tagged NO/BAD by the session,
+which also sends pending mailbox updates before the tagged response and moves the state.
+
+Each handler module exports its own small table ``HANDLERS: dict[type[Command], Handler]``;
+this module merges them, importing every module explicitly. A command type without a
+handler is answered ``NO`` by the session (and the unit test on the table fails).
+"""
+
+from __future__ import annotations
+
+from posthouse.imap.commands import Command
+from posthouse.imap.handlers import (
+    append,
+    auth,
+    copy,
+    expunge,
+    fetch,
+    idle,
+    listing,
+    mailboxes,
+    misc,
+    search,
+    select,
+    status,
+    store,
+)
+from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+
+_TABLES: tuple[dict[type[Command], Handler], ...] = (
+    # session, authentication and mailbox commands
+    auth.HANDLERS,
+    misc.HANDLERS,
+    mailboxes.HANDLERS,
+    listing.HANDLERS,
+    status.HANDLERS,
+    select.HANDLERS,
+    idle.HANDLERS,
+    # message commands
+    fetch.HANDLERS,
+    search.HANDLERS,
+    store.HANDLERS,
+    copy.HANDLERS,
+    expunge.HANDLERS,
+    append.HANDLERS,
+)
+
+
+def _merge(tables: tuple[dict[type[Command], Handler], ...]) -> dict[type[Command], Handler]:
+    merged: dict[type[Command], Handler] = {}
+    for table in tables:
+        for cls, handler in table.items():
+            if cls in merged:
+                raise RuntimeError(f"two handlers for {cls.__name__}")
+            merged[cls] = handler
+    return merged
+
+
+HANDLERS: dict[type[Command], Handler] = _merge(_TABLES)
+
+__all__ = ["HANDLERS", "Handler", "HandlerContext", "Selected", "ok"]

@@ -1,0 +1,46 @@
+"""What the server advertises, by connection state (RFC 9051 6.1.1, 7.2.2).
+
+Only extensions that work are listed. Before login the list is short and depends on the
+channel: STARTTLS while the connection is plain, LOGINDISABLED and no AUTH= mechanisms while
+passwords may not be sent (RFC 9051 6.2.3, 11.1; RFC 8314).
+"""
+
+from __future__ import annotations
+
+from posthouse import sasl
+from posthouse.imap.responses import Atom, Code
+
+_BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE")
+_AUTHENTICATED = (
+    "MOVE", "UIDPLUS", "UNSELECT", "NAMESPACE", "SPECIAL-USE", "CREATE-SPECIAL-USE",
+    "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "SEARCHRES", "BINARY",
+    "STATUS=SIZE", "UTF8=ACCEPT", "QUOTA", "QUOTA=RES-STORAGE",
+)
+ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT"})
+
+
+def capabilities(
+    *, tls: bool, secure: bool, authenticated: bool, max_message_size: int
+) -> list[str]:
+    """The capability names for the current state.
+
+    ``tls``: the connection is encrypted; ``secure``: passwords may be sent (TLS, or a
+    loopback peer with plaintext allowed by configuration).
+    """
+    names = list(_BASE)
+    if authenticated:
+        names += _AUTHENTICATED
+        names.append(f"APPENDLIMIT={max_message_size}")
+        return names
+    if not tls:
+        names.append("STARTTLS")
+    if secure:
+        names += [f"AUTH={m}" for m in sasl.mechanisms(secure=True)]
+    else:
+        names.append("LOGINDISABLED")
+    return names
+
+
+def capability_code(names: list[str]) -> Code:
+    """The ``[CAPABILITY ...]`` response code (greeting, login OK)."""
+    return Code("CAPABILITY", tuple(Atom(n) for n in names))

@@ -1,0 +1,200 @@
+"""The handler context: what an IMAP command handler may see and change.
+
+Contract (stable; the message handlers of the other engineer build on it):
+
+* ``ctx.services`` / ``ctx.store`` / ``ctx.config`` / ``ctx.clock``: the shared server parts.
+  Handlers use only the store protocol (posthouse.store.api) and its domain errors.
+* ``ctx.user``: the authenticated Principal (None before login).
+* ``ctx.selected``: a ``Selected`` (mailbox row, ``MailboxView``, ``read_only``) or None;
+  ``ctx.require_selected()`` / ``ctx.require_writable()`` fetch it or raise the right error.
+* ``ctx.rev2`` (ENABLE IMAP4rev2), ``ctx.utf8`` (IMAP4rev2 or UTF8=ACCEPT: names go out as
+  UTF-8, ``ctx.mailbox_name`` encodes one), ``ctx.condstore`` (always False: not offered).
+* ``ctx.origin``: the opaque token to pass as ``origin=`` to every store mutation, so the
+  view can tell this session's own changes from others' (see imap/view.py).
+* ``await ctx.updates(allow_expunge=...)``: drain the store events into the view and return the
+  untagged updates that may be sent now. The session calls it before every tagged response,
+  so handlers rarely need it (IDLE does).
+* ``ctx.port``: session IO hooks for the few commands that talk back and forth with the
+  client (AUTHENTICATE, STARTTLS, IDLE); message handlers do not need it.
+* ``ctx.log``: a logger; the session id is in the log context already.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from posthouse.imap import utf7
+from posthouse.imap.capabilities import capabilities
+from posthouse.imap.errors import ImapError, ResponseCode
+from posthouse.imap.reader import AuthLine, IdleDone
+from posthouse.imap.responses import Code, Response, Status, Tagged
+from posthouse.imap.view import MailboxView
+from posthouse.store.errors import NoSuchMailbox, StoreError
+from posthouse.store.events import Subscription
+from posthouse.store.models import Mailbox
+
+if TYPE_CHECKING:
+    from posthouse.auth.authenticator import Principal
+    from posthouse.clock import Clock
+    from posthouse.config import Config
+    from posthouse.services import Services
+    from posthouse.store.api import Store
+
+log = logging.getLogger("posthouse.imap")
+
+Handler: TypeAlias = Callable[["HandlerContext", str, Any], AsyncIterator[Response]]
+"""``async def handler(ctx, tag, cmd) -> AsyncIterator[Response]`` (an async generator).
+
+It yields untagged responses (and continuations), then exactly one ``Tagged`` for ``tag``,
+normally last (``ok(tag, ...)``). To fail it raises ImapError or lets a store error
+propagate; the session answers with errors.error_response. The session inserts the pending
+view updates before the Tagged response (and applies the state change after it), so a
+handler only tells the view about its own changes (note_added, note_expunged,
+record_flags). ``cmd`` is the handler's own command class (typed ``Any`` here because
+Callable parameters are contravariant).
+"""
+
+
+def ok(tag: str, text: str, code: Code | None = None) -> Tagged:
+    """A tagged OK."""
+    return Tagged(tag, Status.OK, text, code)
+
+
+class SessionPort(Protocol):
+    """IO the session offers to handlers that converse with the client mid-command."""
+
+    @property
+    def is_tls(self) -> bool:
+        """Whether the connection is encrypted."""
+
+    @property
+    def secure(self) -> bool:
+        """Whether passwords may be sent (TLS, or plaintext allowed on loopback)."""
+
+    @property
+    def remote_ip(self) -> str:
+        """The client's IP address (for the authenticator's throttle)."""
+
+    async def read_auth_line(self) -> AuthLine:
+        """The client's answer to a SASL challenge the handler just yielded."""
+
+    async def start_tls(self) -> None:
+        """Upgrade to TLS after the tagged OK; buffered plaintext is discarded."""
+
+    async def idle_wait(self) -> IdleDone | None:
+        """Wait in IDLE: the line that ended it, or None when store events arrived."""
+
+
+@dataclass(slots=True)
+class Selected:
+    """The selected mailbox of a session."""
+
+    mailbox: Mailbox
+    view: MailboxView
+    read_only: bool
+
+
+class HandlerContext:
+    """Per-session state plus the shared services; one per connection."""
+
+    def __init__(self, services: Services, port: SessionPort) -> None:
+        self.services = services
+        self.port = port
+        self.user: Principal | None = None
+        self.selected: Selected | None = None
+        self.events: Subscription | None = None
+        self.rev2 = False
+        self.utf8 = False
+        self.condstore = False
+        self.enabled: set[str] = set()  # ENABLEd extensions, upper-cased (RFC 5161)
+        self.origin = object()
+        self.log = log
+
+    # -- shared services ---------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store (posthouse.store.api.Store)."""
+        return self.services.store
+
+    @property
+    def config(self) -> Config:
+        """The server configuration."""
+        return self.services.config
+
+    @property
+    def clock(self) -> Clock:
+        """The injected clock."""
+        return self.services.clock
+
+    # -- session state -----------------------------------------------------------------
+
+    @property
+    def user_id(self) -> int:
+        """The logged-in user's id (the state gate guarantees a login)."""
+        if self.user is None:
+            raise ImapError("Not authenticated", status=Status.BAD)
+        return self.user.user_id
+
+    def require_selected(self) -> Selected:
+        """The selected mailbox, or BAD (the state gate normally prevents this)."""
+        if self.selected is None:
+            raise ImapError("No mailbox selected", status=Status.BAD)
+        return self.selected
+
+    def require_writable(self) -> Selected:
+        """The selected mailbox if opened with SELECT; NO after EXAMINE (RFC 9051 6.3.3)."""
+        selected = self.require_selected()
+        if selected.read_only:
+            raise ImapError("Mailbox is read-only", code=ResponseCode.READ_ONLY.code())
+        return selected
+
+    def capabilities(self) -> list[str]:
+        """The capabilities to advertise now (channel and login state)."""
+        return capabilities(
+            tls=self.port.is_tls, secure=self.port.secure, authenticated=self.user is not None,
+            max_message_size=self.config.limits.max_message_size,
+        )
+
+    def login(self, principal: Principal) -> None:
+        """Enter the authenticated state: remember the user and subscribe to their events."""
+        self.user = principal
+        self.events = self.store.subscribe(principal.user_id)
+
+    def mailbox_name(self, name: str) -> str:
+        """A mailbox name as the client should see it (UTF-8 or modified UTF-7)."""
+        return utf7.encode_mailbox(name, utf8=self.utf8)
+
+    async def mailbox(self, name: str) -> Mailbox:
+        """The user's mailbox of that (decoded) name; NoSuchMailbox if it is missing."""
+        found = await self.store.get_mailbox(self.user_id, name)
+        if found is None:
+            raise NoSuchMailbox(name)
+        return found
+
+    def select(self, selected: Selected | None) -> None:
+        """Make ``selected`` the selected mailbox (None: none is)."""
+        self.selected = selected
+
+    async def updates(self, *, allow_expunge: bool) -> list[Response]:
+        """Apply waiting store events to the view; the untagged updates to send now.
+
+        In IMAP4rev1 a read-write session claims \\Recent for messages that arrived while
+        it had the mailbox selected (RFC 3501 2.3.2).
+        """
+        events = self.events.drain() if self.events is not None else []
+        selected = self.selected
+        if selected is None:
+            return []
+        view = selected.view
+        for event in events:
+            view.apply(event)
+        if view.has_new and not self.rev2 and not selected.read_only:
+            try:
+                view.claim_recent_above(await self.store.claim_recent(selected.mailbox.id))
+            except StoreError as exc:  # deleted meanwhile: nothing is recent then
+                self.log.info("claim_recent failed: %r", exc)
+        return list(view.flush(allow_expunge=allow_expunge))

@@ -1,0 +1,36 @@
+"""EXPUNGE and UID EXPUNGE (RFC 9051 6.4.3, 6.4.9; RFC 4315 2.1).
+
+The store removes the messages flagged \\Deleted (all of them, or only those of the UID set)
+in one transaction; the handler tells the view, and the session sends ``* n EXPUNGE`` for
+each before the tagged OK, numbered as the client knows them at that moment (each EXPUNGE
+shifts the numbers after it: view.flush does the arithmetic). After EXAMINE:
+``NO [READ-ONLY]`` (nothing may be removed from a read-only mailbox, RFC 9051 6.3.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from posthouse.imap import commands as c
+from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.responses import Response
+
+
+async def handle_expunge(
+    ctx: HandlerContext, tag: str, cmd: c.Expunge | c.UidExpunge
+) -> AsyncIterator[Response]:
+    """EXPUNGE / UID EXPUNGE."""
+    selected = ctx.require_writable()
+    uids: list[int] | None = None
+    if isinstance(cmd, c.UidExpunge):
+        uids = selected.view.resolve(cmd.sequence, uid=True)
+    if uids is None or uids:
+        removed = await ctx.store.expunge(selected.mailbox.id, uids, origin=ctx.origin)
+        selected.view.note_expunged(removed)
+    yield ok(tag, f"{cmd.NAME} completed")
+
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.Expunge: handle_expunge,
+    c.UidExpunge: handle_expunge,
+}

@@ -1,0 +1,126 @@
+"""FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9; RFC 3501 6.4.5; RFC 3516 BINARY).
+
+Streaming: the uids are resolved on the session's view, then metadata is loaded in batches
+(``META_BATCH`` uids, fewer when the cached parse is needed) and each message's response is
+yielded as soon as it is built, so ``FETCH 1:* (UID FLAGS)`` on a huge mailbox never loads a
+body or a summary and never holds more than one batch. Message bytes are read only when a
+body section is asked for, one message at a time.
+
+\\Seen: a non-PEEK body item sets \\Seen (through ``store_flags``, once per batch) in a
+read-write mailbox, and the new FLAGS are part of that message's FETCH response even if
+FLAGS was not asked for (RFC 9051 6.4.5, RFC 3501 6.4.5). After EXAMINE nothing is set.
+
+Messages expunged by another session whose EXPUNGE this session has not sent yet (RFC 9051
+7.5.1 leaves the answer to the server): their data is gone from the store, so no FETCH
+response is sent for them. A FETCH by sequence number then completes with
+``NO [EXPUNGEISSUED]`` after the responses for the others (the client's numbers are still
+valid and it learns why data is missing: RFC 5530 3, RFC 2180 4.1.2); a UID FETCH completes
+with OK, because its EXPUNGE responses are sent before the tagged reply (RFC 9051 7.5.1
+allows them during UID commands) and missing uids are ignored (RFC 9051 6.4.9).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ImapError, ResponseCode
+from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.msg_fetchitems import (
+    Body,
+    FetchPlan,
+    MessageData,
+    make_plan,
+    render,
+)
+from posthouse.imap.responses import Response, fetch
+from posthouse.store.models import FlagOp, StoredMessage, UidFlags
+
+META_BATCH = 500  # uids per metadata query when only metadata is needed
+SUMMARY_BATCH = 50  # uids per query when the cached parse is loaded (it can be large)
+SEEN = "\\Seen"
+
+
+def batch_size(plan: FetchPlan) -> int:
+    """How many uids one metadata query covers for this plan."""
+    return SUMMARY_BATCH if plan.summary or plan.blob else META_BATCH
+
+
+async def _mark_seen(
+    ctx: HandlerContext, selected: Selected, metas: list[StoredMessage]
+) -> list[StoredMessage]:
+    """Set \\Seen on the messages that lack it; the list with their new flags and modseq."""
+    unseen = [m.uid for m in metas if SEEN not in m.flags]
+    if not unseen:
+        return metas
+    changes, _ = await ctx.store.store_flags(
+        selected.mailbox.id, unseen, FlagOp.ADD, frozenset({SEEN}), origin=ctx.origin
+    )
+    new = {change.uid: change for change in changes}
+    return [
+        dataclasses.replace(m, flags=new[m.uid].flags, modseq=new[m.uid].modseq)
+        if m.uid in new else m
+        for m in metas
+    ]
+
+
+async def _message(
+    ctx: HandlerContext, selected: Selected, plan: FetchPlan, meta: StoredMessage,
+    *, newly_seen: bool,
+) -> Response | None:
+    """The FETCH response of one message (None if the view no longer knows it)."""
+    view = selected.view
+    msn = view.msn_of(meta.uid)
+    if msn is None:  # pragma: no cover - resolve only gives known uids
+        return None
+    body = Body(await ctx.store.read_blob(meta.blob_id)) if plan.blob else None
+    msg = MessageData(meta, view.client_flags(meta.uid, meta.flags), body)
+    add_flags = newly_seen and not plan.wants_flags
+    response = fetch(msn, render(msg, plan.items, add_flags=add_flags))
+    if plan.wants_flags or add_flags:  # reported: no later unsolicited FETCH for it
+        view.record_flags([UidFlags(meta.uid, meta.modseq, meta.flags)])
+    return response
+
+
+async def _batch(
+    ctx: HandlerContext, selected: Selected, plan: FetchPlan, uids: Sequence[int],
+    changedsince: int | None,
+) -> tuple[list[StoredMessage], set[int], int]:
+    """Load one batch: (metadata, uids newly marked \\Seen, count of messages missing)."""
+    metas = await ctx.store.fetch_meta(selected.mailbox.id, uids, with_summary=plan.summary)
+    missing = len(uids) - len(metas)
+    if changedsince is not None:
+        metas = [m for m in metas if m.modseq > changedsince]
+    seen_now: set[int] = set()
+    if plan.sets_seen:
+        before = {m.uid: m.modseq for m in metas}
+        metas = await _mark_seen(ctx, selected, metas)
+        seen_now = {m.uid for m in metas if m.modseq != before[m.uid]}
+    return metas, seen_now, missing
+
+
+async def handle_fetch(ctx: HandlerContext, tag: str, cmd: c.Fetch) -> AsyncIterator[Response]:
+    """FETCH / UID FETCH."""
+    selected = ctx.require_selected()
+    uids = selected.view.resolve(cmd.sequence, uid=cmd.uid)
+    plan = make_plan(cmd.items, uid=cmd.uid, read_only=selected.read_only,
+                     modseq=cmd.changedsince is not None or ctx.condstore)
+    step = batch_size(plan)
+    missing = 0
+    for start in range(0, len(uids), step):
+        metas, seen_now, gone = await _batch(ctx, selected, plan, uids[start:start + step],
+                                             cmd.changedsince)
+        missing += gone
+        for meta in metas:
+            response = await _message(ctx, selected, plan, meta,
+                                      newly_seen=meta.uid in seen_now)
+            if response is not None:
+                yield response
+    if missing and not cmd.uid:
+        raise ImapError("Some messages were expunged by another session",
+                        code=ResponseCode.EXPUNGEISSUED.code())
+    yield ok(tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
+
+
+HANDLERS: dict[type[c.Command], Handler] = {c.Fetch: handle_fetch}

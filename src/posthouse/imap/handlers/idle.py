@@ -1,0 +1,35 @@
+"""IDLE (RFC 2177, RFC 9051 6.3.13): updates are sent as soon as the store publishes them.
+
+The session's ``idle_wait`` races the client's next line against store events (and the IDLE
+time limit and server shutdown, which end the session with BYE). IDLE is a command in
+progress, so EXPUNGE may be sent (RFC 9051 7.5.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ImapError
+from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.responses import Continuation, Response, Status
+
+
+async def idle(ctx: HandlerContext, tag: str, cmd: c.Idle) -> AsyncIterator[Response]:
+    """``+ idling``, then updates until ``DONE``."""
+    yield Continuation("idling")
+    for update in await ctx.updates(allow_expunge=True):
+        yield update
+    while True:
+        done = await ctx.port.idle_wait()
+        if done is None:
+            for update in await ctx.updates(allow_expunge=True):
+                yield update
+            continue
+        if not done.ok:
+            raise ImapError("Expected DONE", status=Status.BAD)
+        yield ok(tag, "IDLE terminated")
+        return
+
+
+HANDLERS: dict[type[c.Command], Handler] = {c.Idle: idle}

@@ -1,0 +1,72 @@
+"""CREATE (with CREATE-SPECIAL-USE), DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE
+(RFC 9051 6.3.4-6.3.8, RFC 6154 3).
+
+Names are validated by the store (InvalidMailboxName -> ``NO [CANNOT]``); the store also
+implements the INBOX rules (RENAME INBOX moves its messages, DELETE INBOX fails).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ImapError, ResponseCode
+from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.responses import Response
+from posthouse.store.models import HIERARCHY_DELIMITER
+
+# Special uses this server can honour: real mailboxes, not virtual views (\All, \Flagged).
+CREATABLE_USES = frozenset({"\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"})
+
+
+def _special_use(uses: tuple[str, ...]) -> str | None:
+    if not uses:
+        return None
+    if len(uses) > 1 or uses[0] not in CREATABLE_USES:
+        raise ImapError("Unsupported special-use attribute", code=ResponseCode.USEATTR.code())
+    return uses[0]
+
+
+async def create(ctx: HandlerContext, tag: str, cmd: c.Create) -> AsyncIterator[Response]:
+    """A trailing delimiter only declares intent to create names below (RFC 9051 6.3.4)."""
+    name = cmd.mailbox
+    if name.endswith(HIERARCHY_DELIMITER) and name.strip(HIERARCHY_DELIMITER):
+        name = name[: -len(HIERARCHY_DELIMITER)]
+    use = _special_use(cmd.special_use)
+    await ctx.store.create_mailbox(ctx.user_id, name, special_use=use, origin=ctx.origin)
+    yield ok(tag, "CREATE completed")
+
+
+async def delete(ctx: HandlerContext, tag: str, cmd: c.Delete) -> AsyncIterator[Response]:
+    """Remove a mailbox and its messages; names below it stay (RFC 9051 6.3.5)."""
+    await ctx.store.delete_mailbox(ctx.user_id, cmd.mailbox, origin=ctx.origin)
+    yield ok(tag, "DELETE completed")
+
+
+async def rename(ctx: HandlerContext, tag: str, cmd: c.Rename) -> AsyncIterator[Response]:
+    """Rename with everything below; INBOX's messages move instead (RFC 9051 6.3.6)."""
+    await ctx.store.rename_mailbox(ctx.user_id, cmd.old, cmd.new, origin=ctx.origin)
+    yield ok(tag, "RENAME completed")
+
+
+async def subscribe(ctx: HandlerContext, tag: str, cmd: c.Subscribe) -> AsyncIterator[Response]:
+    """Any valid name may be subscribed, existing or not (RFC 9051 6.3.7)."""
+    await ctx.store.set_subscribed(ctx.user_id, cmd.mailbox, True, origin=ctx.origin)
+    yield ok(tag, "SUBSCRIBE completed")
+
+
+async def unsubscribe(
+    ctx: HandlerContext, tag: str, cmd: c.Unsubscribe
+) -> AsyncIterator[Response]:
+    """Forget a subscription (RFC 9051 6.3.8)."""
+    await ctx.store.set_subscribed(ctx.user_id, cmd.mailbox, False, origin=ctx.origin)
+    yield ok(tag, "UNSUBSCRIBE completed")
+
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.Create: create,
+    c.Delete: delete,
+    c.Rename: rename,
+    c.Subscribe: subscribe,
+    c.Unsubscribe: unsubscribe,
+}

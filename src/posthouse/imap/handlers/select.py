@@ -1,0 +1,127 @@
+"""SELECT, EXAMINE, CLOSE, UNSELECT (RFC 9051 6.3.2, 6.3.3, 6.4.1, 6.4.2; RFC 3501 6.3.1).
+
+The view is built from ``uid_list`` after the session's event subscription (made at login)
+has been drained, so every change after the snapshot reaches the view and older ones are
+not replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ImapError, ResponseCode
+from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.listing import mailbox_list_line
+from posthouse.imap.responses import (
+    Atom,
+    Response,
+    Status,
+    Untagged,
+    UntaggedStatus,
+    exists,
+    recent,
+)
+from posthouse.imap.view import MailboxView
+from posthouse.store.errors import StoreError
+from posthouse.store.models import Mailbox, UidFlags
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+
+
+def _flags(messages: list[UidFlags]) -> list[str]:
+    """System flags plus every keyword in use (RFC 9051 7.3.5)."""
+    keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
+    return [*SYSTEM_FLAGS, *sorted(keywords)]
+
+
+def _select_responses(
+    ctx: HandlerContext, box: Mailbox, view: MailboxView, messages: list[UidFlags],
+    *, read_only: bool,
+) -> list[Response]:
+    uidnext = max(box.uidnext, (messages[-1].uid + 1) if messages else 1)
+    flags = _flags(messages)
+    permanent = [*flags, "\\*"] if not read_only else []
+    out: list[Response] = [
+        Untagged((Atom("FLAGS"), [Atom(f) for f in flags])),
+        exists(view.exists),
+    ]
+    if not ctx.rev2:
+        out.append(recent(view.recent_count))
+        if view.first_unseen is not None:  # RFC 3501 6.3.1; gone in IMAP4rev2
+            out.append(UntaggedStatus(Status.OK, "First unseen",
+                                      ResponseCode.UNSEEN.code(view.first_unseen)))
+    out += [
+        UntaggedStatus(Status.OK, "UIDs valid", ResponseCode.UIDVALIDITY.code(box.uidvalidity)),
+        UntaggedStatus(Status.OK, "Predicted next UID", ResponseCode.UIDNEXT.code(uidnext)),
+        UntaggedStatus(Status.OK, "Permanent flags",
+                       ResponseCode.PERMANENTFLAGS.code([Atom(f) for f in permanent])),
+    ]
+    return out
+
+
+async def _open(
+    ctx: HandlerContext, tag: str, cmd: c.Select | c.Examine, *, read_only: bool
+) -> AsyncIterator[Response]:
+    if cmd.condstore:
+        raise ImapError("CONDSTORE is not supported", status=Status.BAD)
+    if ctx.selected is not None:
+        ctx.select(None)  # a failed SELECT leaves nothing selected (RFC 9051 6.3.2)
+        if ctx.rev2:  # RFC 9051 7.1: [CLOSED] marks where the old mailbox's responses end
+            yield UntaggedStatus(Status.OK, "Previous mailbox closed",
+                                 ResponseCode.CLOSED.code())
+    box = await ctx.mailbox(cmd.mailbox)
+    if ctx.events is not None:
+        ctx.events.drain()  # older than the snapshot below
+    messages = await ctx.store.uid_list(box.id)
+    mark = None
+    if not read_only and not ctx.rev2:
+        mark = await ctx.store.claim_recent(box.id)
+    view = MailboxView(messages, mailbox_id=box.id, origin=ctx.origin, rev2=ctx.rev2,
+                       recent_above=mark)
+    for response in _select_responses(ctx, box, view, messages, read_only=read_only):
+        yield response
+    if ctx.rev2:  # RFC 9051 6.3.2: a LIST response with the mailbox name
+        yield await mailbox_list_line(ctx, box.name)
+    ctx.select(Selected(box, view, read_only))
+    code = ResponseCode.READ_ONLY if read_only else ResponseCode.READ_WRITE
+    yield ok(tag, f"{cmd.NAME} completed", code.code())
+
+
+async def select(ctx: HandlerContext, tag: str, cmd: c.Select) -> AsyncIterator[Response]:
+    """Open a mailbox read-write."""
+    async for response in _open(ctx, tag, cmd, read_only=False):
+        yield response
+
+
+async def examine(ctx: HandlerContext, tag: str, cmd: c.Examine) -> AsyncIterator[Response]:
+    """Open a mailbox read-only; \\Recent is left alone (RFC 3501 6.3.2)."""
+    async for response in _open(ctx, tag, cmd, read_only=True):
+        yield response
+
+
+async def close(ctx: HandlerContext, tag: str, cmd: c.Close) -> AsyncIterator[Response]:
+    """Expunge \\Deleted silently (not after EXAMINE), then deselect (RFC 9051 6.4.1)."""
+    selected = ctx.require_selected()
+    ctx.select(None)
+    if not selected.read_only:
+        try:
+            await ctx.store.expunge(selected.mailbox.id, origin=ctx.origin)
+        except StoreError as exc:  # e.g. deleted meanwhile: CLOSE still leaves it
+            ctx.log.info("CLOSE could not expunge: %r", exc)
+    yield ok(tag, "CLOSE completed")
+
+
+async def unselect(ctx: HandlerContext, tag: str, cmd: c.Unselect) -> AsyncIterator[Response]:
+    """Deselect without expunging (RFC 3691)."""
+    ctx.require_selected()
+    ctx.select(None)
+    yield ok(tag, "UNSELECT completed")
+
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.Select: select,
+    c.Examine: examine,
+    c.Close: close,
+    c.Unselect: unselect,
+}

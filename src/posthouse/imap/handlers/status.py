@@ -1,0 +1,106 @@
+"""STATUS (RFC 9051 6.3.11, STATUS=SIZE RFC 8438) and QUOTA (RFC 9208).
+
+The quota has one root, ``""``, covering all of the user's mailboxes; its STORAGE resource
+is counted in units of 1024 octets (RFC 9208 5.1). A user without a quota has no root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from posthouse.imap import commands as c
+from posthouse.imap.errors import ImapError, ResponseCode
+from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.responses import Atom, Response, Status, Untagged, Value
+from posthouse.store.models import Mailbox, MailboxCounts
+
+QUOTA_ROOT = ""
+
+
+def check_status_items(ctx: HandlerContext, items: Sequence[str]) -> None:
+    """BAD for items this server does not offer (HIGHESTMODSEQ needs CONDSTORE)."""
+    if "HIGHESTMODSEQ" in items and not ctx.condstore:
+        raise ImapError("HIGHESTMODSEQ needs CONDSTORE, which is not offered",
+                        status=Status.BAD)
+
+
+def _recent(ctx: HandlerContext, box: Mailbox) -> int:
+    """\\Recent is per session: known only for the mailbox selected here (else 0)."""
+    selected = ctx.selected
+    if selected is not None and selected.mailbox.id == box.id and not ctx.rev2:
+        return selected.view.recent_count
+    return 0
+
+
+def _item(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts, item: str) -> int:
+    values = {
+        "MESSAGES": counts.messages, "UIDNEXT": counts.uidnext,
+        "UIDVALIDITY": counts.uidvalidity, "UNSEEN": counts.unseen,
+        "DELETED": counts.deleted, "SIZE": counts.size,
+        "HIGHESTMODSEQ": counts.highestmodseq,
+    }
+    if item == "RECENT":
+        return _recent(ctx, box)
+    return values[item]
+
+
+async def status_response(ctx: HandlerContext, box: Mailbox, items: Sequence[str]) -> Untagged:
+    """``* STATUS name (item value ...)`` for one mailbox (also used by LIST-STATUS)."""
+    counts = await ctx.store.mailbox_counts(box.id)
+    data: list[Value] = []
+    for item in items:
+        data += [Atom(item), _item(ctx, box, counts, item)]
+    return Untagged((Atom("STATUS"), ctx.mailbox_name(box.name), data))
+
+
+async def status(ctx: HandlerContext, tag: str, cmd: c.Status) -> AsyncIterator[Response]:
+    """STATUS mailbox (items)."""
+    check_status_items(ctx, cmd.items)
+    box = await ctx.mailbox(cmd.mailbox)
+    yield await status_response(ctx, box, cmd.items)
+    yield ok(tag, "STATUS completed")
+
+
+async def _quota_line(ctx: HandlerContext) -> Untagged | None:
+    user = await ctx.store.get_user_by_id(ctx.user_id)
+    if user is None or not user.quota_bytes:
+        return None
+    used, _count = await ctx.store.quota_usage(ctx.user_id)
+    storage: list[Value] = [Atom("STORAGE"), -(-used // 1024), user.quota_bytes // 1024]
+    return Untagged((Atom("QUOTA"), QUOTA_ROOT, storage))
+
+
+async def getquotaroot(
+    ctx: HandlerContext, tag: str, cmd: c.GetQuotaRoot
+) -> AsyncIterator[Response]:
+    """``* QUOTAROOT name [""]`` and the root's QUOTA (RFC 9208 4.3.2)."""
+    box = await ctx.mailbox(cmd.mailbox)
+    line = await _quota_line(ctx)
+    roots: tuple[Value, ...] = (QUOTA_ROOT,) if line is not None else ()
+    yield Untagged((Atom("QUOTAROOT"), ctx.mailbox_name(box.name), *roots))
+    if line is not None:
+        yield line
+    yield ok(tag, "GETQUOTAROOT completed")
+
+
+async def getquota(ctx: HandlerContext, tag: str, cmd: c.GetQuota) -> AsyncIterator[Response]:
+    """``* QUOTA "" (STORAGE used limit)`` (RFC 9208 4.3.1)."""
+    line = await _quota_line(ctx) if cmd.root == QUOTA_ROOT else None
+    if line is None:
+        raise ImapError("No such quota root", code=ResponseCode.NONEXISTENT.code())
+    yield line
+    yield ok(tag, "GETQUOTA completed")
+
+
+async def setquota(ctx: HandlerContext, tag: str, cmd: c.SetQuota) -> AsyncIterator[Response]:
+    """Quotas are set by the administrator only (RFC 9208 4.3.3 allows NO)."""
+    raise ImapError("Quotas are set by the administrator", code=ResponseCode.NOPERM.code())
+    yield  # pragma: no cover - makes this an async generator
+
+
+HANDLERS: dict[type[c.Command], Handler] = {
+    c.Status: status,
+    c.GetQuota: getquota,
+    c.GetQuotaRoot: getquotaroot,
+    c.SetQuota: setquota,
+}
