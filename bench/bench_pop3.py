@@ -149,16 +149,20 @@ def measure(port: int, users: list[str], loops: int, expected: int) -> Metrics:
 
 
 def fill_posthouse(ph: Posthouse, users: list[str], messages: list[bytes], how: str) -> None:
-    """Give every user the messages: one SMTP transaction per message, or IMAP APPEND."""
+    """Give every user the messages: one SMTP transaction per message, or IMAP APPEND.
+
+    The samples have LF line ends (Maildir style, as Dovecot stores them); on the wire they
+    must be CRLF, or posthouse rightly refuses them (bare LF, SMTP smuggling)."""
+    wire = [data.replace(b"\n", b"\r\n") for data in messages]
     if how == "smtp":
-        inject([Injection(ph.require("smtp"), "filler@source.test", users, messages)])
+        inject([Injection(ph.require("smtp"), "filler@source.test", users, wire)])
     else:
         port = ph.require("imap")
         for user in users:
             client = imaplib.IMAP4(LOOPBACK, port, timeout=60)
             client.login(user, PASSWORD)
-            for data in messages:
-                client.append("INBOX", "", None, data.replace(b"\n", b"\r\n"))
+            for data in wire:
+                client.append("INBOX", "", None, data)
             client.logout()
     for user in users:
         count = ph.message_count(user)

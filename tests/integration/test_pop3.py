@@ -5,10 +5,11 @@ from __future__ import annotations
 import poplib
 import socket
 import ssl
+from collections.abc import Iterator
 
 import pytest
 
-from tests.support.mail import deliver, make_message
+from tests.support.mail import deliver, make_mailbox, make_message
 from tests.support.server import PASSWORD, ServerThread
 
 USER = "ann@example.test"
@@ -207,3 +208,198 @@ def test_implicit_tls_refuses_plain_clients(server: ServerThread) -> None:
         data = b""
     assert not data.startswith(b"+OK")
     raw.close()
+
+
+# --- issue 5: more downloads, and bad input answered with -ERR while the session goes on -----
+
+
+@pytest.mark.parametrize("connect", [pop3s, pop3_stls], ids=["995", "110+STLS"])
+def test_download_200_messages_byte_exact(server: ServerThread, connect: object) -> None:
+    server.add_user(USER)
+    mailbox = make_mailbox(200)
+    deliver(server, USER, mailbox)
+    client = connect(server)  # type: ignore[operator]
+    client.user(USER)
+    client.pass_(PASSWORD)
+    assert client.stat() == (200, sum(len(m) for m in mailbox))
+    uids = [line.split()[1] for line in client.uidl()[1]]
+    assert len(set(uids)) == 200
+    for n, original in enumerate(mailbox, start=1):
+        assert client.uidl(n).split()[2] == uids[n - 1]
+        _resp, lines, _octets = client.retr(n)
+        assert b"\r\n".join(lines) + b"\r\n" == original, f"message {n}"
+        _resp, top, _octets = client.top(n, 2)
+        head, _, body = original.partition(b"\r\n\r\n")
+        expected = head + b"\r\n\r\n" + b"".join(body.splitlines(keepends=True)[:2])
+        assert b"\r\n".join(top) + b"\r\n" == expected, f"TOP {n} 2"
+    client.quit()
+    assert server.inbox(USER) == mailbox
+
+
+class Raw:
+    """POP3 over a TLS socket without a client library: exact lines, pipelining, junk."""
+
+    def __init__(self, server: ServerThread) -> None:
+        sock = socket.create_connection(("127.0.0.1", server.port("pop3s")), timeout=10)
+        self.sock = server.client_tls().wrap_socket(sock, server_hostname="mx.example.test")
+        self.file = self.sock.makefile("rb")
+        assert self.line().startswith(b"+OK")
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        return self.file.readline().rstrip(b"\r\n")
+
+    def multiline(self) -> list[bytes]:
+        """The lines of a multi-line answer, dot-unstuffed, without the final "."."""
+        lines = []
+        while (line := self.line()) != b".":
+            lines.append(line[1:] if line.startswith(b".") else line)
+        return lines
+
+    def cmd(self, command: bytes) -> bytes:
+        self.send(command + b"\r\n")
+        return self.line()
+
+    def login(self) -> None:
+        assert self.cmd(f"USER {USER}".encode()).startswith(b"+OK")
+        assert self.cmd(f"PASS {PASSWORD}".encode()).startswith(b"+OK")
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(server: ServerThread, filled: list[bytes]) -> Iterator[Raw]:
+    client = Raw(server)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def test_commands_outside_their_state(raw: Raw) -> None:
+    for command in (b"STAT", b"LIST", b"RETR 1", b"DELE 1", b"UIDL", b"TOP 1 0", b"NOOP",
+                    b"RSET", b"PASS x"):
+        reply = raw.cmd(command)
+        assert reply.startswith(b"-ERR "), (command, reply)
+    assert raw.cmd(b"STAT") == b"-ERR STAT not valid in this state"
+    assert raw.cmd(b"PASS x") == b"-ERR PASS must follow USER"
+    raw.login()
+    for command in (f"USER {USER}".encode(), b"PASS x", b"STLS", b"AUTH PLAIN", b"UTF8",
+                    b"APOP a b"):
+        reply = raw.cmd(command)
+        assert reply.endswith(b"not valid in this state"), (command, reply)
+    assert raw.cmd(b"STAT").startswith(b"+OK 20 ")
+
+
+@pytest.mark.parametrize(("command", "error"), [
+    (b"FROB", b"-ERR unknown command"),
+    (b"", b"-ERR unknown command"),
+    (b"RETR 0", b"-ERR no such message"),
+    (b"RETR 21", b"-ERR no such message"),
+    (b"RETR 4294967297", b"-ERR no such message"),
+    (b"RETR 99999999999", b"-ERR invalid message number"),
+    (b"RETR -1", b"-ERR invalid message number"),
+    (b"RETR 1 2", b"-ERR RETR needs a message number"),
+    (b"RETR", b"-ERR RETR needs a message number"),
+    (b"TOP 21 0", b"-ERR no such message"),
+    (b"TOP 1 -1", b"-ERR invalid line count"),
+    (b"TOP 1 99999999999", b"-ERR invalid line count"),
+    (b"TOP 1", b"-ERR TOP needs message number and line count"),
+    (b"LIST 0", b"-ERR no such message"),
+    (b"UIDL 21", b"-ERR no such message"),
+    (b"DELE 21", b"-ERR no such message"),
+    (b"LIST x", b"-ERR invalid message number"),
+    (b"LIST " + b"1" * 41, b"-ERR argument too long"),
+    (b"NOOP now", b"-ERR no arguments allowed"),
+    (b"STAT\x00", b"-ERR unknown command"),
+    (b"\xff\xfe RETR 1", b"-ERR unknown command"),
+    (b"RETR " + b"1" * 600, b"-ERR command line too long"),
+])
+def test_bad_arguments_get_a_clear_err(raw: Raw, command: bytes, error: bytes) -> None:
+    raw.login()
+    assert raw.cmd(command) == error
+    assert raw.cmd(b"LIST 1").startswith(b"+OK 1 ")  # the session goes on
+
+
+def test_deleted_messages_cannot_be_used(raw: Raw, server: ServerThread) -> None:
+    raw.login()
+    assert raw.cmd(b"DELE 2") == b"+OK message 2 deleted"
+    for command in (b"RETR 2", b"TOP 2 0", b"DELE 2", b"LIST 2", b"UIDL 2"):
+        assert raw.cmd(command) == b"-ERR message 2 already deleted", command
+    assert raw.cmd(b"STAT").startswith(b"+OK 19 ")
+    assert raw.cmd(b"UIDL").startswith(b"+OK")
+    assert len(raw.multiline()) == 19
+    assert raw.cmd(b"RSET").startswith(b"+OK maildrop has 20 messages")
+    assert raw.cmd(b"RETR 2").startswith(b"+OK")
+    raw.multiline()
+    assert raw.cmd(b"QUIT").startswith(b"+OK")
+    assert len(server.inbox(USER)) == 20
+
+
+def test_overlong_lines_are_refused_and_skipped(raw: Raw) -> None:
+    raw.send(b"X" * 100_000 + b"\r\n")  # far beyond any line the server buffers
+    assert raw.line() == b"-ERR line too long"
+    raw.login()
+    raw.send(b"RETR " + b"9" * 50_000)  # overlong, arriving in pieces, no CRLF yet
+    raw.send(b"9" * 50_000 + b"\r\nSTAT\r\n")
+    assert raw.line() == b"-ERR line too long"
+    assert raw.line().startswith(b"+OK 20 ")
+    raw.send(b"X" * 2000 + b"\r\nNOOP\r\n")
+    assert raw.line() == b"-ERR unknown command"
+    assert raw.line() == b"+OK"
+
+
+def test_pipelined_mix_of_good_and_bad_commands(raw: Raw, filled: list[bytes]) -> None:
+    raw.login()
+    raw.send(b"stat\r\nFROB\r\nRETR 99\r\nlist 3\r\nDELE 1\r\nRETR 1\r\nuidl 2\r\nNOOP\r\n")
+    assert raw.line() == b"+OK 20 %d" % sum(len(m) for m in filled)
+    assert raw.line() == b"-ERR unknown command"
+    assert raw.line() == b"-ERR no such message"
+    assert raw.line() == b"+OK 3 %d" % len(filled[2])
+    assert raw.line() == b"+OK message 1 deleted"
+    assert raw.line() == b"-ERR message 1 already deleted"
+    assert raw.line().startswith(b"+OK 2 ")
+    assert raw.line() == b"+OK"
+
+
+def test_message_expunged_by_another_session(raw: Raw, server: ServerThread,
+                                             filled: list[bytes]) -> None:
+    raw.login()
+    expunge(server, USER, uid_of(raw, 3))  # as an IMAP client would, while POP3 is logged in
+    assert raw.cmd(b"RETR 3") == b"-ERR [SYS/PERM] message was removed from the server"
+    assert raw.cmd(b"TOP 3 0") == b"-ERR [SYS/PERM] message was removed from the server"
+    assert raw.cmd(b"RETR 4").startswith(b"+OK")
+    assert b"\r\n".join(raw.multiline()) + b"\r\n" == filled[3]
+    assert raw.cmd(b"DELE 3").startswith(b"+OK")  # the maildrop listing is fixed (RFC 1939)
+    assert raw.cmd(b"DELE 5").startswith(b"+OK")
+    assert raw.cmd(b"QUIT").startswith(b"+OK")
+    remaining = server.inbox(USER)
+    assert remaining == [m for i, m in enumerate(filled) if i not in (2, 4)]
+
+
+def test_too_many_errors_end_the_session_without_update(raw: Raw, server: ServerThread) -> None:
+    raw.login()
+    assert raw.cmd(b"DELE 1").startswith(b"+OK")
+    replies = [raw.cmd(b"FROB") for _ in range(20)]
+    assert replies[:19] == [b"-ERR unknown command"] * 19
+    assert replies[19] == b"-ERR too many errors, closing connection"
+    assert raw.file.read() == b""  # closed by the server
+    assert len(server.inbox(USER)) == 20  # no UPDATE state: the DELE was not committed
+
+
+def uid_of(raw: Raw, number: int) -> int:
+    reply = raw.cmd(b"UIDL %d" % number)
+    return int(reply.split()[2].partition(b".")[2])
+
+
+def expunge(server: ServerThread, address: str, uid: int) -> None:
+    async def remove() -> None:
+        user = await server.store.get_user(address)
+        box = await server.store.get_mailbox(user.id, "INBOX")
+        await server.store.delete_messages(box.id, [uid])
+
+    server.call(remove())
