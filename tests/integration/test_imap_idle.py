@@ -4,6 +4,7 @@ at once; shutdown and autologout end sessions with BYE."""
 from __future__ import annotations
 
 import dataclasses
+import smtplib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,4 +135,22 @@ def test_autologout(impatient: ServerThread) -> None:
     idler.send(b"a IDLE\r\n")
     assert idler.readline() == b"+ idling"
     assert idler.readline() == b"* BYE Autologout: idle for too long"  # after 2 s in IDLE
+    idler.close()
+
+
+def test_idle_sees_an_smtp_delivery(srv: ServerThread) -> None:
+    """A message arriving over SMTP on port 25 reaches an IDLE session at once."""
+    idler = tls_client(srv)
+    idler.cmd("a", "SELECT INBOX")
+    idler.send(b"b IDLE\r\n")
+    assert idler.readline() == b"+ idling"
+    with smtplib.SMTP("127.0.0.1", srv.port("smtp"), timeout=10) as smtp:
+        smtp.sendmail("someone@remote.example", [ADDRESS],
+                      b"Subject: over smtp\r\n\r\nhello\r\n")
+    assert idler.readline() == b"* 1 EXISTS"
+    assert idler.readline() == b"* 1 RECENT"
+    idler.send(b"DONE\r\n")
+    assert idler.read_until_tag(b"b") == [b"b OK IDLE terminated"]
+    fetched = idler.cmd("c", "FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert b"Subject: over smtp" in b"".join(fetched)
     idler.close()
