@@ -16,6 +16,13 @@ _FROM = (
     "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
     " JOIN fts f ON f.rowid = s.id WHERE m.mailbox_id = :mailbox"
 )
+# With the trigram index the match runs in the FTS table first (one index lookup) and only
+# the confirmed blobs are intersected with the mailbox: no per-row FTS call or Python check.
+_INDEXED = (
+    "SELECT m.uid FROM messages m WHERE m.mailbox_id = :mailbox AND m.blob_id IN ("
+    "SELECT s.blob_id FROM fts f JOIN summaries s ON s.id = f.rowid"
+    " WHERE f.fts MATCH :query AND {condition})"
+)
 _TRIGRAM = 3
 
 
@@ -57,9 +64,10 @@ def search_text(
         "needle": needle.lower(),
         "path": _header_path(field),
     }
-    sql = f"{_FROM} AND {condition}"
     if trigram and len(needle) >= _TRIGRAM:
         query = _phrase(needle)
         params["query"] = f"{column} : {query}" if column else query
-        sql += " AND f.fts MATCH :query"
+        sql = _INDEXED.format(condition=condition)
+    else:
+        sql = f"{_FROM} AND {condition}"
     return {row[0] for row in conn.execute(sql, params)}
