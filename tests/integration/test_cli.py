@@ -155,3 +155,37 @@ def test_serve_first_run_and_sigterm(tmp_path: Path) -> None:
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == 0
+
+
+def test_queue_commands(tmp_path: Path) -> None:
+    import asyncio
+
+    from posthouse.store.models import OutboundEnvelope, OutboundRecipient
+    from posthouse.store.sqlite.backend import SqliteStore
+
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data)).returncode == 0
+
+    async def enqueue() -> int:
+        store = SqliteStore(data)
+        await store.open()
+        try:
+            env = OutboundEnvelope("a@example.test", (OutboundRecipient("b@far.example"),))
+            return await store.enqueue(b"Subject: q\r\n\r\nbody\r\n", env)
+        finally:
+            await store.close()
+
+    qid = asyncio.run(enqueue())
+    assert "b@far.example" in run("queue", "list", "--data-dir", str(data)).stdout
+    assert "pending" in run("queue", "show", str(qid), "--data-dir", str(data)).stdout
+    assert "HELD" in (run("queue", "hold", str(qid), "--data-dir", str(data)) and
+                      run("queue", "list", "--data-dir", str(data))).stdout
+    assert run("queue", "release", str(qid), "--data-dir", str(data)).returncode == 0
+    assert "HELD" not in run("queue", "list", "--data-dir", str(data)).stdout
+    assert run("queue", "retry", str(qid), "--data-dir", str(data)).returncode == 0
+    assert "attempts=0" in run("queue", "list", "--data-dir", str(data)).stdout
+    assert "1 messages" in run("status", "--data-dir", str(data)).stdout
+    assert run("queue", "delete", str(qid), "--data-dir", str(data)).returncode == 0
+    assert "0 queued" in run("queue", "list", "--data-dir", str(data)).stdout
+    assert "no queued message" in one_line_error(run("queue", "show", "999",
+                                                     "--data-dir", str(data)))

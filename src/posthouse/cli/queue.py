@@ -59,7 +59,8 @@ async def _one(args: argparse.Namespace) -> int:
             if q.last_error:
                 print(f"  last error: {q.last_error}")
         elif action == "retry":
-            await store.reschedule(q.id, SystemClock().now(), error=q.last_error)
+            await store.reschedule(q.id, SystemClock().now(), error=q.last_error,
+                                   count_attempt=False)
             print(f"{q.id} scheduled now (a running server picks it up within seconds)")
         elif action == "delete":
             await store.remove_queued(q.id)

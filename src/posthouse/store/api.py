@@ -238,9 +238,10 @@ class QueueStore(Protocol):
 
     async def reschedule(
         self, queue_id: int, next_attempt: datetime, *, error: str | None,
-        delay_warned: bool | None = None,
+        delay_warned: bool | None = None, count_attempt: bool = True,
     ) -> None:
-        """Set the next attempt after a try that left recipients pending."""
+        """Set the next attempt after a try that left recipients pending; an admin's
+        "retry now" passes ``count_attempt=False`` so the backoff does not grow."""
 
     async def set_held(self, queue_id: int, held: bool) -> None:
         """Hold or release a queued message."""

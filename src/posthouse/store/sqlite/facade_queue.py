@@ -43,12 +43,13 @@ class QueueFacade(StoreCore):
 
     async def reschedule(
         self, queue_id: int, next_attempt: datetime, *, error: str | None,
-        delay_warned: bool | None = None,
+        delay_warned: bool | None = None, count_attempt: bool = True,
     ) -> None:
-        """Count an attempt and set the next one (NotFound)."""
+        """Set the next attempt, counting one unless ``count_attempt`` is False (NotFound)."""
         await self._write(
             lambda ctx: queue.reschedule(
-                ctx, queue_id, next_attempt, error=error, delay_warned=delay_warned
+                ctx, queue_id, next_attempt, error=error, delay_warned=delay_warned,
+                count_attempt=count_attempt,
             )
         )
 

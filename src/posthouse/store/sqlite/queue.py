@@ -83,14 +83,16 @@ def reschedule(
     *,
     error: str | None,
     delay_warned: bool | None,
+    count_attempt: bool = True,
 ) -> None:
-    """Count one more attempt and set when the next one is due."""
+    """Set when the next attempt is due, counting the one just made unless told not to."""
     cur = ctx.conn.execute(
-        "UPDATE queue SET next_attempt = ?, last_error = ?, attempts = attempts + 1,"
+        "UPDATE queue SET next_attempt = ?, last_error = ?, attempts = attempts + ?,"
         " delay_warned = coalesce(?, delay_warned) WHERE id = ?",
         (
             to_micros(next_attempt),
             error,
+            int(count_attempt),
             None if delay_warned is None else int(delay_warned),
             queue_id,
         ),
