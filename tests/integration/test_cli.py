@@ -189,3 +189,19 @@ def test_queue_commands(tmp_path: Path) -> None:
     assert "0 queued" in run("queue", "list", "--data-dir", str(data)).stdout
     assert "no queued message" in one_line_error(run("queue", "show", "999",
                                                      "--data-dir", str(data)))
+
+
+def test_dns_prints_the_ed25519_record_when_configured(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data)).returncode == 0
+    key = tmp_path / "ed.pem"
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    cfg = data / "posthouse.toml"
+    cfg.write_text(cfg.read_text() + f"[dkim]\ned25519_key = '{key}'\n")
+    out = run("dns", "example.test", "--data-dir", str(data)).stdout
+    assert 'posthouse-ed25519._domainkey.example.test. TXT "v=DKIM1; k=ed25519; p=' in out

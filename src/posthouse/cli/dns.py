@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from posthouse.cli.common import add_location_args, resolve_config
+from posthouse.cli.common import CliError, add_location_args, resolve_config
+from posthouse.mailauth.dkim import ED25519_SUFFIX, DkimKeyError, ed25519_public_record, load_keys
 from posthouse.setup import dkim_key_path, dkim_public_record, dns_records, ensure_dkim_key
 
 
@@ -26,4 +27,11 @@ def run(args: argparse.Namespace) -> int:
     for line in dns_records(domain=args.domain.lower(), hostname=cfg.server.hostname,
                             selector=cfg.dkim.selector, dkim_record=dkim_public_record(key)):
         print(line)
+    try:
+        keys = load_keys(cfg)
+    except DkimKeyError as exc:
+        raise CliError(str(exc)) from None
+    if keys is not None and keys.ed25519 is not None:  # RFC 8463: a second selector
+        print(f"{cfg.dkim.selector}{ED25519_SUFFIX}._domainkey.{args.domain.lower()}. TXT "
+              f'"{ed25519_public_record(keys.ed25519)}"')
     return 0
