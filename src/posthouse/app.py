@@ -130,7 +130,7 @@ class App:
             store=self.store,
             authenticator=build_authenticator(self.store, self.cfg, build_hasher(self.cfg),
                                               clock=self.clock),
-            router=Router(self.store),
+            router=Router(self.store, default_domain=self.cfg.server.default_domain),
             clock=self.clock,
             pop3_locks=MaildropLocks(),
             queue_waker=self.queue_worker.wake,

@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextvars
 import itertools
 import logging
+import secrets
 import sys
 
 session_id: contextvars.ContextVar[str] = contextvars.ContextVar("session_id", default="-")
 _counter = itertools.count(1)
+# A random part per process keeps ids unique across restarts (logs, Received ids).
+_PROCESS = secrets.token_hex(3)
 
 
 def new_session_id(prefix: str) -> str:
     """Allocate a short unique id for one connection, set it in the context, return it."""
-    sid = f"{prefix}{next(_counter):x}"
+    sid = f"{prefix}{_PROCESS}{next(_counter):x}"
     session_id.set(sid)
     return sid
 

@@ -323,17 +323,22 @@ def test_message_beyond_remaining_quota_is_552_at_data(users: ServerThread) -> N
     assert users.inbox(BOB) == []
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: QuotaExceeded at commit refuses the whole "
-                   "message with a permanent 552 5.2.2, so recipients within quota never get "
-                   "it; needs per-recipient delivery plus a DSN for the over-quota one")
 def test_one_recipient_over_quota_at_data_does_not_fail_the_others(users: ServerThread) -> None:
+    """After DATA there is one reply for all (RFC 5321 4.2.5): the recipients within quota get
+    the message, the sender gets a failure DSN (5.2.2) for the one whose mailbox is full."""
     users.call(users.store.set_user_options(BOB, quota_bytes=3000))
     big = b"Subject: big\r\n\r\n" + (b"q" * 98 + b"\r\n") * 40
-    with smtplib.SMTP("127.0.0.1", users.port("smtp"), timeout=30) as client:
-        client.ehlo("client.test")
-        client.mail("peer@remote.test")
+    with smtplib.SMTP("127.0.0.1", users.port("submission"), timeout=30) as client:
+        client.starttls(context=users.client_tls())
+        client.login(ANN, PASSWORD)
+        client.mail(ANN)
         assert client.rcpt(ANN)[0] == 250
         assert client.rcpt(BOB)[0] == 250
         code, _text = client.data(big)
     assert code == 250
-    assert len(users.inbox(ANN)) == 1
+    inbox = users.inbox(ANN)
+    assert len(inbox) == 2  # the message and the notice about bob
+    notice = next(m for m in inbox if b"multipart/report" in m)
+    assert f"Final-Recipient: rfc822;{BOB}".encode() in notice
+    assert b"Status: 5.2.2" in notice
+    assert users.inbox(BOB) == []

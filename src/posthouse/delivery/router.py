@@ -36,8 +36,9 @@ def split_address(address: str) -> tuple[str, str]:
 class Router:
     """Resolves recipients and sender rights against the account store."""
 
-    def __init__(self, accounts: AccountStore) -> None:
+    def __init__(self, accounts: AccountStore, *, default_domain: str = "") -> None:
         self.accounts = accounts
+        self.default_domain = default_domain.lower()
 
     async def is_local_domain(self, domain: str) -> bool:
         """Whether the domain is served here."""
@@ -48,7 +49,25 @@ class Router:
         users: dict[int, None] = {}
         remote: dict[str, None] = {}
         await self._expand(address, users, remote, depth=0, seen=set())
-        return Route(tuple(users), tuple(remote))
+        route = Route(tuple(users), tuple(remote))
+        local, domain = split_address(address)
+        if route.empty and local.lower() == "postmaster":
+            return await self._postmaster(domain)
+        return route
+
+    async def _postmaster(self, domain: str) -> Route:
+        """RFC 5321 4.5.1: every domain must accept mail for postmaster. Without an account
+        or alias of that name it goes to postmaster of the default domain, else to the
+        domain's first account, else to the first account of the server."""
+        if self.default_domain and domain != self.default_domain:
+            route = await self.resolve(f"postmaster@{self.default_domain}")
+            if not route.empty:
+                return route
+        for scope in (domain, None):
+            users = await self.accounts.list_users(scope)
+            if users:
+                return Route((users[0].id,))
+        return Route()
 
     async def _expand(self, address: str, users: dict[int, None], remote: dict[str, None],
                       *, depth: int, seen: set[str]) -> None:

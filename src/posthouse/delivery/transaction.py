@@ -13,7 +13,8 @@ from datetime import datetime
 from posthouse.delivery.headers import TraceInfo, received_field, return_path_field
 from posthouse.delivery.router import Route
 from posthouse.message.summary import summarize
-from posthouse.store.api import MessageStore
+from posthouse.store.api import Store
+from posthouse.store.errors import QuotaExceeded
 from posthouse.store.models import (
     DeliveryTarget,
     NewMessage,
@@ -69,16 +70,32 @@ class DeliveryTransaction:
             sender_user_id=self.sender_user_id,
         )
 
-    async def commit(self, store: MessageStore, data: bytes, *, trace: TraceInfo,
-                     internaldate: datetime) -> None:
+    async def over_quota(self, store: Store, size: int) -> list[int]:
+        """Local users whose quota this message would exceed."""
+        over = []
+        for user_id in self.local_user_ids():
+            user = await store.get_user_by_id(user_id)
+            if user is not None and user.quota_bytes:
+                used, _count = await store.quota_usage(user_id)
+                if used + size > user.quota_bytes:
+                    over.append(user_id)
+        return over
+
+    async def commit(self, store: Store, data: bytes, *, trace: TraceInfo,
+                     internaldate: datetime) -> list[int]:
         """Store the message for every recipient in one transaction (StoreError on failure).
 
         Local copies get Return-Path and Received prepended; the queued copy only Received
-        (Return-Path belongs to final delivery, RFC 5321 4.4).
+        (Return-Path belongs to final delivery, RFC 5321 4.4). Users whose quota the message
+        would exceed are left out and returned, so the caller can tell the sender (a DSN);
+        when nobody is left, QuotaExceeded is raised instead.
         """
         received = received_field(trace, [r.address for r in self.recipients])
         outbound = self.outbound()
-        users = self.local_user_ids()
+        skipped = await self.over_quota(store, len(data) + len(received) + 64)
+        users = [u for u in self.local_user_ids() if u not in skipped]
+        if skipped and not users and outbound is None:
+            raise QuotaExceeded("every local recipient is over quota")
         if users:
             local = return_path_field(self.mail_from) + received + data
             message = NewMessage(local, summarize(local), internaldate)
@@ -87,3 +104,8 @@ class DeliveryTransaction:
             relayed = received + data
             await store.deliver(NewMessage(relayed, summarize(relayed), internaldate), [],
                                 outbound=outbound)
+        return skipped
+
+    def recipients_of(self, user_id: int) -> list[AcceptedRecipient]:
+        """The accepted recipients whose route includes a local user."""
+        return [r for r in self.recipients if user_id in r.route.local_user_ids]

@@ -68,16 +68,23 @@ class Notifier:
                         message.id, action, sender, exc)
 
     async def _dispatch(self, sender: str, dsn: Dsn, now: datetime) -> None:
-        route = await self._router.resolve(sender)
-        if route.local_user_ids:
-            local = return_path_field("") + dsn.data  # RFC 5321 4.4, final delivery
-            await self._store.deliver(NewMessage(local, summarize(local), now),
-                                      [DeliveryTarget(u) for u in route.local_user_ids])
-        if route.remote:
-            envelope = OutboundEnvelope(
-                mail_from="", recipients=tuple(OutboundRecipient(a) for a in route.remote),
-                smtputf8=dsn.smtputf8, body="8BITMIME" if dsn.eightbit else None)
-            await self._store.enqueue(dsn.data, envelope)
-            self._wake()
-        if route.empty:
-            log.warning("notice for <%s> dropped: no such local address", sender)
+        await dispatch_dsn(self._store, self._router, sender, dsn, now, wake=self._wake)
+
+
+async def dispatch_dsn(store: Store, router: Router, sender: str, dsn: Dsn, now: datetime, *,
+                       wake: Callable[[], None] | None) -> None:
+    """Deliver a notification to a local sender's INBOX, or queue it for a remote one."""
+    route = await router.resolve(sender)
+    if route.local_user_ids:
+        local = return_path_field("") + dsn.data  # RFC 5321 4.4, final delivery
+        await store.deliver(NewMessage(local, summarize(local), now),
+                            [DeliveryTarget(u) for u in route.local_user_ids])
+    if route.remote:
+        envelope = OutboundEnvelope(
+            mail_from="", recipients=tuple(OutboundRecipient(a) for a in route.remote),
+            smtputf8=dsn.smtputf8, body="8BITMIME" if dsn.eightbit else None)
+        await store.enqueue(dsn.data, envelope)
+        if wake is not None:
+            wake()
+    if route.empty:
+        log.warning("notice for <%s> dropped: no such local address", sender)

@@ -18,6 +18,7 @@ from posthouse.log import new_session_id
 from posthouse.net.connection import Connection
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
+from posthouse.serve.quota_notice import notify_over_quota
 from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.smtp import replies
@@ -68,6 +69,7 @@ class SmtpSession:
         self.principal: Principal | None = None
         self.txn: DeliveryTransaction | None = None
         self.exchange: SaslExchange | None = None
+        self.messages = 0  # per-session counter: message ids are "<session>.<n>"
 
     async def run(self) -> None:
         """Serve commands until QUIT, EOF, timeout or shutdown."""
@@ -241,15 +243,18 @@ class SmtpSession:
         if event.via == "BDAT" and (txn.body or "").upper() != "BINARYMIME":
             data = normalize_newlines(data)
         now = self.services.clock.now()
+        self.messages += 1
+        message_id = f"{self.sid}.{self.messages}"
         if self.submission:
             data = submission_fixes(data, hostname=self.hostname, when=now)
         trace = TraceInfo(helo=self.helo, peer_ip=self.ip, hostname=self.hostname,
-                          session_id=self.sid, protocol=self._protocol_name(),
+                          session_id=message_id, protocol=self._protocol_name(),
                           tls=self._tls_text(), when=now)
         try:
             # The 250 goes out only after this returns: the message is durably committed
             # for every accepted recipient (one store transaction).
-            await txn.commit(self.services.store, data, trace=trace, internaldate=now)
+            skipped = await txn.commit(self.services.store, data, trace=trace,
+                                       internaldate=now)
         except QuotaExceeded:
             log.info("refused over quota from=<%s>", txn.mail_from)
             return replies.mailbox_full()
@@ -258,9 +263,11 @@ class SmtpSession:
             return smtp.Reply(451, "4.3.0", "Local error in processing, try again later")
         log.info("accepted from=<%s> rcpts=%d size=%d", txn.mail_from, len(txn.recipients),
                  len(data))
+        if skipped:
+            await notify_over_quota(self.services, txn, skipped, data, now)
         if txn.outbound() is not None and self.services.queue_waker is not None:
             self.services.queue_waker()
-        return replies.message_accepted(self.sid)
+        return replies.message_accepted(message_id)
 
     def _protocol_name(self) -> str:
         """RFC 3848 WITH protocol types."""
