@@ -15,11 +15,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from posthouse.store.blobs import INLINE_LIMIT
 from posthouse.store.models import DeliveryTarget, MessageSummary, NewMessage
 from posthouse.store.sqlite.backend import SqliteStore
 
 WORKERS = 50
-INLINE_LIMIT = 64 * 1024
 
 
 def payload(n: int) -> bytes:

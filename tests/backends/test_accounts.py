@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from posthouse.store.api import Store
+from posthouse.store.blobs import INLINE_LIMIT
 from posthouse.store.errors import AlreadyExists, NotFound
 from posthouse.store.models import DEFAULT_MAILBOXES, INBOX, DeliveryTarget
 from tests.backends.support import DOMAIN, StoreRunner, message, new_user
+
+FILE_SIZED = INLINE_LIMIT + 6000  # larger than the inline limit: stored as a file
 
 
 def test_domains(runner: StoreRunner) -> None:
@@ -154,7 +157,7 @@ def test_remove_domain_cascades(runner: StoreRunner) -> None:
     async def body(store: Store) -> None:
         bob = await new_user(store, "bob")
         await store.add_alias(f"team@{DOMAIN}", [bob.address])
-        await store.deliver(message(pad=70_000), [DeliveryTarget(bob.id)])
+        await store.deliver(message(pad=FILE_SIZED), [DeliveryTarget(bob.id)])
         await store.remove_domain(DOMAIN)
         assert await store.list_users() == []
         assert await store.list_aliases() == []

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from posthouse.store.api import Store
+from posthouse.store.blobs import INLINE_LIMIT
 from posthouse.store.models import DeliveryTarget, FlagOp
 from tests.backends.support import StoreRunner, mailbox_id, message, new_user
+
+FILE_SIZED = INLINE_LIMIT + 6000  # larger than the inline limit: stored as a file
 
 TASKS = 50
 PER_TASK = 4
@@ -21,7 +24,7 @@ def test_concurrent_delivers_are_durable_and_visible(runner: StoreRunner) -> Non
         async def worker(task: int) -> None:
             for i in range(PER_TASK):
                 number = task * PER_TASK + i
-                pad = 70_000 if number % 10 == 0 else 0  # some file-sized blobs
+                pad = FILE_SIZED if number % 10 == 0 else 0  # some file-sized blobs
                 ((box, uid),) = await store.deliver(
                     message(f"message {number}", pad=pad), [DeliveryTarget(bob.id)]
                 )
@@ -43,7 +46,7 @@ def test_concurrent_delivers_are_durable_and_visible(runner: StoreRunner) -> Non
         metas = await store.fetch_meta(inbox, list(acked))
         for meta in metas[::17]:
             number = acked[meta.uid]
-            pad = 70_000 if number % 10 == 0 else 0
+            pad = FILE_SIZED if number % 10 == 0 else 0
             assert await store.read_blob(meta.blob_id) == message(f"message {number}", pad=pad).data
 
     runner.run(reopened)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from posthouse.store.api import Store
+from posthouse.store.blobs import INLINE_LIMIT
 from posthouse.store.errors import NoSuchMailbox, NotFound
 from posthouse.store.models import (
     DeliveryTarget,
@@ -15,6 +16,8 @@ from posthouse.store.models import (
     OutboundRecipient,
 )
 from tests.backends.support import CET, StoreRunner, mailbox_id, message, new_user
+
+FILE_SIZED = INLINE_LIMIT + 6000  # larger than the inline limit: stored as a file
 
 
 def test_deliver_to_several_targets(runner: StoreRunner) -> None:
@@ -200,7 +203,7 @@ def test_deliver_with_outbound_queues_in_same_transaction(runner: StoreRunner) -
 def test_deliver_with_no_local_target_only_queues(runner: StoreRunner) -> None:
     async def body(store: Store) -> None:
         envelope = OutboundEnvelope("a@example.org", (OutboundRecipient("x@remote.example"),))
-        msg = message("relay only", pad=70_000)
+        msg = message("relay only", pad=FILE_SIZED)
         assert await store.deliver(msg, [], outbound=envelope) == []
         (queued,) = await store.list_queue()
         assert await store.read_blob(queued.blob_id) == msg.data

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from posthouse.store.api import Store
+from posthouse.store.blobs import INLINE_LIMIT
 from posthouse.store.errors import NotFound
 from posthouse.store.models import OutboundEnvelope, OutboundRecipient, RecipientState
 from tests.backends.support import StoreRunner
@@ -103,13 +104,13 @@ def test_due_hold_reschedule_results_remove(runner: StoreRunner) -> None:
 
 def test_queue_survives_reopen(runner: StoreRunner) -> None:
     async def first(store: Store) -> int:
-        return await store.enqueue(b"x" * 100_000, ENVELOPE)
+        return await store.enqueue(b"x" * (INLINE_LIMIT + 6000), ENVELOPE)
 
     queue_id = runner.run(first)
 
     async def second(store: Store) -> None:
         queued = await store.get_queued(queue_id)
         assert queued is not None
-        assert await store.read_blob(queued.blob_id) == b"x" * 100_000
+        assert await store.read_blob(queued.blob_id) == b"x" * (INLINE_LIMIT + 6000)
 
     runner.run(second)

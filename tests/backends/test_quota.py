@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from posthouse.store.api import Store
+from posthouse.store.blobs import INLINE_LIMIT
 from posthouse.store.errors import QuotaExceeded
 from posthouse.store.models import DeliveryTarget
 from tests.backends.support import StoreRunner, mailbox_id, message, new_user
+
+FILE_SIZED = INLINE_LIMIT + 6000  # larger than the inline limit: stored as a file
 
 
 def test_quota_deliver_append_copy(runner: StoreRunner) -> None:
@@ -43,7 +46,7 @@ def test_quota_deliver_append_copy(runner: StoreRunner) -> None:
 def test_usage_survives_reopen(runner: StoreRunner) -> None:
     async def first(store: Store) -> tuple[int, tuple[int, int]]:
         bob = await new_user(store)
-        await store.deliver(message(pad=70_000), [DeliveryTarget(bob.id, "Sent")])
+        await store.deliver(message(pad=FILE_SIZED), [DeliveryTarget(bob.id, "Sent")])
         await store.deliver(message(), [DeliveryTarget(bob.id)])
         return bob.id, await store.quota_usage(bob.id)
 

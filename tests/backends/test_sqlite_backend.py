@@ -13,6 +13,7 @@ from typing import TypeVar
 import pytest
 
 from posthouse.store import blobs
+from posthouse.store.blobs import INLINE_LIMIT
 from posthouse.store.errors import AlreadyExists, NoSuchMailbox, StorageFailure
 from posthouse.store.models import DeliveryTarget, OutboundEnvelope, OutboundRecipient
 from posthouse.store.sqlite.backend import SqliteStore
@@ -23,7 +24,7 @@ from tests.backends.sqlite_checks import blob_files, integrity_problems, query
 from tests.backends.support import mailbox_id, message, new_user
 
 T = TypeVar("T")
-BIG = 70_000  # padding that makes a message larger than blobs.INLINE_LIMIT
+BIG = INLINE_LIMIT + 6000  # padding that makes a message larger than blobs.INLINE_LIMIT
 
 
 def run(data_dir: Path, body: Callable[[SqliteStore], Awaitable[T]]) -> T:

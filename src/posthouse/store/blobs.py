@@ -14,7 +14,9 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-INLINE_LIMIT = 64 * 1024  # bytes; content up to this size is stored inline in the database
+# Content up to this size is stored inline in the database, where it rides the group commit
+# (one fsync for many messages); larger content goes to a file (its own fsyncs).
+INLINE_LIMIT = 256 * 1024
 TEMP_PREFIX = ".tmp-"
 _HEX = frozenset("0123456789abcdef")
 
