@@ -35,3 +35,23 @@ def test_every_message_of_a_session_has_its_own_id(server: ServerThread) -> None
     assert len(set(ids)) == 3
     received = [m.split(b"\r\n")[2] for m in server.inbox("amy@example.test")]
     assert len(set(received)) == 3  # the "with ESMTP id ..." line differs too
+
+
+def test_domain_added_while_running_is_served_within_seconds(server: ServerThread) -> None:
+    """Local domains are cached briefly (delivery/router.py DOMAIN_CACHE_SECONDS)."""
+    import time
+
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=10) as client:
+        client.ehlo("peer.test")
+        client.mail("peer@remote.test")
+        assert client.rcpt("new@late.test")[0] == 554  # not ours: no relay
+    server.add_user("new@late.test")
+    deadline = time.monotonic() + 30
+    while True:
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=10) as client:
+            client.ehlo("peer.test")
+            client.mail("peer@remote.test")
+            if client.rcpt("new@late.test")[0] == 250:
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.5)

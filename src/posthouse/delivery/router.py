@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from posthouse.clock import Clock, SystemClock
 from posthouse.store.api import AccountStore
 from posthouse.store.models import User
 
 MAX_ALIAS_DEPTH = 8
+# Local domains change rarely (an admin command); answers are reused this long, so a domain
+# added or removed with the CLI takes effect within seconds without a lookup per RCPT.
+DOMAIN_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +40,25 @@ def split_address(address: str) -> tuple[str, str]:
 class Router:
     """Resolves recipients and sender rights against the account store."""
 
-    def __init__(self, accounts: AccountStore, *, default_domain: str = "") -> None:
+    def __init__(self, accounts: AccountStore, *, default_domain: str = "",
+                 clock: Clock | None = None) -> None:
         self.accounts = accounts
         self.default_domain = default_domain.lower()
+        self._clock = clock or SystemClock()
+        self._domains: dict[str, tuple[bool, float]] = {}
 
     async def is_local_domain(self, domain: str) -> bool:
-        """Whether the domain is served here."""
-        return await self.accounts.is_local_domain(domain.lower())
+        """Whether the domain is served here (cached for DOMAIN_CACHE_SECONDS)."""
+        key = domain.lower()
+        now = self._clock.monotonic()
+        hit = self._domains.get(key)
+        if hit is not None and now - hit[1] < DOMAIN_CACHE_SECONDS:
+            return hit[0]
+        local = await self.accounts.is_local_domain(key)
+        if len(self._domains) > 10000:  # bounded: remote domains are many
+            self._domains.clear()
+        self._domains[key] = (local, now)
+        return local
 
     async def resolve(self, address: str) -> Route:
         """The destinations of one recipient; Route() when a local address is unknown."""
@@ -76,7 +92,7 @@ class Router:
             return
         seen.add(key)
         local, domain = split_address(key)
-        if not local or not await self.accounts.is_local_domain(domain):
+        if not local or not await self.is_local_domain(domain):
             remote[address] = None
             return
         user = await self.accounts.get_user(key)
