@@ -8,7 +8,7 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _WSP = b" \t"
 _MAX_CHARSET = 64
@@ -47,15 +47,18 @@ class Header:
     fields: tuple[Field, ...]
     body_start: int
     has_blank_line: bool
+    # lower-cased name -> its fields in message order, built once (lookups are frequent)
+    index: dict[str, tuple[Field, ...]] = field(default_factory=dict, compare=False,
+                                                repr=False)
 
     def get_all(self, name: str) -> Iterator[Field]:
         """The fields called ``name`` (case-insensitive), in message order."""
-        lowered = name.lower()
-        return (f for f in self.fields if f.matches(lowered))
+        return iter(self.index.get(name.lower(), ()))
 
     def first(self, name: str) -> Field | None:
         """The first field called ``name``: for duplicated fields the first one wins."""
-        return next(self.get_all(name), None)
+        found = self.index.get(name.lower())
+        return found[0] if found else None
 
 
 def _strip_eol(raw: bytes) -> bytes:
@@ -91,7 +94,7 @@ def split_header(data: bytes, start: int = 0, end: int | None = None) -> Header:
         nl = data.find(b"\n", pos, stop)
         line_end = stop if nl < 0 else nl + 1
         if data[pos:line_end] in (b"\r\n", b"\n"):
-            return Header(_make_fields(data, spans), line_end, True)
+            return _header(_make_fields(data, spans), line_end, True)
         if data[pos] in _WSP and spans:
             spans[-1] = (spans[-1][0], line_end)
         elif len(spans) < MAX_FIELDS:
@@ -99,7 +102,15 @@ def split_header(data: bytes, start: int = 0, end: int | None = None) -> Header:
         else:
             break
         pos = line_end
-    return Header(_make_fields(data, spans), pos, False)
+    return _header(_make_fields(data, spans), pos, False)
+
+
+def _header(fields: tuple[Field, ...], body_start: int, blank: bool) -> Header:
+    index: dict[str, list[Field]] = {}
+    for f in fields:
+        if f.name:
+            index.setdefault(f.name.lower(), []).append(f)
+    return Header(fields, body_start, blank, {k: tuple(v) for k, v in index.items()})
 
 
 def _make_fields(data: bytes, spans: list[tuple[int, int]]) -> tuple[Field, ...]:
