@@ -15,6 +15,8 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol
 
+from posthouse.wire import LocalProtocolError
+
 # The longest client line (base64 text) a machine accepts. RFC 4616 asks for at least 255
 # octets per PLAIN field; 8 KiB of base64 leaves ample room for every supported mechanism.
 MAX_RESPONSE_OCTETS = 8192
@@ -104,6 +106,46 @@ class Mechanism(Protocol):
 
     def step(self, data: bytes | None) -> Step:
         """Feed the next client message (see the module docstring)."""
+
+
+class SteppedMechanism:
+    """Bookkeeping PLAIN and LOGIN share: one initial response (or ``first_challenge`` when
+    there is none), base64 decoding and cancellation, no step after the end."""
+
+    name = ""
+    first_challenge = b""
+
+    def __init__(self) -> None:
+        self._calls = 0
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        """Whether the exchange has ended."""
+        return self._done
+
+    def step(self, data: bytes | None) -> Step:
+        """Feed the initial response (or None), then each client line."""
+        if self._done:
+            raise LocalProtocolError(f"{self.name} exchange already finished")
+        initial = self._calls == 0
+        self._calls += 1
+        if data is None:
+            if initial:
+                return Challenge(self.first_challenge)
+            raise LocalProtocolError("only the initial response may be absent")
+        decoded = decode_response(data, initial=initial)
+        if isinstance(decoded, Failure):
+            return self._finish(decoded)
+        return self._on_message(decoded, initial=initial)
+
+    def _on_message(self, decoded: bytes, *, initial: bool) -> Step:
+        """A decoded client message; the mechanism's own logic."""
+        raise NotImplementedError
+
+    def _finish(self, result: Credentials | Failure) -> Step:
+        self._done = True
+        return result
 
 
 def decode_response(data: bytes, *, initial: bool) -> bytes | Failure:

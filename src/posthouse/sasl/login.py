@@ -12,43 +12,25 @@ from posthouse.sasl.base import (
     Failure,
     FailureReason,
     Step,
-    decode_response,
+    SteppedMechanism,
     decode_utf8,
 )
-from posthouse.wire import LocalProtocolError
 
 USERNAME_PROMPT = b"Username:"
 PASSWORD_PROMPT = b"Password:"
 
 
-class Login:
+class Login(SteppedMechanism):
     """Server side of LOGIN."""
 
     name = "LOGIN"
+    first_challenge = USERNAME_PROMPT
 
     def __init__(self) -> None:
-        self._calls = 0
+        super().__init__()
         self._username: str | None = None
-        self._done = False
 
-    @property
-    def done(self) -> bool:
-        """Whether the exchange has ended."""
-        return self._done
-
-    def step(self, data: bytes | None) -> Step:
-        """Feed the initial response (or None), then each client line."""
-        if self._done:
-            raise LocalProtocolError("LOGIN exchange already finished")
-        initial = self._calls == 0
-        self._calls += 1
-        if data is None:
-            if initial:
-                return Challenge(USERNAME_PROMPT)
-            raise LocalProtocolError("only the initial response may be absent")
-        decoded = decode_response(data, initial=initial)
-        if isinstance(decoded, Failure):
-            return self._finish(decoded)
+    def _on_message(self, decoded: bytes, *, initial: bool) -> Step:
         if initial and not decoded:  # "AUTH LOGIN =": as if no initial response was given
             return Challenge(USERNAME_PROMPT)
         text = decode_utf8(decoded)
@@ -62,7 +44,3 @@ class Login:
         if not text:
             return self._finish(Failure(FailureReason.MALFORMED, "empty password"))
         return self._finish(Credentials(authcid=self._username, password=text))
-
-    def _finish(self, result: Credentials | Failure) -> Step:
-        self._done = True
-        return result

@@ -3,46 +3,22 @@
 from __future__ import annotations
 
 from posthouse.sasl.base import (
-    Challenge,
     Credentials,
     Failure,
     FailureReason,
     Step,
-    decode_response,
+    SteppedMechanism,
     decode_utf8,
 )
-from posthouse.wire import LocalProtocolError
 
 
-class Plain:
+class Plain(SteppedMechanism):
     """Server side of PLAIN. Without an initial response it first sends an empty challenge."""
 
     name = "PLAIN"
 
-    def __init__(self) -> None:
-        self._calls = 0
-        self._done = False
-
-    @property
-    def done(self) -> bool:
-        """Whether the exchange has ended."""
-        return self._done
-
-    def step(self, data: bytes | None) -> Step:
-        """Feed the initial response (or None), then the client's line."""
-        if self._done:
-            raise LocalProtocolError("PLAIN exchange already finished")
-        initial = self._calls == 0
-        self._calls += 1
-        if data is None:
-            if initial:
-                return Challenge(b"")
-            raise LocalProtocolError("only the initial response may be absent")
-        self._done = True
-        decoded = decode_response(data, initial=initial)
-        if isinstance(decoded, Failure):
-            return decoded
-        return parse_plain(decoded)
+    def _on_message(self, decoded: bytes, *, initial: bool) -> Step:
+        return self._finish(parse_plain(decoded))
 
 
 def parse_plain(message: bytes) -> Credentials | Failure:
