@@ -2,10 +2,13 @@
 
 A session: LOGIN, SELECT INBOX, FETCH the header summary of every message, FETCH 10 bodies,
 STORE/unSTORE flags on 5, SEARCH UNSEEN, SEARCH SUBJECT, APPEND a message, NOOP, flag it
-\\Deleted, EXPUNGE, LOGOUT; the mailbox ends as it began. Each client is its own user with the
-same 200 messages. Then K connections are opened and left in IDLE: memory per connection is
-posthouse's VmRSS growth (/proc/PID/status) and Dovecot's PSS growth over its process tree
-(one imap process per connection; VmRSS would count shared pages K times).
+\\Deleted, EXPUNGE, IDLE/DONE, LOGOUT; the mailbox ends as it began. Each client is its own user
+with the same 200 messages. Every command is timed: "KIND ops/s" is clients / mean latency of
+that kind (SEARCH counts ALL, UNSEEN and SUBJECT; STORE all three), the rate the server
+completes it within the mix. Then K connections are opened and left in IDLE: memory per
+connection is posthouse's VmRSS growth (/proc/PID/status) and Dovecot's PSS growth over its
+process tree (one imap process per connection; VmRSS would count shared pages K times); then
+--idle-many connections (default 1000) to posthouse alone, for its total RSS.
 
     .venv/bin/python -m bench.bench_imap --quick
 """
@@ -19,6 +22,7 @@ import re
 import socket
 import sys
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,42 +30,27 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.peers import (
-    LOOPBACK,
-    DovecotPeer,
-    free_port,
-    sample_message,
-    scratch_dir,
-)
+from tests.support.peers import LOOPBACK, sample_message
 
-from bench.bench_pop3 import fill_posthouse, mailbox
 from bench.common import (
     DOMAIN,
     PASSWORD,
     Metrics,
-    Posthouse,
     Refused,
-    Side,
     Table,
-    header,
+    bench,
+    crlf,
+    mailbox,
+    mailbox_options,
     parser,
     pss_tree_kib,
-    rounds,
-    run_table,
-    try_setup,
+    quick_or,
     vm_rss_kib,
-    wanted,
+    with_mailboxes,
 )
 
 HEADER_ITEMS = "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])"
 APPENDUID = re.compile(rb"\[APPENDUID \d+ (\d+)\]")
-
-
-def _ok(reply: tuple[str, Sequence[object]], what: str) -> Sequence[object]:
-    status, data = reply
-    if status != "OK":
-        raise Refused(f"{what}: {status} {data!r}")
-    return data
 
 
 def _uids(data: Sequence[object]) -> list[bytes]:
@@ -69,60 +58,109 @@ def _uids(data: Sequence[object]) -> list[bytes]:
     return first.split() if isinstance(first, bytes) else []
 
 
-def imap_session(port: int, user: str, rng: random.Random, serial: int) -> int:
-    """One session of the mix; returns how many commands it sent."""
+class Timed:
+    """One client's commands: how many of each kind and the seconds they took."""
+
+    def __init__(self, client: imaplib.IMAP4) -> None:
+        self.client = client
+        self.count: Counter[str] = Counter()
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    def __call__(self, kind: str, command: Callable[[], tuple[str, Sequence[object]]],
+                 ok: tuple[str, ...] = ("OK",)) -> Sequence[object]:
+        """Run one command, time it under kind; Refused unless its status is in ok."""
+        started = time.perf_counter()
+        status, data = command()
+        self.seconds[kind] += time.perf_counter() - started
+        self.count[kind] += 1
+        if status not in ok:
+            raise Refused(f"{kind}: {status} {data!r}")
+        return data
+
+    def idle(self) -> tuple[str, Sequence[object]]:
+        """IDLE until the continuation, then DONE (imaplib has no IDLE before 3.14)."""
+        client = self.client
+        tag = client._new_tag()
+        client.send(tag + b" IDLE\r\n")
+        while not (line := client.readline()).startswith(b"+"):
+            if not line or line.startswith(tag):
+                return "NO", [line]
+        client.send(b"DONE\r\n")
+        while not (line := client.readline()).startswith(tag + b" "):
+            if not line:
+                return "BYE", [line]
+        return line[len(tag) + 1:].split(b" ", 1)[0].decode(), [line]
+
+
+def imap_session(port: int, user: str, rng: random.Random, serial: int) -> Timed:
+    """One session of the mix, every command timed."""
     client = imaplib.IMAP4(LOOPBACK, port, timeout=60)
+    t = Timed(client)
     try:
-        _ok(client.login(user, PASSWORD), "LOGIN")
-        _ok(client.select("INBOX"), "SELECT")
-        _ok(client.uid("FETCH", "1:*", HEADER_ITEMS), "FETCH headers")
-        uids = _uids(_ok(client.uid("SEARCH", "ALL"), "SEARCH ALL"))
+        t("LOGIN", lambda: client.login(user, PASSWORD))
+        t("SELECT", lambda: client.select("INBOX"))
+        t("FETCH headers", lambda: client.uid("FETCH", "1:*", HEADER_ITEMS))
+        uids = _uids(t("SEARCH", lambda: client.uid("SEARCH", "ALL")))
         if len(uids) < 10:
             raise Refused(f"{user} has only {len(uids)} messages")
         picked = b",".join(rng.sample(uids, 10)).decode()
         flagged = b",".join(rng.sample(uids, 5)).decode()
-        _ok(client.uid("FETCH", picked, "(UID BODY.PEEK[])"), "FETCH bodies")
-        _ok(client.uid("STORE", flagged, "+FLAGS", r"(\Seen \Flagged)"), "STORE +FLAGS")
-        _ok(client.uid("STORE", flagged, "-FLAGS", r"(\Seen \Flagged)"), "STORE -FLAGS")
-        _ok(client.uid("SEARCH", "UNSEEN"), "SEARCH UNSEEN")
-        _ok(client.uid("SEARCH", "SUBJECT", f'"message {rng.randrange(1, 200)}"'), "SEARCH")
-        _append_and_expunge(client, user, serial)
+        t("FETCH bodies", lambda: client.uid("FETCH", picked, "(UID BODY.PEEK[])"))
+        t("STORE", lambda: client.uid("STORE", flagged, "+FLAGS", r"(\Seen \Flagged)"))
+        t("STORE", lambda: client.uid("STORE", flagged, "-FLAGS", r"(\Seen \Flagged)"))
+        t("SEARCH", lambda: client.uid("SEARCH", "UNSEEN"))
+        subject = f'"message {rng.randrange(1, 200)}"'
+        t("SEARCH", lambda: client.uid("SEARCH", "SUBJECT", subject))
+        _append_and_expunge(client, t, user, serial)
+        t("IDLE", t.idle)
     except BaseException:
         client.shutdown()
         raise
-    client.logout()
-    return 14
+    t("LOGOUT", client.logout, ok=("BYE", "OK"))
+    return t
 
 
-def _append_and_expunge(client: imaplib.IMAP4, user: str, serial: int) -> None:
-    data = sample_message(100000 + serial, 3000, recipient=user).replace(b"\n", b"\r\n")
-    reply = _ok(client.append("INBOX", r"(\Seen)", None, data), "APPEND")
-    _ok(client.noop(), "NOOP")
+def _append_and_expunge(client: imaplib.IMAP4, t: Timed, user: str, serial: int) -> None:
+    data = crlf(sample_message(100000 + serial, 3000, recipient=user))
+    reply = t("APPEND", lambda: client.append("INBOX", r"(\Seen)", None, data))
+    t("NOOP", client.noop)
     found = APPENDUID.search(reply[0]) if reply and isinstance(reply[0], bytes) else None
     if found:
         uid = found.group(1).decode()
     else:
-        hits = _uids(_ok(client.uid("SEARCH", "HEADER", "Message-ID",
-                                    f"sample-{100000 + serial}@"), "SEARCH HEADER"))
+        hits = _uids(t("SEARCH", lambda: client.uid("SEARCH", "HEADER", "Message-ID",
+                                                    f"sample-{100000 + serial}@")))
         uid = hits[-1].decode() if hits else ""
     if not uid:
         raise Refused("cannot find the appended message")
-    _ok(client.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"), "STORE \\Deleted")
-    _ok(client.expunge(), "EXPUNGE")
+    t("STORE", lambda: client.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)"))
+    t("EXPUNGE", client.expunge)
 
 
 def measure_mix(port: int, users: list[str], loops: int) -> Metrics:
-    """Every user's client runs loops sessions, all concurrently (threads)."""
-    def client(index: int) -> int:
+    """Every user's client runs loops sessions, all concurrently (threads).
+
+    Besides sessions/s and commands/s overall, "KIND ops/s" is the rate at which the server
+    completed that kind of command during the mix: clients / mean latency of that kind."""
+    def client(index: int) -> list[Timed]:
         rng = random.Random(index)
-        return sum(imap_session(port, users[index], rng, index * 1000 + n)
-                   for n in range(loops))
+        return [imap_session(port, users[index], rng, index * 1000 + n) for n in range(loops)]
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(users)) as pool:
-        commands = sum(pool.map(client, range(len(users))))
+        timings = [t for per_client in pool.map(client, range(len(users))) for t in per_client]
     seconds = time.perf_counter() - started
-    return {"sessions/s": len(users) * loops / seconds, "commands/s": commands / seconds}
+    count: Counter[str] = Counter()
+    busy: dict[str, float] = defaultdict(float)
+    for t in timings:
+        count.update(t.count)
+        for kind, spent in t.seconds.items():
+            busy[kind] += spent
+    metrics = {"sessions/s": len(users) * loops / seconds,
+               "commands/s": count.total() / seconds}
+    for kind in count:
+        metrics[f"{kind} ops/s"] = len(users) * count[kind] / busy[kind]
+    return metrics
 
 
 # --- memory per IDLE connection ------------------------------------------------------------
@@ -168,7 +206,8 @@ class IdleConnection:
 
 
 def measure_idle(port: int, users: list[str], count: int, memory: Callable[[], int]) -> Metrics:
-    """Open count IDLE connections; memory growth per connection in KiB."""
+    """Open count IDLE connections; memory growth per connection in KiB, and the server's
+    whole memory (RSS, or PSS over a process tree) while they are open, in MiB."""
     time.sleep(1.0)  # let processes of earlier sessions exit first
     before = memory()
     conns: list[IdleConnection] = []
@@ -180,7 +219,8 @@ def measure_idle(port: int, users: list[str], count: int, memory: Callable[[], i
     finally:
         for conn in conns:
             conn.close()
-    return {"KiB per IDLE connection": (after - before) / count}
+    return {"KiB per IDLE connection": (after - before) / count,
+            "server MiB with them open": after / 1024}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,48 +228,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, help="concurrent clients (default 10, quick 2)")
     p.add_argument("--loops", type=int, help="sessions per client (default 10, quick 2)")
     p.add_argument("--idle", type=int, help="IDLE connections (default 200, quick 20)")
-    p.add_argument("--messages", type=int, default=200, help="messages per INBOX")
-    p.add_argument("--fill", choices=("smtp", "imap"), default="smtp",
-                   help="how posthouse gets the messages")
+    p.add_argument("--idle-many", type=int, help="IDLE connections to posthouse alone "
+                   "(default 1000, quick 100; 0: skip)")
+    mailbox_options(p)
     args = p.parse_args(argv)
-    clients = args.clients or (2 if args.quick else 10)
-    loops = args.loops or (2 if args.quick else 10)
-    idle = args.idle or (20 if args.quick else 200)
+    clients = quick_or(args, args.clients, 2, 10)
+    loops = quick_or(args, args.loops, 2, 10)
+    idle = quick_or(args, args.idle, 20, 200)
+    many = 0 if args.idle_many == 0 else quick_or(args, args.idle_many, 100, 1000)
     users = [f"imap{i}@{DOMAIN}" for i in range(1, clients + 1)]
     messages = mailbox(args.messages)
-    header("IMAP", args)
     table = Table("IMAP: session mix and idle memory -> posthouse vs Dovecot", "dovecot")
-    with scratch_dir("posthouse-bench-imap-") as lab:
-        ph = Posthouse(lab / "posthouse")
-        dv = DovecotPeer(lab / "dovecot", imap_port=free_port(), pop3_port=free_port(),
-                         users=dict.fromkeys(users, PASSWORD))
-        ph_err = (try_setup("posthouse", lambda: ph.setup(users), ph.start,
-                            lambda: fill_posthouse(ph, users, messages, args.fill),
-                            lambda: measure_mix(ph.require("imap"), users, 1))  # warm-up
-                  if wanted(args, "posthouse") else "not run (--only)")
-        dv_err = (try_setup("dovecot", dv.start,
-                            *(lambda u=u: dv.add_messages(u, messages) for u in users),
-                            lambda: measure_mix(dv.imap_port, users, 1))  # builds indexes
-                  if wanted(args, "peer") else "not run (--only)")
-        try:
-            mix: dict[str, Side] = {
-                "posthouse": ph_err or (lambda: measure_mix(ph.require("imap"), users, loops)),
-                "dovecot": dv_err or (lambda: measure_mix(dv.imap_port, users, loops)),
-            }
-            idle_sides: dict[str, Side] = {
-                "posthouse": ph_err or (lambda: measure_idle(
-                    ph.require("imap"), users, idle, lambda: vm_rss_kib(ph.pid))),
-                "dovecot": dv_err or (lambda: measure_idle(
-                    dv.imap_port, users, idle, lambda: pss_tree_kib(dv.pid or 0))),
-            }
-            run_table(table, rounds(args), [
-                (f"{clients} clients x {loops} sessions, {len(messages)} msgs", mix),
-                (f"{idle} connections in IDLE", idle_sides),
-            ])
-        finally:
-            ph.stop()
-            dv.stop()
-    table.print()
+    with bench(args, "IMAP", table) as b:
+        ph, dv = with_mailboxes(b, "imap", users, messages,
+                                lambda port: measure_mix(port, users, 1))
+        b.run([
+            (f"{clients} clients x {loops} sessions, {len(messages)} msgs", b.sides(
+                lambda: measure_mix(ph.require("imap"), users, loops),
+                lambda: measure_mix(dv.imap_port, users, loops))),
+            (f"{idle} connections in IDLE", b.sides(
+                lambda: measure_idle(ph.require("imap"), users, idle,
+                                     lambda: vm_rss_kib(ph.pid)),
+                lambda: measure_idle(dv.imap_port, users, idle,
+                                     lambda: pss_tree_kib(dv.pid or 0)))),
+            *([(f"{many} connections in IDLE", {
+                "posthouse": b.ph_err or (lambda: measure_idle(
+                    ph.require("imap"), users, many, lambda: vm_rss_kib(ph.pid))),
+                "dovecot": "not measured: posthouse only (--idle-many)",
+            })] if many else []),
+        ])
     return 0
 
 

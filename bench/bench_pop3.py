@@ -11,7 +11,6 @@ so it costs far less CPU than the servers it measures.
 from __future__ import annotations
 
 import asyncio
-import imaplib
 import sys
 import time
 from pathlib import Path
@@ -19,38 +18,21 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.peers import (
-    LOOPBACK,
-    DovecotPeer,
-    free_port,
-    sample_message,
-    scratch_dir,
-)
+from tests.support.peers import LOOPBACK
 
 from bench.common import (
     DOMAIN,
     PASSWORD,
-    Injection,
     Metrics,
-    Posthouse,
     Refused,
-    Side,
     Table,
-    header,
-    inject,
+    bench,
+    mailbox,
+    mailbox_options,
     parser,
-    rounds,
-    run_table,
-    try_setup,
-    wanted,
+    quick_or,
+    with_mailboxes,
 )
-
-SIZES = (1024, 2048, 4096, 16384)  # cycled over the mailbox: about 6 KB on average
-
-
-def mailbox(count: int) -> list[bytes]:
-    """The messages every user's INBOX holds."""
-    return [sample_message(i, SIZES[i % len(SIZES)]) for i in range(1, count + 1)]
 
 
 class Pop3:
@@ -148,67 +130,24 @@ def measure(port: int, users: list[str], loops: int, expected: int) -> Metrics:
             "MB/s": sum(b for _, b in done) / seconds / 1e6}
 
 
-def fill_posthouse(ph: Posthouse, users: list[str], messages: list[bytes], how: str) -> None:
-    """Give every user the messages: one SMTP transaction per message, or IMAP APPEND.
-
-    The samples have LF line ends (Maildir style, as Dovecot stores them); on the wire they
-    must be CRLF, or posthouse rightly refuses them (bare LF, SMTP smuggling)."""
-    wire = [data.replace(b"\n", b"\r\n") for data in messages]
-    if how == "smtp":
-        inject([Injection(ph.require("smtp"), "filler@source.test", users, wire)])
-    else:
-        port = ph.require("imap")
-        for user in users:
-            client = imaplib.IMAP4(LOOPBACK, port, timeout=60)
-            client.login(user, PASSWORD)
-            for data in wire:
-                client.append("INBOX", "", None, data)
-            client.logout()
-    for user in users:
-        count = ph.message_count(user)
-        if count is not None and count != len(messages):
-            raise Refused(f"after the fill {user} has {count} messages, not {len(messages)}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = parser("POP3 sessions against posthouse and Dovecot, side by side")
     p.add_argument("--sessions", type=int, help="concurrent sessions (default 10, quick 2)")
     p.add_argument("--loops", type=int, help="sessions per worker (default 10, quick 2)")
-    p.add_argument("--messages", type=int, default=200, help="messages per INBOX")
-    p.add_argument("--fill", choices=("smtp", "imap"), default="smtp",
-                   help="how posthouse gets the messages")
+    mailbox_options(p)
     args = p.parse_args(argv)
-    sessions = args.sessions or (2 if args.quick else 10)
-    loops = args.loops or (2 if args.quick else 10)
+    sessions = quick_or(args, args.sessions, 2, 10)
+    loops = quick_or(args, args.loops, 2, 10)
     users = [f"pop{i}@{DOMAIN}" for i in range(1, sessions + 1)]
     messages = mailbox(args.messages)
-    header("POP3", args)
+    count = len(messages)
     table = Table("POP3: login/STAT/UIDL/RETR all/QUIT -> posthouse vs Dovecot", "dovecot")
-    with scratch_dir("posthouse-bench-pop3-") as lab:
-        ph = Posthouse(lab / "posthouse")
-        dv = DovecotPeer(lab / "dovecot", imap_port=free_port(), pop3_port=free_port(),
-                         users=dict.fromkeys(users, PASSWORD))
-        count = len(messages)
-        ph_err = (try_setup("posthouse", lambda: ph.setup(users), ph.start,
-                            lambda: fill_posthouse(ph, users, messages, args.fill),
-                            lambda: measure(ph.require("pop3"), users, 1, count))  # warm-up
-                  if wanted(args, "posthouse") else "not run (--only)")
-        dv_err = (try_setup("dovecot", dv.start,
-                            *(lambda u=u: dv.add_messages(u, messages) for u in users),
-                            lambda: measure(dv.pop3_port, users, 1, count))  # builds indexes
-                  if wanted(args, "peer") else "not run (--only)")
-        try:
-            label = f"{sessions} sessions x {loops} loops, {count} msgs"
-            sides: dict[str, Side] = {
-                "posthouse": ph_err or (lambda: measure(ph.require("pop3"), users, loops,
-                                                        count)),
-                "dovecot": dv_err or (lambda: measure(dv.pop3_port, users, loops, count)),
-            }
-            run_table(table, rounds(args), [(label, sides)])
-        finally:
-            ph.stop()
-            dv.stop()
-    table.print()
+    with bench(args, "POP3", table) as b:
+        ph, dv = with_mailboxes(b, "pop3", users, messages,
+                                lambda port: measure(port, users, 1, count))
+        b.run([(f"{sessions} sessions x {loops} loops, {count} msgs", b.sides(
+            lambda: measure(ph.require("pop3"), users, loops, count),
+            lambda: measure(dv.pop3_port, users, loops, count)))])
     return 0
 
 

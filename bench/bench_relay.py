@@ -19,32 +19,21 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.peers import (
-    LOOPBACK,
-    PostfixPeer,
-    SmtpSink,
-    free_port,
-    sample_message,
-    scratch_dir,
-)
+from tests.support.peers import LOOPBACK, PostfixPeer, SmtpSink, free_port, sample_message
 
 from bench.common import (
     DOMAIN,
     PASSWORD,
     Injection,
     Metrics,
-    Posthouse,
     Refused,
-    Side,
+    Runner,
     Table,
-    header,
+    bench,
+    crlf,
     inject,
     parser,
-    rounds,
-    run_table,
     split,
-    try_setup,
-    wanted,
 )
 
 SENDER = f"sender@{DOMAIN}"
@@ -54,10 +43,10 @@ FULL = [(1024, 1, 500), (1024, 10, 3000), (102400, 10, 500)]
 
 
 def relay_side(sink: SmtpSink, port: Callable[[], int], login: tuple[str, str] | None,
-               size: int, sessions: int, messages: int) -> Side:
+               size: int, sessions: int, messages: int) -> Runner:
     """Inject messages over sessions connections, then wait for the sink to count them."""
     def run() -> Metrics:
-        data = [sample_message(i, size, sender=SENDER, recipient=RECIPIENT)
+        data = [crlf(sample_message(i, size, sender=SENDER, recipient=RECIPIENT))
                 for i in range(messages)]
         jobs = [Injection(port(), SENDER, [RECIPIENT], part, login)
                 for part in split(data, sessions)]
@@ -73,33 +62,19 @@ def relay_side(sink: SmtpSink, port: Callable[[], int], login: tuple[str, str] |
 
 def main(argv: list[str] | None = None) -> int:
     args = parser("relay to smtp-sink through posthouse and Postfix").parse_args(argv)
-    header("Relay", args)
     table = Table("Relay: submission -> queue -> smtp-sink, posthouse vs Postfix", "postfix")
-    with scratch_dir("posthouse-bench-relay-") as lab, \
-            SmtpSink(free_port(), workdir=lab / "sink") as sink:
+    with bench(args, "Relay", table) as b:
+        sink = b.enter(SmtpSink(free_port(), workdir=b.lab / "sink"))
         queue = (f'\n[queue]\nsmarthost = "{LOOPBACK}:{sink.port}"\n'
                  'smarthost_tls = "none"\nretry_initial_seconds = 5\n')
-        ph = Posthouse(lab / "posthouse", extra_toml=queue)
-        pf = PostfixPeer(lab / "postfix", smtp_port=free_port(), mode="relay",
-                         relay_to=(LOOPBACK, sink.port), mydomain="relay.test")
-        ph_err = (try_setup("posthouse", lambda: ph.setup([SENDER]), ph.start)
-                  if wanted(args, "posthouse") else "not run (--only)")
-        pf_err = try_setup("postfix", pf.start) if wanted(args, "peer") else "not run (--only)"
-        try:
-            workloads = []
-            for size, sessions, messages in QUICK if args.quick else FULL:
-                workloads.append((f"{sessions} session(s), {messages} x {size} B", {
-                    "posthouse": ph_err or relay_side(
-                        sink, lambda: ph.require("submission"), (SENDER, PASSWORD),
-                        size, sessions, messages),
-                    "postfix": pf_err or relay_side(
-                        sink, lambda: pf.smtp_port, None, size, sessions, messages),
-                }))
-            run_table(table, rounds(args), workloads)
-        finally:
-            ph.stop()
-            pf.stop()
-    table.print()
+        ph = b.posthouse([SENDER], extra_toml=queue)
+        pf = b.peer(PostfixPeer(b.lab / "postfix", smtp_port=free_port(), mode="relay",
+                                relay_to=(LOOPBACK, sink.port), mydomain="relay.test"))
+        b.run((f"{sessions} session(s), {messages} x {size} B", b.sides(
+            relay_side(sink, lambda: ph.require("submission"), (SENDER, PASSWORD),
+                       size, sessions, messages),
+            relay_side(sink, lambda: pf.smtp_port, None, size, sessions, messages)))
+            for size, sessions, messages in (QUICK if args.quick else FULL))
     return 0
 
 

@@ -17,27 +17,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.peers import (
-    PostfixPeer,
-    free_port,
-    run_smtp_source,
-    scratch_dir,
-    wait_until,
-)
+from tests.support.peers import PostfixPeer, free_port, run_smtp_source, wait_until
 
-from bench.common import (
-    Metrics,
-    Posthouse,
-    Refused,
-    Side,
-    Table,
-    header,
-    parser,
-    rounds,
-    run_table,
-    try_setup,
-    wanted,
-)
+from bench.common import Metrics, Posthouse, Refused, Runner, Table, bench, parser
 
 RECIPIENT = "bench@example.test"
 QUICK = [(1024, 1, 100), (1024, 20, 300), (102400, 1, 30), (102400, 20, 100)]
@@ -45,7 +27,7 @@ FULL = [(1024, 1, 1000), (1024, 20, 5000), (102400, 1, 200), (102400, 20, 1000)]
 
 
 def postfix_side(pf: PostfixPeer, size: int, sessions: int, messages: int,
-                 reuse: bool) -> Side:
+                 reuse: bool) -> Runner:
     """One smtp-source run into Postfix, timed until every message is in the Maildir."""
     def run() -> Metrics:
         before = pf.maildir_count(RECIPIENT)
@@ -65,7 +47,7 @@ def postfix_side(pf: PostfixPeer, size: int, sessions: int, messages: int,
 
 
 def posthouse_side(ph: Posthouse, size: int, sessions: int, messages: int,
-                   reuse: bool) -> Side:
+                   reuse: bool) -> Runner:
     """One smtp-source run into posthouse, then a check that the store has them all."""
     def run() -> Metrics:
         port = ph.require("smtp")
@@ -87,28 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse", action="store_true", help="smtp-source -d: one connection "
                    "per session instead of one per message")
     args = p.parse_args(argv)
-    header("SMTP inbound", args)
     table = Table("SMTP inbound: smtp-source -> posthouse vs Postfix (Maildir)", "postfix")
-    with scratch_dir("posthouse-bench-smtp-") as lab:
-        ph = Posthouse(lab / "posthouse")
-        pf = PostfixPeer(lab / "postfix", smtp_port=free_port(), mailboxes=[RECIPIENT])
-        ph_err = (try_setup("posthouse", lambda: ph.setup([RECIPIENT]), ph.start)
-                  if wanted(args, "posthouse") else "not run (--only)")
-        pf_err = try_setup("postfix", pf.start) if wanted(args, "peer") else "not run (--only)"
-        try:
-            workloads = []
-            for size, sessions, messages in QUICK if args.quick else FULL:
-                label = f"-s {sessions} -m {messages} -l {size}{' -d' if args.reuse else ''}"
-                workloads.append((label, {
-                    "posthouse": ph_err or posthouse_side(ph, size, sessions, messages,
-                                                          args.reuse),
-                    "postfix": pf_err or postfix_side(pf, size, sessions, messages, args.reuse),
-                }))
-            run_table(table, rounds(args), workloads)
-        finally:
-            ph.stop()
-            pf.stop()
-    table.print()
+    with bench(args, "SMTP inbound", table) as b:
+        ph = b.posthouse([RECIPIENT])
+        pf = b.peer(PostfixPeer(b.lab / "postfix", smtp_port=free_port(),
+                                mailboxes=[RECIPIENT]))
+        b.run((f"-s {sessions} -m {messages} -l {size}{' -d' if args.reuse else ''}", b.sides(
+            posthouse_side(ph, size, sessions, messages, args.reuse),
+            postfix_side(pf, size, sessions, messages, args.reuse)))
+            for size, sessions, messages in (QUICK if args.quick else FULL))
     return 0
 
 

@@ -1,5 +1,7 @@
 """What every benchmark shares: runs interleaved side by side, statistics, the result table,
-a posthouse instance run as a subprocess from the CLI, an SMTP injector and memory readings.
+a posthouse instance run as a subprocess from the CLI (optionally profiled), the run's frame
+(``bench()``: options, scratch dir, set-up of both sides, clean-up), the mailboxes of the
+POP3 and IMAP benchmarks, an SMTP injector and memory readings.
 
 Figures are min / median / max over runs; the ratio is posthouse's median over the peer's.
 Only ratios from the same run mean anything on a shared machine.
@@ -8,6 +10,8 @@ Only ratios from the same run mean anything on a shared machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import imaplib
 import os
 import random
 import re
@@ -17,18 +21,23 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self, TypeVar
 
 from tests.support.peers import (
     LOOPBACK,
+    DovecotPeer,
     PeerError,
+    free_port,
     is_listening,
     log_tail,
     pid_alive,
+    sample_message,
+    scratch_dir,
     wait_until,
 )
 
@@ -40,6 +49,7 @@ STANDARD_PORTS = {"smtp": 25, "submission": 587, "submissions": 465,
                   "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
 
 Metrics = dict[str, float]
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -155,7 +165,18 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="a short run (small counts, one round): for development")
     p.add_argument("--runs", type=int, help="rounds per workload (default 3, --quick 1)")
     p.add_argument("--only", choices=("posthouse", "peer"), help="run one side only")
+    p.add_argument("--profile", type=Path, metavar="FILE",
+                   help="run posthouse under cProfile (every thread, bench/profiled.py), "
+                   "write the stats to FILE and print the top functions; it slows posthouse "
+                   "down, so use it with --only posthouse")
+    p.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
+                   help="--profile: each thread's CPU time (default) or wall time")
     return p
+
+
+def quick_or(args: argparse.Namespace, given: int | None, quick: int, full: int) -> int:
+    """An option's value: what was given, else its --quick or its full-run default."""
+    return given or (quick if args.quick else full)
 
 
 def rounds(args: argparse.Namespace) -> int:
@@ -199,8 +220,11 @@ class Posthouse:
     """``posthouse init``, ``user add`` and ``serve --port-base N`` in a scratch data dir."""
 
     def __init__(self, data_dir: Path, *, extra_toml: str = "", port_base: int | None = None,
-                 hostname: str = "mx.example.test", domain: str = DOMAIN) -> None:
+                 hostname: str = "mx.example.test", domain: str = DOMAIN,
+                 profile: Path | None = None, profile_clock: str = "cpu") -> None:
         self.data_dir = data_dir
+        self.profile = profile
+        self.profile_clock = profile_clock
         self.extra_toml = BENCH_TOML + extra_toml
         self.port_base = port_base if port_base is not None else free_port_base()
         self.hostname = hostname
@@ -237,7 +261,9 @@ class Posthouse:
 
     def start(self, timeout: float = 60) -> Self:
         """serve on 127.0.0.1 until it prints "ready"; Refused with its log if it does not."""
-        argv = [str(VENV_PYTHON), "-m", "posthouse", "serve", "--data-dir", str(self.data_dir),
+        runner = (["bench.profiled", "--clock", self.profile_clock, str(self.profile.resolve())]
+                  if self.profile else ["posthouse"])
+        argv = [str(VENV_PYTHON), "-m", *runner, "serve", "--data-dir", str(self.data_dir),
                 "--bind", LOOPBACK, "--port-base", str(self.port_base),
                 "--allow-plaintext-loopback"]
         with self.log_path.open("wb") as log:
@@ -269,7 +295,7 @@ class Posthouse:
             return
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(20)
+            proc.wait(60 if self.profile else 20)  # writing the profile takes a while
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
@@ -309,7 +335,8 @@ def try_setup(label: str, *steps: Callable[[], object]) -> str | None:
     return None
 
 
-Side = Callable[[], Metrics] | str
+Runner = Callable[[], Metrics]  # one round of a workload on one side
+Side = Runner | str  # or why that side cannot run it
 
 
 def run_table(table: Table, runs: int, workloads: Iterable[tuple[str, dict[str, Side]]]) -> None:
@@ -322,6 +349,134 @@ def run_table(table: Table, runs: int, workloads: Iterable[tuple[str, dict[str, 
             if isinstance(side, str):
                 results[name] = SideResult(error=side)
         table.add(label, results)
+
+
+NOT_RUN = "not run (--only)"
+
+
+class Startable(Protocol):
+    def start(self) -> object: ...
+    def stop(self) -> None: ...
+
+
+PeerT = TypeVar("PeerT", bound=Startable)
+
+
+class Bench:
+    """One benchmark: its options, scratch dir and table, posthouse and the peer set up.
+
+    posthouse() and peer() set a side up (or say why it cannot run, or that --only skipped
+    it); sides() pairs the two runners for a workload, run() measures the workloads. Made by
+    ``bench()``, which stops every side and removes the scratch dir at the end."""
+
+    def __init__(self, args: argparse.Namespace, table: Table, lab: Path,
+                 stack: contextlib.ExitStack) -> None:
+        self.args = args
+        self.table = table
+        self.lab = lab
+        self._stack = stack
+        self.ph_err: str | None = NOT_RUN
+        self.peer_err: str | None = NOT_RUN
+
+    def enter(self, manager: AbstractContextManager[T]) -> T:
+        """Enter a context (a sink...) left when the benchmark ends."""
+        return self._stack.enter_context(manager)
+
+    def posthouse(self, users: Iterable[str], *steps: Callable[[Posthouse], object],
+                  extra_toml: str = "") -> Posthouse:
+        """init, the users, serve, then steps (fill, warm-up); a failure marks the side."""
+        ph = Posthouse(self.lab / "posthouse", extra_toml=extra_toml,
+                       profile=self.args.profile, profile_clock=self.args.profile_clock)
+        self._stack.callback(self._stop_posthouse, ph)
+        if wanted(self.args, "posthouse"):
+            self.ph_err = try_setup("posthouse", lambda: ph.setup(users), ph.start,
+                                    *(lambda step=step: step(ph) for step in steps))
+        return ph
+
+    def _stop_posthouse(self, ph: Posthouse) -> None:
+        ran = ph.proc is not None
+        ph.stop()
+        if ran and ph.profile and ph.profile.is_file():
+            from bench.profiled import report
+
+            print(report(ph.profile), flush=True)
+
+    def peer(self, peer: PeerT, *steps: Callable[[], object]) -> PeerT:
+        """Start the reference peer, then steps; a failure marks the side."""
+        self._stack.callback(peer.stop)
+        if wanted(self.args, "peer"):
+            self.peer_err = try_setup(self.table.peer, peer.start, *steps)
+        return peer
+
+    def sides(self, posthouse: Runner, peer: Runner) -> dict[str, Side]:
+        """One workload's runners, or why a side cannot run it."""
+        return {"posthouse": self.ph_err or posthouse, self.table.peer: self.peer_err or peer}
+
+    def run(self, workloads: Iterable[tuple[str, dict[str, Side]]]) -> None:
+        run_table(self.table, rounds(self.args), workloads)
+
+
+@contextlib.contextmanager
+def bench(args: argparse.Namespace, name: str, table: Table) -> Iterator[Bench]:
+    """Print the header, run the body in a scratch dir, stop every side, print the table."""
+    header(name, args)
+    slug = name.split()[0].lower()
+    with scratch_dir(f"posthouse-bench-{slug}-") as lab, contextlib.ExitStack() as stack:
+        yield Bench(args, table, lab, stack)
+    table.print()
+
+
+# --- mailboxes for the POP3 and IMAP benchmarks -----------------------------------------------
+
+SIZES = (1024, 2048, 4096, 16384)  # cycled over the mailbox: about 6 KB on average
+
+
+def mailbox_options(p: argparse.ArgumentParser) -> None:
+    """--messages and --fill."""
+    p.add_argument("--messages", type=int, default=200, help="messages per INBOX")
+    p.add_argument("--fill", choices=("smtp", "imap"), default="smtp",
+                   help="how posthouse gets the messages")
+
+
+def mailbox(count: int) -> list[bytes]:
+    """The messages every user's INBOX holds."""
+    return [sample_message(i, SIZES[i % len(SIZES)]) for i in range(1, count + 1)]
+
+
+def fill_posthouse(ph: Posthouse, users: list[str], messages: list[bytes], how: str) -> None:
+    """Give every user the messages: one SMTP transaction per message, or IMAP APPEND.
+
+    The samples have LF line ends (Maildir style, as Dovecot stores them); on the wire they
+    go as CRLF (crlf)."""
+    wire = [crlf(data) for data in messages]
+    if how == "smtp":
+        inject([Injection(ph.require("smtp"), "filler@source.test", users, wire)])
+    else:
+        port = ph.require("imap")
+        for user in users:
+            client = imaplib.IMAP4(LOOPBACK, port, timeout=60)
+            client.login(user, PASSWORD)
+            for data in wire:
+                client.append("INBOX", "", None, data)
+            client.logout()
+    for user in users:
+        count = ph.message_count(user)
+        if count is not None and count != len(messages):
+            raise Refused(f"after the fill {user} has {count} messages, not {len(messages)}")
+
+
+def with_mailboxes(b: Bench, protocol: str, users: list[str], messages: list[bytes],
+                   warm_up: Callable[[int], object]) -> tuple[Posthouse, DovecotPeer]:
+    """posthouse and Dovecot whose users each hold messages in INBOX, after one untimed
+    warm_up(port) pass on each (Dovecot builds its indexes then)."""
+    ph = b.posthouse(users, lambda ph: fill_posthouse(ph, users, messages, b.args.fill),
+                     lambda ph: warm_up(ph.require(protocol)))
+    dv = DovecotPeer(b.lab / "dovecot", imap_port=free_port(), pop3_port=free_port(),
+                     users=dict.fromkeys(users, PASSWORD))
+    dv_port = dv.imap_port if protocol == "imap" else dv.pop3_port
+    b.peer(dv, *(lambda u=u: dv.add_messages(u, messages) for u in users),
+           lambda: warm_up(dv_port))
+    return ph, dv
 
 
 # --- an SMTP injector (threads, smtplib) ------------------------------------------------------
@@ -358,6 +513,13 @@ def inject(jobs: Sequence[Injection]) -> float:
     if sent != sum(len(j.messages) for j in jobs):
         raise Refused("not every message was sent")
     return time.perf_counter() - started
+
+
+def crlf(data: bytes) -> bytes:
+    """A sample message (LF line ends, Maildir style) as it must go on the wire: CRLF.
+
+    posthouse rightly refuses bare LF in SMTP DATA (550 5.6.0, SMTP smuggling)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def split(items: Sequence[bytes], parts: int) -> list[list[bytes]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,3 +30,12 @@ def loopback_server(tmp_path: Path) -> Iterator[ServerThread]:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail the test if the server logged anything at ERROR level or above meanwhile."""
+    yield
+    errors = [r for r in caplog.records
+              if r.name.startswith("posthouse") and r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]

@@ -19,17 +19,15 @@ from posthouse.config import Config, QueueConfig
 from posthouse.store.models import OutboundRecipient, QueuedMessage
 from tests.support.peers import free_port
 from tests.support.server import PASSWORD, ServerThread, make_config
-from tests.support.smtp_wire import RawSmtp, closed, server_errors, strip_trace
+from tests.support.smtp_wire import RawSmtp, closed, strip_trace
 
 ANN, BOB = "ann@example.test", "bob@example.test"
 MSG = (b"From: ann@example.test\r\nTo: x@remote.test\r\nSubject: out\r\n"
        b"Date: Tue, 03 Feb 2026 10:00:00 +0100\r\nMessage-ID: <out@client.test>\r\n\r\nhi\r\n")
 
 
-@pytest.fixture(autouse=True)
-def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    assert server_errors(caplog.records) == []
+# The server must log no ERROR during any test of this module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture

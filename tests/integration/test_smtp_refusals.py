@@ -15,17 +15,15 @@ import pytest
 
 from tests.support.mail import deliver
 from tests.support.server import PASSWORD, ServerThread, make_config
-from tests.support.smtp_wire import RawSmtp, server_errors, strip_trace
+from tests.support.smtp_wire import RawSmtp, strip_trace
 
 ANN, BOB = "ann@example.test", "bob@example.test"
 MAX_SIZE = 4096
 SMALL = b"Subject: small\r\n\r\nsmall message\r\n"
 
 
-@pytest.fixture(autouse=True)
-def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    assert server_errors(caplog.records) == []
+# The server must log no ERROR during any test of this module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import re
 import smtplib
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.server import ServerThread
-from tests.support.smtp_wire import RawSmtp, server_errors, strip_trace, trace_fields
+from tests.support.smtp_wire import RawSmtp, strip_trace, trace_fields
 
 ANN, BOB = "ann@example.test", "bob@example.test"
 MSG = b"Subject: hello\r\nFrom: peer@remote.test\r\n\r\nhello\r\n"
@@ -20,10 +19,8 @@ COMMON = ["SIZE 52428800", "PIPELINING", "8BITMIME", "SMTPUTF8", "CHUNKING", "BI
           "DSN", "ENHANCEDSTATUSCODES"]
 
 
-@pytest.fixture(autouse=True)
-def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    assert server_errors(caplog.records) == []
+# The server must log no ERROR during any test of this module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture

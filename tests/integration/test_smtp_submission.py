@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import smtplib
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -20,7 +19,6 @@ from tests.support.smtp_wire import (
     CLIENTS,
     SUBMISSION_LISTENERS,
     Outgoing,
-    server_errors,
     split_message,
     strip_trace,
     submit,
@@ -33,10 +31,8 @@ TEAM = "team@example.test"  # alias -> ann, bob
 MATRIX = [(c, listener) for c in CLIENTS for listener in SUBMISSION_LISTENERS]
 
 
-@pytest.fixture(autouse=True)
-def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    assert server_errors(caplog.records) == []
+# The server must log no ERROR during any test of this module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 def message(n: int, *, date: bool = True, message_id: bool = True) -> bytes:

@@ -3,23 +3,16 @@ the store once the run ends (posthouse answers 250 only after the commit)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.support.peers import run_smtp_source
 from tests.support.server import ServerThread
-from tests.support.smtp_wire import server_errors, strip_trace
+from tests.support.smtp_wire import strip_trace
 
-pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(120),
+              pytest.mark.usefixtures("no_server_errors")]
 
 RCPT = "load@example.test"
-
-
-@pytest.fixture(autouse=True)
-def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    assert server_errors(caplog.records) == []
 
 
 def inbox_count(server: ServerThread, address: str) -> int:

@@ -8,12 +8,10 @@ never executed, and the message as a whole is refused because of its bare CR / L
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.support.server import ServerThread
-from tests.support.smtp_wire import RawSmtp, server_errors
+from tests.support.smtp_wire import RawSmtp
 
 ANN, BOB, EVE = "ann@example.test", "bob@example.test", "eve@example.test"
 USERS = (ANN, BOB, EVE)
@@ -22,10 +20,8 @@ MARKERS = [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\n.\n", b"\r\n.\r", b"\r.\r\n", b
 IDS = ["LF.LF", "CR.CR", "LF.CRLF", "CRLF.LF", "CRLF.CR", "CR.CRLF", "LF..LF"]
 
 
-@pytest.fixture(autouse=True)
-def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    assert server_errors(caplog.records) == []
+# The server must log no ERROR during any test of this module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture

@@ -8,20 +8,17 @@ injected commands, neither before nor after the handshake.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 
 from tests.support.server import PASSWORD, ServerThread
-from tests.support.smtp_wire import RawSmtp, server_errors
+from tests.support.smtp_wire import RawSmtp
 
 ANN, BOB = "ann@example.test", "bob@example.test"
 
 
-@pytest.fixture(autouse=True)
-def _no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    assert server_errors(caplog.records) == []
+# The server must log no ERROR during any test of this module (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture

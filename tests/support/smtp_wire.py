@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import re
 import smtplib
 import socket
@@ -217,7 +216,3 @@ async def closed(sock: socket.socket) -> None:
         await asyncio.sleep(0.01)
     raise AssertionError("the client socket was never closed")
 
-
-def server_errors(records: list[logging.LogRecord]) -> list[str]:
-    """Errors the server logged (a session that crashed, a failed delivery), as text."""
-    return [f"{r.name}: {r.getMessage()}" for r in records if r.levelno >= logging.ERROR]
