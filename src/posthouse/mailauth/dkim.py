@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dkim
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from dkim.canonicalization import CanonicalizationPolicy
 
 from posthouse.config import Config
@@ -44,7 +46,7 @@ class DkimKeys:
     """The signing keys: the RSA PEM and, optionally, an Ed25519 key."""
 
     selector: str
-    rsa_pem: bytes
+    rsa: RSAPrivateKey
     ed25519: Ed25519PrivateKey | None = None
 
 
@@ -56,7 +58,17 @@ def load_keys(cfg: Config) -> DkimKeys | None:
     ed = None
     if cfg.dkim.ed25519_key:
         ed = _load_ed25519(Path(cfg.dkim.ed25519_key))
-    return DkimKeys(cfg.dkim.selector, path.read_bytes(), ed)
+    return DkimKeys(cfg.dkim.selector, _load_rsa(path), ed)
+
+
+def _load_rsa(path: Path) -> RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise DkimKeyError(f"cannot read RSA DKIM key {path}: {exc}") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise DkimKeyError(f"{path} is not an RSA private key")
+    return key
 
 
 def _load_ed25519(path: Path) -> Ed25519PrivateKey:
@@ -84,46 +96,55 @@ def fields_to_sign(message: bytes) -> list[str]:
     return [f for f in SIGNED_FIELDS if f in present]
 
 
-class _Ed25519Adapter:
-    """What ``DKIM.gen_header`` calls: ``sign(digest).signature`` (Ed25519 over the SHA-256
-    hash of the signed data, RFC 8463 3)."""
+class _Signer:
+    """What ``DKIM.gen_header`` calls on its key argument in its non-RSA branch:
+    ``sign(digest).signature``. Both algorithms sign the SHA-256 digest of the canonical
+    header data: Ed25519 directly (RFC 8463 3), RSA as PKCS#1 v1.5 with SHA-256 (RFC 6376
+    3.3.1). Signing RSA here with ``cryptography`` instead of dkimpy's pure-Python RSA is
+    about ten times faster and does not hold the interpreter lock."""
 
-    def __init__(self, key: Ed25519PrivateKey) -> None:
+    def __init__(self, key: Ed25519PrivateKey | RSAPrivateKey) -> None:
         self._key = key
         self.signature = b""
 
-    def sign(self, digest: bytes) -> _Ed25519Adapter:
-        self.signature = self._key.sign(digest)
+    def sign(self, digest: bytes) -> _Signer:
+        if isinstance(self._key, RSAPrivateKey):
+            self.signature = self._key.sign(digest, padding.PKCS1v15(),
+                                            utils.Prehashed(hashes.SHA256()))
+        else:
+            self.signature = self._key.sign(digest)
         return self
 
 
-def _ed25519_field(message: bytes, selector: str, domain: str, key: Ed25519PrivateKey,
-                   include: list[bytes], timestamp: int) -> bytes:
+def _signature_field(message: bytes, *, algorithm: bytes, selector: str, domain: str,
+                     key: Ed25519PrivateKey | RSAPrivateKey, include: list[bytes],
+                     timestamp: int) -> bytes:
+    # dkimpy computes the canonical header hash; the object is created as ed25519-sha256
+    # only so that gen_header hands that hash to _Signer (the a= tag below is what counts).
     signer = dkim.DKIM(message, signature_algorithm=b"ed25519-sha256")
     signer.hasher = hashlib.sha256
     policy = CanonicalizationPolicy.from_c_value(b"/".join(_CANON))
     body_hash = base64.b64encode(hashlib.sha256(policy.canonicalize_body(signer.body)).digest())
-    fields = [(b"v", b"1"), (b"a", b"ed25519-sha256"), (b"c", b"/".join(_CANON)),
+    fields = [(b"v", b"1"), (b"a", algorithm), (b"c", b"/".join(_CANON)),
               (b"d", domain.encode()), (b"q", b"dns/txt"), (b"s", selector.encode()),
               (b"t", str(timestamp).encode()), (b"h", b" : ".join(include)),
               (b"bh", body_hash), (b"b", b"0" * 60)]
-    value: bytes = signer.gen_header(fields, include, policy, b"DKIM-Signature",
-                                     _Ed25519Adapter(key))
+    value: bytes = signer.gen_header(fields, include, policy, b"DKIM-Signature", _Signer(key))
     return b"DKIM-Signature: " + value
 
 
 def sign(message: bytes, *, keys: DkimKeys, domain: str, timestamp: int) -> bytes:
     """``message`` with DKIM-Signature field(s) prepended (RSA topmost); unchanged when it
-    has no From field. ``domain`` is d= in A-label form. ``timestamp`` is t= of the Ed25519
-    signature (dkimpy takes the system time for the RSA one)."""
+    has no From field. ``domain`` is d= in A-label form; ``timestamp`` is t=."""
     names = fields_to_sign(message)
     if "from" not in names:
         return message
     include = [n.encode() for n in names]
-    rsa: bytes = dkim.sign(message, keys.selector.encode(), domain.encode(), keys.rsa_pem,
-                           canonicalize=_CANON, include_headers=include)
+    rsa = _signature_field(message, algorithm=b"rsa-sha256", selector=keys.selector,
+                           domain=domain, key=keys.rsa, include=include, timestamp=timestamp)
     extra = b""
     if keys.ed25519 is not None:
-        extra = _ed25519_field(message, keys.selector + ED25519_SUFFIX, domain, keys.ed25519,
-                               include, timestamp)
+        extra = _signature_field(message, algorithm=b"ed25519-sha256",
+                                 selector=keys.selector + ED25519_SUFFIX, domain=domain,
+                                 key=keys.ed25519, include=include, timestamp=timestamp)
     return rsa + extra + message
