@@ -101,9 +101,8 @@ class DeliveryTransaction:
             message = NewMessage(local, summarize(local), internaldate)
             await store.deliver(message, [DeliveryTarget(u) for u in users], outbound=outbound)
         elif outbound is not None:
-            relayed = received + data
-            await store.deliver(NewMessage(relayed, summarize(relayed), internaldate), [],
-                                outbound=outbound)
+            # Relay only: no mailbox will show it, so no MIME summary or search index.
+            await store.enqueue(received + data, outbound)
         return skipped
 
     def recipients_of(self, user_id: int) -> list[AcceptedRecipient]:
