@@ -55,6 +55,9 @@ def test_due_hold_reschedule_results_remove(runner: StoreRunner) -> None:
         second = await store.enqueue(b"two" * 30_000, ENVELOPE)  # file-sized blob
         assert [q.id for q in await store.due(FAR_FUTURE, 10)] == [first, second]
         assert [q.id for q in await store.due(FAR_FUTURE, 1)] == [first]
+        # Entries a worker already has in flight are left out, and the limit counts the rest.
+        assert [q.id for q in await store.due(FAR_FUTURE, 1, exclude={first})] == [second]
+        assert await store.due(FAR_FUTURE, 10, exclude=[first, second]) == []
         assert await store.due(datetime(2000, 1, 1, tzinfo=UTC), 10) == []
         await store.set_held(first, True)
         assert [q.id for q in await store.due(FAR_FUTURE, 10)] == [second]

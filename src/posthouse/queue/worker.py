@@ -119,7 +119,7 @@ class QueueWorker:
         if room <= 0:
             return
         try:
-            due = await self._store.due(self._clock.now(), room + len(self._inflight))
+            due = await self._store.due(self._clock.now(), room, exclude=self._inflight)
         except StoreError:
             log.exception("cannot read the queue")
             return

@@ -16,7 +16,7 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -170,6 +170,11 @@ class MessageStore(Protocol):
     async def read_blob(self, blob_id: str) -> bytes:
         """The raw bytes of a message."""
 
+    async def read_blobs(self, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        """The raw bytes of several messages by blob id, in one store round trip; ids with
+        no blob are absent from the result (the caller decides, as ``read_blob`` would
+        raise NotFound). Duplicate ids are allowed."""
+
     async def store_flags(
         self,
         mailbox_id: int,
@@ -222,8 +227,10 @@ class QueueStore(Protocol):
     async def enqueue(self, data: bytes, envelope: OutboundEnvelope) -> int:
         """Queue a message for remote recipients; returns the queue id."""
 
-    async def due(self, now: datetime, limit: int) -> list[QueuedMessage]:
-        """Messages not held whose next attempt is due, oldest first."""
+    async def due(self, now: datetime, limit: int,
+                  exclude: Collection[int] = ()) -> list[QueuedMessage]:
+        """Messages not held whose next attempt is due, oldest first; ``exclude`` names
+        entries the caller is already working on."""
 
     async def get_queued(self, queue_id: int) -> QueuedMessage | None:
         """One queued message, or None."""

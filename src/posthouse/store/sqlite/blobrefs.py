@@ -7,6 +7,7 @@ same transaction; the file of a large blob is unlinked by the writer after the c
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -112,6 +113,37 @@ def read(conn: sqlite3.Connection, root: Path, blob_id: str) -> bytes:
         return blobs.read_blob_file(root, blob_id)
     except FileNotFoundError:
         raise NotFound(f"blob {blob_id} was removed") from None
+
+
+READ_CHUNK = 500  # blob ids per ``IN (...)`` query (a JSON array bound as one parameter)
+_READ_MANY = (
+    "SELECT b.id, b.inline, d.data FROM blobs b LEFT JOIN blob_data d ON d.id = b.id"
+    " WHERE b.id IN (SELECT value FROM json_each(?))"
+)
+
+
+def read_many(conn: sqlite3.Connection, root: Path, blob_ids: Sequence[str]) -> dict[str, bytes]:
+    """The bytes of each blob that exists, by id; absent ids (and removed files) are left out.
+
+    Inline blobs come from one query per ``READ_CHUNK`` ids; file blobs are read here too.
+    """
+    wanted = list(dict.fromkeys(blob_ids))
+    found: dict[str, bytes] = {}
+    files: list[str] = []
+    for start in range(0, len(wanted), READ_CHUNK):
+        chunk = json.dumps(wanted[start : start + READ_CHUNK])
+        rows = conn.execute(_READ_MANY, (chunk,))
+        for blob_id, inline, data in rows:
+            if inline:
+                found[blob_id] = bytes(data)
+            else:
+                files.append(blob_id)
+    for blob_id in files:
+        try:
+            found[blob_id] = blobs.read_blob_file(root, blob_id)
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def file_blob_ids(conn: sqlite3.Connection) -> set[str]:

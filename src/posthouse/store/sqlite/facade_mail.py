@@ -132,6 +132,13 @@ class MessagesFacade(StoreCore):
         root = self.blob_root
         return await self._read(lambda conn: blobrefs.read(conn, root, blob_id))
 
+    async def read_blobs(self, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        """The raw bytes of several messages in one read; ids not found are left out."""
+        root, chosen = self.blob_root, tuple(blob_ids)
+        if not chosen:
+            return {}
+        return await self._read(lambda conn: blobrefs.read_many(conn, root, chosen))
+
     async def store_flags(
         self,
         mailbox_id: int,

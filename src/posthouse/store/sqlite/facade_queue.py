@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from posthouse.store.models import OutboundEnvelope, QueuedMessage
@@ -19,9 +20,11 @@ class QueueFacade(StoreCore):
             lambda ctx: queue.enqueue(ctx, blob.blob_id, blob.data, envelope), fresh_blobs=fresh
         )
 
-    async def due(self, now: datetime, limit: int) -> list[QueuedMessage]:
-        """Messages not held whose next attempt is due, oldest first."""
-        return await self._read(lambda conn: queue.due(conn, now, limit))
+    async def due(self, now: datetime, limit: int,
+                  exclude: Collection[int] = ()) -> list[QueuedMessage]:
+        """Messages not held whose next attempt is due, oldest first, except ``exclude``."""
+        skip = frozenset(exclude)
+        return await self._read(lambda conn: queue.due(conn, now, limit, skip))
 
     async def get_queued(self, queue_id: int) -> QueuedMessage | None:
         """One queued message, or None."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -169,14 +170,17 @@ def _load(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> l
     return [_message(row, rcpts.get(row[0], [])) for row in entries]
 
 
-def due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[QueuedMessage]:
-    """Entries not held, due by ``now``, with a pending recipient; oldest due first."""
+def due(conn: sqlite3.Connection, now: datetime, limit: int,
+        exclude: Collection[int] = ()) -> list[QueuedMessage]:
+    """Entries not held, due by ``now``, with a pending recipient, not in ``exclude``;
+    oldest due first."""
     return _load(
         conn,
         "WHERE held = 0 AND next_attempt <= ? AND EXISTS (SELECT 1 FROM queue_rcpts r"
         " WHERE r.queue_id = queue.id AND r.state = 'pending')"
+        " AND id NOT IN (SELECT value FROM json_each(?))"
         " ORDER BY next_attempt, id LIMIT ?",
-        (to_micros(now), limit),
+        (to_micros(now), json.dumps(sorted(exclude)), limit),
     )
 
 
