@@ -104,6 +104,25 @@ def test_read_blob_unknown(runner: StoreRunner) -> None:
     runner.run(body)
 
 
+def test_read_blobs_in_one_call(runner: StoreRunner) -> None:
+    async def body(store: Store) -> None:
+        bob = await new_user(store)
+        inbox = await mailbox_id(store, bob)
+        sent = [message("small one"), message("big one", pad=FILE_SIZED), message("small two")]
+        for msg in sent:
+            await store.deliver(msg, [DeliveryTarget(bob.id)])
+        metas = await store.fetch_meta(inbox, [1, 2, 3])
+        ids = [m.blob_id for m in metas]
+        unknown = "0" * 64
+        found = await store.read_blobs([ids[2], unknown, ids[0], ids[1], ids[0]])
+        assert found == {blob_id: msg.data for blob_id, msg in zip(ids, sent, strict=True)}
+        assert [await store.read_blob(i) for i in ids] == [found[i] for i in ids]
+        assert await store.read_blobs([]) == {}
+        assert await store.read_blobs([unknown]) == {}
+
+    runner.run(body)
+
+
 def test_copy_and_move(runner: StoreRunner) -> None:
     async def body(store: Store) -> None:
         bob = await new_user(store)

@@ -32,11 +32,16 @@ class StoreSpy:
         self.calls: Counter[str] = Counter()
         self.largest_batch = 0
         self.summaries = 0
-        read_blob, fetch_meta = store.read_blob, store.fetch_meta
+        read_blob, read_blobs = store.read_blob, store.read_blobs
+        fetch_meta = store.fetch_meta
 
         async def spy_read_blob(blob_id: str) -> bytes:
             self.calls["read_blob"] += 1
             return bytes(await read_blob(blob_id))
+
+        async def spy_read_blobs(blob_ids: Sequence[str]) -> dict[str, bytes]:
+            self.calls["read_blob"] += len(blob_ids)
+            return dict(await read_blobs(blob_ids))
 
         async def spy_fetch_meta(mailbox_id: int, uids: Sequence[int], *,
                                  with_summary: bool = False) -> Any:
@@ -46,6 +51,7 @@ class StoreSpy:
             return await fetch_meta(mailbox_id, uids, with_summary=with_summary)
 
         monkeypatch.setattr(store, "read_blob", spy_read_blob)
+        monkeypatch.setattr(store, "read_blobs", spy_read_blobs)
         monkeypatch.setattr(store, "fetch_meta", spy_fetch_meta)
 
 

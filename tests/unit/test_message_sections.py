@@ -8,11 +8,13 @@ import pytest
 
 from posthouse.message.mime import parse
 from posthouse.message.sections import (
+    TOP_LEVEL_SPECS,
     Spec,
     UnknownEncoding,
     binary_size,
     extract,
     extract_binary,
+    extract_top,
     find_part,
     partial,
 )
@@ -188,6 +190,23 @@ def test_empty_body_and_header_only_message() -> None:
 def test_bare_lf_sections() -> None:
     assert _section("14-bare-lf.eml", (1,)) == b"line one\nline two"
     assert _section("14-bare-lf.eml", (1,), Spec.MIME) == b"Content-Type: text/plain\n\n"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.eml")))
+def test_top_level_sections_without_the_tree_match_the_tree(name: str) -> None:
+    data = _load(name)
+    root = parse(data)
+    for fields in (("from", "Subject", "DATE", "content-type", "x-null", "to"), (),
+                   ("", "x y", "from:", "sübject", "SUBJECT ")):
+        for spec in TOP_LEVEL_SPECS:
+            assert extract_top(data, spec, fields) == extract(data, root, (), spec, fields)
+
+
+def test_top_level_sections_need_the_tree_for_body_and_mime() -> None:
+    data = _load("01-simple.eml")
+    for spec in (Spec.BODY, Spec.MIME):
+        with pytest.raises(ValueError, match="MIME tree"):
+            extract_top(data, spec)
 
 
 @pytest.mark.parametrize(

@@ -87,14 +87,23 @@ def split_header(data: bytes, start: int = 0, end: int | None = None) -> Header:
     header runs to ``end`` and the body is empty. A header beyond MAX_HEADER_BYTES or
     MAX_FIELDS ends there, without blank line, and the rest counts as body.
     """
+    spans, body_start, blank = header_spans(data, start, end)
+    return _header(_make_fields(data, spans), body_start, blank)
+
+
+def header_spans(
+    data: bytes, start: int = 0, end: int | None = None
+) -> tuple[list[tuple[int, int]], int, bool]:
+    """``split_header`` without Field objects: the (start, end) of each field (continuation
+    lines merged), where the body starts, and whether a blank line ended the header."""
     stop = len(data) if end is None else end
     pos = start
-    spans: list[tuple[int, int]] = []  # (start, end) of each field, continuations merged
+    spans: list[tuple[int, int]] = []
     while pos < stop and pos - start < MAX_HEADER_BYTES:
         nl = data.find(b"\n", pos, stop)
         line_end = stop if nl < 0 else nl + 1
         if data[pos:line_end] in (b"\r\n", b"\n"):
-            return _header(_make_fields(data, spans), line_end, True)
+            return spans, line_end, True
         if data[pos] in _WSP and spans:
             spans[-1] = (spans[-1][0], line_end)
         elif len(spans) < MAX_FIELDS:
@@ -102,7 +111,28 @@ def split_header(data: bytes, start: int = 0, end: int | None = None) -> Header:
         else:
             break
         pos = line_end
-    return _header(_make_fields(data, spans), pos, False)
+    return spans, pos, False
+
+
+def select_fields(data: bytes, names: Iterable[str], keep: bool) -> tuple[list[bytes], bool]:
+    """The raw fields of the top-level header whose name is (keep=True) or is not
+    (keep=False) in ``names``, as ``split_header(data).fields`` would select them (a line
+    that is not a valid field never matches), and whether a blank line ended the header.
+
+    Only the names that match are validated and no Field is built: FETCH of a few header
+    fields is the hot path of every mail client's message list.
+    """
+    wanted = {name.lower().encode("ascii") for name in names if name.isascii()}
+    spans, _, blank = header_spans(data)
+    chosen: list[bytes] = []
+    for s, e in spans:
+        nl = data.find(b"\n", s, e)
+        colon = data.find(b":", s, e if nl < 0 else nl)
+        name = data[s:colon].rstrip(_WSP) if colon > s else b""
+        hit = name.lower() in wanted and _FIELD_NAME.fullmatch(name) is not None
+        if hit == keep:
+            chosen.append(data[s:e])
+    return chosen, blank
 
 
 def _header(fields: tuple[Field, ...], body_start: int, blank: bool) -> Header:

@@ -20,7 +20,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from posthouse.message.headers import split_header
+from posthouse.message.headers import header_spans, select_fields, split_header
 from posthouse.message.mime import Part
 from posthouse.message.transfer import decode_transfer
 
@@ -77,9 +77,14 @@ def _header_subset(data: bytes, entity: Part, names: Iterable[str], keep: bool) 
     wanted = {name.lower() for name in names}
     header = split_header(data, entity.header_start, entity.end)
     chosen = [f.raw for f in header.fields if (bool(f.name) and f.name.lower() in wanted) == keep]
+    return _join_fields(chosen, header.has_blank_line)
+
+
+def _join_fields(chosen: list[bytes], blank: bool) -> bytes:
+    """Selected raw fields as one block, the last one closed, then the blank line if any."""
     if chosen and not chosen[-1].endswith(b"\n"):
         chosen[-1] += b"\r\n"  # the header ended without a line end: close the last field
-    return b"".join(chosen) + (b"\r\n" if header.has_blank_line else b"")
+    return b"".join(chosen) + (b"\r\n" if blank else b"")
 
 
 def _message_entity(root: Part, path: Sequence[int]) -> Part | None:
@@ -114,6 +119,27 @@ def extract(
     if spec is Spec.TEXT:
         return data[entity.body_start : entity.end]
     return _header_subset(data, entity, fields, keep=spec is Spec.HEADER_FIELDS)
+
+
+TOP_LEVEL_SPECS = frozenset(
+    {Spec.HEADER, Spec.HEADER_FIELDS, Spec.HEADER_FIELDS_NOT, Spec.TEXT}
+)
+
+
+def extract_top(data: bytes, spec: Spec, fields: Iterable[str] = ()) -> bytes:
+    """HEADER, HEADER.FIELDS[.NOT] or TEXT of the top-level message from its header alone.
+
+    The octets are those of ``extract(data, parse(data), (), spec, fields)`` without parsing
+    the MIME tree: the top-level entity's header is the first header block of ``data`` and
+    its body runs to the end.
+    """
+    if spec in (Spec.HEADER_FIELDS, Spec.HEADER_FIELDS_NOT):
+        chosen, blank = select_fields(data, fields, keep=spec is Spec.HEADER_FIELDS)
+        return _join_fields(chosen, blank)
+    if spec not in (Spec.HEADER, Spec.TEXT):
+        raise ValueError(f"{spec} needs the MIME tree")
+    _, body_start, _ = header_spans(data)
+    return data[:body_start] if spec is Spec.HEADER else data[body_start:]
 
 
 def extract_binary(data: bytes, root: Part, path: Sequence[int]) -> bytes | UnknownEncoding:

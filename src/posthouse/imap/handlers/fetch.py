@@ -4,7 +4,8 @@ Streaming: the uids are resolved on the session's view, then metadata is loaded 
 (``META_BATCH`` uids, fewer when the cached parse is needed) and each message's response is
 yielded as soon as it is built, so ``FETCH 1:* (UID FLAGS)`` on a huge mailbox never loads a
 body or a summary and never holds more than one batch. Message bytes are read only when a
-body section is asked for, one message at a time.
+body section is asked for: one ``read_blobs`` call per batch (split so that one call holds at
+most ``BLOB_GROUP_BYTES`` of messages, or one message), not one store round trip each.
 
 \\Seen: a non-PEEK body item sets \\Seen (through ``store_flags``, once per batch) in a
 read-write mailbox, and the new FLAGS are part of that message's FETCH response even if
@@ -22,7 +23,7 @@ allows them during UID commands) and missing uids are ignored (RFC 9051 6.4.9).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from posthouse.imap import commands as c
 from posthouse.imap.errors import ImapError, ResponseCode
@@ -35,10 +36,12 @@ from posthouse.imap.handlers.msg_fetchitems import (
     render,
 )
 from posthouse.imap.responses import Response, fetch
+from posthouse.store.errors import NotFound
 from posthouse.store.models import FlagOp, StoredMessage, UidFlags
 
 META_BATCH = 500  # uids per metadata query when only metadata is needed
 SUMMARY_BATCH = 50  # uids per query when the cached parse is loaded (it can be large)
+BLOB_GROUP_BYTES = 8 << 20  # message bytes read per store call (at least one message)
 SEEN = "\\Seen"
 
 
@@ -65,8 +68,29 @@ async def _mark_seen(
     ]
 
 
-async def _message(
-    ctx: HandlerContext, selected: Selected, plan: FetchPlan, meta: StoredMessage,
+def blob_groups(metas: Sequence[StoredMessage]) -> Iterator[Sequence[StoredMessage]]:
+    """Consecutive runs of ``metas`` whose sizes add up to at most BLOB_GROUP_BYTES (a run
+    holds at least one message): the bytes of one run are read in one store call."""
+    start, total = 0, 0
+    for end, meta in enumerate(metas):
+        if end > start and total + meta.size > BLOB_GROUP_BYTES:
+            yield metas[start:end]
+            start, total = end, 0
+        total += meta.size
+    if start < len(metas):
+        yield metas[start:]
+
+
+def _body(blobs: Mapping[str, bytes], meta: StoredMessage) -> Body:
+    """The message's bytes from a group read (NotFound, as ``read_blob``, if gone)."""
+    data = blobs.get(meta.blob_id)
+    if data is None:
+        raise NotFound(f"no blob {meta.blob_id}")
+    return Body(data)
+
+
+def _message(
+    selected: Selected, plan: FetchPlan, meta: StoredMessage, blobs: Mapping[str, bytes],
     *, newly_seen: bool,
 ) -> Response | None:
     """The FETCH response of one message (None if the view no longer knows it)."""
@@ -74,7 +98,7 @@ async def _message(
     msn = view.msn_of(meta.uid)
     if msn is None:  # pragma: no cover - resolve only gives known uids
         return None
-    body = Body(await ctx.store.read_blob(meta.blob_id)) if plan.blob else None
+    body = _body(blobs, meta) if plan.blob else None
     msg = MessageData(meta, view.client_flags(meta.uid, meta.flags), body)
     add_flags = newly_seen and not plan.wants_flags
     response = fetch(msn, render(msg, plan.items, add_flags=add_flags))
@@ -112,11 +136,13 @@ async def handle_fetch(ctx: HandlerContext, tag: str, cmd: c.Fetch) -> AsyncIter
         metas, seen_now, gone = await _batch(ctx, selected, plan, uids[start:start + step],
                                              cmd.changedsince)
         missing += gone
-        for meta in metas:
-            response = await _message(ctx, selected, plan, meta,
-                                      newly_seen=meta.uid in seen_now)
-            if response is not None:
-                yield response
+        for group in blob_groups(metas) if plan.blob else (metas,):
+            blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
+            for meta in group:
+                response = _message(selected, plan, meta, blobs,
+                                    newly_seen=meta.uid in seen_now)
+                if response is not None:
+                    yield response
     if missing and not cmd.uid:
         raise ImapError("Some messages were expunged by another session",
                         code=ResponseCode.EXPUNGEISSUED.code())

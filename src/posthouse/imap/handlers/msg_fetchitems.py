@@ -6,7 +6,9 @@ message's data into the ``name value name value ...`` list of its FETCH response
 
 Decisions:
 - The MIME tree of a message is parsed at most once per message per command (``Body``), and
-  only when a section is asked for; nothing is kept after the message's response.
+  only when a section inside it is asked for: top-level HEADER, HEADER.FIELDS[.NOT], TEXT,
+  RFC822.HEADER and RFC822.TEXT split only the top-level header. Nothing is kept after the
+  message's response.
 - A section that does not exist is the empty string (see posthouse.message.sections).
 - BINARY data goes out as a literal8 only when it holds a NUL (RFC 3516 4.2 leaves the
   choice; plain literals suit more clients); an unknown transfer encoding fails the
@@ -84,7 +86,8 @@ def internaldate_text(when: datetime) -> str:
 
 
 class Body:
-    """One message's bytes with its MIME tree, parsed on first use."""
+    """One message's bytes with its MIME tree, parsed on first use (top-level HEADER and
+    TEXT sections never need it: see ``sections.extract_top``)."""
 
     __slots__ = ("_root", "data")
 
@@ -143,8 +146,11 @@ def _section(body: Body, item: BodySection) -> Value:
     if item.binary:
         return _binary(body, item)
     spec = _SPECS[item.section.text or ""]
-    content = sections.extract(body.data, body.root, item.section.parts, spec,
-                               item.section.fields)
+    if not item.section.parts and spec in sections.TOP_LEVEL_SPECS:
+        content = sections.extract_top(body.data, spec, item.section.fields)
+    else:
+        content = sections.extract(body.data, body.root, item.section.parts, spec,
+                                   item.section.fields)
     return _slice(content, item)
 
 
@@ -177,7 +183,7 @@ def _attr(msg: MessageData, attr: Attr) -> Value:
     if attr is Attr.RFC822:
         return body.data
     spec = sections.Spec.HEADER if attr is Attr.RFC822_HEADER else sections.Spec.TEXT
-    return sections.extract(body.data, body.root, (), spec)
+    return sections.extract_top(body.data, spec)
 
 
 def item_value(msg: MessageData, item: FetchItem) -> tuple[Atom, Value]:

@@ -1,0 +1,93 @@
+"""Connection tunes TCP sockets: TCP_NODELAY once, TCP_QUICKACK re-armed after each read."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+
+from posthouse.net.connection import Connection
+
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+class FakeSocket:
+    """Records setsockopt calls; ``fail`` makes each raise OSError."""
+
+    def __init__(self, family: int = socket.AF_INET, *, fail: bool = False) -> None:
+        self.family = family
+        self.fail = fail
+        self.options: list[tuple[int, int, int]] = []
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        if self.fail:
+            raise OSError("not supported")
+        self.options.append((level, option, value))
+
+
+class FakeTransport(asyncio.Transport):
+    """Only the extra info a Connection reads."""
+
+    def __init__(self, sock: Any) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"socket": self._sock, "peername": ("127.0.0.1", 1)}.get(name, default)
+
+
+def _connected(sock: Any) -> Connection:
+    conn = Connection()
+    conn.connection_made(FakeTransport(sock))
+    return conn
+
+
+def test_nodelay_on_tcp_and_quickack_after_every_read() -> None:
+    sock = FakeSocket()
+    conn = _connected(sock)
+    assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in sock.options
+    sock.options.clear()
+    conn.data_received(b"a")
+    conn.data_received(b"b")
+    expected = [] if QUICKACK is None else [(socket.IPPROTO_TCP, QUICKACK, 1)] * 2
+    assert sock.options == expected
+
+
+@pytest.mark.parametrize("sock", [None, FakeSocket(socket.AF_UNIX)])
+def test_non_tcp_sockets_are_left_alone(sock: FakeSocket | None) -> None:
+    conn = _connected(sock)
+    conn.data_received(b"x")
+    assert sock is None or sock.options == []
+
+
+def test_socket_errors_are_ignored() -> None:
+    conn = _connected(FakeSocket(fail=True))
+    conn.data_received(b"still read")
+    assert bytes(conn._buffer) == b"still read"
+
+
+def test_real_accepted_socket_gets_nodelay() -> None:
+    async def main() -> int:
+        accepted: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+
+        def factory() -> Connection:
+            conn = Connection()
+            accepted.set_result(conn)
+            return conn
+
+        server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        conn = await accepted
+        await asyncio.sleep(0)
+        assert conn._transport is not None
+        sock = conn._transport.get_extra_info("socket")
+        value = int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return value
+
+    assert asyncio.run(main()) != 0
