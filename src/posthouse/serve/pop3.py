@@ -13,7 +13,7 @@ from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
-from posthouse.store.errors import StoreError
+from posthouse.store.errors import NotFound, StoreError
 from posthouse.store.models import INBOX, FlagOp
 
 log = logging.getLogger("posthouse.pop3")
@@ -44,6 +44,7 @@ class Pop3Session:
                 loopback_ok=services.config.auth.allow_plaintext_on_loopback)))
         self.principal: Principal | None = None
         self.inbox_id = 0
+        self.blobs: dict[int, str] = {}  # uid -> blob id, from the listing made at login
         self.exchange: SaslExchange | None = None
 
     async def run(self) -> None:
@@ -142,16 +143,18 @@ class Pop3Session:
         self.inbox_id = box.id
         rows = await store.uid_list(box.id)
         metas = await store.fetch_meta(box.id, [r.uid for r in rows])
+        self.blobs = {m.uid: m.blob_id for m in metas}
         return [(m.uid, m.size) for m in metas], box.uidvalidity
 
     async def _send_message(self, uid: int) -> None:
-        store = self.services.store
-        metas = await store.fetch_meta(self.inbox_id, [uid])
-        if not metas:  # expunged meanwhile by an IMAP session
+        # One store round trip: the blob id is known since login. A message whose content
+        # is gone (expunged over IMAP, last reference dropped) gets [SYS/PERM].
+        try:
+            data = await self.services.store.read_blob(self.blobs[uid])
+        except NotFound:
             self.conn.write(self.core.send(pop3.Err("message was removed from the server",
                                                     pop3.RespCode.SYS_PERM)))
             return
-        data = await store.read_blob(metas[0].blob_id)
         self.conn.write(self.core.send_message(data))
         await self.conn.drain()
 
