@@ -49,7 +49,8 @@ def test_append_with_flags_date_and_appenduid(server: ServerThread, conns: Conne
     assert status(out) == b"OK [APPENDUID %d 2] APPEND completed" % valid
     raw.ok("EXAMINE Drafts")
     first = raw.ok("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])")[0]
-    assert first.startswith(b'* 1 FETCH (FLAGS ($Todo \\Draft) INTERNALDATE'
+    # EXAMINE shows \\Recent without taking it (RFC 3501 6.3.2)
+    assert first.startswith(b'* 1 FETCH (FLAGS ($Todo \\Draft \\Recent) INTERNALDATE'
                             b' " 5-Jan-2025 13:14:15 -0800" RFC822.SIZE %d BODY[] {%d}\r\n'
                             % (len(data), len(data)))
     assert data in first  # stored octet for octet
@@ -97,8 +98,8 @@ def test_multiappend_binary_and_utf8(server: ServerThread, conns: Connections) -
     assert status(out) == b"OK [APPENDUID %d 1:3] APPEND completed" % valid
     assert server.inbox(USER) == [b"One\r\n", binary, "Subject: é\r\n".encode()]
     raw.ok("EXAMINE INBOX")
-    assert raw.ok("FETCH 1:2 FLAGS")[:2] == [b"* 1 FETCH (FLAGS (\\Seen))\r\n",
-                                             b"* 2 FETCH (FLAGS (\\Flagged))\r\n"]
+    assert raw.ok("FETCH 1:2 FLAGS")[:2] == [b"* 1 FETCH (FLAGS (\\Recent \\Seen))\r\n",
+                                             b"* 2 FETCH (FLAGS (\\Flagged \\Recent))\r\n"]
     assert b"~{" in raw.ok("FETCH 2 BINARY.PEEK[]")[0]  # NUL octets come back as literal8
 
 

@@ -82,7 +82,9 @@ def test_move_sends_copyuid_then_expunges(server: ServerThread, conns: Connectio
     assert raw.command("UID MOVE 5 Archive")[:2] == [
         b"* OK [COPYUID %d 5 5] Moved\r\n" % valid, b"* 3 EXPUNGE\r\n"]
     raw.ok("EXAMINE Archive")
-    assert raw.ok("FETCH 3 (UID FLAGS)") == [b"* 3 FETCH (UID 3 FLAGS (\\Flagged))\r\n"]
+    # Moved messages are new to Archive: \\Recent, shown (not taken) by EXAMINE
+    assert raw.ok("FETCH 3 (UID FLAGS)") == [
+        b"* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))\r\n"]
 
 
 def test_imapclient_move_and_copy(conns: Connections) -> None:

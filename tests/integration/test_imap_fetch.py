@@ -190,5 +190,5 @@ def test_internaldate_from_append(server: ServerThread, conns: Connections) -> N
     raw = conns.raw()
     raw.ok("EXAMINE INBOX")
     assert raw.ok("FETCH 1 (INTERNALDATE FLAGS)") == [
-        b'* 1 FETCH (INTERNALDATE "29-Feb-2024 23:59:01 -0330" FLAGS (\\Flagged))\r\n'
+        b'* 1 FETCH (INTERNALDATE "29-Feb-2024 23:59:01 -0330" FLAGS (\\Flagged \\Recent))\r\n'
     ]

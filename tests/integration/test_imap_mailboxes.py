@@ -195,7 +195,10 @@ def test_status_items(srv: ServerThread, client: RawImap) -> None:
     lines = client.cmd("a", "STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE RECENT)")
     sizes = sum(len(m) for m in srv.inbox(ADDRESS))
     assert lines[0] == (b'* STATUS "INBOX" (MESSAGES 2 UIDNEXT 3 UNSEEN 1 DELETED 1 SIZE %d'
-                        b' RECENT 0)' % sizes)
+                        b' RECENT 2)' % sizes)  # nobody has selected INBOX yet
+    client.cmd("s", "SELECT INBOX")  # this session takes \\Recent (RFC 3501 2.3.2)
+    client.cmd("u", "UNSELECT")
+    assert client.cmd("t", "STATUS INBOX (RECENT)")[0] == b'* STATUS "INBOX" (RECENT 0)'
     assert client.cmd("b", "STATUS Nope (MESSAGES)")[-1].startswith(b"b NO [NONEXISTENT]")
     assert client.cmd("c", "STATUS INBOX (BOGUS)")[-1].startswith(b"c BAD")
     assert client.cmd("d", "STATUS INBOX (HIGHESTMODSEQ)")[-1].startswith(b"d BAD")
@@ -245,3 +248,14 @@ def test_rev2_names_and_list(client: RawImap) -> None:
     assert '* LIST (\\HasNoChildren) "/" "Köln/Süd"'.encode() in lines
     assert client.cmd("f", "CREATE K&APY-ln2")[-1] == b"f OK CREATE completed"  # as UTF-8
     assert b'* LIST (\\HasNoChildren) "/" "K&APY-ln2"' in client.cmd("g", 'LIST "" "K*"')
+
+
+def test_examine_shows_recent_and_leaves_it_for_select(srv: ServerThread,
+                                                       client: RawImap) -> None:
+    """RFC 3501 6.3.2: EXAMINE must not make messages lose \\Recent."""
+    deliver(srv)
+    deliver(srv)
+    assert b"* 2 RECENT" in client.cmd("a", "EXAMINE INBOX")
+    assert b"* 2 RECENT" in client.cmd("b", "EXAMINE INBOX")
+    assert b"* 2 RECENT" in client.cmd("c", "SELECT INBOX")
+    assert b"* 0 RECENT" in client.cmd("d", "EXAMINE INBOX")

@@ -52,6 +52,9 @@ class Mailbox:
     uidnext: int
     highestmodseq: int
     subscribed: bool
+    # uids up to this mark are no longer \Recent (RFC 3501 2.3.2); read-only here, moved
+    # only by MailboxStore.claim_recent.
+    recent_mark: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class MailboxCounts:
     uidnext: int
     uidvalidity: int
     highestmodseq: int
+    recent: int = 0  # messages still \Recent for the next session to select (RFC 3501)
 
 
 @dataclass(frozen=True, slots=True)

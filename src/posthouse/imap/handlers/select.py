@@ -75,8 +75,9 @@ async def _open(
         ctx.events.drain()  # older than the snapshot below
     messages = await ctx.store.uid_list(box.id)
     mark = None
-    if not read_only and not ctx.rev2:
-        mark = await ctx.store.claim_recent(box.id)
+    if not ctx.rev2:
+        # SELECT takes \Recent for this session; EXAMINE only shows it (RFC 3501 6.3.2).
+        mark = box.recent_mark if read_only else await ctx.store.claim_recent(box.id)
     view = MailboxView(messages, mailbox_id=box.id, origin=ctx.origin, rev2=ctx.rev2,
                        recent_above=mark)
     for response in _select_responses(ctx, box, view, messages, read_only=read_only):

@@ -24,12 +24,13 @@ def check_status_items(ctx: HandlerContext, items: Sequence[str]) -> None:
                         status=Status.BAD)
 
 
-def _recent(ctx: HandlerContext, box: Mailbox) -> int:
-    """\\Recent is per session: known only for the mailbox selected here (else 0)."""
+def _recent(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts) -> int:
+    """\\Recent in this session for the selected mailbox; elsewhere the messages no session
+    has claimed yet (what the next SELECT would see, RFC 3501 6.3.10)."""
     selected = ctx.selected
-    if selected is not None and selected.mailbox.id == box.id and not ctx.rev2:
+    if selected is not None and selected.mailbox.id == box.id:
         return selected.view.recent_count
-    return 0
+    return counts.recent
 
 
 def _item(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts, item: str) -> int:
@@ -40,7 +41,7 @@ def _item(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts, item: str) -
         "HIGHESTMODSEQ": counts.highestmodseq,
     }
     if item == "RECENT":
-        return _recent(ctx, box)
+        return _recent(ctx, box, counts)
     return values[item]
 
 

@@ -24,14 +24,14 @@ from posthouse.store.sqlite.writer import WriteContext
 _SELECT = (
     "SELECT m.id, m.user_id, m.name, m.special_use, m.uidvalidity, m.uidnext,"
     " m.highestmodseq, EXISTS (SELECT 1 FROM subscriptions s"
-    " WHERE s.user_id = m.user_id AND s.name = m.name) FROM mailboxes m"
+    " WHERE s.user_id = m.user_id AND s.name = m.name), m.recent_mark FROM mailboxes m"
 )
 
 
 def _mailbox(row: Sequence[Any]) -> Mailbox:
     return Mailbox(
         id=row[0], user_id=row[1], name=row[2], special_use=row[3], uidvalidity=row[4],
-        uidnext=row[5], highestmodseq=row[6], subscribed=bool(row[7]),
+        uidnext=row[5], highestmodseq=row[6], subscribed=bool(row[7]), recent_mark=row[8],
     )
 
 
@@ -213,19 +213,20 @@ def list_subscriptions(conn: sqlite3.Connection, user_id: int) -> list[str]:
 def mailbox_counts(conn: sqlite3.Connection, mailbox_id: int) -> MailboxCounts:
     """STATUS / STAT figures (NoSuchMailbox)."""
     box = conn.execute(
-        "SELECT uidnext, uidvalidity, highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)
+        "SELECT uidnext, uidvalidity, highestmodseq, recent_mark FROM mailboxes WHERE id = ?",
+        (mailbox_id,),
     ).fetchone()
     if box is None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
-    total, unseen, deleted, size = conn.execute(
+    total, unseen, deleted, size, recent = conn.execute(
         "SELECT count(*), coalesce(sum(instr(' ' || flags || ' ', ?) = 0), 0),"
-        " coalesce(sum(instr(' ' || flags || ' ', ?) > 0), 0), coalesce(sum(size), 0)"
-        " FROM messages WHERE mailbox_id = ?",
-        (f" {SEEN} ", f" {DELETED} ", mailbox_id),
+        " coalesce(sum(instr(' ' || flags || ' ', ?) > 0), 0), coalesce(sum(size), 0),"
+        " coalesce(sum(uid > ?), 0) FROM messages WHERE mailbox_id = ?",
+        (f" {SEEN} ", f" {DELETED} ", box[3], mailbox_id),
     ).fetchone()
     return MailboxCounts(
         messages=total, unseen=unseen, deleted=deleted, size=size,
-        uidnext=box[0], uidvalidity=box[1], highestmodseq=box[2],
+        uidnext=box[0], uidvalidity=box[1], highestmodseq=box[2], recent=recent,
     )
 
 
