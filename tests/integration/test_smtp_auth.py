@@ -91,3 +91,11 @@ def test_authorization_identity_of_oneself_and_address_case(session: RawSmtp) ->
 def test_mechanisms_not_offered_are_504(session: RawSmtp, mechanism: str) -> None:
     reply = session.cmd(f"AUTH {mechanism}")
     assert (reply.code, reply.enhanced) == (504, "5.5.4"), reply
+
+
+def test_malformed_plain_message_is_named_as_such(session: RawSmtp) -> None:
+    """Valid base64 that is no PLAIN message (RFC 4616 2: two NULs) is not a base64 error."""
+    reply = session.cmd("AUTH PLAIN =")
+    assert (reply.code, reply.enhanced) == (501, "5.5.2"), reply
+    assert "Malformed" in reply.text
+    assert session.cmd("AUTH PLAIN " + b64(f"\0{ANN}\0{PASSWORD}")).code == 235

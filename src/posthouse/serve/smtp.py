@@ -176,8 +176,8 @@ class SmtpSession:
             return replies.auth_failed()
         if result is Outcome.CANCELLED:
             return replies.auth_cancelled()
-        if isinstance(result, Outcome):
-            return replies.auth_bad_base64()
+        if isinstance(result, Outcome):  # bad base64 or a message the mechanism cannot read
+            return smtp.Reply(501, "5.5.2", "Malformed authentication response")
         self.principal = result
         log.info("auth user=%s", result.address)
         return replies.auth_succeeded()
