@@ -253,3 +253,12 @@ def as_wire(value: Any) -> Parsed:
     if isinstance(value, list | tuple):
         return [as_wire(v) for v in value]
     return value
+
+
+def uidvalidity(server: ServerThread, mailbox: str) -> int:
+    """The UIDVALIDITY of one of USER's mailboxes, read from the store."""
+    async def get() -> int:
+        user = await server.store.get_user(USER)
+        box = await server.store.get_mailbox(user.id, mailbox)
+        return int(box.uidvalidity)
+    return server.call(get())

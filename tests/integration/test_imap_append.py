@@ -17,16 +17,9 @@ from tests.integration.imap_msg_support import (
     fill,
     message,
     status,
+    uidvalidity,
 )
 from tests.support.server import ServerThread, make_config
-
-
-def _uidvalidity(server: ServerThread, mailbox: str) -> int:
-    async def get() -> int:
-        user = await server.store.get_user(USER)
-        box = await server.store.get_mailbox(user.id, mailbox)
-        return int(box.uidvalidity)
-    return server.call(get())
 
 
 @pytest.fixture
@@ -39,7 +32,7 @@ def conns(server: ServerThread) -> Iterator[Connections]:
 
 
 def test_append_with_flags_date_and_appenduid(server: ServerThread, conns: Connections) -> None:
-    valid = _uidvalidity(server, "Drafts")
+    valid = uidvalidity(server, "Drafts")
     data = corpus("03-mixed-attachments.eml")
     raw = conns.raw()
     out = raw.command(b'APPEND Drafts (\\Draft $Todo) " 5-Jan-2025 13:14:15 -0800" {%d+}\r\n'
@@ -89,7 +82,7 @@ def test_append_to_selected_mailbox_announces_exists(server: ServerThread,
 
 
 def test_multiappend_binary_and_utf8(server: ServerThread, conns: Connections) -> None:
-    valid = _uidvalidity(server, "INBOX")
+    valid = uidvalidity(server, "INBOX")
     raw = conns.raw()
     binary = b"Subject: bin\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00\x01\xff\r\n"
     out = raw.command(b"APPEND INBOX (\\Seen) {5+}\r\nOne\r\n (\\Flagged) ~{%d+}\r\n%s"

@@ -14,16 +14,9 @@ from tests.integration.imap_msg_support import (
     fill,
     message,
     status,
+    uidvalidity,
 )
 from tests.support.server import ServerThread
-
-
-def _uidvalidity(server: ServerThread, mailbox: str) -> int:
-    async def get() -> int:
-        user = await server.store.get_user(USER)
-        box = await server.store.get_mailbox(user.id, mailbox)
-        return int(box.uidvalidity)
-    return server.call(get())
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def conns(server: ServerThread) -> Iterator[Connections]:
 
 
 def test_copy_with_copyuid(server: ServerThread, conns: Connections) -> None:
-    valid = _uidvalidity(server, "Archive")
+    valid = uidvalidity(server, "Archive")
     raw = conns.raw()
     raw.ok("SELECT INBOX")
     assert status(raw.command("COPY 2:3,5 Archive")) == (
@@ -67,7 +60,7 @@ def test_copy_into_selected_mailbox_announces_exists(conns: Connections) -> None
 
 
 def test_move_sends_copyuid_then_expunges(server: ServerThread, conns: Connections) -> None:
-    valid = _uidvalidity(server, "Archive")
+    valid = uidvalidity(server, "Archive")
     raw = conns.raw()
     raw.ok("SELECT INBOX")
     raw.ok("STORE 2 +FLAGS.SILENT (\\Flagged)")

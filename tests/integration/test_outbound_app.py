@@ -31,13 +31,6 @@ def dns_server() -> Iterator[DnsServer]:
     server.stop()
 
 
-@pytest.fixture
-def peer() -> Iterator[PeerSmtp]:
-    server = PeerSmtp().start()
-    yield server
-    server.stop()
-
-
 def wait_for(check: object, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]

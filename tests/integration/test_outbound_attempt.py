@@ -47,13 +47,6 @@ def dns_server() -> Iterator[DnsServer]:
     server.stop()
 
 
-@pytest.fixture
-def peer() -> Iterator[PeerSmtp]:
-    server = PeerSmtp().start()
-    yield server
-    server.stop()
-
-
 def connector(dns_server: DnsServer, port: int, *, contexts: object = None,
               **cfg: object) -> Connector:
     qcfg = QueueConfig(outbound_port=port, **cfg)  # type: ignore[arg-type]

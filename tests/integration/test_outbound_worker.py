@@ -118,13 +118,6 @@ def dns_server() -> Iterator[DnsServer]:
     server.stop()
 
 
-@pytest.fixture
-def peer() -> Iterator[PeerSmtp]:
-    server = PeerSmtp().start()
-    yield server
-    server.stop()
-
-
 @asynccontextmanager
 async def running(tmp_path: Path, dns_server: DnsServer, port: int,
                   max_inflight: int | None = None, **queue: object) -> AsyncIterator[Harness]:
