@@ -105,7 +105,7 @@ def test_missing_certificate_file_is_one_line(tmp_path: Path) -> None:
     cfg.write_text(f"[server]\ndata_dir = '{tmp_path / 'd'}'\n"
                    "[tls]\ncert = '/nonexistent/cert.pem'\nkey = '/nonexistent/key.pem'\n")
     (tmp_path / "d").mkdir()
-    line = one_line_error(run("serve", "--config", str(cfg), "--port-base", "30000"))
+    line = one_line_error(run("serve", "--config", str(cfg), "--port-base", "21000"))
     assert "/nonexistent/cert.pem" in line
 
 
@@ -116,7 +116,7 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
     port = blocker.getsockname()[1]
     try:
         proc = run("serve", "--data-dir", str(tmp_path / "d"), "--bind", "127.0.0.1",
-                   "--port-base", "31000", "--listen", f"smtp=127.0.0.1:{port}")
+                   "--port-base", "22000", "--listen", f"smtp=127.0.0.1:{port}")
         line = one_line_error(proc)
         assert f"127.0.0.1:{port}" in line
         assert "in use" in line
@@ -128,7 +128,7 @@ def test_serve_first_run_and_sigterm(tmp_path: Path) -> None:
     """The README's serve path: empty data dir -> set up, first user printed, clean stop."""
     data = tmp_path / "d"
     proc = subprocess.Popen(
-        [*PY, "serve", "--data-dir", str(data), "--bind", "127.0.0.1", "--port-base", "32000"],
+        [*PY, "serve", "--data-dir", str(data), "--bind", "127.0.0.1", "--port-base", "23000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
@@ -144,7 +144,7 @@ def test_serve_first_run_and_sigterm(tmp_path: Path) -> None:
         out = "".join(lines)
         assert "ready" in out, out + (proc.stderr.read() if proc.poll() is not None else "")
         assert "first user: postmaster@example.test" in out
-        for port in (32025, 32587, 32465, 32143, 32993, 32110, 32995):
+        for port in (23025, 23587, 23465, 23143, 23993, 23110, 23995):
             with socket.create_connection(("127.0.0.1", port), timeout=5):
                 pass
     finally:

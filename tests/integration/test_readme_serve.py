@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = 34000
+BASE = 24000  # fixed ports stay below the ephemeral range (32768-60999)
 PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993,
          "pop3": 110, "pop3s": 995}
 PASSWORD = "readme-pass-123"

@@ -124,6 +124,10 @@ class StoreCore:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._readers.run(fn)
 
+    async def _lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """An indexed single-row read, done on the event loop thread (see run_point)."""
+        return self._readers.run_point(fn)
+
     async def _blob_in(
         self, message: NewMessage | bytes
     ) -> tuple[messages.BlobIn, tuple[str, ...]]:

@@ -26,7 +26,7 @@ class AccountsFacade(StoreCore):
 
     async def is_local_domain(self, name: str) -> bool:
         """Whether mail for this domain is delivered here."""
-        return await self._read(lambda conn: accounts.is_local_domain(conn, name))
+        return await self._lookup(lambda conn: accounts.is_local_domain(conn, name))
 
     async def add_user(self, address: str, password_hash: str, *, quota_bytes: int = 0) -> User:
         """Create a user with the default mailboxes (its domain must exist)."""
@@ -36,11 +36,11 @@ class AccountsFacade(StoreCore):
 
     async def get_user(self, address: str) -> User | None:
         """The user with this address (case-insensitive), or None."""
-        return await self._read(lambda conn: accounts.get_user(conn, address))
+        return await self._lookup(lambda conn: accounts.get_user(conn, address))
 
     async def get_user_by_id(self, user_id: int) -> User | None:
         """The user with this id, or None."""
-        return await self._read(lambda conn: accounts.get_user_by_id(conn, user_id))
+        return await self._lookup(lambda conn: accounts.get_user_by_id(conn, user_id))
 
     async def list_users(self, domain: str | None = None) -> list[User]:
         """Users, optionally of one domain, sorted by address."""
@@ -70,7 +70,7 @@ class AccountsFacade(StoreCore):
 
     async def get_alias(self, address: str) -> Alias | None:
         """The alias with this address, or None."""
-        return await self._read(lambda conn: accounts.get_alias(conn, address))
+        return await self._lookup(lambda conn: accounts.get_alias(conn, address))
 
     async def list_aliases(self, domain: str | None = None) -> list[Alias]:
         """Aliases, optionally of one domain."""
@@ -86,4 +86,4 @@ class AccountsFacade(StoreCore):
 
     async def get_catchall(self, domain: str) -> str | None:
         """The catch-all target of a domain, or None."""
-        return await self._read(lambda conn: accounts.get_catchall(conn, domain))
+        return await self._lookup(lambda conn: accounts.get_catchall(conn, domain))

@@ -27,11 +27,11 @@ class MailboxesFacade(StoreCore):
 
     async def get_mailbox(self, user_id: int, name: str) -> Mailbox | None:
         """One mailbox by name, or None."""
-        return await self._read(lambda conn: mailboxes.get_mailbox(conn, user_id, name))
+        return await self._lookup(lambda conn: mailboxes.get_mailbox(conn, user_id, name))
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
         """One mailbox by id, or None."""
-        return await self._read(lambda conn: mailboxes.get_mailbox_by_id(conn, mailbox_id))
+        return await self._lookup(lambda conn: mailboxes.get_mailbox_by_id(conn, mailbox_id))
 
     async def create_mailbox(
         self, user_id: int, name: str, *, special_use: str | None = None, origin: object = None
@@ -210,4 +210,4 @@ class MessagesFacade(StoreCore):
 
     async def quota_usage(self, user_id: int) -> tuple[int, int]:
         """(bytes used, message count) over all of a user's mailboxes."""
-        return await self._read(lambda conn: msgreads.quota_usage(conn, user_id))
+        return await self._lookup(lambda conn: msgreads.quota_usage(conn, user_id))

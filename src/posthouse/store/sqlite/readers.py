@@ -38,6 +38,7 @@ class ReaderPool:
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
         self._executor: ThreadPoolExecutor | None = None
+        self._point: sqlite3.Connection | None = None
 
     def open(self) -> None:
         """Open the connections and start the threads."""
@@ -47,6 +48,16 @@ class ReaderPool:
             self._all.append(conn)
             self._idle.put(conn)
         self._executor = ThreadPoolExecutor(self._size, thread_name_prefix="posthouse-reader")
+        self._point = connect(self._db_path, read_only=True)
+
+    def run_point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run an indexed single-row lookup right here, on the caller's (event loop) thread.
+
+        Such a query costs tens of microseconds, a hop to a reader thread several times that;
+        only point lookups may use this (nothing that scans or returns blobs)."""
+        if self._point is None:
+            raise StorageFailure("the store is not open")
+        return _in_snapshot(self._point, fn)
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` with a connection inside one read transaction, off the event loop."""
@@ -62,16 +73,7 @@ class ReaderPool:
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._idle.get()
         try:
-            conn.execute("BEGIN")
-            try:
-                return fn(conn)
-            finally:
-                conn.execute("ROLLBACK")
-        except Exception as exc:
-            mapped = map_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            return _in_snapshot(conn, fn)
         finally:
             self._idle.put(conn)
 
@@ -83,4 +85,22 @@ class ReaderPool:
         for conn in self._all:
             conn.close()
         self._all.clear()
+        if self._point is not None:
+            self._point.close()
+            self._point = None
         self._idle = queue.SimpleQueue()
+
+
+def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` inside one read transaction; store errors come out as domain errors."""
+    try:
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("ROLLBACK")
+    except Exception as exc:
+        mapped = map_error(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
