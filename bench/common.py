@@ -17,6 +17,7 @@ import random
 import re
 import signal
 import smtplib
+import socket
 import statistics
 import subprocess
 import sys
@@ -207,13 +208,24 @@ shutdown_grace_seconds = 5
 
 
 def free_port_base(rng: random.Random | None = None) -> int:
-    """N such that N + every standard mail port is free on 127.0.0.1."""
+    """N such that N + every standard mail port can be bound on 127.0.0.1. N + 995 stays
+    below Linux's ephemeral range (32768 and up), where client sockets would take ports."""
     rng = rng or random.Random()
     for _ in range(200):
-        base = rng.randrange(20000, 60000, 10)
-        if not any(is_listening(base + p) for p in STANDARD_PORTS.values()):
+        base = rng.randrange(20000, 31700, 10)
+        if all(_bindable(base + p) for p in STANDARD_PORTS.values()):
             return base
     raise RuntimeError("no free port base found")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
 
 
 class Posthouse:
