@@ -39,3 +39,11 @@ def no_server_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     errors = [r for r in caplog.records
               if r.name.startswith("posthouse") and r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+@pytest.fixture
+def users(server: ServerThread) -> ServerThread:
+    """The running server with ann@ and bob@example.test (tests/support/smtp_wire ANN, BOB)."""
+    server.add_user("ann@example.test")
+    server.add_user("bob@example.test")
+    return server

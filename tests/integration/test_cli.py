@@ -7,10 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.server import read_until_ready
 
 PY = [sys.executable, "-m", "posthouse"]
 
@@ -131,17 +132,7 @@ def test_serve_first_run_and_sigterm(tmp_path: Path) -> None:
         [*PY, "serve", "--data-dir", str(data), "--bind", "127.0.0.1", "--port-base", "23000"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lines = []
-        deadline = time.monotonic() + 60
-        assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.strip() == "ready":
-                break
-        out = "".join(lines)
+        out = read_until_ready(proc, 60)
         assert "ready" in out, out + (proc.stderr.read() if proc.poll() is not None else "")
         assert "first user: postmaster@example.test" in out
         for port in (23025, 23587, 23465, 23143, 23993, 23110, 23995):

@@ -12,11 +12,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.server import read_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = 24000  # fixed ports stay below the ephemeral range (32768-60999)
@@ -26,17 +27,10 @@ PASSWORD = "readme-pass-123"
 
 
 def wait_ready(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.strip() == "ready":
-            return "".join(lines)
-    raise AssertionError("serve did not become ready:\n" + "".join(lines))
+    out = read_until_ready(proc, 120)
+    if not out.rstrip().endswith("ready"):
+        raise AssertionError("serve did not become ready:\n" + out)
+    return out
 
 
 @pytest.fixture

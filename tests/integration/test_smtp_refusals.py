@@ -27,13 +27,6 @@ pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture
-def users(server: ServerThread) -> ServerThread:
-    server.add_user(ANN)
-    server.add_user(BOB)
-    return server
-
-
-@pytest.fixture
 def small_server(tmp_path: Path) -> Iterator[ServerThread]:
     """limits.max_message_size = 4096; ann exists."""
     cfg = make_config(tmp_path / "data")

@@ -23,13 +23,6 @@ COMMON = ["SIZE 52428800", "PIPELINING", "8BITMIME", "SMTPUTF8", "CHUNKING", "BI
 pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
-@pytest.fixture
-def users(server: ServerThread) -> ServerThread:
-    server.add_user(ANN)
-    server.add_user(BOB)
-    return server
-
-
 def greeted(server: ServerThread, listener: str = "smtp") -> RawSmtp:
     tls = server.client_tls() if listener == "submissions" else None
     s = RawSmtp(server.port(listener), tls=tls)

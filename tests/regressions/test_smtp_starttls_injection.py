@@ -21,13 +21,6 @@ ANN, BOB = "ann@example.test", "bob@example.test"
 pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
-@pytest.fixture
-def users(server: ServerThread) -> ServerThread:
-    server.add_user(ANN)
-    server.add_user(BOB)
-    return server
-
-
 def inject(server: ServerThread, listener: str, injected: bytes) -> RawSmtp:
     """EHLO, STARTTLS and ``injected`` in one write; returns the session after the handshake
     (the injected bytes were never answered in plaintext)."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import threading
 from typing import Any
 
 import dns.exception
@@ -27,7 +26,10 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from tests.support.loop_thread import LoopThread
+
 Records = dict[str, dict[str, list[str]]]
+
 
 
 def txt_rdata(value: str) -> str:
@@ -36,17 +38,16 @@ def txt_rdata(value: str) -> str:
     return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
 
 
-class DnsServer:
+class DnsServer(LoopThread):
     """Answers from ``records``; ``start()`` binds, ``stop()`` shuts down."""
 
     def __init__(self, records: Records | None = None) -> None:
+        super().__init__()
         self.records: Records = {k.lower().rstrip("."): v for k, v in (records or {}).items()}
         self.servfail: set[str] = set()
         self.queries: list[tuple[str, str]] = []
         self.tcp_queries = 0
         self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
@@ -55,17 +56,6 @@ class DnsServer:
     def address(self) -> str:
         """"127.0.0.1:port", the form config queue.resolver takes."""
         return f"127.0.0.1:{self.port}"
-
-    def start(self) -> DnsServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._bind(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
     async def _bind(self) -> None:
         for _ in range(20):  # the TCP port may be taken: find a number free for both

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from posthouse.net.tls import generate_self_signed
+from tests.support.loop_thread import LoopThread
 
 DEFAULT_EXTENSIONS = ("PIPELINING", "SIZE 10240000", "8BITMIME", "SMTPUTF8", "DSN",
                       "ENHANCEDSTATUSCODES")
@@ -28,6 +29,7 @@ _DEFAULTS = {
     "DATA": "354 go ahead", "MESSAGE": "250 2.0.0 queued", "RSET": "250 2.0.0 reset",
     "QUIT": "221 2.0.0 bye", "NOOP": "250 2.0.0 ok", "STARTTLS": "220 2.0.0 go ahead",
 }
+
 
 
 def self_signed(directory: Path, hostname: str) -> tuple[ssl.SSLContext, Path]:
@@ -71,13 +73,14 @@ class _Drop(Exception):
     """The script says: close the connection now."""
 
 
-class PeerSmtp:
+class PeerSmtp(LoopThread):
     """A scripted SMTP server; ``start()`` binds a random port."""
 
     def __init__(self, *, hostname: str = "mx.peer.test",
                  extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
                  tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  auth: tuple[str, str] | None = None) -> None:
+        super().__init__()
         self.hostname = hostname
         self.extensions = extensions
         self.tls = tls
@@ -93,21 +96,8 @@ class PeerSmtp:
         self.delay = 0.0  # seconds to wait before answering the end of data
         self.port = 0
         self._cond = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
-
-    def start(self) -> PeerSmtp:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._bind(), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
     def accepted(self) -> list[Received]:
         """The messages answered with 2xx."""

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal, Self
+from typing import IO, Any, Literal, Self
 
 LOOPBACK = "127.0.0.1"
 INSTALL_HINT = "install the Debian tools with scripts/debian-tools.sh (as root)"
@@ -75,6 +75,18 @@ def is_listening(port: int, host: str = LOOPBACK) -> bool:
             return True
     except OSError:
         return False
+
+
+def terminate(proc: subprocess.Popen[Any], *, grace: float) -> None:
+    """SIGTERM a child started here; SIGKILL it if it has not exited within ``grace``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
@@ -623,13 +635,8 @@ class DovecotPeer(_Managed):
         """SIGTERM to the dovecot master started here; SIGKILL if it lingers."""
         proc, self.proc = self.proc, None
         self._stopped()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if proc is not None:
+            terminate(proc, grace=15)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
@@ -769,13 +776,8 @@ class SmtpSink(_Managed):
         """Terminate the smtp-sink started here."""
         proc, self.proc = self.proc, None
         self._stopped()
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        if proc is not None:
+            terminate(proc, grace=10)
         if self._out is not None:
             self._out.close()
             self._out = None

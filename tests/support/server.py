@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from pathlib import Path
@@ -92,3 +94,18 @@ async def _read_mailbox(store: Any, address: str, mailbox: str) -> list[bytes]:
     rows = await store.uid_list(box.id)
     metas = await store.fetch_meta(box.id, [r.uid for r in rows])
     return [await store.read_blob(m.blob_id) for m in metas]
+
+
+def read_until_ready(proc: subprocess.Popen[str], timeout: float) -> str:
+    """What ``posthouse serve`` printed up to its "ready" line (or EOF, or the timeout)."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.strip() == "ready":
+            break
+    return "".join(lines)

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import pytest
@@ -22,6 +21,7 @@ from posthouse.auth import (
 )
 from posthouse.store.api import AccountStore
 from posthouse.store.models import User
+from tests.support.clock import FakeClock
 
 T = TypeVar("T")
 
@@ -53,19 +53,6 @@ class CountingHasher(PasswordHasher):
     def verify(self, encoded: str, password: str) -> bool:
         self.verifications.append(encoded)
         return super().verify(encoded, password)
-
-
-class FakeClock:
-    """A posthouse.clock.Clock whose monotonic time the test moves."""
-
-    def __init__(self) -> None:
-        self.mono = 1000.0
-
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=self.mono)
-
-    def monotonic(self) -> float:
-        return self.mono
 
 
 class Harness:

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from posthouse.auth import PasswordHasher, VerificationCache
-
-
-class FakeClock:
-    """A posthouse.clock.Clock whose monotonic time the test moves."""
-
-    def __init__(self) -> None:
-        self.mono = 1000.0
-
-    def now(self) -> datetime:
-        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=self.mono)
-
-    def monotonic(self) -> float:
-        return self.mono
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture(scope="module")
