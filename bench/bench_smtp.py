@@ -68,7 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("smtp-source into posthouse and Postfix, side by side")
     p.add_argument("--reuse", action="store_true", help="smtp-source -d: one connection "
                    "per session instead of one per message")
+    p.add_argument("--size", type=int, action="append", help="only this message size "
+                   "(repeatable)")
+    p.add_argument("--sessions", type=int, action="append", help="only this concurrency "
+                   "(repeatable)")
     args = p.parse_args(argv)
+    plan = [(size, sessions, messages)
+            for size, sessions, messages in (QUICK if args.quick else FULL)
+            if (not args.size or size in args.size)
+            and (not args.sessions or sessions in args.sessions)]
     table = Table("SMTP inbound: smtp-source -> posthouse vs Postfix (Maildir)", "postfix")
     with bench(args, "SMTP inbound", table) as b:
         ph = b.posthouse([RECIPIENT])
@@ -77,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         b.run((f"-s {sessions} -m {messages} -l {size}{' -d' if args.reuse else ''}", b.sides(
             posthouse_side(ph, size, sessions, messages, args.reuse),
             postfix_side(pf, size, sessions, messages, args.reuse)))
-            for size, sessions, messages in (QUICK if args.quick else FULL))
+            for size, sessions, messages in plan)
     return 0
 
 

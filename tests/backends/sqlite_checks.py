@@ -7,11 +7,15 @@ from pathlib import Path
 
 from posthouse.store import blobs
 from posthouse.store.sqlite.schema import DB_FILE
+from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
 
 
 def query(data_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
     """Run one read-only query on the store's database."""
     conn = sqlite3.connect(f"file:{data_dir / DB_FILE}?mode=ro", uri=True)
+    search = data_dir / SEARCH_DB_FILE
+    if search.exists():
+        conn.execute("ATTACH DATABASE ? AS idx", (f"file:{search}?mode=ro",))
     try:
         return list(conn.execute(sql, params))
     finally:
@@ -32,8 +36,14 @@ def integrity_problems(data_dir: Path) -> list[str]:
         " LEFT JOIN blobs b ON b.id = m.blob_id WHERE b.id IS NULL",
         "message without summary": "SELECT m.mailbox_id, m.uid FROM messages m"
         " LEFT JOIN summaries s ON s.blob_id = m.blob_id WHERE s.id IS NULL",
-        "summary without fts row": "SELECT s.id FROM summaries s"
-        " LEFT JOIN fts f ON f.rowid = s.id WHERE f.rowid IS NULL",
+        # The index (its own file) may lag behind, never be wrong: summaries up to "upto" are
+        # in it, and rows of removed summaries wait in fts_gone for the indexer.
+        "indexed summary without fts row": "SELECT s.id FROM summaries s"
+        " LEFT JOIN idx.fts f ON f.rowid = s.id WHERE f.rowid IS NULL"
+        " AND s.id <= (SELECT value FROM idx.meta WHERE key = 'upto')",
+        "fts row of a removed summary not in fts_gone": "SELECT f.rowid FROM idx.fts f"
+        " LEFT JOIN summaries s ON s.id = f.rowid LEFT JOIN fts_gone g ON g.id = f.rowid"
+        " WHERE s.id IS NULL AND g.id IS NULL",
         "inline blob without data": "SELECT b.id FROM blobs b"
         " LEFT JOIN blob_data d ON d.id = b.id WHERE b.inline = 1 AND d.id IS NULL",
         "wrong refcount": "SELECT b.id FROM blobs b WHERE b.refs !="

@@ -29,19 +29,20 @@ class StoreRunner:
         self.backend = backend
         self.data_dir = data_dir
 
-    def make(self) -> Store:
-        """A new, unopened store on this runner's data."""
+    def make(self, *, auto_index: bool = True) -> Store:
+        """A new, unopened store on this runner's data (``auto_index`` False: the full-text
+        index is built only on ``catch_up_index``, so searches see pending messages)."""
         if self.backend == "sqlite":
             from posthouse.store.sqlite.backend import SqliteStore
 
-            return SqliteStore(self.data_dir)
+            return SqliteStore(self.data_dir, auto_index=auto_index)
         raise ValueError(f"unknown backend {self.backend!r}")
 
-    def run(self, body: Callable[[Store], Awaitable[T]]) -> T:
+    def run(self, body: Callable[[Store], Awaitable[T]], *, auto_index: bool = True) -> T:
         """Open the store (again, on the same data), await ``body(store)``, close it."""
 
         async def main() -> T:
-            store = self.make()
+            store = self.make(auto_index=auto_index)
             await store.open()
             try:
                 return await body(store)

@@ -217,6 +217,12 @@ class MessageStore(Protocol):
         (decoded text, via the full-text index), "text" (headers and body), or a lower-cased
         header name such as "subject" or "from"."""
 
+    async def catch_up_index(self) -> None:
+        """Return once every message committed before the call is in the full-text index.
+
+        SEARCH never needs this (messages not indexed yet are searched directly); it is for
+        tools and tests that look at the index itself."""
+
     async def quota_usage(self, user_id: int) -> tuple[int, int]:
         """(bytes used, message count) over all of a user's mailboxes."""
 

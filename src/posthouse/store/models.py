@@ -78,7 +78,8 @@ class MessageSummary:
     ``envelope`` and ``bodystructure`` are JSON texts produced and read by posthouse.message;
     the store keeps them opaque. ``headers`` maps lower-cased field names (from, to, cc, bcc,
     subject, message-id, ...) to decoded values for SEARCH; ``text`` is the decoded body text
-    for the full-text index.
+    for the full-text index (given at delivery; summaries read back from a store leave it
+    empty: the index keeps it).
     """
 
     envelope: str

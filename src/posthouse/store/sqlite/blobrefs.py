@@ -1,8 +1,9 @@
 """Blob rows and their reference counts (runs on the writer or a reader connection).
 
 A blob row exists while something (a message row or a queue entry) references it. When the
-last reference goes, the row, its inline bytes, its summary and its full-text row go in the
-same transaction; the file of a large blob is unlinked by the writer after the commit.
+last reference goes, the row, its inline bytes and its summary go in the same transaction
+(its full-text row soon after, see fts_gone); the file of a large blob is unlinked by the
+writer after the commit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from posthouse.store import blobs
 from posthouse.store.errors import NotFound
 from posthouse.store.models import MessageSummary
-from posthouse.store.sqlite.codec import dt_to_text, headers_json, headers_text
+from posthouse.store.sqlite.codec import dt_to_text, headers_json
 from posthouse.store.sqlite.writer import WriteContext
 
 
@@ -48,7 +49,7 @@ def add_refs(ctx: WriteContext, counts: Mapping[str, int]) -> None:
 
 
 def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> None:
-    """Store a blob's parse and its full-text row once (the first delivery wins)."""
+    """Store a blob's parse once (the first delivery wins); its text goes to the indexer."""
     row = ctx.conn.execute(
         "INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING RETURNING id",
@@ -60,11 +61,8 @@ def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> 
             dt_to_text(summary.sent_date) if summary.sent_date else None,
         ),
     ).fetchone()
-    if row is not None:
-        ctx.conn.execute(
-            "INSERT INTO fts (rowid, headers, body) VALUES (?, ?, ?)",
-            (row[0], headers_text(summary), summary.text),
-        )
+    if row is not None:  # indexed after the commit (searchdb.py, indexer.py)
+        ctx.index_texts[row[0]] = summary.text
 
 
 def release(ctx: WriteContext, counts: Mapping[str, int]) -> None:
@@ -82,8 +80,8 @@ def _delete(ctx: WriteContext, blob_id: str, *, inline: bool) -> None:
     row = conn.execute(
         "DELETE FROM summaries WHERE blob_id = ? RETURNING id", (blob_id,)
     ).fetchone()
-    if row is not None:
-        conn.execute("DELETE FROM fts WHERE rowid = ?", (row[0],))
+    if row is not None:  # its index row goes later, in the indexer's own file
+        conn.execute("INSERT OR IGNORE INTO fts_gone (id) VALUES (?)", (row[0],))
     conn.execute("DELETE FROM blob_data WHERE id = ?", (blob_id,))
     conn.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
     if not inline:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from posthouse.store.errors import StoreError
@@ -98,9 +98,9 @@ def headers_json(summary: MessageSummary) -> str:
     return json.dumps({k.lower(): v for k, v in summary.headers.items()}, ensure_ascii=False)
 
 
-def headers_text(summary: MessageSummary) -> str:
-    """The header map as one text for the full-text index."""
-    return "\n".join(f"{k.lower()}: {v}" for k, v in summary.headers.items())
+def headers_text(headers: Mapping[str, str]) -> str:
+    """A summary's header map as one text for the full-text index and TEXT search."""
+    return "\n".join(f"{k.lower()}: {v}" for k, v in headers.items())
 
 
 def summary_from_row(

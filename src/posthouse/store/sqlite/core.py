@@ -20,7 +20,8 @@ from posthouse.store import blobs
 from posthouse.store.errors import StorageFailure
 from posthouse.store.events import EventHub, Subscription
 from posthouse.store.models import NewMessage
-from posthouse.store.sqlite import blobrefs, messages, schema
+from posthouse.store.sqlite import blobrefs, messages, schema, searchdb
+from posthouse.store.sqlite.indexer import SearchIndexer
 from posthouse.store.sqlite.readers import DEFAULT_READERS, ReaderPool
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, WriteStats
 
@@ -43,17 +44,21 @@ class StoreCore:
         readers: int = DEFAULT_READERS,
         io_threads: int = DEFAULT_IO_THREADS,
         clock: Callable[[], datetime] = _utcnow,
+        auto_index: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.db_path = self.data_dir / schema.DB_FILE
+        self.search_path = self.data_dir / searchdb.SEARCH_DB_FILE
         self.blob_root = self.data_dir / "blobs"
         self.hub = hub if hub is not None else EventHub()
         self._clock = clock
-        self._readers = ReaderPool(self.db_path, size=readers)
+        self._auto_index = auto_index  # False: index only on catch_up_index (tests)
+        self._readers = ReaderPool(self.db_path, search_path=self.search_path, size=readers)
         self._io_threads = io_threads
         self._io: ThreadPoolExecutor | None = None
         self._writer: GroupCommitWriter | None = None
         self._writer_conn: sqlite3.Connection | None = None
+        self._indexer: SearchIndexer | None = None
         self._trigram = False
         self.swept_files = 0  # orphan blob files removed by the last open()
 
@@ -73,7 +78,7 @@ class StoreCore:
         conn = schema.connect(self.db_path)
         try:
             schema.migrate(conn)
-            self._trigram = schema.fts_is_trigram(conn)
+            self._trigram = searchdb.prepare(self.search_path, schema.store_id(conn))
             referenced = blobrefs.file_blob_ids(conn)
             self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
             self._readers.open()
@@ -81,8 +86,12 @@ class StoreCore:
             conn.close()
             raise
         self._writer_conn = conn
-        self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock)
+        self._indexer = SearchIndexer(self.db_path, self.search_path, self.blob_root,
+                                      auto=self._auto_index)
+        self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
+                                         on_commit=self._indexer.committed)
         self._writer.start()
+        self._indexer.start()
         self._io = ThreadPoolExecutor(self._io_threads, thread_name_prefix="posthouse-blob-io")
 
     async def close(self) -> None:
@@ -93,6 +102,9 @@ class StoreCore:
         if self._writer is not None:
             self._writer.stop()
             self._writer = None
+        if self._indexer is not None:
+            self._indexer.stop()
+            self._indexer = None
         if self._io is not None:
             self._io.shutdown(wait=True)
             self._io = None
@@ -107,6 +119,13 @@ class StoreCore:
         if self._writer is None:
             raise StorageFailure("the store is not open")
         return self._writer.stats
+
+    @property
+    def indexer(self) -> SearchIndexer:
+        """The search indexer (StorageFailure when the store is not open)."""
+        if self._indexer is None:
+            raise StorageFailure("the store is not open")
+        return self._indexer
 
     def subscribe(self, user_id: int) -> Subscription:
         """Receive every committed change event of one user."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from posthouse.store.models import (
@@ -201,12 +202,18 @@ class MessagesFacade(StoreCore):
 
     async def search_text(self, mailbox_id: int, needle: str, *, field: str) -> set[int]:
         """Uids whose ``field`` ("body", "text" or a header name) contains ``needle``."""
-        trigram = self._trigram
+        trigram, indexer = self._trigram, self.indexer
+        indexer.urge()  # someone searches: bring the index up to date now
         return await self._read(
             lambda conn: search.search_text(
-                conn, mailbox_id, needle, field=field, trigram=trigram
+                conn, mailbox_id, needle, field=field, trigram=trigram,
+                pending_text=indexer.text_for,
             )
         )
+
+    async def catch_up_index(self) -> None:
+        """Return once every message committed before the call is in the full-text index."""
+        await asyncio.wrap_future(self.indexer.catch_up())
 
     async def quota_usage(self, user_id: int) -> tuple[int, int]:
         """(bytes used, message count) over all of a user's mailboxes."""

@@ -18,9 +18,8 @@ _META = (
 )
 _META_SUMMARY = (
     "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id,"
-    " s.envelope, s.bodystructure, s.headers, s.sent_date, f.body"
+    " s.envelope, s.bodystructure, s.headers, s.sent_date, NULL"
     " FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
-    " LEFT JOIN fts f ON f.rowid = s.id"
     " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
 )
 

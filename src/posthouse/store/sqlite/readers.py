@@ -32,8 +32,11 @@ def icontains(haystack: str | None, needle: str | None) -> bool:
 class ReaderPool:
     """Run synchronous read functions on pooled read-only connections."""
 
-    def __init__(self, db_path: Path, *, size: int = DEFAULT_READERS) -> None:
+    def __init__(
+        self, db_path: Path, *, search_path: Path | None = None, size: int = DEFAULT_READERS
+    ) -> None:
         self._db_path = db_path
+        self._search_path = search_path  # attached as "idx" to the pooled connections
         self._size = size
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._all: list[sqlite3.Connection] = []
@@ -45,6 +48,8 @@ class ReaderPool:
         for _ in range(self._size):
             conn = connect(self._db_path, read_only=True)
             conn.create_function("ph_icontains", 2, icontains, deterministic=True)
+            if self._search_path is not None:
+                conn.execute("ATTACH DATABASE ? AS idx", (str(self._search_path),))
             self._all.append(conn)
             self._idle.put(conn)
         self._executor = ThreadPoolExecutor(self._size, thread_name_prefix="posthouse-reader")

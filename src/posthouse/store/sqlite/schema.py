@@ -114,14 +114,34 @@ CREATE TABLE queue_rcpts (
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX queue_rcpts_queue ON queue_rcpts (queue_id);
+
+CREATE VIRTUAL TABLE fts USING fts5 (headers, body);  -- moved out in version 2
 """
 
-# The full-text index over headers and body text, one row per summary. The trigram tokenizer
-# (SQLite >= 3.34) gives the substring matching IMAP SEARCH needs (RFC 9051 6.4.4).
-_FTS_TRIGRAM = "CREATE VIRTUAL TABLE fts USING fts5 (headers, body, tokenize = 'trigram')"
-_FTS_PLAIN = "CREATE VIRTUAL TABLE fts USING fts5 (headers, body)"
+# Version 2: the full-text index moves to its own file (searchdb.py), built after the
+# commit instead of inside it. Summary ids become AUTOINCREMENT (never reused), since the
+# index refers to them from the other file; removed summaries are listed in fts_gone until
+# the indexer drops their rows. store_id ties the search file to this database.
+_V2 = """
+CREATE TABLE summaries_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- the rowid of its row in the search index
+    blob_id TEXT NOT NULL UNIQUE REFERENCES blobs (id),
+    envelope TEXT NOT NULL,
+    bodystructure TEXT NOT NULL,
+    headers TEXT NOT NULL,                 -- JSON object
+    sent_date TEXT
+);
+INSERT INTO summaries_v2 (id, blob_id, envelope, bodystructure, headers, sent_date)
+    SELECT id, blob_id, envelope, bodystructure, headers, sent_date FROM summaries;
+DROP TABLE summaries;
+ALTER TABLE summaries_v2 RENAME TO summaries;
+DROP TABLE fts;
+DELETE FROM meta WHERE key = 'fts_trigram';
+CREATE TABLE fts_gone (id INTEGER PRIMARY KEY);
+INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+"""
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -145,21 +165,6 @@ def _split(script: str) -> list[str]:
     return [stmt.strip() for stmt in script.split(";") if stmt.strip()]
 
 
-def _has_trigram(conn: sqlite3.Connection) -> bool:
-    try:
-        conn.execute("CREATE VIRTUAL TABLE temp.probe USING fts5 (x, tokenize = 'trigram')")
-    except sqlite3.OperationalError:
-        return False
-    conn.execute("DROP TABLE temp.probe")
-    return True
-
-
-def _create_fts(conn: sqlite3.Connection) -> None:
-    trigram = _has_trigram(conn)
-    conn.execute(_FTS_TRIGRAM if trigram else _FTS_PLAIN)
-    conn.execute("INSERT INTO meta (key, value) VALUES ('fts_trigram', ?)", (int(trigram),))
-
-
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to LATEST_VERSION in one transaction; return the version found."""
     found = int(conn.execute("PRAGMA user_version").fetchone()[0])
@@ -172,8 +177,6 @@ def migrate(conn: sqlite3.Connection) -> int:
         for version in range(found, LATEST_VERSION):
             for stmt in _split(MIGRATIONS[version]):
                 conn.execute(stmt)
-            if version == 0:
-                _create_fts(conn)
         conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -182,7 +185,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     return found
 
 
-def fts_is_trigram(conn: sqlite3.Connection) -> bool:
-    """Whether the full-text index supports substring queries."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'fts_trigram'").fetchone()
-    return bool(row and row[0])
+def store_id(conn: sqlite3.Connection) -> str:
+    """The random identity of this database (the search file must carry the same)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+    return str(row[0])

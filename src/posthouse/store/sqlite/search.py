@@ -1,28 +1,49 @@
 """SEARCH on text: BODY, TEXT and header fields (reader threads).
 
-IMAP SEARCH string matching is a case-insensitive substring test (RFC 9051 6.4.4). The FTS5
-trigram index narrows the candidates for needles of three characters or more; every hit is
-then confirmed with ``ph_icontains`` (a Python function registered on reader connections),
-which is also the whole test for short needles or when no trigram index exists.
+IMAP SEARCH string matching is a case-insensitive substring test (RFC 9051 6.4.4). Messages
+come in two kinds (searchdb.py): those already in the full-text index (the search file,
+attached to reader connections as ``idx``) and pending ones, newer than its ``upto``. In the
+index, the FTS5 trigram match narrows the candidates for needles of three characters or
+more and ``ph_icontains`` (a Python function registered on reader connections) confirms
+each; it is the whole test for short needles, or when SQLite has no trigram tokenizer.
+Pending messages are tested directly: header fields from the summary's JSON, body text from
+the indexer's memory or the message itself.
+
+Both parts see one moment: the store's snapshot is taken first (require_mailbox), the index's
+after it, and the indexer commits index rows and ``upto`` together, so a message the store
+shows is either pending or indexed in what this read sees, never neither.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 
+from posthouse.store.sqlite.codec import headers_text
 from posthouse.store.sqlite.msgreads import require_mailbox
+from posthouse.store.sqlite.searchdb import indexed_upto
 
-_FROM = (
+# (reader connection, summary id, blob id) -> the body text of a pending summary
+TextSource = Callable[[sqlite3.Connection, int, str], str]
+
+_SCAN = (
     "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
-    " JOIN fts f ON f.rowid = s.id WHERE m.mailbox_id = :mailbox"
+    " JOIN idx.fts f ON f.rowid = s.id WHERE m.mailbox_id = :mailbox AND {condition}"
 )
 # With the trigram index the match runs in the FTS table first (one index lookup) and only
 # the confirmed blobs are intersected with the mailbox: no per-row FTS call or Python check.
 _INDEXED = (
     "SELECT m.uid FROM messages m WHERE m.mailbox_id = :mailbox AND m.blob_id IN ("
-    "SELECT s.blob_id FROM fts f JOIN summaries s ON s.id = f.rowid"
+    "SELECT s.blob_id FROM idx.fts f JOIN summaries s ON s.id = f.rowid"
     " WHERE f.fts MATCH :query AND {condition})"
 )
+_PENDING = (
+    "SELECT m.uid, s.id, s.blob_id, s.headers FROM messages m"
+    " JOIN summaries s ON s.blob_id = m.blob_id"
+    " WHERE m.mailbox_id = :mailbox AND s.id > :upto"
+)
+_PENDING_HEADER = _PENDING + " AND ph_icontains(json_extract(s.headers, :path), :needle)"
 _TRIGRAM = 3
 
 
@@ -50,10 +71,16 @@ def _condition(field: str) -> tuple[str, str | None] | None:
 
 
 def search_text(
-    conn: sqlite3.Connection, mailbox_id: int, needle: str, *, field: str, trigram: bool
+    conn: sqlite3.Connection,
+    mailbox_id: int,
+    needle: str,
+    *,
+    field: str,
+    trigram: bool,
+    pending_text: TextSource,
 ) -> set[int]:
     """Uids whose ``field`` contains ``needle``, case-insensitively."""
-    require_mailbox(conn, mailbox_id)
+    require_mailbox(conn, mailbox_id)  # first: the store's snapshot precedes the index's
     field = field.lower()
     found = _condition(field)
     if found is None:
@@ -63,11 +90,33 @@ def search_text(
         "mailbox": mailbox_id,
         "needle": needle.lower(),
         "path": _header_path(field),
+        "upto": indexed_upto(conn, "idx"),
     }
     if trigram and len(needle) >= _TRIGRAM:
         query = _phrase(needle)
         params["query"] = f"{column} : {query}" if column else query
         sql = _INDEXED.format(condition=condition)
     else:
-        sql = f"{_FROM} AND {condition}"
-    return {row[0] for row in conn.execute(sql, params)}
+        sql = _SCAN.format(condition=condition)
+    uids = {row[0] for row in conn.execute(sql, params)}
+    return uids | _search_pending(conn, params, field, pending_text)
+
+
+def _search_pending(
+    conn: sqlite3.Connection, params: dict[str, object], field: str, pending_text: TextSource
+) -> set[int]:
+    """The pending messages' matches (see the module docstring)."""
+    if field not in ("body", "text"):
+        return {row[0] for row in conn.execute(_PENDING_HEADER, params)}
+    needle = str(params["needle"])
+    verdicts: dict[int, bool] = {}  # per summary: a blob may be filed more than once
+    uids: set[int] = set()
+    for uid, summary_id, blob_id, headers in conn.execute(_PENDING, params).fetchall():
+        hit = verdicts.get(summary_id)
+        if hit is None:
+            hit = needle in pending_text(conn, summary_id, blob_id).lower() or (
+                field == "text" and needle in headers_text(json.loads(headers)).lower())
+            verdicts[summary_id] = hit
+        if hit:
+            uids.add(uid)
+    return uids

@@ -37,6 +37,7 @@ class WriteContext:
     now: datetime
     events: list[StoreEvent] = field(default_factory=list)
     freed_blobs: set[str] = field(default_factory=set)  # file blobs to unlink after commit
+    index_texts: dict[int, str] = field(default_factory=dict)  # new summary id -> body text
 
 
 @dataclass(slots=True)
@@ -57,6 +58,7 @@ class _Job:
     publish: Callable[[StoreEvent], None]
     fresh_blobs: tuple[str, ...]  # file blobs written for this job before it was submitted
     events: list[StoreEvent] = field(default_factory=list)
+    index_texts: dict[int, str] = field(default_factory=dict)
     result: Any = None
     error: BaseException | None = None
 
@@ -78,9 +80,15 @@ class GroupCommitWriter:
     """The single writer thread of a store."""
 
     def __init__(
-        self, conn: sqlite3.Connection, *, blob_root: Path, clock: Callable[[], datetime]
+        self,
+        conn: sqlite3.Connection,
+        *,
+        blob_root: Path,
+        clock: Callable[[], datetime],
+        on_commit: Callable[[dict[int, str]], None] | None = None,
     ) -> None:
         self._conn = conn
+        self._on_commit = on_commit  # told of every commit, with the new texts to index
         self._blob_root = blob_root
         self._clock = clock
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -154,6 +162,7 @@ class GroupCommitWriter:
             aborted = self._run_jobs(jobs, freed)
             if not aborted:
                 self._conn.execute("COMMIT")
+                self._committed(jobs)
         except sqlite3.Error as exc:
             self._abort(jobs, exc)
         self._collect_garbage(jobs, freed)
@@ -176,8 +185,19 @@ class GroupCommitWriter:
                 continue
             self._conn.execute("RELEASE job")
             job.events = ctx.events
+            job.index_texts = ctx.index_texts
             freed |= ctx.freed_blobs
         return False
+
+    def _committed(self, jobs: list[_Job]) -> None:
+        """Hand the committed jobs' new texts to the search indexer."""
+        if self._on_commit is None:
+            return
+        texts: dict[int, str] = {}
+        for job in jobs:
+            if job.error is None:
+                texts.update(job.index_texts)
+        self._on_commit(texts)
 
     def _rollback_savepoint(self) -> bool:
         """Undo the current job alone; False if SQLite dropped the whole transaction."""

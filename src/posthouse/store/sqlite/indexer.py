@@ -1,0 +1,247 @@
+"""The search indexer: one thread that brings the search file (searchdb.py) up to the store.
+
+The writer hands it each commit's new texts (``committed``); they wait in memory, within a
+budget, until the store has been quiet for QUIET_SECONDS, then go into the index in batches
+in summary-id order. Under sustained load the index still moves once the oldest pending text
+has waited MAX_LAG_SECONDS, and a SEARCH (``urge``) asks for it at once. Texts that did not
+fit the budget, or that were pending when the server stopped, are taken from the message
+again. Removed summaries (``fts_gone``) lose their index rows here too.
+
+FTS5 work runs inside SQLite with the GIL released, so indexing uses the other core and never
+holds the store's write lock: deliveries do not wait for it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from posthouse.message.mime import parse
+from posthouse.message.summary import search_text
+from posthouse.store.errors import NotFound
+from posthouse.store.sqlite import blobrefs, schema, searchdb
+from posthouse.store.sqlite.codec import headers_text
+
+QUIET_SECONDS = 0.2
+MAX_LAG_SECONDS = 30.0
+BATCH_ROWS = 256
+BATCH_CHARS = 1 << 20  # text per index transaction: bounds how long one commit takes
+CACHE_CHARS = 64 << 20  # pending texts kept in memory; beyond, they are read again later
+GONE_BATCH = 1000
+
+
+def message_text(data: bytes) -> str:
+    """The searchable body text of a stored message (as summarize() computes it)."""
+    return search_text(data, parse(data))
+
+
+class SearchIndexer:
+    """The indexer thread of one store."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        search_path: Path,
+        blob_root: Path,
+        *,
+        auto: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._db_path = db_path
+        self._search_path = search_path
+        self._blob_root = blob_root
+        self._auto = auto  # False: index only when asked (urge, catch_up)
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._cache: dict[int, str] = {}
+        self._cached_chars = 0
+        self._dirty = True  # there may be pending summaries (there may be some at start)
+        self._generation = 0  # bumped whenever new work may have appeared
+        self._urged = False
+        self._last_commit = float("-inf")
+        self._behind_since: float | None = None
+        self._waiters: list[concurrent.futures.Future[None]] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="posthouse-indexer", daemon=True)
+        self.indexed = 0  # summaries indexed by this instance (for tests and status)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread after its current batch (blocking); pending work waits for the
+        next start."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+        with self._cond:
+            for waiter in self._waiters:
+                waiter.cancel()
+            self._waiters.clear()
+
+    # --- called from other threads ----------------------------------------------------------
+
+    def committed(self, texts: Mapping[int, str]) -> None:
+        """The writer committed; ``texts`` are the body texts of its new summaries."""
+        now = self._clock()
+        with self._cond:
+            self._last_commit = now
+            if not texts:
+                return
+            for summary_id, text in texts.items():
+                if self._cached_chars + len(text) <= CACHE_CHARS:
+                    self._cache[summary_id] = text
+                    self._cached_chars += len(text)
+            self._dirty = True
+            self._generation += 1
+            if self._behind_since is None:
+                self._behind_since = now
+            self._cond.notify()
+
+    def urge(self) -> None:
+        """Index what is pending now, however busy the store is."""
+        with self._cond:
+            self._urged = True
+            self._cond.notify()
+
+    def catch_up(self) -> concurrent.futures.Future[None]:
+        """A future done once everything committed before this call is indexed."""
+        waiter: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._cond:
+            if self._stopping:
+                waiter.cancel()
+                return waiter
+            self._waiters.append(waiter)
+            self._urged = self._dirty = True
+            self._generation += 1
+            self._cond.notify()
+        return waiter
+
+    def text_for(self, conn: sqlite3.Connection, summary_id: int, blob_id: str) -> str:
+        """The body text of a pending summary: from memory, else from the message itself."""
+        with self._cond:
+            text = self._cache.get(summary_id)
+        if text is not None:
+            return text
+        try:
+            return message_text(blobrefs.read(conn, self._blob_root, blob_id))
+        except NotFound:
+            return ""  # removed meanwhile: nothing to find in it
+
+    # --- the thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        main = schema.connect(self._db_path)
+        search = searchdb.connect_search(self._search_path)
+        try:
+            while (generation := self._wait_for_work()) is not None:
+                try:
+                    if (self._index_batch(main, search) == 0
+                            and self._drop_gone(main, search) < GONE_BATCH):
+                        self._caught_up(generation)
+                except (sqlite3.Error, OSError):
+                    # Nothing is lost (the texts are still in the store); try again later.
+                    with self._cond:
+                        self._urged = False
+                        self._cond.wait(1.0)
+        finally:
+            main.close()
+            search.close()
+
+    def _wait_for_work(self) -> int | None:
+        """Block until a batch should run and return the work generation; None: stopping."""
+        with self._cond:
+            while not self._stopping:
+                delay = self._delay(self._clock())
+                if delay <= 0:
+                    return self._generation
+                self._cond.wait(None if delay == float("inf") else delay)
+            return None
+
+    def _delay(self, now: float) -> float:
+        """Seconds until work is due (0: now; inf: nothing to do until told)."""
+        if not self._dirty:
+            return float("inf")
+        if self._urged:
+            return 0.0
+        if not self._auto:
+            return float("inf")
+        quiet = self._last_commit + QUIET_SECONDS - now
+        if self._behind_since is not None:
+            quiet = min(quiet, self._behind_since + MAX_LAG_SECONDS - now)
+        return max(quiet, 0.0)
+
+    def _caught_up(self, generation: int) -> None:
+        """Nothing was pending; unless new work came meanwhile, rest and wake the waiters."""
+        with self._cond:
+            if generation != self._generation:
+                return
+            self._dirty = self._urged = False
+            self._behind_since = None
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                waiter.set_result(None)
+
+    def _take_text(self, conn: sqlite3.Connection, summary_id: int, blob_id: str) -> str:
+        with self._cond:
+            text = self._cache.pop(summary_id, None)
+            if text is not None:
+                self._cached_chars -= len(text)
+        return text if text is not None else self.text_for(conn, summary_id, blob_id)
+
+    def _index_batch(self, main: sqlite3.Connection, search: sqlite3.Connection) -> int:
+        """Index the next pending summaries in one transaction; returns how many."""
+        upto = searchdb.indexed_upto(search)
+        main.execute("BEGIN")
+        try:
+            pending = main.execute(
+                "SELECT id, blob_id, headers FROM summaries WHERE id > ? ORDER BY id LIMIT ?",
+                (upto, BATCH_ROWS),
+            ).fetchall()
+            rows: list[tuple[int, str, str]] = []
+            chars = 0
+            for summary_id, blob_id, headers in pending:
+                body = self._take_text(main, summary_id, blob_id)
+                rows.append((summary_id, headers_text(json.loads(headers)), body))
+                chars += len(body)
+                if chars >= BATCH_CHARS:
+                    break
+        finally:
+            main.execute("ROLLBACK")
+        if not rows:
+            return 0
+        search.execute("BEGIN IMMEDIATE")
+        try:
+            search.executemany("INSERT INTO fts (rowid, headers, body) VALUES (?, ?, ?)", rows)
+            search.execute("UPDATE meta SET value = ? WHERE key = 'upto'", (rows[-1][0],))
+            search.execute("COMMIT")
+        except BaseException:
+            search.execute("ROLLBACK")
+            raise
+        self.indexed += len(rows)
+        return len(rows)
+
+    def _drop_gone(self, main: sqlite3.Connection, search: sqlite3.Connection) -> int:
+        """Remove index rows of summaries the store deleted, then forget those ids."""
+        gone = [row[0] for row in main.execute(
+            "SELECT id FROM fts_gone ORDER BY id LIMIT ?", (GONE_BATCH,))]
+        if not gone:
+            return 0
+        ids = json.dumps(gone)
+        search.execute("BEGIN IMMEDIATE")
+        search.execute("DELETE FROM fts WHERE rowid IN (SELECT value FROM json_each(?))", (ids,))
+        search.execute("COMMIT")
+        main.execute("BEGIN IMMEDIATE")
+        main.execute("DELETE FROM fts_gone WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+        main.execute("COMMIT")
+        return len(gone)
