@@ -303,3 +303,20 @@ def test_writer_isolates_a_job_that_hits_an_sqlite_error(tmp_path: Path) -> None
         assert conn.execute("SELECT x FROM t ORDER BY x").fetchall() == [(1,), (2,)]
     finally:
         conn.close()
+
+
+def test_checkpoints_run_off_the_writer_thread(tmp_path: Path) -> None:
+    async def body(store: SqliteStore) -> None:
+        assert query(tmp_path, "PRAGMA wal_autocheckpoint") == [(1000,)]  # a fresh connection
+        bob = await new_user(store)
+        for n in range(20):
+            await store.deliver(message(f"message {n}", pad=50_000), [DeliveryTarget(bob.id)])
+        for _ in range(500):  # bounded: the checkpointer runs within ~0.25 s of a commit
+            if store.wal_checkpoints:
+                break
+            await asyncio.sleep(0.02)
+        assert store.wal_checkpoints > 0
+
+    run(tmp_path, body)
+    assert integrity_problems(tmp_path) == []
+    assert len(query(tmp_path, "SELECT 1 FROM messages")) == 20

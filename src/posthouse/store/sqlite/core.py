@@ -21,6 +21,7 @@ from posthouse.store.errors import StorageFailure
 from posthouse.store.events import EventHub, Subscription
 from posthouse.store.models import NewMessage
 from posthouse.store.sqlite import blobrefs, messages, schema, searchdb
+from posthouse.store.sqlite.checkpointer import Checkpointer
 from posthouse.store.sqlite.indexer import SearchIndexer
 from posthouse.store.sqlite.readers import DEFAULT_READERS, ReaderPool
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, WriteStats
@@ -59,6 +60,7 @@ class StoreCore:
         self._writer: GroupCommitWriter | None = None
         self._writer_conn: sqlite3.Connection | None = None
         self._indexer: SearchIndexer | None = None
+        self._checkpointer: Checkpointer | None = None
         self._trigram = False
         self.swept_files = 0  # orphan blob files removed by the last open()
 
@@ -85,13 +87,21 @@ class StoreCore:
         except BaseException:
             conn.close()
             raise
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         self._writer_conn = conn
-        self._indexer = SearchIndexer(self.db_path, self.search_path, self.blob_root,
-                                      auto=self._auto_index)
+        indexer = self._indexer = SearchIndexer(self.db_path, self.search_path,
+                                                self.blob_root, auto=self._auto_index)
+        checkpointer = self._checkpointer = Checkpointer(self.db_path)
+
+        def on_commit(texts: dict[int, str]) -> None:
+            checkpointer.committed()
+            indexer.committed(texts)
+
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
-                                         on_commit=self._indexer.committed)
+                                         on_commit=on_commit)
         self._writer.start()
-        self._indexer.start()
+        indexer.start()
+        checkpointer.start()
         self._io = ThreadPoolExecutor(self._io_threads, thread_name_prefix="posthouse-blob-io")
 
     async def close(self) -> None:
@@ -105,6 +115,9 @@ class StoreCore:
         if self._indexer is not None:
             self._indexer.stop()
             self._indexer = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._io is not None:
             self._io.shutdown(wait=True)
             self._io = None
@@ -119,6 +132,11 @@ class StoreCore:
         if self._writer is None:
             raise StorageFailure("the store is not open")
         return self._writer.stats
+
+    @property
+    def wal_checkpoints(self) -> int:
+        """Checkpoints the checkpointer thread has run since open (0 when closed)."""
+        return 0 if self._checkpointer is None else self._checkpointer.checkpoints
 
     @property
     def indexer(self) -> SearchIndexer:
