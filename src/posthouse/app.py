@@ -38,11 +38,13 @@ def family(protocol: str) -> str:
     return protocol.rstrip("s")
 
 
-def build_store(cfg: Config) -> Store:
-    """The configured store backend (embedded SQLite is the default and only one so far)."""
+def build_store(cfg: Config, *, background: bool = True) -> Store:
+    """The configured store backend (embedded SQLite is the default and only one so far).
+
+    ``background`` False (admin commands): leave building the search index to the server."""
     from posthouse.store.sqlite.backend import SqliteStore
 
-    return SqliteStore(cfg.data_path)
+    return SqliteStore(cfg.data_path, auto_index=background)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:

@@ -55,7 +55,7 @@ async def open_store(cfg: Config) -> AsyncIterator[Store]:
 
     if not cfg.data_path.exists():
         raise CliError(f"data directory {cfg.data_path} does not exist: run 'posthouse init'")
-    store = build_store(cfg)
+    store = build_store(cfg, background=False)
     await store.open()
     try:
         yield store

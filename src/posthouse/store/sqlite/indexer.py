@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -34,6 +35,7 @@ BATCH_ROWS = 256
 BATCH_CHARS = 1 << 20  # text per index transaction: bounds how long one commit takes
 CACHE_CHARS = 64 << 20  # pending texts kept in memory; beyond, they are read again later
 GONE_BATCH = 1000
+log = logging.getLogger("posthouse.store")
 
 
 def message_text(data: bytes) -> str:
@@ -148,8 +150,9 @@ class SearchIndexer:
                     if (self._index_batch(main, search) == 0
                             and self._drop_gone(main, search) < GONE_BATCH):
                         self._caught_up(generation)
-                except (sqlite3.Error, OSError):
+                except (sqlite3.Error, OSError) as exc:
                     # Nothing is lost (the texts are still in the store); try again later.
+                    log.warning("search index: %s: %s (retrying)", type(exc).__name__, exc)
                     with self._cond:
                         self._urged = False
                         self._cond.wait(1.0)
@@ -221,6 +224,9 @@ class SearchIndexer:
         if not rows:
             return 0
         search.execute("BEGIN IMMEDIATE")
+        if searchdb.indexed_upto(search) != upto:  # another process indexed meanwhile
+            search.execute("ROLLBACK")
+            return len(rows)  # look again
         try:
             search.executemany("INSERT INTO fts (rowid, headers, body) VALUES (?, ?, ?)", rows)
             search.execute("UPDATE meta SET value = ? WHERE key = 'upto'", (rows[-1][0],))
