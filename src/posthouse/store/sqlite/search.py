@@ -38,10 +38,12 @@ _INDEXED = (
     "SELECT s.blob_id FROM idx.fts f JOIN summaries s ON s.id = f.rowid"
     " WHERE f.fts MATCH :query AND {condition})"
 )
+# Driven from the few summaries above ``upto`` (a rowid range), then messages_blob: the cost
+# follows the lag, not the mailbox size.
 _PENDING = (
-    "SELECT m.uid, s.id, s.blob_id, s.headers FROM messages m"
-    " JOIN summaries s ON s.blob_id = m.blob_id"
-    " WHERE m.mailbox_id = :mailbox AND s.id > :upto"
+    "SELECT m.uid, s.id, s.blob_id, s.headers FROM summaries s"
+    " CROSS JOIN messages m ON m.blob_id = s.blob_id AND m.mailbox_id = :mailbox"
+    " WHERE s.id > :upto"
 )
 _PENDING_HEADER = _PENDING + " AND ph_icontains(json_extract(s.headers, :path), :needle)"
 _TRIGRAM = 3
