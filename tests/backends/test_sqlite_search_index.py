@@ -47,8 +47,8 @@ def index_rows(data_dir: Path) -> set[int]:
 
 
 def base64_message(text: str) -> NewMessage:
-    """A message whose body text is only readable after decoding (as delivered by SMTP);
-    its summary carries no text, as if the indexer's memory had lost it."""
+    """A message whose body text is only readable after decoding its transfer encoding;
+    its summary carries no text: the index decodes the stored message itself."""
     raw = (
         "From: a@example.net\r\nSubject: coded\r\nMIME-Version: 1.0\r\n"
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -106,16 +106,17 @@ def test_removed_messages_leave_the_index(tmp_path: Path) -> None:
     assert integrity_problems(tmp_path) == []
 
 
-def test_texts_lost_at_a_restart_are_taken_from_the_message(tmp_path: Path) -> None:
+def test_index_text_is_decoded_from_the_stored_message(tmp_path: Path) -> None:
     async def deliver(store: SqliteStore) -> int:
         bob = await new_user(store)
         await store.deliver(base64_message("Grüße aus Köln"), [DeliveryTarget(bob.id)])
         return await mailbox_id(store, bob)
 
-    inbox = run(tmp_path, deliver, auto=False)  # closed before anything was indexed
+    inbox = run(tmp_path, deliver, auto=False)  # closed before anything was indexed: the
+    # next start picks the pending message up
 
     async def search(store: SqliteStore) -> None:
-        # Pending, its text not in memory: decoded from the stored message itself.
+        # Pending: SEARCH decodes the stored message.
         assert await store.search_text(inbox, "KÖLN", field="body") == {1}
         await store.catch_up_index()
         assert await store.search_text(inbox, "grüße", field="body") == {1}

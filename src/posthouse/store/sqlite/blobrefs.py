@@ -49,7 +49,7 @@ def add_refs(ctx: WriteContext, counts: Mapping[str, int]) -> None:
 
 
 def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> None:
-    """Store a blob's parse once (the first delivery wins); its text goes to the indexer."""
+    """Store a blob's parse once (the first delivery wins); the indexer takes it from here."""
     row = ctx.conn.execute(
         "INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING RETURNING id",
@@ -61,8 +61,8 @@ def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> 
             dt_to_text(summary.sent_date) if summary.sent_date else None,
         ),
     ).fetchone()
-    if row is not None:  # indexed after the commit (searchdb.py, indexer.py)
-        ctx.index_texts[row[0]] = summary.text
+    if row is not None:  # indexed after the commit, from the message (indexer.py)
+        ctx.new_summaries += 1
 
 
 def release(ctx: WriteContext, counts: Mapping[str, int]) -> None:

@@ -93,9 +93,9 @@ class StoreCore:
                                                 self.blob_root, auto=self._auto_index)
         checkpointer = self._checkpointer = Checkpointer(self.db_path)
 
-        def on_commit(texts: dict[int, str]) -> None:
+        def on_commit(new_summaries: int) -> None:
             checkpointer.committed()
-            indexer.committed(texts)
+            indexer.committed(new_summaries)
 
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
                                          on_commit=on_commit)

@@ -1,14 +1,14 @@
 """The search indexer: one thread that brings the search file (searchdb.py) up to the store.
 
-The writer hands it each commit's new texts (``committed``); they wait in memory, within a
-budget, until the store has been quiet for QUIET_SECONDS, then go into the index in batches
-in summary-id order. Under sustained load the index still moves once the oldest pending text
-has waited MAX_LAG_SECONDS, and a SEARCH (``urge``) asks for it at once. Texts that did not
-fit the budget, or that were pending when the server stopped, are taken from the message
-again. Removed summaries (``fts_gone``) lose their index rows here too.
+The writer tells it of each commit (``committed``). Once the store has been quiet for
+QUIET_SECONDS, new summaries go into the index in batches, in summary-id order, with the
+body text decoded from the stored message here: neither the delivery nor its 250 pays for
+text extraction or FTS5. Under sustained load the index still moves once the oldest pending
+summary has waited MAX_LAG_SECONDS, and a SEARCH (``urge``) asks for it at once. Removed
+summaries (``fts_gone``) lose their index rows here too.
 
-FTS5 work runs inside SQLite with the GIL released, so indexing uses the other core and never
-holds the store's write lock: deliveries do not wait for it.
+FTS5 work runs inside SQLite with the GIL released, and indexing never holds the store's
+write lock: deliveries do not wait for it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from posthouse.message.mime import parse
@@ -33,7 +33,6 @@ QUIET_SECONDS = 0.2
 MAX_LAG_SECONDS = 30.0
 BATCH_ROWS = 256
 BATCH_CHARS = 1 << 20  # text per index transaction: bounds how long one commit takes
-CACHE_CHARS = 64 << 20  # pending texts kept in memory; beyond, they are read again later
 GONE_BATCH = 1000
 log = logging.getLogger("posthouse.store")
 
@@ -61,8 +60,6 @@ class SearchIndexer:
         self._auto = auto  # False: index only when asked (urge, catch_up)
         self._clock = clock
         self._cond = threading.Condition()
-        self._cache: dict[int, str] = {}
-        self._cached_chars = 0
         self._dirty = True  # there may be pending summaries (there may be some at start)
         self._generation = 0  # bumped whenever new work may have appeared
         self._urged = False
@@ -92,17 +89,13 @@ class SearchIndexer:
 
     # --- called from other threads ----------------------------------------------------------
 
-    def committed(self, texts: Mapping[int, str]) -> None:
-        """The writer committed; ``texts`` are the body texts of its new summaries."""
+    def committed(self, new_summaries: int) -> None:
+        """The writer committed, adding ``new_summaries`` summaries (writer thread)."""
         now = self._clock()
         with self._cond:
             self._last_commit = now
-            if not texts:
+            if not new_summaries:
                 return
-            for summary_id, text in texts.items():
-                if self._cached_chars + len(text) <= CACHE_CHARS:
-                    self._cache[summary_id] = text
-                    self._cached_chars += len(text)
             self._dirty = True
             self._generation += 1
             if self._behind_since is None:
@@ -128,12 +121,8 @@ class SearchIndexer:
             self._cond.notify()
         return waiter
 
-    def text_for(self, conn: sqlite3.Connection, summary_id: int, blob_id: str) -> str:
-        """The body text of a pending summary: from memory, else from the message itself."""
-        with self._cond:
-            text = self._cache.get(summary_id)
-        if text is not None:
-            return text
+    def text_for(self, conn: sqlite3.Connection, blob_id: str) -> str:
+        """The searchable body text of a stored message ("" if it is gone)."""
         try:
             return message_text(blobrefs.read(conn, self._blob_root, blob_id))
         except NotFound:
@@ -195,13 +184,6 @@ class SearchIndexer:
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 waiter.set_result(None)
 
-    def _take_text(self, conn: sqlite3.Connection, summary_id: int, blob_id: str) -> str:
-        with self._cond:
-            text = self._cache.pop(summary_id, None)
-            if text is not None:
-                self._cached_chars -= len(text)
-        return text if text is not None else self.text_for(conn, summary_id, blob_id)
-
     def _index_batch(self, main: sqlite3.Connection, search: sqlite3.Connection) -> int:
         """Index the next pending summaries in one transaction; returns how many."""
         upto = searchdb.indexed_upto(search)
@@ -214,7 +196,7 @@ class SearchIndexer:
             rows: list[tuple[int, str, str]] = []
             chars = 0
             for summary_id, blob_id, headers in pending:
-                body = self._take_text(main, summary_id, blob_id)
+                body = self.text_for(main, blob_id)
                 rows.append((summary_id, headers_text(json.loads(headers)), body))
                 chars += len(body)
                 if chars >= BATCH_CHARS:

@@ -6,8 +6,8 @@ attached to reader connections as ``idx``) and pending ones, newer than its ``up
 index, the FTS5 trigram match narrows the candidates for needles of three characters or
 more and ``ph_icontains`` (a Python function registered on reader connections) confirms
 each; it is the whole test for short needles, or when SQLite has no trigram tokenizer.
-Pending messages are tested directly: header fields from the summary's JSON, body text from
-the indexer's memory or the message itself.
+Pending messages are tested directly: header fields from the summary's JSON, body text
+decoded from the message itself.
 
 Both parts see one moment: the store's snapshot is taken first (require_mailbox), the index's
 after it, and the indexer commits index rows and ``upto`` together, so a message the store
@@ -24,8 +24,8 @@ from posthouse.store.sqlite.codec import headers_text
 from posthouse.store.sqlite.msgreads import require_mailbox
 from posthouse.store.sqlite.searchdb import indexed_upto
 
-# (reader connection, summary id, blob id) -> the body text of a pending summary
-TextSource = Callable[[sqlite3.Connection, int, str], str]
+# (reader connection, blob id) -> the body text of a pending message
+TextSource = Callable[[sqlite3.Connection, str], str]
 
 _SCAN = (
     "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
@@ -116,7 +116,7 @@ def _search_pending(
     for uid, summary_id, blob_id, headers in conn.execute(_PENDING, params).fetchall():
         hit = verdicts.get(summary_id)
         if hit is None:
-            hit = needle in pending_text(conn, summary_id, blob_id).lower() or (
+            hit = needle in pending_text(conn, blob_id).lower() or (
                 field == "text" and needle in headers_text(json.loads(headers)).lower())
             verdicts[summary_id] = hit
         if hit:

@@ -37,7 +37,7 @@ class WriteContext:
     now: datetime
     events: list[StoreEvent] = field(default_factory=list)
     freed_blobs: set[str] = field(default_factory=set)  # file blobs to unlink after commit
-    index_texts: dict[int, str] = field(default_factory=dict)  # new summary id -> body text
+    new_summaries: int = 0  # summaries added: work for the search indexer
 
 
 @dataclass(slots=True)
@@ -58,7 +58,7 @@ class _Job:
     publish: Callable[[StoreEvent], None]
     fresh_blobs: tuple[str, ...]  # file blobs written for this job before it was submitted
     events: list[StoreEvent] = field(default_factory=list)
-    index_texts: dict[int, str] = field(default_factory=dict)
+    new_summaries: int = 0
     result: Any = None
     error: BaseException | None = None
 
@@ -85,10 +85,10 @@ class GroupCommitWriter:
         *,
         blob_root: Path,
         clock: Callable[[], datetime],
-        on_commit: Callable[[dict[int, str]], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._conn = conn
-        self._on_commit = on_commit  # told of every commit, with the new texts to index
+        self._on_commit = on_commit  # told of every commit and how many summaries it added
         self._blob_root = blob_root
         self._clock = clock
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -185,19 +185,14 @@ class GroupCommitWriter:
                 continue
             self._conn.execute("RELEASE job")
             job.events = ctx.events
-            job.index_texts = ctx.index_texts
+            job.new_summaries = ctx.new_summaries
             freed |= ctx.freed_blobs
         return False
 
     def _committed(self, jobs: list[_Job]) -> None:
-        """Hand the committed jobs' new texts to the search indexer."""
-        if self._on_commit is None:
-            return
-        texts: dict[int, str] = {}
-        for job in jobs:
-            if job.error is None:
-                texts.update(job.index_texts)
-        self._on_commit(texts)
+        """Tell the listener (checkpointer, search indexer) about the commit."""
+        if self._on_commit is not None:
+            self._on_commit(sum(job.new_summaries for job in jobs if job.error is None))
 
     def _rollback_savepoint(self) -> bool:
         """Undo the current job alone; False if SQLite dropped the whole transaction."""
