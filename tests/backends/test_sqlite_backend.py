@@ -320,3 +320,14 @@ def test_checkpoints_run_off_the_writer_thread(tmp_path: Path) -> None:
     run(tmp_path, body)
     assert integrity_problems(tmp_path) == []
     assert len(query(tmp_path, "SELECT 1 FROM messages")) == 20
+
+
+def test_the_wal_starts_over_under_steady_writes(tmp_path: Path) -> None:
+    async def body(store: SqliteStore) -> None:
+        bob = await new_user(store)
+        for n in range(400):  # about 13 WAL pages each: 20 MiB if the WAL never restarted
+            await store.deliver(message(f"message {n}"), [DeliveryTarget(bob.id)])
+        assert (tmp_path / (DB_FILE + "-wal")).stat().st_size < 8 << 20
+
+    run(tmp_path, body)
+    assert integrity_problems(tmp_path) == []

@@ -5,7 +5,9 @@ them all into the database file and fsyncs it before the writer moves on: every 
 messages one delivery waits for megabytes of I/O. The writer connection turns that off
 (``wal_autocheckpoint = 0``) and this thread runs PASSIVE checkpoints instead, shortly after
 commits, on its own connection: they never block the writer or readers (SQLite copies only
-frames no reader still needs), and the writer starts the WAL over once one has completed.
+frames no reader still needs). Frames committed while one runs stay behind, so the WAL could
+never start over under steady load: the writer itself checkpoints that short tail when idle
+now and then (writer.RESTART_EVERY), after which its next write starts the WAL afresh.
 """
 
 from __future__ import annotations

@@ -26,6 +26,11 @@ from posthouse.store.events import StoreEvent
 
 T = TypeVar("T")
 MAX_BATCH = 256
+# Commits after which the writer, when idle, finishes a checkpoint itself: SQLite starts the
+# WAL over only when a write begins with every frame checkpointed, which a checkpoint running
+# beside a busy writer never achieves (see checkpointer.py). Overwriting a WAL of stable size
+# also makes each commit's fdatasync cheaper than appending to a growing file.
+RESTART_EVERY = 64
 
 
 @dataclass(slots=True)
@@ -99,6 +104,7 @@ class GroupCommitWriter:
         )
         self._closed = False
         self._gate = threading.Lock()  # no job can slip in behind the stop sentinel
+        self._since_restart = 0  # commits since the WAL last started over
         self.stats = WriteStats()
 
     def start(self) -> None:
@@ -139,6 +145,7 @@ class GroupCommitWriter:
             jobs, stopping = self._take()
             if jobs:
                 self._run_batch(jobs)
+                self._let_wal_restart()
 
     def _take(self) -> tuple[list[_Job], bool]:
         first = self._queue.get()
@@ -193,6 +200,18 @@ class GroupCommitWriter:
         """Tell the listener (checkpointer, search indexer) about the commit."""
         if self._on_commit is not None:
             self._on_commit(sum(job.new_summaries for job in jobs if job.error is None))
+
+    def _let_wal_restart(self) -> None:
+        """Every RESTART_EVERY commits, when no job waits: checkpoint the WAL's tail."""
+        self._since_restart += 1
+        if self._since_restart < RESTART_EVERY or not self._queue.empty():
+            return
+        try:
+            busy, frames, done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return  # the checkpointer holds the checkpoint lock: try after the next commit
+        if not busy and frames == done:
+            self._since_restart = 0
 
     def _rollback_savepoint(self) -> bool:
         """Undo the current job alone; False if SQLite dropped the whole transaction."""
