@@ -10,6 +10,9 @@ for tool in swaks:swaks fetchmail:fetchmail mbsync:isync curl:curl smtp-source:p
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 [ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+# swaks only recommends its TLS modules; without them --tls fails ("requires Net::SSLeay").
+perl -MNet::SSLeay -MIO::Socket::SSL -e1 >/dev/null 2>&1 \
+    || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "debian-tools: missing ${need[*]}; run as root or install them" >&2

@@ -7,11 +7,13 @@ import itertools
 import logging
 import secrets
 import sys
+import time
 
 session_id: contextvars.ContextVar[str] = contextvars.ContextVar("session_id", default="-")
 _counter = itertools.count(1)
 # A random part per process keeps ids unique across restarts (logs, Received ids).
 _PROCESS = secrets.token_hex(3)
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s sid=%(session)s %(message)s"
 
 
 def new_session_id(prefix: str) -> str:
@@ -27,14 +29,39 @@ class _SessionFilter(logging.Filter):
         return True
 
 
+class _LineFormatter(logging.Formatter):
+    """LINE_FORMAT, with the date and time of day formatted once per second, not per line."""
+
+    def __init__(self) -> None:
+        super().__init__(LINE_FORMAT)
+        self._second = -1
+        self._second_text = ""
+
+    def formatTime(  # noqa: N802 (overrides logging's name)
+            self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """What logging.Formatter.formatTime writes ("2024-05-01 12:00:00,123")."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%d %H:%M:%S",
+                                              self.converter(record.created))
+            self._second = second
+        return f"{self._second_text},{int(record.msecs):03d}"
+
+
 def setup_logging(level: str) -> None:
     """Send posthouse logs to stderr as key=value lines with the session id."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_SessionFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s sid=%(session)s %(message)s")
-    )
+    handler.setFormatter(_LineFormatter())
     root = logging.getLogger("posthouse")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # LINE_FORMAT uses no thread, process or caller fields: do not collect them for every
+    # record (the logging HOWTO's "Optimization" section).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
 
@@ -47,8 +48,14 @@ def received_field(trace: TraceInfo, recipients: list[str]) -> bytes:
         parts.append(f"\t(using {_clean(trace.tls)})")
     if len(recipients) == 1:
         parts.append(f"\tfor <{_clean(recipients[0])}>")
-    parts[-1] += f"; {format_datetime(trace.when)}"
+    parts[-1] += f"; {_date_text(trace.when.replace(microsecond=0))}"
     return ("\r\n".join(parts) + "\r\n").encode("utf-8")
+
+
+@lru_cache(maxsize=8)
+def _date_text(second: datetime) -> str:
+    """RFC 5322 date-time text; messages arriving in the same second share one."""
+    return format_datetime(second)
 
 
 def return_path_field(mail_from: str) -> bytes:
@@ -75,6 +82,8 @@ def submission_fixes(data: bytes, *, hostname: str, when: datetime) -> bytes:
 
 def _clean(text: str) -> str:
     """No CR, LF or other controls may reach a header from peer-supplied text."""
+    if text.isprintable():
+        return text
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 

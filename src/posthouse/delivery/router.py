@@ -19,16 +19,35 @@ DOMAIN_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
+class RoutedUser:
+    """A local account as read while routing: enough to check its quota without looking it
+    up again (and nothing secret, unlike User)."""
+
+    id: int
+    quota_bytes: int = 0  # 0 means no quota
+
+    @classmethod
+    def of(cls, user: User) -> RoutedUser:
+        """The routing view of an account."""
+        return cls(user.id, user.quota_bytes)
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """Where mail for one envelope recipient goes."""
 
-    local_user_ids: tuple[int, ...] = ()
+    local_users: tuple[RoutedUser, ...] = ()
     remote: tuple[str, ...] = ()
+
+    @property
+    def local_user_ids(self) -> tuple[int, ...]:
+        """The ids of the local users, in routing order."""
+        return tuple(u.id for u in self.local_users)
 
     @property
     def empty(self) -> bool:
         """No destination at all (unknown user)."""
-        return not self.local_user_ids and not self.remote
+        return not self.local_users and not self.remote
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -62,10 +81,10 @@ class Router:
 
     async def resolve(self, address: str) -> Route:
         """The destinations of one recipient; Route() when a local address is unknown."""
-        users: dict[int, None] = {}
+        users: dict[int, RoutedUser] = {}
         remote: dict[str, None] = {}
         await self._expand(address, users, remote, depth=0, seen=set())
-        route = Route(tuple(users), tuple(remote))
+        route = Route(tuple(users.values()), tuple(remote))
         local, domain = split_address(address)
         if route.empty and local.lower() == "postmaster":
             return await self._postmaster(domain)
@@ -82,11 +101,11 @@ class Router:
         for scope in (domain, None):
             users = await self.accounts.list_users(scope)
             if users:
-                return Route((users[0].id,))
+                return Route((RoutedUser.of(users[0]),))
         return Route()
 
-    async def _expand(self, address: str, users: dict[int, None], remote: dict[str, None],
-                      *, depth: int, seen: set[str]) -> None:
+    async def _expand(self, address: str, users: dict[int, RoutedUser],
+                      remote: dict[str, None], *, depth: int, seen: set[str]) -> None:
         key = address.lower()
         if key in seen or depth > MAX_ALIAS_DEPTH:
             return
@@ -97,14 +116,14 @@ class Router:
             return
         user = await self.accounts.get_user(key)
         if user is not None:
-            users[user.id] = None
+            users[user.id] = RoutedUser.of(user)
             return
         alias = await self.accounts.get_alias(key)
         if alias is None and "+" in local:
             base = f"{local.split('+', 1)[0]}@{domain}"
             user = await self.accounts.get_user(base)
             if user is not None:
-                users[user.id] = None
+                users[user.id] = RoutedUser.of(user)
                 return
             alias = await self.accounts.get_alias(base)
         if alias is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from posthouse.delivery.headers import TraceInfo, received_field, return_path_field
-from posthouse.delivery.router import Route
+from posthouse.delivery.router import Route, RoutedUser
 from posthouse.message.summary import summarize
 from posthouse.store.api import Store
 from posthouse.store.errors import QuotaExceeded
@@ -51,7 +51,15 @@ class DeliveryTransaction:
 
     def local_user_ids(self) -> list[int]:
         """Every local user that gets a copy, once each."""
-        return list(dict.fromkeys(u for r in self.recipients for u in r.route.local_user_ids))
+        return list(self._local_users())
+
+    def _local_users(self) -> dict[int, RoutedUser]:
+        """Every local user that gets a copy, by id, in recipient order."""
+        users: dict[int, RoutedUser] = {}
+        for r in self.recipients:
+            for user in r.route.local_users:
+                users.setdefault(user.id, user)
+        return users
 
     def outbound(self) -> OutboundEnvelope | None:
         """The queue envelope for the remote destinations, or None if there are none."""
@@ -71,14 +79,16 @@ class DeliveryTransaction:
         )
 
     async def over_quota(self, store: Store, size: int) -> list[int]:
-        """Local users whose quota this message would exceed."""
+        """Local users whose quota this message would exceed.
+
+        The quota is the one read while routing the RCPT; the usage is read now.
+        """
         over = []
-        for user_id in self.local_user_ids():
-            user = await store.get_user_by_id(user_id)
-            if user is not None and user.quota_bytes:
-                used, _count = await store.quota_usage(user_id)
+        for user in self._local_users().values():
+            if user.quota_bytes:
+                used, _count = await store.quota_usage(user.id)
                 if used + size > user.quota_bytes:
-                    over.append(user_id)
+                    over.append(user.id)
         return over
 
     async def commit(self, store: Store, data: bytes, *, trace: TraceInfo,

@@ -16,12 +16,20 @@ Decisions for malformed input (the parser never raises):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 Address = tuple[str | None, str | None, str | None, str | None]
 
 _SPECIALS = "<>:;@,."
 _SPACE = " \t\r\n"
+
+# The usual single address, "local@domain", "<local@domain>" or "Some Name <local@domain>"
+# with dot-atoms and plain words only, in one regular expression. Anything else (quoting,
+# comments, groups, lists, routes, odd dots) goes through the tokenizer below.
+_WORD = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"({_WORD}(?:\.{_WORD})*)@({_WORD}(?:\.{_WORD})*)"
+_SIMPLE_ADDRESS = re.compile(rf"((?:{_WORD}[ \t]+)*)<{_ADDR_SPEC}>|{_ADDR_SPEC}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,8 +186,22 @@ def _feed(state: _State, token: _Token) -> None:
         state.words.append(token)
 
 
+def _simple_address(text: str) -> Address | None:
+    """What parse_addresses gives for a text _SIMPLE_ADDRESS matches; None otherwise."""
+    m = _SIMPLE_ADDRESS.fullmatch(text)
+    if m is None:
+        return None
+    if m.group(2) is None:  # a bare addr-spec
+        return (None, None, m.group(4), m.group(5))
+    name = " ".join(m.group(1).split())
+    return (name or None, None, m.group(2), m.group(3))
+
+
 def parse_addresses(text: str) -> list[Address]:
     """Parse an address-list header value (unfolded text) into IMAP address structures."""
+    simple = _simple_address(text)
+    if simple is not None:
+        return [simple]
     state = _State()
     for token in _tokens(text):
         _feed(state, token)

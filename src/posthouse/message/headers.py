@@ -152,9 +152,12 @@ def _make_fields(data: bytes, spans: list[tuple[int, int]]) -> tuple[Field, ...]
     return tuple(fields)
 
 
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+
+
 def unfold(value: bytes) -> bytes:
     """Remove every CRLF (or bare LF) that precedes whitespace (RFC 5322 2.2.3)."""
-    return re.sub(rb"\r?\n(?=[ \t])", b"", value)
+    return _FOLD.sub(b"", value) if b"\n" in value else value
 
 
 def decode_bytes(value: bytes) -> str:

@@ -96,9 +96,14 @@ def count_lines(data: bytes, start: int, end: int) -> int:
     return lines
 
 
-def parse(data: bytes) -> Part:
-    """Parse a whole message (bytes as stored, CRLF line ends expected but not required)."""
-    return _parse_entity(data, 0, len(data), DEFAULT_TEXT, 0, _Budget(MAX_PARTS - 1))
+def parse(data: bytes, header: Header | None = None) -> Part:
+    """Parse a whole message (bytes as stored, CRLF line ends expected but not required).
+
+    ``header``: the message's top-level header, when the caller has already split it
+    (``split_header(data)``), so it is not split twice.
+    """
+    return _parse_entity(data, 0, len(data), DEFAULT_TEXT, 0, _Budget(MAX_PARTS - 1),
+                         header)
 
 
 def _text(header: Header, name: str) -> str | None:
@@ -174,8 +179,10 @@ def _parse_entity(
     default: tuple[str, str, Params],
     depth: int,
     budget: _Budget,
+    header: Header | None = None,
 ) -> Part:
-    header = split_header(data, start, end)
+    if header is None:
+        header = split_header(data, start, end)
     ctype = _content_type(header, default)
     maintype, subtype = ctype[0].lower(), ctype[1].lower()
     bounds = (start, end)

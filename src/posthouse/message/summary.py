@@ -19,8 +19,8 @@ HEADER_LIMIT = 1 << 16  # characters kept per decoded header field
 
 def summarize(data: bytes) -> MessageSummary:
     """Parse ``data`` (a whole message, CRLF line ends) once; never raises."""
-    root = parse(data)
-    header = split_header(data, 0, root.end)
+    header = split_header(data)
+    root = parse(data, header)
     return MessageSummary(
         envelope=envelope_json(header),
         bodystructure=bodystructure_json(data, root),

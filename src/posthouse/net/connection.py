@@ -10,12 +10,14 @@ every read (the kernel clears it by itself). Without it a client that writes a c
 two segments (imaplib sends an APPEND literal, then its CRLF) while Nagle holds the second
 one back waits for the server's delayed ACK: ~40 ms per APPEND. The raw socket is the
 transport's "socket" extra (still reachable under TLS); setsockopt errors are ignored.
+
+Idle timeouts: ``read(idle_seconds)`` moves a deadline; one timer per connection checks it
+(asyncio.wait_for would schedule and cancel a timer, with its callbacks, on every read).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 from typing import Any, cast
@@ -35,8 +37,10 @@ def tcp_socket(transport: asyncio.BaseTransport) -> Any | None:
 
 def set_option(sock: Any, option: int) -> None:
     """Turn on a TCP-level socket option, ignoring a socket that refuses it."""
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105 (contextlib.suppress costs more, and this runs after every read)
         sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+    except OSError:
+        pass
 
 
 class ConnectionClosed(Exception):
@@ -55,6 +59,8 @@ class Connection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
         self._quickack_sock: Any | None = None  # the TCP socket to re-arm after each read
+        self._deadline = 0.0  # loop time at which the waiting read times out
+        self._idle_timer: asyncio.TimerHandle | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.local: tuple[str, int] = ("", 0)
         self.tls_version: str | None = None
@@ -87,6 +93,7 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._eof = True
         self._wake()
+        self._stop_idle_timer()
         for w in self._drain_waiters:
             if not w.done():
                 w.set_result(None)
@@ -114,9 +121,14 @@ class Connection(asyncio.Protocol):
         Raises TimeoutError after ``idle_seconds`` without input.
         """
         while not self._buffer and not self._eof:
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._waiter = loop.create_future()
+            if idle_seconds is None:
+                self._stop_idle_timer()
+            else:
+                self._arm_idle_timer(loop, loop.time() + idle_seconds)
             try:
-                await asyncio.wait_for(self._waiter, idle_seconds)
+                await self._waiter
             finally:
                 self._waiter = None
         data = bytes(self._buffer)
@@ -162,13 +174,45 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close after flushing what was written."""
+        self._stop_idle_timer()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
     def abort(self) -> None:
         """Drop the connection at once."""
+        self._stop_idle_timer()
         if self._transport is not None:
             self._transport.abort()
+
+    # The idle timeout: one timer per connection, not one per read. A read only moves the
+    # deadline; the timer, when it fires early, sleeps again until the deadline.
+
+    def _arm_idle_timer(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make the waiting read fail with TimeoutError at ``deadline`` (loop time)."""
+        self._deadline = deadline
+        timer = self._idle_timer
+        if timer is not None and timer.when() <= deadline:
+            return  # it fires first and then waits for the rest
+        if timer is not None:
+            timer.cancel()
+        self._idle_timer = loop.call_at(deadline, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """The idle timer fired: time out the waiting read, or wait for the new deadline."""
+        self._idle_timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # no read is waiting: the next one arms the timer again
+        loop = waiter.get_loop()
+        if loop.time() < self._deadline:
+            self._idle_timer = loop.call_at(self._deadline, self._idle_check)
+        else:
+            waiter.set_exception(TimeoutError())
+
+    def _stop_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     def _tune_socket(self, transport: asyncio.BaseTransport) -> None:
         """TCP_NODELAY once, and remember the socket for TCP_QUICKACK (Linux, TCP only)."""

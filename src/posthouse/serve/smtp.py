@@ -29,18 +29,39 @@ log = logging.getLogger("posthouse.smtp")
 
 def make_handler(services: Services) -> Handler:
     """The listener callback for smtp, submission and submissions."""
+    configs = _CoreConfigs(services)
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
-        await SmtpSession(services, conn, ctx).run()
+        config = configs.get(ctx.protocol, conn.peer[0])
+        await SmtpSession(services, conn, ctx, config).run()
 
     return handle
 
 
-def _core_config(services: Services, conn: Connection, protocol: str) -> smtp.ServerConfig:
+class _CoreConfigs:
+    """The sans-IO core's configuration for each kind of session, made once."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._made: dict[tuple[str, bool], smtp.ServerConfig] = {}
+
+    def get(self, protocol: str, peer_ip: str) -> smtp.ServerConfig:
+        """The configuration for a session on ``protocol`` from ``peer_ip``."""
+        # AUTH exists on the submission ports only: only there does the peer's address count.
+        loopback_plain = protocol != "smtp" and plaintext_login_allowed(
+            tls_active=False, peer_ip=peer_ip,
+            loopback_ok=self._services.config.auth.allow_plaintext_on_loopback)
+        key = (protocol, loopback_plain)
+        config = self._made.get(key)
+        if config is None:
+            config = self._made[key] = _core_config(self._services, protocol, loopback_plain)
+        return config
+
+
+def _core_config(services: Services, protocol: str, loopback_plain: bool) -> smtp.ServerConfig:
+    """What the sans-IO core offers and enforces on one kind of session."""
     cfg = services.config
     submission = protocol != "smtp"
-    loopback_plain = plaintext_login_allowed(
-        tls_active=False, peer_ip=conn.peer[0], loopback_ok=cfg.auth.allow_plaintext_on_loopback)
     return smtp.ServerConfig(
         hostname=cfg.server.hostname,
         max_message_size=cfg.limits.max_message_size,
@@ -55,15 +76,15 @@ def _core_config(services: Services, conn: Connection, protocol: str) -> smtp.Se
 class SmtpSession:
     """One SMTP connection."""
 
-    def __init__(self, services: Services, conn: Connection, ctx: SessionContext) -> None:
+    def __init__(self, services: Services, conn: Connection, ctx: SessionContext,
+                 config: smtp.ServerConfig) -> None:
         self.services = services
         self.conn = conn
         self.ctx = ctx
         self.submission = ctx.protocol != "smtp"
         self.sid = new_session_id("s")
         self.ip = conn.peer[0]
-        self.core = smtp.ServerConnection(_core_config(services, conn, ctx.protocol),
-                                          tls_active=conn.is_tls)
+        self.core = smtp.ServerConnection(config, tls_active=conn.is_tls)
         self.helo = ""
         self.extended = False
         self.principal: Principal | None = None
@@ -226,11 +247,10 @@ class SmtpSession:
         """452 4.2.2 at RCPT time for a local recipient already over quota (RFC 3463)."""
         store = self.services.store
         size = self.core.mail_params.size if self.core.mail_params else None
-        for user_id in route.local_user_ids:
-            user = await store.get_user_by_id(user_id)
-            if user is None or not user.quota_bytes:
+        for user in route.local_users:  # as read while routing: no second lookup
+            if not user.quota_bytes:
                 continue
-            used, _count = await store.quota_usage(user_id)
+            used, _count = await store.quota_usage(user.id)
             # Any message has at least one octet: a mailbox exactly at its quota is full.
             if used + max(size or 0, 1) > user.quota_bytes:
                 return smtp.Reply(452, "4.2.2", "Mailbox full, try again later")

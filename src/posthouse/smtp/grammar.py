@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ MAX_LABEL = 63  # RFC 1035 2.3.4
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 # RFC 5322 3.2.3 atext (RFC 5321 uses it for Atom).
 _ATEXT = _ALNUM | frozenset("!#$%&'*+-/=?^_`{|}~")
+
+# The usual path, <ASCII Dot-string@domain name>, in one regular expression (labels of at
+# most 63 octets). Whatever it does not match (quoted local parts, address literals, source
+# routes, UTF-8, "<>", "<Postmaster>", errors) goes through the full parser.
+_ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SIMPLE_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*)@({_LABEL}(?:\.{_LABEL})*)>")
 
 
 class AddressProblem(enum.Enum):
@@ -257,6 +265,9 @@ def parse_path(text: str, pos: int = 0, *, null_ok: bool = False,
     ``null_ok``: the reverse-path "<>" is allowed and gives None. ``postmaster_ok``: the bare
     "<Postmaster>" recipient (any case) is allowed and gives Address("Postmaster", "").
     """
+    simple = _simple_path(text, pos)
+    if simple is not None:
+        return simple
     cur = _Cursor(text, pos)
     cur.expect("<")
     if cur.peek() == ">":
@@ -271,6 +282,18 @@ def parse_path(text: str, pos: int = 0, *, null_ok: bool = False,
     if _octets(text[pos : cur.pos]) > MAX_PATH:
         raise AddressError(AddressProblem.TOO_LONG, "path longer than 256 octets")
     return address, cur.pos
+
+
+def _simple_path(text: str, pos: int) -> tuple[Address, int] | None:
+    """What parse_path returns for a path _SIMPLE_PATH matches within the length limits;
+    None for any other path."""
+    m = _SIMPLE_PATH.match(text, pos)
+    if m is None:
+        return None
+    local, domain = m.group(1, 2)
+    if len(local) > MAX_LOCAL or len(domain) > MAX_DOMAIN or m.end() - pos > MAX_PATH:
+        return None
+    return Address(local, domain), m.end()
 
 
 def parse_address(text: str, *, utf8: bool = True) -> Address:

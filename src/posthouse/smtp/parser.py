@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ from posthouse.smtp.replies import Reply
 
 MAX_VERB = 12
 MAX_BDAT_DIGITS = 18
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # C0 controls and DEL
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def split_command(line: bytes) -> tuple[str, str] | Reply:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return replies.syntax_error("Invalid UTF-8 in command")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if _CONTROL.search(text):
         return replies.syntax_error("Control character in command")
     verb, _, args = text.rstrip(" ").partition(" ")
     if not verb:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import ParamSpec, cast
 
 from posthouse.wire import LocalProtocolError
 
@@ -19,6 +21,8 @@ ENHANCED_RE = re.compile(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}")
 
 # RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including the code and CRLF.
 MAX_REPLY_LINE = 512
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,19 @@ class Reply:
         """The wire form: "250-a\\r\\n250 b\\r\\n" (RFC 5321 4.2.1).
 
         ``enhanced`` says whether enhanced codes are in force; they are never written for 3xx
-        replies, which RFC 3463 gives no class.
+        replies, which RFC 3463 gives no class. Each form is built once per reply value.
         """
+        return self._wire_enhanced if enhanced else self._wire_plain
+
+    @cached_property
+    def _wire_enhanced(self) -> bytes:
+        return self._build(enhanced=True)
+
+    @cached_property
+    def _wire_plain(self) -> bytes:
+        return self._build(enhanced=False)
+
+    def _build(self, *, enhanced: bool) -> bytes:
         prefix = ""
         if enhanced and self.enhanced is not None and not self.is_intermediate:
             prefix = self.enhanced + " "
@@ -97,28 +112,45 @@ class Reply:
         return head + " / ".join(self.lines)
 
 
+def _memo(make: Callable[P, Reply]) -> Callable[P, Reply]:
+    """One shared Reply per argument list: replies are immutable, so a reply sent to every
+    client is validated and rendered (see Reply.render) only once."""
+    return cast(Callable[P, Reply], lru_cache(maxsize=32)(make))
+
+
 # -- Connection -------------------------------------------------------------------------------
 
+@_memo
 def greeting(hostname: str, text: str = "ESMTP posthouse") -> Reply:
     """220 service ready (RFC 5321 4.3.1); greetings carry no enhanced code."""
     return Reply(220, None, f"{hostname} {text}")
 
 
+@_memo
+def helo_ok(hostname: str) -> Reply:
+    """250 with our name: the reply to HELO (RFC 5321 4.1.1.1)."""
+    return Reply(250, None, hostname)
+
+
+@_memo
 def closing(hostname: str) -> Reply:
     """221 reply to QUIT."""
     return Reply(221, "2.0.0", f"{hostname} closing connection")
 
 
+@_memo
 def shutting_down(hostname: str) -> Reply:
     """421: the server is going away (may be sent at any time, RFC 5321 3.8)."""
     return Reply(421, "4.3.2", f"{hostname} service shutting down, try again later")
 
 
+@_memo
 def timeout(hostname: str) -> Reply:
     """421 after an idle timeout (RFC 5321 4.5.3.2)."""
     return Reply(421, "4.4.2", f"{hostname} timeout, closing connection")
 
 
+@_memo
 def too_many_errors(hostname: str) -> Reply:
     """421 when a client keeps sending errors."""
     return Reply(421, "4.7.0", f"{hostname} too many errors, closing connection")
@@ -126,16 +158,19 @@ def too_many_errors(hostname: str) -> Reply:
 
 # -- Generic ----------------------------------------------------------------------------------
 
+@_memo
 def ok(text: str = "OK") -> Reply:
     """250 2.0.0."""
     return Reply(250, "2.0.0", text)
 
 
+@_memo
 def sender_ok() -> Reply:
     """250 2.1.0 to MAIL."""
     return Reply(250, "2.1.0", "Sender OK")
 
 
+@_memo
 def recipient_ok() -> Reply:
     """250 2.1.5 to RCPT."""
     return Reply(250, "2.1.5", "Recipient OK")
@@ -156,11 +191,13 @@ def help_text(lines: Sequence[str] = ("See RFC 5321",)) -> Reply:
     return Reply(214, "2.0.0", tuple(lines))
 
 
+@_memo
 def cannot_verify() -> Reply:
     """252 to VRFY: we never confirm or deny users (no enumeration; RFC 5321 3.5.3)."""
     return Reply(252, "2.1.5", "Cannot VRFY user, but will accept message and attempt delivery")
 
 
+@_memo
 def start_mail_input() -> Reply:
     """354 to DATA."""
     return Reply(354, None, "End data with <CR><LF>.<CR><LF>")
@@ -168,36 +205,43 @@ def start_mail_input() -> Reply:
 
 # -- Command errors ---------------------------------------------------------------------------
 
+@_memo
 def syntax_error(text: str = "Syntax error") -> Reply:
     """500 5.5.2: the line could not be interpreted."""
     return Reply(500, "5.5.2", text)
 
 
+@_memo
 def line_too_long() -> Reply:
     """500 5.5.2 for an overlong command line (RFC 5321 4.5.3.1.10)."""
     return Reply(500, "5.5.2", "Line too long")
 
 
+@_memo
 def unknown_command() -> Reply:
     """500 5.5.1 for a verb we do not know."""
     return Reply(500, "5.5.1", "Command unrecognized")
 
 
+@_memo
 def param_syntax(text: str = "Syntax error in parameters or arguments") -> Reply:
     """501 5.5.4: invalid arguments."""
     return Reply(501, "5.5.4", text)
 
 
+@_memo
 def not_implemented(text: str = "Command not implemented") -> Reply:
     """502 5.5.1: a known command that is not enabled."""
     return Reply(502, "5.5.1", text)
 
 
+@_memo
 def bad_sequence(text: str = "Bad sequence of commands") -> Reply:
     """503 5.5.1."""
     return Reply(503, "5.5.1", text)
 
 
+@_memo
 def param_unknown(text: str = "Parameter not recognized or not implemented") -> Reply:
     """555 5.5.4 for MAIL/RCPT parameters (RFC 5321 4.1.1.11)."""
     return Reply(555, "5.5.4", text)
@@ -205,46 +249,55 @@ def param_unknown(text: str = "Parameter not recognized or not implemented") -> 
 
 # -- Addresses and transactions ---------------------------------------------------------------
 
+@_memo
 def bad_sender_syntax(text: str = "Bad sender address syntax") -> Reply:
     """501 5.1.7 (RFC 3463: bad sender's mailbox address syntax)."""
     return Reply(501, "5.1.7", text)
 
 
+@_memo
 def bad_recipient_syntax(text: str = "Bad recipient address syntax") -> Reply:
     """501 5.1.3 (RFC 3463: bad destination mailbox address syntax)."""
     return Reply(501, "5.1.3", text)
 
 
+@_memo
 def utf8_not_permitted() -> Reply:
     """553 5.6.7: a non-ASCII address without SMTPUTF8 (RFC 6531 3.5)."""
     return Reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
 
 
+@_memo
 def no_such_user() -> Reply:
     """550 5.1.1."""
     return Reply(550, "5.1.1", "No such user here")
 
 
+@_memo
 def relay_denied() -> Reply:
     """554 5.7.1: we are not a relay for that destination."""
     return Reply(554, "5.7.1", "Relay access denied")
 
 
+@_memo
 def too_many_recipients() -> Reply:
     """452 4.5.3 (RFC 5321 4.5.3.1.10: the client retries the rest later)."""
     return Reply(452, "4.5.3", "Too many recipients")
 
 
+@_memo
 def no_valid_recipients() -> Reply:
     """554 5.5.1 to DATA/BDAT when every RCPT was refused (RFC 5321 3.3, RFC 2920 3.1)."""
     return Reply(554, "5.5.1", "No valid recipients")
 
 
+@_memo
 def message_too_big() -> Reply:
     """552 5.3.4 (RFC 1870, RFC 3463: message too big for system)."""
     return Reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
 
 
+@_memo
 def bare_newline() -> Reply:
     """550 5.6.0: the message had a bare CR or LF (SMTP smuggling defence).
 
@@ -255,16 +308,19 @@ def bare_newline() -> Reply:
     return Reply(550, "5.6.0", "Message contains bare CR or LF characters")
 
 
+@_memo
 def temporary_failure(text: str = "Temporary failure, try again later") -> Reply:
     """451 4.3.0: local error in processing."""
     return Reply(451, "4.3.0", text)
 
 
+@_memo
 def storage_full() -> Reply:
     """452 4.3.1: insufficient system storage."""
     return Reply(452, "4.3.1", "Insufficient system storage")
 
 
+@_memo
 def mailbox_full() -> Reply:
     """552 5.2.2: the recipient's mailbox is over quota."""
     return Reply(552, "5.2.2", "Mailbox full")
@@ -272,16 +328,19 @@ def mailbox_full() -> Reply:
 
 # -- STARTTLS (RFC 3207) and AUTH (RFC 4954) --------------------------------------------------
 
+@_memo
 def ready_to_start_tls() -> Reply:
     """220 2.0.0 to STARTTLS; the adapter then calls ``start_tls()``."""
     return Reply(220, "2.0.0", "Ready to start TLS")
 
 
+@_memo
 def tls_not_available() -> Reply:
     """454 4.7.0 (RFC 3207 4)."""
     return Reply(454, "4.7.0", "TLS not available due to temporary reason")
 
 
+@_memo
 def encryption_required() -> Reply:
     """530 5.7.0 (RFC 3207 4)."""
     return Reply(530, "5.7.0", "Must issue a STARTTLS command first")
@@ -292,36 +351,43 @@ def auth_challenge(data: bytes) -> Reply:
     return Reply(334, None, base64.b64encode(data).decode("ascii"))
 
 
+@_memo
 def auth_succeeded() -> Reply:
     """235 2.7.0."""
     return Reply(235, "2.7.0", "Authentication successful")
 
 
+@_memo
 def auth_failed() -> Reply:
     """535 5.7.8 (RFC 4954 6)."""
     return Reply(535, "5.7.8", "Authentication credentials invalid")
 
 
+@_memo
 def auth_temporary_failure() -> Reply:
     """454 4.7.0 (RFC 4954 6)."""
     return Reply(454, "4.7.0", "Temporary authentication failure")
 
 
+@_memo
 def auth_cancelled() -> Reply:
     """501 5.7.0: the client sent "*" (RFC 4954 4)."""
     return Reply(501, "5.7.0", "Authentication cancelled")
 
 
+@_memo
 def auth_bad_base64() -> Reply:
     """501 5.5.2: a response that is not base64 (RFC 4954 4)."""
     return Reply(501, "5.5.2", "Cannot decode base64 response")
 
 
+@_memo
 def auth_unknown_mechanism() -> Reply:
     """504 5.5.4 (RFC 4954 4)."""
     return Reply(504, "5.5.4", "Unrecognized authentication type")
 
 
+@_memo
 def auth_required() -> Reply:
     """530 5.7.0 (RFC 4954 6)."""
     return Reply(530, "5.7.0", "Authentication required")

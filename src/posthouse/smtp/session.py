@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import lru_cache
 
 from posthouse.smtp import replies
 from posthouse.smtp.commands import (
@@ -27,6 +28,40 @@ from posthouse.smtp.replies import Reply
 from posthouse.smtp.states import Phase, refusal
 
 _TRANSACTION = (Phase.MAIL, Phase.RCPT, Phase.BDAT)
+
+
+_NOTHING_OFFERED = Offered()
+
+
+# Both depend only on the (frozen) config and two flags: made once, not per command.
+
+@lru_cache(maxsize=32)
+def _offered(config: ServerConfig, *, auth: bool) -> Offered:
+    """The MAIL/RCPT parameters an EHLO session may use."""
+    c = config
+    return Offered(
+        size=c.size, eightbitmime=c.eightbitmime, binarymime=c.binarymime_offered,
+        smtputf8=c.smtputf8, dsn=c.dsn, auth=auth, max_size=c.max_message_size,
+    )
+
+
+@lru_cache(maxsize=32)
+def _ehlo_reply(config: ServerConfig, *, starttls: bool, auth: bool) -> Reply:
+    """250 with the hostname and the EHLO keywords."""
+    c = config
+    keywords = (
+        (c.size, f"SIZE {c.max_message_size}"),
+        (c.pipelining, "PIPELINING"),
+        (c.eightbitmime, "8BITMIME"),
+        (c.smtputf8, "SMTPUTF8"),
+        (c.chunking, "CHUNKING"),
+        (c.binarymime_offered, "BINARYMIME"),
+        (c.dsn, "DSN"),
+        (c.enhancedstatuscodes, "ENHANCEDSTATUSCODES"),
+        (starttls, "STARTTLS"),  # RFC 3207 4.2: not once TLS is active
+        (auth, "AUTH " + " ".join(c.auth_mechanisms)),
+    )
+    return Reply(250, None, [c.hostname] + [word for on, word in keywords if on])
 
 
 class Mode(enum.Enum):
@@ -75,35 +110,16 @@ class Session:
 
     def offered(self) -> Offered:
         """MAIL/RCPT parameters in force: none after HELO (RFC 5321 4.1.1.11, 2.2.1)."""
-        c = self.config
         if not self.extended:
-            return Offered()
-        return Offered(
-            size=c.size, eightbitmime=c.eightbitmime, binarymime=c.binarymime_offered,
-            smtputf8=c.smtputf8, dsn=c.dsn, auth=self.auth_offered(),
-            max_size=c.max_message_size,
-        )
+            return _NOTHING_OFFERED
+        return _offered(self.config, auth=self.auth_offered())
 
     def ehlo_reply(self, *, extended: bool) -> Reply:
         """250 with the EHLO keywords (RFC 5321 4.1.1.1), computed from config and state."""
-        c = self.config
         if not extended:
-            return Reply(250, None, c.hostname)
-        lines = [c.hostname]
-        keywords = (
-            (c.size, f"SIZE {c.max_message_size}"),
-            (c.pipelining, "PIPELINING"),
-            (c.eightbitmime, "8BITMIME"),
-            (c.smtputf8, "SMTPUTF8"),
-            (c.chunking, "CHUNKING"),
-            (c.binarymime_offered, "BINARYMIME"),
-            (c.dsn, "DSN"),
-            (c.enhancedstatuscodes, "ENHANCEDSTATUSCODES"),
-            (c.starttls and not self.tls_active, "STARTTLS"),  # RFC 3207 4.2
-            (self.auth_offered(), "AUTH " + " ".join(c.auth_mechanisms)),
-        )
-        lines += [word for on, word in keywords if on]
-        return Reply(250, None, lines)
+            return replies.helo_ok(self.config.hostname)
+        return _ehlo_reply(self.config, starttls=self.config.starttls and not self.tls_active,
+                           auth=self.auth_offered())
 
     # -- Commands ----------------------------------------------------------------------------
 
