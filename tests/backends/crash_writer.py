@@ -33,7 +33,7 @@ def payload(n: int) -> bytes:
 
 def new_message(n: int) -> NewMessage:
     """Delivery n as a NewMessage."""
-    summary = MessageSummary("[]", "[]", {"subject": f"crash {n // 2}"}, None, f"message {n // 2}")
+    summary = MessageSummary("[]", "[]", {"subject": f"crash {n // 2}"}, None)
     return NewMessage(payload(n), summary, datetime(2024, 1, 1, tzinfo=UTC))
 
 

@@ -71,7 +71,6 @@ def message(
         bodystructure='["text", "plain"]',
         headers={"from": sender, "to": f"bob@{DOMAIN}", "subject": subject},
         sent_date=datetime(2024, 5, 1, 12, 0, tzinfo=CET),
-        text=body,
     )
     return NewMessage(raw, summary, date or datetime(2024, 5, 1, 12, 30, tzinfo=CET))
 

@@ -1,4 +1,4 @@
-"""summarize(): SEARCH headers, sent date, full-text body text, cached JSON."""
+"""summarize(): SEARCH headers, sent date, cached JSON; message_text(): the indexed text."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from posthouse.message.summary import parse_date, search_text, summarize
+from posthouse.message.summary import message_text, parse_date, search_text, summarize
 from posthouse.message.transfer import decode_quoted_printable, decode_transfer, html_to_text
 from posthouse.store.models import MessageSummary
 
@@ -17,6 +17,10 @@ DATA = Path(__file__).parent.parent / "data" / "mime"
 
 def _summary(name: str) -> MessageSummary:
     return summarize((DATA / name).read_bytes())
+
+
+def _text(name: str) -> str:
+    return message_text((DATA / name).read_bytes())
 
 
 def test_headers_are_lower_cased_and_decoded() -> None:
@@ -79,32 +83,31 @@ def test_parse_date(value: str, expected: datetime | None) -> None:
 
 
 def test_text_of_alternative_decodes_and_strips_html() -> None:
-    text = _summary("02-alternative.eml").text
+    text = _text("02-alternative.eml")
     assert text == "Your order #123 has shipped. Price: 42 EUR, été ok.\n" + (
         "Your order #123 has shipped.\n€ café"
     )
 
 
 def test_text_skips_binary_parts_and_includes_forwarded_text() -> None:
-    assert _summary("03-mixed-attachments.eml").text == "See the photo:"
-    assert _summary("04-forwarded.eml").text == (
+    assert _text("03-mixed-attachments.eml") == "See the photo:"
+    assert _text("04-forwarded.eml") == (
         "See the forwarded message below.\nNotes: café at 10.\nNotes"
     )
 
 
 def test_text_charsets_and_line_ends() -> None:
-    assert _summary("05-encoded-words.eml").text == "Grüße aus München!"
-    assert _summary("07-latin1-8bit.eml").text == "Voilà."
-    assert _summary("14-bare-lf.eml").text == "line one\nline two"
-    assert _summary("13-garbage-headers.eml").text == "body with  nul"
-    assert _summary("16-empty-body.eml").text == ""
+    assert _text("05-encoded-words.eml") == "Grüße aus München!"
+    assert _text("07-latin1-8bit.eml") == "Voilà."
+    assert _text("14-bare-lf.eml") == "line one\nline two"
+    assert _text("13-garbage-headers.eml") == "body with  nul"
+    assert _text("16-empty-body.eml") == ""
 
 
 def test_text_is_capped() -> None:
     body = b"abcdefghij" * 1000
     data = b"Content-Type: text/plain\r\n\r\n" + body
-    summary = summarize(data)
-    assert summary.text == body.decode()
+    assert message_text(data) == body.decode()
     from posthouse.message.mime import parse
 
     assert search_text(data, parse(data), limit=25) == "abcdefghij" * 2 + "abcde"

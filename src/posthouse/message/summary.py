@@ -1,4 +1,5 @@
-"""One parse at delivery: everything IMAP and SEARCH need later, as a MessageSummary."""
+"""One parse at delivery: everything IMAP needs later, as a MessageSummary; and the body
+text of a stored message for the full-text index (message_text, taken after the delivery)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,12 @@ def summarize(data: bytes) -> MessageSummary:
         bodystructure=bodystructure_json(data, root),
         headers=search_headers(header),
         sent_date=sent_date(header),
-        text=search_text(data, root),
     )
+
+
+def message_text(data: bytes) -> str:
+    """The searchable body text of a whole message (the full-text index's body column)."""
+    return search_text(data, parse(data))
 
 
 def search_headers(header: Header) -> dict[str, str]:

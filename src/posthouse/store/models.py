@@ -77,16 +77,14 @@ class MessageSummary:
 
     ``envelope`` and ``bodystructure`` are JSON texts produced and read by posthouse.message;
     the store keeps them opaque. ``headers`` maps lower-cased field names (from, to, cc, bcc,
-    subject, message-id, ...) to decoded values for SEARCH; ``text`` is the decoded body text
-    for the full-text index (given at delivery; summaries read back from a store leave it
-    empty: the index keeps it).
+    subject, message-id, ...) to decoded values for SEARCH. The body text for the full-text
+    index is not part of it: the store's indexer takes it from the message after delivery.
     """
 
     envelope: str
     bodystructure: str
     headers: dict[str, str] = field(default_factory=dict)
     sent_date: datetime | None = None
-    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

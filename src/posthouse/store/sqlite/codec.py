@@ -104,7 +104,7 @@ def headers_text(headers: Mapping[str, str]) -> str:
 
 
 def summary_from_row(
-    envelope: str, bodystructure: str, headers: str, sent_date: str | None, text: str | None
+    envelope: str, bodystructure: str, headers: str, sent_date: str | None
 ) -> MessageSummary:
     """Rebuild a MessageSummary from its columns."""
     return MessageSummary(
@@ -112,5 +112,4 @@ def summary_from_row(
         bodystructure=bodystructure,
         headers=json.loads(headers),
         sent_date=dt_from_text(sent_date) if sent_date else None,
-        text=text or "",
     )

@@ -162,7 +162,7 @@ class StoreCore:
         return await self._readers.run(fn)
 
     async def _lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """An indexed single-row read, done on the event loop thread (see run_point)."""
+        """One indexed single-row SELECT, done on the event loop thread (see run_point)."""
         return self._readers.run_point(fn)
 
     async def _blob_in(

@@ -47,15 +47,17 @@ def bump_modseq(ctx: WriteContext, mailbox_id: int) -> int:
     return int(row[0])
 
 
-def take_uids(ctx: WriteContext, mailbox_id: int, count: int) -> int:
-    """Reserve ``count`` uids; return the first. Uids are never reused (RFC 9051 2.3.1.1)."""
+def take_uids(ctx: WriteContext, mailbox_id: int, count: int) -> tuple[int, int]:
+    """Reserve ``count`` uids and a new mod-sequence for adding them, in one UPDATE; returns
+    (first uid, modseq). Uids are never reused (RFC 9051 2.3.1.1)."""
     row = ctx.conn.execute(
-        "UPDATE mailboxes SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext",
+        "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1"
+        " WHERE id = ? RETURNING uidnext, highestmodseq",
         (count, mailbox_id),
     ).fetchone()
     if row is None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
-    return int(row[0]) - count
+    return int(row[0]) - count, int(row[1])
 
 
 def next_uidvalidity(ctx: WriteContext) -> int:

@@ -23,8 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from posthouse.message.mime import parse
-from posthouse.message.summary import search_text
+from posthouse.message.summary import message_text
 from posthouse.store.errors import NotFound
 from posthouse.store.sqlite import blobrefs, schema, searchdb
 from posthouse.store.sqlite.codec import headers_text
@@ -35,11 +34,6 @@ BATCH_ROWS = 256
 BATCH_CHARS = 1 << 20  # text per index transaction: bounds how long one commit takes
 GONE_BATCH = 1000
 log = logging.getLogger("posthouse.store")
-
-
-def message_text(data: bytes) -> str:
-    """The searchable body text of a stored message (as summarize() computes it)."""
-    return search_text(data, parse(data))
 
 
 class SearchIndexer:

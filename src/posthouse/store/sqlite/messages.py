@@ -70,8 +70,7 @@ def file_rows(
     ctx: WriteContext, key: MailboxKey, rows: Sequence[NewRow], *, origin: object
 ) -> list[int]:
     """Insert rows with fresh uids and one new modseq; returns the uids in order."""
-    modseq = bump_modseq(ctx, key.id)
-    first = take_uids(ctx, key.id, len(rows))
+    first, modseq = take_uids(ctx, key.id, len(rows))
     uids = list(range(first, first + len(rows)))
     savedate = dt_to_text(ctx.now)
     ctx.conn.executemany(

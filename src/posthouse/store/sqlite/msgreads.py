@@ -18,7 +18,7 @@ _META = (
 )
 _META_SUMMARY = (
     "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id,"
-    " s.envelope, s.bodystructure, s.headers, s.sent_date, NULL"
+    " s.envelope, s.bodystructure, s.headers, s.sent_date"
     " FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
     " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
 )
@@ -44,7 +44,7 @@ def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
 
 
 def _stored(row: Sequence[Any], *, with_summary: bool) -> StoredMessage:
-    summary = summary_from_row(*row[6:11]) if with_summary else None
+    summary = summary_from_row(*row[6:10]) if with_summary else None
     return StoredMessage(
         uid=row[0],
         modseq=row[1],

@@ -59,10 +59,17 @@ class ReaderPool:
         """Run an indexed single-row lookup right here, on the caller's (event loop) thread.
 
         Such a query costs tens of microseconds, a hop to a reader thread several times that;
-        only point lookups may use this (nothing that scans or returns blobs)."""
+        only point lookups may use this (nothing that scans or returns blobs). ``fn`` runs
+        one SELECT, which is a snapshot by itself: no BEGIN/ROLLBACK around it."""
         if self._point is None:
             raise StorageFailure("the store is not open")
-        return _in_snapshot(self._point, fn)
+        try:
+            return fn(self._point)
+        except Exception as exc:
+            mapped = map_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` with a connection inside one read transaction, off the event loop."""

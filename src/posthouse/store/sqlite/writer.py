@@ -177,20 +177,26 @@ class GroupCommitWriter:
         self._settle(jobs)
 
     def _run_jobs(self, jobs: list[_Job], freed: set[str]) -> bool:
-        """Run each job in a savepoint; True if the whole transaction had to be abandoned."""
+        """Run each job in a savepoint; True if the whole transaction had to be abandoned.
+
+        A batch of one needs no savepoint: its failure abandons the transaction, which
+        holds nothing else."""
         now = self._clock()
+        alone = len(jobs) == 1
         for job in jobs:
             ctx = WriteContext(self._conn, self._blob_root, now)
-            self._conn.execute("SAVEPOINT job")
+            if not alone:
+                self._conn.execute("SAVEPOINT job")
             try:
                 job.result = job.fn(ctx)
             except Exception as exc:
                 job.error = map_error(exc)
-                if not self._rollback_savepoint():
+                if alone or not self._rollback_savepoint():
                     self._abort(jobs, exc, keep=job)
                     return True
                 continue
-            self._conn.execute("RELEASE job")
+            if not alone:
+                self._conn.execute("RELEASE job")
             job.events = ctx.events
             job.new_summaries = ctx.new_summaries
             freed |= ctx.freed_blobs
