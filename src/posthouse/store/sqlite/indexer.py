@@ -7,8 +7,8 @@ text extraction or FTS5. Under sustained load the index still moves once the old
 summary has waited MAX_LAG_SECONDS, and a SEARCH (``urge``) asks for it at once. Removed
 summaries (``fts_gone``) lose their index rows here too.
 
-FTS5 work runs inside SQLite with the GIL released, and indexing never holds the store's
-write lock: deliveries do not wait for it.
+Indexing never holds the store's write lock, so deliveries do not wait for it; decoding the
+text is Python work (it holds the GIL), which is why it waits for a quiet moment.
 """
 
 from __future__ import annotations
