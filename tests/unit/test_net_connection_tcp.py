@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from posthouse.net import connection
 from posthouse.net.connection import Connection
 
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
@@ -91,3 +92,18 @@ def test_real_accepted_socket_gets_nodelay() -> None:
         return value
 
     assert asyncio.run(main()) != 0
+
+
+@pytest.mark.skipif(QUICKACK is None or connection._REARM is None, reason="Linux libc only")
+def test_libc_rearm_turns_quickack_on_for_the_descriptor() -> None:
+    rearm = connection._REARM
+    assert QUICKACK is not None
+    assert rearm is not None
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()):
+        accepted, _ = server.accept()
+        with accepted:
+            accepted.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)
+            assert accepted.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 0
+            rearm(accepted.fileno())
+            assert accepted.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1

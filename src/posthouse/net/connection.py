@@ -18,8 +18,10 @@ Idle timeouts: ``read(idle_seconds)`` moves a deadline; one timer per connection
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Any, cast
 
 _HIGH_WATER = 256 * 1024
@@ -35,12 +37,45 @@ def tcp_socket(transport: asyncio.BaseTransport) -> Any | None:
     return sock
 
 
+def _fd_setter(option: int) -> Callable[[int], None] | None:
+    """A function turning ``option`` on for a socket given by its descriptor, through libc.
+
+    Re-arming TCP_QUICKACK after every read through uvloop's socket object builds a Python
+    socket object per call; libc's setsockopt on the descriptor costs a fraction of that.
+    None where libc cannot be loaded (the socket object is used then)."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).setsockopt
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    one = ctypes.c_int(1)
+    size = ctypes.sizeof(one)
+
+    def turn_on(fd: int) -> None:
+        call(fd, socket.IPPROTO_TCP, option, ctypes.byref(one), size)  # errors ignored
+
+    return turn_on
+
+
+_REARM = _fd_setter(_QUICKACK) if _QUICKACK else None
+
+
 def set_option(sock: Any, option: int) -> None:
     """Turn on a TCP-level socket option, ignoring a socket that refuses it."""
     try:  # noqa: SIM105 (contextlib.suppress costs more, and this runs after every read)
         sock.setsockopt(socket.IPPROTO_TCP, option, 1)
     except OSError:
         pass
+
+
+def _descriptor(sock: Any) -> int | None:
+    """The socket's descriptor, or None for an object that has none (a test double)."""
+    try:
+        fd = sock.fileno()
+    except (AttributeError, OSError):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
 
 
 class ConnectionClosed(Exception):
@@ -59,6 +94,7 @@ class Connection(asyncio.Protocol):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
         self._quickack_sock: Any | None = None  # the TCP socket to re-arm after each read
+        self._quickack_fd = -1  # its descriptor, when libc can re-arm it directly
         self._deadline = 0.0  # loop time at which the waiting read times out
         self._idle_timer: asyncio.TimerHandle | None = None
         self.peer: tuple[str, int] = ("", 0)
@@ -77,7 +113,11 @@ class Connection(asyncio.Protocol):
         self._tune_socket(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._quickack_sock is not None:  # the kernel cleared it: re-arm
+        # The kernel cleared TCP_QUICKACK: re-arm it. The descriptor is valid here: data
+        # only arrives while the transport (which owns it) is open.
+        if self._quickack_fd >= 0 and _REARM is not None:
+            _REARM(self._quickack_fd)
+        elif self._quickack_sock is not None:
             set_option(self._quickack_sock, _QUICKACK)
         self._buffer += data
         if len(self._buffer) > _HIGH_WATER and self._transport and not self._paused:
@@ -223,6 +263,9 @@ class Connection(asyncio.Protocol):
         if _QUICKACK:
             self._quickack_sock = sock
             set_option(sock, _QUICKACK)
+            fd = _descriptor(sock)
+            if fd is not None:
+                self._quickack_fd = fd
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
