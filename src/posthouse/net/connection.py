@@ -59,6 +59,7 @@ def _fd_setter(option: int) -> Callable[[int], None] | None:
 
 
 _REARM = _fd_setter(_QUICKACK) if _QUICKACK else None
+_NODELAY = _fd_setter(socket.TCP_NODELAY)
 
 
 def set_option(sock: Any, option: int) -> None:
@@ -98,7 +99,6 @@ class Connection(asyncio.Protocol):
         self._deadline = 0.0  # loop time at which the waiting read times out
         self._idle_timer: asyncio.TimerHandle | None = None
         self.peer: tuple[str, int] = ("", 0)
-        self.local: tuple[str, int] = ("", 0)
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
 
@@ -106,9 +106,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername") or ("", 0)
-        local = transport.get_extra_info("sockname") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
-        self.local = (str(local[0]), int(local[1]))
         self._note_tls(transport)
         self._tune_socket(transport)
 
@@ -259,13 +257,19 @@ class Connection(asyncio.Protocol):
         sock = tcp_socket(transport)
         if sock is None:
             return
-        set_option(sock, socket.TCP_NODELAY)
-        if _QUICKACK:
-            self._quickack_sock = sock
+        fd = _descriptor(sock)
+        if fd is not None and _NODELAY is not None:
+            _NODELAY(fd)
+        else:
+            set_option(sock, socket.TCP_NODELAY)
+        if not _QUICKACK:
+            return
+        self._quickack_sock = sock
+        if fd is not None and _REARM is not None:
+            self._quickack_fd = fd
+            _REARM(fd)
+        else:
             set_option(sock, _QUICKACK)
-            fd = _descriptor(sock)
-            if fd is not None:
-                self._quickack_fd = fd
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
