@@ -93,9 +93,12 @@ class SmtpSession:
         self.messages = 0  # per-session counter: message ids are "<session>.<n>"
 
     async def run(self) -> None:
-        """Serve commands until QUIT, EOF, timeout or shutdown."""
-        log.info("connect peer=%s proto=%s tls=%s", self.ip, self.ctx.protocol,
-                 self.conn.tls_version)
+        """Serve commands until QUIT, EOF, timeout or shutdown.
+
+        Logged: each transaction's outcome as it ends, and one line per session when it
+        ends with its peer, protocol, TLS version (after any STARTTLS) and user (a line at
+        connect only at debug level: two info lines per message are enough to pay for)."""
+        log.debug("connect peer=%s proto=%s", self.ip, self.ctx.protocol)
         self.conn.write(self.core.greeting())
         idle = self.services.config.limits.smtp_idle_seconds
         while True:
@@ -116,7 +119,9 @@ class SmtpSession:
                 continue
             await self._answer(event)
         await self.conn.drain()
-        log.info("disconnect user=%s", self.principal.address if self.principal else "-")
+        log.info("session peer=%s proto=%s tls=%s user=%s messages=%d", self.ip,
+                 self.ctx.protocol, self.conn.tls_version or "-",
+                 self.principal.address if self.principal else "-", self.messages)
 
     @property
     def hostname(self) -> str:
