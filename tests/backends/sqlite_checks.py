@@ -1,13 +1,34 @@
-"""Integrity checks of a SQLite store's files, used by the SQLite-specific tests."""
+"""Integrity checks of a SQLite store's files, and a runner, for the SQLite-specific tests."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from posthouse.store import blobs
+from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.schema import DB_FILE
 from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
+
+T = TypeVar("T")
+
+
+def run(data_dir: Path, body: Callable[[SqliteStore], Awaitable[T]], *,
+        auto_index: bool = True) -> T:
+    """Open a SqliteStore on data_dir, await the body, close it."""
+
+    async def main() -> T:
+        store = SqliteStore(data_dir, auto_index=auto_index)
+        await store.open()
+        try:
+            return await body(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
 
 
 def query(data_dir: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:

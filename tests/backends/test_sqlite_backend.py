@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -20,25 +19,11 @@ from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.msgreads import UID_LIST_SQL
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, connect
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, map_error
-from tests.backends.sqlite_checks import blob_files, integrity_problems, query
+from tests.backends.sqlite_checks import blob_files, integrity_problems, query, run
 from tests.backends.support import mailbox_id, message, new_user
 
-T = TypeVar("T")
 BIG = INLINE_LIMIT + 6000  # padding that makes a message larger than blobs.INLINE_LIMIT
 
-
-def run(data_dir: Path, body: Callable[[SqliteStore], Awaitable[T]]) -> T:
-    """Open a SqliteStore, await the body, close it."""
-
-    async def main() -> T:
-        store = SqliteStore(data_dir)
-        await store.open()
-        try:
-            return await body(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
 
 
 def test_group_commit_batches_concurrent_writes(tmp_path: Path) -> None:

@@ -9,32 +9,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import sqlite3
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 from posthouse.store.models import DeliveryTarget, MessageSummary, NewMessage
 from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, MIGRATIONS, connect
 from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
-from tests.backends.sqlite_checks import integrity_problems, query
+from tests.backends.sqlite_checks import integrity_problems, query, run
 from tests.backends.support import mailbox_id, message, new_user
-
-T = TypeVar("T")
-
-
-def run(data_dir: Path, body: Callable[[SqliteStore], Awaitable[T]], *, auto: bool = True) -> T:
-    """Open a SqliteStore, await the body, close it."""
-
-    async def main() -> T:
-        store = SqliteStore(data_dir, auto_index=auto)
-        await store.open()
-        try:
-            return await body(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
 
 
 def index_rows(data_dir: Path) -> set[int]:
@@ -70,7 +52,7 @@ def test_delivery_leaves_the_index_to_the_indexer(tmp_path: Path) -> None:
         assert await store.search_text(inbox, "needle 3", field="body") == {4}
         assert await store.search_text(inbox, "haystack", field="body") == {1, 2, 3, 4, 5}
 
-    run(tmp_path, body, auto=False)
+    run(tmp_path, body, auto_index=False)
     assert integrity_problems(tmp_path) == []
 
 
@@ -102,7 +84,7 @@ def test_removed_messages_leave_the_index(tmp_path: Path) -> None:
         assert len(index_rows(tmp_path)) == 1
         assert query(tmp_path, "SELECT id FROM fts_gone") == []
 
-    run(tmp_path, body, auto=False)
+    run(tmp_path, body, auto_index=False)
     assert integrity_problems(tmp_path) == []
 
 
@@ -112,7 +94,7 @@ def test_index_text_is_decoded_from_the_stored_message(tmp_path: Path) -> None:
         await store.deliver(base64_message("Grüße aus Köln"), [DeliveryTarget(bob.id)])
         return await mailbox_id(store, bob)
 
-    inbox = run(tmp_path, deliver, auto=False)  # closed before anything was indexed: the
+    inbox = run(tmp_path, deliver, auto_index=False)  # closed before anything was indexed: the
     # next start picks the pending message up
 
     async def search(store: SqliteStore) -> None:
@@ -121,7 +103,7 @@ def test_index_text_is_decoded_from_the_stored_message(tmp_path: Path) -> None:
         await store.catch_up_index()
         assert await store.search_text(inbox, "grüße", field="body") == {1}
 
-    run(tmp_path, search, auto=False)
+    run(tmp_path, search, auto_index=False)
     assert len(index_rows(tmp_path)) == 1
 
 
