@@ -1,8 +1,11 @@
 """SqliteStore: the embedded backend of the store (``posthouse.store.api.Store``).
 
-Construct with ``SqliteStore(data_dir, hub=..., readers=3, io_threads=4, clock=...)``, then
-``await store.open()``; ``await store.close()`` finishes pending writes. The database is
-``<data_dir>/posthouse.sqlite3``; large blobs live under ``<data_dir>/blobs/``.
+Construct with ``SqliteStore(data_dir, hub=..., readers=3, io_threads=4, clock=...,
+auto_index=True)``, then ``await store.open()``; ``await store.close()`` finishes pending
+writes. The database is ``<data_dir>/posthouse.sqlite3``, its full-text index
+``<data_dir>/search.sqlite3`` (searchdb.py); large blobs live under ``<data_dir>/blobs/``.
+Besides the writer and the readers, three threads: the search indexer and the WAL
+checkpointer (indexer.py, checkpointer.py), and a pool writing large blobs.
 """
 
 from __future__ import annotations
