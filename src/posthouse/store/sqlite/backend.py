@@ -4,8 +4,8 @@ Construct with ``SqliteStore(data_dir, hub=..., readers=3, io_threads=4, clock=.
 auto_index=True)``, then ``await store.open()``; ``await store.close()`` finishes pending
 writes. The database is ``<data_dir>/posthouse.sqlite3``, its full-text index
 ``<data_dir>/search.sqlite3`` (searchdb.py); large blobs live under ``<data_dir>/blobs/``.
-Besides the writer and the readers, three threads: the search indexer and the WAL
-checkpointer (indexer.py, checkpointer.py), and a pool writing large blobs.
+Besides the writer and the readers it runs the search indexer and the WAL checkpointer
+threads (indexer.py, checkpointer.py) and a pool that writes large blobs.
 """
 
 from __future__ import annotations
