@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import dataclasses
 import secrets
-import sys
 from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
@@ -114,16 +113,8 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# How long a thread may keep the GIL while another waits for it (Python's default: 5 ms). The
-# event loop, the store's writer and its readers each wake for a moment's work (a reply, the
-# rest of a commit after its fsync): with the default, a woken thread can wait milliseconds
-# for one that is busy. 0.2 ms measured 10-25% more SMTP messages per second (bench_smtp).
-GIL_SWITCH_SECONDS = 0.0002
-
-
 def run_sync(args: argparse.Namespace) -> int:
     """Entry used by main(): run under uvloop when it is installed."""
-    sys.setswitchinterval(GIL_SWITCH_SECONDS)
     try:
         import uvloop
     except ImportError:
