@@ -233,8 +233,12 @@ class Posthouse:
 
     def __init__(self, data_dir: Path, *, extra_toml: str = "", port_base: int | None = None,
                  hostname: str = "mx.example.test", domain: str = DOMAIN,
-                 profile: Path | None = None, profile_clock: str = "cpu") -> None:
+                 profile: Path | None = None, profile_clock: str = "cpu",
+                 source: Path | None = None) -> None:
         self.data_dir = data_dir
+        # source: another checkout whose src/ runs instead of this one's (bench/ab_smtp.py)
+        self.env = None if source is None else {
+            **os.environ, "PYTHONPATH": f"{source / 'src'}{os.pathsep}{source}"}
         self.profile = profile
         self.profile_clock = profile_clock
         self.extra_toml = BENCH_TOML + extra_toml
@@ -248,7 +252,7 @@ class Posthouse:
         """Run ``python -m posthouse ARGS --data-dir D``; Refused with its output on failure."""
         argv = [str(VENV_PYTHON), "-m", "posthouse", *args, "--data-dir", str(self.data_dir)]
         proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=120,
-                              cwd=REPO, check=False)
+                              cwd=REPO, check=False, env=self.env)
         if proc.returncode != 0:
             raise Refused(f"posthouse {' '.join(args)} failed (exit {proc.returncode}): "
                           f"{(proc.stdout + proc.stderr).strip()}")
@@ -280,7 +284,7 @@ class Posthouse:
                 "--allow-plaintext-loopback"]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=REPO)
+                                         stderr=subprocess.STDOUT, cwd=REPO, env=self.env)
         proc = self.proc
         wait_until(lambda: proc.poll() is not None or self._said_ready(), timeout, 0.1)
         if proc.poll() is not None or not self._said_ready():
