@@ -1,4 +1,5 @@
-"""Connection tunes TCP sockets: TCP_NODELAY once, TCP_QUICKACK re-armed after each read."""
+"""Connection tunes TCP sockets: TCP_NODELAY once; TCP_QUICKACK only when a read must wait
+for more after input that no reply acknowledged."""
 
 from __future__ import annotations
 
@@ -45,15 +46,58 @@ def _connected(sock: Any) -> Connection:
     return conn
 
 
-def test_nodelay_on_tcp_and_quickack_after_every_read() -> None:
+class FakeWritingTransport(FakeTransport):
+    """Also takes writes (and drops them)."""
+
+    def write(self, data: Any) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def _reads(conn: Connection, *, answer: bool) -> None:
+    """Read what arrived; optionally answer it; then start a read that has to wait."""
+    async def main() -> None:
+        assert await conn.read() == b"partial"
+        if answer:
+            conn.write(b"reply\r\n")
+        waiting = asyncio.ensure_future(conn.read())
+        await asyncio.sleep(0)
+        waiting.cancel()
+
+    asyncio.run(main())
+
+
+def test_nodelay_once_and_no_quickack_while_input_arrives() -> None:
     sock = FakeSocket()
     conn = _connected(sock)
-    assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in sock.options
+    assert sock.options == [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
     sock.options.clear()
     conn.data_received(b"a")
     conn.data_received(b"b")
-    expected = [] if QUICKACK is None else [(socket.IPPROTO_TCP, QUICKACK, 1)] * 2
-    assert sock.options == expected
+    assert sock.options == []
+
+
+@pytest.mark.skipif(QUICKACK is None, reason="Linux only")
+def test_quickack_when_a_read_waits_after_unanswered_input() -> None:
+    sock = FakeSocket()
+    conn = Connection()
+    conn.connection_made(FakeWritingTransport(sock))
+    sock.options.clear()
+    conn.data_received(b"partial")  # e.g. an APPEND literal whose CRLF Nagle holds back
+    _reads(conn, answer=False)
+    assert sock.options == [(socket.IPPROTO_TCP, QUICKACK, 1)]
+
+
+def test_no_quickack_when_a_reply_carried_the_ack() -> None:
+    sock = FakeSocket()
+    conn = Connection()
+    conn.connection_made(FakeWritingTransport(sock))
+    sock.options.clear()
+    conn.data_received(b"partial")
+    _reads(conn, answer=True)
+    assert sock.options == []
 
 
 @pytest.mark.parametrize("sock", [None, FakeSocket(socket.AF_UNIX)])

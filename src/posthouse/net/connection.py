@@ -5,11 +5,14 @@ Protocol adapters (serve/) use only this: ``read``, ``write``, ``drain``, ``star
 nothing a client pipelined after STARTTLS/STLS can be executed inside the TLS session
 (RFC 3207 section 4.2, RFC 2595 section 3.1).
 
-Latency: on TCP the socket gets TCP_NODELAY, and on Linux TCP_QUICKACK is re-armed after
-every read (the kernel clears it by itself). Without it a client that writes a command in
-two segments (imaplib sends an APPEND literal, then its CRLF) while Nagle holds the second
-one back waits for the server's delayed ACK: ~40 ms per APPEND. The raw socket is the
-transport's "socket" extra (still reachable under TLS); setsockopt errors are ignored.
+Latency: on TCP the socket gets TCP_NODELAY. A client that writes a command in two segments
+(imaplib sends an APPEND literal, then its CRLF) while Nagle holds the second one back waits
+for the server's ACK of the first, which Linux delays by ~40 ms. So when a read has to wait
+and input arrived since the last write (nothing answered it, so no reply carried its ACK),
+TCP_QUICKACK is turned on: the kernel sends the pending ACK at once. Input that gets a reply
+needs nothing: the reply carries the ACK (forcing one there cost a packet per command). The
+raw socket is the transport's "socket" extra (still reachable under TLS); setsockopt errors
+are ignored.
 
 Idle timeouts: ``read(idle_seconds)`` moves a deadline; one timer per connection checks it
 (asyncio.wait_for would schedule and cancel a timer, with its callbacks, on every read).
@@ -94,8 +97,9 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._write_paused = False
-        self._quickack_sock: Any | None = None  # the TCP socket to re-arm after each read
-        self._quickack_fd = -1  # its descriptor, when libc can re-arm it directly
+        self._quickack_sock: Any | None = None  # the TCP socket to force ACKs on
+        self._quickack_fd = -1  # its descriptor, when libc can set the option directly
+        self._unanswered = False  # input arrived since the last write (its ACK is pending)
         self._deadline = 0.0  # loop time at which the waiting read times out
         self._idle_timer: asyncio.TimerHandle | None = None
         self.peer: tuple[str, int] = ("", 0)
@@ -111,12 +115,7 @@ class Connection(asyncio.Protocol):
         self._tune_socket(transport)
 
     def data_received(self, data: bytes) -> None:
-        # The kernel cleared TCP_QUICKACK: re-arm it. The descriptor is valid here: data
-        # only arrives while the transport (which owns it) is open.
-        if self._quickack_fd >= 0 and _REARM is not None:
-            _REARM(self._quickack_fd)
-        elif self._quickack_sock is not None:
-            set_option(self._quickack_sock, _QUICKACK)
+        self._unanswered = True
         self._buffer += data
         if len(self._buffer) > _HIGH_WATER and self._transport and not self._paused:
             self._transport.pause_reading()
@@ -159,6 +158,8 @@ class Connection(asyncio.Protocol):
         Raises TimeoutError after ``idle_seconds`` without input.
         """
         while not self._buffer and not self._eof:
+            if self._unanswered:
+                self._ack_now()
             loop = asyncio.get_running_loop()
             self._waiter = loop.create_future()
             if idle_seconds is None:
@@ -178,6 +179,7 @@ class Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         """Queue bytes for sending (ignored once the connection is gone)."""
+        self._unanswered = False  # the reply carries the ACK
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
 
@@ -267,9 +269,16 @@ class Connection(asyncio.Protocol):
         self._quickack_sock = sock
         if fd is not None and _REARM is not None:
             self._quickack_fd = fd
-            _REARM(fd)
-        else:
-            set_option(sock, _QUICKACK)
+
+    def _ack_now(self) -> None:
+        """Send the ACK of unanswered input now, not after the kernel's delay."""
+        self._unanswered = False
+        if self._transport is None or self._transport.is_closing():
+            return  # the descriptor may be gone
+        if self._quickack_fd >= 0 and _REARM is not None:
+            _REARM(self._quickack_fd)
+        elif self._quickack_sock is not None:
+            set_option(self._quickack_sock, _QUICKACK)
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():

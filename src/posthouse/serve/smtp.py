@@ -91,6 +91,9 @@ class SmtpSession:
         self.txn: DeliveryTransaction | None = None
         self.exchange: SaslExchange | None = None
         self.messages = 0  # per-session counter: message ids are "<session>.<n>"
+        # The "accepted" log line of the message just committed: written after its 250 has
+        # gone out, so the client does not wait for our logging.
+        self._accepted: tuple[str, int, int] | None = None
 
     async def run(self) -> None:
         """Serve commands until QUIT, EOF, timeout or shutdown.
@@ -137,6 +140,9 @@ class SmtpSession:
             await self.conn.start_tls(self.ctx.tls.context)
             return
         self.conn.write(self.core.send(await self._decide(event)))
+        if self._accepted is not None:
+            (sender, rcpts, size), self._accepted = self._accepted, None
+            log.info("accepted from=<%s> rcpts=%d size=%d", sender, rcpts, size)
         if self.core.phase in (smtp.Phase.FRESH, smtp.Phase.GREETED):
             self.txn = None  # the core ended the transaction (reset, error, or delivery)
 
@@ -286,8 +292,7 @@ class SmtpSession:
         except StoreError:
             log.exception("delivery failed from=<%s>", txn.mail_from)
             return smtp.Reply(451, "4.3.0", "Local error in processing, try again later")
-        log.info("accepted from=<%s> rcpts=%d size=%d", txn.mail_from, len(txn.recipients),
-                 len(data))
+        self._accepted = (txn.mail_from, len(txn.recipients), len(data))
         if skipped:
             await notify_over_quota(self.services, txn, skipped, data, now)
         if txn.outbound() is not None and self.services.queue_waker is not None:
