@@ -12,7 +12,6 @@ from datetime import datetime
 
 from posthouse.delivery.headers import TraceInfo, received_field, return_path_field
 from posthouse.delivery.router import Route, RoutedUser
-from posthouse.message.summary import summarize
 from posthouse.store.api import Store
 from posthouse.store.errors import QuotaExceeded
 from posthouse.store.models import (
@@ -108,7 +107,9 @@ class DeliveryTransaction:
             raise QuotaExceeded("every local recipient is over quota")
         if users:
             local = return_path_field(self.mail_from) + received + data
-            message = NewMessage(local, summarize(local), internaldate)
+            # No summary: the store parses the message while its commit's fsync runs, so the
+            # 250 does not wait for the MIME parse (SqliteStore.deliver).
+            message = NewMessage(local, None, internaldate)
             await store.deliver(message, [DeliveryTarget(u) for u in users], outbound=outbound)
         elif outbound is not None:
             # Relay only: no mailbox will show it, so no MIME summary or search index.

@@ -89,10 +89,11 @@ class MessageSummary:
 
 @dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A message to be stored: raw bytes exactly as they will be served, and its parse."""
+    """A message to be stored: raw bytes exactly as they will be served, and its parse
+    (None: the store parses it itself, for delivery after the durable commit)."""
 
     data: bytes
-    summary: MessageSummary
+    summary: MessageSummary | None
     internaldate: datetime
 
 

@@ -65,6 +65,22 @@ def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> 
         ctx.new_summaries += 1
 
 
+def add_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> None:
+    """``ensure_summary`` filed after the message's own commit: a no-op when the blob is
+    gone meanwhile (or its transaction never committed), or when it has a summary."""
+    if ctx.conn.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,)).fetchone() is None:
+        return
+    ensure_summary(ctx, blob_id, summary)
+
+
+def missing_summaries(conn: sqlite3.Connection) -> list[str]:
+    """Blobs filed in a mailbox without a summary (left by a crash between a delivery's
+    commit and its summary's)."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT m.blob_id FROM messages m"
+        " WHERE NOT EXISTS (SELECT 1 FROM summaries s WHERE s.blob_id = m.blob_id)")]
+
+
 def release(ctx: WriteContext, counts: Mapping[str, int]) -> None:
     """Drop references; a blob whose count reaches zero is deleted with its summary."""
     for blob_id, n in counts.items():

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from posthouse.message.summary import summarize
 from posthouse.store import blobs
-from posthouse.store.errors import StorageFailure
+from posthouse.store.errors import NotFound, StorageFailure
 from posthouse.store.events import EventHub, Subscription
 from posthouse.store.models import NewMessage
 from posthouse.store.sqlite import blobrefs, messages, schema, searchdb
@@ -63,6 +64,10 @@ class StoreCore:
         self._checkpointer: Checkpointer | None = None
         self._trigram = False
         self.swept_files = 0  # orphan blob files removed by the last open()
+        self.repaired_summaries = 0  # summaries the last open() had to make (after a crash)
+        # Summary jobs of deliveries not committed yet (facade_mail.deliver): reads that need
+        # summaries wait for them, so a message never shows without its parse.
+        self._summary_jobs: set[asyncio.Future[None]] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -81,6 +86,7 @@ class StoreCore:
         try:
             schema.migrate(conn)
             self._trigram = searchdb.prepare(self.search_path, schema.store_id(conn))
+            self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock())
             referenced = blobrefs.file_blob_ids(conn)
             self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
             self._readers.open()
@@ -161,6 +167,11 @@ class StoreCore:
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._readers.run(fn)
 
+    async def _summaries_filed(self) -> None:
+        """Return once the summary of every delivery committed so far is committed too."""
+        if self._summary_jobs:
+            await asyncio.wait(list(self._summary_jobs))
+
     async def _lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """One indexed single-row SELECT, done on the event loop thread (see run_point)."""
         return self._readers.run_point(fn)
@@ -186,3 +197,24 @@ class StoreCore:
         blob_id = blobs.blob_id_of(data)
         blobs.write_blob_file(self.blob_root, blob_id, data)
         return blob_id
+
+
+def _repair_summaries(conn: sqlite3.Connection, blob_root: Path, now: datetime) -> int:
+    """File the summaries a crash left out (between a delivery's commit and its summary's)."""
+    missing = blobrefs.missing_summaries(conn)
+    if not missing:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ctx = WriteContext(conn, blob_root, now)
+        for blob_id in missing:
+            try:
+                data = blobrefs.read(conn, blob_root, blob_id)
+            except (NotFound, OSError):
+                continue  # unreadable content: nothing to parse
+            blobrefs.ensure_summary(ctx, blob_id, summarize(data))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(missing)

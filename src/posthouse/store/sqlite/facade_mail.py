@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from posthouse.message.summary import summarize
+from posthouse.store.errors import StorageFailure
 from posthouse.store.models import (
     DeliveryTarget,
     FlagOp,
@@ -87,14 +89,32 @@ class MessagesFacade(StoreCore):
         *,
         outbound: OutboundEnvelope | None = None,
     ) -> list[tuple[int, int]]:
-        """Store once, file into every target, queue for ``outbound``: one transaction."""
+        """Store once, file into every target, queue for ``outbound``: one transaction.
+
+        A message without a summary gets one parsed here, while the delivery's fsync runs
+        (the writer's before_commit), and filed in a lazy transaction right after: the
+        caller's 250 does not wait for the parse. Reads that need summaries wait for it
+        (_summaries_filed); after a crash in between, open() files it."""
         blob, fresh = await self._blob_in(message)
         targets = tuple(targets)
-        return await self._write(
+        if self._writer is None:
+            raise StorageFailure("the store is not open")
+        writer, publish = self._writer, self.hub.publish
+
+        def file_summary() -> None:  # on the event loop, during the delivery's COMMIT
+            summary = summarize(blob.data)
+            job = writer.enqueue(lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, summary),
+                                 publish=publish, lazy=True)
+            self._summary_jobs.add(job)
+            job.add_done_callback(self._summary_jobs.discard)
+
+        return await writer.enqueue(
             lambda ctx: messages.deliver(
                 ctx, blob, targets, internaldate=message.internaldate, outbound=outbound
             ),
+            publish=publish,
             fresh_blobs=fresh,
+            before_commit=None if message.summary is not None else file_summary,
         )
 
     async def append(
@@ -124,6 +144,8 @@ class MessagesFacade(StoreCore):
     ) -> list[StoredMessage]:
         """Metadata of the given uids that still exist, in uid order."""
         uids = tuple(uids)
+        if with_summary:
+            await self._summaries_filed()
         return await self._read(
             lambda conn: msgreads.fetch_meta(conn, mailbox_id, uids, with_summary=with_summary)
         )
@@ -204,6 +226,7 @@ class MessagesFacade(StoreCore):
         """Uids whose ``field`` ("body", "text" or a header name) contains ``needle``."""
         trigram, indexer = self._trigram, self.indexer
         indexer.urge()  # someone searches: bring the index up to date now
+        await self._summaries_filed()
         return await self._read(
             lambda conn: search.search_text(
                 conn, mailbox_id, needle, field=field, trigram=trigram,

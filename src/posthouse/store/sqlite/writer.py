@@ -5,6 +5,13 @@ The writer takes every pending job (up to MAX_BATCH), runs them inside one ``BEG
 transaction, each in its own SAVEPOINT so a failing job is rolled back alone, then COMMITs
 once (one fsync for the whole batch). Only after the commit are the futures resolved and each
 job's events published, on the event loop thread of the caller.
+
+Two extras serve delivery (facade_mail.deliver): a job may name a ``before_commit`` callback,
+called on its event loop as the writer starts the COMMIT, so that the loop can do work of its
+own while the fsync runs (it files the message's MIME summary); and a ``lazy`` job needs no
+fsync of its own: a batch of lazy jobs only commits with synchronous=NORMAL, and its frames
+become durable with the next commit or checkpoint (what it writes can be rebuilt after a
+crash).
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ class _Job:
     future: asyncio.Future[Any]
     publish: Callable[[StoreEvent], None]
     fresh_blobs: tuple[str, ...]  # file blobs written for this job before it was submitted
+    before_commit: Callable[[], None] | None = None  # run on ``loop`` as the COMMIT starts
+    lazy: bool = False  # durable with the next commit is enough (see the module docstring)
     events: list[StoreEvent] = field(default_factory=list)
     new_summaries: int = 0
     result: Any = None
@@ -119,14 +128,26 @@ class GroupCommitWriter:
         fresh_blobs: tuple[str, ...] = (),
     ) -> T:
         """Run ``fn`` in the next group commit; return its result once it is durable."""
+        result: T = await self.enqueue(fn, publish=publish, fresh_blobs=fresh_blobs)
+        return result
+
+    def enqueue(
+        self,
+        fn: Callable[[WriteContext], T],
+        *,
+        publish: Callable[[StoreEvent], None],
+        fresh_blobs: tuple[str, ...] = (),
+        before_commit: Callable[[], None] | None = None,
+        lazy: bool = False,
+    ) -> asyncio.Future[T]:
+        """Queue ``fn`` now (on the event loop); its future resolves after the commit."""
         loop = asyncio.get_running_loop()
-        job = _Job(fn, loop, loop.create_future(), publish, fresh_blobs)
+        job = _Job(fn, loop, loop.create_future(), publish, fresh_blobs, before_commit, lazy)
         with self._gate:
             if self._closed:
                 raise StorageFailure("the store is closed")
             self._queue.put(job)
-        result: T = await job.future
-        return result
+        return job.future
 
     def stop(self) -> None:
         """Finish every job already submitted, then end the thread (blocking)."""
@@ -164,14 +185,22 @@ class GroupCommitWriter:
 
     def _run_batch(self, jobs: list[_Job]) -> None:
         freed: set[str] = set()
+        lazy = all(job.lazy for job in jobs)
         try:
+            if lazy:
+                self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("BEGIN IMMEDIATE")
             aborted = self._run_jobs(jobs, freed)
             if not aborted:
+                self._before_commit(jobs)
                 self._conn.execute("COMMIT")
                 self._committed(jobs)
         except sqlite3.Error as exc:
             self._abort(jobs, exc)
+        finally:
+            if lazy:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA synchronous = FULL")
         self._collect_garbage(jobs, freed)
         self._count(jobs)
         self._settle(jobs)
@@ -201,6 +230,15 @@ class GroupCommitWriter:
             job.new_summaries = ctx.new_summaries
             freed |= ctx.freed_blobs
         return False
+
+    def _before_commit(self, jobs: list[_Job]) -> None:
+        """Hand each ``before_commit`` callback to its loop (it runs during the fsync)."""
+        for job in jobs:
+            if job.before_commit is not None and job.error is None:
+                try:
+                    job.loop.call_soon_threadsafe(job.before_commit)
+                except RuntimeError:
+                    continue  # that event loop is closed
 
     def _committed(self, jobs: list[_Job]) -> None:
         """Tell the listener (checkpointer, search indexer) about the commit."""
