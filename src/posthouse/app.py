@@ -41,7 +41,8 @@ def family(protocol: str) -> str:
 def build_store(cfg: Config, *, background: bool = True) -> Store:
     """The configured store backend (embedded SQLite is the default and only one so far).
 
-    ``background`` False (admin commands): leave building the search index to the server."""
+    ``background`` False (admin commands): leave building the search index, and the repair
+    of summaries a crash left out, to the server."""
     from posthouse.store.sqlite.backend import SqliteStore
 
     return SqliteStore(cfg.data_path, auto_index=background)

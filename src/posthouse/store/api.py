@@ -147,7 +147,10 @@ class MessageStore(Protocol):
     ) -> list[tuple[int, int]]:
         """Store one message once and file it into every target mailbox; if ``outbound`` is
         given, queue it for those remote recipients in the same transaction. Returns
-        (mailbox_id, uid) per target. All or nothing (QuotaExceeded, NoSuchMailbox)."""
+        (mailbox_id, uid) per target. All or nothing (QuotaExceeded, NoSuchMailbox).
+
+        A message without a summary is parsed by the store (SQLite: during the commit's
+        fsync, filed just after it); no read ever shows the message without its summary."""
 
     async def append(
         self,

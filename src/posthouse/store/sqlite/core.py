@@ -54,7 +54,9 @@ class StoreCore:
         self.blob_root = self.data_dir / "blobs"
         self.hub = hub if hub is not None else EventHub()
         self._clock = clock
-        self._auto_index = auto_index  # False: index only on catch_up_index (tests)
+        # False (admin commands, tests): index only on catch_up_index, and leave the repair
+        # of summaries a crash left out (open()) to the server
+        self._auto_index = auto_index
         self._readers = ReaderPool(self.db_path, search_path=self.search_path, size=readers)
         self._io_threads = io_threads
         self._io: ThreadPoolExecutor | None = None
@@ -86,7 +88,8 @@ class StoreCore:
         try:
             schema.migrate(conn)
             self._trigram = searchdb.prepare(self.search_path, schema.store_id(conn))
-            self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock())
+            if self._auto_index:  # a server, not an admin command: it scans every message
+                self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock())
             referenced = blobrefs.file_blob_ids(conn)
             self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
             self._readers.open()

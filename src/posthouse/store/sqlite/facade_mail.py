@@ -103,8 +103,12 @@ class MessagesFacade(StoreCore):
 
         def file_summary() -> None:  # on the event loop, during the delivery's COMMIT
             summary = summarize(blob.data)
-            job = writer.enqueue(lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, summary),
-                                 publish=publish, lazy=True)
+            try:
+                job = writer.enqueue(
+                    lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, summary),
+                    publish=publish, lazy=True)
+            except StorageFailure:
+                return  # closing: the next open() files it
             self._summary_jobs.add(job)
             job.add_done_callback(self._summary_jobs.discard)
 
