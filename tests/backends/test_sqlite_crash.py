@@ -87,7 +87,7 @@ async def _verify(store: SqliteStore, acks: Acks) -> int:
     """Every acknowledged delivery is there byte for byte (unless acknowledged deleted)."""
     checked = 0
     for n, box, uid in acks.delivered:
-        metas = await store.fetch_meta(box, [uid])
+        metas = await store.fetch_meta(box, [uid], with_summary=True)
         if n in acks.deleted and box == acks_inbox(acks, n):
             assert metas == [], (n, box, uid)
             continue
@@ -95,6 +95,9 @@ async def _verify(store: SqliteStore, acks: Acks) -> int:
             continue  # its delete was in flight: either outcome is fine
         assert metas, f"acknowledged delivery {n} lost ({box}, {uid})"
         assert await store.read_blob(metas[0].blob_id) == payload(n)
+        summary = metas[0].summary  # parsed by the store, or given: the same subject
+        assert summary is not None
+        assert summary.headers.get("subject") == f"crash {n // 2}"
         checked += 1
     return checked
 

@@ -48,29 +48,37 @@ def add_refs(ctx: WriteContext, counts: Mapping[str, int]) -> None:
     )
 
 
-def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> None:
+SummaryRow = tuple[str, str, str, str | None]  # envelope, bodystructure, headers, sent_date
+
+
+def summary_row(summary: MessageSummary) -> SummaryRow:
+    """The summaries columns of a parse (made before the write job where it can be)."""
+    return (
+        summary.envelope,
+        summary.bodystructure,
+        headers_json(summary),
+        dt_to_text(summary.sent_date) if summary.sent_date else None,
+    )
+
+
+def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary | SummaryRow) -> None:
     """Store a blob's parse once (the first delivery wins); the indexer takes it from here."""
-    row = ctx.conn.execute(
+    row = summary if isinstance(summary, tuple) else summary_row(summary)
+    found = ctx.conn.execute(
         "INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING RETURNING id",
-        (
-            blob_id,
-            summary.envelope,
-            summary.bodystructure,
-            headers_json(summary),
-            dt_to_text(summary.sent_date) if summary.sent_date else None,
-        ),
+        (blob_id, *row),
     ).fetchone()
-    if row is not None:  # indexed after the commit, from the message (indexer.py)
+    if found is not None:  # indexed after the commit, from the message (indexer.py)
         ctx.new_summaries += 1
 
 
-def add_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary) -> None:
+def add_summary(ctx: WriteContext, blob_id: str, row: SummaryRow) -> None:
     """``ensure_summary`` filed after the message's own commit: a no-op when the blob is
     gone meanwhile (or its transaction never committed), or when it has a summary."""
     if ctx.conn.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,)).fetchone() is None:
         return
-    ensure_summary(ctx, blob_id, summary)
+    ensure_summary(ctx, blob_id, row)
 
 
 def missing_summaries(conn: sqlite3.Connection) -> list[str]:

@@ -102,10 +102,10 @@ class MessagesFacade(StoreCore):
         writer, publish = self._writer, self.hub.publish
 
         def file_summary() -> None:  # on the event loop, during the delivery's COMMIT
-            summary = summarize(blob.data)
+            row = blobrefs.summary_row(summarize(blob.data))  # the writer only INSERTs
             try:
                 job = writer.enqueue(
-                    lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, summary),
+                    lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, row),
                     publish=publish, lazy=True)
             except StorageFailure:
                 return  # closing: the next open() files it

@@ -95,11 +95,14 @@ class SearchIndexer:
             self._last_commit = now
             if not new_summaries:
                 return
-            self._dirty = True
+            was_dirty, self._dirty = self._dirty, True
             self._generation += 1
             if self._behind_since is None:
                 self._behind_since = now
-            self._cond.notify()
+            if not was_dirty:
+                # Already dirty, the thread waits for quiet and reads _last_commit when that
+                # wait ends: waking it per commit would only make it compete for the GIL.
+                self._cond.notify()
 
     def urge(self) -> None:
         """Index what is pending now, however busy the store is."""
