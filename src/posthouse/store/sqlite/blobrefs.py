@@ -61,9 +61,8 @@ def summary_row(summary: MessageSummary) -> SummaryRow:
     )
 
 
-def ensure_summary(ctx: WriteContext, blob_id: str, summary: MessageSummary | SummaryRow) -> None:
+def ensure_summary(ctx: WriteContext, blob_id: str, row: SummaryRow) -> None:
     """Store a blob's parse once (the first delivery wins); the indexer takes it from here."""
-    row = summary if isinstance(summary, tuple) else summary_row(summary)
     found = ctx.conn.execute(
         "INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING RETURNING id",

@@ -215,7 +215,7 @@ def _repair_summaries(conn: sqlite3.Connection, blob_root: Path, now: datetime) 
                 data = blobrefs.read(conn, blob_root, blob_id)
             except (NotFound, OSError):
                 continue  # unreadable content: nothing to parse
-            blobrefs.ensure_summary(ctx, blob_id, summarize(data))
+            blobrefs.ensure_summary(ctx, blob_id, blobrefs.summary_row(summarize(data)))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

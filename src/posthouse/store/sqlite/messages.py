@@ -124,7 +124,7 @@ def _target_key(conn: sqlite3.Connection, target: DeliveryTarget) -> MailboxKey:
 def _store_blob(ctx: WriteContext, blob: BlobIn, refs: int) -> None:
     blobrefs.acquire(ctx, blob.blob_id, blob.data, refs=refs)
     if blob.summary is not None:
-        blobrefs.ensure_summary(ctx, blob.blob_id, blob.summary)
+        blobrefs.ensure_summary(ctx, blob.blob_id, blobrefs.summary_row(blob.summary))
 
 
 def deliver(
