@@ -138,16 +138,16 @@ def test_real_accepted_socket_gets_nodelay() -> None:
     assert asyncio.run(main()) != 0
 
 
-@pytest.mark.skipif(QUICKACK is None or connection._REARM is None, reason="Linux libc only")
-def test_libc_rearm_turns_quickack_on_for_the_descriptor() -> None:
-    rearm = connection._REARM
+@pytest.mark.skipif(QUICKACK is None or connection._FORCE_ACK is None, reason="Linux libc only")
+def test_libc_setter_turns_quickack_on_for_the_descriptor() -> None:
+    force_ack = connection._FORCE_ACK
     assert QUICKACK is not None
-    assert rearm is not None
+    assert force_ack is not None
     with socket.create_server(("127.0.0.1", 0)) as server, \
             socket.create_connection(server.getsockname()):
         accepted, _ = server.accept()
         with accepted:
             accepted.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)
             assert accepted.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 0
-            rearm(accepted.fileno())
+            force_ack(accepted.fileno())
             assert accepted.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1

@@ -43,8 +43,8 @@ def tcp_socket(transport: asyncio.BaseTransport) -> Any | None:
 def _fd_setter(option: int) -> Callable[[int], None] | None:
     """A function turning ``option`` on for a socket given by its descriptor, through libc.
 
-    Re-arming TCP_QUICKACK after every read through uvloop's socket object builds a Python
-    socket object per call; libc's setsockopt on the descriptor costs a fraction of that.
+    Setting an option through uvloop's socket object builds a Python socket object per
+    call; libc's setsockopt on the descriptor costs a fraction of that.
     None where libc cannot be loaded (the socket object is used then)."""
     try:
         call = ctypes.CDLL(None, use_errno=True).setsockopt
@@ -61,7 +61,7 @@ def _fd_setter(option: int) -> Callable[[int], None] | None:
     return turn_on
 
 
-_REARM = _fd_setter(_QUICKACK) if _QUICKACK else None
+_FORCE_ACK = _fd_setter(_QUICKACK) if _QUICKACK else None
 _NODELAY = _fd_setter(socket.TCP_NODELAY)
 
 
@@ -267,7 +267,7 @@ class Connection(asyncio.Protocol):
         if not _QUICKACK:
             return
         self._quickack_sock = sock
-        if fd is not None and _REARM is not None:
+        if fd is not None and _FORCE_ACK is not None:
             self._quickack_fd = fd
 
     def _ack_now(self) -> None:
@@ -275,8 +275,8 @@ class Connection(asyncio.Protocol):
         self._unanswered = False
         if self._transport is None or self._transport.is_closing():
             return  # the descriptor may be gone
-        if self._quickack_fd >= 0 and _REARM is not None:
-            _REARM(self._quickack_fd)
+        if self._quickack_fd >= 0 and _FORCE_ACK is not None:
+            _FORCE_ACK(self._quickack_fd)
         elif self._quickack_sock is not None:
             set_option(self._quickack_sock, _QUICKACK)
 
