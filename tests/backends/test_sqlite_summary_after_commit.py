@@ -12,6 +12,7 @@ from pathlib import Path
 from posthouse.message.summary import summarize
 from posthouse.store.models import DeliveryTarget, NewMessage
 from posthouse.store.sqlite.backend import SqliteStore
+from posthouse.store.sqlite.core import PARSE_INLINE_LIMIT
 from posthouse.store.sqlite.schema import DB_FILE
 from posthouse.store.sqlite.writer import WriteContext
 from tests.backends.sqlite_checks import integrity_problems, query, run
@@ -126,3 +127,21 @@ def test_before_commit_runs_on_the_loop_before_the_future_resolves(tmp_path: Pat
         return seen
 
     assert run(tmp_path, body) == ["job", "before commit", "resolved"]
+
+
+def test_append_without_summary_and_a_large_message_parsed_in_a_thread(tmp_path: Path) -> None:
+    big = RAW + b"x" * (PARSE_INLINE_LIMIT + 10) + b"\r\n"
+
+    async def body(store: SqliteStore) -> None:
+        bob = await new_user(store)
+        box = await mailbox_id(store, bob)
+        _, appended = await store.append(box, _unparsed())
+        [(_, delivered)] = await store.deliver(_unparsed(big), [DeliveryTarget(bob.id)])
+        metas = await store.fetch_meta(box, [appended, delivered], with_summary=True)
+        assert [m.uid for m in metas] == [appended, delivered]
+        for meta in metas:
+            assert meta.summary is not None
+            assert meta.summary.headers["subject"] == "parsed later"
+
+    run(tmp_path, body)
+    assert integrity_problems(tmp_path) == []

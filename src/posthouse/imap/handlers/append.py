@@ -1,8 +1,9 @@
 """APPEND (RFC 9051 6.3.12, RFC 3501 6.3.11) with MULTIAPPEND (RFC 3502), literal8
 (RFC 3516 4.4), ``UTF8 (~{n})`` (RFC 6855 4) and APPENDUID (RFC 4315 3).
 
-The bytes are stored exactly as sent; the cached parse (posthouse.message.summary) is made
-here once, off the event loop for big messages. The internal date is the one given or now.
+The bytes are stored exactly as sent; the store makes the cached parse
+(posthouse.message.summary) once, after the commit, so the OK does not wait for it. The
+internal date is the one given or now.
 Answers: ``OK [APPENDUID uidvalidity uid-set]``; a missing mailbox ``NO [TRYCREATE]``; a
 message over ``limits.max_message_size`` ``NO [TOOBIG]`` (RFC 9051 7.1; the session
 normally refuses such a literal before it is sent); an empty message ``NO``; quota
@@ -24,10 +25,7 @@ from posthouse.imap.handlers.copy import target_mailbox
 from posthouse.imap.handlers.store import settable_flags
 from posthouse.imap.responses import Atom, Response
 from posthouse.imap.sequence import compress
-from posthouse.message.summary import summarize
-from posthouse.store.models import Mailbox, MessageSummary, NewMessage
-
-THREAD_ABOVE = 256 * 1024  # parse bigger messages in a worker thread
+from posthouse.store.models import Mailbox, NewMessage
 
 
 def _check(ctx: HandlerContext, message: c.AppendMessage) -> None:
@@ -39,12 +37,6 @@ def _check(ctx: HandlerContext, message: c.AppendMessage) -> None:
         raise ImapError("Empty message")
 
 
-async def _summary(data: bytes) -> MessageSummary:
-    if len(data) > THREAD_ABOVE:
-        return await asyncio.to_thread(summarize, data)
-    return summarize(data)
-
-
 async def _store_all(
     ctx: HandlerContext, box: Mailbox, messages: tuple[c.AppendMessage, ...]
 ) -> tuple[int, list[int]]:
@@ -53,8 +45,7 @@ async def _store_all(
     uidvalidity = box.uidvalidity
     try:
         for message in messages:
-            new = NewMessage(message.data, await _summary(message.data),
-                             message.internaldate or ctx.clock.now())
+            new = NewMessage(message.data, None, message.internaldate or ctx.clock.now())
             flags = settable_flags(message.flags)
             uidvalidity, uid = await ctx.store.append(box.id, new, flags, origin=ctx.origin)
             uids.append(uid)

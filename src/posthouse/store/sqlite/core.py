@@ -20,7 +20,7 @@ from posthouse.message.summary import summarize
 from posthouse.store import blobs
 from posthouse.store.errors import NotFound, StorageFailure
 from posthouse.store.events import EventHub, Subscription
-from posthouse.store.models import NewMessage
+from posthouse.store.models import MessageSummary, NewMessage
 from posthouse.store.sqlite import blobrefs, messages, schema, searchdb
 from posthouse.store.sqlite.checkpointer import Checkpointer
 from posthouse.store.sqlite.indexer import SearchIndexer
@@ -29,6 +29,7 @@ from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, Write
 
 T = TypeVar("T")
 DEFAULT_IO_THREADS = 4
+PARSE_INLINE_LIMIT = 256 * 1024  # larger messages are parsed in a worker thread
 
 
 def _utcnow() -> datetime:
@@ -67,7 +68,7 @@ class StoreCore:
         self._trigram = False
         self.swept_files = 0  # orphan blob files removed by the last open()
         self.repaired_summaries = 0  # summaries the last open() had to make (after a crash)
-        # Summary jobs of deliveries not committed yet (facade_mail.deliver): reads that need
+        # Summaries of stored messages not committed yet (_write_message): reads that need
         # summaries wait for them, so a message never shows without its parse.
         self._summary_jobs: set[asyncio.Future[None]] = set()
 
@@ -166,6 +167,54 @@ class StoreCore:
         if self._writer is None:
             raise StorageFailure("the store is not open")
         return await self._writer.submit(fn, publish=self.hub.publish, fresh_blobs=fresh_blobs)
+
+    async def _write_message(
+        self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]
+    ) -> T:
+        """Run a job that stores ``blob``; without a summary, parse it after the commit.
+
+        The parse starts as the job's COMMIT does (the writer's before_commit): on the event
+        loop while the fsync runs, or in a thread for a large message. The summary is then
+        filed in a lazy transaction. So the caller's answer (SMTP's 250, APPEND's OK) never
+        waits for the parse, reads that need summaries wait for it (_summaries_filed), and
+        after a crash in between open() files it."""
+        if self._writer is None:
+            raise StorageFailure("the store is not open")
+        before_commit = None
+        if blob.summary is None:
+            def before_commit() -> None:  # on the event loop, during the COMMIT
+                pending: asyncio.Future[None] | None
+                if len(blob.data) > PARSE_INLINE_LIMIT:
+                    pending = asyncio.ensure_future(self._parse_and_file(blob))
+                else:
+                    pending = self._file_summary(blob, summarize(blob.data))
+                if pending is not None:
+                    self._summary_jobs.add(pending)
+                    pending.add_done_callback(self._summary_jobs.discard)
+        return await self._writer.enqueue(fn, publish=self.hub.publish, fresh_blobs=fresh,
+                                          before_commit=before_commit)
+
+    async def _parse_and_file(self, blob: messages.BlobIn) -> None:
+        """A large message's parse, in a worker thread, then its summary filed."""
+        summary = await asyncio.to_thread(summarize, blob.data)
+        job = self._file_summary(blob, summary)
+        if job is not None:
+            await job
+
+    def _file_summary(
+        self, blob: messages.BlobIn, summary: MessageSummary
+    ) -> asyncio.Future[None] | None:
+        """Queue the lazy write of a summary; None when the store is closing (the next
+        open() files it then)."""
+        row = blobrefs.summary_row(summary)  # here, not in the writer: it only INSERTs
+        if self._writer is None:
+            return None
+        try:
+            return self._writer.enqueue(
+                lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, row),
+                publish=self.hub.publish, lazy=True)
+        except StorageFailure:
+            return None
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._readers.run(fn)

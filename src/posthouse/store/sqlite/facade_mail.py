@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from posthouse.message.summary import summarize
-from posthouse.store.errors import StorageFailure
 from posthouse.store.models import (
     DeliveryTarget,
     FlagOp,
@@ -91,34 +89,15 @@ class MessagesFacade(StoreCore):
     ) -> list[tuple[int, int]]:
         """Store once, file into every target, queue for ``outbound``: one transaction.
 
-        A message without a summary gets one parsed here, while the delivery's fsync runs
-        (the writer's before_commit), and filed in a lazy transaction right after: the
-        caller's 250 does not wait for the parse. Reads that need summaries wait for it
-        (_summaries_filed); after a crash in between, open() files it."""
+        A message without a summary gets one after the commit (see _write_message)."""
         blob, fresh = await self._blob_in(message)
         targets = tuple(targets)
-        if self._writer is None:
-            raise StorageFailure("the store is not open")
-        writer, publish = self._writer, self.hub.publish
-
-        def file_summary() -> None:  # on the event loop, during the delivery's COMMIT
-            row = blobrefs.summary_row(summarize(blob.data))  # the writer only INSERTs
-            try:
-                job = writer.enqueue(
-                    lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, row),
-                    publish=publish, lazy=True)
-            except StorageFailure:
-                return  # closing: the next open() files it
-            self._summary_jobs.add(job)
-            job.add_done_callback(self._summary_jobs.discard)
-
-        return await writer.enqueue(
+        return await self._write_message(
             lambda ctx: messages.deliver(
                 ctx, blob, targets, internaldate=message.internaldate, outbound=outbound
             ),
-            publish=publish,
-            fresh_blobs=fresh,
-            before_commit=None if message.summary is not None else file_summary,
+            blob,
+            fresh,
         )
 
     async def append(
@@ -129,14 +108,16 @@ class MessagesFacade(StoreCore):
         *,
         origin: object = None,
     ) -> tuple[int, int]:
-        """IMAP APPEND: store into one mailbox; returns (uidvalidity, uid)."""
+        """IMAP APPEND: store into one mailbox; returns (uidvalidity, uid). A message without
+        a summary gets one after the commit (see _write_message)."""
         blob, fresh = await self._blob_in(message)
-        return await self._write(
+        return await self._write_message(
             lambda ctx: messages.append(
                 ctx, mailbox_id, blob, flags=flags, internaldate=message.internaldate,
                 origin=origin,
             ),
-            fresh_blobs=fresh,
+            blob,
+            fresh,
         )
 
     async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
