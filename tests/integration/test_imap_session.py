@@ -213,7 +213,9 @@ def test_nonsync_literal_too_big_is_skipped(srv: ServerThread) -> None:
         assert client.read_until_tag(b"b") == [b"b OK NOOP completed"]
 
 
-async def _broken(ctx: HandlerContext, tag: str, cmd: c.Namespace) -> AsyncIterator[Response]:
+async def _broken(
+    ctx: HandlerContext, tag: str, cmd: c.NamespaceCommand
+) -> AsyncIterator[Response]:
     raise RuntimeError("boom")
     yield  # an async generator, like every handler
 
@@ -221,7 +223,7 @@ async def _broken(ctx: HandlerContext, tag: str, cmd: c.Namespace) -> AsyncItera
 def test_unexpected_error_is_serverbug_and_the_session_goes_on(
     srv: ServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(HANDLERS, c.Namespace, _broken)
+    monkeypatch.setitem(HANDLERS, c.NamespaceCommand, _broken)
     with tls_client(srv) as client:
         assert client.cmd("a", "NAMESPACE") == [b"a NO [SERVERBUG] Internal server error"]
         assert client.cmd("b", "NOOP") == [b"b OK NOOP completed"]

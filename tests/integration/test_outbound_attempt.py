@@ -14,9 +14,9 @@ import pytest
 
 from posthouse.config import QueueConfig
 from posthouse.dns.dnspython import DnsPythonResolver
-from posthouse.queue.attempt import SmtpSession, Timeouts
+from posthouse.queue.attempt import SmtpHopConnection, Timeouts
 from posthouse.queue.connect import Connector, default_tls_contexts
-from posthouse.queue.jobs import Job, Kind, Outcome
+from posthouse.queue.jobs import Job, Kind, RecipientOutcome
 from posthouse.queue.mx import Routing
 from posthouse.store.models import (
     OutboundEnvelope,
@@ -67,21 +67,21 @@ def make_job(*addresses: str, data: bytes = DATA, queue_id: int = 1,
                                 **env)  # type: ignore[arg-type]
     message = QueuedMessage(queue_id, "blob", len(data), envelope, rcpts, T0, T0, 0, None,
                             False, False)
-    reported: list[tuple[int, Outcome]] = []
+    reported: list[tuple[int, RecipientOutcome]] = []
 
-    async def reporter(rcpt: QueuedRecipient, outcome: Outcome) -> None:
+    async def reporter(rcpt: QueuedRecipient, outcome: RecipientOutcome) -> None:
         reported.append((rcpt.id, outcome))
 
     return Job(message, "peer.test", rcpts, data, reporter)
 
 
 async def deliver(conn: Connector, jobs: list[Job], domain: str = "peer.test",
-                  ) -> Outcome | list[bool]:
+                  ) -> RecipientOutcome | list[bool]:
     """Open one session and send every job over it (RSET between)."""
     opened = await conn(domain)
-    if isinstance(opened, Outcome):
+    if isinstance(opened, RecipientOutcome):
         return opened
-    assert isinstance(opened, SmtpSession)
+    assert isinstance(opened, SmtpHopConnection)
     results = []
     try:
         for i, job in enumerate(jobs):
@@ -249,7 +249,7 @@ def test_smarthost_with_unverifiable_certificate_is_not_used(dns_server: DnsServ
         conn = connector(dns_server, 25, smarthost=f"relay.test:{peer.port}",
                          smarthost_user="u", smarthost_password="p")
         got = asyncio.run(deliver(conn, [make_job("b@elsewhere.test")], "elsewhere.test"))
-        assert isinstance(got, Outcome)
+        assert isinstance(got, RecipientOutcome)
         assert (got.kind, got.status) == (Kind.TRANSIENT, "4.7.5")
         assert peer.messages == []
     finally:
@@ -264,7 +264,7 @@ def test_smarthost_implicit_tls_and_bad_password(dns_server: DnsServer, tmp_path
                          smarthost=f"relay.test:{peer.port}", smarthost_tls="implicit",
                          smarthost_user="u", smarthost_password="wrong")
         got = asyncio.run(deliver(conn, [make_job("b@x.test")], "x.test"))
-        assert isinstance(got, Outcome)
+        assert isinstance(got, RecipientOutcome)
         assert (got.kind, got.status) == (Kind.TRANSIENT, "5.7.8")  # retried, not bounced
         conn.routing.config = replace(conn.routing.config, smarthost_password="right")
         assert asyncio.run(deliver(conn, [make_job("b@x.test")], "x.test")) == [True]
@@ -276,7 +276,7 @@ def test_smarthost_implicit_tls_and_bad_password(dns_server: DnsServer, tmp_path
 def test_required_tls_without_starttls(dns_server: DnsServer, peer: PeerSmtp) -> None:
     conn = connector(dns_server, 25, smarthost=f"127.0.0.1:{peer.port}")
     got = asyncio.run(deliver(conn, [make_job("b@x.test")], "x.test"))
-    assert isinstance(got, Outcome)
+    assert isinstance(got, RecipientOutcome)
     assert got.status == "4.7.10"
 
 
@@ -293,14 +293,14 @@ def test_nobody_listening_is_transient(dns_server: DnsServer) -> None:
     port = closed.port
     closed.stop()
     got = asyncio.run(deliver(connector(dns_server, port), [make_job("b@peer.test")]))
-    assert isinstance(got, Outcome)
+    assert isinstance(got, RecipientOutcome)
     assert (got.kind, got.status) == (Kind.TRANSIENT, "4.4.1")
     assert "mx2.peer.test" in got.text  # every MX was tried
 
 
 def test_null_mx_needs_no_connection(dns_server: DnsServer) -> None:
     got = asyncio.run(deliver(connector(dns_server, 1), [make_job("b@null.test")], "null.test"))
-    assert isinstance(got, Outcome)
+    assert isinstance(got, RecipientOutcome)
     assert (got.kind, got.status) == (Kind.PERMANENT, "5.1.10")
 
 

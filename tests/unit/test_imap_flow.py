@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from posthouse.imap import commands as c
 from posthouse.imap import utf7
-from posthouse.imap.errors import ParseError, error_response
-from posthouse.imap.parse import parse_command
-from posthouse.imap.reader import (
+from posthouse.imap.connection import (
     NEED_DATA,
     AuthLine,
-    CommandReader,
     IdleDone,
+    ImapConnection,
     NeedLiteral,
     RawCommand,
     ReaderError,
 )
+from posthouse.imap.parser import parse_command
+from posthouse.imap.replies import ParseError, error_response
 from posthouse.imap.responses import (
     Continuation,
     Response,
@@ -28,7 +28,7 @@ from posthouse.imap.responses import (
     encode_response,
     exists,
 )
-from posthouse.imap.states import State, allowed, may_expunge, next_state
+from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
 from posthouse.imap.view import MailboxView
 from posthouse.store.errors import NoSuchMailbox
 from posthouse.store.events import MessagesAdded, MessagesExpunged, StoreEvent
@@ -39,8 +39,8 @@ class Driver:
     """Feeds bytes in, collects bytes out; handlers are stubs."""
 
     def __init__(self) -> None:
-        self.reader = CommandReader(max_line=1000, max_literal=10_000)
-        self.state = State.NOT_AUTHENTICATED
+        self.reader = ImapConnection(max_line=1000, max_literal=10_000)
+        self.state = ImapState.NOT_AUTHENTICATED
         self.view: MailboxView | None = None
         self.out: list[bytes] = []
         self.events: list[StoreEvent] = []  # what the store subscription delivered
@@ -65,7 +65,7 @@ class Driver:
             elif isinstance(event, AuthLine):
                 assert self.auth_tag is not None
                 ok = event.data == b"\x00bob\x00pw"
-                self.complete(self.auth_tag, c.Authenticate("PLAIN"), ok)
+                self.complete(self.auth_tag, c.AuthenticateCommand("PLAIN"), ok)
             elif isinstance(event, RawCommand):
                 self.command(event)
         return self.out
@@ -81,23 +81,23 @@ class Driver:
             return
         self.handle(raw.tag, cmd)
 
-    def handle(self, tag: str, cmd: c.Command) -> None:
-        if isinstance(cmd, c.Authenticate) and cmd.initial_response is None:
+    def handle(self, tag: str, cmd: c.ImapCommand) -> None:
+        if isinstance(cmd, c.AuthenticateCommand) and cmd.initial_response is None:
             self.auth_tag = tag
             self.send(Continuation(""))
             self.reader.expect_auth_line()
             return
-        if isinstance(cmd, c.StartTLS):
+        if isinstance(cmd, c.StartTLSCommand):
             self.send(Tagged(tag, Status.OK, "Begin TLS"))
             self.reader.discard_buffered()  # RFC 9051 6.2.1: no pre-TLS injection
             return
-        if isinstance(cmd, c.Idle):
+        if isinstance(cmd, c.IdleCommand):
             self.idle_tag = tag
             self.send(Continuation("idling"))
             self.reader.expect_idle_done()
             self.release(cmd)
             return
-        if isinstance(cmd, c.Select):
+        if isinstance(cmd, c.SelectCommand):
             if cmd.mailbox != "INBOX":
                 response = error_response(tag, NoSuchMailbox())
                 assert response is not None
@@ -107,11 +107,11 @@ class Driver:
             self.view = MailboxView([UidFlags(u, 1, frozenset()) for u in (1, 2, 3)],
                                     mailbox_id=1, origin=self, rev2=True)
             self.send(exists(self.view.exists))
-        if isinstance(cmd, c.Append):
+        if isinstance(cmd, c.AppendCommand):
             assert cmd.data == b"Hi!\r\n"
         self.complete(tag, cmd, True)
 
-    def release(self, cmd: c.Command) -> None:
+    def release(self, cmd: c.ImapCommand) -> None:
         """Apply drained events and send what the command allows (before its tagged OK)."""
         if self.view is None:
             return
@@ -127,7 +127,7 @@ class Driver:
         self.send(Tagged(self.idle_tag, status, "IDLE terminated"))
         self.idle_tag = None
 
-    def complete(self, tag: str, cmd: c.Command, ok: bool) -> None:
+    def complete(self, tag: str, cmd: c.ImapCommand, ok: bool) -> None:
         self.release(cmd)
         self.send(Tagged(tag, Status.OK if ok else Status.NO, f"{cmd.NAME} done"))
         self.state = next_state(cmd, self.state, ok=ok)
@@ -139,7 +139,7 @@ def test_session_flow() -> None:
     assert d.receive(b"a1 STARTTLS\r\ninjected NOOP\r\n") == [b"a1 OK Begin TLS\r\n"]
     assert d.receive(b"a2 AUTHENTICATE PLAIN\r\n") == [b"+ \r\n"]
     assert d.receive(b"AGJvYgBwdw==\r\n") == [b"a2 OK AUTHENTICATE done\r\n"]
-    assert d.state is State.AUTHENTICATED
+    assert d.state is ImapState.AUTHENTICATED
     assert d.receive(b"a3 SELECT Nope\r\n") == [b"a3 NO [NONEXISTENT] No such mailbox\r\n"]
     assert d.receive(b"a4 SELECT inbox\r\n") == [b"* 3 EXISTS\r\n", b"a4 OK SELECT done\r\n"]
     assert d.receive(b"a5 APPEND INBOX {5}\r\n") == [b"+ Ready\r\n"]

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from posthouse.imap.errors import ImapError
 from posthouse.imap.fetchitems import MACROS, Attr, BinarySize, BodySection, Section
 from posthouse.imap.handlers.msg_fetchitems import (
     Body,
     MessageData,
     internaldate_text,
-    make_plan,
+    plan_fetch,
     render,
 )
+from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Atom, Literal8, encode_value
 from posthouse.message.summary import summarize
 from posthouse.store.models import StoredMessage
@@ -38,24 +38,24 @@ def _wire(name: str, *items: object, add_flags: bool = False) -> bytes:
 
 
 def test_plan_needs() -> None:
-    plan = make_plan((Attr.FLAGS,), uid=True, read_only=False)
+    plan = plan_fetch((Attr.FLAGS,), uid=True, read_only=False)
     assert plan.items == (Attr.UID, Attr.FLAGS)
     assert not (plan.summary)
     assert not (plan.blob)
     assert not (plan.sets_seen)
-    plan = make_plan(MACROS["FULL"], uid=False, read_only=False)
+    plan = plan_fetch(MACROS["FULL"], uid=False, read_only=False)
     assert plan.summary
     assert not plan.blob
     assert not plan.sets_seen
-    plan = make_plan((BodySection(),), uid=False, read_only=False)
+    plan = plan_fetch((BodySection(),), uid=False, read_only=False)
     assert plan.blob
     assert plan.sets_seen
-    assert not make_plan((BodySection(),), uid=False, read_only=True).sets_seen
-    assert not make_plan((BodySection(peek=True),), uid=False, read_only=False).sets_seen
-    assert make_plan((Attr.RFC822_TEXT,), uid=False, read_only=False).sets_seen
-    assert not make_plan((Attr.RFC822_HEADER,), uid=False, read_only=False).sets_seen
-    assert make_plan((BinarySize(),), uid=False, read_only=False).blob
-    assert make_plan((Attr.UID,), uid=True, read_only=False).items == (Attr.UID,)
+    assert not plan_fetch((BodySection(),), uid=False, read_only=True).sets_seen
+    assert not plan_fetch((BodySection(peek=True),), uid=False, read_only=False).sets_seen
+    assert plan_fetch((Attr.RFC822_TEXT,), uid=False, read_only=False).sets_seen
+    assert not plan_fetch((Attr.RFC822_HEADER,), uid=False, read_only=False).sets_seen
+    assert plan_fetch((BinarySize(),), uid=False, read_only=False).blob
+    assert plan_fetch((Attr.UID,), uid=True, read_only=False).items == (Attr.UID,)
 
 
 @pytest.mark.parametrize(

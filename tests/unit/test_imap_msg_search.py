@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from posthouse.imap.commands import Search
+from posthouse.imap.commands import SearchCommand
+from posthouse.imap.connection import NEED_DATA, ImapConnection, RawCommand
 from posthouse.imap.handlers.msg_search import (
     Facts,
     Need,
@@ -19,8 +20,7 @@ from posthouse.imap.handlers.msg_search import (
     seq_keys,
     text_queries,
 )
-from posthouse.imap.parse import parse_command
-from posthouse.imap.reader import NEED_DATA, CommandReader, RawCommand
+from posthouse.imap.parser import parse_command
 from posthouse.imap.responses import encode_response
 from posthouse.imap.search import SearchKey, SeqKey
 
@@ -28,13 +28,13 @@ PLUS2 = timezone(timedelta(hours=2))
 
 
 def _criteria(text: str) -> SearchKey:
-    reader = CommandReader(max_line=10_000, max_literal=10_000)
+    reader = ImapConnection(max_line=10_000, max_literal=10_000)
     reader.feed(b"t SEARCH " + text.encode() + b"\r\n")
     raw = reader.next()
     assert raw is not NEED_DATA
     assert isinstance(raw, RawCommand)
     cmd = parse_command(raw, utf8=True)
-    assert isinstance(cmd, Search)
+    assert isinstance(cmd, SearchCommand)
     return cmd.criteria
 
 

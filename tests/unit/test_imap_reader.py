@@ -6,12 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posthouse.imap.errors import ResponseCode
-from posthouse.imap.reader import (
+from posthouse.imap.connection import (
     NEED_DATA,
     AuthLine,
-    CommandReader,
     IdleDone,
+    ImapConnection,
     LiteralArg,
     NeedLiteral,
     RawCommand,
@@ -19,6 +18,7 @@ from posthouse.imap.reader import (
     ReaderEvent,
     literal_marker,
 )
+from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Status, encode_response
 from posthouse.wire.errors import LocalProtocolError
 
@@ -26,11 +26,11 @@ MAX_LINE = 100
 MAX_LITERAL = 1000
 
 
-def new_reader() -> CommandReader:
-    return CommandReader(MAX_LINE, MAX_LITERAL)
+def new_reader() -> ImapConnection:
+    return ImapConnection(MAX_LINE, MAX_LITERAL)
 
 
-def drive(reader: CommandReader, data: bytes, *, accept: bool = True) -> list[ReaderEvent]:
+def drive(reader: ImapConnection, data: bytes, *, accept: bool = True) -> list[ReaderEvent]:
     """Feed ``data`` and collect events, accepting (or rejecting) every literal."""
     reader.feed(data)
     events: list[ReaderEvent] = []
@@ -141,7 +141,7 @@ def test_too_big_literal_is_refused_by_the_reader() -> None:
 
 
 def test_literal_minus_refuses_big_nonsync_literals() -> None:
-    reader = CommandReader(MAX_LINE, MAX_LITERAL, nonsync_max=4)
+    reader = ImapConnection(MAX_LINE, MAX_LITERAL, nonsync_max=4)
     events = drive(reader, b"a LOGIN {4+}\r\nabcd {5+}\r\nabcde\r\nb LOGIN {5}\r\n")
     assert events[0] == NeedLiteral("a", 4, True, False, "LOGIN")
     assert events[1] == ReaderError("a", Status.BAD, "Literal too big",
@@ -159,7 +159,7 @@ def test_literal_never_read_before_it_is_accepted() -> None:
 
 
 def test_command_budget_limits_many_literals() -> None:
-    reader = CommandReader(MAX_LINE, MAX_LITERAL, max_command=50)
+    reader = ImapConnection(MAX_LINE, MAX_LITERAL, max_command=50)
     events = drive(reader, b"a LOGIN {30+}\r\n" + b"x" * 30 + b" {30+}\r\n" + b"y" * 30 + b"\r\n")
     assert isinstance(events[-1], ReaderError)
     assert drive(reader, b"b NOOP\r\n") == [RawCommand("b", "NOOP", (b"",))]
@@ -307,7 +307,7 @@ imap_ish = st.lists(
 
 def run(data: bytes, chunks: list[int], *, reject_big: bool = True) -> list[ReaderEvent]:
     """Feed ``data`` in pieces of the given sizes; accept literals up to 50 octets."""
-    reader = CommandReader(64, 300, max_command=600)
+    reader = ImapConnection(64, 300, max_command=600)
     events: list[ReaderEvent] = []
     pos = 0
     sizes = iter(chunks)

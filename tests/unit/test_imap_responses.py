@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from posthouse.imap.errors import ImapError, ParseError, ResponseCode, error_response, server_bug
+from posthouse.imap.replies import ImapError, ParseError, ResponseCode, error_response, server_bug
 from posthouse.imap.responses import (
     QUOTED_MAX,
     Atom,

@@ -7,30 +7,53 @@ import importlib
 import pytest
 
 from posthouse.imap import commands as c
-from posthouse.imap.parse import PARSERS, UID_PARSERS, parse_command
-from posthouse.imap.reader import LiteralArg, RawCommand
+from posthouse.imap.connection import LiteralArg, RawCommand
+from posthouse.imap.parser import PARSERS, UID_PARSERS, parse_command
 from posthouse.imap.search import AllKey
 from posthouse.imap.sequence import SequenceSet
-from posthouse.imap.states import STATES, State, allowed, may_expunge, next_state
+from posthouse.imap.states import STATES, ImapState, allowed, may_expunge, next_state
 from posthouse.store.models import FlagOp
 
 # One sample line per command class: proves that the parser table reaches every class.
-SAMPLES: dict[type[c.Command], bytes] = {
-    c.Capability: b"CAPABILITY", c.Noop: b"NOOP", c.Logout: b"LOGOUT", c.Id: b"ID NIL",
-    c.StartTLS: b"STARTTLS", c.Authenticate: b"AUTHENTICATE PLAIN", c.Login: b"LOGIN a b",
-    c.Enable: b"ENABLE X", c.Select: b"SELECT a", c.Examine: b"EXAMINE a",
-    c.Create: b"CREATE a", c.Delete: b"DELETE a", c.Rename: b"RENAME a b",
-    c.Subscribe: b"SUBSCRIBE a", c.Unsubscribe: b"UNSUBSCRIBE a", c.List: b'LIST "" *',
-    c.Lsub: b'LSUB "" *', c.Namespace: b"NAMESPACE", c.Status: b"STATUS a (MESSAGES)",
-    c.Append: b"APPEND", c.Idle: b"IDLE", c.GetQuota: b"GETQUOTA a",
-    c.GetQuotaRoot: b"GETQUOTAROOT a", c.SetQuota: b"SETQUOTA a ()", c.Check: b"CHECK",
-    c.Close: b"CLOSE", c.Unselect: b"UNSELECT", c.Expunge: b"EXPUNGE",
-    c.UidExpunge: b"UID EXPUNGE 1", c.Search: b"SEARCH ALL", c.Fetch: b"FETCH 1 UID",
-    c.Store: b"STORE 1 FLAGS ()", c.Copy: b"COPY 1 a", c.Move: b"MOVE 1 a",
+SAMPLES: dict[type[c.ImapCommand], bytes] = {
+    c.CapabilityCommand: b"CAPABILITY",
+    c.NoopCommand: b"NOOP",
+    c.LogoutCommand: b"LOGOUT",
+    c.IdCommand: b"ID NIL",
+    c.StartTLSCommand: b"STARTTLS",
+    c.AuthenticateCommand: b"AUTHENTICATE PLAIN",
+    c.LoginCommand: b"LOGIN a b",
+    c.EnableCommand: b"ENABLE X",
+    c.SelectCommand: b"SELECT a",
+    c.ExamineCommand: b"EXAMINE a",
+    c.CreateCommand: b"CREATE a",
+    c.DeleteCommand: b"DELETE a",
+    c.RenameCommand: b"RENAME a b",
+    c.SubscribeCommand: b"SUBSCRIBE a",
+    c.UnsubscribeCommand: b"UNSUBSCRIBE a",
+    c.ListCommand: b'LIST "" *',
+    c.LsubCommand: b'LSUB "" *',
+    c.NamespaceCommand: b"NAMESPACE",
+    c.StatusCommand: b"STATUS a (MESSAGES)",
+    c.AppendCommand: b"APPEND",
+    c.IdleCommand: b"IDLE",
+    c.GetQuotaCommand: b"GETQUOTA a",
+    c.GetQuotaRootCommand: b"GETQUOTAROOT a",
+    c.SetQuotaCommand: b"SETQUOTA a ()",
+    c.CheckCommand: b"CHECK",
+    c.CloseCommand: b"CLOSE",
+    c.UnselectCommand: b"UNSELECT",
+    c.ExpungeCommand: b"EXPUNGE",
+    c.UidExpungeCommand: b"UID EXPUNGE 1",
+    c.SearchCommand: b"SEARCH ALL",
+    c.FetchCommand: b"FETCH 1 UID",
+    c.StoreCommand: b"STORE 1 FLAGS ()",
+    c.CopyCommand: b"COPY 1 a",
+    c.MoveCommand: b"MOVE 1 a",
 }
 
 
-def _parse(sample: bytes) -> c.Command:
+def _parse(sample: bytes) -> c.ImapCommand:
     name, _, rest = sample.partition(b" ")
     if name == b"APPEND":
         args: tuple[bytes | LiteralArg, ...] = (b" a ", LiteralArg(b"x"), b"")
@@ -40,7 +63,7 @@ def _parse(sample: bytes) -> c.Command:
 
 
 @pytest.mark.parametrize("cls", c.COMMAND_TYPES, ids=lambda cls: cls.__name__)
-def test_every_command_has_a_parser_and_a_state_entry(cls: type[c.Command]) -> None:
+def test_every_command_has_a_parser_and_a_state_entry(cls: type[c.ImapCommand]) -> None:
     assert type(_parse(SAMPLES[cls])) is cls
     assert cls in STATES
     assert cls.NAME
@@ -54,7 +77,7 @@ def test_tables_have_nothing_extra() -> None:
 
 
 # Hook for the handler table (posthouse.imap.handlers). It is skipped until that module
-# exports HANDLERS: dict[type[Command], handler]; then it must cover every command type.
+# exports HANDLERS: dict[type[ImapCommand], handler]; then it must cover every command type.
 def test_every_command_has_a_handler() -> None:
     handlers = importlib.import_module("posthouse.imap.handlers")
     table = getattr(handlers, "HANDLERS", None)
@@ -63,49 +86,56 @@ def test_every_command_has_a_handler() -> None:
     assert set(table) == set(c.COMMAND_TYPES)
 
 
-NA, AU, SE = State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED
+NA, AU, SE = ImapState.NOT_AUTHENTICATED, ImapState.AUTHENTICATED, ImapState.SELECTED
 
 
 @pytest.mark.parametrize(
     ("command", "states"),
     [
-        (c.Capability(), {NA, AU, SE}),
-        (c.Noop(), {NA, AU, SE}),
-        (c.Id(), {NA, AU, SE}),
-        (c.Login("a", "b"), {NA}),
-        (c.StartTLS(), {NA}),
-        (c.Enable(("X",)), {AU}),
-        (c.Select("INBOX"), {AU, SE}),
-        (c.Idle(), {AU, SE}),
-        (c.Append("x", ()), {AU, SE}),
-        (c.Fetch(SequenceSet.of(1), ()), {SE}),
-        (c.Close(), {SE}),
+        (c.CapabilityCommand(), {NA, AU, SE}),
+        (c.NoopCommand(), {NA, AU, SE}),
+        (c.IdCommand(), {NA, AU, SE}),
+        (c.LoginCommand("a", "b"), {NA}),
+        (c.StartTLSCommand(), {NA}),
+        (c.EnableCommand(("X",)), {AU}),
+        (c.SelectCommand("INBOX"), {AU, SE}),
+        (c.IdleCommand(), {AU, SE}),
+        (c.AppendCommand("x", ()), {AU, SE}),
+        (c.FetchCommand(SequenceSet.of(1), ()), {SE}),
+        (c.CloseCommand(), {SE}),
     ],
 )
-def test_allowed(command: c.Command, states: set[State]) -> None:
-    for state in State:
+def test_allowed(command: c.ImapCommand, states: set[ImapState]) -> None:
+    for state in ImapState:
         assert allowed(command, state) is (state in states)
 
 
 def test_may_expunge_follows_rfc_9051_7_5_1() -> None:
     one = SequenceSet.of(1)
-    assert not may_expunge(c.Fetch(one, ()))
-    assert not may_expunge(c.Store(one, FlagOp.ADD, frozenset()))
-    assert not may_expunge(c.Search(AllKey()))
-    assert may_expunge(c.Fetch(one, (), uid=True))
-    assert may_expunge(c.Store(one, FlagOp.ADD, frozenset(), uid=True))
-    assert may_expunge(c.Search(AllKey(), uid=True))
-    for command in (c.Noop(), c.Check(), c.Idle(), c.Copy(one, "x"), c.Move(one, "x"),
-                    c.Expunge(), c.UidExpunge(one)):
+    assert not may_expunge(c.FetchCommand(one, ()))
+    assert not may_expunge(c.StoreCommand(one, FlagOp.ADD, frozenset()))
+    assert not may_expunge(c.SearchCommand(AllKey()))
+    assert may_expunge(c.FetchCommand(one, (), uid=True))
+    assert may_expunge(c.StoreCommand(one, FlagOp.ADD, frozenset(), uid=True))
+    assert may_expunge(c.SearchCommand(AllKey(), uid=True))
+    for command in (
+        c.NoopCommand(),
+        c.CheckCommand(),
+        c.IdleCommand(),
+        c.CopyCommand(one, "x"),
+        c.MoveCommand(one, "x"),
+        c.ExpungeCommand(),
+        c.UidExpungeCommand(one),
+    ):
         assert may_expunge(command)
 
 
 def test_next_state() -> None:
-    assert next_state(c.Login("a", "b"), NA, ok=True) is AU
-    assert next_state(c.Login("a", "b"), NA, ok=False) is NA
-    assert next_state(c.Select("x"), AU, ok=True) is SE
-    assert next_state(c.Examine("x"), SE, ok=False) is AU
-    assert next_state(c.Close(), SE, ok=True) is AU
-    assert next_state(c.Unselect(), SE, ok=True) is AU
-    assert next_state(c.Logout(), SE, ok=True) is State.LOGOUT
-    assert next_state(c.Noop(), SE, ok=True) is SE
+    assert next_state(c.LoginCommand("a", "b"), NA, ok=True) is AU
+    assert next_state(c.LoginCommand("a", "b"), NA, ok=False) is NA
+    assert next_state(c.SelectCommand("x"), AU, ok=True) is SE
+    assert next_state(c.ExamineCommand("x"), SE, ok=False) is AU
+    assert next_state(c.CloseCommand(), SE, ok=True) is AU
+    assert next_state(c.UnselectCommand(), SE, ok=True) is AU
+    assert next_state(c.LogoutCommand(), SE, ok=True) is ImapState.LOGOUT
+    assert next_state(c.NoopCommand(), SE, ok=True) is SE

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posthouse.imap.errors import ImapError
+from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Atom, Untagged, encode_response
 from posthouse.imap.sequence import SequenceSet, compress
 from posthouse.imap.view import MailboxView

@@ -11,13 +11,13 @@ from posthouse.pop3 import (
     AuthStart,
     Commit,
     Err,
-    Event,
     NeedData,
     Notice,
     Ok,
     Pass,
     Pop3Config,
     Pop3Connection,
+    Pop3Event,
     Quit,
     RespCode,
     Retr,
@@ -25,7 +25,7 @@ from posthouse.pop3 import (
     Top,
     Write,
 )
-from posthouse.pop3.commands import BadCommand, Command
+from posthouse.pop3.commands import BadCommand, Pop3Command
 from posthouse.pop3.parser import parse_command
 
 CONFIG = Pop3Config(allow_plaintext=True, tls_available=True, max_sasl_line=300, max_errors=50)
@@ -37,7 +37,7 @@ COMMANDS = [
 ]
 
 
-def answer(conn: Pop3Connection, event: Event, *, tls: bool) -> bytes:
+def answer(conn: Pop3Connection, event: Pop3Event, *, tls: bool) -> bytes:
     """A deterministic adapter: answers every request."""
     if isinstance(event, Pass):
         if event.password == "good":
@@ -73,7 +73,7 @@ def converse(chunks: list[bytes], *, tls: bool = True) -> tuple[bytes, list[str]
             kinds.append(type(event).__name__)
             if isinstance(event, Quit):
                 return b"".join(out), kinds
-            if isinstance(event, Notice):  # User, Utf8: already answered
+            if isinstance(event, Notice):  # UserAccepted, Utf8: already answered
                 continue
             out.append(answer(conn, event, tls=tls))
     return b"".join(out), kinds
@@ -113,4 +113,4 @@ def test_whole_and_byte_by_byte_feeding_agree(lines: list[bytes]) -> None:
 
 @given(st.binary(max_size=600))
 def test_parser_total(line: bytes) -> None:
-    assert isinstance(parse_command(line, max_command=512), (Command, BadCommand))
+    assert isinstance(parse_command(line, max_command=512), (Pop3Command, BadCommand))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from posthouse.pop3 import Err, Ok, Pop3Config, Pop3Connection, RespCode, State
-from posthouse.pop3.capa import capabilities
+from posthouse.pop3 import Err, Ok, Pop3Config, Pop3Connection, Pop3State, RespCode
+from posthouse.pop3.capabilities import capabilities
 from posthouse.pop3.replies import dot_stuff, render, top_part
 from tests.unit.test_pop3_session import events, logged_in
 
@@ -113,7 +113,7 @@ def test_render(reply: Ok | Err, wire: bytes) -> None:
     assert render(reply) == wire
 
 
-def tags(config: Pop3Config, *, state: State = State.AUTHORIZATION) -> list[bytes]:
+def tags(config: Pop3Config, *, state: Pop3State = Pop3State.AUTHORIZATION) -> list[bytes]:
     conn = Pop3Connection(config)
     body = capabilities(config, state=state, tls_active=conn.tls_active,
                         mechanisms=conn.sasl_mechanisms).lines

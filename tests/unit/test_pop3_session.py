@@ -16,20 +16,20 @@ from posthouse.pop3 import (
     AuthStart,
     Commit,
     Err,
-    Event,
     NeedData,
     Ok,
     Pass,
     Pop3Config,
     Pop3Connection,
+    Pop3Event,
+    Pop3State,
     Quit,
     Request,
     RespCode,
     Retr,
-    State,
     Stls,
     Top,
-    User,
+    UserAccepted,
     Utf8,
     Write,
 )
@@ -40,11 +40,11 @@ UIDVALIDITY = 1234
 PLAIN_CONFIG = Pop3Config(allow_plaintext=True, tls_available=True)
 
 
-def events(conn: Pop3Connection, data: bytes = b"") -> list[Event]:
+def events(conn: Pop3Connection, data: bytes = b"") -> list[Pop3Event]:
     """Feed ``data`` and collect events up to NEED_DATA, a Request or Quit (inclusive)."""
     if data:
         conn.receive_data(data)
-    out: list[Event] = []
+    out: list[Pop3Event] = []
     while True:
         event = conn.next_event()
         if isinstance(event, NeedData):
@@ -57,7 +57,7 @@ def events(conn: Pop3Connection, data: bytes = b"") -> list[Event]:
 def written(conn: Pop3Connection, data: bytes = b"") -> bytes:
     """Feed ``data``; the bytes of the core's own replies (no Request may appear)."""
     got = events(conn, data)
-    assert all(isinstance(e, (Write, User, Utf8, Quit)) for e in got), got
+    assert all(isinstance(e, (Write, UserAccepted, Utf8, Quit)) for e in got), got
     return b"".join(e.data for e in got if isinstance(e, Write))
 
 
@@ -68,7 +68,7 @@ def logged_in(
     got = events(conn, b"USER alice@example.org\r\nPASS secret\r\n")
     assert isinstance(got[-1], Pass)
     conn.login_succeeded(MAILDROP if maildrop is None else maildrop, uidvalidity=UIDVALIDITY)
-    assert conn.state is State.TRANSACTION
+    assert conn.state is Pop3State.TRANSACTION
     return conn
 
 
@@ -91,12 +91,12 @@ def test_user_pass_success() -> None:
     conn = Pop3Connection(PLAIN_CONFIG)
     assert conn.greeting() == b"+OK POP3 server ready\r\n"
     got = events(conn, b"USER alice@example.org\r\nPASS pass word \r\n")
-    assert got == [Write(b"+OK send PASS\r\n"), User("alice@example.org"),
+    assert got == [Write(b"+OK send PASS\r\n"), UserAccepted("alice@example.org"),
                    Pass("alice@example.org", "pass word ")]
     assert conn.login_succeeded(MAILDROP, uidvalidity=1) == (
         b"+OK maildrop has 3 messages (600 octets)\r\n"
     )
-    assert conn.state is State.TRANSACTION
+    assert conn.state is Pop3State.TRANSACTION
 
 
 def test_failed_login_stays_in_authorization() -> None:
@@ -105,7 +105,7 @@ def test_failed_login_stays_in_authorization() -> None:
     assert conn.send(Err("invalid credentials", RespCode.AUTH)) == (
         b"-ERR [AUTH] invalid credentials\r\n"
     )
-    assert conn.state is State.AUTHORIZATION
+    assert conn.state is Pop3State.AUTHORIZATION
     # The user name is gone: PASS alone is refused, USER again works.
     assert written(conn, b"PASS bad\r\n") == b"-ERR PASS must follow USER\r\n"
     assert isinstance(events(conn, b"USER a@x.org\r\nPASS good\r\n")[-1], Pass)
@@ -167,7 +167,7 @@ def test_auth_plain_with_initial_response() -> None:
     assert start == AuthStart("PLAIN", initial)
     mech = sasl.start(start.mechanism, allowed=conn.sasl_mechanisms)
     assert sasl_reply(conn, mech, start.initial).startswith(b"+OK maildrop has 3")
-    assert conn.state is State.TRANSACTION
+    assert conn.state is Pop3State.TRANSACTION
 
 
 def test_auth_login_with_challenges() -> None:
@@ -332,9 +332,9 @@ def test_quit_commits_deleted_and_retrieved() -> None:
     conn.send_message(b"a\r\n")  # TOP does not count as retrieval
     got = events(conn, b"DELE 3\r\nDELE 1\r\nQUIT\r\n")
     assert got[-1] == Commit(deleted_uids=(10, 12), retrieved_uids=(10,))
-    assert conn.state is State.UPDATE
+    assert conn.state is Pop3State.UPDATE
     assert conn.send(Ok("bye")) == b"+OK bye\r\n"
-    assert conn.state in {State.CLOSED}
+    assert conn.state in {Pop3State.CLOSED}
     assert conn.next_event() == Quit()
 
 
@@ -357,7 +357,7 @@ def test_dropped_connection_never_commits() -> None:
 def test_quit_in_authorization() -> None:
     conn = Pop3Connection(PLAIN_CONFIG)
     assert events(conn, b"QUIT\r\nCAPA\r\n") == [Write(b"+OK bye\r\n"), Quit()]
-    assert conn.state is State.CLOSED
+    assert conn.state is Pop3State.CLOSED
     conn.receive_data(b"NOOP\r\n")  # ignored
     assert conn.next_event() == Quit()
 

@@ -8,21 +8,21 @@ from posthouse.pop3 import (
     VALID_STATES,
     AuthStart,
     Commit,
-    Event,
     Ok,
     Pop3Config,
     Pop3Connection,
+    Pop3Event,
+    Pop3State,
     Quit,
     Retr,
-    State,
     Stls,
     Top,
-    User,
+    UserAccepted,
     Utf8,
     Verb,
     Write,
 )
-from posthouse.pop3.session import _HANDLERS
+from posthouse.pop3.connection import _HANDLERS
 from posthouse.wire import LocalProtocolError
 from tests.unit.test_pop3_session import events, logged_in
 
@@ -58,46 +58,64 @@ TRANS_CAPA = (
 )
 
 
-def wrong_state(verb: Verb) -> list[Event]:
+def wrong_state(verb: Verb) -> list[Pop3Event]:
     return [Write(b"-ERR " + verb.value.encode() + b" not valid in this state\r\n")]
 
 
-EXPECTED: dict[tuple[State, Verb], list[Event]] = {
-    (State.AUTHORIZATION, Verb.CAPA): [Write(AUTH_CAPA)],
-    (State.AUTHORIZATION, Verb.USER): [Write(b"+OK send PASS\r\n"), User("alice@example.org")],
-    (State.AUTHORIZATION, Verb.PASS): [Write(b"-ERR PASS must follow USER\r\n")],
-    (State.AUTHORIZATION, Verb.AUTH): [AuthStart("PLAIN", None)],
-    (State.AUTHORIZATION, Verb.STLS): [Stls()],
-    (State.AUTHORIZATION, Verb.UTF8): [Write(b"+OK UTF8 enabled\r\n"), Utf8()],
-    (State.AUTHORIZATION, Verb.APOP): [Write(b"-ERR APOP not supported\r\n")],
-    (State.AUTHORIZATION, Verb.QUIT): [Write(b"+OK bye\r\n"), Quit()],
-    **{(State.AUTHORIZATION, v): wrong_state(v) for v in (
-        Verb.STAT, Verb.LIST, Verb.RETR, Verb.DELE, Verb.NOOP, Verb.RSET, Verb.TOP, Verb.UIDL)},
-    (State.TRANSACTION, Verb.CAPA): [Write(TRANS_CAPA)],
-    **{(State.TRANSACTION, v): wrong_state(v) for v in (
-        Verb.USER, Verb.PASS, Verb.AUTH, Verb.STLS, Verb.UTF8, Verb.APOP)},
-    (State.TRANSACTION, Verb.QUIT): [Commit((), ())],
-    (State.TRANSACTION, Verb.STAT): [Write(b"+OK 3 600\r\n")],
-    (State.TRANSACTION, Verb.LIST): [
-        Write(b"+OK 3 messages (600 octets)\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n")],
-    (State.TRANSACTION, Verb.RETR): [Retr(1, 10)],
-    (State.TRANSACTION, Verb.DELE): [Write(b"+OK message 1 deleted\r\n")],
-    (State.TRANSACTION, Verb.NOOP): [Write(b"+OK\r\n")],
-    (State.TRANSACTION, Verb.RSET): [Write(b"+OK maildrop has 3 messages (600 octets)\r\n")],
-    (State.TRANSACTION, Verb.TOP): [Top(1, 10, 0)],
-    (State.TRANSACTION, Verb.UIDL): [Write(
-        b"+OK unique-id listing follows\r\n1 1234.10\r\n2 1234.11\r\n3 1234.12\r\n.\r\n")],
+EXPECTED: dict[tuple[Pop3State, Verb], list[Pop3Event]] = {
+    (Pop3State.AUTHORIZATION, Verb.CAPA): [Write(AUTH_CAPA)],
+    (Pop3State.AUTHORIZATION, Verb.USER): [
+        Write(b"+OK send PASS\r\n"),
+        UserAccepted("alice@example.org"),
+    ],
+    (Pop3State.AUTHORIZATION, Verb.PASS): [Write(b"-ERR PASS must follow USER\r\n")],
+    (Pop3State.AUTHORIZATION, Verb.AUTH): [AuthStart("PLAIN", None)],
+    (Pop3State.AUTHORIZATION, Verb.STLS): [Stls()],
+    (Pop3State.AUTHORIZATION, Verb.UTF8): [Write(b"+OK UTF8 enabled\r\n"), Utf8()],
+    (Pop3State.AUTHORIZATION, Verb.APOP): [Write(b"-ERR APOP not supported\r\n")],
+    (Pop3State.AUTHORIZATION, Verb.QUIT): [Write(b"+OK bye\r\n"), Quit()],
+    **{
+        (Pop3State.AUTHORIZATION, v): wrong_state(v)
+        for v in (
+            Verb.STAT,
+            Verb.LIST,
+            Verb.RETR,
+            Verb.DELE,
+            Verb.NOOP,
+            Verb.RSET,
+            Verb.TOP,
+            Verb.UIDL,
+        )
+    },
+    (Pop3State.TRANSACTION, Verb.CAPA): [Write(TRANS_CAPA)],
+    **{
+        (Pop3State.TRANSACTION, v): wrong_state(v)
+        for v in (Verb.USER, Verb.PASS, Verb.AUTH, Verb.STLS, Verb.UTF8, Verb.APOP)
+    },
+    (Pop3State.TRANSACTION, Verb.QUIT): [Commit((), ())],
+    (Pop3State.TRANSACTION, Verb.STAT): [Write(b"+OK 3 600\r\n")],
+    (Pop3State.TRANSACTION, Verb.LIST): [
+        Write(b"+OK 3 messages (600 octets)\r\n1 100\r\n2 200\r\n3 300\r\n.\r\n")
+    ],
+    (Pop3State.TRANSACTION, Verb.RETR): [Retr(1, 10)],
+    (Pop3State.TRANSACTION, Verb.DELE): [Write(b"+OK message 1 deleted\r\n")],
+    (Pop3State.TRANSACTION, Verb.NOOP): [Write(b"+OK\r\n")],
+    (Pop3State.TRANSACTION, Verb.RSET): [Write(b"+OK maildrop has 3 messages (600 octets)\r\n")],
+    (Pop3State.TRANSACTION, Verb.TOP): [Top(1, 10, 0)],
+    (Pop3State.TRANSACTION, Verb.UIDL): [
+        Write(b"+OK unique-id listing follows\r\n1 1234.10\r\n2 1234.11\r\n3 1234.12\r\n.\r\n")
+    ],
 }
 
 
-def connection_in(state: State) -> Pop3Connection:
-    if state is State.AUTHORIZATION:
+def connection_in(state: Pop3State) -> Pop3Connection:
+    if state is Pop3State.AUTHORIZATION:
         return Pop3Connection(CONFIG)
     conn = logged_in(CONFIG)
-    if state is State.TRANSACTION:
+    if state is Pop3State.TRANSACTION:
         return conn
     events(conn, b"QUIT\r\n")
-    if state is State.CLOSED:
+    if state is Pop3State.CLOSED:
         conn.send(Ok("bye"))
     return conn
 
@@ -107,7 +125,7 @@ def test_every_verb_has_states_handler_and_a_table_row() -> None:
         assert verb in VALID_STATES
         assert verb in _HANDLERS
         assert verb in LINES
-        for state in (State.AUTHORIZATION, State.TRANSACTION):
+        for state in (Pop3State.AUTHORIZATION, Pop3State.TRANSACTION):
             assert (state, verb) in EXPECTED
 
 
@@ -115,7 +133,7 @@ def test_every_verb_has_states_handler_and_a_table_row() -> None:
     ("state", "verb"),
     [pytest.param(state, verb, id=f"{state.value}-{verb.value}") for state, verb in EXPECTED],
 )
-def test_state_command_pair(state: State, verb: Verb) -> None:
+def test_state_command_pair(state: Pop3State, verb: Verb) -> None:
     conn = connection_in(state)
     assert events(conn, LINES[verb] + b"\r\n") == EXPECTED[(state, verb)]
     valid = state in VALID_STATES[verb]
@@ -123,9 +141,9 @@ def test_state_command_pair(state: State, verb: Verb) -> None:
     assert valid != (isinstance(got, Write) and b"not valid in this state" in got.data)
 
 
-@pytest.mark.parametrize("state", [State.AUTHORIZATION, State.TRANSACTION])
+@pytest.mark.parametrize("state", [Pop3State.AUTHORIZATION, Pop3State.TRANSACTION])
 @pytest.mark.parametrize("verb", list(Verb))
-def test_keywords_are_case_insensitive(state: State, verb: Verb) -> None:
+def test_keywords_are_case_insensitive(state: Pop3State, verb: Verb) -> None:
     line = LINES[verb]
     keyword, _, rest = line.partition(b" ")
     lower = keyword.lower() + (b" " + rest if rest else b"")
@@ -134,7 +152,7 @@ def test_keywords_are_case_insensitive(state: State, verb: Verb) -> None:
 
 @pytest.mark.parametrize("verb", list(Verb))
 def test_update_state_processes_nothing_until_commit_answered(verb: Verb) -> None:
-    conn = connection_in(State.UPDATE)
+    conn = connection_in(Pop3State.UPDATE)
     conn.receive_data(LINES[verb] + b"\r\n")
     with pytest.raises(LocalProtocolError):
         conn.next_event()
@@ -142,12 +160,12 @@ def test_update_state_processes_nothing_until_commit_answered(verb: Verb) -> Non
 
 @pytest.mark.parametrize("verb", list(Verb))
 def test_closed_state_ignores_everything(verb: Verb) -> None:
-    conn = connection_in(State.CLOSED)
-    assert conn.state is State.CLOSED
+    conn = connection_in(Pop3State.CLOSED)
+    assert conn.state is Pop3State.CLOSED
     assert events(conn, LINES[verb] + b"\r\n") == [Quit()]
 
 
-@pytest.mark.parametrize("state", [State.AUTHORIZATION, State.TRANSACTION])
+@pytest.mark.parametrize("state", [Pop3State.AUTHORIZATION, Pop3State.TRANSACTION])
 @pytest.mark.parametrize(
     ("line", "reply"),
     [
@@ -159,7 +177,7 @@ def test_closed_state_ignores_everything(verb: Verb) -> None:
         (b" STAT", b"-ERR unknown command"),
     ],
 )
-def test_unknown_commands(state: State, line: bytes, reply: bytes) -> None:
+def test_unknown_commands(state: Pop3State, line: bytes, reply: bytes) -> None:
     assert events(connection_in(state), line + b"\r\n") == [Write(reply + b"\r\n")]
 
 
@@ -185,12 +203,14 @@ def test_unknown_commands(state: State, line: bytes, reply: bytes) -> None:
     ],
 )
 def test_bad_arguments_in_transaction(line: bytes, reply: bytes) -> None:
-    conn = connection_in(State.TRANSACTION)
+    conn = connection_in(Pop3State.TRANSACTION)
     assert events(conn, line + b"\r\n") == [Write(reply + b"\r\n")]
     assert events(conn, b"NOOP\r\n") == [Write(b"+OK\r\n")]  # the session goes on
 
 
 def test_trailing_space_is_tolerated() -> None:
-    conn = connection_in(State.TRANSACTION)
-    assert events(conn, b"STAT \r\nLIST 1 \r\n") == [Write(b"+OK 3 600\r\n"),
-                                                      Write(b"+OK 1 100\r\n")]
+    conn = connection_in(Pop3State.TRANSACTION)
+    assert events(conn, b"STAT \r\nLIST 1 \r\n") == [
+        Write(b"+OK 3 600\r\n"),
+        Write(b"+OK 1 100\r\n"),
+    ]

@@ -20,7 +20,7 @@ from posthouse.dns.resolver import (
 )
 from posthouse.queue.mx import (
     Hop,
-    Route,
+    MxRoute,
     RouteFailure,
     Routing,
     Target,
@@ -49,7 +49,7 @@ class FakeResolver:
         return NoRecords()
 
 
-def route(resolver: FakeResolver, domain: str, **cfg: object) -> Route | RouteFailure:
+def route(resolver: FakeResolver, domain: str, **cfg: object) -> MxRoute | RouteFailure:
     routing = Routing(QueueConfig(**cfg), resolver, "mx.example.test",  # type: ignore[arg-type]
                       random.Random(1))
     return asyncio.run(routing.route(domain))
@@ -81,7 +81,7 @@ def test_own_host_and_worse_are_dropped() -> None:
 
 def test_mx_route() -> None:
     res = FakeResolver({"peer.test": (MxHost(20, "mx2.peer.test"), MxHost(10, "mx1.peer.test"))})
-    assert route(res, "peer.test") == Route((Hop("mx1.peer.test", 25), Hop("mx2.peer.test", 25)))
+    assert route(res, "peer.test") == MxRoute((Hop("mx1.peer.test", 25), Hop("mx2.peer.test", 25)))
 
 
 def test_null_mx_is_permanent() -> None:
@@ -105,7 +105,7 @@ def test_nxdomain_is_permanent_tempfail_is_not() -> None:
 def test_no_mx_means_implicit_mx() -> None:
     """RFC 5321 5.1: no MX records -> the domain itself, preference 0."""
     got = route(FakeResolver({"plain.test": NoRecords()}), "plain.test", outbound_port=2525)
-    assert got == Route((Hop("plain.test", 2525, implicit=True),))
+    assert got == MxRoute((Hop("plain.test", 2525, implicit=True),))
 
 
 def test_loop_to_ourselves_is_permanent() -> None:
@@ -117,13 +117,13 @@ def test_loop_to_ourselves_is_permanent() -> None:
 
 def test_transport_map_and_smarthost_override_dns() -> None:
     res = FakeResolver()
-    assert route(res, "peer.test", transport={"peer.test": "127.0.0.1:2526"}) == Route(
+    assert route(res, "peer.test", transport={"peer.test": "127.0.0.1:2526"}) == MxRoute(
         (Hop("127.0.0.1", 2526),))
     got = route(res, "peer.test", smarthost="relay.test:587", smarthost_user="u",
                 smarthost_password="p", smarthost_tls="starttls")
-    assert got == Route((Hop("relay.test", 587),), TlsMode.REQUIRED, ("u", "p"))
+    assert got == MxRoute((Hop("relay.test", 587),), TlsMode.REQUIRED, ("u", "p"))
     got = route(res, "peer.test", smarthost="relay.test:465", smarthost_tls="implicit")
-    assert got == Route((Hop("relay.test", 465),), TlsMode.IMPLICIT, None)
+    assert got == MxRoute((Hop("relay.test", 465),), TlsMode.IMPLICIT, None)
     assert res.asked == []
 
 
@@ -135,8 +135,8 @@ def test_no_domain_at_all() -> None:
 
 def test_address_literals() -> None:
     res = FakeResolver()
-    assert route(res, "[127.0.0.1]") == Route((Hop("127.0.0.1", 25),))
-    assert route(res, "[IPv6:::1]") == Route((Hop("::1", 25),))
+    assert route(res, "[127.0.0.1]") == MxRoute((Hop("127.0.0.1", 25),))
+    assert route(res, "[IPv6:::1]") == MxRoute((Hop("::1", 25),))
     got = route(res, "[bogus]")
     assert isinstance(got, RouteFailure)
     assert got.permanent
@@ -144,7 +144,7 @@ def test_address_literals() -> None:
 
 def test_idn_domain_is_looked_up_as_a_label() -> None:
     res = FakeResolver({"xn--bcher-kva.test": (MxHost(10, "mx.xn--bcher-kva.test"),)})
-    assert route(res, "Bücher.test") == Route((Hop("mx.xn--bcher-kva.test", 25),))
+    assert route(res, "Bücher.test") == MxRoute((Hop("mx.xn--bcher-kva.test", 25),))
     assert res.asked == ["xn--bcher-kva.test"]
 
 
@@ -162,7 +162,7 @@ def test_to_alabel_refuses_what_idna2003_cannot_encode() -> None:
         to_alabel("a" * 70 + "ü.test")  # label longer than 63 octets
 
 
-async def _targets(routing: Routing, r: Route) -> tuple[list[Target], list[RouteFailure]]:
+async def _targets(routing: Routing, r: MxRoute) -> tuple[list[Target], list[RouteFailure]]:
     problems: list[RouteFailure] = []
     found = [t async for t in routing.targets(r, problems)]
     return found, problems
@@ -172,7 +172,7 @@ def test_targets_in_order_with_problems_noted() -> None:
     res = FakeResolver(addresses={"a.test": ("127.0.0.1", "::1"), "c.test": ("127.0.0.3",),
                                   "b.test": TempFail("servfail")})
     routing = Routing(QueueConfig(), res, "me.test")
-    r = Route((Hop("a.test", 25), Hop("b.test", 25), Hop("192.0.2.1", 26), Hop("c.test", 25)))
+    r = MxRoute((Hop("a.test", 25), Hop("b.test", 25), Hop("192.0.2.1", 26), Hop("c.test", 25)))
     found, problems = asyncio.run(_targets(routing, r))
     assert [(t.host, t.address, t.port) for t in found] == [
         ("a.test", "127.0.0.1", 25), ("a.test", "::1", 25), ("192.0.2.1", "192.0.2.1", 26),
@@ -182,8 +182,8 @@ def test_targets_in_order_with_problems_noted() -> None:
 
 def test_implicit_mx_without_address_is_permanent() -> None:
     routing = Routing(QueueConfig(), FakeResolver(), "me.test")
-    found, problems = asyncio.run(_targets(routing, Route((Hop("x.test", 25, implicit=True),))))
+    found, problems = asyncio.run(_targets(routing, MxRoute((Hop("x.test", 25, implicit=True),))))
     assert found == []
     assert [(p.permanent, p.status) for p in problems] == [(True, "5.1.2")]
-    found, problems = asyncio.run(_targets(routing, Route((Hop("mx.x.test", 25),))))
+    found, problems = asyncio.run(_targets(routing, MxRoute((Hop("mx.x.test", 25),))))
     assert [(p.permanent, p.status) for p in problems] == [(False, "4.4.4")]

@@ -207,7 +207,7 @@ def test_unknown_mechanism(name: str | bytes) -> None:
 def test_mechanism_not_allowed_on_insecure_channel() -> None:
     with pytest.raises(sasl.MechanismNotAllowed):
         sasl.start("plain", allowed=sasl.mechanisms(secure=False))
-    assert isinstance(sasl.start("plain", allowed=("PLAIN",)), sasl.Plain)
+    assert isinstance(sasl.start("plain", allowed=("PLAIN",)), sasl.PlainMechanism)
 
 
 def test_errors_share_a_base_class() -> None:

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import BdatChunk, Event, MessageComplete, Rejected
+from posthouse.smtp.connection import SmtpServerConnection
+from posthouse.smtp.events import BdatChunk, MessageComplete, Rejected, SmtpEvent
 from posthouse.smtp.replies import Reply
-from posthouse.smtp.server import ServerConnection
 from posthouse.smtp.states import Phase
 from tests.unit.test_smtp_support import CONFIG, auto_reply, bytewise, config, feed, run
 
 TX = b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
 
 
-def messages(events: list[Event]) -> list[bytes]:
+def messages(events: list[SmtpEvent]) -> list[bytes]:
     return [e.data for e in events if isinstance(e, MessageComplete)]
 
 
-def rejections(events: list[Event]) -> list[tuple[int, str | None]]:
+def rejections(events: list[SmtpEvent]) -> list[tuple[int, str | None]]:
     return [(e.reply.code, e.reply.enhanced) for e in events if isinstance(e, Rejected)]
 
 
 def test_chunks_make_one_message() -> None:
     wire = TX + b"BDAT 6\r\nHello BDAT 8 LAST\r\n\r\n worldQUIT\r\n"
     for chunks in ([wire], bytewise(wire)):
-        conn = ServerConnection(CONFIG)
+        conn = SmtpServerConnection(CONFIG)
         out = run(conn, chunks)
         assert [e for e in out.events if isinstance(e, BdatChunk)] == [BdatChunk(6)]
         assert messages(out.events) == [b"Hello \r\n world"]
@@ -49,7 +49,7 @@ def test_chunk_octets_are_never_commands_or_dot_handled() -> None:
 
 
 def test_chunk_split_across_reads_waits_for_all_octets() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     out = run(conn, [TX + b"BDAT 10 LAST\r\n01234", b"567", b"89"])
     assert messages(out.events) == [b"0123456789"]
 
@@ -67,7 +67,7 @@ def test_oversized_chunk_is_consumed_and_fails_the_transaction() -> None:
 
 
 def test_huge_declared_chunk_is_streamed_not_buffered() -> None:
-    conn = ServerConnection(config(max_message_size=10))
+    conn = SmtpServerConnection(config(max_message_size=10))
     out = run(conn, [TX + b"BDAT 100000 LAST\r\n"] + [b"z" * 10_000] * 10 + [b"NOOP\r\n"])
     assert rejections(out.events) == [(552, "5.3.4")]
     assert out.codes[-2:] == [552, 250]
@@ -121,7 +121,7 @@ def test_binarymime_not_offered_without_chunking() -> None:
 
 
 def test_adapter_refusing_a_chunk_ends_the_transaction() -> None:
-    def refuse_chunks(conn: ServerConnection, event: Event) -> Reply:
+    def refuse_chunks(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
         if isinstance(event, BdatChunk):
             return replies.temporary_failure()
         return auto_reply(conn, event)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from posthouse.smtp.client import ClientConnection, ServerReply, dot_stuff
-from posthouse.smtp.commands import NEED_DATA, Closed, MessageComplete
+from posthouse.smtp.client import ServerReply, SmtpClientConnection, dot_stuff
+from posthouse.smtp.connection import SmtpServerConnection
+from posthouse.smtp.events import NEED_DATA, Closed, MessageComplete
 from posthouse.smtp.grammar import Address
 from posthouse.smtp.params import Orcpt
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import Capabilities, ReplyReader
-from posthouse.smtp.server import ServerConnection
 from posthouse.wire import LocalProtocolError, RemoteProtocolError
 from tests.unit.test_smtp_support import CONFIG, bytewise, run
 
@@ -31,7 +31,7 @@ def replies_of(data: bytes, **kw: int) -> list[Reply]:
     return out
 
 
-def events(conn: ClientConnection, data: bytes) -> list[ServerReply]:
+def events(conn: SmtpClientConnection, data: bytes) -> list[ServerReply]:
     conn.receive_data(data)
     out = []
     while isinstance(event := conn.next_event(), ServerReply):
@@ -39,8 +39,8 @@ def events(conn: ClientConnection, data: bytes) -> list[ServerReply]:
     return out
 
 
-def ready(ehlo_reply: bytes = EHLO_REPLY) -> ClientConnection:
-    conn = ClientConnection()
+def ready(ehlo_reply: bytes = EHLO_REPLY) -> SmtpClientConnection:
+    conn = SmtpClientConnection()
     events(conn, GREETING)
     conn.ehlo("me.example")
     events(conn, ehlo_reply)
@@ -128,7 +128,7 @@ def test_pipelined_transaction() -> None:
 
 
 def test_greeting_must_come_first() -> None:
-    conn = ClientConnection()
+    conn = SmtpClientConnection()
     assert conn.owed == ("GREETING",)
     with pytest.raises(LocalProtocolError):
         conn.ehlo("me.example")
@@ -322,7 +322,7 @@ def test_dot_stuff(content: bytes, wire: bytes) -> None:
 
 def test_client_against_the_server_core() -> None:
     """Both cores talking to each other in memory."""
-    client, server = ClientConnection(), ServerConnection(CONFIG)
+    client, server = SmtpClientConnection(), SmtpServerConnection(CONFIG)
     events(client, server.greeting())
     to_server = client.ehlo("me.example")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import DataStart, Event, MessageComplete, Rejected
+from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.data import DataReader
+from posthouse.smtp.events import DataStart, MessageComplete, Rejected, SmtpEvent
 from posthouse.smtp.replies import Reply
-from posthouse.smtp.server import ServerConnection
 from posthouse.smtp.states import Phase
 from tests.unit.test_smtp_support import CONFIG, auto_reply, bytewise, config, feed, run
 
@@ -122,7 +122,7 @@ def test_oversized_message_is_552_after_the_end_and_session_goes_on() -> None:
 def test_data_content_is_not_read_before_354() -> None:
     # A client that does not wait for 354 (RFC 2920 3.1 forbids it): when the adapter
     # refuses DATA the content lines are read as commands.
-    def refuse_data(conn: ServerConnection, event: Event) -> Reply:
+    def refuse_data(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
         if isinstance(event, DataStart):
             return replies.temporary_failure()
         return auto_reply(conn, event)
@@ -132,7 +132,7 @@ def test_data_content_is_not_read_before_354() -> None:
 
 
 def test_eof_inside_data_closes_without_a_message() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     out = run(conn, [START + b"partial\r\n"], eof=True)
     assert not out.of(MessageComplete)
     assert conn.closed

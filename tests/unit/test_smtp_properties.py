@@ -17,17 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posthouse.smtp.client import dot_stuff
-from posthouse.smtp.config import ServerConfig
+from posthouse.smtp.config import SmtpConfig
+from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.data import DataReader
 from posthouse.smtp.grammar import Address, parse_path
 from posthouse.smtp.params import xtext_decode, xtext_encode
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import ReplyReader
-from posthouse.smtp.server import ServerConnection
 from posthouse.wire import RemoteProtocolError
 from tests.unit.test_smtp_support import Transcript, bytewise, no_tls_reply, run
 
-SMALL = ServerConfig("mx.example.org", max_line=512, max_message_size=64, max_recipients=3,
+SMALL = SmtpConfig("mx.example.org", max_line=512, max_message_size=64, max_recipients=3,
                      auth=True, auth_requires_tls=False, starttls=True)
 
 FRAGMENTS = [
@@ -50,7 +50,7 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def server_run(chunks: list[bytes]) -> Transcript:
-    return run(ServerConnection(SMALL), chunks, no_tls_reply, eof=True)
+    return run(SmtpServerConnection(SMALL), chunks, no_tls_reply, eof=True)
 
 
 @settings(max_examples=300, deadline=None)

@@ -5,25 +5,25 @@ from __future__ import annotations
 import pytest
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import (
+from posthouse.smtp.connection import SmtpServerConnection
+from posthouse.smtp.events import (
     NEED_DATA,
     AuthResponse,
     AuthStart,
     Closed,
     DataStart,
-    Event,
     Helo,
     Help,
     MailFrom,
     Noop,
     RcptTo,
     Rejected,
+    SmtpEvent,
     StartTLS,
     Vrfy,
 )
 from posthouse.smtp.grammar import Address
 from posthouse.smtp.replies import Reply
-from posthouse.smtp.server import ServerConnection
 from posthouse.smtp.states import Phase
 from posthouse.wire import LocalProtocolError
 from tests.unit.test_smtp_support import (
@@ -41,22 +41,22 @@ MAIL = b"MAIL FROM:<a@b.example>\r\n"
 RCPT = b"RCPT TO:<c@d.example>\r\n"
 
 
-def rejected(events: list[Event]) -> list[tuple[int, str | None]]:
+def rejected(events: list[SmtpEvent]) -> list[tuple[int, str | None]]:
     return [(e.reply.code, e.reply.enhanced) for e in events if isinstance(e, Rejected)]
 
 
-def ehlo_keywords(conn: ServerConnection) -> list[str]:
+def ehlo_keywords(conn: SmtpServerConnection) -> list[str]:
     return list(conn.ehlo_reply().lines[1:])
 
 
 # -- Greeting and EHLO ---------------------------------------------------------------------------
 
 def test_greeting() -> None:
-    assert ServerConnection(CONFIG).greeting() == b"220 mx.example.org ESMTP posthouse\r\n"
+    assert SmtpServerConnection(CONFIG).greeting() == b"220 mx.example.org ESMTP posthouse\r\n"
 
 
 def test_ehlo_lists_every_enabled_extension() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     assert ehlo_keywords(conn) == [
         "SIZE 10000", "PIPELINING", "8BITMIME", "SMTPUTF8", "CHUNKING", "BINARYMIME", "DSN",
         "ENHANCEDSTATUSCODES", "STARTTLS", "AUTH PLAIN LOGIN",
@@ -68,17 +68,17 @@ def test_ehlo_with_everything_off() -> None:
     cfg = config(size=False, pipelining=False, eightbitmime=False, smtputf8=False,
                  chunking=False, dsn=False, enhancedstatuscodes=False, starttls=False,
                  auth=False)
-    assert ehlo_keywords(ServerConnection(cfg)) == []
+    assert ehlo_keywords(SmtpServerConnection(cfg)) == []
 
 
 def test_binarymime_needs_chunking() -> None:
-    assert "BINARYMIME" not in ehlo_keywords(ServerConnection(config(chunking=False)))
+    assert "BINARYMIME" not in ehlo_keywords(SmtpServerConnection(config(chunking=False)))
 
 
 def test_auth_only_offered_over_tls_when_required() -> None:
     cfg = config(auth_requires_tls=True)
-    assert not any(k.startswith("AUTH") for k in ehlo_keywords(ServerConnection(cfg)))
-    tls = ServerConnection(cfg, tls_active=True)
+    assert not any(k.startswith("AUTH") for k in ehlo_keywords(SmtpServerConnection(cfg)))
+    tls = SmtpServerConnection(cfg, tls_active=True)
     assert "AUTH PLAIN LOGIN" in ehlo_keywords(tls)
     assert "STARTTLS" not in ehlo_keywords(tls)
 
@@ -125,7 +125,7 @@ def test_missing_enhanced_code_gets_the_generic_one() -> None:
 
 
 def test_ehlo_reply_follows_the_pending_event() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     conn.receive_data(b"HELO c\r\nEHLO c\r\n")
     conn.next_event()
     assert conn.ehlo_reply().lines == ("mx.example.org",)
@@ -149,7 +149,7 @@ def test_no_enhanced_codes_when_disabled() -> None:
 def test_pipelined_group_is_answered_in_order() -> None:
     wire = EHLO + MAIL + RCPT + b"RCPT TO:<e@f.example>\r\nDATA\r\n"
     whole = feed(wire)[1]
-    single = run(ServerConnection(CONFIG), bytewise(wire))
+    single = run(SmtpServerConnection(CONFIG), bytewise(wire))
     assert whole.events == single.events
     assert whole.output == single.output
     assert whole.codes == [250, 250, 250, 250, 354]
@@ -196,11 +196,11 @@ def test_starttls_argument_and_disabled() -> None:
 
 def test_start_tls_out_of_place_is_a_local_error() -> None:
     with pytest.raises(LocalProtocolError):
-        ServerConnection(CONFIG).start_tls()
+        SmtpServerConnection(CONFIG).start_tls()
 
 
 def test_bytes_after_220_before_start_tls_are_dropped() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     conn.receive_data(EHLO + b"STARTTLS\r\n")
     assert isinstance(conn.next_event(), Helo)
     conn.send(conn.ehlo_reply())
@@ -237,7 +237,7 @@ def test_auth_cancel_and_bad_base64() -> None:
 
 
 def test_auth_failure_returns_to_commands() -> None:
-    def deny(conn: ServerConnection, event: Event) -> Reply:
+    def deny(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
         if isinstance(event, AuthResponse):
             return replies.auth_failed()
         return auto_reply(conn, event)
@@ -289,7 +289,7 @@ def test_auth_required_and_tls_required_for_mail() -> None:
 # -- Transactions ---------------------------------------------------------------------------------
 
 def test_refused_mail_keeps_the_phase() -> None:
-    def refuse_mail(conn: ServerConnection, event: Event) -> Reply:
+    def refuse_mail(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
         if isinstance(event, MailFrom):
             return replies.relay_denied()
         return auto_reply(conn, event)
@@ -300,7 +300,7 @@ def test_refused_mail_keeps_the_phase() -> None:
 
 
 def test_all_recipients_refused_then_data_is_554() -> None:
-    def refuse_rcpt(conn: ServerConnection, event: Event) -> Reply:
+    def refuse_rcpt(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
         if isinstance(event, RcptTo):
             return replies.no_such_user()
         return auto_reply(conn, event)
@@ -415,7 +415,7 @@ def test_unknown_verbs() -> None:
 def test_line_too_long_and_the_session_continues() -> None:
     wire = b"NOOP " + b"x" * 1000 + b"\r\nNOOP\r\n"
     for chunks in ([wire], bytewise(wire)):
-        out = run(ServerConnection(CONFIG), chunks)
+        out = run(SmtpServerConnection(CONFIG), chunks)
         assert rejected(out.events) == [(500, "5.5.2")]
         assert out.codes == [500, 250]
 
@@ -430,7 +430,7 @@ def test_line_at_the_limit_is_fine() -> None:
 # -- One reply per command ------------------------------------------------------------------------
 
 def test_next_event_before_reply_is_a_local_error() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     conn.receive_data(b"NOOP\r\nNOOP\r\n")
     conn.next_event()
     with pytest.raises(LocalProtocolError):
@@ -439,11 +439,11 @@ def test_next_event_before_reply_is_a_local_error() -> None:
 
 def test_send_without_command_is_a_local_error() -> None:
     with pytest.raises(LocalProtocolError):
-        ServerConnection(CONFIG).send(replies.ok())
+        SmtpServerConnection(CONFIG).send(replies.ok())
 
 
 def test_unsolicited_421_closes() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     assert conn.send(replies.shutting_down("mx")).startswith(b"421 ")
     assert conn.closed
     assert conn.next_event() == Closed()
@@ -452,7 +452,7 @@ def test_unsolicited_421_closes() -> None:
 
 
 def test_421_answer_closes() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     conn.receive_data(b"NOOP\r\nNOOP\r\n")
     conn.next_event()
     conn.send(replies.too_many_errors("mx"))
@@ -488,7 +488,7 @@ def test_quit_closes_and_ignores_the_rest() -> None:
 
 
 def test_eof_closes() -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     out = run(conn, [b"NOOP\r\nNOO"], eof=True)
     assert out.codes == [250]
     assert out.events[-1] == Closed()

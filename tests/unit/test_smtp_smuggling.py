@@ -12,9 +12,9 @@ import random
 
 import pytest
 
-from posthouse.smtp.commands import MailFrom, MessageComplete, RcptTo, Rejected
+from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.data import DataReader
-from posthouse.smtp.server import ServerConnection
+from posthouse.smtp.events import MailFrom, MessageComplete, RcptTo, Rejected
 from tests.unit.test_smtp_support import CONFIG, bytewise, run
 
 START = b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"
@@ -60,7 +60,7 @@ def _chunkings(data: bytes) -> list[list[bytes]]:
 def test_fake_end_never_ends_or_splits_the_message(name: str, payload: bytes) -> None:
     wire = START + payload + b"\r\n.\r\nQUIT\r\n"
     for chunks in _chunkings(wire):
-        conn = ServerConnection(CONFIG)
+        conn = SmtpServerConnection(CONFIG)
         out = run(conn, chunks)
         # Exactly one MAIL and one RCPT: nothing from inside the content became a command.
         assert len(out.of(MailFrom)) == 1
@@ -98,7 +98,7 @@ def test_bare_newline_checked_even_when_too_big() -> None:
 def test_real_end_after_a_bare_lf_still_ends_and_rejects_the_message() -> None:
     # "\n.\r\n" is content, but the CRLF in it does start a line, so a following ".\r\n"
     # is the real end. A correctly dot-stuffing sender can never produce that by accident.
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     out = run(conn, [START + b"x\n.\r\n.\r\nNOOP\r\n"])
     assert out.codes == [250, 250, 250, 354, 550, 250]
 
@@ -111,7 +111,7 @@ def test_clean_message_is_not_flagged() -> None:
 
 def test_bare_lf_command_lines_are_refused() -> None:
     # RFC 5321 2.3.8: a command ended by a bare LF is not a command.
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     out = run(conn, [b"EHLO c.example\nMAIL FROM:<a@b.example>\r\n"])
     assert out.codes == [500, 503]
     assert not out.of(MailFrom)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import NEED_DATA, AuthResponse, Closed, Helo, Rejected, StartTLS
-from posthouse.smtp.server import ServerConnection
+from posthouse.smtp.connection import SmtpServerConnection
+from posthouse.smtp.events import NEED_DATA, AuthResponse, Closed, Helo, Rejected, StartTLS
 from posthouse.smtp.states import REFUSALS, VERBS, Phase
 from posthouse.wire import LocalProtocolError
 from tests.unit.test_smtp_support import CONFIG, run
@@ -89,7 +89,7 @@ def test_table_covers_every_phase_and_verb() -> None:
 @pytest.mark.parametrize(("phase", "command", "expected"), CELLS,
                          ids=[f"{p}-{c}" for p, c, _ in CELLS])
 def test_phase_command(phase: str, command: str, expected: str) -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     run(conn, [SETUP[phase]])
     assert LETTER[conn.phase] == SETUP_PHASE[phase]
     out = run(conn, [COMMANDS[command]])
@@ -111,7 +111,7 @@ def test_refusal_table_only_names_known_verbs() -> None:
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_in_data_mode_every_line_is_content(command: str) -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     run(conn, [SETUP["rcpt"] + b"DATA\r\n"])
     out = run(conn, [COMMANDS[command]])
     assert out.events == []
@@ -119,7 +119,7 @@ def test_in_data_mode_every_line_is_content(command: str) -> None:
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_in_auth_mode_every_line_is_a_sasl_response(command: str) -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     run(conn, [EHLO + b"AUTH LOGIN\r\n"])  # answered 334 by the scripted adapter
     out = run(conn, [COMMANDS[command]])
     event = out.events[0]
@@ -133,7 +133,7 @@ def test_in_auth_mode_every_line_is_a_sasl_response(command: str) -> None:
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_in_chunk_mode_every_octet_is_data(command: str) -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     raw = COMMANDS[command]
     run(conn, [SETUP["rcpt"] + b"BDAT %d LAST\r\n" % (len(raw) + 1)])
     out = run(conn, [raw])
@@ -142,7 +142,7 @@ def test_in_chunk_mode_every_octet_is_data(command: str) -> None:
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_after_quit_everything_is_ignored(command: str) -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     run(conn, [b"QUIT\r\n"])
     out = run(conn, [COMMANDS[command]])
     assert out.events == [Closed()]
@@ -150,7 +150,7 @@ def test_after_quit_everything_is_ignored(command: str) -> None:
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_while_tls_is_pending_input_is_dropped(command: str) -> None:
-    conn = ServerConnection(CONFIG)
+    conn = SmtpServerConnection(CONFIG)
     conn.receive_data(EHLO + b"STARTTLS\r\n")
     assert conn.next_event() == Helo("c.example", extended=True)
     conn.send(conn.ehlo_reply())

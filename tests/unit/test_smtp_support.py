@@ -1,4 +1,4 @@
-"""Helpers shared by the test_smtp_* modules: a scripted adapter that drives ServerConnection.
+"""Helpers shared by the test_smtp_* modules: a scripted adapter that drives SmtpServerConnection.
 
 The adapter answers every event the way a permissive server would, so a test states only the
 input and looks at the events and the bytes written back.
@@ -10,13 +10,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import (
+from posthouse.smtp.config import SmtpConfig
+from posthouse.smtp.connection import SmtpServerConnection
+from posthouse.smtp.events import (
     AuthResponse,
     AuthStart,
     BdatChunk,
     Closed,
     DataStart,
-    Event,
     Expn,
     Helo,
     Help,
@@ -24,22 +25,21 @@ from posthouse.smtp.commands import (
     NeedData,
     Quit,
     Rejected,
+    SmtpEvent,
     StartTLS,
     Vrfy,
 )
-from posthouse.smtp.config import ServerConfig
 from posthouse.smtp.replies import Reply
-from posthouse.smtp.server import ServerConnection
 
-CONFIG = ServerConfig(
+CONFIG = SmtpConfig(
     "mx.example.org", starttls=True, auth=True, auth_requires_tls=False,
     max_message_size=10_000,
 )
 
-Answer = Callable[[ServerConnection, Event], Reply]
+Answer = Callable[[SmtpServerConnection, SmtpEvent], Reply]
 
 
-def auto_reply(conn: ServerConnection, event: Event) -> Reply:
+def auto_reply(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
     """The reply a permissive server gives to ``event``."""
     if isinstance(event, Helo):
         return conn.ehlo_reply()
@@ -67,7 +67,7 @@ def auto_reply(conn: ServerConnection, event: Event) -> Reply:
     return replies.ok()
 
 
-def no_tls_reply(conn: ServerConnection, event: Event) -> Reply:
+def no_tls_reply(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
     """Like auto_reply, but STARTTLS is refused (so the input stays one plaintext stream)."""
     if isinstance(event, StartTLS):
         return replies.tls_not_available()
@@ -78,7 +78,7 @@ def no_tls_reply(conn: ServerConnection, event: Event) -> Reply:
 class Transcript:
     """Everything a run produced."""
 
-    events: list[Event] = field(default_factory=list)
+    events: list[SmtpEvent] = field(default_factory=list)
     output: bytearray = field(default_factory=bytearray)
 
     @property
@@ -87,12 +87,12 @@ class Transcript:
         return [int(line[:3]) for line in bytes(self.output).split(b"\r\n")
                 if line[3:4] == b" "]
 
-    def of(self, kind: type[Event]) -> list[Event]:
+    def of(self, kind: type[SmtpEvent]) -> list[SmtpEvent]:
         """The events of one type."""
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def pump(conn: ServerConnection, out: Transcript, answer: Answer = auto_reply) -> None:
+def pump(conn: SmtpServerConnection, out: Transcript, answer: Answer = auto_reply) -> None:
     """Take events until NEED_DATA or Closed, answering each one."""
     while True:
         event = conn.next_event()
@@ -107,7 +107,7 @@ def pump(conn: ServerConnection, out: Transcript, answer: Answer = auto_reply) -
             conn.start_tls()
 
 
-def run(conn: ServerConnection, chunks: Iterable[bytes], answer: Answer = auto_reply,
+def run(conn: SmtpServerConnection, chunks: Iterable[bytes], answer: Answer = auto_reply,
         *, eof: bool = False) -> Transcript:
     """Feed ``chunks`` one by one (empty ones skipped), pumping events after each."""
     out = Transcript()
@@ -127,14 +127,14 @@ def run(conn: ServerConnection, chunks: Iterable[bytes], answer: Answer = auto_r
     return out
 
 
-def feed(data: bytes, *, config: ServerConfig = CONFIG, answer: Answer = auto_reply,
-         tls_active: bool = False) -> tuple[ServerConnection, Transcript]:
+def feed(data: bytes, *, config: SmtpConfig = CONFIG, answer: Answer = auto_reply,
+         tls_active: bool = False) -> tuple[SmtpServerConnection, Transcript]:
     """A fresh connection fed ``data`` in one read."""
-    conn = ServerConnection(config, tls_active=tls_active)
+    conn = SmtpServerConnection(config, tls_active=tls_active)
     return conn, run(conn, [data], answer)
 
 
-def config(**changes: object) -> ServerConfig:
+def config(**changes: object) -> SmtpConfig:
     """CONFIG with some fields changed."""
     return replace(CONFIG, **changes)  # type: ignore[arg-type]
 

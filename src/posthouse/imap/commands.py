@@ -16,7 +16,7 @@ from posthouse.imap.sequence import SequenceSet
 from posthouse.store.models import FlagOp
 
 
-class Command:
+class ImapCommand:
     """Base of every command; ``NAME`` is the command word as the client spells it."""
 
     __slots__ = ()
@@ -26,22 +26,22 @@ class Command:
 # -- any state ---------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class Capability(Command):
+class CapabilityCommand(ImapCommand):
     NAME = "CAPABILITY"
 
 
 @dataclass(frozen=True, slots=True)
-class Noop(Command):
+class NoopCommand(ImapCommand):
     NAME = "NOOP"
 
 
 @dataclass(frozen=True, slots=True)
-class Logout(Command):
+class LogoutCommand(ImapCommand):
     NAME = "LOGOUT"
 
 
 @dataclass(frozen=True, slots=True)
-class Id(Command):
+class IdCommand(ImapCommand):
     """RFC 2971: ``params`` is None for ``ID NIL``."""
 
     NAME = "ID"
@@ -51,12 +51,12 @@ class Id(Command):
 # -- not authenticated -----------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class StartTLS(Command):
+class StartTLSCommand(ImapCommand):
     NAME = "STARTTLS"
 
 
 @dataclass(frozen=True, slots=True)
-class Authenticate(Command):
+class AuthenticateCommand(ImapCommand):
     """``initial_response`` is None without SASL-IR, ``b""`` for ``=`` (RFC 4959)."""
 
     NAME = "AUTHENTICATE"
@@ -65,7 +65,7 @@ class Authenticate(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Login(Command):
+class LoginCommand(ImapCommand):
     NAME = "LOGIN"
     user: str
     password: str = field(repr=False)
@@ -74,7 +74,7 @@ class Login(Command):
 # -- authenticated -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class Enable(Command):
+class EnableCommand(ImapCommand):
     """RFC 5161; capability names upper-cased."""
 
     NAME = "ENABLE"
@@ -82,21 +82,21 @@ class Enable(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Select(Command):
+class SelectCommand(ImapCommand):
     NAME = "SELECT"
     mailbox: str
     condstore: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class Examine(Command):
+class ExamineCommand(ImapCommand):
     NAME = "EXAMINE"
     mailbox: str
     condstore: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class Create(Command):
+class CreateCommand(ImapCommand):
     """``special_use`` from ``CREATE name (USE (\\Drafts))`` (RFC 6154 3)."""
 
     NAME = "CREATE"
@@ -105,32 +105,32 @@ class Create(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Delete(Command):
+class DeleteCommand(ImapCommand):
     NAME = "DELETE"
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
-class Rename(Command):
+class RenameCommand(ImapCommand):
     NAME = "RENAME"
     old: str
     new: str
 
 
 @dataclass(frozen=True, slots=True)
-class Subscribe(Command):
+class SubscribeCommand(ImapCommand):
     NAME = "SUBSCRIBE"
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
-class Unsubscribe(Command):
+class UnsubscribeCommand(ImapCommand):
     NAME = "UNSUBSCRIBE"
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
-class List(Command):
+class ListCommand(ImapCommand):
     """LIST, with the RFC 5258 / RFC 5819 / RFC 6154 options upper-cased.
 
     ``extended`` is True when any LIST-EXTENDED syntax was used (selection options, several
@@ -147,19 +147,19 @@ class List(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Lsub(Command):
+class LsubCommand(ImapCommand):
     NAME = "LSUB"
     reference: str
     pattern: str
 
 
 @dataclass(frozen=True, slots=True)
-class Namespace(Command):
+class NamespaceCommand(ImapCommand):
     NAME = "NAMESPACE"
 
 
 @dataclass(frozen=True, slots=True)
-class Status(Command):
+class StatusCommand(ImapCommand):
     """Items upper-cased: MESSAGES UIDNEXT UIDVALIDITY UNSEEN DELETED SIZE RECENT
     HIGHESTMODSEQ."""
 
@@ -180,7 +180,7 @@ class AppendMessage:
 
 
 @dataclass(frozen=True, slots=True)
-class Append(Command):
+class AppendCommand(ImapCommand):
     NAME = "APPEND"
     mailbox: str
     messages: tuple[AppendMessage, ...]
@@ -202,24 +202,24 @@ class Append(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Idle(Command):
+class IdleCommand(ImapCommand):
     NAME = "IDLE"
 
 
 @dataclass(frozen=True, slots=True)
-class GetQuota(Command):
+class GetQuotaCommand(ImapCommand):
     NAME = "GETQUOTA"
     root: str
 
 
 @dataclass(frozen=True, slots=True)
-class GetQuotaRoot(Command):
+class GetQuotaRootCommand(ImapCommand):
     NAME = "GETQUOTAROOT"
     mailbox: str
 
 
 @dataclass(frozen=True, slots=True)
-class SetQuota(Command):
+class SetQuotaCommand(ImapCommand):
     """RFC 9208 4.3; the server may answer NO."""
 
     NAME = "SETQUOTA"
@@ -230,33 +230,33 @@ class SetQuota(Command):
 # -- selected ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class Check(Command):
+class CheckCommand(ImapCommand):
     NAME = "CHECK"
 
 
 @dataclass(frozen=True, slots=True)
-class Close(Command):
+class CloseCommand(ImapCommand):
     NAME = "CLOSE"
 
 
 @dataclass(frozen=True, slots=True)
-class Unselect(Command):
+class UnselectCommand(ImapCommand):
     NAME = "UNSELECT"
 
 
 @dataclass(frozen=True, slots=True)
-class Expunge(Command):
+class ExpungeCommand(ImapCommand):
     NAME = "EXPUNGE"
 
 
 @dataclass(frozen=True, slots=True)
-class UidExpunge(Command):
+class UidExpungeCommand(ImapCommand):
     NAME = "UID EXPUNGE"
     sequence: SequenceSet
 
 
 @dataclass(frozen=True, slots=True)
-class Search(Command):
+class SearchCommand(ImapCommand):
     """``returns`` is None for a plain SEARCH, else the ESEARCH RETURN options (RFC 4731;
     ``RETURN ()`` means ``ALL``). ``charset`` is the upper-cased CHARSET or None."""
 
@@ -268,7 +268,7 @@ class Search(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Fetch(Command):
+class FetchCommand(ImapCommand):
     """``changedsince`` is the CONDSTORE modifier hook (RFC 7162 3.1.4)."""
 
     NAME = "FETCH"
@@ -279,7 +279,7 @@ class Fetch(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Store(Command):
+class StoreCommand(ImapCommand):
     """``unchangedsince`` is the CONDSTORE modifier hook (RFC 7162 3.1.3)."""
 
     NAME = "STORE"
@@ -292,7 +292,7 @@ class Store(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Copy(Command):
+class CopyCommand(ImapCommand):
     NAME = "COPY"
     sequence: SequenceSet
     mailbox: str
@@ -300,16 +300,46 @@ class Copy(Command):
 
 
 @dataclass(frozen=True, slots=True)
-class Move(Command):
+class MoveCommand(ImapCommand):
     NAME = "MOVE"
     sequence: SequenceSet
     mailbox: str
     uid: bool = False
 
 
-COMMAND_TYPES: tuple[type[Command], ...] = (
-    Capability, Noop, Logout, Id, StartTLS, Authenticate, Login, Enable, Select, Examine,
-    Create, Delete, Rename, Subscribe, Unsubscribe, List, Lsub, Namespace, Status, Append,
-    Idle, GetQuota, GetQuotaRoot, SetQuota, Check, Close, Unselect, Expunge, UidExpunge,
-    Search, Fetch, Store, Copy, Move,
+COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
+    CapabilityCommand,
+    NoopCommand,
+    LogoutCommand,
+    IdCommand,
+    StartTLSCommand,
+    AuthenticateCommand,
+    LoginCommand,
+    EnableCommand,
+    SelectCommand,
+    ExamineCommand,
+    CreateCommand,
+    DeleteCommand,
+    RenameCommand,
+    SubscribeCommand,
+    UnsubscribeCommand,
+    ListCommand,
+    LsubCommand,
+    NamespaceCommand,
+    StatusCommand,
+    AppendCommand,
+    IdleCommand,
+    GetQuotaCommand,
+    GetQuotaRootCommand,
+    SetQuotaCommand,
+    CheckCommand,
+    CloseCommand,
+    UnselectCommand,
+    ExpungeCommand,
+    UidExpungeCommand,
+    SearchCommand,
+    FetchCommand,
+    StoreCommand,
+    CopyCommand,
+    MoveCommand,
 )

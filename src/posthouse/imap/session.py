@@ -3,7 +3,7 @@
 One ``ImapSession`` per connection, over a ``Stream`` (serve/imap.py adapts a net
 Connection to it; this module never sees a socket). The loop:
 
-1. read bytes into the CommandReader; a literal is accepted (``+ Ready`` if synchronizing)
+1. read bytes into the ImapConnection; a literal is accepted (``+ Ready`` if synchronizing)
    or refused with ``[TOOBIG]`` before the client sends it (APPEND up to
    limits.max_message_size, other commands 64 KiB, 8 KiB before login);
 2. parse the command (ParseError -> tagged BAD/NO), check it against the state table;
@@ -27,18 +27,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
-from posthouse.imap.errors import ParseError, ResponseCode, error_response, server_bug
-from posthouse.imap.handlers import HANDLERS, Handler, HandlerContext
-from posthouse.imap.parse import parse_command
-from posthouse.imap.reader import (
+from posthouse.imap.connection import (
     NEED_DATA,
     AuthLine,
-    CommandReader,
     IdleDone,
+    ImapConnection,
     NeedLiteral,
     RawCommand,
     ReaderError,
 )
+from posthouse.imap.handlers import HANDLERS, Handler, HandlerContext
+from posthouse.imap.parser import parse_command
+from posthouse.imap.replies import ParseError, ResponseCode, error_response, server_bug
 from posthouse.imap.responses import (
     Bye,
     Continuation,
@@ -48,7 +48,7 @@ from posthouse.imap.responses import (
     UntaggedStatus,
     response_chunks,
 )
-from posthouse.imap.states import State, allowed, may_expunge
+from posthouse.imap.states import ImapState, allowed, may_expunge
 from posthouse.log import new_session_id
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class ImapSession:
 
     def __init__(
         self, services: Services, stream: Stream, *, shutting_down: asyncio.Event,
-        handlers: dict[type[c.Command], Handler] | None = None,
+        handlers: dict[type[c.ImapCommand], Handler] | None = None,
     ) -> None:
         self.sid = new_session_id("i")
         self.services = services
@@ -127,7 +127,7 @@ class ImapSession:
         self.handlers = HANDLERS if handlers is None else handlers
         self._shutting_down = shutting_down
         self._limits = services.config.limits
-        self.reader = CommandReader(
+        self.reader = ImapConnection(
             max_line=MAX_LINE, max_literal=max(self._limits.max_message_size, MAX_LITERAL))
         self.ctx = HandlerContext(services, self)
         self._bad = 0
@@ -252,10 +252,10 @@ class ImapSession:
         if not need.nonsync:
             self._write(Continuation("Ready"))
 
-    def _state(self) -> State:
+    def _state(self) -> ImapState:
         if self.ctx.user is None:
-            return State.NOT_AUTHENTICATED
-        return State.AUTHENTICATED if self.ctx.selected is None else State.SELECTED
+            return ImapState.NOT_AUTHENTICATED
+        return ImapState.AUTHENTICATED if self.ctx.selected is None else ImapState.SELECTED
 
     async def _command(self, raw: RawCommand) -> None:
         try:
@@ -278,9 +278,9 @@ class ImapSession:
             tagged = await self._run(raw.tag, cmd, handler)
             log.debug("%s %s", cmd.NAME, tagged.status.value)
             self._count_bad(tagged.status)
-            self._logout = isinstance(cmd, c.Logout)
+            self._logout = isinstance(cmd, c.LogoutCommand)
 
-    async def _run(self, tag: str, cmd: c.Command, handler: Handler) -> Tagged:
+    async def _run(self, tag: str, cmd: c.ImapCommand, handler: Handler) -> Tagged:
         """Drive one handler; the updates go out just before its tagged response."""
         tagged: Tagged | None = None
         try:
@@ -309,7 +309,7 @@ class ImapSession:
             self._write(tagged)
         return tagged
 
-    async def _send_updates(self, cmd: c.Command) -> None:
+    async def _send_updates(self, cmd: c.ImapCommand) -> None:
         for update in await self.ctx.updates(allow_expunge=may_expunge(cmd)):
             self._write(update)
 

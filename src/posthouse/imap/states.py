@@ -18,7 +18,7 @@ import enum
 from posthouse.imap import commands as c
 
 
-class State(enum.Enum):
+class ImapState(enum.Enum):
     """Connection states (RFC 9051 3)."""
 
     NOT_AUTHENTICATED = "not authenticated"
@@ -27,73 +27,73 @@ class State(enum.Enum):
     LOGOUT = "logout"
 
 
-_ANY = frozenset({State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED})
-_NOT_AUTH = frozenset({State.NOT_AUTHENTICATED})
-_AUTH = frozenset({State.AUTHENTICATED, State.SELECTED})
-_AUTH_ONLY = frozenset({State.AUTHENTICATED})
-_SELECTED = frozenset({State.SELECTED})
+_ANY = frozenset({ImapState.NOT_AUTHENTICATED, ImapState.AUTHENTICATED, ImapState.SELECTED})
+_NOT_AUTH = frozenset({ImapState.NOT_AUTHENTICATED})
+_AUTH = frozenset({ImapState.AUTHENTICATED, ImapState.SELECTED})
+_AUTH_ONLY = frozenset({ImapState.AUTHENTICATED})
+_SELECTED = frozenset({ImapState.SELECTED})
 
-STATES: dict[type[c.Command], frozenset[State]] = {
-    c.Capability: _ANY,
-    c.Noop: _ANY,
-    c.Logout: _ANY,
-    c.Id: _ANY,  # RFC 2971 3.1: "any state"
-    c.StartTLS: _NOT_AUTH,
-    c.Authenticate: _NOT_AUTH,
-    c.Login: _NOT_AUTH,
-    c.Enable: _AUTH_ONLY,  # RFC 5161 3.1, RFC 9051 6.3.1: authenticated state only
-    c.Select: _AUTH,
-    c.Examine: _AUTH,
-    c.Create: _AUTH,
-    c.Delete: _AUTH,
-    c.Rename: _AUTH,
-    c.Subscribe: _AUTH,
-    c.Unsubscribe: _AUTH,
-    c.List: _AUTH,
-    c.Lsub: _AUTH,
-    c.Namespace: _AUTH,
-    c.Status: _AUTH,
-    c.Append: _AUTH,
-    c.Idle: _AUTH,  # RFC 2177 3: authenticated or selected
-    c.GetQuota: _AUTH,
-    c.GetQuotaRoot: _AUTH,
-    c.SetQuota: _AUTH,
-    c.Check: _SELECTED,
-    c.Close: _SELECTED,
-    c.Unselect: _SELECTED,
-    c.Expunge: _SELECTED,
-    c.UidExpunge: _SELECTED,
-    c.Search: _SELECTED,
-    c.Fetch: _SELECTED,
-    c.Store: _SELECTED,
-    c.Copy: _SELECTED,
-    c.Move: _SELECTED,
+STATES: dict[type[c.ImapCommand], frozenset[ImapState]] = {
+    c.CapabilityCommand: _ANY,
+    c.NoopCommand: _ANY,
+    c.LogoutCommand: _ANY,
+    c.IdCommand: _ANY,  # RFC 2971 3.1: "any state"
+    c.StartTLSCommand: _NOT_AUTH,
+    c.AuthenticateCommand: _NOT_AUTH,
+    c.LoginCommand: _NOT_AUTH,
+    c.EnableCommand: _AUTH_ONLY,  # RFC 5161 3.1, RFC 9051 6.3.1: authenticated state only
+    c.SelectCommand: _AUTH,
+    c.ExamineCommand: _AUTH,
+    c.CreateCommand: _AUTH,
+    c.DeleteCommand: _AUTH,
+    c.RenameCommand: _AUTH,
+    c.SubscribeCommand: _AUTH,
+    c.UnsubscribeCommand: _AUTH,
+    c.ListCommand: _AUTH,
+    c.LsubCommand: _AUTH,
+    c.NamespaceCommand: _AUTH,
+    c.StatusCommand: _AUTH,
+    c.AppendCommand: _AUTH,
+    c.IdleCommand: _AUTH,  # RFC 2177 3: authenticated or selected
+    c.GetQuotaCommand: _AUTH,
+    c.GetQuotaRootCommand: _AUTH,
+    c.SetQuotaCommand: _AUTH,
+    c.CheckCommand: _SELECTED,
+    c.CloseCommand: _SELECTED,
+    c.UnselectCommand: _SELECTED,
+    c.ExpungeCommand: _SELECTED,
+    c.UidExpungeCommand: _SELECTED,
+    c.SearchCommand: _SELECTED,
+    c.FetchCommand: _SELECTED,
+    c.StoreCommand: _SELECTED,
+    c.CopyCommand: _SELECTED,
+    c.MoveCommand: _SELECTED,
 }
 
 
-def allowed(command: c.Command, state: State) -> bool:
+def allowed(command: c.ImapCommand, state: ImapState) -> bool:
     """Whether ``command`` may be run in ``state`` (else the session answers BAD)."""
     return state in STATES.get(type(command), frozenset())
 
 
-def may_expunge(command: c.Command) -> bool:
+def may_expunge(command: c.ImapCommand) -> bool:
     """Whether pending EXPUNGE responses may be sent while answering ``command``."""
-    if isinstance(command, c.Fetch | c.Store | c.Search):
+    if isinstance(command, c.FetchCommand | c.StoreCommand | c.SearchCommand):
         return command.uid
     return True
 
 
-def next_state(command: c.Command, state: State, *, ok: bool) -> State:
+def next_state(command: c.ImapCommand, state: ImapState, *, ok: bool) -> ImapState:
     """The state after ``command`` completed (``ok``: tagged OK) in ``state``.
 
     A failed SELECT/EXAMINE leaves no mailbox selected (RFC 9051 6.3.2).
     """
-    if isinstance(command, c.Logout):
-        return State.LOGOUT
-    if isinstance(command, c.Login | c.Authenticate):
-        return State.AUTHENTICATED if ok else state
-    if isinstance(command, c.Select | c.Examine):
-        return State.SELECTED if ok else State.AUTHENTICATED
-    if isinstance(command, c.Close | c.Unselect) and ok:
-        return State.AUTHENTICATED
+    if isinstance(command, c.LogoutCommand):
+        return ImapState.LOGOUT
+    if isinstance(command, c.LoginCommand | c.AuthenticateCommand):
+        return ImapState.AUTHENTICATED if ok else state
+    if isinstance(command, c.SelectCommand | c.ExamineCommand):
+        return ImapState.SELECTED if ok else ImapState.AUTHENTICATED
+    if isinstance(command, c.CloseCommand | c.UnselectCommand) and ok:
+        return ImapState.AUTHENTICATED
     return state

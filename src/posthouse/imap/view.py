@@ -31,7 +31,7 @@ import itertools
 from array import array
 from collections.abc import Iterable, Sequence
 
-from posthouse.imap.errors import ImapError
+from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Atom, Status, Untagged, Value, exists, expunge, recent
 from posthouse.imap.sequence import SequenceSet
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged, StoreEvent

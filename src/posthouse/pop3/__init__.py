@@ -32,32 +32,32 @@ Driving it from an IO adapter::
                 ok = await delete_or_mark_seen(deleted_uids)
                 write(conn.send(Ok("bye") if ok else Err("try again", RespCode.SYS_TEMP)))
             case _:
-                pass                                  # notices: User, Utf8
+                pass                                  # notices: UserAccepted, Utf8
 """
 
-from posthouse.pop3.commands import VALID_STATES, State, Verb
+from posthouse.pop3.commands import VALID_STATES, Pop3State, Verb
 from posthouse.pop3.config import Pop3Config
+from posthouse.pop3.connection import Pop3Connection
 from posthouse.pop3.events import (
     NEED_DATA,
     AuthResponse,
     AuthStart,
     Commit,
-    Event,
     NeedData,
     Notice,
     Pass,
+    Pop3Event,
     Quit,
     Request,
     Retr,
     Stls,
     Top,
-    User,
+    UserAccepted,
     Utf8,
     Write,
 )
 from posthouse.pop3.maildrop import Maildrop
-from posthouse.pop3.replies import Err, Ok, Reply, RespCode
-from posthouse.pop3.session import Pop3Connection
+from posthouse.pop3.replies import Err, Ok, Pop3Reply, RespCode
 
 __all__ = [
     "NEED_DATA",
@@ -66,7 +66,6 @@ __all__ = [
     "AuthStart",
     "Commit",
     "Err",
-    "Event",
     "Maildrop",
     "NeedData",
     "Notice",
@@ -74,15 +73,16 @@ __all__ = [
     "Pass",
     "Pop3Config",
     "Pop3Connection",
+    "Pop3Event",
+    "Pop3Reply",
+    "Pop3State",
     "Quit",
-    "Reply",
     "Request",
     "RespCode",
     "Retr",
-    "State",
     "Stls",
     "Top",
-    "User",
+    "UserAccepted",
     "Utf8",
     "Verb",
     "Write",

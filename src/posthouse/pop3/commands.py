@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 
 
-class State(enum.Enum):
+class Pop3State(enum.Enum):
     """Session states (RFC 1939 3); CLOSED follows QUIT or a fatal error."""
 
     AUTHORIZATION = "AUTHORIZATION"
@@ -36,12 +36,12 @@ class Verb(enum.Enum):
     APOP = "APOP"  # recognised only to refuse it: it needs passwords stored in the clear
 
 
-_AUTH = frozenset({State.AUTHORIZATION})
-_TRANS = frozenset({State.TRANSACTION})
+_AUTH = frozenset({Pop3State.AUTHORIZATION})
+_TRANS = frozenset({Pop3State.TRANSACTION})
 _BOTH = _AUTH | _TRANS
 
 # The state gate: a command outside its states gets "-ERR ... not valid in this state".
-VALID_STATES: dict[Verb, frozenset[State]] = {
+VALID_STATES: dict[Verb, frozenset[Pop3State]] = {
     Verb.CAPA: _BOTH,  # RFC 2449 5: valid in AUTHORIZATION and TRANSACTION
     Verb.USER: _AUTH,
     Verb.PASS: _AUTH,
@@ -62,7 +62,7 @@ VALID_STATES: dict[Verb, frozenset[State]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class Pop3Command:
     """A parsed command line; which fields are set depends on the verb."""
 
     verb: Verb

@@ -1,8 +1,8 @@
 """What ``Pop3Connection.next_event`` hands the IO adapter.
 
 - ``Write``: bytes the core produced itself (replies it answers alone); write them out.
-- Notices (``User``, ``Utf8``, ``Quit``): already answered by the core (the reply came as the
-  preceding Write); they tell the adapter what happened. ``Quit`` means: flush and close.
+- Notices (``UserAccepted``, ``Utf8``, ``Quit``): already answered by the core (the reply came
+  as the preceding Write); they tell the adapter what happened. ``Quit`` means: flush and close.
 - Requests (``Pass``, ``AuthStart``, ``AuthResponse``, ``Stls``, ``Retr``, ``Top``,
   ``Commit``): the adapter must answer each exactly once through a ``Pop3Connection`` method
   before asking for the next event.
@@ -14,33 +14,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class Event:
+class Pop3Event:
     """Base of everything next_event returns except NEED_DATA."""
 
     __slots__ = ()
 
 
-class Notice(Event):
+class Notice(Pop3Event):
     """Already answered; informational."""
 
     __slots__ = ()
 
 
-class Request(Event):
+class Request(Pop3Event):
     """Needs exactly one answer from the adapter."""
 
     __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
-class Write(Event):
+class Write(Pop3Event):
     """Bytes to send to the client."""
 
     data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class User(Notice):
+class UserAccepted(Notice):
     """USER accepted; PASS may follow."""
 
     name: str

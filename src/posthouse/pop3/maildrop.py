@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from posthouse.pop3.replies import Err, Ok, Reply
+from posthouse.pop3.replies import Err, Ok, Pop3Reply
 from posthouse.wire import LocalProtocolError
 
 
@@ -59,12 +59,12 @@ class Maildrop:
         live = self._live()
         return len(live), sum(e.size for e in live)
 
-    def stat(self) -> Reply:
+    def stat(self) -> Pop3Reply:
         """RFC 1939 5 STAT: "+OK count octets"."""
         count, size = self.totals()
         return Ok(f"{count} {size}")
 
-    def list(self, number: int | None) -> Reply:
+    def list(self, number: int | None) -> Pop3Reply:
         """LIST [n]: one scan listing, or all of them as a multi-line reply."""
         if number is not None:
             found = self.lookup(number)
@@ -73,7 +73,7 @@ class Maildrop:
         lines = tuple(f"{e.number} {e.size}".encode() for e in self._live())
         return Ok(f"{count} messages ({size} octets)", lines)
 
-    def uidl_reply(self, number: int | None) -> Reply:
+    def uidl_reply(self, number: int | None) -> Pop3Reply:
         """UIDL [n] (RFC 1939 7)."""
         if number is not None:
             found = self.lookup(number)
@@ -81,7 +81,7 @@ class Maildrop:
         lines = tuple(f"{e.number} {self.uidl(e)}".encode() for e in self._live())
         return Ok("unique-id listing follows", lines)
 
-    def dele(self, number: int) -> Reply:
+    def dele(self, number: int) -> Pop3Reply:
         """Mark a message deleted; it goes only when QUIT commits."""
         found = self.lookup(number)
         if isinstance(found, Err):
@@ -89,7 +89,7 @@ class Maildrop:
         self._deleted.add(number)
         return Ok(f"message {number} deleted")
 
-    def rset(self) -> Reply:
+    def rset(self) -> Pop3Reply:
         """Unmark every deleted message."""
         self._deleted.clear()
         count, size = self.totals()

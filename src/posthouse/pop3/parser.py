@@ -1,8 +1,8 @@
-"""Command-line parsing (RFC 1939 3, RFC 2449 4): bytes -> Command | BadCommand."""
+"""Command-line parsing (RFC 1939 3, RFC 2449 4): bytes -> Pop3Command | BadCommand."""
 
 from __future__ import annotations
 
-from posthouse.pop3.commands import BadCommand, Command, Verb
+from posthouse.pop3.commands import BadCommand, Pop3Command, Verb
 
 MAX_ARGUMENT = 40  # RFC 1939 3: arguments are up to 40 characters long
 MAX_NUMBER_DIGITS = 10
@@ -14,7 +14,7 @@ _OPTIONAL_NUMBER = frozenset({Verb.LIST, Verb.UIDL})
 _ONE_NUMBER = frozenset({Verb.RETR, Verb.DELE})
 
 
-def parse_command(line: bytes, *, max_command: int) -> Command | BadCommand:
+def parse_command(line: bytes, *, max_command: int) -> Pop3Command | BadCommand:
     """Parse one command line (without CRLF).
 
     Keywords are case-insensitive. USER and PASS take the rest of the line as their single
@@ -28,17 +28,19 @@ def parse_command(line: bytes, *, max_command: int) -> Command | BadCommand:
     if verb is not Verb.AUTH and len(line) > max_command:
         return BadCommand("command line too long", verb)
     if verb in _NO_ARGS:
-        return Command(verb) if not rest.strip(b" ") else BadCommand("no arguments allowed", verb)
+        return (
+            Pop3Command(verb) if not rest.strip(b" ") else BadCommand("no arguments allowed", verb)
+        )
     if verb in (Verb.USER, Verb.PASS):
         return _parse_text(verb, rest)
     if verb is Verb.AUTH:
         return _parse_auth(rest)
     if verb is Verb.APOP:
-        return Command(verb)
+        return Pop3Command(verb)
     return _parse_numbers(verb, rest.split())
 
 
-def _parse_text(verb: Verb, rest: bytes) -> Command | BadCommand:
+def _parse_text(verb: Verb, rest: bytes) -> Pop3Command | BadCommand:
     if verb is Verb.USER:
         rest = rest.strip(b" ")
     if not rest:
@@ -49,21 +51,23 @@ def _parse_text(verb: Verb, rest: bytes) -> Command | BadCommand:
         return BadCommand("argument is not valid UTF-8", verb)
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
         return BadCommand("control characters not allowed", verb)
-    return Command(verb, text=text)
+    return Pop3Command(verb, text=text)
 
 
-def _parse_auth(rest: bytes) -> Command | BadCommand:
+def _parse_auth(rest: bytes) -> Pop3Command | BadCommand:
     parts = rest.split()
     if len(parts) > 2:
         return BadCommand("too many arguments", Verb.AUTH)
     if not parts:
-        return Command(Verb.AUTH)  # the pre-RFC 5034 "list mechanisms" form
+        return Pop3Command(Verb.AUTH)  # the pre-RFC 5034 "list mechanisms" form
     name = parts[0]
-    if len(name) > 20 or not all(ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                 b"0123456789-_" for ch in name):
+    if len(name) > 20 or not all(
+        ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for ch in name
+    ):
         return BadCommand("invalid mechanism name", Verb.AUTH)
-    return Command(Verb.AUTH, text=name.decode("ascii").upper(),
-                   initial=parts[1] if len(parts) == 2 else None)
+    return Pop3Command(
+        Verb.AUTH, text=name.decode("ascii").upper(), initial=parts[1] if len(parts) == 2 else None
+    )
 
 
 def _number(arg: bytes) -> int | None:
@@ -72,11 +76,11 @@ def _number(arg: bytes) -> int | None:
     return int(arg)
 
 
-def _parse_numbers(verb: Verb, args: list[bytes]) -> Command | BadCommand:
+def _parse_numbers(verb: Verb, args: list[bytes]) -> Pop3Command | BadCommand:
     if any(len(arg) > MAX_ARGUMENT for arg in args):
         return BadCommand("argument too long", verb)
     if verb in _OPTIONAL_NUMBER and not args:
-        return Command(verb)
+        return Pop3Command(verb)
     wanted = 2 if verb is Verb.TOP else 1
     if len(args) != wanted:
         usage = "message number and line count" if wanted == 2 else "a message number"
@@ -88,5 +92,5 @@ def _parse_numbers(verb: Verb, args: list[bytes]) -> Command | BadCommand:
         lines = _number(args[1])
         if lines is None:
             return BadCommand("invalid line count", verb)
-        return Command(verb, number=number, lines=lines)
-    return Command(verb, number=number)
+        return Pop3Command(verb, number=number, lines=lines)
+    return Pop3Command(verb, number=number)

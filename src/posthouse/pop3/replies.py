@@ -41,7 +41,7 @@ class Err:
     code: RespCode | None = None
 
 
-Reply = Ok | Err
+Pop3Reply = Ok | Err
 
 
 def _clean(text: str) -> bytes:
@@ -49,7 +49,7 @@ def _clean(text: str) -> bytes:
     return text.replace("\r", " ").replace("\n", " ").encode("utf-8", "replace")
 
 
-def status_line(reply: Reply) -> bytes:
+def status_line(reply: Pop3Reply) -> bytes:
     """The first line of a reply, with CRLF."""
     if isinstance(reply, Ok):
         head = b"+OK"
@@ -60,7 +60,7 @@ def status_line(reply: Reply) -> bytes:
     return head + (b" " + text if text else b"") + CRLF
 
 
-def render(reply: Reply) -> bytes:
+def render(reply: Pop3Reply) -> bytes:
     """A whole reply: the status line and, for a multi-line +OK, its body and ".".
 
     Lines of a multi-line reply must not contain CR or LF; those starting with "." are

@@ -1,7 +1,7 @@
 """One delivery try of queued messages over one open SMTP connection.
 
-``Wire`` moves the bytes of a sans-IO ``ClientConnection`` over an asyncio stream with the
-timeouts of RFC 5321 4.5.3.2; ``SmtpSession`` runs one transaction per job (MAIL, RCPT...,
+``Wire`` moves the bytes of a sans-IO ``SmtpClientConnection`` over an asyncio stream with the
+timeouts of RFC 5321 4.5.3.2; ``SmtpHopConnection`` runs one transaction per job (MAIL, RCPT...,
 DATA, pipelined when offered) and reports every recipient. A 250 after the data is reported
 before anything else is sent, so the store records the delivery before the next command.
 """
@@ -14,10 +14,10 @@ import logging
 import ssl
 from dataclasses import dataclass
 
-from posthouse.queue.envelope import Plan, make_plan
-from posthouse.queue.jobs import Job, Outcome
-from posthouse.smtp.client import ClientConnection, ServerReply
-from posthouse.smtp.commands import Closed
+from posthouse.queue.envelope import Plan, plan_transaction
+from posthouse.queue.jobs import Job, RecipientOutcome
+from posthouse.smtp.client import ServerReply, SmtpClientConnection
+from posthouse.smtp.events import Closed
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import Capabilities
 from posthouse.store.models import QueuedRecipient
@@ -25,8 +25,8 @@ from posthouse.wire import LocalProtocolError, RemoteProtocolError
 
 log = logging.getLogger("posthouse.queue")
 
-# Everything that ends a session without ending the queue worker.
-SESSION_ERRORS = (OSError, TimeoutError, EOFError, RemoteProtocolError, LocalProtocolError)
+# Everything that ends a hop connection without ending the queue worker.
+HOP_ERRORS = (OSError, TimeoutError, EOFError, RemoteProtocolError, LocalProtocolError)
 _SLICE = 64 * 1024
 
 
@@ -44,10 +44,10 @@ class Timeouts:
 
 
 class Wire:
-    """A ClientConnection bound to a stream pair."""
+    """A SmtpClientConnection bound to a stream pair."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 conn: ClientConnection, timeouts: Timeouts) -> None:
+                 conn: SmtpClientConnection, timeouts: Timeouts) -> None:
         self.reader = reader
         self.writer = writer
         self.conn = conn
@@ -82,9 +82,9 @@ class Wire:
                                self.timeouts.command)
 
     async def close(self) -> None:
-        """QUIT if the session is in a state to send it, then close."""
+        """QUIT if the connection is in a state to send it, then close."""
         if not self.conn.closed and not self.conn.owed:
-            with contextlib.suppress(*SESSION_ERRORS):
+            with contextlib.suppress(*HOP_ERRORS):
                 await self.command(self.conn.quit(), self.timeouts.quit)
         await self.abort(graceful=True)
 
@@ -93,11 +93,11 @@ class Wire:
         if not graceful:
             self.writer.transport.abort()
         self.writer.close()
-        with contextlib.suppress(*SESSION_ERRORS, ssl.SSLError):
+        with contextlib.suppress(*HOP_ERRORS, ssl.SSLError):
             await asyncio.wait_for(self.writer.wait_closed(), self.timeouts.quit)
 
 
-class SmtpSession:
+class SmtpHopConnection:
     """An open, greeted (and possibly encrypted and authenticated) connection."""
 
     def __init__(self, wire: Wire, host: str, caps: Capabilities) -> None:
@@ -107,15 +107,15 @@ class SmtpSession:
 
     async def send(self, job: Job) -> bool:
         """One transaction for ``job``; False when the connection is not reusable."""
-        plan = make_plan(job, self.caps)
+        plan = plan_transaction(job, self.caps)
         for rcpt, outcome in plan.refused:
             await job.report(rcpt, outcome)
         if not plan.rcpts:
             return True
         try:
             return await self._transaction(job, plan)
-        except SESSION_ERRORS as exc:
-            await job.report_rest(Outcome.local(
+        except HOP_ERRORS as exc:
+            await job.report_rest(RecipientOutcome.local(
                 permanent=False, status="4.4.2",
                 text=f"{self.host}: connection lost: {exc or type(exc).__name__}"))
             return False
@@ -124,7 +124,7 @@ class SmtpSession:
         """RSET between two transactions."""
         try:
             reply = await self.wire.command(self.wire.conn.rset(), self.wire.timeouts.command)
-        except SESSION_ERRORS:
+        except HOP_ERRORS:
             return False
         return reply.is_success and not self.wire.conn.closed
 
@@ -154,7 +154,7 @@ class SmtpSession:
         else:
             return not conn.closed
         if data_reply.code != 354:
-            await self._report(job, accepted, Outcome.from_reply(data_reply, self.host))
+            await self._report(job, accepted, RecipientOutcome.from_reply(data_reply, self.host))
             return not conn.closed
         if not accepted:  # RFC 2920 3.1: a 354 despite no recipient; send an empty message
             await wire.send(conn.message(b""), t.data_block)
@@ -162,7 +162,7 @@ class SmtpSession:
             return not conn.closed
         await self._content(conn.message(job.data))
         final = await wire.reply(t.data_end)
-        await self._report(job, accepted, Outcome.from_reply(final, self.host,
+        await self._report(job, accepted, RecipientOutcome.from_reply(final, self.host,
                                                              dsn_passed=plan.dsn))
         return not conn.closed
 
@@ -176,7 +176,7 @@ class SmtpSession:
         wire, conn, t = self.wire, self.wire.conn, self.wire.timeouts
         if not mail_reply.is_success:
             await self._report(job, [r for r, *_ in plan.rcpts],
-                               Outcome.from_reply(mail_reply, self.host))
+                               RecipientOutcome.from_reply(mail_reply, self.host))
         accepted = []
         for rcpt, addr, notify, orcpt in plan.rcpts:
             if self._pipelining:
@@ -191,7 +191,7 @@ class SmtpSession:
             if reply.is_success:
                 accepted.append(rcpt)
             else:
-                await job.report(rcpt, Outcome.from_reply(reply, self.host))
+                await job.report(rcpt, RecipientOutcome.from_reply(reply, self.host))
         return accepted
 
     async def _content(self, content: bytes) -> None:
@@ -205,11 +205,19 @@ class SmtpSession:
         wire = self.wire
         await self._content(wire.conn.bdat(job.data, last=True))
         final = await wire.reply(wire.timeouts.data_end)
-        await self._report(job, accepted, Outcome.from_reply(final, self.host))
+        await self._report(job, accepted, RecipientOutcome.from_reply(final, self.host))
         return not wire.conn.closed
 
-    async def _report(self, job: Job, rcpts: list[QueuedRecipient], outcome: Outcome) -> None:
+    async def _report(
+        self, job: Job, rcpts: list[QueuedRecipient], outcome: RecipientOutcome
+    ) -> None:
         for rcpt in rcpts:
-            log.info("queue id=%s to=<%s> via=%s %s: %s", job.message.id, rcpt.address,
-                     self.host, outcome.kind.value, outcome.text)
+            log.info(
+                "queue id=%s to=<%s> via=%s %s: %s",
+                job.message.id,
+                rcpt.address,
+                self.host,
+                outcome.kind.value,
+                outcome.text,
+            )
             await job.report(rcpt, outcome)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posthouse.queue.content import ascii_address, has_8bit, header_needs_utf8
-from posthouse.queue.jobs import Job, Outcome
+from posthouse.queue.jobs import Job, RecipientOutcome
 from posthouse.smtp.grammar import Address, AddressError, parse_address
 from posthouse.smtp.params import Orcpt
 from posthouse.smtp.reply_reader import Capabilities
@@ -31,7 +31,7 @@ class Plan:
 
     sender: Address | None
     rcpts: list[RcptLine]
-    refused: list[tuple[QueuedRecipient, Outcome]]
+    refused: list[tuple[QueuedRecipient, RecipientOutcome]]
     size: int | None = None
     body: str | None = None
     smtputf8: bool = False
@@ -41,8 +41,8 @@ class Plan:
     dsn: bool = False
 
 
-def _fail(status: str, text: str) -> Outcome:
-    return Outcome.local(permanent=True, status=status, text=text)
+def _fail(status: str, text: str) -> RecipientOutcome:
+    return RecipientOutcome.local(permanent=True, status=status, text=text)
 
 
 def _address(text: str, utf8: bool) -> Address | None:
@@ -55,7 +55,7 @@ def _address(text: str, utf8: bool) -> Address | None:
     return parse_address(text)
 
 
-def _body(job: Job, caps: Capabilities) -> tuple[str | None, bool, Outcome | None]:
+def _body(job: Job, caps: Capabilities) -> tuple[str | None, bool, RecipientOutcome | None]:
     """(BODY= value, use BDAT, failure)."""
     declared = (job.message.envelope.body or "").upper()
     if declared == "BINARYMIME":
@@ -69,7 +69,7 @@ def _body(job: Job, caps: Capabilities) -> tuple[str | None, bool, Outcome | Non
     return None, False, None
 
 
-def _message_failure(job: Job, caps: Capabilities) -> Outcome | None:
+def _message_failure(job: Job, caps: Capabilities) -> RecipientOutcome | None:
     if caps.size is not None and len(job.data) > caps.size:
         return _fail("5.3.4", f"message size {len(job.data)} exceeds the next hop's limit "
                               f"of {caps.size}")
@@ -85,7 +85,7 @@ def _orcpt(text: str | None) -> Orcpt | None:
     return Orcpt(kind.strip(), address) if sep and kind.strip() and address else None
 
 
-def make_plan(job: Job, caps: Capabilities) -> Plan:
+def plan_transaction(job: Job, caps: Capabilities) -> Plan:
     """Decide the transaction for ``job`` on a hop with capabilities ``caps``."""
     env = job.message.envelope
     utf8 = "SMTPUTF8" in caps
@@ -103,7 +103,7 @@ def make_plan(job: Job, caps: Capabilities) -> Plan:
         return Plan(None, [], [(r, failure) for r in job.recipients])
     dsn = "DSN" in caps
     rcpts: list[RcptLine] = []
-    refused: list[tuple[QueuedRecipient, Outcome]] = []
+    refused: list[tuple[QueuedRecipient, RecipientOutcome]] = []
     for rcpt in job.recipients:
         try:
             address = _address(rcpt.address, utf8)

@@ -21,7 +21,7 @@ class Kind(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class RecipientOutcome:
     """One recipient's result of one try."""
 
     kind: Kind
@@ -32,7 +32,7 @@ class Outcome:
     dsn_passed: bool = False  # NOTIFY/ORCPT went on to a DSN-capable hop (RFC 3461 5.2.2)
 
     @classmethod
-    def from_reply(cls, reply: Reply, host: str, *, dsn_passed: bool = False) -> Outcome:
+    def from_reply(cls, reply: Reply, host: str, *, dsn_passed: bool = False) -> RecipientOutcome:
         """The outcome a reply code means; the status is the reply's enhanced code or its
         class alone (RFC 3463 3.1)."""
         kind = (Kind.DELIVERED if reply.is_success
@@ -41,7 +41,7 @@ class Outcome:
         return cls(kind, status, str(reply), host, True, dsn_passed)
 
     @classmethod
-    def local(cls, *, permanent: bool, status: str, text: str) -> Outcome:
+    def local(cls, *, permanent: bool, status: str, text: str) -> RecipientOutcome:
         """A failure decided here, without a remote reply."""
         return cls(Kind.PERMANENT if permanent else Kind.TRANSIENT, status, text)
 
@@ -50,7 +50,7 @@ class Outcome:
         return f"{self.remote_mta}: {self.text}" if self.remote_mta else self.text
 
 
-Reporter = Callable[[QueuedRecipient, Outcome], Awaitable[None]]
+Reporter = Callable[[QueuedRecipient, RecipientOutcome], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -62,22 +62,22 @@ class Job:
     recipients: tuple[QueuedRecipient, ...]
     data: bytes
     reporter: Reporter
-    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    outcomes: dict[int, RecipientOutcome] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def report(self, rcpt: QueuedRecipient, outcome: Outcome) -> None:
+    async def report(self, rcpt: QueuedRecipient, outcome: RecipientOutcome) -> None:
         """Record one recipient's outcome (the reporter makes a delivery durable at once)."""
         self.outcomes[rcpt.id] = outcome
         await self.reporter(rcpt, outcome)
 
-    async def report_rest(self, outcome: Outcome) -> None:
+    async def report_rest(self, outcome: RecipientOutcome) -> None:
         """Give every recipient without an outcome yet this one."""
         for rcpt in self.recipients:
             if rcpt.id not in self.outcomes:
                 await self.report(rcpt, outcome)
 
 
-class Session(Protocol):
+class HopConnection(Protocol):
     """An open connection to a next hop that delivers jobs one after another."""
 
     async def send(self, job: Job) -> bool:
@@ -91,5 +91,5 @@ class Session(Protocol):
         """QUIT (politely, bounded in time) and close."""
 
 
-# Opens a session for a recipient domain, or says why none could be opened.
-Opener = Callable[[str], Awaitable[Session | Outcome]]
+# Opens a hop connection for a recipient domain, or says why none could be opened.
+Opener = Callable[[str], Awaitable[HopConnection | RecipientOutcome]]

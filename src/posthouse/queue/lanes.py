@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from posthouse.queue.jobs import Job, Opener, Outcome, Session
+from posthouse.queue.jobs import HopConnection, Job, Opener, RecipientOutcome
 
 log = logging.getLogger("posthouse.queue")
 
@@ -47,7 +47,7 @@ class Lane:
             async with self._overall:
                 while self._jobs:
                     opened = await self._opener(self.domain)
-                    if isinstance(opened, Outcome):
+                    if isinstance(opened, RecipientOutcome):
                         await self._fail_waiting(opened)
                         return
                     try:
@@ -56,27 +56,27 @@ class Lane:
                         await opened.close()
         except Exception:
             log.exception("lane %s failed", self.domain)
-            await self._fail_waiting(Outcome.local(
+            await self._fail_waiting(RecipientOutcome.local(
                 permanent=False, status="4.3.0", text="internal error during delivery"))
         finally:
             self.active -= 1
 
-    async def _run(self, session: Session) -> None:
+    async def _run(self, hop: HopConnection) -> None:
         """Deliver waiting jobs over one connection until none is left or it breaks."""
         first = True
         while self._jobs:
-            if not first and not (await session.reset() and self._jobs):
+            if not first and not (await hop.reset() and self._jobs):
                 return
             first = False
             job = self._jobs.popleft()
             try:
-                usable = await session.send(job)
+                usable = await hop.send(job)
             finally:
                 await _finish(job)
             if not usable:
                 return
 
-    async def _fail_waiting(self, outcome: Outcome) -> None:
+    async def _fail_waiting(self, outcome: RecipientOutcome) -> None:
         """Every waiting job gets the same outcome (the domain is unreachable now)."""
         while self._jobs:
             job = self._jobs.popleft()
@@ -89,7 +89,7 @@ class Lane:
 async def _finish(job: Job) -> None:
     """Whoever left a recipient without an outcome: it is retried later."""
     try:
-        await job.report_rest(Outcome.local(permanent=False, status="4.4.2",
+        await job.report_rest(RecipientOutcome.local(permanent=False, status="4.4.2",
                                             text="not attempted: connection lost"))
     finally:
         job.done.set()

@@ -42,7 +42,7 @@ class Hop:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class MxRoute:
     """The hosts to try for a domain and how to talk to them."""
 
     hops: tuple[Hop, ...]
@@ -116,21 +116,21 @@ class Routing:
     own_hostname: str
     rng: random.Random = field(default_factory=random.Random)
 
-    def _fixed(self, domain: str) -> Route | None:
+    def _fixed(self, domain: str) -> MxRoute | None:
         cfg = self.config
         if cfg.smarthost:
             host, port = parse_hostport(cfg.smarthost)
             mode = {"starttls": TlsMode.REQUIRED, "implicit": TlsMode.IMPLICIT,
                     "none": TlsMode.NONE}[cfg.smarthost_tls]
             auth = (cfg.smarthost_user, cfg.smarthost_password) if cfg.smarthost_user else None
-            return Route((Hop(host, port),), mode, auth)
+            return MxRoute((Hop(host, port),), mode, auth)
         target = cfg.transport.get(domain) or cfg.transport.get(domain.lower())
         if target:
             host, port = parse_hostport(target)
-            return Route((Hop(host, port),))
+            return MxRoute((Hop(host, port),))
         return None
 
-    async def route(self, domain: str) -> Route | RouteFailure:
+    async def route(self, domain: str) -> MxRoute | RouteFailure:
         """The route for one recipient domain."""
         if not domain.strip("."):
             return RouteFailure(True, "5.1.3", "recipient address has no domain")
@@ -142,14 +142,14 @@ class Routing:
         if literal is not None:
             if not literal:
                 return RouteFailure(True, "5.1.2", f"bad address literal {domain}")
-            return Route((Hop(literal, port),))
+            return MxRoute((Hop(literal, port),))
         try:
             name = to_alabel(domain)
         except ValueError as exc:
             return RouteFailure(True, "5.1.2", str(exc))
         return await self._mx_route(name, port)
 
-    async def _mx_route(self, name: str, port: int) -> Route | RouteFailure:
+    async def _mx_route(self, name: str, port: int) -> MxRoute | RouteFailure:
         answer = await self.resolver.mx(name)
         if isinstance(answer, NullMx):
             return RouteFailure(True, "5.1.10", f"{name} does not accept mail (null MX)")
@@ -158,15 +158,15 @@ class Routing:
         if isinstance(answer, NoRecords):
             if answer.nxdomain:
                 return RouteFailure(True, "5.1.2", f"domain {name} does not exist")
-            return Route((Hop(name, port, implicit=True),))
+            return MxRoute((Hop(name, port, implicit=True),))
         ordered = drop_self(order_mx(answer, self.rng), self.own_hostname)
         if ordered is None:
             return RouteFailure(True, "5.4.6", f"mail for {name} loops back to myself")
         if not ordered:
-            return Route((Hop(name, port, implicit=True),))
-        return Route(tuple(Hop(r.host, port) for r in ordered))
+            return MxRoute((Hop(name, port, implicit=True),))
+        return MxRoute(tuple(Hop(r.host, port) for r in ordered))
 
-    async def targets(self, route: Route, problems: list[RouteFailure],
+    async def targets(self, route: MxRoute, problems: list[RouteFailure],
                       ) -> AsyncIterator[Target]:
         """Every address of every hop in order; address lookups happen only when the hosts
         before have been tried. Lookup problems are appended to ``problems``."""

@@ -15,7 +15,7 @@ from posthouse.delivery.headers import return_path_field
 from posthouse.delivery.router import Router
 from posthouse.message.summary import summarize
 from posthouse.queue.dsn import Dsn, RecipientReport, build_dsn, wants
-from posthouse.queue.jobs import Outcome
+from posthouse.queue.jobs import RecipientOutcome
 from posthouse.store.api import Store
 from posthouse.store.errors import StoreError
 from posthouse.store.models import (
@@ -30,7 +30,7 @@ from posthouse.store.models import (
 log = logging.getLogger("posthouse.queue")
 
 
-def report(rcpt: QueuedRecipient, outcome: Outcome, action: str, *, when: datetime,
+def report(rcpt: QueuedRecipient, outcome: RecipientOutcome, action: str, *, when: datetime,
            retry_until: datetime | None = None) -> RecipientReport:
     """The delivery-status fields of one recipient from its latest outcome."""
     return RecipientReport(

@@ -14,17 +14,17 @@ from datetime import datetime
 from posthouse.clock import Clock
 from posthouse.config import QueueConfig
 from posthouse.queue.dsn import DELAYED, FAILED, RELAYED, wants
-from posthouse.queue.jobs import Kind, Outcome
+from posthouse.queue.jobs import Kind, RecipientOutcome
 from posthouse.queue.notify import Notifier, report
 from posthouse.queue.scheduler import delay_warning_due, expires_at, is_expired, next_attempt
 from posthouse.store.api import Store
 from posthouse.store.models import QueuedMessage, QueuedRecipient, RecipientState
 
-Pair = tuple[QueuedRecipient, Outcome]
-_NOT_TRIED = Outcome.local(permanent=False, status="4.3.0", text="not attempted")
+Pair = tuple[QueuedRecipient, RecipientOutcome]
+_NOT_TRIED = RecipientOutcome.local(permanent=False, status="4.3.0", text="not attempted")
 
 
-def _expired(outcome: Outcome, days: float) -> Outcome:
+def _expired(outcome: RecipientOutcome, days: float) -> RecipientOutcome:
     """The last outcome of a recipient whose message expired (RFC 3463 X.4.7)."""
     note = f"gave up after {days:g} days"
     if outcome.remote_reply:
@@ -42,7 +42,7 @@ class Settler:
         self._clock = clock
         self._notifier = notifier
 
-    async def settle(self, queue_id: int, original: bytes, outcomes: dict[int, Outcome],
+    async def settle(self, queue_id: int, original: bytes, outcomes: dict[int, RecipientOutcome],
                      ) -> None:
         """Apply ``outcomes`` (recipient id -> outcome) to the queue entry."""
         current = await self._store.get_queued(queue_id)
@@ -70,7 +70,7 @@ class Settler:
         else:
             await self._store.remove_queued(queue_id)
 
-    async def _split(self, current: QueuedMessage, outcomes: dict[int, Outcome],
+    async def _split(self, current: QueuedMessage, outcomes: dict[int, RecipientOutcome],
                      ) -> tuple[list[Pair], list[Pair]]:
         """Pending recipients by outcome: (permanent failures, to retry)."""
         failed: list[Pair] = []

@@ -22,7 +22,7 @@ from posthouse.mailauth.dkim import DkimKeyError, DkimKeys, load_keys
 from posthouse.queue.attempt import Timeouts
 from posthouse.queue.connect import Connector, default_tls_contexts
 from posthouse.queue.content import domain_of
-from posthouse.queue.jobs import Job, Kind, Opener, Outcome
+from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
 from posthouse.queue.lanes import Lanes
 from posthouse.queue.mx import Routing
 from posthouse.queue.notify import Notifier
@@ -149,7 +149,7 @@ class QueueWorker:
         """One try of every pending recipient, then settle."""
         pending = [r for r in message.recipients if r.state is RecipientState.PENDING]
         original = b""
-        outcomes: dict[int, Outcome] = {}
+        outcomes: dict[int, RecipientOutcome] = {}
         try:
             original = await self._store.read_blob(message.blob_id)
             data = await prepare(message, original, store=self._store, keys=self._dkim,
@@ -161,7 +161,7 @@ class QueueWorker:
         await self._settler.settle(message.id, original, outcomes)
 
     async def _deliver(self, message: QueuedMessage, pending: list[QueuedRecipient],
-                       data: bytes) -> dict[int, Outcome]:
+                       data: bytes) -> dict[int, RecipientOutcome]:
         by_domain: dict[str, list[QueuedRecipient]] = {}
         for rcpt in pending:
             by_domain.setdefault(domain_of(rcpt.address), []).append(rcpt)
@@ -173,8 +173,8 @@ class QueueWorker:
             await job.done.wait()
         return {rid: o for job in jobs for rid, o in job.outcomes.items()}
 
-    async def _record(self, rcpt: QueuedRecipient, outcome: Outcome) -> None:
-        """A remote 250 is made durable before the session sends anything else."""
+    async def _record(self, rcpt: QueuedRecipient, outcome: RecipientOutcome) -> None:
+        """A remote 250 is made durable before the hop connection sends anything else."""
         if outcome.kind is Kind.DELIVERED:
             await self._store.record_recipient_result(
                 rcpt.id, delivered=True, failed=False, reply=outcome.summary())

@@ -27,8 +27,8 @@ from posthouse.sasl.base import (
     UnknownMechanism,
     Verified,
 )
-from posthouse.sasl.login import Login
-from posthouse.sasl.plain import Plain
+from posthouse.sasl.login import LoginMechanism
+from posthouse.sasl.plain import PlainMechanism
 from posthouse.sasl.registry import mechanisms, normalize_name, start
 from posthouse.sasl.scram import ScramSecrets, ScramSha256, derive_secrets
 
@@ -38,11 +38,11 @@ __all__ = [
     "Credentials",
     "Failure",
     "FailureReason",
-    "Login",
+    "LoginMechanism",
     "Mechanism",
     "MechanismNotAllowed",
     "NeedSecrets",
-    "Plain",
+    "PlainMechanism",
     "SaslError",
     "ScramSecrets",
     "ScramSha256",

@@ -20,7 +20,7 @@ USERNAME_PROMPT = b"Username:"
 PASSWORD_PROMPT = b"Password:"
 
 
-class Login(SteppedMechanism):
+class LoginMechanism(SteppedMechanism):
     """Server side of LOGIN."""
 
     name = "LOGIN"

@@ -12,7 +12,7 @@ from posthouse.sasl.base import (
 )
 
 
-class Plain(SteppedMechanism):
+class PlainMechanism(SteppedMechanism):
     """Server side of PLAIN. Without an initial response it first sends an empty challenge."""
 
     name = "PLAIN"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from posthouse.sasl.base import Mechanism, MechanismNotAllowed, UnknownMechanism
-from posthouse.sasl.login import Login
-from posthouse.sasl.plain import Plain
+from posthouse.sasl.login import LoginMechanism
+from posthouse.sasl.plain import PlainMechanism
 from posthouse.sasl.scram import ScramSha256
 
 _FACTORIES: dict[str, Callable[[], Mechanism]] = {
     "SCRAM-SHA-256": ScramSha256,
-    "PLAIN": Plain,
-    "LOGIN": Login,
+    "PLAIN": PlainMechanism,
+    "LOGIN": LoginMechanism,
 }
 _MAX_NAME = 20  # RFC 4422 3.1: mechanism names are 1 to 20 characters
 

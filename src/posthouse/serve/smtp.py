@@ -1,6 +1,6 @@
 """SMTP IO adapter for port 25 (inbound MX) and submission (587 STARTTLS, 465 implicit TLS).
 
-The sans-IO core (smtp.ServerConnection) enforces the protocol; this adapter decides each
+The sans-IO core (smtp.SmtpServerConnection) enforces the protocol; this adapter decides each
 reply: routing and relay policy, sender ownership, quota, authentication, and delivery.
 """
 
@@ -43,9 +43,9 @@ class _CoreConfigs:
 
     def __init__(self, services: Services) -> None:
         self._services = services
-        self._made: dict[tuple[str, bool], smtp.ServerConfig] = {}
+        self._made: dict[tuple[str, bool], smtp.SmtpConfig] = {}
 
-    def get(self, protocol: str, peer_ip: str) -> smtp.ServerConfig:
+    def get(self, protocol: str, peer_ip: str) -> smtp.SmtpConfig:
         """The configuration for a session on ``protocol`` from ``peer_ip``."""
         # AUTH exists on the submission ports only: only there does the peer's address count.
         loopback_plain = protocol != "smtp" and plaintext_login_allowed(
@@ -58,11 +58,11 @@ class _CoreConfigs:
         return config
 
 
-def _core_config(services: Services, protocol: str, loopback_plain: bool) -> smtp.ServerConfig:
+def _core_config(services: Services, protocol: str, loopback_plain: bool) -> smtp.SmtpConfig:
     """What the sans-IO core offers and enforces on one kind of session."""
     cfg = services.config
     submission = protocol != "smtp"
-    return smtp.ServerConfig(
+    return smtp.SmtpConfig(
         hostname=cfg.server.hostname,
         max_message_size=cfg.limits.max_message_size,
         max_recipients=cfg.limits.max_recipients,
@@ -77,14 +77,14 @@ class SmtpSession:
     """One SMTP connection."""
 
     def __init__(self, services: Services, conn: Connection, ctx: SessionContext,
-                 config: smtp.ServerConfig) -> None:
+                 config: smtp.SmtpConfig) -> None:
         self.services = services
         self.conn = conn
         self.ctx = ctx
         self.submission = ctx.protocol != "smtp"
         self.sid = new_session_id("s")
         self.ip = conn.peer[0]
-        self.core = smtp.ServerConnection(config, tls_active=conn.is_tls)
+        self.core = smtp.SmtpServerConnection(config, tls_active=conn.is_tls)
         self.helo = ""
         self.extended = False
         self.principal: Principal | None = None
@@ -131,7 +131,7 @@ class SmtpSession:
         """Our name in replies."""
         return self.services.hostname
 
-    async def _answer(self, event: smtp.Event) -> None:
+    async def _answer(self, event: smtp.SmtpEvent) -> None:
         if isinstance(event, smtp.StartTLS):
             self.conn.write(self.core.send(replies.ready_to_start_tls()))
             await self.conn.drain()
@@ -146,7 +146,7 @@ class SmtpSession:
         if self.core.phase in (smtp.Phase.FRESH, smtp.Phase.GREETED):
             self.txn = None  # the core ended the transaction (reset, error, or delivery)
 
-    async def _decide(self, event: smtp.Event) -> smtp.Reply:
+    async def _decide(self, event: smtp.SmtpEvent) -> smtp.Reply:
         match event:
             case smtp.Helo(name=name, extended=extended):
                 self.helo, self.extended, self.txn = name, extended, None

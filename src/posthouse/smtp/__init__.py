@@ -1,7 +1,7 @@
 """Sans-IO SMTP for the server and the outbound client: bytes in, typed events out.
 
-Server: ``ServerConnection(ServerConfig(...))`` (server.py, with session.py, states.py,
-parser.py, grammar.py, params.py, data.py). Client: ``ClientConnection()`` (client.py,
+Server: ``SmtpServerConnection(SmtpConfig(...))`` (server.py, with session.py, states.py,
+parser.py, grammar.py, params.py, data.py). Client: ``SmtpClientConnection()`` (client.py,
 reply_reader.py). Replies are ``Reply`` values; ``replies`` holds the standard ones.
 
 Decisions, each explained where it is implemented:
@@ -13,15 +13,16 @@ Decisions, each explained where it is implemented:
 - sender address syntax -> 501 5.1.7, recipient -> 501 5.1.3 (RFC 3463).
 """
 
-from posthouse.smtp.client import ClientConnection, ServerReply, dot_stuff
-from posthouse.smtp.commands import (
+from posthouse.smtp.client import ServerReply, SmtpClientConnection, dot_stuff
+from posthouse.smtp.config import SmtpConfig
+from posthouse.smtp.connection import SmtpServerConnection
+from posthouse.smtp.events import (
     NEED_DATA,
     AuthResponse,
     AuthStart,
     BdatChunk,
     Closed,
     DataStart,
-    Event,
     Expn,
     Helo,
     Help,
@@ -33,15 +34,14 @@ from posthouse.smtp.commands import (
     RcptTo,
     Rejected,
     Rset,
+    SmtpEvent,
     StartTLS,
     Vrfy,
 )
-from posthouse.smtp.config import ServerConfig
 from posthouse.smtp.grammar import Address, AddressError, parse_address
 from posthouse.smtp.params import MailParams, Orcpt, RcptParams
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import Capabilities
-from posthouse.smtp.server import ServerConnection
 from posthouse.smtp.states import Phase
 
 __all__ = [
@@ -52,10 +52,8 @@ __all__ = [
     "AuthStart",
     "BdatChunk",
     "Capabilities",
-    "ClientConnection",
     "Closed",
     "DataStart",
-    "Event",
     "Expn",
     "Helo",
     "Help",
@@ -72,9 +70,11 @@ __all__ = [
     "Rejected",
     "Reply",
     "Rset",
-    "ServerConfig",
-    "ServerConnection",
     "ServerReply",
+    "SmtpClientConnection",
+    "SmtpConfig",
+    "SmtpEvent",
+    "SmtpServerConnection",
     "StartTLS",
     "Vrfy",
     "dot_stuff",

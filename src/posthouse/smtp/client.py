@@ -6,7 +6,7 @@ may be outstanding only if the server advertised PIPELINING and the earlier ones
 group (RFC 2920 3.1: MAIL, RCPT, RSET, BDAT and the message content); everything else waits
 for its reply. Example::
 
-    conn = ClientConnection()
+    conn = SmtpClientConnection()
     conn.receive_data(read())            # -> ServerReply("GREETING", 220 ...)
     write(conn.ehlo("me.example"))       # -> conn.capabilities
     write(conn.mail(sender, size=len(msg)) + conn.rcpt(rcpt) + conn.data())
@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from posthouse.smtp.commands import NEED_DATA, Closed, NeedData
+from posthouse.smtp.events import NEED_DATA, Closed, NeedData
 from posthouse.smtp.grammar import Address
 from posthouse.smtp.params import Orcpt, xtext_encode
 from posthouse.smtp.replies import Reply
@@ -64,7 +64,7 @@ def dot_stuff(content: bytes) -> bytes:
     return _LEADING_DOT_RE.sub(b"..", text) + b".\r\n"
 
 
-class ClientConnection:
+class SmtpClientConnection:
     """One SMTP client session, as a state machine over bytes."""
 
     def __init__(self, *, max_line: int = DEFAULT_MAX_LINE,

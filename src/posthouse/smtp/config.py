@@ -14,7 +14,7 @@ DEFAULT_MAX_LINE = 1000
 
 
 @dataclass(frozen=True)
-class ServerConfig:
+class SmtpConfig:
     """Limits and the extensions to advertise in the EHLO reply.
 
     ``starttls``: offer STARTTLS while the session is still plaintext. ``auth``: offer AUTH

@@ -1,7 +1,7 @@
 """Command lines to events: the verb table and one argument parser per verb.
 
 Only syntax is checked here; whether the command fits the session is decided before (states.py
-and the gate in server.py). A parser returns an Event, or the Reply that refuses the line.
+and the gate in server.py). A parser returns an SmtpEvent, or the Reply that refuses the line.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import (
+from posthouse.smtp.events import (
     AuthStart,
     DataStart,
-    Event,
     Expn,
     Helo,
     Help,
@@ -25,6 +24,7 @@ from posthouse.smtp.commands import (
     Quit,
     RcptTo,
     Rset,
+    SmtpEvent,
     StartTLS,
     Vrfy,
 )
@@ -71,15 +71,15 @@ def split_command(line: bytes) -> tuple[str, str] | Reply:
     return verb.upper(), args
 
 
-def _no_args(event: Event) -> Callable[[str, ParseContext], Event | Reply]:
-    def parse(args: str, ctx: ParseContext) -> Event | Reply:
+def _no_args(event: SmtpEvent) -> Callable[[str, ParseContext], SmtpEvent | Reply]:
+    def parse(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
         return replies.param_syntax("No parameters allowed") if args else event
 
     return parse
 
 
-def _hello(extended: bool) -> Callable[[str, ParseContext], Event | Reply]:
-    def parse(args: str, ctx: ParseContext) -> Event | Reply:
+def _hello(extended: bool) -> Callable[[str, ParseContext], SmtpEvent | Reply]:
+    def parse(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
         # RFC 5321 4.1.1.1 wants a domain or address literal; like most servers we take any
         # printable word (policy may check it with grammar.is_domain_or_literal).
         name = args.lstrip(" ").partition(" ")[0]
@@ -109,7 +109,7 @@ def _path_and_params(rest: str, *, sender: bool) -> tuple[Address | None, str] |
     return address, tail
 
 
-def parse_mail(args: str, ctx: ParseContext) -> Event | Reply:
+def parse_mail(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
     """MAIL FROM:<reverse-path> [params] (RFC 5321 4.1.1.2)."""
     rest = _keyword(args, "FROM:")
     if rest is None:
@@ -127,7 +127,7 @@ def parse_mail(args: str, ctx: ParseContext) -> Event | Reply:
     return MailFrom(address, params)
 
 
-def parse_rcpt(args: str, ctx: ParseContext) -> Event | Reply:
+def parse_rcpt(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
     """RCPT TO:<forward-path> [params] (RFC 5321 4.1.1.3)."""
     rest = _keyword(args, "TO:")
     if rest is None:
@@ -146,7 +146,7 @@ def parse_rcpt(args: str, ctx: ParseContext) -> Event | Reply:
     return RcptTo(address, params)
 
 
-def parse_auth(args: str, ctx: ParseContext) -> Event | Reply:
+def parse_auth(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
     """AUTH mechanism [initial-response] (RFC 4954 4)."""
     mechanism, _, initial = args.partition(" ")
     mechanism = mechanism.upper()
@@ -180,22 +180,24 @@ def parse_bdat(args: str) -> tuple[int, bool] | Reply:
     return int(size), bool(last)
 
 
-def _required_arg(make: Callable[[str], Event]) -> Callable[[str, ParseContext], Event | Reply]:
-    def parse(args: str, ctx: ParseContext) -> Event | Reply:
+def _required_arg(
+    make: Callable[[str], SmtpEvent],
+) -> Callable[[str, ParseContext], SmtpEvent | Reply]:
+    def parse(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
         return make(args) if args else replies.param_syntax("Argument required")
 
     return parse
 
 
-def _help(args: str, ctx: ParseContext) -> Event | Reply:
+def _help(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
     return Help(args or None)
 
 
-def _noop(args: str, ctx: ParseContext) -> Event | Reply:
+def _noop(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
     return Noop()  # RFC 5321 4.1.1.9: a parameter string is allowed and ignored
 
 
-PARSERS: dict[str, Callable[[str, ParseContext], Event | Reply]] = {
+PARSERS: dict[str, Callable[[str, ParseContext], SmtpEvent | Reply]] = {
     "HELO": _hello(False),
     "EHLO": _hello(True),
     "MAIL": parse_mail,

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import (
+from posthouse.smtp.config import SmtpConfig
+from posthouse.smtp.events import (
     BdatChunk,
-    Event,
     Helo,
     MailFrom,
     MessageComplete,
     RcptTo,
     Rejected,
     Rset,
+    SmtpEvent,
 )
-from posthouse.smtp.config import ServerConfig
 from posthouse.smtp.params import MailParams, Offered
 from posthouse.smtp.parser import PARSERS, ParseContext, parse_bdat, split_command
 from posthouse.smtp.replies import Reply
@@ -36,7 +36,7 @@ _NOTHING_OFFERED = Offered()
 # Both depend only on the (frozen) config and two flags: made once, not per command.
 
 @lru_cache(maxsize=32)
-def _offered(config: ServerConfig, *, auth: bool) -> Offered:
+def _offered(config: SmtpConfig, *, auth: bool) -> Offered:
     """The MAIL/RCPT parameters an EHLO session may use."""
     c = config
     return Offered(
@@ -46,7 +46,7 @@ def _offered(config: ServerConfig, *, auth: bool) -> Offered:
 
 
 @lru_cache(maxsize=32)
-def _ehlo_reply(config: ServerConfig, *, starttls: bool, auth: bool) -> Reply:
+def _ehlo_reply(config: SmtpConfig, *, starttls: bool, auth: bool) -> Reply:
     """250 with the hostname and the EHLO keywords."""
     c = config
     keywords = (
@@ -87,7 +87,7 @@ class BdatCommand:
 class Session:
     """Everything the server remembers between commands."""
 
-    def __init__(self, config: ServerConfig, *, tls_active: bool) -> None:
+    def __init__(self, config: SmtpConfig, *, tls_active: bool) -> None:
         self.config = config
         self.tls_active = tls_active
         self.phase = Phase.FRESH
@@ -123,7 +123,7 @@ class Session:
 
     # -- Commands ----------------------------------------------------------------------------
 
-    def command(self, line: bytes) -> Event | BdatCommand:
+    def command(self, line: bytes) -> SmtpEvent | BdatCommand:
         """Parse one command line and check it against the session."""
         split = split_command(line)
         if isinstance(split, Reply):
@@ -181,7 +181,7 @@ class Session:
 
     # -- Effects -----------------------------------------------------------------------------
 
-    def apply(self, event: Event, reply: Reply) -> None:
+    def apply(self, event: SmtpEvent, reply: Reply) -> None:
         """Move the state after ``reply`` answered ``event``."""
         ok = reply.is_success
         if isinstance(event, Helo) and ok:

@@ -8,14 +8,14 @@ An async generator that yields untagged responses, then one ``Tagged`` for ``tag
 are raised (ImapError, store domain errors) and turned into tagged NO/BAD by the session,
 which also sends pending mailbox updates before the tagged response and moves the state.
 
-Each handler module exports its own small table ``HANDLERS: dict[type[Command], Handler]``;
+Each handler module exports its own small table ``HANDLERS: dict[type[ImapCommand], Handler]``;
 this module merges them, importing every module explicitly. A command type without a
 handler is answered ``NO`` by the session (and the unit test on the table fails).
 """
 
 from __future__ import annotations
 
-from posthouse.imap.commands import Command
+from posthouse.imap.commands import ImapCommand
 from posthouse.imap.handlers import (
     append,
     auth,
@@ -33,7 +33,7 @@ from posthouse.imap.handlers import (
 )
 from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
 
-_TABLES: tuple[dict[type[Command], Handler], ...] = (
+_TABLES: tuple[dict[type[ImapCommand], Handler], ...] = (
     # session, authentication and mailbox commands
     auth.HANDLERS,
     misc.HANDLERS,
@@ -52,8 +52,10 @@ _TABLES: tuple[dict[type[Command], Handler], ...] = (
 )
 
 
-def _merge(tables: tuple[dict[type[Command], Handler], ...]) -> dict[type[Command], Handler]:
-    merged: dict[type[Command], Handler] = {}
+def _merge(
+    tables: tuple[dict[type[ImapCommand], Handler], ...],
+) -> dict[type[ImapCommand], Handler]:
+    merged: dict[type[ImapCommand], Handler] = {}
     for table in tables:
         for cls, handler in table.items():
             if cls in merged:
@@ -62,6 +64,6 @@ def _merge(tables: tuple[dict[type[Command], Handler], ...]) -> dict[type[Comman
     return merged
 
 
-HANDLERS: dict[type[Command], Handler] = _merge(_TABLES)
+HANDLERS: dict[type[ImapCommand], Handler] = _merge(_TABLES)
 
 __all__ = ["HANDLERS", "Handler", "HandlerContext", "Selected", "ok"]

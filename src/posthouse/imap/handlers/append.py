@@ -19,10 +19,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, ok
 from posthouse.imap.handlers.copy import target_mailbox
 from posthouse.imap.handlers.store import settable_flags
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Response
 from posthouse.imap.sequence import compress
 from posthouse.store.models import Mailbox, NewMessage
@@ -56,7 +56,9 @@ async def _store_all(
     return uidvalidity, uids
 
 
-async def handle_append(ctx: HandlerContext, tag: str, cmd: c.Append) -> AsyncIterator[Response]:
+async def handle_append(
+    ctx: HandlerContext, tag: str, cmd: c.AppendCommand
+) -> AsyncIterator[Response]:
     """APPEND / MULTIAPPEND."""
     for message in cmd.messages:
         _check(ctx, message)
@@ -70,4 +72,4 @@ async def handle_append(ctx: HandlerContext, tag: str, cmd: c.Append) -> AsyncIt
     yield ok(tag, "APPEND completed", code)
 
 
-HANDLERS: dict[type[c.Command], Handler] = {c.Append: handle_append}
+HANDLERS: dict[type[c.ImapCommand], Handler] = {c.AppendCommand: handle_append}

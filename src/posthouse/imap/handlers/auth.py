@@ -13,14 +13,16 @@ from collections.abc import AsyncIterator
 from posthouse import sasl
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Continuation, Response, Status
 
 _FAILED = "Authentication failed"
 
 
-async def starttls(ctx: HandlerContext, tag: str, cmd: c.StartTLS) -> AsyncIterator[Response]:
+async def starttls(
+    ctx: HandlerContext, tag: str, cmd: c.StartTLSCommand
+) -> AsyncIterator[Response]:
     """OK, then the handshake; pipelined plaintext is dropped (RFC 9051 6.2.1)."""
     if ctx.port.is_tls:
         raise ImapError("TLS is already active", status=Status.BAD)
@@ -43,11 +45,10 @@ async def _finish_login(
     yield ok(tag, "Logged in", capability_code(ctx.capabilities()))
 
 
-async def login(ctx: HandlerContext, tag: str, cmd: c.Login) -> AsyncIterator[Response]:
+async def login(ctx: HandlerContext, tag: str, cmd: c.LoginCommand) -> AsyncIterator[Response]:
     """LOGIN user password (RFC 9051 6.2.3)."""
     if not ctx.port.secure:
-        raise ImapError("Login only after STARTTLS",
-                        code=ResponseCode.PRIVACYREQUIRED.code())
+        raise ImapError("Login only after STARTTLS", code=ResponseCode.PRIVACYREQUIRED.code())
     async for response in _finish_login(ctx, tag, cmd.user, cmd.password):
         yield response
 
@@ -65,15 +66,17 @@ def _start(ctx: HandlerContext, name: str) -> sasl.Mechanism:
     try:
         return sasl.start(name, allowed=sasl.mechanisms(secure=ctx.port.secure))
     except sasl.MechanismNotAllowed:
-        raise ImapError(f"{name} only after STARTTLS",
-                        code=ResponseCode.PRIVACYREQUIRED.code()) from None
+        raise ImapError(
+            f"{name} only after STARTTLS", code=ResponseCode.PRIVACYREQUIRED.code()
+        ) from None
     except sasl.UnknownMechanism:
-        raise ImapError("Unsupported authentication mechanism",
-                        code=ResponseCode.CANNOT.code()) from None
+        raise ImapError(
+            "Unsupported authentication mechanism", code=ResponseCode.CANNOT.code()
+        ) from None
 
 
 async def authenticate(
-    ctx: HandlerContext, tag: str, cmd: c.Authenticate
+    ctx: HandlerContext, tag: str, cmd: c.AuthenticateCommand
 ) -> AsyncIterator[Response]:
     """AUTHENTICATE mech [initial-response] with PLAIN or LOGIN (RFC 9051 6.2.2)."""
     mech = _start(ctx, cmd.mechanism)
@@ -99,8 +102,8 @@ async def authenticate(
         yield response
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.StartTLS: starttls,
-    c.Login: login,
-    c.Authenticate: authenticate,
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.StartTLSCommand: starttls,
+    c.LoginCommand: login,
+    c.AuthenticateCommand: authenticate,
 }

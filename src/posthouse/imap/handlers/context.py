@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from posthouse.imap import utf7
 from posthouse.imap.capabilities import capabilities
-from posthouse.imap.errors import ImapError, ResponseCode
-from posthouse.imap.reader import AuthLine, IdleDone
+from posthouse.imap.connection import AuthLine, IdleDone
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Code, Response, Status, Tagged
 from posthouse.imap.view import MailboxView
 from posthouse.store.errors import NoSuchMailbox, StoreError

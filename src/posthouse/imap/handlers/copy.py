@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Code, Response, Status, UntaggedStatus
 from posthouse.imap.sequence import compress
 from posthouse.store.models import Mailbox
@@ -38,7 +38,7 @@ def copyuid(uidvalidity: int, pairs: list[tuple[int, int]]) -> Code:
     return ResponseCode.COPYUID.code(uidvalidity, Atom(source), Atom(dest))
 
 
-async def handle_copy(ctx: HandlerContext, tag: str, cmd: c.Copy) -> AsyncIterator[Response]:
+async def handle_copy(ctx: HandlerContext, tag: str, cmd: c.CopyCommand) -> AsyncIterator[Response]:
     """COPY / UID COPY."""
     selected = ctx.require_selected()
     name = "UID COPY" if cmd.uid else "COPY"
@@ -54,7 +54,7 @@ async def handle_copy(ctx: HandlerContext, tag: str, cmd: c.Copy) -> AsyncIterat
     yield ok(tag, f"{name} completed", code)
 
 
-async def handle_move(ctx: HandlerContext, tag: str, cmd: c.Move) -> AsyncIterator[Response]:
+async def handle_move(ctx: HandlerContext, tag: str, cmd: c.MoveCommand) -> AsyncIterator[Response]:
     """MOVE / UID MOVE: needs a writable mailbox, as it expunges (RFC 6851 3.3)."""
     selected = ctx.require_writable()
     name = "UID MOVE" if cmd.uid else "MOVE"
@@ -72,4 +72,7 @@ async def handle_move(ctx: HandlerContext, tag: str, cmd: c.Move) -> AsyncIterat
     yield ok(tag, f"{name} completed")
 
 
-HANDLERS: dict[type[c.Command], Handler] = {c.Copy: handle_copy, c.Move: handle_move}
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.CopyCommand: handle_copy,
+    c.MoveCommand: handle_move,
+}

@@ -17,12 +17,12 @@ from posthouse.imap.responses import Response
 
 
 async def handle_expunge(
-    ctx: HandlerContext, tag: str, cmd: c.Expunge | c.UidExpunge
+    ctx: HandlerContext, tag: str, cmd: c.ExpungeCommand | c.UidExpungeCommand
 ) -> AsyncIterator[Response]:
     """EXPUNGE / UID EXPUNGE."""
     selected = ctx.require_writable()
     uids: list[int] | None = None
-    if isinstance(cmd, c.UidExpunge):
+    if isinstance(cmd, c.UidExpungeCommand):
         uids = selected.view.resolve(cmd.sequence, uid=True)
     if uids is None or uids:
         removed = await ctx.store.expunge(selected.mailbox.id, uids, origin=ctx.origin)
@@ -30,7 +30,7 @@ async def handle_expunge(
     yield ok(tag, f"{cmd.NAME} completed")
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.Expunge: handle_expunge,
-    c.UidExpunge: handle_expunge,
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.ExpungeCommand: handle_expunge,
+    c.UidExpungeCommand: handle_expunge,
 }

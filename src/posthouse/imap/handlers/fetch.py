@@ -26,15 +26,15 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.msg_fetchitems import (
     Body,
     FetchPlan,
     MessageData,
-    make_plan,
+    plan_fetch,
     render,
 )
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response, fetch
 from posthouse.store.errors import NotFound
 from posthouse.store.models import FlagOp, StoredMessage, UidFlags
@@ -124,29 +124,36 @@ async def _batch(
     return metas, seen_now, missing
 
 
-async def handle_fetch(ctx: HandlerContext, tag: str, cmd: c.Fetch) -> AsyncIterator[Response]:
+async def handle_fetch(
+    ctx: HandlerContext, tag: str, cmd: c.FetchCommand
+) -> AsyncIterator[Response]:
     """FETCH / UID FETCH."""
     selected = ctx.require_selected()
     uids = selected.view.resolve(cmd.sequence, uid=cmd.uid)
-    plan = make_plan(cmd.items, uid=cmd.uid, read_only=selected.read_only,
-                     modseq=cmd.changedsince is not None or ctx.condstore)
+    plan = plan_fetch(
+        cmd.items,
+        uid=cmd.uid,
+        read_only=selected.read_only,
+        modseq=cmd.changedsince is not None or ctx.condstore,
+    )
     step = batch_size(plan)
     missing = 0
     for start in range(0, len(uids), step):
-        metas, seen_now, gone = await _batch(ctx, selected, plan, uids[start:start + step],
-                                             cmd.changedsince)
+        metas, seen_now, gone = await _batch(
+            ctx, selected, plan, uids[start : start + step], cmd.changedsince
+        )
         missing += gone
         for group in blob_groups(metas) if plan.blob else (metas,):
             blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
             for meta in group:
-                response = _message(selected, plan, meta, blobs,
-                                    newly_seen=meta.uid in seen_now)
+                response = _message(selected, plan, meta, blobs, newly_seen=meta.uid in seen_now)
                 if response is not None:
                     yield response
     if missing and not cmd.uid:
-        raise ImapError("Some messages were expunged by another session",
-                        code=ResponseCode.EXPUNGEISSUED.code())
+        raise ImapError(
+            "Some messages were expunged by another session", code=ResponseCode.EXPUNGEISSUED.code()
+        )
     yield ok(tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
 
 
-HANDLERS: dict[type[c.Command], Handler] = {c.Fetch: handle_fetch}
+HANDLERS: dict[type[c.ImapCommand], Handler] = {c.FetchCommand: handle_fetch}

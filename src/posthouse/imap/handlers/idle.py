@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError
 from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Continuation, Response, Status
 
 
-async def idle(ctx: HandlerContext, tag: str, cmd: c.Idle) -> AsyncIterator[Response]:
+async def idle(ctx: HandlerContext, tag: str, cmd: c.IdleCommand) -> AsyncIterator[Response]:
     """``+ idling``, then updates until ``DONE``."""
     yield Continuation("idling")
     for update in await ctx.updates(allow_expunge=True):
@@ -32,4 +32,4 @@ async def idle(ctx: HandlerContext, tag: str, cmd: c.Idle) -> AsyncIterator[Resp
         return
 
 
-HANDLERS: dict[type[c.Command], Handler] = {c.Idle: idle}
+HANDLERS: dict[type[c.ImapCommand], Handler] = {c.IdleCommand: idle}

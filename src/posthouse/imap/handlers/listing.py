@@ -69,7 +69,7 @@ def _matching(patterns: Sequence[Pattern], name: str, *, phantom: bool) -> bool:
     return any(p.matches(name) and (p.ends_with_percent or not phantom) for p in patterns)
 
 
-def _plain_entries(cmd: c.List, tree: _Tree, patterns: list[Pattern], rev2: bool
+def _plain_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern], rev2: bool
                    ) -> list[_Entry]:
     """LIST without the SUBSCRIBED selection: mailboxes and (for ``%``) phantom levels."""
     parents = tree.parents
@@ -93,7 +93,7 @@ def _plain_entries(cmd: c.List, tree: _Tree, patterns: list[Pattern], rev2: bool
     return out
 
 
-def _subscribed_entries(cmd: c.List, tree: _Tree, patterns: list[Pattern]) -> list[_Entry]:
+def _subscribed_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern]) -> list[_Entry]:
     """LIST (SUBSCRIBED [RECURSIVEMATCH]) (RFC 5258 3.1)."""
     parents = tree.parents
     recursive = "RECURSIVEMATCH" in cmd.select
@@ -117,7 +117,7 @@ def _subscribed_entries(cmd: c.List, tree: _Tree, patterns: list[Pattern]) -> li
     return out
 
 
-async def list_(ctx: HandlerContext, tag: str, cmd: c.List) -> AsyncIterator[Response]:
+async def list_(ctx: HandlerContext, tag: str, cmd: c.ListCommand) -> AsyncIterator[Response]:
     """LIST in all its forms."""
     check_status_items(ctx, cmd.status_items)
     if cmd.patterns == ("",):  # RFC 9051 6.3.9: the delimiter and the root
@@ -137,7 +137,7 @@ async def list_(ctx: HandlerContext, tag: str, cmd: c.List) -> AsyncIterator[Res
     yield ok(tag, "LIST completed")
 
 
-async def lsub(ctx: HandlerContext, tag: str, cmd: c.Lsub) -> AsyncIterator[Response]:
+async def lsub(ctx: HandlerContext, tag: str, cmd: c.LsubCommand) -> AsyncIterator[Response]:
     """LSUB (RFC 3501 6.3.9): subscribed names; for ``%`` also unsubscribed levels with
     subscribed names below them, as ``\\Noselect``."""
     pattern = Pattern(combine(cmd.reference, cmd.pattern))
@@ -161,7 +161,7 @@ async def mailbox_list_line(ctx: HandlerContext, name: str) -> Untagged:
     return list_response(ctx, "LIST", entry)
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.List: list_,
-    c.Lsub: lsub,
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.ListCommand: list_,
+    c.LsubCommand: lsub,
 }

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response
 from posthouse.store.models import HIERARCHY_DELIMITER
 
@@ -27,7 +27,7 @@ def _special_use(uses: tuple[str, ...]) -> str | None:
     return uses[0]
 
 
-async def create(ctx: HandlerContext, tag: str, cmd: c.Create) -> AsyncIterator[Response]:
+async def create(ctx: HandlerContext, tag: str, cmd: c.CreateCommand) -> AsyncIterator[Response]:
     """A trailing delimiter only declares intent to create names below (RFC 9051 6.3.4)."""
     name = cmd.mailbox
     if name.endswith(HIERARCHY_DELIMITER) and name.strip(HIERARCHY_DELIMITER):
@@ -37,36 +37,38 @@ async def create(ctx: HandlerContext, tag: str, cmd: c.Create) -> AsyncIterator[
     yield ok(tag, "CREATE completed")
 
 
-async def delete(ctx: HandlerContext, tag: str, cmd: c.Delete) -> AsyncIterator[Response]:
+async def delete(ctx: HandlerContext, tag: str, cmd: c.DeleteCommand) -> AsyncIterator[Response]:
     """Remove a mailbox and its messages; names below it stay (RFC 9051 6.3.5)."""
     await ctx.store.delete_mailbox(ctx.user_id, cmd.mailbox, origin=ctx.origin)
     yield ok(tag, "DELETE completed")
 
 
-async def rename(ctx: HandlerContext, tag: str, cmd: c.Rename) -> AsyncIterator[Response]:
+async def rename(ctx: HandlerContext, tag: str, cmd: c.RenameCommand) -> AsyncIterator[Response]:
     """Rename with everything below; INBOX's messages move instead (RFC 9051 6.3.6)."""
     await ctx.store.rename_mailbox(ctx.user_id, cmd.old, cmd.new, origin=ctx.origin)
     yield ok(tag, "RENAME completed")
 
 
-async def subscribe(ctx: HandlerContext, tag: str, cmd: c.Subscribe) -> AsyncIterator[Response]:
+async def subscribe(
+    ctx: HandlerContext, tag: str, cmd: c.SubscribeCommand
+) -> AsyncIterator[Response]:
     """Any valid name may be subscribed, existing or not (RFC 9051 6.3.7)."""
     await ctx.store.set_subscribed(ctx.user_id, cmd.mailbox, True, origin=ctx.origin)
     yield ok(tag, "SUBSCRIBE completed")
 
 
 async def unsubscribe(
-    ctx: HandlerContext, tag: str, cmd: c.Unsubscribe
+    ctx: HandlerContext, tag: str, cmd: c.UnsubscribeCommand
 ) -> AsyncIterator[Response]:
     """Forget a subscription (RFC 9051 6.3.8)."""
     await ctx.store.set_subscribed(ctx.user_id, cmd.mailbox, False, origin=ctx.origin)
     yield ok(tag, "UNSUBSCRIBE completed")
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.Create: create,
-    c.Delete: delete,
-    c.Rename: rename,
-    c.Subscribe: subscribe,
-    c.Unsubscribe: unsubscribe,
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.CreateCommand: create,
+    c.DeleteCommand: delete,
+    c.RenameCommand: rename,
+    c.SubscribeCommand: subscribe,
+    c.UnsubscribeCommand: unsubscribe,
 }

@@ -13,24 +13,28 @@ from posthouse.imap.responses import Atom, Bye, Response, Untagged, Value
 from posthouse.store.models import HIERARCHY_DELIMITER
 
 
-async def capability(ctx: HandlerContext, tag: str, cmd: c.Capability) -> AsyncIterator[Response]:
+async def capability(
+    ctx: HandlerContext, tag: str, cmd: c.CapabilityCommand
+) -> AsyncIterator[Response]:
     """``* CAPABILITY ...`` for the current state."""
     yield Untagged((Atom("CAPABILITY"), *(Atom(n) for n in ctx.capabilities())))
     yield ok(tag, "CAPABILITY completed")
 
 
-async def noop(ctx: HandlerContext, tag: str, cmd: c.Noop | c.Check) -> AsyncIterator[Response]:
+async def noop(
+    ctx: HandlerContext, tag: str, cmd: c.NoopCommand | c.CheckCommand
+) -> AsyncIterator[Response]:
     """NOOP and CHECK: nothing to do; the session sends pending updates (RFC 9051 6.1.2)."""
     yield ok(tag, f"{cmd.NAME} completed")
 
 
-async def logout(ctx: HandlerContext, tag: str, cmd: c.Logout) -> AsyncIterator[Response]:
+async def logout(ctx: HandlerContext, tag: str, cmd: c.LogoutCommand) -> AsyncIterator[Response]:
     """``* BYE`` then the tagged OK; the session closes the connection (RFC 9051 6.1.3)."""
     yield Bye("posthouse logging out")
     yield ok(tag, "LOGOUT completed")
 
 
-async def id_(ctx: HandlerContext, tag: str, cmd: c.Id) -> AsyncIterator[Response]:
+async def id_(ctx: HandlerContext, tag: str, cmd: c.IdCommand) -> AsyncIterator[Response]:
     """RFC 2971: log what the client says about itself, answer with our name."""
     if cmd.params:
         shown = ", ".join(f"{k}={v!r}" for k, v in cmd.params[:10])
@@ -40,7 +44,7 @@ async def id_(ctx: HandlerContext, tag: str, cmd: c.Id) -> AsyncIterator[Respons
     yield ok(tag, "ID completed")
 
 
-async def enable(ctx: HandlerContext, tag: str, cmd: c.Enable) -> AsyncIterator[Response]:
+async def enable(ctx: HandlerContext, tag: str, cmd: c.EnableCommand) -> AsyncIterator[Response]:
     """Turn on IMAP4rev2 and/or UTF8=ACCEPT; unknown names are ignored (RFC 5161 3.1).
 
     Both make mailbox names UTF-8 from now on (RFC 9051 5.1, RFC 6855 3); IMAP4rev2 also
@@ -61,19 +65,21 @@ async def enable(ctx: HandlerContext, tag: str, cmd: c.Enable) -> AsyncIterator[
     yield ok(tag, "ENABLE completed")
 
 
-async def namespace(ctx: HandlerContext, tag: str, cmd: c.Namespace) -> AsyncIterator[Response]:
+async def namespace(
+    ctx: HandlerContext, tag: str, cmd: c.NamespaceCommand
+) -> AsyncIterator[Response]:
     """One personal namespace with "/" as delimiter; no shared or other users' (RFC 2342)."""
     personal: list[Value] = [["", HIERARCHY_DELIMITER]]
     yield Untagged((Atom("NAMESPACE"), personal, None, None))
     yield ok(tag, "NAMESPACE completed")
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.Capability: capability,
-    c.Noop: noop,
-    c.Check: noop,
-    c.Logout: logout,
-    c.Id: id_,
-    c.Enable: enable,
-    c.Namespace: namespace,
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.CapabilityCommand: capability,
+    c.NoopCommand: noop,
+    c.CheckCommand: noop,
+    c.LogoutCommand: logout,
+    c.IdCommand: id_,
+    c.EnableCommand: enable,
+    c.NamespaceCommand: namespace,
 }

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from posthouse.imap.bodystructure import bodystructure_value, envelope_value
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.fetchitems import Attr, BinarySize, BodySection, FetchItem
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Literal8, Value
 from posthouse.message import sections
 from posthouse.message.mime import Part, parse
@@ -51,7 +51,7 @@ class FetchPlan:
     wants_flags: bool
 
 
-def make_plan(
+def plan_fetch(
     items: Sequence[FetchItem], *, uid: bool, read_only: bool, modseq: bool = False
 ) -> FetchPlan:
     """The plan for ``items``; ``modseq`` adds MODSEQ (CHANGEDSINCE, RFC 7162 3.1.4.1)."""

@@ -103,7 +103,7 @@ async def evaluate(ctx: HandlerContext, selected: Selected, key: SearchKey) -> l
 
 
 def _answer(
-    ctx: HandlerContext, tag: str, cmd: c.Search, view: MailboxView, uids: list[int]
+    ctx: HandlerContext, tag: str, cmd: c.SearchCommand, view: MailboxView, uids: list[int]
 ) -> Response | None:
     """The untagged SEARCH or ESEARCH response (None for ``RETURN (SAVE)`` alone)."""
     numbers = uids if cmd.uid else [view.msn_of(u) or 0 for u in uids]
@@ -114,7 +114,7 @@ def _answer(
 
 
 async def handle_search(
-    ctx: HandlerContext, tag: str, cmd: c.Search
+    ctx: HandlerContext, tag: str, cmd: c.SearchCommand
 ) -> AsyncIterator[Response]:
     """SEARCH / UID SEARCH, with ESEARCH RETURN options and SAVE."""
     selected = ctx.require_selected()
@@ -134,4 +134,4 @@ async def handle_search(
     yield ok(tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")
 
 
-HANDLERS: dict[type[c.Command], Handler] = {c.Search: handle_search}
+HANDLERS: dict[type[c.ImapCommand], Handler] = {c.SearchCommand: handle_search}

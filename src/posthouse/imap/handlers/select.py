@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.listing import mailbox_list_line
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
     Atom,
     Response,
@@ -61,7 +61,7 @@ def _select_responses(
 
 
 async def _open(
-    ctx: HandlerContext, tag: str, cmd: c.Select | c.Examine, *, read_only: bool
+    ctx: HandlerContext, tag: str, cmd: c.SelectCommand | c.ExamineCommand, *, read_only: bool
 ) -> AsyncIterator[Response]:
     if cmd.condstore:
         raise ImapError("CONDSTORE is not supported", status=Status.BAD)
@@ -89,19 +89,19 @@ async def _open(
     yield ok(tag, f"{cmd.NAME} completed", code.code())
 
 
-async def select(ctx: HandlerContext, tag: str, cmd: c.Select) -> AsyncIterator[Response]:
+async def select(ctx: HandlerContext, tag: str, cmd: c.SelectCommand) -> AsyncIterator[Response]:
     """Open a mailbox read-write."""
     async for response in _open(ctx, tag, cmd, read_only=False):
         yield response
 
 
-async def examine(ctx: HandlerContext, tag: str, cmd: c.Examine) -> AsyncIterator[Response]:
+async def examine(ctx: HandlerContext, tag: str, cmd: c.ExamineCommand) -> AsyncIterator[Response]:
     """Open a mailbox read-only; \\Recent is left alone (RFC 3501 6.3.2)."""
     async for response in _open(ctx, tag, cmd, read_only=True):
         yield response
 
 
-async def close(ctx: HandlerContext, tag: str, cmd: c.Close) -> AsyncIterator[Response]:
+async def close(ctx: HandlerContext, tag: str, cmd: c.CloseCommand) -> AsyncIterator[Response]:
     """Expunge \\Deleted silently (not after EXAMINE), then deselect (RFC 9051 6.4.1)."""
     selected = ctx.require_selected()
     ctx.select(None)
@@ -113,16 +113,18 @@ async def close(ctx: HandlerContext, tag: str, cmd: c.Close) -> AsyncIterator[Re
     yield ok(tag, "CLOSE completed")
 
 
-async def unselect(ctx: HandlerContext, tag: str, cmd: c.Unselect) -> AsyncIterator[Response]:
+async def unselect(
+    ctx: HandlerContext, tag: str, cmd: c.UnselectCommand
+) -> AsyncIterator[Response]:
     """Deselect without expunging (RFC 3691)."""
     ctx.require_selected()
     ctx.select(None)
     yield ok(tag, "UNSELECT completed")
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.Select: select,
-    c.Examine: examine,
-    c.Close: close,
-    c.Unselect: unselect,
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.SelectCommand: select,
+    c.ExamineCommand: examine,
+    c.CloseCommand: close,
+    c.UnselectCommand: unselect,
 }

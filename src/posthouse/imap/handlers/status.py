@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Response, Status, Untagged, Value
 from posthouse.store.models import Mailbox, MailboxCounts
 
@@ -54,7 +54,7 @@ async def status_response(ctx: HandlerContext, box: Mailbox, items: Sequence[str
     return Untagged((Atom("STATUS"), ctx.mailbox_name(box.name), data))
 
 
-async def status(ctx: HandlerContext, tag: str, cmd: c.Status) -> AsyncIterator[Response]:
+async def status(ctx: HandlerContext, tag: str, cmd: c.StatusCommand) -> AsyncIterator[Response]:
     """STATUS mailbox (items)."""
     check_status_items(ctx, cmd.items)
     box = await ctx.mailbox(cmd.mailbox)
@@ -72,7 +72,7 @@ async def _quota_line(ctx: HandlerContext) -> Untagged | None:
 
 
 async def getquotaroot(
-    ctx: HandlerContext, tag: str, cmd: c.GetQuotaRoot
+    ctx: HandlerContext, tag: str, cmd: c.GetQuotaRootCommand
 ) -> AsyncIterator[Response]:
     """``* QUOTAROOT name [""]`` and the root's QUOTA (RFC 9208 4.3.2)."""
     box = await ctx.mailbox(cmd.mailbox)
@@ -84,7 +84,9 @@ async def getquotaroot(
     yield ok(tag, "GETQUOTAROOT completed")
 
 
-async def getquota(ctx: HandlerContext, tag: str, cmd: c.GetQuota) -> AsyncIterator[Response]:
+async def getquota(
+    ctx: HandlerContext, tag: str, cmd: c.GetQuotaCommand
+) -> AsyncIterator[Response]:
     """``* QUOTA "" (STORAGE used limit)`` (RFC 9208 4.3.1)."""
     line = await _quota_line(ctx) if cmd.root == QUOTA_ROOT else None
     if line is None:
@@ -93,15 +95,17 @@ async def getquota(ctx: HandlerContext, tag: str, cmd: c.GetQuota) -> AsyncItera
     yield ok(tag, "GETQUOTA completed")
 
 
-async def setquota(ctx: HandlerContext, tag: str, cmd: c.SetQuota) -> AsyncIterator[Response]:
+async def setquota(
+    ctx: HandlerContext, tag: str, cmd: c.SetQuotaCommand
+) -> AsyncIterator[Response]:
     """Quotas are set by the administrator only (RFC 9208 4.3.3 allows NO)."""
     raise ImapError("Quotas are set by the administrator", code=ResponseCode.NOPERM.code())
     yield  # pragma: no cover - makes this an async generator
 
 
-HANDLERS: dict[type[c.Command], Handler] = {
-    c.Status: status,
-    c.GetQuota: getquota,
-    c.GetQuotaRoot: getquotaroot,
-    c.SetQuota: setquota,
+HANDLERS: dict[type[c.ImapCommand], Handler] = {
+    c.StatusCommand: status,
+    c.GetQuotaCommand: getquota,
+    c.GetQuotaRootCommand: getquotaroot,
+    c.SetQuotaCommand: setquota,
 }

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ImapError, ResponseCode
 from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Code, Response, Status, Value, fetch
 from posthouse.imap.sequence import compress
 from posthouse.store.models import UidFlags
@@ -68,22 +68,27 @@ def _modified(selected: Selected, failed: list[int], *, uid: bool) -> Code | Non
     return ResponseCode.MODIFIED.code(Atom(compress(numbers)))
 
 
-async def handle_store(ctx: HandlerContext, tag: str, cmd: c.Store) -> AsyncIterator[Response]:
+async def handle_store(
+    ctx: HandlerContext, tag: str, cmd: c.StoreCommand
+) -> AsyncIterator[Response]:
     """STORE / UID STORE with FLAGS, +FLAGS, -FLAGS and .SILENT."""
     selected = ctx.require_writable()
     view = selected.view
     uids = view.resolve(cmd.sequence, uid=cmd.uid)
     flags = settable_flags(cmd.flags)
     changes, failed = await ctx.store.store_flags(
-        selected.mailbox.id, uids, cmd.op, flags,
-        unchanged_since=cmd.unchangedsince, origin=ctx.origin,
+        selected.mailbox.id,
+        uids,
+        cmd.op,
+        flags,
+        unchanged_since=cmd.unchangedsince,
+        origin=ctx.origin,
     )
     view.record_flags(changes)  # answered below, or not wanted (.SILENT)
     if not cmd.silent:
         skip = set(failed)
         wanted = [u for u in uids if u not in skip]
-        async for row in _current(ctx, selected.mailbox.id, wanted,
-                                  {ch.uid: ch for ch in changes}):
+        async for row in _current(ctx, selected.mailbox.id, wanted, {ch.uid: ch for ch in changes}):
             msn = view.msn_of(row.uid)
             if msn is not None:
                 yield fetch(msn, _items(ctx, selected, row, uid=cmd.uid))
@@ -92,4 +97,4 @@ async def handle_store(ctx: HandlerContext, tag: str, cmd: c.Store) -> AsyncIter
     yield ok(tag, f"{name} completed", _modified(selected, failed, uid=cmd.uid))
 
 
-HANDLERS: dict[type[c.Command], Handler] = {c.Store: handle_store}
+HANDLERS: dict[type[c.ImapCommand], Handler] = {c.StoreCommand: handle_store}

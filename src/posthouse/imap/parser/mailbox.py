@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ParseError, ResponseCode
-from posthouse.imap.parse.cursor import Cursor, decode_text
+from posthouse.imap.parser.cursor import Cursor, decode_text
+from posthouse.imap.replies import ParseError, ResponseCode
 from posthouse.imap.responses import Status as Cond
 
 STATUS_ITEMS = frozenset({
@@ -32,18 +32,18 @@ def _select_params(cur: Cursor) -> bool:
     return bool(params)
 
 
-def parse_select(cur: Cursor) -> c.Select:
+def parse_select(cur: Cursor) -> c.SelectCommand:
     """``SELECT mailbox [params]``."""
     cur.sp()
     mailbox = cur.mailbox()
-    return c.Select(mailbox, _select_params(cur))
+    return c.SelectCommand(mailbox, _select_params(cur))
 
 
-def parse_examine(cur: Cursor) -> c.Examine:
+def parse_examine(cur: Cursor) -> c.ExamineCommand:
     """``EXAMINE mailbox [params]``."""
     cur.sp()
     mailbox = cur.mailbox()
-    return c.Examine(mailbox, _select_params(cur))
+    return c.ExamineCommand(mailbox, _select_params(cur))
 
 
 def _use_attr(cur: Cursor) -> str:
@@ -57,7 +57,7 @@ def _use_attr(cur: Cursor) -> str:
     return attr
 
 
-def parse_create(cur: Cursor) -> c.Create:
+def parse_create(cur: Cursor) -> c.CreateCommand:
     """``CREATE mailbox [SP "(" "USE" SP "(" use-attr* ")" ")"]`` (RFC 6154 3)."""
     cur.sp()
     mailbox = cur.mailbox()
@@ -73,24 +73,25 @@ def parse_create(cur: Cursor) -> c.Create:
             if cur.accept(b")"):
                 break
             cur.sp()
-    return c.Create(mailbox, tuple(dict.fromkeys(uses)))
+    return c.CreateCommand(mailbox, tuple(dict.fromkeys(uses)))
 
 
-def _one_mailbox(cls: type[c.Delete | c.Subscribe | c.Unsubscribe | c.GetQuotaRoot]
-                 ) -> Callable[[Cursor], c.Command]:
-    def parse(cur: Cursor) -> c.Command:
+def _one_mailbox(
+    cls: type[c.DeleteCommand | c.SubscribeCommand | c.UnsubscribeCommand | c.GetQuotaRootCommand],
+) -> Callable[[Cursor], c.ImapCommand]:
+    def parse(cur: Cursor) -> c.ImapCommand:
         cur.sp()
         return cls(cur.mailbox())
 
     return parse
 
 
-def parse_rename(cur: Cursor) -> c.Rename:
+def parse_rename(cur: Cursor) -> c.RenameCommand:
     """``RENAME old new``."""
     cur.sp()
     old = cur.mailbox()
     cur.sp()
-    return c.Rename(old, cur.mailbox())
+    return c.RenameCommand(old, cur.mailbox())
 
 
 def status_item(cur: Cursor) -> str:
@@ -101,19 +102,19 @@ def status_item(cur: Cursor) -> str:
     return item
 
 
-def parse_status(cur: Cursor) -> c.Status:
+def parse_status(cur: Cursor) -> c.StatusCommand:
     """``STATUS mailbox (item ...)``."""
     cur.sp()
     mailbox = cur.mailbox()
     cur.sp()
     items = cur.paren_list(lambda: status_item(cur), allow_empty=False)
-    return c.Status(mailbox, tuple(dict.fromkeys(items)))
+    return c.StatusCommand(mailbox, tuple(dict.fromkeys(items)))
 
 
-def parse_getquota(cur: Cursor) -> c.GetQuota:
+def parse_getquota(cur: Cursor) -> c.GetQuotaCommand:
     """``GETQUOTA quota-root`` (RFC 9208 4.2)."""
     cur.sp()
-    return c.GetQuota(decode_text(cur.astring(), "quota root"))
+    return c.GetQuotaCommand(decode_text(cur.astring(), "quota root"))
 
 
 def _limit(cur: Cursor) -> tuple[str, int]:
@@ -122,24 +123,24 @@ def _limit(cur: Cursor) -> tuple[str, int]:
     return name, cur.number(limit=(1 << 63) - 1)
 
 
-def parse_setquota(cur: Cursor) -> c.SetQuota:
+def parse_setquota(cur: Cursor) -> c.SetQuotaCommand:
     """``SETQUOTA root (resource limit ...)`` (RFC 9208 4.3)."""
     cur.sp()
     root = decode_text(cur.astring(), "quota root")
     cur.sp()
-    return c.SetQuota(root, tuple(cur.paren_list(lambda: _limit(cur))))
+    return c.SetQuotaCommand(root, tuple(cur.paren_list(lambda: _limit(cur))))
 
 
-PARSERS: dict[str, Callable[[Cursor], c.Command]] = {
+PARSERS: dict[str, Callable[[Cursor], c.ImapCommand]] = {
     "SELECT": parse_select,
     "EXAMINE": parse_examine,
     "CREATE": parse_create,
-    "DELETE": _one_mailbox(c.Delete),
+    "DELETE": _one_mailbox(c.DeleteCommand),
     "RENAME": parse_rename,
-    "SUBSCRIBE": _one_mailbox(c.Subscribe),
-    "UNSUBSCRIBE": _one_mailbox(c.Unsubscribe),
+    "SUBSCRIBE": _one_mailbox(c.SubscribeCommand),
+    "UNSUBSCRIBE": _one_mailbox(c.UnsubscribeCommand),
     "STATUS": parse_status,
     "GETQUOTA": parse_getquota,
-    "GETQUOTAROOT": _one_mailbox(c.GetQuotaRoot),
+    "GETQUOTAROOT": _one_mailbox(c.GetQuotaRootCommand),
     "SETQUOTA": parse_setquota,
 }

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ParseError
-from posthouse.imap.parse.cursor import Cursor
+from posthouse.imap.parser.cursor import Cursor
+from posthouse.imap.replies import ParseError
 
 
 def _message(cur: Cursor) -> c.AppendMessage:
@@ -37,14 +37,14 @@ def _message(cur: Cursor) -> c.AppendMessage:
     return c.AppendMessage(lit.data, flags, internaldate, lit.binary, utf8)
 
 
-def parse_append(cur: Cursor) -> c.Append:
+def parse_append(cur: Cursor) -> c.AppendCommand:
     """``APPEND mailbox 1*append-message``."""
     cur.sp()
     mailbox = cur.mailbox()
     messages = [_message(cur)]
     while not cur.at_end():
         messages.append(_message(cur))
-    return c.Append(mailbox, tuple(messages))
+    return c.AppendCommand(mailbox, tuple(messages))
 
 
-PARSERS: dict[str, Callable[[Cursor], c.Command]] = {"APPEND": parse_append}
+PARSERS: dict[str, Callable[[Cursor], c.ImapCommand]] = {"APPEND": parse_append}

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from functools import partial
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ParseError
-from posthouse.imap.parse import append, auth, fetch, mailbox, search, simple, store
-from posthouse.imap.parse import list as list_
-from posthouse.imap.parse.cursor import Cursor
-from posthouse.imap.reader import RawCommand
+from posthouse.imap.connection import RawCommand
+from posthouse.imap.parser import append, auth, fetch, mailbox, search, simple, store
+from posthouse.imap.parser import list as list_
+from posthouse.imap.parser.cursor import Cursor
+from posthouse.imap.replies import ParseError
 
-Parser = Callable[[Cursor], c.Command]
+Parser = Callable[[Cursor], c.ImapCommand]
 
 PARSERS: dict[str, Parser] = {
     **simple.PARSERS,
@@ -44,7 +44,7 @@ UID_PARSERS: dict[str, Parser] = {
 }
 
 
-def parse_command(raw: RawCommand, *, utf8: bool = False) -> c.Command:
+def parse_command(raw: RawCommand, *, utf8: bool = False) -> c.ImapCommand:
     """Parse the arguments of ``raw`` by its command name; raise ParseError."""
     cur = Cursor(raw.args, utf8=utf8)
     if raw.name == "UID":

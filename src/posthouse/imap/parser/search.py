@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import SUPPORTED_CHARSETS, ParseError, bad_charset
-from posthouse.imap.parse.cursor import ATOM_CHARS, MAX_NUMBER64, Cursor, decode_text
+from posthouse.imap.parser.cursor import ATOM_CHARS, MAX_NUMBER64, Cursor, decode_text
+from posthouse.imap.replies import SUPPORTED_CHARSETS, ParseError, bad_charset
 from posthouse.imap.search import (
     RETURN_OPTIONS,
     AllKey,
@@ -162,7 +162,7 @@ def _charset(cur: Cursor) -> str | None:
     return charset
 
 
-def parse_search(cur: Cursor, *, uid: bool = False) -> c.Search:
+def parse_search(cur: Cursor, *, uid: bool = False) -> c.SearchCommand:
     """``SEARCH [RETURN (...)] [CHARSET name] key *(SP key)``."""
     cur.sp()
     returns = _returns(cur)
@@ -172,4 +172,4 @@ def parse_search(cur: Cursor, *, uid: bool = False) -> c.Search:
         cur.sp()
         keys.append(search_key(cur))
     criteria = keys[0] if len(keys) == 1 else And(tuple(keys))
-    return c.Search(criteria, charset, returns, uid)
+    return c.SearchCommand(criteria, charset, returns, uid)

@@ -12,29 +12,38 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from posthouse import sasl
-from posthouse.pop3.capa import capabilities
-from posthouse.pop3.commands import VALID_STATES, BadCommand, Command, State, Verb
+from posthouse.pop3.capabilities import capabilities
+from posthouse.pop3.commands import VALID_STATES, BadCommand, Pop3Command, Pop3State, Verb
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.events import (
     NEED_DATA,
     AuthResponse,
     AuthStart,
     Commit,
-    Event,
     NeedData,
     Pass,
+    Pop3Event,
     Quit,
     Request,
     Retr,
     Stls,
     Top,
-    User,
+    UserAccepted,
     Utf8,
     Write,
 )
 from posthouse.pop3.maildrop import Maildrop
 from posthouse.pop3.parser import parse_command
-from posthouse.pop3.replies import CRLF, Err, Ok, Reply, dot_stuff, render, status_line, top_part
+from posthouse.pop3.replies import (
+    CRLF,
+    Err,
+    Ok,
+    Pop3Reply,
+    dot_stuff,
+    render,
+    status_line,
+    top_part,
+)
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
 
 _LOGIN_REQUESTS = (Pass, AuthStart, AuthResponse)
@@ -45,11 +54,11 @@ class Pop3Connection:
 
     def __init__(self, config: Pop3Config) -> None:
         self.config = config
-        self.state = State.AUTHORIZATION
+        self.state = Pop3State.AUTHORIZATION
         self.tls_active = config.tls_active
         self.utf8 = False
         self._buffer = LineBuffer(config.max_sasl_line)
-        self._queue: deque[Event] = deque()
+        self._queue: deque[Pop3Event] = deque()
         self._pending: Request | None = None
         self._user: str | None = None  # the name from USER, valid for the next command only
         self._in_sasl = False
@@ -81,16 +90,16 @@ class Pop3Connection:
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes read from the client (ignored once the session is closed)."""
-        if self.state is not State.CLOSED:
+        if self.state is not Pop3State.CLOSED:
             self._buffer.feed(data)
 
-    def next_event(self) -> Event | NeedData:
+    def next_event(self) -> Pop3Event | NeedData:
         """The next thing for the adapter to do; see ``events``."""
         if self._pending is not None:
             raise LocalProtocolError(f"answer {type(self._pending).__name__} first")
         if self._queue:
             return self._queue.popleft()
-        if self.state is State.CLOSED:
+        if self.state is Pop3State.CLOSED:
             return Quit()
         try:
             line = self._buffer.next_line()
@@ -104,7 +113,7 @@ class Pop3Connection:
             return self._request(AuthResponse(line))
         return self._dispatch(line)
 
-    def _dispatch(self, line: bytes) -> Event:
+    def _dispatch(self, line: bytes) -> Pop3Event:
         user, self._user = self._user, None  # PASS only immediately after USER (RFC 1939 7)
         parsed = parse_command(line, max_command=self.config.max_command_line)
         if isinstance(parsed, BadCommand):
@@ -115,25 +124,25 @@ class Pop3Connection:
 
     # --- command handlers ----------------------------------------------------------------
 
-    def _capa(self, cmd: Command, user: str | None) -> Event:
+    def _capa(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         return self._write(capabilities(
             self.config, state=self.state, tls_active=self.tls_active,
             mechanisms=self.sasl_mechanisms,
         ))
 
-    def _user_cmd(self, cmd: Command, user: str | None) -> Event:
+    def _user_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         if not self.plaintext_ok:
             return self._error("USER needs TLS: use STLS first")
         self._user = cmd.text
-        self._queue.append(User(cmd.text))
+        self._queue.append(UserAccepted(cmd.text))
         return self._write(Ok("send PASS"))
 
-    def _pass_cmd(self, cmd: Command, user: str | None) -> Event:
+    def _pass_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         if user is None:
             return self._error("PASS must follow USER")
         return self._request(Pass(user=user, password=cmd.text))
 
-    def _auth(self, cmd: Command, user: str | None) -> Event:
+    def _auth(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         mechanisms = self.sasl_mechanisms
         if not cmd.text:  # the old listing form some clients still probe with
             return self._write(Ok("SASL mechanisms follow", tuple(m.encode() for m in mechanisms)))
@@ -142,49 +151,49 @@ class Pop3Connection:
         self._in_sasl = True
         return self._request(AuthStart(mechanism=cmd.text, initial=cmd.initial))
 
-    def _stls(self, cmd: Command, user: str | None) -> Event:
+    def _stls(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         if self.tls_active:
             return self._error("TLS already active")
         if not self.config.tls_available:
             return self._error("STLS not available")
         return self._request(Stls())
 
-    def _utf8(self, cmd: Command, user: str | None) -> Event:
+    def _utf8(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         self.utf8 = True
         self._queue.append(Utf8())
         return self._write(Ok("UTF8 enabled"))
 
-    def _apop(self, cmd: Command, user: str | None) -> Event:
+    def _apop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         return self._error("APOP not supported")
 
-    def _quit(self, cmd: Command, user: str | None) -> Event:
-        if self.state is State.AUTHORIZATION:  # RFC 1939 4: no UPDATE state
+    def _quit(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+        if self.state is Pop3State.AUTHORIZATION:  # RFC 1939 4: no UPDATE state
             self._close()
             return self._write(Ok("bye"))
         drop = self._drop()
-        self.state = State.UPDATE  # RFC 1939 6
+        self.state = Pop3State.UPDATE  # RFC 1939 6
         return self._request(Commit(drop.deleted_uids(), drop.retrieved_uids()))
 
-    def _stat(self, cmd: Command, user: str | None) -> Event:
+    def _stat(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         return self._write(self._drop().stat())
 
-    def _list(self, cmd: Command, user: str | None) -> Event:
+    def _list(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         return self._write(self._drop().list(cmd.number))
 
-    def _uidl(self, cmd: Command, user: str | None) -> Event:
+    def _uidl(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         return self._write(self._drop().uidl_reply(cmd.number))
 
-    def _dele(self, cmd: Command, user: str | None) -> Event:
+    def _dele(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         assert cmd.number is not None
         return self._write(self._drop().dele(cmd.number))
 
-    def _rset(self, cmd: Command, user: str | None) -> Event:
+    def _rset(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         return self._write(self._drop().rset())
 
-    def _noop(self, cmd: Command, user: str | None) -> Event:
+    def _noop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         return self._write(Ok())
 
-    def _retrieve(self, cmd: Command, user: str | None) -> Event:
+    def _retrieve(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         assert cmd.number is not None
         found = self._drop().lookup(cmd.number)
         if isinstance(found, Err):
@@ -196,7 +205,7 @@ class Pop3Connection:
 
     # --- answers from the adapter --------------------------------------------------------
 
-    def send(self, reply: Reply) -> bytes:
+    def send(self, reply: Pop3Reply) -> bytes:
         """Answer the pending request with a plain reply.
 
         Any request may be answered with -ERR (e.g. ``Err("...", RespCode.AUTH)`` after a
@@ -220,7 +229,7 @@ class Pop3Connection:
         self._answer(Request)
         self._maildrop = drop
         self._in_sasl = False
-        self.state = State.TRANSACTION
+        self.state = Pop3State.TRANSACTION
         count, size = drop.totals()
         return render(Ok(f"maildrop has {count} messages ({size} octets)"))
 
@@ -273,7 +282,7 @@ class Pop3Connection:
         self._pending = request
         return request
 
-    def _write(self, reply: Reply) -> Write:
+    def _write(self, reply: Pop3Reply) -> Write:
         return Write(render(reply))
 
     def _error(self, text: str) -> Write:
@@ -284,12 +293,12 @@ class Pop3Connection:
         return self._write(Err(text))
 
     def _close(self) -> None:
-        self.state = State.CLOSED
+        self.state = Pop3State.CLOSED
         self._buffer.discard()
         self._queue.append(Quit())
 
 
-_Handler = Callable[[Pop3Connection, Command, str | None], Event]
+_Handler = Callable[[Pop3Connection, Pop3Command, str | None], Pop3Event]
 _HANDLERS: dict[Verb, _Handler] = {
     Verb.CAPA: Pop3Connection._capa,
     Verb.USER: Pop3Connection._user_cmd,

@@ -2,7 +2,7 @@
 
 Driving it (the IO adapter)::
 
-    conn = ServerConnection(config)
+    conn = SmtpServerConnection(config)
     write(conn.greeting())
     while True:
         event = conn.next_event()
@@ -41,23 +41,23 @@ from __future__ import annotations
 from dataclasses import replace
 
 from posthouse.smtp import replies
-from posthouse.smtp.commands import (
+from posthouse.smtp.config import SmtpConfig
+from posthouse.smtp.data import ChunkReader, DataReader
+from posthouse.smtp.events import (
     NEED_DATA,
     AuthResponse,
     AuthStart,
     BdatChunk,
     Closed,
     DataStart,
-    Event,
     Helo,
     MessageComplete,
     NeedData,
     Quit,
     Rejected,
+    SmtpEvent,
     StartTLS,
 )
-from posthouse.smtp.config import ServerConfig
-from posthouse.smtp.data import ChunkReader, DataReader
 from posthouse.smtp.params import MailParams
 from posthouse.smtp.parser import decode_base64
 from posthouse.smtp.replies import Reply
@@ -65,19 +65,19 @@ from posthouse.smtp.session import BdatCommand, Mode, Session
 from posthouse.smtp.states import Phase
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
 
-__all__ = ["ServerConnection"]
+__all__ = ["SmtpServerConnection"]
 
 
-class ServerConnection:
+class SmtpServerConnection:
     """One SMTP server session, as a state machine over bytes."""
 
-    def __init__(self, config: ServerConfig, *, tls_active: bool = False) -> None:
+    def __init__(self, config: SmtpConfig, *, tls_active: bool = False) -> None:
         self.config = config
         self._session = Session(config, tls_active=tls_active)
         # The LineBuffer limit counts octets before the CRLF.
         self._buf = LineBuffer(config.max_line - 2)
         self._mode = Mode.COMMAND
-        self._pending: Event | None = None
+        self._pending: SmtpEvent | None = None
         self._eof = False
         self._data: DataReader | None = None
         self._chunk: ChunkReader | None = None
@@ -187,7 +187,7 @@ class ServerConnection:
             return  # ignored after QUIT; plaintext injected before the handshake (RFC 3207)
         self._buf.feed(data)
 
-    def next_event(self) -> Event | NeedData:
+    def next_event(self) -> SmtpEvent | NeedData:
         """The next event, NEED_DATA, or Closed (repeatedly) once the session is over."""
         if self._pending is not None:
             raise LocalProtocolError(f"reply to {type(self._pending).__name__} first")
@@ -204,7 +204,7 @@ class ServerConnection:
         self._pending = event
         return event
 
-    def _read(self) -> Event | NeedData:
+    def _read(self) -> SmtpEvent | NeedData:
         if self._mode is Mode.DATA:
             return self._read_data()
         if self._mode is Mode.CHUNK:
@@ -226,13 +226,13 @@ class ServerConnection:
             self._mode = Mode.COMMAND
         return Rejected(reply)
 
-    def _command(self, line: bytes) -> Event | NeedData:
+    def _command(self, line: bytes) -> SmtpEvent | NeedData:
         verdict = self._session.command(line)
         if isinstance(verdict, BdatCommand):  # read the chunk's octets before answering
             return self._start_chunk(verdict)
         return verdict
 
-    def _auth_line(self, line: bytes) -> Event:
+    def _auth_line(self, line: bytes) -> SmtpEvent:
         """A client response during AUTH (RFC 4954 4): "*" cancels, else base64."""
         self._mode = Mode.COMMAND
         if line == b"*":
@@ -245,7 +245,7 @@ class ServerConnection:
 
     # -- DATA and BDAT -----------------------------------------------------------------------
 
-    def _read_data(self) -> Event | NeedData:
+    def _read_data(self) -> SmtpEvent | NeedData:
         reader = self._data
         assert reader is not None
         leftover = reader.feed(self._buf.take_all())
@@ -262,7 +262,7 @@ class ServerConnection:
             return Rejected(replies.message_too_big())
         return MessageComplete(reader.content, "DATA")
 
-    def _start_chunk(self, bdat: BdatCommand) -> Event | NeedData:
+    def _start_chunk(self, bdat: BdatCommand) -> SmtpEvent | NeedData:
         """Every well-formed BDAT has its octets consumed, even when it is refused, so they
         can never be read as commands (RFC 3030 2)."""
         keep = bdat.refusal is None and self._session.chunk_fits(bdat.size)
@@ -272,7 +272,7 @@ class ServerConnection:
         self._mode = Mode.CHUNK
         return self._read_chunk()
 
-    def _read_chunk(self) -> Event | NeedData:
+    def _read_chunk(self) -> SmtpEvent | NeedData:
         chunk = self._chunk
         assert chunk is not None
         chunk.feed(self._buf.take(chunk.remaining))
@@ -292,7 +292,7 @@ class ServerConnection:
 
     # -- Effects of replies ------------------------------------------------------------------
 
-    def _apply(self, event: Event, reply: Reply) -> None:
+    def _apply(self, event: SmtpEvent, reply: Reply) -> None:
         if reply.code == 421 or isinstance(event, Quit):
             self._mode = Mode.CLOSED
         elif isinstance(event, StartTLS):
@@ -311,7 +311,7 @@ class ServerConnection:
             self._session.apply(event, reply)
 
 
-def _check_reply(event: Event, reply: Reply) -> None:
+def _check_reply(event: SmtpEvent, reply: Reply) -> None:
     """Refuse replies that cannot answer ``event`` (a bug in the adapter)."""
     code = reply.code
     if code == 421:

@@ -1,6 +1,6 @@
 """The events the server core hands to its IO adapter: one per client command.
 
-Every event except ``Closed`` needs exactly one reply through ``ServerConnection.send`` before
+Every event except ``Closed`` needs exactly one reply through ``SmtpServerConnection.send`` before
 the next event can be taken. ``Rejected`` carries the reply the core chose itself.
 """
 
@@ -14,7 +14,7 @@ from posthouse.smtp.params import MailParams, RcptParams
 from posthouse.smtp.replies import Reply
 
 
-class Event:
+class SmtpEvent:
     """Base class of everything ``next_event`` returns except ``NeedData``."""
 
     __slots__ = ()
@@ -29,20 +29,20 @@ NEED_DATA = NeedData()
 
 
 @dataclass(frozen=True)
-class Helo(Event):
-    """HELO (``extended`` False) or EHLO; reply with ``ServerConnection.ehlo_reply()``."""
+class Helo(SmtpEvent):
+    """HELO (``extended`` False) or EHLO; reply with ``SmtpServerConnection.ehlo_reply()``."""
 
     name: str
     extended: bool
 
 
 @dataclass(frozen=True)
-class StartTLS(Event):
+class StartTLS(SmtpEvent):
     """STARTTLS (RFC 3207): reply 220, then call ``start_tls()`` before the handshake."""
 
 
 @dataclass(frozen=True)
-class AuthStart(Event):
+class AuthStart(SmtpEvent):
     """AUTH (RFC 4954): ``initial_response`` is decoded base64 (b"" for "="), or None."""
 
     mechanism: str
@@ -50,14 +50,14 @@ class AuthStart(Event):
 
 
 @dataclass(frozen=True)
-class AuthResponse(Event):
+class AuthResponse(SmtpEvent):
     """One decoded client response line to a 334 challenge."""
 
     data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
-class MailFrom(Event):
+class MailFrom(SmtpEvent):
     """MAIL FROM; ``address`` None is the null reverse-path "<>"."""
 
     address: Address | None
@@ -65,7 +65,7 @@ class MailFrom(Event):
 
 
 @dataclass(frozen=True)
-class RcptTo(Event):
+class RcptTo(SmtpEvent):
     """RCPT TO."""
 
     address: Address
@@ -73,19 +73,19 @@ class RcptTo(Event):
 
 
 @dataclass(frozen=True)
-class DataStart(Event):
+class DataStart(SmtpEvent):
     """DATA: reply 354 to receive the content, or a 4xx/5xx to refuse it."""
 
 
 @dataclass(frozen=True)
-class BdatChunk(Event):
+class BdatChunk(SmtpEvent):
     """A BDAT chunk that is not the LAST one, already read; reply 250 to keep going."""
 
     size: int
 
 
 @dataclass(frozen=True)
-class MessageComplete(Event):
+class MessageComplete(SmtpEvent):
     """The whole message (dot-unstuffed for DATA; the joined chunks for BDAT)."""
 
     data: bytes = field(repr=False)
@@ -93,48 +93,48 @@ class MessageComplete(Event):
 
 
 @dataclass(frozen=True)
-class Rset(Event):
+class Rset(SmtpEvent):
     """RSET."""
 
 
 @dataclass(frozen=True)
-class Noop(Event):
+class Noop(SmtpEvent):
     """NOOP (its optional argument is ignored)."""
 
 
 @dataclass(frozen=True)
-class Quit(Event):
+class Quit(SmtpEvent):
     """QUIT: after the reply the connection is closed."""
 
 
 @dataclass(frozen=True)
-class Vrfy(Event):
+class Vrfy(SmtpEvent):
     """VRFY; answer 252 2.1.5 (``replies.cannot_verify()``) so users cannot be enumerated."""
 
     argument: str
 
 
 @dataclass(frozen=True)
-class Expn(Event):
+class Expn(SmtpEvent):
     """EXPN."""
 
     argument: str
 
 
 @dataclass(frozen=True)
-class Help(Event):
+class Help(SmtpEvent):
     """HELP with an optional topic."""
 
     topic: str | None
 
 
 @dataclass(frozen=True)
-class Rejected(Event):
+class Rejected(SmtpEvent):
     """The core refused the input itself; send ``reply`` (or another reply of your choice)."""
 
     reply: Reply
 
 
 @dataclass(frozen=True)
-class Closed(Event):
+class Closed(SmtpEvent):
     """The session is over: the client closed, or QUIT / a 421 was answered. Needs no reply."""

@@ -7,8 +7,8 @@ import binascii
 from collections.abc import Callable
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ParseError
-from posthouse.imap.parse.cursor import Cursor, decode_text
+from posthouse.imap.parser.cursor import Cursor, decode_text
+from posthouse.imap.replies import ParseError
 
 _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 ID_MAX_PAIRS = 30
@@ -16,35 +16,35 @@ ID_MAX_FIELD = 30
 ID_MAX_VALUE = 1024
 
 
-def parse_authenticate(cur: Cursor) -> c.Authenticate:
+def parse_authenticate(cur: Cursor) -> c.AuthenticateCommand:
     """``AUTHENTICATE mech [initial-response]``; ``=`` is an empty response."""
     cur.sp()
     mechanism = cur.keyword()
     if cur.at_end():
-        return c.Authenticate(mechanism)
+        return c.AuthenticateCommand(mechanism)
     cur.sp()
     raw = cur.take_while(_B64)
     if raw == b"=":
-        return c.Authenticate(mechanism, b"")
+        return c.AuthenticateCommand(mechanism, b"")
     if not raw:
         raise ParseError("Expected an initial response")
     try:
         data = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
         raise ParseError("Invalid base64 in initial response") from None
-    return c.Authenticate(mechanism, data)
+    return c.AuthenticateCommand(mechanism, data)
 
 
-def parse_login(cur: Cursor) -> c.Login:
+def parse_login(cur: Cursor) -> c.LoginCommand:
     """``LOGIN userid password`` (astrings, UTF-8)."""
     cur.sp()
     user = decode_text(cur.astring(), "user name")
     cur.sp()
     password = decode_text(cur.astring(), "password")
-    return c.Login(user, password)
+    return c.LoginCommand(user, password)
 
 
-def parse_enable(cur: Cursor) -> c.Enable:
+def parse_enable(cur: Cursor) -> c.EnableCommand:
     """``ENABLE capability *(SP capability)``."""
     caps = []
     while not cur.at_end():
@@ -52,7 +52,7 @@ def parse_enable(cur: Cursor) -> c.Enable:
         caps.append(cur.keyword())
     if not caps:
         raise ParseError("ENABLE needs at least one capability")
-    return c.Enable(tuple(caps))
+    return c.EnableCommand(tuple(caps))
 
 
 def _id_pair(cur: Cursor) -> tuple[str, str | None]:
@@ -65,11 +65,11 @@ def _id_pair(cur: Cursor) -> tuple[str, str | None]:
     return key, value
 
 
-def parse_id(cur: Cursor) -> c.Id:
+def parse_id(cur: Cursor) -> c.IdCommand:
     """``ID ("name" "value" ...)`` or ``ID NIL``; limits from RFC 2971 3.3."""
     cur.sp()
     if cur.accept(b"NIL"):
-        return c.Id(None)
+        return c.IdCommand(None)
     cur.expect(b"(")
     pairs: list[tuple[str, str | None]] = []
     if not cur.accept(b")"):
@@ -79,10 +79,10 @@ def parse_id(cur: Cursor) -> c.Id:
             pairs.append(_id_pair(cur))
             if len(pairs) > ID_MAX_PAIRS:
                 raise ParseError("Too many ID fields")
-    return c.Id(tuple(pairs))
+    return c.IdCommand(tuple(pairs))
 
 
-PARSERS: dict[str, Callable[[Cursor], c.Command]] = {
+PARSERS: dict[str, Callable[[Cursor], c.ImapCommand]] = {
     "AUTHENTICATE": parse_authenticate,
     "LOGIN": parse_login,
     "ENABLE": parse_enable,

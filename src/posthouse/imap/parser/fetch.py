@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ParseError
 from posthouse.imap.fetchitems import (
     MACROS,
     Attr,
@@ -12,7 +11,8 @@ from posthouse.imap.fetchitems import (
     FetchItem,
     Section,
 )
-from posthouse.imap.parse.cursor import MAX_NUMBER64, Cursor, decode_text
+from posthouse.imap.parser.cursor import MAX_NUMBER64, Cursor, decode_text
+from posthouse.imap.replies import ParseError
 
 _NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
 _SIMPLE = {a.value: a for a in Attr}
@@ -98,10 +98,10 @@ def _changedsince(cur: Cursor) -> int | None:
     return value
 
 
-def parse_fetch(cur: Cursor, *, uid: bool = False) -> c.Fetch:
+def parse_fetch(cur: Cursor, *, uid: bool = False) -> c.FetchCommand:
     """``FETCH sequence-set (items | macro) [modifiers]``."""
     cur.sp()
     sequence = cur.sequence_set()
     cur.sp()
     items = _items(cur)
-    return c.Fetch(sequence, items, uid, _changedsince(cur))
+    return c.FetchCommand(sequence, items, uid, _changedsince(cur))

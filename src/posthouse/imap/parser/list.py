@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ParseError
-from posthouse.imap.parse.cursor import Cursor
-from posthouse.imap.parse.mailbox import status_item
+from posthouse.imap.parser.cursor import Cursor
+from posthouse.imap.parser.mailbox import status_item
+from posthouse.imap.replies import ParseError
 
 SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
@@ -46,7 +46,7 @@ def _return_options(cur: Cursor) -> tuple[frozenset[str], tuple[str, ...]]:
     return frozenset(options), tuple(dict.fromkeys(status))
 
 
-def parse_list(cur: Cursor) -> c.List:
+def parse_list(cur: Cursor) -> c.ListCommand:
     """``LIST [(select-opts)] reference (pattern | (patterns)) [RETURN (opts)]``."""
     cur.sp()
     select: frozenset[str] = frozenset()
@@ -67,18 +67,18 @@ def parse_list(cur: Cursor) -> c.List:
     if not cur.at_end():
         returns, status = _return_options(cur)
         extended = True
-    return c.List(reference, patterns, select, returns, status, extended)
+    return c.ListCommand(reference, patterns, select, returns, status, extended)
 
 
-def parse_lsub(cur: Cursor) -> c.Lsub:
+def parse_lsub(cur: Cursor) -> c.LsubCommand:
     """``LSUB reference pattern``."""
     cur.sp()
     reference = cur.mailbox()
     cur.sp()
-    return c.Lsub(reference, cur.list_mailbox())
+    return c.LsubCommand(reference, cur.list_mailbox())
 
 
-PARSERS: dict[str, Callable[[Cursor], c.Command]] = {
+PARSERS: dict[str, Callable[[Cursor], c.ImapCommand]] = {
     "LIST": parse_list,
     "LSUB": parse_lsub,
 }

@@ -33,7 +33,7 @@ import binascii
 import enum
 from dataclasses import dataclass
 
-from posthouse.imap.errors import ResponseCode
+from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Code, Status, Tagged
 from posthouse.wire.errors import LocalProtocolError
 
@@ -170,7 +170,7 @@ def _valid_tag(raw: bytes) -> bool:
     return bool(raw) and all(b in _TAG_CHARS for b in raw)
 
 
-class CommandReader:
+class ImapConnection:
     """Splits client input into commands; see the module docstring for the protocol."""
 
     def __init__(

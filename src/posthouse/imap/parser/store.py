@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from posthouse.imap import commands as c
-from posthouse.imap.errors import ParseError
-from posthouse.imap.parse.cursor import MAX_NUMBER64, Cursor
+from posthouse.imap.parser.cursor import MAX_NUMBER64, Cursor
+from posthouse.imap.replies import ParseError
 from posthouse.store.models import FlagOp
 
 _OPS = {b"+": FlagOp.ADD, b"-": FlagOp.REMOVE}
@@ -24,7 +24,7 @@ def _unchangedsince(cur: Cursor) -> int | None:
     return value
 
 
-def parse_store(cur: Cursor, *, uid: bool = False) -> c.Store:
+def parse_store(cur: Cursor, *, uid: bool = False) -> c.StoreCommand:
     """``STORE set [modifiers] [+|-]FLAGS[.SILENT] (flag-list | flag *(SP flag))``."""
     cur.sp()
     sequence = cur.sequence_set()
@@ -42,28 +42,28 @@ def parse_store(cur: Cursor, *, uid: bool = False) -> c.Store:
         while not cur.at_end():
             cur.sp()
             flags.append(cur.store_flag())
-    return c.Store(sequence, op, frozenset(flags), silent, uid, unchangedsince)
+    return c.StoreCommand(sequence, op, frozenset(flags), silent, uid, unchangedsince)
 
 
-def parse_copy(cur: Cursor, *, uid: bool = False) -> c.Copy:
+def parse_copy(cur: Cursor, *, uid: bool = False) -> c.CopyCommand:
     """``COPY sequence-set mailbox``."""
     cur.sp()
     sequence = cur.sequence_set()
     cur.sp()
-    return c.Copy(sequence, cur.mailbox(), uid)
+    return c.CopyCommand(sequence, cur.mailbox(), uid)
 
 
-def parse_move(cur: Cursor, *, uid: bool = False) -> c.Move:
+def parse_move(cur: Cursor, *, uid: bool = False) -> c.MoveCommand:
     """``MOVE sequence-set mailbox`` (RFC 6851)."""
     cur.sp()
     sequence = cur.sequence_set()
     cur.sp()
-    return c.Move(sequence, cur.mailbox(), uid)
+    return c.MoveCommand(sequence, cur.mailbox(), uid)
 
 
-def parse_uid_expunge(cur: Cursor, *, uid: bool = True) -> c.UidExpunge:
+def parse_uid_expunge(cur: Cursor, *, uid: bool = True) -> c.UidExpungeCommand:
     """``UID EXPUNGE sequence-set`` (RFC 4315 2.1); only valid with UID."""
     if not uid:  # pragma: no cover - the table only maps it under UID
         raise ParseError("EXPUNGE takes no arguments")
     cur.sp()
-    return c.UidExpunge(cur.sequence_set())
+    return c.UidExpungeCommand(cur.sequence_set())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from posthouse.pop3.commands import State
+from posthouse.pop3.commands import Pop3State
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.replies import Ok
 
 
 def capabilities(
-    config: Pop3Config, *, state: State, tls_active: bool, mechanisms: tuple[str, ...]
+    config: Pop3Config, *, state: Pop3State, tls_active: bool, mechanisms: tuple[str, ...]
 ) -> Ok:
     """The capability list; login-related tags only in AUTHORIZATION.
 
@@ -17,7 +17,7 @@ def capabilities(
     "0" (removed after retrieval) would be wrong either way.
     """
     plaintext_ok = tls_active or config.allow_plaintext
-    in_auth = state is State.AUTHORIZATION
+    in_auth = state is Pop3State.AUTHORIZATION
     tags = ["TOP", "UIDL"]
     if in_auth and plaintext_ok:
         tags.append("USER")
