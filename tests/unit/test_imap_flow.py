@@ -9,15 +9,8 @@ from __future__ import annotations
 
 from posthouse.imap import commands as c
 from posthouse.imap import utf7
-from posthouse.imap.connection import (
-    NEED_DATA,
-    AuthLine,
-    IdleDone,
-    ImapConnection,
-    NeedLiteral,
-    RawCommand,
-    ReaderError,
-)
+from posthouse.imap.connection import ImapConnection
+from posthouse.imap.events import AuthLine, IdleDone, NeedLiteral, RawCommand, ReaderError
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ParseError, error_response
 from posthouse.imap.responses import (
@@ -33,6 +26,7 @@ from posthouse.imap.view import MailboxView
 from posthouse.store.errors import NoSuchMailbox
 from posthouse.store.events import MessagesAdded, MessagesExpunged, StoreEvent
 from posthouse.store.models import UidFlags
+from posthouse.wire.events import NEED_DATA
 
 
 class Driver:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from posthouse.imap.commands import SearchCommand
-from posthouse.imap.connection import NEED_DATA, ImapConnection, RawCommand
+from posthouse.imap.connection import ImapConnection
+from posthouse.imap.events import RawCommand
 from posthouse.imap.handlers.msg_search import (
     Facts,
     Need,
@@ -23,6 +24,7 @@ from posthouse.imap.handlers.msg_search import (
 from posthouse.imap.parser import parse_command
 from posthouse.imap.responses import encode_response
 from posthouse.imap.search import SearchKey, SeqKey
+from posthouse.wire.events import NEED_DATA
 
 PLUS2 = timezone(timedelta(hours=2))
 

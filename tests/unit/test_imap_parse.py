@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posthouse.imap import commands as c
-from posthouse.imap.connection import NEED_DATA, ImapConnection, LiteralArg, NeedLiteral, RawCommand
+from posthouse.imap.connection import ImapConnection
+from posthouse.imap.events import LiteralArg, NeedLiteral, RawCommand
 from posthouse.imap.fetchitems import Attr, BinarySize, BodySection, Section
 from posthouse.imap.parser import PARSERS, parse_command
 from posthouse.imap.replies import ParseError
@@ -34,6 +35,7 @@ from posthouse.imap.search import (
 from posthouse.imap.sequence import SequenceSet
 from posthouse.store.models import FlagOp
 from posthouse.wire.errors import RemoteProtocolError
+from posthouse.wire.events import NEED_DATA
 
 
 def raw_command(wire: bytes) -> RawCommand:

@@ -6,21 +6,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from posthouse.imap.connection import (
-    NEED_DATA,
+from posthouse.imap.connection import ImapConnection, literal_marker
+from posthouse.imap.events import (
     AuthLine,
     IdleDone,
-    ImapConnection,
+    ImapEvent,
     LiteralArg,
     NeedLiteral,
     RawCommand,
     ReaderError,
-    ReaderEvent,
-    literal_marker,
 )
 from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Status, encode_response
 from posthouse.wire.errors import LocalProtocolError
+from posthouse.wire.events import NEED_DATA
 
 MAX_LINE = 100
 MAX_LITERAL = 1000
@@ -30,10 +29,10 @@ def new_reader() -> ImapConnection:
     return ImapConnection(MAX_LINE, MAX_LITERAL)
 
 
-def drive(reader: ImapConnection, data: bytes, *, accept: bool = True) -> list[ReaderEvent]:
+def drive(reader: ImapConnection, data: bytes, *, accept: bool = True) -> list[ImapEvent]:
     """Feed ``data`` and collect events, accepting (or rejecting) every literal."""
     reader.feed(data)
-    events: list[ReaderEvent] = []
+    events: list[ImapEvent] = []
     while (event := reader.next()) is not NEED_DATA:
         events.append(event)
         if isinstance(event, NeedLiteral):
@@ -305,10 +304,10 @@ imap_ish = st.lists(
 ).map(b"".join)
 
 
-def run(data: bytes, chunks: list[int], *, reject_big: bool = True) -> list[ReaderEvent]:
+def run(data: bytes, chunks: list[int], *, reject_big: bool = True) -> list[ImapEvent]:
     """Feed ``data`` in pieces of the given sizes; accept literals up to 50 octets."""
     reader = ImapConnection(64, 300, max_command=600)
-    events: list[ReaderEvent] = []
+    events: list[ImapEvent] = []
     pos = 0
     sizes = iter(chunks)
     while pos < len(data):

@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 from posthouse.imap import commands as c
-from posthouse.imap.connection import LiteralArg, RawCommand
+from posthouse.imap.events import LiteralArg, RawCommand
 from posthouse.imap.parser import PARSERS, UID_PARSERS, parse_command
 from posthouse.imap.search import AllKey
 from posthouse.imap.sequence import SequenceSet

@@ -11,14 +11,12 @@ from posthouse.pop3 import (
     AuthStart,
     Commit,
     Err,
-    NeedData,
     Notice,
     Ok,
     Pass,
     Pop3Config,
     Pop3Connection,
     Pop3Event,
-    Quit,
     RespCode,
     Retr,
     Stls,
@@ -27,6 +25,7 @@ from posthouse.pop3 import (
 )
 from posthouse.pop3.commands import BadCommand, Pop3Command
 from posthouse.pop3.parser import parse_command
+from posthouse.wire.events import Closed, NeedData
 
 CONFIG = Pop3Config(allow_plaintext=True, tls_available=True, max_sasl_line=300, max_errors=50)
 COMMANDS = [
@@ -71,7 +70,7 @@ def converse(chunks: list[bytes], *, tls: bool = True) -> tuple[bytes, list[str]
             if isinstance(event, NeedData):
                 break
             kinds.append(type(event).__name__)
-            if isinstance(event, Quit):
+            if isinstance(event, Closed):
                 return b"".join(out), kinds
             if isinstance(event, Notice):  # UserAccepted, Utf8: already answered
                 continue

@@ -11,19 +11,16 @@ import pytest
 
 from posthouse import sasl
 from posthouse.pop3 import (
-    NEED_DATA,
     AuthResponse,
     AuthStart,
     Commit,
     Err,
-    NeedData,
     Ok,
     Pass,
     Pop3Config,
     Pop3Connection,
     Pop3Event,
     Pop3State,
-    Quit,
     Request,
     RespCode,
     Retr,
@@ -34,6 +31,7 @@ from posthouse.pop3 import (
     Write,
 )
 from posthouse.wire import LocalProtocolError
+from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 MAILDROP = [(10, 100), (11, 200), (12, 300)]
 UIDVALIDITY = 1234
@@ -41,7 +39,7 @@ PLAIN_CONFIG = Pop3Config(allow_plaintext=True, tls_available=True)
 
 
 def events(conn: Pop3Connection, data: bytes = b"") -> list[Pop3Event]:
-    """Feed ``data`` and collect events up to NEED_DATA, a Request or Quit (inclusive)."""
+    """Feed ``data`` and collect events up to NEED_DATA, a Request or Closed (inclusive)."""
     if data:
         conn.receive_data(data)
     out: list[Pop3Event] = []
@@ -50,14 +48,14 @@ def events(conn: Pop3Connection, data: bytes = b"") -> list[Pop3Event]:
         if isinstance(event, NeedData):
             return out
         out.append(event)
-        if isinstance(event, (Request, Quit)):
+        if isinstance(event, (Request, Closed)):
             return out
 
 
 def written(conn: Pop3Connection, data: bytes = b"") -> bytes:
     """Feed ``data``; the bytes of the core's own replies (no Request may appear)."""
     got = events(conn, data)
-    assert all(isinstance(e, (Write, UserAccepted, Utf8, Quit)) for e in got), got
+    assert all(isinstance(e, (Write, UserAccepted, Utf8, Closed)) for e in got), got
     return b"".join(e.data for e in got if isinstance(e, Write))
 
 
@@ -335,7 +333,7 @@ def test_quit_commits_deleted_and_retrieved() -> None:
     assert conn.state is Pop3State.UPDATE
     assert conn.send(Ok("bye")) == b"+OK bye\r\n"
     assert conn.state in {Pop3State.CLOSED}
-    assert conn.next_event() == Quit()
+    assert conn.next_event() == Closed()
 
 
 def test_commit_failure_reports_sys_temp() -> None:
@@ -344,7 +342,7 @@ def test_commit_failure_reports_sys_temp() -> None:
     assert conn.send(Err("could not remove messages", RespCode.SYS_TEMP)) == (
         b"-ERR [SYS/TEMP] could not remove messages\r\n"
     )
-    assert conn.next_event() == Quit()
+    assert conn.next_event() == Closed()
 
 
 def test_dropped_connection_never_commits() -> None:
@@ -356,10 +354,10 @@ def test_dropped_connection_never_commits() -> None:
 
 def test_quit_in_authorization() -> None:
     conn = Pop3Connection(PLAIN_CONFIG)
-    assert events(conn, b"QUIT\r\nCAPA\r\n") == [Write(b"+OK bye\r\n"), Quit()]
+    assert events(conn, b"QUIT\r\nCAPA\r\n") == [Write(b"+OK bye\r\n"), Closed()]
     assert conn.state is Pop3State.CLOSED
     conn.receive_data(b"NOOP\r\n")  # ignored
-    assert conn.next_event() == Quit()
+    assert conn.next_event() == Closed()
 
 
 def test_empty_maildrop() -> None:
@@ -404,7 +402,7 @@ def test_too_many_errors_closes() -> None:
     conn = Pop3Connection(Pop3Config(max_errors=3))
     got = events(conn, b"BOGUS\r\nBOGUS\r\nBOGUS\r\nCAPA\r\n")
     assert got == [Write(b"-ERR unknown command\r\n"), Write(b"-ERR unknown command\r\n"),
-                   Write(b"-ERR too many errors, closing connection\r\n"), Quit()]
+                   Write(b"-ERR too many errors, closing connection\r\n"), Closed()]
 
 
 def test_bare_lf_line_endings_are_accepted() -> None:

@@ -13,7 +13,6 @@ from posthouse.pop3 import (
     Pop3Connection,
     Pop3Event,
     Pop3State,
-    Quit,
     Retr,
     Stls,
     Top,
@@ -24,6 +23,7 @@ from posthouse.pop3 import (
 )
 from posthouse.pop3.connection import _HANDLERS
 from posthouse.wire import LocalProtocolError
+from posthouse.wire.events import Closed
 from tests.unit.test_pop3_session import events, logged_in
 
 CONFIG = Pop3Config(allow_plaintext=True, tls_available=True)
@@ -73,7 +73,7 @@ EXPECTED: dict[tuple[Pop3State, Verb], list[Pop3Event]] = {
     (Pop3State.AUTHORIZATION, Verb.STLS): [Stls()],
     (Pop3State.AUTHORIZATION, Verb.UTF8): [Write(b"+OK UTF8 enabled\r\n"), Utf8()],
     (Pop3State.AUTHORIZATION, Verb.APOP): [Write(b"-ERR APOP not supported\r\n")],
-    (Pop3State.AUTHORIZATION, Verb.QUIT): [Write(b"+OK bye\r\n"), Quit()],
+    (Pop3State.AUTHORIZATION, Verb.QUIT): [Write(b"+OK bye\r\n"), Closed()],
     **{
         (Pop3State.AUTHORIZATION, v): wrong_state(v)
         for v in (
@@ -162,7 +162,7 @@ def test_update_state_processes_nothing_until_commit_answered(verb: Verb) -> Non
 def test_closed_state_ignores_everything(verb: Verb) -> None:
     conn = connection_in(Pop3State.CLOSED)
     assert conn.state is Pop3State.CLOSED
-    assert events(conn, LINES[verb] + b"\r\n") == [Quit()]
+    assert events(conn, LINES[verb] + b"\r\n") == [Closed()]
 
 
 @pytest.mark.parametrize("state", [Pop3State.AUTHORIZATION, Pop3State.TRANSACTION])

@@ -6,12 +6,13 @@ import pytest
 
 from posthouse.smtp.client import ServerReply, SmtpClientConnection, dot_stuff
 from posthouse.smtp.connection import SmtpServerConnection
-from posthouse.smtp.events import NEED_DATA, Closed, MessageComplete
+from posthouse.smtp.events import MessageComplete
 from posthouse.smtp.grammar import Address
 from posthouse.smtp.params import Orcpt
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import Capabilities, ReplyReader
 from posthouse.wire import LocalProtocolError, RemoteProtocolError
+from posthouse.wire.events import NEED_DATA, Closed
 from tests.unit.test_smtp_support import CONFIG, bytewise, run
 
 GREETING = b"220 mx.example.org ESMTP\r\n"

@@ -7,10 +7,8 @@ import pytest
 from posthouse.smtp import replies
 from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.events import (
-    NEED_DATA,
     AuthResponse,
     AuthStart,
-    Closed,
     DataStart,
     Helo,
     Help,
@@ -26,6 +24,7 @@ from posthouse.smtp.grammar import Address
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.states import Phase
 from posthouse.wire import LocalProtocolError
+from posthouse.wire.events import NEED_DATA, Closed
 from tests.unit.test_smtp_support import (
     CONFIG,
     auto_reply,

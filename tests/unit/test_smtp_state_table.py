@@ -11,9 +11,10 @@ import pytest
 
 from posthouse.smtp import replies
 from posthouse.smtp.connection import SmtpServerConnection
-from posthouse.smtp.events import NEED_DATA, AuthResponse, Closed, Helo, Rejected, StartTLS
+from posthouse.smtp.events import AuthResponse, Helo, Rejected, StartTLS
 from posthouse.smtp.states import REFUSALS, VERBS, Phase
 from posthouse.wire import LocalProtocolError
+from posthouse.wire.events import NEED_DATA, Closed
 from tests.unit.test_smtp_support import CONFIG, run
 
 EHLO = b"EHLO c.example\r\n"

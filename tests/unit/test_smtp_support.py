@@ -16,13 +16,11 @@ from posthouse.smtp.events import (
     AuthResponse,
     AuthStart,
     BdatChunk,
-    Closed,
     DataStart,
     Expn,
     Helo,
     Help,
     MessageComplete,
-    NeedData,
     Quit,
     Rejected,
     SmtpEvent,
@@ -30,6 +28,7 @@ from posthouse.smtp.events import (
     Vrfy,
 )
 from posthouse.smtp.replies import Reply
+from posthouse.wire.events import Closed, NeedData
 
 CONFIG = SmtpConfig(
     "mx.example.org", starttls=True, auth=True, auth_requires_tls=False,

@@ -1,4 +1,5 @@
-"""Sans-IO IMAP command reader: bytes in, one typed event at a time out.
+"""The sans-IO IMAP connection core (the command reader): bytes in, one typed event at a
+time out (the events are in events.py; responses are encoded by responses.py).
 
 The reader splits the stream into commands (RFC 9051 2.2.1): a command is a line, or several
 lines joined by literals announced at a line's end as ``{n}``, ``{n+}`` (RFC 7888) or
@@ -31,11 +32,21 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from dataclasses import dataclass
 
+from posthouse.imap.events import (
+    AuthLine,
+    IdleDone,
+    ImapEvent,
+    LiteralArg,
+    NeedLiteral,
+    RawCommand,
+    ReaderError,
+    Segment,
+)
 from posthouse.imap.replies import ResponseCode
-from posthouse.imap.responses import Code, Status, Tagged
+from posthouse.imap.responses import Status
 from posthouse.wire.errors import LocalProtocolError
+from posthouse.wire.events import NEED_DATA
 
 # Tag characters: ASTRING-CHAR except "+" (RFC 9051 9: tag = 1*<any ASTRING-CHAR except "+">).
 _TAG_CHARS = frozenset(range(0x21, 0x7F)) - frozenset(b'(){%*"\\+')
@@ -44,82 +55,6 @@ _TAIL = 32  # octets of a skipped line kept to spot a literal it announces
 _MAX_DIGITS = 19
 
 
-@dataclass(frozen=True, slots=True)
-class LiteralArg:
-    """The octets of one literal of a command, in place among the text segments."""
-
-    data: bytes
-    binary: bool = False  # sent as literal8 ``~{n}``
-
-
-Segment = bytes | LiteralArg
-
-
-@dataclass(frozen=True, slots=True)
-class RawCommand:
-    """A complete command: its tag, upper-cased first word and its arguments.
-
-    ``args`` alternates text and literals and always starts and ends with text:
-    ``a LOGIN {3}\\r\\nbob x`` gives ``(b" ", LiteralArg(b"bob"), b" x")``.
-    """
-
-    tag: str
-    name: str
-    args: tuple[Segment, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NeedLiteral:
-    """A literal was announced; call ``accept_literal()`` or ``reject_literal()``."""
-
-    tag: str
-    size: int
-    nonsync: bool
-    binary: bool
-    name: str = ""  # the command word ("APPEND", "UID" ...), for per-command limits
-
-
-@dataclass(frozen=True, slots=True)
-class ReaderError:
-    """Input the reader could not turn into a command; answer it with ``response()``."""
-
-    tag: str
-    status: Status
-    text: str
-    code: Code | None = None
-
-    def response(self) -> Tagged:
-        """The tagged response (tag ``*`` gives ``* BAD ...``)."""
-        return Tagged(self.tag, self.status, self.text, self.code)
-
-
-@dataclass(frozen=True, slots=True)
-class IdleDone:
-    """The line that ended IDLE: ``ok`` is False unless it was ``DONE`` (RFC 2177)."""
-
-    ok: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AuthLine:
-    """A SASL client response line: ``cancelled`` for ``*``; ``data`` None if not base64."""
-
-    cancelled: bool
-    data: bytes | None
-
-
-class Incomplete:
-    """More bytes are needed."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NEED_DATA"
-
-
-NEED_DATA = Incomplete()
-
-ReaderEvent = RawCommand | NeedLiteral | ReaderError | IdleDone | AuthLine | Incomplete
 
 
 class _Mode(enum.Enum):
@@ -219,7 +154,7 @@ class ImapConnection:
                 break
         self._buf += data
 
-    def next(self) -> ReaderEvent:
+    def next(self) -> ImapEvent:
         """The next event; ``NEED_DATA`` when the buffered input is used up."""
         while True:
             mode = self._mode
@@ -353,7 +288,7 @@ class ImapConnection:
             return True
         return size == limit and self._buf[limit - 1] != 0x0D
 
-    def _too_long(self) -> ReaderEvent:
+    def _too_long(self) -> ImapEvent:
         window = bytes(self._buf[: min(64, self.max_line + 1)])
         tag = self._tag
         if tag is None:
@@ -369,7 +304,7 @@ class ImapConnection:
             return AuthLine(cancelled=False, data=None)
         return ReaderError(tag, Status.BAD, "Line too long")
 
-    def _read_line(self) -> ReaderEvent | None:
+    def _read_line(self) -> ImapEvent | None:
         end = self._buf.find(b"\n", self._scanned)
         if self._overlong(end):
             self._scanned = 0
@@ -389,7 +324,7 @@ class ImapConnection:
             return self._fragment(line)
         return self._first_line(line)
 
-    def _first_line(self, line: bytes) -> ReaderEvent | None:
+    def _first_line(self, line: bytes) -> ImapEvent | None:
         if not line.strip():
             return None
         head, sep, rest = line.partition(b" ")
@@ -409,7 +344,7 @@ class ImapConnection:
             self._drop(NeedLiteral(tag, marker[1], True, marker[3]))
         return ReaderError(tag, Status.BAD, text)
 
-    def _fragment(self, text: bytes) -> ReaderEvent:
+    def _fragment(self, text: bytes) -> ImapEvent:
         assert self._tag is not None
         self._cmd_bytes += len(text)
         marker = literal_marker(text)

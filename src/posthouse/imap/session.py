@@ -27,15 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
-from posthouse.imap.connection import (
-    NEED_DATA,
-    AuthLine,
-    IdleDone,
-    ImapConnection,
-    NeedLiteral,
-    RawCommand,
-    ReaderError,
-)
+from posthouse.imap.connection import ImapConnection
+from posthouse.imap.events import AuthLine, IdleDone, NeedLiteral, RawCommand, ReaderError
 from posthouse.imap.handlers import HANDLERS, Handler, HandlerContext
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ParseError, ResponseCode, error_response, server_bug
@@ -50,6 +43,7 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.states import ImapState, allowed, may_expunge
 from posthouse.log import new_session_id
+from posthouse.wire.events import NEED_DATA
 
 if TYPE_CHECKING:
     from posthouse.services import Services

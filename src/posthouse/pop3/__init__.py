@@ -11,7 +11,7 @@ Driving it from an IO adapter::
                 conn.receive_data(await read())       # EOF: just close; nothing is committed
             case Write(data):
                 write(data)
-            case Quit():
+            case Closed():
                 break                                 # flush, close
             case Pass(user, password):
                 principal = await authenticator.authenticate(user, password, remote_ip=ip)
@@ -35,19 +35,16 @@ Driving it from an IO adapter::
                 pass                                  # notices: UserAccepted, Utf8
 """
 
-from posthouse.pop3.commands import VALID_STATES, Pop3State, Verb
+from posthouse.pop3.commands import Verb
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.connection import Pop3Connection
 from posthouse.pop3.events import (
-    NEED_DATA,
     AuthResponse,
     AuthStart,
     Commit,
-    NeedData,
     Notice,
     Pass,
     Pop3Event,
-    Quit,
     Request,
     Retr,
     Stls,
@@ -58,12 +55,15 @@ from posthouse.pop3.events import (
 )
 from posthouse.pop3.maildrop import Maildrop
 from posthouse.pop3.replies import Err, Ok, Pop3Reply, RespCode
+from posthouse.pop3.states import VALID_STATES, Pop3State
+from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 __all__ = [
     "NEED_DATA",
     "VALID_STATES",
     "AuthResponse",
     "AuthStart",
+    "Closed",
     "Commit",
     "Err",
     "Maildrop",
@@ -76,7 +76,6 @@ __all__ = [
     "Pop3Event",
     "Pop3Reply",
     "Pop3State",
-    "Quit",
     "Request",
     "RespCode",
     "Retr",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from posthouse.pop3.commands import Pop3State
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.replies import Ok
+from posthouse.pop3.states import Pop3State
 
 
 def capabilities(

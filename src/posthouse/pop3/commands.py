@@ -1,18 +1,9 @@
-"""POP3 commands, session states, and which command is valid in which state."""
+"""POP3 commands: the verbs we know and a parsed command line (states.py gates them)."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-
-
-class Pop3State(enum.Enum):
-    """Session states (RFC 1939 3); CLOSED follows QUIT or a fatal error."""
-
-    AUTHORIZATION = "AUTHORIZATION"
-    TRANSACTION = "TRANSACTION"
-    UPDATE = "UPDATE"  # QUIT received in TRANSACTION, waiting for the store to commit
-    CLOSED = "CLOSED"
 
 
 class Verb(enum.Enum):
@@ -34,31 +25,6 @@ class Verb(enum.Enum):
     TOP = "TOP"
     UIDL = "UIDL"
     APOP = "APOP"  # recognised only to refuse it: it needs passwords stored in the clear
-
-
-_AUTH = frozenset({Pop3State.AUTHORIZATION})
-_TRANS = frozenset({Pop3State.TRANSACTION})
-_BOTH = _AUTH | _TRANS
-
-# The state gate: a command outside its states gets "-ERR ... not valid in this state".
-VALID_STATES: dict[Verb, frozenset[Pop3State]] = {
-    Verb.CAPA: _BOTH,  # RFC 2449 5: valid in AUTHORIZATION and TRANSACTION
-    Verb.USER: _AUTH,
-    Verb.PASS: _AUTH,
-    Verb.AUTH: _AUTH,
-    Verb.STLS: _AUTH,  # RFC 2595 4: only in AUTHORIZATION
-    Verb.UTF8: _AUTH,  # RFC 6856 2: before authentication
-    Verb.APOP: _AUTH,
-    Verb.QUIT: _BOTH,
-    Verb.STAT: _TRANS,
-    Verb.LIST: _TRANS,
-    Verb.RETR: _TRANS,
-    Verb.DELE: _TRANS,
-    Verb.NOOP: _TRANS,
-    Verb.RSET: _TRANS,
-    Verb.TOP: _TRANS,
-    Verb.UIDL: _TRANS,
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,17 +13,14 @@ from collections.abc import Callable, Sequence
 
 from posthouse import sasl
 from posthouse.pop3.capabilities import capabilities
-from posthouse.pop3.commands import VALID_STATES, BadCommand, Pop3Command, Pop3State, Verb
+from posthouse.pop3.commands import BadCommand, Pop3Command, Verb
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.events import (
-    NEED_DATA,
     AuthResponse,
     AuthStart,
     Commit,
-    NeedData,
     Pass,
     Pop3Event,
-    Quit,
     Request,
     Retr,
     Stls,
@@ -44,7 +41,9 @@ from posthouse.pop3.replies import (
     status_line,
     top_part,
 )
+from posthouse.pop3.states import VALID_STATES, Pop3State
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
+from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 _LOGIN_REQUESTS = (Pass, AuthStart, AuthResponse)
 
@@ -58,7 +57,7 @@ class Pop3Connection:
         self.tls_active = config.tls_active
         self.utf8 = False
         self._buffer = LineBuffer(config.max_sasl_line)
-        self._queue: deque[Pop3Event] = deque()
+        self._queue: deque[Pop3Event | Closed] = deque()
         self._pending: Request | None = None
         self._user: str | None = None  # the name from USER, valid for the next command only
         self._in_sasl = False
@@ -93,14 +92,14 @@ class Pop3Connection:
         if self.state is not Pop3State.CLOSED:
             self._buffer.feed(data)
 
-    def next_event(self) -> Pop3Event | NeedData:
+    def next_event(self) -> Pop3Event | NeedData | Closed:
         """The next thing for the adapter to do; see ``events``."""
         if self._pending is not None:
             raise LocalProtocolError(f"answer {type(self._pending).__name__} first")
         if self._queue:
             return self._queue.popleft()
         if self.state is Pop3State.CLOSED:
-            return Quit()
+            return Closed()
         try:
             line = self._buffer.next_line()
         except LineTooLong:
@@ -295,7 +294,7 @@ class Pop3Connection:
     def _close(self) -> None:
         self.state = Pop3State.CLOSED
         self._buffer.discard()
-        self._queue.append(Quit())
+        self._queue.append(Closed())
 
 
 _Handler = Callable[[Pop3Connection, Pop3Command, str | None], Pop3Event]

@@ -1,8 +1,9 @@
 """What ``Pop3Connection.next_event`` hands the IO adapter.
 
 - ``Write``: bytes the core produced itself (replies it answers alone); write them out.
-- Notices (``UserAccepted``, ``Utf8``, ``Quit``): already answered by the core (the reply came
-  as the preceding Write); they tell the adapter what happened. ``Quit`` means: flush and close.
+- Notices (``UserAccepted``, ``Utf8``): already answered by the core (the reply came
+  as the preceding Write); they tell the adapter what happened.
+- ``Closed`` (wire.events): the session is over; flush and close.
 - Requests (``Pass``, ``AuthStart``, ``AuthResponse``, ``Stls``, ``Retr``, ``Top``,
   ``Commit``): the adapter must answer each exactly once through a ``Pop3Connection`` method
   before asking for the next event.
@@ -49,11 +50,6 @@ class UserAccepted(Notice):
 @dataclass(frozen=True, slots=True)
 class Utf8(Notice):
     """UTF8 mode is on (RFC 6856 2)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Quit(Notice):
-    """The session is over: write what is pending, then close the connection."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +112,3 @@ class Commit(Request):
     deleted_uids: tuple[int, ...]
     retrieved_uids: tuple[int, ...]
 
-
-@dataclass(frozen=True, slots=True)
-class NeedData:
-    """More input is needed."""
-
-
-NEED_DATA = NeedData()

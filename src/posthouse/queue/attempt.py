@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from posthouse.queue.envelope import Plan, plan_transaction
 from posthouse.queue.jobs import Job, RecipientOutcome
 from posthouse.smtp.client import ServerReply, SmtpClientConnection
-from posthouse.smtp.events import Closed
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import Capabilities
 from posthouse.store.models import QueuedRecipient
 from posthouse.wire import LocalProtocolError, RemoteProtocolError
+from posthouse.wire.events import Closed
 
 log = logging.getLogger("posthouse.queue")
 

@@ -70,7 +70,7 @@ class Pop3Session:
                 self.core.receive_data(data)
             elif isinstance(event, pop3.Write):
                 self.conn.write(event.data)
-            elif isinstance(event, pop3.Quit):
+            elif isinstance(event, pop3.Closed):
                 await self.conn.drain()
                 return
             elif isinstance(event, pop3.Request):

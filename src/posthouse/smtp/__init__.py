@@ -17,18 +17,15 @@ from posthouse.smtp.client import ServerReply, SmtpClientConnection, dot_stuff
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.events import (
-    NEED_DATA,
     AuthResponse,
     AuthStart,
     BdatChunk,
-    Closed,
     DataStart,
     Expn,
     Helo,
     Help,
     MailFrom,
     MessageComplete,
-    NeedData,
     Noop,
     Quit,
     RcptTo,
@@ -43,6 +40,7 @@ from posthouse.smtp.params import MailParams, Orcpt, RcptParams
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import Capabilities
 from posthouse.smtp.states import Phase
+from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 __all__ = [
     "NEED_DATA",

@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from posthouse.smtp.events import NEED_DATA, Closed, NeedData
 from posthouse.smtp.grammar import Address
 from posthouse.smtp.params import Orcpt, xtext_encode
 from posthouse.smtp.replies import Reply
@@ -33,6 +32,7 @@ from posthouse.smtp.reply_reader import (
     ReplyReader,
 )
 from posthouse.wire import LocalProtocolError, RemoteProtocolError
+from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 MAX_COMMAND = 1000  # octets including CRLF (RFC 5321 4.5.3.1.4, extended by parameters)
 # After these the next command may follow without waiting (RFC 2920 3.1, RFC 3030 4.2).

@@ -44,15 +44,12 @@ from posthouse.smtp import replies
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.data import ChunkReader, DataReader
 from posthouse.smtp.events import (
-    NEED_DATA,
     AuthResponse,
     AuthStart,
     BdatChunk,
-    Closed,
     DataStart,
     Helo,
     MessageComplete,
-    NeedData,
     Quit,
     Rejected,
     SmtpEvent,
@@ -64,6 +61,7 @@ from posthouse.smtp.replies import Reply
 from posthouse.smtp.session import BdatCommand, Mode, Session
 from posthouse.smtp.states import Phase
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
+from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 __all__ = ["SmtpServerConnection"]
 
@@ -187,7 +185,7 @@ class SmtpServerConnection:
             return  # ignored after QUIT; plaintext injected before the handshake (RFC 3207)
         self._buf.feed(data)
 
-    def next_event(self) -> SmtpEvent | NeedData:
+    def next_event(self) -> SmtpEvent | NeedData | Closed:
         """The next event, NEED_DATA, or Closed (repeatedly) once the session is over."""
         if self._pending is not None:
             raise LocalProtocolError(f"reply to {type(self._pending).__name__} first")

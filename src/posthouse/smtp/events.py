@@ -1,7 +1,9 @@
 """The events the server core hands to its IO adapter: one per client command.
 
-Every event except ``Closed`` needs exactly one reply through ``SmtpServerConnection.send`` before
-the next event can be taken. ``Rejected`` carries the reply the core chose itself.
+Every event needs exactly one reply through ``SmtpServerConnection.send`` before the next
+event can be taken. ``Rejected`` carries the reply the core chose itself. ``next_event`` also
+returns the two events every core shares (wire.events): ``NEED_DATA`` and ``Closed``, which
+need no reply.
 """
 
 from __future__ import annotations
@@ -18,14 +20,6 @@ class SmtpEvent:
     """Base class of everything ``next_event`` returns except ``NeedData``."""
 
     __slots__ = ()
-
-
-@dataclass(frozen=True)
-class NeedData:
-    """More bytes are needed before the next event (the h11 NEED_DATA)."""
-
-
-NEED_DATA = NeedData()
 
 
 @dataclass(frozen=True)
@@ -134,7 +128,3 @@ class Rejected(SmtpEvent):
 
     reply: Reply
 
-
-@dataclass(frozen=True)
-class Closed(SmtpEvent):
-    """The session is over: the client closed, or QUIT / a 421 was answered. Needs no reply."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from posthouse.imap import utf7
 from posthouse.imap.capabilities import capabilities
-from posthouse.imap.connection import AuthLine, IdleDone
+from posthouse.imap.events import AuthLine, IdleDone
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Code, Response, Status, Tagged
 from posthouse.imap.view import MailboxView

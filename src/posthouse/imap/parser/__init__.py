@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 
 from posthouse.imap import commands as c
-from posthouse.imap.connection import RawCommand
+from posthouse.imap.events import RawCommand
 from posthouse.imap.parser import append, auth, fetch, mailbox, search, simple, store
 from posthouse.imap.parser import list as list_
 from posthouse.imap.parser.cursor import Cursor

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TypeVar
 
 from posthouse.imap import utf7
-from posthouse.imap.connection import LiteralArg, Segment
+from posthouse.imap.events import LiteralArg, Segment
 from posthouse.imap.replies import ParseError, ResponseCode
 from posthouse.imap.responses import Status
 from posthouse.imap.sequence import SequenceSet, SequenceSyntaxError
