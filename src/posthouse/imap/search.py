@@ -1,6 +1,6 @@
 """The SEARCH criteria tree (RFC 9051 6.4.4, RFC 3501 6.4.4; MODSEQ from RFC 7162).
 
-Parsed once (parse/search.py) and evaluated by the SEARCH handler. Keys that are shorthands
+Parsed once (parser/search.py) and evaluated by the SEARCH handler. Keys that are shorthands
 are expanded at parse time: ``NEW`` = ``RECENT UNSEEN``, ``OLD`` = ``NOT RECENT``,
 ``ANSWERED`` = ``FlagKey("\\Answered", True)``, ``UNKEYWORD k`` = ``FlagKey(k, False)``,
 ``$`` = ``SeqKey(SequenceSet(saved=True))``.

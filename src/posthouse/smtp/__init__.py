@@ -1,15 +1,15 @@
 """Sans-IO SMTP for the server and the outbound client: bytes in, typed events out.
 
-Server: ``SmtpServerConnection(SmtpConfig(...))`` (server.py, with session.py, states.py,
-parser.py, grammar.py, params.py, data.py). Client: ``SmtpClientConnection()`` (client.py,
-reply_reader.py). Replies are ``Reply`` values; ``replies`` holds the standard ones.
+Server: ``SmtpServerConnection(SmtpConfig(...))`` (connection.py, with events.py, states.py,
+parser.py, grammar.py, params.py, data.py, config.py). Client: ``SmtpClientConnection()``
+(client.py, reply_reader.py). Replies are ``Reply`` values; ``replies`` holds the standard ones.
 
 Decisions, each explained where it is implemented:
 - command lines up to 1000 octets with CRLF (config.py); bare-LF command lines refused;
 - MAIL needs HELO/EHLO first (states.py); parameters only after EHLO (params.py);
 - DATA ends only at CRLF.CRLF; bare CR/LF anywhere -> 550 5.6.0 after the real end;
   long content lines accepted; the size limit is checked while streaming (data.py);
-- enhanced codes only after EHLO, never on the EHLO/HELO reply or 3xx (server.py);
+- enhanced codes only after EHLO, never on the EHLO/HELO reply or 3xx (connection.py);
 - sender address syntax -> 501 5.1.7, recipient -> 501 5.1.3 (RFC 3463).
 """
 

@@ -38,7 +38,8 @@ differently.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import enum
+from dataclasses import dataclass, replace
 
 from posthouse.smtp import replies
 from posthouse.smtp.config import SmtpConfig
@@ -56,22 +57,41 @@ from posthouse.smtp.events import (
     StartTLS,
 )
 from posthouse.smtp.params import MailParams
-from posthouse.smtp.parser import decode_base64
+from posthouse.smtp.parser import PARSERS, ParseContext, decode_base64, parse_bdat, split_command
 from posthouse.smtp.replies import Reply
-from posthouse.smtp.session import BdatCommand, Mode, Session
-from posthouse.smtp.states import Phase
+from posthouse.smtp.states import Phase, SmtpState, refusal
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
 from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 __all__ = ["SmtpServerConnection"]
 
 
+class Mode(enum.Enum):
+    """How the server core reads its input."""
+
+    COMMAND = "command"  # CRLF-terminated command lines
+    AUTH = "auth"  # CRLF-terminated SASL responses (after a 334)
+    DATA = "data"  # message content up to <CRLF>.<CRLF> (after a 354)
+    CHUNK = "chunk"  # the octets of a BDAT chunk
+    TLS_PENDING = "tls-pending"  # 220 to STARTTLS sent; waiting for start_tls()
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class BdatCommand:
+    """A syntactically valid BDAT: its octets must be read, then ``refusal`` (if any) sent."""
+
+    size: int
+    last: bool
+    refusal: Reply | None
+
+
 class SmtpServerConnection:
-    """One SMTP server session, as a state machine over bytes."""
+    """One SMTP server connection, as a state machine over bytes."""
 
     def __init__(self, config: SmtpConfig, *, tls_active: bool = False) -> None:
         self.config = config
-        self._session = Session(config, tls_active=tls_active)
+        self._state = SmtpState(config, tls_active=tls_active)
         # The LineBuffer limit counts octets before the CRLF.
         self._buf = LineBuffer(config.max_line - 2)
         self._mode = Mode.COMMAND
@@ -87,7 +107,7 @@ class SmtpServerConnection:
     @property
     def phase(self) -> Phase:
         """Where the session stands (FRESH, GREETED, MAIL, RCPT, BDAT)."""
-        return self._session.phase
+        return self._state.phase
 
     @property
     def closed(self) -> bool:
@@ -97,27 +117,27 @@ class SmtpServerConnection:
     @property
     def tls_active(self) -> bool:
         """True on an implicit-TLS connection or after ``start_tls``."""
-        return self._session.tls_active
+        return self._state.tls_active
 
     @property
     def authenticated(self) -> bool:
         """True after a 235 reply to AUTH."""
-        return self._session.authenticated
+        return self._state.authenticated
 
     @property
     def extended(self) -> bool:
         """True when the client greeted with EHLO (ESMTP)."""
-        return self._session.extended
+        return self._state.extended
 
     @property
     def mail_params(self) -> MailParams | None:
         """The parameters of the accepted MAIL of the current transaction."""
-        return self._session.mail_params
+        return self._state.mail_params
 
     @property
     def recipients(self) -> int:
         """How many RCPT were accepted in the current transaction."""
-        return self._session.recipients
+        return self._state.recipients
 
     # -- Output ------------------------------------------------------------------------------
 
@@ -133,7 +153,7 @@ class SmtpServerConnection:
         if extended is None:
             pending = self._pending
             extended = pending.extended if isinstance(pending, Helo) else True
-        return self._session.ehlo_reply(extended=extended)
+        return self._state.ehlo_reply(extended=extended)
 
     def send(self, reply: Reply) -> bytes:
         """Render the reply to the pending event and apply its effect on the session.
@@ -155,7 +175,7 @@ class SmtpServerConnection:
     def _render(self, reply: Reply) -> bytes:
         """RFC 2034: once in force, every 2xx/4xx/5xx reply carries an enhanced code; one
         the adapter left out becomes the generic "class.0.0"."""
-        if not self._session.enhanced:
+        if not self._state.enhanced:
             return reply.render(enhanced=False)
         if reply.enhanced is None and not reply.is_intermediate:
             reply = replace(reply, enhanced=f"{reply.code // 100}.0.0")
@@ -169,7 +189,7 @@ class SmtpServerConnection:
         if self._mode is not Mode.TLS_PENDING:
             raise LocalProtocolError("start_tls() is only valid after a 220 reply to STARTTLS")
         self._buf.discard()
-        self._session.restart_after_tls()
+        self._state.restart_after_tls()
         self._mode = Mode.COMMAND
 
     # -- Input -------------------------------------------------------------------------------
@@ -225,7 +245,7 @@ class SmtpServerConnection:
         return Rejected(reply)
 
     def _command(self, line: bytes) -> SmtpEvent | NeedData:
-        verdict = self._session.command(line)
+        verdict = self._parse_command(line)
         if isinstance(verdict, BdatCommand):  # read the chunk's octets before answering
             return self._start_chunk(verdict)
         return verdict
@@ -241,6 +261,34 @@ class SmtpServerConnection:
         self._mode = Mode.AUTH
         return AuthResponse(data)
 
+    # -- Command lines -----------------------------------------------------------------------
+
+    def _parse_command(self, line: bytes) -> SmtpEvent | BdatCommand:
+        """Parse one command line and check it against the session."""
+        split = split_command(line)
+        if isinstance(split, Reply):
+            return Rejected(split)
+        verb, args = split
+        if verb == "BDAT":
+            bdat = parse_bdat(args)
+            if isinstance(bdat, Reply):
+                return Rejected(bdat)  # without a size the octets cannot be skipped
+            return BdatCommand(bdat[0], bdat[1], refusal(self._state, verb))
+        parser = PARSERS.get(verb)
+        if parser is None:
+            return Rejected(replies.unknown_command())
+        refused = refusal(self._state, verb)
+        if refused is not None:
+            return Rejected(refused)
+        state = self._state
+        context = ParseContext(
+            offered=state.offered(),
+            smtputf8_tx=state.mail_params is not None and state.mail_params.smtputf8,
+            mechanisms=self.config.auth_mechanisms if state.auth_offered() else (),
+        )
+        result = parser(args, context)
+        return Rejected(result) if isinstance(result, Reply) else result
+
     # -- DATA and BDAT -----------------------------------------------------------------------
 
     def _read_data(self) -> SmtpEvent | NeedData:
@@ -253,17 +301,17 @@ class SmtpServerConnection:
         self._data = None
         self._mode = Mode.COMMAND
         if reader.bare_newline:
-            self._session.end_transaction()
+            self._state.end_transaction()
             return Rejected(replies.bare_newline())
         if reader.too_big:
-            self._session.end_transaction()
+            self._state.end_transaction()
             return Rejected(replies.message_too_big())
         return MessageComplete(reader.content, "DATA")
 
     def _start_chunk(self, bdat: BdatCommand) -> SmtpEvent | NeedData:
         """Every well-formed BDAT has its octets consumed, even when it is refused, so they
         can never be read as commands (RFC 3030 2)."""
-        keep = bdat.refusal is None and self._session.chunk_fits(bdat.size)
+        keep = bdat.refusal is None and self._state.chunk_fits(bdat.size)
         self._chunk = ChunkReader(bdat.size, keep=keep)
         self._chunk_last = bdat.last
         self._chunk_refusal = bdat.refusal
@@ -281,11 +329,11 @@ class SmtpServerConnection:
         if self._chunk_refusal is not None:
             return Rejected(self._chunk_refusal)
         if not chunk.keep:
-            self._session.end_transaction()  # over the size limit: the transaction failed
+            self._state.end_transaction()  # over the size limit: the transaction failed
             return Rejected(replies.message_too_big())
-        self._session.add_chunk(chunk.data)
+        self._state.add_chunk(chunk.data)
         if self._chunk_last:
-            return MessageComplete(self._session.take_chunks(), "BDAT")
+            return MessageComplete(self._state.take_chunks(), "BDAT")
         return BdatChunk(len(chunk.data))
 
     # -- Effects of replies ------------------------------------------------------------------
@@ -304,9 +352,9 @@ class SmtpServerConnection:
         elif isinstance(event, AuthStart | AuthResponse):
             self._mode = Mode.AUTH if reply.code == 334 else Mode.COMMAND
             if reply.code == 235:
-                self._session.authenticated = True
+                self._state.authenticated = True
         else:
-            self._session.apply(event, reply)
+            self._state.apply(event, reply)
 
 
 def _check_reply(event: SmtpEvent, reply: Reply) -> None:

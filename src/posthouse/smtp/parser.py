@@ -1,7 +1,7 @@
 """Command lines to events: the verb table and one argument parser per verb.
 
 Only syntax is checked here; whether the command fits the session is decided before (states.py
-and the gate in server.py). A parser returns an SmtpEvent, or the Reply that refuses the line.
+and the gate in connection.py). A parser returns an SmtpEvent, or the Reply that refuses the line.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A reply is a three-digit code, an optional enhanced status code (RFC 3463, RFC 2034) and one or
 more text lines. Whether the enhanced code is written out is decided when rendering: the server
-core puts it in only after an EHLO while ENHANCEDSTATUSCODES is advertised (see server.py).
+core puts it in only after an EHLO while ENHANCEDSTATUSCODES is advertised (see connection.py).
 """
 
 from __future__ import annotations

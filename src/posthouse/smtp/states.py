@@ -1,14 +1,32 @@
-"""Which command is allowed in which phase of a session (RFC 5321 4.1.4, 3.3).
+"""The SMTP server core's state and its rules: which command is allowed when.
 
-The phase only moves when the adapter's reply says a command succeeded; see server.py. A
-command refused here is answered by the core itself with the reply in the table.
+``SmtpState`` is what the core remembers between commands (phase, EHLO or HELO, TLS, AUTH,
+the transaction). ``refusal(state, verb)`` is the one gate every command passes, in order:
+the extension is switched off (502), the command is out of sequence for the phase (the table
+``REFUSALS``, RFC 5321 4.1.4, 3.3), or a session rule refuses it (``_RULES``: EHLO first for
+extensions, TLS and AUTH before mail on submission, the recipient limit...). A refused command
+is answered by the core itself with that reply. The phase only moves when the adapter's reply
+says a command succeeded (``SmtpState.apply``, called by connection.py).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from functools import lru_cache
 
 from posthouse.smtp import replies
+from posthouse.smtp.config import SmtpConfig
+from posthouse.smtp.events import (
+    BdatChunk,
+    Helo,
+    MailFrom,
+    MessageComplete,
+    RcptTo,
+    Rset,
+    SmtpEvent,
+)
+from posthouse.smtp.params import MailParams, Offered
 from posthouse.smtp.replies import Reply
 
 
@@ -34,7 +52,7 @@ def _hello_first() -> Reply:
     return replies.bad_sequence("Send HELO/EHLO first")
 
 
-def _ehlo_first() -> Reply:
+def _send_ehlo_first() -> Reply:
     return replies.bad_sequence("Send EHLO first")
 
 
@@ -57,8 +75,8 @@ def _refusals() -> dict[tuple[Phase, str], Reply]:
         (Phase.FRESH, "RCPT"): _hello_first(),
         (Phase.FRESH, "DATA"): _hello_first(),
         (Phase.FRESH, "BDAT"): _hello_first(),
-        (Phase.FRESH, "STARTTLS"): _ehlo_first(),
-        (Phase.FRESH, "AUTH"): _ehlo_first(),
+        (Phase.FRESH, "STARTTLS"): _send_ehlo_first(),
+        (Phase.FRESH, "AUTH"): _send_ehlo_first(),
         (Phase.GREETED, "RCPT"): _mail_first(),
         (Phase.GREETED, "DATA"): _mail_first(),
         (Phase.GREETED, "BDAT"): _mail_first(),
@@ -79,6 +97,206 @@ def _refusals() -> dict[tuple[Phase, str], Reply]:
 REFUSALS = _refusals()
 
 
-def refusal(phase: Phase, verb: str) -> Reply | None:
-    """The reply for ``verb`` out of sequence in ``phase``, or None if it is allowed."""
-    return REFUSALS.get((phase, verb))
+# -- Session rules: refusals that depend on more than the phase -------------------------------
+
+def _ehlo_first(state: SmtpState, verb: str) -> Reply | None:
+    if verb in ("STARTTLS", "AUTH", "BDAT") and not state.extended:
+        return _send_ehlo_first()  # extensions need EHLO
+    return None
+
+
+def _tls_once(state: SmtpState, verb: str) -> Reply | None:
+    if verb == "STARTTLS" and state.tls_active:
+        return replies.bad_sequence("TLS already active")
+    return None
+
+
+def _auth_once_and_secure(state: SmtpState, verb: str) -> Reply | None:
+    if verb != "AUTH":
+        return None
+    if state.authenticated:
+        return replies.bad_sequence("Already authenticated")  # RFC 4954 4
+    if not state.auth_offered():
+        return replies.encryption_required()
+    return None
+
+
+def _mail_needs_tls_and_auth(state: SmtpState, verb: str) -> Reply | None:
+    c = state.config
+    if verb != "MAIL":
+        return None
+    if c.tls_required and not state.tls_active:
+        return replies.encryption_required()  # RFC 3207 4
+    if c.auth_required and not state.authenticated:
+        return replies.auth_required()  # submission (RFC 6409 4.3)
+    return None
+
+
+def _recipient_limit(state: SmtpState, verb: str) -> Reply | None:
+    if verb == "RCPT" and state.recipients >= state.config.max_recipients:
+        return replies.too_many_recipients()
+    return None
+
+
+def _binarymime_needs_bdat(state: SmtpState, verb: str) -> Reply | None:
+    params = state.mail_params
+    if verb == "DATA" and params is not None and params.body == "BINARYMIME":
+        return replies.bad_sequence("BINARYMIME requires BDAT")  # RFC 3030 3
+    return None
+
+
+_RULES: tuple[Callable[[SmtpState, str], Reply | None], ...] = (
+    _ehlo_first, _tls_once, _auth_once_and_secure, _mail_needs_tls_and_auth,
+    _recipient_limit, _binarymime_needs_bdat,
+)
+
+
+def _unavailable(config: SmtpConfig, verb: str) -> Reply | None:
+    enabled = {"STARTTLS": config.starttls, "AUTH": config.auth, "BDAT": config.chunking}
+    return None if enabled.get(verb, True) else replies.not_implemented()
+
+
+def refusal(state: SmtpState, verb: str) -> Reply | None:
+    """The reply refusing ``verb`` now, or None if it may run: availability (502), then the
+    sequence table, then the session rules, the first that refuses."""
+    refused = _unavailable(state.config, verb) or REFUSALS.get((state.phase, verb))
+    if refused is not None:
+        return refused
+    for rule in _RULES:
+        refused = rule(state, verb)
+        if refused is not None:
+            return refused
+    return None
+
+
+# -- What an EHLO session offers (depends only on the frozen config and two flags) -------------
+
+_NOTHING_OFFERED = Offered()
+
+
+@lru_cache(maxsize=32)
+def _offered(config: SmtpConfig, *, auth: bool) -> Offered:
+    """The MAIL/RCPT parameters an EHLO session may use."""
+    c = config
+    return Offered(
+        size=c.size, eightbitmime=c.eightbitmime, binarymime=c.binarymime_offered,
+        smtputf8=c.smtputf8, dsn=c.dsn, auth=auth, max_size=c.max_message_size,
+    )
+
+
+@lru_cache(maxsize=32)
+def _ehlo_reply(config: SmtpConfig, *, starttls: bool, auth: bool) -> Reply:
+    """250 with the hostname and the EHLO keywords."""
+    c = config
+    keywords = (
+        (c.size, f"SIZE {c.max_message_size}"),
+        (c.pipelining, "PIPELINING"),
+        (c.eightbitmime, "8BITMIME"),
+        (c.smtputf8, "SMTPUTF8"),
+        (c.chunking, "CHUNKING"),
+        (c.binarymime_offered, "BINARYMIME"),
+        (c.dsn, "DSN"),
+        (c.enhancedstatuscodes, "ENHANCEDSTATUSCODES"),
+        (starttls, "STARTTLS"),  # RFC 3207 4.2: not once TLS is active
+        (auth, "AUTH " + " ".join(c.auth_mechanisms)),
+    )
+    return Reply(250, None, [c.hostname] + [word for on, word in keywords if on])
+
+
+class SmtpState:
+    """Everything the server core remembers between commands; ``refusal`` gates them."""
+
+    def __init__(self, config: SmtpConfig, *, tls_active: bool) -> None:
+        self.config = config
+        self.tls_active = tls_active
+        self.phase = Phase.FRESH
+        self.extended = False
+        self.authenticated = False
+        self.mail_params: MailParams | None = None
+        self.recipients = 0
+        self._chunks: list[bytes] = []
+        self._chunk_total = 0
+
+    @property
+    def enhanced(self) -> bool:
+        """Enhanced status codes are in force (RFC 2034: after EHLO, when advertised)."""
+        return self.extended and self.config.enhancedstatuscodes
+
+    def auth_offered(self) -> bool:
+        """AUTH is offered now: enabled, and over TLS unless plaintext is allowed."""
+        c = self.config
+        return c.auth and bool(c.auth_mechanisms) and (self.tls_active or not c.auth_requires_tls)
+
+    def offered(self) -> Offered:
+        """MAIL/RCPT parameters in force: none after HELO (RFC 5321 4.1.1.11, 2.2.1)."""
+        if not self.extended:
+            return _NOTHING_OFFERED
+        return _offered(self.config, auth=self.auth_offered())
+
+    def ehlo_reply(self, *, extended: bool) -> Reply:
+        """250 with the EHLO keywords (RFC 5321 4.1.1.1), computed from config and state."""
+        if not extended:
+            return replies.helo_ok(self.config.hostname)
+        return _ehlo_reply(self.config, starttls=self.config.starttls and not self.tls_active,
+                           auth=self.auth_offered())
+
+    # -- Effects -----------------------------------------------------------------------------
+
+    def apply(self, event: SmtpEvent, reply: Reply) -> None:
+        """Move the state after ``reply`` answered ``event``."""
+        ok = reply.is_success
+        if isinstance(event, Helo) and ok:
+            # RFC 5321 4.1.4: a later EHLO/HELO also resets the transaction.
+            self.extended = event.extended
+            self.end_transaction()
+            self.phase = Phase.GREETED
+        elif isinstance(event, MailFrom) and ok:
+            self.phase = Phase.MAIL
+            self.mail_params = event.params
+        elif isinstance(event, RcptTo) and ok:
+            self.phase = Phase.RCPT
+            self.recipients += 1
+        elif isinstance(event, Rset) and ok:
+            self.end_transaction()
+        elif isinstance(event, MessageComplete):
+            self.end_transaction()  # the transaction is over whatever the reply said
+        elif isinstance(event, BdatChunk):
+            if ok:
+                self.phase = Phase.BDAT
+            else:
+                self.end_transaction()  # RFC 3030 2: a failed chunk fails the transaction
+
+    def end_transaction(self) -> None:
+        """Forget the mail transaction (RSET, end of message, failure)."""
+        if self.phase in _IN_TRANSACTION:
+            self.phase = Phase.GREETED
+        self.mail_params = None
+        self.recipients = 0
+        self._chunks = []
+        self._chunk_total = 0
+
+    def restart_after_tls(self) -> None:
+        """RFC 3207 4.2: discard all knowledge from the client; it must EHLO again."""
+        self.end_transaction()
+        self.phase = Phase.FRESH
+        self.extended = False
+        self.authenticated = False
+        self.tls_active = True
+
+    # -- BDAT chunks -------------------------------------------------------------------------
+
+    def chunk_fits(self, size: int) -> bool:
+        """True if a chunk of ``size`` octets keeps the message within the size limit."""
+        return self._chunk_total + size <= self.config.max_message_size
+
+    def add_chunk(self, data: bytes) -> None:
+        """Keep the octets of an accepted-so-far chunk."""
+        self._chunks.append(data)
+        self._chunk_total += len(data)
+
+    def take_chunks(self) -> bytes:
+        """The whole BDAT message."""
+        data = b"".join(self._chunks)
+        self._chunks = []
+        self._chunk_total = 0
+        return data
