@@ -24,7 +24,7 @@ from posthouse.pop3 import (
 from posthouse.pop3.connection import _HANDLERS
 from posthouse.wire import LocalProtocolError
 from posthouse.wire.events import Closed
-from tests.unit.test_pop3_session import events, logged_in
+from tests.unit.test_pop3_connection import events, logged_in
 
 CONFIG = Pop3Config(allow_plaintext=True, tls_available=True)
 
