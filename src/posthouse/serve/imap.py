@@ -1,20 +1,76 @@
-"""IMAP IO adapter: a net Connection becomes the session's Stream; one session per client.
+"""IMAP IO adapter (143 with STARTTLS, 993 implicit TLS): one ``ImapSession`` per connection.
 
-143 starts in plaintext (STARTTLS upgrades it through the one TLS context factory); 993 is
-already TLS when the session starts (implicit TLS, RFC 8314).
+The session drives the sans-IO core and the engine: connection core (imap/connection.py)
+-> parser -> state gate (imap/states.py) -> handler (imap/handlers) -> updates -> wire:
+
+1. read bytes into the ImapConnection; a literal is accepted (``+ Ready`` if synchronizing)
+   or refused with ``[TOOBIG]`` before the client sends it (APPEND up to max_message_size,
+   other commands ImapConfig.max_literal, less before login);
+2. parse the command (ParseError -> tagged BAD/NO), check it against the state table;
+3. run its handler; before the handler's tagged response the store events are applied to the
+   selected mailbox's view and the allowed updates are sent;
+4. move the state with ``imap.states.next_state`` from the tagged response: the session's
+   ``state`` is the one source of truth for the gate (handlers set the data that goes with
+   it: the logged-in user, the selected mailbox);
+5. after LOGOUT, an autologout (RFC 9051 5.4), server shutdown (between commands) or too
+   many bad commands in a row, ``* BYE`` and close.
+
+A handler's unexpected exception is answered ``NO [SERVERBUG]`` and logged; the session
+goes on. The session implements the handlers' SessionPort: SASL lines, STARTTLS (the
+reader's buffered plaintext is dropped, RFC 9051 6.2.1) and IDLE's wait.
 """
 
 from __future__ import annotations
 
-from posthouse.imap.session import ClientGone, ImapSession
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from typing import Any
+
+from posthouse.imap import commands as c
+from posthouse.imap.capabilities import capability_code
+from posthouse.imap.config import ImapConfig
+from posthouse.imap.connection import ImapConnection
+from posthouse.imap.events import AuthLine, IdleDone, NeedLiteral, RawCommand, ReaderError
+from posthouse.imap.handlers import HANDLERS, HandlerContext
+from posthouse.imap.handlers import Handler as CommandHandler
+from posthouse.imap.parser import parse_command
+from posthouse.imap.replies import ParseError, ResponseCode, error_response, server_bug
+from posthouse.imap.responses import (
+    Bye,
+    Continuation,
+    Response,
+    Status,
+    Tagged,
+    UntaggedStatus,
+    response_chunks,
+)
+from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
+from posthouse.log import new_session_id
 from posthouse.net.connection import Connection, ConnectionClosed
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.tls import TlsContextFactory
 from posthouse.services import Services
+from posthouse.wire.events import NEED_DATA
+
+log = logging.getLogger("posthouse.imap")
+
+class ClientGone(Exception):
+    """The client closed the connection."""
+
+
+class SessionEnd(Exception):
+    """End the session with ``* BYE``."""
+
+    def __init__(self, bye: Bye) -> None:
+        super().__init__(bye.text)
+        self.bye = bye
 
 
 class ConnectionStream:
-    """A Connection seen through the session's Stream protocol."""
+    """The session's view of a net Connection: end of stream and failed writes become
+    ClientGone, a failed handshake too."""
 
     def __init__(self, conn: Connection, tls: TlsContextFactory) -> None:
         self._conn = conn
@@ -63,11 +119,303 @@ class ConnectionStream:
         self._conn.close()
 
 
+def _is_loopback(ip: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped.is_loopback
+    return addr.is_loopback
+
+
+class ImapSession:
+    """One IMAP conversation; ``await run()`` until the client leaves."""
+
+    def __init__(
+        self, services: Services, stream: ConnectionStream, config: ImapConfig, *,
+        shutting_down: asyncio.Event,
+    ) -> None:
+        self.sid = new_session_id("i")
+        self.services = services
+        self.stream = stream
+        self.config = config
+        self.state = ImapState.NOT_AUTHENTICATED
+        self._shutting_down = shutting_down
+        self.reader = ImapConnection(
+            max_line=config.max_line, max_literal=max(config.max_message_size, config.max_literal))
+        self.ctx = HandlerContext(services, self, config)
+        self._bad = 0
+        self._logout = False
+        self._idle_deadline: float | None = None
+        self._mid_command = False  # a literal was accepted: shutdown waits for the command
+
+    # -- SessionPort -------------------------------------------------------------------
+
+    @property
+    def is_tls(self) -> bool:
+        """Whether the connection is encrypted."""
+        return self.stream.is_tls
+
+    @property
+    def secure(self) -> bool:
+        """Passwords may be sent: TLS, or loopback when the configuration allows it."""
+        if self.stream.is_tls:
+            return True
+        return self.config.allow_plaintext_on_loopback and _is_loopback(self.remote_ip)
+
+    @property
+    def remote_ip(self) -> str:
+        """The client's address."""
+        return self.stream.peer[0]
+
+    async def read_auth_line(self) -> AuthLine:
+        """The next line, as a SASL response."""
+        self.reader.expect_auth_line()
+        while True:
+            event = self.reader.next()
+            if isinstance(event, AuthLine):
+                return event
+            self.reader.feed(await self._read(self._idle_seconds()))
+
+    async def start_tls(self) -> None:
+        """Drop what the reader buffered, then the handshake (RFC 9051 6.2.1)."""
+        self.reader.discard_buffered()
+        await self.stream.start_tls()
+        log.info("tls version=%s", self.stream.tls_version)
+
+    async def idle_wait(self) -> IdleDone | None:
+        """IdleDone when the client ended IDLE, None after a store event was applied."""
+        loop = asyncio.get_running_loop()
+        if self._idle_deadline is None:
+            self.reader.expect_idle_done()
+            self._idle_deadline = loop.time() + self.config.idle_command_seconds
+        while True:
+            event = self.reader.next()
+            if isinstance(event, IdleDone):
+                self._idle_deadline = None
+                return event
+            if await self._wait_input_or_event(self._idle_deadline - loop.time()):
+                return None
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Greet, serve commands, say BYE; never raises for ordinary disconnects."""
+        log.info("connect peer=%s:%d tls=%s", *self.stream.peer, self.stream.tls_version)
+        self._shutdown_waiter = asyncio.ensure_future(self._shutting_down.wait())
+        try:
+            self._write(UntaggedStatus(Status.OK, "posthouse ready",
+                                       capability_code(self.ctx.capabilities())))
+            await self._loop()
+        except SessionEnd as end:
+            log.info("bye: %s", end.bye.text)
+            self._write(end.bye)
+            with contextlib.suppress(ClientGone, OSError, TimeoutError):
+                await asyncio.wait_for(self.stream.drain(), self.config.bye_drain_seconds)
+        except ClientGone as exc:
+            log.info("client gone %s", exc)
+        finally:
+            self._shutdown_waiter.cancel()
+            if self.ctx.events is not None:
+                self.ctx.events.close()
+            self.stream.close()
+            log.info("disconnect user=%s", self.ctx.user.address if self.ctx.user else "-")
+
+    async def _loop(self) -> None:
+        while not self._logout:
+            event = self.reader.next()
+            if event is NEED_DATA:
+                if self._shutting_down.is_set() and not self._mid_command:
+                    raise SessionEnd(Bye("Server shutting down",
+                                         ResponseCode.UNAVAILABLE.code()))
+                self.reader.feed(await self._read(self._idle_seconds()))
+            elif isinstance(event, NeedLiteral):
+                self._literal(event)
+            elif isinstance(event, ReaderError):
+                self._mid_command = False
+                self._write(event.response())
+                self._count_bad(event.status)
+            elif isinstance(event, RawCommand):
+                self._mid_command = False
+                await self._command(event)
+                await self.stream.drain()
+
+    def _idle_seconds(self) -> float:
+        if self.state is ImapState.NOT_AUTHENTICATED:
+            return self.config.preauth_idle_seconds
+        return self.config.idle_seconds
+
+    def _literal(self, need: NeedLiteral) -> None:
+        """Accept a literal or refuse it before the client sends it (RFC 7888, RFC 7889)."""
+        if self.state is ImapState.NOT_AUTHENTICATED:
+            limit = self.config.max_preauth_literal
+        elif need.name == "APPEND":
+            limit = self.config.max_message_size
+        else:
+            limit = self.config.max_literal
+        if need.size > limit:
+            self.reader.reject_literal()
+            status = Status.BAD if need.nonsync else Status.NO
+            self._write(Tagged(need.tag, status, "Literal too big",
+                               ResponseCode.TOOBIG.code()))
+            self._count_bad(status)
+            return
+        self.reader.accept_literal()
+        self._mid_command = True
+        if not need.nonsync:
+            self._write(Continuation("Ready"))
+
+    async def _command(self, raw: RawCommand) -> None:
+        try:
+            cmd = parse_command(raw, utf8=self.ctx.utf8)
+        except ParseError as exc:
+            self._write(exc.response(raw.tag))
+            self._count_bad(exc.status)
+            return
+        except Exception:
+            log.exception("parser failed on %s", raw.name)
+            self._write(server_bug(raw.tag))
+            return
+        handler = HANDLERS.get(type(cmd))
+        if not allowed(cmd, self.state):
+            self._write(Tagged(raw.tag, Status.BAD, f"{cmd.NAME} not allowed now"))
+            self._count_bad(Status.BAD)
+        elif handler is None:
+            self._write(Tagged(raw.tag, Status.NO, f"{cmd.NAME} is not implemented"))
+        else:
+            tagged = await self._run(raw.tag, cmd, handler)
+            log.debug("%s %s", cmd.NAME, tagged.status.value)
+            self._move(cmd, ok=tagged.status is Status.OK)
+            self._count_bad(tagged.status)
+            self._logout = self.state is ImapState.LOGOUT
+
+    def _move(self, cmd: c.ImapCommand, *, ok: bool) -> None:
+        """The state after the tagged response (imap/states.py); the handler has set the
+        data that goes with it (the user at login, the selected mailbox)."""
+        self.state = next_state(cmd, self.state, ok=ok)
+        has_user = self.ctx.user is not None
+        has_mailbox = self.ctx.selected is not None
+        if (has_user != (self.state is not ImapState.NOT_AUTHENTICATED)
+                or has_mailbox != (self.state is ImapState.SELECTED)) and (
+                self.state is not ImapState.LOGOUT):
+            log.error("state %s does not match the handler's data after %s", self.state.name,
+                      cmd.NAME)
+
+    async def _run(self, tag: str, cmd: c.ImapCommand, handler: CommandHandler) -> Tagged:
+        """Drive one handler; the updates go out just before its tagged response."""
+        tagged: Tagged | None = None
+        try:
+            async for response in handler(self.ctx, tag, cmd):
+                if tagged is None and isinstance(response, Tagged) and response.tag == tag:
+                    await self._send_updates(cmd)
+                    tagged = response
+                self._write(response)
+                await self.stream.drain()
+        except (SessionEnd, ClientGone, ConnectionError):
+            raise
+        except Exception as exc:
+            if tagged is not None:
+                log.exception("%s failed after its tagged response", cmd.NAME)
+                raise SessionEnd(Bye("Internal server error",
+                                     ResponseCode.SERVERBUG.code())) from None
+            tagged = error_response(tag, exc)
+            if tagged is None:
+                log.exception("%s failed", cmd.NAME)
+                tagged = server_bug(tag)
+            await self._send_updates(cmd)
+            self._write(tagged)
+        if tagged is None:
+            log.error("%s handler gave no tagged response", cmd.NAME)
+            tagged = server_bug(tag)
+            self._write(tagged)
+        return tagged
+
+    async def _send_updates(self, cmd: c.ImapCommand) -> None:
+        for update in await self.ctx.updates(allow_expunge=may_expunge(cmd)):
+            self._write(update)
+
+    def _count_bad(self, status: Status) -> None:
+        """Reset on a good command; BYE after MAX_BAD_IN_A_ROW bad ones."""
+        if status is not Status.BAD:
+            self._bad = 0
+            return
+        self._bad += 1
+        if self._bad >= self.config.max_bad_in_a_row:
+            raise SessionEnd(Bye("Too many invalid commands", ResponseCode.CLIENTBUG.code()))
+
+    def _write(self, response: Response) -> None:
+        for chunk in response_chunks(response, utf8=self.ctx.utf8):
+            self.stream.write(chunk)
+
+    # -- waiting -------------------------------------------------------------------------
+
+    async def _read(self, seconds: float) -> bytes:
+        """Input, racing the autologout timer and (between commands) server shutdown."""
+        read = asyncio.ensure_future(self.stream.read(None))
+        waiters: set[asyncio.Future[Any]] = {read}
+        if not self._mid_command:
+            waiters.add(self._shutdown_waiter)
+        done, _ = await asyncio.wait(waiters, timeout=seconds,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if read not in done:
+            read.cancel()
+            raise self._end_for_wait()
+        data = read.result()
+        if not data:
+            raise ClientGone
+        return data
+
+    def _end_for_wait(self) -> SessionEnd:
+        if self._shutting_down.is_set() and not self._mid_command:
+            return SessionEnd(Bye("Server shutting down", ResponseCode.UNAVAILABLE.code()))
+        return SessionEnd(Bye("Autologout: idle for too long"))
+
+    async def _wait_input_or_event(self, seconds: float) -> bool:
+        """Wait in IDLE; True if a store event was applied, False if input was fed."""
+        read = asyncio.ensure_future(self.stream.read(None))
+        waiters: set[asyncio.Future[Any]] = {read, self._shutdown_waiter}
+        events = self.ctx.events
+        got = asyncio.ensure_future(events.get()) if events is not None else None
+        if got is not None:
+            waiters.add(got)
+        done, _ = await asyncio.wait(waiters, timeout=max(seconds, 0.0),
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for task in (read, got):
+            if task is not None and task not in done:
+                task.cancel()
+        applied = got is not None and got in done
+        if applied and got is not None and self.ctx.selected is not None:
+            self.ctx.selected.view.apply(got.result())
+        if read in done:
+            data = read.result()
+            if not data:
+                raise ClientGone
+            self.reader.feed(data)
+        elif not applied:
+            raise self._end_for_wait()
+        return applied
+
+
+def imap_config(services: Services) -> ImapConfig:
+    """The IMAP engine's settings, from the server configuration."""
+    cfg = services.config
+    limits = cfg.limits
+    return ImapConfig(
+        max_message_size=limits.max_message_size,
+        idle_seconds=float(limits.imap_idle_seconds),
+        preauth_idle_seconds=min(300.0, float(limits.imap_idle_seconds)),
+        idle_command_seconds=float(limits.imap_idle_command_seconds),
+        allow_plaintext_on_loopback=cfg.auth.allow_plaintext_on_loopback,
+    )
+
+
 def make_handler(services: Services) -> Handler:
     """The listener handler for the imap and imaps listeners."""
+    config = imap_config(services)
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
         stream = ConnectionStream(conn, ctx.tls)
-        await ImapSession(services, stream, shutting_down=ctx.shutting_down).run()
+        await ImapSession(services, stream, config, shutting_down=ctx.shutting_down).run()
 
     return handle

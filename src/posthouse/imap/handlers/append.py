@@ -29,7 +29,7 @@ from posthouse.store.models import Mailbox, NewMessage
 
 
 def _check(ctx: HandlerContext, message: c.AppendMessage) -> None:
-    limit = ctx.config.limits.max_message_size
+    limit = ctx.config.max_message_size
     if len(message.data) > limit:
         raise ImapError(f"Message larger than {limit} octets",
                         code=ResponseCode.TOOBIG.code())

@@ -2,7 +2,8 @@
 
 Contract (stable; the message handlers of the other engineer build on it):
 
-* ``ctx.services`` / ``ctx.store`` / ``ctx.config`` / ``ctx.clock``: the shared server parts.
+* ``ctx.services`` / ``ctx.store`` / ``ctx.clock``: the shared server parts; ``ctx.config``:
+  the IMAP engine's own settings (imap/config.py).
   Handlers use only the store protocol (posthouse.store.api) and its domain errors.
 * ``ctx.user``: the authenticated Principal (None before login).
 * ``ctx.selected``: a ``Selected`` (mailbox row, ``MailboxView``, ``read_only``) or None;
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from posthouse.imap import utf7
 from posthouse.imap.capabilities import capabilities
+from posthouse.imap.config import ImapConfig
 from posthouse.imap.events import AuthLine, IdleDone
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Code, Response, Status, Tagged
@@ -39,7 +41,6 @@ from posthouse.store.models import Mailbox
 if TYPE_CHECKING:
     from posthouse.auth.authenticator import Principal
     from posthouse.clock import Clock
-    from posthouse.config import Config
     from posthouse.services import Services
     from posthouse.store.api import Store
 
@@ -100,9 +101,10 @@ class Selected:
 class HandlerContext:
     """Per-session state plus the shared services; one per connection."""
 
-    def __init__(self, services: Services, port: SessionPort) -> None:
+    def __init__(self, services: Services, port: SessionPort, config: ImapConfig) -> None:
         self.services = services
         self.port = port
+        self._config = config
         self.user: Principal | None = None
         self.selected: Selected | None = None
         self.events: Subscription | None = None
@@ -121,9 +123,9 @@ class HandlerContext:
         return self.services.store
 
     @property
-    def config(self) -> Config:
-        """The server configuration."""
-        return self.services.config
+    def config(self) -> ImapConfig:
+        """The IMAP engine's settings (never the global Config)."""
+        return self._config
 
     @property
     def clock(self) -> Clock:
@@ -156,7 +158,7 @@ class HandlerContext:
         """The capabilities to advertise now (channel and login state)."""
         return capabilities(
             tls=self.port.is_tls, secure=self.port.secure, authenticated=self.user is not None,
-            max_message_size=self.config.limits.max_message_size,
+            max_message_size=self.config.max_message_size,
         )
 
     def login(self, principal: Principal) -> None:
