@@ -15,7 +15,7 @@ from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Continuation, Response, Status
 
 
-async def idle(ctx: HandlerContext, tag: str, cmd: c.IdleCommand) -> AsyncIterator[Response]:
+async def handle_idle(ctx: HandlerContext, tag: str, cmd: c.IdleCommand) -> AsyncIterator[Response]:
     """``+ idling``, then updates until ``DONE``."""
     yield Continuation("idling")
     for update in await ctx.updates(allow_expunge=True):
@@ -32,4 +32,4 @@ async def idle(ctx: HandlerContext, tag: str, cmd: c.IdleCommand) -> AsyncIterat
         return
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {c.IdleCommand: idle}
+HANDLERS: dict[type[c.ImapCommand], Handler] = {c.IdleCommand: handle_idle}

@@ -117,7 +117,7 @@ def _subscribed_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern]
     return out
 
 
-async def list_(ctx: HandlerContext, tag: str, cmd: c.ListCommand) -> AsyncIterator[Response]:
+async def handle_list(ctx: HandlerContext, tag: str, cmd: c.ListCommand) -> AsyncIterator[Response]:
     """LIST in all its forms."""
     check_status_items(ctx, cmd.status_items)
     if cmd.patterns == ("",):  # RFC 9051 6.3.9: the delimiter and the root
@@ -137,7 +137,7 @@ async def list_(ctx: HandlerContext, tag: str, cmd: c.ListCommand) -> AsyncItera
     yield ok(tag, "LIST completed")
 
 
-async def lsub(ctx: HandlerContext, tag: str, cmd: c.LsubCommand) -> AsyncIterator[Response]:
+async def handle_lsub(ctx: HandlerContext, tag: str, cmd: c.LsubCommand) -> AsyncIterator[Response]:
     """LSUB (RFC 3501 6.3.9): subscribed names; for ``%`` also unsubscribed levels with
     subscribed names below them, as ``\\Noselect``."""
     pattern = Pattern(combine(cmd.reference, cmd.pattern))
@@ -162,6 +162,6 @@ async def mailbox_list_line(ctx: HandlerContext, name: str) -> Untagged:
 
 
 HANDLERS: dict[type[c.ImapCommand], Handler] = {
-    c.ListCommand: list_,
-    c.LsubCommand: lsub,
+    c.ListCommand: handle_list,
+    c.LsubCommand: handle_lsub,
 }

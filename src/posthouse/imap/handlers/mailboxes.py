@@ -27,7 +27,9 @@ def _special_use(uses: tuple[str, ...]) -> str | None:
     return uses[0]
 
 
-async def create(ctx: HandlerContext, tag: str, cmd: c.CreateCommand) -> AsyncIterator[Response]:
+async def handle_create(
+    ctx: HandlerContext, tag: str, cmd: c.CreateCommand
+) -> AsyncIterator[Response]:
     """A trailing delimiter only declares intent to create names below (RFC 9051 6.3.4)."""
     name = cmd.mailbox
     if name.endswith(HIERARCHY_DELIMITER) and name.strip(HIERARCHY_DELIMITER):
@@ -37,19 +39,23 @@ async def create(ctx: HandlerContext, tag: str, cmd: c.CreateCommand) -> AsyncIt
     yield ok(tag, "CREATE completed")
 
 
-async def delete(ctx: HandlerContext, tag: str, cmd: c.DeleteCommand) -> AsyncIterator[Response]:
+async def handle_delete(
+    ctx: HandlerContext, tag: str, cmd: c.DeleteCommand
+) -> AsyncIterator[Response]:
     """Remove a mailbox and its messages; names below it stay (RFC 9051 6.3.5)."""
     await ctx.store.delete_mailbox(ctx.user_id, cmd.mailbox, origin=ctx.origin)
     yield ok(tag, "DELETE completed")
 
 
-async def rename(ctx: HandlerContext, tag: str, cmd: c.RenameCommand) -> AsyncIterator[Response]:
+async def handle_rename(
+    ctx: HandlerContext, tag: str, cmd: c.RenameCommand
+) -> AsyncIterator[Response]:
     """Rename with everything below; INBOX's messages move instead (RFC 9051 6.3.6)."""
     await ctx.store.rename_mailbox(ctx.user_id, cmd.old, cmd.new, origin=ctx.origin)
     yield ok(tag, "RENAME completed")
 
 
-async def subscribe(
+async def handle_subscribe(
     ctx: HandlerContext, tag: str, cmd: c.SubscribeCommand
 ) -> AsyncIterator[Response]:
     """Any valid name may be subscribed, existing or not (RFC 9051 6.3.7)."""
@@ -57,7 +63,7 @@ async def subscribe(
     yield ok(tag, "SUBSCRIBE completed")
 
 
-async def unsubscribe(
+async def handle_unsubscribe(
     ctx: HandlerContext, tag: str, cmd: c.UnsubscribeCommand
 ) -> AsyncIterator[Response]:
     """Forget a subscription (RFC 9051 6.3.8)."""
@@ -66,9 +72,9 @@ async def unsubscribe(
 
 
 HANDLERS: dict[type[c.ImapCommand], Handler] = {
-    c.CreateCommand: create,
-    c.DeleteCommand: delete,
-    c.RenameCommand: rename,
-    c.SubscribeCommand: subscribe,
-    c.UnsubscribeCommand: unsubscribe,
+    c.CreateCommand: handle_create,
+    c.DeleteCommand: handle_delete,
+    c.RenameCommand: handle_rename,
+    c.SubscribeCommand: handle_subscribe,
+    c.UnsubscribeCommand: handle_unsubscribe,
 }

@@ -13,7 +13,7 @@ from posthouse.imap.responses import Atom, Bye, Response, Untagged, Value
 from posthouse.store.models import HIERARCHY_DELIMITER
 
 
-async def capability(
+async def handle_capability(
     ctx: HandlerContext, tag: str, cmd: c.CapabilityCommand
 ) -> AsyncIterator[Response]:
     """``* CAPABILITY ...`` for the current state."""
@@ -21,20 +21,22 @@ async def capability(
     yield ok(tag, "CAPABILITY completed")
 
 
-async def noop(
+async def handle_noop(
     ctx: HandlerContext, tag: str, cmd: c.NoopCommand | c.CheckCommand
 ) -> AsyncIterator[Response]:
     """NOOP and CHECK: nothing to do; the session sends pending updates (RFC 9051 6.1.2)."""
     yield ok(tag, f"{cmd.NAME} completed")
 
 
-async def logout(ctx: HandlerContext, tag: str, cmd: c.LogoutCommand) -> AsyncIterator[Response]:
+async def handle_logout(
+    ctx: HandlerContext, tag: str, cmd: c.LogoutCommand
+) -> AsyncIterator[Response]:
     """``* BYE`` then the tagged OK; the session closes the connection (RFC 9051 6.1.3)."""
     yield Bye("posthouse logging out")
     yield ok(tag, "LOGOUT completed")
 
 
-async def id_(ctx: HandlerContext, tag: str, cmd: c.IdCommand) -> AsyncIterator[Response]:
+async def handle_id(ctx: HandlerContext, tag: str, cmd: c.IdCommand) -> AsyncIterator[Response]:
     """RFC 2971: log what the client says about itself, answer with our name."""
     if cmd.params:
         shown = ", ".join(f"{k}={v!r}" for k, v in cmd.params[:10])
@@ -44,7 +46,9 @@ async def id_(ctx: HandlerContext, tag: str, cmd: c.IdCommand) -> AsyncIterator[
     yield ok(tag, "ID completed")
 
 
-async def enable(ctx: HandlerContext, tag: str, cmd: c.EnableCommand) -> AsyncIterator[Response]:
+async def handle_enable(
+    ctx: HandlerContext, tag: str, cmd: c.EnableCommand
+) -> AsyncIterator[Response]:
     """Turn on IMAP4rev2 and/or UTF8=ACCEPT; unknown names are ignored (RFC 5161 3.1).
 
     Both make mailbox names UTF-8 from now on (RFC 9051 5.1, RFC 6855 3); IMAP4rev2 also
@@ -65,7 +69,7 @@ async def enable(ctx: HandlerContext, tag: str, cmd: c.EnableCommand) -> AsyncIt
     yield ok(tag, "ENABLE completed")
 
 
-async def namespace(
+async def handle_namespace(
     ctx: HandlerContext, tag: str, cmd: c.NamespaceCommand
 ) -> AsyncIterator[Response]:
     """One personal namespace with "/" as delimiter; no shared or other users' (RFC 2342)."""
@@ -75,11 +79,11 @@ async def namespace(
 
 
 HANDLERS: dict[type[c.ImapCommand], Handler] = {
-    c.CapabilityCommand: capability,
-    c.NoopCommand: noop,
-    c.CheckCommand: noop,
-    c.LogoutCommand: logout,
-    c.IdCommand: id_,
-    c.EnableCommand: enable,
-    c.NamespaceCommand: namespace,
+    c.CapabilityCommand: handle_capability,
+    c.NoopCommand: handle_noop,
+    c.CheckCommand: handle_noop,
+    c.LogoutCommand: handle_logout,
+    c.IdCommand: handle_id,
+    c.EnableCommand: handle_enable,
+    c.NamespaceCommand: handle_namespace,
 }

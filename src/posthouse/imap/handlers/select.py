@@ -89,19 +89,25 @@ async def _open(
     yield ok(tag, f"{cmd.NAME} completed", code.code())
 
 
-async def select(ctx: HandlerContext, tag: str, cmd: c.SelectCommand) -> AsyncIterator[Response]:
+async def handle_select(
+    ctx: HandlerContext, tag: str, cmd: c.SelectCommand
+) -> AsyncIterator[Response]:
     """Open a mailbox read-write."""
     async for response in _open(ctx, tag, cmd, read_only=False):
         yield response
 
 
-async def examine(ctx: HandlerContext, tag: str, cmd: c.ExamineCommand) -> AsyncIterator[Response]:
+async def handle_examine(
+    ctx: HandlerContext, tag: str, cmd: c.ExamineCommand
+) -> AsyncIterator[Response]:
     """Open a mailbox read-only; \\Recent is left alone (RFC 3501 6.3.2)."""
     async for response in _open(ctx, tag, cmd, read_only=True):
         yield response
 
 
-async def close(ctx: HandlerContext, tag: str, cmd: c.CloseCommand) -> AsyncIterator[Response]:
+async def handle_close(
+    ctx: HandlerContext, tag: str, cmd: c.CloseCommand
+) -> AsyncIterator[Response]:
     """Expunge \\Deleted silently (not after EXAMINE), then deselect (RFC 9051 6.4.1)."""
     selected = ctx.require_selected()
     ctx.select(None)
@@ -113,7 +119,7 @@ async def close(ctx: HandlerContext, tag: str, cmd: c.CloseCommand) -> AsyncIter
     yield ok(tag, "CLOSE completed")
 
 
-async def unselect(
+async def handle_unselect(
     ctx: HandlerContext, tag: str, cmd: c.UnselectCommand
 ) -> AsyncIterator[Response]:
     """Deselect without expunging (RFC 3691)."""
@@ -123,8 +129,8 @@ async def unselect(
 
 
 HANDLERS: dict[type[c.ImapCommand], Handler] = {
-    c.SelectCommand: select,
-    c.ExamineCommand: examine,
-    c.CloseCommand: close,
-    c.UnselectCommand: unselect,
+    c.SelectCommand: handle_select,
+    c.ExamineCommand: handle_examine,
+    c.CloseCommand: handle_close,
+    c.UnselectCommand: handle_unselect,
 }

@@ -54,7 +54,9 @@ async def status_response(ctx: HandlerContext, box: Mailbox, items: Sequence[str
     return Untagged((Atom("STATUS"), ctx.mailbox_name(box.name), data))
 
 
-async def status(ctx: HandlerContext, tag: str, cmd: c.StatusCommand) -> AsyncIterator[Response]:
+async def handle_status(
+    ctx: HandlerContext, tag: str, cmd: c.StatusCommand
+) -> AsyncIterator[Response]:
     """STATUS mailbox (items)."""
     check_status_items(ctx, cmd.items)
     box = await ctx.mailbox(cmd.mailbox)
@@ -71,7 +73,7 @@ async def _quota_line(ctx: HandlerContext) -> Untagged | None:
     return Untagged((Atom("QUOTA"), QUOTA_ROOT, storage))
 
 
-async def getquotaroot(
+async def handle_getquotaroot(
     ctx: HandlerContext, tag: str, cmd: c.GetQuotaRootCommand
 ) -> AsyncIterator[Response]:
     """``* QUOTAROOT name [""]`` and the root's QUOTA (RFC 9208 4.3.2)."""
@@ -84,7 +86,7 @@ async def getquotaroot(
     yield ok(tag, "GETQUOTAROOT completed")
 
 
-async def getquota(
+async def handle_getquota(
     ctx: HandlerContext, tag: str, cmd: c.GetQuotaCommand
 ) -> AsyncIterator[Response]:
     """``* QUOTA "" (STORAGE used limit)`` (RFC 9208 4.3.1)."""
@@ -95,7 +97,7 @@ async def getquota(
     yield ok(tag, "GETQUOTA completed")
 
 
-async def setquota(
+async def handle_setquota(
     ctx: HandlerContext, tag: str, cmd: c.SetQuotaCommand
 ) -> AsyncIterator[Response]:
     """Quotas are set by the administrator only (RFC 9208 4.3.3 allows NO)."""
@@ -104,8 +106,8 @@ async def setquota(
 
 
 HANDLERS: dict[type[c.ImapCommand], Handler] = {
-    c.StatusCommand: status,
-    c.GetQuotaCommand: getquota,
-    c.GetQuotaRootCommand: getquotaroot,
-    c.SetQuotaCommand: setquota,
+    c.StatusCommand: handle_status,
+    c.GetQuotaCommand: handle_getquota,
+    c.GetQuotaRootCommand: handle_getquotaroot,
+    c.SetQuotaCommand: handle_setquota,
 }
