@@ -19,7 +19,7 @@ from posthouse.clock import Clock, SystemClock
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class _CachedLogin:
     verified_hash: str
     expires: float
 
@@ -41,7 +41,7 @@ class VerificationCache:
         self.ttl = ttl
         self._clock = clock or SystemClock()
         self._key = key or secrets.token_bytes(32)
-        self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bytes], _CachedLogin] = OrderedDict()
 
     def _slot(self, address: str, password: str) -> tuple[str, bytes]:
         address = address.lower()
@@ -66,7 +66,7 @@ class VerificationCache:
     def store(self, address: str, password: str, verified_hash: str) -> None:
         """Remember a successful verification of ``password`` against ``verified_hash``."""
         slot = self._slot(address, password)
-        self._entries[slot] = _Entry(verified_hash, self._clock.monotonic() + self.ttl)
+        self._entries[slot] = _CachedLogin(verified_hash, self._clock.monotonic() + self.ttl)
         self._entries.move_to_end(slot)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

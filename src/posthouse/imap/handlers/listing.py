@@ -23,7 +23,7 @@ from posthouse.store.names import parent_names
 
 
 @dataclass(slots=True)
-class _Entry:
+class _ListEntry:
     name: str
     attrs: list[str] = field(default_factory=list)
     childinfo: bool = False
@@ -56,7 +56,7 @@ def _order(names: Iterable[str]) -> list[str]:
     return sorted(set(names), key=lambda n: (n != INBOX and not n.startswith(INBOX + "/"), n))
 
 
-def list_response(ctx: HandlerContext, verb: str, entry: _Entry) -> Untagged:
+def list_response(ctx: HandlerContext, verb: str, entry: _ListEntry) -> Untagged:
     """``* LIST (attrs) "/" name [extended data]``."""
     data: list[Value] = [Atom(verb), [Atom(a) for a in entry.attrs], HIERARCHY_DELIMITER,
                          ctx.mailbox_name(entry.name)]
@@ -70,18 +70,18 @@ def _matching(patterns: Sequence[Pattern], name: str, *, phantom: bool) -> bool:
 
 
 def _plain_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern], rev2: bool
-                   ) -> list[_Entry]:
+                   ) -> list[_ListEntry]:
     """LIST without the SUBSCRIBED selection: mailboxes and (for ``%``) phantom levels."""
     parents = tree.parents
     nonexistent = "\\NonExistent" if rev2 or cmd.extended else "\\Noselect"
-    out: list[_Entry] = []
+    out: list[_ListEntry] = []
     for name in _order([*tree.boxes, *parents]):
         box = tree.boxes.get(name)
         if not _matching(patterns, name, phantom=box is None):
             continue
         if "SPECIAL-USE" in cmd.select and (box is None or not box.special_use):
             continue
-        entry = _Entry(name, box=box)
+        entry = _ListEntry(name, box=box)
         if box is None:
             entry.attrs.append(nonexistent)
         entry.attrs.append(tree.children_attr(name, parents))
@@ -93,19 +93,19 @@ def _plain_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern], rev
     return out
 
 
-def _subscribed_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern]) -> list[_Entry]:
+def _subscribed_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern]) -> list[_ListEntry]:
     """LIST (SUBSCRIBED [RECURSIVEMATCH]) (RFC 5258 3.1)."""
     parents = tree.parents
     recursive = "RECURSIVEMATCH" in cmd.select
     sub_parents = {p for s in tree.subscribed for p in parent_names(s)} if recursive else set()
-    out: list[_Entry] = []
+    out: list[_ListEntry] = []
     for name in _order([*tree.subscribed, *sub_parents]):
         if not _matching(patterns, name, phantom=False):
             continue
         box = tree.boxes.get(name)
         if "SPECIAL-USE" in cmd.select and (box is None or not box.special_use):
             continue
-        entry = _Entry(name, box=box, childinfo=name in sub_parents)
+        entry = _ListEntry(name, box=box, childinfo=name in sub_parents)
         if name in tree.subscribed:
             entry.attrs.append("\\Subscribed")
         if box is None:
@@ -147,14 +147,14 @@ async def handle_lsub(ctx: HandlerContext, tag: str, cmd: c.LsubCommand) -> Asyn
         if not _matching([pattern], name, phantom=name in levels):
             continue
         attrs = [] if name in tree.boxes and name in tree.subscribed else ["\\Noselect"]
-        yield list_response(ctx, "LSUB", _Entry(name, attrs))
+        yield list_response(ctx, "LSUB", _ListEntry(name, attrs))
     yield ok(tag, "LSUB completed")
 
 
 async def mailbox_list_line(ctx: HandlerContext, name: str) -> Untagged:
     """The LIST response for one existing mailbox (SELECT in IMAP4rev2, RFC 9051 6.3.2)."""
     tree = await _tree(ctx)
-    entry = _Entry(name, [tree.children_attr(name, tree.parents)])
+    entry = _ListEntry(name, [tree.children_attr(name, tree.parents)])
     box = tree.boxes.get(name)
     if box is not None and box.special_use:
         entry.attrs.append(box.special_use)
