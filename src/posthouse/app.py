@@ -42,10 +42,12 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
     """The configured store backend (embedded SQLite is the default and only one so far).
 
     ``background`` False (admin commands): leave building the search index, and the repair
-    of summaries a crash left out, to the server."""
+    of summaries a crash left out, to the server. The store is given the MIME parse."""
+    from posthouse.message.summary import message_text, summarize
     from posthouse.store.sqlite.backend import SqliteStore
 
-    return SqliteStore(cfg.data_path, auto_index=background)
+    return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
+                       auto_index=background)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:

@@ -29,6 +29,7 @@ from posthouse.store.models import OutboundEnvelope, OutboundRecipient, Recipien
 from posthouse.store.sqlite.backend import SqliteStore
 from tests.support.dnsserver import DnsServer, txt_rdata
 from tests.support.peer_smtp import PeerSmtp
+from tests.support.stores import sqlite_store
 
 MESSAGE = (b"Return-Path: <alice@example.test>\r\nFrom: alice@example.test\r\n"
            b"To: bob@peer.test\r\nSubject: plans\r\nMessage-ID: <m1@example.test>\r\n\r\n"
@@ -127,7 +128,7 @@ async def running(tmp_path: Path, dns_server: DnsServer, port: int,
     cfg = Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(tmp_path)),
                  queue=qcfg, dkim=DkimConfig(selector="sel"))
     ensure_dkim_key(dkim_key_path(cfg))
-    store = SqliteStore(tmp_path)
+    store = sqlite_store(tmp_path)
     await store.open()
     await store.add_domain("example.test")
     alice = await store.add_user("alice@example.test", "x")
