@@ -125,7 +125,6 @@ class App:
     def _build_services(self) -> Services:
         from posthouse.auth.authenticator import build_authenticator
         from posthouse.delivery.router import Router
-        from posthouse.serve.pop3_locks import MaildropLocks
 
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock)
@@ -138,7 +137,6 @@ class App:
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
-            pop3_locks=MaildropLocks(),
             queue_waker=self.queue_worker.wake,
         )
 
