@@ -9,13 +9,13 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
-from posthouse.config import PROTOCOLS, Config, parse_hostport
+from posthouse.config import PROTOCOLS, Config, parse_hostport, tls_paths
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
+from posthouse.provision import ensure_tls
 from posthouse.queue.worker import QueueWorker, build_worker
 from posthouse.services import Services
-from posthouse.setup import ensure_tls, tls_paths
 from posthouse.store.api import Store
 
 if TYPE_CHECKING:
