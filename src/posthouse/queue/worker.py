@@ -16,6 +16,7 @@ from typing import Any
 
 from posthouse.clock import Clock
 from posthouse.config import Config
+from posthouse.delivery.router import Router
 from posthouse.dns.dnspython import DnsPythonResolver
 from posthouse.dns.resolver import Resolver
 from posthouse.mailauth.dkim import DkimKeyError, DkimKeys, load_keys
@@ -59,7 +60,7 @@ class QueueWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._lanes = Lanes(per_domain=qcfg.concurrency_per_domain, overall=qcfg.concurrency,
                             opener=opener, spawn=self._spawn)
-        notifier = Notifier(store, hostname=config.server.hostname, wake=self.wake)
+        notifier = Notifier(store, Router(store), hostname=config.server.hostname, wake=self.wake)
         self._settler = Settler(store, qcfg, clock, notifier)
 
     def wake(self) -> None:
