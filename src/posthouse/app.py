@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -14,14 +15,17 @@ from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
 from posthouse.provision import ensure_tls
-from posthouse.queue.worker import QueueWorker, build_worker
+from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
 
 if TYPE_CHECKING:
     from posthouse.auth.passwords import PasswordHasher
+    from posthouse.dns.resolver import Resolver
+    from posthouse.queue.attempt import Timeouts
 
 log = logging.getLogger("posthouse.app")
+queue_log = logging.getLogger("posthouse.queue")  # what build_worker says is the queue's
 
 # What a refused connection is told, per protocol family.
 _BUSY = {
@@ -59,6 +63,34 @@ def build_hasher(cfg: Config) -> PasswordHasher:
         memory_kib=cfg.auth.argon2_memory_kib,
         parallelism=cfg.auth.argon2_parallelism,
     )
+
+
+def build_worker(*, store: Store, config: Config, clock: Clock,
+                 resolver: Resolver | None = None, timeouts: Timeouts | None = None,
+                 max_inflight: int | None = None) -> QueueWorker:
+    """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
+    MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
+    own resolver, timeouts and in-flight limit."""
+    from posthouse.delivery.router import Router
+    from posthouse.dns.dnspython import DnsPythonResolver
+    from posthouse.mailauth.dkim import DkimKeyError, load_keys
+    from posthouse.queue.attempt import Timeouts
+    from posthouse.queue.connect import Connector, default_tls_contexts
+    from posthouse.queue.mx import Routing
+
+    routing = Routing(config.queue, resolver or DnsPythonResolver(config.queue.resolver),
+                      config.server.hostname, random.Random())
+    connector = Connector(routing, config.server.hostname, timeouts or Timeouts(),
+                          default_tls_contexts())
+    try:
+        keys = load_keys(config)
+    except DkimKeyError as exc:
+        queue_log.error("DKIM signing disabled: %s", exc)
+        keys = None
+    # The queue's notices have a router of their own: no default-domain postmaster fallback,
+    # the system clock for its domain cache.
+    return QueueWorker(store=store, config=config, clock=clock, opener=connector,
+                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
 
 
 class App:

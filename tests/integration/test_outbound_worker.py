@@ -21,10 +21,11 @@ import dkim
 import dns.resolver
 import pytest
 
+from posthouse.app import build_worker
 from posthouse.config import Config, DkimConfig, QueueConfig, ServerConfig, dkim_key_path
 from posthouse.provision import dkim_public_record, ensure_dkim_key
 from posthouse.queue.attempt import Timeouts
-from posthouse.queue.worker import QueueWorker, build_worker
+from posthouse.queue.worker import QueueWorker
 from posthouse.store.models import OutboundEnvelope, OutboundRecipient, RecipientState
 from posthouse.store.sqlite.backend import SqliteStore
 from tests.support.dnsserver import DnsServer, txt_rdata
