@@ -1,4 +1,8 @@
-"""Composition root: picks the store backend, builds auth, router, listeners; start/stop."""
+"""Composition root: picks the store backend, builds auth, router, listeners; start/stop.
+
+The one place where packages are wired together: the store is given the MIME parse, the queue
+worker its resolver, connector, DKIM keys and router. Packages below take what they need.
+"""
 
 from __future__ import annotations
 
