@@ -56,7 +56,7 @@ class StoreCore:
         self.search_path = self.data_dir / searchdb.SEARCH_DB_FILE
         self.blob_root = self.data_dir / "blobs"
         self.hub = hub if hub is not None else EventHub()
-        self._summarize = summarize  # the MIME parse, injected: the store never parses
+        self._summarize = summarize  # the MIME parse, given: the store never imports it
         self._message_text = message_text  # for the indexer
         self._clock = clock
         # False (admin commands, tests): index only on catch_up_index, and leave the repair

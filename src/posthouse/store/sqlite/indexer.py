@@ -56,7 +56,7 @@ class SearchIndexer:
         self._db_path = db_path
         self._search_path = search_path
         self._blob_root = blob_root
-        self._message_text = message_text  # injected: the store never parses
+        self._message_text = message_text  # given: the store never imports the parser
         self._auto = auto  # False: index only when asked (urge, catch_up)
         self._clock = clock
         self._cond = threading.Condition()
