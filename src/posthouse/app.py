@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from posthouse.queue.attempt import Timeouts
 
 log = logging.getLogger("posthouse.app")
-queue_log = logging.getLogger("posthouse.queue")  # what build_worker says is the queue's
+queue_log = logging.getLogger("posthouse.queue")  # build_worker logs as the queue, as before
 
 # What a refused connection is told, per protocol family.
 _BUSY = {
