@@ -1,27 +1,35 @@
-"""Composition root: picks the store backend, builds auth, router, listeners; start/stop."""
+"""Composition root: picks the store backend, builds auth, router, listeners; start/stop.
+
+The one place where packages are wired together: the store is given the MIME parse, the queue
+worker its resolver, connector, DKIM keys and router. Packages below take what they need.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
-from posthouse.config import PROTOCOLS, Config, parse_hostport
+from posthouse.config import PROTOCOLS, Config, parse_hostport, tls_paths
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
-from posthouse.queue.worker import QueueWorker, build_worker
+from posthouse.provision import ensure_tls
+from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
-from posthouse.setup import ensure_tls, tls_paths
 from posthouse.store.api import Store
 
 if TYPE_CHECKING:
     from posthouse.auth.passwords import PasswordHasher
+    from posthouse.dns.resolver import Resolver
+    from posthouse.queue.attempt import Timeouts
 
 log = logging.getLogger("posthouse.app")
+queue_log = logging.getLogger("posthouse.queue")  # build_worker logs as the queue, as before
 
 # What a refused connection is told, per protocol family.
 _BUSY = {
@@ -42,10 +50,12 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
     """The configured store backend (embedded SQLite is the default and only one so far).
 
     ``background`` False (admin commands): leave building the search index, and the repair
-    of summaries a crash left out, to the server."""
+    of summaries a crash left out, to the server. The store is given the MIME parse."""
+    from posthouse.message.summary import message_text, summarize
     from posthouse.store.sqlite.backend import SqliteStore
 
-    return SqliteStore(cfg.data_path, auto_index=background)
+    return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
+                       auto_index=background)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -57,6 +67,34 @@ def build_hasher(cfg: Config) -> PasswordHasher:
         memory_kib=cfg.auth.argon2_memory_kib,
         parallelism=cfg.auth.argon2_parallelism,
     )
+
+
+def build_worker(*, store: Store, config: Config, clock: Clock,
+                 resolver: Resolver | None = None, timeouts: Timeouts | None = None,
+                 max_inflight: int | None = None) -> QueueWorker:
+    """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
+    MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
+    own resolver, timeouts and in-flight limit."""
+    from posthouse.delivery.router import Router
+    from posthouse.dns.dnspython import DnsPythonResolver
+    from posthouse.mailauth.dkim import DkimKeyError, load_keys
+    from posthouse.queue.attempt import Timeouts
+    from posthouse.queue.connect import Connector, default_tls_contexts
+    from posthouse.queue.mx import Routing
+
+    routing = Routing(config.queue, resolver or DnsPythonResolver(config.queue.resolver),
+                      config.server.hostname, random.Random())
+    connector = Connector(routing, config.server.hostname, timeouts or Timeouts(),
+                          default_tls_contexts())
+    try:
+        keys = load_keys(config)
+    except DkimKeyError as exc:
+        queue_log.error("DKIM signing disabled: %s", exc)
+        keys = None
+    # The queue's notices have a router of their own: no default-domain postmaster fallback,
+    # the system clock for its domain cache.
+    return QueueWorker(store=store, config=config, clock=clock, opener=connector,
+                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
 
 
 class App:
@@ -123,7 +161,6 @@ class App:
     def _build_services(self) -> Services:
         from posthouse.auth.authenticator import build_authenticator
         from posthouse.delivery.router import Router
-        from posthouse.serve.pop3_locks import MaildropLocks
 
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock)
@@ -136,7 +173,6 @@ class App:
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
-            pop3_locks=MaildropLocks(),
             queue_waker=self.queue_worker.wake,
         )
 

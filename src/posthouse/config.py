@@ -1,7 +1,9 @@
-"""Configuration: one TOML file -> frozen dataclasses, one section per concern.
+"""Configuration: one TOML file -> frozen dataclasses, one section per concern; and where
+things live in the data directory (DataPaths), with the TLS and DKIM files a Config selects.
 
 Every setting has a default, so an empty (or absent) file is a working configuration. A wrong
-setting raises ConfigError naming the file and the key; the CLI prints it as one line.
+setting raises ConfigError naming the file and the key; the CLI prints it as one line. Reads
+and names files only: making them is provision.py's.
 """
 
 from __future__ import annotations
@@ -137,6 +139,45 @@ class Config:
     def data_path(self) -> Path:
         """The data directory as a Path."""
         return Path(self.server.data_dir)
+
+
+CONFIG_NAME = "posthouse.toml"  # the config file of a data directory
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """Where things live inside a data directory."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def cert(self) -> Path:
+        return self.root / "tls" / "cert.pem"
+
+    @property
+    def key(self) -> Path:
+        return self.root / "tls" / "key.pem"
+
+    def dkim_key(self, selector: str) -> Path:
+        return self.root / "dkim" / f"{selector}.key"
+
+
+def tls_paths(cfg: Config) -> tuple[Path, Path]:
+    """The certificate and key to use: configured ones, else the data dir's own."""
+    if cfg.tls.cert:
+        return Path(cfg.tls.cert), Path(cfg.tls.key)
+    paths = DataPaths(cfg.data_path)
+    return paths.cert, paths.key
+
+
+def dkim_key_path(cfg: Config) -> Path:
+    """The DKIM private key file (configured or made by init)."""
+    return Path(cfg.dkim.key) if cfg.dkim.key else DataPaths(cfg.data_path).dkim_key(
+        cfg.dkim.selector)
 
 
 def load_config(path: Path | None) -> Config:

@@ -13,7 +13,6 @@ from posthouse.store.api import Store
 if TYPE_CHECKING:
     from posthouse.auth.authenticator import Authenticator
     from posthouse.delivery.router import Router
-    from posthouse.serve.pop3_locks import MaildropLocks
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,6 @@ class Services:
     authenticator: Authenticator
     router: Router
     clock: Clock
-    pop3_locks: MaildropLocks
     # Wakes the outbound queue worker after a message for remote recipients was queued.
     queue_waker: Callable[[], None] | None = None
 

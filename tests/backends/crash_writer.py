@@ -15,8 +15,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from posthouse.message.summary import message_text, summarize
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.blobs import INLINE_LIMIT
-from posthouse.store.models import DeliveryTarget, MessageSummary, NewMessage
+from posthouse.store.models import DeliveryTarget, NewMessage
 from posthouse.store.sqlite.backend import SqliteStore
 
 WORKERS = 50
@@ -57,7 +59,7 @@ async def worker(store: SqliteStore, user_id: int, counter: itertools.count[int]
 
 async def main(data_dir: Path, user_id: int, first: int) -> None:
     """Open the store and run the workers until the process is killed."""
-    store = SqliteStore(data_dir)
+    store = SqliteStore(data_dir, summarize=summarize, message_text=message_text)
     await store.open()
     print("READY", flush=True)
     counter = itertools.count(first)

@@ -12,6 +12,7 @@ from posthouse.store import blobs
 from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.schema import DB_FILE
 from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
+from tests.support.stores import sqlite_store
 
 T = TypeVar("T")
 
@@ -21,7 +22,7 @@ def run(data_dir: Path, body: Callable[[SqliteStore], Awaitable[T]], *,
     """Open a SqliteStore on data_dir, await the body, close it."""
 
     async def main() -> T:
-        store = SqliteStore(data_dir, auto_index=auto_index)
+        store = sqlite_store(data_dir, auto_index=auto_index)
         await store.open()
         try:
             return await body(store)

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TypeVar
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.api import Store
-from posthouse.store.models import MessageSummary, NewMessage, User
+from posthouse.store.models import NewMessage, User
 
 T = TypeVar("T")
 BACKENDS = ("sqlite",)
@@ -33,9 +34,9 @@ class StoreRunner:
         """A new, unopened store on this runner's data (``auto_index`` False: the full-text
         index is built only on ``catch_up_index``, so searches see pending messages)."""
         if self.backend == "sqlite":
-            from posthouse.store.sqlite.backend import SqliteStore
+            from tests.support.stores import sqlite_store
 
-            return SqliteStore(self.data_dir, auto_index=auto_index)
+            return sqlite_store(self.data_dir, auto_index=auto_index)
         raise ValueError(f"unknown backend {self.backend!r}")
 
     def run(self, body: Callable[[Store], Awaitable[T]], *, auto_index: bool = True) -> T:

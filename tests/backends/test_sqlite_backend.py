@@ -21,6 +21,7 @@ from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, connect
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, map_error
 from tests.backends.sqlite_checks import blob_files, integrity_problems, query, run
 from tests.backends.support import mailbox_id, message, new_user
+from tests.support.stores import sqlite_store
 
 BIG = INLINE_LIMIT + 6000  # padding that makes a message larger than blobs.INLINE_LIMIT
 
@@ -234,7 +235,7 @@ def test_errors_are_mapped() -> None:
 
 def test_closed_store_refuses_work(tmp_path: Path) -> None:
     async def body() -> None:
-        store = SqliteStore(tmp_path)
+        store = sqlite_store(tmp_path)
         with pytest.raises(StorageFailure):
             await store.add_domain("example.org")
         await store.open()

@@ -18,6 +18,7 @@ from posthouse.store.sqlite.backend import SqliteStore
 from tests.backends.crash_writer import payload
 from tests.backends.sqlite_checks import integrity_problems
 from tests.backends.support import new_user
+from tests.support.stores import sqlite_store
 
 HELPER = Path(__file__).with_name("crash_writer.py")
 DEADLINE = 60.0
@@ -112,7 +113,7 @@ def test_sigkill_mid_batch_loses_no_acknowledged_write(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
 
     async def setup() -> int:
-        store = SqliteStore(data_dir)
+        store = sqlite_store(data_dir)
         await store.open()
         try:
             return (await new_user(store)).id
@@ -130,7 +131,7 @@ def test_sigkill_mid_batch_loses_no_acknowledged_write(tmp_path: Path) -> None:
         total.deleted |= acks.deleted
 
         async def check(current: Acks = total) -> int:
-            store = SqliteStore(data_dir)
+            store = sqlite_store(data_dir)
             await store.open()
             try:
                 return await _verify(store, current)

@@ -11,7 +11,8 @@ import base64
 import sqlite3
 from pathlib import Path
 
-from posthouse.store.models import DeliveryTarget, MessageSummary, NewMessage
+from posthouse.message.summary_model import MessageSummary
+from posthouse.store.models import DeliveryTarget, NewMessage
 from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, MIGRATIONS, connect
 from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE

@@ -152,13 +152,13 @@ def test_queue_commands(tmp_path: Path) -> None:
     import asyncio
 
     from posthouse.store.models import OutboundEnvelope, OutboundRecipient
-    from posthouse.store.sqlite.backend import SqliteStore
+    from tests.support.stores import sqlite_store
 
     data = tmp_path / "d"
     assert run("init", "--data-dir", str(data)).returncode == 0
 
     async def enqueue() -> int:
-        store = SqliteStore(data)
+        store = sqlite_store(data)
         await store.open()
         try:
             env = OutboundEnvelope("a@example.test", (OutboundRecipient("b@far.example"),))

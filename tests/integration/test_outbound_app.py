@@ -17,10 +17,10 @@ import pytest
 
 from posthouse.config import QueueConfig
 from posthouse.store.models import OutboundEnvelope, OutboundRecipient, RecipientState
-from posthouse.store.sqlite.backend import SqliteStore
 from tests.support.dnsserver import DnsServer
 from tests.support.peer_smtp import PeerSmtp
 from tests.support.server import ServerThread, make_config
+from tests.support.stores import sqlite_store
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def _stop(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 
 async def _fill(data: Path, count: int) -> None:
-    store = SqliteStore(data)
+    store = sqlite_store(data)
     await store.open()
     try:
         for i in range(count):
@@ -110,7 +110,7 @@ async def _fill(data: Path, count: int) -> None:
 
 
 async def _leftovers(data: Path) -> list[int]:
-    store = SqliteStore(data)
+    store = sqlite_store(data)
     await store.open()
     try:
         return [q.id for q in await store.list_queue()

@@ -17,8 +17,8 @@ import dkim
 import dns.resolver
 import pytest
 
-from posthouse.config import QueueConfig
-from posthouse.setup import dkim_key_path, dkim_public_record, ensure_dkim_key
+from posthouse.config import QueueConfig, dkim_key_path
+from posthouse.provision import dkim_public_record, ensure_dkim_key
 from tests.support.dnsserver import DnsServer, txt_rdata
 from tests.support.server import PASSWORD, ServerThread, make_config
 

@@ -21,14 +21,16 @@ import dkim
 import dns.resolver
 import pytest
 
-from posthouse.config import Config, DkimConfig, QueueConfig, ServerConfig
+from posthouse.app import build_worker
+from posthouse.config import Config, DkimConfig, QueueConfig, ServerConfig, dkim_key_path
+from posthouse.provision import dkim_public_record, ensure_dkim_key
 from posthouse.queue.attempt import Timeouts
-from posthouse.queue.worker import QueueWorker, build_worker
-from posthouse.setup import dkim_key_path, dkim_public_record, ensure_dkim_key
+from posthouse.queue.worker import QueueWorker
 from posthouse.store.models import OutboundEnvelope, OutboundRecipient, RecipientState
 from posthouse.store.sqlite.backend import SqliteStore
 from tests.support.dnsserver import DnsServer, txt_rdata
 from tests.support.peer_smtp import PeerSmtp
+from tests.support.stores import sqlite_store
 
 MESSAGE = (b"Return-Path: <alice@example.test>\r\nFrom: alice@example.test\r\n"
            b"To: bob@peer.test\r\nSubject: plans\r\nMessage-ID: <m1@example.test>\r\n\r\n"
@@ -127,7 +129,7 @@ async def running(tmp_path: Path, dns_server: DnsServer, port: int,
     cfg = Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(tmp_path)),
                  queue=qcfg, dkim=DkimConfig(selector="sel"))
     ensure_dkim_key(dkim_key_path(cfg))
-    store = SqliteStore(tmp_path)
+    store = sqlite_store(tmp_path)
     await store.open()
     await store.add_domain("example.test")
     alice = await store.add_user("alice@example.test", "x")

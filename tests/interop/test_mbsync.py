@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from posthouse.setup import tls_paths
+from posthouse.config import tls_paths
 from tests.integration.imap_msg_support import USER, Connections, fill, message
 from tests.support.server import PASSWORD, ServerThread
 

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from posthouse.app import App, build_hasher
-from posthouse.config import PROTOCOLS, AuthConfig, Config, ListenConfig, ServerConfig
-from posthouse.setup import tls_paths
+from posthouse.config import PROTOCOLS, AuthConfig, Config, ListenConfig, ServerConfig, tls_paths
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from posthouse.config import Config, DkimConfig, ServerConfig
+from posthouse.config import Config, DkimConfig, ServerConfig, dkim_key_path
 from posthouse.mailauth.dkim import (
     DkimKeyError,
     ed25519_public_record,
@@ -26,7 +26,7 @@ from posthouse.mailauth.dkim import (
     load_keys,
     sign,
 )
-from posthouse.setup import dkim_key_path, dkim_public_record, ensure_dkim_key
+from posthouse.provision import dkim_public_record, ensure_dkim_key
 from tests.support.dnsserver import DnsServer, txt_rdata
 
 MESSAGE = (b"From: Alice <alice@example.test>\r\nTo: bob@peer.test\r\nSubject: hello\r\n"

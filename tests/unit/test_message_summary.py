@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from posthouse.message.summary import message_text, parse_date, search_text, summarize
+from posthouse.message.summary_model import MessageSummary
 from posthouse.message.transfer import decode_quoted_printable, decode_transfer, html_to_text
-from posthouse.store.models import MessageSummary
 
 DATA = Path(__file__).parent.parent / "data" / "mime"
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from posthouse.queue.content import ascii_address, strip_return_path
+from posthouse.delivery.headers import strip_return_path
+from posthouse.queue.content import ascii_address
 from posthouse.queue.envelope import plan_transaction
 from posthouse.queue.jobs import Job, Kind, RecipientOutcome
 from posthouse.smtp.params import Orcpt

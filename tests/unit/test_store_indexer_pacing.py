@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from posthouse.message.summary import message_text
 from posthouse.store.sqlite import indexer as mod
 from posthouse.store.sqlite.indexer import SearchIndexer
 
@@ -26,7 +27,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def idx(tmp_path: Path, clock: Clock) -> SearchIndexer:
-    indexer = SearchIndexer(tmp_path / "db", tmp_path / "search", tmp_path, clock=clock)
+    indexer = SearchIndexer(tmp_path / "db", tmp_path / "search", tmp_path,
+                            message_text=message_text, clock=clock)
     indexer._caught_up(indexer._generation)  # start from "nothing pending"
     return indexer
 

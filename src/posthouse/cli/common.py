@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from posthouse.config import Config, ServerConfig, load_config
-from posthouse.setup import CONFIG_NAME
+from posthouse.config import CONFIG_NAME, Config, ServerConfig, load_config
 from posthouse.store.api import Store
 
 

@@ -6,8 +6,9 @@ import argparse
 from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, resolve_config
+from posthouse.config import dkim_key_path
 from posthouse.mailauth.dkim import ED25519_SUFFIX, DkimKeyError, ed25519_public_record, load_keys
-from posthouse.setup import dkim_key_path, dkim_public_record, dns_records, ensure_dkim_key
+from posthouse.provision import dkim_public_record, dns_records, ensure_dkim_key
 
 
 def register(sub: Any) -> None:

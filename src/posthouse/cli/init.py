@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from posthouse.cli.common import add_location_args, open_store, resolve_config, with_server
-from posthouse.config import Config, load_config
-from posthouse.setup import (
-    DataPaths,
-    dkim_key_path,
+from posthouse.config import Config, DataPaths, dkim_key_path, load_config
+from posthouse.provision import (
     dkim_public_record,
     dns_records,
     ensure_dkim_key,

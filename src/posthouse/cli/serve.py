@@ -10,9 +10,8 @@ from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
 from posthouse.cli.init import initialize
-from posthouse.config import PROTOCOLS, STANDARD_PORTS, Config, parse_hostport
+from posthouse.config import PROTOCOLS, STANDARD_PORTS, Config, DataPaths, parse_hostport
 from posthouse.log import setup_logging
-from posthouse.setup import DataPaths
 
 
 def register(sub: Any) -> None:

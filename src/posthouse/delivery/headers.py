@@ -1,4 +1,5 @@
-"""Header work done at delivery: trace fields (RFC 5321 4.4) and submission fixes (RFC 6409 8)."""
+"""Header work done at delivery: trace fields (RFC 5321 4.4), submission fixes (RFC 6409 8),
+and the byte-level facts the DSNs and the relay share (Return-Path removal, 8-bit content)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from email.utils import format_datetime
 from functools import lru_cache
 
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
+# One Return-Path field with its folded continuation lines, at the start of a message.
+_RETURN_PATH = re.compile(rb"\AReturn-Path[ \t]*:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*",
+                          re.IGNORECASE)
 
 
 def header_block(data: bytes) -> bytes:
@@ -61,6 +65,17 @@ def _date_text(second: datetime) -> str:
 def return_path_field(mail_from: str) -> bytes:
     """Return-Path added at final delivery (RFC 5321 4.4)."""
     return f"Return-Path: <{_clean(mail_from)}>\r\n".encode()
+
+
+def strip_return_path(data: bytes) -> bytes:
+    """Drop a leading Return-Path field: it belongs to final delivery only, and a relay must
+    not send one on (RFC 5321 4.4). Local copies of a message got one prepended."""
+    return _RETURN_PATH.sub(b"", data, count=1)
+
+
+def has_8bit(data: bytes) -> bool:
+    """Whether any octet is above 127."""
+    return not data.isascii()
 
 
 def submission_fixes(data: bytes, *, hostname: str, when: datetime) -> bytes:

@@ -26,8 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from dkim.canonicalization import CanonicalizationPolicy
 
-from posthouse.config import Config
-from posthouse.setup import dkim_key_path
+from posthouse.config import Config, dkim_key_path
 
 # The fields signed when present (RFC 6376 5.4.1 recommends these); From is required.
 SIGNED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "mime-version",

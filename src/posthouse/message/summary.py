@@ -11,8 +11,8 @@ from posthouse.message.headers import Header, decoded_value, field_text, split_h
 from posthouse.message.mime import Part, parse
 from posthouse.message.params import param_text
 from posthouse.message.structure import bodystructure_json
+from posthouse.message.summary_model import MessageSummary
 from posthouse.message.transfer import body_text
-from posthouse.store.models import MessageSummary
 
 TEXT_LIMIT = 1 << 20  # characters of body text kept for the full-text index
 HEADER_LIMIT = 1 << 16  # characters kept per decoded header field

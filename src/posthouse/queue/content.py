@@ -1,26 +1,10 @@
-"""Small byte-level facts about a queued message: trace fields to drop, what it needs."""
+"""Small facts for relaying a queued message: whether its header needs SMTPUTF8, its
+recipients' addresses in ASCII form and their domains."""
 
 from __future__ import annotations
 
-import re
-
-from posthouse.delivery.headers import header_block
+from posthouse.delivery.headers import has_8bit, header_block
 from posthouse.queue.mx import to_alabel
-
-# One header field with its folded continuation lines.
-_RETURN_PATH = re.compile(rb"\AReturn-Path[ \t]*:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*",
-                          re.IGNORECASE)
-
-
-def strip_return_path(data: bytes) -> bytes:
-    """Drop a leading Return-Path field: it belongs to final delivery only, and a relay must
-    not send one on (RFC 5321 4.4). Local copies of a message got one prepended."""
-    return _RETURN_PATH.sub(b"", data, count=1)
-
-
-def has_8bit(data: bytes) -> bool:
-    """Whether any octet is above 127."""
-    return not data.isascii()
 
 
 def header_needs_utf8(data: bytes) -> bool:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from posthouse.queue.content import ascii_address, has_8bit, header_needs_utf8
+from posthouse.delivery.headers import has_8bit
+from posthouse.queue.content import ascii_address, header_needs_utf8
 from posthouse.queue.jobs import Job, RecipientOutcome
 from posthouse.smtp.grammar import Address, AddressError, parse_address
 from posthouse.smtp.params import Orcpt

@@ -1,8 +1,6 @@
-"""Sending delivery status notifications to the original sender.
-
-A DSN goes from the null reverse-path (RFC 3461 6.2, RFC 5321 4.5.5), so it can never cause
-another one. A local sender gets it in their INBOX (through the same router as any local
-recipient: aliases and plus-addresses work); a remote sender gets it through the queue.
+"""The queue's delivery status notifications to the original sender: the report of each
+recipient's outcome, one DSN per action (built by delivery.dsn, handed to the store by
+delivery.notices: a local sender's INBOX, or back into this queue for a remote one).
 """
 
 from __future__ import annotations
@@ -11,21 +9,13 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from posthouse.delivery.headers import return_path_field
+from posthouse.delivery.dsn import Dsn, RecipientReport, build_dsn, wants
+from posthouse.delivery.notices import dispatch_dsn
 from posthouse.delivery.router import Router
-from posthouse.message.summary import summarize
-from posthouse.queue.dsn import Dsn, RecipientReport, build_dsn, wants
 from posthouse.queue.jobs import RecipientOutcome
 from posthouse.store.api import Store
 from posthouse.store.errors import StoreError
-from posthouse.store.models import (
-    DeliveryTarget,
-    NewMessage,
-    OutboundEnvelope,
-    OutboundRecipient,
-    QueuedMessage,
-    QueuedRecipient,
-)
+from posthouse.store.models import QueuedMessage, QueuedRecipient
 
 log = logging.getLogger("posthouse.queue")
 
@@ -44,9 +34,10 @@ def report(rcpt: QueuedRecipient, outcome: RecipientOutcome, action: str, *, whe
 class Notifier:
     """Builds DSNs and hands them to the store."""
 
-    def __init__(self, store: Store, *, hostname: str, wake: Callable[[], None]) -> None:
+    def __init__(self, store: Store, router: Router, *, hostname: str,
+                 wake: Callable[[], None]) -> None:
         self._store = store
-        self._router = Router(store)
+        self._router = router
         self._hostname = hostname
         self._wake = wake
 
@@ -70,21 +61,3 @@ class Notifier:
     async def _dispatch(self, sender: str, dsn: Dsn, now: datetime) -> None:
         await dispatch_dsn(self._store, self._router, sender, dsn, now, wake=self._wake)
 
-
-async def dispatch_dsn(store: Store, router: Router, sender: str, dsn: Dsn, now: datetime, *,
-                       wake: Callable[[], None] | None) -> None:
-    """Deliver a notification to a local sender's INBOX, or queue it for a remote one."""
-    route = await router.resolve(sender)
-    if route.local_user_ids:
-        local = return_path_field("") + dsn.data  # RFC 5321 4.4, final delivery
-        await store.deliver(NewMessage(local, summarize(local), now),
-                            [DeliveryTarget(u) for u in route.local_user_ids])
-    if route.remote:
-        envelope = OutboundEnvelope(
-            mail_from="", recipients=tuple(OutboundRecipient(a) for a in route.remote),
-            smtputf8=dsn.smtputf8, body="8BITMIME" if dsn.eightbit else None)
-        await store.enqueue(dsn.data, envelope)
-        if wake is not None:
-            wake()
-    if route.empty:
-        log.warning("notice for <%s> dropped: no such local address", sender)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from posthouse.clock import Clock
 from posthouse.config import QueueConfig
-from posthouse.queue.dsn import DELAYED, FAILED, RELAYED, wants
+from posthouse.delivery.dsn import DELAYED, FAILED, RELAYED, wants
 from posthouse.queue.jobs import Kind, RecipientOutcome
 from posthouse.queue.notify import Notifier, report
 from posthouse.queue.scheduler import delay_warning_due, expires_at, is_expired, next_attempt

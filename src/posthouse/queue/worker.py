@@ -1,8 +1,11 @@
 """The queue worker: picks due messages, hands their recipients to per-domain lanes, settles.
 
-Started by App as a background task (``run``); ``wake`` makes it look at the queue at once
-(the SMTP side calls it after an enqueue). Without a wake it polls every ``poll_seconds``, so
-``posthouse queue retry`` from the CLI and retries that fall due are picked up as well.
+Built by app.py (``build_worker``), which gives it the way to reach peers (``opener``), the
+DKIM keys and the router its notices take: it makes only its own parts (lanes, notifier,
+settler). Started by App as a background task (``run``); ``wake`` makes it look at the queue
+at once (the SMTP side calls it after an enqueue). Without a wake it polls every
+``poll_seconds``, so ``posthouse queue retry`` from the CLI and retries that fall due are
+picked up as well.
 """
 
 from __future__ import annotations
@@ -10,21 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Coroutine
 from typing import Any
 
 from posthouse.clock import Clock
 from posthouse.config import Config
-from posthouse.dns.dnspython import DnsPythonResolver
-from posthouse.dns.resolver import Resolver
-from posthouse.mailauth.dkim import DkimKeyError, DkimKeys, load_keys
-from posthouse.queue.attempt import Timeouts
-from posthouse.queue.connect import Connector, default_tls_contexts
+from posthouse.delivery.router import Router
+from posthouse.mailauth.dkim import DkimKeys
 from posthouse.queue.content import domain_of
 from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
 from posthouse.queue.lanes import Lanes
-from posthouse.queue.mx import Routing
 from posthouse.queue.notify import Notifier
 from posthouse.queue.prepare import prepare
 from posthouse.queue.settle import Settler
@@ -42,7 +40,7 @@ class QueueWorker:
     """Delivers the outbound queue; one per running server."""
 
     def __init__(self, *, store: Store, config: Config, clock: Clock, opener: Opener,
-                 dkim_keys: DkimKeys | None = None, poll_seconds: float = 1.0,
+                 router: Router, dkim_keys: DkimKeys | None = None, poll_seconds: float = 1.0,
                  max_inflight: int | None = None,
                  max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES) -> None:
         qcfg = config.queue
@@ -59,7 +57,7 @@ class QueueWorker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._lanes = Lanes(per_domain=qcfg.concurrency_per_domain, overall=qcfg.concurrency,
                             opener=opener, spawn=self._spawn)
-        notifier = Notifier(store, hostname=config.server.hostname, wake=self.wake)
+        notifier = Notifier(store, router, hostname=config.server.hostname, wake=self.wake)
         self._settler = Settler(store, qcfg, clock, notifier)
 
     def wake(self) -> None:
@@ -179,20 +177,3 @@ class QueueWorker:
             await self._store.record_recipient_result(
                 rcpt.id, delivered=True, failed=False, reply=outcome.summary())
 
-
-def build_worker(*, store: Store, config: Config, clock: Clock,
-                 resolver: Resolver | None = None, timeouts: Timeouts | None = None,
-                 max_inflight: int | None = None) -> QueueWorker:
-    """The worker as App runs it: dnspython resolver (config queue.resolver), MX routing,
-    opportunistic TLS, the DKIM keys of the data directory."""
-    routing = Routing(config.queue, resolver or DnsPythonResolver(config.queue.resolver),
-                      config.server.hostname, random.Random())
-    connector = Connector(routing, config.server.hostname, timeouts or Timeouts(),
-                          default_tls_contexts())
-    try:
-        keys = load_keys(config)
-    except DkimKeyError as exc:
-        log.error("DKIM signing disabled: %s", exc)
-        keys = None
-    return QueueWorker(store=store, config=config, clock=clock, opener=connector,
-                       dkim_keys=keys, max_inflight=max_inflight)

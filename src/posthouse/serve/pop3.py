@@ -11,6 +11,7 @@ from posthouse.log import new_session_id
 from posthouse.net.connection import Connection
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
+from posthouse.pop3.maildrop_locks import MaildropLocks
 from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.store.errors import NotFound, StoreError
@@ -20,10 +21,11 @@ log = logging.getLogger("posthouse.pop3")
 
 
 def make_handler(services: Services) -> Handler:
-    """The listener callback for pop3 and pop3s."""
+    """The listener callback for pop3 and pop3s; its sessions share one maildrop lock."""
+    locks = MaildropLocks()
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
-        await Pop3Session(services, conn, ctx).run()
+        await Pop3Session(services, locks, conn, ctx).run()
 
     return handle
 
@@ -31,8 +33,10 @@ def make_handler(services: Services) -> Handler:
 class Pop3Session:
     """One POP3 connection: login, the fixed maildrop, the UPDATE state at QUIT."""
 
-    def __init__(self, services: Services, conn: Connection, ctx: SessionContext) -> None:
+    def __init__(self, services: Services, locks: MaildropLocks, conn: Connection,
+                 ctx: SessionContext) -> None:
         self.services = services
+        self.locks = locks
         self.conn = conn
         self.ctx = ctx
         self.sid = new_session_id("p")
@@ -55,7 +59,7 @@ class Pop3Session:
             await self._loop()
         finally:
             if self.principal is not None:
-                self.services.pop3_locks.release(self.principal.user_id)
+                self.locks.release(self.principal.user_id)
             log.info("disconnect user=%s", self.principal.address if self.principal else "-")
 
     async def _loop(self) -> None:
@@ -117,7 +121,7 @@ class Pop3Session:
         if principal is None:
             self.conn.write(self.core.send(pop3.Err("invalid credentials", pop3.RespCode.AUTH)))
             return
-        if not self.services.pop3_locks.try_acquire(principal.user_id):
+        if not self.locks.try_acquire(principal.user_id):
             # RFC 2449 8.1.2: another session holds the maildrop.
             self.conn.write(self.core.send(pop3.Err("maildrop already locked",
                                                     pop3.RespCode.IN_USE)))
@@ -125,7 +129,7 @@ class Pop3Session:
         try:
             listing, uidvalidity = await self._load_maildrop(principal.user_id)
         except StoreError:
-            self.services.pop3_locks.release(principal.user_id)
+            self.locks.release(principal.user_id)
             log.exception("cannot load maildrop")
             self.conn.write(self.core.send(pop3.Err("cannot open maildrop",
                                                     pop3.RespCode.SYS_TEMP)))

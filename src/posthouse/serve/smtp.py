@@ -12,13 +12,13 @@ import logging
 from posthouse import sasl, smtp
 from posthouse.auth.authenticator import Principal
 from posthouse.delivery.headers import TraceInfo, normalize_newlines, submission_fixes
+from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
 from posthouse.log import new_session_id
 from posthouse.net.connection import Connection
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
-from posthouse.serve.quota_notice import notify_over_quota
 from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.smtp import replies
@@ -294,7 +294,9 @@ class SmtpSession:
             return smtp.Reply(451, "4.3.0", "Local error in processing, try again later")
         self._accepted = (txn.mail_from, len(txn.recipients), len(data))
         if skipped:
-            await notify_over_quota(self.services, txn, skipped, data, now)
+            services = self.services
+            await notify_over_quota(services.store, services.router, txn, skipped, data, now,
+                                    hostname=services.hostname, wake=services.queue_waker)
         if txn.outbound() is not None and self.services.queue_waker is not None:
             self.services.queue_waker()
         return replies.message_accepted(message_id)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+
+from posthouse.message.summary_model import MessageSummary
 
 # Mailbox names are UTF-8 with "/" as the hierarchy delimiter; "INBOX" is always spelt so.
 HIERARCHY_DELIMITER = "/"
@@ -69,22 +71,6 @@ class MailboxCounts:
     uidvalidity: int
     highestmodseq: int
     recent: int = 0  # messages still \Recent for the next session to select (RFC 3501)
-
-
-@dataclass(frozen=True, slots=True)
-class MessageSummary:
-    """The MIME parse cached at delivery, so IMAP never re-parses a blob for metadata.
-
-    ``envelope`` and ``bodystructure`` are JSON texts produced and read by posthouse.message;
-    the store keeps them opaque. ``headers`` maps lower-cased field names (from, to, cc, bcc,
-    subject, message-id, ...) to decoded values for SEARCH. The body text for the full-text
-    index is not part of it: the store's indexer takes it from the message after delivery.
-    """
-
-    envelope: str
-    bodystructure: str
-    headers: dict[str, str] = field(default_factory=dict)
-    sent_date: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

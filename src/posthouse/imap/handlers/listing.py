@@ -93,7 +93,9 @@ def _plain_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern], rev
     return out
 
 
-def _subscribed_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern]) -> list[_ListEntry]:
+def _subscribed_entries(
+    cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern]
+) -> list[_ListEntry]:
     """LIST (SUBSCRIBED [RECURSIVEMATCH]) (RFC 5258 3.1)."""
     parents = tree.parents
     recursive = "RECURSIVEMATCH" in cmd.select

@@ -28,7 +28,8 @@ from posthouse.imap.responses import Atom, Literal8, Value
 from posthouse.message import sections
 from posthouse.message.mime import Part, parse
 from posthouse.message.summary import summarize
-from posthouse.store.models import MessageSummary, StoredMessage
+from posthouse.message.summary_model import MessageSummary
+from posthouse.store.models import StoredMessage
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SUMMARY_ATTRS = frozenset({Attr.ENVELOPE, Attr.BODY, Attr.BODYSTRUCTURE})

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store import blobs
 from posthouse.store.errors import NotFound
-from posthouse.store.models import MessageSummary
 from posthouse.store.sqlite.codec import dt_to_text, headers_json
 from posthouse.store.sqlite.writer import WriteContext
 

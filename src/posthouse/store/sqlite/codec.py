@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import StoreError
-from posthouse.store.models import FlagOp, MessageSummary
+from posthouse.store.models import FlagOp
 
 # System flags are case-insensitive (RFC 9051 2.3.2); they are stored in their canonical case.
 SYSTEM_FLAGS = {

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from posthouse.message.summary import summarize
+from posthouse.message.summary_model import MessageSummary, Summarizer, TextExtractor
 from posthouse.store import blobs
 from posthouse.store.errors import NotFound, StorageFailure
 from posthouse.store.events import EventHub, Subscription
-from posthouse.store.models import MessageSummary, NewMessage
+from posthouse.store.models import NewMessage
 from posthouse.store.sqlite import blobrefs, messages, schema, searchdb
 from posthouse.store.sqlite.checkpointer import Checkpointer
 from posthouse.store.sqlite.indexer import SearchIndexer
@@ -43,6 +43,8 @@ class StoreCore:
         self,
         data_dir: Path,
         *,
+        summarize: Summarizer,
+        message_text: TextExtractor,
         hub: EventHub | None = None,
         readers: int = DEFAULT_READERS,
         io_threads: int = DEFAULT_IO_THREADS,
@@ -54,6 +56,8 @@ class StoreCore:
         self.search_path = self.data_dir / searchdb.SEARCH_DB_FILE
         self.blob_root = self.data_dir / "blobs"
         self.hub = hub if hub is not None else EventHub()
+        self._summarize = summarize  # the MIME parse, given: the store never imports it
+        self._message_text = message_text  # for the indexer
         self._clock = clock
         # False (admin commands, tests): index only on catch_up_index, and leave the repair
         # of summaries a crash left out (open()) to the server
@@ -90,7 +94,8 @@ class StoreCore:
             schema.migrate(conn)
             self._trigram = searchdb.prepare(self.search_path, schema.store_id(conn))
             if self._auto_index:  # a server, not an admin command: it scans every message
-                self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock())
+                self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock(),
+                                                            self._summarize)
             referenced = blobrefs.file_blob_ids(conn)
             self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
             self._readers.open()
@@ -99,8 +104,9 @@ class StoreCore:
             raise
         conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's job
         self._writer_conn = conn
-        indexer = self._indexer = SearchIndexer(self.db_path, self.search_path,
-                                                self.blob_root, auto=self._auto_index)
+        indexer = self._indexer = SearchIndexer(self.db_path, self.search_path, self.blob_root,
+                                                message_text=self._message_text,
+                                                auto=self._auto_index)
         checkpointer = self._checkpointer = Checkpointer(self.db_path)
 
         def on_commit(new_summaries: int) -> None:
@@ -187,7 +193,7 @@ class StoreCore:
                 if len(blob.data) > PARSE_INLINE_LIMIT:
                     pending = asyncio.ensure_future(self._parse_and_file(blob))
                 else:
-                    pending = self._file_summary(blob, summarize(blob.data))
+                    pending = self._file_summary(blob, self._summarize(blob.data))
                 if pending is not None:
                     self._summary_jobs.add(pending)
                     pending.add_done_callback(self._summary_jobs.discard)
@@ -196,7 +202,7 @@ class StoreCore:
 
     async def _parse_and_file(self, blob: messages.BlobIn) -> None:
         """A large message's parse, in a worker thread, then its summary filed."""
-        summary = await asyncio.to_thread(summarize, blob.data)
+        summary = await asyncio.to_thread(self._summarize, blob.data)
         job = self._file_summary(blob, summary)
         if job is not None:
             await job
@@ -251,7 +257,8 @@ class StoreCore:
         return blob_id
 
 
-def _repair_summaries(conn: sqlite3.Connection, blob_root: Path, now: datetime) -> int:
+def _repair_summaries(conn: sqlite3.Connection, blob_root: Path, now: datetime,
+                      summarize: Summarizer) -> int:
     """File the summaries a crash left out (between a delivery's commit and its summary's)."""
     missing = blobrefs.missing_summaries(conn)
     if not missing:

@@ -2,10 +2,10 @@
 
 The writer tells it of each commit (``committed``). Once the store has been quiet for
 QUIET_SECONDS, new summaries go into the index in batches, in summary-id order, with the
-body text decoded from the stored message here: neither the delivery nor its 250 pays for
-text extraction or FTS5. Under sustained load the index still moves once the oldest pending
-summary has waited MAX_LAG_SECONDS (then at most a fifth of the time: REST_FACTOR), and a
-SEARCH (``urge``) asks for it at once. Removed
+body text decoded from the stored message here (by the ``message_text`` the store was given):
+neither the delivery nor its 250 pays for text extraction or FTS5. Under sustained load the
+index still moves once the oldest pending summary has waited MAX_LAG_SECONDS (then at most a
+fifth of the time: REST_FACTOR), and a SEARCH (``urge``) asks for it at once. Removed
 summaries (``fts_gone``) lose their index rows here too.
 
 Indexing never holds the store's write lock, so deliveries do not wait for it; decoding the
@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from posthouse.message.summary import message_text
+from posthouse.message.summary_model import TextExtractor
 from posthouse.store.errors import NotFound
 from posthouse.store.sqlite import blobrefs, schema, searchdb
 from posthouse.store.sqlite.codec import headers_text
@@ -49,12 +49,14 @@ class SearchIndexer:
         search_path: Path,
         blob_root: Path,
         *,
+        message_text: TextExtractor,
         auto: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db_path = db_path
         self._search_path = search_path
         self._blob_root = blob_root
+        self._message_text = message_text  # given: the store never imports the parser
         self._auto = auto  # False: index only when asked (urge, catch_up)
         self._clock = clock
         self._cond = threading.Condition()
@@ -126,7 +128,7 @@ class SearchIndexer:
     def text_for(self, conn: sqlite3.Connection, blob_id: str) -> str:
         """The searchable body text of a stored message ("" if it is gone)."""
         try:
-            return message_text(blobrefs.read(conn, self._blob_root, blob_id))
+            return self._message_text(blobrefs.read(conn, self._blob_root, blob_id))
         except NotFound:
             return ""  # removed meanwhile: nothing to find in it
 

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import InvalidMailboxName, NoSuchMailbox
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged
 from posthouse.store.models import (
     DeliveryTarget,
     FlagOp,
-    MessageSummary,
     OutboundEnvelope,
     UidFlags,
 )

@@ -1,7 +1,9 @@
 """One POP3 session per maildrop (RFC 1939 8: the server must lock the maildrop).
 
 The lock lives in memory and is released in a ``finally``; a session that crashes or whose
-connection drops cannot leave it behind, and a restarted server starts with none.
+connection drops cannot leave it behind, and a restarted server starts with none. Plain
+bookkeeping, no IO: the POP3 adapter (serve/pop3.py) makes one and shares it among its
+sessions.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from posthouse.queue.dsn import (
+from posthouse.delivery.dsn import (
     DELAYED,
     FAILED,
     FULL_RETURN_LIMIT,

@@ -1,58 +1,21 @@
-"""First-run set-up of a data directory: config file, TLS certificate, DKIM key.
+"""First-run provisioning of a data directory: config file, TLS certificate, DKIM key, and
+the DNS records to publish for it.
 
-Pure file work, used by ``posthouse init`` and by ``posthouse serve`` on an empty data dir.
+Pure file work, used by ``posthouse init``, ``posthouse dns`` and by ``posthouse serve`` on an
+empty data dir. Where the files go is config.py's (DataPaths, tls_paths, dkim_key_path).
 """
 
 from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from posthouse.config import Config
+from posthouse.config import Config, tls_paths
 from posthouse.net.tls import generate_self_signed
-
-CONFIG_NAME = "posthouse.toml"
-
-
-@dataclass(frozen=True)
-class DataPaths:
-    """Where things live inside a data directory."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / CONFIG_NAME
-
-    @property
-    def cert(self) -> Path:
-        return self.root / "tls" / "cert.pem"
-
-    @property
-    def key(self) -> Path:
-        return self.root / "tls" / "key.pem"
-
-    def dkim_key(self, selector: str) -> Path:
-        return self.root / "dkim" / f"{selector}.key"
-
-
-def tls_paths(cfg: Config) -> tuple[Path, Path]:
-    """The certificate and key to use: configured ones, else the data dir's own."""
-    if cfg.tls.cert:
-        return Path(cfg.tls.cert), Path(cfg.tls.key)
-    paths = DataPaths(cfg.data_path)
-    return paths.cert, paths.key
-
-
-def dkim_key_path(cfg: Config) -> Path:
-    """The DKIM private key file (configured or made by init)."""
-    return Path(cfg.dkim.key) if cfg.dkim.key else DataPaths(cfg.data_path).dkim_key(
-        cfg.dkim.selector)
 
 
 def ensure_tls(cfg: Config) -> None:
