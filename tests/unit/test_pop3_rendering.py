@@ -6,7 +6,8 @@ import pytest
 
 from posthouse.pop3 import Err, Ok, Pop3Config, Pop3Connection, Pop3State, RespCode
 from posthouse.pop3.capabilities import capabilities
-from posthouse.pop3.replies import dot_stuff, render, top_part
+from posthouse.pop3.replies import render, top_part
+from posthouse.wire.transparency import dot_stuff
 from tests.unit.test_pop3_session import events, logged_in
 
 MESSAGE = (

@@ -86,9 +86,3 @@ def _clean(text: str) -> str:
         return text
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
-
-def normalize_newlines(data: bytes) -> bytes:
-    """Bare LF and bare CR -> CRLF (messages are stored in canonical CRLF form)."""
-    if b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b""):
-        return data
-    return re.sub(rb"\r\n|\r|\n", b"\r\n", data)

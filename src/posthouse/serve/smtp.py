@@ -11,7 +11,7 @@ import logging
 
 from posthouse import sasl, smtp
 from posthouse.auth.authenticator import Principal
-from posthouse.delivery.headers import TraceInfo, normalize_newlines, submission_fixes
+from posthouse.delivery.headers import TraceInfo, submission_fixes
 from posthouse.delivery.router import Route
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
 from posthouse.log import new_session_id
@@ -23,6 +23,7 @@ from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.smtp import replies
 from posthouse.store.errors import QuotaExceeded, StoreError
+from posthouse.wire.transparency import normalize_newlines
 
 log = logging.getLogger("posthouse.smtp")
 
