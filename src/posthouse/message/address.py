@@ -207,3 +207,20 @@ def parse_addresses(text: str) -> list[Address]:
         _feed(state, token)
     state.end_group()
     return state.out
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """An envelope address "local@domain" as (local part, domain), both exactly as given.
+
+    It splits at the last "@": a quoted local part may contain "@", a domain never does. As
+    with str.rpartition, text without "@" gives ("", text), so a non-empty local part means
+    there was an "@". Domains compare case-insensitively; lower-casing is the caller's
+    choice (local parts are case-sensitive in principle, RFC 5321 2.4).
+    """
+    local, _, domain = address.rpartition("@")
+    return local, domain
+
+
+def domain_of(address: str) -> str:
+    """The domain of ``address``, lower-cased: what follows the last "@" (``split_address``)."""
+    return split_address(address)[1].lower()

@@ -7,7 +7,8 @@ import asyncio
 
 from posthouse.clock import Clock
 from posthouse.mailauth.dkim import DkimKeys, sign
-from posthouse.queue.content import domain_of, strip_return_path
+from posthouse.message.address import domain_of
+from posthouse.queue.content import strip_return_path
 from posthouse.queue.mx import to_alabel
 from posthouse.store.api import AccountStore
 from posthouse.store.models import QueuedMessage

@@ -19,9 +19,9 @@ from posthouse.config import Config
 from posthouse.dns.dnspython import DnsPythonResolver
 from posthouse.dns.resolver import Resolver
 from posthouse.mailauth.dkim import DkimKeyError, DkimKeys, load_keys
+from posthouse.message.address import domain_of
 from posthouse.queue.attempt import Timeouts
 from posthouse.queue.connect import Connector, default_tls_contexts
-from posthouse.queue.content import domain_of
 from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
 from posthouse.queue.lanes import Lanes
 from posthouse.queue.mx import Routing
