@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
 
-_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
+from posthouse.message.headers import field_names
 
 
 def header_block(data: bytes) -> bytes:
@@ -23,7 +22,7 @@ def header_block(data: bytes) -> bytes:
 def has_field(data: bytes, name: str) -> bool:
     """Whether the header section has a field of that name (case-insensitive)."""
     wanted = name.lower().encode()
-    return any(m.group(1).lower() == wanted for m in _FIELD_NAME.finditer(header_block(data)))
+    return any(name.lower() == wanted for name in field_names(header_block(data)))
 
 
 @dataclass(frozen=True, slots=True)

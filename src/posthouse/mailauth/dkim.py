@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from dkim.canonicalization import CanonicalizationPolicy
 
 from posthouse.config import Config
+from posthouse.message.headers import field_names
 from posthouse.setup import dkim_key_path
 
 # The fields signed when present (RFC 6376 5.4.1 recommends these); From is required.
@@ -34,7 +34,6 @@ SIGNED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "mime-vers
                  "content-type", "reply-to", "in-reply-to", "references")
 ED25519_SUFFIX = "-ed25519"
 _CANON = (b"relaxed", b"relaxed")
-_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
 
 
 class DkimKeyError(Exception):
@@ -92,7 +91,7 @@ def fields_to_sign(message: bytes) -> list[str]:
     """SIGNED_FIELDS that occur in the header section, in that order."""
     end = message.find(b"\r\n\r\n")
     head = message if end < 0 else message[: end + 2]
-    present = {m.group(1).decode("ascii").lower() for m in _FIELD_NAME.finditer(head)}
+    present = {name.decode("ascii").lower() for name in field_names(head)}
     return [f for f in SIGNED_FIELDS if f in present]
 
 
