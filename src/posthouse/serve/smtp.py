@@ -23,6 +23,7 @@ from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.smtp import replies
 from posthouse.store.errors import QuotaExceeded, StoreError
+from posthouse.store.quota import fits_quota
 from posthouse.wire.transparency import normalize_newlines
 
 log = logging.getLogger("posthouse.smtp")
@@ -264,7 +265,7 @@ class SmtpSession:
                 continue
             used, _count = await store.quota_usage(user.id)
             # Any message has at least one octet: a mailbox exactly at its quota is full.
-            if used + max(size or 0, 1) > user.quota_bytes:
+            if not fits_quota(used, max(size or 0, 1), user.quota_bytes):
                 return smtp.Reply(452, "4.2.2", "Mailbox full, try again later")
         return None
 
