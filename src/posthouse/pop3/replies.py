@@ -70,6 +70,50 @@ def render(reply: Pop3Reply) -> bytes:
     return out
 
 
+# -- The standard replies of the server adapter -----------------------------------------------
+
+def invalid_credentials() -> Err:
+    """-ERR [AUTH] to PASS or AUTH with wrong credentials (RFC 3206 5)."""
+    return Err("invalid credentials", RespCode.AUTH)
+
+
+def unsupported_mechanism() -> Err:
+    """-ERR to AUTH with a mechanism the SASL layer does not know (RFC 5034 4)."""
+    return Err("unsupported mechanism")
+
+
+def auth_ended(reason: str) -> Err:
+    """-ERR for a SASL exchange that ended without a login: ``reason`` is "cancelled" (the
+    client sent "*", RFC 5034 4) or "malformed"."""
+    return Err(f"authentication {reason}")
+
+
+def maildrop_locked() -> Err:
+    """-ERR [IN-USE]: another session holds the maildrop (RFC 2449 8.1.1)."""
+    return Err("maildrop already locked", RespCode.IN_USE)
+
+
+def maildrop_unavailable() -> Err:
+    """-ERR [SYS/TEMP]: the maildrop could not be read at login (RFC 3206 4)."""
+    return Err("cannot open maildrop", RespCode.SYS_TEMP)
+
+
+def message_removed() -> Err:
+    """-ERR [SYS/PERM] to RETR/TOP of a message whose content is gone (RFC 3206 4)."""
+    return Err("message was removed from the server", RespCode.SYS_PERM)
+
+
+def update_failed() -> Err:
+    """-ERR [SYS/TEMP] to QUIT when the UPDATE state could not remove the messages (RFC 1939
+    6: the server must answer -ERR then; RFC 3206 4)."""
+    return Err("could not remove messages", RespCode.SYS_TEMP)
+
+
+def signed_off(removed: int) -> Ok:
+    """+OK to QUIT after the UPDATE state removed ``removed`` messages (RFC 1939 6)."""
+    return Ok(f"bye ({removed} removed)")
+
+
 def top_part(message: bytes, body_lines: int) -> bytes:
     """The header, the blank line and the first ``body_lines`` body lines (RFC 1939 7 TOP)."""
     if message.startswith(b"\r\n"):  # no header fields: the blank line comes first
