@@ -27,9 +27,10 @@ _SPACE = " \t\r\n"
 # The usual single address, "local@domain", "<local@domain>" or "Some Name <local@domain>"
 # with dot-atoms and plain words only, in one regular expression. Anything else (quoting,
 # comments, groups, lists, routes, odd dots) goes through the tokenizer below.
-_WORD = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ADDR_SPEC = rf"({_WORD}(?:\.{_WORD})*)@({_WORD}(?:\.{_WORD})*)"
-_SIMPLE_ADDRESS = re.compile(rf"((?:{_WORD}[ \t]+)*)<{_ADDR_SPEC}>|{_ADDR_SPEC}")
+# ATOM: RFC 5322 3.2.3 atom without its CFWS, 1*atext; RFC 5321 4.1.2 Atom is the same.
+ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"({ATOM}(?:\.{ATOM})*)@({ATOM}(?:\.{ATOM})*)"
+_SIMPLE_ADDRESS = re.compile(rf"((?:{ATOM}[ \t]+)*)<{_ADDR_SPEC}>|{_ADDR_SPEC}")
 
 
 @dataclass(frozen=True, slots=True)
