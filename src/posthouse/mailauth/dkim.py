@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from dkim.canonicalization import CanonicalizationPolicy
 
 from posthouse.config import Config
@@ -60,21 +61,23 @@ def load_keys(cfg: Config) -> DkimKeys | None:
     return DkimKeys(cfg.dkim.selector, _load_rsa(path), ed)
 
 
-def _load_rsa(path: Path) -> RSAPrivateKey:
+def _read_key(path: Path, name: str) -> PrivateKeyTypes:
+    """The PEM private key in ``path``; ``name`` ("RSA", "Ed25519") says which in errors."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise DkimKeyError(f"cannot read RSA DKIM key {path}: {exc}") from None
+        raise DkimKeyError(f"cannot read {name} DKIM key {path}: {exc}") from None
+
+
+def _load_rsa(path: Path) -> RSAPrivateKey:
+    key = _read_key(path, "RSA")
     if not isinstance(key, RSAPrivateKey):
         raise DkimKeyError(f"{path} is not an RSA private key")
     return key
 
 
 def _load_ed25519(path: Path) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise DkimKeyError(f"cannot read Ed25519 DKIM key {path}: {exc}") from None
+    key = _read_key(path, "Ed25519")
     if not isinstance(key, Ed25519PrivateKey):
         raise DkimKeyError(f"{path} is not an Ed25519 private key")
     return key
