@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from posthouse.message.address import Address, parse_addresses
+from posthouse.message.address import Address, domain_of, parse_addresses, split_address
 
 START = (None, None, "team", None)
 END = (None, None, None, None)
@@ -85,3 +85,19 @@ def test_no_address_has_nil_host_outside_groups() -> None:
                 assert mailbox is not None
             assert name is None or isinstance(name, str)
         assert depth == 0, text
+
+
+@pytest.mark.parametrize(
+    ("address", "parts", "domain"),
+    [
+        ("Ann@Example.ORG", ("Ann", "Example.ORG"), "example.org"),
+        ('"a@b"@c.example', ('"a@b"', "c.example"), "c.example"),  # the last "@" splits
+        ("postmaster", ("", "postmaster"), "postmaster"),  # no "@": like str.rpartition
+        ("@x.example", ("", "x.example"), "x.example"),
+        ("ann@", ("ann", ""), ""),
+        ("", ("", ""), ""),
+    ],
+)
+def test_split_address_and_domain_of(address: str, parts: tuple[str, str], domain: str) -> None:
+    assert split_address(address) == parts
+    assert domain_of(address) == domain

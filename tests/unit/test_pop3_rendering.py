@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from posthouse.pop3 import Err, Ok, Pop3Config, Pop3Connection, Pop3State, RespCode
+from posthouse.pop3 import Err, Ok, Pop3Config, Pop3Connection, Pop3State, RespCode, replies
 from posthouse.pop3.capabilities import capabilities
-from posthouse.pop3.replies import dot_stuff, render, top_part
+from posthouse.pop3.replies import render, top_part
+from posthouse.wire.transparency import dot_stuff
 from tests.unit.test_pop3_connection import events, logged_in
 
 MESSAGE = (
@@ -145,3 +146,21 @@ def test_uidl_values_follow_rfc1939() -> None:
         assert 1 <= len(uid) <= 70
         assert all(0x21 <= ch <= 0x7E for ch in uid)
     assert out == b"+OK unique-id listing follows\r\n1 1234.1\r\n2 1234.4294967295\r\n.\r\n"
+
+
+def test_standard_replies_of_the_adapter() -> None:
+    assert [render(r) for r in (
+        replies.invalid_credentials(), replies.unsupported_mechanism(),
+        replies.auth_ended("cancelled"), replies.maildrop_locked(),
+        replies.maildrop_unavailable(), replies.message_removed(), replies.update_failed(),
+        replies.signed_off(2),
+    )] == [
+        b"-ERR [AUTH] invalid credentials\r\n",
+        b"-ERR unsupported mechanism\r\n",
+        b"-ERR authentication cancelled\r\n",
+        b"-ERR [IN-USE] maildrop already locked\r\n",
+        b"-ERR [SYS/TEMP] cannot open maildrop\r\n",
+        b"-ERR [SYS/PERM] message was removed from the server\r\n",
+        b"-ERR [SYS/TEMP] could not remove messages\r\n",
+        b"+OK bye (2 removed)\r\n",
+    ]

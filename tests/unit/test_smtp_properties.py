@@ -16,7 +16,6 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from posthouse.smtp.client import dot_stuff
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.data import DataReader
@@ -25,6 +24,7 @@ from posthouse.smtp.params import xtext_decode, xtext_encode
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.reply_reader import ReplyReader
 from posthouse.wire import RemoteProtocolError
+from posthouse.wire.transparency import dot_stuff, normalize_newlines
 from tests.unit.test_smtp_support import Transcript, bytewise, no_tls_reply, run
 
 SMALL = SmtpConfig("mx.example.org", max_line=512, max_message_size=64, max_recipients=3,
@@ -82,7 +82,7 @@ def normalised(content: bytes) -> bytes:
                 max_size=40).map(b"".join), st.lists(st.integers(min_value=0), max_size=8))
 def test_client_stuffing_round_trips_through_the_server_reader(content: bytes,
                                                                cuts: list[int]) -> None:
-    wire = dot_stuff(content) + b"NEXT"
+    wire = dot_stuff(normalize_newlines(content)) + b"NEXT"
     reader = DataReader(10_000)
     leftover = None
     chunks = split_at(wire, cuts)

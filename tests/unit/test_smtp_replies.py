@@ -33,6 +33,7 @@ def test_intermediate_replies_never_carry_enhanced_codes() -> None:
     # RFC 3463 classes are 2, 4 and 5 only; 334 must be exactly "334 base64".
     assert replies.auth_challenge(b"hi").render() == b"334 aGk=\r\n"
     assert replies.auth_challenge(b"").render() == b"334 \r\n"
+    assert replies.auth_challenge_encoded(b"aGk=").render() == b"334 aGk=\r\n"
     assert replies.start_mail_input().render().startswith(b"354 End data")
 
 
@@ -109,6 +110,8 @@ def test_str_is_readable() -> None:
         (replies.message_too_big, 552, "5.3.4"),
         (replies.bare_newline, 550, "5.6.0"),
         (replies.temporary_failure, 451, "4.3.0"),
+        (replies.local_error, 451, "4.3.0"),
+        (replies.mailbox_full_temporary, 452, "4.2.2"),
         (replies.storage_full, 452, "4.3.1"),
         (replies.mailbox_full, 552, "5.2.2"),
         (replies.ready_to_start_tls, 220, "2.0.0"),
@@ -119,6 +122,7 @@ def test_str_is_readable() -> None:
         (replies.auth_temporary_failure, 454, "4.7.0"),
         (replies.auth_cancelled, 501, "5.7.0"),
         (replies.auth_bad_base64, 501, "5.5.2"),
+        (replies.auth_malformed, 501, "5.5.2"),
         (replies.auth_unknown_mechanism, 504, "5.5.4"),
         (replies.auth_required, 530, "5.7.0"),
     ],
@@ -145,3 +149,14 @@ def test_connection_replies_name_the_host(make: object, code: int) -> None:
 
 def test_chunk_received_states_size() -> None:
     assert replies.chunk_received(42).render() == b"250 2.0.0 42 octets received\r\n"
+
+
+def test_replies_the_adapter_sends_keep_their_bytes() -> None:
+    assert replies.sender_not_owned("a@b.example", "c@b.example").render() == (
+        b"553 5.7.1 Sender address <a@b.example> not owned by c@b.example\r\n")
+    assert replies.local_error().render() == (
+        b"451 4.3.0 Local error in processing, try again later\r\n")
+    assert replies.mailbox_full_temporary().render() == (
+        b"452 4.2.2 Mailbox full, try again later\r\n")
+    assert replies.auth_malformed().render() == (
+        b"501 5.5.2 Malformed authentication response\r\n")

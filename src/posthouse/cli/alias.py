@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
+from posthouse.message.address import split_address
 
 
 def register(sub: Any) -> None:
@@ -38,7 +39,8 @@ def register(sub: Any) -> None:
 
 
 def _addr(text: str) -> str:
-    if text.count("@") < 1 or text.startswith("@") or text.endswith("@"):
+    local, domain = split_address(text)
+    if not local or not domain or text.startswith("@"):
         raise CliError(f"'{text}' is not an address (local@domain)")
     return text.lower()
 

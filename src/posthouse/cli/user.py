@@ -13,6 +13,7 @@ from posthouse.cli.common import (
     resolve_config,
 )
 from posthouse.config import Config
+from posthouse.message.address import split_address
 
 
 def register(sub: Any) -> None:
@@ -58,8 +59,8 @@ def _hash(cfg: Config, password: str) -> str:
 
 
 def _check_address(address: str) -> str:
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain:
+    local, domain = split_address(address)
+    if not local or not domain:
         raise CliError(f"'{address}' is not an address (local@domain)")
     return address.lower()
 

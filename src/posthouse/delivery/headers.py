@@ -10,7 +10,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
 
-_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
+from posthouse.message.headers import field_names
+
 # One Return-Path field with its folded continuation lines, at the start of a message.
 _RETURN_PATH = re.compile(rb"\AReturn-Path[ \t]*:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*",
                           re.IGNORECASE)
@@ -27,7 +28,7 @@ def header_block(data: bytes) -> bytes:
 def has_field(data: bytes, name: str) -> bool:
     """Whether the header section has a field of that name (case-insensitive)."""
     wanted = name.lower().encode()
-    return any(m.group(1).lower() == wanted for m in _FIELD_NAME.finditer(header_block(data)))
+    return any(name.lower() == wanted for name in field_names(header_block(data)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +102,3 @@ def _clean(text: str) -> str:
         return text
     return "".join(ch if ch.isprintable() else "?" for ch in text)
 
-
-def normalize_newlines(data: bytes) -> bytes:
-    """Bare LF and bare CR -> CRLF (messages are stored in canonical CRLF form)."""
-    if b"\n" not in data.replace(b"\r\n", b"") and b"\r" not in data.replace(b"\r\n", b""):
-        return data
-    return re.sub(rb"\r\n|\r|\n", b"\r\n", data)

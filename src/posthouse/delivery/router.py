@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posthouse.clock import Clock, SystemClock
+from posthouse.message.address import split_address
 from posthouse.store.api import AccountStore
 from posthouse.store.models import User
 
@@ -50,12 +51,6 @@ class Route:
         return not self.local_users and not self.remote
 
 
-def split_address(address: str) -> tuple[str, str]:
-    """(local part, lower-cased domain); the local part is kept as given."""
-    local, _, domain = address.rpartition("@")
-    return local, domain.lower()
-
-
 class Router:
     """Resolves recipients and sender rights against the account store."""
 
@@ -87,7 +82,7 @@ class Router:
         route = Route(tuple(users.values()), tuple(remote))
         local, domain = split_address(address)
         if route.empty and local.lower() == "postmaster":
-            return await self._postmaster(domain)
+            return await self._postmaster(domain.lower())
         return route
 
     async def _postmaster(self, domain: str) -> Route:

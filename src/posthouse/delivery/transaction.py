@@ -20,6 +20,7 @@ from posthouse.store.models import (
     OutboundEnvelope,
     OutboundRecipient,
 )
+from posthouse.store.quota import fits_quota
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ class DeliveryTransaction:
         for user in self._local_users().values():
             if user.quota_bytes:
                 used, _count = await store.quota_usage(user.id)
-                if used + size > user.quota_bytes:
+                if not fits_quota(used, size, user.quota_bytes):
                     over.append(user.id)
         return over
 

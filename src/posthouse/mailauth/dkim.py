@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,16 +23,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from dkim.canonicalization import CanonicalizationPolicy
 
 from posthouse.config import Config, dkim_key_path
+from posthouse.message.headers import field_names
 
 # The fields signed when present (RFC 6376 5.4.1 recommends these); From is required.
 SIGNED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "mime-version",
                  "content-type", "reply-to", "in-reply-to", "references")
 ED25519_SUFFIX = "-ed25519"
 _CANON = (b"relaxed", b"relaxed")
-_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
 
 
 class DkimKeyError(Exception):
@@ -60,21 +60,23 @@ def load_keys(cfg: Config) -> DkimKeys | None:
     return DkimKeys(cfg.dkim.selector, _load_rsa(path), ed)
 
 
-def _load_rsa(path: Path) -> RSAPrivateKey:
+def _read_key(path: Path, name: str) -> PrivateKeyTypes:
+    """The PEM private key in ``path``; ``name`` ("RSA", "Ed25519") says which in errors."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise DkimKeyError(f"cannot read RSA DKIM key {path}: {exc}") from None
+        raise DkimKeyError(f"cannot read {name} DKIM key {path}: {exc}") from None
+
+
+def _load_rsa(path: Path) -> RSAPrivateKey:
+    key = _read_key(path, "RSA")
     if not isinstance(key, RSAPrivateKey):
         raise DkimKeyError(f"{path} is not an RSA private key")
     return key
 
 
 def _load_ed25519(path: Path) -> Ed25519PrivateKey:
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise DkimKeyError(f"cannot read Ed25519 DKIM key {path}: {exc}") from None
+    key = _read_key(path, "Ed25519")
     if not isinstance(key, Ed25519PrivateKey):
         raise DkimKeyError(f"{path} is not an Ed25519 private key")
     return key
@@ -91,7 +93,7 @@ def fields_to_sign(message: bytes) -> list[str]:
     """SIGNED_FIELDS that occur in the header section, in that order."""
     end = message.find(b"\r\n\r\n")
     head = message if end < 0 else message[: end + 2]
-    present = {m.group(1).decode("ascii").lower() for m in _FIELD_NAME.finditer(head)}
+    present = {name.decode("ascii").lower() for name in field_names(head)}
     return [f for f in SIGNED_FIELDS if f in present]
 
 

@@ -27,9 +27,10 @@ _SPACE = " \t\r\n"
 # The usual single address, "local@domain", "<local@domain>" or "Some Name <local@domain>"
 # with dot-atoms and plain words only, in one regular expression. Anything else (quoting,
 # comments, groups, lists, routes, odd dots) goes through the tokenizer below.
-_WORD = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_ADDR_SPEC = rf"({_WORD}(?:\.{_WORD})*)@({_WORD}(?:\.{_WORD})*)"
-_SIMPLE_ADDRESS = re.compile(rf"((?:{_WORD}[ \t]+)*)<{_ADDR_SPEC}>|{_ADDR_SPEC}")
+# ATOM: RFC 5322 3.2.3 atom without its CFWS, 1*atext; RFC 5321 4.1.2 Atom is the same.
+ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR_SPEC = rf"({ATOM}(?:\.{ATOM})*)@({ATOM}(?:\.{ATOM})*)"
+_SIMPLE_ADDRESS = re.compile(rf"((?:{ATOM}[ \t]+)*)<{_ADDR_SPEC}>|{_ADDR_SPEC}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,3 +208,20 @@ def parse_addresses(text: str) -> list[Address]:
         _feed(state, token)
     state.end_group()
     return state.out
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """An envelope address "local@domain" as (local part, domain), both exactly as given.
+
+    It splits at the last "@": a quoted local part may contain "@", a domain never does. As
+    with str.rpartition, text without "@" gives ("", text), so a non-empty local part means
+    there was an "@". Domains compare case-insensitively; lower-casing is the caller's
+    choice (local parts are case-sensitive in principle, RFC 5321 2.4).
+    """
+    local, _, domain = address.rpartition("@")
+    return local, domain
+
+
+def domain_of(address: str) -> str:
+    """The domain of ``address``, lower-cased: what follows the last "@" (``split_address``)."""
+    return split_address(address)[1].lower()

@@ -15,7 +15,11 @@ _MAX_CHARSET = 64
 # A header block is cut (the rest read as body) past these: Postfix's own limit is 100 KiB.
 MAX_HEADER_BYTES = 1 << 18
 MAX_FIELDS = 5000
-_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")  # RFC 5322 3.6.8 ftext
+# RFC 5322 3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126 (printable ASCII but ":").
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+")
+# A field's first line: the name at a line start, optional WSP (RFC 5322 4.5.3 obsolete
+# syntax), ":". A continuation line starts with WSP, which no name contains.
+_FIELD_NAME_LINE = re.compile(rb"^(" + _FIELD_NAME.pattern + rb")[ \t]*:", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,13 @@ def _field_name(line: bytes) -> tuple[str, int]:
     if _FIELD_NAME.fullmatch(name) is None:
         return "", -1
     return name.decode("ascii"), colon
+
+
+def field_names(header: bytes) -> Iterator[bytes]:
+    """The name of each field in a header section, as given, in order: a scan by pattern
+    for callers that only ask which fields are there (no Field objects, no limits; every
+    line of ``header`` counts, so pass the header section only)."""
+    return (m.group(1) for m in _FIELD_NAME_LINE.finditer(header))
 
 
 def split_header(data: bytes, start: int = 0, end: int | None = None) -> Header:

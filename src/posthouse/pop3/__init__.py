@@ -16,7 +16,7 @@ Driving it from an IO adapter::
             case Pass(user, password):
                 principal = await authenticator.authenticate(user, password, remote_ip=ip)
                 if principal is None:
-                    write(conn.send(Err("invalid credentials", RespCode.AUTH)))
+                    write(conn.send(replies.invalid_credentials()))
                 else:                                 # lock the maildrop, load INBOX
                     write(conn.login_succeeded(uid_sizes, uidvalidity=inbox.uidvalidity))
             case AuthStart(mechanism, initial):
@@ -30,7 +30,8 @@ Driving it from an IO adapter::
                 write(conn.send_message(await read_blob(uid)))
             case Commit(deleted_uids, retrieved_uids):
                 ok = await delete_or_mark_seen(deleted_uids)
-                write(conn.send(Ok("bye") if ok else Err("try again", RespCode.SYS_TEMP)))
+                write(conn.send(replies.signed_off(len(deleted_uids)) if ok
+                                else replies.update_failed()))
             case _:
                 pass                                  # notices: UserAccepted, Utf8
 """

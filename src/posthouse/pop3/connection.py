@@ -31,19 +31,11 @@ from posthouse.pop3.events import (
 )
 from posthouse.pop3.maildrop import Maildrop
 from posthouse.pop3.parser import parse_command
-from posthouse.pop3.replies import (
-    CRLF,
-    Err,
-    Ok,
-    Pop3Reply,
-    dot_stuff,
-    render,
-    status_line,
-    top_part,
-)
+from posthouse.pop3.replies import Err, Ok, Pop3Reply, render, status_line, top_part
 from posthouse.pop3.states import VALID_STATES, Pop3State
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
 from posthouse.wire.events import NEED_DATA, Closed, NeedData
+from posthouse.wire.transparency import CRLF, dot_stuff
 
 _LOGIN_REQUESTS = (Pass, AuthStart, AuthResponse)
 

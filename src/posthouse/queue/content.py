@@ -4,6 +4,7 @@ recipients' addresses in ASCII form and their domains."""
 from __future__ import annotations
 
 from posthouse.delivery.headers import has_8bit, header_block
+from posthouse.message.address import split_address
 from posthouse.queue.mx import to_alabel
 
 
@@ -15,17 +16,12 @@ def header_needs_utf8(data: bytes) -> bool:
 def ascii_address(address: str) -> str | None:
     """The address with its domain in A-labels if that makes it ASCII (RFC 6531 3.2), else
     None (the local part itself is non-ASCII)."""
-    local, at, domain = address.rpartition("@")
+    local, domain = split_address(address)
     if not local.isascii():
         return None
-    if not at:
+    if "@" not in address:
         return address if address.isascii() else None
     try:
         return f"{local}@{to_alabel(domain)}"
     except ValueError:
         return None
-
-
-def domain_of(address: str) -> str:
-    """The part after the last "@", lower-cased ("" when there is none)."""
-    return address.rpartition("@")[2].lower()

@@ -20,7 +20,7 @@ from posthouse.clock import Clock
 from posthouse.config import Config
 from posthouse.delivery.router import Router
 from posthouse.mailauth.dkim import DkimKeys
-from posthouse.queue.content import domain_of
+from posthouse.message.address import domain_of
 from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
 from posthouse.queue.lanes import Lanes
 from posthouse.queue.notify import Notifier

@@ -11,6 +11,7 @@ from posthouse.log import new_session_id
 from posthouse.net.connection import Connection
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
+from posthouse.pop3 import replies
 from posthouse.pop3.maildrop_locks import MaildropLocks
 from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
@@ -91,7 +92,7 @@ class Pop3Session:
             try:
                 result = await self.exchange.start(event.mechanism, event.initial)
             except sasl.SaslError:
-                self.conn.write(self.core.send(pop3.Err("unsupported mechanism")))
+                self.conn.write(self.core.send(replies.unsupported_mechanism()))
                 return
             await self._sasl_result(result)
         elif isinstance(event, pop3.AuthResponse):
@@ -113,26 +114,23 @@ class Pop3Session:
             if result is Outcome.REJECTED:
                 await self._login_result(None)
             else:
-                self.conn.write(self.core.send(pop3.Err(f"authentication {result.value}")))
+                self.conn.write(self.core.send(replies.auth_ended(result.value)))
         else:
             await self._login_result(result)
 
     async def _login_result(self, principal: Principal | None) -> None:
         if principal is None:
-            self.conn.write(self.core.send(pop3.Err("invalid credentials", pop3.RespCode.AUTH)))
+            self.conn.write(self.core.send(replies.invalid_credentials()))
             return
         if not self.locks.try_acquire(principal.user_id):
-            # RFC 2449 8.1.2: another session holds the maildrop.
-            self.conn.write(self.core.send(pop3.Err("maildrop already locked",
-                                                    pop3.RespCode.IN_USE)))
+            self.conn.write(self.core.send(replies.maildrop_locked()))
             return
         try:
             listing, uidvalidity = await self._load_maildrop(principal.user_id)
         except StoreError:
             self.locks.release(principal.user_id)
             log.exception("cannot load maildrop")
-            self.conn.write(self.core.send(pop3.Err("cannot open maildrop",
-                                                    pop3.RespCode.SYS_TEMP)))
+            self.conn.write(self.core.send(replies.maildrop_unavailable()))
             return
         self.principal = principal
         log.info("login user=%s messages=%d", principal.address, len(listing))
@@ -156,8 +154,7 @@ class Pop3Session:
         try:
             data = await self.services.store.read_blob(self.blobs[uid])
         except NotFound:
-            self.conn.write(self.core.send(pop3.Err("message was removed from the server",
-                                                    pop3.RespCode.SYS_PERM)))
+            self.conn.write(self.core.send(replies.message_removed()))
             return
         self.conn.write(self.core.send_message(data))
         await self.conn.drain()
@@ -176,8 +173,7 @@ class Pop3Session:
                     await store.delete_messages(self.inbox_id, event.deleted_uids, origin=self)
         except StoreError:
             log.exception("update failed")
-            self.conn.write(self.core.send(pop3.Err("could not remove messages",
-                                                    pop3.RespCode.SYS_TEMP)))
+            self.conn.write(self.core.send(replies.update_failed()))
             return
         log.info("quit deleted=%d", len(event.deleted_uids))
-        self.conn.write(self.core.send(pop3.Ok(f"bye ({len(event.deleted_uids)} removed)")))
+        self.conn.write(self.core.send(replies.signed_off(len(event.deleted_uids))))

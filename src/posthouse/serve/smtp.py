@@ -11,7 +11,7 @@ import logging
 
 from posthouse import sasl, smtp
 from posthouse.auth.authenticator import Principal
-from posthouse.delivery.headers import TraceInfo, normalize_newlines, submission_fixes
+from posthouse.delivery.headers import TraceInfo, submission_fixes
 from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
@@ -23,6 +23,8 @@ from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.smtp import replies
 from posthouse.store.errors import QuotaExceeded, StoreError
+from posthouse.store.quota import fits_quota
+from posthouse.wire.transparency import normalize_newlines
 
 log = logging.getLogger("posthouse.smtp")
 
@@ -202,14 +204,14 @@ class SmtpSession:
 
     def _auth_result(self, result: Principal | Challenge | Outcome) -> smtp.Reply:
         if isinstance(result, Challenge):
-            return smtp.Reply(334, None, result.encoded.decode("ascii"))
+            return replies.auth_challenge_encoded(result.encoded)
         self.exchange = None
         if result is Outcome.REJECTED:
             return replies.auth_failed()
         if result is Outcome.CANCELLED:
             return replies.auth_cancelled()
         if isinstance(result, Outcome):  # bad base64 or a message the mechanism cannot read
-            return smtp.Reply(501, "5.5.2", "Malformed authentication response")
+            return replies.auth_malformed()
         self.principal = result
         log.info("auth user=%s", result.address)
         return replies.auth_succeeded()
@@ -224,8 +226,7 @@ class SmtpSession:
             user = await self.services.store.get_user_by_id(self.principal.user_id)
             if user is None or not sender or not await self.services.router.may_send_as(
                     user, sender):
-                return smtp.Reply(553, "5.7.1", f"Sender address <{sender}> not owned by "
-                                  f"{self.principal.address}")
+                return replies.sender_not_owned(sender, self.principal.address)
             sender_user_id = user.id
         p = event.params
         self.txn = DeliveryTransaction(
@@ -263,8 +264,8 @@ class SmtpSession:
                 continue
             used, _count = await store.quota_usage(user.id)
             # Any message has at least one octet: a mailbox exactly at its quota is full.
-            if used + max(size or 0, 1) > user.quota_bytes:
-                return smtp.Reply(452, "4.2.2", "Mailbox full, try again later")
+            if not fits_quota(used, max(size or 0, 1), user.quota_bytes):
+                return replies.mailbox_full_temporary()
         return None
 
     async def _message(self, event: smtp.MessageComplete) -> smtp.Reply:
@@ -291,7 +292,7 @@ class SmtpSession:
             return replies.mailbox_full()
         except StoreError:
             log.exception("delivery failed from=<%s>", txn.mail_from)
-            return smtp.Reply(451, "4.3.0", "Local error in processing, try again later")
+            return replies.local_error()
         self._accepted = (txn.mail_from, len(txn.recipients), len(data))
         if skipped:
             services = self.services

@@ -13,7 +13,7 @@ Decisions, each explained where it is implemented:
 - sender address syntax -> 501 5.1.7, recipient -> 501 5.1.3 (RFC 3463).
 """
 
-from posthouse.smtp.client import ServerReply, SmtpClientConnection, dot_stuff
+from posthouse.smtp.client import ServerReply, SmtpClientConnection
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.events import (
@@ -75,6 +75,5 @@ __all__ = [
     "SmtpServerConnection",
     "StartTLS",
     "Vrfy",
-    "dot_stuff",
     "parse_address",
 ]

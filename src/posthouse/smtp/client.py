@@ -17,7 +17,6 @@ for its reply. Example::
 from __future__ import annotations
 
 import base64
-import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,12 +32,11 @@ from posthouse.smtp.reply_reader import (
 )
 from posthouse.wire import LocalProtocolError, RemoteProtocolError
 from posthouse.wire.events import NEED_DATA, Closed, NeedData
+from posthouse.wire.transparency import dot_stuff, normalize_newlines
 
 MAX_COMMAND = 1000  # octets including CRLF (RFC 5321 4.5.3.1.4, extended by parameters)
 # After these the next command may follow without waiting (RFC 2920 3.1, RFC 3030 4.2).
 _GROUP_CONTINUES = frozenset({"MAIL", "RCPT", "RSET", "BDAT", "MESSAGE"})
-_LINE_END_RE = re.compile(rb"\r\n|\r|\n")
-_LEADING_DOT_RE = re.compile(rb"^\.", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -50,18 +48,6 @@ class ServerReply:
     command: str
     reply: Reply
     argument: str | None = None
-
-
-def dot_stuff(content: bytes) -> bytes:
-    """Content ready to follow a 354: CRLF line ends, leading dots doubled, CRLF.CRLF at the end.
-
-    Bare CR and bare LF become CRLF, so we never send what a receiver could read as a
-    different end of data (SMTP smuggling).
-    """
-    text = _LINE_END_RE.sub(b"\r\n", content)
-    if text and not text.endswith(b"\r\n"):
-        text += b"\r\n"
-    return _LEADING_DOT_RE.sub(b"..", text) + b".\r\n"
 
 
 class SmtpClientConnection:
@@ -254,7 +240,9 @@ class SmtpClientConnection:
         self._data_ready = False
         self._owed.append(("MESSAGE", None))
         self._tx_smtputf8, self._tx_body = False, None
-        return dot_stuff(content)
+        # Bare CR and bare LF become CRLF first, so we never send what a receiver could read
+        # as a different end of data (SMTP smuggling).
+        return dot_stuff(normalize_newlines(content))
 
     def bdat(self, chunk: bytes, *, last: bool = False) -> bytes:
         """BDAT size [LAST] followed by the raw chunk (RFC 3030)."""

@@ -15,6 +15,8 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from posthouse.message.address import ATOM
+
 MAX_LOCAL = 64  # RFC 5321 4.5.3.1.1
 MAX_DOMAIN = 255  # RFC 5321 4.5.3.1.2
 MAX_PATH = 256  # RFC 5321 4.5.3.1.3, including "<" and ">"
@@ -27,9 +29,10 @@ _ATEXT = _ALNUM | frozenset("!#$%&'*+-/=?^_`{|}~")
 # The usual path, <ASCII Dot-string@domain name>, in one regular expression (labels of at
 # most 63 octets). Whatever it does not match (quoted local parts, address literals, source
 # routes, UTF-8, "<>", "<Postmaster>", errors) goes through the full parser.
-_ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_SIMPLE_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*)@({_LABEL}(?:\.{_LABEL})*)>")
+_SIMPLE_PATH = re.compile(rf"<({ATOM}(?:\.{ATOM})*)@({_LABEL}(?:\.{_LABEL})*)>")
+# RFC 5321 4.1.1.1 ehlo-keyword and 4.1.2 esmtp-keyword: (ALPHA / DIGIT) *(ALPHA / DIGIT / "-").
+ESMTP_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 
 
 class AddressProblem(enum.Enum):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from posthouse.message.address import ATOM
 from posthouse.smtp import replies
+from posthouse.smtp.grammar import ESMTP_KEYWORD
 from posthouse.smtp.replies import Reply
 
 MAX_PARAMS = 16
@@ -18,10 +20,9 @@ MAX_SIZE_DIGITS = 20
 MAX_ENVID = 100  # RFC 3461 4.4
 MAX_ORCPT = 500  # RFC 3461 4.2
 
-_KEYWORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 _VALUE_RE = re.compile(r"[\x21-\x3c\x3e-\x7e]+")  # esmtp-value: CHAR except "=", SP, CTLs
 _XTEXT_RE = re.compile(r"(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})*")
-_ATOM_RE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+_ATOM_RE = re.compile(ATOM)
 _NOTIFY_EVENTS = ("SUCCESS", "FAILURE", "DELAY")
 
 
@@ -117,7 +118,7 @@ def split_params(text: str) -> list[tuple[str, str | None]]:
         if not piece:
             continue  # tolerate runs of spaces
         key, eq, value = piece.partition("=")
-        if not _KEYWORD_RE.fullmatch(key) or (eq and not _VALUE_RE.fullmatch(value)):
+        if not ESMTP_KEYWORD.fullmatch(key) or (eq and not _VALUE_RE.fullmatch(value)):
             raise ParamError(replies.param_syntax(f"Bad parameter syntax: {piece[:40]}"))
         key = key.upper()
         if key in seen:

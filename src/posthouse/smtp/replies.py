@@ -267,6 +267,12 @@ def utf8_not_permitted() -> Reply:
     return Reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
 
 
+def sender_not_owned(sender: str, user: str) -> Reply:
+    """553 5.7.1: an authenticated user may send only as an address of their own (RFC 6409
+    6.1; RFC 3463 5.7.1: delivery not authorized)."""
+    return Reply(553, "5.7.1", f"Sender address <{sender}> not owned by {user}")
+
+
 @_memo
 def no_such_user() -> Reply:
     """550 5.1.1."""
@@ -315,6 +321,12 @@ def temporary_failure(text: str = "Temporary failure, try again later") -> Reply
 
 
 @_memo
+def local_error() -> Reply:
+    """451 4.3.0: the store failed while taking the message (RFC 5321 4.2.3)."""
+    return temporary_failure("Local error in processing, try again later")
+
+
+@_memo
 def storage_full() -> Reply:
     """452 4.3.1: insufficient system storage."""
     return Reply(452, "4.3.1", "Insufficient system storage")
@@ -324,6 +336,12 @@ def storage_full() -> Reply:
 def mailbox_full() -> Reply:
     """552 5.2.2: the recipient's mailbox is over quota."""
     return Reply(552, "5.2.2", "Mailbox full")
+
+
+@_memo
+def mailbox_full_temporary() -> Reply:
+    """452 4.2.2 at RCPT time: the recipient's mailbox is at its quota for now (RFC 3463)."""
+    return Reply(452, "4.2.2", "Mailbox full, try again later")
 
 
 # -- STARTTLS (RFC 3207) and AUTH (RFC 4954) --------------------------------------------------
@@ -348,7 +366,12 @@ def encryption_required() -> Reply:
 
 def auth_challenge(data: bytes) -> Reply:
     """334 with the base64 challenge (RFC 4954 4); "334 " for an empty one."""
-    return Reply(334, None, base64.b64encode(data).decode("ascii"))
+    return auth_challenge_encoded(base64.b64encode(data))
+
+
+def auth_challenge_encoded(encoded: bytes) -> Reply:
+    """334 with a challenge that is already base64 text (a SASL exchange's wire form)."""
+    return Reply(334, None, encoded.decode("ascii"))
 
 
 @_memo
@@ -379,6 +402,12 @@ def auth_cancelled() -> Reply:
 def auth_bad_base64() -> Reply:
     """501 5.5.2: a response that is not base64 (RFC 4954 4)."""
     return Reply(501, "5.5.2", "Cannot decode base64 response")
+
+
+@_memo
+def auth_malformed() -> Reply:
+    """501 5.5.2: a response the mechanism cannot read, or bad base64 (RFC 4954 4)."""
+    return Reply(501, "5.5.2", "Malformed authentication response")
 
 
 @_memo

@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from posthouse.smtp.grammar import ESMTP_KEYWORD
 from posthouse.smtp.replies import ENHANCED_RE, Reply
 from posthouse.wire import LineBuffer, RemoteProtocolError
 
 DEFAULT_MAX_LINE = 2048  # RFC 5321 says 512; real servers write longer texts
 DEFAULT_MAX_LINES = 256
 _CODE_RE = re.compile(rb"[2-5][0-9][0-9]")
-_KEYWORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 
 
 class ReplyReader:
@@ -100,7 +100,7 @@ class Capabilities:
             word, _, rest = line.partition(" ")
             if word[:5].upper() == "AUTH=":  # an old, pre-RFC 4954 form
                 word, rest = "AUTH", word[5:] + " " + rest
-            if not _KEYWORD_RE.fullmatch(word):
+            if not ESMTP_KEYWORD.fullmatch(word):
                 continue
             word = word.upper()
             keywords.add(word)

@@ -234,6 +234,17 @@ class Cursor:
             raise ParseError("Number out of range")
         return value
 
+    def modseq_modifier(self, keyword: str, command: str) -> int:
+        """``"(" keyword SP mod-sequence-value ")"``: the CONDSTORE modifier of FETCH
+        (CHANGEDSINCE, RFC 7162 3.1.4.1) or STORE (UNCHANGEDSINCE, RFC 7162 3.1.3)."""
+        self.expect(b"(")
+        if self.keyword() != keyword:
+            raise ParseError(f"Unsupported {command} modifier")
+        self.sp()
+        value = self.number(limit=MAX_NUMBER64)
+        self.expect(b")")
+        return value
+
     def paren_list(self, item: Callable[[], T], *, allow_empty: bool = True) -> list[T]:
         """``"(" [item *(SP item)] ")"``."""
         self.expect(b"(")

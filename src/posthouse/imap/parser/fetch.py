@@ -11,7 +11,7 @@ from posthouse.imap.fetchitems import (
     FetchItem,
     Section,
 )
-from posthouse.imap.parser.cursor import MAX_NUMBER64, Cursor, decode_text
+from posthouse.imap.parser.cursor import Cursor, decode_text
 from posthouse.imap.replies import ParseError
 
 _NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
@@ -89,13 +89,7 @@ def _changedsince(cur: Cursor) -> int | None:
     if cur.at_end():
         return None
     cur.sp()
-    cur.expect(b"(")
-    if cur.keyword() != "CHANGEDSINCE":
-        raise ParseError("Unsupported FETCH modifier")
-    cur.sp()
-    value = cur.number(limit=MAX_NUMBER64)
-    cur.expect(b")")
-    return value
+    return cur.modseq_modifier("CHANGEDSINCE", "FETCH")
 
 
 def parse_fetch(cur: Cursor, *, uid: bool = False) -> c.FetchCommand:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from posthouse.imap import commands as c
-from posthouse.imap.parser.cursor import MAX_NUMBER64, Cursor
+from posthouse.imap.parser.cursor import Cursor
 from posthouse.imap.replies import ParseError
 from posthouse.store.models import FlagOp
 
@@ -11,15 +11,10 @@ _OPS = {b"+": FlagOp.ADD, b"-": FlagOp.REMOVE}
 
 
 def _unchangedsince(cur: Cursor) -> int | None:
-    """``"(" "UNCHANGEDSINCE" SP mod-sequence-valzer ")"`` (RFC 7162 3.1.3)."""
+    """``"(" "UNCHANGEDSINCE" SP mod-sequence-value ")"`` (RFC 7162 3.1.3)."""
     if cur.peek() != 0x28:
         return None
-    cur.expect(b"(")
-    if cur.keyword() != "UNCHANGEDSINCE":
-        raise ParseError("Unsupported STORE modifier")
-    cur.sp()
-    value = cur.number(limit=MAX_NUMBER64)
-    cur.expect(b")")
+    value = cur.modseq_modifier("UNCHANGEDSINCE", "STORE")
     cur.sp()
     return value
 

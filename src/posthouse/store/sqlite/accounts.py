@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from posthouse.message.address import split_address
 from posthouse.store.errors import AlreadyExists, NotFound, StoreError
 from posthouse.store.events import MailboxListChanged
 from posthouse.store.models import DEFAULT_MAILBOXES, Alias, User
@@ -21,10 +22,11 @@ def normalize_address(address: str) -> str:
     return address.strip().lower()
 
 
-def domain_of(address: str) -> str:
-    """The domain part of a normalized address ("" if there is none)."""
-    local, at, domain = address.rpartition("@")
-    return domain if at and local else ""
+def _domain_column(address: str) -> str:
+    """The domain of a normalized address; "" without a local part or "@" (no such domain
+    exists, so _require_domain refuses the address)."""
+    local, domain = split_address(address)
+    return domain if local else ""
 
 
 def _user(row: Sequence[Any]) -> User:
@@ -95,11 +97,11 @@ def is_local_domain(conn: sqlite3.Connection, name: str) -> bool:
 def add_user(ctx: WriteContext, address: str, password_hash: str, *, quota_bytes: int) -> User:
     """Create a user with the default mailboxes, all subscribed."""
     address = normalize_address(address)
-    _require_domain(ctx.conn, domain_of(address))
+    _require_domain(ctx.conn, _domain_column(address))
     row = ctx.conn.execute(
         "INSERT INTO users (address, domain, password_hash, quota_bytes) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (address) DO NOTHING RETURNING id",
-        (address, domain_of(address), password_hash, quota_bytes),
+        (address, _domain_column(address), password_hash, quota_bytes),
     ).fetchone()
     if row is None:
         raise AlreadyExists(f"user {address!r} exists")
@@ -201,7 +203,7 @@ def _forget_target(ctx: WriteContext, address: str) -> None:
 def add_alias(ctx: WriteContext, address: str, targets: Sequence[str]) -> None:
     """Create or replace an alias of a local domain."""
     address = normalize_address(address)
-    domain = domain_of(address)
+    domain = _domain_column(address)
     _require_domain(ctx.conn, domain)
     clean = [normalize_address(t) for t in targets]
     ctx.conn.execute(

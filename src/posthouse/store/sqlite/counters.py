@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from posthouse.store.errors import NoSuchMailbox, QuotaExceeded
+from posthouse.store.quota import fits_quota
 from posthouse.store.sqlite.writer import WriteContext
 
 _MAX_UIDVALIDITY = 0xFFFFFFFF
@@ -85,7 +86,8 @@ def check_quota(ctx: WriteContext, added: dict[int, int]) -> None:
         row = ctx.conn.execute(
             "SELECT quota_bytes, used_bytes FROM users WHERE id = ?", (user_id,)
         ).fetchone()
-        if row is not None and row[0] > 0 and row[1] + size > row[0]:
+        # max(): here a negative quota (only the CLI can set one) has always meant none.
+        if row is not None and not fits_quota(row[1], size, max(row[0], 0)):
             raise QuotaExceeded(f"quota of {row[0]} bytes exceeded")
 
 
