@@ -30,6 +30,9 @@ class User:
     password_hash: str
     quota_bytes: int = 0  # 0 means no quota
     pop3_keep: bool = False  # POP3 marks \Seen instead of deleting
+    # SCRAM-SHA-256 secrets in the RFC 5803 text form (sasl.ScramSecrets.to_string()); None
+    # for an account made before they existed, until its next password login fills them in.
+    scram_secrets: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
