@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the interop tests and benchmarks drive: swaks, fetchmail,
-# mbsync (isync), curl, Postfix (smtp-source/smtp-sink and a peer MTA), Dovecot.
+# mbsync (isync) with Cyrus SASL's SCRAM plugin, curl, Postfix (smtp-source/smtp-sink and a
+# peer MTA), Dovecot.
 # Does nothing when they are all present. Never starts the system instances of
 # Postfix or Dovecot: tests run their own private instances on loopback high ports.
 set -euo pipefail
@@ -10,6 +11,8 @@ for tool in swaks:swaks fetchmail:fetchmail mbsync:isync curl:curl smtp-source:p
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 [ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+# mbsync speaks SCRAM-SHA-256 through Cyrus SASL; isync only recommends the plugins.
+ls /usr/lib/*/sasl2/libscram.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
 # swaks only recommends its TLS modules; without them --tls fails ("requires Net::SSLeay").
 perl -MNet::SSLeay -MIO::Socket::SSL -e1 >/dev/null 2>&1 \
     || need+=(libnet-ssleay-perl libio-socket-ssl-perl)

@@ -84,6 +84,35 @@ def test_user_options_and_password(runner: StoreRunner) -> None:
     runner.run(body)
 
 
+def test_scram_secrets_go_with_the_password(runner: StoreRunner) -> None:
+    """Set with the password (add_user, set_password), filled in later only for an account
+    without them whose password is still the one they came from."""
+    async def body(store: Store) -> None:
+        async def secrets(user_id: int) -> str | None:
+            user = await store.get_user_by_id(user_id)
+            assert user is not None
+            return user.scram_secrets
+
+        await store.add_domain(DOMAIN)
+        ann = await store.add_user("ann@example.org", "h1", scram_secrets="S1")
+        assert ann.scram_secrets == "S1"
+        assert await store.get_user("ann@example.org") == ann
+        assert not await store.fill_scram_secrets(ann.id, "S9", password_hash="h1")  # has some
+        await store.set_password("ann@example.org", "h2", scram_secrets="S2")
+        assert await secrets(ann.id) == "S2"
+        await store.set_password("ann@example.org", "h3")  # old secrets go with the old hash
+        assert await secrets(ann.id) is None
+        assert not await store.fill_scram_secrets(ann.id, "S2", password_hash="h2")  # stale
+        assert await store.fill_scram_secrets(ann.id, "S3", password_hash="h3")
+        assert await secrets(ann.id) == "S3"
+        old = await store.add_user("old@example.org", "h")
+        assert old.scram_secrets is None
+        assert [u.scram_secrets for u in await store.list_users()] == ["S3", None]
+        assert not await store.fill_scram_secrets(old.id + 1000, "S", password_hash="h")
+
+    runner.run(body)
+
+
 def test_list_users_sorted_and_by_domain(runner: StoreRunner) -> None:
     async def body(store: Store) -> None:
         await store.add_domain("a.example")

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from posthouse.store.errors import AlreadyExists, NoSuchMailbox, StorageFailure
 from posthouse.store.models import DeliveryTarget, OutboundEnvelope, OutboundRecipient
 from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.msgreads import UID_LIST_SQL
-from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, connect
+from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, MIGRATIONS, connect
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, map_error
 from tests.backends.sqlite_checks import blob_files, integrity_problems, query, run
 from tests.backends.support import mailbox_id, message, new_user
@@ -316,4 +317,31 @@ def test_the_wal_starts_over_under_steady_writes(tmp_path: Path) -> None:
         assert (tmp_path / (DB_FILE + "-wal")).stat().st_size < 8 << 20
 
     run(tmp_path, body)
+    assert integrity_problems(tmp_path) == []
+
+
+def test_a_version_2_database_gets_the_scram_column(tmp_path: Path) -> None:
+    """An old data dir opens: its accounts keep working, without SCRAM secrets until their
+    next password login fills them in."""
+    tmp_path.mkdir(exist_ok=True)
+    conn = connect(tmp_path / DB_FILE)
+    for script in MIGRATIONS[:2]:
+        for stmt in script.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("INSERT INTO domains (name) VALUES ('example.org')")
+    conn.execute("INSERT INTO users (address, domain, password_hash)"
+                 " VALUES ('old@example.org', 'example.org', 'h')")
+    conn.close()
+
+    async def body(store: SqliteStore) -> None:
+        old = await store.get_user("old@example.org")
+        assert old is not None
+        assert old.scram_secrets is None
+        assert await store.fill_scram_secrets(old.id, "S", password_hash="h")
+        assert (await store.get_user("old@example.org")) == replace(old, scram_secrets="S")
+
+    run(tmp_path, body)
+    assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert integrity_problems(tmp_path) == []

@@ -75,6 +75,41 @@ def test_init_user_lifecycle(tmp_path: Path) -> None:
     assert "MX" in run("dns", "example.org", "--data-dir", str(data)).stdout
 
 
+def test_user_add_and_passwd_set_the_scram_secrets(tmp_path: Path) -> None:
+    """Both commands store the argon2 hash and the SCRAM-SHA-256 secrets of the password."""
+    import asyncio
+
+    from posthouse.sasl import ScramSecrets, derive_secrets
+    from tests.support.stores import sqlite_store
+
+    def secrets_match(password: str) -> bool:
+        async def read() -> str | None:
+            store = sqlite_store(data, auto_index=False)
+            await store.open()
+            try:
+                user = await store.get_user("ann@example.org")
+                return None if user is None else user.scram_secrets
+            finally:
+                await store.close()
+
+        text = asyncio.run(read())
+        assert text is not None
+        stored = ScramSecrets.parse(text)
+        return derive_secrets(password, salt=stored.salt, iterations=stored.iterations) == stored
+
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data), "--domain", "example.org").returncode == 0
+    proc = run("user", "add", "ann@example.org", "--password-stdin", "--data-dir", str(data),
+               stdin="s3cret-pass\n")
+    assert proc.returncode == 0, proc.stderr
+    assert secrets_match("s3cret-pass")
+    proc = run("user", "passwd", "ann@example.org", "--password-stdin", "--data-dir",
+               str(data), stdin="n3w-password\n")
+    assert proc.returncode == 0, proc.stderr
+    assert secrets_match("n3w-password")
+    assert not secrets_match("s3cret-pass")
+
+
 def test_password_never_from_a_non_terminal_prompt(tmp_path: Path) -> None:
     data = tmp_path / "d"
     assert run("init", "--data-dir", str(data)).returncode == 0

@@ -34,7 +34,7 @@ def test_capabilities_before_and_after_starttls_and_login(srv: ServerThread) -> 
     caps = set(imap.capabilities)
     assert caps == PRE_AUTH | {"STARTTLS", "LOGINDISABLED"}  # RFC 9051 6.2.3: no AUTH=
     imap.starttls(srv.client_tls())
-    assert set(imap.capabilities) == PRE_AUTH | {"AUTH=PLAIN", "AUTH=LOGIN"}
+    assert set(imap.capabilities) == PRE_AUTH | {"AUTH=SCRAM-SHA-256", "AUTH=PLAIN", "AUTH=LOGIN"}
     typ, data = imap.login(ADDRESS, PASSWORD)
     assert typ == "OK"
     assert b"[CAPABILITY " in data[0]
@@ -124,6 +124,26 @@ def test_authenticate_cancel_and_bad_password(srv: ServerThread) -> None:
     lines = client.cmd("b", f"AUTHENTICATE PLAIN {_plain(password='nope')}")
     assert lines[-1].startswith(b"b NO [AUTHENTICATIONFAILED]")
     assert client.cmd("c", "AUTHENTICATE FOO")[-1].startswith(b"c NO")
+    client.close()
+
+
+def test_authenticate_bad_base64_malformed_and_overlong_responses(srv: ServerThread) -> None:
+    """Decided by the SASL exchange now: the reader and the parser hand the text over as
+    sent (the parser still refuses characters that are never base64)."""
+    client = RawImap(srv.port("imaps"), tls=srv.client_tls())
+    lines = client.cmd("a", "AUTHENTICATE PLAIN AGJ")  # bad padding
+    assert lines[-1] == b"a BAD Invalid base64 in initial response"
+    client.send(b"b AUTHENTICATE PLAIN\r\n")
+    assert client.readline() == b"+ "
+    client.send(b"not base64!\r\n")
+    assert client.read_until_tag(b"b")[-1] == b"b BAD Invalid base64 in response"
+    lines = client.cmd("c", "AUTHENTICATE PLAIN =")
+    assert lines[-1] == b"c BAD Malformed response: PLAIN message needs exactly two NULs"
+    client.send(b"d AUTHENTICATE PLAIN\r\n")
+    assert client.readline() == b"+ "
+    client.send(b"A" * 70_000 + b"\r\n")
+    assert client.read_until_tag(b"d")[-1] == b"d BAD Line too long"
+    assert client.cmd("e", f"AUTHENTICATE PLAIN {_plain()}")[-1].startswith(b"e OK")
     client.close()
 
 

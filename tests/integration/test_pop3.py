@@ -173,6 +173,20 @@ def test_sasl_plain_login(server: ServerThread, filled: list[bytes]) -> None:
     client.quit()
 
 
+def test_sasl_login_challenges_are_base64_once(server: ServerThread,
+                                              filled: list[bytes]) -> None:
+    """RFC 5034 4: "+ " and the base64 of the challenge (it was once encoded twice)."""
+    import base64
+
+    client = pop3s(server)
+    assert client._shortcmd("AUTH LOGIN") == b"+ " + base64.b64encode(b"Username:")
+    assert client._shortcmd(base64.b64encode(USER.encode()).decode()) == (
+        b"+ " + base64.b64encode(b"Password:"))
+    assert client._shortcmd(base64.b64encode(PASSWORD.encode()).decode()).startswith(b"+OK")
+    assert client.stat()[0] == 20
+    client.quit()
+
+
 def test_bad_input_gets_err_and_session_goes_on(server: ServerThread,
                                                 filled: list[bytes]) -> None:
     client = pop3s(server)

@@ -30,7 +30,7 @@ def session(server: ServerThread) -> Iterator[RawSmtp]:
     server.add_user(BOB)
     with RawSmtp(server.port("submissions"), tls=server.client_tls()) as s:
         assert s.reply().code == 220
-        assert "AUTH PLAIN LOGIN" in s.cmd("EHLO client.test").lines
+        assert "AUTH SCRAM-SHA-256 PLAIN LOGIN" in s.cmd("EHLO client.test").lines
         yield s
 
 
@@ -87,7 +87,7 @@ def test_authorization_identity_of_oneself_and_address_case(session: RawSmtp) ->
     assert session.cmd(f"MAIL FROM:<{ANN}>").code == 250
 
 
-@pytest.mark.parametrize("mechanism", ["CRAM-MD5", "SCRAM-SHA-256", "XOAUTH2"])
+@pytest.mark.parametrize("mechanism", ["CRAM-MD5", "SCRAM-SHA-256-PLUS", "XOAUTH2"])
 def test_mechanisms_not_offered_are_504(session: RawSmtp, mechanism: str) -> None:
     reply = session.cmd(f"AUTH {mechanism}")
     assert (reply.code, reply.enhanced) == (504, "5.5.4"), reply
@@ -98,4 +98,13 @@ def test_malformed_plain_message_is_named_as_such(session: RawSmtp) -> None:
     reply = session.cmd("AUTH PLAIN =")
     assert (reply.code, reply.enhanced) == (501, "5.5.2"), reply
     assert "Malformed" in reply.text
+    assert session.cmd("AUTH PLAIN " + b64(f"\0{ANN}\0{PASSWORD}")).code == 235
+
+
+@pytest.mark.parametrize("initial", ["!!!!", "AGE"])  # not base64; bad padding
+def test_initial_response_that_is_not_base64(session: RawSmtp, initial: str) -> None:
+    """Decided by the SASL mechanism now (the core hands the response over as sent)."""
+    reply = session.cmd(f"AUTH PLAIN {initial}")
+    assert (reply.code, reply.enhanced) == (501, "5.5.2"), reply
+    assert "Cannot decode base64" in reply.text
     assert session.cmd("AUTH PLAIN " + b64(f"\0{ANN}\0{PASSWORD}")).code == 235

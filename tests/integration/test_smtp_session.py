@@ -15,6 +15,7 @@ from tests.support.smtp_wire import RawSmtp, strip_trace, trace_fields
 
 ANN, BOB = "ann@example.test", "bob@example.test"
 MSG = b"Subject: hello\r\nFrom: peer@remote.test\r\n\r\nhello\r\n"
+AUTH = "AUTH SCRAM-SHA-256 PLAIN LOGIN"  # SCRAM first (RFC 7677), never -PLUS
 COMMON = ["SIZE 52428800", "PIPELINING", "8BITMIME", "SMTPUTF8", "CHUNKING", "BINARYMIME",
           "DSN", "ENHANCEDSTATUSCODES"]
 
@@ -43,7 +44,7 @@ def keywords(s: RawSmtp) -> list[str]:
 
 @pytest.mark.parametrize(("listener", "plain", "after_tls"), [
     ("smtp", [*COMMON, "STARTTLS"], COMMON),
-    ("submission", [*COMMON, "STARTTLS"], [*COMMON, "AUTH PLAIN LOGIN"]),
+    ("submission", [*COMMON, "STARTTLS"], [*COMMON, AUTH]),
 ])
 def test_ehlo_keywords_before_and_after_starttls(users: ServerThread, listener: str,
                                                  plain: list[str],
@@ -57,7 +58,7 @@ def test_ehlo_keywords_before_and_after_starttls(users: ServerThread, listener: 
 
 def test_ehlo_keywords_on_465(users: ServerThread) -> None:
     with greeted(users, "submissions") as s:
-        assert keywords(s) == [*COMMON, "AUTH PLAIN LOGIN"]
+        assert keywords(s) == [*COMMON, AUTH]
         reply = s.cmd("STARTTLS")
         assert (reply.code, reply.enhanced) == (503, "5.5.1"), reply
 
@@ -65,7 +66,7 @@ def test_ehlo_keywords_on_465(users: ServerThread) -> None:
 def test_loopback_plaintext_allowed_offers_auth_before_tls(loopback_server: ServerThread) -> None:
     loopback_server.add_user(ANN)
     with greeted(loopback_server, "submission") as s:
-        assert keywords(s) == [*COMMON, "STARTTLS", "AUTH PLAIN LOGIN"]
+        assert keywords(s) == [*COMMON, "STARTTLS", AUTH]
         assert s.login(ANN).code == 235
         assert s.cmd(f"MAIL FROM:<{ANN}>").code == 250
 

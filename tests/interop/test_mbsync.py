@@ -7,6 +7,7 @@ the server disappears locally, and a second run changes nothing.
 
 from __future__ import annotations
 
+import glob
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,7 +25,7 @@ pytestmark = [
 ]
 
 
-def _config(server: ServerThread, home: Path) -> Path:
+def _config(server: ServerThread, home: Path, *, auth_mechs: str = "") -> Path:
     cert, _ = tls_paths(server.cfg)
     maildir = home / "mail"
     maildir.mkdir()
@@ -34,7 +35,8 @@ def _config(server: ServerThread, home: Path) -> Path:
         # "localhost": isync 1.4 checks DNS names only, and the test certificate has it
         f"Host localhost\nPort {server.port('imaps')}\n"
         f"User {USER}\nPass \"{PASSWORD}\"\n"
-        f"SSLType IMAPS\nCertificateFile {cert}\n\n"  # TLSType from isync 1.5 on
+        f"SSLType IMAPS\nCertificateFile {cert}\n"  # TLSType from isync 1.5 on
+        f"{f'AuthMechs {auth_mechs}' if auth_mechs else ''}\n\n"
         f"IMAPStore far\nAccount posthouse\n\n"
         f"MaildirStore near\nPath {maildir}/\nInbox {maildir}/INBOX\nSubFolders Verbatim\n\n"
         f"Channel sync\nFar :far:\nNear :near:\nPatterns INBOX\nCreate Both\n"
@@ -43,8 +45,8 @@ def _config(server: ServerThread, home: Path) -> Path:
     return cfg
 
 
-def _sync(cfg: Path) -> str:
-    done = subprocess.run(["mbsync", "-c", str(cfg), "-V", "sync"], capture_output=True,
+def _sync(cfg: Path, *debug: str) -> str:
+    done = subprocess.run(["mbsync", "-c", str(cfg), "-V", *debug, "sync"], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -114,3 +116,16 @@ def test_mbsync_both_ways(server: ServerThread, home: Path) -> None:
     output = _sync(cfg)
     assert (_local(home), _server_flags(server)) == before
     assert "warning" not in output.lower()
+
+
+@pytest.mark.skipif(not glob.glob("/usr/lib/*/sasl2/libscram.so*"),
+                    reason="Cyrus SASL SCRAM plugin (libsasl2-modules) not installed")
+def test_mbsync_logs_in_with_scram_sha_256(server: ServerThread, home: Path) -> None:
+    """A real mail client speaking SCRAM-SHA-256 over 993: mbsync through Cyrus SASL (its
+    SCRAM plugin comes with Debian's libsasl2-modules) verifies the server signature."""
+    for n in (1, 2):
+        fill(server, message(n))
+    output = _sync(_config(server, home, auth_mechs="SCRAM-SHA-256"), "-Dn")  # -Dn: the wire
+    assert ">>> 1 AUTHENTICATE SCRAM-SHA-256 " in output, output  # the first command
+    assert "1 OK [CAPABILITY " in output
+    assert len(_local(home)) == 2

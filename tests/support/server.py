@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from posthouse.app import App, build_hasher
+from posthouse.auth.passwords import scram_secrets_for
 from posthouse.config import PROTOCOLS, AuthConfig, Config, ListenConfig, ServerConfig, tls_paths
 
 T = TypeVar("T")
@@ -68,9 +69,14 @@ class ServerThread:
         if domain not in self.call(self.store.list_domains()):
             self.call(self.store.add_domain(domain))
 
-    def add_user(self, address: str, password: str = PASSWORD, **options: Any) -> Any:
+    def add_user(self, address: str, password: str = PASSWORD, *, scram: bool = True,
+                 **options: Any) -> Any:
+        """An account as ``posthouse user add`` makes it; ``scram=False``: as made before
+        SCRAM secrets existed (they come with its first password login)."""
         self.add_domain(address.rpartition("@")[2])
-        user = self.call(self.store.add_user(address, build_hasher(self.cfg).hash(password)))
+        secrets = scram_secrets_for(password) if scram else None
+        user = self.call(self.store.add_user(address, build_hasher(self.cfg).hash(password),
+                                             scram_secrets=secrets))
         if options:
             user = self.call(self.store.set_user_options(address, **options))
         return user

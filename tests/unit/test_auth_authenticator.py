@@ -36,6 +36,7 @@ class FakeAccounts:
     def __init__(self) -> None:
         self.users: dict[str, User] = {}
         self.lookups = 0
+        self.filled: list[str] = []  # addresses given SCRAM secrets at login
 
     async def get_user(self, address: str) -> User | None:
         self.lookups += 1
@@ -43,6 +44,15 @@ class FakeAccounts:
 
     async def get_user_by_id(self, user_id: int) -> User | None:
         return next((u for u in self.users.values() if u.id == user_id), None)
+
+    async def fill_scram_secrets(self, user_id: int, scram_secrets: str, *,
+                                 password_hash: str) -> bool:
+        user = await self.get_user_by_id(user_id)
+        if user is None or user.scram_secrets or user.password_hash != password_hash:
+            return False
+        self.users[user.address] = dataclasses.replace(user, scram_secrets=scram_secrets)
+        self.filled.append(user.address)
+        return True
 
 
 class CountingHasher(PasswordHasher):

@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from posthouse.imap.connection import ImapConnection, literal_marker
 from posthouse.imap.events import (
-    AuthLine,
     IdleDone,
     ImapEvent,
     LiteralArg,
@@ -18,6 +17,7 @@ from posthouse.imap.events import (
 )
 from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Status, encode_response
+from posthouse.sasl.events import AuthResponse
 from posthouse.wire.errors import LocalProtocolError
 from posthouse.wire.events import NEED_DATA
 
@@ -257,19 +257,21 @@ def test_idle_done_already_buffered() -> None:
     assert reader.next() == IdleDone(ok=True)
 
 
-def test_auth_lines() -> None:
+def test_auth_lines_are_handed_over_as_sent() -> None:
+    """Only the SASL mechanism decodes (its replies to "*" and bad base64 are tested in
+    test_sasl_plain_login.py and, over sockets, in test_imap_session.py)."""
     reader = new_reader()
     reader.expect_auth_line()
-    assert drive(reader, b"AGJvYgBwdw==\r\n") == [AuthLine(False, b"\x00bob\x00pw")]
+    assert drive(reader, b"AGJvYgBwdw==\r\n") == [AuthResponse(b"AGJvYgBwdw==")]
     reader.expect_auth_line()
-    assert drive(reader, b"*\r\n") == [AuthLine(True, None)]
+    assert drive(reader, b"*\r\n") == [AuthResponse(b"*")]
     reader.expect_auth_line()
-    assert drive(reader, b"not base64!\r\n") == [AuthLine(False, None)]
+    assert drive(reader, b"not base64!\r\n") == [AuthResponse(b"not base64!")]
     reader.expect_auth_line()
-    assert drive(reader, b"\r\n") == [AuthLine(False, b"")]
+    assert drive(reader, b"\r\n") == [AuthResponse(b"")]
     reader.expect_auth_line()
     assert drive(reader, b"A" * 300 + b"\r\na NOOP\r\n") == [
-        AuthLine(False, None), RawCommand("a", "NOOP", (b"",))]
+        ReaderError("*", Status.BAD, "Line too long"), RawCommand("a", "NOOP", (b"",))]
 
 
 def test_discard_buffered_at_starttls() -> None:
@@ -291,7 +293,7 @@ def test_discard_buffered_mid_command() -> None:
 
 # -- properties ---------------------------------------------------------------------------
 
-TYPED = (RawCommand, NeedLiteral, ReaderError, IdleDone, AuthLine)
+TYPED = (RawCommand, NeedLiteral, ReaderError, IdleDone, AuthResponse)
 
 imap_ish = st.lists(
     st.one_of(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from posthouse.imap import commands as c
 from posthouse.imap import utf7
 from posthouse.imap.connection import ImapConnection
-from posthouse.imap.events import AuthLine, IdleDone, NeedLiteral, RawCommand, ReaderError
+from posthouse.imap.events import IdleDone, NeedLiteral, RawCommand, ReaderError
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ParseError, error_response
 from posthouse.imap.responses import (
@@ -23,6 +23,7 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
 from posthouse.imap.view import MailboxView
+from posthouse.sasl.events import AuthResponse
 from posthouse.store.errors import NoSuchMailbox
 from posthouse.store.events import MessagesAdded, MessagesExpunged, StoreEvent
 from posthouse.store.models import UidFlags
@@ -56,9 +57,9 @@ class Driver:
                 self.send(event.response())
             elif isinstance(event, IdleDone):
                 self.finish_idle(event)
-            elif isinstance(event, AuthLine):
+            elif isinstance(event, AuthResponse):
                 assert self.auth_tag is not None
-                ok = event.data == b"\x00bob\x00pw"
+                ok = event.line == b"AGJvYgBwdw=="  # raw: the mechanism decodes
                 self.complete(self.auth_tag, c.AuthenticateCommand("PLAIN"), ok)
             elif isinstance(event, RawCommand):
                 self.command(event)

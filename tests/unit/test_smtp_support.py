@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.smtp import replies
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.events import (
-    AuthResponse,
-    AuthStart,
     BdatChunk,
     DataStart,
     Expn,
@@ -49,7 +48,7 @@ def auto_reply(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
     if isinstance(event, StartTLS):
         return replies.ready_to_start_tls()
     if isinstance(event, AuthStart):
-        return replies.auth_challenge(b"") if event.initial_response is None \
+        return replies.auth_challenge(b"") if event.initial is None \
             else replies.auth_succeeded()
     if isinstance(event, AuthResponse):
         return replies.auth_succeeded()

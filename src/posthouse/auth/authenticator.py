@@ -1,4 +1,5 @@
-"""Credentials -> Principal: store lookup, verification cache, argon2 in a thread, throttling."""
+"""Credentials -> Principal: store lookup, verification cache, argon2 in a thread, throttling;
+the SCRAM-SHA-256 side (stored secrets, the verdict on a proof) under the same throttle."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from posthouse.auth.cache import VerificationCache
-from posthouse.auth.passwords import PasswordHasher
+from posthouse.auth.passwords import PasswordHasher, scram_secrets_for
 from posthouse.auth.throttle import Throttle
 from posthouse.clock import Clock, SystemClock
+from posthouse.sasl import ScramSecrets
 from posthouse.store.api import AccountStore
+from posthouse.store.errors import StoreError
+from posthouse.store.models import User
 
 if TYPE_CHECKING:
     from posthouse.config import Config
@@ -78,8 +82,7 @@ class Authenticator:
             return None
         user = await self._accounts.get_user(address)
         if user is not None and self._cache.lookup(address, password, user.password_hash):
-            self._throttle.record_success(remote_ip, address)
-            return Principal(user_id=user.id, address=user.address)
+            return await self._succeeded(user, password, remote_ip)
         stored = user.password_hash if user is not None else self._hasher.dummy_hash
         started = self._clock.monotonic()
         matched = await self._verify(stored, password)
@@ -88,8 +91,65 @@ class Authenticator:
             await self._fail(remote_ip, address, "wrong password" if user else "unknown user")
             return None
         self._cache.store(address, password, user.password_hash)
+        return await self._succeeded(user, password, remote_ip)
+
+    async def scram_secrets(self, username: str, *, remote_ip: str) -> ScramSecrets | None:
+        """The stored SCRAM secrets of ``username`` for a SCRAM exchange.
+
+        None for an unknown user, an account without secrets yet and a source the throttle
+        refuses: the mechanism then goes on with fake secrets, so the proof fails exactly like
+        a wrong password and nothing tells which users exist (nor, when refused, whether a
+        guess was right: the server signature is only sent after a valid proof).
+        """
+        address = username.strip().lower()
+        if self._throttle.refused_for(remote_ip) > 0 or not _plausible_address(address):
+            return None
+        user = await self._accounts.get_user(address)
+        if user is None or user.scram_secrets is None:
+            return None
+        try:
+            return ScramSecrets.parse(user.scram_secrets)
+        except ValueError:
+            log.warning("auth: malformed SCRAM secrets stored for %s", address)
+            return None
+
+    async def scram_verified(self, username: str, *, remote_ip: str) -> Principal | None:
+        """The principal after a SCRAM proof verified against ``scram_secrets``; None (after
+        the throttle delay) if the account went away meanwhile or the source is refused."""
+        address = username.strip().lower()
+        user = await self._accounts.get_user(address)
+        if user is None or self._throttle.refused_for(remote_ip) > 0:
+            await self._fail(remote_ip, address, "account gone or source refused")
+            return None
         self._throttle.record_success(remote_ip, address)
         return Principal(user_id=user.id, address=user.address)
+
+    async def scram_failed(self, username: str, *, remote_ip: str) -> None:
+        """A SCRAM proof did not verify: a failed login like a wrong password."""
+        await self._fail(remote_ip, username.strip().lower(), "wrong SCRAM proof")
+
+    async def _succeeded(self, user: User, password: str, remote_ip: str) -> Principal:
+        self._throttle.record_success(remote_ip, user.address)
+        if user.scram_secrets is None:  # an account older than SCRAM support: once only
+            await self._add_scram_secrets(user, password)
+        return Principal(user_id=user.id, address=user.address)
+
+    async def _add_scram_secrets(self, user: User, password: str) -> None:
+        """Derive the SCRAM secrets of a password just verified and store them (PBKDF2 runs
+        in a worker thread). A failure here never fails the login."""
+        text = await asyncio.to_thread(scram_secrets_for, password)
+        if text is None:
+            log.debug("auth: the password of %s cannot be used with SCRAM (SASLprep)",
+                     user.address)
+            return
+        try:
+            stored = await self._accounts.fill_scram_secrets(
+                user.id, text, password_hash=user.password_hash)
+        except StoreError:
+            log.exception("auth: could not store SCRAM secrets for %s", user.address)
+            return
+        if stored:
+            log.info("auth: SCRAM secrets added for %s", user.address)
 
     async def _verify(self, stored: str, password: str) -> bool:
         async with self._hash_slots:
@@ -104,9 +164,13 @@ class Authenticator:
 
 def _plausible(address: str, password: str) -> bool:
     """Cheap sanity limits that need no store access."""
-    if not address or len(address) > MAX_USERNAME or "@" not in address:
-        return False
     if not password or len(password) > MAX_PASSWORD:
+        return False
+    return _plausible_address(address)
+
+
+def _plausible_address(address: str) -> bool:
+    if not address or len(address) > MAX_USERNAME or "@" not in address:
         return False
     return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in address)
 

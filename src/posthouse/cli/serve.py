@@ -75,12 +75,14 @@ async def _first_run(cfg: Config, hostname: str | None) -> tuple[Config, str | N
     domain = cfg.server.default_domain
     cfg = await initialize(cfg, domain=domain)
     from posthouse.app import build_hasher
+    from posthouse.auth.passwords import scram_secrets_for
 
     address = f"postmaster@{domain}"
     password = secrets.token_urlsafe(12)
     async with open_store(cfg) as store:
         if await store.get_user(address) is None:
-            await store.add_user(address, build_hasher(cfg).hash(password))
+            await store.add_user(address, build_hasher(cfg).hash(password),
+                                 scram_secrets=scram_secrets_for(password))
             return cfg, f"first user: {address}  password: {password}  (shown once)"
     return cfg, None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from posthouse.cli.common import (
@@ -52,10 +53,16 @@ def register(sub: Any) -> None:
     c.set_defaults(run=_set)
 
 
-def _hash(cfg: Config, password: str) -> str:
+def _secrets(cfg: Config, password: str) -> tuple[str, str | None]:
+    """The argon2 hash and the SCRAM-SHA-256 secrets of a new password."""
     from posthouse.app import build_hasher
+    from posthouse.auth.passwords import scram_secrets_for
 
-    return build_hasher(cfg).hash(password)
+    scram = scram_secrets_for(password)
+    if scram is None:
+        print("note: this password cannot be used with SCRAM-SHA-256 (SASLprep refuses it)",
+              file=sys.stderr)
+    return build_hasher(cfg).hash(password), scram
 
 
 def _check_address(address: str) -> str:
@@ -68,9 +75,10 @@ def _check_address(address: str) -> str:
 async def _add(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     address = _check_address(args.address)
-    pw_hash = _hash(cfg, read_new_password(args))
+    pw_hash, scram = _secrets(cfg, read_new_password(args))
     async with open_store(cfg) as store:
-        await store.add_user(address, pw_hash, quota_bytes=args.quota * 1024 * 1024)
+        await store.add_user(address, pw_hash, quota_bytes=args.quota * 1024 * 1024,
+                             scram_secrets=scram)
     print(f"user {address} added")
     return 0
 
@@ -78,9 +86,9 @@ async def _add(args: argparse.Namespace) -> int:
 async def _passwd(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
     address = _check_address(args.address)
-    pw_hash = _hash(cfg, read_new_password(args))
+    pw_hash, scram = _secrets(cfg, read_new_password(args))
     async with open_store(cfg) as store:
-        await store.set_password(address, pw_hash)
+        await store.set_password(address, pw_hash, scram_secrets=scram)
     print(f"password of {address} changed")
     return 0
 

@@ -2,7 +2,7 @@
 
 Only extensions that work are listed. Before login the list is short and depends on the
 channel: STARTTLS while the connection is plain, LOGINDISABLED and no AUTH= mechanisms while
-passwords may not be sent (RFC 9051 6.2.3, 11.1; RFC 8314).
+passwords may not be sent (RFC 9051 6.2.3, 11.1; RFC 8314); where they may, SCRAM-SHA-256 first.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def capabilities(
     if not tls:
         names.append("STARTTLS")
     if secure:
-        names += [f"AUTH={m}" for m in sasl.mechanisms(secure=True)]
+        names += [f"AUTH={m}" for m in sasl.mechanisms(secure=True, scram=True)]
     else:
         names.append("LOGINDISABLED")
     return names

@@ -57,7 +57,8 @@ class StartTLSCommand(ImapCommand):
 
 @dataclass(frozen=True, slots=True)
 class AuthenticateCommand(ImapCommand):
-    """``initial_response`` is None without SASL-IR, ``b""`` for ``=`` (RFC 4959)."""
+    """``initial_response`` is None without SASL-IR, else the client's text as sent (base64,
+    ``=`` for an empty response, RFC 4959): the SASL mechanism decodes it."""
 
     NAME = "AUTHENTICATE"
     mechanism: str

@@ -24,17 +24,15 @@ ignored. A bare LF ends a line like CRLF does.
 
 One-shot input modes the session switches on before reading on: ``expect_idle_done()``
 (the next line ends IDLE: ``IdleDone``) and ``expect_auth_line()`` (the next line is a SASL
-response: ``AuthLine``). ``discard_buffered()`` is the STARTTLS boundary (RFC 9051 6.2.1).
+response: ``AuthResponse``, as sent; one too long to keep is a ``ReaderError``).
+``discard_buffered()`` is the STARTTLS boundary (RFC 9051 6.2.1).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 
 from posthouse.imap.events import (
-    AuthLine,
     IdleDone,
     ImapEvent,
     LiteralArg,
@@ -45,6 +43,7 @@ from posthouse.imap.events import (
 )
 from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Status
+from posthouse.sasl.events import AuthResponse
 from posthouse.wire.errors import LocalProtocolError
 from posthouse.wire.events import NEED_DATA
 
@@ -300,8 +299,6 @@ class ImapConnection:
         self._mode = _Mode.DISCARD
         if special == "idle":
             return IdleDone(ok=False)
-        if special == "auth":
-            return AuthLine(cancelled=False, data=None)
         return ReaderError(tag, Status.BAD, "Line too long")
 
     def _read_line(self) -> ImapEvent | None:
@@ -319,7 +316,7 @@ class ImapConnection:
         if special == "idle":
             return IdleDone(ok=line.strip().upper() == b"DONE")
         if special == "auth":
-            return _auth_line(line)
+            return AuthResponse(line)
         if self._tag is not None:
             return self._fragment(line)
         return self._first_line(line)
@@ -367,12 +364,3 @@ class ImapConnection:
         self._pending = need
         self._mode = _Mode.DECIDE
         return need
-
-
-def _auth_line(line: bytes) -> AuthLine:
-    if line.strip() == b"*":
-        return AuthLine(cancelled=True, data=None)
-    try:
-        return AuthLine(cancelled=False, data=base64.b64decode(line, validate=True))
-    except (binascii.Error, ValueError):
-        return AuthLine(cancelled=False, data=None)

@@ -2,7 +2,8 @@
 
 ``RawCommand`` (a whole command with its literals), ``NeedLiteral`` (a literal was announced:
 accept or reject it), ``ReaderError`` (answer with its tagged response), ``IdleDone`` and
-``AuthLine`` (the one-shot modes), or ``NEED_DATA`` (feed more bytes; from wire.events).
+``AuthResponse`` (the one-shot modes; the SASL line event every core shares, from
+sasl.events, raw), or ``NEED_DATA`` (feed more bytes; from wire.events).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posthouse.imap.responses import Code, Status, Tagged
+from posthouse.sasl.events import AuthResponse
 from posthouse.wire.events import NeedData
 
 
@@ -69,12 +71,4 @@ class IdleDone:
     ok: bool
 
 
-@dataclass(frozen=True, slots=True)
-class AuthLine:
-    """A SASL client response line: ``cancelled`` for ``*``; ``data`` None if not base64."""
-
-    cancelled: bool
-    data: bytes | None
-
-
-ImapEvent = RawCommand | NeedLiteral | ReaderError | IdleDone | AuthLine | NeedData
+ImapEvent = RawCommand | NeedLiteral | ReaderError | IdleDone | AuthResponse | NeedData

@@ -19,11 +19,12 @@ Driving it from an IO adapter::
                     write(conn.send(replies.invalid_credentials()))
                 else:                                 # lock the maildrop, load INBOX
                     write(conn.login_succeeded(uid_sizes, uidvalidity=inbox.uidvalidity))
-            case AuthStart(mechanism, initial):
-                mech = sasl.start(mechanism, allowed=conn.sasl_mechanisms)
-                ...                                   # step(initial); auth_challenge / as Pass
+            case AuthStart(mechanism, initial):       # sasl.events: raw client text
+                exchange = SaslExchange(authenticator, remote_ip=ip,
+                                        allowed=conn.sasl_mechanisms)
+                ...                                   # start(); auth_challenge / as Pass
             case AuthResponse(line):
-                ...                                   # mech.step(line); same answers
+                ...                                   # exchange.step(line); same answers
             case Stls():
                 write(conn.start_tls()); await upgrade_to_tls()
             case Retr(number, uid) | Top(number, uid, _):
@@ -40,12 +41,11 @@ from posthouse.pop3.commands import Verb
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.connection import Pop3Connection
 from posthouse.pop3.events import (
-    AuthResponse,
-    AuthStart,
     Commit,
     Notice,
     Pass,
     Pop3Event,
+    Pop3Request,
     Request,
     Retr,
     Stls,
@@ -57,6 +57,7 @@ from posthouse.pop3.events import (
 from posthouse.pop3.maildrop import Maildrop
 from posthouse.pop3.replies import Err, Ok, Pop3Reply, RespCode
 from posthouse.pop3.states import VALID_STATES, Pop3State
+from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.wire.events import NEED_DATA, Closed, NeedData
 
 __all__ = [
@@ -76,6 +77,7 @@ __all__ = [
     "Pop3Connection",
     "Pop3Event",
     "Pop3Reply",
+    "Pop3Request",
     "Pop3State",
     "Request",
     "RespCode",

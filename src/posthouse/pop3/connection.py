@@ -10,14 +10,13 @@ from __future__ import annotations
 import base64
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from posthouse import sasl
 from posthouse.pop3.capabilities import capabilities
 from posthouse.pop3.commands import BadCommand, Pop3Command, Verb
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.events import (
-    AuthResponse,
-    AuthStart,
     Commit,
     Pass,
     Pop3Event,
@@ -33,11 +32,13 @@ from posthouse.pop3.maildrop import Maildrop
 from posthouse.pop3.parser import parse_command
 from posthouse.pop3.replies import Err, Ok, Pop3Reply, render, status_line, top_part
 from posthouse.pop3.states import VALID_STATES, Pop3State
+from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
 from posthouse.wire.events import NEED_DATA, Closed, NeedData
 from posthouse.wire.transparency import CRLF, dot_stuff
 
 _LOGIN_REQUESTS = (Pass, AuthStart, AuthResponse)
+_R = TypeVar("_R", bound=Request)
 
 
 class Pop3Connection:
@@ -66,7 +67,9 @@ class Pop3Connection:
     @property
     def sasl_mechanisms(self) -> tuple[str, ...]:
         """The SASL mechanisms offered now; pass as ``allowed`` to ``sasl.start``."""
-        return sasl.mechanisms(secure=self.plaintext_ok, scram=self.config.scram)
+        config = self.config
+        scram = config.scram and (self.plaintext_ok or not config.scram_only_when_secure)
+        return sasl.mechanisms(secure=self.plaintext_ok, scram=scram)
 
     @property
     def maildrop(self) -> Maildrop | None:
@@ -84,7 +87,7 @@ class Pop3Connection:
         if self.state is not Pop3State.CLOSED:
             self._buffer.feed(data)
 
-    def next_event(self) -> Pop3Event | NeedData | Closed:
+    def next_event(self) -> Pop3Event | Request | NeedData | Closed:
         """The next thing for the adapter to do; see ``events``."""
         if self._pending is not None:
             raise LocalProtocolError(f"answer {type(self._pending).__name__} first")
@@ -104,7 +107,7 @@ class Pop3Connection:
             return self._request(AuthResponse(line))
         return self._dispatch(line)
 
-    def _dispatch(self, line: bytes) -> Pop3Event:
+    def _dispatch(self, line: bytes) -> Pop3Event | Request:
         user, self._user = self._user, None  # PASS only immediately after USER (RFC 1939 7)
         parsed = parse_command(line, max_command=self.config.max_command_line)
         if isinstance(parsed, BadCommand):
@@ -133,7 +136,7 @@ class Pop3Connection:
             return self._error("PASS must follow USER")
         return self._request(Pass(user=user, password=cmd.text))
 
-    def _auth(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _auth(self, cmd: Pop3Command, user: str | None) -> Pop3Event | Request:
         mechanisms = self.sasl_mechanisms
         if not cmd.text:  # the old listing form some clients still probe with
             return self._write(Ok("SASL mechanisms follow", tuple(m.encode() for m in mechanisms)))
@@ -205,7 +208,7 @@ class Pop3Connection:
         """
         if isinstance(reply, Ok) and not isinstance(self._pending, Commit):
             raise LocalProtocolError("use login_succeeded, send_message or start_tls for +OK")
-        pending = self._answer(Request)
+        pending = self._answer()
         if isinstance(pending, _LOGIN_REQUESTS):
             self._in_sasl = False
         elif isinstance(pending, Commit):
@@ -217,7 +220,7 @@ class Pop3Connection:
         if not isinstance(self._pending, _LOGIN_REQUESTS):
             raise LocalProtocolError("no login in progress")
         drop = Maildrop(maildrop, uidvalidity=uidvalidity)
-        self._answer(Request)
+        self._answer()
         self._maildrop = drop
         self._in_sasl = False
         self.state = Pop3State.TRANSACTION
@@ -258,9 +261,11 @@ class Pop3Connection:
     # --- helpers -------------------------------------------------------------------------
 
     def _answer(self, *kinds: type[Request]) -> Request:
+        """Take the pending request (one of ``kinds``, if given)."""
         pending = self._pending
-        if pending is None or not isinstance(pending, kinds):
-            raise LocalProtocolError(f"no {'/'.join(k.__name__ for k in kinds)} to answer")
+        if pending is None or (kinds and not isinstance(pending, kinds)):
+            wanted = "/".join(k.__name__ for k in kinds) or "request"
+            raise LocalProtocolError(f"no {wanted} to answer")
         self._pending = None
         return pending
 
@@ -269,7 +274,7 @@ class Pop3Connection:
             raise LocalProtocolError("no maildrop loaded")
         return self._maildrop
 
-    def _request(self, request: Request) -> Request:
+    def _request(self, request: _R) -> _R:
         self._pending = request
         return request
 
@@ -289,7 +294,7 @@ class Pop3Connection:
         self._queue.append(Closed())
 
 
-_Handler = Callable[[Pop3Connection, Pop3Command, str | None], Pop3Event]
+_Handler = Callable[[Pop3Connection, Pop3Command, str | None], Pop3Event | Request]
 _HANDLERS: dict[Verb, _Handler] = {
     Verb.CAPA: Pop3Connection._capa,
     Verb.USER: Pop3Connection._user_cmd,

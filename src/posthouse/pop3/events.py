@@ -4,15 +4,18 @@
 - Notices (``UserAccepted``, ``Utf8``): already answered by the core (the reply came
   as the preceding Write); they tell the adapter what happened.
 - ``Closed`` (wire.events): the session is over; flush and close.
-- Requests (``Pass``, ``AuthStart``, ``AuthResponse``, ``Stls``, ``Retr``, ``Top``,
-  ``Commit``): the adapter must answer each exactly once through a ``Pop3Connection`` method
-  before asking for the next event.
+- Requests (``Pass``, ``Stls``, ``Retr``, ``Top``, ``Commit``, and the SASL events of every
+  core, sasl.events ``AuthStart`` and ``AuthResponse``, raw): the adapter must answer each
+  exactly once through a ``Pop3Connection`` method before asking for the next event.
 - ``NEED_DATA``: feed more bytes with ``receive_data``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeAlias
+
+from posthouse.sasl.events import AuthResponse, AuthStart
 
 
 class Pop3Event:
@@ -27,8 +30,8 @@ class Notice(Pop3Event):
     __slots__ = ()
 
 
-class Request(Pop3Event):
-    """Needs exactly one answer from the adapter."""
+class Pop3Request(Pop3Event):
+    """Needs exactly one answer from the adapter (``Request`` adds the SASL events)."""
 
     __slots__ = ()
 
@@ -53,7 +56,7 @@ class Utf8(Notice):
 
 
 @dataclass(frozen=True, slots=True)
-class Pass(Request):
+class Pass(Pop3Request):
     """Check these credentials: answer with ``login_succeeded`` or ``send(Err(..., AUTH))``."""
 
     user: str
@@ -64,30 +67,12 @@ class Pass(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class AuthStart(Request):
-    """Start a SASL exchange: ``sasl.start(mechanism)``, then ``step(initial)``.
-
-    Answer with ``auth_challenge``, ``login_succeeded`` or ``send(Err(...))``.
-    """
-
-    mechanism: str
-    initial: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class AuthResponse(Request):
-    """The client's next SASL line, raw (base64 or "*"); answer as for AuthStart."""
-
-    line: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Stls(Request):
+class Stls(Pop3Request):
     """Answer with ``start_tls()`` (then upgrade the stream) or ``send(Err(...))``."""
 
 
 @dataclass(frozen=True, slots=True)
-class Retr(Request):
+class Retr(Pop3Request):
     """Read message ``uid`` and answer with ``send_message(data)`` or ``send(Err(...))``."""
 
     number: int
@@ -95,7 +80,7 @@ class Retr(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class Top(Request):
+class Top(Pop3Request):
     """As Retr; ``send_message`` sends only the header and the first ``lines`` body lines."""
 
     number: int
@@ -104,7 +89,7 @@ class Top(Request):
 
 
 @dataclass(frozen=True, slots=True)
-class Commit(Request):
+class Commit(Pop3Request):
     """QUIT in TRANSACTION (RFC 1939 6): remove ``deleted_uids`` (or, for accounts that keep
     POP3 mail, mark them seen), then answer ``send(Ok())`` or ``send(Err(..., SYS_TEMP))``.
     ``retrieved_uids`` lists the messages fully sent by RETR in this session."""
@@ -112,3 +97,7 @@ class Commit(Request):
     deleted_uids: tuple[int, ...]
     retrieved_uids: tuple[int, ...]
 
+
+# AuthStart (AUTH) and AuthResponse (each line after a "+" challenge) are answered with
+# ``auth_challenge``, ``login_succeeded`` or ``send(Err(...))``.
+Request: TypeAlias = Pop3Request | AuthStart | AuthResponse

@@ -1,19 +1,18 @@
 """SASL server-side step machines (sans-IO); the only SASL code SMTP, IMAP and POP3 use.
 
-Driving an exchange from a protocol adapter::
+The cores hand the client's text over raw (``AuthStart``, ``AuthResponse``); the sessions
+drive the mechanism through ``auth.sasl_exchange.SaslExchange``, which does::
 
-    mech = sasl.start(name, allowed=sasl.mechanisms(secure=tls_active))
-    result = mech.step(initial_response_or_None)
+    mech = sasl.start(name, allowed=sasl.mechanisms(secure=..., scram=...))
+    result = mech.step(raw_initial_response_or_None)
     while isinstance(result, sasl.Challenge):
         send(prefix + result.encoded())          # "334 " / "+ "
-        result = mech.step(read_line())
-    if isinstance(result, sasl.Credentials):
-        principal = await authenticator.authenticate(result.authcid, result.password, ...)
-    elif isinstance(result, sasl.Failure):
-        reply_error(result.reason)
+        result = mech.step(read_raw_line())      # NeedSecrets: mech.provide_secrets(...)
+    # Credentials: verify the password; Verified: SCRAM proved it; Failure: reply by reason
 """
 
 from posthouse.sasl.base import (
+    BAD_BASE64,
     MAX_RESPONSE_OCTETS,
     Challenge,
     Credentials,
@@ -27,13 +26,17 @@ from posthouse.sasl.base import (
     UnknownMechanism,
     Verified,
 )
+from posthouse.sasl.events import AuthResponse, AuthStart, SaslEvent
 from posthouse.sasl.login import LoginMechanism
 from posthouse.sasl.plain import PlainMechanism
 from posthouse.sasl.registry import mechanisms, normalize_name, start
 from posthouse.sasl.scram import ScramSecrets, ScramSha256, derive_secrets
 
 __all__ = [
+    "BAD_BASE64",
     "MAX_RESPONSE_OCTETS",
+    "AuthResponse",
+    "AuthStart",
     "Challenge",
     "Credentials",
     "Failure",
@@ -44,6 +47,7 @@ __all__ = [
     "NeedSecrets",
     "PlainMechanism",
     "SaslError",
+    "SaslEvent",
     "ScramSecrets",
     "ScramSha256",
     "Step",

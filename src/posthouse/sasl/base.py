@@ -20,6 +20,9 @@ from posthouse.wire import LocalProtocolError
 # The longest client line (base64 text) a machine accepts. RFC 4616 asks for at least 255
 # octets per PLAIN field; 8 KiB of base64 leaves ample room for every supported mechanism.
 MAX_RESPONSE_OCTETS = 8192
+# The detail of the MALFORMED failure for a line that is not base64: protocols answer it with
+# their own "cannot decode" reply (see ``Failure.bad_base64``).
+BAD_BASE64 = "invalid base64"
 
 
 class SaslError(Exception):
@@ -74,6 +77,11 @@ class Failure:
 
     reason: FailureReason
     detail: str = ""
+
+    @property
+    def bad_base64(self) -> bool:
+        """Whether the client line could not be decoded (a MALFORMED failure of its own)."""
+        return self.reason is FailureReason.MALFORMED and self.detail == BAD_BASE64
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +170,11 @@ def decode_response(data: bytes, *, initial: bool) -> bytes | Failure:
     if initial and data == b"=":
         return b""
     if len(data) % 4:
-        return Failure(FailureReason.MALFORMED, "invalid base64")
+        return Failure(FailureReason.MALFORMED, BAD_BASE64)
     try:
         return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError):
-        return Failure(FailureReason.MALFORMED, "invalid base64")
+        return Failure(FailureReason.MALFORMED, BAD_BASE64)
 
 
 def decode_utf8(raw: bytes) -> str | None:

@@ -22,7 +22,8 @@ def mechanisms(*, secure: bool, scram: bool = False) -> tuple[str, ...]:
 
     PLAIN and LOGIN send the password itself, so they are offered only on a secure channel
     (TLS, or a deployment that explicitly allows plaintext, e.g. on loopback). SCRAM-SHA-256
-    never reveals the password and is offered whenever the store holds SCRAM secrets.
+    never reveals the password; ``scram`` says whether to offer it (the servers do on the
+    same channels as PLAIN: its exchange still gives an eavesdropper a dictionary attack).
     """
     names: list[str] = []
     if scram:

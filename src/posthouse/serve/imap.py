@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from typing import Any
 
@@ -32,11 +31,11 @@ from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
 from posthouse.imap.config import ImapConfig
 from posthouse.imap.connection import ImapConnection
-from posthouse.imap.events import AuthLine, IdleDone, NeedLiteral, RawCommand, ReaderError
+from posthouse.imap.events import IdleDone, NeedLiteral, RawCommand, ReaderError
 from posthouse.imap.handlers import HANDLERS, HandlerContext
 from posthouse.imap.handlers import Handler as CommandHandler
 from posthouse.imap.parser import parse_command
-from posthouse.imap.replies import ParseError, ResponseCode, error_response, server_bug
+from posthouse.imap.replies import ImapError, ParseError, ResponseCode, error_response, server_bug
 from posthouse.imap.responses import (
     Bye,
     Continuation,
@@ -50,7 +49,9 @@ from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
 from posthouse.log import new_session_id
 from posthouse.net.connection import Connection, ConnectionClosed
 from posthouse.net.listeners import Handler, SessionContext
+from posthouse.net.peers import plaintext_login_allowed
 from posthouse.net.tls import TlsContextFactory
+from posthouse.sasl.events import AuthResponse
 from posthouse.services import Services
 from posthouse.wire.events import NEED_DATA
 
@@ -119,16 +120,6 @@ class ConnectionStream:
         self._conn.close()
 
 
-def _is_loopback(ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return addr.ipv4_mapped.is_loopback
-    return addr.is_loopback
-
-
 class ImapSession:
     """One IMAP conversation; ``await run()`` until the client leaves."""
 
@@ -160,22 +151,23 @@ class ImapSession:
     @property
     def secure(self) -> bool:
         """Passwords may be sent: TLS, or loopback when the configuration allows it."""
-        if self.stream.is_tls:
-            return True
-        return self.config.allow_plaintext_on_loopback and _is_loopback(self.remote_ip)
+        return plaintext_login_allowed(tls_active=self.stream.is_tls, peer_ip=self.remote_ip,
+                                       loopback_ok=self.config.allow_plaintext_on_loopback)
 
     @property
     def remote_ip(self) -> str:
         """The client's address."""
         return self.stream.peer[0]
 
-    async def read_auth_line(self) -> AuthLine:
-        """The next line, as a SASL response."""
+    async def read_auth_line(self) -> AuthResponse:
+        """The next line, as a SASL response (raw); ImapError if it was too long to keep."""
         self.reader.expect_auth_line()
         while True:
             event = self.reader.next()
-            if isinstance(event, AuthLine):
+            if isinstance(event, AuthResponse):
                 return event
+            if isinstance(event, ReaderError):  # the reader skips the rest of the line
+                raise ImapError(event.text, status=event.status)
             self.reader.feed(await self._read(self._idle_seconds()))
 
     async def start_tls(self) -> None:

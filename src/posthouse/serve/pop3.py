@@ -7,13 +7,13 @@ import logging
 
 from posthouse import pop3, sasl
 from posthouse.auth.authenticator import Principal
+from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutcome
 from posthouse.log import new_session_id
 from posthouse.net.connection import Connection
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.pop3 import replies
 from posthouse.pop3.maildrop_locks import MaildropLocks
-from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.store.errors import NotFound, StoreError
 from posthouse.store.models import INBOX, FlagOp
@@ -46,7 +46,8 @@ class Pop3Session:
             tls_active=conn.is_tls, tls_available=True,
             allow_plaintext=plaintext_login_allowed(
                 tls_active=False, peer_ip=self.ip,
-                loopback_ok=services.config.auth.allow_plaintext_on_loopback)))
+                loopback_ok=services.config.auth.allow_plaintext_on_loopback),
+            scram=True, scram_only_when_secure=True))
         self.principal: Principal | None = None
         self.inbox_id = 0
         self.blobs: dict[int, str] = {}  # uid -> blob id, from the listing made at login
@@ -86,7 +87,7 @@ class Pop3Session:
             principal = await self.services.authenticator.authenticate(
                 event.user, event.password, remote_ip=self.ip)
             await self._login_result(principal)
-        elif isinstance(event, pop3.AuthStart):
+        elif isinstance(event, sasl.AuthStart):
             self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
                                          allowed=self.core.sasl_mechanisms)
             try:
@@ -95,7 +96,7 @@ class Pop3Session:
                 self.conn.write(self.core.send(replies.unsupported_mechanism()))
                 return
             await self._sasl_result(result)
-        elif isinstance(event, pop3.AuthResponse):
+        elif isinstance(event, sasl.AuthResponse):
             assert self.exchange is not None
             await self._sasl_result(await self.exchange.step(event.line))
         elif isinstance(event, pop3.Stls):
@@ -107,14 +108,15 @@ class Pop3Session:
         elif isinstance(event, pop3.Commit):
             await self._commit(event)
 
-    async def _sasl_result(self, result: Principal | Challenge | Outcome) -> None:
-        if isinstance(result, Challenge):
-            self.conn.write(self.core.auth_challenge(result.encoded))
-        elif isinstance(result, Outcome):
-            if result is Outcome.REJECTED:
+    async def _sasl_result(self, result: ExchangeResult) -> None:
+        if isinstance(result, sasl.Challenge):
+            self.conn.write(self.core.auth_challenge(result))
+        elif isinstance(result, SaslOutcome):
+            if result is SaslOutcome.REJECTED:
                 await self._login_result(None)
             else:
-                self.conn.write(self.core.send(replies.auth_ended(result.value)))
+                why = "cancelled" if result is SaslOutcome.CANCELLED else "malformed"
+                self.conn.write(self.core.send(replies.auth_ended(why)))
         else:
             await self._login_result(result)
 

@@ -6,11 +6,11 @@ reply: routing and relay policy, sender ownership, quota, authentication, and de
 
 from __future__ import annotations
 
-import base64
 import logging
 
 from posthouse import sasl, smtp
 from posthouse.auth.authenticator import Principal
+from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutcome
 from posthouse.delivery.headers import TraceInfo, submission_fixes
 from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
@@ -19,7 +19,6 @@ from posthouse.log import new_session_id
 from posthouse.net.connection import Connection
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
-from posthouse.serve.sasl_exchange import Challenge, Outcome, SaslExchange
 from posthouse.services import Services
 from posthouse.smtp import replies
 from posthouse.store.errors import QuotaExceeded, StoreError
@@ -70,6 +69,7 @@ def _core_config(services: Services, protocol: str, loopback_plain: bool) -> smt
         max_recipients=cfg.limits.max_recipients,
         starttls=True,
         auth=submission,
+        auth_mechanisms=sasl.mechanisms(secure=True, scram=True),  # where AUTH is offered
         auth_requires_tls=not loopback_plain,
         auth_required=submission,
     )
@@ -133,7 +133,7 @@ class SmtpSession:
         """Our name in replies."""
         return self.services.hostname
 
-    async def _answer(self, event: smtp.SmtpEvent) -> None:
+    async def _answer(self, event: smtp.SmtpEvent | sasl.SaslEvent) -> None:
         if isinstance(event, smtp.StartTLS):
             self.conn.write(self.core.send(replies.ready_to_start_tls()))
             await self.conn.drain()
@@ -148,12 +148,12 @@ class SmtpSession:
         if self.core.phase in (smtp.Phase.FRESH, smtp.Phase.GREETED):
             self.txn = None  # the core ended the transaction (reset, error, or delivery)
 
-    async def _decide(self, event: smtp.SmtpEvent) -> smtp.Reply:
+    async def _decide(self, event: smtp.SmtpEvent | sasl.SaslEvent) -> smtp.Reply:
         match event:
             case smtp.Helo(name=name, extended=extended):
                 self.helo, self.extended, self.txn = name, extended, None
                 return self.core.ehlo_reply()
-            case smtp.AuthStart() | smtp.AuthResponse():
+            case sasl.AuthStart() | sasl.AuthResponse():
                 return await self._auth(event)
             case smtp.MailFrom():
                 return await self._mail(event)
@@ -183,34 +183,34 @@ class SmtpSession:
 
     # -- AUTH (RFC 4954) ---------------------------------------------------------------------
 
-    async def _auth(self, event: smtp.AuthStart | smtp.AuthResponse) -> smtp.Reply:
-        # The core hands over decoded bytes; the SASL machines read the wire form.
-        if isinstance(event, smtp.AuthStart):
-            secure = self.core.tls_active or not self.core.config.auth_requires_tls
+    async def _auth(self, event: sasl.SaslEvent) -> smtp.Reply:
+        # The core hands over the client's text as sent; only the mechanism decodes it.
+        if isinstance(event, sasl.AuthStart):
+            # The core lets AUTH through only where it offers it: all its mechanisms apply.
             self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
-                                         allowed=sasl.mechanisms(secure=secure))
-            initial = event.initial_response
-            wire = None if initial is None else (base64.b64encode(initial) or b"=")
+                                         allowed=self.core.config.auth_mechanisms)
             try:
-                result = await self.exchange.start(event.mechanism, wire)
+                result = await self.exchange.start(event.mechanism, event.initial)
             except sasl.MechanismNotAllowed:
                 return replies.encryption_required()
             except sasl.SaslError:
                 return replies.auth_unknown_mechanism()
         else:
             assert self.exchange is not None
-            result = await self.exchange.step(base64.b64encode(event.data))
+            result = await self.exchange.step(event.line)
         return self._auth_result(result)
 
-    def _auth_result(self, result: Principal | Challenge | Outcome) -> smtp.Reply:
-        if isinstance(result, Challenge):
-            return replies.auth_challenge_encoded(result.encoded)
+    def _auth_result(self, result: ExchangeResult) -> smtp.Reply:
+        if isinstance(result, sasl.Challenge):
+            return replies.auth_challenge(result.data)
         self.exchange = None
-        if result is Outcome.REJECTED:
+        if result is SaslOutcome.REJECTED:
             return replies.auth_failed()
-        if result is Outcome.CANCELLED:
+        if result is SaslOutcome.CANCELLED:
             return replies.auth_cancelled()
-        if isinstance(result, Outcome):  # bad base64 or a message the mechanism cannot read
+        if result is SaslOutcome.BAD_BASE64:
+            return replies.auth_bad_base64()
+        if isinstance(result, SaslOutcome):  # a message the mechanism cannot read
             return replies.auth_malformed()
         self.principal = result
         log.info("auth user=%s", result.address)

@@ -13,12 +13,11 @@ Decisions, each explained where it is implemented:
 - sender address syntax -> 501 5.1.7, recipient -> 501 5.1.3 (RFC 3463).
 """
 
+from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.smtp.client import ServerReply, SmtpClientConnection
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.connection import SmtpServerConnection
 from posthouse.smtp.events import (
-    AuthResponse,
-    AuthStart,
     BdatChunk,
     DataStart,
     Expn,

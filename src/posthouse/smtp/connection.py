@@ -21,8 +21,8 @@ Driving it (the IO adapter)::
 - BDAT: each non-LAST chunk is a BdatChunk(size) to answer 250 (anything else fails the
   transaction); the LAST chunk comes as MessageComplete(via="BDAT") with all chunks joined.
 - AUTH: AuthStart -> send 334 challenges (replies.auth_challenge), each answer comes as an
-  AuthResponse; 235 ends it successfully, 4xx/5xx unsuccessfully; "*" or bad base64 come as
-  a Rejected that ends the exchange.
+  AuthResponse (sasl.events), raw: the SASL mechanism decodes base64 and sees "*"; 235 ends
+  the exchange successfully, 4xx/5xx unsuccessfully.
 - STARTTLS: StartTLS -> send 220, then call start_tls() before the handshake.
 
 Rules enforced here: commands in sequence (states.py), one reply per event (otherwise
@@ -41,12 +41,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from posthouse.sasl.events import AuthResponse, AuthStart, SaslEvent
 from posthouse.smtp import replies
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.data import ChunkReader, DataReader
 from posthouse.smtp.events import (
-    AuthResponse,
-    AuthStart,
     BdatChunk,
     DataStart,
     Helo,
@@ -57,7 +56,7 @@ from posthouse.smtp.events import (
     StartTLS,
 )
 from posthouse.smtp.params import MailParams
-from posthouse.smtp.parser import PARSERS, ParseContext, decode_base64, parse_bdat, split_command
+from posthouse.smtp.parser import PARSERS, ParseContext, parse_bdat, split_command
 from posthouse.smtp.replies import Reply
 from posthouse.smtp.states import Phase, SmtpState, refusal
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
@@ -95,7 +94,7 @@ class SmtpServerConnection:
         # The LineBuffer limit counts octets before the CRLF.
         self._buf = LineBuffer(config.max_line - 2)
         self._mode = Mode.COMMAND
-        self._pending: SmtpEvent | None = None
+        self._pending: SmtpEvent | SaslEvent | None = None
         self._eof = False
         self._data: DataReader | None = None
         self._chunk: ChunkReader | None = None
@@ -205,7 +204,7 @@ class SmtpServerConnection:
             return  # ignored after QUIT; plaintext injected before the handshake (RFC 3207)
         self._buf.feed(data)
 
-    def next_event(self) -> SmtpEvent | NeedData | Closed:
+    def next_event(self) -> SmtpEvent | SaslEvent | NeedData | Closed:
         """The next event, NEED_DATA, or Closed (repeatedly) once the session is over."""
         if self._pending is not None:
             raise LocalProtocolError(f"reply to {type(self._pending).__name__} first")
@@ -222,7 +221,7 @@ class SmtpServerConnection:
         self._pending = event
         return event
 
-    def _read(self) -> SmtpEvent | NeedData:
+    def _read(self) -> SmtpEvent | SaslEvent | NeedData:
         if self._mode is Mode.DATA:
             return self._read_data()
         if self._mode is Mode.CHUNK:
@@ -244,26 +243,19 @@ class SmtpServerConnection:
             self._mode = Mode.COMMAND
         return Rejected(reply)
 
-    def _command(self, line: bytes) -> SmtpEvent | NeedData:
+    def _command(self, line: bytes) -> SmtpEvent | SaslEvent | NeedData:
         verdict = self._parse_command(line)
         if isinstance(verdict, BdatCommand):  # read the chunk's octets before answering
             return self._start_chunk(verdict)
         return verdict
 
-    def _auth_line(self, line: bytes) -> SmtpEvent:
-        """A client response during AUTH (RFC 4954 4): "*" cancels, else base64."""
-        self._mode = Mode.COMMAND
-        if line == b"*":
-            return Rejected(replies.auth_cancelled())
-        data = decode_base64(line.decode("latin-1"))
-        if data is None:
-            return Rejected(replies.auth_bad_base64())
-        self._mode = Mode.AUTH
-        return AuthResponse(data)
+    def _auth_line(self, line: bytes) -> AuthResponse:
+        """A client response during AUTH (RFC 4954 4), as sent: base64, or "*" to cancel."""
+        return AuthResponse(line)
 
     # -- Command lines -----------------------------------------------------------------------
 
-    def _parse_command(self, line: bytes) -> SmtpEvent | BdatCommand:
+    def _parse_command(self, line: bytes) -> SmtpEvent | SaslEvent | BdatCommand:
         """Parse one command line and check it against the session."""
         split = split_command(line)
         if isinstance(split, Reply):
@@ -338,7 +330,7 @@ class SmtpServerConnection:
 
     # -- Effects of replies ------------------------------------------------------------------
 
-    def _apply(self, event: SmtpEvent, reply: Reply) -> None:
+    def _apply(self, event: SmtpEvent | SaslEvent, reply: Reply) -> None:
         if reply.code == 421 or isinstance(event, Quit):
             self._mode = Mode.CLOSED
         elif isinstance(event, StartTLS):
@@ -357,7 +349,7 @@ class SmtpServerConnection:
             self._state.apply(event, reply)
 
 
-def _check_reply(event: SmtpEvent, reply: Reply) -> None:
+def _check_reply(event: SmtpEvent | SaslEvent, reply: Reply) -> None:
     """Refuse replies that cannot answer ``event`` (a bug in the adapter)."""
     code = reply.code
     if code == 421:

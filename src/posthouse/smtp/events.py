@@ -3,7 +3,8 @@
 Every event needs exactly one reply through ``SmtpServerConnection.send`` before the next
 event can be taken. ``Rejected`` carries the reply the core chose itself. ``next_event`` also
 returns the two events every core shares (wire.events): ``NEED_DATA`` and ``Closed``, which
-need no reply.
+need no reply, and the SASL events of every core (sasl.events): ``AuthStart`` for AUTH and
+``AuthResponse`` for each line after a 334, both raw (answered 334, 235 or an error).
 """
 
 from __future__ import annotations
@@ -33,21 +34,6 @@ class Helo(SmtpEvent):
 @dataclass(frozen=True)
 class StartTLS(SmtpEvent):
     """STARTTLS (RFC 3207): reply 220, then call ``start_tls()`` before the handshake."""
-
-
-@dataclass(frozen=True)
-class AuthStart(SmtpEvent):
-    """AUTH (RFC 4954): ``initial_response`` is decoded base64 (b"" for "="), or None."""
-
-    mechanism: str
-    initial_response: bytes | None
-
-
-@dataclass(frozen=True)
-class AuthResponse(SmtpEvent):
-    """One decoded client response line to a 334 challenge."""
-
-    data: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,19 @@
 """Command lines to events: the verb table and one argument parser per verb.
 
 Only syntax is checked here; whether the command fits the session is decided before (states.py
-and the gate in connection.py). A parser returns an SmtpEvent, or the Reply that refuses the line.
+and the gate in connection.py). A parser returns an SmtpEvent (sasl.AuthStart for AUTH), or
+the Reply that refuses the line.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from posthouse.sasl.events import AuthStart, SaslEvent
 from posthouse.smtp import replies
 from posthouse.smtp.events import (
-    AuthStart,
     DataStart,
     Expn,
     Helo,
@@ -146,28 +145,16 @@ def parse_rcpt(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
     return RcptTo(address, params)
 
 
-def parse_auth(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
-    """AUTH mechanism [initial-response] (RFC 4954 4)."""
+def parse_auth(args: str, ctx: ParseContext) -> AuthStart | Reply:
+    """AUTH mechanism [initial-response] (RFC 4954 4); the response is handed on as sent
+    (base64, or "=" for an empty one): the SASL mechanism decodes it."""
     mechanism, _, initial = args.partition(" ")
     mechanism = mechanism.upper()
     if not mechanism or " " in initial:
         return replies.param_syntax("Syntax: AUTH mechanism [initial-response]")
     if mechanism not in ctx.mechanisms:
         return replies.auth_unknown_mechanism()
-    if not initial:
-        return AuthStart(mechanism, None)
-    data = decode_base64(initial)
-    return replies.auth_bad_base64() if data is None else AuthStart(mechanism, data)
-
-
-def decode_base64(text: str) -> bytes | None:
-    """Strict base64 (RFC 4954 4: "=" alone is an empty response); None if invalid."""
-    if text == "=":
-        return b""
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        return None
+    return AuthStart(mechanism, initial.encode() if initial else None)
 
 
 def parse_bdat(args: str) -> tuple[int, bool] | Reply:
@@ -197,7 +184,7 @@ def _noop(args: str, ctx: ParseContext) -> SmtpEvent | Reply:
     return Noop()  # RFC 5321 4.1.1.9: a parameter string is allowed and ignored
 
 
-PARSERS: dict[str, Callable[[str, ParseContext], SmtpEvent | Reply]] = {
+PARSERS: dict[str, Callable[[str, ParseContext], SmtpEvent | SaslEvent | Reply]] = {
     "HELO": _hello(False),
     "EHLO": _hello(True),
     "MAIL": parse_mail,

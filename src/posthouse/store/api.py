@@ -51,8 +51,15 @@ class AccountStore(Protocol):
     async def is_local_domain(self, name: str) -> bool:
         """Whether mail for this domain is delivered here."""
 
-    async def add_user(self, address: str, password_hash: str, *, quota_bytes: int = 0) -> User:
-        """Create a user with the default mailboxes (its domain must exist)."""
+    async def add_user(
+        self, address: str, password_hash: str, *, quota_bytes: int = 0,
+        scram_secrets: str | None = None,
+    ) -> User:
+        """Create a user with the default mailboxes (its domain must exist).
+
+        ``scram_secrets``: the SCRAM-SHA-256 secrets of the same password, in the text form
+        of ``sasl.ScramSecrets.to_string()``; None leaves them to the first password login.
+        """
 
     async def get_user(self, address: str) -> User | None:
         """The user with exactly this address (case-insensitive), or None."""
@@ -63,8 +70,17 @@ class AccountStore(Protocol):
     async def list_users(self, domain: str | None = None) -> list[User]:
         """Users, optionally of one domain, sorted by address."""
 
-    async def set_password(self, address: str, password_hash: str) -> None:
-        """Replace a user's password hash (NotFound if absent)."""
+    async def set_password(
+        self, address: str, password_hash: str, *, scram_secrets: str | None = None
+    ) -> None:
+        """Replace a user's password hash and the SCRAM secrets of the same password (None
+        clears them: the old ones must not outlive the old password). NotFound if absent."""
+
+    async def fill_scram_secrets(
+        self, user_id: int, scram_secrets: str, *, password_hash: str
+    ) -> bool:
+        """Store SCRAM secrets for an account that has none, only while its password hash is
+        still ``password_hash`` (the one they were derived from). False if nothing changed."""
 
     async def set_user_options(
         self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None

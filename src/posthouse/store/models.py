@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from posthouse.message.summary_model import MessageSummary
@@ -32,6 +32,9 @@ class User:
     password_hash: str
     quota_bytes: int = 0  # 0 means no quota
     pop3_keep: bool = False  # POP3 marks \Seen instead of deleting
+    # SCRAM-SHA-256 secrets in the RFC 5803 text form (sasl.ScramSecrets.to_string()); None
+    # for an account made before they existed, until its next password login fills them in.
+    scram_secrets: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

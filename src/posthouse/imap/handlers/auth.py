@@ -1,21 +1,25 @@
 """STARTTLS, LOGIN and AUTHENTICATE (RFC 9051 6.2; SASL-IR RFC 4959; RFC 8314).
 
 Passwords are accepted only on a secure channel: TLS, or a loopback peer when the operator
-allows plaintext there. LOGIN elsewhere is refused with ``NO [PRIVACYREQUIRED]`` (the
-capability list says LOGINDISABLED). Passwords never reach a log line.
+allows plaintext there. LOGIN or AUTHENTICATE elsewhere is refused with ``NO
+[PRIVACYREQUIRED]`` (the capability list says LOGINDISABLED). Passwords never reach a log line.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from posthouse import sasl
+from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutcome
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
 from posthouse.imap.handlers.context import Handler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Continuation, Response, Status
+
+if TYPE_CHECKING:
+    from posthouse.auth.authenticator import Principal
 
 _FAILED = "Authentication failed"
 
@@ -31,15 +35,9 @@ async def starttls(
     ctx.log.info("tls started")
 
 
-async def _finish_login(
-    ctx: HandlerContext, tag: str, username: str, password: str
+async def _logged_in(
+    ctx: HandlerContext, tag: str, principal: Principal
 ) -> AsyncIterator[Response]:
-    principal = await ctx.services.authenticator.authenticate(
-        username, password, remote_ip=ctx.port.remote_ip
-    )
-    if principal is None:
-        ctx.log.info("login failed for %r", username[:100])
-        raise ImapError(_FAILED, code=ResponseCode.AUTHENTICATIONFAILED.code())
     ctx.login(principal)
     ctx.log.info("login user=%s", principal.address)
     yield ok(tag, "Logged in", capability_code(ctx.capabilities()))
@@ -49,25 +47,22 @@ async def login(ctx: HandlerContext, tag: str, cmd: c.LoginCommand) -> AsyncIter
     """LOGIN user password (RFC 9051 6.2.3)."""
     if not ctx.port.secure:
         raise ImapError("Login only after STARTTLS", code=ResponseCode.PRIVACYREQUIRED.code())
-    async for response in _finish_login(ctx, tag, cmd.user, cmd.password):
+    principal = await ctx.services.authenticator.authenticate(
+        cmd.user, cmd.password, remote_ip=ctx.port.remote_ip
+    )
+    if principal is None:
+        ctx.log.info("login failed for %r", cmd.user[:100])
+        raise ImapError(_FAILED, code=ResponseCode.AUTHENTICATIONFAILED.code())
+    async for response in _logged_in(ctx, tag, principal):
         yield response
 
 
-def _wire(data: bytes | None, *, initial: bool) -> bytes | None:
-    """The reader decoded base64; SASL machines take the client's text as sent."""
-    if data is None:
-        return None
-    if initial and not data:
-        return b"="  # RFC 4959: "=" is an empty initial response
-    return base64.b64encode(data)
-
-
-def _start(ctx: HandlerContext, name: str) -> sasl.Mechanism:
+async def _start(exchange: SaslExchange, cmd: c.AuthenticateCommand) -> ExchangeResult:
     try:
-        return sasl.start(name, allowed=sasl.mechanisms(secure=ctx.port.secure))
+        return await exchange.start(cmd.mechanism, cmd.initial_response)
     except sasl.MechanismNotAllowed:
         raise ImapError(
-            f"{name} only after STARTTLS", code=ResponseCode.PRIVACYREQUIRED.code()
+            f"{cmd.mechanism} only after STARTTLS", code=ResponseCode.PRIVACYREQUIRED.code()
         ) from None
     except sasl.UnknownMechanism:
         raise ImapError(
@@ -75,30 +70,39 @@ def _start(ctx: HandlerContext, name: str) -> sasl.Mechanism:
         ) from None
 
 
+def _refusal(outcome: SaslOutcome, exchange: SaslExchange, *, initial: bool) -> ImapError:
+    """The tagged response for an exchange that ended without a principal."""
+    if outcome is SaslOutcome.CANCELLED:
+        return ImapError("Authentication cancelled", status=Status.BAD)
+    if outcome is SaslOutcome.BAD_BASE64:
+        where = "initial response" if initial else "response"
+        return ImapError(f"Invalid base64 in {where}", status=Status.BAD)
+    if outcome is SaslOutcome.MALFORMED:
+        detail = exchange.failure.detail if exchange.failure else "unreadable"
+        return ImapError(f"Malformed response: {detail}", status=Status.BAD)
+    return ImapError(_FAILED, code=ResponseCode.AUTHENTICATIONFAILED.code())
+
+
 async def authenticate(
     ctx: HandlerContext, tag: str, cmd: c.AuthenticateCommand
 ) -> AsyncIterator[Response]:
-    """AUTHENTICATE mech [initial-response] with PLAIN or LOGIN (RFC 9051 6.2.2)."""
-    mech = _start(ctx, cmd.mechanism)
-    result = mech.step(_wire(cmd.initial_response, initial=True))
+    """AUTHENTICATE mech [initial-response] (RFC 9051 6.2.2): SCRAM-SHA-256, PLAIN, LOGIN,
+    through the SASL exchange SMTP and POP3 use; the client's lines go to it as sent."""
+    secure = ctx.port.secure
+    exchange = SaslExchange(ctx.services.authenticator, remote_ip=ctx.port.remote_ip,
+                            allowed=sasl.mechanisms(secure=secure, scram=secure))
+    result = await _start(exchange, cmd)
+    initial = cmd.initial_response is not None  # a failure now is the initial response's
     while isinstance(result, sasl.Challenge):
         yield Continuation.challenge(result.data)
-        line = await ctx.port.read_auth_line()
-        if line.cancelled:
-            result = mech.step(b"*")
-        elif line.data is None:
-            raise ImapError("Invalid base64 in response", status=Status.BAD)
-        else:
-            result = mech.step(_wire(line.data, initial=False))
-    if isinstance(result, sasl.Failure):
-        if result.reason is sasl.FailureReason.CANCELLED:
-            raise ImapError("Authentication cancelled", status=Status.BAD)
-        if result.reason in (sasl.FailureReason.MALFORMED, sasl.FailureReason.TOO_LONG):
-            raise ImapError(f"Malformed response: {result.detail}", status=Status.BAD)
-        raise ImapError(_FAILED, code=ResponseCode.AUTHENTICATIONFAILED.code())
-    if not isinstance(result, sasl.Credentials):  # SCRAM results: not offered here
-        raise ImapError(_FAILED, code=ResponseCode.AUTHENTICATIONFAILED.code())
-    async for response in _finish_login(ctx, tag, result.authcid, result.password):
+        answer = await ctx.port.read_auth_line()
+        result = await exchange.step(answer.line)
+        initial = False
+    if isinstance(result, SaslOutcome):
+        if result is SaslOutcome.REJECTED:
+            ctx.log.info("authenticate %s failed", cmd.mechanism)
+        raise _refusal(result, exchange, initial=initial)
+    async for response in _logged_in(ctx, tag, result):
         yield response
 
 

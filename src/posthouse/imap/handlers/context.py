@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from posthouse.imap import utf7
 from posthouse.imap.capabilities import capabilities
 from posthouse.imap.config import ImapConfig
-from posthouse.imap.events import AuthLine, IdleDone
+from posthouse.imap.events import IdleDone
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Code, Response, Status, Tagged
 from posthouse.imap.view import MailboxView
+from posthouse.sasl.events import AuthResponse
 from posthouse.store.errors import NoSuchMailbox, StoreError
 from posthouse.store.events import Subscription
 from posthouse.store.models import Mailbox
@@ -79,8 +80,9 @@ class SessionPort(Protocol):
     def remote_ip(self) -> str:
         """The client's IP address (for the authenticator's throttle)."""
 
-    async def read_auth_line(self) -> AuthLine:
-        """The client's answer to a SASL challenge the handler just yielded."""
+    async def read_auth_line(self) -> AuthResponse:
+        """The client's answer to a SASL challenge the handler just yielded, as sent; raises
+        ImapError (BAD) for a line too long to read."""
 
     async def start_tls(self) -> None:
         """Upgrade to TLS after the tagged OK; buffered plaintext is discarded."""

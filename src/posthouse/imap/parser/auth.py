@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 
 from posthouse.imap import commands as c
@@ -17,22 +15,17 @@ ID_MAX_VALUE = 1024
 
 
 def parse_authenticate(cur: Cursor) -> c.AuthenticateCommand:
-    """``AUTHENTICATE mech [initial-response]``; ``=`` is an empty response."""
+    """``AUTHENTICATE mech [initial-response]`` (RFC 4959); the response is kept as sent
+    (base64 text, ``=`` for an empty one): only the SASL mechanism decodes it."""
     cur.sp()
     mechanism = cur.keyword()
     if cur.at_end():
         return c.AuthenticateCommand(mechanism)
     cur.sp()
     raw = cur.take_while(_B64)
-    if raw == b"=":
-        return c.AuthenticateCommand(mechanism, b"")
     if not raw:
         raise ParseError("Expected an initial response")
-    try:
-        data = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise ParseError("Invalid base64 in initial response") from None
-    return c.AuthenticateCommand(mechanism, data)
+    return c.AuthenticateCommand(mechanism, raw)
 
 
 def parse_login(cur: Cursor) -> c.LoginCommand:

@@ -14,7 +14,9 @@ from posthouse.store.models import DEFAULT_MAILBOXES, Alias, User
 from posthouse.store.sqlite import mailboxes
 from posthouse.store.sqlite.writer import WriteContext
 
-_SELECT_USER = "SELECT id, address, password_hash, quota_bytes, pop3_keep FROM users"
+_SELECT_USER = (
+    "SELECT id, address, password_hash, quota_bytes, pop3_keep, scram_secrets FROM users"
+)
 
 
 def normalize_address(address: str) -> str:
@@ -32,7 +34,7 @@ def _domain_column(address: str) -> str:
 def _user(row: Sequence[Any]) -> User:
     return User(
         id=row[0], address=row[1], password_hash=row[2], quota_bytes=row[3],
-        pop3_keep=bool(row[4]),
+        pop3_keep=bool(row[4]), scram_secrets=row[5],
     )
 
 
@@ -94,14 +96,17 @@ def is_local_domain(conn: sqlite3.Connection, name: str) -> bool:
 # --- users ------------------------------------------------------------------------------------
 
 
-def add_user(ctx: WriteContext, address: str, password_hash: str, *, quota_bytes: int) -> User:
+def add_user(
+    ctx: WriteContext, address: str, password_hash: str, *, quota_bytes: int,
+    scram_secrets: str | None,
+) -> User:
     """Create a user with the default mailboxes, all subscribed."""
     address = normalize_address(address)
     _require_domain(ctx.conn, _domain_column(address))
     row = ctx.conn.execute(
-        "INSERT INTO users (address, domain, password_hash, quota_bytes) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (address) DO NOTHING RETURNING id",
-        (address, _domain_column(address), password_hash, quota_bytes),
+        "INSERT INTO users (address, domain, password_hash, quota_bytes, scram_secrets)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO NOTHING RETURNING id",
+        (address, _domain_column(address), password_hash, quota_bytes, scram_secrets),
     ).fetchone()
     if row is None:
         raise AlreadyExists(f"user {address!r} exists")
@@ -109,7 +114,7 @@ def add_user(ctx: WriteContext, address: str, password_hash: str, *, quota_bytes
     for name, special_use in DEFAULT_MAILBOXES:
         mailboxes.insert_mailbox(ctx, user_id, name, special_use=special_use)
         mailboxes.subscribe(ctx, user_id, name)
-    return User(user_id, address, password_hash, quota_bytes, False)
+    return User(user_id, address, password_hash, quota_bytes, False, scram_secrets)
 
 
 def get_user(conn: sqlite3.Connection, address: str) -> User | None:
@@ -138,10 +143,28 @@ def list_users(conn: sqlite3.Connection, domain: str | None) -> list[User]:
     return [_user(row) for row in rows]
 
 
-def set_password(ctx: WriteContext, address: str, password_hash: str) -> None:
-    """Replace a password hash (NotFound)."""
+def set_password(
+    ctx: WriteContext, address: str, password_hash: str, *, scram_secrets: str | None
+) -> None:
+    """Replace a password hash and the SCRAM secrets that go with it (NotFound)."""
     user_id = _user_id(ctx.conn, address)
-    ctx.conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+    ctx.conn.execute(
+        "UPDATE users SET password_hash = ?, scram_secrets = ? WHERE id = ?",
+        (password_hash, scram_secrets, user_id),
+    )
+
+
+def fill_scram_secrets(
+    ctx: WriteContext, user_id: int, scram_secrets: str, *, password_hash: str
+) -> bool:
+    """Store SCRAM secrets for an account that has none, if its password is still the one
+    they were derived from; False if not (changed meanwhile, already filled, or gone)."""
+    cur = ctx.conn.execute(
+        "UPDATE users SET scram_secrets = ?"
+        " WHERE id = ? AND scram_secrets IS NULL AND password_hash = ?",
+        (scram_secrets, user_id, password_hash),
+    )
+    return bool(cur.rowcount)
 
 
 def set_user_options(

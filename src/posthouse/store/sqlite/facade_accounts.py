@@ -28,10 +28,15 @@ class AccountsFacade(StoreCore):
         """Whether mail for this domain is delivered here."""
         return await self._lookup(lambda conn: accounts.is_local_domain(conn, name))
 
-    async def add_user(self, address: str, password_hash: str, *, quota_bytes: int = 0) -> User:
+    async def add_user(
+        self, address: str, password_hash: str, *, quota_bytes: int = 0,
+        scram_secrets: str | None = None,
+    ) -> User:
         """Create a user with the default mailboxes (its domain must exist)."""
         return await self._write(
-            lambda ctx: accounts.add_user(ctx, address, password_hash, quota_bytes=quota_bytes)
+            lambda ctx: accounts.add_user(
+                ctx, address, password_hash, quota_bytes=quota_bytes, scram_secrets=scram_secrets
+            )
         )
 
     async def get_user(self, address: str) -> User | None:
@@ -46,9 +51,25 @@ class AccountsFacade(StoreCore):
         """Users, optionally of one domain, sorted by address."""
         return await self._read(lambda conn: accounts.list_users(conn, domain))
 
-    async def set_password(self, address: str, password_hash: str) -> None:
-        """Replace a user's password hash (NotFound if absent)."""
-        await self._write(lambda ctx: accounts.set_password(ctx, address, password_hash))
+    async def set_password(
+        self, address: str, password_hash: str, *, scram_secrets: str | None = None
+    ) -> None:
+        """Replace a user's password hash and SCRAM secrets (NotFound if absent)."""
+        await self._write(
+            lambda ctx: accounts.set_password(
+                ctx, address, password_hash, scram_secrets=scram_secrets
+            )
+        )
+
+    async def fill_scram_secrets(
+        self, user_id: int, scram_secrets: str, *, password_hash: str
+    ) -> bool:
+        """Give SCRAM secrets to an account without, if its password hash is unchanged."""
+        return await self._write(
+            lambda ctx: accounts.fill_scram_secrets(
+                ctx, user_id, scram_secrets, password_hash=password_hash
+            )
+        )
 
     async def set_user_options(
         self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None

@@ -141,7 +141,13 @@ CREATE TABLE fts_gone (id INTEGER PRIMARY KEY);
 INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: SCRAM-SHA-256 secrets (RFC 5802 3, RFC 5803 text form) beside the argon2 hash.
+# Accounts of older databases have none until their next password login fills them in.
+_V3 = """
+ALTER TABLE users ADD COLUMN scram_secrets TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 LATEST_VERSION = len(MIGRATIONS)
 
 
