@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _FAILED = "Authentication failed"
 
 
-async def starttls(
+async def handle_starttls(
     ctx: HandlerContext, tag: str, cmd: c.StartTLSCommand
 ) -> AsyncIterator[Response]:
     """OK, then the handshake; pipelined plaintext is dropped (RFC 9051 6.2.1)."""
@@ -43,7 +43,9 @@ async def _logged_in(
     yield ok(tag, "Logged in", capability_code(ctx.capabilities()))
 
 
-async def login(ctx: HandlerContext, tag: str, cmd: c.LoginCommand) -> AsyncIterator[Response]:
+async def handle_login(
+    ctx: HandlerContext, tag: str, cmd: c.LoginCommand
+) -> AsyncIterator[Response]:
     """LOGIN user password (RFC 9051 6.2.3)."""
     if not ctx.port.secure:
         raise ImapError("Login only after STARTTLS", code=ResponseCode.PRIVACYREQUIRED.code())
@@ -83,14 +85,17 @@ def _refusal(outcome: SaslOutcome, exchange: SaslExchange, *, initial: bool) -> 
     return ImapError(_FAILED, code=ResponseCode.AUTHENTICATIONFAILED.code())
 
 
-async def authenticate(
+async def handle_authenticate(
     ctx: HandlerContext, tag: str, cmd: c.AuthenticateCommand
 ) -> AsyncIterator[Response]:
     """AUTHENTICATE mech [initial-response] (RFC 9051 6.2.2): SCRAM-SHA-256, PLAIN, LOGIN,
     through the SASL exchange SMTP and POP3 use; the client's lines go to it as sent."""
     secure = ctx.port.secure
-    exchange = SaslExchange(ctx.services.authenticator, remote_ip=ctx.port.remote_ip,
-                            allowed=sasl.mechanisms(secure=secure, scram=secure))
+    exchange = SaslExchange(
+        ctx.services.authenticator,
+        remote_ip=ctx.port.remote_ip,
+        allowed=sasl.mechanisms(secure=secure, scram=secure),
+    )
     result = await _start(exchange, cmd)
     initial = cmd.initial_response is not None  # a failure now is the initial response's
     while isinstance(result, sasl.Challenge):
@@ -107,7 +112,7 @@ async def authenticate(
 
 
 HANDLERS: dict[type[c.ImapCommand], Handler] = {
-    c.StartTLSCommand: starttls,
-    c.LoginCommand: login,
-    c.AuthenticateCommand: authenticate,
+    c.StartTLSCommand: handle_starttls,
+    c.LoginCommand: handle_login,
+    c.AuthenticateCommand: handle_authenticate,
 }
