@@ -7,6 +7,9 @@ scripts/bootstrap.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check src tests bench
 echo "== mypy"; mypy
-echo "== import-linter"; lint-imports --no-cache >/dev/null && echo "layers ok"
+echo "== import-linter"
+# Not "lint-imports && echo ok": set -e ignores a failure on the left of &&.
+if ! layers="$(lint-imports --no-cache 2>&1)"; then echo "$layers"; exit 1; fi
+echo "layers ok"
 echo "== pytest"
 exec pytest "$@"
