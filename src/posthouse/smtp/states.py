@@ -98,22 +98,17 @@ REFUSALS = _refusals()
 
 
 # -- Session rules: refusals that depend on more than the phase -------------------------------
+# Each rule answers for the verbs it is listed under in _RULES, in that order.
 
-def _ehlo_first(state: SmtpState, verb: str) -> Reply | None:
-    if verb in ("STARTTLS", "AUTH", "BDAT") and not state.extended:
-        return _send_ehlo_first()  # extensions need EHLO
-    return None
-
-
-def _tls_once(state: SmtpState, verb: str) -> Reply | None:
-    if verb == "STARTTLS" and state.tls_active:
-        return replies.bad_sequence("TLS already active")
-    return None
+def _ehlo_first(state: SmtpState) -> Reply | None:
+    return None if state.extended else _send_ehlo_first()  # extensions need EHLO
 
 
-def _auth_once_and_secure(state: SmtpState, verb: str) -> Reply | None:
-    if verb != "AUTH":
-        return None
+def _tls_once(state: SmtpState) -> Reply | None:
+    return replies.bad_sequence("TLS already active") if state.tls_active else None
+
+
+def _auth_once_and_secure(state: SmtpState) -> Reply | None:
     if state.authenticated:
         return replies.bad_sequence("Already authenticated")  # RFC 4954 4
     if not state.auth_offered():
@@ -121,10 +116,8 @@ def _auth_once_and_secure(state: SmtpState, verb: str) -> Reply | None:
     return None
 
 
-def _mail_needs_tls_and_auth(state: SmtpState, verb: str) -> Reply | None:
+def _mail_needs_tls_and_auth(state: SmtpState) -> Reply | None:
     c = state.config
-    if verb != "MAIL":
-        return None
     if c.tls_required and not state.tls_active:
         return replies.encryption_required()  # RFC 3207 4
     if c.auth_required and not state.authenticated:
@@ -132,38 +125,46 @@ def _mail_needs_tls_and_auth(state: SmtpState, verb: str) -> Reply | None:
     return None
 
 
-def _recipient_limit(state: SmtpState, verb: str) -> Reply | None:
-    if verb == "RCPT" and state.recipients >= state.config.max_recipients:
+def _recipient_limit(state: SmtpState) -> Reply | None:
+    if state.recipients >= state.config.max_recipients:
         return replies.too_many_recipients()
     return None
 
 
-def _binarymime_needs_bdat(state: SmtpState, verb: str) -> Reply | None:
+def _binarymime_needs_bdat(state: SmtpState) -> Reply | None:
     params = state.mail_params
-    if verb == "DATA" and params is not None and params.body == "BINARYMIME":
+    if params is not None and params.body == "BINARYMIME":
         return replies.bad_sequence("BINARYMIME requires BDAT")  # RFC 3030 3
     return None
 
 
-_RULES: tuple[Callable[[SmtpState, str], Reply | None], ...] = (
-    _ehlo_first, _tls_once, _auth_once_and_secure, _mail_needs_tls_and_auth,
-    _recipient_limit, _binarymime_needs_bdat,
-)
+_Rule = Callable[["SmtpState"], Reply | None]
+_RULES: dict[str, tuple[_Rule, ...]] = {
+    "STARTTLS": (_ehlo_first, _tls_once),
+    "AUTH": (_ehlo_first, _auth_once_and_secure),
+    "BDAT": (_ehlo_first,),
+    "MAIL": (_mail_needs_tls_and_auth,),
+    "RCPT": (_recipient_limit,),
+    "DATA": (_binarymime_needs_bdat,),
+}
+_SWITCHABLE = ("STARTTLS", "AUTH", "BDAT")  # extensions the configuration may turn off
 
 
 def _unavailable(config: SmtpConfig, verb: str) -> Reply | None:
     enabled = {"STARTTLS": config.starttls, "AUTH": config.auth, "BDAT": config.chunking}
-    return None if enabled.get(verb, True) else replies.not_implemented()
+    return None if enabled[verb] else replies.not_implemented()
 
 
 def refusal(state: SmtpState, verb: str) -> Reply | None:
     """The reply refusing ``verb`` now, or None if it may run: availability (502), then the
     sequence table, then the session rules, the first that refuses."""
-    refused = _unavailable(state.config, verb) or REFUSALS.get((state.phase, verb))
+    if verb in _SWITCHABLE and (off := _unavailable(state.config, verb)) is not None:
+        return off
+    refused = REFUSALS.get((state.phase, verb))
     if refused is not None:
         return refused
-    for rule in _RULES:
-        refused = rule(state, verb)
+    for rule in _RULES.get(verb, ()):
+        refused = rule(state)
         if refused is not None:
             return refused
     return None
