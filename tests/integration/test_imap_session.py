@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import imaplib
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -247,3 +248,30 @@ def test_unexpected_error_is_serverbug_and_the_session_goes_on(
     with tls_client(srv) as client:
         assert client.cmd("a", "NAMESPACE") == [b"a NO [SERVERBUG] Internal server error"]
         assert client.cmd("b", "NOOP") == [b"b OK NOOP completed"]
+
+
+def test_state_moves_only_as_imap_states_says(
+    srv: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The real session's transitions (RFC 9051 3): the state gate follows
+    imap.states.next_state, a BAD leaves the state alone, a failed SELECT leaves nothing
+    selected, CLOSE and UNSELECT go back to authenticated; the handlers' data always agrees."""
+    caplog.set_level(logging.ERROR, logger="posthouse.imap")
+    with tls_client(srv) as client:
+        assert client.cmd("a1", "FETCH 1 FLAGS")[-1].startswith(b"a1 BAD")  # authenticated
+        assert client.cmd("a2", "SELECT INBOX")[-1].startswith(b"a2 OK")
+        assert client.cmd("a3", "NOOP")[-1].startswith(b"a3 OK")
+        # Refused with BAD by the handler: not accepted, INBOX stays selected.
+        assert client.cmd("a4", "SELECT INBOX (CONDSTORE)")[-1].startswith(b"a4 BAD")
+        assert client.cmd("a5", "CHECK")[-1].startswith(b"a5 OK")
+        # RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected.
+        assert client.cmd("a6", "SELECT Nowhere")[-1].startswith(b"a6 NO")
+        assert client.cmd("a7", "CHECK")[-1].startswith(b"a7 BAD")
+        assert client.cmd("a8", "EXAMINE INBOX")[-1].startswith(b"a8 OK")
+        assert client.cmd("a9", "UNSELECT")[-1].startswith(b"a9 OK")
+        assert client.cmd("b1", "CHECK")[-1].startswith(b"b1 BAD")
+        assert client.cmd("b2", "SELECT INBOX")[-1].startswith(b"b2 OK")
+        assert client.cmd("b3", "CLOSE")[-1].startswith(b"b3 OK")
+        assert client.cmd("b4", "CLOSE")[-1].startswith(b"b4 BAD")
+        assert client.cmd("b5", "LOGOUT")[-1].startswith(b"b5 OK")
+    assert not [r for r in caplog.records if "does not match" in r.getMessage()]

@@ -278,19 +278,22 @@ class ImapSession:
         else:
             tagged = await self._run(raw.tag, cmd, handler)
             log.debug("%s %s", cmd.NAME, tagged.status.value)
-            self._move(cmd, ok=tagged.status is Status.OK)
+            self._move(cmd, tagged.status)
             self._count_bad(tagged.status)
             self._logout = self.state is ImapState.LOGOUT
 
-    def _move(self, cmd: c.ImapCommand, *, ok: bool) -> None:
+    def _move(self, cmd: c.ImapCommand, status: Status) -> None:
         """The state after the tagged response (imap/states.py); the handler has set the
-        data that goes with it (the user at login, the selected mailbox)."""
-        self.state = next_state(cmd, self.state, ok=ok)
+        data that goes with it (the user at login, the selected mailbox). A BAD response
+        means the command was not accepted, so it leaves the state as it was."""
+        if status is Status.BAD:
+            return
+        self.state = next_state(cmd, self.state, ok=status is Status.OK)
         has_user = self.ctx.user is not None
         has_mailbox = self.ctx.selected is not None
-        if (has_user != (self.state is not ImapState.NOT_AUTHENTICATED)
-                or has_mailbox != (self.state is ImapState.SELECTED)) and (
-                self.state is not ImapState.LOGOUT):
+        if self.state is not ImapState.LOGOUT and (
+                has_user != (self.state is not ImapState.NOT_AUTHENTICATED)
+                or has_mailbox != (self.state is ImapState.SELECTED)):
             log.error("state %s does not match the handler's data after %s", self.state.name,
                       cmd.NAME)
 
