@@ -8,12 +8,12 @@ from hypothesis import strategies as st
 
 from posthouse.imap.connection import ImapConnection, literal_marker
 from posthouse.imap.events import (
+    BadInput,
     IdleDone,
     ImapEvent,
     LiteralArg,
     NeedLiteral,
     RawCommand,
-    ReaderError,
 )
 from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Status, encode_response
@@ -31,9 +31,9 @@ def new_reader() -> ImapConnection:
 
 def drive(reader: ImapConnection, data: bytes, *, accept: bool = True) -> list[ImapEvent]:
     """Feed ``data`` and collect events, accepting (or rejecting) every literal."""
-    reader.feed(data)
+    reader.receive_data(data)
     events: list[ImapEvent] = []
-    while (event := reader.next()) is not NEED_DATA:
+    while (event := reader.next_event()) is not NEED_DATA:
         events.append(event)
         if isinstance(event, NeedLiteral):
             if accept:
@@ -64,17 +64,17 @@ def test_partial_line_needs_data() -> None:
 
 def test_synchronizing_literal_waits_for_the_session() -> None:
     reader = new_reader()
-    reader.feed(b"a LOGIN {3}\r\n")
-    need = reader.next()
+    reader.receive_data(b"a LOGIN {3}\r\n")
+    need = reader.next_event()
     assert need == NeedLiteral("a", 3, nonsync=False, binary=False, name="LOGIN")
-    assert reader.next() == need  # asked again until decided
+    assert reader.next_event() == need  # asked again until decided
     reader.accept_literal()
-    assert reader.next() is NEED_DATA
-    reader.feed(b"bob {2}\r\n")
-    assert reader.next() == NeedLiteral("a", 2, nonsync=False, binary=False, name="LOGIN")
+    assert reader.next_event() is NEED_DATA
+    reader.receive_data(b"bob {2}\r\n")
+    assert reader.next_event() == NeedLiteral("a", 2, nonsync=False, binary=False, name="LOGIN")
     reader.accept_literal()
-    reader.feed(b"pw\r\n")
-    assert reader.next() == RawCommand(
+    reader.receive_data(b"pw\r\n")
+    assert reader.next_event() == RawCommand(
         "a", "LOGIN", (b" ", LiteralArg(b"bob"), b" ", LiteralArg(b"pw"), b"")
     )
 
@@ -118,9 +118,9 @@ def test_rejected_nonsync_literal_is_skipped_without_buffering() -> None:
     events = drive(reader, b"a APPEND x {500+}\r\n", accept=False)
     assert len(events) == 1
     for _ in range(10):
-        reader.feed(b"b NOOP\r\n" * 5 + b"xxxxxxxxxx")  # 50 octets of literal data
+        reader.receive_data(b"b NOOP\r\n" * 5 + b"xxxxxxxxxx")  # 50 octets of literal data
         assert reader.buffered == 0
-        assert reader.next() is NEED_DATA
+        assert reader.next_event() is NEED_DATA
     # the rest of the command line, with another nonsync literal, is dropped too
     assert drive(reader, b" {4+}\r\nDATA\r\nc NOOP\r\n") == [RawCommand("c", "NOOP", (b"",))]
 
@@ -128,14 +128,14 @@ def test_rejected_nonsync_literal_is_skipped_without_buffering() -> None:
 def test_too_big_literal_is_refused_by_the_reader() -> None:
     reader = new_reader()
     (err,) = drive(reader, b"a APPEND x {1001}\r\n")
-    assert isinstance(err, ReaderError)
+    assert isinstance(err, BadInput)
     assert encode_response(err.response()) == b"a NO [TOOBIG] Literal too big\r\n"
     (err,) = drive(reader, b"b APPEND x {99999999999999999999999+}\r\n")
-    assert isinstance(err, ReaderError)
+    assert isinstance(err, BadInput)
     assert err.status is Status.BAD
     assert err.code is not None
     assert err.code.name == "TOOBIG"
-    reader.feed(b"z" * 5000)
+    reader.receive_data(b"z" * 5000)
     assert reader.buffered == 0  # skipped as it arrives
 
 
@@ -143,15 +143,15 @@ def test_literal_minus_refuses_big_nonsync_literals() -> None:
     reader = ImapConnection(MAX_LINE, MAX_LITERAL, nonsync_max=4)
     events = drive(reader, b"a LOGIN {4+}\r\nabcd {5+}\r\nabcde\r\nb LOGIN {5}\r\n")
     assert events[0] == NeedLiteral("a", 4, True, False, "LOGIN")
-    assert events[1] == ReaderError("a", Status.BAD, "Literal too big",
+    assert events[1] == BadInput("a", Status.BAD, "Literal too big",
                                     ResponseCode.TOOBIG.code())
     assert events[2] == NeedLiteral("b", 5, False, False, "LOGIN")  # sync: any size
 
 
 def test_literal_never_read_before_it_is_accepted() -> None:
     reader = new_reader()
-    reader.feed(b"a APPEND x {5+}\r\nhello\r\n")
-    assert isinstance(reader.next(), NeedLiteral)
+    reader.receive_data(b"a APPEND x {5+}\r\nhello\r\n")
+    assert isinstance(reader.next_event(), NeedLiteral)
     with pytest.raises(LocalProtocolError):
         reader.expect_idle_done()
     assert reader.buffered == len(b"hello\r\n")
@@ -160,7 +160,7 @@ def test_literal_never_read_before_it_is_accepted() -> None:
 def test_command_budget_limits_many_literals() -> None:
     reader = ImapConnection(MAX_LINE, MAX_LITERAL, max_command=50)
     events = drive(reader, b"a LOGIN {30+}\r\n" + b"x" * 30 + b" {30+}\r\n" + b"y" * 30 + b"\r\n")
-    assert isinstance(events[-1], ReaderError)
+    assert isinstance(events[-1], BadInput)
     assert drive(reader, b"b NOOP\r\n") == [RawCommand("b", "NOOP", (b"",))]
 
 
@@ -185,7 +185,7 @@ def test_accept_without_pending_literal_is_a_local_error() -> None:
 def test_malformed_lines_give_bad_with_the_tag(line: bytes, tag: str) -> None:
     reader = new_reader()
     (err,) = drive(reader, line)
-    assert isinstance(err, ReaderError)
+    assert isinstance(err, BadInput)
     assert err.tag == tag
     assert err.status is Status.BAD
     assert drive(reader, b"b NOOP\r\n") == [RawCommand("b", "NOOP", (b"",))]
@@ -194,26 +194,26 @@ def test_malformed_lines_give_bad_with_the_tag(line: bytes, tag: str) -> None:
 def test_malformed_line_with_nonsync_literal_skips_it() -> None:
     reader = new_reader()
     events = drive(reader, b"+bad {5+}\r\nb NOO\r\nc NOOP\r\n")
-    assert [type(e) for e in events] == [ReaderError, RawCommand]
+    assert [type(e) for e in events] == [BadInput, RawCommand]
     assert events[1] == RawCommand("c", "NOOP", (b"",))
 
 
 def test_overlong_line_is_bad_and_resyncs_at_the_next_line() -> None:
     reader = new_reader()
     events = drive(reader, b"t1 LOGIN " + b"x" * 200 + b"\r\nt2 NOOP\r\n")
-    assert events == [ReaderError("t1", Status.BAD, "Line too long"),
+    assert events == [BadInput("t1", Status.BAD, "Line too long"),
                       RawCommand("t2", "NOOP", (b"",))]
 
 
 def test_overlong_line_in_pieces_is_not_buffered() -> None:
     reader = new_reader()
-    reader.feed(b"t1 LOGIN ")
-    assert reader.next() is NEED_DATA
-    reader.feed(b"x" * 150)
-    assert reader.next() == ReaderError("t1", Status.BAD, "Line too long")
+    reader.receive_data(b"t1 LOGIN ")
+    assert reader.next_event() is NEED_DATA
+    reader.receive_data(b"x" * 150)
+    assert reader.next_event() == BadInput("t1", Status.BAD, "Line too long")
     for _ in range(5):
-        reader.feed(b"y" * 1000)
-        assert reader.next() is NEED_DATA
+        reader.receive_data(b"y" * 1000)
+        assert reader.next_event() is NEED_DATA
         assert reader.buffered == 0
     assert drive(reader, b" {3+}\r\nabc\r\nt2 NOOP\r\n") == [RawCommand("t2", "NOOP", (b"",))]
 
@@ -223,13 +223,13 @@ def test_line_of_exactly_max_length_is_accepted() -> None:
     assert len(line) == MAX_LINE
     assert drive(new_reader(), line + b"\r\n")[0] == RawCommand("a", "LOGIN", (line[7:],))
     (err,) = drive(new_reader(), line + b"x\r\n")
-    assert isinstance(err, ReaderError)
+    assert isinstance(err, BadInput)
 
 
 def test_overlong_continuation_line_uses_the_command_tag() -> None:
     reader = new_reader()
     events = drive(reader, b"t9 LOGIN {1}\r\nx" + b"y" * 200 + b"\r\nt10 NOOP\r\n")
-    assert events[1:] == [ReaderError("t9", Status.BAD, "Line too long"),
+    assert events[1:] == [BadInput("t9", Status.BAD, "Line too long"),
                           RawCommand("t10", "NOOP", (b"",))]
 
 
@@ -251,10 +251,10 @@ def test_idle_done() -> None:
 
 def test_idle_done_already_buffered() -> None:
     reader = new_reader()
-    reader.feed(b"a IDLE\r\nDONE\r\n")
-    assert isinstance(reader.next(), RawCommand)
+    reader.receive_data(b"a IDLE\r\nDONE\r\n")
+    assert isinstance(reader.next_event(), RawCommand)
     reader.expect_idle_done()
-    assert reader.next() == IdleDone(ok=True)
+    assert reader.next_event() == IdleDone(ok=True)
 
 
 def test_auth_lines_are_handed_over_as_sent() -> None:
@@ -271,13 +271,13 @@ def test_auth_lines_are_handed_over_as_sent() -> None:
     assert drive(reader, b"\r\n") == [AuthResponse(b"")]
     reader.expect_auth_line()
     assert drive(reader, b"A" * 300 + b"\r\na NOOP\r\n") == [
-        ReaderError("*", Status.BAD, "Line too long"), RawCommand("a", "NOOP", (b"",))]
+        BadInput("*", Status.BAD, "Line too long"), RawCommand("a", "NOOP", (b"",))]
 
 
 def test_discard_buffered_at_starttls() -> None:
     reader = new_reader()
-    reader.feed(b"a STARTTLS\r\nb LOGIN injected {5}\r\n")
-    assert reader.next() == RawCommand("a", "STARTTLS", (b"",))
+    reader.receive_data(b"a STARTTLS\r\nb LOGIN injected {5}\r\n")
+    assert reader.next_event() == RawCommand("a", "STARTTLS", (b"",))
     assert reader.buffered > 0
     reader.discard_buffered()
     assert reader.buffered == 0
@@ -293,7 +293,7 @@ def test_discard_buffered_mid_command() -> None:
 
 # -- properties ---------------------------------------------------------------------------
 
-TYPED = (RawCommand, NeedLiteral, ReaderError, IdleDone, AuthResponse)
+TYPED = (RawCommand, NeedLiteral, BadInput, IdleDone, AuthResponse)
 
 imap_ish = st.lists(
     st.one_of(
@@ -314,9 +314,9 @@ def run(data: bytes, chunks: list[int], *, reject_big: bool = True) -> list[Imap
     sizes = iter(chunks)
     while pos < len(data):
         size = max(1, next(sizes, len(data)))
-        reader.feed(data[pos : pos + size])
+        reader.receive_data(data[pos : pos + size])
         pos += size
-        while (event := reader.next()) is not NEED_DATA:
+        while (event := reader.next_event()) is not NEED_DATA:
             assert isinstance(event, TYPED)
             events.append(event)
             if isinstance(event, NeedLiteral):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from posthouse.imap import commands as c
 from posthouse.imap import utf7
 from posthouse.imap.connection import ImapConnection
-from posthouse.imap.events import IdleDone, NeedLiteral, RawCommand, ReaderError
+from posthouse.imap.events import BadInput, IdleDone, NeedLiteral, RawCommand
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ParseError, error_response
 from posthouse.imap.responses import (
@@ -47,13 +47,13 @@ class Driver:
 
     def receive(self, data: bytes) -> list[bytes]:
         self.out = []
-        self.reader.feed(data)
-        while (event := self.reader.next()) is not NEED_DATA:
+        self.reader.receive_data(data)
+        while (event := self.reader.next_event()) is not NEED_DATA:
             if isinstance(event, NeedLiteral):
                 self.reader.accept_literal()
                 if not event.nonsync:
                     self.send(Continuation())
-            elif isinstance(event, ReaderError):
+            elif isinstance(event, BadInput):
                 self.send(event.response())
             elif isinstance(event, IdleDone):
                 self.finish_idle(event)

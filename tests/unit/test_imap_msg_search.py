@@ -31,8 +31,8 @@ PLUS2 = timezone(timedelta(hours=2))
 
 def _criteria(text: str) -> SearchKey:
     reader = ImapConnection(max_line=10_000, max_literal=10_000)
-    reader.feed(b"t SEARCH " + text.encode() + b"\r\n")
-    raw = reader.next()
+    reader.receive_data(b"t SEARCH " + text.encode() + b"\r\n")
+    raw = reader.next_event()
     assert raw is not NEED_DATA
     assert isinstance(raw, RawCommand)
     cmd = parse_command(raw, utf8=True)

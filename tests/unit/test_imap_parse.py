@@ -41,14 +41,14 @@ from posthouse.wire.events import NEED_DATA
 def raw_command(wire: bytes) -> RawCommand:
     """Read one command, accepting every literal."""
     reader = ImapConnection(max_line=8192, max_literal=1 << 20)
-    reader.feed(wire)
+    reader.receive_data(wire)
     while True:
-        event = reader.next()
+        event = reader.next_event()
         if isinstance(event, NeedLiteral):
             reader.accept_literal()
             continue
         assert isinstance(event, RawCommand), event
-        assert reader.next() is NEED_DATA
+        assert reader.next_event() is NEED_DATA
         return event
 
 
@@ -606,8 +606,8 @@ def test_mutated_valid_commands_parse_or_raise_parse_error(
         pos %= len(line) + 1
         line = line[:pos] + insert + line[pos + 1 :]
     reader = ImapConnection(max_line=8192, max_literal=4096)
-    reader.feed(line + b"\r\n")
-    while (event := reader.next()) is not NEED_DATA:
+    reader.receive_data(line + b"\r\n")
+    while (event := reader.next_event()) is not NEED_DATA:
         if isinstance(event, NeedLiteral):
             reader.accept_literal()
         elif isinstance(event, RawCommand):

@@ -1,13 +1,17 @@
-"""Authentication: credentials -> principal, argon2id hashing, verification cache, throttling.
+"""Authentication: credentials -> principal, argon2id hashing, SCRAM secrets, verification
+cache, throttling, and the one SASL exchange every protocol uses.
 
-Usage from an IO adapter (after a SASL exchange produced ``sasl.Credentials``)::
+app.py builds the ``Authenticator`` (``build_authenticator``); a session then either checks a
+user name and password itself (POP3 USER/PASS, IMAP LOGIN)::
 
-    authenticator = Authenticator(store, hasher=PasswordHasher(), cache=VerificationCache(),
-                                  throttle=Throttle())
-    principal = await authenticator.authenticate(creds.authcid, creds.password,
-                                                 remote_ip=peer_ip)
-    if principal is None:
-        ...  # SMTP 535 5.7.8, IMAP NO [AUTHENTICATIONFAILED], POP3 -ERR [AUTH]
+    principal = await authenticator.authenticate(user, password, remote_ip=peer_ip)
+
+or runs a SASL exchange on the client's raw lines (SMTP AUTH, POP3 AUTH, IMAP AUTHENTICATE)::
+
+    # auth/sasl_exchange.py
+    exchange = SaslExchange(authenticator, remote_ip=peer_ip, allowed=mechanisms)
+    result = await exchange.start(event.mechanism, event.initial)   # then exchange.step(line)
+    # a sasl.Challenge to send, a Principal, or a SaslOutcome to map to the protocol's reply
 """
 
 from posthouse.auth.authenticator import Authenticator, Principal, build_authenticator

@@ -48,8 +48,13 @@ class SaslExchange:
         self._ip = remote_ip
         self._allowed = allowed
         self._mech: sasl.Mechanism | None = None
-        self._authcid = ""  # the SCRAM user, once named
+        self._authcid = ""  # the user the client named, once it did
         self.failure: sasl.Failure | None = None  # the mechanism's, when it ended one
+
+    @property
+    def authcid(self) -> str:
+        """The user name the client gave ("" until it gave one), for log lines."""
+        return self._authcid
 
     async def start(self, mechanism: str, initial: bytes | None) -> ExchangeResult:
         """Begin with ``mechanism`` and the raw initial response (None if the client sent
@@ -71,6 +76,7 @@ class SaslExchange:
         if isinstance(result, sasl.Challenge):
             return result
         if isinstance(result, sasl.Credentials):
+            self._authcid = result.authcid
             principal = await self._auth.authenticate(
                 result.authcid, result.password, remote_ip=self._ip)
             return principal if principal is not None else SaslOutcome.REJECTED

@@ -1,14 +1,14 @@
-"""The sans-IO IMAP connection core (the command reader): bytes in, one typed event at a
+"""The sans-IO IMAP connection core: bytes in, one typed event at a
 time out (the events are in events.py; responses are encoded by responses.py).
 
-The reader splits the stream into commands (RFC 9051 2.2.1): a command is a line, or several
+The core splits the stream into commands (RFC 9051 2.2.1): a command is a line, or several
 lines joined by literals announced at a line's end as ``{n}``, ``{n+}`` (RFC 7888) or
 ``~{n}`` (literal8, RFC 3516). It never buffers a literal before the session has decided:
 
-* ``next()`` returns ``NeedLiteral``; the session calls ``accept_literal()`` (and sends
+* ``next_event()`` returns ``NeedLiteral``; the session calls ``accept_literal()`` (and sends
   ``+ ...`` for a synchronizing literal) or ``reject_literal()`` (and sends a tagged NO/BAD).
 * A literal larger than ``max_literal``, or one that would make the command exceed
-  ``max_command``, is rejected by the reader itself with a ``ReaderError`` carrying TOOBIG:
+  ``max_command``, is rejected by the core itself with a ``BadInput`` carrying TOOBIG:
   ``NO [TOOBIG]`` for a synchronizing literal (the client will not send it) and
   ``BAD [TOOBIG]`` for a non-synchronizing one (RFC 7888 4/5).
 * After a rejected non-synchronizing literal its octets are counted off and dropped as they
@@ -19,12 +19,12 @@ lines joined by literals announced at a line's end as ``{n}``, ``{n+}`` (RFC 788
 
 With ``nonsync_max=None`` (LITERAL+) non-synchronizing literals of any size up to
 ``max_literal`` reach the session; with ``nonsync_max=4096`` (LITERAL-, RFC 7888 4) larger
-ones are refused by the reader with ``BAD [TOOBIG]`` and skipped as above. Empty lines are
+ones are refused by the core with ``BAD [TOOBIG]`` and skipped as above. Empty lines are
 ignored. A bare LF ends a line like CRLF does.
 
 One-shot input modes the session switches on before reading on: ``expect_idle_done()``
 (the next line ends IDLE: ``IdleDone``) and ``expect_auth_line()`` (the next line is a SASL
-response: ``AuthResponse``, as sent; one too long to keep is a ``ReaderError``).
+response: ``AuthResponse``, as sent; one too long to keep is a ``BadInput``).
 ``discard_buffered()`` is the STARTTLS boundary (RFC 9051 6.2.1).
 """
 
@@ -33,12 +33,12 @@ from __future__ import annotations
 import enum
 
 from posthouse.imap.events import (
+    BadInput,
     IdleDone,
     ImapEvent,
     LiteralArg,
     NeedLiteral,
     RawCommand,
-    ReaderError,
     Segment,
 )
 from posthouse.imap.replies import ResponseCode
@@ -132,7 +132,7 @@ class ImapConnection:
 
     # -- session controls -------------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
+    def receive_data(self, data: bytes) -> None:
         """Add received octets. Literal octets bypass the line buffer when possible."""
         while data and not self._buf:
             if self._mode is _Mode.SKIP:
@@ -153,7 +153,7 @@ class ImapConnection:
                 break
         self._buf += data
 
-    def next(self) -> ImapEvent:
+    def next_event(self) -> ImapEvent:
         """The next event; ``NEED_DATA`` when the buffered input is used up."""
         while True:
             mode = self._mode
@@ -299,7 +299,7 @@ class ImapConnection:
         self._mode = _Mode.DISCARD
         if special == "idle":
             return IdleDone(ok=False)
-        return ReaderError(tag, Status.BAD, "Line too long")
+        return BadInput(tag, Status.BAD, "Line too long")
 
     def _read_line(self) -> ImapEvent | None:
         end = self._buf.find(b"\n", self._scanned)
@@ -335,11 +335,11 @@ class ImapConnection:
         self._name = name.decode("ascii").upper()
         return self._fragment(rest[len(name) :])
 
-    def _bad_line(self, tag: str, line: bytes, text: str) -> ReaderError:
+    def _bad_line(self, tag: str, line: bytes, text: str) -> BadInput:
         marker = literal_marker(line)
         if marker is not None and marker[2]:
             self._drop(NeedLiteral(tag, marker[1], True, marker[3]))
-        return ReaderError(tag, Status.BAD, text)
+        return BadInput(tag, Status.BAD, text)
 
     def _fragment(self, text: bytes) -> ImapEvent:
         assert self._tag is not None
@@ -360,7 +360,7 @@ class ImapConnection:
         ):
             self._drop(need)
             status = Status.BAD if nonsync else Status.NO
-            return ReaderError(need.tag, status, "Literal too big", ResponseCode.TOOBIG.code())
+            return BadInput(need.tag, status, "Literal too big", ResponseCode.TOOBIG.code())
         self._pending = need
         self._mode = _Mode.DECIDE
         return need

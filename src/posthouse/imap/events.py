@@ -1,7 +1,7 @@
 """What the IMAP connection core (connection.py) hands the session: one event at a time.
 
 ``RawCommand`` (a whole command with its literals), ``NeedLiteral`` (a literal was announced:
-accept or reject it), ``ReaderError`` (answer with its tagged response), ``IdleDone`` and
+accept or reject it), ``BadInput`` (answer with its tagged response), ``IdleDone`` and
 ``AuthResponse`` (the one-shot modes; the SASL line event every core shares, from
 sasl.events, raw), or ``NEED_DATA`` (feed more bytes; from wire.events).
 """
@@ -51,8 +51,8 @@ class NeedLiteral:
 
 
 @dataclass(frozen=True, slots=True)
-class ReaderError:
-    """Input the reader could not turn into a command; answer it with ``response()``."""
+class BadInput:
+    """Input the core could not turn into a command; answer it with ``response()``."""
 
     tag: str
     status: Status
@@ -71,4 +71,4 @@ class IdleDone:
     ok: bool
 
 
-ImapEvent = RawCommand | NeedLiteral | ReaderError | IdleDone | AuthResponse | NeedData
+ImapEvent = RawCommand | NeedLiteral | BadInput | IdleDone | AuthResponse | NeedData

@@ -1,5 +1,5 @@
-"""Small facts for relaying a queued message: whether its header needs SMTPUTF8, its
-recipients' addresses in ASCII form and their domains."""
+"""Small facts for relaying a queued message: whether its header needs SMTPUTF8 and its
+recipients' addresses in ASCII form."""
 
 from __future__ import annotations
 

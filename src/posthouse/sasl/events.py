@@ -1,4 +1,4 @@
-"""The two events every protocol core (SMTP, POP3, IMAP's reader) hands its session during a
+"""The two events every protocol core (SMTP, POP3, IMAP's connection) hands its session during a
 SASL exchange. Both carry the client's text exactly as received: only the mechanism decodes.
 """
 

@@ -17,7 +17,7 @@ The session drives the sans-IO core and the engine: connection core (imap/connec
 
 A handler's unexpected exception is answered ``NO [SERVERBUG]`` and logged; the session
 goes on. The session implements the handlers' SessionPort: SASL lines, STARTTLS (the
-reader's buffered plaintext is dropped, RFC 9051 6.2.1) and IDLE's wait.
+core's buffered plaintext is dropped, RFC 9051 6.2.1) and IDLE's wait.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
 from posthouse.imap.config import ImapConfig
 from posthouse.imap.connection import ImapConnection
-from posthouse.imap.events import IdleDone, NeedLiteral, RawCommand, ReaderError
+from posthouse.imap.events import BadInput, IdleDone, NeedLiteral, RawCommand
 from posthouse.imap.handlers import HANDLERS, HandlerContext
 from posthouse.imap.handlers import Handler as CommandHandler
 from posthouse.imap.parser import parse_command
@@ -133,7 +133,7 @@ class ImapSession:
         self.config = config
         self.state = ImapState.NOT_AUTHENTICATED
         self._shutting_down = shutting_down
-        self.reader = ImapConnection(
+        self.core = ImapConnection(
             max_line=config.max_line, max_literal=max(config.max_message_size, config.max_literal))
         self.ctx = HandlerContext(services, self, config)
         self._bad = 0
@@ -161,18 +161,18 @@ class ImapSession:
 
     async def read_auth_line(self) -> AuthResponse:
         """The next line, as a SASL response (raw); ImapError if it was too long to keep."""
-        self.reader.expect_auth_line()
+        self.core.expect_auth_line()
         while True:
-            event = self.reader.next()
+            event = self.core.next_event()
             if isinstance(event, AuthResponse):
                 return event
-            if isinstance(event, ReaderError):  # the reader skips the rest of the line
+            if isinstance(event, BadInput):  # the core skips the rest of the line
                 raise ImapError(event.text, status=event.status)
-            self.reader.feed(await self._read(self._idle_seconds()))
+            self.core.receive_data(await self._read(self._idle_seconds()))
 
     async def start_tls(self) -> None:
-        """Drop what the reader buffered, then the handshake (RFC 9051 6.2.1)."""
-        self.reader.discard_buffered()
+        """Drop what the core buffered, then the handshake (RFC 9051 6.2.1)."""
+        self.core.discard_buffered()
         await self.stream.start_tls()
         log.info("tls version=%s", self.stream.tls_version)
 
@@ -180,10 +180,10 @@ class ImapSession:
         """IdleDone when the client ended IDLE, None after a store event was applied."""
         loop = asyncio.get_running_loop()
         if self._idle_deadline is None:
-            self.reader.expect_idle_done()
+            self.core.expect_idle_done()
             self._idle_deadline = loop.time() + self.config.idle_command_seconds
         while True:
-            event = self.reader.next()
+            event = self.core.next_event()
             if isinstance(event, IdleDone):
                 self._idle_deadline = None
                 return event
@@ -216,15 +216,15 @@ class ImapSession:
 
     async def _loop(self) -> None:
         while not self._logout:
-            event = self.reader.next()
+            event = self.core.next_event()
             if event is NEED_DATA:
                 if self._shutting_down.is_set() and not self._mid_command:
                     raise SessionEnd(Bye("Server shutting down",
                                          ResponseCode.UNAVAILABLE.code()))
-                self.reader.feed(await self._read(self._idle_seconds()))
+                self.core.receive_data(await self._read(self._idle_seconds()))
             elif isinstance(event, NeedLiteral):
                 self._literal(event)
-            elif isinstance(event, ReaderError):
+            elif isinstance(event, BadInput):
                 self._mid_command = False
                 self._write(event.response())
                 self._count_bad(event.status)
@@ -247,13 +247,13 @@ class ImapSession:
         else:
             limit = self.config.max_literal
         if need.size > limit:
-            self.reader.reject_literal()
+            self.core.reject_literal()
             status = Status.BAD if need.nonsync else Status.NO
             self._write(Tagged(need.tag, status, "Literal too big",
                                ResponseCode.TOOBIG.code()))
             self._count_bad(status)
             return
-        self.reader.accept_literal()
+        self.core.accept_literal()
         self._mid_command = True
         if not need.nonsync:
             self._write(Continuation("Ready"))
@@ -386,7 +386,7 @@ class ImapSession:
             data = read.result()
             if not data:
                 raise ClientGone
-            self.reader.feed(data)
+            self.core.receive_data(data)
         elif not applied:
             raise self._end_for_wait()
         return applied

@@ -51,7 +51,7 @@ class ServerReply:
 
 
 class SmtpClientConnection:
-    """One SMTP client session, as a state machine over bytes."""
+    """One SMTP client connection, as a state machine over bytes."""
 
     def __init__(self, *, max_line: int = DEFAULT_MAX_LINE,
                  max_lines: int = DEFAULT_MAX_LINES) -> None:

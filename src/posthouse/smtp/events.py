@@ -18,7 +18,8 @@ from posthouse.smtp.replies import Reply
 
 
 class SmtpEvent:
-    """Base class of everything ``next_event`` returns except ``NeedData``."""
+    """Base class of the SMTP command events (``next_event`` also returns wire.events'
+    ``NEED_DATA`` and ``Closed``, and sasl.events' ``AuthStart`` and ``AuthResponse``)."""
 
     __slots__ = ()
 

@@ -406,7 +406,7 @@ def auth_bad_base64() -> Reply:
 
 @_memo
 def auth_malformed() -> Reply:
-    """501 5.5.2: a response the mechanism cannot read, or bad base64 (RFC 4954 4)."""
+    """501 5.5.2: a response the mechanism cannot read (bad base64 has its own reply)."""
     return Reply(501, "5.5.2", "Malformed authentication response")
 
 

@@ -3,8 +3,9 @@
 ``SmtpState`` is what the core remembers between commands (phase, EHLO or HELO, TLS, AUTH,
 the transaction). ``refusal(state, verb)`` is the one gate every command passes, in order:
 the extension is switched off (502), the command is out of sequence for the phase (the table
-``REFUSALS``, RFC 5321 4.1.4, 3.3), or a session rule refuses it (``_RULES``: EHLO first for
-extensions, TLS and AUTH before mail on submission, the recipient limit...). A refused command
+``REFUSALS``, RFC 5321 4.1.4, 3.3), or a rule that needs more than the phase refuses it
+(``_RULES``: EHLO first for extensions, TLS and AUTH before mail on submission, the recipient
+limit...). A refused command
 is answered by the core itself with that reply. The phase only moves when the adapter's reply
 says a command succeeded (``SmtpState.apply``, called by connection.py).
 """
@@ -97,7 +98,7 @@ def _refusals() -> dict[tuple[Phase, str], Reply]:
 REFUSALS = _refusals()
 
 
-# -- Session rules: refusals that depend on more than the phase -------------------------------
+# -- Rules: refusals that depend on more than the phase ---------------------------------------
 # Each rule answers for the verbs it is listed under in _RULES, in that order.
 
 def _ehlo_first(state: SmtpState) -> Reply | None:
@@ -157,7 +158,7 @@ def _unavailable(config: SmtpConfig, verb: str) -> Reply | None:
 
 def refusal(state: SmtpState, verb: str) -> Reply | None:
     """The reply refusing ``verb`` now, or None if it may run: availability (502), then the
-    sequence table, then the session rules, the first that refuses."""
+    sequence table, then the rules of ``_RULES`` for the verb, the first that refuses."""
     if verb in _SWITCHABLE and (off := _unavailable(state.config, verb)) is not None:
         return off
     refused = REFUSALS.get((state.phase, verb))

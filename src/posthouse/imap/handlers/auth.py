@@ -105,7 +105,8 @@ async def handle_authenticate(
         initial = False
     if isinstance(result, SaslOutcome):
         if result is SaslOutcome.REJECTED:
-            ctx.log.info("authenticate %s failed", cmd.mechanism)
+            ctx.log.info("login failed for %r (AUTHENTICATE %s)", exchange.authcid[:100],
+                         cmd.mechanism)
         raise _refusal(result, exchange, initial=initial)
     async for response in _logged_in(ctx, tag, result):
         yield response

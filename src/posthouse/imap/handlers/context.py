@@ -52,7 +52,7 @@ Handler: TypeAlias = Callable[["HandlerContext", str, Any], AsyncIterator[Respon
 
 It yields untagged responses (and continuations), then exactly one ``Tagged`` for ``tag``,
 normally last (``ok(tag, ...)``). To fail it raises ImapError or lets a store error
-propagate; the session answers with errors.error_response. The session inserts the pending
+propagate; the session answers with replies.error_response. The session inserts the pending
 view updates before the Tagged response (and applies the state change after it), so a
 handler only tells the view about its own changes (note_added, note_expunged,
 record_flags). ``cmd`` is the handler's own command class (typed ``Any`` here because

@@ -6,7 +6,7 @@ the destination, in the same order (the store files them in source-uid order, so
 ascend). MOVE sends that code in an untagged OK first, then the EXPUNGE responses for the
 moved messages, then the tagged OK (RFC 6851 3.3, 4.3). A missing destination is
 ``NO [TRYCREATE]`` (RFC 9051 6.4.7); going over quota is ``NO [OVERQUOTA]`` (RFC 9208 5.1,
-via errors.error_response). Into the selected mailbox itself, the new messages are announced
+via replies.error_response). Into the selected mailbox itself, the new messages are announced
 with EXISTS before the tagged reply. Messages expunged by another session meanwhile are not
 copied; an empty set copies nothing and answers OK without a code.
 """

@@ -1,6 +1,6 @@
 """Command parsers: one module per command family and one table from name to parser.
 
-``parse_command(raw, utf8=...)`` turns a RawCommand from the reader into a typed command
+``parse_command(raw, utf8=...)`` turns a RawCommand from the connection core into a typed command
 (posthouse.imap.commands) or raises ParseError. ``utf8`` is True once the session has
 enabled UTF8=ACCEPT or IMAP4rev2: mailbox names are then raw UTF-8 instead of modified
 UTF-7 (RFC 6855 3, RFC 9051 5.1).
