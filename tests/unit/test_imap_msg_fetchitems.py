@@ -13,7 +13,7 @@ from posthouse.imap.handlers.msg_fetchitems import (
     MessageData,
     internaldate_text,
     plan_fetch,
-    render,
+    render_items,
 )
 from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Atom, Literal8, encode_value
@@ -34,7 +34,7 @@ def _msg(name: str, *, with_summary: bool = True, body: bool = True) -> MessageD
 
 
 def _wire(name: str, *items: object, add_flags: bool = False) -> bytes:
-    return encode_value(render(_msg(name), items, add_flags=add_flags))  # type: ignore[arg-type]
+    return encode_value(render_items(_msg(name), items, add_flags=add_flags))  # type: ignore[arg-type]
 
 
 def test_plan_needs() -> None:
@@ -91,10 +91,10 @@ def test_envelope_and_structure_come_from_the_summary() -> None:
 
 def test_missing_summary_is_rebuilt_from_the_body() -> None:
     msg = _msg("04-forwarded.eml", with_summary=False)
-    assert encode_value(render(msg, [Attr.ENVELOPE], add_flags=False)) == \
-        encode_value(render(_msg("04-forwarded.eml"), [Attr.ENVELOPE], add_flags=False))
+    assert encode_value(render_items(msg, [Attr.ENVELOPE], add_flags=False)) == \
+        encode_value(render_items(_msg("04-forwarded.eml"), [Attr.ENVELOPE], add_flags=False))
     with pytest.raises(ImapError):
-        render(_msg("04-forwarded.eml", with_summary=False, body=False), [Attr.ENVELOPE],
+        render_items(_msg("04-forwarded.eml", with_summary=False, body=False), [Attr.ENVELOPE],
                add_flags=False)
 
 
@@ -102,7 +102,7 @@ def test_sections_and_partial() -> None:
     data = (DATA / "01-simple.eml").read_bytes()
     header, _, text = data.partition(b"\r\n\r\n")
     msg = _msg("01-simple.eml")
-    values = render(msg, [BodySection(Section(text="HEADER")), BodySection(partial=(0, 4)),
+    values = render_items(msg, [BodySection(Section(text="HEADER")), BodySection(partial=(0, 4)),
                           BodySection(Section((1,)), partial=(3, 100)),
                           BodySection(Section((9,)))], add_flags=False)
     assert values[0] == Atom("BODY[HEADER]")
@@ -111,7 +111,7 @@ def test_sections_and_partial() -> None:
     assert values[4:6] == [Atom("BODY[1]<3>"), text[3:103]]
     assert values[6:] == [Atom("BODY[9]"), b""]
     fields = BodySection(Section(text="HEADER.FIELDS", fields=("Subject", "X-None")), peek=True)
-    name, value = render(msg, [fields], add_flags=False)
+    name, value = render_items(msg, [fields], add_flags=False)
     assert name == Atom("BODY[HEADER.FIELDS (Subject X-None)]")
     assert isinstance(value, bytes)
     assert value.startswith(b"Subject: Lunch")
@@ -120,7 +120,7 @@ def test_sections_and_partial() -> None:
 
 def test_rfc822_items_and_added_flags() -> None:
     data = (DATA / "01-simple.eml").read_bytes()
-    values = render(_msg("01-simple.eml"),
+    values = render_items(_msg("01-simple.eml"),
                     [Attr.RFC822, Attr.RFC822_HEADER, Attr.RFC822_TEXT], add_flags=True)
     assert values[0::2] == [Atom("RFC822"), Atom("RFC822.HEADER"), Atom("RFC822.TEXT"),
                             Atom("FLAGS")]
@@ -132,15 +132,15 @@ def test_rfc822_items_and_added_flags() -> None:
 def test_binary_decodes_and_uses_literal8_only_for_nul() -> None:
     msg = _msg("03-mixed-attachments.eml")
     pdf = BodySection(Section((2,)), binary=True)
-    name, value = render(msg, [pdf], add_flags=False)
+    name, value = render_items(msg, [pdf], add_flags=False)
     assert name == Atom("BINARY[2]")
     assert isinstance(value, bytes)
     assert value.startswith(b"%PDF-1.4")
-    size = render(msg, [BinarySize((2,))], add_flags=False)
+    size = render_items(msg, [BinarySize((2,))], add_flags=False)
     assert size == [Atom("BINARY.SIZE[2]"), len(value)]
     part = BodySection(Section((2,)), partial=(0, 4), binary=True, peek=True)
-    assert render(msg, [part], add_flags=False) == [Atom("BINARY[2]<0>"), b"%PDF"]
-    png = render(msg, [BodySection(Section((1, 2)), binary=True)], add_flags=False)[1]
+    assert render_items(msg, [part], add_flags=False) == [Atom("BINARY[2]<0>"), b"%PDF"]
+    png = render_items(msg, [BodySection(Section((1, 2)), binary=True)], add_flags=False)[1]
     assert isinstance(png, Literal8)  # the PNG has NUL octets
     assert png.data.startswith(b"\x89PNG")
 
@@ -149,6 +149,6 @@ def test_binary_of_unknown_encoding_is_refused() -> None:
     msg = _msg("10-rfc2231.eml")
     for item in (BodySection(Section((3,)), binary=True), BinarySize((3,))):
         with pytest.raises(ImapError) as info:
-            render(msg, [item], add_flags=False)
+            render_items(msg, [item], add_flags=False)
         assert info.value.code is not None
         assert info.value.code.name == "UNKNOWN-CTE"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from posthouse.message.address import Address, domain_of, parse_addresses, split_address
+from posthouse.message.address import AddressParts, domain_of, parse_addresses, split_address
 
 START = (None, None, "team", None)
 END = (None, None, None, None)
@@ -30,7 +30,7 @@ END = (None, None, None, None)
         ("", []),
     ],
 )
-def test_mailboxes(text: str, expected: list[Address]) -> None:
+def test_mailboxes(text: str, expected: list[AddressParts]) -> None:
     assert parse_addresses(text) == expected
 
 
@@ -69,7 +69,7 @@ def test_unclosed_group_is_closed() -> None:
         (";", []),
     ],
 )
-def test_malformed_never_raises(text: str, expected: list[Address]) -> None:
+def test_malformed_never_raises(text: str, expected: list[AddressParts]) -> None:
     assert parse_addresses(text) == expected
 
 

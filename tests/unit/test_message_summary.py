@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from posthouse.message.summary import message_text, parse_date, search_text, summarize
+from posthouse.message.summary import message_text, parse_date, searchable_text, summarize
 from posthouse.message.summary_model import MessageSummary
 from posthouse.message.transfer import decode_quoted_printable, decode_transfer, html_to_text
 
@@ -110,7 +110,7 @@ def test_text_is_capped() -> None:
     assert message_text(data) == body.decode()
     from posthouse.message.mime import parse
 
-    assert search_text(data, parse(data), limit=25) == "abcdefghij" * 2 + "abcde"
+    assert searchable_text(data, parse(data), limit=25) == "abcdefghij" * 2 + "abcde"
 
 
 def test_json_is_compact_and_round_trips() -> None:

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# RFC 7162 4 asks servers to take command lines of at least 8192 octets; 64 KiB leaves room
-# for long UID sets.
-DEFAULT_MAX_LINE = 64 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class ImapConfig:
@@ -20,7 +16,8 @@ class ImapConfig:
     """
 
     max_message_size: int = 50 * 1024 * 1024  # APPEND limit and the APPENDLIMIT capability
-    max_line: int = DEFAULT_MAX_LINE
+    # RFC 7162 4 asks for command lines of at least 8192 octets; 64 KiB leaves room for UID sets.
+    max_line: int = 64 * 1024
     max_literal: int = 64 * 1024  # literals of commands other than APPEND
     max_preauth_literal: int = 8 * 1024  # any literal before login
     idle_seconds: float = 1800.0  # autologout once logged in (RFC 9051 5.4: at least 30 min)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-Address = tuple[str | None, str | None, str | None, str | None]
+AddressParts = tuple[str | None, str | None, str | None, str | None]
 
 _SPECIALS = "<>:;@,."
 _SPACE = " \t\r\n"
@@ -121,7 +121,7 @@ def _addr_spec(tokens: list[_Token]) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class _State:
-    out: list[Address] = field(default_factory=list)
+    out: list[AddressParts] = field(default_factory=list)
     words: list[_Token] = field(default_factory=list)
     angle: list[_Token] | None = None
     angle_closed: bool = False
@@ -150,7 +150,7 @@ class _State:
             self.in_group = False
 
 
-def _angle_address(name: str | None, inner: list[_Token]) -> Address:
+def _angle_address(name: str | None, inner: list[_Token]) -> AddressParts:
     colons = [i for i, t in enumerate(inner) if t.kind == "special" and t.text == ":"]
     route = None
     if colons:
@@ -160,7 +160,7 @@ def _angle_address(name: str | None, inner: list[_Token]) -> Address:
     return (name, route, mailbox, host)
 
 
-def _bare_address(words: list[_Token], comment: str | None) -> Address:
+def _bare_address(words: list[_Token], comment: str | None) -> AddressParts:
     has_at = any(t.kind == "special" and t.text == "@" for t in words)
     if not has_at and any(t.space_before for t in words[1:]):
         return (_phrase(words), None, "", "")
@@ -187,7 +187,7 @@ def _feed(state: _State, token: _Token) -> None:
         state.words.append(token)
 
 
-def _simple_address(text: str) -> Address | None:
+def _simple_address(text: str) -> AddressParts | None:
     """What parse_addresses gives for a text _SIMPLE_ADDRESS matches; None otherwise."""
     m = _SIMPLE_ADDRESS.fullmatch(text)
     if m is None:
@@ -198,7 +198,7 @@ def _simple_address(text: str) -> Address | None:
     return (name or None, None, m.group(2), m.group(3))
 
 
-def parse_addresses(text: str) -> list[Address]:
+def parse_addresses(text: str) -> list[AddressParts]:
     """Parse an address-list header value (unfolded text) into IMAP address structures."""
     simple = _simple_address(text)
     if simple is not None:

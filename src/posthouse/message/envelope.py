@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from posthouse.message.address import Address, parse_addresses
+from posthouse.message.address import AddressParts, parse_addresses
 from posthouse.message.headers import Header, clean_string, field_text
 
 EnvelopeAddress = list[str | None]
@@ -31,7 +31,7 @@ def _string(header: Header, name: str) -> str | None:
     return None if found is None else clean_string(field_text(found))
 
 
-def _address(address: Address) -> EnvelopeAddress:
+def _address(address: AddressParts) -> EnvelopeAddress:
     return [None if part is None else clean_string(part) for part in address]
 
 

@@ -32,7 +32,7 @@ def summarize(data: bytes) -> MessageSummary:
 
 def message_text(data: bytes) -> str:
     """The searchable body text of a whole message (the full-text index's body column)."""
-    return search_text(data, parse(data))
+    return searchable_text(data, parse(data))
 
 
 def search_headers(header: Header) -> dict[str, str]:
@@ -76,7 +76,7 @@ def _text_parts(root: Part) -> list[Part]:
     return found
 
 
-def search_text(data: bytes, root: Part, limit: int = TEXT_LIMIT) -> str:
+def searchable_text(data: bytes, root: Part, limit: int = TEXT_LIMIT) -> str:
     """Decoded text of the text/* parts (HTML roughly stripped, line ends as LF, NUL
     removed), at most ``limit`` characters."""
     pieces: list[str] = []

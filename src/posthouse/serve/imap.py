@@ -32,8 +32,7 @@ from posthouse.imap.capabilities import capability_code
 from posthouse.imap.config import ImapConfig
 from posthouse.imap.connection import ImapConnection
 from posthouse.imap.events import BadInput, IdleDone, NeedLiteral, RawCommand
-from posthouse.imap.handlers import HANDLERS, HandlerContext
-from posthouse.imap.handlers import Handler as CommandHandler
+from posthouse.imap.handlers import HANDLERS, CommandHandler, HandlerContext
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ImapError, ParseError, ResponseCode, error_response, server_bug
 from posthouse.imap.responses import (

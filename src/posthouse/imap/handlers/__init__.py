@@ -8,9 +8,10 @@ An async generator that yields untagged responses, then one ``Tagged`` for ``tag
 are raised (ImapError, store domain errors) and turned into tagged NO/BAD by the session,
 which also sends pending mailbox updates before the tagged response and moves the state.
 
-Each handler module exports its own small table ``HANDLERS: dict[type[ImapCommand], Handler]``;
-this module merges them, importing every module explicitly. A command type without a
-handler is answered ``NO`` by the session (and the unit test on the table fails).
+Each handler module exports its own small table
+``HANDLERS: dict[type[ImapCommand], CommandHandler]``; this module merges them, importing
+every module explicitly. A command type without a handler is answered ``NO`` by the session
+(and the unit test on the table fails).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from posthouse.imap.handlers import (
     status,
     store,
 )
-from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 
-_TABLES: tuple[dict[type[ImapCommand], Handler], ...] = (
+_TABLES: tuple[dict[type[ImapCommand], CommandHandler], ...] = (
     # session, authentication and mailbox commands
     auth.HANDLERS,
     misc.HANDLERS,
@@ -53,9 +54,9 @@ _TABLES: tuple[dict[type[ImapCommand], Handler], ...] = (
 
 
 def _merge(
-    tables: tuple[dict[type[ImapCommand], Handler], ...],
-) -> dict[type[ImapCommand], Handler]:
-    merged: dict[type[ImapCommand], Handler] = {}
+    tables: tuple[dict[type[ImapCommand], CommandHandler], ...],
+) -> dict[type[ImapCommand], CommandHandler]:
+    merged: dict[type[ImapCommand], CommandHandler] = {}
     for table in tables:
         for cls, handler in table.items():
             if cls in merged:
@@ -64,6 +65,6 @@ def _merge(
     return merged
 
 
-HANDLERS: dict[type[ImapCommand], Handler] = _merge(_TABLES)
+HANDLERS: dict[type[ImapCommand], CommandHandler] = _merge(_TABLES)
 
-__all__ = ["HANDLERS", "Handler", "HandlerContext", "Selected", "ok"]
+__all__ = ["HANDLERS", "CommandHandler", "HandlerContext", "Selected", "ok"]

@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.handlers.copy import target_mailbox
 from posthouse.imap.handlers.store import settable_flags
 from posthouse.imap.replies import ImapError, ResponseCode
@@ -72,4 +72,4 @@ async def handle_append(
     yield ok(tag, "APPEND completed", code)
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {c.AppendCommand: handle_append}
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {c.AppendCommand: handle_append}

@@ -14,7 +14,7 @@ from posthouse import sasl
 from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutcome
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Continuation, Response, Status
 
@@ -112,7 +112,7 @@ async def handle_authenticate(
         yield response
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.StartTLSCommand: handle_starttls,
     c.LoginCommand: handle_login,
     c.AuthenticateCommand: handle_authenticate,

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("posthouse.imap")
 
-Handler: TypeAlias = Callable[["HandlerContext", str, Any], AsyncIterator[Response]]
+CommandHandler: TypeAlias = Callable[["HandlerContext", str, Any], AsyncIterator[Response]]
 """``async def handler(ctx, tag, cmd) -> AsyncIterator[Response]`` (an async generator).
 
 It yields untagged responses (and continuations), then exactly one ``Tagged`` for ``tag``,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Code, Response, Status, UntaggedStatus
 from posthouse.imap.sequence import compress
@@ -72,7 +72,7 @@ async def handle_move(ctx: HandlerContext, tag: str, cmd: c.MoveCommand) -> Asyn
     yield ok(tag, f"{name} completed")
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.CopyCommand: handle_copy,
     c.MoveCommand: handle_move,
 }

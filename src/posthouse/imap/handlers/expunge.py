@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.responses import Response
 
 
@@ -30,7 +30,7 @@ async def handle_expunge(
     yield ok(tag, f"{cmd.NAME} completed")
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.ExpungeCommand: handle_expunge,
     c.UidExpungeCommand: handle_expunge,
 }

@@ -26,13 +26,13 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.msg_fetchitems import (
     Body,
     FetchPlan,
     MessageData,
     plan_fetch,
-    render,
+    render_items,
 )
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response, fetch
@@ -101,7 +101,7 @@ def _message(
     body = _body(blobs, meta) if plan.blob else None
     msg = MessageData(meta, view.client_flags(meta.uid, meta.flags), body)
     add_flags = newly_seen and not plan.wants_flags
-    response = fetch(msn, render(msg, plan.items, add_flags=add_flags))
+    response = fetch(msn, render_items(msg, plan.items, add_flags=add_flags))
     if plan.wants_flags or add_flags:  # reported: no later unsolicited FETCH for it
         view.record_flags([UidFlags(meta.uid, meta.modseq, meta.flags)])
     return response
@@ -156,4 +156,4 @@ async def handle_fetch(
     yield ok(tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {c.FetchCommand: handle_fetch}
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {c.FetchCommand: handle_fetch}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Continuation, Response, Status
 
@@ -32,4 +32,4 @@ async def handle_idle(ctx: HandlerContext, tag: str, cmd: c.IdleCommand) -> Asyn
         return
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {c.IdleCommand: handle_idle}
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {c.IdleCommand: handle_idle}

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.handlers.patterns import Pattern, combine
 from posthouse.imap.handlers.status import check_status_items, status_response
 from posthouse.imap.responses import Atom, Response, Untagged, Value
@@ -163,7 +163,7 @@ async def mailbox_list_line(ctx: HandlerContext, name: str) -> Untagged:
     return list_response(ctx, "LIST", entry)
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.ListCommand: handle_list,
     c.LsubCommand: handle_lsub,
 }

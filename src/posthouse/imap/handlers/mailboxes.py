@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response
 from posthouse.store.models import HIERARCHY_DELIMITER
@@ -71,7 +71,7 @@ async def handle_unsubscribe(
     yield ok(tag, "UNSUBSCRIBE completed")
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.CreateCommand: handle_create,
     c.DeleteCommand: handle_delete,
     c.RenameCommand: handle_rename,

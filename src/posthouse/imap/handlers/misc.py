@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from posthouse import __version__
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import ENABLEABLE
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.responses import Atom, Bye, Response, Untagged, Value
 from posthouse.store.models import HIERARCHY_DELIMITER
 
@@ -78,7 +78,7 @@ async def handle_namespace(
     yield ok(tag, "NAMESPACE completed")
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.CapabilityCommand: handle_capability,
     c.NoopCommand: handle_noop,
     c.CheckCommand: handle_noop,

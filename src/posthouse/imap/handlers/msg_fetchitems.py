@@ -196,7 +196,7 @@ def item_value(msg: MessageData, item: FetchItem) -> tuple[Atom, Value]:
     return Atom(item.response_name()), _section(msg.require_body(), item)
 
 
-def render(msg: MessageData, items: Sequence[FetchItem], *, add_flags: bool) -> list[Value]:
+def render_items(msg: MessageData, items: Sequence[FetchItem], *, add_flags: bool) -> list[Value]:
     """The alternating name/value list of one FETCH response; ``add_flags`` appends FLAGS
     when they changed (\\Seen set implicitly) and were not asked for (RFC 9051 6.4.5)."""
     out: list[Value] = []

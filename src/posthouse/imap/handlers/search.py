@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.msg_search import (
     Facts,
     Need,
@@ -134,4 +134,4 @@ async def handle_search(
     yield ok(tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {c.SearchCommand: handle_search}
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {c.SearchCommand: handle_search}

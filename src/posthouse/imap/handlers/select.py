@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.listing import mailbox_list_line
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
@@ -128,7 +128,7 @@ async def handle_unselect(
     yield ok(tag, "UNSELECT completed")
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.SelectCommand: handle_select,
     c.ExamineCommand: handle_examine,
     c.CloseCommand: handle_close,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Response, Status, Untagged, Value
 from posthouse.store.models import Mailbox, MailboxCounts
@@ -105,7 +105,7 @@ async def handle_setquota(
     yield  # pragma: no cover - makes this an async generator
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.StatusCommand: handle_status,
     c.GetQuotaCommand: handle_getquota,
     c.GetQuotaRootCommand: handle_getquotaroot,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.handlers.context import Handler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Code, Response, Status, Value, fetch
 from posthouse.imap.sequence import compress
@@ -97,4 +97,4 @@ async def handle_store(
     yield ok(tag, f"{name} completed", _modified(selected, failed, uid=cmd.uid))
 
 
-HANDLERS: dict[type[c.ImapCommand], Handler] = {c.StoreCommand: handle_store}
+HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {c.StoreCommand: handle_store}

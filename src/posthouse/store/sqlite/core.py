@@ -92,7 +92,7 @@ class StoreCore:
         conn = schema.connect(self.db_path)
         try:
             schema.migrate(conn)
-            self._trigram = searchdb.prepare(self.search_path, schema.store_id(conn))
+            self._trigram = searchdb.prepare_search_file(self.search_path, schema.store_id(conn))
             if self._auto_index:  # a server, not an admin command: it scans every message
                 self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock(),
                                                             self._summarize)

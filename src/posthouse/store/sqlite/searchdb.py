@@ -56,7 +56,7 @@ def _meta(conn: sqlite3.Connection, key: str) -> object:
     return None if row is None else row[0]
 
 
-def prepare(path: Path, store_id: str) -> bool:
+def prepare_search_file(path: Path, store_id: str) -> bool:
     """Make the search file belong to this store (creating it afresh if needed).
 
     Returns whether it uses trigrams. A file of another store or version, or one SQLite
