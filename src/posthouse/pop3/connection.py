@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from posthouse import sasl
+from posthouse.pop3 import replies
 from posthouse.pop3.capabilities import capabilities
 from posthouse.pop3.commands import BadCommand, Pop3Command, Verb
 from posthouse.pop3.config import Pop3Config
@@ -80,7 +81,7 @@ class Pop3Connection:
 
     def greeting(self) -> bytes:
         """The first line the server sends (RFC 1939 4)."""
-        return render(Ok("POP3 server ready"))
+        return render(replies.greeting())
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes read from the client (ignored once the session is closed)."""
@@ -100,7 +101,7 @@ class Pop3Connection:
         except LineTooLong:
             self._in_sasl = False  # a SASL exchange ends with the overlong line
             self._user = None
-            return self._error("line too long")
+            return self._error(replies.line_too_long())
         if line is None:
             return NEED_DATA
         if self._in_sasl:
@@ -111,9 +112,9 @@ class Pop3Connection:
         user, self._user = self._user, None  # PASS only immediately after USER (RFC 1939 7)
         parsed = parse_command(line, max_command=self.config.max_command_line)
         if isinstance(parsed, BadCommand):
-            return self._error(parsed.message)
+            return self._error(Err(parsed.message))
         if self.state not in VALID_STATES[parsed.verb]:
-            return self._error(f"{parsed.verb.value} not valid in this state")
+            return self._error(replies.not_valid_in_state(parsed.verb.value))
         return _HANDLERS[parsed.verb](self, parsed, user)
 
     # --- command handlers ----------------------------------------------------------------
@@ -126,44 +127,44 @@ class Pop3Connection:
 
     def _user_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         if not self.plaintext_ok:
-            return self._error("USER needs TLS: use STLS first")
+            return self._error(replies.user_needs_tls())
         self._user = cmd.text
         self._queue.append(UserAccepted(cmd.text))
-        return self._write(Ok("send PASS"))
+        return self._write(replies.send_pass())
 
     def _pass_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         if user is None:
-            return self._error("PASS must follow USER")
+            return self._error(replies.pass_needs_user())
         return self._request(Pass(user=user, password=cmd.text))
 
     def _auth(self, cmd: Pop3Command, user: str | None) -> Pop3Event | Request:
         mechanisms = self.sasl_mechanisms
         if not cmd.text:  # the old listing form some clients still probe with
-            return self._write(Ok("SASL mechanisms follow", tuple(m.encode() for m in mechanisms)))
+            return self._write(replies.mechanism_list(mechanisms))
         if cmd.text not in mechanisms:
-            return self._error(f"mechanism {cmd.text} not available")
+            return self._error(replies.mechanism_not_available(cmd.text))
         self._in_sasl = True
         return self._request(AuthStart(mechanism=cmd.text, initial=cmd.initial))
 
     def _stls(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         if self.tls_active:
-            return self._error("TLS already active")
+            return self._error(replies.tls_already_active())
         if not self.config.tls_available:
-            return self._error("STLS not available")
+            return self._error(replies.stls_not_available())
         return self._request(Stls())
 
     def _utf8(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         self.utf8 = True
         self._queue.append(Utf8())
-        return self._write(Ok("UTF8 enabled"))
+        return self._write(replies.utf8_enabled())
 
     def _apop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        return self._error("APOP not supported")
+        return self._error(replies.apop_not_supported())
 
     def _quit(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         if self.state is Pop3State.AUTHORIZATION:  # RFC 1939 4: no UPDATE state
             self._close()
-            return self._write(Ok("bye"))
+            return self._write(replies.bye())
         drop = self._drop()
         self.state = Pop3State.UPDATE  # RFC 1939 6
         return self._request(Commit(drop.deleted_uids(), drop.retrieved_uids()))
@@ -185,7 +186,7 @@ class Pop3Connection:
         return self._write(self._drop().rset())
 
     def _noop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        return self._write(Ok())
+        return self._write(replies.ok())
 
     def _retrieve(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
         assert cmd.number is not None
@@ -245,18 +246,18 @@ class Pop3Connection:
         self.tls_active = True
         self.utf8 = False
         self._user = None
-        return render(Ok("begin TLS negotiation"))
+        return render(replies.begin_tls())
 
     def send_message(self, data: bytes) -> bytes:
         """Answer Retr/Top with the message's stored bytes: status, dot-stuffed body, "."."""
         pending = self._answer(Retr, Top)
         if isinstance(pending, Top):
-            return status_line(Ok("top of message follows")) + dot_stuff(
+            return status_line(replies.top_follows()) + dot_stuff(
                 top_part(data, pending.lines)
             )
         assert isinstance(pending, Retr)
         self._drop().retrieved.add(pending.number)
-        return status_line(Ok(f"{len(data)} octets")) + dot_stuff(data)
+        return status_line(replies.message_follows(len(data))) + dot_stuff(data)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -281,12 +282,14 @@ class Pop3Connection:
     def _write(self, reply: Pop3Reply) -> Write:
         return Write(render(reply))
 
-    def _error(self, text: str) -> Write:
+    def _error(self, reply: Err) -> Write:
+        """Send ``reply`` for a refused command; the one that reaches ``max_errors`` is
+        answered with ``too_many_errors`` instead, and the session ends."""
         self._errors += 1
         if self._errors >= self.config.max_errors:
             self._close()
-            return self._write(Err("too many errors, closing connection"))
-        return self._write(Err(text))
+            return self._write(replies.too_many_errors())
+        return self._write(reply)
 
     def _close(self) -> None:
         self.state = Pop3State.CLOSED
