@@ -1,8 +1,12 @@
 """The sans-IO POP3 server connection: bytes in, events out; answers in, bytes out.
 
-The core answers on its own everything it can decide from the protocol state and the
+Each line is parsed (parser.py) and gated (``states.refusal``: the state table, then the
+session rules) before its handler runs, so a handler only does what a permitted command
+does. The core answers on its own everything it can decide from the protocol state and the
 maildrop list (CAPA, STAT, LIST, UIDL, DELE, RSET, NOOP, errors), and emits a Request for
-everything that needs the store, the authenticator or the TLS layer (see ``events``).
+everything that needs the store, the authenticator or the TLS layer (see ``events``). Every
+reply it sends is named in replies.py; it counts the -ERR replies and ends the session at
+``max_errors``.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from posthouse.pop3.events import (
 from posthouse.pop3.maildrop import Maildrop
 from posthouse.pop3.parser import parse_command
 from posthouse.pop3.replies import Err, Ok, Pop3Reply, render, status_line, top_part
-from posthouse.pop3.states import VALID_STATES, Pop3State
+from posthouse.pop3.states import Pop3State, refusal
 from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
 from posthouse.wire.events import NEED_DATA, Closed, NeedData
@@ -54,6 +58,7 @@ class Pop3Connection:
         self._queue: deque[Pop3Event | Closed] = deque()
         self._pending: Request | None = None
         self._user: str | None = None  # the name from USER, valid for the next command only
+        self._previous_user: str | None = None  # that name, while the next command is handled
         self._in_sasl = False
         self._errors = 0
         self._maildrop: Maildrop | None = None
@@ -64,6 +69,16 @@ class Pop3Connection:
     def plaintext_ok(self) -> bool:
         """Whether passwords may be sent (TLS is active or plaintext is allowed)."""
         return self.tls_active or self.config.allow_plaintext
+
+    @property
+    def tls_available(self) -> bool:
+        """Whether STLS can be offered (a certificate is configured)."""
+        return self.config.tls_available
+
+    @property
+    def user_given(self) -> bool:
+        """Whether the command being handled came right after an accepted USER."""
+        return self._previous_user is not None
 
     @property
     def sasl_mechanisms(self) -> tuple[str, ...]:
@@ -109,59 +124,51 @@ class Pop3Connection:
         return self._dispatch(line)
 
     def _dispatch(self, line: bytes) -> Pop3Event | Request:
-        user, self._user = self._user, None  # PASS only immediately after USER (RFC 1939 7)
+        # USER's name lasts one line: PASS only immediately after USER (RFC 1939 7)
+        self._previous_user, self._user = self._user, None
         parsed = parse_command(line, max_command=self.config.max_command_line)
         if isinstance(parsed, BadCommand):
             return self._error(Err(parsed.message))
-        if self.state not in VALID_STATES[parsed.verb]:
-            return self._error(replies.not_valid_in_state(parsed.verb.value))
-        return _HANDLERS[parsed.verb](self, parsed, user)
+        refused = refusal(self, parsed)  # the state table, then the session rules
+        if refused is not None:
+            return self._error(refused)
+        return _HANDLERS[parsed.verb](self, parsed)
 
     # --- command handlers ----------------------------------------------------------------
 
-    def _capa(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _capa(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(capabilities(
             self.config, state=self.state, tls_active=self.tls_active,
             mechanisms=self.sasl_mechanisms,
         ))
 
-    def _user_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        if not self.plaintext_ok:
-            return self._error(replies.user_needs_tls())
+    def _user_cmd(self, cmd: Pop3Command) -> Pop3Event:
         self._user = cmd.text
         self._queue.append(UserAccepted(cmd.text))
         return self._write(replies.send_pass())
 
-    def _pass_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        if user is None:
-            return self._error(replies.pass_needs_user())
-        return self._request(Pass(user=user, password=cmd.text))
+    def _pass_cmd(self, cmd: Pop3Command) -> Pop3Event:
+        assert self._previous_user is not None  # the gate refuses PASS without USER
+        return self._request(Pass(user=self._previous_user, password=cmd.text))
 
-    def _auth(self, cmd: Pop3Command, user: str | None) -> Pop3Event | Request:
-        mechanisms = self.sasl_mechanisms
+    def _auth(self, cmd: Pop3Command) -> Pop3Event | Request:
         if not cmd.text:  # the old listing form some clients still probe with
-            return self._write(replies.mechanism_list(mechanisms))
-        if cmd.text not in mechanisms:
-            return self._error(replies.mechanism_not_available(cmd.text))
+            return self._write(replies.mechanism_list(self.sasl_mechanisms))
         self._in_sasl = True
         return self._request(AuthStart(mechanism=cmd.text, initial=cmd.initial))
 
-    def _stls(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        if self.tls_active:
-            return self._error(replies.tls_already_active())
-        if not self.config.tls_available:
-            return self._error(replies.stls_not_available())
+    def _stls(self, cmd: Pop3Command) -> Pop3Event:
         return self._request(Stls())
 
-    def _utf8(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _utf8(self, cmd: Pop3Command) -> Pop3Event:
         self.utf8 = True
         self._queue.append(Utf8())
         return self._write(replies.utf8_enabled())
 
-    def _apop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _apop(self, cmd: Pop3Command) -> Pop3Event:
         return self._error(replies.apop_not_supported())
 
-    def _quit(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _quit(self, cmd: Pop3Command) -> Pop3Event:
         if self.state is Pop3State.AUTHORIZATION:  # RFC 1939 4: no UPDATE state
             self._close()
             return self._write(replies.bye())
@@ -169,26 +176,26 @@ class Pop3Connection:
         self.state = Pop3State.UPDATE  # RFC 1939 6
         return self._request(Commit(drop.deleted_uids(), drop.retrieved_uids()))
 
-    def _stat(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _stat(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().stat())
 
-    def _list(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _list(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().list(cmd.number))
 
-    def _uidl(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _uidl(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().uidl_reply(cmd.number))
 
-    def _dele(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _dele(self, cmd: Pop3Command) -> Pop3Event:
         assert cmd.number is not None
         return self._write(self._drop().dele(cmd.number))
 
-    def _rset(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _rset(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().rset())
 
-    def _noop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _noop(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(replies.ok())
 
-    def _retrieve(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _retrieve(self, cmd: Pop3Command) -> Pop3Event:
         assert cmd.number is not None
         found = self._drop().lookup(cmd.number)
         if isinstance(found, Err):
@@ -297,7 +304,7 @@ class Pop3Connection:
         self._queue.append(Closed())
 
 
-_Handler = Callable[[Pop3Connection, Pop3Command, str | None], Pop3Event | Request]
+_Handler = Callable[[Pop3Connection, Pop3Command], Pop3Event | Request]
 _HANDLERS: dict[Verb, _Handler] = {
     Verb.CAPA: Pop3Connection._capa,
     Verb.USER: Pop3Connection._user_cmd,
