@@ -128,7 +128,7 @@ class Pop3Connection:
         self._previous_user, self._user = self._user, None
         parsed = parse_command(line, max_command=self.config.max_command_line)
         if isinstance(parsed, BadCommand):
-            return self._error(Err(parsed.message))
+            return self._error(parsed.reply)
         refused = refusal(self, parsed)  # the state table, then the session rules
         if refused is not None:
             return self._error(refused)

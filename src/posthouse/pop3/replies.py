@@ -3,8 +3,9 @@ of every reply the server sends as named constructors.
 
 A reply is one status line ("+OK ..." / "-ERR [CODE] ...") optionally followed, for a
 positive multi-line reply, by dot-stuffed lines and a terminating ".". The core
-(connection.py, maildrop.py, capabilities.py) and the server adapter (serve/pop3.py) choose
-their replies here by name and never write a status text themselves.
+(connection.py, parser.py, states.py, maildrop.py, capabilities.py) and the server adapter
+(serve/pop3.py) choose their replies here by name, so every text a client can read is
+worded in this file.
 """
 
 from __future__ import annotations
@@ -99,6 +100,70 @@ def line_too_long() -> Err:
 def too_many_errors() -> Err:
     """-ERR in place of the error that reached ``max_errors``; the core closes after it."""
     return Err("too many errors, closing connection")
+
+
+# -- Lines that do not parse (parser.py) -----------------------------------------------------
+
+def unknown_command() -> Err:
+    """-ERR to a keyword we do not know (also LAST, removed in RFC 1939)."""
+    return Err("unknown command")
+
+
+def command_line_too_long() -> Err:
+    """-ERR to a command line over ``max_command_line`` (RFC 2449 4 allows 255 octets)."""
+    return Err("command line too long")
+
+
+def no_arguments_allowed() -> Err:
+    """-ERR to arguments after a command that takes none."""
+    return Err("no arguments allowed")
+
+
+def missing_argument() -> Err:
+    """-ERR to USER or PASS without its argument."""
+    return Err("missing argument")
+
+
+def argument_not_utf8() -> Err:
+    """-ERR to a USER or PASS argument that is not UTF-8 (RFC 6856 2)."""
+    return Err("argument is not valid UTF-8")
+
+
+def control_characters() -> Err:
+    """-ERR to a USER or PASS argument with a control character."""
+    return Err("control characters not allowed")
+
+
+def too_many_arguments() -> Err:
+    """-ERR to AUTH with more than a mechanism and an initial response (RFC 5034 4)."""
+    return Err("too many arguments")
+
+
+def invalid_mechanism_name() -> Err:
+    """-ERR to AUTH naming something that cannot be a SASL mechanism (RFC 4422 3.1)."""
+    return Err("invalid mechanism name")
+
+
+def argument_too_long() -> Err:
+    """-ERR to an argument over 40 characters (RFC 1939 3)."""
+    return Err("argument too long")
+
+
+def wrong_argument_count(verb: str) -> Err:
+    """-ERR to a message command with too few or too many arguments: TOP takes a message
+    number and a line count, RETR and DELE a message number, LIST and UIDL one at most."""
+    usage = "message number and line count" if verb == "TOP" else "a message number"
+    return Err(f"{verb} needs {usage}")
+
+
+def invalid_message_number() -> Err:
+    """-ERR to a message number that is not a number of at most 10 digits."""
+    return Err("invalid message number")
+
+
+def invalid_line_count() -> Err:
+    """-ERR to TOP with a line count that is not a number of at most 10 digits."""
+    return Err("invalid line count")
 
 
 # -- Refusals of the state gate (states.py) --------------------------------------------------
