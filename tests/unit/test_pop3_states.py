@@ -274,14 +274,8 @@ STLS                ok     ok    ok     nocert  tls    tls         state  state 
 UTF8                ok     ok    ok     ok      ok     ok          state  state   state
 APOP                ok     ok    ok     ok      ok     ok          state  state   state
 QUIT                ok     ok    ok     ok      ok     ok          ok     state   state
-STAT                state  state state  state   state  state       ok     state   state
-LIST                state  state state  state   state  state       ok     state   state
-RETR                state  state state  state   state  state       ok     state   state
-DELE                state  state state  state   state  state       ok     state   state
-NOOP                state  state state  state   state  state       ok     state   state
-RSET                state  state state  state   state  state       ok     state   state
-TOP                 state  state state  state   state  state       ok     state   state
-UIDL                state  state state  state   state  state       ok     state   state
+STAT,LIST,RETR,DELE state  state state  state   state  state       ok     state   state
+NOOP,RSET,TOP,UIDL  state  state state  state   state  state       ok     state   state
 """
 
 
@@ -300,9 +294,11 @@ def gate_reply(cell: str, command: Pop3Command) -> bytes | None:
 
 
 def _gate_cells() -> list[tuple[str, str, str]]:
-    rows = [line.split() for line in GATE.strip().splitlines()]
-    columns = rows[0][1:]
-    return [(name, column, cell) for name, *cells in rows[1:]
+    """(command, column, cell) for every cell; a row may name several commands."""
+    header, *rows = GATE.strip().splitlines()
+    columns = header.split()[1:]
+    return [(name, column, cell) for names, *cells in map(str.split, rows)
+            for name in names.split(",")
             for column, cell in zip(columns, cells, strict=True)]
 
 

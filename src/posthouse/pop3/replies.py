@@ -105,7 +105,7 @@ def too_many_errors() -> Err:
 # -- Lines that do not parse (parser.py) -----------------------------------------------------
 
 def unknown_command() -> Err:
-    """-ERR to a keyword we do not know (also LAST, removed in RFC 1939)."""
+    """-ERR to a keyword we do not know."""
     return Err("unknown command")
 
 
@@ -125,7 +125,7 @@ def missing_argument() -> Err:
 
 
 def argument_not_utf8() -> Err:
-    """-ERR to a USER or PASS argument that is not UTF-8 (RFC 6856 2)."""
+    """-ERR to a USER or PASS argument that is not UTF-8."""
     return Err("argument is not valid UTF-8")
 
 
@@ -198,7 +198,7 @@ def stls_not_available() -> Err:
     return Err("STLS not available")
 
 
-# -- Login, STLS and UTF8 ---------------------------------------------------------------------
+# -- CAPA, login, STLS and UTF8 ---------------------------------------------------------------
 
 def capability_list(tags: Iterable[str]) -> Ok:
     """The multi-line reply to CAPA, one capability per line (RFC 2449 5)."""

@@ -60,32 +60,28 @@ class Pop3Situation(Protocol):
     """What the gate may read of a session; ``Pop3Connection`` provides it."""
 
     @property
-    def state(self) -> Pop3State: ...
+    def state(self) -> Pop3State:
+        """Where the session stands."""
 
     @property
     def tls_active(self) -> bool:
         """TLS is on (port 995, or after STLS)."""
-        ...
 
     @property
     def tls_available(self) -> bool:
         """A certificate is configured, so STLS can be offered."""
-        ...
 
     @property
     def plaintext_ok(self) -> bool:
         """A password may be sent: TLS is active or plaintext is allowed."""
-        ...
 
     @property
     def user_given(self) -> bool:
         """The line before the command being gated was an accepted USER."""
-        ...
 
     @property
     def sasl_mechanisms(self) -> tuple[str, ...]:
         """The SASL mechanisms offered now."""
-        ...
 
 
 # -- Session rules: refusals that depend on more than the state --------------------------------
