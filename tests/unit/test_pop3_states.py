@@ -1,6 +1,10 @@
-"""Every (state, command) pair of the POP3 core, table-driven (RFC 1939 3-7, RFC 2449 5)."""
+"""Every (state, command) pair of the POP3 core, and the gate that refuses commands (the
+state table, then the session rules) over every situation, table-driven (RFC 1939 3-7,
+RFC 2449 5, RFC 2595 4, RFC 5034 4)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pytest
 
@@ -21,7 +25,10 @@ from posthouse.pop3 import (
     Verb,
     Write,
 )
+from posthouse.pop3.commands import Pop3Command
 from posthouse.pop3.connection import _HANDLERS
+from posthouse.pop3.replies import render
+from posthouse.pop3.states import refusal
 from posthouse.wire import LocalProtocolError
 from posthouse.wire.events import Closed
 from tests.unit.test_pop3_connection import events, logged_in
@@ -214,3 +221,124 @@ def test_trailing_space_is_tolerated() -> None:
         Write(b"+OK 3 600\r\n"),
         Write(b"+OK 1 100\r\n"),
     ]
+
+
+# --- the gate: the state table, then the session rules (states.refusal) -------------------
+
+@dataclass(frozen=True)
+class Situation:
+    """A session as the gate sees it (states.Pop3Situation), set by hand."""
+
+    state: Pop3State
+    tls_active: bool
+    tls_available: bool
+    plaintext_ok: bool
+    user_given: bool
+    sasl_mechanisms: tuple[str, ...]
+
+
+_A, _T = Pop3State.AUTHORIZATION, Pop3State.TRANSACTION
+PLAIN_MECHS = ("PLAIN", "LOGIN")
+SITUATIONS = {
+    # column: state, tls_active, tls_available, plaintext_ok, user_given, mechanisms
+    "plain": Situation(_A, False, True, True, False, PLAIN_MECHS),  # loopback on 110
+    "user": Situation(_A, False, True, True, True, PLAIN_MECHS),  # the line after USER
+    "clear": Situation(_A, False, True, False, False, ()),  # a remote peer on 110
+    "nocert": Situation(_A, False, False, False, False, ()),  # 110 without a certificate
+    "tls": Situation(_A, True, True, True, False, ("SCRAM-SHA-256", *PLAIN_MECHS)),
+    "tls-nocert": Situation(_A, True, False, True, False, PLAIN_MECHS),  # both STLS rules
+    "trans": Situation(_T, False, False, False, False, ()),  # every rule would refuse
+    "update": Situation(Pop3State.UPDATE, False, True, True, True, PLAIN_MECHS),
+    "closed": Situation(Pop3State.CLOSED, False, True, True, True, PLAIN_MECHS),
+}
+
+GATE_COMMANDS = {
+    **{verb.value: Pop3Command(verb) for verb in Verb if verb is not Verb.AUTH},
+    "AUTH": Pop3Command(Verb.AUTH),  # the listing form
+    "AUTH:PLAIN": Pop3Command(Verb.AUTH, text="PLAIN"),
+    "AUTH:SCRAM-SHA-256": Pop3Command(Verb.AUTH, text="SCRAM-SHA-256"),
+    "AUTH:CRAM-MD5": Pop3Command(Verb.AUTH, text="CRAM-MD5"),
+}
+
+# ok: the handler runs (APOP's handler refuses it itself, in every situation).
+GATE = """
+command             plain  user  clear  nocert  tls    tls-nocert  trans  update  closed
+CAPA                ok     ok    ok     ok      ok     ok          ok     state   state
+USER                ok     ok    user   user    ok     ok          state  state   state
+PASS                pass   ok    pass   pass    pass   pass        state  state   state
+AUTH                ok     ok    ok     ok      ok     ok          state  state   state
+AUTH:PLAIN          ok     ok    mech   mech    ok     ok          state  state   state
+AUTH:SCRAM-SHA-256  mech   mech  mech   mech    ok     mech        state  state   state
+AUTH:CRAM-MD5       mech   mech  mech   mech    mech   mech        state  state   state
+STLS                ok     ok    ok     nocert  tls    tls         state  state   state
+UTF8                ok     ok    ok     ok      ok     ok          state  state   state
+APOP                ok     ok    ok     ok      ok     ok          state  state   state
+QUIT                ok     ok    ok     ok      ok     ok          ok     state   state
+STAT,LIST,RETR,DELE state  state state  state   state  state       ok     state   state
+NOOP,RSET,TOP,UIDL  state  state state  state   state  state       ok     state   state
+"""
+
+
+def gate_reply(cell: str, command: Pop3Command) -> bytes | None:
+    """The bytes a cell stands for."""
+    replies = {
+        "ok": None,
+        "state": b"-ERR " + command.verb.value.encode() + b" not valid in this state\r\n",
+        "user": b"-ERR USER needs TLS: use STLS first\r\n",
+        "pass": b"-ERR PASS must follow USER\r\n",
+        "mech": b"-ERR mechanism " + command.text.encode() + b" not available\r\n",
+        "tls": b"-ERR TLS already active\r\n",
+        "nocert": b"-ERR STLS not available\r\n",
+    }
+    return replies[cell]
+
+
+def _gate_cells() -> list[tuple[str, str, str]]:
+    """(command, column, cell) for every cell; a row may name several commands."""
+    header, *rows = GATE.strip().splitlines()
+    columns = header.split()[1:]
+    return [(name, column, cell) for names, *cells in map(str.split, rows)
+            for name in names.split(",")
+            for column, cell in zip(columns, cells, strict=True)]
+
+
+GATE_CELLS = _gate_cells()
+
+
+def test_gate_table_covers_every_command_and_situation() -> None:
+    assert {name for name, _, _ in GATE_CELLS} == set(GATE_COMMANDS)
+    assert {column for _, column, _ in GATE_CELLS} == set(SITUATIONS)
+    assert {GATE_COMMANDS[name].verb for name, _, _ in GATE_CELLS} == set(Verb)
+
+
+@pytest.mark.parametrize(
+    ("name", "column", "cell"),
+    [pytest.param(*cell, id=f"{cell[0]}-{cell[1]}") for cell in GATE_CELLS],
+)
+def test_gate(name: str, column: str, cell: str) -> None:
+    command = GATE_COMMANDS[name]
+    refused = refusal(SITUATIONS[column], command)
+    assert (None if refused is None else render(refused)) == gate_reply(cell, command)
+
+
+def test_gate_refusals_count_towards_max_errors() -> None:
+    conn = Pop3Connection(Pop3Config(max_errors=4))
+    got = events(conn, b"PASS pw\r\nUSER a@x.org\r\nAUTH PLAIN\r\nSTLS\r\nCAPA\r\n")
+    assert got == [
+        Write(b"-ERR PASS must follow USER\r\n"),
+        Write(b"-ERR USER needs TLS: use STLS first\r\n"),
+        Write(b"-ERR mechanism PLAIN not available\r\n"),
+        Write(b"-ERR too many errors, closing connection\r\n"),
+        Closed(),
+    ]
+
+
+def test_stls_on_tls_without_certificate_says_tls_is_active() -> None:
+    conn = Pop3Connection(Pop3Config(tls_active=True, tls_available=False))
+    assert events(conn, b"STLS\r\n") == [Write(b"-ERR TLS already active\r\n")]
+
+
+def test_a_bad_line_after_user_uses_up_the_name() -> None:
+    conn = Pop3Connection(CONFIG)
+    got = events(conn, b"USER a@x.org\r\nSTLS x\r\nPASS pw\r\n")
+    assert got[-1] == Write(b"-ERR PASS must follow USER\r\n")

@@ -1,5 +1,11 @@
 """Sans-IO POP3 server core (RFC 1939, 2449, 2595, 3206, 5034, 6856).
 
+``Pop3Connection`` (connection.py) is the core: it parses each line (parser.py), passes it
+through the one gate ``states.refusal`` (the state table ``VALID_STATES``, then the session
+rules: USER needs TLS, PASS follows USER, AUTH names an offered mechanism, STLS once and
+only with a certificate) and runs the command. Every reply the client can see is named in
+replies.py, for the core and the adapter alike.
+
 Driving it from an IO adapter::
 
     conn = Pop3Connection(Pop3Config(tls_available=True, allow_plaintext=peer_is_loopback))

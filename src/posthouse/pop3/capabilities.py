@@ -1,7 +1,9 @@
-"""The CAPA reply (RFC 2449 5, 6), computed from the config and the session state."""
+"""The CAPA reply (RFC 2449 5, 6): which capabilities are listed, from the config and the
+session state (replies.py words the reply)."""
 
 from __future__ import annotations
 
+from posthouse.pop3 import replies
 from posthouse.pop3.config import Pop3Config
 from posthouse.pop3.replies import Ok
 from posthouse.pop3.states import Pop3State
@@ -30,4 +32,4 @@ def capabilities(
     if in_auth and config.tls_available and not tls_active:
         tags.append("STLS")  # RFC 2595 4: never after TLS is active
     tags.append(f"IMPLEMENTATION {config.implementation}")
-    return Ok("capability list follows", tuple(tag.encode() for tag in tags))
+    return replies.capability_list(tags)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from posthouse.pop3.replies import Err
+
 
 class Verb(enum.Enum):
     """Every command keyword we know."""
@@ -40,7 +42,7 @@ class Pop3Command:
 
 @dataclass(frozen=True, slots=True)
 class BadCommand:
-    """A line that could not be parsed; ``message`` becomes the -ERR text."""
+    """A line that could not be parsed; ``reply`` is the -ERR to send."""
 
-    message: str
+    reply: Err
     verb: Verb | None = None

@@ -1,8 +1,12 @@
 """The sans-IO POP3 server connection: bytes in, events out; answers in, bytes out.
 
-The core answers on its own everything it can decide from the protocol state and the
+Each line is parsed (parser.py) and gated (``states.refusal``: the state table, then the
+session rules) before its handler runs, so a handler only does what a permitted command
+does. The core answers on its own everything it can decide from the protocol state and the
 maildrop list (CAPA, STAT, LIST, UIDL, DELE, RSET, NOOP, errors), and emits a Request for
-everything that needs the store, the authenticator or the TLS layer (see ``events``).
+everything that needs the store, the authenticator or the TLS layer (see ``events``). Every
+reply it sends is named in replies.py; it counts the -ERR replies and ends the session at
+``max_errors``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from posthouse import sasl
+from posthouse.pop3 import replies
 from posthouse.pop3.capabilities import capabilities
 from posthouse.pop3.commands import BadCommand, Pop3Command, Verb
 from posthouse.pop3.config import Pop3Config
@@ -31,7 +36,7 @@ from posthouse.pop3.events import (
 from posthouse.pop3.maildrop import Maildrop
 from posthouse.pop3.parser import parse_command
 from posthouse.pop3.replies import Err, Ok, Pop3Reply, render, status_line, top_part
-from posthouse.pop3.states import VALID_STATES, Pop3State
+from posthouse.pop3.states import Pop3State, refusal
 from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.wire import LineBuffer, LineTooLong, LocalProtocolError
 from posthouse.wire.events import NEED_DATA, Closed, NeedData
@@ -53,6 +58,7 @@ class Pop3Connection:
         self._queue: deque[Pop3Event | Closed] = deque()
         self._pending: Request | None = None
         self._user: str | None = None  # the name from USER, valid for the next command only
+        self._previous_user: str | None = None  # that name, while the next command is handled
         self._in_sasl = False
         self._errors = 0
         self._maildrop: Maildrop | None = None
@@ -63,6 +69,16 @@ class Pop3Connection:
     def plaintext_ok(self) -> bool:
         """Whether passwords may be sent (TLS is active or plaintext is allowed)."""
         return self.tls_active or self.config.allow_plaintext
+
+    @property
+    def tls_available(self) -> bool:
+        """Whether STLS can be offered (a certificate is configured)."""
+        return self.config.tls_available
+
+    @property
+    def user_given(self) -> bool:
+        """Whether the command being handled came right after an accepted USER."""
+        return self._previous_user is not None
 
     @property
     def sasl_mechanisms(self) -> tuple[str, ...]:
@@ -80,7 +96,7 @@ class Pop3Connection:
 
     def greeting(self) -> bytes:
         """The first line the server sends (RFC 1939 4)."""
-        return render(Ok("POP3 server ready"))
+        return render(replies.greeting())
 
     def receive_data(self, data: bytes) -> None:
         """Add bytes read from the client (ignored once the session is closed)."""
@@ -100,7 +116,7 @@ class Pop3Connection:
         except LineTooLong:
             self._in_sasl = False  # a SASL exchange ends with the overlong line
             self._user = None
-            return self._error("line too long")
+            return self._error(replies.line_too_long())
         if line is None:
             return NEED_DATA
         if self._in_sasl:
@@ -108,86 +124,78 @@ class Pop3Connection:
         return self._dispatch(line)
 
     def _dispatch(self, line: bytes) -> Pop3Event | Request:
-        user, self._user = self._user, None  # PASS only immediately after USER (RFC 1939 7)
+        # USER's name lasts one line: PASS only immediately after USER (RFC 1939 7)
+        self._previous_user, self._user = self._user, None
         parsed = parse_command(line, max_command=self.config.max_command_line)
         if isinstance(parsed, BadCommand):
-            return self._error(parsed.message)
-        if self.state not in VALID_STATES[parsed.verb]:
-            return self._error(f"{parsed.verb.value} not valid in this state")
-        return _HANDLERS[parsed.verb](self, parsed, user)
+            return self._error(parsed.reply)
+        refused = refusal(self, parsed)  # the state table, then the session rules
+        if refused is not None:
+            return self._error(refused)
+        return _HANDLERS[parsed.verb](self, parsed)
 
     # --- command handlers ----------------------------------------------------------------
 
-    def _capa(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _capa(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(capabilities(
             self.config, state=self.state, tls_active=self.tls_active,
             mechanisms=self.sasl_mechanisms,
         ))
 
-    def _user_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        if not self.plaintext_ok:
-            return self._error("USER needs TLS: use STLS first")
+    def _user_cmd(self, cmd: Pop3Command) -> Pop3Event:
         self._user = cmd.text
         self._queue.append(UserAccepted(cmd.text))
-        return self._write(Ok("send PASS"))
+        return self._write(replies.send_pass())
 
-    def _pass_cmd(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        if user is None:
-            return self._error("PASS must follow USER")
-        return self._request(Pass(user=user, password=cmd.text))
+    def _pass_cmd(self, cmd: Pop3Command) -> Pop3Event:
+        assert self._previous_user is not None  # the gate refuses PASS without USER
+        return self._request(Pass(user=self._previous_user, password=cmd.text))
 
-    def _auth(self, cmd: Pop3Command, user: str | None) -> Pop3Event | Request:
-        mechanisms = self.sasl_mechanisms
+    def _auth(self, cmd: Pop3Command) -> Pop3Event | Request:
         if not cmd.text:  # the old listing form some clients still probe with
-            return self._write(Ok("SASL mechanisms follow", tuple(m.encode() for m in mechanisms)))
-        if cmd.text not in mechanisms:
-            return self._error(f"mechanism {cmd.text} not available")
+            return self._write(replies.mechanism_list(self.sasl_mechanisms))
         self._in_sasl = True
         return self._request(AuthStart(mechanism=cmd.text, initial=cmd.initial))
 
-    def _stls(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        if self.tls_active:
-            return self._error("TLS already active")
-        if not self.config.tls_available:
-            return self._error("STLS not available")
+    def _stls(self, cmd: Pop3Command) -> Pop3Event:
         return self._request(Stls())
 
-    def _utf8(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _utf8(self, cmd: Pop3Command) -> Pop3Event:
         self.utf8 = True
         self._queue.append(Utf8())
-        return self._write(Ok("UTF8 enabled"))
+        return self._write(replies.utf8_enabled())
 
-    def _apop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        return self._error("APOP not supported")
+    def _apop(self, cmd: Pop3Command) -> Pop3Event:
+        return self._error(replies.apop_not_supported())
 
-    def _quit(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _quit(self, cmd: Pop3Command) -> Pop3Event:
         if self.state is Pop3State.AUTHORIZATION:  # RFC 1939 4: no UPDATE state
             self._close()
-            return self._write(Ok("bye"))
+            return self._write(replies.bye())
         drop = self._drop()
         self.state = Pop3State.UPDATE  # RFC 1939 6
         return self._request(Commit(drop.deleted_uids(), drop.retrieved_uids()))
 
-    def _stat(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _stat(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().stat())
 
-    def _list(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _list(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().list(cmd.number))
 
-    def _uidl(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _uidl(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().uidl_reply(cmd.number))
 
-    def _dele(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _dele(self, cmd: Pop3Command) -> Pop3Event:
         assert cmd.number is not None
         return self._write(self._drop().dele(cmd.number))
 
-    def _rset(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _rset(self, cmd: Pop3Command) -> Pop3Event:
         return self._write(self._drop().rset())
 
-    def _noop(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
-        return self._write(Ok())
+    def _noop(self, cmd: Pop3Command) -> Pop3Event:
+        return self._write(replies.ok())
 
-    def _retrieve(self, cmd: Pop3Command, user: str | None) -> Pop3Event:
+    def _retrieve(self, cmd: Pop3Command) -> Pop3Event:
         assert cmd.number is not None
         found = self._drop().lookup(cmd.number)
         if isinstance(found, Err):
@@ -245,18 +253,18 @@ class Pop3Connection:
         self.tls_active = True
         self.utf8 = False
         self._user = None
-        return render(Ok("begin TLS negotiation"))
+        return render(replies.begin_tls())
 
     def send_message(self, data: bytes) -> bytes:
         """Answer Retr/Top with the message's stored bytes: status, dot-stuffed body, "."."""
         pending = self._answer(Retr, Top)
         if isinstance(pending, Top):
-            return status_line(Ok("top of message follows")) + dot_stuff(
+            return status_line(replies.top_follows()) + dot_stuff(
                 top_part(data, pending.lines)
             )
         assert isinstance(pending, Retr)
         self._drop().retrieved.add(pending.number)
-        return status_line(Ok(f"{len(data)} octets")) + dot_stuff(data)
+        return status_line(replies.message_follows(len(data))) + dot_stuff(data)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -281,12 +289,14 @@ class Pop3Connection:
     def _write(self, reply: Pop3Reply) -> Write:
         return Write(render(reply))
 
-    def _error(self, text: str) -> Write:
+    def _error(self, reply: Err) -> Write:
+        """Send ``reply`` for a refused command; the one that reaches ``max_errors`` is
+        answered with ``too_many_errors`` instead, and the session ends."""
         self._errors += 1
         if self._errors >= self.config.max_errors:
             self._close()
-            return self._write(Err("too many errors, closing connection"))
-        return self._write(Err(text))
+            return self._write(replies.too_many_errors())
+        return self._write(reply)
 
     def _close(self) -> None:
         self.state = Pop3State.CLOSED
@@ -294,7 +304,7 @@ class Pop3Connection:
         self._queue.append(Closed())
 
 
-_Handler = Callable[[Pop3Connection, Pop3Command, str | None], Pop3Event | Request]
+_Handler = Callable[[Pop3Connection, Pop3Command], Pop3Event | Request]
 _HANDLERS: dict[Verb, _Handler] = {
     Verb.CAPA: Pop3Connection._capa,
     Verb.USER: Pop3Connection._user_cmd,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from posthouse.pop3 import replies
 from posthouse.pop3.replies import Err, Ok, Pop3Reply
 from posthouse.wire import LocalProtocolError
 
@@ -46,9 +47,9 @@ class Maildrop:
     def lookup(self, number: int) -> Entry | Err:
         """The live message with this number, or the -ERR to send."""
         if not 1 <= number <= len(self._entries):
-            return Err("no such message")
+            return replies.no_such_message()
         if number in self._deleted:
-            return Err(f"message {number} already deleted")
+            return replies.already_deleted(number)
         return self._entries[number - 1]
 
     def _live(self) -> list[Entry]:
@@ -61,25 +62,26 @@ class Maildrop:
 
     def stat(self) -> Pop3Reply:
         """RFC 1939 5 STAT: "+OK count octets"."""
-        count, size = self.totals()
-        return Ok(f"{count} {size}")
+        return replies.maildrop_status(*self.totals())
 
     def list(self, number: int | None) -> Pop3Reply:
         """LIST [n]: one scan listing, or all of them as a multi-line reply."""
         if number is not None:
             found = self.lookup(number)
-            return found if isinstance(found, Err) else Ok(f"{found.number} {found.size}")
+            if isinstance(found, Err):
+                return found
+            return replies.scan_listing(found.number, found.size)
         count, size = self.totals()
-        lines = tuple(f"{e.number} {e.size}".encode() for e in self._live())
-        return Ok(f"{count} messages ({size} octets)", lines)
+        return replies.scan_listings(count, size, ((e.number, e.size) for e in self._live()))
 
     def uidl_reply(self, number: int | None) -> Pop3Reply:
         """UIDL [n] (RFC 1939 7)."""
         if number is not None:
             found = self.lookup(number)
-            return found if isinstance(found, Err) else Ok(f"{found.number} {self.uidl(found)}")
-        lines = tuple(f"{e.number} {self.uidl(e)}".encode() for e in self._live())
-        return Ok("unique-id listing follows", lines)
+            if isinstance(found, Err):
+                return found
+            return replies.unique_id(found.number, self.uidl(found))
+        return replies.unique_id_listing((e.number, self.uidl(e)) for e in self._live())
 
     def dele(self, number: int) -> Pop3Reply:
         """Mark a message deleted; it goes only when QUIT commits."""
@@ -87,7 +89,7 @@ class Maildrop:
         if isinstance(found, Err):
             return found
         self._deleted.add(number)
-        return Ok(f"message {number} deleted")
+        return replies.message_deleted(number)
 
     def rset(self) -> Pop3Reply:
         """Unmark every deleted message."""

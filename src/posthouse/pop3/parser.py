@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from posthouse.pop3 import replies
 from posthouse.pop3.commands import BadCommand, Pop3Command, Verb
 
 MAX_ARGUMENT = 40  # RFC 1939 3: arguments are up to 40 characters long
@@ -24,13 +25,13 @@ def parse_command(line: bytes, *, max_command: int) -> Pop3Command | BadCommand:
     keyword, _, rest = line.partition(b" ")
     verb = _VERBS.get(keyword.upper())
     if verb is None:
-        return BadCommand("unknown command")
+        return BadCommand(replies.unknown_command())
     if verb is not Verb.AUTH and len(line) > max_command:
-        return BadCommand("command line too long", verb)
+        return BadCommand(replies.command_line_too_long(), verb)
     if verb in _NO_ARGS:
-        return (
-            Pop3Command(verb) if not rest.strip(b" ") else BadCommand("no arguments allowed", verb)
-        )
+        if rest.strip(b" "):
+            return BadCommand(replies.no_arguments_allowed(), verb)
+        return Pop3Command(verb)
     if verb in (Verb.USER, Verb.PASS):
         return _parse_text(verb, rest)
     if verb is Verb.AUTH:
@@ -44,27 +45,27 @@ def _parse_text(verb: Verb, rest: bytes) -> Pop3Command | BadCommand:
     if verb is Verb.USER:
         rest = rest.strip(b" ")
     if not rest:
-        return BadCommand("missing argument", verb)
+        return BadCommand(replies.missing_argument(), verb)
     try:
         text = rest.decode("utf-8")
     except UnicodeDecodeError:
-        return BadCommand("argument is not valid UTF-8", verb)
+        return BadCommand(replies.argument_not_utf8(), verb)
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
-        return BadCommand("control characters not allowed", verb)
+        return BadCommand(replies.control_characters(), verb)
     return Pop3Command(verb, text=text)
 
 
 def _parse_auth(rest: bytes) -> Pop3Command | BadCommand:
     parts = rest.split()
     if len(parts) > 2:
-        return BadCommand("too many arguments", Verb.AUTH)
+        return BadCommand(replies.too_many_arguments(), Verb.AUTH)
     if not parts:
         return Pop3Command(Verb.AUTH)  # the pre-RFC 5034 "list mechanisms" form
     name = parts[0]
     if len(name) > 20 or not all(
         ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for ch in name
     ):
-        return BadCommand("invalid mechanism name", Verb.AUTH)
+        return BadCommand(replies.invalid_mechanism_name(), Verb.AUTH)
     return Pop3Command(
         Verb.AUTH, text=name.decode("ascii").upper(), initial=parts[1] if len(parts) == 2 else None
     )
@@ -78,19 +79,17 @@ def _number(arg: bytes) -> int | None:
 
 def _parse_numbers(verb: Verb, args: list[bytes]) -> Pop3Command | BadCommand:
     if any(len(arg) > MAX_ARGUMENT for arg in args):
-        return BadCommand("argument too long", verb)
+        return BadCommand(replies.argument_too_long(), verb)
     if verb in _OPTIONAL_NUMBER and not args:
         return Pop3Command(verb)
-    wanted = 2 if verb is Verb.TOP else 1
-    if len(args) != wanted:
-        usage = "message number and line count" if wanted == 2 else "a message number"
-        return BadCommand(f"{verb.value} needs {usage}", verb)
+    if len(args) != (2 if verb is Verb.TOP else 1):
+        return BadCommand(replies.wrong_argument_count(verb.value), verb)
     number = _number(args[0])
     if number is None:
-        return BadCommand("invalid message number", verb)
+        return BadCommand(replies.invalid_message_number(), verb)
     if verb is Verb.TOP:
         lines = _number(args[1])
         if lines is None:
-            return BadCommand("invalid line count", verb)
+            return BadCommand(replies.invalid_line_count(), verb)
         return Pop3Command(verb, number=number, lines=lines)
     return Pop3Command(verb, number=number)
