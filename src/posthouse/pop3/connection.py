@@ -7,7 +7,6 @@ everything that needs the store, the authenticator or the TLS layer (see ``event
 
 from __future__ import annotations
 
-import base64
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -233,7 +232,7 @@ class Pop3Connection:
         if isinstance(challenge, sasl.Challenge):
             encoded = challenge.encoded()
         else:
-            encoded = base64.b64encode(challenge)
+            encoded = sasl.Challenge(challenge).encoded()
         return b"+ " + encoded + CRLF
 
     def start_tls(self) -> bytes:

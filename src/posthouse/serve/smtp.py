@@ -202,7 +202,7 @@ class SmtpSession:
 
     def _auth_result(self, result: ExchangeResult) -> smtp.Reply:
         if isinstance(result, sasl.Challenge):
-            return replies.auth_challenge(result.data)
+            return replies.auth_challenge(result)
         self.exchange = None
         if result is SaslOutcome.REJECTED:
             return replies.auth_failed()

@@ -99,7 +99,7 @@ async def handle_authenticate(
     result = await _start(exchange, cmd)
     initial = cmd.initial_response is not None  # a failure now is the initial response's
     while isinstance(result, sasl.Challenge):
-        yield Continuation.challenge(result.data)
+        yield Continuation.challenge(result)
         answer = await ctx.port.read_auth_line()
         result = await exchange.step(answer.line)
         initial = False
