@@ -29,7 +29,7 @@ from posthouse.sasl.base import (
 from posthouse.sasl.events import AuthResponse, AuthStart, SaslEvent
 from posthouse.sasl.login import LoginMechanism
 from posthouse.sasl.plain import PlainMechanism
-from posthouse.sasl.registry import mechanisms, normalize_name, start
+from posthouse.sasl.registry import is_mechanism_name, mechanisms, normalize_name, start
 from posthouse.sasl.scram import ScramSecrets, ScramSha256, derive_secrets
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "UnknownMechanism",
     "Verified",
     "derive_secrets",
+    "is_mechanism_name",
     "mechanisms",
     "normalize_name",
     "start",

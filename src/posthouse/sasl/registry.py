@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 
 from posthouse.sasl.base import Mechanism, MechanismNotAllowed, UnknownMechanism
@@ -14,7 +15,8 @@ _FACTORIES: dict[str, Callable[[], Mechanism]] = {
     "PLAIN": PlainMechanism,
     "LOGIN": LoginMechanism,
 }
-_MAX_NAME = 20  # RFC 4422 3.1: mechanism names are 1 to 20 characters
+# RFC 4422 3.1: a mechanism name is 1 to 20 characters of A-Z, 0-9, "-" and "_".
+_NAME = re.compile(r"[A-Z0-9_-]{1,20}")
 
 
 def mechanisms(*, secure: bool, scram: bool = False) -> tuple[str, ...]:
@@ -33,6 +35,13 @@ def mechanisms(*, secure: bool, scram: bool = False) -> tuple[str, ...]:
     return tuple(names)
 
 
+def is_mechanism_name(name: str | bytes) -> bool:
+    """Whether ``name`` has the syntax of a mechanism name (RFC 4422 3.1), upper case only:
+    a client's name, which may come in any case, is upper-cased first."""
+    text = name.decode("latin-1") if isinstance(name, bytes) else name
+    return _NAME.fullmatch(text) is not None
+
+
 def normalize_name(name: str | bytes) -> str:
     """Upper-cased mechanism name; UnknownMechanism if it cannot be one."""
     if isinstance(name, bytes):
@@ -41,7 +50,7 @@ def normalize_name(name: str | bytes) -> str:
         except UnicodeDecodeError:
             raise UnknownMechanism("mechanism name is not ASCII") from None
     name = name.upper()
-    if not 0 < len(name) <= _MAX_NAME:
+    if not is_mechanism_name(name):
         raise UnknownMechanism("bad mechanism name")
     return name
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_MECHANISM_RE = re.compile(r"[A-Z0-9_-]{1,20}")  # RFC 4422 3.1 mechanism names
+from posthouse.sasl import is_mechanism_name
 
 # RFC 5321 4.5.3.1.4 makes 512 octets (with CRLF) the minimum command line every server must
 # take. Parameters from SIZE, DSN, AUTH and SMTPUTF8 lengthen MAIL and RCPT (RFC 1870 3, RFC
@@ -50,7 +49,7 @@ class SmtpConfig:
         if self.max_message_size < 0 or self.max_recipients < 1:
             raise ValueError("max_message_size and max_recipients must be positive")
         for mech in self.auth_mechanisms:
-            if not _MECHANISM_RE.fullmatch(mech):
+            if not is_mechanism_name(mech):
                 raise ValueError(f"bad SASL mechanism name {mech!r}")
 
     @property
