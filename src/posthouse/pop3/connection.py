@@ -66,9 +66,8 @@ class Pop3Connection:
     @property
     def sasl_mechanisms(self) -> tuple[str, ...]:
         """The SASL mechanisms offered now; pass as ``allowed`` to ``sasl.start``."""
-        config = self.config
-        scram = config.scram and (self.plaintext_ok or not config.scram_only_when_secure)
-        return sasl.mechanisms(secure=self.plaintext_ok, scram=scram)
+        return sasl.mechanisms(secure=self.plaintext_ok, scram=self.config.scram,
+                               tls_available=self.config.tls_available)
 
     @property
     def maildrop(self) -> Maildrop | None:

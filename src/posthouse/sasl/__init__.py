@@ -3,7 +3,7 @@
 The cores hand the client's text over raw (``AuthStart``, ``AuthResponse``); the sessions
 drive the mechanism through ``auth.sasl_exchange.SaslExchange``, which does::
 
-    mech = sasl.start(name, allowed=sasl.mechanisms(secure=..., scram=...))
+    mech = sasl.start(name, allowed=sasl.mechanisms(secure=..., scram=..., tls_available=...))
     result = mech.step(raw_initial_response_or_None)
     while isinstance(result, sasl.Challenge):
         send(prefix + result.encoded())          # "334 " / "+ "

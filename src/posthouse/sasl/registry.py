@@ -19,16 +19,21 @@ _FACTORIES: dict[str, Callable[[], Mechanism]] = {
 _NAME = re.compile(r"[A-Z0-9_-]{1,20}")
 
 
-def mechanisms(*, secure: bool, scram: bool = False) -> tuple[str, ...]:
-    """The mechanisms to advertise, strongest first.
+def mechanisms(*, secure: bool, scram: bool = False, tls_available: bool = False
+               ) -> tuple[str, ...]:
+    """The mechanisms a server offers on a channel, strongest first: the one rule SMTP,
+    POP3 and IMAP follow (nothing else decides what they offer).
 
-    PLAIN and LOGIN send the password itself, so they are offered only on a secure channel
-    (TLS, or a deployment that explicitly allows plaintext, e.g. on loopback). SCRAM-SHA-256
-    never reveals the password; ``scram`` says whether to offer it (the servers do on the
-    same channels as PLAIN: its exchange still gives an eavesdropper a dictionary attack).
+    ``secure``: passwords may be sent on this channel (TLS, or a deployment that explicitly
+    allows plaintext, e.g. on loopback); PLAIN and LOGIN send the password itself, so they
+    are offered only there. ``scram``: the server has SCRAM-SHA-256 enabled. SCRAM never
+    reveals the password, but its exchange still gives an eavesdropper a dictionary attack:
+    where the client can switch to TLS first (``tls_available``: STARTTLS/STLS, as on every
+    posthouse listener) it waits for a secure channel like PLAIN; on a listener without TLS
+    it is the one mechanism offered.
     """
     names: list[str] = []
-    if scram:
+    if scram and (secure or not tls_available):
         names.append("SCRAM-SHA-256")
     if secure:
         names += ["PLAIN", "LOGIN"]

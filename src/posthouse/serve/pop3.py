@@ -47,7 +47,7 @@ class Pop3Session:
             allow_plaintext=plaintext_login_allowed(
                 tls_active=False, peer_ip=self.ip,
                 loopback_ok=services.config.auth.allow_plaintext_on_loopback),
-            scram=True, scram_only_when_secure=True))
+            scram=True))
         self.principal: Principal | None = None
         self.inbox_id = 0
         self.blobs: dict[int, str] = {}  # uid -> blob id, from the listing made at login

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from posthouse.sasl import is_mechanism_name
-
 # RFC 5321 4.5.3.1.4 makes 512 octets (with CRLF) the minimum command line every server must
 # take. Parameters from SIZE, DSN, AUTH and SMTPUTF8 lengthen MAIL and RCPT (RFC 1870 3, RFC
 # 3461 5), so we take up to 1000 octets including CRLF, the RFC 5321 text line limit.
@@ -17,7 +15,8 @@ class SmtpConfig:
     """Limits and the extensions to advertise in the EHLO reply.
 
     ``starttls``: offer STARTTLS while the session is still plaintext. ``auth``: offer AUTH
-    with ``auth_mechanisms``, only over TLS when ``auth_requires_tls`` (RFC 8314 / 4954 4).
+    with the mechanisms of ``sasl.mechanisms`` (SCRAM-SHA-256 too when ``scram``), only over
+    TLS when ``auth_requires_tls`` (RFC 8314 / 4954 4).
     ``auth_required``: MAIL needs a successful AUTH first (submission). ``tls_required``:
     MAIL needs TLS first (530 5.7.0, RFC 3207 4).
     """
@@ -28,7 +27,7 @@ class SmtpConfig:
     max_recipients: int = 100  # RFC 5321 4.5.3.1.8: at least 100 must be accepted
     starttls: bool = False
     auth: bool = False
-    auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN")
+    scram: bool = False  # the store holds SCRAM secrets: offer SCRAM-SHA-256
     auth_requires_tls: bool = True
     auth_required: bool = False
     tls_required: bool = False
@@ -48,9 +47,6 @@ class SmtpConfig:
             raise ValueError("max_line must be at least 512 (RFC 5321 4.5.3.1.4)")
         if self.max_message_size < 0 or self.max_recipients < 1:
             raise ValueError("max_message_size and max_recipients must be positive")
-        for mech in self.auth_mechanisms:
-            if not is_mechanism_name(mech):
-                raise ValueError(f"bad SASL mechanism name {mech!r}")
 
     @property
     def binarymime_offered(self) -> bool:
