@@ -222,8 +222,7 @@ class Pop3Connection:
         self._maildrop = drop
         self._in_sasl = False
         self.state = Pop3State.TRANSACTION
-        count, size = drop.totals()
-        return render(Ok(f"maildrop has {count} messages ({size} octets)"))
+        return render(drop.summary())
 
     def auth_challenge(self, challenge: sasl.Challenge | bytes) -> bytes:
         """Answer AuthStart/AuthResponse with a SASL challenge ("+ base64", RFC 5034 4)."""
