@@ -29,6 +29,7 @@ from posthouse.imap.responses import (
     recent,
     response_chunks,
 )
+from posthouse.sasl import Challenge
 from posthouse.store import errors as se
 
 VALUES: list[tuple[Value, bytes]] = [
@@ -114,7 +115,7 @@ RESPONSES = [
     (Bye("idle", Code("UNAVAILABLE")), b"* BYE [UNAVAILABLE] idle\r\n"),
     (Continuation(), b"+ Ready\r\n"),
     (Continuation(""), b"+ \r\n"),
-    (Continuation.challenge(b"\x00hi"), b"+ AGhp\r\n"),
+    (Continuation.challenge(Challenge(b"\x00hi")), b"+ AGhp\r\n"),
     (Tagged("t", Status.BAD, "evil\r\ninjection"), b"t BAD evil  injection\r\n"),
     (exists(23), b"* 23 EXISTS\r\n"),
     (recent(1), b"* 1 RECENT\r\n"),

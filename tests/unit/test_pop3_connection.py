@@ -213,7 +213,7 @@ def test_auth_listing_form() -> None:
 
 
 def test_scram_offered_when_configured() -> None:
-    conn = Pop3Connection(Pop3Config(scram=True))
+    conn = Pop3Connection(Pop3Config(scram=True, tls_available=False))  # a listener without TLS
     assert conn.sasl_mechanisms == ("SCRAM-SHA-256",)
     [start] = events(conn, b"AUTH SCRAM-SHA-256 biwsbj11c2VyLHI9YWJj\r\n")
     assert start == AuthStart("SCRAM-SHA-256", b"biwsbj11c2VyLHI9YWJj")

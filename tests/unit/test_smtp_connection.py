@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from posthouse.sasl import Challenge
 from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.smtp import replies
 from posthouse.smtp.connection import SmtpServerConnection
@@ -473,7 +474,7 @@ def test_421_answer_closes() -> None:
     [
         (MAIL, replies.start_mail_input()),
         (b"NOOP\r\n", replies.ready_to_start_tls()),
-        (EHLO, replies.auth_challenge(b"")),
+        (EHLO, replies.auth_challenge(Challenge(b""))),
         (b"DATA\r\n", replies.ok()),
         (b"STARTTLS\r\n", replies.ok()),
         (b"AUTH PLAIN =\r\n", replies.ok()),

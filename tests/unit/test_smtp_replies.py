@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
+from posthouse.sasl import Challenge
 from posthouse.smtp import replies
 from posthouse.smtp.replies import Reply
 from posthouse.wire import LocalProtocolError
@@ -31,9 +34,10 @@ def test_list_text_is_stored_as_tuple_and_hashable() -> None:
 
 def test_intermediate_replies_never_carry_enhanced_codes() -> None:
     # RFC 3463 classes are 2, 4 and 5 only; 334 must be exactly "334 base64".
-    assert replies.auth_challenge(b"hi").render() == b"334 aGk=\r\n"
-    assert replies.auth_challenge(b"").render() == b"334 \r\n"
-    assert replies.auth_challenge_encoded(b"aGk=").render() == b"334 aGk=\r\n"
+    assert replies.auth_challenge(Challenge(b"hi")).render() == b"334 aGk=\r\n"
+    assert replies.auth_challenge(Challenge(b"")).render() == b"334 \r\n"
+    # the wire text is the challenge's base64 text as is (once auth_challenge_encoded)
+    assert replies.auth_challenge(Challenge(base64.b64decode(b"aGk="))).render() == b"334 aGk=\r\n"
     assert replies.start_mail_input().render().startswith(b"354 End data")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
+from posthouse.sasl import Challenge
 from posthouse.sasl.events import AuthResponse, AuthStart
 from posthouse.smtp import replies
 from posthouse.smtp.config import SmtpConfig
@@ -48,7 +49,7 @@ def auto_reply(conn: SmtpServerConnection, event: SmtpEvent) -> Reply:
     if isinstance(event, StartTLS):
         return replies.ready_to_start_tls()
     if isinstance(event, AuthStart):
-        return replies.auth_challenge(b"") if event.initial is None \
+        return replies.auth_challenge(Challenge(b"")) if event.initial is None \
             else replies.auth_succeeded()
     if isinstance(event, AuthResponse):
         return replies.auth_succeeded()

@@ -12,12 +12,9 @@ protocol's reply.
 from __future__ import annotations
 
 import enum
-import logging
 
 from posthouse import sasl
 from posthouse.auth.authenticator import Authenticator, Principal
-
-log = logging.getLogger("posthouse.auth")
 
 
 class SaslOutcome(enum.Enum):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from posthouse.delivery.headers import has_8bit, header_block, strip_return_path
+from posthouse.delivery.headers import has_8bit, strip_return_path
+from posthouse.message.headers import header_block
 from posthouse.store.models import OutboundEnvelope
 
 # Without RET, a failure DSN returns the whole message only up to this size (RFC 3461 4.3

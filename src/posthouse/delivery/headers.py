@@ -10,19 +10,11 @@ from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
 
-from posthouse.message.headers import field_names
+from posthouse.message.headers import field_names, header_block
 
 # One Return-Path field with its folded continuation lines, at the start of a message.
 _RETURN_PATH = re.compile(rb"\AReturn-Path[ \t]*:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*",
                           re.IGNORECASE)
-
-
-def header_block(data: bytes) -> bytes:
-    """The header section of a message (up to, not including, the blank line)."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return data if not data.startswith(b"\r\n") else b""
-    return data[: end + 2]
 
 
 def has_field(data: bytes, name: str) -> bool:

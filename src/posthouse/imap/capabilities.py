@@ -7,7 +7,6 @@ passwords may not be sent (RFC 9051 6.2.3, 11.1; RFC 8314); where they may, SCRA
 
 from __future__ import annotations
 
-from posthouse import sasl
 from posthouse.imap.responses import Atom, Code
 
 _BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE")
@@ -20,12 +19,14 @@ ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT"})
 
 
 def capabilities(
-    *, tls: bool, secure: bool, authenticated: bool, max_message_size: int
+    *, tls: bool, secure: bool, authenticated: bool, max_message_size: int,
+    mechanisms: tuple[str, ...],
 ) -> list[str]:
     """The capability names for the current state.
 
     ``tls``: the connection is encrypted; ``secure``: passwords may be sent (TLS, or a
-    loopback peer with plaintext allowed by configuration).
+    loopback peer with plaintext allowed by configuration); ``mechanisms``: the SASL
+    mechanisms offered now (``HandlerContext.sasl_mechanisms``).
     """
     names = list(_BASE)
     if authenticated:
@@ -34,9 +35,8 @@ def capabilities(
         return names
     if not tls:
         names.append("STARTTLS")
-    if secure:
-        names += [f"AUTH={m}" for m in sasl.mechanisms(secure=True, scram=True)]
-    else:
+    names += [f"AUTH={m}" for m in mechanisms]
+    if not secure:
         names.append("LOGINDISABLED")
     return names
 

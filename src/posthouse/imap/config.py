@@ -26,6 +26,7 @@ class ImapConfig:
     max_bad_in_a_row: int = 10  # BAD responses in a row before BYE
     bye_drain_seconds: float = 5.0  # how long a BYE may take to go out
     allow_plaintext_on_loopback: bool = False
+    scram: bool = True  # the store holds SCRAM secrets: offer SCRAM-SHA-256 (sasl.mechanisms)
 
     def __post_init__(self) -> None:
         if self.max_line < 8192:

@@ -26,11 +26,12 @@ bigger buffer before it reaches the socket.
 
 from __future__ import annotations
 
-import base64
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
+
+from posthouse.sasl import Challenge
 
 QUOTED_MAX = 1024  # longer strings go out as literals
 _INLINE_MAX = 4096  # payloads up to this size are joined into the surrounding chunk
@@ -218,9 +219,9 @@ class Continuation:
     text: str = "Ready"
 
     @classmethod
-    def challenge(cls, data: bytes) -> Continuation:
-        """A SASL challenge: the data in base64 (RFC 9051 6.2.2)."""
-        return cls(base64.b64encode(data).decode("ascii"))
+    def challenge(cls, challenge: Challenge) -> Continuation:
+        """A SASL challenge: ``+`` and its base64 text (RFC 9051 6.2.2)."""
+        return cls(challenge.encoded().decode("ascii"))
 
 
 Response: TypeAlias = Tagged | UntaggedStatus | Bye | Untagged | Continuation

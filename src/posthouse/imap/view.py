@@ -35,7 +35,7 @@ from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Atom, Status, Untagged, Value, exists, expunge, recent
 from posthouse.imap.sequence import SequenceSet
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged, StoreEvent
-from posthouse.store.models import UidFlags
+from posthouse.store.models import RECENT, SEEN, UidFlags
 
 
 class MailboxView:
@@ -61,7 +61,7 @@ class MailboxView:
         self._modseqs = array("Q", (m.modseq for m in messages))
         self.highestmodseq = max((m.modseq for m in messages), default=0)
         self.first_unseen = next(
-            (i + 1 for i, m in enumerate(messages) if "\\Seen" not in m.flags), None
+            (i + 1 for i, m in enumerate(messages) if SEEN not in m.flags), None
         )
         self._new: list[int] = []  # added in the store, EXISTS not sent yet
         self._gone: set[int] = set()  # expunged in the store, EXPUNGE not sent yet
@@ -114,7 +114,7 @@ class MailboxView:
         """``flags`` as the FETCH FLAGS value for this session (adds \\Recent in rev1)."""
         names = set(flags)
         if not self.rev2 and uid in self._recent:
-            names.add("\\Recent")
+            names.add(RECENT)
         return [Atom(f) for f in sorted(names)]
 
     # -- sequence sets ---------------------------------------------------------------------

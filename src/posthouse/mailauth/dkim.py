@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from dkim.canonicalization import CanonicalizationPolicy
 
 from posthouse.config import Config, dkim_key_path
-from posthouse.message.headers import field_names
+from posthouse.message.headers import field_names, header_block
 
 # The fields signed when present (RFC 6376 5.4.1 recommends these); From is required.
 SIGNED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "mime-version",
@@ -91,9 +91,7 @@ def ed25519_public_record(key: Ed25519PrivateKey) -> str:
 
 def fields_to_sign(message: bytes) -> list[str]:
     """SIGNED_FIELDS that occur in the header section, in that order."""
-    end = message.find(b"\r\n\r\n")
-    head = message if end < 0 else message[: end + 2]
-    present = {name.decode("ascii").lower() for name in field_names(head)}
+    present = {name.decode("ascii").lower() for name in field_names(header_block(message))}
     return [f for f in SIGNED_FIELDS if f in present]
 
 

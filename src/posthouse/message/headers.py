@@ -84,6 +84,16 @@ def _field_name(line: bytes) -> tuple[str, int]:
     return name.decode("ascii"), colon
 
 
+def header_block(data: bytes) -> bytes:
+    """The header section of a message, up to (not including) the blank line: for the
+    byte-level scans (``field_names``, 8-bit checks). Only CRLF ends a line here; without a
+    CRLF CRLF the whole message is header, unless it starts with CRLF (then none)."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return data if not data.startswith(b"\r\n") else b""
+    return data[: end + 2]
+
+
 def field_names(header: bytes) -> Iterator[bytes]:
     """The name of each field in a header section, as given, in order: a scan by pattern
     for callers that only ask which fields are there (no Field objects, no limits; every

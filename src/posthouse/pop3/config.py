@@ -18,8 +18,7 @@ class Pop3Config:
     tls_active: bool = False  # implicit TLS (port 995), or already upgraded
     tls_available: bool = False  # a certificate is configured, so STLS can be offered
     allow_plaintext: bool = False
-    scram: bool = False  # the store holds SCRAM secrets: offer SCRAM-SHA-256
-    scram_only_when_secure: bool = False  # ... only where PLAIN is offered too (RFC 8314)
+    scram: bool = False  # the store holds SCRAM secrets: offer SCRAM-SHA-256 (sasl.mechanisms)
     implementation: str = "posthouse"
     login_delay: int | None = None  # RFC 2449 6.8; None omits the capability
     # RFC 2449 4 allows 255 octets per command line; we accept up to this before -ERR.

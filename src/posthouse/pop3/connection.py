@@ -11,7 +11,6 @@ reply it sends is named in replies.py; it counts the -ERR replies and ends the s
 
 from __future__ import annotations
 
-import base64
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -83,9 +82,8 @@ class Pop3Connection:
     @property
     def sasl_mechanisms(self) -> tuple[str, ...]:
         """The SASL mechanisms offered now; pass as ``allowed`` to ``sasl.start``."""
-        config = self.config
-        scram = config.scram and (self.plaintext_ok or not config.scram_only_when_secure)
-        return sasl.mechanisms(secure=self.plaintext_ok, scram=scram)
+        return sasl.mechanisms(secure=self.plaintext_ok, scram=self.config.scram,
+                               tls_available=self.config.tls_available)
 
     @property
     def maildrop(self) -> Maildrop | None:
@@ -232,8 +230,7 @@ class Pop3Connection:
         self._maildrop = drop
         self._in_sasl = False
         self.state = Pop3State.TRANSACTION
-        count, size = drop.totals()
-        return render(Ok(f"maildrop has {count} messages ({size} octets)"))
+        return render(drop.summary())
 
     def auth_challenge(self, challenge: sasl.Challenge | bytes) -> bytes:
         """Answer AuthStart/AuthResponse with a SASL challenge ("+ base64", RFC 5034 4)."""
@@ -241,7 +238,7 @@ class Pop3Connection:
         if isinstance(challenge, sasl.Challenge):
             encoded = challenge.encoded()
         else:
-            encoded = base64.b64encode(challenge)
+            encoded = sasl.Challenge(challenge).encoded()
         return b"+ " + encoded + CRLF
 
     def start_tls(self) -> bytes:

@@ -60,6 +60,11 @@ class Maildrop:
         live = self._live()
         return len(live), sum(e.size for e in live)
 
+    def summary(self) -> Ok:
+        """"+OK maildrop has N messages (M octets)": the answer to a login and to RSET."""
+        count, size = self.totals()
+        return Ok(f"maildrop has {count} messages ({size} octets)")
+
     def stat(self) -> Pop3Reply:
         """RFC 1939 5 STAT: "+OK count octets"."""
         return replies.maildrop_status(*self.totals())
@@ -94,8 +99,7 @@ class Maildrop:
     def rset(self) -> Pop3Reply:
         """Unmark every deleted message."""
         self._deleted.clear()
-        count, size = self.totals()
-        return Ok(f"maildrop has {count} messages ({size} octets)")
+        return self.summary()
 
     def deleted_uids(self) -> tuple[int, ...]:
         """Uids marked deleted, in message-number order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from posthouse.pop3 import replies
 from posthouse.pop3.commands import BadCommand, Pop3Command, Verb
+from posthouse.sasl import is_mechanism_name
 
 MAX_ARGUMENT = 40  # RFC 1939 3: arguments are up to 40 characters long
 MAX_NUMBER_DIGITS = 10
@@ -61,13 +62,11 @@ def _parse_auth(rest: bytes) -> Pop3Command | BadCommand:
         return BadCommand(replies.too_many_arguments(), Verb.AUTH)
     if not parts:
         return Pop3Command(Verb.AUTH)  # the pre-RFC 5034 "list mechanisms" form
-    name = parts[0]
-    if len(name) > 20 or not all(
-        ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for ch in name
-    ):
+    name = parts[0].upper()  # bytes.upper changes a-z only
+    if not is_mechanism_name(name):
         return BadCommand(replies.invalid_mechanism_name(), Verb.AUTH)
     return Pop3Command(
-        Verb.AUTH, text=name.decode("ascii").upper(), initial=parts[1] if len(parts) == 2 else None
+        Verb.AUTH, text=name.decode("ascii"), initial=parts[1] if len(parts) == 2 else None
     )
 
 

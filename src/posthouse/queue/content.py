@@ -3,8 +3,9 @@ recipients' addresses in ASCII form."""
 
 from __future__ import annotations
 
-from posthouse.delivery.headers import has_8bit, header_block
+from posthouse.delivery.headers import has_8bit
 from posthouse.message.address import split_address
+from posthouse.message.headers import header_block
 from posthouse.queue.mx import to_alabel
 
 

@@ -3,7 +3,7 @@
 The cores hand the client's text over raw (``AuthStart``, ``AuthResponse``); the sessions
 drive the mechanism through ``auth.sasl_exchange.SaslExchange``, which does::
 
-    mech = sasl.start(name, allowed=sasl.mechanisms(secure=..., scram=...))
+    mech = sasl.start(name, allowed=sasl.mechanisms(secure=..., scram=..., tls_available=...))
     result = mech.step(raw_initial_response_or_None)
     while isinstance(result, sasl.Challenge):
         send(prefix + result.encoded())          # "334 " / "+ "
@@ -29,7 +29,7 @@ from posthouse.sasl.base import (
 from posthouse.sasl.events import AuthResponse, AuthStart, SaslEvent
 from posthouse.sasl.login import LoginMechanism
 from posthouse.sasl.plain import PlainMechanism
-from posthouse.sasl.registry import mechanisms, normalize_name, start
+from posthouse.sasl.registry import is_mechanism_name, mechanisms, normalize_name, start
 from posthouse.sasl.scram import ScramSecrets, ScramSha256, derive_secrets
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "UnknownMechanism",
     "Verified",
     "derive_secrets",
+    "is_mechanism_name",
     "mechanisms",
     "normalize_name",
     "start",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 
 from posthouse.sasl.base import Mechanism, MechanismNotAllowed, UnknownMechanism
@@ -14,23 +15,36 @@ _FACTORIES: dict[str, Callable[[], Mechanism]] = {
     "PLAIN": PlainMechanism,
     "LOGIN": LoginMechanism,
 }
-_MAX_NAME = 20  # RFC 4422 3.1: mechanism names are 1 to 20 characters
+# RFC 4422 3.1: a mechanism name is 1 to 20 characters of A-Z, 0-9, "-" and "_".
+_NAME = re.compile(r"[A-Z0-9_-]{1,20}")
 
 
-def mechanisms(*, secure: bool, scram: bool = False) -> tuple[str, ...]:
-    """The mechanisms to advertise, strongest first.
+def mechanisms(*, secure: bool, scram: bool = False, tls_available: bool = False
+               ) -> tuple[str, ...]:
+    """The mechanisms a server offers on a channel, strongest first: the one rule SMTP,
+    POP3 and IMAP follow (nothing else decides what they offer).
 
-    PLAIN and LOGIN send the password itself, so they are offered only on a secure channel
-    (TLS, or a deployment that explicitly allows plaintext, e.g. on loopback). SCRAM-SHA-256
-    never reveals the password; ``scram`` says whether to offer it (the servers do on the
-    same channels as PLAIN: its exchange still gives an eavesdropper a dictionary attack).
+    ``secure``: passwords may be sent on this channel (TLS, or a deployment that explicitly
+    allows plaintext, e.g. on loopback); PLAIN and LOGIN send the password itself, so they
+    are offered only there. ``scram``: the server has SCRAM-SHA-256 enabled. SCRAM never
+    reveals the password, but its exchange still gives an eavesdropper a dictionary attack:
+    where the client can switch to TLS first (``tls_available``: STARTTLS/STLS, as on every
+    posthouse listener) it waits for a secure channel like PLAIN; on a listener without TLS
+    it is the one mechanism offered.
     """
     names: list[str] = []
-    if scram:
+    if scram and (secure or not tls_available):
         names.append("SCRAM-SHA-256")
     if secure:
         names += ["PLAIN", "LOGIN"]
     return tuple(names)
+
+
+def is_mechanism_name(name: str | bytes) -> bool:
+    """Whether ``name`` has the syntax of a mechanism name (RFC 4422 3.1), upper case only:
+    a client's name, which may come in any case, is upper-cased first."""
+    text = name.decode("latin-1") if isinstance(name, bytes) else name
+    return _NAME.fullmatch(text) is not None
 
 
 def normalize_name(name: str | bytes) -> str:
@@ -41,7 +55,7 @@ def normalize_name(name: str | bytes) -> str:
         except UnicodeDecodeError:
             raise UnknownMechanism("mechanism name is not ASCII") from None
     name = name.upper()
-    if not 0 < len(name) <= _MAX_NAME:
+    if not is_mechanism_name(name):
         raise UnknownMechanism("bad mechanism name")
     return name
 

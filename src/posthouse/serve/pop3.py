@@ -16,7 +16,7 @@ from posthouse.pop3 import replies
 from posthouse.pop3.maildrop_locks import MaildropLocks
 from posthouse.services import Services
 from posthouse.store.errors import NotFound, StoreError
-from posthouse.store.models import INBOX, FlagOp
+from posthouse.store.models import INBOX, SEEN, FlagOp
 
 log = logging.getLogger("posthouse.pop3")
 
@@ -47,7 +47,7 @@ class Pop3Session:
             allow_plaintext=plaintext_login_allowed(
                 tls_active=False, peer_ip=self.ip,
                 loopback_ok=services.config.auth.allow_plaintext_on_loopback),
-            scram=True, scram_only_when_secure=True))
+            scram=True))
         self.principal: Principal | None = None
         self.inbox_id = 0
         self.blobs: dict[int, str] = {}  # uid -> blob id, from the listing made at login
@@ -170,7 +170,7 @@ class Pop3Session:
             if event.deleted_uids:
                 if user is not None and user.pop3_keep:
                     await store.store_flags(self.inbox_id, event.deleted_uids, FlagOp.ADD,
-                                            frozenset({"\\Seen"}), origin=self)
+                                            frozenset({SEEN}), origin=self)
                 else:
                     await store.delete_messages(self.inbox_id, event.deleted_uids, origin=self)
         except StoreError:

@@ -69,7 +69,7 @@ def _core_config(services: Services, protocol: str, loopback_plain: bool) -> smt
         max_recipients=cfg.limits.max_recipients,
         starttls=True,
         auth=submission,
-        auth_mechanisms=sasl.mechanisms(secure=True, scram=True),  # where AUTH is offered
+        scram=True,
         auth_requires_tls=not loopback_plain,
         auth_required=submission,
     )
@@ -188,7 +188,7 @@ class SmtpSession:
         if isinstance(event, sasl.AuthStart):
             # The core lets AUTH through only where it offers it: all its mechanisms apply.
             self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
-                                         allowed=self.core.config.auth_mechanisms)
+                                         allowed=self.core.sasl_mechanisms)
             try:
                 result = await self.exchange.start(event.mechanism, event.initial)
             except sasl.MechanismNotAllowed:
@@ -202,7 +202,7 @@ class SmtpSession:
 
     def _auth_result(self, result: ExchangeResult) -> smtp.Reply:
         if isinstance(result, sasl.Challenge):
-            return replies.auth_challenge(result.data)
+            return replies.auth_challenge(result)
         self.exchange = None
         if result is SaslOutcome.REJECTED:
             return replies.auth_failed()

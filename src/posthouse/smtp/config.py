@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-
-_MECHANISM_RE = re.compile(r"[A-Z0-9_-]{1,20}")  # RFC 4422 3.1 mechanism names
 
 # RFC 5321 4.5.3.1.4 makes 512 octets (with CRLF) the minimum command line every server must
 # take. Parameters from SIZE, DSN, AUTH and SMTPUTF8 lengthen MAIL and RCPT (RFC 1870 3, RFC
@@ -18,7 +15,8 @@ class SmtpConfig:
     """Limits and the extensions to advertise in the EHLO reply.
 
     ``starttls``: offer STARTTLS while the session is still plaintext. ``auth``: offer AUTH
-    with ``auth_mechanisms``, only over TLS when ``auth_requires_tls`` (RFC 8314 / 4954 4).
+    with the mechanisms of ``sasl.mechanisms`` (SCRAM-SHA-256 too when ``scram``), only over
+    TLS when ``auth_requires_tls`` (RFC 8314 / 4954 4).
     ``auth_required``: MAIL needs a successful AUTH first (submission). ``tls_required``:
     MAIL needs TLS first (530 5.7.0, RFC 3207 4).
     """
@@ -29,7 +27,7 @@ class SmtpConfig:
     max_recipients: int = 100  # RFC 5321 4.5.3.1.8: at least 100 must be accepted
     starttls: bool = False
     auth: bool = False
-    auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN")
+    scram: bool = False  # the store holds SCRAM secrets: offer SCRAM-SHA-256
     auth_requires_tls: bool = True
     auth_required: bool = False
     tls_required: bool = False
@@ -49,9 +47,6 @@ class SmtpConfig:
             raise ValueError("max_line must be at least 512 (RFC 5321 4.5.3.1.4)")
         if self.max_message_size < 0 or self.max_recipients < 1:
             raise ValueError("max_message_size and max_recipients must be positive")
-        for mech in self.auth_mechanisms:
-            if not _MECHANISM_RE.fullmatch(mech):
-                raise ValueError(f"bad SASL mechanism name {mech!r}")
 
     @property
     def binarymime_offered(self) -> bool:

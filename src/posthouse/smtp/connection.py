@@ -129,6 +129,11 @@ class SmtpServerConnection:
         return self._state.extended
 
     @property
+    def sasl_mechanisms(self) -> tuple[str, ...]:
+        """The SASL mechanisms offered now (empty where AUTH is not)."""
+        return self._state.sasl_mechanisms()
+
+    @property
     def mail_params(self) -> MailParams | None:
         """The parameters of the accepted MAIL of the current transaction."""
         return self._state.mail_params
@@ -276,7 +281,7 @@ class SmtpServerConnection:
         context = ParseContext(
             offered=state.offered(),
             smtputf8_tx=state.mail_params is not None and state.mail_params.smtputf8,
-            mechanisms=self.config.auth_mechanisms if state.auth_offered() else (),
+            mechanisms=state.sasl_mechanisms(),
         )
         result = parser(args, context)
         return Rejected(result) if isinstance(result, Reply) else result

@@ -7,13 +7,13 @@ core puts it in only after an EHLO while ENHANCEDSTATUSCODES is advertised (see 
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import ParamSpec, cast
 
+from posthouse.sasl import Challenge
 from posthouse.wire import LocalProtocolError
 
 # RFC 3463 section 2: class "." subject "." detail; class is 2, 4 or 5.
@@ -364,14 +364,9 @@ def encryption_required() -> Reply:
     return Reply(530, "5.7.0", "Must issue a STARTTLS command first")
 
 
-def auth_challenge(data: bytes) -> Reply:
-    """334 with the base64 challenge (RFC 4954 4); "334 " for an empty one."""
-    return auth_challenge_encoded(base64.b64encode(data))
-
-
-def auth_challenge_encoded(encoded: bytes) -> Reply:
-    """334 with a challenge that is already base64 text (a SASL exchange's wire form)."""
-    return Reply(334, None, encoded.decode("ascii"))
+def auth_challenge(challenge: Challenge) -> Reply:
+    """334 with the challenge's base64 text (RFC 4954 4); "334 " for an empty one."""
+    return Reply(334, None, challenge.encoded().decode("ascii"))
 
 
 @_memo

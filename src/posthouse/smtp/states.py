@@ -16,6 +16,7 @@ import enum
 from collections.abc import Callable
 from functools import lru_cache
 
+from posthouse import sasl
 from posthouse.smtp import replies
 from posthouse.smtp.config import SmtpConfig
 from posthouse.smtp.events import (
@@ -187,7 +188,7 @@ def _offered(config: SmtpConfig, *, auth: bool) -> Offered:
 
 
 @lru_cache(maxsize=32)
-def _ehlo_reply(config: SmtpConfig, *, starttls: bool, auth: bool) -> Reply:
+def _ehlo_reply(config: SmtpConfig, *, starttls: bool, mechanisms: tuple[str, ...]) -> Reply:
     """250 with the hostname and the EHLO keywords."""
     c = config
     keywords = (
@@ -200,7 +201,7 @@ def _ehlo_reply(config: SmtpConfig, *, starttls: bool, auth: bool) -> Reply:
         (c.dsn, "DSN"),
         (c.enhancedstatuscodes, "ENHANCEDSTATUSCODES"),
         (starttls, "STARTTLS"),  # RFC 3207 4.2: not once TLS is active
-        (auth, "AUTH " + " ".join(c.auth_mechanisms)),
+        (bool(mechanisms), "AUTH " + " ".join(mechanisms)),
     )
     return Reply(250, None, [c.hostname] + [word for on, word in keywords if on])
 
@@ -224,10 +225,18 @@ class SmtpState:
         """Enhanced status codes are in force (RFC 2034: after EHLO, when advertised)."""
         return self.extended and self.config.enhancedstatuscodes
 
-    def auth_offered(self) -> bool:
-        """AUTH is offered now: enabled, and over TLS unless plaintext is allowed."""
+    def sasl_mechanisms(self) -> tuple[str, ...]:
+        """The SASL mechanisms offered now: none without ``auth``, else ``sasl.mechanisms``
+        with passwords over TLS only, unless plaintext is allowed."""
         c = self.config
-        return c.auth and bool(c.auth_mechanisms) and (self.tls_active or not c.auth_requires_tls)
+        if not c.auth:
+            return ()
+        return sasl.mechanisms(secure=self.tls_active or not c.auth_requires_tls,
+                               scram=c.scram, tls_available=c.starttls)
+
+    def auth_offered(self) -> bool:
+        """AUTH is offered now: some mechanism is (``sasl_mechanisms``)."""
+        return bool(self.sasl_mechanisms())
 
     def offered(self) -> Offered:
         """MAIL/RCPT parameters in force: none after HELO (RFC 5321 4.1.1.11, 2.2.1)."""
@@ -240,7 +249,7 @@ class SmtpState:
         if not extended:
             return replies.helo_ok(self.config.hostname)
         return _ehlo_reply(self.config, starttls=self.config.starttls and not self.tls_active,
-                           auth=self.auth_offered())
+                           mechanisms=self.sasl_mechanisms())
 
     # -- Effects -----------------------------------------------------------------------------
 

@@ -22,6 +22,35 @@ DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
     ("Archive", "\\Archive"),
 )
 
+# The system flags (RFC 9051 2.3.2), in the order a FLAGS response lists them. Flags are
+# case-insensitive; these are stored and sent in this canonical case.
+ANSWERED = "\\Answered"
+FLAGGED = "\\Flagged"
+DELETED = "\\Deleted"
+SEEN = "\\Seen"
+DRAFT = "\\Draft"
+SYSTEM_FLAGS: tuple[str, ...] = (ANSWERED, FLAGGED, DELETED, SEEN, DRAFT)
+# \Recent is session state: never stored, never set by a client (RFC 3501 2.3.2; gone from
+# RFC 9051).
+RECENT = "\\Recent"
+_CANONICAL_FLAGS = {f.lower(): f for f in (*SYSTEM_FLAGS, RECENT)}
+_RECENT_KEY = RECENT.lower()
+
+
+def canonical_flag(flag: str) -> str:
+    """``flag`` in its canonical case if it is a system flag or \\Recent, else as given."""
+    return _CANONICAL_FLAGS.get(flag.lower(), flag)
+
+
+def is_system_flag(flag: str) -> bool:
+    """Whether ``flag`` is a system flag or \\Recent, in any case."""
+    return flag.lower() in _CANONICAL_FLAGS
+
+
+def is_recent(flag: str) -> bool:
+    """Whether ``flag`` is \\Recent, in any case."""
+    return flag.lower() == _RECENT_KEY
+
 
 @dataclass(frozen=True, slots=True)
 class User:

@@ -90,16 +90,15 @@ async def handle_authenticate(
 ) -> AsyncIterator[Response]:
     """AUTHENTICATE mech [initial-response] (RFC 9051 6.2.2): SCRAM-SHA-256, PLAIN, LOGIN,
     through the SASL exchange SMTP and POP3 use; the client's lines go to it as sent."""
-    secure = ctx.port.secure
     exchange = SaslExchange(
         ctx.services.authenticator,
         remote_ip=ctx.port.remote_ip,
-        allowed=sasl.mechanisms(secure=secure, scram=secure),
+        allowed=ctx.sasl_mechanisms(),
     )
     result = await _start(exchange, cmd)
     initial = cmd.initial_response is not None  # a failure now is the initial response's
     while isinstance(result, sasl.Challenge):
-        yield Continuation.challenge(result.data)
+        yield Continuation.challenge(result)
         answer = await ctx.port.read_auth_line()
         result = await exchange.step(answer.line)
         initial = False

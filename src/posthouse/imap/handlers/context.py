@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
+from posthouse import sasl
 from posthouse.imap import utf7
 from posthouse.imap.capabilities import capabilities
 from posthouse.imap.config import ImapConfig
@@ -160,8 +161,14 @@ class HandlerContext:
         """The capabilities to advertise now (channel and login state)."""
         return capabilities(
             tls=self.port.is_tls, secure=self.port.secure, authenticated=self.user is not None,
-            max_message_size=self.config.max_message_size,
+            max_message_size=self.config.max_message_size, mechanisms=self.sasl_mechanisms(),
         )
+
+    def sasl_mechanisms(self) -> tuple[str, ...]:
+        """The SASL mechanisms offered now (``sasl.mechanisms``; STARTTLS is always there
+        to be had on a plain connection, see ``capabilities``)."""
+        return sasl.mechanisms(secure=self.port.secure, scram=self.config.scram,
+                               tls_available=True)
 
     def login(self, principal: Principal) -> None:
         """Enter the authenticated state: remember the user and subscribe to their events."""

@@ -37,12 +37,11 @@ from posthouse.imap.handlers.msg_fetchitems import (
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response, fetch
 from posthouse.store.errors import NotFound
-from posthouse.store.models import FlagOp, StoredMessage, UidFlags
+from posthouse.store.models import SEEN, FlagOp, StoredMessage, UidFlags
 
 META_BATCH = 500  # uids per metadata query when only metadata is needed
 SUMMARY_BATCH = 50  # uids per query when the cached parse is loaded (it can be large)
 BLOB_GROUP_BYTES = 8 << 20  # message bytes read per store call (at least one message)
-SEEN = "\\Seen"
 
 
 def batch_size(plan: FetchPlan) -> int:

@@ -38,8 +38,8 @@ from posthouse.imap.search import (
     TextKey,
 )
 from posthouse.imap.sequence import compress
+from posthouse.store.models import is_recent
 
-RECENT = "\\recent"
 TextQuery = HeaderKey | TextKey
 
 
@@ -80,7 +80,7 @@ def walk(key: SearchKey) -> Iterator[SearchKey]:
 
 def _need_of(key: SearchKey) -> Need:
     if isinstance(key, FlagKey):
-        return Need.NOTHING if key.flag.lower() == RECENT else Need.FLAGS
+        return Need.NOTHING if is_recent(key.flag) else Need.FLAGS
     if isinstance(key, ModSeqKey):
         return Need.FLAGS
     if isinstance(key, SizeKey):
@@ -148,8 +148,7 @@ def matches(
     if isinstance(key, SeqKey):
         return facts.uid in sets[key]
     if isinstance(key, FlagKey):
-        name = key.flag.lower()
-        has = facts.recent if name == RECENT else name in facts.flags
+        has = facts.recent if is_recent(key.flag) else key.flag.lower() in facts.flags
         return has == key.present
     if isinstance(key, HeaderKey | TextKey):
         return facts.uid in found[key]

@@ -24,9 +24,7 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.view import MailboxView
 from posthouse.store.errors import StoreError
-from posthouse.store.models import Mailbox, UidFlags
-
-SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+from posthouse.store.models import SYSTEM_FLAGS, Mailbox, UidFlags
 
 
 def _flags(messages: list[UidFlags]) -> list[str]:

@@ -18,22 +18,19 @@ from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Sele
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Code, Response, Status, Value, fetch
 from posthouse.imap.sequence import compress
-from posthouse.store.models import UidFlags
+from posthouse.store.models import UidFlags, is_recent, is_system_flag
 
 BATCH = 500
-RECENT = "\\recent"
-SYSTEM_FLAGS = frozenset({"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft"})
 
 
 def settable_flags(flags: frozenset[str]) -> frozenset[str]:
     """The flags a client may store: keywords and the known system flags; \\Recent is
     dropped (session state), any other ``\\name`` is refused with BAD, as a flag-extension
     this server does not know cannot be kept (RFC 9051 2.3.2)."""
-    unknown = sorted(f for f in flags
-                     if f.startswith("\\") and f.lower() not in SYSTEM_FLAGS | {RECENT})
+    unknown = sorted(f for f in flags if f.startswith("\\") and not is_system_flag(f))
     if unknown:
         raise ImapError(f"Unknown system flag {unknown[0]}", status=Status.BAD)
-    return frozenset(f for f in flags if f.lower() != RECENT)
+    return frozenset(f for f in flags if not is_recent(f))
 
 
 async def _current(

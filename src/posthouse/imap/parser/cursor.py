@@ -17,7 +17,7 @@ from posthouse.imap.events import LiteralArg, Segment
 from posthouse.imap.replies import ParseError, ResponseCode
 from posthouse.imap.responses import Status
 from posthouse.imap.sequence import SequenceSet, SequenceSyntaxError
-from posthouse.store.models import INBOX
+from posthouse.store.models import INBOX, RECENT, canonical_flag
 
 T = TypeVar("T")
 
@@ -27,10 +27,6 @@ ASTRING_CHARS = ATOM_CHARS | {0x5D}
 LIST_CHARS = ATOM_CHARS | frozenset(b"%*]")
 DIGITS = frozenset(b"0123456789")
 SEQUENCE_CHARS = frozenset(b"0123456789:*,$")
-SYSTEM_FLAGS = {
-    f.lower(): f
-    for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "\\Recent")
-}
 MONTHS = {m: i + 1 for i, m in enumerate(
     (b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN",
      b"JUL", b"AUG", b"SEP", b"OCT", b"NOV", b"DEC"))}
@@ -262,13 +258,13 @@ class Cursor:
         """A flag: ``\\`` atom (system flags in canonical case) or a keyword atom."""
         if self.accept(b"\\"):
             name = "\\" + self.atom("flag")
-            return SYSTEM_FLAGS.get(name.lower(), name)
+            return canonical_flag(name)
         return self.atom("flag")
 
     def store_flag(self) -> str:
         """A flag a client may set: not ``\\Recent`` (RFC 9051 2.3.2)."""
         flag = self.flag()
-        if flag == "\\Recent":
+        if flag == RECENT:
             raise ParseError("\\Recent cannot be stored")
         return flag
 

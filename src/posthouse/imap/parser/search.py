@@ -26,17 +26,19 @@ from posthouse.imap.search import (
     TextField,
     TextKey,
 )
+from posthouse.store.models import RECENT, SEEN, SYSTEM_FLAGS
 
 MAX_DEPTH = 32  # nesting of parentheses, NOT and OR
 _SEQ_START = frozenset(b"0123456789*$")
 
+# ANSWERED, UNANSWERED ... RECENT (no UNRECENT): the flag and whether it must be present.
 _FLAG_KEYS = {
     name: (flag, present)
-    for flag in ("Answered", "Deleted", "Draft", "Flagged", "Seen", "Recent")
-    for name, present in ((flag.upper(), True), ("UN" + flag.upper(), False))
+    for flag in (*SYSTEM_FLAGS, RECENT)
+    for name, present in ((flag[1:].upper(), True), ("UN" + flag[1:].upper(), False))
     if name != "UNRECENT"
 }
-_NEW = And((FlagKey("\\Recent"), FlagKey("\\Seen", False)))
+_NEW = And((FlagKey(RECENT), FlagKey(SEEN, False)))
 _HEADER_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
 _DATE_KEYS = {
     prefix + op.name: (field, op)
@@ -70,7 +72,7 @@ def _named_key(name: str, cur: Cursor, depth: int) -> SearchKey:
         return parser(cur, depth)
     if name in _FLAG_KEYS:
         flag, present = _FLAG_KEYS[name]
-        return FlagKey("\\" + flag, present)
+        return FlagKey(flag, present)
     if name in _HEADER_KEYS:
         return HeaderKey(name.lower(), _string(cur))
     if name in _DATE_KEYS:
@@ -108,7 +110,7 @@ def _sp_key(cur: Cursor, depth: int) -> SearchKey:
 _KEYS: dict[str, Callable[[Cursor, int], SearchKey]] = {
     "ALL": lambda cur, depth: AllKey(),
     "NEW": lambda cur, depth: _NEW,
-    "OLD": lambda cur, depth: FlagKey("\\Recent", False),
+    "OLD": lambda cur, depth: FlagKey(RECENT, False),
     "BODY": lambda cur, depth: TextKey(TextField.BODY, _string(cur)),
     "TEXT": lambda cur, depth: TextKey(TextField.TEXT, _string(cur)),
     "HEADER": lambda cur, depth: _header(cur),

@@ -8,16 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import StoreError
-from posthouse.store.models import FlagOp
+from posthouse.store.models import FlagOp, canonical_flag, is_recent
 
-# System flags are case-insensitive (RFC 9051 2.3.2); they are stored in their canonical case.
-SYSTEM_FLAGS = {
-    name.lower(): name for name in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
-}
-# \Recent is session state, never stored (RFC 3501 2.3.2; gone from RFC 9051).
-RECENT = "\\recent"
-SEEN = "\\Seen"
-DELETED = "\\Deleted"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
@@ -35,8 +27,8 @@ def flag_set(flags: Iterable[str]) -> FlagSet:
     for flag in flags:
         _check_flag(flag)
         key = flag.lower()
-        if key != RECENT and key not in out:
-            out[key] = SYSTEM_FLAGS.get(key, flag)
+        if not is_recent(flag) and key not in out:
+            out[key] = canonical_flag(flag)
     return out
 
 

@@ -14,10 +14,9 @@ from posthouse.store.errors import (
     NotFound,
 )
 from posthouse.store.events import MailboxListChanged
-from posthouse.store.models import Mailbox, MailboxCounts
+from posthouse.store.models import DELETED, SEEN, Mailbox, MailboxCounts
 from posthouse.store.names import is_inbox, normalize_mailbox_name, parent_names, renamed
 from posthouse.store.sqlite import messages
-from posthouse.store.sqlite.codec import DELETED, SEEN
 from posthouse.store.sqlite.counters import MailboxKey, next_uidvalidity
 from posthouse.store.sqlite.writer import WriteContext
 

@@ -16,6 +16,7 @@ from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import InvalidMailboxName, NoSuchMailbox
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged
 from posthouse.store.models import (
+    DELETED,
     DeliveryTarget,
     FlagOp,
     OutboundEnvelope,
@@ -24,7 +25,6 @@ from posthouse.store.models import (
 from posthouse.store.names import normalize_mailbox_name
 from posthouse.store.sqlite import blobrefs, queue
 from posthouse.store.sqlite.codec import (
-    DELETED,
     apply_flag_op,
     decode_flags,
     dt_to_text,
