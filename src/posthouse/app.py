@@ -127,7 +127,8 @@ class App:
     async def _start(self) -> None:
         ensure_tls(self.cfg)
         cert, key = tls_paths(self.cfg)
-        tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version)
+        tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
+                                ciphers=self.cfg.tls.ciphers)
         self._make_data_dir_private()  # once the certificate loads: a bad one changes nothing
         await self.store.open()
         try:
