@@ -236,8 +236,10 @@ class SmtpSession:
         if self.submission:
             assert self.principal is not None  # the core requires AUTH first on submission
             user = await self.services.store.get_user_by_id(self.principal.user_id)
-            if user is None or not sender or not await self.services.router.may_send_as(
-                    user, sender):
+            # The null reverse-path (read receipts, RFC 8098 3) names no one to own; it only
+            # says that nothing answers the message. Recipients are routed as for any mail.
+            if user is None or (sender and not await self.services.router.may_send_as(
+                    user, sender)):
                 return replies.sender_not_owned(sender, self.principal.address)
             sender_user_id = user.id
         p = event.params
