@@ -37,19 +37,14 @@ pytestmark = pytest.mark.usefixtures("no_server_errors")
 
 
 @pytest.fixture
-def relay(tmp_path: Path) -> Iterator[ServerThread]:
-    """ann and bob; remote mail goes to a smarthost that refuses connections: it stays
-    queued where the test can read it."""
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    """tests/conftest.py's server (``users`` adds ann and bob), but remote mail goes to a
+    smarthost that refuses connections: it stays queued where the test can read it."""
     cfg = dataclasses.replace(make_config(tmp_path / "data"), queue=QueueConfig(
         smarthost=f"127.0.0.1:{free_port()}", smarthost_tls="none",
         retry_initial_seconds=3600))
-    srv = ServerThread(cfg).start()
-    try:
-        srv.add_user(ANN)
-        srv.add_user(BOB)
+    with ServerThread(cfg) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def logged_in(server: ServerThread, listener: str) -> smtplib.SMTP:
@@ -66,29 +61,29 @@ def logged_in(server: ServerThread, listener: str) -> smtplib.SMTP:
 
 
 @pytest.mark.parametrize("listener", ["submission", "submissions"])
-def test_a_read_receipt_with_the_null_sender_is_submitted(relay: ServerThread,
+def test_a_read_receipt_with_the_null_sender_is_submitted(users: ServerThread,
                                                           listener: str) -> None:
-    with logged_in(relay, listener) as client:
+    with logged_in(users, listener) as client:
         assert client.sendmail("", [BOB, CAROL], RECEIPT) == {}  # MAIL FROM:<>
-    (stored,) = relay.inbox(BOB)
+    (stored,) = users.inbox(BOB)
     assert trace_fields(stored).startswith(b"Return-Path: <>\r\n")
-    (queued,) = relay.call(relay.store.list_queue())
+    (queued,) = users.call(users.store.list_queue())
     assert queued.envelope.mail_from == ""
     assert [r.address for r in queued.envelope.recipients] == [CAROL]
-    ann = relay.call(relay.store.get_user(ANN))
+    ann = users.call(users.store.get_user(ANN))
     assert queued.envelope.sender_user_id == ann.id  # signed as ann's domain, like her mail
 
 
-def test_the_null_sender_does_not_open_a_relay(relay: ServerThread) -> None:
-    with RawSmtp(relay.port("smtp")) as s:  # port 25: local recipients only, as before
+def test_the_null_sender_does_not_open_a_relay(users: ServerThread) -> None:
+    with RawSmtp(users.port("smtp")) as s:  # port 25: local recipients only, as before
         assert s.reply().code == 220
         assert s.cmd("EHLO client.test").code == 250
         assert s.cmd("MAIL FROM:<>").code == 250
         reply = s.cmd(f"RCPT TO:<{CAROL}>")
         assert (reply.code, reply.enhanced) == (554, "5.7.1"), reply
-    with smtplib.SMTP("127.0.0.1", relay.port("submission"), timeout=30) as client:
-        client.starttls(context=relay.client_tls())  # no AUTH
+    with smtplib.SMTP("127.0.0.1", users.port("submission"), timeout=30) as client:
+        client.starttls(context=users.client_tls())  # no AUTH
         with pytest.raises(smtplib.SMTPSenderRefused) as refused:
             client.sendmail("", [CAROL], RECEIPT)
         assert refused.value.smtp_code == 530
-    assert relay.call(relay.store.list_queue()) == []
+    assert users.call(users.store.list_queue()) == []
