@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
 from collections.abc import Coroutine
@@ -18,7 +19,7 @@ from posthouse.config import PROTOCOLS, Config, parse_hostport, tls_paths
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
-from posthouse.provision import ensure_tls
+from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
@@ -98,7 +99,10 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
 
 
 class App:
-    """A running posthouse: ``await start()``, then ``await stop()``."""
+    """A running posthouse: ``await start()``, then ``await stop()``.
+
+    While it runs, the process umask is PRIVATE_UMASK (the umask is the process's: an
+    embedder running several Apps stops them in the reverse order of their start)."""
 
     def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
         self.cfg = cfg
@@ -108,12 +112,24 @@ class App:
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
         self._background: list[asyncio.Task[None]] = []
+        self._umask_before: int | None = None
 
     async def start(self) -> None:
-        """Open the store, bind every enabled listener, start background workers."""
+        """Make the data dir owner-only, open the store, bind every enabled listener, start
+        background workers."""
+        self._umask_before = os.umask(PRIVATE_UMASK)  # before any file is created
+        try:
+            await self._start()
+        except BaseException:
+            self._restore_umask()
+            raise
+
+    async def _start(self) -> None:
         ensure_tls(self.cfg)
         cert, key = tls_paths(self.cfg)
-        tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version)
+        tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
+                                ciphers=self.cfg.tls.ciphers)
+        self._make_data_dir_private()  # once the certificate loads: a bad one changes nothing
         await self.store.open()
         try:
             self.services = self._build_services()
@@ -146,6 +162,23 @@ class App:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         await self.store.close()
+        self._restore_umask()
+
+    def _restore_umask(self) -> None:
+        if self._umask_before is not None:
+            os.umask(self._umask_before)
+            self._umask_before = None
+
+    def _make_data_dir_private(self) -> None:
+        """Fix a data dir an older posthouse (or a copy) left readable by others."""
+        root = self.cfg.data_path
+        changed, failed = make_private(root)
+        if changed:
+            log.warning("data directory %s: took group/other access away from %d entries",
+                        root, changed)
+        if failed:
+            log.error("data directory %s: %d entries readable by others could not be "
+                      "changed (another owner?)", root, failed)
 
     async def run_until_signalled(self) -> None:
         """Serve until SIGTERM/SIGINT; SIGHUP reloads TLS."""

@@ -9,6 +9,7 @@ and names files only: making them is provision.py's.
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import tomllib
 import types
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class TlsConfig:
     cert: str = ""
     key: str = ""
     min_version: str = "TLSv1.2"
+    # The TLS 1.2 suites, an OpenSSL cipher string; empty: net/tls.py's AEAD-only list
+    # (Mozilla "intermediate"). TLS 1.3 suites are OpenSSL's defaults either way.
+    ciphers: str = ""
 
 
 @dataclass(frozen=True)
@@ -269,11 +273,23 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{cfg.source}: [tls] key 'min_version' must be TLSv1.2 or TLSv1.3")
     if bool(cfg.tls.cert) != bool(cfg.tls.key):
         raise ConfigError(f"{cfg.source}: [tls] 'cert' and 'key' must be set together")
+    if cfg.tls.ciphers and not _openssl_selects_a_cipher(cfg.tls.ciphers):
+        raise ConfigError(f"{cfg.source}: [tls] key 'ciphers': OpenSSL selects no TLS 1.2 "
+                          f"cipher from {cfg.tls.ciphers!r}")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):
         raise ConfigError(
             f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")
+
+
+def _openssl_selects_a_cipher(ciphers: str) -> bool:
+    """Whether OpenSSL accepts the cipher string and it leaves at least one suite."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(ciphers)
+    except ssl.SSLError:
+        return False
+    return True
 
 
 def replace_section(cfg: Config, **sections: Any) -> Config:

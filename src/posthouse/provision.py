@@ -1,5 +1,5 @@
 """First-run provisioning of a data directory: config file, TLS certificate, DKIM key, and
-the DNS records to publish for it.
+the DNS records to publish for it; and keeping the data directory the owner's only.
 
 Pure file work, used by ``posthouse init``, ``posthouse dns`` and by ``posthouse serve`` on an
 empty data dir. Where the files go is config.py's (DataPaths, tls_paths, dkim_key_path).
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
+from collections import Counter
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -16,6 +18,40 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from posthouse.config import Config, tls_paths
 from posthouse.net.tls import generate_self_signed
+
+# The data dir holds every message, the password hashes and the private keys: whatever
+# posthouse creates is its owner's only (directories 0700, files 0600). The CLI sets this
+# umask before any command runs, App.start for as long as a server runs.
+PRIVATE_UMASK = 0o077
+
+
+def make_private(root: Path) -> tuple[int, int]:
+    """Take group and other access away from ``root`` and everything under it.
+
+    Returns (entries changed, entries that could not be changed). Symbolic links under root
+    are left alone and not followed: a chmod would change what they point at, which may lie
+    outside the data dir. A missing ``root`` has nothing to fix."""
+    if not root.is_dir():
+        return 0, 0
+    outcomes = Counter([_take_away_group_other(str(root), follow=True)])  # root may be a link
+    for folder, dirs, files in os.walk(root):
+        outcomes.update(_take_away_group_other(os.path.join(folder, name), follow=False)
+                        for name in (*dirs, *files))
+    return outcomes[True], outcomes[False]
+
+
+def _take_away_group_other(path: str, *, follow: bool) -> bool | None:
+    """True if the mode was changed, False if it could not be, None if it was private."""
+    try:
+        mode = os.stat(path).st_mode if follow else os.lstat(path).st_mode
+        if stat.S_ISLNK(mode) or not mode & 0o077:
+            return None
+        os.chmod(path, stat.S_IMODE(mode) & ~0o077)
+    except FileNotFoundError:
+        return None  # gone since the listing (a temporary file)
+    except OSError:
+        return False  # not ours to change (another owner)
+    return True
 
 
 def ensure_tls(cfg: Config) -> None:

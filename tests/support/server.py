@@ -46,6 +46,12 @@ class ServerThread:
         self.call(self.app.start())
         return self
 
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         try:
             self.call(self.app.stop(), timeout=60)

@@ -98,9 +98,11 @@ class Throttle:
                 ip, self.policy.lockout, source.failures,
             )
         delay = self.delay_for(max(source.failures, user.failures))
+        # source_failures: from this address (IPv6: its /64) within the window, what locks it
+        # out at max_failures; account_failures: for this account since its last success.
         log.warning(
-            "auth failure ip=%s account=%r reason=%s failures=%d/%d delay=%.1fs",
-            ip, account, reason, source.failures, user.failures, delay,
+            "auth failure ip=%s account=%r reason=%s source_failures=%d account_failures=%d "
+            "delay=%.1fs", ip, account, reason, source.failures, user.failures, delay,
         )
         return delay
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ from posthouse.cli.common import CliError
 from posthouse.config import ConfigError
 from posthouse.net.listeners import ListenError
 from posthouse.net.tls import TlsSetupError
+from posthouse.provision import PRIVATE_UMASK
 from posthouse.store.errors import StoreError
 
 
@@ -30,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every expected failure is one line on stderr."""
     args = build_parser().parse_args(argv)
+    os.umask(PRIVATE_UMASK)  # before any command creates a file: the data dir is private
     try:
         result = args.run(args)
         if asyncio.iscoroutine(result):

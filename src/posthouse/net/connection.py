@@ -86,6 +86,11 @@ class ConnectionClosed(Exception):
     """The peer closed the connection or it was reset."""
 
 
+class GraceExpired(Exception):
+    """The server's shutdown grace ended while this connection was still in use: the
+    session says goodbye in its protocol and ends (the listener cancels it soon after)."""
+
+
 class Connection(asyncio.Protocol):
     """One client connection; created by the listener, driven by one adapter task."""
 
@@ -102,6 +107,7 @@ class Connection(asyncio.Protocol):
         self._unanswered = False  # input arrived since the last write (its ACK is pending)
         self._deadline = 0.0  # loop time at which the waiting read times out
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._grace_expired = False
         self.peer: tuple[str, int] = ("", 0)
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
@@ -155,8 +161,12 @@ class Connection(asyncio.Protocol):
     async def read(self, idle_seconds: float | None = None) -> bytes:
         """Whatever bytes have arrived (at least one), or b"" at end of stream.
 
-        Raises TimeoutError after ``idle_seconds`` without input.
+        Raises TimeoutError after ``idle_seconds`` without input, and GraceExpired once
+        ``expire_grace`` was called (even with input waiting: a client still streaming would
+        otherwise never be stopped).
         """
+        if self._grace_expired:
+            raise GraceExpired
         while not self._buffer and not self._eof:
             if self._unanswered:
                 self._ack_now()
@@ -170,6 +180,8 @@ class Connection(asyncio.Protocol):
                 await self._waiter
             finally:
                 self._waiter = None
+            if self._grace_expired:
+                raise GraceExpired
         data = bytes(self._buffer)
         self._buffer.clear()
         if self._paused and self._transport is not None:
@@ -217,6 +229,11 @@ class Connection(asyncio.Protocol):
         self._stop_idle_timer()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
+
+    def expire_grace(self) -> None:
+        """Shutdown: the waiting read, and every later one, raises GraceExpired."""
+        self._grace_expired = True
+        self._wake()
 
     def abort(self) -> None:
         """Drop the connection at once."""

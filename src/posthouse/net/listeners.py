@@ -2,6 +2,10 @@
 
 A protocol adapter is an async function ``handler(conn, ctx)``; the listener owns the task,
 the limits and the socket, the adapter owns the protocol conversation.
+
+Shutdown: ``ctx.shutting_down`` is set and sessions end between commands; in-flight ones get
+the grace. When it ends, a session still reading gets GraceExpired from ``conn.read`` and a
+moment (``farewell_timeout``) to say goodbye in its protocol; what is left then is cancelled.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from posthouse.net.connection import Connection, ConnectionClosed
+from posthouse.net.connection import Connection, ConnectionClosed, GraceExpired
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.tls import TlsContextFactory
 
@@ -56,10 +60,11 @@ class ListenerGroup:
     tls: TlsContextFactory
     limiter: ConnectionLimiter
     handshake_timeout: float = 30.0
+    farewell_timeout: float = 2.0  # after the grace: time to send a goodbye reply
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     bound: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _tasks: dict[asyncio.Task[None], Connection] = field(default_factory=dict)
 
     async def start(self, specs: list[ListenerSpec]) -> None:
         """Bind every spec; on any failure close what was bound and raise ListenError."""
@@ -89,22 +94,33 @@ class ListenerGroup:
         return self.bound[protocol][0][1]
 
     async def stop(self, grace: float) -> None:
-        """Stop accepting, let sessions finish within ``grace`` seconds, then drop them."""
+        """Stop accepting, let sessions finish within ``grace`` seconds, tell the ones still
+        reading that the grace is over, then drop what is left."""
         self.shutting_down.set()
         for server in self._servers:
             server.close()
         self._servers.clear()
-        if self._tasks:
-            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        if not self._tasks:
+            return
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        if pending:
             for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending, timeout=5)
+                conn = self._tasks.get(task)
+                if conn is not None:
+                    conn.expire_grace()
+            _done, pending = await asyncio.wait(pending, timeout=self.farewell_timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
 
     def _spawn(self, conn: Connection, spec: ListenerSpec) -> None:
         task = asyncio.get_running_loop().create_task(self._run(conn, spec))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = conn
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     async def _run(self, conn: Connection, spec: ListenerSpec) -> None:
         ip = conn.peer[0]
@@ -115,7 +131,7 @@ class ListenerGroup:
         try:
             ctx = SessionContext(spec.protocol, self.tls, self.shutting_down, spec.implicit_tls)
             await spec.handler(conn, ctx)
-        except (ConnectionClosed, ConnectionError, TimeoutError, OSError) as exc:
+        except (ConnectionClosed, ConnectionError, TimeoutError, OSError, GraceExpired) as exc:
             log.debug("connection from %s ended: %r", ip, exc)
         except asyncio.CancelledError:
             conn.abort()

@@ -16,7 +16,7 @@ from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
 from posthouse.log import new_session_id
-from posthouse.net.connection import Connection
+from posthouse.net.connection import Connection, GraceExpired
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.services import Services
@@ -120,6 +120,9 @@ class SmtpSession:
                 except TimeoutError:  # RFC 5321 4.5.3.2.7
                     self.conn.write(self.core.send(replies.timeout(self.hostname)))
                     break
+                except GraceExpired:  # the shutdown grace is over, the client still sends
+                    self._end_for_shutdown()
+                    break
                 self.core.receive_data(data)
                 continue
             await self._answer(event)
@@ -127,6 +130,15 @@ class SmtpSession:
         log.info("session peer=%s proto=%s tls=%s user=%s messages=%d", self.ip,
                  self.ctx.protocol, self.conn.tls_version or "-",
                  self.principal.address if self.principal else "-", self.messages)
+
+    def _end_for_shutdown(self) -> None:
+        """421 4.3.2 (RFC 5321 3.8: the service is going away); an unfinished transaction
+        is dropped (nothing of it was stored) and logged."""
+        if self.txn is not None:
+            log.warning("transaction cut by shutdown peer=%s from=<%s> rcpts=%d", self.ip,
+                        self.txn.mail_from, len(self.txn.recipients))
+            self.txn = None
+        self.conn.write(self.core.send(replies.shutting_down(self.hostname)))
 
     @property
     def hostname(self) -> str:
@@ -224,8 +236,10 @@ class SmtpSession:
         if self.submission:
             assert self.principal is not None  # the core requires AUTH first on submission
             user = await self.services.store.get_user_by_id(self.principal.user_id)
-            if user is None or not sender or not await self.services.router.may_send_as(
-                    user, sender):
+            # The null reverse-path (read receipts, RFC 8098 3) names no one to own; it only
+            # says that nothing answers the message. Recipients are routed as for any mail.
+            if user is None or (sender and not await self.services.router.may_send_as(
+                    user, sender)):
                 return replies.sender_not_owned(sender, self.principal.address)
             sender_user_id = user.id
         p = event.params
