@@ -46,7 +46,8 @@ _R = TypeVar("_R", bound=Request)
 
 
 class Pop3Connection:
-    """One POP3 session, from the greeting to QUIT (RFC 1939, 2449, 2595, 5034, 6856)."""
+    """One POP3 server connection, from the greeting to QUIT, as a state machine over bytes
+    (RFC 1939, 2449, 2595, 5034, 6856)."""
 
     def __init__(self, config: Pop3Config) -> None:
         self.config = config
