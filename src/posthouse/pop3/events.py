@@ -57,7 +57,8 @@ class Utf8(Notice):
 
 @dataclass(frozen=True, slots=True)
 class Pass(Pop3Request):
-    """Check these credentials: answer with ``login_succeeded`` or ``send(replies.invalid_credentials())``."""
+    """Check these credentials: answer with ``login_succeeded`` or
+    ``send(replies.invalid_credentials())``."""
 
     user: str
     password: str
@@ -68,12 +69,14 @@ class Pass(Pop3Request):
 
 @dataclass(frozen=True, slots=True)
 class Stls(Pop3Request):
-    """Answer with ``start_tls()`` (then upgrade the stream) or ``send(<an Err from replies.py>)``."""
+    """Answer with ``start_tls()`` (then upgrade the stream) or ``send(err)`` with an Err
+    from replies.py."""
 
 
 @dataclass(frozen=True, slots=True)
 class Retr(Pop3Request):
-    """Read message ``uid`` and answer with ``send_message(data)`` or ``send(<an Err from replies.py>)``."""
+    """Read message ``uid`` and answer with ``send_message(data)`` or ``send(err)`` with an
+    Err from replies.py."""
 
     number: int
     uid: int
@@ -91,7 +94,8 @@ class Top(Pop3Request):
 @dataclass(frozen=True, slots=True)
 class Commit(Pop3Request):
     """QUIT in TRANSACTION (RFC 1939 6): remove ``deleted_uids`` (or, for accounts that keep
-    POP3 mail, mark them seen), then answer ``send(replies.signed_off(n))`` or ``send(replies.update_failed())``.
+    POP3 mail, mark them seen), then answer ``send(replies.signed_off(n))`` or
+    ``send(replies.update_failed())``.
     ``retrieved_uids`` lists the messages fully sent by RETR in this session."""
 
     deleted_uids: tuple[int, ...]
@@ -99,5 +103,5 @@ class Commit(Pop3Request):
 
 
 # AuthStart (AUTH) and AuthResponse (each line after a "+" challenge) are answered with
-# ``auth_challenge``, ``login_succeeded`` or ``send(<an Err from replies.py>)``.
+# ``auth_challenge``, ``login_succeeded`` or ``send(err)`` with an Err from replies.py.
 Request: TypeAlias = Pop3Request | AuthStart | AuthResponse
