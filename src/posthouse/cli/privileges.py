@@ -4,9 +4,10 @@ privilege drop ``posthouse serve`` does once its ports are bound.
 The drop, in this order, before any byte from the network is read and before the store opens
 (so before the store's writer, checkpointer and indexer threads exist): hand the data dir to
 the service user, ``initgroups`` (the user's own groups, none of root's), ``setgid``,
-``setuid``, no_new_privs; then check that it holds: ``setuid(0)`` fails, every thread of the
-process has the user's uid and gid (glibc applies set*id to all threads), and no capability is
-left (effective, permitted, ambient). Anything else stops the server with one line.
+``setuid``; then check that it holds: ``setuid(0)`` fails, every thread of the process has
+the user's uid and gid (glibc applies set*id to all threads) and no capability (effective,
+permitted, ambient). Anything else stops the server with one line. no_new_privs is set when
+``serve`` starts, before any thread exists.
 
 Never imported by the server's packages: whether a process changes users is the command's
 business, not the App's (tests run Apps in-process as whatever user they are).
@@ -105,14 +106,25 @@ def drop_privileges(user: ServiceUser, cfg: Config, tls_files: tuple[Path, ...])
     log.info("running as user %s (uid %d, gid %d)", user.name, user.uid, user.gid)
 
 
-def clear_capabilities() -> None:
-    """Give up every capability the process may still hold: the ambient set, then effective,
-    permitted and inheritable (a non-root process started with AmbientCapabilities= keeps
-    CAP_NET_BIND_SERVICE otherwise); and set no_new_privs, so no exec can bring any back."""
+def set_no_new_privs() -> None:
+    """No execve of this process may gain privileges (setuid binaries, file capabilities).
+
+    Per thread and inherited by the threads it creates: ``serve`` sets it first, before the
+    event loop and before any thread exists."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def clear_capabilities() -> None:
+    """Give up every capability the calling thread still holds: the ambient set, then
+    effective, permitted and inheritable (a non-root process started with
+    AmbientCapabilities= keeps CAP_NET_BIND_SERVICE otherwise).
+
+    Capabilities are per thread and capset() changes the caller's only: threads created
+    before this call keep theirs (see README, 'Running in production')."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     if any(capabilities().values()):
         _capset_empty(libc)
 
@@ -152,15 +164,17 @@ def _check_dropped(user: ServiceUser) -> None:
     else:
         raise CliError("privilege drop failed: setuid(0) succeeded after dropping to "
                        f"{user.name!r}")
-    if any(capabilities().values()):
-        raise CliError(f"privilege drop failed: capabilities left: {capabilities()}")
     for status in Path("/proc/self/task").glob("*/status"):
+        # glibc's setxid broadcast made every thread (uvloop's resolver threads exist since
+        # the bind) call setuid too, and the kernel cleared their capabilities as it did ours.
         ids = {}
         for line in status.read_text().splitlines():
             key, _, value = line.partition(":")
             if key in ("Uid", "Gid"):
                 ids[key] = {int(v) for v in value.split()}
-        if ids.get("Uid") != {user.uid} or ids.get("Gid") != {user.gid}:
+            elif key in _CAPS and int(value, 16):
+                ids[key] = {int(value, 16)}
+        if ids != {"Uid": {user.uid}, "Gid": {user.gid}}:
             raise CliError(f"privilege drop failed: thread {status.parent.name} still has "
                            f"{ids}")
 

@@ -13,7 +13,12 @@ from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
 from posthouse.cli.init import initialize
-from posthouse.cli.privileges import clear_capabilities, drop_privileges, plan_drop
+from posthouse.cli.privileges import (
+    clear_capabilities,
+    drop_privileges,
+    plan_drop,
+    set_no_new_privs,
+)
 from posthouse.config import (
     PROTOCOLS,
     STANDARD_PORTS,
@@ -149,6 +154,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def run_sync(args: argparse.Namespace) -> int:
     """Entry used by main(): run under uvloop when it is installed."""
+    set_no_new_privs()  # before the loop and any thread: every thread inherits it
     try:
         import uvloop
     except ImportError:
