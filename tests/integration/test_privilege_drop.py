@@ -229,8 +229,9 @@ def as_user(user: pwd.struct_passwd, *, bind_cap: bool) -> tuple[str, ...]:
     if shutil.which("setpriv") is None:
         pytest.skip("needs setpriv (Debian package util-linux)")
     prefix = ("setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups")
-    if bind_cap:
-        prefix += ("--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service")
+    if bind_cap:  # as contrib/systemd/posthouse.service: the bounding set holds only this
+        prefix += ("--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
+                   "--bounding-set=-all,+net_bind_service")
     return prefix
 
 
