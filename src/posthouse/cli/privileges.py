@@ -16,7 +16,6 @@ business, not the App's (tests run Apps in-process as whatever user they are).
 from __future__ import annotations
 
 import ctypes
-import grp
 import logging
 import os
 import pwd
@@ -204,10 +203,3 @@ def ensure_service_user(cfg: Config) -> ServiceUser | None:
     give_to(cfg.data_path, user.uid, user.gid)
     return user
 
-
-def group_name(gid: int) -> str:
-    """A group's name, or its number when it has none."""
-    try:
-        return grp.getgrgid(gid).gr_name
-    except KeyError:
-        return str(gid)
