@@ -285,7 +285,7 @@ class Posthouse:
                   if self.profile else ["posthouse"])
         argv = [str(VENV_PYTHON), "-m", *runner, "serve", "--data-dir", str(self.data_dir),
                 "--bind", LOOPBACK, "--port-base", str(self.port_base),
-                "--allow-plaintext-loopback"]
+                "--allow-plaintext-loopback", "--allow-root"]
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=REPO, env=self.env)

@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
@@ -114,31 +114,45 @@ class App:
         self._background: list[asyncio.Task[None]] = []
         self._umask_before: int | None = None
 
-    async def start(self) -> None:
-        """Make the data dir owner-only, open the store, bind every enabled listener, start
-        background workers."""
+    async def start(self, *, after_bind: Callable[[], None] | None = None) -> None:
+        """Load TLS, bind every enabled listener, then (``after_bind``: the CLI's privilege
+        drop) make the data dir owner-only, open the store, start accepting and the
+        background workers.
+
+        ``after_bind`` runs while only the main thread of the server's own making exists
+        and before any byte from the network is read: the listeners are bound but accept
+        nothing yet, the store (its writer, checkpointer and indexer threads and its files)
+        is not open."""
         self._umask_before = os.umask(PRIVATE_UMASK)  # before any file is created
         try:
-            await self._start()
+            await self._start(after_bind)
         except BaseException:
             self._restore_umask()
             raise
 
-    async def _start(self) -> None:
+    async def _start(self, after_bind: Callable[[], None] | None) -> None:
         ensure_tls(self.cfg)
         cert, key = tls_paths(self.cfg)
         tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
                                 ciphers=self.cfg.tls.ciphers)
-        self._make_data_dir_private()  # once the certificate loads: a bad one changes nothing
-        await self.store.open()
+        self.services = self._build_services()
+        limits = self.cfg.limits
+        self.listeners = ListenerGroup(
+            tls, ConnectionLimiter(max_total=limits.max_connections,
+                                   max_per_ip=limits.max_connections_per_ip))
+        await self.listeners.start(self._specs(self.services), accept=False)
         try:
-            self.services = self._build_services()
-            limits = self.cfg.limits
-            self.listeners = ListenerGroup(
-                tls, ConnectionLimiter(max_total=limits.max_connections,
-                                       max_per_ip=limits.max_connections_per_ip))
-            await self.listeners.start(self._specs(self.services))
+            if after_bind is not None:
+                after_bind()
+            self._make_data_dir_private()  # once the certificate loads: a bad one changes nothing
+            await self.store.open()
         except BaseException:
+            await self.listeners.stop(0)
+            raise
+        try:
+            await self.listeners.accept()
+        except BaseException:
+            await self.listeners.stop(0)
             await self.store.close()
             raise
         self._background = [asyncio.create_task(w) for w in self._workers(self.services)]

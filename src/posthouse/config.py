@@ -35,6 +35,12 @@ class ServerConfig:
     data_dir: str = "./posthouse-data"
     # The first domain created by auto-init when the store has none.
     default_domain: str = "example.test"
+    # Started as root, ``posthouse serve`` binds its ports and then runs as this user (empty:
+    # "posthouse"). Started as another user, it must be empty or that user's name.
+    user: str = ""
+    # Keep running as root instead (no privilege drop): only for tests and containers whose
+    # root is already unprivileged. ``serve --allow-root`` sets it too.
+    allow_root: bool = False
 
 
 @dataclass(frozen=True)

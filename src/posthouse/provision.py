@@ -1,5 +1,6 @@
 """First-run provisioning of a data directory: config file, TLS certificate, DKIM key, and
-the DNS records to publish for it; and keeping the data directory the owner's only.
+the DNS records to publish for it; and keeping the data directory the owner's only (and the
+service user's, when the server starts as root).
 
 Pure file work, used by ``posthouse init``, ``posthouse dns`` and by ``posthouse serve`` on an
 empty data dir. Where the files go is config.py's (DataPaths, tls_paths, dkim_key_path).
@@ -51,6 +52,36 @@ def _take_away_group_other(path: str, *, follow: bool) -> bool | None:
         return None  # gone since the listing (a temporary file)
     except OSError:
         return False  # not ours to change (another owner)
+    return True
+
+
+def give_to(root: Path, uid: int, gid: int) -> tuple[int, int]:
+    """Make ``uid``:``gid`` the owner of ``root`` and everything under it (run as root, before
+    the server drops to that user).
+
+    Only entries owned by someone else (root, after ``posthouse`` ran as root, or a restored
+    backup) are changed; returns (entries changed, entries that could not be). Symbolic links
+    under root are neither changed nor followed, as in make_private."""
+    if not root.is_dir():
+        return 0, 0
+    outcomes = Counter([_chown(str(root), uid, gid, follow=True)])
+    for folder, dirs, files in os.walk(root):
+        outcomes.update(_chown(os.path.join(folder, name), uid, gid, follow=False)
+                        for name in (*dirs, *files))
+    return outcomes[True], outcomes[False]
+
+
+def _chown(path: str, uid: int, gid: int, *, follow: bool) -> bool | None:
+    """True if the owner was changed, False if it could not be, None if it was right."""
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+        if stat.S_ISLNK(st.st_mode) or (st.st_uid, st.st_gid) == (uid, gid):
+            return None
+        os.chown(path, uid, gid, follow_symlinks=follow)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return False
     return True
 
 

@@ -164,7 +164,8 @@ def test_serve_first_run_and_sigterm(tmp_path: Path) -> None:
     """The README's serve path: empty data dir -> set up, first user printed, clean stop."""
     data = tmp_path / "d"
     proc = subprocess.Popen(
-        [*PY, "serve", "--data-dir", str(data), "--bind", "127.0.0.1", "--port-base", "23000"],
+        [*PY, "serve", "--data-dir", str(data), "--bind", "127.0.0.1", "--port-base", "23000",
+         "--allow-root"],  # the suite may run as root; privilege drop: test_privilege_drop.py
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out = read_until_ready(proc, 60)

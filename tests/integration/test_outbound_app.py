@@ -74,7 +74,8 @@ def _write_config(path: Path, data: Path, dns: DnsServer, port: int) -> None:
 
 
 def _serve(config: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "posthouse", "serve", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "posthouse", "serve", "--config", str(config),
+                             "--allow-root"],  # the suite may run as root
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60

@@ -38,7 +38,8 @@ def readme_server(tmp_path: Path) -> Iterator[Path]:
     data = tmp_path / "data"
     env = {**os.environ, "POSTHOUSE_DATA": str(data)}
     proc = subprocess.Popen(
-        [str(ROOT / "scripts" / "serve.sh"), "--bind", "127.0.0.1", "--port-base", str(BASE)],
+        [str(ROOT / "scripts" / "serve.sh"), "--bind", "127.0.0.1", "--port-base", str(BASE),
+         "--allow-root"],  # the suite may run as root; privilege drop: test_privilege_drop.py
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
     try:
         out = wait_ready(proc)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from posthouse.config import CONFIG_NAME, Config, ServerConfig, load_config
 from posthouse.store.api import Store
@@ -41,7 +42,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def with_server(cfg: Config, **changes: str) -> Config:
+def with_server(cfg: Config, **changes: Any) -> Config:
     """A copy of cfg with [server] keys changed."""
     server: ServerConfig = dataclasses.replace(cfg.server, **changes)
     return dataclasses.replace(cfg, server=server)

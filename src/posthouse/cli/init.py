@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from posthouse.cli.common import add_location_args, open_store, resolve_config, with_server
+from posthouse.cli.privileges import ensure_service_user
 from posthouse.config import Config, DataPaths, dkim_key_path, load_config
 from posthouse.provision import (
     dkim_public_record,
@@ -53,6 +54,9 @@ async def run(args: argparse.Namespace) -> int:
     domain = (args.domain or cfg.server.default_domain).lower()
     cfg = await initialize(cfg, domain=domain)
     print(f"data directory ready: {cfg.data_path}")
+    user = ensure_service_user(cfg)  # root only: the server drops to it after binding
+    if user is not None:
+        print(f"service user: {user.name} (uid {user.uid}), owner of the data directory")
     print(f"config: {Path(cfg.data_path) / 'posthouse.toml'}")
     print(f"add a user:  posthouse user add someone@{domain} --data-dir {cfg.data_path}")
     print("publish these DNS records:")

@@ -5,12 +5,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
+import pwd
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
 from posthouse.cli.init import initialize
-from posthouse.config import PROTOCOLS, STANDARD_PORTS, Config, DataPaths, parse_hostport
+from posthouse.cli.privileges import (
+    clear_capabilities,
+    drop_privileges,
+    plan_drop,
+    set_no_new_privs,
+)
+from posthouse.config import (
+    PROTOCOLS,
+    STANDARD_PORTS,
+    Config,
+    DataPaths,
+    parse_hostport,
+    tls_paths,
+)
 from posthouse.log import setup_logging
 
 
@@ -31,6 +47,9 @@ def register(sub: Any) -> None:
                    + ", ".join(PROTOCOLS))
     p.add_argument("--allow-plaintext-loopback", action="store_true",
                    help="allow passwords without TLS from 127.0.0.0/8 and ::1")
+    p.add_argument("--allow-root", action="store_true",
+                   help="started as root, keep running as root instead of dropping to the "
+                   "service user ([server] allow_root)")
     p.set_defaults(run=run_sync)
 
 
@@ -65,7 +84,25 @@ def apply_listen_overrides(cfg: Config, args: argparse.Namespace) -> Config:
     auth = cfg.auth
     if args.allow_plaintext_loopback:
         auth = dataclasses.replace(auth, allow_plaintext_on_loopback=True)
-    return dataclasses.replace(cfg, listen=listen, auth=auth)
+    server = cfg.server
+    if getattr(args, "allow_root", False):
+        server = dataclasses.replace(server, allow_root=True)
+    return dataclasses.replace(cfg, listen=listen, auth=auth, server=server)
+
+
+def privilege_drop(cfg: Config) -> Callable[[], None]:
+    """What App.start runs once the listeners are bound and before anything is accepted or
+    the store opens: started as root, become the service user; otherwise give up any
+    capability the process was started with (CAP_NET_BIND_SERVICE)."""
+
+    def after_bind() -> None:
+        user = plan_drop(cfg)
+        if user is not None:
+            drop_privileges(user, cfg, tls_paths(cfg))
+        elif os.geteuid() != 0:
+            clear_capabilities()
+
+    return after_bind
 
 
 async def _first_run(cfg: Config, hostname: str | None) -> tuple[Config, str | None]:
@@ -99,12 +136,13 @@ async def run(args: argparse.Namespace) -> int:
     from posthouse.app import App
 
     app = App(cfg)
-    await app.start()
+    await app.start(after_bind=privilege_drop(cfg))
     assert app.listeners is not None
     print(f"posthouse serving {cfg.server.hostname}, data in {cfg.data_path}", flush=True)
     for proto, addrs in app.listeners.bound.items():
         for host, port in addrs:
             print(f"  {proto:12} {host}:{port}", flush=True)
+    print(f"  running as user {pwd.getpwuid(os.geteuid()).pw_name}", flush=True)
     if first_user:
         print(f"  {first_user}", flush=True)
     print("  add users: posthouse user add NAME@DOMAIN --data-dir "
@@ -116,6 +154,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def run_sync(args: argparse.Namespace) -> int:
     """Entry used by main(): run under uvloop when it is installed."""
+    set_no_new_privs()  # before the loop and any thread: every thread inherits it
     try:
         import uvloop
     except ImportError:

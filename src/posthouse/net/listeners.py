@@ -66,14 +66,18 @@ class ListenerGroup:
     _servers: list[asyncio.Server] = field(default_factory=list)
     _tasks: dict[asyncio.Task[None], Connection] = field(default_factory=dict)
 
-    async def start(self, specs: list[ListenerSpec]) -> None:
-        """Bind every spec; on any failure close what was bound and raise ListenError."""
+    async def start(self, specs: list[ListenerSpec], *, accept: bool = True) -> None:
+        """Bind every spec; on any failure close what was bound and raise ListenError.
+
+        ``accept`` False: bound and listening, but nothing is accepted until ``accept()``
+        (the server drops its privileges in between)."""
         loop = asyncio.get_running_loop()
         for spec in specs:
             try:
                 server = await loop.create_server(
                     lambda spec=spec: _Accepted(self, spec),
                     spec.host, spec.port, reuse_address=True, backlog=1024,
+                    start_serving=accept,
                     ssl=self.tls.context if spec.implicit_tls else None,
                     ssl_handshake_timeout=self.handshake_timeout if spec.implicit_tls else None,
                     family=socket.AF_INET6 if ":" in spec.host else socket.AF_INET,
@@ -88,6 +92,11 @@ class ListenerGroup:
             self._servers.append(server)
             addr = server.sockets[0].getsockname()
             self.bound.setdefault(spec.protocol, []).append((str(addr[0]), int(addr[1])))
+
+    async def accept(self) -> None:
+        """Start accepting on listeners bound with ``start(accept=False)``."""
+        for server in self._servers:
+            await server.start_serving()
 
     def port(self, protocol: str) -> int:
         """The first bound port of a protocol (useful with port 0)."""
