@@ -16,6 +16,7 @@ from posthouse.cli.init import initialize
 from posthouse.cli.privileges import (
     clear_capabilities,
     drop_privileges,
+    ensure_service_user,
     plan_drop,
     set_no_new_privs,
 )
@@ -111,6 +112,9 @@ async def _first_run(cfg: Config, hostname: str | None) -> tuple[Config, str | N
         cfg = dataclasses.replace(cfg, server=dataclasses.replace(cfg.server, hostname=hostname))
     domain = cfg.server.default_domain
     cfg = await initialize(cfg, domain=domain)
+    # As `init` does: started as root on a fresh machine, the server needs its service user
+    # to drop to after binding (the README's one command must work there).
+    ensure_service_user(cfg)
     from posthouse.app import build_hasher
     from posthouse.auth.passwords import scram_secrets_for
 
