@@ -31,6 +31,7 @@ The TLS handshake of STARTTLS/STLS has ``handshake_seconds`` (the listener sets 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import socket
 import ssl
@@ -144,7 +145,8 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        self._clock = asyncio.get_running_loop().time
+        with contextlib.suppress(RuntimeError):  # a test double may connect outside a loop
+            self._clock = asyncio.get_running_loop().time
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self._note_tls(transport)
