@@ -138,8 +138,12 @@ class App:
         self.services = self._build_services()
         limits = self.cfg.limits
         self.listeners = ListenerGroup(
-            tls, ConnectionLimiter(max_total=limits.max_connections,
-                                   max_per_ip=limits.max_connections_per_ip))
+            tls, ConnectionLimiter(
+                max_total=limits.max_connections, max_per_ip=limits.max_connections_per_ip,
+                max_per_listener=limits.max_connections_per_listener,
+                max_per_ip_per_listener=limits.max_connections_per_ip_per_listener),
+            handshake_timeout=float(limits.tls_handshake_seconds),
+            slow_penalty=float(limits.slow_penalty_seconds))
         await self.listeners.start(self._specs(self.services), accept=False)
         try:
             if after_bind is not None:

@@ -83,10 +83,25 @@ class AuthConfig:
 
 @dataclass(frozen=True)
 class LimitsConfig:
-    """Connection and size limits shared by every protocol."""
+    """Connection, pace and size limits.
+
+    Connections (issue 12, defect 3): ``max_connections`` and ``max_connections_per_ip`` are
+    the ceiling over all listeners; each listener (smtp, submission, imaps ...) has a cap of
+    its own and a per-address cap of its own, so a flood on one cannot shut the others.
+    Pace (defect 4): see net/connection.py."""
 
     max_connections: int = 2000
     max_connections_per_ip: int = 100
+    max_connections_per_listener: int = 500
+    max_connections_per_ip_per_listener: int = 50
+    # IMAP and POP3 before login, submission before AUTH (port 25 is never authenticated:
+    # it keeps smtp_idle_seconds, RFC 5321 4.5.3.2, and the command-line deadline).
+    preauth_idle_seconds: int = 30
+    command_line_seconds: int = 30  # a whole command line, from its first byte
+    data_min_bytes_per_second: int = 512  # DATA, BDAT, IMAP literals: averaged over a window
+    data_rate_window_seconds: int = 60
+    tls_handshake_seconds: int = 20  # implicit TLS, STARTTLS and STLS
+    slow_penalty_seconds: int = 60  # a connection cut as too slow holds its address's slot
     max_message_size: int = 50 * 1024 * 1024
     max_recipients: int = 1000
     smtp_idle_seconds: int = 300  # RFC 5321 4.5.3.2.7: server timeout at least 5 minutes
@@ -268,6 +283,13 @@ def parse_hostport(text: str) -> tuple[str, int]:
     return host or "0.0.0.0", port  # noqa: S104 - empty host means all interfaces
 
 
+_POSITIVE_LIMITS = (  # (slow_penalty_seconds may be 0: no penalty)
+    "max_connections_per_listener", "max_connections_per_ip_per_listener",
+    "preauth_idle_seconds", "command_line_seconds", "data_min_bytes_per_second",
+    "data_rate_window_seconds", "tls_handshake_seconds", "slow_penalty_seconds",
+)
+
+
 def _validate(cfg: Config) -> None:
     for proto in PROTOCOLS:
         for addr in getattr(cfg.listen, proto):
@@ -282,6 +304,10 @@ def _validate(cfg: Config) -> None:
     if cfg.tls.ciphers and not _openssl_selects_a_cipher(cfg.tls.ciphers):
         raise ConfigError(f"{cfg.source}: [tls] key 'ciphers': OpenSSL selects no TLS 1.2 "
                           f"cipher from {cfg.tls.ciphers!r}")
+    for key in _POSITIVE_LIMITS:
+        value = getattr(cfg.limits, key)
+        if value < 0 or (value == 0 and key != "slow_penalty_seconds"):
+            raise ConfigError(f"{cfg.source}: [limits] key '{key}' must be positive")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):

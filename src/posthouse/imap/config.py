@@ -23,6 +23,9 @@ class ImapConfig:
     idle_seconds: float = 1800.0  # autologout once logged in (RFC 9051 5.4: at least 30 min)
     preauth_idle_seconds: float = 300.0  # before login
     idle_command_seconds: float = 3600.0  # inside IDLE (RFC 2177: clients renew every 29 min)
+    command_line_seconds: float = 30.0  # a whole line from its first byte (slowloris)
+    min_bytes_per_second: int = 512  # a literal's octets, averaged over each window
+    rate_window_seconds: float = 60.0
     max_bad_in_a_row: int = 10  # BAD responses in a row before BYE
     bye_drain_seconds: float = 5.0  # how long a BYE may take to go out
     allow_plaintext_on_loopback: bool = False

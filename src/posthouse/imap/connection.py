@@ -218,6 +218,12 @@ class ImapConnection:
         self._reset_command()
 
     @property
+    def reading_literal(self) -> bool:
+        """True while the octets of a literal are read (accepted, or dropped after a refused
+        non-synchronizing one): the adapter paces that input by rate, not line by line."""
+        return self._mode is _Mode.LITERAL or self._mode is _Mode.SKIP
+
+    @property
     def buffered(self) -> int:
         """Octets received but not yet consumed."""
         return len(self._buf)

@@ -16,16 +16,30 @@ are ignored.
 
 Idle timeouts: ``read(idle_seconds)`` moves a deadline; one timer per connection checks it
 (asyncio.wait_for would schedule and cancel a timer, with its callbacks, on every read).
+
+Pace (issue 12, defect 4: slowloris): a trickled byte resets the idle timer, so ``read`` also
+takes a deadline that bytes do not move. ``line_seconds``: an unfinished line must be
+complete (its LF received) within that many seconds of its first byte; the connection notes
+where lines start as bytes arrive, whatever the session has read. ``min_rate``: bulk input
+(SMTP DATA/BDAT, an IMAP literal) must bring ``MinRate.per_window`` bytes in every window.
+Either raises TooSlow (a TimeoutError) and sets ``slow_reason``; the listener logs it and
+counts the connection against its address for a while after it is closed. A deadline is
+only checked while the read waits for input: a server slow to read cannot blame the client.
+The TLS handshake of STARTTLS/STLS has ``handshake_seconds`` (the listener sets it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any, cast
+
+from posthouse.net.limits import MinRate
 
 _HIGH_WATER = 256 * 1024
 _QUICKACK: int = getattr(socket, "TCP_QUICKACK", 0)  # Linux only; 0: not available
@@ -86,6 +100,15 @@ class ConnectionClosed(Exception):
     """The peer closed the connection or it was reset."""
 
 
+class TooSlow(TimeoutError):
+    """The client was too slow (a command line past its deadline, bulk input below the
+    minimum rate, a TLS handshake not done in time); ``reason`` says which, for the log."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class GraceExpired(Exception):
     """The server's shutdown grace ended while this connection was still in use: the
     session says goodbye in its protocol and ends (the listener cancels it soon after)."""
@@ -108,6 +131,13 @@ class Connection(asyncio.Protocol):
         self._deadline = 0.0  # loop time at which the waiting read times out
         self._idle_timer: asyncio.TimerHandle | None = None
         self._grace_expired = False
+        self._clock: Callable[[], float] = time.monotonic  # the loop's clock once connected
+        self._received = 0  # bytes received in all
+        self._line_started: float | None = None  # first byte of the unfinished line
+        self._window_start: float | None = None  # the current min_rate window
+        self._window_base = 0  # _received when that window started
+        self.handshake_seconds = 30.0  # STARTTLS/STLS handshake deadline (the listener's)
+        self.slow_reason: str | None = None  # why TooSlow ended the connection
         self.peer: tuple[str, int] = ("", 0)
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
@@ -115,6 +145,8 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
+        with contextlib.suppress(RuntimeError):  # a test double may connect outside a loop
+            self._clock = asyncio.get_running_loop().time
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self._note_tls(transport)
@@ -123,6 +155,12 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._unanswered = True
         self._buffer += data
+        self._received += len(data)
+        end = data.rfind(b"\n")
+        if end == len(data) - 1:
+            self._line_started = None
+        elif end >= 0 or self._line_started is None:
+            self._line_started = self._clock()
         if len(self._buffer) > _HIGH_WATER and self._transport and not self._paused:
             self._transport.pause_reading()
             self._paused = True
@@ -158,36 +196,77 @@ class Connection(asyncio.Protocol):
         """Whether the stream is encrypted now."""
         return self.tls_version is not None
 
-    async def read(self, idle_seconds: float | None = None) -> bytes:
+    async def read(self, idle_seconds: float | None = None, *, line_seconds: float | None = None,
+                   min_rate: MinRate | None = None) -> bytes:
         """Whatever bytes have arrived (at least one), or b"" at end of stream.
 
-        Raises TimeoutError after ``idle_seconds`` without input, and GraceExpired once
-        ``expire_grace`` was called (even with input waiting: a client still streaming would
-        otherwise never be stopped).
+        Raises TimeoutError after ``idle_seconds`` without input, TooSlow when, while it
+        waits, an unfinished line is older than ``line_seconds`` or bulk input fell below
+        ``min_rate`` (see the module docstring), and GraceExpired once ``expire_grace`` was
+        called (even with input waiting: a client still streaming would otherwise never be
+        stopped).
         """
         if self._grace_expired:
             raise GraceExpired
+        if min_rate is None:
+            self._window_start = None
+        idle_deadline: float | None = None
         while not self._buffer and not self._eof:
             if self._unanswered:
                 self._ack_now()
             loop = asyncio.get_running_loop()
+            now = loop.time()
+            if idle_seconds is not None and idle_deadline is None:
+                idle_deadline = now + idle_seconds
+            wake = self._pace_deadline(now, line_seconds, min_rate)
+            if wake is None or (idle_deadline is not None and idle_deadline < wake):
+                wake = idle_deadline
             self._waiter = loop.create_future()
-            if idle_seconds is None:
+            if wake is None:
                 self._stop_idle_timer()
             else:
-                self._arm_idle_timer(loop, loop.time() + idle_seconds)
+                self._arm_idle_timer(loop, wake)
             try:
                 await self._waiter
+            except TimeoutError:
+                if idle_deadline is not None and loop.time() >= idle_deadline:
+                    raise
+                continue  # a pace deadline: checked again at the top of the loop
             finally:
                 self._waiter = None
             if self._grace_expired:
                 raise GraceExpired
         data = bytes(self._buffer)
         self._buffer.clear()
+        if min_rate is not None:
+            self._line_started = None  # the bulk ended no line: the next one starts afresh
         if self._paused and self._transport is not None:
             self._transport.resume_reading()
             self._paused = False
         return data
+
+    def _pace_deadline(self, now: float, line_seconds: float | None,
+                       min_rate: MinRate | None) -> float | None:
+        """When the pace check is due next (None: no pace asked); TooSlow if it failed."""
+        if min_rate is not None:
+            if self._window_start is None or now >= self._window_start + min_rate.window_seconds:
+                if (self._window_start is not None
+                        and self._received - self._window_base < min_rate.per_window):
+                    raise self._too_slow(
+                        f"input below {min_rate.bytes_per_second} bytes/s over "
+                        f"{min_rate.window_seconds:g} s")
+                self._window_start, self._window_base = now, self._received
+            return self._window_start + min_rate.window_seconds
+        if line_seconds is not None and self._line_started is not None:
+            due = self._line_started + line_seconds
+            if now >= due:
+                raise self._too_slow(f"command line not complete within {line_seconds:g} s")
+            return due
+        return None
+
+    def _too_slow(self, reason: str) -> TooSlow:
+        self.slow_reason = reason
+        return TooSlow(reason)
 
     def write(self, data: bytes) -> None:
         """Queue bytes for sending (ignored once the connection is gone)."""
@@ -206,7 +285,8 @@ class Connection(asyncio.Protocol):
             if self._transport.is_closing():
                 raise ConnectionClosed
 
-    async def start_tls(self, context: ssl.SSLContext, handshake_seconds: float = 30.0) -> None:
+    async def start_tls(self, context: ssl.SSLContext,
+                        handshake_seconds: float | None = None) -> None:
         """Upgrade to TLS as the server, discarding unread plaintext first.
 
         ``loop.start_tls`` is awaited directly (not through ``wait_for``, which would start
@@ -215,10 +295,18 @@ class Connection(asyncio.Protocol):
         so no byte can slip in between.
         """
         self._buffer.clear()
+        self._line_started = None
         loop = asyncio.get_running_loop()
         assert self._transport is not None
-        new = await loop.start_tls(self._transport, self, context, server_side=True,
-                                   ssl_handshake_timeout=handshake_seconds)
+        seconds = self.handshake_seconds if handshake_seconds is None else handshake_seconds
+        started = loop.time()
+        try:
+            new = await loop.start_tls(self._transport, self, context, server_side=True,
+                                       ssl_handshake_timeout=seconds)
+        except (ConnectionAbortedError, TimeoutError) as exc:
+            if loop.time() - started < seconds:
+                raise
+            raise self._too_slow(f"TLS handshake not complete within {seconds:g} s") from exc
         if new is None:
             raise ConnectionClosed
         self._transport = new

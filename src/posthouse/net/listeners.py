@@ -1,5 +1,13 @@
 """asyncio listeners: bind, enforce connection limits, implicit TLS, graceful shutdown.
 
+Limits (issue 12, defects 3 and 4): each connection counts against the overall ceiling and
+its listener's own caps (net/limits.py), so a flood on IMAP leaves SMTP and POP3 their room;
+a connection cut as too slow (net/connection.py TooSlow) is logged as one line and keeps its
+slots for ``slow_penalty`` seconds. The TLS handshake has ``handshake_timeout`` (implicit TLS
+here, STARTTLS/STLS through ``Connection.handshake_seconds``). An implicit-TLS connection is
+counted once its handshake is done (asyncio calls the protocol only then): until then only
+the handshake deadline bounds it.
+
 A protocol adapter is an async function ``handler(conn, ctx)``; the listener owns the task,
 the limits and the socket, the adapter owns the protocol conversation.
 
@@ -59,7 +67,8 @@ class ListenerGroup:
 
     tls: TlsContextFactory
     limiter: ConnectionLimiter
-    handshake_timeout: float = 30.0
+    handshake_timeout: float = 30.0  # implicit TLS, STARTTLS and STLS
+    slow_penalty: float = 0.0  # seconds a connection cut as too slow still counts
     farewell_timeout: float = 2.0  # after the grace: time to send a goodbye reply
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     bound: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -133,10 +142,11 @@ class ListenerGroup:
 
     async def _run(self, conn: Connection, spec: ListenerSpec) -> None:
         ip = conn.peer[0]
-        if self.shutting_down.is_set() or not self.limiter.acquire(ip):
+        if self.shutting_down.is_set() or not self.limiter.acquire(ip, spec.protocol):
             conn.write(spec.busy_reply)
             conn.close()
             return
+        conn.handshake_seconds = self.handshake_timeout
         try:
             ctx = SessionContext(spec.protocol, self.tls, self.shutting_down, spec.implicit_tls)
             await spec.handler(conn, ctx)
@@ -148,8 +158,24 @@ class ListenerGroup:
         except Exception:
             log.exception("session for %s on %s failed", ip, spec.protocol)
         finally:
-            self.limiter.release(ip)
             conn.close()
+            self._release(conn, spec)
+
+    def _release(self, conn: Connection, spec: ListenerSpec) -> None:
+        """Free the connection's slots; one cut as too slow (issue 12, defect 4) keeps its
+        address's slots for ``slow_penalty`` seconds, so a slowloris that reconnects meets
+        the per-address caps."""
+        ip = conn.peer[0]
+        if conn.slow_reason is None:
+            self.limiter.release(ip, spec.protocol)
+            return
+        log.warning("slow client cut peer=%s listener=%s reason=%s", ip, spec.protocol,
+                    conn.slow_reason)
+        if self.slow_penalty > 0:
+            asyncio.get_running_loop().call_later(
+                self.slow_penalty, self.limiter.release, ip, spec.protocol)
+        else:
+            self.limiter.release(ip, spec.protocol)
 
 
 class _Accepted(Connection):

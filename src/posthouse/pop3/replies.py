@@ -102,6 +102,11 @@ def too_many_errors() -> Err:
     return Err("too many errors, closing connection")
 
 
+def too_slow() -> Err:
+    """-ERR before closing a connection whose command line did not arrive in time."""
+    return Err("too slow, closing connection", RespCode.SYS_TEMP)
+
+
 # -- Lines that do not parse (parser.py) -----------------------------------------------------
 
 def unknown_command() -> Err:

@@ -46,7 +46,8 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
 from posthouse.log import new_session_id
-from posthouse.net.connection import Connection, ConnectionClosed
+from posthouse.net.connection import Connection, ConnectionClosed, TooSlow
+from posthouse.net.limits import MinRate
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.net.tls import TlsContextFactory
@@ -91,9 +92,11 @@ class ConnectionStream:
         """The negotiated TLS version, if any."""
         return self._conn.tls_version
 
-    async def read(self, idle_seconds: float | None = None) -> bytes:
-        """Some bytes; b"" at end of stream."""
-        return await self._conn.read(idle_seconds)
+    async def read(self, idle_seconds: float | None = None, *, line_seconds: float | None = None,
+                   min_rate: MinRate | None = None) -> bytes:
+        """Some bytes; b"" at end of stream; TooSlow past the pace (net/connection.py)."""
+        return await self._conn.read(idle_seconds, line_seconds=line_seconds,
+                                     min_rate=min_rate)
 
     def write(self, data: bytes) -> None:
         """Queue bytes."""
@@ -139,6 +142,7 @@ class ImapSession:
         self._logout = False
         self._idle_deadline: float | None = None
         self._mid_command = False  # a literal was accepted: shutdown waits for the command
+        self._min_rate = MinRate(config.min_bytes_per_second, config.rate_window_seconds)
 
     # -- SessionPort -------------------------------------------------------------------
 
@@ -344,9 +348,27 @@ class ImapSession:
 
     # -- waiting -------------------------------------------------------------------------
 
+    def _paced_read(self) -> asyncio.Future[bytes]:
+        """A read with the pace of what is read (issue 12, defect 4): a literal's octets by
+        rate, a command line (or IDLE's DONE, or a SASL line) within its deadline."""
+        if self.core.reading_literal:
+            return asyncio.ensure_future(self.stream.read(None, min_rate=self._min_rate))
+        return asyncio.ensure_future(
+            self.stream.read(None, line_seconds=self.config.command_line_seconds))
+
+    def _input(self, read: asyncio.Future[bytes]) -> bytes:
+        """The result of a finished read; BYE when the client was too slow."""
+        try:
+            data = read.result()
+        except TooSlow:
+            raise SessionEnd(Bye("Too slow, closing connection")) from None
+        if not data:
+            raise ClientGone
+        return data
+
     async def _read(self, seconds: float) -> bytes:
         """Input, racing the autologout timer and (between commands) server shutdown."""
-        read = asyncio.ensure_future(self.stream.read(None))
+        read = self._paced_read()
         waiters: set[asyncio.Future[Any]] = {read}
         if not self._mid_command:
             waiters.add(self._shutdown_waiter)
@@ -355,10 +377,7 @@ class ImapSession:
         if read not in done:
             read.cancel()
             raise self._end_for_wait()
-        data = read.result()
-        if not data:
-            raise ClientGone
-        return data
+        return self._input(read)
 
     def _end_for_wait(self) -> SessionEnd:
         if self._shutting_down.is_set() and not self._mid_command:
@@ -367,7 +386,7 @@ class ImapSession:
 
     async def _wait_input_or_event(self, seconds: float) -> bool:
         """Wait in IDLE; True if a store event was applied, False if input was fed."""
-        read = asyncio.ensure_future(self.stream.read(None))
+        read = self._paced_read()
         waiters: set[asyncio.Future[Any]] = {read, self._shutdown_waiter}
         events = self.ctx.events
         got = asyncio.ensure_future(events.get()) if events is not None else None
@@ -382,10 +401,7 @@ class ImapSession:
         if applied and got is not None and self.ctx.selected is not None:
             self.ctx.selected.view.apply(got.result())
         if read in done:
-            data = read.result()
-            if not data:
-                raise ClientGone
-            self.core.receive_data(data)
+            self.core.receive_data(self._input(read))
         elif not applied:
             raise self._end_for_wait()
         return applied
@@ -398,7 +414,10 @@ def imap_config(services: Services) -> ImapConfig:
     return ImapConfig(
         max_message_size=limits.max_message_size,
         idle_seconds=float(limits.imap_idle_seconds),
-        preauth_idle_seconds=min(300.0, float(limits.imap_idle_seconds)),
+        preauth_idle_seconds=float(min(limits.preauth_idle_seconds, limits.imap_idle_seconds)),
+        command_line_seconds=float(limits.command_line_seconds),
+        min_bytes_per_second=limits.data_min_bytes_per_second,
+        rate_window_seconds=float(limits.data_rate_window_seconds),
         idle_command_seconds=float(limits.imap_idle_command_seconds),
         allow_plaintext_on_loopback=cfg.auth.allow_plaintext_on_loopback,
     )

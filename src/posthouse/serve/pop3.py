@@ -9,7 +9,7 @@ from posthouse import pop3, sasl
 from posthouse.auth.authenticator import Principal
 from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutcome
 from posthouse.log import new_session_id
-from posthouse.net.connection import Connection
+from posthouse.net.connection import Connection, TooSlow
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.pop3 import replies
@@ -65,12 +65,20 @@ class Pop3Session:
             log.info("disconnect user=%s", self.principal.address if self.principal else "-")
 
     async def _loop(self) -> None:
-        idle = self.services.config.limits.pop3_idle_seconds
+        limits = self.services.config.limits
+        line_seconds = float(limits.command_line_seconds)
         while True:
             event = self.core.next_event()
             if isinstance(event, pop3.NeedData):
                 await self.conn.drain()
-                data = await self.conn.read(idle)  # TimeoutError ends the session, no UPDATE
+                # An idle timeout ends the session without UPDATE or reply (RFC 1939 3); a
+                # command line past its deadline gets -ERR first (issue 12, defect 4).
+                try:
+                    data = await self.conn.read(self._idle_seconds(), line_seconds=line_seconds)
+                except TooSlow:
+                    self.conn.write(replies.render(replies.too_slow()))
+                    await self.conn.drain()
+                    return
                 if not data:
                     return  # a dropped connection deletes nothing (RFC 1939 6)
                 self.core.receive_data(data)
@@ -81,6 +89,13 @@ class Pop3Session:
                 return
             elif isinstance(event, pop3.Request):
                 await self._answer(event)
+
+    def _idle_seconds(self) -> int:
+        """Before login the short pre-authentication timeout, after it RFC 1939 3's."""
+        limits = self.services.config.limits
+        if self.principal is None:
+            return min(limits.preauth_idle_seconds, limits.pop3_idle_seconds)
+        return limits.pop3_idle_seconds
 
     async def _answer(self, event: pop3.Request) -> None:
         if isinstance(event, pop3.Pass):

@@ -17,6 +17,7 @@ from posthouse.delivery.router import Route
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
 from posthouse.log import new_session_id
 from posthouse.net.connection import Connection, GraceExpired
+from posthouse.net.limits import MinRate
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.services import Services
@@ -105,7 +106,9 @@ class SmtpSession:
         connect only at debug level: two info lines per message are enough to pay for)."""
         log.debug("connect peer=%s proto=%s", self.ip, self.ctx.protocol)
         self.conn.write(self.core.greeting())
-        idle = self.services.config.limits.smtp_idle_seconds
+        limits = self.services.config.limits
+        line_seconds = float(limits.command_line_seconds)
+        rate = MinRate(limits.data_min_bytes_per_second, limits.data_rate_window_seconds)
         while True:
             event = self.core.next_event()
             if isinstance(event, smtp.Closed):
@@ -116,8 +119,12 @@ class SmtpSession:
                     break
                 await self.conn.drain()
                 try:
-                    data = await self.conn.read(idle)
-                except TimeoutError:  # RFC 5321 4.5.3.2.7
+                    if self.core.reading_content:  # DATA/BDAT: a minimum rate per window
+                        data = await self.conn.read(limits.smtp_idle_seconds, min_rate=rate)
+                    else:  # a whole command line within its deadline, however it trickles
+                        data = await self.conn.read(self._idle_seconds(),
+                                                    line_seconds=line_seconds)
+                except TimeoutError:  # RFC 5321 4.5.3.2.7; TooSlow too (issue 12, defect 4)
                     self.conn.write(self.core.send(replies.timeout(self.hostname)))
                     break
                 except GraceExpired:  # the shutdown grace is over, the client still sends
@@ -130,6 +137,14 @@ class SmtpSession:
         log.info("session peer=%s proto=%s tls=%s user=%s messages=%d", self.ip,
                  self.ctx.protocol, self.conn.tls_version or "-",
                  self.principal.address if self.principal else "-", self.messages)
+
+    def _idle_seconds(self) -> int:
+        """Submission before AUTH: the short pre-authentication timeout; port 25 (never
+        authenticated) and authenticated sessions: RFC 5321 4.5.3.2's (smtp_idle_seconds)."""
+        limits = self.services.config.limits
+        if self.submission and self.principal is None:
+            return min(limits.preauth_idle_seconds, limits.smtp_idle_seconds)
+        return limits.smtp_idle_seconds
 
     def _end_for_shutdown(self) -> None:
         """421 4.3.2 (RFC 5321 3.8: the service is going away); an unfinished transaction

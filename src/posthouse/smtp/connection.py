@@ -109,6 +109,12 @@ class SmtpServerConnection:
         return self._state.phase
 
     @property
+    def reading_content(self) -> bool:
+        """True while message content is read (DATA up to the final dot, a BDAT chunk's
+        octets): the adapter paces that input by rate, not line by line."""
+        return self._mode is Mode.DATA or self._mode is Mode.CHUNK
+
+    @property
     def closed(self) -> bool:
         """True once the session is over."""
         return self._mode is Mode.CLOSED
