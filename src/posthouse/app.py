@@ -198,13 +198,19 @@ class App:
             log.error("data directory %s: %d entries readable by others could not be "
                       "changed (another owner?)", root, failed)
 
-    async def run_until_signalled(self) -> None:
-        """Serve until SIGTERM/SIGINT; SIGHUP reloads TLS."""
+    async def run_until_signalled(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until SIGTERM/SIGINT; SIGHUP reloads TLS.
+
+        ``on_ready`` runs once the handlers are installed, so whoever waits for the ready
+        line may signal right away (before, SIGTERM would still kill the process outright).
+        """
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload_tls)
+        if on_ready is not None:
+            on_ready()
         await stop.wait()
         log.info("shutting down")
         await self.stop()

@@ -151,8 +151,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"  {first_user}", flush=True)
     print("  add users: posthouse user add NAME@DOMAIN --data-dir "
           f"{cfg.data_path}", flush=True)
-    print("ready", flush=True)
-    await app.run_until_signalled()
+    await app.run_until_signalled(on_ready=lambda: print("ready", flush=True))
     return 0
 
 
