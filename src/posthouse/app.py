@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
-from posthouse.config import PROTOCOLS, Config, parse_hostport, tls_paths
+from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
@@ -26,6 +26,7 @@ from posthouse.store.api import Store
 
 if TYPE_CHECKING:
     from posthouse.auth.passwords import PasswordHasher
+    from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
     from posthouse.queue.attempt import Timeouts
 
@@ -70,6 +71,26 @@ def build_hasher(cfg: Config) -> PasswordHasher:
     )
 
 
+def build_resolver(config: Config) -> Resolver:
+    """The one resolver of the server ([dns]): MX routing and the inbound checks share it
+    and its cache."""
+    from posthouse.dns.dnspython import DnsPythonResolver
+
+    return DnsPythonResolver(resolver_address(config), timeout=config.dns.timeout_seconds,
+                             cache_entries=config.dns.cache_entries)
+
+
+def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrust | None:
+    """The port 25 checks of [checks]; None when every one is off."""
+    from posthouse.delivery.trust import InboundTrust
+
+    checks = config.checks
+    if not (checks.spf or checks.dkim or checks.dmarc or checks.arc):
+        return None
+    return InboundTrust(resolver, checks, authserv_id=checks.authserv_id
+                        or config.server.hostname, clock=clock)
+
+
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
                  max_inflight: int | None = None) -> QueueWorker:
@@ -77,13 +98,12 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
     own resolver, timeouts and in-flight limit."""
     from posthouse.delivery.router import Router
-    from posthouse.dns.dnspython import DnsPythonResolver
     from posthouse.mailauth.dkim import DkimKeyError, load_keys
     from posthouse.queue.attempt import Timeouts
     from posthouse.queue.connect import Connector, default_tls_contexts
     from posthouse.queue.mx import Routing
 
-    routing = Routing(config.queue, resolver or DnsPythonResolver(config.queue.resolver),
+    routing = Routing(config.queue, resolver or build_resolver(config),
                       config.server.hostname, random.Random())
     connector = Connector(routing, config.server.hostname, timeouts or Timeouts(),
                           default_tls_contexts())
@@ -219,8 +239,10 @@ class App:
         from posthouse.auth.authenticator import build_authenticator
         from posthouse.delivery.router import Router
 
+        resolver = build_resolver(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
-        self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock)
+        self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
+                                         resolver=resolver)
 
         return Services(
             config=self.cfg,
@@ -231,6 +253,7 @@ class App:
                           clock=self.clock),
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
+            trust=build_trust(self.cfg, resolver, self.clock),
         )
 
     def _specs(self, services: Services) -> list[ListenerSpec]:

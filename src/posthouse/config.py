@@ -120,7 +120,7 @@ class QueueConfig:
     expire_seconds: int = 5 * 86400
     delay_warning_seconds: int = 4 * 3600
     outbound_port: int = 25
-    resolver: str = ""  # "host:port" of the DNS server; empty: the system's
+    resolver: str = ""  # older name of [dns] resolver, still read when that one is empty
     smarthost: str = ""  # "host:port" to relay everything through; empty: MX lookup
     smarthost_user: str = ""
     smarthost_password: str = ""
@@ -137,6 +137,27 @@ class DkimConfig:
     selector: str = "posthouse"
     key: str = ""  # PEM path; empty: <data_dir>/dkim/<selector>.key made by init
     ed25519_key: str = ""  # optional second signature
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    """The one resolver every lookup of the server uses (MX routing and inbound checks)."""
+
+    resolver: str = ""  # "host:port" of the DNS server; empty: the system's
+    timeout_seconds: int = 5  # per lookup
+    cache_entries: int = 10000  # answers kept for their TTL
+
+
+@dataclass(frozen=True)
+class ChecksConfig:
+    """Sender authentication on port 25 (submission is not checked: its users log in)."""
+
+    spf: bool = True  # RFC 7208
+    dkim: bool = True  # RFC 6376 verification
+    dmarc: bool = True  # RFC 7489
+    arc: bool = True  # RFC 8617
+    dmarc_reject: bool = True  # p=reject failures get 550 5.7.1; false: filed in Junk
+    authserv_id: str = ""  # Authentication-Results authserv-id; empty: [server] hostname
 
 
 @dataclass(frozen=True)
@@ -157,6 +178,8 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -203,6 +226,11 @@ def dkim_key_path(cfg: Config) -> Path:
     """The DKIM private key file (configured or made by init)."""
     return Path(cfg.dkim.key) if cfg.dkim.key else DataPaths(cfg.data_path).dkim_key(
         cfg.dkim.selector)
+
+
+def resolver_address(cfg: Config) -> str:
+    """The DNS server of [dns] resolver, or of the older [queue] resolver."""
+    return cfg.dns.resolver or cfg.queue.resolver
 
 
 def load_config(path: Path | None) -> Config:
@@ -308,6 +336,9 @@ def _validate(cfg: Config) -> None:
         value = getattr(cfg.limits, key)
         if value < 0 or (value == 0 and key != "slow_penalty_seconds"):
             raise ConfigError(f"{cfg.source}: [limits] key '{key}' must be positive")
+    if cfg.dns.timeout_seconds <= 0 or cfg.dns.cache_entries < 0:
+        raise ConfigError(f"{cfg.source}: [dns] timeout_seconds must be positive and "
+                          "cache_entries not negative")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):

@@ -92,13 +92,14 @@ class DeliveryTransaction:
         return over
 
     async def commit(self, store: Store, data: bytes, *, trace: TraceInfo,
-                     internaldate: datetime) -> list[int]:
+                     internaldate: datetime, junk: bool = False) -> list[int]:
         """Store the message for every recipient in one transaction (StoreError on failure).
 
         Local copies get Return-Path and Received prepended; the queued copy only Received
         (Return-Path belongs to final delivery, RFC 5321 4.4). Users whose quota the message
         would exceed are left out and returned, so the caller can tell the sender (a DSN);
-        when nobody is left, QuotaExceeded is raised instead.
+        when nobody is left, QuotaExceeded is raised instead. ``junk`` files the local
+        copies in each user's \\Junk mailbox (INBOX for a user without one).
         """
         received = received_field(trace, [r.address for r in self.recipients])
         outbound = self.outbound()
@@ -111,7 +112,9 @@ class DeliveryTransaction:
             # No summary: the store parses the message while its commit's fsync runs, so the
             # 250 does not wait for the MIME parse (SqliteStore.deliver).
             message = NewMessage(local, None, internaldate)
-            await store.deliver(message, [DeliveryTarget(u) for u in users], outbound=outbound)
+            use = "\\Junk" if junk else None
+            targets = [DeliveryTarget(u, special_use=use) for u in users]
+            await store.deliver(message, targets, outbound=outbound)
         elif outbound is not None:
             # Relay only: no mailbox will show it, so no MIME summary or search index.
             await store.enqueue(received + data, outbound)

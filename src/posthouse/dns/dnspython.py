@@ -1,6 +1,6 @@
 """The Resolver on dnspython's asyncio stub resolver.
 
-With a configured nameserver ("host:port", config ``queue.resolver``) only that server is
+With a configured nameserver ("host:port", config ``[dns] resolver``) only that server is
 asked, which is how tests point posthouse at their own DNS server on loopback; otherwise the
 system's /etc/resolv.conf is read on first use.
 """
@@ -36,9 +36,11 @@ T = TypeVar("T")
 class DnsPythonResolver:
     """A Resolver asking either one given nameserver or the system's."""
 
-    def __init__(self, nameserver: str = "", *, timeout: float = 10.0) -> None:
+    def __init__(self, nameserver: str = "", *, timeout: float = 10.0,
+                 cache_entries: int = 0) -> None:
         self._nameserver = nameserver
         self._timeout = timeout
+        self._cache_entries = cache_entries
         self._resolver: dns.asyncresolver.Resolver | None = None
 
     def _get(self) -> dns.asyncresolver.Resolver:
@@ -51,6 +53,8 @@ class DnsPythonResolver:
             else:
                 res = dns.asyncresolver.Resolver(configure=True)
             res.lifetime = self._timeout
+            if self._cache_entries:  # answers (negative ones too) kept for their TTL
+                res.cache = dns.resolver.LRUCache(self._cache_entries)
             self._resolver = res
         return self._resolver
 

@@ -15,6 +15,7 @@ from posthouse.delivery.headers import TraceInfo, submission_fixes
 from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
+from posthouse.delivery.trust import PendingSpf
 from posthouse.log import new_session_id
 from posthouse.net.connection import Connection, GraceExpired
 from posthouse.net.limits import MinRate
@@ -97,6 +98,8 @@ class SmtpSession:
         # The "accepted" log line of the message just committed: written after its 250 has
         # gone out, so the client does not wait for our logging.
         self._accepted: tuple[str, int, int] | None = None
+        # Port 25: the SPF check of the current transaction, running since MAIL FROM.
+        self._spf: PendingSpf | None = None
 
     async def run(self) -> None:
         """Serve commands until QUIT, EOF, timeout or shutdown.
@@ -109,34 +112,42 @@ class SmtpSession:
         limits = self.services.config.limits
         line_seconds = float(limits.command_line_seconds)
         rate = MinRate(limits.data_min_bytes_per_second, limits.data_rate_window_seconds)
-        while True:
-            event = self.core.next_event()
-            if isinstance(event, smtp.Closed):
-                break
-            if isinstance(event, smtp.NeedData):
-                if self.ctx.shutting_down.is_set() and self.txn is None:
-                    self.conn.write(self.core.send(replies.shutting_down(self.hostname)))
+        try:
+            while True:
+                event = self.core.next_event()
+                if isinstance(event, smtp.Closed):
                     break
-                await self.conn.drain()
-                try:
-                    if self.core.reading_content:  # DATA/BDAT: a minimum rate per window
-                        data = await self.conn.read(limits.smtp_idle_seconds, min_rate=rate)
-                    else:  # a whole command line within its deadline, however it trickles
-                        data = await self.conn.read(self._idle_seconds(),
-                                                    line_seconds=line_seconds)
-                except TimeoutError:  # RFC 5321 4.5.3.2.7; TooSlow too (issue 12, defect 4)
-                    self.conn.write(self.core.send(replies.timeout(self.hostname)))
-                    break
-                except GraceExpired:  # the shutdown grace is over, the client still sends
-                    self._end_for_shutdown()
-                    break
-                self.core.receive_data(data)
-                continue
-            await self._answer(event)
+                if isinstance(event, smtp.NeedData):
+                    if self.ctx.shutting_down.is_set() and self.txn is None:
+                        self.conn.write(self.core.send(replies.shutting_down(self.hostname)))
+                        break
+                    await self.conn.drain()
+                    try:
+                        if self.core.reading_content:  # DATA/BDAT: a minimum rate per window
+                            data = await self.conn.read(limits.smtp_idle_seconds, min_rate=rate)
+                        else:  # a whole command line within its deadline, however it trickles
+                            data = await self.conn.read(self._idle_seconds(),
+                                                        line_seconds=line_seconds)
+                    except TimeoutError:  # RFC 5321 4.5.3.2.7; TooSlow too (issue 12, defect 4)
+                        self.conn.write(self.core.send(replies.timeout(self.hostname)))
+                        break
+                    except GraceExpired:  # the shutdown grace is over, the client still sends
+                        self._end_for_shutdown()
+                        break
+                    self.core.receive_data(data)
+                    continue
+                await self._answer(event)
+        finally:
+            self._drop_spf()
         await self.conn.drain()
         log.info("session peer=%s proto=%s tls=%s user=%s messages=%d", self.ip,
                  self.ctx.protocol, self.conn.tls_version or "-",
                  self.principal.address if self.principal else "-", self.messages)
+
+    def _drop_spf(self) -> None:
+        if self._spf is not None:
+            self._spf.cancel()
+            self._spf = None
 
     def _idle_seconds(self) -> int:
         """Submission before AUTH: the short pre-authentication timeout; port 25 (never
@@ -261,6 +272,10 @@ class SmtpSession:
         self.txn = DeliveryTransaction(
             mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
             sender_user_id=sender_user_id)
+        trust = self.services.trust
+        if trust is not None and not self.submission:
+            self._drop_spf()
+            self._spf = trust.begin(ip=self.ip, helo=self.helo, mail_from=sender)
         return replies.sender_ok()
 
     async def _rcpt(self, event: smtp.RcptTo) -> smtp.Reply:
@@ -308,6 +323,12 @@ class SmtpSession:
         message_id = f"{self.sid}.{self.messages}"
         if self.submission:
             data = submission_fixes(data, hostname=self.hostname, when=now)
+        junk = False
+        if self.services.trust is not None and not self.submission:
+            judged = await self._judge(data, txn)
+            if isinstance(judged, smtp.Reply):
+                return judged
+            data, junk = judged
         trace = TraceInfo(helo=self.helo, peer_ip=self.ip, hostname=self.hostname,
                           session_id=message_id, protocol=self._protocol_name(),
                           tls=self._tls_text(), when=now)
@@ -315,7 +336,7 @@ class SmtpSession:
             # The 250 goes out only after this returns: the message is durably committed
             # for every accepted recipient (one store transaction).
             skipped = await txn.commit(self.services.store, data, trace=trace,
-                                       internaldate=now)
+                                       internaldate=now, junk=junk)
         except QuotaExceeded:
             log.info("refused over quota from=<%s>", txn.mail_from)
             return replies.mailbox_full()
@@ -330,6 +351,29 @@ class SmtpSession:
         if txn.outbound() is not None and self.services.queue_waker is not None:
             self.services.queue_waker()
         return replies.message_accepted(message_id)
+
+    async def _judge(self, data: bytes,
+                     txn: DeliveryTransaction) -> tuple[bytes, bool] | smtp.Reply:
+        """Port 25: the message with our Authentication-Results, and whether it goes to
+        Junk; or the 550 of a DMARC reject. A failure of the checks themselves is logged
+        and the message delivered without them: the checks never lose mail."""
+        trust = self.services.trust
+        assert trust is not None
+        pending, self._spf = self._spf or PendingSpf(None), None
+        try:
+            data, verdict = await trust.judge(data, pending)
+        except Exception:  # any bug in a check must neither refuse nor lose mail
+            log.exception("trust checks failed from=<%s>; delivered unchecked", txn.mail_from)
+            return data, False
+        dmarc = verdict.dmarc
+        if verdict.disposition == "reject" and dmarc is not None:
+            log.info("refused by DMARC from=<%s> header.from=%s p=%s", txn.mail_from,
+                     dmarc.from_domain, dmarc.policy)
+            return replies.dmarc_rejected(dmarc.from_domain)
+        if verdict.disposition == "junk":
+            log.info("filed in Junk by DMARC from=<%s> header.from=%s", txn.mail_from,
+                     dmarc.from_domain if dmarc else "-")
+        return verdict.fields + data, verdict.disposition == "junk"
 
     def _protocol_name(self) -> str:
         """RFC 3848 WITH protocol types."""

@@ -326,6 +326,12 @@ def local_error() -> Reply:
     return temporary_failure("Local error in processing, try again later")
 
 
+def dmarc_rejected(domain: str) -> Reply:
+    """550 5.7.1: the author domain's DMARC policy says reject (RFC 7489 10.3, RFC 7372 3.3
+    "5.7.1" for a delivery not authorized)."""
+    return Reply(550, "5.7.1", f"Rejected by the DMARC policy of {domain}")
+
+
 @_memo
 def storage_full() -> Reply:
     """452 4.3.1: insufficient system storage."""

@@ -122,6 +122,9 @@ class DeliveryTarget:
     user_id: int
     mailbox: str = INBOX
     flags: frozenset[str] = frozenset()
+    # When set, the user's mailbox with this RFC 6154 attribute (wherever the user renamed
+    # it); ``mailbox`` only if the user has none (\Junk for quarantined mail).
+    special_use: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,6 +108,13 @@ def remove_rows(
 
 
 def _target_key(conn: sqlite3.Connection, target: DeliveryTarget) -> MailboxKey:
+    if target.special_use is not None:
+        row = conn.execute(
+            "SELECT id, uidvalidity FROM mailboxes WHERE user_id = ? AND special_use = ? "
+            "ORDER BY id LIMIT 1", (target.user_id, target.special_use),
+        ).fetchone()
+        if row is not None:
+            return MailboxKey(row[0], target.user_id, row[1])
     try:
         name = normalize_mailbox_name(target.mailbox)
     except InvalidMailboxName:

@@ -1,0 +1,142 @@
+"""Sender authentication of mail arriving on port 25: SPF, DKIM, ARC and DMARC, recorded in
+an Authentication-Results field (RFC 8601) and turned into a disposition.
+
+The SPF check starts when MAIL FROM is accepted and runs while the client sends RCPT and
+DATA; DKIM, ARC and DMARC need the message and run at the end of DATA, their lookups
+concurrently. Every lookup goes through the server's one Resolver (cached, time-bounded).
+A DNS failure never refuses mail here: the temperror is recorded and the message delivered.
+
+Dispositions: ``reject`` (DMARC p=reject failed, when [checks] dmarc_reject: 550 5.7.1 at
+the end of DATA, RFC 7489 10.3), ``junk`` (p=quarantine, or p=reject without dmarc_reject:
+filed in the recipient's \\Junk mailbox), ``deliver``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from posthouse.clock import Clock
+from posthouse.config import ChecksConfig
+from posthouse.dns.resolver import Resolver
+from posthouse.mailauth.authresults import authentication_results, strip_forged
+from posthouse.mailauth.dkim_verify import DkimResult, verify_dkim
+from posthouse.mailauth.dmarc import DmarcResult, evaluate_dmarc
+
+log = logging.getLogger("posthouse.trust")
+
+
+@dataclass(frozen=True, slots=True)
+class SpfOutcome:
+    """An SPF verdict: the result, the domain it speaks for (MAIL FROM's, or HELO's for a
+    null sender, RFC 7208 2.4), and its Authentication-Results resinfo."""
+
+    result: str
+    domain: str
+    resinfo: str
+    received_spf: bytes = b""  # an optional Received-SPF field (RFC 7208 9.1), CRLF ended
+
+
+# (client ip, HELO name, MAIL FROM address) -> verdict
+SpfCheck = Callable[[str, str, str], Awaitable[SpfOutcome]]
+ArcCheck = Callable[[bytes], Awaitable[str]]  # message -> the arc resinfo
+
+
+@dataclass(frozen=True, slots=True)
+class TrustVerdict:
+    """What the checks decided and the fields to prepend to the message."""
+
+    disposition: str  # deliver, junk or reject
+    fields: bytes
+    dmarc: DmarcResult | None = None
+    forged_removed: int = 0
+
+
+class PendingSpf:
+    """The SPF check of one transaction, running from MAIL FROM on."""
+
+    def __init__(self, task: asyncio.Task[SpfOutcome] | None) -> None:
+        self._task = task
+
+    async def outcome(self) -> SpfOutcome | None:
+        """The verdict (None when SPF is off)."""
+        return None if self._task is None else await self._task
+
+    def cancel(self) -> None:
+        """The transaction ended without a message (RSET, QUIT, a vanished client)."""
+        if self._task is not None:
+            self._task.cancel()
+
+
+def _retrieve(task: asyncio.Task[SpfOutcome]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("trust: SPF check of an abandoned transaction failed: %r", task.exception())
+
+
+class InboundTrust:
+    """Runs the configured checks for port 25 transactions."""
+
+    def __init__(self, resolver: Resolver, config: ChecksConfig, *, authserv_id: str,
+                 clock: Clock, spf: SpfCheck | None = None, arc: ArcCheck | None = None,
+                 sample: Callable[[], float] = random.random) -> None:
+        self._resolver = resolver
+        self._config = config
+        self.authserv_id = authserv_id
+        self._clock = clock
+        self._spf = spf if config.spf else None
+        self._arc = arc if config.arc else None
+        self._sample = sample
+
+    def begin(self, *, ip: str, helo: str, mail_from: str) -> PendingSpf:
+        """Start the SPF check of a transaction whose MAIL FROM was just accepted."""
+        if self._spf is None:
+            return PendingSpf(None)
+        task = asyncio.ensure_future(self._spf(ip, helo, mail_from))
+        task.add_done_callback(_retrieve)  # a transaction reset before DATA never awaits it
+        return PendingSpf(task)
+
+    async def judge(self, data: bytes, pending: PendingSpf) -> tuple[bytes, TrustVerdict]:
+        """``data`` without forged Authentication-Results, and the verdict whose fields
+        the caller prepends."""
+        data, forged = strip_forged(data, self.authserv_id)
+        if forged:
+            log.info("trust: removed %d Authentication-Results claiming %s", forged,
+                     self.authserv_id)
+        dkim_task = asyncio.ensure_future(self._dkim(data))
+        arc_task = asyncio.ensure_future(self._arc(data)) if self._arc is not None else None
+        spf = await pending.outcome()
+        dkim = await dkim_task
+        arc = await arc_task if arc_task is not None else None
+        dmarc = None
+        if self._config.dmarc:
+            dmarc = await evaluate_dmarc(
+                data, self._resolver, spf_result=spf.result if spf else "none",
+                spf_domain=spf.domain if spf else "", dkim=dkim, sample=self._sample)
+        resinfos = []
+        if spf is not None:
+            resinfos.append(spf.resinfo)
+        if self._config.dkim:
+            resinfos.extend([r.resinfo() for r in dkim] or ["dkim=none"])
+        if arc is not None:
+            resinfos.append(arc)
+        if dmarc is not None:
+            resinfos.append(dmarc.resinfo())
+        fields = authentication_results(self.authserv_id, resinfos)
+        if spf is not None and spf.received_spf:
+            fields = spf.received_spf + fields
+        return data, TrustVerdict(self._disposition(dmarc), fields, dmarc, forged)
+
+    async def _dkim(self, data: bytes) -> tuple[DkimResult, ...]:
+        if not self._config.dkim and not self._config.dmarc:
+            return ()
+        return await verify_dkim(data, self._resolver, now=int(self._clock.now().timestamp()))
+
+    def _disposition(self, dmarc: DmarcResult | None) -> str:
+        if dmarc is None or dmarc.result != "fail":
+            return "deliver"
+        if dmarc.disposition == "reject":
+            return "reject" if self._config.dmarc_reject else "junk"
+        return "junk" if dmarc.disposition == "quarantine" else "deliver"
