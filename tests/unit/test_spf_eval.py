@@ -132,6 +132,24 @@ def test_appendix_a4_multiple_requirements() -> None:
     ("10.0.0.1", "u@servfail-a.test", TEMP),
     ("10.0.0.1", "u@include-servfail.test", TEMP),
     ("10.0.0.1", "u@broken.test", TEMP),           # the record lookup itself
+    ("192.0.2.77", "u@ptr-many.test", F),          # PTR names past the 10th are ignored
+    ("192.0.2.65", "u@ptr-macro.test", P),         # %{p}: the validated name
+    ("192.0.2.66", "u@ptr-macro.test", F),         # no validated name: "unknown"
+    ("10.0.0.1", "u@self-include.test", PERM),     # a loop ends at the term limit
+    ("10.0.0.1", "u@self-redirect.test", PERM),
+    ("10.0.0.1", "a+b@upper-macro.test", P),       # %{L}: URL-escaped local-part
+    ("2001:db8::21", "u@exists6.test", P),         # nibbles; exists asks A even for IPv6
+    ("10.0.0.1", "alice@redirect-macro.test", P),
+    ("10.0.0.1", "bob@redirect-macro.test", PERM),
+    ("192.0.2.10", "u@empty-txt.test", P),
+    ("192.0.2.10", "u@spf-prefix.test", F),        # "v=spf1x" is not a record
+    ("192.0.2.10", "u@split.test", P),             # strings joined without a space (3.3)
+    ("192.0.2.10", "u@nonascii.test", PERM),       # outside macro-literal (7.1)
+    ("192.0.2.10", "u@bad-unknown-mod.test", PERM),
+    ("10.9.9.9", "u@zero.test", P),
+    ("203.0.113.5", "u@dot.test", P),
+    ("10.0.0.1", "u@bad-target.test", N),
+    ("10.0.0.1", "u@mx-hostless.test", F),         # one mx term, not three void lookups
 ])
 def test_corpus(ip: str, sender: str, want: SpfResult) -> None:
     assert corpus(ip, sender).result is want
@@ -163,6 +181,17 @@ def test_explanation_for_fail() -> None:
     assert got.explanation == "192.0.2.7 is not one of exp.test's designated mail servers."
     assert got.mechanism == "-all"
     assert corpus("192.0.2.1", "u@exp.test").explanation == ""
+
+
+def test_explanation_problems_give_none() -> None:
+    got = corpus("10.0.0.1", "u@bad-exp.test")
+    assert (got.result, got.explanation) == (F, "")
+
+
+def test_explanation_letters() -> None:
+    got = corpus("10.0.0.1", "alice@exp-letters.test")
+    assert got.explanation == ("10.0.0.1 alice@exp-letters.test alice exp-letters.test"
+                               " exp-letters.test mail.good.test in-addr 1.0.0.10 exp-letters")
 
 
 def test_redirect_drops_the_redirecting_records_explanation() -> None:

@@ -8,7 +8,9 @@ and posthouse follows the RFC.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import itertools
+import warnings
 from typing import Any
 
 import dns.rdata
@@ -20,7 +22,10 @@ from posthouse.mailauth.spf import check_helo, check_mail_from
 from tests.support.dns_zone import ZoneResolver
 from tests.support.spf_zone import CORPUS_SERVFAIL, corpus_zone
 
-spf = pytest.importorskip("spf")
+with warnings.catch_warnings():  # pyspf's source has escapes newer Pythons warn about
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", SyntaxWarning)
+    spf: Any = importlib.import_module("spf")  # pyspf, pinned in the dev extra
 
 SENDER_DOMAINS = [
     "pass-all.test", "fail-all.test", "soft.test", "neutral.test", "empty.test",
@@ -32,14 +37,27 @@ SENDER_DOMAINS = [
     "bad-cidr.test", "bad-macro.test", "two-redirects.test", "unknown-mod.test", "many.test",
     "ten.test", "voids.test", "two-voids.test", "servfail-a.test", "include-servfail.test",
     "broken.test", "mx-many.test", "exp.test", "redir-exp.test", "inc0.test", "inc1.test",
+    "mx-hostless.test", "ptr-many.test", "ptr-macro.test", "self-include.test",
+    "self-redirect.test", "dot.test", "zero.test", "bad-target.test", "upper-macro.test",
+    "exists6.test", "ptr-arg.test", "bad-exp.test", "exp-letters.test", "bad-unknown-mod.test",
+    "redirect-macro.test", "empty-txt.test", "spf-prefix.test", "include-macro.test",
+    "split.test", "nonascii.test",
 ]
-IPS = ["192.0.2.10", "192.0.2.65", "192.0.2.66", "192.0.2.21", "203.0.113.14",
-       "198.51.100.7", "10.0.0.1", "2001:db8::21", "2001:db8:b::5", "::ffff:192.0.2.9"]
+IPS = ["192.0.2.10", "192.0.2.65", "192.0.2.66", "192.0.2.77", "192.0.2.21", "203.0.113.14",
+       "198.51.100.7", "10.0.0.1", "2001:db8::21", "2001:db8::1", "2001:db8:b::5",
+       "::ffff:192.0.2.9"]
 LOCALS = ["alice", "bob"]
 HELOS = ["mail.good.test", "ip4.test", "a.test", "mx.test", "fail-all.test", "nowhere.test"]
 
-# (ip, sender, helo or "") -> (posthouse, pyspf, the RFC section posthouse follows)
-KNOWN_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+# (ip, sender, helo) -> (posthouse, pyspf, the RFC section posthouse follows)
+KNOWN_DIFFERENCES: dict[tuple[str, str, str], tuple[str, str, str]] = {
+    # RFC 7208 4.6.4 limits "terms" whose DNS queries are void. The mx term's MX query has
+    # three names; pyspf counts each host's empty A query as a void lookup (3 > 2:
+    # permerror); posthouse counts the term's own query, which was not void, and the mx
+    # term just does not match: fail.
+    **{(ip, "alice@mx-hostless.test", "mail.good.test"): ("fail", "permerror", "4.6.4")
+       for ip in IPS},
+}
 
 
 def mail_cases() -> list[tuple[str, str, str]]:
@@ -47,7 +65,10 @@ def mail_cases() -> list[tuple[str, str, str]]:
              for domain in SENDER_DOMAINS for ip, local in itertools.product(IPS, LOCALS[:1])]
     cases += [("10.0.0.1", "bob@macro.test", "h.good.test"),
               ("10.0.0.1", "alice@macro.test", "h.good.test"),
-              ("192.0.2.9", "", "ip4.test"), ("10.0.0.1", "", "fail-all.test")]
+              ("192.0.2.9", "", "ip4.test"), ("10.0.0.1", "", "fail-all.test"),
+              ("10.0.0.1", "a+b@upper-macro.test", "h.good.test"),
+              ("10.0.0.1", "alice@redirect-macro.test", "h.good.test"),
+              ("10.0.0.1", "bob@redirect-macro.test", "h.good.test")]
     return cases
 
 
