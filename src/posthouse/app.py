@@ -212,9 +212,13 @@ class App:
     def _build_services(self) -> Services:
         from posthouse.auth.authenticator import build_authenticator
         from posthouse.delivery.router import Router
+        from posthouse.dns.dnspython import DnsPythonResolver
 
+        # One resolver for the queue's MX lookups and the SPF check of incoming mail.
+        resolver = DnsPythonResolver(self.cfg.queue.resolver)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
-        self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock)
+        self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
+                                         resolver=resolver)
 
         return Services(
             config=self.cfg,
@@ -225,6 +229,7 @@ class App:
                           clock=self.clock),
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
+            resolver=resolver if self.cfg.checks.spf else None,
         )
 
     def _specs(self, services: Services) -> list[ListenerSpec]:

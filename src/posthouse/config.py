@@ -140,6 +140,14 @@ class DkimConfig:
 
 
 @dataclass(frozen=True)
+class ChecksConfig:
+    """Checks of incoming mail on port 25; each records its verdict in a header field."""
+
+    spf: bool = False  # RFC 7208 check of MAIL FROM (or HELO for <>): a Received-SPF field
+    spf_timeout_seconds: int = 20  # the whole evaluation's bound (RFC 7208 4.6.4: >= 20 s)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Structured logs."""
 
@@ -157,6 +165,7 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     dkim: DkimConfig = field(default_factory=DkimConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -310,6 +319,8 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"{cfg.source}: [limits] key '{key}' must be positive")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
+    if cfg.checks.spf_timeout_seconds <= 0:
+        raise ConfigError(f"{cfg.source}: [checks] key 'spf_timeout_seconds' must be positive")
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):
         raise ConfigError(
             f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")

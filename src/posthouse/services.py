@@ -13,6 +13,7 @@ from posthouse.store.api import Store
 if TYPE_CHECKING:
     from posthouse.auth.authenticator import Authenticator
     from posthouse.delivery.router import Router
+    from posthouse.dns.resolver import Resolver
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Services:
     clock: Clock
     # Wakes the outbound queue worker after a message for remote recipients was queued.
     queue_waker: Callable[[], None] | None = None
+    # DNS for the checks of incoming mail (config [checks]); None when no check is on.
+    resolver: Resolver | None = None
 
     @property
     def hostname(self) -> str:

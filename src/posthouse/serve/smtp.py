@@ -16,6 +16,8 @@ from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
 from posthouse.log import new_session_id
+from posthouse.mailauth.spf import SpfLimits, check_mail_from
+from posthouse.mailauth.spf_header import received_spf_field
 from posthouse.net.connection import Connection, GraceExpired
 from posthouse.net.limits import MinRate
 from posthouse.net.listeners import Handler, SessionContext
@@ -260,8 +262,22 @@ class SmtpSession:
         p = event.params
         self.txn = DeliveryTransaction(
             mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
-            sender_user_id=sender_user_id)
+            sender_user_id=sender_user_id, check_fields=await self._checks(sender))
         return replies.sender_ok()
+
+    async def _checks(self, sender: str) -> bytes:
+        """Port 25 only, when configured: the SPF verdict as a Received-SPF field. It is
+        recorded, never acted on here (that is DMARC's, with DKIM)."""
+        resolver = self.services.resolver
+        checks = self.services.config.checks
+        if self.submission or not checks.spf or resolver is None:
+            return b""
+        verdict = await check_mail_from(
+            resolver, self.ip, sender, self.helo, receiver=self.hostname,
+            limits=SpfLimits(total_seconds=float(checks.spf_timeout_seconds)))
+        log.debug("spf %s from=<%s> peer=%s helo=%s %s", verdict.result.value, sender,
+                  self.ip, self.helo, verdict.problem)
+        return received_spf_field(verdict, self.hostname)
 
     async def _rcpt(self, event: smtp.RcptTo) -> smtp.Reply:
         assert self.txn is not None
