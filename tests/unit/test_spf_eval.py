@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posthouse.mailauth.spf import (
     SpfLimits,
@@ -16,6 +18,7 @@ from posthouse.mailauth.spf import (
 )
 from tests.support.dns_zone import ZoneResolver
 from tests.support.spf_zone import CORPUS_SERVFAIL, appendix_a, corpus_zone
+from tests.support.spf_zone import spf as spf_txt
 
 P, F, S, N = SpfResult.PASS, SpfResult.FAIL, SpfResult.SOFTFAIL, SpfResult.NEUTRAL
 NONE, TEMP, PERM = SpfResult.NONE, SpfResult.TEMPERROR, SpfResult.PERMERROR
@@ -227,3 +230,29 @@ def test_the_eleventh_term_is_never_looked_up() -> None:
     resolver = ZoneResolver(corpus_zone())
     asyncio.run(check_host(resolver, "10.0.0.1", "many.test", "u@many.test"))
     assert ("x11.many.test", "A") not in resolver.queries
+
+
+def test_a_client_address_that_is_no_address_is_none() -> None:
+    got = corpus("not-an-ip", "u@pass-all.test")
+    assert (got.result, got.problem) == (NONE, "the client address is not an IP address")
+
+
+_TERMS = st.sampled_from([
+    "a", "mx", "ptr", "all", "-all", "~all", "?all", "+all", "a:a.test", "mx:mx.test/30",
+    "a//64", "ip4:192.0.2.0/24", "ip6:2001:db8::/32", "include:ip4.test", "include:self-x.test",
+    "exists:%{ir}.list.exists.test", "exists:%{l}.x.test", "redirect=ip4.test",
+    "redirect=nowhere.test", "exp=why.exp.test", "foo=bar", "ptr:ptr.test", "a:%{d2}",
+    "include:%{o}", "a:x1.many.test", "a:n1.voids.test", "a:broken.test", "mx:mx-many.test",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(terms=st.lists(_TERMS, max_size=12), ip=st.sampled_from(
+    ["192.0.2.10", "10.0.0.1", "2001:db8::21", "::ffff:192.0.2.65"]))
+def test_any_record_gives_a_result_and_never_raises(terms: list[str], ip: str) -> None:
+    zone = corpus_zone()
+    zone["self-x.test"] = {"TXT": spf_txt("v=spf1 " + " ".join(terms))}
+    resolver = ZoneResolver(zone, CORPUS_SERVFAIL)
+    got = asyncio.run(check_host(resolver, ip, "self-x.test", "u@self-x.test"))
+    assert isinstance(got.result, SpfResult)
+    assert len([q for q in resolver.queries if q[1] == "TXT"]) <= 12  # limits bound the work

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posthouse.mailauth.spf_parse import SpfSyntaxError, is_spf_record, parse_record
 
@@ -89,3 +92,11 @@ def test_trailing_and_double_spaces_allowed() -> None:
 
 def test_domain_spec_may_end_in_macro_or_dot() -> None:
     parse_record("v=spf1 exists:%{i}.%{d} a:example.com. include:_spf.%{d2}")
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list("v=spf1 aAmxptrl4i6:./%{}-+~?_0123,\u00e9")),
+               max_size=60))
+def test_parser_only_raises_its_own_error(body: str) -> None:
+    with contextlib.suppress(SpfSyntaxError):
+        parse_record("v=spf1 " + body)

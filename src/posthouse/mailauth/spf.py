@@ -114,7 +114,11 @@ async def check_host(resolver: Resolver, ip: str, domain: str, sender: str, *,
                      timestamp: int | None = None) -> SpfVerdict:
     """RFC 7208 4: evaluate <domain>'s policy for <ip> and <sender>, within the limits."""
     limits = limits or SpfLimits()
-    address = ipaddress.ip_address(ip)
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return SpfVerdict(SpfResult.NONE, identity, ip, sender, domain, helo,
+                          problem="the client address is not an IP address")
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped  # RFC 7208 5: an IPv4-mapped client is IPv4
     if "@" not in sender:
