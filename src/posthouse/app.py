@@ -82,13 +82,15 @@ def build_resolver(config: Config) -> Resolver:
 
 def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrust | None:
     """The port 25 checks of [checks]; None when every one is off."""
-    from posthouse.delivery.trust import InboundTrust
+    from posthouse.delivery.trust import InboundTrust, spf_check
 
     checks = config.checks
     if not (checks.spf or checks.dkim or checks.dmarc or checks.arc):
         return None
-    return InboundTrust(resolver, checks, authserv_id=checks.authserv_id
-                        or config.server.hostname, clock=clock)
+    hostname = config.server.hostname
+    return InboundTrust(resolver, checks, authserv_id=checks.authserv_id or hostname,
+                        clock=clock, spf=spf_check(resolver, hostname,
+                                                   float(checks.spf_timeout_seconds)))
 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,

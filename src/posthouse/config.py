@@ -158,6 +158,7 @@ class ChecksConfig:
     arc: bool = True  # RFC 8617
     dmarc_reject: bool = True  # p=reject failures get 550 5.7.1; false: filed in Junk
     authserv_id: str = ""  # Authentication-Results authserv-id; empty: [server] hostname
+    spf_timeout_seconds: int = 20  # the whole SPF evaluation (RFC 7208 4.6.4: >= 20 s)
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,8 @@ def _validate(cfg: Config) -> None:
                           "cache_entries not negative")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
+    if cfg.checks.spf_timeout_seconds <= 0:
+        raise ConfigError(f"{cfg.source}: [checks] key 'spf_timeout_seconds' must be positive")
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):
         raise ConfigError(
             f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")

@@ -26,6 +26,9 @@ def dns_server() -> Iterator[DnsServer]:
         "nomx.test": {"A": ["127.0.0.2"]},
         "big.test": {"TXT": [txt_rdata(t) for t in LONG_TXT]},
         "broken.test": {"MX": ["10 mx.broken.test."]},
+        "1.0.0.127.in-addr.arpa": {"PTR": ["MX1.peer.test."]},
+        ("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa"):
+            {"PTR": ["mx1.peer.test.", "v6only.test."]},
     })
     server.servfail.add("broken.test")
     server.start()
@@ -74,6 +77,27 @@ def test_addresses_v4_then_v6(dns_server: DnsServer) -> None:
     assert run(res.a_aaaa("v6only.test")) == ("::1",)
     assert run(res.a_aaaa("nowhere.test")) == NoRecords(nxdomain=True)
     assert run(res.a_aaaa("null.test")) == NoRecords(nxdomain=False)
+
+
+def test_a_and_aaaa_asked_apart(dns_server: DnsServer) -> None:
+    res = resolver(dns_server)
+    before = len(dns_server.queries)
+    assert run(res.a("mx1.peer.test")) == ("127.0.0.1",)
+    assert dns_server.queries[before:] == [("mx1.peer.test", "A")]
+    assert run(res.aaaa("mx1.peer.test")) == ("::1",)
+    assert run(res.a("v6only.test")) == NoRecords(nxdomain=False)
+    assert run(res.aaaa("nowhere.test")) == NoRecords(nxdomain=True)
+    assert isinstance(run(res.a("broken.test")), TempFail)
+
+
+def test_ptr_v4_and_v6(dns_server: DnsServer) -> None:
+    res = resolver(dns_server)
+    assert run(res.ptr("127.0.0.1")) == ("mx1.peer.test",)
+    got = run(res.ptr("::1"))
+    assert isinstance(got, tuple)
+    assert sorted(got) == ["mx1.peer.test", "v6only.test"]
+    assert run(res.ptr("127.0.0.9")) == NoRecords(nxdomain=True)
+    assert run(res.ptr("not an address")) == NoRecords(nxdomain=True)
 
 
 def test_txt_joined_and_over_tcp(dns_server: DnsServer) -> None:

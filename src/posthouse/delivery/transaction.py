@@ -44,6 +44,8 @@ class DeliveryTransaction:
     ret: str | None = None
     sender_user_id: int | None = None
     recipients: list[AcceptedRecipient] = field(default_factory=list)
+    # Verdict fields of the inbound checks (Received-SPF), CRLF-ended, put above Received.
+    check_fields: bytes = b""
 
     def add_recipient(self, rcpt: AcceptedRecipient) -> None:
         """Record a recipient the caller has accepted."""
@@ -95,13 +97,16 @@ class DeliveryTransaction:
                      internaldate: datetime, junk: bool = False) -> list[int]:
         """Store the message for every recipient in one transaction (StoreError on failure).
 
-        Local copies get Return-Path and Received prepended; the queued copy only Received
-        (Return-Path belongs to final delivery, RFC 5321 4.4). Users whose quota the message
-        would exceed are left out and returned, so the caller can tell the sender (a DSN);
-        when nobody is left, QuotaExceeded is raised instead. ``junk`` files the local
-        copies in each user's \\Junk mailbox (INBOX for a user without one).
+        Local copies get Return-Path, the check fields and Received prepended; the queued
+        copy the check fields and Received (Return-Path belongs to final delivery, RFC 5321
+        4.4). Users whose quota the message would exceed are left out and returned, so the
+        caller can tell the sender (a DSN); when nobody is left, QuotaExceeded is raised
+        instead. ``junk`` files the local copies in each user's \\Junk mailbox (INBOX for
+        a user without one).
         """
-        received = received_field(trace, [r.address for r in self.recipients])
+        # RFC 7208 9.1: Received-SPF goes above the Received field this server adds.
+        trace_field = received_field(trace, [r.address for r in self.recipients])
+        received = self.check_fields + trace_field
         outbound = self.outbound()
         skipped = await self.over_quota(store, len(data) + len(received) + 64)
         users = [u for u in self.local_user_ids() if u not in skipped]

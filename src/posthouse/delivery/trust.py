@@ -25,6 +25,8 @@ from posthouse.dns.resolver import Resolver
 from posthouse.mailauth.authresults import authentication_results, strip_forged
 from posthouse.mailauth.dkim_verify import DkimResult, verify_dkim
 from posthouse.mailauth.dmarc import DmarcResult, evaluate_dmarc
+from posthouse.mailauth.spf import SpfLimits, check_mail_from
+from posthouse.mailauth.spf_header import received_spf_field, spf_resinfo
 
 log = logging.getLogger("posthouse.trust")
 
@@ -38,6 +40,22 @@ class SpfOutcome:
     domain: str
     resinfo: str
     received_spf: bytes = b""  # an optional Received-SPF field (RFC 7208 9.1), CRLF ended
+
+
+def spf_check(resolver: Resolver, receiver: str, total_seconds: float) -> SpfCheck:
+    """The RFC 7208 check of MAIL FROM (HELO's domain for a null sender, 2.4) as an
+    SpfCheck: the Authentication-Results resinfo and a Received-SPF field."""
+    limits = SpfLimits(total_seconds=total_seconds)
+
+    async def check(ip: str, helo: str, mail_from: str) -> SpfOutcome:
+        verdict = await check_mail_from(resolver, ip, mail_from, helo, receiver=receiver,
+                                        limits=limits)
+        log.debug("spf %s from=<%s> peer=%s helo=%s %s", verdict.result.value, mail_from, ip,
+                  helo, verdict.problem)
+        return SpfOutcome(verdict.result.value, verdict.domain, spf_resinfo(verdict),
+                          received_spf_field(verdict, receiver))
+
+    return check
 
 
 # (client ip, HELO name, MAIL FROM address) -> verdict

@@ -16,7 +16,9 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 import dns.resolver
+import dns.reversename
 from dns.rdtypes.ANY.MX import MX
+from dns.rdtypes.ANY.PTR import PTR
 from dns.rdtypes.ANY.TXT import TXT
 
 from posthouse.config import parse_hostport
@@ -26,6 +28,7 @@ from posthouse.dns.resolver import (
     MxHost,
     NoRecords,
     NullMx,
+    PtrAnswer,
     TempFail,
     TxtAnswer,
 )
@@ -90,9 +93,25 @@ class DnsPythonResolver:
                 return r
         return NoRecords(nxdomain=isinstance(v4, NoRecords) and v4.nxdomain)
 
+    async def a(self, host: str) -> AddressAnswer:
+        """A records only."""
+        return await self._query(host, "A", _addresses)
+
+    async def aaaa(self, host: str) -> AddressAnswer:
+        """AAAA records only."""
+        return await self._query(host, "AAAA", _addresses)
+
     async def txt(self, name: str) -> TxtAnswer:
         """TXT records, character-strings of one record joined without separator."""
         return await self._query(name, "TXT", _texts)
+
+    async def ptr(self, address: str) -> PtrAnswer:
+        """PTR records of the address's in-addr.arpa or ip6.arpa name."""
+        try:
+            rname = dns.reversename.from_address(address).to_text()
+        except (dns.exception.DNSException, ValueError):
+            return NoRecords(nxdomain=True)
+        return await self._query(rname, "PTR", _ptr_names)
 
 
 def _mx_hosts(answer: dns.resolver.Answer) -> tuple[MxHost, ...] | NullMx:
@@ -109,6 +128,11 @@ def _mx_hosts(answer: dns.resolver.Answer) -> tuple[MxHost, ...] | NullMx:
 def _addresses(answer: dns.resolver.Answer) -> tuple[str, ...]:
     return tuple(r.to_text() for r in answer
                  if r.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA))
+
+
+def _ptr_names(answer: dns.resolver.Answer) -> tuple[str, ...]:
+    return tuple(r.target.to_text(omit_final_dot=True).lower()
+                 for r in answer if isinstance(r, PTR))
 
 
 def _texts(answer: dns.resolver.Answer) -> tuple[str, ...]:

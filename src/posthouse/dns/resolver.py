@@ -41,6 +41,7 @@ class TempFail:
 MxAnswer = tuple[MxHost, ...] | NullMx | NoRecords | TempFail
 AddressAnswer = tuple[str, ...] | NoRecords | TempFail
 TxtAnswer = tuple[str, ...] | NoRecords | TempFail
+PtrAnswer = tuple[str, ...] | NoRecords | TempFail
 
 
 class Resolver(Protocol):
@@ -52,5 +53,14 @@ class Resolver(Protocol):
     async def a_aaaa(self, host: str) -> AddressAnswer:
         """IPv4 then IPv6 addresses of a host, as text."""
 
+    async def a(self, host: str) -> AddressAnswer:
+        """IPv4 addresses of a host only (one query; SPF counts each lookup)."""
+
+    async def aaaa(self, host: str) -> AddressAnswer:
+        """IPv6 addresses of a host only (one query)."""
+
     async def txt(self, name: str) -> TxtAnswer:
         """TXT records of a name, each record's strings concatenated (RFC 7208 3.3)."""
+
+    async def ptr(self, address: str) -> PtrAnswer:
+        """Host names (lower-case, no trailing dot) of an IPv4 or IPv6 address's PTR records."""

@@ -354,9 +354,10 @@ class SmtpSession:
 
     async def _judge(self, data: bytes,
                      txn: DeliveryTransaction) -> tuple[bytes, bool] | smtp.Reply:
-        """Port 25: the message with our Authentication-Results, and whether it goes to
-        Junk; or the 550 of a DMARC reject. A failure of the checks themselves is logged
-        and the message delivered without them: the checks never lose mail."""
+        """Port 25: the message without forged Authentication-Results (ours go into
+        ``txn.check_fields``), and whether it goes to Junk; or the 550 of a DMARC reject.
+        A failure of the checks themselves is logged and the message delivered without
+        them: the checks never lose mail."""
         trust = self.services.trust
         assert trust is not None
         pending, self._spf = self._spf or PendingSpf(None), None
@@ -373,7 +374,8 @@ class SmtpSession:
         if verdict.disposition == "junk":
             log.info("filed in Junk by DMARC from=<%s> header.from=%s", txn.mail_from,
                      dmarc.from_domain if dmarc else "-")
-        return verdict.fields + data, verdict.disposition == "junk"
+        txn.check_fields = verdict.fields  # above Received (RFC 7208 9.1, RFC 8601 5)
+        return data, verdict.disposition == "junk"
 
     def _protocol_name(self) -> str:
         """RFC 3848 WITH protocol types."""
