@@ -1,6 +1,6 @@
-"""SPF on port 25 ([checks] spf, on by default): the verdict is recorded as a Received-SPF field above
-the Received field (RFC 7208 9.1), with the server's own DNS resolver pointed at the loopback
-DNS server. Mail is never refused for it."""
+"""SPF on port 25 ([checks] spf, on by default): the verdict is recorded as a Received-SPF
+field above the Received field (RFC 7208 9.1), with the server's own DNS resolver pointed at
+the loopback DNS server. Mail is never refused for SPF alone."""
 
 from __future__ import annotations
 

@@ -15,7 +15,15 @@ from typing import Any, TypeVar
 
 from posthouse.app import App, build_hasher
 from posthouse.auth.passwords import scram_secrets_for
-from posthouse.config import PROTOCOLS, AuthConfig, Config, ListenConfig, ServerConfig, tls_paths
+from posthouse.config import (
+    PROTOCOLS,
+    AuthConfig,
+    ChecksConfig,
+    Config,
+    ListenConfig,
+    ServerConfig,
+    tls_paths,
+)
 
 T = TypeVar("T")
 
@@ -24,12 +32,16 @@ PASSWORD = "correct horse battery"
 
 
 def make_config(data_dir: Path, **auth: Any) -> Config:
-    """Every listener on 127.0.0.1:0, cheap argon2 (tests create many users)."""
+    """Every listener on 127.0.0.1:0, cheap argon2 (tests create many users), the port 25
+    checks off (they need a DNS server: the tests of the checks start their own)."""
     listen = ListenConfig(**{p: ["127.0.0.1:0"] for p in PROTOCOLS})
     auth_cfg = AuthConfig(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
     auth_cfg = dataclasses.replace(auth_cfg, **auth)
     return Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(data_dir)),
-                  listen=listen, auth=auth_cfg)
+                  listen=listen, auth=auth_cfg, checks=NO_CHECKS)
+
+
+NO_CHECKS = ChecksConfig(spf=False, dkim=False, dmarc=False, arc=False)
 
 
 class ServerThread:
