@@ -85,12 +85,35 @@ def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrus
     from posthouse.delivery.trust import InboundTrust, spf_check
 
     checks = config.checks
-    if not (checks.spf or checks.dkim or checks.dmarc or checks.arc):
+    if not (checks.spf or checks.dkim or checks.dmarc or checks.arc or checks.iprev):
         return None
     hostname = config.server.hostname
     return InboundTrust(resolver, checks, authserv_id=checks.authserv_id or hostname,
                         clock=clock, spf=spf_check(resolver, hostname,
                                                    float(checks.spf_timeout_seconds)))
+
+
+def build_antiabuse(config: Config, resolver: Resolver) -> dict[str, Any]:
+    """The [antiabuse] parts of Services: blocklists, rate limiter, greylist and rspamd
+    client, each None when off."""
+    from posthouse.delivery.blocklists import Blocklists
+    from posthouse.delivery.greylist import Greylist, GreylistTimes
+    from posthouse.delivery.rates import RateLimiter
+    from posthouse.delivery.rspamd import RspamdClient
+
+    ab = config.antiabuse
+    blocklists = Blocklists(resolver, ab)
+    greylist = None
+    if ab.greylist:
+        times = GreylistTimes(delay=float(ab.greylist_delay_seconds),
+                              retry=float(ab.greylist_retry_seconds),
+                              passed=float(ab.greylist_pass_seconds))
+        greylist = Greylist(config.data_path / "greylist.json", times)
+    rspamd = (RspamdClient(ab.rspamd_url, float(ab.rspamd_timeout_seconds))
+              if ab.rspamd_url else None)
+    return {"blocklists": blocklists if blocklists.enabled else None,
+            "rates": RateLimiter(float(ab.rate_window_seconds)),
+            "greylist": greylist, "rspamd": rspamd}
 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,
@@ -197,6 +220,8 @@ class App:
         """Graceful shutdown: stop accepting, let transactions finish, close the store."""
         if self.listeners is not None:
             await self.listeners.stop(self.cfg.limits.shutdown_grace_seconds)
+        if self.services is not None and self.services.greylist is not None:
+            await self.services.greylist.flush()
         for task in self._background:
             task.cancel()
         if self._background:
@@ -256,6 +281,7 @@ class App:
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
             trust=build_trust(self.cfg, resolver, self.clock),
+            **build_antiabuse(self.cfg, resolver),
         )
 
     def _specs(self, services: Services) -> list[ListenerSpec]:

@@ -53,6 +53,7 @@ def dns() -> Iterator[DnsServer]:
 
 
 def start(tmp_path: Path, dns: DnsServer, **checks: object) -> ServerThread:
+    checks.setdefault("iprev", False)  # tests/integration/test_antiabuse_smtp.py has it
     cfg = replace_section(make_config(tmp_path / "data"),
                           checks=ChecksConfig(**checks),  # type: ignore[arg-type]
                           dns=DnsConfig(resolver=dns.address, timeout_seconds=2))
