@@ -16,6 +16,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 RSPAMD = shutil.which("rspamd") or "/usr/bin/rspamd"
 START_SECONDS = 90  # first start compiles its regular expressions (about 15 s here)
@@ -56,6 +57,7 @@ class RspamdServer:
         self.root = root
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -87,11 +89,12 @@ class RspamdServer:
     def start(self) -> RspamdServer:
         self._write_config()
         r = self.root
+        self._log = (r / "out.log").open("wb")
         self.proc = subprocess.Popen(
             [RSPAMD, "-f", "-i", "-u", "root", "-g", "root", "-c", "/etc/rspamd/rspamd.conf",
              f"--var=LOCAL_CONFDIR={r / 'local'}", f"--var=DBDIR={r / 'db'}",
              f"--var=RUNDIR={r / 'run'}", f"--var=LOGDIR={r / 'log'}"],
-            stdout=(r / "out.log").open("wb"), stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -114,3 +117,6 @@ class RspamdServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
