@@ -37,7 +37,7 @@ def dns() -> Iterator[DnsServer]:
 
 def start(tmp_path: Path, dns: DnsServer, *, spf_on: bool) -> ServerThread:
     cfg = replace_section(make_config(tmp_path / "data"),
-                          checks=ChecksConfig(spf=spf_on, spf_timeout_seconds=5),
+                          checks=ChecksConfig(spf=spf_on, spf_timeout_seconds=5, iprev=False),
                           queue=QueueConfig(resolver=dns.address))
     server = ServerThread(cfg).start()
     server.add_user(ANN)
