@@ -11,6 +11,7 @@ the session asks only for what it greylists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 log = logging.getLogger("posthouse.antiabuse")
 
 MAX_TRIPLETS = 500_000  # beyond this the oldest unpassed triplets are forgotten
+SAVE_SPACING = 2.0  # seconds between two writes of the file while changes keep coming
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +47,23 @@ class Greylist:
         # key -> [first seen, passed at (0: not yet), last seen]
         self._triplets: dict[str, list[float]] = {}
         self._clients: dict[str, float] = {}  # network -> whitelisted until
-        self._loaded = False
+        self._loading: asyncio.Future[None] | None = None
         self._saving: asyncio.Task[None] | None = None
         self._dirty = False
+        self._closing = False
+        self._closing_now = asyncio.Event()
 
     async def check(self, network: str, sender: str, recipient: str) -> float:
         """0 when the triplet may pass now, else the seconds until a retry would."""
-        if not self._loaded:
-            await asyncio.to_thread(self._load)
-            self._loaded = True
+        if self._loading is None:  # once, shared by the checks that come meanwhile
+            self._loading = asyncio.ensure_future(asyncio.to_thread(self._load))
+        await self._loading
         now = self._now()
-        if self._clients.get(network, 0.0) > now:
+        until = self._clients.get(network, 0.0)
+        if until > now:
+            if until - now < self._times.passed / 2:  # still sending: keep it let in
+                self._clients[network] = now + self._times.passed
+                self._changed()
             return 0.0
         key = "\t".join((network, sender.lower(), recipient.lower()))
         entry = self._triplets.get(key)
@@ -86,6 +94,8 @@ class Greylist:
             self._saving = asyncio.ensure_future(self._save_soon())
 
     async def _save_soon(self) -> None:
+        """Write the file, then again at most every SAVE_SPACING seconds while changes
+        keep coming (one busy minute is not one fsync per message)."""
         while self._dirty:
             self._dirty = False
             snapshot = self._snapshot()
@@ -93,9 +103,14 @@ class Greylist:
                 await asyncio.to_thread(self._write, snapshot)
             except OSError as exc:
                 log.error("greylist: cannot write %s: %s", self._path, exc)
+            if self._dirty and not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing_now.wait(), SAVE_SPACING)
 
     async def flush(self) -> None:
-        """Wait for the pending write (at shutdown)."""
+        """Write what is pending now, without the spacing, and wait for it (shutdown)."""
+        self._closing = True
+        self._closing_now.set()
         if self._saving is not None:
             await self._saving
 

@@ -13,6 +13,7 @@ loopback, and nothing is pooled that could go stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -95,7 +96,8 @@ class RspamdClient:
             async with asyncio.timeout(self._timeout):
                 body = await self._post(data, envelope)
             verdict = parse_verdict(body)
-        except (OSError, TimeoutError, RspamdError) as exc:
+        except (OSError, TimeoutError, EOFError, ValueError, asyncio.LimitOverrunError,
+                RspamdError) as exc:  # EOFError: IncompleteReadError, a cut response
             if not self._down:
                 log.warning("rspamd at %s:%d unavailable (%s); delivering unscanned",
                             self._host, self._port, exc or type(exc).__name__)
@@ -114,6 +116,8 @@ class RspamdClient:
             return await _read_response(reader)
         finally:
             writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
 
     def _request(self, data: bytes, env: Envelope) -> bytes:
         headers = [("Host", f"{self._host}:{self._port}"), ("Connection", "close"),

@@ -22,7 +22,7 @@ from posthouse.delivery.rates import Limit, ip_key
 from posthouse.delivery.rspamd import Envelope, SpamVerdict, apply_verdict
 from posthouse.delivery.trust import PendingChecks
 from posthouse.mailauth.dmarc import author_domains
-from posthouse.net.connection import Connection
+from posthouse.net.connection import Connection, GraceExpired
 from posthouse.services import Services
 from posthouse.smtp import Reply, replies
 
@@ -36,7 +36,7 @@ async def early_talker(conn: Connection, pause_seconds: float) -> bool:
         return False
     try:
         await conn.read(pause_seconds)
-    except TimeoutError:
+    except (TimeoutError, GraceExpired):  # shutting down: the session's loop says 421
         return False
     return True
 
@@ -93,7 +93,7 @@ class AbuseGate:
             self._sender_listing = None
         blocklists = self._services.blocklists
         domain = sender.rpartition("@")[2]
-        if self._filter and blocklists is not None and domain:
+        if self._filter and blocklists is not None and domain and not domain.startswith("["):
             self._sender_listing = asyncio.ensure_future(blocklists.check_domain(domain))
         return None
 
@@ -160,7 +160,12 @@ class AbuseGate:
         rspamd = self._services.rspamd
         if rspamd is None:
             return data, b"", junk
-        verdict = await rspamd.scan(data, envelope)
+        try:
+            verdict = await rspamd.scan(data, envelope)
+        except Exception:  # a bug in the scan must neither refuse nor lose mail
+            log.exception("rspamd scan failed from=<%s>; delivered unscanned",
+                          envelope.mail_from)
+            verdict = SpamVerdict("unchecked", reason="scan failed")
         return _act(data, verdict, junk, envelope)
 
     def accepted(self) -> None:
