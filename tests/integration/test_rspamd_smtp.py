@@ -1,8 +1,8 @@
 """rspamd on port 25, against a private rspamd from Debian's package (tests/support/rspamd.py):
 GTUBE refused with 550 5.7.1, a clean message delivered with our X-Spam-Result field (a
 sender's X-Spam fields removed), "add header" filed in Junk with X-Spam: Yes, "rewrite
-subject", "greylist" as 451 4.7.1, rspamd unreachable delivers with a note and one warning,
-and submission is not scanned."""
+subject", "greylist" and "soft reject" as 451 4.7.1, rspamd unreachable delivers with a
+note and one warning, and submission is not scanned."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def start(data: Path, url: str) -> ServerThread:
     cfg = replace_section(make_config(data),
                           antiabuse=AntiabuseConfig(greet_pause_ms=0, rspamd_url=url))
     server = ServerThread(cfg).start()
-    for name in ("ann", "junk", "subject", "grey"):
+    for name in ("ann", "junk", "subject", "grey", "later"):
         server.add_user(f"{name}@example.test")
     return server
 
@@ -107,6 +107,14 @@ def test_greylist_action_defers_with_451(server: ServerThread) -> None:
     assert deferred.value.smtp_code == 451
     assert deferred.value.smtp_error.startswith(b"4.7.1 ")
     assert server.inbox("grey@example.test") == []
+
+
+def test_soft_reject_defers_with_rspamds_message(server: ServerThread) -> None:
+    with pytest.raises(smtplib.SMTPDataError) as deferred:
+        send(server, message("hello", "soft"), rcpt="later@example.test")
+    assert deferred.value.smtp_code == 451
+    assert deferred.value.smtp_error == b"4.7.1 Try again later"
+    assert server.inbox("later@example.test") == []
 
 
 def test_submission_is_not_scanned(server: ServerThread) -> None:

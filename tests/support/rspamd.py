@@ -85,6 +85,12 @@ class RspamdServer:
             f'{extra} }} }}\n' for name, actions, extra in SETTINGS)
         (self.root / "local" / "local.d").mkdir()
         (self.root / "local" / "local.d" / "settings.conf").write_text(rules)
+        # "soft reject" has no score threshold: a multimap prefilter forces it.
+        later = self.root / "later.map"
+        later.write_text("later@example.test\n")
+        (self.root / "local" / "local.d" / "multimap.conf").write_text(
+            f'LATER_RCPT {{ type = "rcpt"; map = "{later}"; prefilter = true; '
+            'action = "soft reject"; message = "Try again later"; }\n')
 
     def start(self) -> RspamdServer:
         self._write_config()
