@@ -46,6 +46,7 @@ def dns() -> Iterator[DnsServer]:
         "blog.test": {"TXT": [txt_rdata("v=spf1 -all")]},
         "_dmarc.blog.test": {"TXT": [txt_rdata("v=DMARC1; p=none")]},
         "bulk.test": {"TXT": spf_loopback},
+        "_dmarc.xn--bnk-qla.test": {"TXT": [txt_rdata("v=DMARC1; p=reject")]},  # bänk.test
     }
     server = DnsServer(zone).start()
     yield server
@@ -169,3 +170,26 @@ def test_submission_is_not_checked(server: ServerThread) -> None:
         client.login("bob@example.test", PASSWORD)
         client.sendmail("bob@example.test", [ANN], message("bob@example.test", "internal"))
     assert b"Authentication-Results" not in server.inbox(ANN)[-1]
+
+
+def test_internationalized_author_domain_is_looked_up_as_a_labels(server: ServerThread,
+                                                                  dns: DnsServer) -> None:
+    # IDNA 2008: the policy of bänk.test lives at _dmarc.xn--bnk-qla.test.
+    data = "From: <ceo@bänk.test>\r\nSubject: idn\r\n\r\nbody\r\n".encode()
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("x@bulk.test", [ANN], data, mail_options=["SMTPUTF8"])
+    assert refused.value.smtp_code == 550
+    assert ("_dmarc.xn--bnk-qla.test", "TXT") in dns.queries
+
+
+def test_mail_to_an_internationalized_domain_in_either_form(server: ServerThread) -> None:
+    server.add_user("jo@xn--bcher-kva.test")  # as `posthouse user add jo@bücher.test` stores it
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        client.sendmail("x@bulk.test", ["jo@Bücher.test"], message("a@bulk.test", "u-label"),
+                        mail_options=["SMTPUTF8"])
+        client.sendmail("x@bulk.test", ["jo@xn--bcher-kva.test"],
+                        message("a@bulk.test", "a-label"))
+    assert len(server.inbox("jo@xn--bcher-kva.test")) == 2

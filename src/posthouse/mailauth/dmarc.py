@@ -23,6 +23,7 @@ from functools import cache
 
 from publicsuffixlist import PublicSuffixList
 
+from posthouse.dns.idn import canonical_domain
 from posthouse.dns.resolver import NoRecords, Resolver, TempFail
 from posthouse.mailauth.dkim_verify import DkimResult
 from posthouse.mailauth.taglist import TagListError, parse_tag_list
@@ -95,7 +96,7 @@ def author_domains(message: bytes) -> list[str]:
     for field in header.get_all("from"):
         for _name, _adl, mailbox, host in parse_addresses(decoded_value(field)):
             if mailbox is not None and host:
-                domains.append(host.lower().rstrip("."))
+                domains.append(canonical_domain(host))  # A-labels (IDNA 2008)
     return domains
 
 
