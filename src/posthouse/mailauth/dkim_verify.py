@@ -32,7 +32,7 @@ from posthouse.mailauth.dkim_signature import (
     number,
     parse_signed_fields,
 )
-from posthouse.mailauth.taglist import TagListError, parse_tag_list, without_whitespace
+from posthouse.mailauth.taglist import without_whitespace
 from posthouse.message.headers import Field, split_header
 
 # More signatures than this are not checked (each costs a DNS lookup and a public-key
@@ -40,7 +40,6 @@ from posthouse.message.headers import Field, split_header
 MAX_SIGNATURES = 16
 _REQUIRED_TAGS = ("v", "a", "b", "bh", "d", "h", "s")
 _LINE_END = re.compile(rb"\r?\n")
-_FOLDING = re.compile(rb"\r?\n(?=[ \t])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +115,8 @@ def _result(sig: SignedFields, result: str, reason: str) -> DkimResult:
 def _described(field: Field, verdict: SignatureVerdict) -> DkimResult:
     """A result for a signature that did not parse, with whatever d=/s= it names."""
     try:
-        tags = parse_tag_list(_FOLDING.sub(b"", field.value).decode("utf-8", "replace"))
-    except TagListError:
+        tags = field_tags(field)
+    except SignatureVerdict:
         tags = {}
     return DkimResult(verdict.result, tags.get("d", "").lower(), tags.get("s", ""),
                       tags.get("a", ""), "", "", verdict.reason)
