@@ -82,7 +82,7 @@ def build_resolver(config: Config) -> Resolver:
 
 def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrust | None:
     """The port 25 checks of [checks]; None when every one is off."""
-    from posthouse.delivery.trust import InboundTrust, spf_check
+    from posthouse.delivery.trust import InboundTrust, arc_check, spf_check
 
     checks = config.checks
     if not (checks.spf or checks.dkim or checks.dmarc or checks.arc):
@@ -90,7 +90,8 @@ def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrus
     hostname = config.server.hostname
     return InboundTrust(resolver, checks, authserv_id=checks.authserv_id or hostname,
                         clock=clock, spf=spf_check(resolver, hostname,
-                                                   float(checks.spf_timeout_seconds)))
+                                                   float(checks.spf_timeout_seconds)),
+                        arc=arc_check(resolver))
 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,
