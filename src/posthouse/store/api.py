@@ -293,3 +293,7 @@ class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):
 
     def subscribe(self, user_id: int) -> Subscription:
         """Receive every committed change event of one user."""
+
+    def has_room(self, size: int = 0) -> bool:
+        """Whether new mail of ``size`` bytes would be taken now: False below the low-space
+        threshold (``deliver`` and ``append`` then raise StorageFull)."""

@@ -18,9 +18,10 @@ from typing import TypeVar
 
 from posthouse.message.summary_model import MessageSummary, Summarizer, TextExtractor
 from posthouse.store import blobs
-from posthouse.store.errors import NotFound, StorageFailure
+from posthouse.store.errors import NotFound, StorageFailure, StorageFull
 from posthouse.store.events import EventHub, Subscription
 from posthouse.store.models import NewMessage
+from posthouse.store.space import SpaceGuard, is_full_error
 from posthouse.store.sqlite import blobrefs, messages, schema, searchdb
 from posthouse.store.sqlite.checkpointer import Checkpointer
 from posthouse.store.sqlite.indexer import SearchIndexer
@@ -50,8 +51,12 @@ class StoreCore:
         io_threads: int = DEFAULT_IO_THREADS,
         clock: Callable[[], datetime] = _utcnow,
         auto_index: bool = True,
+        space: SpaceGuard | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # The low-space threshold (app.py gives the configured one); by default it is off and
+        # only a real "disk full" refuses mail.
+        self.space = space if space is not None else SpaceGuard(self.data_dir, min_free_bytes=0)
         self.db_path = self.data_dir / schema.DB_FILE
         self.search_path = self.data_dir / searchdb.SEARCH_DB_FILE
         self.blob_root = self.data_dir / "blobs"
@@ -106,15 +111,15 @@ class StoreCore:
         self._writer_conn = conn
         indexer = self._indexer = SearchIndexer(self.db_path, self.search_path, self.blob_root,
                                                 message_text=self._message_text,
-                                                auto=self._auto_index)
-        checkpointer = self._checkpointer = Checkpointer(self.db_path)
+                                                auto=self._auto_index, space=self.space)
+        checkpointer = self._checkpointer = Checkpointer(self.db_path, space=self.space)
 
         def on_commit(new_summaries: int) -> None:
             checkpointer.committed()
             indexer.committed(new_summaries)
 
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
-                                         on_commit=on_commit)
+                                         on_commit=on_commit, space=self.space)
         self._writer.start()
         indexer.start()
         checkpointer.start()
@@ -141,6 +146,10 @@ class StoreCore:
         if self._writer_conn is not None:
             self._writer_conn.close()
             self._writer_conn = None
+
+    def has_room(self, size: int = 0) -> bool:
+        """Whether new mail of ``size`` bytes would be taken now (store/space.py)."""
+        return self.space.has_room(size)
 
     @property
     def write_stats(self) -> WriteStats:
@@ -248,6 +257,9 @@ class StoreCore:
         try:
             blob_id = await loop.run_in_executor(self._io, self._write_blob_file, data)
         except OSError as exc:
+            if is_full_error(exc):
+                self.space.note_full(exc)
+                raise StorageFull(f"cannot write blob: {exc}") from exc
             raise StorageFailure(f"cannot write blob: {exc}") from exc
         return messages.BlobIn(blob_id, data, summary), (blob_id,)
 
@@ -274,6 +286,7 @@ def _repair_summaries(conn: sqlite3.Connection, blob_root: Path, now: datetime,
             blobrefs.ensure_summary(ctx, blob_id, blobrefs.summary_row(summarize(data)))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLITE_FULL may have rolled it back already
+            conn.execute("ROLLBACK")
         raise
     return len(missing)
