@@ -13,6 +13,7 @@ reason otherwise) and unmounts it whatever happens.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import errno
 import logging
@@ -22,12 +23,17 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from posthouse.config import Config
+from posthouse.message.summary import message_text, summarize
+from posthouse.store.errors import StorageFull
+from posthouse.store.models import DeliveryTarget, NewMessage
 from posthouse.store.space import SpaceGuard
+from posthouse.store.sqlite.backend import SqliteStore
 from tests.support.imap import RawImap
 from tests.support.server import PASSWORD, ServerThread, make_config
 from tests.support.smtp_wire import RawSmtp, Reply, strip_trace
@@ -170,6 +176,7 @@ def store_lines(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str]]
     records = [r for r in caplog.records if r.name.startswith("posthouse")]
     assert not [r.getMessage() for r in records if "cannot rollback" in r.getMessage()]
     assert not [r.getMessage() for r in records if r.exc_info]
+    assert not [r.getMessage() for r in caplog.records if r.name == "asyncio"]
     full = [r.getMessage() for r in records
             if r.levelno == logging.WARNING and r.getMessage().startswith("disk full")]
     back = [r.getMessage() for r in records if r.getMessage().startswith("disk space recovered")]
@@ -276,3 +283,66 @@ def test_a_disk_full_error_answers_452_with_one_log_line_and_recovers(
     assert len(full) == 1, full
     assert "a write failed" in full[0]
     assert len(back) == 1, back
+
+
+def test_sqlite_full_inside_a_commit_is_storage_full_and_the_store_goes_on(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """SQLITE_FULL met by the writer itself (the guard cannot read the filesystem, so it lets
+    every write try): each failed delivery is StorageFull, nothing half-written shows, no
+    "cannot rollback", and once space is freed the same store takes mail again."""
+    caplog.set_level(logging.INFO, logger="posthouse")
+
+    def unreadable(path: Path) -> os.statvfs_result:
+        raise OSError(errno.EIO, "statvfs unavailable")
+
+    async def scenario(fs: Path) -> None:
+        data = fs / "data"
+        store = SqliteStore(data, summarize=summarize, message_text=message_text,
+                            space=SpaceGuard(data, min_free_bytes=0, statvfs=unreadable))
+        await store.open()
+        try:
+            await store.add_domain("example.test")
+            user = await store.add_user(ANN, "x")
+            fill(fs / "filler-a", 4 * MIB)
+            fill(fs / "filler-b")  # until ENOSPC
+            acknowledged: list[bytes] = []
+            failures = 0
+            for n in range(400):  # inline messages: only SQLite's files grow
+                data_n = message(n, 40_000)
+                try:
+                    await store.deliver(NewMessage(data_n, None, datetime.now(UTC)),
+                                        [DeliveryTarget(user.id)])
+                except StorageFull:
+                    failures += 1
+                    if failures == 5:
+                        break
+                else:
+                    acknowledged.append(data_n)
+            assert failures == 5  # the disk did fill, and every failure was StorageFull
+            (fs / "filler-a").unlink()
+            for n in range(1000, 1020):
+                data_n = message(n, 40_000)
+                await store.deliver(NewMessage(data_n, None, datetime.now(UTC)),
+                                    [DeliveryTarget(user.id)])
+                acknowledged.append(data_n)
+            inbox = await store.get_mailbox(user.id, "INBOX")
+            assert inbox is not None
+            rows = await store.uid_list(inbox.id)
+            metas = await store.fetch_meta(inbox.id, [r.uid for r in rows])
+            assert [await store.read_blob(m.blob_id) for m in metas] == acknowledged
+            # summaries the full disk refused are filed again once there is room (bounded
+            # wait: they are retried after a pause that starts at one second)
+            deadline = time.monotonic() + 60
+            while len(await store.fetch_meta(inbox.id, [r.uid for r in rows],
+                                             with_summary=True)) < len(rows):
+                assert time.monotonic() < deadline, "summaries never filed"
+                await asyncio.sleep(0.1)
+        finally:
+            await store.close()
+
+    with small_fs(tmp_path / "fs", 16) as fs:
+        asyncio.run(scenario(fs))
+    records = [r for r in caplog.records if r.name.startswith("posthouse")]
+    assert not [r.getMessage() for r in records if "cannot rollback" in r.getMessage()]
+    assert not [r.getMessage() for r in records if r.exc_info]
+    assert not [r.getMessage() for r in caplog.records if r.name == "asyncio"]

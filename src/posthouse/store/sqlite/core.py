@@ -31,6 +31,8 @@ from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, Write
 T = TypeVar("T")
 DEFAULT_IO_THREADS = 4
 PARSE_INLINE_LIMIT = 256 * 1024  # larger messages are parsed in a worker thread
+SUMMARY_RETRY_FIRST = 1.0  # a summary the full disk refused is filed again after this ...
+SUMMARY_RETRY_MAX = 60.0  # ... doubling up to this
 
 
 def _utcnow() -> datetime:
@@ -214,7 +216,7 @@ class StoreCore:
         summary = await asyncio.to_thread(self._summarize, blob.data)
         job = self._file_summary(blob, summary)
         if job is not None:
-            await job
+            await asyncio.wait([job])  # its failure is handled by _summary_done
 
     def _file_summary(
         self, blob: messages.BlobIn, summary: MessageSummary
@@ -222,14 +224,30 @@ class StoreCore:
         """Queue the lazy write of a summary; None when the store is closing (the next
         open() files it then)."""
         row = blobrefs.summary_row(summary)  # here, not in the writer: it only INSERTs
+        return self._enqueue_summary(blob.blob_id, row, SUMMARY_RETRY_FIRST)
+
+    def _enqueue_summary(
+        self, blob_id: str, row: blobrefs.SummaryRow, retry_in: float
+    ) -> asyncio.Future[None] | None:
         if self._writer is None:
             return None
         try:
-            return self._writer.enqueue(
-                lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, row),
-                publish=self.hub.publish, lazy=True)
+            job = self._writer.enqueue(lambda ctx: blobrefs.add_summary(ctx, blob_id, row),
+                                       publish=self.hub.publish, lazy=True)
         except StorageFailure:
             return None
+        job.add_done_callback(lambda done: self._summary_done(done, blob_id, row, retry_in))
+        return job
+
+    def _summary_done(self, done: asyncio.Future[None], blob_id: str,
+                      row: blobrefs.SummaryRow, retry_in: float) -> None:
+        """A summary the full disk refused is filed again later (every failure doubles the
+        wait, up to SUMMARY_RETRY_MAX). Reads do not wait for the retry; open() files
+        whatever is still missing."""
+        if done.cancelled() or not isinstance(done.exception(), StorageFull):
+            return
+        asyncio.get_running_loop().call_later(
+            retry_in, self._enqueue_summary, blob_id, row, min(2 * retry_in, SUMMARY_RETRY_MAX))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._readers.run(fn)
