@@ -86,12 +86,15 @@ class MessagesFacade(StoreCore):
         targets: Sequence[DeliveryTarget],
         *,
         outbound: OutboundEnvelope | None = None,
+        reserve: bool = False,
     ) -> list[tuple[int, int]]:
         """Store once, file into every target, queue for ``outbound``: one transaction.
 
         A message without a summary gets one after the commit (see _write_message). Below
-        the low-space threshold StorageFull, before anything is written (store/space.py)."""
-        self.space.check(len(message.data))
+        the low-space threshold StorageFull, before anything is written (store/space.py),
+        unless ``reserve`` (a notice owed for accepted mail)."""
+        if not reserve:
+            self.space.check(len(message.data))
         blob, fresh = await self._blob_in(message)
         targets = tuple(targets)
         return await self._write_message(
