@@ -89,7 +89,19 @@ class SpaceGuard:
     # --- questions ----------------------------------------------------------------------
 
     def check(self, size: int) -> None:
-        """Raise StorageFull unless ``size`` more bytes leave the threshold free."""
+        """Raise StorageFull unless ``size`` more bytes leave the threshold free; if they do,
+        count them as used until the next reading."""
+        self._admit(size, take=True)
+
+    def has_room(self, size: int = 0) -> bool:
+        """Whether ``check(size)`` would pass (a question: nothing is counted)."""
+        try:
+            self._admit(size, take=False)
+        except StorageFull:
+            return False
+        return True
+
+    def _admit(self, size: int, *, take: bool) -> None:
         with self._lock:
             free = self._read()
             if free is None:
@@ -99,15 +111,8 @@ class SpaceGuard:
             if free - size < self.min_free_bytes:
                 raise StorageFull(f"insufficient storage for {size} bytes: {free} bytes free "
                                   f"on {self.path}, min_free_bytes is {self.min_free_bytes}")
-            self._free = free - size  # admitted: a cached reading counts it as used
-
-    def has_room(self, size: int = 0) -> bool:
-        """Whether ``check(size)`` would pass."""
-        try:
-            self.check(size)
-        except StorageFull:
-            return False
-        return True
+            if take:
+                self._free = free - size  # a cached reading counts it as used
 
     def tight(self) -> bool:
         """Whether background work should wait and keep its files small (tight or short)."""
