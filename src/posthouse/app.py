@@ -54,10 +54,12 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
     ``background`` False (admin commands): leave building the search index, and the repair
     of summaries a crash left out, to the server. The store is given the MIME parse."""
     from posthouse.message.summary import message_text, summarize
+    from posthouse.store.space import SpaceGuard
     from posthouse.store.sqlite.backend import SqliteStore
 
+    space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
-                       auto_index=background)
+                       auto_index=background, space=space)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:

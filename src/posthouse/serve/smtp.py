@@ -23,7 +23,7 @@ from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.services import Services
 from posthouse.smtp import replies
-from posthouse.store.errors import QuotaExceeded, StoreError
+from posthouse.store.errors import QuotaExceeded, StorageFull, StoreError
 from posthouse.store.quota import fits_quota
 from posthouse.wire.transparency import normalize_newlines
 
@@ -269,6 +269,9 @@ class SmtpSession:
                 return replies.sender_not_owned(sender, self.principal.address)
             sender_user_id = user.id
         p = event.params
+        # RFC 5321 4.3.2 lists 452 for MAIL; RFC 1870 6.1 for a SIZE that does not fit now
+        if not self.services.store.has_room(p.size or 0):
+            return replies.storage_full()
         self.txn = DeliveryTransaction(
             mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
             sender_user_id=sender_user_id)
@@ -340,6 +343,9 @@ class SmtpSession:
         except QuotaExceeded:
             log.info("refused over quota from=<%s>", txn.mail_from)
             return replies.mailbox_full()
+        except StorageFull:  # the store logged the full disk once; no traceback per message
+            log.info("refused for lack of storage from=<%s>", txn.mail_from)
+            return replies.storage_full()
         except StoreError:
             log.exception("delivery failed from=<%s>", txn.mail_from)
             return replies.local_error()
