@@ -109,6 +109,9 @@ class LimitsConfig:
     imap_idle_command_seconds: int = 3600  # in IDLE
     pop3_idle_seconds: int = 600  # RFC 1939 3: at least 10 minutes
     shutdown_grace_seconds: int = 30
+    # Below this many free bytes on the data dir's filesystem new mail is refused (452 4.3.1)
+    # and the search index waits (store/space.py); 0 turns the threshold off.
+    min_free_bytes: int = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -366,6 +369,8 @@ def _validate(cfg: Config) -> None:
     if cfg.tls.ciphers and not _openssl_selects_a_cipher(cfg.tls.ciphers):
         raise ConfigError(f"{cfg.source}: [tls] key 'ciphers': OpenSSL selects no TLS 1.2 "
                           f"cipher from {cfg.tls.ciphers!r}")
+    if cfg.limits.min_free_bytes < 0:
+        raise ConfigError(f"{cfg.source}: [limits] key 'min_free_bytes' must not be negative")
     for key in _POSITIVE_LIMITS:
         value = getattr(cfg.limits, key)
         if value < 0 or (value == 0 and key != "slow_penalty_seconds"):

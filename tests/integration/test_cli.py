@@ -232,3 +232,15 @@ def test_dns_prints_the_ed25519_record_when_configured(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text() + f"[dkim]\ned25519_key = '{key}'\n")
     out = run("dns", "example.test", "--data-dir", str(data)).stdout
     assert 'posthouse-ed25519._domainkey.example.test. TXT "v=DKIM1; k=ed25519; p=' in out
+
+
+def test_internationalized_domains_are_stored_as_a_labels(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data)).returncode == 0
+    added = run("domain", "add", "Bücher.test", "--data-dir", str(data))
+    assert added.stdout.strip() == "domain xn--bcher-kva.test added"
+    listed = run("domain", "list", "--data-dir", str(data))
+    assert "xn--bcher-kva.test" in listed.stdout
+    refused = run("domain", "add", "☃.test", "--data-dir", str(data))
+    assert refused.returncode != 0
+    assert "A-labels" in refused.stderr

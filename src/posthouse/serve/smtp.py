@@ -25,7 +25,7 @@ from posthouse.net.peers import plaintext_login_allowed
 from posthouse.serve.smtp_abuse import AbuseGate, early_talker
 from posthouse.services import Services
 from posthouse.smtp import replies
-from posthouse.store.errors import QuotaExceeded, StoreError
+from posthouse.store.errors import QuotaExceeded, StorageFull, StoreError
 from posthouse.store.quota import fits_quota
 from posthouse.wire.transparency import normalize_newlines
 
@@ -283,6 +283,9 @@ class SmtpSession:
         if refused := await self._gate.mail(sender, user_name):
             return refused
         p = event.params
+        # RFC 5321 4.3.2 lists 452 for MAIL; RFC 1870 6.1 for a SIZE that does not fit now
+        if not self.services.store.has_room(p.size or 0):
+            return replies.storage_full()
         self.txn = DeliveryTransaction(
             mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
             sender_user_id=sender_user_id)
@@ -367,6 +370,9 @@ class SmtpSession:
         except QuotaExceeded:
             log.info("refused over quota from=<%s>", txn.mail_from)
             return replies.mailbox_full()
+        except StorageFull:  # the store logged the full disk once; no traceback per message
+            log.info("refused for lack of storage from=<%s>", txn.mail_from)
+            return replies.storage_full()
         except StoreError:
             log.exception("delivery failed from=<%s>", txn.mail_from)
             return replies.local_error()
