@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 
 from posthouse.config import AntiabuseConfig
+from posthouse.dns.idn import canonical_domain
 from posthouse.dns.resolver import Resolver, TempFail
 
 log = logging.getLogger("posthouse.antiabuse")
@@ -64,7 +65,7 @@ class Blocklists:
 
     async def check_domain(self, domain: str) -> Listing | None:
         """The first listing of ``domain`` in the domain lists (RFC 5782 3.1)."""
-        domain = domain.strip(".").lower()
+        domain = canonical_domain(domain.strip("."))  # A-labels, as DNS has them
         if not domain or not self._domain_zones:
             return None
         return await self._first([(zone, f"{domain}.{zone}") for zone in self._domain_zones])

@@ -21,6 +21,7 @@ from posthouse.delivery.blocklists import Listing
 from posthouse.delivery.rates import Limit, ip_key
 from posthouse.delivery.rspamd import Envelope, SpamVerdict, apply_verdict
 from posthouse.delivery.trust import PendingChecks
+from posthouse.dns.idn import canonical_address
 from posthouse.mailauth.dmarc import author_domains
 from posthouse.net.connection import Connection, GraceExpired
 from posthouse.services import Services
@@ -78,7 +79,7 @@ class AbuseGate:
             keys["ip:" + ip_key(self._ip)] = Limit(ab.ip_messages_per_window,
                                                    ab.ip_recipients_per_window)
             if sender:  # the null sender (bounces) is everyone's: no key of its own
-                keys["from:" + sender.lower()] = Limit(ab.sender_messages_per_window,
+                keys["from:" + canonical_address(sender)] = Limit(ab.sender_messages_per_window,
                                                        ab.sender_recipients_per_window)
         rates = self._services.rates
         if rates is not None and not rates.message_allowed(keys):
@@ -132,7 +133,9 @@ class AbuseGate:
         if self._config.greylist_skip_spf_pass and pending is not None \
                 and await pending.spf_passed():
             return None
-        wait = await greylist.check(ip_key(self._ip, v4_prefix=24), self._sender, recipient)
+        wait = await greylist.check(ip_key(self._ip, v4_prefix=24),
+                                    canonical_address(self._sender),
+                                    canonical_address(recipient))
         if wait > 0:
             log.info("greylisted peer=%s from=<%s> to=<%s>", self._ip, self._sender,
                      recipient)
