@@ -1,9 +1,10 @@
 """Port 25 anti-abuse over real sockets, against a loopback DNS server: DNS blocklists
-(RFC 5782; 554 5.7.1 at RCPT, postmaster exempt, DNS trouble never refuses), rate limits
-(451 4.7.1 to MAIL, 452 4.5.3 to RCPT; per user on submission), greylisting (RFC 6647:
-451 4.7.1, passed after the delay, kept across a restart, skipped on SPF pass), iprev and
-the HELO check in Authentication-Results (RFC 8601 2.7.3), and the early talker (554 5.5.0
-before the greeting, RFC 5321 4.3.1) with the submission ports left unpaused."""
+(RFC 5782; 554 5.7.1 at RCPT, postmaster exempt, DNS trouble never refuses; an IPv6 client
+by nibbles), rate limits (451 4.7.1 to MAIL, 452 4.5.3 to RCPT; per user on submission),
+greylisting (RFC 6647: 451 4.7.1, passed after the delay, kept across a restart, skipped on
+SPF pass), iprev and the HELO check in Authentication-Results (RFC 8601 2.7.3), and the
+early talker (554 5.5.0 before the greeting, RFC 5321 4.3.1) with the submission ports left
+unpaused."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.reversename as dns_reversename
 import pytest
 
 from posthouse.config import AntiabuseConfig, ChecksConfig, DnsConfig, replace_section
+from posthouse.delivery.blocklists import ip_query_name
 from tests.support.dnsserver import DnsServer, txt_rdata
 from tests.support.server import NO_CHECKS, PASSWORD, ServerThread, make_config
 
@@ -54,11 +57,12 @@ def dns() -> Iterator[DnsServer]:
 
 
 def start(tmp_path: Path, dns: DnsServer, checks: ChecksConfig = NO_CHECKS,
-          **antiabuse: Any) -> ServerThread:
+          smtp_listen: str = "127.0.0.1:0", **antiabuse: Any) -> ServerThread:
     antiabuse.setdefault("greet_pause_ms", 0)
-    cfg = replace_section(make_config(tmp_path / "data"), checks=checks,
-                          antiabuse=AntiabuseConfig(**antiabuse),
-                          dns=DnsConfig(resolver=dns.address, timeout_seconds=2))
+    base = make_config(tmp_path / "data")
+    cfg = replace_section(base, checks=checks, antiabuse=AntiabuseConfig(**antiabuse),
+                          dns=DnsConfig(resolver=dns.address, timeout_seconds=2),
+                          listen=dataclasses.replace(base.listen, smtp=[smtp_listen]))
     server = ServerThread(cfg).start()
     server.add_user(ANN)
     server.add_user(BOB)
@@ -283,6 +287,31 @@ def test_iprev_fail_temperror_permerror_and_helo_notes(
     send(third, "a@sender.test", message(subject="c"), helo="[127.0.0.1]")
     assert "iprev=permerror policy.iprev=127.0.0.1 (helo [127.0.0.1] matches)" in \
         auth_results(third.inbox(ANN)[-1])
+
+
+def test_ipv6_client_is_looked_up_by_nibbles_and_passes_iprev(
+        tmp_path: Path, dns: DnsServer, running: list[ServerThread]) -> None:
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 here")
+    dns.records[ip_query_name("::1", "zen.test")] = {"A": ["127.0.0.2"]}  # RFC 5782 2.4
+    ptr = dns_reversename.from_address("::1").to_text(omit_final_dot=True)
+    dns.records[ptr] = {"PTR": ["client6.test."]}
+    dns.records["client6.test"] = {"AAAA": ["::1"]}
+    server = start(tmp_path, dns, checks=IPREV_ONLY, smtp_listen="[::1]:0",
+                   ip_blocklists=["zen.test"])
+    running.append(server)
+    with smtplib.SMTP("::1", server.port("smtp"), timeout=30) as client:
+        client.ehlo("client6.test")
+        client.mail("a@sender.test")
+        code, text = client.rcpt(ANN)
+        assert code == 554
+        assert b"address ::1 listed by zen.test" in text
+        assert client.rcpt("postmaster@example.test")[0] == 250
+        assert client.data(message(subject="six"))[0] == 250
+    assert "iprev=pass policy.iprev=::1 (client6.test; helo client6.test matches)" in \
+        auth_results(server.inbox(ANN)[-1])  # postmaster is ann, the domain's first user
 
 
 def _servfail_ptr(dns: DnsServer) -> DnsServer:
