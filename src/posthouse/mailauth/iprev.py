@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from posthouse.dns.resolver import NoRecords, Resolver, TempFail
+from posthouse.mailauth.spf_header import pvalue
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9.:_\[\]-]")
 MAX_PTR_NAMES = 10  # like RFC 7208 4.6.4's PTR bound: a client cannot make us chase more
@@ -29,8 +30,10 @@ class IprevResult:
 
     def resinfo(self, helo_note: str = "") -> str:
         """``iprev=pass policy.iprev=192.0.2.1 (name)`` with an optional HELO note."""
-        comment = "; ".join(part for part in (self.name, helo_note) if part)
-        return f"iprev={self.result} policy.iprev={self.ip}" + (
+        name = "" if _UNSAFE.search(self.name) else self.name  # a comment: plain names only
+        comment = "; ".join(part for part in (name, helo_note) if part)
+        # RFC 8601 2.2: an IPv6 address is no token (":"), so it goes quoted.
+        return f"iprev={self.result} policy.iprev={pvalue(self.ip)}" + (
             f" ({comment})" if comment else "")
 
 
