@@ -1,7 +1,8 @@
 """Fuzzing the MIME parser (message/mime.py) and everything that reads its tree: the summary
 (envelope, BODYSTRUCTURE, search headers), the section extractors, Content-Type and
 Content-Disposition parameters (RFC 2045, RFC 2231 continuations merged) and header decoding
-(RFC 2047 encoded words).
+(RFC 2047 encoded words); the summary's ENVELOPE and BODYSTRUCTURE are also encoded as FETCH
+sends them.
 
 Inputs are MIME trees built from the grammar (nested multiparts with their boundaries,
 message/rfc822 inside them, parameters split into RFC 2231 sections, encoded words in several
@@ -17,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from posthouse.imap.bodystructure import bodystructure_value, envelope_value
+from posthouse.imap.responses import encode_value
 from posthouse.message.headers import decode_words, fold, split_header, unfold
 from posthouse.message.mime import MAX_PARTS, Part, parse
 from posthouse.message.params import (
@@ -165,9 +167,15 @@ def test_parse_and_summarize_never_raise(data: bytes) -> None:
     check_offsets(root, 0, len(data))
     assert len(walk(root)) <= MAX_PARTS + 1
     summary = summarize(data)
-    assert len(envelope_value(summary.envelope)) == 10
-    for extended in (False, True):
-        assert isinstance(bodystructure_value(summary.bodystructure, extended=extended), list)
+    envelope = envelope_value(summary.envelope)
+    assert len(envelope) == 10
+    for utf8 in (False, True):  # as FETCH ENVELOPE / BODY / BODYSTRUCTURE put them on the wire
+        assert encode_value(envelope, utf8=utf8).startswith(b"(")
+        for extended in (False, True):
+            value = bodystructure_value(summary.bodystructure, extended=extended)
+            wire = encode_value(value, utf8=utf8)
+            assert wire.startswith(b"(")
+            assert wire.endswith(b")")
     json.dumps(summary.headers)
     assert isinstance(message_text(data), str)
     for part in walk(root):
