@@ -260,13 +260,14 @@ def test_build_authenticator_from_config() -> None:
 
 def test_a_full_hash_queue_refuses_without_counting_a_failure() -> None:
     """HashBusy cost no hash: it is not a guess, so neither the source nor the account is
-    delayed for it (a flood must not push a real user into the throttle)."""
+    delayed for it (a flood must not push a real user into the throttle); the answer only
+    waits the fixed busy delay."""
     h = Harness(scheduler=RefusingScheduler())
     h.add("alice@example.org", "s3cret", user_id=7)
     for password in ("wrong", "s3cret"):
         with pytest.raises(HashBusy):
             h.login("alice@example.org", password)
-    assert h.sleeps == []
+    assert h.sleeps == [1.0, 1.0]  # the busy delay alone, no throttle delay
     assert h.throttle.refused_for("192.0.2.1") == 0.0
     assert h.hasher.verifications == []
 

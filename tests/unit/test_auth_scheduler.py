@@ -117,6 +117,25 @@ def test_a_full_queue_makes_room_for_a_fresh_source() -> None:
     asyncio.run(scenario())
 
 
+def test_among_unserved_sources_the_one_waiting_most_makes_room() -> None:
+    async def scenario() -> None:
+        sched, works = scheduler(slots=1, per_source=2, total=2), Works()
+        hold = asyncio.ensure_future(sched.run("192.0.2.9", works.item("h", hold=True)))
+        await works.wait_started("h")
+        many = [asyncio.ensure_future(sched.run("192.0.2.1", works.item(f"x{i}")))
+                for i in range(2)]
+        await settle()
+        fresh = asyncio.ensure_future(sched.run("198.51.100.7", works.item("fresh")))
+        await settle()
+        assert isinstance(many[1].exception(), HashBusy)
+        with pytest.raises(HashBusy):  # one waiter each: no one is busier than a newcomer
+            await sched.run("198.51.100.8", works.item("late"))
+        works.release("h")
+        assert await asyncio.gather(hold, many[0], fresh) == ["h", "x0", "fresh"]
+
+    asyncio.run(scenario())
+
+
 def test_slots_go_round_robin_by_recent_grants() -> None:
     """A fresh source goes ahead of a flooding one; equally busy sources take turns."""
     async def scenario() -> None:

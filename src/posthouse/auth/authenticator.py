@@ -5,7 +5,9 @@ the same throttle.
 A login the verification cache knows never waits for a hash slot. A login that would have to
 wait past the scheduler's bounds raises ``HashBusy`` (auth/scheduler.py) without hashing; it
 is not counted as a failed guess: it cost no hash, and counting it would let a flood push a
-real user's account (or shared address) into the throttle's delays.
+real user's account (or shared address) into the throttle's delays. It is answered after
+``busy_delay`` (a timer, no CPU), so a client retrying at once on the same connection cannot
+spin the event loop.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from posthouse.auth.cache import VerificationCache
 from posthouse.auth.passwords import PasswordHasher, scram_secrets_for
-from posthouse.auth.scheduler import HashScheduler
+from posthouse.auth.scheduler import HashBusy, HashScheduler
 from posthouse.auth.throttle import Throttle
 from posthouse.clock import Clock, SystemClock
 from posthouse.sasl import ScramSecrets
@@ -58,6 +60,7 @@ class Authenticator:
         clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
         scheduler: HashScheduler | None = None,
+        busy_delay: float = 1.0,
     ) -> None:
         self._accounts = accounts
         self._hasher = hasher
@@ -68,6 +71,7 @@ class Authenticator:
         # Each argon2 run takes memory_cost of RAM and a core: the scheduler bounds how many
         # run at once and how many may wait, per source and in all.
         self.scheduler = scheduler or HashScheduler(clock=self._clock)
+        self._busy_delay = busy_delay
 
     def refused_for(self, remote_ip: str) -> float:
         """Seconds this source is still refused (adapters may say so before asking)."""
@@ -162,8 +166,13 @@ class Authenticator:
             log.info("auth: SCRAM secrets added for %s", user.address)
 
     async def _verify(self, stored: str, password: str, remote_ip: str) -> bool:
-        return await self.scheduler.run(
-            remote_ip, lambda: self._hasher.verify(stored, password))
+        try:
+            return await self.scheduler.run(
+                remote_ip, lambda: self._hasher.verify(stored, password))
+        except HashBusy:
+            log.debug("auth: hash queue full, temporary refusal ip=%s", remote_ip)
+            await self._sleep(self._busy_delay)
+            raise
 
     async def _fail(self, remote_ip: str, address: str, reason: str) -> None:
         # The reason is logged for the operator only; the client learns nothing from it.

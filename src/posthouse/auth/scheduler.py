@@ -8,12 +8,14 @@ clients that had already hung up. ``HashScheduler`` holds:
 * a waiting queue bounded per source (``per_source``; IPv6 grouped by /64 as in throttle.py)
   and in total (``total``). A request past a bound gets ``HashBusy`` at once, and nothing is
   hashed: the session answers with its protocol's temporary error. When the total bound is
-  reached, a source with fewer recent grants than the busiest waiting one takes the place of
-  that source's newest waiter (which gets ``HashBusy``), so a fresh address always gets in;
-* fairness: a free slot goes to the waiting source with the fewest recent grants (a count
-  that halves every ``half_life`` seconds), ties to the one waiting longest. Flooding sources
-  take turns; a new address goes ahead of all of them (counts are compared in whole grants,
-  so a source whose count decayed below one is as fresh as a new one);
+  reached, a source lighter than the busiest waiting one (less recent demand, or as much and
+  fewer waiters) takes the place of that source's newest waiter (which gets ``HashBusy``), so
+  a fresh address gets in unless every waiter is a fresh address with one login waiting;
+* fairness: a free slot goes to the waiting source with the least recent demand (its requests
+  granted or refused, a count that halves every ``half_life`` seconds), ties to the one
+  waiting longest. Flooding sources take turns; a new address goes ahead of all of them,
+  even of flooders not served yet, since their refusals count (counts are compared in whole
+  requests, so a source whose count decayed below one is as fresh as a new one);
 * cancellation: a waiter whose task is cancelled (the session saw its client leave) is
   removed and its work never starts. A verification already running in its thread cannot be
   stopped; its slot is only given back when the thread is done, so ``slots`` holds.
@@ -113,14 +115,13 @@ class HashScheduler:
     async def _acquire(self, key: str) -> None:
         if self._running < self.slots and self._queued == 0:
             self._running += 1
-            self._note_grant(key)
+            self._note_demand(key)
             return
         source = self._waiting.get(key)
-        if source is not None and len(source.waiters) >= self.per_source:
+        if ((len(source.waiters) if source is not None else 0) >= self.per_source
+                or (self._queued >= self.total and not self._evict_for(key))):
             self.refused += 1
-            raise HashBusy
-        if self._queued >= self.total and not self._evict_for(key):
-            self.refused += 1
+            self._note_demand(key)
             raise HashBusy
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         source = self._waiting.setdefault(key, _Source())
@@ -141,13 +142,16 @@ class HashScheduler:
             raise
 
     def _evict_for(self, key: str) -> bool:
-        """Make room for ``key`` by refusing the newest waiter of the busiest source, if that
-        source has had more recent grants than ``key``; whether room was made."""
+        """Make room for ``key`` by refusing the newest waiter of the busiest source (most
+        recent requests, then most waiters), if that source would still be busier than ``key``
+        once ``key`` waits too; whether room was made."""
         now = self._clock.monotonic()
-        mine = self._rank(key, now)
+        mine = self._waiting.get(key)
+        me = (self._rank(key, now), (len(mine.waiters) if mine is not None else 0) + 1)
         victim = max(self._waiting, key=lambda k: (self._rank(k, now),
                                                      len(self._waiting[k].waiters)))
-        if victim == key or self._rank(victim, now) <= mine:
+        if victim == key or (self._rank(victim, now),
+                             len(self._waiting[victim].waiters)) <= me:
             return False
         source = self._waiting[victim]
         waiter = source.waiters.pop()
@@ -185,7 +189,7 @@ class HashScheduler:
             if waiter.done():  # cancelled; its task has not run its cleanup yet
                 continue
             self._running += 1
-            self._note_grant(key)
+            self._note_demand(key)
             waiter.set_result(None)
 
     def _recent_count(self, key: str, now: float) -> float:
@@ -193,10 +197,11 @@ class HashScheduler:
         return recent.now(now, self.half_life) if recent is not None else 0.0
 
     def _rank(self, key: str, now: float) -> int:
-        """Whole recent grants: a source whose count decayed below one is fresh again."""
+        """Whole recent requests: a source whose count decayed below one is fresh again."""
         return math.floor(self._recent_count(key, now))
 
-    def _note_grant(self, key: str) -> None:
+    def _note_demand(self, key: str) -> None:
+        """Count a request of ``key`` (granted or refused) in its recent demand."""
         now = self._clock.monotonic()
         self._recent[key] = _Recent(self._recent_count(key, now) + 1.0, now)
         if len(self._recent) > _MAX_SOURCES:
