@@ -12,6 +12,7 @@ plaintext (the server must allow passwords from loopback). Replies are sorted by
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import threading
 import time
@@ -56,6 +57,11 @@ class LineClient:
             line = self.line()
             if line[3:4] != b"-":
                 return line
+
+    def hang_up(self) -> None:
+        """Shut the socket down from another thread (wakes a blocked ``line``)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self.sock.close()
@@ -188,7 +194,7 @@ class Flood:
         with self._lock:
             clients = list(self._clients)
         for client in clients:
-            client.sock.close()
+            client.hang_up()
         for thread in self._threads:
             thread.join(BOUND)
         with self._lock:

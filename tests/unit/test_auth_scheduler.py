@@ -217,6 +217,25 @@ def test_a_running_hash_keeps_its_slot_after_its_caller_left() -> None:
     asyncio.run(scenario())
 
 
+def test_refuses_now_counts_a_refusal_and_queues_nothing() -> None:
+    async def scenario() -> None:
+        sched, works = scheduler(slots=1, per_source=1, total=1), Works()
+        assert not sched.refuses_now("192.0.2.1")  # a free slot
+        hold = asyncio.ensure_future(sched.run("192.0.2.1", works.item("h", hold=True)))
+        await works.wait_started("h")
+        assert not sched.refuses_now("192.0.2.2")  # room to wait
+        queued = asyncio.ensure_future(sched.run("192.0.2.2", works.item("q")))
+        await settle()
+        assert sched.refuses_now("192.0.2.2")  # its own bound
+        assert (sched.queued, sched.refused) == (1, 1)
+        # .2 now has more recent demand than a fresh .3: .3 may take its place
+        assert not sched.refuses_now("192.0.2.3")
+        works.release("h")
+        await asyncio.gather(hold, queued)
+
+    asyncio.run(scenario())
+
+
 def test_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="positive"):
         HashScheduler(slots=0)

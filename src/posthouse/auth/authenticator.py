@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from posthouse.auth.cache import VerificationCache
 from posthouse.auth.passwords import PasswordHasher, scram_secrets_for
@@ -94,6 +94,9 @@ class Authenticator:
             await self._verify(self._hasher.dummy_hash, password[:MAX_PASSWORD], remote_ip)
             await self._fail(remote_ip, address, "malformed credentials")
             return None
+        if not self._cache.may_hold(address, password) and self.scheduler.refuses_now(
+                remote_ip):
+            await self._busy(remote_ip)  # before the store lookup: a flood costs no read
         user = await self._accounts.get_user(address)
         if user is not None and self._cache.lookup(address, password, user.password_hash):
             return await self._succeeded(user, password, remote_ip)
@@ -170,9 +173,13 @@ class Authenticator:
             return await self.scheduler.run(
                 remote_ip, lambda: self._hasher.verify(stored, password))
         except HashBusy:
-            log.debug("auth: hash queue full, temporary refusal ip=%s", remote_ip)
-            await self._sleep(self._busy_delay)
-            raise
+            await self._busy(remote_ip)
+
+    async def _busy(self, remote_ip: str) -> NoReturn:
+        """Wait the busy delay, then raise HashBusy."""
+        log.debug("auth: hash queue full, temporary refusal ip=%s", remote_ip)
+        await self._sleep(self._busy_delay)
+        raise HashBusy
 
     async def _fail(self, remote_ip: str, address: str, reason: str) -> None:
         # The reason is logged for the operator only; the client learns nothing from it.

@@ -18,7 +18,15 @@ clients that had already hung up. ``HashScheduler`` holds:
   requests, so a source whose count decayed below one is as fresh as a new one);
 * cancellation: a waiter whose task is cancelled (the session saw its client leave) is
   removed and its work never starts. A verification already running in its thread cannot be
-  stopped; its slot is only given back when the thread is done, so ``slots`` holds.
+  stopped; its slot is only given back when the thread is done, so ``slots`` holds. The work
+  runs in the scheduler's own ``slots`` threads, apart from the default executor. (They keep
+  the normal CPU priority: tried at nice +10, a real user's own hash starved behind the event
+  loop answering the flood.)
+
+``refuses_now`` tells whether a request from a source would be refused now and, if so,
+counts the refusal as ``run`` would (it adds to the source's recent demand): the
+authenticator asks it before the store lookup, so a flood refused at once costs no database
+read.
 
 It owns no policy about passwords and never touches the store or sockets.
 """
@@ -30,6 +38,7 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -82,6 +91,7 @@ class HashScheduler:
         self.started = 0  # hash runs begun since start (for tests and the operator)
         self.refused = 0  # HashBusy answers
         self.dropped = 0  # waiters cancelled before their turn
+        self._threads = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="hash")
 
     @property
     def running(self) -> int:
@@ -101,10 +111,28 @@ class HashScheduler:
         """
         await self._acquire(source_key(ip))
         self.started += 1
-        job = asyncio.ensure_future(asyncio.to_thread(work))
+        job = asyncio.get_running_loop().run_in_executor(self._threads, work)
         job.add_done_callback(self._finished)
         # The caller may be cancelled while the thread runs; the slot waits for the thread.
         return await asyncio.shield(job)
+
+    def refuses_now(self, ip: str) -> bool:
+        """Whether a request from ``ip`` would get HashBusy now; a refusal is counted (in
+        ``refused`` and in the source's recent demand), nothing else changes."""
+        if self._running < self.slots and self._queued == 0:
+            return False
+        key = source_key(ip)
+        source = self._waiting.get(key)
+        if ((len(source.waiters) if source is not None else 0) < self.per_source
+                and (self._queued < self.total or self._victim_for(key) is not None)):
+            return False
+        self.refused += 1
+        self._note_demand(key)
+        return True
+
+    def close(self) -> None:
+        """Let the hashing threads end once their work is done."""
+        self._threads.shutdown(wait=False)
 
     def _finished(self, job: asyncio.Future[Any]) -> None:
         if not job.cancelled():
@@ -145,13 +173,8 @@ class HashScheduler:
         """Make room for ``key`` by refusing the newest waiter of the busiest source (most
         recent requests, then most waiters), if that source would still be busier than ``key``
         once ``key`` waits too; whether room was made."""
-        now = self._clock.monotonic()
-        mine = self._waiting.get(key)
-        me = (self._rank(key, now), (len(mine.waiters) if mine is not None else 0) + 1)
-        victim = max(self._waiting, key=lambda k: (self._rank(k, now),
-                                                     len(self._waiting[k].waiters)))
-        if victim == key or (self._rank(victim, now),
-                             len(self._waiting[victim].waiters)) <= me:
+        victim = self._victim_for(key)
+        if victim is None:
             return False
         source = self._waiting[victim]
         waiter = source.waiters.pop()
@@ -162,6 +185,20 @@ class HashScheduler:
         self.refused += 1
         waiter.set_exception(HashBusy())
         return True
+
+    def _victim_for(self, key: str) -> str | None:
+        """The source that would give its newest waiter's place to ``key``, if any."""
+        if not self._waiting:
+            return None
+        now = self._clock.monotonic()
+        mine = self._waiting.get(key)
+        me = (self._rank(key, now), (len(mine.waiters) if mine is not None else 0) + 1)
+        victim = max(self._waiting, key=lambda k: (self._rank(k, now),
+                                                     len(self._waiting[k].waiters)))
+        if victim == key or (self._rank(victim, now),
+                             len(self._waiting[victim].waiters)) <= me:
+            return None
+        return victim
 
     def _remove(self, key: str, waiter: asyncio.Future[None]) -> None:
         source = self._waiting.get(key)
