@@ -73,6 +73,10 @@ class Authenticator:
         self.scheduler = scheduler or HashScheduler(clock=self._clock)
         self._busy_delay = busy_delay
 
+    def close(self) -> None:
+        """Let the hashing threads end (at shutdown)."""
+        self.scheduler.close()
+
     def refused_for(self, remote_ip: str) -> float:
         """Seconds this source is still refused (adapters may say so before asking)."""
         return self._throttle.refused_for(remote_ip)
