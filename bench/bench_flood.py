@@ -7,8 +7,10 @@ and POP3 USER/PASS as fast as answers come. After a warm-up, a real user from an
 its own logs in over IMAP twice: the first login needs a password hash, the second may be
 served from a login cache (posthouse has one; Dovecot's auth_cache is off by default and
 stays off here). Both servers store the same argon2id parameters (t=2, 64 MiB, p=2: Dovecot
-verifies them through libsodium). Figures: the two login latencies, the flood's answers
-per second (refusals included) and the CPU seconds the server's processes used in the round.
+verifies them through libsodium). Figures: the two login latencies (from connect: greeting
+and LOGIN; a login the server drops counts until it is dropped, and "logins ok" says how
+many of the two worked), the flood's answers per second (refusals included) and the CPU
+seconds the server's processes used in the round.
 
 The second workload is the issue's other half: 300 wrong logins (100 addresses x 3) whose
 clients hang up after 0.5 s; figure: the CPU seconds the server still spends after they are
@@ -30,7 +32,6 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.login_flood import (
-    OPENERS,
     Flood,
     LineClient,
     kind,
@@ -68,7 +69,7 @@ def cpu_seconds(pid: int) -> float:
     return total / _TICK
 
 
-def settle_cpu(pid: int, bound: float = 120.0) -> tuple[float, float]:
+def settle_cpu(pid: int, bound: float = 45.0) -> tuple[float, float]:
     """(CPU seconds, wall seconds) until the tree's CPU use is flat for a second."""
     started, base = time.perf_counter(), cpu_seconds(pid)
     last = base
@@ -103,14 +104,18 @@ def measure(ports: dict[str, int], users: Callable[[], str], blocks: Callable[[]
     print(f"    flood replies: {dict(counts)}", flush=True)
     for login in (first, second):
         if kind(login.reply) != "ok":
-            raise Refused(f"the real user's login failed: {login.reply[:80]!r}")
-    return {"first login ms": first.seconds * 1000, "second login ms": second.seconds * 1000,
+            print(f"    the real user's login failed after {login.total:.1f} s: "
+                  f"{login.reply[:100]!r}", flush=True)
+    return {"first login ms": first.total * 1000, "second login ms": second.total * 1000,
+            "logins ok (of 2)": sum(kind(x.reply) == "ok" for x in (first, second)),
             "flood answers/s": answered / window if window else 0.0, "server CPU s": cpu}
 
 
 def hang_up(ports: dict[str, int], blocks: Callable[[], int], addresses: int,
             connections: int, pid: Callable[[], int]) -> Metrics:
-    """Wrong logins whose clients hang up after 0.5 s; the CPU the server spends after."""
+    """Wrong logins whose clients hang up after 0.5 s; the CPU the server spends after.
+    The login is sent at once, without waiting for the greeting (a server whose greeting
+    is late reads it after)."""
     settle_cpu(pid())
     clients: list[LineClient] = []
     protocols = list(ports)
@@ -118,7 +123,7 @@ def hang_up(ports: dict[str, int], blocks: Callable[[], int], addresses: int,
         for i, source in enumerate(source_addresses(addresses, block=blocks())):
             for j in range(connections):
                 proto = protocols[(i * connections + j) % len(protocols)]
-                client = OPENERS[proto](ports[proto], source)
+                client = LineClient(ports[proto], source)
                 clients.append(client)
                 if proto == "imap":
                     client.send(f'l LOGIN "{VICTIM}" "wrong-{i}-{j}"'.encode())

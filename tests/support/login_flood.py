@@ -230,22 +230,31 @@ class Flood:
 
 @dataclass(frozen=True)
 class TimedLogin:
-    """One real user's login during a flood."""
+    """One real user's login during a flood: ``seconds`` for the login command alone,
+    ``total`` from connect (greeting, EHLO) to its answer, or to the error that ended it
+    (``reply`` then says ``(error: ...)``)."""
 
     protocol: str
     reply: bytes
     seconds: float
+    total: float
 
 
 def timed_login(proto: str, port: int, source: str, user: str, password: str) -> TimedLogin:
-    """Connect (greeting, EHLO) untimed, then time the login alone."""
-    client = OPENERS[proto](port, source)
+    """Connect, then log in; both timed."""
+    connected = time.perf_counter()
+    started = connected
     try:
-        started = time.perf_counter()
-        reply = LOGINS[proto](client, user, password)
-        return TimedLogin(proto, reply, time.perf_counter() - started)
-    finally:
-        client.close()
+        client = OPENERS[proto](port, source)
+        try:
+            started = time.perf_counter()
+            reply = LOGINS[proto](client, user, password)
+        finally:
+            client.close()
+    except OSError as exc:
+        reply = f"(error: {exc!r})".encode()
+    done = time.perf_counter()
+    return TimedLogin(proto, reply, done - started, done - connected)
 
 
 @dataclass
