@@ -84,8 +84,10 @@ def settle_cpu(pid: int, bound: float = 45.0) -> tuple[float, float]:
 
 def measure(ports: dict[str, int], users: Callable[[], str], blocks: Callable[[], int],
             addresses: int, connections: int, warmup: float, pid: Callable[[], int]) -> Metrics:
-    """One round: flood, then the real user's two IMAP logins, then hang up the flood."""
+    """One round: flood, then the real user's two IMAP logins, then hang up the flood. It
+    starts once the server is idle (a backlog of the last round's flood would count here)."""
     user, block = users(), blocks()
+    settle_cpu(pid())
     cpu_before = cpu_seconds(pid())
     flood = Flood(ports, source_addresses(addresses, block=block), per_source=connections,
                   user=VICTIM).start()

@@ -56,7 +56,7 @@ class HashBusy(Exception):
 
 @dataclass(slots=True)
 class _Recent:
-    """A count of grants that decays exponentially."""
+    """A count of requests that decays exponentially."""
 
     value: float
     at: float
@@ -136,7 +136,7 @@ class HashScheduler:
 
     def _finished(self, job: asyncio.Future[Any]) -> None:
         if not job.cancelled():
-            job.exception()  # retrieved: a caller that left must not leave it unlogged
+            job.exception()  # mark it retrieved: a caller that left never reads it
         self._running -= 1
         self._grant()
 
