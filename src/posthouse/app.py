@@ -230,6 +230,8 @@ class App:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         await self.store.close()
+        if self.services is not None:
+            self.services.authenticator.close()
         self._restore_umask()
 
     def _restore_umask(self) -> None:

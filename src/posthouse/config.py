@@ -79,6 +79,12 @@ class AuthConfig:
     argon2_parallelism: int = 2
     cache_size: int = 10000
     cache_ttl_seconds: int = 3600
+    # Issue 12, defect 1 (auth/scheduler.py): argon2 runs at once, and how many logins may
+    # wait for one, per source address (IPv6: per /64) and in all; past a bound a login gets
+    # the protocol's temporary error at once instead of queueing.
+    max_concurrent_hashes: int = 2
+    max_queued_hashes_per_source: int = 2
+    max_queued_hashes: int = 64
 
 
 @dataclass(frozen=True)
@@ -371,6 +377,11 @@ def _validate(cfg: Config) -> None:
                           f"cipher from {cfg.tls.ciphers!r}")
     if cfg.limits.min_free_bytes < 0:
         raise ConfigError(f"{cfg.source}: [limits] key 'min_free_bytes' must not be negative")
+    if cfg.auth.max_concurrent_hashes < 1:
+        raise ConfigError(f"{cfg.source}: [auth] key 'max_concurrent_hashes' must be positive")
+    for key in ("max_queued_hashes_per_source", "max_queued_hashes"):
+        if getattr(cfg.auth, key) < 0:
+            raise ConfigError(f"{cfg.source}: [auth] key '{key}' must not be negative")
     for key in _POSITIVE_LIMITS:
         value = getattr(cfg.limits, key)
         if value < 0 or (value == 0 and key != "slow_penalty_seconds"):

@@ -239,14 +239,16 @@ class SmtpSession:
             self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
                                          allowed=self.core.sasl_mechanisms)
             try:
-                result = await self.exchange.start(event.mechanism, event.initial)
+                # Dropped (ConnectionClosed) if the client hangs up while it waits (issue 12).
+                result = await self.conn.unless_closed(
+                    self.exchange.start(event.mechanism, event.initial))
             except sasl.MechanismNotAllowed:
                 return replies.encryption_required()
             except sasl.SaslError:
                 return replies.auth_unknown_mechanism()
         else:
             assert self.exchange is not None
-            result = await self.exchange.step(event.line)
+            result = await self.conn.unless_closed(self.exchange.step(event.line))
         return self._auth_result(result)
 
     def _auth_result(self, result: ExchangeResult) -> smtp.Reply:
@@ -257,6 +259,8 @@ class SmtpSession:
             return replies.auth_failed()
         if result is SaslOutcome.CANCELLED:
             return replies.auth_cancelled()
+        if result is SaslOutcome.UNAVAILABLE:  # too many logins waiting for a hash
+            return replies.auth_temporary_failure()
         if result is SaslOutcome.BAD_BASE64:
             return replies.auth_bad_base64()
         if isinstance(result, SaslOutcome):  # a message the mechanism cannot read
