@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
     from posthouse.queue.attempt import Timeouts
+    from posthouse.queue.tls_policy import TlsPolicy
 
 log = logging.getLogger("posthouse.app")
 queue_log = logging.getLogger("posthouse.queue")  # build_worker logs as the queue, as before
@@ -93,6 +94,23 @@ def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrus
                                                    float(checks.spf_timeout_seconds)))
 
 
+def build_tls_policy(config: Config, resolver: Resolver, clock: Clock) -> TlsPolicy:
+    """MTA-STS, DANE and the TLS-RPT result log of [queue], for MX routes."""
+    from posthouse.net.tls import client_context
+    from posthouse.queue.mta_sts import PolicyCache, StsPolicies
+    from posthouse.queue.tls_policy import TlsPolicy
+    from posthouse.queue.tlsrpt import TlsResultLog
+
+    q = config.queue
+    sts = StsPolicies(resolver=resolver, cache=PolicyCache(config.data_path / "mta-sts"),
+                      clock=clock, context=client_context(verify=True, cafile=q.tls_ca_file),
+                      port=q.mta_sts_port, timeout=float(q.mta_sts_timeout_seconds),
+                      ) if q.mta_sts else None
+    results = TlsResultLog(config.data_path / "tlsrpt", clock) if q.tlsrpt else None
+    return TlsPolicy(resolver=resolver, sts=sts, dane=q.dane,
+                     ca_file=q.tls_ca_file, results=results)
+
+
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
                  max_inflight: int | None = None) -> QueueWorker:
@@ -105,10 +123,11 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     from posthouse.queue.connect import Connector, default_tls_contexts
     from posthouse.queue.mx import Routing
 
-    routing = Routing(config.queue, resolver or build_resolver(config),
-                      config.server.hostname, random.Random())
+    resolver = resolver or build_resolver(config)
+    routing = Routing(config.queue, resolver, config.server.hostname, random.Random())
     connector = Connector(routing, config.server.hostname, timeouts or Timeouts(),
-                          default_tls_contexts())
+                          default_tls_contexts(config.queue.tls_ca_file),
+                          build_tls_policy(config, resolver, clock))
     try:
         keys = load_keys(config)
     except DkimKeyError as exc:

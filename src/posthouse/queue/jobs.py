@@ -62,6 +62,7 @@ class Job:
     recipients: tuple[QueuedRecipient, ...]
     data: bytes
     reporter: Reporter
+    tls_optional: bool = False  # "TLS-Required: No" (RFC 8689 5): policies do not apply
     outcomes: dict[int, RecipientOutcome] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -91,5 +92,6 @@ class HopConnection(Protocol):
         """QUIT (politely, bounded in time) and close."""
 
 
-# Opens a hop connection for a recipient domain, or says why none could be opened.
-Opener = Callable[[str], Awaitable[HopConnection | RecipientOutcome]]
+# Opens a hop connection for a recipient domain, or says why none could be opened; the flag
+# is a job's ``tls_optional`` (such jobs have lanes of their own).
+Opener = Callable[[str, bool], Awaitable[HopConnection | RecipientOutcome]]

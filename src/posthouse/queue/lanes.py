@@ -21,8 +21,9 @@ class Lane:
     """The waiting jobs of one domain and the connections serving them."""
 
     def __init__(self, domain: str, *, limit: int, opener: Opener,
-                 overall: asyncio.Semaphore, spawn: Spawn) -> None:
+                 overall: asyncio.Semaphore, spawn: Spawn, tls_optional: bool = False) -> None:
         self.domain = domain
+        self.tls_optional = tls_optional
         self.limit = max(1, limit)
         self._opener = opener
         self._overall = overall
@@ -46,7 +47,7 @@ class Lane:
         try:
             async with self._overall:
                 while self._jobs:
-                    opened = await self._opener(self.domain)
+                    opened = await self._opener(self.domain, self.tls_optional)
                     if isinstance(opened, RecipientOutcome):
                         await self._fail_waiting(opened)
                         return
@@ -104,16 +105,17 @@ class Lanes:
         self._overall = asyncio.Semaphore(max(1, overall))
         self._opener = opener
         self._spawn = spawn
-        self._lanes: dict[str, Lane] = {}
+        self._lanes: dict[tuple[str, bool], Lane] = {}
 
     def add(self, job: Job) -> None:
         """Hand a job to its domain's lane."""
-        for domain in [d for d, lane in self._lanes.items() if lane.idle]:
-            del self._lanes[domain]
-        lane = self._lanes.get(job.domain)
+        for key in [k for k, lane in self._lanes.items() if lane.idle]:
+            del self._lanes[key]
+        key = (job.domain, job.tls_optional)
+        lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[job.domain] = Lane(
+            lane = self._lanes[key] = Lane(
                 job.domain, limit=self._per_domain, opener=self._opener,
-                overall=self._overall, spawn=self._spawn)
+                overall=self._overall, spawn=self._spawn, tls_optional=job.tls_optional)
         lane.add(job)
 

@@ -21,6 +21,7 @@ from posthouse.config import Config
 from posthouse.delivery.router import Router
 from posthouse.mailauth.dkim import DkimKeys
 from posthouse.message.address import domain_of
+from posthouse.queue.content import tls_optional
 from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
 from posthouse.queue.lanes import Lanes
 from posthouse.queue.notify import Notifier
@@ -163,7 +164,9 @@ class QueueWorker:
         by_domain: dict[str, list[QueuedRecipient]] = {}
         for rcpt in pending:
             by_domain.setdefault(domain_of(rcpt.address), []).append(rcpt)
-        jobs = [Job(message, domain, tuple(rcpts), data, self._record)
+        # RFC 8689 5: the header is ignored on a message sent with REQUIRETLS.
+        optional = not message.envelope.requiretls and tls_optional(data)
+        jobs = [Job(message, domain, tuple(rcpts), data, self._record, optional)
                 for domain, rcpts in by_domain.items()]
         for job in jobs:
             self._lanes.add(job)
