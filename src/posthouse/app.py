@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from posthouse.dns.resolver import Resolver
     from posthouse.queue.attempt import Timeouts
     from posthouse.queue.tls_policy import TlsPolicy
+    from posthouse.queue.tlsrpt_report import TlsReporter
 
 log = logging.getLogger("posthouse.app")
 queue_log = logging.getLogger("posthouse.queue")  # build_worker logs as the queue, as before
@@ -111,6 +112,17 @@ def build_tls_policy(config: Config, resolver: Resolver, clock: Clock) -> TlsPol
                      ca_file=q.tls_ca_file, results=results)
 
 
+def build_tls_reporter(config: Config, store: Store, resolver: Resolver, clock: Clock,
+                       wake: Callable[[], None] = lambda: None) -> TlsReporter:
+    """The TLS-RPT sender (RFC 8460) over the data dir's results and the outbound queue."""
+    from posthouse.queue.tlsrpt import TlsResultLog
+    from posthouse.queue.tlsrpt_report import TlsReporter
+
+    return TlsReporter(results=TlsResultLog(config.data_path / "tlsrpt", clock),
+                       resolver=resolver, store=store, submitter=config.server.hostname,
+                       clock=clock, wake=wake)
+
+
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
                  max_inflight: int | None = None) -> QueueWorker:
@@ -152,6 +164,7 @@ class App:
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
+        self.tls_reporter: TlsReporter | None = None
         self._background: list[asyncio.Task[None]] = []
         self._umask_before: int | None = None
 
@@ -264,6 +277,9 @@ class App:
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
                                          resolver=resolver)
+        if self.cfg.queue.tlsrpt:
+            self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
+                                                   self.queue_worker.wake)
 
         return Services(
             config=self.cfg,
@@ -293,9 +309,13 @@ class App:
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker."""
+        """The background loops start() runs as tasks: the outbound queue worker and the
+        TLS-RPT sender (hourly: each past day's reports once)."""
         assert self.queue_worker is not None
-        return [self.queue_worker.run()]
+        loops = [self.queue_worker.run()]
+        if self.tls_reporter is not None:
+            loops.append(self.tls_reporter.run())
+        return loops
 
 
 def _handlers(services: Services) -> dict[str, Handler]:

@@ -8,8 +8,12 @@ scripted SMTP peer. Every name resolves through the test DNS server only.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
+import gzip
 import hashlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -19,7 +23,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from posthouse.app import build_worker
+from posthouse.app import build_resolver, build_tls_reporter, build_worker
 from posthouse.clock import SystemClock
 from posthouse.config import Config, DnsConfig, QueueConfig, ServerConfig
 from posthouse.queue.attempt import Timeouts
@@ -79,6 +83,7 @@ class Run:
     store: SqliteStore
     worker: QueueWorker
     data: Path
+    cfg: Config
 
     async def send(self, data: bytes = MESSAGE, **env: object) -> int:
         qid = await self.store.enqueue(data, OutboundEnvelope(
@@ -123,7 +128,7 @@ async def running(data: Path, dns_server: DnsServer, peer: PeerSmtp, ca: TestCa,
     worker = build_worker(store=store, config=cfg, clock=_Clock(), timeouts=FAST)
     task = asyncio.create_task(worker.run())
     try:
-        yield Run(store, worker, data)
+        yield Run(store, worker, data, cfg)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -408,3 +413,64 @@ def test_dane_takes_precedence_over_mta_sts(tmp_path: Path, ca: TestCa,
         asyncio.run(scenario())
     finally:
         peer.stop()
+
+
+# -- TLS-RPT -------------------------------------------------------------------------------
+
+
+def test_tlsrpt_report_built_and_mailed_to_the_rua_address(
+        tmp_path: Path, ca: TestCa, dns_server: DnsServer, https: HttpsServer) -> None:
+    dns_server.records["_smtp._tls.peer.test"] = {
+        "TXT": [txt_rdata("v=TLSRPTv1; rua=mailto:tls-reports@reports.test")]}
+    dns_server.records["reports.test"] = {"MX": ["10 mx.peer.test."]}
+    peer = make_peer(ca)
+
+    async def scenario() -> None:
+        async with running(tmp_path / "d", dns_server, peer, ca, https.port) as run:
+            assert await run.tried(await run.send()) == ""
+            # The policy id changes and its host fails: the cached policy still applies.
+            dns_server.records["_mta-sts.peer.test"] = {"TXT": [txt_rdata("v=STSv1; id=2")]}
+            https.pages[POLICY_PATH] = (500, "text/plain", b"down")
+            assert await run.tried(await run.send()) == ""
+            reporter = build_tls_reporter(run.cfg, run.store, build_resolver(run.cfg),
+                                          SystemClock(), run.worker.wake)
+            (qid,) = await reporter.send_due(include_today=True)
+            await until(lambda: _gone(run, qid))
+            assert list((run.data / "tlsrpt").glob("*.jsonl")) == []  # sent: dropped
+
+    try:
+        asyncio.run(scenario())
+        *_, mail = peer.wait_accepted(3)
+    finally:
+        peer.stop()
+    assert mail.rcpts == ["tls-reports@reports.test"]
+    assert mail.mail_from == ""
+    msg = email.message_from_bytes(mail.data, policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "tlsrpt"
+    assert msg["TLS-Report-Domain"] == "peer.test"
+    assert msg["TLS-Report-Submitter"] == "mx.example.test"
+    assert msg["Subject"].startswith("Report Domain: peer.test Submitter: mx.example.test ")
+    (part,) = [p for p in msg.iter_attachments()
+               if p.get_content_type() == "application/tlsrpt+gzip"]
+    name = part.get_filename()
+    assert re.fullmatch(r"mx\.example\.test!peer\.test!\d+!\d+!\S+\.json\.gz", name)
+    report = json.loads(gzip.decompress(part.get_content()))
+    assert set(report) == {"organization-name", "date-range", "contact-info", "report-id",
+                           "policies"}
+    assert report["date-range"]["start-datetime"].endswith("T00:00:00Z")
+    (entry,) = report["policies"]
+    assert entry["policy"] == {
+        "policy-type": "sts", "policy-domain": "peer.test",
+        "policy-string": ["version: STSv1", "mode: enforce", "mx: mx.peer.test",
+                          "max_age: 86400"],
+        "mx-host": ["mx.peer.test"]}
+    assert entry["summary"] == {"total-successful-session-count": 2,
+                                "total-failure-session-count": 1}
+    (detail,) = entry["failure-details"]
+    assert detail["result-type"] == "sts-policy-fetch-error"
+    assert detail["failed-session-count"] == 1
+
+
+async def _gone(run: Run, qid: int) -> bool:
+    return await run.store.get_queued(qid) is None
