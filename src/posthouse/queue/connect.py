@@ -65,19 +65,23 @@ class Connector:
             return RecipientOutcome.local(
                 permanent=route.permanent, status=route.status, text=route.text
             )
-        policy = None if tls_optional or route.policy_domain is None else self.tls_policy
+        policy, policy_domain = self.tls_policy, route.policy_domain
+        if tls_optional:
+            policy_domain = None
         sts = StsLookup(None)
-        if policy is not None and route.policy_domain is not None:
-            sts = await policy.for_domain(route.policy_domain)
+        if policy is not None and policy_domain is not None:
+            sts = await policy.for_domain(policy_domain)
         problems: list[RouteFailure] = []
         last: RecipientOutcome | None = None
         decided: dict[str, HostTls] = {}
         async for target in self.routing.targets(route, problems):
             host_tls = None
-            if policy is not None and route.policy_domain is not None:
+            if policy is not None:  # without a policy domain: PKIX only informs REQUIRETLS
                 if target.host not in decided:
-                    decided[target.host] = await policy.for_host(route.policy_domain, sts,
-                                                                 target.host)
+                    decided[target.host] = (
+                        await policy.for_host(policy_domain, sts, target.host)
+                        if policy_domain is not None
+                        else TlsPolicy.opportunistic(domain, target.host))
                 host_tls = decided[target.host]
                 if not policy.mx_allowed(host_tls):
                     last = RecipientOutcome.local(
@@ -210,7 +214,7 @@ class Connector:
                 return RecipientOutcome.local(
                     permanent=False, status="4.7.5",
                     text=f"{target.host}: certificate refused by policy: {verdict.problem}")
-            validated = verdict.validated
+            validated = required or verdict.validated
         caps_after = await self._hello(wire, target)
         if isinstance(caps_after, RecipientOutcome):
             return caps_after

@@ -94,6 +94,11 @@ class TlsPolicy:
             self.record(SessionResult(ref, False, found.problem, detail=found.detail))
         return found
 
+    @staticmethod
+    def opportunistic(domain: str, host: str) -> HostTls:
+        """No policy: STARTTLS when offered, the chain only checked for REQUIRETLS."""
+        return HostTls(host, TlsNeed.OPPORTUNISTIC, PolicyRef("no-policy-found", domain))
+
     async def for_host(self, domain: str, sts: StsLookup, host: str) -> HostTls:
         """What the session to ``host`` needs (RFC 7672 2.2, RFC 8461 4)."""
         if self._dane:
@@ -104,7 +109,7 @@ class TlsPolicy:
                 return HostTls(host, TlsNeed.DANE if records else TlsNeed.ENCRYPT, ref, records)
         policy = sts.policy
         if policy is None:
-            return HostTls(host, TlsNeed.OPPORTUNISTIC, PolicyRef("no-policy-found", domain))
+            return self.opportunistic(domain, host)
         need = TlsNeed.STS_ENFORCE if policy.mode == "enforce" else TlsNeed.STS_TESTING
         return HostTls(host, need, _sts_ref(domain, policy))
 
