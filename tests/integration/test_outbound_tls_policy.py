@@ -173,6 +173,7 @@ def test_enforce_starttls_stripped_is_deferred_not_sent_in_plaintext(
             assert not any(c.upper().startswith("MAIL") for c in peer.commands)
             (failure,) = run.results()
             assert failure["result_type"] == "starttls-not-supported"
+            assert (failure["receiving_ip"], failure["sending_ip"]) == ("127.0.0.1", "127.0.0.1")
 
     try:
         asyncio.run(scenario())
@@ -315,7 +316,8 @@ def _spki(cert: object) -> bytes:
 
 
 def dane_peer(ca: TestCa, dns_server: DnsServer, *, record: str | None = None,
-              secure: bool = True, names: tuple[str, ...] = ("mx.peer.test",)) -> PeerSmtp:
+              secure: bool = True, names: tuple[str, ...] = ("mx.peer.test",),
+              mx_secure: bool = True) -> PeerSmtp:
     """A peer with a fresh leaf, and its TLSA record (3 1 1 of the leaf unless given)."""
     import ssl
 
@@ -326,6 +328,8 @@ def dane_peer(ca: TestCa, dns_server: DnsServer, *, record: str | None = None,
         "TLSA": [record or _tlsa(3, 1, 1, _spki(leaf))]}
     if secure:
         dns_server.secure.add("_25._tcp.mx.peer.test")
+    if mx_secure:
+        dns_server.secure.add("peer.test")
     del dns_server.records["_mta-sts.peer.test"]  # DANE alone
     return PeerSmtp(hostname="mx.peer.test", tls=ctx).start()
 
@@ -388,6 +392,24 @@ def test_tlsa_without_ad_bit_is_ignored(tmp_path: Path, ca: TestCa,
     async def scenario() -> None:
         async with running(tmp_path / "d", dns_server, peer, ca) as run:
             assert await run.tried(await run.send()) == ""  # opportunistic, as without DANE
+            peer.wait_accepted(1)
+            assert run.results() == []
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        peer.stop()
+
+
+def test_tlsa_under_an_insecure_mx_rrset_is_ignored(tmp_path: Path, ca: TestCa,
+                                                    dns_server: DnsServer) -> None:
+    """RFC 7672 2.2.1: an attacker who can change the MX records could name any host."""
+    peer = dane_peer(ca, dns_server, record=_tlsa(3, 1, 1, b"some other key"),
+                     mx_secure=False)
+
+    async def scenario() -> None:
+        async with running(tmp_path / "d", dns_server, peer, ca) as run:
+            assert await run.tried(await run.send()) == ""
             peer.wait_accepted(1)
             assert run.results() == []
 

@@ -122,6 +122,15 @@ class DnsPythonResolver:
             return NoRecords(nxdomain=True)
         return await self._query(rname, "PTR", _ptr_names)
 
+    async def is_secure(self, name: str, rdtype: str) -> bool:
+        """The AD bit of the answer; False on any failure."""
+        try:
+            answer = await self._get().resolve(dns.name.from_text(name), rdtype, search=False,
+                                               raise_on_no_answer=False)
+        except (dns.exception.DNSException, OSError):
+            return False
+        return answer.response is not None and bool(answer.response.flags & dns.flags.AD)
+
     async def tlsa(self, name: str) -> TlsaAnswer:
         """TLSA records with the AD bit of the answer (RFC 7672 2.2)."""
         return await self._query(name, "TLSA", _tlsa)

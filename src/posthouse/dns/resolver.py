@@ -87,3 +87,7 @@ class Resolver(Protocol):
     async def tlsa(self, name: str) -> TlsaAnswer:
         """TLSA records of a name such as ``_25._tcp.mx.example.org`` (RFC 7672 2.2), asked
         with the DO and AD bits; the answer says whether the resolver validated it."""
+
+    async def is_secure(self, name: str, rdtype: str) -> bool:
+        """Whether the answer (records or their absence) for ``name``/``rdtype`` came with
+        the AD bit: RFC 7672 2.2.1 applies DANE only under a secure MX RRset."""

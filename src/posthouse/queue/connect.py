@@ -18,7 +18,7 @@ from posthouse.queue.attempt import HOP_ERRORS, SmtpHopConnection, Timeouts, Wir
 from posthouse.queue.jobs import Kind, RecipientOutcome
 from posthouse.queue.mta_sts import StsLookup
 from posthouse.queue.mx import MxRoute, RouteFailure, Routing, Target, TlsMode
-from posthouse.queue.tls_policy import HostTls, TlsPolicy
+from posthouse.queue.tls_policy import DomainTls, HostTls, TlsPolicy
 from posthouse.smtp.client import SmtpClientConnection
 from posthouse.smtp.reply_reader import Capabilities
 
@@ -40,6 +40,12 @@ def default_tls_contexts(cafile: str = "") -> TlsContexts:
         return cache[verify]
 
     return get
+
+
+def _local_ip(wire: Wire) -> str:
+    """Our address on the connection (TLS-RPT sending-mta-ip)."""
+    name = wire.writer.get_extra_info("sockname")
+    return str(name[0]) if name else ""
 
 
 def _transient(outcome: RecipientOutcome) -> RecipientOutcome:
@@ -68,9 +74,9 @@ class Connector:
         policy, policy_domain = self.tls_policy, route.policy_domain
         if tls_optional:
             policy_domain = None
-        sts = StsLookup(None)
+        found = DomainTls(StsLookup(None))
         if policy is not None and policy_domain is not None:
-            sts = await policy.for_domain(policy_domain)
+            found = await policy.for_domain(policy_domain)
         problems: list[RouteFailure] = []
         last: RecipientOutcome | None = None
         decided: dict[str, HostTls] = {}
@@ -79,7 +85,7 @@ class Connector:
             if policy is not None:  # without a policy domain: PKIX only informs REQUIRETLS
                 if target.host not in decided:
                     decided[target.host] = (
-                        await policy.for_host(policy_domain, sts, target.host)
+                        await policy.for_host(policy_domain, found, target.host)
                         if policy_domain is not None
                         else TlsPolicy.opportunistic(domain, target.host))
                 host_tls = decided[target.host]
@@ -118,10 +124,11 @@ class Connector:
         try:
             return await self._handshake(wire, route, target, tls=tls, host_tls=host_tls)
         except _TlsFailed as exc:
+            local = _local_ip(wire)
             await wire.abort()
             plain_ok = host_tls is None or (
                 self.tls_policy is not None
-                and self.tls_policy.no_tls(host_tls, target.address, str(exc)))
+                and self.tls_policy.no_tls(host_tls, target.address, str(exc), local))
             if route.tls is TlsMode.OPPORTUNISTIC and tls and plain_ok:
                 return await self._try(route, target, tls=False, host_tls=None)
             return RecipientOutcome.local(permanent=False, status="4.7.5", text=f"{where}: {exc}")
@@ -208,7 +215,7 @@ class Connector:
         validated = required
         if host_tls is not None and self.tls_policy is not None:
             chain = peer_chain(wire.writer.get_extra_info("ssl_object"))
-            verdict = self.tls_policy.judge(host_tls, chain, target.address)
+            verdict = self.tls_policy.judge(host_tls, chain, target.address, _local_ip(wire))
             if not verdict.proceed:  # RFC 8461 5, RFC 7672 2.2: no delivery to this host
                 await wire.close()
                 return RecipientOutcome.local(
@@ -227,7 +234,8 @@ class Connector:
         """Go on in plaintext if neither the route nor the policy forbids it."""
         allowed = not required
         if host_tls is not None and self.tls_policy is not None:
-            allowed = self.tls_policy.no_tls(host_tls, target.address, why) and allowed
+            allowed = self.tls_policy.no_tls(host_tls, target.address, why,
+                                             _local_ip(wire)) and allowed
         if allowed:
             return caps, False
         await wire.close()

@@ -28,6 +28,7 @@ log = logging.getLogger("posthouse.queue")
 MAX_AGE_LIMIT = 31557600  # RFC 8461 3.2: max_age is at most one year
 _ID_RE = re.compile(r"[A-Za-z0-9]{1,32}")  # RFC 8461 3.1 sts-id
 _MODES = ("enforce", "testing", "none")
+REFETCH_PAUSE = 300.0  # seconds without a new fetch after one failed (cached policy holds)
 
 
 class PolicyError(ValueError):
@@ -142,6 +143,7 @@ class StsPolicies:
         self._context = context
         self._port = port
         self._timeout = timeout
+        self._paused: dict[str, float] = {}  # domain -> monotonic time of the next fetch
 
     async def lookup(self, domain: str) -> StsLookup:
         """The policy for ``domain`` (A-label), refreshed when the TXT id changed or the
@@ -164,7 +166,14 @@ class StsPolicies:
             return self._keep(cached, None, "")
         if cached is not None and cached.policy_id == policy_id:
             return self._keep(cached, None, "")
-        return await self._fetch(domain, policy_id, now, cached)
+        if self._clock.monotonic() < self._paused.get(domain, 0.0):
+            return self._keep(cached, None, "")  # failed a moment ago: not once per session
+        found = await self._fetch(domain, policy_id, now, cached)
+        if found.problem is None:
+            self._paused.pop(domain, None)
+        else:
+            self._paused[domain] = self._clock.monotonic() + REFETCH_PAUSE
+        return found
 
     async def _fetch(self, domain: str, policy_id: str, now: datetime,
                      cached: StsPolicy | None) -> StsLookup:

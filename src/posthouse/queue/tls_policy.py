@@ -48,6 +48,15 @@ class HostTls:
 
 
 @dataclass(frozen=True, slots=True)
+class DomainTls:
+    """What holds for every MX host of a domain: its MTA-STS policy, and whether DANE may
+    apply (its MX RRset is DNSSEC-secure, RFC 7672 2.2.1)."""
+
+    sts: StsLookup
+    dane: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The judgement of a chain: may the session go on, and was the peer authenticated."""
 
@@ -84,24 +93,27 @@ class TlsPolicy:
             self._trust = load_trust_store(self._ca_file)
         return self._trust
 
-    async def for_domain(self, domain: str) -> StsLookup:
-        """The domain's MTA-STS policy; a fetch problem is recorded."""
+    async def for_domain(self, domain: str) -> DomainTls:
+        """The domain's MTA-STS policy (a fetch problem is recorded) and whether its MX
+        records are secure enough for DANE."""
+        dane = self._dane and await self._resolver.is_secure(domain, "MX")
         if self._sts is None:
-            return StsLookup(None)
+            return DomainTls(StsLookup(None), dane)
         found = await self._sts.lookup(domain)
         if found.problem is not None:
             ref = _sts_ref(domain, found.policy) if found.policy else PolicyRef("sts", domain)
             self.record(SessionResult(ref, False, found.problem, detail=found.detail))
-        return found
+        return DomainTls(found, dane)
 
     @staticmethod
     def opportunistic(domain: str, host: str) -> HostTls:
         """No policy: STARTTLS when offered, the chain only checked for REQUIRETLS."""
         return HostTls(host, TlsNeed.OPPORTUNISTIC, PolicyRef("no-policy-found", domain))
 
-    async def for_host(self, domain: str, sts: StsLookup, host: str) -> HostTls:
+    async def for_host(self, domain: str, found: DomainTls, host: str) -> HostTls:
         """What the session to ``host`` needs (RFC 7672 2.2, RFC 8461 4)."""
-        if self._dane:
+        sts = found.sts
+        if found.dane:
             answer = await self._resolver.tlsa(f"_25._tcp.{host}")
             if isinstance(answer, TlsaRecords) and answer.secure and answer.records:
                 records = usable(answer.records)
@@ -124,37 +136,39 @@ class TlsPolicy:
                                   detail=f"{tls.host} is not an MX of the policy"))
         return tls.need is TlsNeed.STS_TESTING
 
-    def no_tls(self, tls: HostTls, address: str, detail: str) -> bool:
+    def no_tls(self, tls: HostTls, address: str, detail: str, sending_ip: str = "") -> bool:
         """STARTTLS is missing or failed: may the session go on in plaintext?"""
         if tls.need is TlsNeed.OPPORTUNISTIC:
             return True
         self.record(SessionResult(tls.policy, False, STARTTLS_NOT_SUPPORTED, tls.host,
-                                  address, detail))
+                                  address, detail, sending_ip))
         return not tls.tls_required
 
-    def judge(self, tls: HostTls, chain: list[bytes], address: str) -> Verdict:
+    def judge(self, tls: HostTls, chain: list[bytes], address: str,
+              sending_ip: str = "") -> Verdict:
         """After the handshake: check the chain as the policy says and record the result."""
+        where = (address, sending_ip)
         if tls.need is TlsNeed.DANE:
             dane = check_dane(tls.tlsa, chain, tls.host)
             if dane is not None:
-                return self._failed(tls, address, dane.result_type, dane.text)
-            return self._passed(tls, address, validated=True)
+                return self._failed(tls, where, dane.result_type, dane.text)
+            return self._passed(tls, where, validated=True)
         problem = verify_chain(chain, tls.host, self._anchors())
         if tls.need is TlsNeed.ENCRYPT:
-            return self._passed(tls, address, validated=False)
+            return self._passed(tls, where, validated=False)
         if tls.need is TlsNeed.OPPORTUNISTIC:  # PKIX only tells REQUIRETLS whether to go on
             return Verdict(True, problem is None)
         if problem is not None:
-            return self._failed(tls, address, problem.result_type, problem.text)
-        return self._passed(tls, address, validated=True)
+            return self._failed(tls, where, problem.result_type, problem.text)
+        return self._passed(tls, where, validated=True)
 
-    def _failed(self, tls: HostTls, address: str, kind: str, text: str) -> Verdict:
-        self.record(SessionResult(tls.policy, False, kind, tls.host, address, text))
+    def _failed(self, tls: HostTls, where: tuple[str, str], kind: str, text: str) -> Verdict:
+        self.record(SessionResult(tls.policy, False, kind, tls.host, where[0], text, where[1]))
         return Verdict(tls.need is TlsNeed.STS_TESTING, False, text)
 
-    def _passed(self, tls: HostTls, address: str, *, validated: bool) -> Verdict:
+    def _passed(self, tls: HostTls, where: tuple[str, str], *, validated: bool) -> Verdict:
         self.record(SessionResult(tls.policy, True, receiving_mx=tls.host,
-                                  receiving_ip=address))
+                                  receiving_ip=where[0], sending_ip=where[1]))
         return Verdict(True, validated)
 
     def record(self, result: SessionResult) -> None:

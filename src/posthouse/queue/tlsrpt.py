@@ -37,6 +37,7 @@ class SessionResult:
     receiving_mx: str = ""
     receiving_ip: str = ""
     detail: str = ""
+    sending_ip: str = ""
 
 
 class TlsResultLog:

@@ -68,14 +68,17 @@ def build_report(domain: str, results: list[SessionResult], *, day: str, submitt
         by_policy.setdefault(r.policy, []).append(r)
     policies = []
     for ref, items in by_policy.items():
-        failures: dict[tuple[str, str, str, str], int] = {}
+        failures: dict[tuple[str, str, str, str, str], int] = {}
         for r in items:
             if not r.ok:
-                key = (r.result_type, r.receiving_mx, r.receiving_ip, r.detail[:200])
+                key = (r.result_type, r.receiving_mx, r.receiving_ip, r.detail[:200],
+                       r.sending_ip)
                 failures[key] = failures.get(key, 0) + 1
         details = []
-        for (kind, mx, ip, reason), count in failures.items():
+        for (kind, mx, ip, reason, ours), count in failures.items():
             detail: dict[str, Any] = {"result-type": kind, "failed-session-count": count}
+            if ours:
+                detail["sending-mta-ip"] = ours
             if mx:
                 detail["receiving-mx-hostname"] = mx
             if ip:
