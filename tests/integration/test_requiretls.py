@@ -145,6 +145,33 @@ def test_bounced_with_5_7_10_otherwise(tmp_path: Path, dns_server: DnsServer, ca
         peer.stop()
 
 
+def test_requiretls_skips_an_mx_without_it_for_the_next_one(
+        tmp_path: Path, dns_server: DnsServer, ca: TestCa) -> None:
+    """RFC 8689 4.2.1: hosts that do not meet the requirement are passed over."""
+    dns_server.records["peer.test"] = {"MX": ["10 mx1.peer.test.", "20 mx2.peer.test."]}
+    dns_server.records["mx1.peer.test"] = {"A": ["127.0.0.2"]}
+    dns_server.records["mx2.peer.test"] = {"A": ["127.0.0.3"]}
+    plain = PeerSmtp(hostname="mx1.peer.test", tls=ca.server_context("mx1.peer.test"),
+                     address="127.0.0.2").start()
+    strict = PeerSmtp(hostname="mx2.peer.test", tls=ca.server_context("mx2.peer.test"),
+                      extensions=(*DEFAULT_EXTENSIONS, "REQUIRETLS"), address="127.0.0.3",
+                      port=plain.port).start()
+    srv = start_server(tmp_path, dns_server, ca, plain)
+    try:
+        submit(srv)
+        (got,) = strict.wait_accepted(1)
+        assert "REQUIRETLS" in got.mail_params
+        assert plain.connections == 1
+        assert plain.messages == []
+        submit(srv, BODY.replace(b"secret", b"plain"), requiretls=False)
+        (other,) = plain.wait_accepted(1)  # without REQUIRETLS the best MX is used
+        assert "REQUIRETLS" not in other.mail_params
+    finally:
+        srv.stop()
+        plain.stop()
+        strict.stop()
+
+
 def test_tls_required_no_header_delivers_despite_mta_sts_enforce(
         tmp_path: Path, dns_server: DnsServer, ca: TestCa) -> None:
     https = HttpsServer(ca.server_context("mta-sts.peer.test")).start()

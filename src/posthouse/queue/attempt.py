@@ -110,12 +110,9 @@ class SmtpHopConnection:
 
     async def send(self, job: Job) -> bool:
         """One transaction for ``job``; False when the connection is not reusable."""
-        if job.message.envelope.requiretls and not self._requiretls_ok():
+        if job.message.envelope.requiretls and not self.requiretls_ok:
             await job.report_rest(RecipientOutcome.local(
-                permanent=True, status="5.7.10",
-                text=f"REQUIRETLS needed: {self.host} "
-                     + ("does not offer REQUIRETLS" if self.validated
-                        else "is not reached over TLS with a validated certificate")))
+                permanent=True, status="5.7.10", text=self.requiretls_refusal))
             return True
         plan = plan_transaction(job, self.caps)
         for rcpt, outcome in plan.refused:
@@ -177,9 +174,17 @@ class SmtpHopConnection:
                                                              dsn_passed=plan.dsn))
         return not conn.closed
 
-    def _requiretls_ok(self) -> bool:
+    @property
+    def requiretls_ok(self) -> bool:
         """RFC 8689 4.2.1: a validated TLS session to a hop that offers REQUIRETLS."""
         return self.validated and "REQUIRETLS" in self.caps
+
+    @property
+    def requiretls_refusal(self) -> str:
+        """Why a REQUIRETLS message cannot go over this connection."""
+        return f"REQUIRETLS needed: {self.host} " + (
+            "does not offer REQUIRETLS" if self.validated
+            else "is not reached over TLS with a validated certificate")
 
     @property
     def _pipelining(self) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from posthouse.net.certs import peer_chain
 from posthouse.net.tls import client_context
 from posthouse.queue.attempt import HOP_ERRORS, SmtpHopConnection, Timeouts, Wire
-from posthouse.queue.jobs import Kind, RecipientOutcome
+from posthouse.queue.jobs import Kind, RecipientOutcome, TlsDemand
 from posthouse.queue.mta_sts import StsLookup
 from posthouse.queue.mx import MxRoute, RouteFailure, Routing, Target, TlsMode
 from posthouse.queue.tls_policy import DomainTls, HostTls, TlsPolicy
@@ -62,17 +62,18 @@ class Connector:
     tls_contexts: TlsContexts
     tls_policy: TlsPolicy | None = None  # MTA-STS and DANE for MX routes; None: neither
 
-    async def __call__(self, domain: str, tls_optional: bool = False,
+    async def __call__(self, domain: str, demand: TlsDemand = TlsDemand.POLICY,
                        ) -> SmtpHopConnection | RecipientOutcome:
-        """A ready connection to the best reachable host for ``domain``, or why there is
-        none; ``tls_optional`` (RFC 8689 5) leaves MTA-STS and DANE aside."""
+        """A ready connection to the best reachable host for ``domain`` that meets
+        ``demand``, or why there is none. OPTIONAL (RFC 8689 5) leaves MTA-STS and DANE
+        aside; REQUIRETLS skips hosts without validated TLS or the extension (4.2.1)."""
         route = await self.routing.route(domain)
         if isinstance(route, RouteFailure):
             return RecipientOutcome.local(
                 permanent=route.permanent, status=route.status, text=route.text
             )
         policy, policy_domain = self.tls_policy, route.policy_domain
-        if tls_optional:
+        if demand is TlsDemand.OPTIONAL:
             policy_domain = None
         found = DomainTls(StsLookup(None))
         if policy is not None and policy_domain is not None:
@@ -97,7 +98,11 @@ class Connector:
             opened = await self._try(route, target, tls=route.tls is not TlsMode.NONE,
                                      host_tls=host_tls)
             if isinstance(opened, SmtpHopConnection):
-                return opened
+                if demand is not TlsDemand.REQUIRETLS or opened.requiretls_ok:
+                    return opened
+                await opened.close()
+                opened = RecipientOutcome.local(permanent=True, status="5.7.10",
+                                                text=opened.requiretls_refusal)
             last = opened
         if last is not None:
             return last

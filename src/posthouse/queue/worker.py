@@ -22,7 +22,7 @@ from posthouse.delivery.router import Router
 from posthouse.mailauth.dkim import DkimKeys
 from posthouse.message.address import domain_of
 from posthouse.queue.content import tls_optional
-from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
+from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome, TlsDemand
 from posthouse.queue.lanes import Lanes
 from posthouse.queue.notify import Notifier
 from posthouse.queue.prepare import prepare
@@ -165,8 +165,9 @@ class QueueWorker:
         for rcpt in pending:
             by_domain.setdefault(domain_of(rcpt.address), []).append(rcpt)
         # RFC 8689 5: the header is ignored on a message sent with REQUIRETLS.
-        optional = not message.envelope.requiretls and tls_optional(data)
-        jobs = [Job(message, domain, tuple(rcpts), data, self._record, optional)
+        demand = (TlsDemand.REQUIRETLS if message.envelope.requiretls
+                  else TlsDemand.OPTIONAL if tls_optional(data) else TlsDemand.POLICY)
+        jobs = [Job(message, domain, tuple(rcpts), data, self._record, demand)
                 for domain, rcpts in by_domain.items()]
         for job in jobs:
             self._lanes.add(job)
