@@ -115,16 +115,18 @@ async def until(check: Callable[[], Awaitable[bool]], within: float = 20) -> Non
 
 @asynccontextmanager
 async def running(data: Path, dns_server: DnsServer, peer: PeerSmtp, ca: TestCa,
-                  https_port: int = 1) -> AsyncIterator[Run]:
+                  https_port: int = 1, expire_seconds: int = 86400) -> AsyncIterator[Run]:
     cfg = Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(data)),
                  queue=QueueConfig(outbound_port=peer.port, resolver=dns_server.address,
                                    tls_ca_file=str(ca.pem_path), mta_sts_port=https_port,
-                                   mta_sts_timeout_seconds=5, retry_initial_seconds=600),
+                                   mta_sts_timeout_seconds=5, retry_initial_seconds=600,
+                                   expire_seconds=expire_seconds),
                  dns=DnsConfig(cache_entries=0))  # records change during some tests
     store = sqlite_store(data)
     await store.open()
     if not await store.list_domains():
         await store.add_domain("example.test")
+        await store.add_user("alice@example.test", "x")  # gets the bounces
     worker = build_worker(store=store, config=cfg, clock=_Clock(), timeouts=FAST)
     task = asyncio.create_task(worker.run())
     try:
@@ -174,6 +176,30 @@ def test_enforce_starttls_stripped_is_deferred_not_sent_in_plaintext(
             (failure,) = run.results()
             assert failure["result_type"] == "starttls-not-supported"
             assert (failure["receiving_ip"], failure["sending_ip"]) == ("127.0.0.1", "127.0.0.1")
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        peer.stop()
+
+
+def test_enforce_failure_finally_bounces_with_the_reason(
+        tmp_path: Path, ca: TestCa, dns_server: DnsServer, https: HttpsServer) -> None:
+    peer = make_peer(None)
+
+    async def scenario() -> None:
+        async with running(tmp_path / "d", dns_server, peer, ca, https.port,
+                           expire_seconds=0) as run:  # the first try is also the last
+            qid = await run.send()
+            await until(lambda: _gone(run, qid))
+            user = await run.store.get_user("alice@example.test")
+            box = await run.store.get_mailbox(user.id, "INBOX")
+            (row,) = await run.store.uid_list(box.id)
+            (meta,) = await run.store.fetch_meta(box.id, [row.uid])
+            notice = await run.store.read_blob(meta.blob_id)
+            assert b"Action: failed" in notice
+            assert b"STARTTLS not offered, TLS required" in notice
+            assert peer.messages == []
 
     try:
         asyncio.run(scenario())
