@@ -56,10 +56,12 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
     ``background`` False (admin commands): leave building the search index, and the repair
     of summaries a crash left out, to the server. The store is given the MIME parse."""
     from posthouse.message.summary import message_text, summarize
+    from posthouse.store.space import SpaceGuard
     from posthouse.store.sqlite.backend import SqliteStore
 
+    space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
-                       auto_index=background)
+                       auto_index=background, space=space)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -84,7 +86,7 @@ def build_resolver(config: Config) -> Resolver:
 
 def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrust | None:
     """The port 25 checks of [checks]; None when every one is off."""
-    from posthouse.delivery.trust import InboundTrust, spf_check
+    from posthouse.delivery.trust import InboundTrust, arc_check, spf_check
 
     checks = config.checks
     if not (checks.spf or checks.dkim or checks.dmarc or checks.arc):
@@ -92,7 +94,8 @@ def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrus
     hostname = config.server.hostname
     return InboundTrust(resolver, checks, authserv_id=checks.authserv_id or hostname,
                         clock=clock, spf=spf_check(resolver, hostname,
-                                                   float(checks.spf_timeout_seconds)))
+                                                   float(checks.spf_timeout_seconds)),
+                        arc=arc_check(resolver))
 
 
 def build_tls_policy(config: Config, resolver: Resolver, clock: Clock) -> TlsPolicy:
@@ -234,6 +237,8 @@ class App:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         await self.store.close()
+        if self.services is not None:
+            self.services.authenticator.close()
         self._restore_umask()
 
     def _restore_umask(self) -> None:

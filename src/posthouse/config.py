@@ -79,6 +79,12 @@ class AuthConfig:
     argon2_parallelism: int = 2
     cache_size: int = 10000
     cache_ttl_seconds: int = 3600
+    # Issue 12, defect 1 (auth/scheduler.py): argon2 runs at once, and how many logins may
+    # wait for one, per source address (IPv6: per /64) and in all; past a bound a login gets
+    # the protocol's temporary error at once instead of queueing.
+    max_concurrent_hashes: int = 2
+    max_queued_hashes_per_source: int = 2
+    max_queued_hashes: int = 64
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class LimitsConfig:
     imap_idle_command_seconds: int = 3600  # in IDLE
     pop3_idle_seconds: int = 600  # RFC 1939 3: at least 10 minutes
     shutdown_grace_seconds: int = 30
+    # Below this many free bytes on the data dir's filesystem new mail is refused (452 4.3.1)
+    # and the search index waits (store/space.py); 0 turns the threshold off.
+    min_free_bytes: int = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -341,6 +350,13 @@ def _validate(cfg: Config) -> None:
     if cfg.tls.ciphers and not _openssl_selects_a_cipher(cfg.tls.ciphers):
         raise ConfigError(f"{cfg.source}: [tls] key 'ciphers': OpenSSL selects no TLS 1.2 "
                           f"cipher from {cfg.tls.ciphers!r}")
+    if cfg.limits.min_free_bytes < 0:
+        raise ConfigError(f"{cfg.source}: [limits] key 'min_free_bytes' must not be negative")
+    if cfg.auth.max_concurrent_hashes < 1:
+        raise ConfigError(f"{cfg.source}: [auth] key 'max_concurrent_hashes' must be positive")
+    for key in ("max_queued_hashes_per_source", "max_queued_hashes"):
+        if getattr(cfg.auth, key) < 0:
+            raise ConfigError(f"{cfg.source}: [auth] key '{key}' must not be negative")
     for key in _POSITIVE_LIMITS:
         value = getattr(cfg.limits, key)
         if value < 0 or (value == 0 and key != "slow_penalty_seconds"):

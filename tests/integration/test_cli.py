@@ -254,3 +254,15 @@ def test_tlsrpt_send_with_nothing_recorded(tmp_path: Path) -> None:
     proc = run("tlsrpt", "send", "--today", "--data-dir", str(data))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "0 report(s) queued"
+
+
+def test_internationalized_domains_are_stored_as_a_labels(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data)).returncode == 0
+    added = run("domain", "add", "Bücher.test", "--data-dir", str(data))
+    assert added.stdout.strip() == "domain xn--bcher-kva.test added"
+    listed = run("domain", "list", "--data-dir", str(data))
+    assert "xn--bcher-kva.test" in listed.stdout
+    refused = run("domain", "add", "☃.test", "--data-dir", str(data))
+    assert refused.returncode != 0
+    assert "A-labels" in refused.stderr

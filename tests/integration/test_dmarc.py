@@ -109,11 +109,19 @@ def test_records_that_do_not_count(zone: DnsServer) -> None:
     assert dmarc(zone, "a@flaky.test").result == "temperror"
 
 
-def test_several_author_domains_are_a_permerror(zone: DnsServer) -> None:
-    two = (b"From: a@reject.test, b@none.test\r\n\r\nx\r\n")
-    got = asyncio.run(evaluate_dmarc(two, DnsPythonResolver(zone.address, timeout=2),
-                                     spf_result="none", spf_domain="", dkim=[]))
-    assert got.result == "permerror"
+def test_several_author_domains_get_the_strictest_outcome(zone: DnsServer) -> None:
+    # RFC 7489 6.6.1 leaves it to the receiver: every author domain is evaluated, so a forged
+    # From beside one the sender can sign for is not let through.
+    def judge(data: bytes, dkim: list[DkimResult]) -> DmarcResult:
+        return asyncio.run(evaluate_dmarc(data, DnsPythonResolver(zone.address, timeout=2),
+                                          spf_result="none", spf_domain="", dkim=dkim))
+
+    two = b"From: a@reject.test, b@none.test\r\n\r\nx\r\n"
+    got = judge(two, [DkimResult("pass", "none.test")])
+    assert (got.result, got.from_domain, got.disposition) == ("fail", "reject.test", "reject")
+    both = judge(two, [DkimResult("pass", "none.test"), DkimResult("pass", "reject.test")])
+    assert both.result == "pass"
+    assert judge(b"Subject: no author\r\n\r\nx\r\n", []).result == "permerror"
 
 
 def test_record_parsing() -> None:

@@ -1,6 +1,6 @@
-"""Sender authentication on port 25 over real sockets: SPF, DKIM and DMARC against a loopback
-DNS server, the Authentication-Results field (RFC 8601), DMARC reject at the end of DATA
-(550 5.7.1), quarantine into the user's Junk, forged Authentication-Results removed, and
+"""Sender authentication on port 25 over real sockets: SPF, DKIM, ARC and DMARC against a
+loopback DNS server, the Authentication-Results field (RFC 8601), DMARC reject at the end of
+DATA (550 5.7.1), quarantine into the user's Junk, forged Authentication-Results removed, and
 submission left unchecked."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ from __future__ import annotations
 import base64
 import re
 import smtplib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -46,6 +48,8 @@ def dns() -> Iterator[DnsServer]:
         "blog.test": {"TXT": [txt_rdata("v=spf1 -all")]},
         "_dmarc.blog.test": {"TXT": [txt_rdata("v=DMARC1; p=none")]},
         "bulk.test": {"TXT": spf_loopback},
+        "_dmarc.xn--bnk-qla.test": {"TXT": [txt_rdata("v=DMARC1; p=reject")]},  # bänk.test
+        "arc._domainkey.list.test": {"TXT": [txt_rdata(key_record())]},
     }
     server = DnsServer(zone).start()
     yield server
@@ -169,3 +173,56 @@ def test_submission_is_not_checked(server: ServerThread) -> None:
         client.login("bob@example.test", PASSWORD)
         client.sendmail("bob@example.test", [ANN], message("bob@example.test", "internal"))
     assert b"Authentication-Results" not in server.inbox(ANN)[-1]
+
+
+def test_internationalized_author_domain_is_looked_up_as_a_labels(server: ServerThread,
+                                                                  dns: DnsServer) -> None:
+    # IDNA 2008: the policy of bänk.test lives at _dmarc.xn--bnk-qla.test.
+    data = "From: <ceo@bänk.test>\r\nSubject: idn\r\n\r\nbody\r\n".encode()
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("x@bulk.test", [ANN], data, mail_options=["SMTPUTF8"])
+    assert refused.value.smtp_code == 550
+    assert ("_dmarc.xn--bnk-qla.test", "TXT") in dns.queries
+
+
+def test_mail_to_an_internationalized_domain_in_either_form(server: ServerThread) -> None:
+    server.add_user("jo@xn--bcher-kva.test")  # as `posthouse user add jo@bücher.test` stores it
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+        client.ehlo("client.test")
+        client.sendmail("x@bulk.test", ["jo@Bücher.test"], message("a@bulk.test", "u-label"),
+                        mail_options=["SMTPUTF8"])
+        client.sendmail("x@bulk.test", ["jo@xn--bcher-kva.test"],
+                        message("a@bulk.test", "a-label"))
+    assert len(server.inbox("jo@xn--bcher-kva.test")) == 2
+
+
+def list_sealed(data: bytes) -> bytes:
+    """``data`` as a mailing list at list.test passes it on: Subject tagged, then sealed
+    (RFC 8617 5.1) by dkimpy's ARC signer."""
+    data = b"Authentication-Results: list.test; dkim=none\r\n" + data
+    data = data.replace(b"Subject: ", b"Subject: [list] ", 1)
+    pem = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fields = dkim.arc_sign(data, b"arc", b"list.test", pem, b"list.test",
+                           include_headers=[b"from", b"to", b"subject", b"message-id"],
+                           timestamp=int(time.time()))
+    return b"".join(fields) + data
+
+
+def test_arc_chain_is_recorded(server: ServerThread) -> None:
+    def ours() -> str:  # this server's field, without the list's own
+        stored = server.inbox(ANN)[-1]
+        return auth_results(stored.replace(b"Authentication-Results: list.test; dkim=none\r\n",
+                                           b""))
+
+    send(server, "x@bulk.test", list_sealed(message("me@blog.test", "sealed")))
+    results = ours()
+    assert "arc=pass (i=1; chain list.test) header.oldest-pass=0;" in results
+    assert "dmarc=fail (p=none dis=none) header.from=blog.test" in results
+    send(server, "x@bulk.test", list_sealed(message("me@blog.test", "edited")) + b"more\r\n")
+    assert ("arc=fail (i=1; chain list.test; ARC-Message-Signature i=1: body hash did not "
+            "verify);") in ours()
+    send(server, "x@bulk.test", message("me@blog.test", "plain"))
+    assert "arc=none;" in auth_results(server.inbox(ANN)[-1])

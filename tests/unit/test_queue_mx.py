@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from posthouse.config import QueueConfig
+from posthouse.dns.idn import canonical_address, to_alabel
 from posthouse.dns.resolver import (
     AddressAnswer,
     MxAnswer,
@@ -27,7 +28,6 @@ from posthouse.queue.mx import (
     TlsMode,
     drop_self,
     order_mx,
-    to_alabel,
 )
 
 
@@ -154,14 +154,23 @@ def test_idn_domain_is_looked_up_as_a_label() -> None:
     ("Example.TEST.", "example.test"),
     ("bücher.example", "xn--bcher-kva.example"),
     ("日本.test", "xn--wgv71a.test"),
+    ("faß.de", "xn--fa-hia.de"),  # IDNA 2008 keeps ß (IDNA 2003 mapped it to "fass.de")
+    ("_dmarc.Example.test", "_dmarc.example.test"),  # ASCII: lower-cased, never refused
 ])
 def test_to_alabel(given: str, expected: str) -> None:
     assert to_alabel(given) == expected
 
 
-def test_to_alabel_refuses_what_idna2003_cannot_encode() -> None:
-    with pytest.raises(ValueError, match="A-label"):
+def test_to_alabel_refuses_invalid_idns() -> None:
+    with pytest.raises(ValueError, match="A-labels"):
         to_alabel("a" * 70 + "ü.test")  # label longer than 63 octets
+    with pytest.raises(ValueError, match="A-labels"):
+        to_alabel("☃.test")  # a symbol: IDNA 2008 disallows it (IDNA 2003 allowed it)
+
+
+def test_canonical_address() -> None:
+    assert canonical_address("Ann@Bücher.Example") == "ann@xn--bcher-kva.example"
+    assert canonical_address("ann@☃.test") == "ann@☃.test"  # no IDN: compared as given
 
 
 async def _targets(routing: Routing, r: MxRoute) -> tuple[list[Target], list[RouteFailure]]:

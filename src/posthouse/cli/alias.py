@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
+from posthouse.dns.idn import canonical_address, canonical_domain
 from posthouse.message.address import split_address
 
 
@@ -42,7 +43,7 @@ def _addr(text: str) -> str:
     local, domain = split_address(text)
     if not local or not domain or text.startswith("@"):
         raise CliError(f"'{text}' is not an address (local@domain)")
-    return text.lower()
+    return canonical_address(text)
 
 
 async def _add(args: argparse.Namespace) -> int:
@@ -74,6 +75,6 @@ async def _list(args: argparse.Namespace) -> int:
 async def _catchall(args: argparse.Namespace) -> int:
     target = _addr(args.target) if args.target else None
     async with open_store(resolve_config(args)) as store:
-        await store.set_catchall(args.domain.lower(), target)
-    print(f"catch-all of {args.domain.lower()}: {target or 'none'}")
+        await store.set_catchall(domain := canonical_domain(args.domain), target)
+    print(f"catch-all of {domain}: {target or 'none'}")
     return 0

@@ -14,6 +14,7 @@ from posthouse.cli.common import (
     resolve_config,
 )
 from posthouse.config import Config
+from posthouse.dns.idn import canonical_address
 from posthouse.message.address import split_address
 
 
@@ -69,7 +70,7 @@ def _check_address(address: str) -> str:
     local, domain = split_address(address)
     if not local or not domain:
         raise CliError(f"'{address}' is not an address (local@domain)")
-    return address.lower()
+    return canonical_address(address)  # the domain as A-labels, like the router's lookups
 
 
 async def _add(args: argparse.Namespace) -> int:

@@ -68,8 +68,9 @@ async def dispatch_dsn(store: Store, router: Router, sender: str, dsn: Dsn, now:
     route = await router.resolve(sender)
     if route.local_user_ids:
         local = return_path_field("") + dsn.data  # RFC 5321 4.4, final delivery
+        # owed for mail already accepted (RFC 5321 6.1): it may use the low-space reserve
         await store.deliver(NewMessage(local, summarize(local), now),
-                            [DeliveryTarget(u) for u in route.local_user_ids])
+                            [DeliveryTarget(u) for u in route.local_user_ids], reserve=True)
     if route.remote:
         envelope = OutboundEnvelope(
             mail_from="", recipients=tuple(OutboundRecipient(a) for a in route.remote),

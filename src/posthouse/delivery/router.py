@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from posthouse.clock import Clock, SystemClock
+from posthouse.dns.idn import canonical_address, canonical_domain
 from posthouse.message.address import split_address
 from posthouse.store.api import AccountStore
 from posthouse.store.models import User
@@ -63,7 +64,7 @@ class Router:
 
     async def is_local_domain(self, domain: str) -> bool:
         """Whether the domain is served here (cached for DOMAIN_CACHE_SECONDS)."""
-        key = domain.lower()
+        key = canonical_domain(domain)
         now = self._clock.monotonic()
         hit = self._domains.get(key)
         if hit is not None and now - hit[1] < DOMAIN_CACHE_SECONDS:
@@ -101,7 +102,7 @@ class Router:
 
     async def _expand(self, address: str, users: dict[int, RoutedUser],
                       remote: dict[str, None], *, depth: int, seen: set[str]) -> None:
-        key = address.lower()
+        key = canonical_address(address)
         if key in seen or depth > MAX_ALIAS_DEPTH:
             return
         seen.add(key)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from posthouse.clock import Clock
 from posthouse.config import ChecksConfig
 from posthouse.dns.resolver import Resolver
+from posthouse.mailauth.arc import verify_arc
 from posthouse.mailauth.authresults import authentication_results, strip_forged
 from posthouse.mailauth.dkim_verify import DkimResult, verify_dkim
 from posthouse.mailauth.dmarc import DmarcResult, evaluate_dmarc
@@ -54,6 +55,21 @@ def spf_check(resolver: Resolver, receiver: str, total_seconds: float) -> SpfChe
                   helo, verdict.problem)
         return SpfOutcome(verdict.result.value, verdict.domain, spf_resinfo(verdict),
                           received_spf_field(verdict, receiver))
+
+    return check
+
+
+def arc_check(resolver: Resolver) -> ArcCheck:
+    """RFC 8617 chain validation as an ArcCheck. Recorded only: no disposition depends on
+    it (trusting a sealer's word over a DMARC failure is the receiver's local policy, and
+    posthouse has no list of trusted sealers yet)."""
+
+    async def check(data: bytes) -> str:
+        result = await verify_arc(data, resolver)
+        if result.result != "none":
+            log.debug("arc %s i=%d chain=%s %s", result.result, result.instance,
+                      ",".join(result.chain), result.reason)
+        return result.resinfo()
 
     return check
 

@@ -6,8 +6,10 @@ copy kept here). The evaluation takes the SPF and DKIM results already computed,
 costs one or two TXT lookups more.
 
 Decisions where the RFC leaves room:
-- a message without exactly one author domain in From (none, or several) gets
-  ``permerror`` and no policy is applied (RFC 7489 6.6.1 lets the receiver choose);
+- a message without an author domain in From gets ``permerror`` and no policy; one with
+  several (RFC 7489 6.6.1 lets the receiver choose) is evaluated for each of them (up to
+  MAX_AUTHOR_DOMAINS) and the strictest outcome applies, so a forged From placed beside one
+  the sender can sign for does not slip through;
 - a DNS failure while discovering the policy gives ``temperror``: the message is delivered
   and the result recorded, never refused for it;
 - ``pct`` samples with an injected random source: an unsampled failure gets the next less
@@ -23,6 +25,7 @@ from functools import cache
 
 from publicsuffixlist import PublicSuffixList
 
+from posthouse.dns.idn import canonical_domain
 from posthouse.dns.resolver import NoRecords, Resolver, TempFail
 from posthouse.mailauth.dkim_verify import DkimResult
 from posthouse.mailauth.taglist import TagListError, parse_tag_list
@@ -30,6 +33,7 @@ from posthouse.message.address import parse_addresses
 from posthouse.message.headers import decoded_value, split_header
 
 POLICIES = ("none", "quarantine", "reject")
+MAX_AUTHOR_DOMAINS = 5  # more distinct author domains than this: permerror
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,7 @@ def author_domains(message: bytes) -> list[str]:
     for field in header.get_all("from"):
         for _name, _adl, mailbox, host in parse_addresses(decoded_value(field)):
             if mailbox is not None and host:
-                domains.append(host.lower().rstrip("."))
+                domains.append(canonical_domain(host))  # A-labels (IDNA 2008)
     return domains
 
 
@@ -150,10 +154,26 @@ async def evaluate_dmarc(
 ) -> DmarcResult:
     """The DMARC result of ``message``: ``spf_result``/``spf_domain`` are the SPF verdict
     and the domain it was computed for (MAIL FROM's, or HELO's for a null sender)."""
-    authors = sorted(set(author_domains(message)))
-    if len(authors) != 1:
-        return DmarcResult("permerror", reason="no single author domain in From")
-    author = authors[0]
+    authors = list(dict.fromkeys(author_domains(message)))
+    if not authors or len(authors) > MAX_AUTHOR_DOMAINS:
+        return DmarcResult("permerror", reason="no author domain in From" if not authors
+                           else "too many author domains in From")
+    results = [await _evaluate_author(author, resolver, spf_result=spf_result,
+                                      spf_domain=spf_domain, dkim=dkim, sample=sample)
+               for author in authors]
+    return max(results, key=_severity)
+
+
+def _severity(result: DmarcResult) -> tuple[int, int]:
+    """Order of outcomes: a failure with a stricter disposition above everything else."""
+    rank = {"fail": 4, "temperror": 3, "permerror": 2, "none": 1, "pass": 0}
+    return rank.get(result.result, 0), POLICIES.index(result.disposition)
+
+
+async def _evaluate_author(author: str, resolver: Resolver, *, spf_result: str,
+                           spf_domain: str, dkim: Sequence[DkimResult],
+                           sample: Callable[[], float]) -> DmarcResult:
+    """The DMARC result for one author domain (RFC 7489 6.6)."""
     org = organizational_domain(author)
     found = await _discover(resolver, author)
     if found is None and org != author:

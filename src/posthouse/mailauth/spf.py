@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from posthouse.dns.idn import canonical_domain
 from posthouse.dns.resolver import NoRecords, NullMx, Resolver, TempFail
 from posthouse.mailauth.spf_macros import (
     MacroPiece,
@@ -123,10 +124,11 @@ async def check_host(resolver: Resolver, ip: str, domain: str, sender: str, *,
         address = address.ipv4_mapped  # RFC 7208 5: an IPv4-mapped client is IPv4
     if "@" not in sender:
         sender = f"postmaster@{sender}"
-    local = sender.rpartition("@")[0]
-    if not local:  # RFC 7208 4.3: no local-part: "postmaster"
-        sender = f"postmaster{sender}"
-    values = MacroValues(sender=sender, domain=domain.rstrip(".").lower(), ip=address,
+    local, _, sender_domain = sender.rpartition("@")
+    # Internationalized domains are looked up as A-labels (IDNA 2008); one that is not a
+    # valid IDN stays as given and fails the domain check below: none (RFC 7208 4.3).
+    sender = f"{local or 'postmaster'}@{canonical_domain(sender_domain)}"  # 4.3: no local
+    values = MacroValues(sender=sender, domain=canonical_domain(domain), ip=address,
                          helo=helo, receiver=receiver,
                          timestamp=int(time.time()) if timestamp is None else timestamp)
     verdict = SpfVerdict(SpfResult.NONE, identity, str(address), sender, values.domain, helo)

@@ -4,9 +4,9 @@ it says "TLS-Required: No", and its recipients' addresses in ASCII form."""
 from __future__ import annotations
 
 from posthouse.delivery.headers import has_8bit
+from posthouse.dns.idn import to_alabel
 from posthouse.message.address import split_address
 from posthouse.message.headers import header_block, split_header, unfold
-from posthouse.queue.mx import to_alabel
 
 
 def header_needs_utf8(data: bytes) -> bool:

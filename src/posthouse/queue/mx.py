@@ -5,10 +5,8 @@ MX lookup. MX hosts are tried by preference with a random order among equal pref
 (RFC 5321 5.1); no MX means the domain itself is the one host (implicit MX); a null MX
 (RFC 7505) is an immediate permanent failure.
 
-IDN domains are converted to A-labels with Python's stdlib "idna" codec, which implements
-IDNA 2003 (RFC 3490). Its known limits: a few IDNA 2008 differences (e.g. "ß" and final
-sigma are mapped instead of kept, newer Unicode code points are refused); such a domain is
-refused with 5.1.2 rather than sent somewhere wrong.
+IDN domains are converted to A-labels with IDNA 2008 (dns/idn.py); a domain that is not a
+valid IDN is refused with 5.1.2 rather than sent somewhere wrong.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from posthouse.config import QueueConfig, parse_hostport
+from posthouse.dns.idn import to_alabel
 from posthouse.dns.resolver import MxHost, NoRecords, NullMx, Resolver, TempFail
 
 
@@ -69,16 +68,6 @@ class Target:
     host: str
     address: str
     port: int
-
-
-def to_alabel(domain: str) -> str:
-    """A domain in lower-case A-label form; ValueError if it cannot be converted."""
-    if domain.isascii():
-        return domain.lower().rstrip(".")
-    try:
-        return domain.rstrip(".").encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise ValueError(f"cannot convert {domain!r} to an A-label: {exc}") from None
 
 
 def order_mx(records: tuple[MxHost, ...], rng: random.Random) -> list[MxHost]:

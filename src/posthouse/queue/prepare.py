@@ -7,9 +7,9 @@ import asyncio
 
 from posthouse.clock import Clock
 from posthouse.delivery.headers import strip_return_path
+from posthouse.dns.idn import to_alabel
 from posthouse.mailauth.dkim import DkimKeys, sign
 from posthouse.message.address import domain_of
-from posthouse.queue.mx import to_alabel
 from posthouse.store.api import AccountStore
 from posthouse.store.models import QueuedMessage
 

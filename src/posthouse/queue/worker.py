@@ -28,7 +28,7 @@ from posthouse.queue.notify import Notifier
 from posthouse.queue.prepare import prepare
 from posthouse.queue.settle import Settler
 from posthouse.store.api import Store
-from posthouse.store.errors import StoreError
+from posthouse.store.errors import StorageFull, StoreError
 from posthouse.store.models import QueuedMessage, QueuedRecipient, RecipientState
 
 log = logging.getLogger("posthouse.queue")
@@ -135,6 +135,8 @@ class QueueWorker:
     async def _process(self, message: QueuedMessage) -> None:
         try:
             await self._try(message)
+        except StorageFull as exc:  # the store logged the full disk once: no traceback here
+            log.warning("queue id=%s: %s, will retry", message.id, exc)
         except StoreError:
             log.exception("queue id=%s: store error, will retry", message.id)
         except Exception:

@@ -23,7 +23,7 @@ from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.services import Services
 from posthouse.smtp import replies
-from posthouse.store.errors import QuotaExceeded, StoreError
+from posthouse.store.errors import QuotaExceeded, StorageFull, StoreError
 from posthouse.store.quota import fits_quota
 from posthouse.wire.transparency import normalize_newlines
 
@@ -228,14 +228,16 @@ class SmtpSession:
             self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
                                          allowed=self.core.sasl_mechanisms)
             try:
-                result = await self.exchange.start(event.mechanism, event.initial)
+                # Dropped (ConnectionClosed) if the client hangs up while it waits (issue 12).
+                result = await self.conn.unless_closed(
+                    self.exchange.start(event.mechanism, event.initial))
             except sasl.MechanismNotAllowed:
                 return replies.encryption_required()
             except sasl.SaslError:
                 return replies.auth_unknown_mechanism()
         else:
             assert self.exchange is not None
-            result = await self.exchange.step(event.line)
+            result = await self.conn.unless_closed(self.exchange.step(event.line))
         return self._auth_result(result)
 
     def _auth_result(self, result: ExchangeResult) -> smtp.Reply:
@@ -246,6 +248,8 @@ class SmtpSession:
             return replies.auth_failed()
         if result is SaslOutcome.CANCELLED:
             return replies.auth_cancelled()
+        if result is SaslOutcome.UNAVAILABLE:  # too many logins waiting for a hash
+            return replies.auth_temporary_failure()
         if result is SaslOutcome.BAD_BASE64:
             return replies.auth_bad_base64()
         if isinstance(result, SaslOutcome):  # a message the mechanism cannot read
@@ -269,6 +273,9 @@ class SmtpSession:
                 return replies.sender_not_owned(sender, self.principal.address)
             sender_user_id = user.id
         p = event.params
+        # RFC 5321 4.3.2 lists 452 for MAIL; RFC 1870 6.1 for a SIZE that does not fit now
+        if not self.services.store.has_room(p.size or 0):
+            return replies.storage_full()
         self.txn = DeliveryTransaction(
             mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
             sender_user_id=sender_user_id, requiretls=p.requiretls)
@@ -340,6 +347,9 @@ class SmtpSession:
         except QuotaExceeded:
             log.info("refused over quota from=<%s>", txn.mail_from)
             return replies.mailbox_full()
+        except StorageFull:  # the store logged the full disk once; no traceback per message
+            log.info("refused for lack of storage from=<%s>", txn.mail_from)
+            return replies.storage_full()
         except StoreError:
             log.exception("delivery failed from=<%s>", txn.mail_from)
             return replies.local_error()

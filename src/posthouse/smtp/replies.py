@@ -334,7 +334,8 @@ def dmarc_rejected(domain: str) -> Reply:
 
 @_memo
 def storage_full() -> Reply:
-    """452 4.3.1: insufficient system storage."""
+    """452 4.3.1: insufficient system storage (RFC 3463 X.3.1; RFC 5321 4.3.2 lists 452 for
+    MAIL, RCPT and the end of DATA): the disk is full or below the low-space threshold."""
     return Reply(452, "4.3.1", "Insufficient system storage")
 
 
