@@ -137,6 +137,14 @@ class QueueConfig:
     concurrency: int = 20
     concurrency_per_domain: int = 4
     transport: dict[str, str] = field(default_factory=dict)  # domain -> "host:port"
+    # Trust anchors (PEM) for certificates of next hops and MTA-STS policy hosts; empty:
+    # the system's bundle.
+    tls_ca_file: str = ""
+    mta_sts: bool = True  # RFC 8461: fetch and apply recipient domains' policies
+    mta_sts_port: int = 443  # the HTTPS port of mta-sts.<domain> (other values: tests)
+    mta_sts_timeout_seconds: int = 30  # one policy fetch, connect to last byte
+    dane: bool = True  # RFC 7672: TLSA records, used only when [dns] validates DNSSEC
+    tlsrpt: bool = True  # RFC 8460: record TLS results and send the daily reports
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from posthouse.config import Config
 from posthouse.delivery.router import Router
 from posthouse.mailauth.dkim import DkimKeys
 from posthouse.message.address import domain_of
-from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
+from posthouse.queue.content import tls_optional
+from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome, TlsDemand
 from posthouse.queue.lanes import Lanes
 from posthouse.queue.notify import Notifier
 from posthouse.queue.prepare import prepare
@@ -165,7 +166,10 @@ class QueueWorker:
         by_domain: dict[str, list[QueuedRecipient]] = {}
         for rcpt in pending:
             by_domain.setdefault(domain_of(rcpt.address), []).append(rcpt)
-        jobs = [Job(message, domain, tuple(rcpts), data, self._record)
+        # RFC 8689 5: the header is ignored on a message sent with REQUIRETLS.
+        demand = (TlsDemand.REQUIRETLS if message.envelope.requiretls
+                  else TlsDemand.OPTIONAL if tls_optional(data) else TlsDemand.POLICY)
+        jobs = [Job(message, domain, tuple(rcpts), data, self._record, demand)
                 for domain, rcpts in by_domain.items()]
         for job in jobs:
             self._lanes.add(job)

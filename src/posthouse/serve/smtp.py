@@ -292,7 +292,7 @@ class SmtpSession:
             return replies.storage_full()
         self.txn = DeliveryTransaction(
             mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
-            sender_user_id=sender_user_id)
+            sender_user_id=sender_user_id, requiretls=p.requiretls)
         trust = self.services.trust
         if trust is not None and not self.submission:
             self._drop_spf()

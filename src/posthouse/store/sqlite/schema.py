@@ -147,7 +147,13 @@ _V3 = """
 ALTER TABLE users ADD COLUMN scram_secrets TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: the REQUIRETLS flag of a queued message (RFC 8689 4): relayed only over TLS
+# with a validated certificate, to hops that offer REQUIRETLS.
+_V4 = """
+ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = len(MIGRATIONS)
 
 
