@@ -395,6 +395,28 @@ def test_dane_ee_mismatch_deferred(tmp_path: Path, ca: TestCa, dns_server: DnsSe
         peer.stop()
 
 
+def test_dane_tlsa_lookup_failure_defers(tmp_path: Path, ca: TestCa,
+                                         dns_server: DnsServer) -> None:
+    # RFC 7672 2.2: a secure MX whose TLSA lookup fails is unusable: no plaintext, no PKIX
+    # fallback (breaking the lookup must not strip DANE).
+    peer = dane_peer(ca, dns_server)
+    dns_server.servfail.add("_25._tcp.mx.peer.test")
+
+    async def scenario() -> None:
+        async with running(tmp_path / "d", dns_server, peer, ca) as run:
+            reply = await run.tried(await run.send())
+            assert "TLSA lookup for mx.peer.test failed" in reply
+            assert peer.messages == []
+            (failure,) = run.results()
+            assert failure["result_type"] == "dnssec-invalid"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        peer.stop()
+        dns_server.servfail.discard("_25._tcp.mx.peer.test")
+
+
 def test_dane_ta_root_match_delivered(tmp_path: Path, ca: TestCa,
                                       dns_server: DnsServer) -> None:
     der = ca.cert.public_bytes(serialization.Encoding.DER)

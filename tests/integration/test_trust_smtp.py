@@ -103,6 +103,15 @@ def test_signed_aligned_mail_passes(server: ServerThread) -> None:
     assert results.endswith("dmarc=pass (p=reject dis=none) header.from=signer.test")
 
 
+def test_signature_whose_key_is_missing_is_a_permerror(server: ServerThread) -> None:
+    signed = sign(message("ceo@blog.test", "nokey"), keys=DkimKeys("gone", KEY),
+                  domain="blog.test", timestamp=1_900_000_000)
+    send(server, "x@bulk.test", signed)
+    results = auth_results(server.inbox(ANN)[-1])
+    assert "dkim=permerror (no key for signature) header.d=blog.test header.s=gone" in results
+    assert "dmarc=fail (p=none dis=none) header.from=blog.test" in results
+
+
 def test_dmarc_reject_refuses_at_end_of_data(server: ServerThread) -> None:
     with pytest.raises(smtplib.SMTPDataError) as refused:
         send(server, "x@bulk.test", message("ceo@bank.test", "phish"))

@@ -18,7 +18,7 @@ from posthouse.queue.attempt import HOP_ERRORS, SmtpHopConnection, Timeouts, Wir
 from posthouse.queue.jobs import Kind, RecipientOutcome, TlsDemand
 from posthouse.queue.mta_sts import StsLookup
 from posthouse.queue.mx import MxRoute, RouteFailure, Routing, Target, TlsMode
-from posthouse.queue.tls_policy import DomainTls, HostTls, TlsPolicy
+from posthouse.queue.tls_policy import DomainTls, HostTls, TlsNeed, TlsPolicy
 from posthouse.smtp.client import SmtpClientConnection
 from posthouse.smtp.reply_reader import Capabilities
 
@@ -91,9 +91,10 @@ class Connector:
                         else TlsPolicy.opportunistic(domain, target.host))
                 host_tls = decided[target.host]
                 if not policy.mx_allowed(host_tls):
-                    last = RecipientOutcome.local(
-                        permanent=False, status="4.7.5",
-                        text=f"{target.host} is not an MX of {domain}'s MTA-STS policy")
+                    text = (f"TLSA lookup for {target.host} failed (RFC 7672 2.2)"
+                            if host_tls.need is TlsNeed.UNUSABLE
+                            else f"{target.host} is not an MX of {domain}'s MTA-STS policy")
+                    last = RecipientOutcome.local(permanent=False, status="4.7.5", text=text)
                     continue
             opened = await self._try(route, target, tls=route.tls is not TlsMode.NONE,
                                      host_tls=host_tls)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from cryptography.x509.verification import Store
 
-from posthouse.dns.resolver import Resolver, TlsaRecord, TlsaRecords
+from posthouse.dns.resolver import Resolver, TempFail, TlsaRecord, TlsaRecords
 from posthouse.net.certs import load_trust_store, name_matches, verify_chain
 from posthouse.queue.dane import check_dane, usable
 from posthouse.queue.mta_sts import StsLookup, StsPolicies, StsPolicy
@@ -30,6 +30,7 @@ class TlsNeed(enum.Enum):
     ENCRYPT = "encrypt"  # TLS, unauthenticated: secure TLSA records, none usable (RFC 7672 2.2)
     STS_ENFORCE = "sts-enforce"  # TLS with a PKIX-valid certificate for the host (RFC 8461 5)
     STS_TESTING = "sts-testing"  # as enforce, but failures are only reported
+    UNUSABLE = "unusable"  # a secure MX whose TLSA lookup failed: not contacted (RFC 7672 2.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,8 @@ class HostTls:
     @property
     def tls_required(self) -> bool:
         """No plaintext fallback."""
-        return self.need in (TlsNeed.DANE, TlsNeed.ENCRYPT, TlsNeed.STS_ENFORCE)
+        return self.need in (TlsNeed.DANE, TlsNeed.ENCRYPT, TlsNeed.STS_ENFORCE,
+                             TlsNeed.UNUSABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,12 @@ class TlsPolicy:
                 records = usable(answer.records)
                 ref = _tlsa_ref(domain, host, answer.records)
                 return HostTls(host, TlsNeed.DANE if records else TlsNeed.ENCRYPT, ref, records)
+            if isinstance(answer, TempFail):
+                # RFC 7672 2.2: a failed TLSA lookup (not a denial of existence) makes the
+                # host unusable; falling back to plaintext or PKIX would let whoever breaks
+                # the lookup strip DANE.
+                return HostTls(host, TlsNeed.UNUSABLE, PolicyRef("tlsa", domain,
+                                                                 mx_host=(host,)))
         policy = sts.policy
         if policy is None:
             return self.opportunistic(domain, host)
@@ -127,7 +135,12 @@ class TlsPolicy:
 
     def mx_allowed(self, tls: HostTls) -> bool:
         """RFC 8461 4.1: under enforce, only MX hosts the policy names; a mismatch is
-        recorded (under testing as well, where the host is used anyway)."""
+        recorded (under testing as well, where the host is used anyway). A host whose TLSA
+        lookup failed is never allowed (RFC 7672 2.2), recorded as dnssec-invalid."""
+        if tls.need is TlsNeed.UNUSABLE:
+            self.record(SessionResult(tls.policy, False, "dnssec-invalid", tls.host,
+                                      detail=f"TLSA lookup for {tls.host} failed"))
+            return False
         if tls.need not in (TlsNeed.STS_ENFORCE, TlsNeed.STS_TESTING):
             return True
         if any(name_matches(p, tls.host) for p in tls.policy.mx_host):
