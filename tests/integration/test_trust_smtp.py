@@ -99,6 +99,7 @@ def test_signed_aligned_mail_passes(server: ServerThread) -> None:
     results = auth_results(server.inbox(ANN)[-1])
     assert results.startswith("Authentication-Results: mx.example.test; "
                               "spf=pass smtp.mailfrom=bounces@signer.test; "
+                              "spf=none smtp.helo=client.test; "
                               "dkim=pass header.d=signer.test header.s=sel header.a=rsa-sha256")
     assert results.endswith("dmarc=pass (p=reject dis=none) header.from=signer.test")
 

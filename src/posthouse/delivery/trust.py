@@ -27,8 +27,8 @@ from posthouse.mailauth.arc import verify_arc
 from posthouse.mailauth.authresults import authentication_results, strip_forged
 from posthouse.mailauth.dkim_verify import DkimResult, verify_dkim
 from posthouse.mailauth.dmarc import DmarcResult, evaluate_dmarc
-from posthouse.mailauth.iprev import check_helo, check_iprev
-from posthouse.mailauth.spf import SpfLimits, check_mail_from
+from posthouse.mailauth.iprev import check_helo_name, check_iprev
+from posthouse.mailauth.spf import SpfLimits, check_helo, check_mail_from
 from posthouse.mailauth.spf_header import received_spf_field, spf_resinfo
 
 log = logging.getLogger("posthouse.trust")
@@ -43,6 +43,7 @@ class SpfOutcome:
     domain: str
     resinfo: str
     received_spf: bytes = b""  # an optional Received-SPF field (RFC 7208 9.1), CRLF ended
+    helo_resinfo: str = ""  # the separate HELO check (RFC 7208 2.3), "" when not made
 
 
 def spf_check(resolver: Resolver, receiver: str, total_seconds: float) -> SpfCheck:
@@ -51,12 +52,23 @@ def spf_check(resolver: Resolver, receiver: str, total_seconds: float) -> SpfChe
     limits = SpfLimits(total_seconds=total_seconds)
 
     async def check(ip: str, helo: str, mail_from: str) -> SpfOutcome:
-        verdict = await check_mail_from(resolver, ip, mail_from, helo, receiver=receiver,
-                                        limits=limits)
+        # RFC 7208 2.3 recommends checking HELO separately too; with a null sender the
+        # MAIL FROM check already is the HELO check (2.4).
+        helo_task = (asyncio.ensure_future(check_helo(
+                         resolver, ip, helo, receiver=receiver, limits=limits))
+                     if mail_from and helo else None)
+        try:
+            verdict = await check_mail_from(resolver, ip, mail_from, helo,
+                                            receiver=receiver, limits=limits)
+            helo_verdict = await helo_task if helo_task is not None else None
+        finally:
+            if helo_task is not None:
+                helo_task.cancel()
         log.debug("spf %s from=<%s> peer=%s helo=%s %s", verdict.result.value, mail_from, ip,
                   helo, verdict.problem)
         return SpfOutcome(verdict.result.value, verdict.domain, spf_resinfo(verdict),
-                          received_spf_field(verdict, receiver))
+                          received_spf_field(verdict, receiver),
+                          spf_resinfo(helo_verdict) if helo_verdict is not None else "")
 
     return check
 
@@ -154,7 +166,7 @@ class InboundTrust:
 
     async def _iprev(self, ip: str, helo: str) -> str:
         """The iprev resinfo (RFC 8601 2.7.3) with the HELO check in its comment (2.2)."""
-        helo_task = (asyncio.ensure_future(check_helo(self._resolver, helo, ip))
+        helo_task = (asyncio.ensure_future(check_helo_name(self._resolver, helo, ip))
                      if self._config.helo_check else None)
         result = await check_iprev(self._resolver, ip)
         note = await helo_task if helo_task is not None else ""
@@ -185,6 +197,8 @@ class InboundTrust:
             resinfos.append(iprev)
         if spf is not None:
             resinfos.append(spf.resinfo)
+            if spf.helo_resinfo:
+                resinfos.append(spf.helo_resinfo)
         if self._config.dkim:
             resinfos.extend([r.resinfo() for r in dkim] or ["dkim=none"])
         if arc is not None:

@@ -73,7 +73,7 @@ async def check_iprev(resolver: Resolver, ip: str) -> IprevResult:
     return IprevResult("temperror" if temporary else "fail", ip)
 
 
-async def check_helo(resolver: Resolver, helo: str, ip: str) -> str:
+async def check_helo_name(resolver: Resolver, helo: str, ip: str) -> str:
     """A short note on the HELO name: ``helo NAME matches``, ``... resolves elsewhere``,
     ``... does not resolve``, ``... lookup failed``, or ``no helo``."""
     if not helo:
