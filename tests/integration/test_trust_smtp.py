@@ -230,7 +230,8 @@ def test_arc_chain_is_recorded(server: ServerThread) -> None:
 
     send(server, "x@bulk.test", list_sealed(message("me@blog.test", "sealed")))
     results = ours()
-    assert "arc=pass (i=1; chain list.test) header.oldest-pass=0;" in results
+    assert ("arc=pass (i=1; chain list.test) smtp.remote-ip=127.0.0.1 "
+            "header.oldest-pass=0;") in results
     assert "dmarc=fail (p=none dis=none) header.from=blog.test" in results
     send(server, "x@bulk.test", list_sealed(message("me@blog.test", "edited")) + b"more\r\n")
     assert ("arc=fail (i=1; chain list.test; ARC-Message-Signature i=1: body hash did not "

@@ -78,19 +78,19 @@ def arc_check(resolver: Resolver) -> ArcCheck:
     it (trusting a sealer's word over a DMARC failure is the receiver's local policy, and
     posthouse has no list of trusted sealers yet)."""
 
-    async def check(data: bytes) -> str:
+    async def check(data: bytes, remote_ip: str) -> str:
         result = await verify_arc(data, resolver)
         if result.result != "none":
             log.debug("arc %s i=%d chain=%s %s", result.result, result.instance,
                       ",".join(result.chain), result.reason)
-        return result.resinfo()
+        return result.resinfo(remote_ip) if result.result != "none" else result.resinfo()
 
     return check
 
 
 # (client ip, HELO name, MAIL FROM address) -> verdict
 SpfCheck = Callable[[str, str, str], Awaitable[SpfOutcome]]
-ArcCheck = Callable[[bytes], Awaitable[str]]  # message -> the arc resinfo
+ArcCheck = Callable[[bytes, str], Awaitable[str]]  # (message, client ip) -> arc resinfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +107,10 @@ class PendingChecks:
     """The checks of one transaction that start at MAIL FROM: SPF and iprev/HELO."""
 
     def __init__(self, task: asyncio.Task[SpfOutcome] | None,
-                 iprev: asyncio.Task[str] | None = None) -> None:
+                 iprev: asyncio.Task[str] | None = None, *, ip: str = "") -> None:
         self._task = task
         self._iprev = iprev
+        self.ip = ip  # the client's address, for results that name it
 
     async def outcome(self) -> SpfOutcome | None:
         """The SPF verdict (None when SPF is off); may be awaited more than once."""
@@ -162,7 +163,7 @@ class InboundTrust:
         if self._config.iprev:
             iprev = asyncio.ensure_future(self._iprev(ip, helo))
             iprev.add_done_callback(_retrieve)
-        return PendingChecks(task, iprev)
+        return PendingChecks(task, iprev, ip=ip)
 
     async def _iprev(self, ip: str, helo: str) -> str:
         """The iprev resinfo (RFC 8601 2.7.3) with the HELO check in its comment (2.2)."""
@@ -182,7 +183,8 @@ class InboundTrust:
             log.info("trust: removed %d Authentication-Results claiming %s", forged,
                      self.authserv_id)
         dkim_task = asyncio.ensure_future(self._dkim(data))
-        arc_task = asyncio.ensure_future(self._arc(data)) if self._arc is not None else None
+        arc_task = (asyncio.ensure_future(self._arc(data, pending.ip))
+                    if self._arc is not None else None)
         spf = await pending.outcome()
         dkim = await dkim_task
         arc = await arc_task if arc_task is not None else None
