@@ -235,6 +235,6 @@ def test_arc_chain_is_recorded(server: ServerThread) -> None:
     assert "dmarc=fail (p=none dis=none) header.from=blog.test" in results
     send(server, "x@bulk.test", list_sealed(message("me@blog.test", "edited")) + b"more\r\n")
     assert ("arc=fail (i=1; chain list.test; ARC-Message-Signature i=1: body hash did not "
-            "verify);") in ours()
+            "verify) smtp.remote-ip=127.0.0.1;") in ours()
     send(server, "x@bulk.test", message("me@blog.test", "plain"))
     assert "arc=none;" in auth_results(server.inbox(ANN)[-1])
