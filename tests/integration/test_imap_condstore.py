@@ -169,7 +169,11 @@ def test_expunge_is_vanished_and_reselect_is_closed(conns: Connections, mode: st
     lines = a.ok("SELECT INBOX")
     highest = _code(lines, b"HIGHESTMODSEQ")
     a.ok("STORE 2,3,9 +FLAGS.SILENT (\\Deleted)")
-    assert a.ok("EXPUNGE") == [b"* VANISHED 2:3,9\r\n"]  # RFC 7162 3.2.10
+    out = a.command("EXPUNGE")
+    assert out[0] == b"* VANISHED 2:3,9\r\n"  # RFC 7162 3.2.10
+    assert re.fullmatch(rb"OK \[HIGHESTMODSEQ \d+\] EXPUNGE completed", status(out))  # 3.2.7
+    assert _code(out, b"HIGHESTMODSEQ") == _code(a.ok("STATUS INBOX (HIGHESTMODSEQ)"),
+                                                  b"HIGHESTMODSEQ")
     got = a.ok(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {highest} VANISHED)")  # 3.2.6
     assert got == [b"* VANISHED (EARLIER) 2:3,9\r\n"]
     got = a.ok(f"UID FETCH 4:8 (FLAGS) (CHANGEDSINCE {highest} VANISHED)")

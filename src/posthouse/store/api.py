@@ -187,6 +187,9 @@ class MessageStore(Protocol):
     ) -> list[StoredMessage]:
         """Metadata of the given uids that still exist, in uid order."""
 
+    async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
+        """Uids of the messages whose modseq is above ``modseq`` (CHANGEDSINCE)."""
+
     async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
         """Uids expunged with a modseq above ``modseq`` (tombstones, for QRESYNC)."""
 

@@ -150,6 +150,9 @@ async def handle_fetch(
             yield line
     if cmd.changedsince is not None or Attr.MODSEQ in cmd.items:
         ctx.enable_condstore()  # RFC 7162 3.1
+    if cmd.changedsince is not None:  # one scan in the store, not every row loaded
+        changed = await ctx.store.changed_since(selected.mailbox.id, cmd.changedsince)
+        uids = [u for u in uids if u in changed]
     plan = plan_fetch(
         cmd.items,
         uid=cmd.uid,

@@ -136,6 +136,10 @@ class MessagesFacade(StoreCore):
             lambda conn: msgreads.fetch_meta(conn, mailbox_id, uids, with_summary=with_summary)
         )
 
+    async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
+        """Uids of the messages whose modseq is above ``modseq``."""
+        return await self._read(lambda conn: msgreads.changed_since(conn, mailbox_id, modseq))
+
     async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
         """Uids expunged with a modseq above ``modseq``."""
         return await self._read(lambda conn: msgreads.expunged_since(conn, mailbox_id, modseq))

@@ -66,6 +66,15 @@ def fetch_meta(
     return [_stored(row, with_summary=with_summary) for row in rows]
 
 
+def changed_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> set[int]:
+    """Uids with a modseq above ``modseq``: one scan of the mailbox's rows, no decoding."""
+    require_mailbox(conn, mailbox_id)
+    rows = conn.execute(
+        "SELECT uid FROM messages WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq)
+    )
+    return {row[0] for row in rows}
+
+
 def expunged_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> ExpungedSince:
     """Tombstoned uids with a modseq above ``modseq``; complete unless ``modseq`` is below
     the floor of dropped tombstones (RFC 7162 3.2.5.1 lets the server answer more)."""
