@@ -180,6 +180,18 @@ def test_expunge_is_vanished_and_reselect_is_closed(conns: Connections, mode: st
     assert got == []
     lines = a.ok("EXAMINE INBOX")
     assert lines[0] == b"* OK [CLOSED] Previous mailbox closed\r\n"  # 3.2.11
+    a.ok("SELECT INBOX")
+    a.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    closed = a.command("CLOSE")  # 3.2.8: silent, with the new HIGHESTMODSEQ
+    assert closed[:-1] == []
+    after = _code(closed, b"HIGHESTMODSEQ")
+    assert after == _code(a.ok("STATUS INBOX (HIGHESTMODSEQ)"), b"HIGHESTMODSEQ")
+    got = a.ok(f"SELECT INBOX (QRESYNC ({_code(lines, b'UIDVALIDITY')} {after}))")
+    assert not any(b"VANISHED" in line or b"FETCH" in line for line in got)
+    other = conns.raw()
+    other.ok("SELECT INBOX")
+    other.ok("UID STORE 4 +FLAGS.SILENT (\\Seen)")  # a change `a` has not been told of
+    assert status(a.command("CLOSE")) == b"OK CLOSE completed"  # so no HIGHESTMODSEQ
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -283,6 +283,10 @@ class MailboxView:
         """Whether any update waits to be sent."""
         return bool(self._new or self._gone or self._changed)
 
+    def only_expunges(self, uids: Iterable[int]) -> bool:
+        """Whether the pending updates are at most the expunge of ``uids`` (CLOSE's own)."""
+        return not self._new and not self._changed and self._gone <= set(uids)
+
     # -- releasing updates ------------------------------------------------------------------
 
     def flush(self, *, allow_expunge: bool) -> list[Untagged]:

@@ -23,6 +23,7 @@ from posthouse.imap.handlers.listing import mailbox_list_line
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
     Atom,
+    Code,
     Response,
     Status,
     Untagged,
@@ -151,12 +152,26 @@ async def handle_close(
     """Expunge \\Deleted silently (not after EXAMINE), then deselect (RFC 9051 6.4.1)."""
     selected = ctx.require_selected()
     ctx.select(None)
+    removed: list[int] = []
     if not selected.read_only:
         try:
-            await ctx.store.expunge(selected.mailbox.id, origin=ctx.origin)
+            removed = await ctx.store.expunge(selected.mailbox.id, origin=ctx.origin)
         except StoreError as exc:  # e.g. deleted meanwhile: CLOSE still leaves it
             ctx.log.info("CLOSE could not expunge: %r", exc)
-    yield ok(tag, "CLOSE completed")
+    yield ok(tag, "CLOSE completed", _closed_modseq(ctx, selected, removed))
+
+
+def _closed_modseq(ctx: HandlerContext, selected: Selected, removed: list[int]) -> Code | None:
+    """``[HIGHESTMODSEQ n]`` for CLOSE under QRESYNC (RFC 7162 3.2.8), only when the client
+    has been told every change up to n: nothing but CLOSE's own expunge was pending."""
+    if not ctx.qresync or ctx.events is None:
+        return None
+    view = selected.view
+    for event in ctx.events.drain():  # ours was published before expunge returned
+        view.apply(event)
+    if not view.only_expunges(removed):
+        return None
+    return ResponseCode.HIGHESTMODSEQ.code(view.highestmodseq)
 
 
 async def handle_unselect(
