@@ -364,3 +364,20 @@ def test_a_version_3_data_dir_upgrades_and_resyncs_safely(tmp_path: Path, mode: 
         lines = _resync(server, mode, f"{uidvalidity} {upgraded} 1:6")
         assert [line for line in lines if b"VANISHED" in line] == [
             b"* VANISHED (EARLIER) 5\r\n"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_modseq_goes_out_above_a_held_back_expunge(conns: Connections, mode: str) -> None:
+    """While an expunge waits (FETCH by number), a later flag change waits too, so the
+    client never sees a MODSEQ above an expunge it was not told of (RFC 5162 erratum 1810)."""
+    a = _session(conns, mode, "CONDSTORE")
+    a.ok("SELECT INBOX")
+    b = conns.raw()
+    b.ok("SELECT INBOX")
+    b.ok("UID STORE 5 +FLAGS.SILENT (\\Deleted)")
+    b.ok("UID EXPUNGE 5")
+    b.ok("UID STORE 6 +FLAGS.SILENT (\\Flagged)")
+    assert [line[:14] for line in a.ok("FETCH 1 (FLAGS)")] == [b"* 1 FETCH (FLA"]
+    released = a.ok("NOOP")
+    assert released[0] == b"* 5 EXPUNGE\r\n"
+    assert released[-1].startswith(b"* 5 FETCH (UID 6 FLAGS (\\Flagged) MODSEQ (")

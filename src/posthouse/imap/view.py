@@ -291,7 +291,8 @@ class MailboxView:
 
     def flush(self, *, allow_expunge: bool) -> list[Untagged]:
         """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
-        EXISTS (and RECENT in rev1), then FETCH flag changes."""
+        EXISTS (and RECENT in rev1), then FETCH flag changes (with CONDSTORE, only once no
+        expunge waits)."""
         out: list[Untagged] = []
         if allow_expunge and self._gone:
             out.extend(self._release_expunges())
@@ -304,7 +305,9 @@ class MailboxView:
         if not self.rev2 and (announced or len(self._recent) != self._recent_sent):
             out.append(recent(len(self._recent)))
             self._recent_sent = len(self._recent)
-        out.extend(self._release_flags())
+        if not (self.condstore and self._gone):
+            # RFC 7162 3.2.10 (RFC 5162 erratum 1810): no MODSEQ above an expunge held back
+            out.extend(self._release_flags())
         return out
 
     def _release_expunges(self) -> list[Untagged]:
