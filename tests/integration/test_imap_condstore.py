@@ -178,6 +178,9 @@ def test_expunge_is_vanished_and_reselect_is_closed(conns: Connections, mode: st
     assert got == [b"* VANISHED (EARLIER) 2:3,9\r\n"]
     got = a.ok(f"UID FETCH 4:8 (FLAGS) (CHANGEDSINCE {highest} VANISHED)")
     assert got == []
+    moved = a.ok("UID MOVE 10 Trash")  # RFC 6851 4.3 with RFC 7162: VANISHED, not EXPUNGE
+    assert moved[0].startswith(b"* OK [COPYUID ")
+    assert moved[1:] == [b"* VANISHED 10\r\n"]
     lines = a.ok("EXAMINE INBOX")
     assert lines[0] == b"* OK [CLOSED] Previous mailbox closed\r\n"  # 3.2.11
     a.ok("SELECT INBOX")
