@@ -1,7 +1,8 @@
 """imapflow (Node, from the npm registry) resyncs with QRESYNC against posthouse.
 
-The client lives in tests/interop/imapflow (``npm install`` there; node_modules is not
-committed). It enables QRESYNC, opens INBOX with its last UIDVALIDITY and HIGHESTMODSEQ,
+The client lives in tests/interop/imapflow (``scripts/bootstrap.sh dev`` runs ``npm ci``
+there; node_modules is not committed). It enables QRESYNC, opens INBOX with its last
+UIDVALIDITY and HIGHESTMODSEQ,
 and fetches with CHANGEDSINCE: only the changed messages come back, the expunged ones as
 VANISHED (EARLIER) (RFC 7162 3.2.5, 3.2.6).
 """
@@ -24,7 +25,7 @@ HERE = Path(__file__).parent / "imapflow"
 pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node not installed"),
     pytest.mark.skipif(not (HERE / "node_modules" / "imapflow").is_dir(),
-                       reason="imapflow not installed (npm install in tests/interop/imapflow)"),
+                       reason="imapflow not installed (scripts/bootstrap.sh dev runs npm ci)"),
 ]
 
 
