@@ -328,17 +328,17 @@ def test_compacted_tombstones_answer_conservatively(server: ServerThread, mode: 
     assert b"* VANISHED (EARLIER) 4\r\n" in lines  # newer than the floor: exact
 
 
-def _make_version_3(db: Path) -> None:
-    """Turn a current database back into schema version 3 (before tombstones)."""
+def _make_version_4(db: Path) -> None:
+    """Turn a current database back into schema version 4 (before tombstones)."""
     conn = sqlite3.connect(db)
     conn.executescript(
         "DROP INDEX expunged_modseq; DROP TABLE expunged;"
-        " ALTER TABLE mailboxes DROP COLUMN vanished_floor; PRAGMA user_version = 3;")
+        " ALTER TABLE mailboxes DROP COLUMN vanished_floor; PRAGMA user_version = 4;")
     conn.close()
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_version_3_data_dir_upgrades_and_resyncs_safely(tmp_path: Path, mode: str) -> None:
+def test_a_version_4_data_dir_upgrades_and_resyncs_safely(tmp_path: Path, mode: str) -> None:
     """Expunges from before the upgrade left no tombstone: a client that synced before them
     is answered conservatively; one that synced after the upgrade exactly."""
     cfg = make_config(tmp_path / "data")
@@ -352,7 +352,7 @@ def test_a_version_3_data_dir_upgrades_and_resyncs_safely(tmp_path: Path, mode: 
             uidvalidity, before = _code(lines, b"UIDVALIDITY"), _code(lines, b"HIGHESTMODSEQ")
             a.ok("UID STORE 2 +FLAGS.SILENT (\\Deleted)")
             assert b"* VANISHED 2\r\n" in a.ok("UID EXPUNGE 2")
-    _make_version_3(tmp_path / "data" / DB_FILE)
+    _make_version_4(tmp_path / "data" / DB_FILE)
     with ServerThread(cfg) as server:
         conn = sqlite3.connect(tmp_path / "data" / DB_FILE)
         assert conn.execute("PRAGMA user_version").fetchone() == (LATEST_VERSION,)

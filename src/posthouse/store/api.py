@@ -161,10 +161,13 @@ class MessageStore(Protocol):
         targets: Sequence[DeliveryTarget],
         *,
         outbound: OutboundEnvelope | None = None,
+        reserve: bool = False,
     ) -> list[tuple[int, int]]:
         """Store one message once and file it into every target mailbox; if ``outbound`` is
         given, queue it for those remote recipients in the same transaction. Returns
         (mailbox_id, uid) per target. All or nothing (QuotaExceeded, NoSuchMailbox).
+        Below the low-space threshold StorageFull, unless ``reserve``: a notice the server
+        owes for mail it already accepted (RFC 5321 6.1) may use the space kept back.
 
         A message without a summary is parsed by the store (SQLite: during the commit's
         fsync, filed just after it); no read ever shows the message without its summary."""
@@ -304,3 +307,7 @@ class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):
 
     def subscribe(self, user_id: int) -> Subscription:
         """Receive every committed change event of one user."""
+
+    def has_room(self, size: int = 0) -> bool:
+        """Whether new mail of ``size`` bytes would be taken now: False below the low-space
+        threshold (``deliver`` and ``append`` then raise StorageFull)."""

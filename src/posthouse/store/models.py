@@ -186,6 +186,7 @@ class OutboundEnvelope:
     smtputf8: bool = False
     body: str | None = None  # 7BIT | 8BITMIME | BINARYMIME
     sender_user_id: int | None = None  # set when a local user submitted it (DKIM, bounces)
+    requiretls: bool = False  # MAIL FROM ... REQUIRETLS (RFC 8689 4): relay only over TLS
 
 
 class RecipientState(enum.Enum):

@@ -87,10 +87,15 @@ class MessagesFacade(StoreCore):
         targets: Sequence[DeliveryTarget],
         *,
         outbound: OutboundEnvelope | None = None,
+        reserve: bool = False,
     ) -> list[tuple[int, int]]:
         """Store once, file into every target, queue for ``outbound``: one transaction.
 
-        A message without a summary gets one after the commit (see _write_message)."""
+        A message without a summary gets one after the commit (see _write_message). Below
+        the low-space threshold StorageFull, before anything is written (store/space.py),
+        unless ``reserve`` (a notice owed for accepted mail)."""
+        if not reserve:
+            self.space.check(len(message.data))
         blob, fresh = await self._blob_in(message)
         targets = tuple(targets)
         return await self._write_message(
@@ -110,7 +115,8 @@ class MessagesFacade(StoreCore):
         origin: object = None,
     ) -> tuple[int, int]:
         """IMAP APPEND: store into one mailbox; returns (uidvalidity, uid). A message without
-        a summary gets one after the commit (see _write_message)."""
+        a summary gets one after the commit (see _write_message); StorageFull as deliver."""
+        self.space.check(len(message.data))
         blob, fresh = await self._blob_in(message)
         return await self._write_message(
             lambda ctx: messages.append(
