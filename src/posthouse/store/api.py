@@ -24,6 +24,7 @@ from posthouse.store.events import Subscription
 from posthouse.store.models import (
     Alias,
     DeliveryTarget,
+    ExpungedSince,
     FlagOp,
     Mailbox,
     MailboxCounts,
@@ -188,6 +189,16 @@ class MessageStore(Protocol):
         self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False
     ) -> list[StoredMessage]:
         """Metadata of the given uids that still exist, in uid order."""
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
+        """Uids of the messages whose modseq is above ``modseq`` (CHANGEDSINCE)."""
+
+    async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
+        """Uids expunged with a modseq above ``modseq`` (tombstones, for QRESYNC)."""
+
+    async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
+        """Drop all but the ``keep`` newest tombstones; later answers for older modseqs
+        are conservative. Returns how many were dropped."""
 
     async def read_blob(self, blob_id: str) -> bytes:
         """The raw bytes of a message."""

@@ -149,6 +149,15 @@ class UidFlags:
     flags: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ExpungedSince:
+    """Uids expunged after a modseq (tombstones); ``complete`` is False when older
+    tombstones were dropped, so other uids may be gone too (QRESYNC, RFC 7162 3.2.5.1)."""
+
+    uids: tuple[int, ...]
+    complete: bool
+
+
 class FlagOp(enum.Enum):
     """How STORE combines the given flags with the message's flags."""
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from posthouse.store.models import (
     DeliveryTarget,
+    ExpungedSince,
     FlagOp,
     Mailbox,
     MailboxCounts,
@@ -140,6 +141,19 @@ class MessagesFacade(StoreCore):
         return await self._read(
             lambda conn: msgreads.fetch_meta(conn, mailbox_id, uids, with_summary=with_summary)
         )
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
+        """Uids of the messages whose modseq is above ``modseq``."""
+        return await self._read(lambda conn: msgreads.changed_since(conn, mailbox_id, modseq))
+
+    async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
+        """Uids expunged with a modseq above ``modseq``."""
+        return await self._read(lambda conn: msgreads.expunged_since(conn, mailbox_id, modseq))
+
+    async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
+        """Drop all but the ``keep`` newest tombstones of a mailbox."""
+        return await self._write(
+            lambda ctx: messages.compact_tombstones(ctx, mailbox_id, keep))
 
     async def read_blob(self, blob_id: str) -> bytes:
         """The raw bytes of a message (NotFound)."""

@@ -153,7 +153,23 @@ _V4 = """
 ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# Version 5: tombstones of expunged messages, so QRESYNC can answer VANISHED exactly
+# (RFC 7162 3.2.5.1, 3.2.6). vanished_floor: expunges at or below this modseq may have left
+# no tombstone (before this version, or dropped by compaction); a client that last synced
+# below it is answered conservatively (every uid it may know that no longer exists).
+_V5 = """
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id),
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET vanished_floor = highestmodseq;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 LATEST_VERSION = len(MIGRATIONS)
 
 
