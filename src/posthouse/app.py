@@ -177,11 +177,34 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
                        router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
 
 
+class _PrivateUmask:
+    """The process umask while Apps run: PRIVATE_UMASK from the first App's start until the
+    last one stops, in whatever order they stop (the umask belongs to the process)."""
+
+    running = 0
+    saved = 0
+
+    @classmethod
+    def enter(cls) -> int:
+        """Set the private umask (the first App); the umask found before the first App."""
+        if cls.running == 0:
+            cls.saved = os.umask(PRIVATE_UMASK)
+        cls.running += 1
+        return cls.saved
+
+    @classmethod
+    def leave(cls) -> None:
+        """One App stopped; the last one gives the process its umask back."""
+        cls.running -= 1
+        if cls.running == 0:
+            os.umask(cls.saved)
+
+
 class App:
     """A running posthouse: ``await start()``, then ``await stop()``.
 
-    While it runs, the process umask is PRIVATE_UMASK (the umask is the process's: an
-    embedder running several Apps stops them in the reverse order of their start)."""
+    While it runs, the process umask is PRIVATE_UMASK (the umask is the process's: with
+    several Apps it holds from the first start to the last stop, see _PrivateUmask)."""
 
     def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
         self.cfg = cfg
@@ -203,7 +226,7 @@ class App:
         and before any byte from the network is read: the listeners are bound but accept
         nothing yet, the store (its writer, checkpointer and indexer threads and its files)
         is not open."""
-        self._umask_before = os.umask(PRIVATE_UMASK)  # before any file is created
+        self._umask_before = _PrivateUmask.enter()  # before any file is created
         try:
             await self._start(after_bind)
         except BaseException:
@@ -268,7 +291,7 @@ class App:
 
     def _restore_umask(self) -> None:
         if self._umask_before is not None:
-            os.umask(self._umask_before)
+            _PrivateUmask.leave()
             self._umask_before = None
 
     def _make_data_dir_private(self) -> None:

@@ -107,3 +107,14 @@ def test_cli_init_and_user_add_make_owner_only_files(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (data / "posthouse.toml").is_file()
     assert open_to_others(data) == []
+
+
+def test_the_umask_comes_back_whatever_order_servers_stop_in(tmp_path: Path) -> None:
+    # Several servers in one process (tests, embedders): the private umask holds until the
+    # last one stops, then the process gets its own back, even when the first stops first.
+    first = ServerThread(make_config(tmp_path / "a")).start()
+    second = ServerThread(make_config(tmp_path / "b")).start()
+    first.stop()
+    assert os.umask(0o077) == 0o077  # the second still runs: still private
+    second.stop()
+    assert os.umask(0o022) == 0o022
