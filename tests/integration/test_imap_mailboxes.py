@@ -113,8 +113,8 @@ def test_bad_names_are_refused(client: RawImap, name: str) -> None:
 
 
 def test_bad_names_get_no_cannot(client: RawImap) -> None:
-    assert client.cmd("a", 'CREATE "../x"')[-1] == b"a NO [CANNOT] Invalid mailbox name"
-    assert client.cmd("b", 'CREATE "a//b"')[-1] == b"b NO [CANNOT] Invalid mailbox name"
+    assert client.cmd("a", 'CREATE "../x"')[-1].startswith(b"a NO [CANNOT] Invalid mailbox name")
+    assert client.cmd("b", 'CREATE "a//b"')[-1].startswith(b"b NO [CANNOT] Invalid mailbox name")
     client.send(b"c CREATE {3}\r\n")
     assert client.readline() == b"+ Ready"
     client.send(b"a\x01b\r\n")

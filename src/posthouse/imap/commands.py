@@ -135,12 +135,13 @@ class ListCommand(ImapCommand):
     """LIST, with the RFC 5258 / RFC 5819 / RFC 6154 options upper-cased.
 
     ``extended`` is True when any LIST-EXTENDED syntax was used (selection options, several
-    patterns or RETURN), which changes what the answer may contain (RFC 5258 3).
+    patterns or RETURN), which changes what the answer may contain (RFC 5258 3). A pattern
+    that does not decode is None: it matches no name.
     """
 
     NAME = "LIST"
     reference: str
-    patterns: tuple[str, ...]
+    patterns: tuple[str | None, ...]
     select: frozenset[str] = frozenset()
     returns: frozenset[str] = frozenset()
     status_items: tuple[str, ...] = ()
@@ -151,7 +152,7 @@ class ListCommand(ImapCommand):
 class LsubCommand(ImapCommand):
     NAME = "LSUB"
     reference: str
-    pattern: str
+    pattern: str | None  # None: it does not decode, so it matches no name
 
 
 @dataclass(frozen=True, slots=True)

@@ -330,6 +330,8 @@ class ImapSession:
         return tagged
 
     async def _send_updates(self, cmd: c.ImapCommand) -> None:
+        if isinstance(cmd, c.LogoutCommand):  # RFC 9051 6.1.3: nothing more but BYE and OK
+            return
         for update in await self.ctx.updates(allow_expunge=may_expunge(cmd)):
             self._write(update)
 

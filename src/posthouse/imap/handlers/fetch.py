@@ -91,19 +91,22 @@ def _body(blobs: Mapping[str, bytes], meta: StoredMessage) -> Body:
 def _message(
     selected: Selected, plan: FetchPlan, meta: StoredMessage, blobs: Mapping[str, bytes],
     *, newly_seen: bool,
-) -> Response | None:
-    """The FETCH response of one message (None if the view no longer knows it)."""
+) -> list[Response]:
+    """The FETCH response of one message, after FLAGS if it shows a keyword the client was
+    not told of (RFC 9051 7.3.5); nothing if the view no longer knows it."""
     view = selected.view
     msn = view.msn_of(meta.uid)
     if msn is None:  # pragma: no cover - resolve only gives known uids
-        return None
+        return []
     body = _body(blobs, meta) if plan.blob else None
     msg = MessageData(meta, view.client_flags(meta.uid, meta.flags), body)
     add_flags = newly_seen and not plan.wants_flags
-    response = fetch(msn, render_items(msg, plan.items, add_flags=add_flags))
+    out: list[Response] = []
     if plan.wants_flags or add_flags:  # reported: no later unsolicited FETCH for it
+        out += view.announce_keywords(meta.flags)
         view.record_flags([UidFlags(meta.uid, meta.modseq, meta.flags)])
-    return response
+    out.append(fetch(msn, render_items(msg, plan.items, add_flags=add_flags)))
+    return out
 
 
 async def _batch(
@@ -145,8 +148,8 @@ async def handle_fetch(
         for group in blob_groups(metas) if plan.blob else (metas,):
             blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
             for meta in group:
-                response = _message(selected, plan, meta, blobs, newly_seen=meta.uid in seen_now)
-                if response is not None:
+                for response in _message(selected, plan, meta, blobs,
+                                          newly_seen=meta.uid in seen_now):
                     yield response
     if missing and not cmd.uid:
         raise ImapError(

@@ -14,23 +14,15 @@ from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Sele
 from posthouse.imap.handlers.listing import mailbox_list_line
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
-    Atom,
     Response,
     Status,
-    Untagged,
     UntaggedStatus,
     exists,
     recent,
 )
 from posthouse.imap.view import MailboxView
 from posthouse.store.errors import StoreError
-from posthouse.store.models import SYSTEM_FLAGS, Mailbox, UidFlags
-
-
-def _flags(messages: list[UidFlags]) -> list[str]:
-    """System flags plus every keyword in use (RFC 9051 7.3.5)."""
-    keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
-    return [*SYSTEM_FLAGS, *sorted(keywords)]
+from posthouse.store.models import Mailbox, UidFlags
 
 
 def _select_responses(
@@ -38,12 +30,7 @@ def _select_responses(
     *, read_only: bool,
 ) -> list[Response]:
     uidnext = max(box.uidnext, (messages[-1].uid + 1) if messages else 1)
-    flags = _flags(messages)
-    permanent = [*flags, "\\*"] if not read_only else []
-    out: list[Response] = [
-        Untagged((Atom("FLAGS"), [Atom(f) for f in flags])),
-        exists(view.exists),
-    ]
+    out: list[Response] = [view.flags_response(), exists(view.exists)]
     if not ctx.rev2:
         out.append(recent(view.recent_count))
         if view.first_unseen is not None:  # RFC 3501 6.3.1; gone in IMAP4rev2
@@ -52,8 +39,7 @@ def _select_responses(
     out += [
         UntaggedStatus(Status.OK, "UIDs valid", ResponseCode.UIDVALIDITY.code(box.uidvalidity)),
         UntaggedStatus(Status.OK, "Predicted next UID", ResponseCode.UIDNEXT.code(uidnext)),
-        UntaggedStatus(Status.OK, "Permanent flags",
-                       ResponseCode.PERMANENTFLAGS.code([Atom(f) for f in permanent])),
+        view.permanent_flags_response(),
     ]
     return out
 
@@ -77,7 +63,7 @@ async def _open(
         # SELECT takes \Recent for this session; EXAMINE only shows it (RFC 3501 6.3.2).
         mark = box.recent_mark if read_only else await ctx.store.claim_recent(box.id)
     view = MailboxView(messages, mailbox_id=box.id, origin=ctx.origin, rev2=ctx.rev2,
-                       recent_above=mark)
+                       recent_above=mark, read_only=read_only)
     for response in _select_responses(ctx, box, view, messages, read_only=read_only):
         yield response
     if ctx.rev2:  # RFC 9051 6.3.2: a LIST response with the mailbox name

@@ -48,8 +48,14 @@ _DATE_KEYS = {
 
 
 def _string(cur: Cursor) -> str:
+    """A search string; text that is not UTF-8 is NO [BADCHARSET], not BAD: the command is
+    well formed, its text is in no charset we search in (RFC 9051 6.4.4, RFC 6855 3)."""
     cur.sp()
-    return decode_text(cur.astring(), "search string")
+    raw = cur.astring(any_octets=True)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_charset() from None
 
 
 def _modseq(cur: Cursor) -> ModSeqKey:
