@@ -3,7 +3,9 @@ sockets, in IMAP4rev1 and after ENABLE IMAP4rev2 where the answer differs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -220,3 +222,91 @@ def test_search_string_not_utf8_is_badcharset(conns: Connections, enable: str) -
         answer = status(raw.command(command))
         assert answer.startswith(b"NO [BADCHARSET (UTF-8 US-ASCII)]"), answer
     assert raw.ok('SEARCH SUBJECT "message 2"')  # the session goes on
+
+
+# -- 3. an expunged message stays readable until the session is told -----------------------
+
+BIG_BODY = "x" * 70 + "\r\n"
+
+
+def _blob_files(server: ServerThread) -> set[str]:
+    root = Path(server.cfg.server.data_dir) / "blobs"
+    return {p.name for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def big(server: ServerThread, conns: Connections) -> bytes:
+    """Message 4: large enough to live in a blob file."""
+    data = message(4, body=BIG_BODY * 4000)
+    fill(server, data)
+    claim_recent(server)
+    return data
+
+
+def _expunge_elsewhere(conns: Connections, mode: str, sequence: str = "2,4") -> None:
+    other = _open(conns, mode)
+    other.ok(f"STORE {sequence} +FLAGS.SILENT (\\Deleted)")
+    other.ok("EXPUNGE")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fetch_of_message_expunged_elsewhere_answers_data(
+    server: ServerThread, conns: Connections, big: bytes, mode: str
+) -> None:
+    one = _open(conns, mode)
+    files = _blob_files(server)
+    assert len(files) == 1
+    _expunge_elsewhere(conns, mode)
+    lines = one.command("FETCH 1:4 (FLAGS BODY.PEEK[] ENVELOPE)")
+    assert status(lines) == b"OK FETCH completed", lines
+    assert [line.split(b" ", 2)[1] for line in lines[:-1]] == [b"1", b"2", b"3", b"4"]
+    assert lines[3].endswith(big + b" ENVELOPE " + lines[3].split(b" ENVELOPE ", 1)[1])
+    assert b"\\Deleted" in lines[1]
+    assert big in lines[3]
+    assert _blob_files(server) == files  # not freed: this session can address it
+    lines = one.command("FETCH 4 BODY[TEXT]")  # \Seen cannot be set on it: still the data
+    assert status(lines) == b"OK FETCH completed"
+    assert BIG_BODY.encode() * 4000 in lines[0]
+    lines = one.ok("NOOP")
+    assert lines[:2] == [b"* 2 EXPUNGE\r\n", b"* 3 EXPUNGE\r\n"]
+    assert _blob_files(server) == set()  # told: freed
+    assert status(one.command("FETCH 3 BODY.PEEK[]")).startswith(b"BAD")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_uid_fetch_answers_before_the_expunge(
+    server: ServerThread, conns: Connections, big: bytes, mode: str
+) -> None:
+    one = _open(conns, mode)
+    _expunge_elsewhere(conns, mode)
+    lines = one.command("UID FETCH 4 (UID BODY.PEEK[])")
+    assert status(lines) == b"OK UID FETCH completed", lines
+    assert lines[0].startswith(b"* 4 FETCH (UID 4 BODY[] {")
+    assert big in lines[0]
+    assert lines[1:3] == [b"* 2 EXPUNGE\r\n", b"* 3 EXPUNGE\r\n"]  # after the FETCH
+    assert _blob_files(server) == set()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_blob_freed_when_a_session_leaves_untold(
+    server: ServerThread, conns: Connections, big: bytes, mode: str
+) -> None:
+    one, idle = _open(conns, mode), _open(conns, mode)
+    _expunge_elsewhere(conns, mode)
+    assert big in one.command("FETCH 4 BODY.PEEK[]")[0]
+    one.close()  # logs out without being told
+    assert len(_blob_files(server)) == 1  # the other session was not told either
+    assert idle.command("LOGOUT")[-1].startswith(b"t")  # LOGOUT: no EXPUNGE, just BYE
+    deadline = time.monotonic() + 10
+    while _blob_files(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _blob_files(server) == set()
+
+
+def test_select_elsewhere_and_examine_release(server: ServerThread, conns: Connections,
+                                              big: bytes) -> None:
+    one = _open(conns, "rev2", "EXAMINE INBOX")
+    _expunge_elsewhere(conns, "rev2")
+    assert big in one.command("FETCH 4 BODY.PEEK[]")[0]
+    one.ok("SELECT Drafts")  # the INBOX view is closed with the SELECT
+    assert _blob_files(server) == set()

@@ -212,6 +212,9 @@ class ImapSession:
             log.info("client gone %s", exc)
         finally:
             self._shutdown_waiter.cancel()
+            self.ctx.select(None)  # what the store held for this session's view is freed
+            with contextlib.suppress(Exception):
+                await self.ctx.close_views()
             if self.ctx.events is not None:
                 self.ctx.events.close()
             self.stream.close()
@@ -400,8 +403,8 @@ class ImapSession:
             if task is not None and task not in done:
                 task.cancel()
         applied = got is not None and got in done
-        if applied and got is not None and self.ctx.selected is not None:
-            self.ctx.selected.view.apply(got.result())
+        if applied and got is not None:
+            self.ctx.apply_event(got.result())
         if read in done:
             self.core.receive_data(self._input(read))
         elif not applied:

@@ -11,13 +11,11 @@ most ``BLOB_GROUP_BYTES`` of messages, or one message), not one store round trip
 read-write mailbox, and the new FLAGS are part of that message's FETCH response even if
 FLAGS was not asked for (RFC 9051 6.4.5, RFC 3501 6.4.5). After EXAMINE nothing is set.
 
-Messages expunged by another session whose EXPUNGE this session has not sent yet (RFC 9051
-7.5.1 leaves the answer to the server): their data is gone from the store, so no FETCH
-response is sent for them. A FETCH by sequence number then completes with
-``NO [EXPUNGEISSUED]`` after the responses for the others (the client's numbers are still
-valid and it learns why data is missing: RFC 5530 3, RFC 2180 4.1.2); a UID FETCH completes
-with OK, because its EXPUNGE responses are sent before the tagged reply (RFC 9051 7.5.1
-allows them during UID commands) and missing uids are ignored (RFC 9051 6.4.9).
+Messages expunged by another session whose EXPUNGE this session has not sent yet are still
+answered with their data (RFC 2180 4.1.1, RFC 9051 7.5.1): the store holds them for this
+session's view (``fetch_expunged``; their blobs are not freed before the view releases them).
+Only a message the store no longer holds for the view (none should be) is left out, and a
+FETCH by sequence number then ends with ``NO [EXPUNGEISSUED]`` (RFC 5530 3).
 """
 
 from __future__ import annotations
@@ -115,6 +113,11 @@ async def _batch(
 ) -> tuple[list[StoredMessage], set[int], int]:
     """Load one batch: (metadata, uids newly marked \\Seen, count of messages missing)."""
     metas = await ctx.store.fetch_meta(selected.mailbox.id, uids, with_summary=plan.summary)
+    if len(metas) < len(uids) and selected.view_id is not None:  # expunged meanwhile
+        found = {m.uid for m in metas}
+        held = await ctx.store.fetch_expunged(
+            selected.view_id, [u for u in uids if u not in found], with_summary=plan.summary)
+        metas = sorted([*metas, *held], key=lambda m: m.uid)
     missing = len(uids) - len(metas)
     if changedsince is not None:
         metas = [m for m in metas if m.modseq > changedsince]

@@ -55,8 +55,12 @@ async def _open(
             yield UntaggedStatus(Status.OK, "Previous mailbox closed",
                                  ResponseCode.CLOSED.code())
     box = await ctx.mailbox(cmd.mailbox)
+    await ctx.close_views()
     if ctx.events is not None:
         ctx.events.drain()  # older than the snapshot below
+    # The view is registered before the snapshot: what is expunged after it stays
+    # readable to this session until it is told (RFC 2180 4.1).
+    view_id = await ctx.open_view(box.id)
     messages = await ctx.store.uid_list(box.id)
     mark = None
     if not ctx.rev2:
@@ -68,7 +72,7 @@ async def _open(
         yield response
     if ctx.rev2:  # RFC 9051 6.3.2: a LIST response with the mailbox name
         yield await mailbox_list_line(ctx, box.name)
-    ctx.select(Selected(box, view, read_only))
+    ctx.select(Selected(box, view, read_only, view_id))
     code = ResponseCode.READ_ONLY if read_only else ResponseCode.READ_WRITE
     yield ok(tag, f"{cmd.NAME} completed", code.code())
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NoSuchMailbox
 from posthouse.store.models import StoredMessage, UidFlags
 from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
@@ -64,6 +66,14 @@ def fetch_meta(
     sql = _META_SUMMARY if with_summary else _META
     rows = conn.execute(sql, (mailbox_id, uid_json(uids)))
     return [_stored(row, with_summary=with_summary) for row in rows]
+
+
+def summaries(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:
+    """The cached parse of each blob that has one, by blob id."""
+    rows = conn.execute(
+        "SELECT blob_id, envelope, bodystructure, headers, sent_date FROM summaries"
+        " WHERE blob_id IN (SELECT value FROM json_each(?))", (json.dumps(list(blob_ids)),))
+    return {row[0]: summary_from_row(*row[1:]) for row in rows}
 
 
 def quota_usage(conn: sqlite3.Connection, user_id: int) -> tuple[int, int]:
