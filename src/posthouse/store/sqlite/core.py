@@ -98,7 +98,8 @@ class StoreCore:
             if self._auto_index:  # a server, not an admin command: it scans every message
                 self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock(),
                                                             self._summarize)
-            self.recounted_blobs = _recount(conn, self.blob_root, self._clock())
+                # only a server: an admin command may run beside one that holds references
+                self.recounted_blobs = _recount(conn, self.blob_root, self._clock())
             referenced = blobrefs.file_blob_ids(conn)
             self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
             self._readers.open()
