@@ -21,6 +21,7 @@ class DateField(enum.Enum):
 
     INTERNAL = "internal"  # BEFORE / ON / SINCE
     SENT = "sent"  # SENTBEFORE / SENTON / SENTSINCE (the Date: header, its own zone)
+    SAVED = "saved"  # SAVEDBEFORE / SAVEDON / SAVEDSINCE (RFC 8514 4.2)
 
 
 class DateOp(enum.Enum):

@@ -175,6 +175,8 @@ def _attr(msg: MessageData, attr: Attr) -> Value:
         return meta.size
     if attr is Attr.MODSEQ:
         return [meta.modseq]
+    if attr is Attr.SAVEDATE:  # NIL only where no save date is kept (RFC 8514 4.3)
+        return None if meta.savedate is None else internaldate_text(meta.savedate)
     if attr is Attr.ENVELOPE:
         return envelope_value(msg.summary().envelope)
     if attr in (Attr.BODY, Attr.BODYSTRUCTURE):

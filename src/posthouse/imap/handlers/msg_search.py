@@ -63,6 +63,7 @@ class Facts:
     size: int = 0
     internaldate: datetime | None = None
     sent_date: datetime | None = None
+    savedate: datetime | None = None
 
 
 def walk(key: SearchKey) -> Iterator[SearchKey]:
@@ -86,7 +87,7 @@ def _need_of(key: SearchKey) -> Need:
     if isinstance(key, SizeKey):
         return Need.META
     if isinstance(key, DateKey):
-        return Need.META if key.field is DateField.INTERNAL else Need.SUMMARY
+        return Need.SUMMARY if key.field is DateField.SENT else Need.META
     return Need.NOTHING
 
 
@@ -120,6 +121,8 @@ def _date_matches(key: DateKey, facts: Facts) -> bool:
     when = facts.internaldate
     if key.field is DateField.SENT and facts.sent_date is not None:
         when = facts.sent_date
+    elif key.field is DateField.SAVED:
+        when = facts.savedate
     if when is None:
         return False
     day: date = when.date()

@@ -80,7 +80,7 @@ async def _facts(
                                                with_summary=summary):
             sent = meta.summary.sent_date if meta.summary is not None else None
             yield Facts(meta.uid, view.is_recent(meta.uid), _lower(meta.flags), meta.modseq,
-                        meta.size, meta.internaldate, sent)
+                        meta.size, meta.internaldate, sent, meta.savedate)
 
 
 def _lower(flags: frozenset[str]) -> frozenset[str]:

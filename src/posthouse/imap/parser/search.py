@@ -42,7 +42,8 @@ _NEW = And((FlagKey(RECENT), FlagKey(SEEN, False)))
 _HEADER_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
 _DATE_KEYS = {
     prefix + op.name: (field, op)
-    for prefix, field in (("", DateField.INTERNAL), ("SENT", DateField.SENT))
+    for prefix, field in (("", DateField.INTERNAL), ("SENT", DateField.SENT),
+                          ("SAVED", DateField.SAVED))
     for op in DateOp
 }
 
@@ -115,6 +116,8 @@ def _sp_key(cur: Cursor, depth: int) -> SearchKey:
 
 _KEYS: dict[str, Callable[[Cursor, int], SearchKey]] = {
     "ALL": lambda cur, depth: AllKey(),
+    # RFC 8514 4.1: every mailbox keeps save dates, so it matches every message
+    "SAVEDATESUPPORTED": lambda cur, depth: AllKey(),
     "NEW": lambda cur, depth: _NEW,
     "OLD": lambda cur, depth: FlagKey(RECENT, False),
     "BODY": lambda cur, depth: TextKey(TextField.BODY, _string(cur)),

@@ -100,14 +100,15 @@ def remove_rows(
         return []
     removed = ctx.conn.execute(
         "DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))"
-        " RETURNING uid, blob_id, size, modseq, flags, internaldate",
+        " RETURNING uid, blob_id, size, modseq, flags, internaldate, savedate",
         (key.id, uid_json(uids)),
     ).fetchall()
     if not removed:
         return []
     if holds is not None and holds.watched(key.id):
         holds.hold(key.id, [StoredMessage(r[0], r[3], decode_flags(r[4]), dt_from_text(r[5]),
-                                          r[2], r[1]) for r in removed])
+                                          r[2], r[1], savedate=dt_from_text(r[6]))
+                            for r in removed])
     else:
         blobrefs.release(ctx, blobrefs.count_refs((r[1],) for r in removed))
     adjust_usage(ctx, key.user_id, size=-sum(r[2] for r in removed), count=-len(removed))

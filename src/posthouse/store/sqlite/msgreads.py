@@ -15,12 +15,13 @@ from posthouse.store.sqlite.messages import uid_json
 
 UID_LIST_SQL = "SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? ORDER BY uid"
 _META = (
-    "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id FROM messages m"
+    "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id, m.savedate"
+    " FROM messages m"
     " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
 )
 _META_SUMMARY = (
     "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id,"
-    " s.envelope, s.bodystructure, s.headers, s.sent_date"
+    " s.envelope, s.bodystructure, s.headers, s.sent_date, m.savedate"
     " FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
     " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
 )
@@ -47,6 +48,7 @@ def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
 
 def _stored(row: Sequence[Any], *, with_summary: bool) -> StoredMessage:
     summary = summary_from_row(*row[6:10]) if with_summary else None
+    savedate = row[10] if with_summary else row[6]
     return StoredMessage(
         uid=row[0],
         modseq=row[1],
@@ -55,6 +57,7 @@ def _stored(row: Sequence[Any], *, with_summary: bool) -> StoredMessage:
         size=row[4],
         blob_id=row[5],
         summary=summary,
+        savedate=dt_from_text(savedate),
     )
 
 

@@ -1,0 +1,89 @@
+"""Small extensions from issue 14 over real sockets: RFC 8514 SAVEDATE, RFC 8437
+UNAUTHENTICATE, RFC 8970 PREVIEW, in IMAP4rev1 and after ENABLE IMAP4rev2."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.integration.imap_msg_support import (
+    USER,
+    Connections,
+    RawImap,
+    claim_recent,
+    fill,
+    message,
+    status,
+)
+from tests.support.server import ServerThread
+
+MODES = ["rev1", "rev2"]
+_DATE_TIME = rb'"[ \d]\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}"'
+
+
+@pytest.fixture
+def conns(server: ServerThread) -> Iterator[Connections]:
+    """INBOX with two messages, the first delivered long ago (its internal date)."""
+    server.add_user(USER)
+    fill(server, message(1), when=datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC))
+    fill(server, message(2))
+    claim_recent(server)
+    opened = Connections(server)
+    yield opened
+    opened.close_all()
+
+
+def _open(conns: Connections, mode: str, command: str = "SELECT INBOX") -> RawImap:
+    raw = conns.raw()
+    if mode == "rev2":
+        raw.ok("ENABLE IMAP4rev2")
+    raw.ok(command)
+    return raw
+
+
+def _search(raw: RawImap, mode: str, criteria: str) -> list[int]:
+    """The message numbers SEARCH finds, from ``* SEARCH`` or ``* ESEARCH ... ALL set``."""
+    [line] = raw.ok(f"SEARCH {criteria}")
+    words = line.split()
+    if mode == "rev1":
+        return [int(w) for w in words[2:]]
+    found: list[int] = []
+    if b"ALL" in words:
+        for span in words[words.index(b"ALL") + 1].split(b","):
+            low, _, high = span.partition(b":")
+            found += range(int(low), int(high or low) + 1)
+    return found
+
+
+# -- RFC 8514 SAVEDATE ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+def test_savedate_fetch_and_search(conns: Connections, mode: str) -> None:
+    raw = _open(conns, mode)
+    assert b"SAVEDATE" in raw.ok("CAPABILITY")[0].split()
+    lines = raw.ok("FETCH 1:2 (SAVEDATE INTERNALDATE)")
+    for line in lines:
+        assert re.fullmatch(rb"\* \d FETCH \(SAVEDATE " + _DATE_TIME + rb" INTERNALDATE "
+                            + _DATE_TIME + rb"\)\r\n", line), line
+    assert b"2001" in lines[0].split(b"INTERNALDATE")[1]
+    assert b"2001" not in lines[0].split(b"INTERNALDATE")[0]  # saved now, not in 2001
+    today = datetime.now(UTC)
+    since = (today - timedelta(days=2)).strftime("%d-%b-%Y")
+    after = (today + timedelta(days=2)).strftime("%d-%b-%Y")
+    assert _search(raw, mode, f"SAVEDSINCE {since}") == [1, 2]
+    assert _search(raw, mode, f"SAVEDBEFORE {since}") == []
+    assert _search(raw, mode, f"SAVEDON {today.strftime('%d-%b-%Y')}") in ([1, 2], [])
+    assert _search(raw, mode, f"SAVEDBEFORE {after} SINCE 1-Jan-2002") == [2]
+    assert _search(raw, mode, "SAVEDATESUPPORTED") == [1, 2]
+    assert status(raw.command("SEARCH SAVEDON 31-Feb-2020")).startswith(b"BAD")
+
+
+def test_savedate_is_the_copy_date(conns: Connections) -> None:
+    raw = _open(conns, "rev2")
+    raw.ok("COPY 1 Drafts")
+    raw.ok("SELECT Drafts")
+    [line] = raw.ok("FETCH 1 (SAVEDATE)")
+    assert re.fullmatch(rb"\* 1 FETCH \(SAVEDATE " + _DATE_TIME + rb"\)\r\n", line)
