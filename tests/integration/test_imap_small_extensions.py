@@ -18,7 +18,7 @@ from tests.integration.imap_msg_support import (
     message,
     status,
 )
-from tests.support.server import ServerThread
+from tests.support.server import PASSWORD, ServerThread
 
 MODES = ["rev1", "rev2"]
 _DATE_TIME = rb'"[ \d]\d-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d [+-]\d{4}"'
@@ -87,3 +87,29 @@ def test_savedate_is_the_copy_date(conns: Connections) -> None:
     raw.ok("SELECT Drafts")
     [line] = raw.ok("FETCH 1 (SAVEDATE)")
     assert re.fullmatch(rb"\* 1 FETCH \(SAVEDATE " + _DATE_TIME + rb"\)\r\n", line)
+
+
+# -- RFC 8437 UNAUTHENTICATE ---------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unauthenticate_returns_to_not_authenticated(
+    server: ServerThread, conns: Connections, mode: str
+) -> None:
+    server.add_user("zoe@example.test")
+    raw = _open(conns, mode)
+    assert b"UNAUTHENTICATE" in raw.ok("CAPABILITY")[0].split()
+    raw.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    assert raw.ok("UNAUTHENTICATE") == []
+    assert status(raw.command("SELECT INBOX")).startswith(b"BAD")
+    assert status(raw.command("UNAUTHENTICATE")).startswith(b"BAD")
+    capabilities = raw.ok("CAPABILITY")[0].split()
+    assert b"UNAUTHENTICATE" not in capabilities
+    assert any(c.startswith(b"AUTH=") for c in capabilities)
+    raw.ok(f'LOGIN "zoe@example.test" "{PASSWORD}"')
+    lines = raw.ok("SELECT INBOX")
+    assert b"* 0 EXISTS\r\n" in lines
+    assert b"* 0 RECENT\r\n" in lines  # ENABLE IMAP4rev2 was forgotten
+    assert raw.ok("UNAUTHENTICATE") == []
+    raw.ok(f'LOGIN "{USER}" "{PASSWORD}"')
+    raw.ok("SELECT INBOX")
+    assert raw.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Deleted))\r\n"]  # not expunged

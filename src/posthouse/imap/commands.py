@@ -247,6 +247,11 @@ class UnselectCommand(ImapCommand):
 
 
 @dataclass(frozen=True, slots=True)
+class UnauthenticateCommand(ImapCommand):
+    NAME = "UNAUTHENTICATE"  # RFC 8437
+
+
+@dataclass(frozen=True, slots=True)
 class ExpungeCommand(ImapCommand):
     NAME = "EXPUNGE"
 
@@ -337,6 +342,7 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     CheckCommand,
     CloseCommand,
     UnselectCommand,
+    UnauthenticateCommand,
     ExpungeCommand,
     UidExpungeCommand,
     SearchCommand,

@@ -181,6 +181,17 @@ class HandlerContext:
         self.user = principal
         self.events = self.store.subscribe(principal.user_id)
 
+    def logout(self) -> None:
+        """Leave the authenticated state (UNAUTHENTICATE): deselect (the view closes with
+        the next ``close_views``), stop the user's events, forget ENABLE."""
+        self.select(None)
+        if self.events is not None:
+            self.events.close()
+        self.events = None
+        self.user = None
+        self.rev2 = self.utf8 = self.condstore = False
+        self.enabled = set()
+
     def mailbox_name(self, name: str) -> str:
         """A mailbox name as the client should see it (UTF-8 or modified UTF-7)."""
         return utf7.encode_mailbox(name, utf8=self.utf8)
