@@ -113,3 +113,30 @@ def test_unauthenticate_returns_to_not_authenticated(
     raw.ok(f'LOGIN "{USER}" "{PASSWORD}"')
     raw.ok("SELECT INBOX")
     assert raw.ok("FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS (\\Deleted))\r\n"]  # not expunged
+
+
+# -- RFC 8970 PREVIEW ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", MODES)
+def test_preview(server: ServerThread, conns: Connections, mode: str) -> None:
+    fill(server, message(3, body="Hello   preview\r\n\r\n  world.\r\n"))
+    fill(server, message(4, body="W" * 300))
+    fill(server, message(5, body="Grüße"))
+    html = (b"From: a@example.net\r\nSubject: html\r\nContent-Type: text/html\r\n\r\n"
+            b"<html><body><p>Bold <b>news</b></p></body></html>\r\n")
+    fill(server, html)
+    fill(server, b"From: a@example.net\r\nSubject: empty\r\n\r\n")
+    claim_recent(server)
+    raw = _open(conns, mode)
+    assert b"PREVIEW" in raw.ok("CAPABILITY")[0].split()
+    assert raw.ok("FETCH 3 (PREVIEW)") == [b'* 3 FETCH (PREVIEW "Hello preview world.")\r\n']
+    assert raw.ok("FETCH 3 (PREVIEW (LAZY) FLAGS)") == [
+        b'* 3 FETCH (PREVIEW "Hello preview world." FLAGS ())\r\n']  # no \\Seen set
+    [line] = raw.ok("FETCH 4 PREVIEW")
+    assert line == b'* 4 FETCH (PREVIEW "' + b"W" * 256 + b'")\r\n'  # at most 256
+    [line] = raw.ok("FETCH 5 PREVIEW")
+    assert "Grüße".encode() in line
+    assert raw.ok("FETCH 6 PREVIEW") == [b'* 6 FETCH (PREVIEW "Bold news")\r\n']
+    assert raw.ok("FETCH 7 PREVIEW") == [b'* 7 FETCH (PREVIEW "")\r\n']
+    assert status(raw.command("FETCH 3 (PREVIEW (EAGER))")).startswith(b"BAD")
+    assert status(raw.command("FETCH 3 (PREVIEW ())")).startswith(b"BAD")

@@ -85,6 +85,16 @@ def sent_date(header: Header) -> datetime | None:
     return None if found is None else parse_date(field_text(found))
 
 
+PREVIEW_CHARS = 256  # RFC 8970 3.1
+
+
+def preview_text(data: bytes) -> str:
+    """A short plain-text preview of a whole message (RFC 8970 3.1): its decoded text,
+    whitespace runs made one space, at most PREVIEW_CHARS characters; "" without text."""
+    text = searchable_text(data, parse(data), limit=4 * PREVIEW_CHARS)
+    return " ".join(text.split())[:PREVIEW_CHARS]
+
+
 def _text_parts(root: Part) -> list[Part]:
     """The leaf text/* parts in depth-first order (message/rfc822 bodies included)."""
     found: list[Part] = []
