@@ -140,3 +140,47 @@ def test_preview(server: ServerThread, conns: Connections, mode: str) -> None:
     assert raw.ok("FETCH 7 PREVIEW") == [b'* 7 FETCH (PREVIEW "")\r\n']
     assert status(raw.command("FETCH 3 (PREVIEW (EAGER))")).startswith(b"BAD")
     assert status(raw.command("FETCH 3 (PREVIEW ())")).startswith(b"BAD")
+
+
+# -- RFC 8474 OBJECTID ---------------------------------------------------------------------
+
+def _object_ids(line: bytes) -> dict[bytes, bytes | None]:
+    found = dict(re.findall(rb"(EMAILID|THREADID) \(([A-Za-z0-9_-]+)\)", line))
+    return {k: found.get(k) for k in (b"EMAILID", b"THREADID")}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_objectid_stable_across_rename_and_move(
+    server: ServerThread, conns: Connections, mode: str
+) -> None:
+    fill(server, message(3, extra="In-Reply-To: <m1@remote.example>\r\n"))
+    fill(server, message(4, extra="References: <m1@remote.example> <m3@remote.example>\r\n"))
+    raw = _open(conns, mode)
+    assert b"OBJECTID" in raw.ok("CAPABILITY")[0].split()
+    lines = raw.command("CREATE Projects")
+    created = re.fullmatch(rb"t\d+ OK \[MAILBOXID \((F[0-9V]+)\)\] CREATE completed\r\n",
+                           lines[-1])
+    assert created is not None, lines
+    box = created[1]
+    assert b"[MAILBOXID (" + box + b")]" in b"".join(raw.ok("EXAMINE Projects"))
+    raw.ok("SELECT INBOX")
+    before = [_object_ids(line) for line in raw.ok("FETCH 1:4 (EMAILID THREADID)")]
+    assert all(ids[b"EMAILID"] and ids[b"THREADID"] for ids in before)
+    assert len({ids[b"EMAILID"] for ids in before}) == 4
+    threads = [ids[b"THREADID"] for ids in before]
+    assert threads[0] == threads[2] == threads[3] != threads[1]  # 3 and 4 answer message 1
+    raw.ok("MOVE 1 Projects")
+    raw.ok("RENAME Projects Archive/Projects")
+    [status_line] = raw.ok('STATUS "Archive/Projects" (MAILBOXID MESSAGES)')
+    assert status_line == (b'* STATUS "Archive/Projects" (MAILBOXID (' + box
+                           + b") MESSAGES 1)\r\n")
+    lines = raw.ok('LIST "" "Archive/Projects" RETURN (STATUS (MAILBOXID))')
+    assert lines[1] == b'* STATUS "Archive/Projects" (MAILBOXID (' + box + b"))\r\n"
+    raw.ok('SELECT "Archive/Projects"')
+    [moved] = raw.ok("UID FETCH 1:* (EMAILID THREADID)")
+    assert _object_ids(moved) == before[0]
+    raw.ok("COPY 1 Drafts")
+    raw.ok("SELECT Drafts")
+    assert _object_ids(raw.ok("FETCH 1 (THREADID EMAILID)")[0]) == before[0]
+    inbox = _open(conns, mode, "EXAMINE INBOX")
+    assert b"[MAILBOXID (" + box + b")]" not in b"".join(inbox.ok("EXAMINE INBOX"))

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
+from posthouse.imap import objectid
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.listing import mailbox_list_line
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
+    Atom,
     Response,
     Status,
     UntaggedStatus,
@@ -40,6 +42,8 @@ def _select_responses(
         UntaggedStatus(Status.OK, "UIDs valid", ResponseCode.UIDVALIDITY.code(box.uidvalidity)),
         UntaggedStatus(Status.OK, "Predicted next UID", ResponseCode.UIDNEXT.code(uidnext)),
         view.permanent_flags_response(),
+        UntaggedStatus(Status.OK, "Mailbox id",  # RFC 8474 4.2
+                       ResponseCode.MAILBOXID.code([Atom(objectid.mailbox_id(box))])),
     ]
     return out
 

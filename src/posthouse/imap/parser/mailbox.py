@@ -12,6 +12,7 @@ from posthouse.imap.responses import Status as Cond
 STATUS_ITEMS = frozenset({
     "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
     "HIGHESTMODSEQ",
+    "MAILBOXID",  # RFC 8474 4.3
 })
 USE_ATTRIBUTES = {
     a.lower(): a
