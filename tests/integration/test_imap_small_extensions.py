@@ -184,3 +184,16 @@ def test_objectid_stable_across_rename_and_move(
     assert _object_ids(raw.ok("FETCH 1 (THREADID EMAILID)")[0]) == before[0]
     inbox = _open(conns, mode, "EXAMINE INBOX")
     assert b"[MAILBOXID (" + box + b")]" not in b"".join(inbox.ok("EXAMINE INBOX"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_emailid_threadid(server: ServerThread, conns: Connections, mode: str) -> None:
+    fill(server, message(3, extra="In-Reply-To: <m1@remote.example>\r\n"))
+    raw = _open(conns, mode)
+    ids = [_object_ids(line) for line in raw.ok("FETCH 1:3 (EMAILID THREADID)")]
+    email, thread = (ids[1][b"EMAILID"] or b"").decode(), (ids[0][b"THREADID"] or b"").decode()
+    assert _search(raw, mode, f"EMAILID {email}") == [2]
+    assert _search(raw, mode, f"THREADID {thread}") == [1, 3]
+    assert _search(raw, mode, f"NOT THREADID {thread}") == [2]
+    assert _search(raw, mode, "EMAILID Mnothing") == []
+    assert status(raw.command("SEARCH EMAILID (x)")).startswith(b"BAD")

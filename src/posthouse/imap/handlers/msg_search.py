@@ -31,6 +31,7 @@ from posthouse.imap.search import (
     HeaderKey,
     ModSeqKey,
     Not,
+    ObjectIdKey,
     Or,
     SearchKey,
     SeqKey,
@@ -64,6 +65,8 @@ class Facts:
     internaldate: datetime | None = None
     sent_date: datetime | None = None
     savedate: datetime | None = None
+    emailid: str = ""  # RFC 8474 EMAILID, when the criteria need it
+    threadid: str = ""
 
 
 def walk(key: SearchKey) -> Iterator[SearchKey]:
@@ -84,6 +87,8 @@ def _need_of(key: SearchKey) -> Need:
         return Need.NOTHING if is_recent(key.flag) else Need.FLAGS
     if isinstance(key, ModSeqKey):
         return Need.FLAGS
+    if isinstance(key, ObjectIdKey):
+        return Need.SUMMARY if key.thread else Need.META
     if isinstance(key, SizeKey):
         return Need.META
     if isinstance(key, DateKey):
@@ -159,6 +164,8 @@ def matches(
         return facts.size > key.size if key.larger else facts.size < key.size
     if isinstance(key, DateKey):
         return _date_matches(key, facts)
+    if isinstance(key, ObjectIdKey):
+        return (facts.threadid if key.thread else facts.emailid) == key.value
     return facts.modseq >= key.modseq  # ModSeqKey
 
 

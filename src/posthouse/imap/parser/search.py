@@ -19,6 +19,7 @@ from posthouse.imap.search import (
     HeaderKey,
     ModSeqKey,
     Not,
+    ObjectIdKey,
     Or,
     SearchKey,
     SeqKey,
@@ -40,6 +41,8 @@ _FLAG_KEYS = {
 }
 _NEW = And((FlagKey(RECENT), FlagKey(SEEN, False)))
 _HEADER_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
+_OBJECTID_CHARS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _DATE_KEYS = {
     prefix + op.name: (field, op)
     for prefix, field in (("", DateField.INTERNAL), ("SENT", DateField.SENT),
@@ -89,6 +92,15 @@ def _named_key(name: str, cur: Cursor, depth: int) -> SearchKey:
     raise ParseError(f"Unknown search key {name}")
 
 
+def _objectid(cur: Cursor) -> str:
+    """``objectid = 1*255(ALPHA / DIGIT / "_" / "-")`` (RFC 8474 7)."""
+    cur.sp()
+    value = cur.take_while(_OBJECTID_CHARS)
+    if not 1 <= len(value) <= 255:
+        raise ParseError("Expected an object id")
+    return value.decode("ascii")
+
+
 def _header(cur: Cursor) -> HeaderKey:
     field = _string(cur).lower()
     return HeaderKey(field, _string(cur))
@@ -118,6 +130,8 @@ _KEYS: dict[str, Callable[[Cursor, int], SearchKey]] = {
     "ALL": lambda cur, depth: AllKey(),
     # RFC 8514 4.1: every mailbox keeps save dates, so it matches every message
     "SAVEDATESUPPORTED": lambda cur, depth: AllKey(),
+    "EMAILID": lambda cur, depth: ObjectIdKey(False, _objectid(cur)),  # RFC 8474 6
+    "THREADID": lambda cur, depth: ObjectIdKey(True, _objectid(cur)),
     "NEW": lambda cur, depth: _NEW,
     "OLD": lambda cur, depth: FlagKey(RECENT, False),
     "BODY": lambda cur, depth: TextKey(TextField.BODY, _string(cur)),
