@@ -212,13 +212,13 @@ class ImapSession:
             log.info("client gone %s", exc)
         finally:
             self._shutdown_waiter.cancel()
-            self.ctx.select(None)  # what the store held for this session's view is freed
-            with contextlib.suppress(Exception):
-                await self.ctx.close_views()
             if self.ctx.events is not None:
                 self.ctx.events.close()
             self.stream.close()
             log.info("disconnect user=%s", self.ctx.user.address if self.ctx.user else "-")
+            self.ctx.select(None)  # last: what the store held for this session's view is freed
+            with contextlib.suppress(Exception):
+                await self.ctx.close_views()
 
     async def _loop(self) -> None:
         while not self._logout:
