@@ -118,6 +118,13 @@ def test_list_pattern_not_utf7_is_ok_and_empty(conns: Connections, pattern: str)
         b'* LIST (\\Subscribed \\HasNoChildren) "/" "INBOX"\r\n']
 
 
+def test_list_reference_not_utf7_is_ok_and_empty(conns: Connections) -> None:
+    raw = conns.raw()
+    assert raw.ok('LIST "&Jjo" "*"') == []
+    assert raw.ok('LIST "&" ("*" "%")') == []
+    assert raw.ok('LSUB "&" "*"') == []
+
+
 def test_list_pattern_matching_nothing(conns: Connections) -> None:
     raw = conns.raw()
     assert raw.ok('LIST "" "no-such-box*"') == []
