@@ -1,4 +1,4 @@
-"""What the port 25 checks cost: SPF + DKIM + DMARC (+ ARC) on vs off, beside Postfix.
+"""What the port 25 checks cost: SPF + DKIM + DMARC (+ ARC, iprev) on vs off, beside Postfix.
 
 smtp-source -F sends one DKIM-signed (RSA 2048, relaxed/relaxed) 1 KB message whose From
 domain publishes SPF (ip4:127.0.0.0/8), its DKIM key and DMARC p=reject, from a loopback DNS
@@ -43,7 +43,7 @@ from posthouse.mailauth.dkim import DkimKeys, sign
 
 RECIPIENT = "bench@example.test"
 SENDER = "bench@source.test"
-CHECKS_OFF = "\n[checks]\nspf = false\ndkim = false\ndmarc = false\narc = false\n"
+CHECKS_OFF = "\n[checks]\nspf = false\ndkim = false\ndmarc = false\narc = false\niprev = false\n"
 
 
 def signed_message(key: rsa.RSAPrivateKey, size: int) -> bytes:

@@ -208,6 +208,16 @@ BENCH_TOML = """
 max_connections = 20000
 max_connections_per_ip = 10000
 shutdown_grace_seconds = 5
+
+# One loopback client sends every benchmark message: no rate limits, no greeting pause.
+[antiabuse]
+greet_pause_ms = 0
+ip_messages_per_window = 0
+ip_recipients_per_window = 0
+sender_messages_per_window = 0
+sender_recipients_per_window = 0
+user_messages_per_window = 0
+user_recipients_per_window = 0
 """
 
 

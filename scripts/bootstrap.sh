@@ -35,3 +35,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     fi
     touch "$stamp"
 fi
+# The Node client of the interop tests (tests/interop/test_imapflow.py), from the lock file.
+flow=tests/interop/imapflow
+if [ "$extra" = "dev" ] && command -v npm >/dev/null \
+        && { [ ! -d "$flow/node_modules" ] || [ "$flow/package-lock.json" -nt "$flow/node_modules" ]; }; then
+    npm ci --prefix "$flow" --no-audit --no-fund --silent && touch "$flow/node_modules"
+fi

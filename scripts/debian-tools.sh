@@ -2,14 +2,15 @@
 # Installs the Debian tools the interop tests and benchmarks drive: swaks, fetchmail,
 # mbsync (isync) with Cyrus SASL's SCRAM plugin, curl, Postfix (smtp-source/smtp-sink and a
 # peer MTA), Dovecot; systemd-analyze (checks contrib/systemd/posthouse.service), useradd and
-# setpriv (the privilege-drop tests).
+# setpriv (the privilege-drop tests); rspamd (tests/integration/test_rspamd_smtp.py runs a
+# private instance).
 # Does nothing when they are all present. Never starts the system instances of
-# Postfix or Dovecot: tests run their own private instances on loopback high ports.
+# Postfix, Dovecot or rspamd: tests run their own private instances on loopback high ports.
 set -euo pipefail
 need=()
 for tool in swaks:swaks fetchmail:fetchmail mbsync:isync curl:curl smtp-source:postfix \
             dovecot:dovecot-imapd doveconf:dovecot-pop3d systemd-analyze:systemd \
-            useradd:passwd setpriv:util-linux; do
+            useradd:passwd setpriv:util-linux rspamd:rspamd; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 [ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)

@@ -12,4 +12,5 @@ echo "== import-linter"
 if ! layers="$(lint-imports --no-cache 2>&1)"; then echo "$layers"; exit 1; fi
 echo "layers ok"
 echo "== pytest"
+# tests/fuzz runs with its short fuzz-ci profile; POSTHOUSE_FUZZ=long for long runs (README).
 exec pytest "$@"

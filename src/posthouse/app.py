@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
     from posthouse.queue.attempt import Timeouts
+    from posthouse.queue.tls_policy import TlsPolicy
+    from posthouse.queue.tlsrpt_report import TlsReporter
 
 log = logging.getLogger("posthouse.app")
 queue_log = logging.getLogger("posthouse.queue")  # build_worker logs as the queue, as before
@@ -54,10 +56,12 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
     ``background`` False (admin commands): leave building the search index, and the repair
     of summaries a crash left out, to the server. The store is given the MIME parse."""
     from posthouse.message.summary import message_text, summarize
+    from posthouse.store.space import SpaceGuard
     from posthouse.store.sqlite.backend import SqliteStore
 
+    space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
-                       auto_index=background)
+                       auto_index=background, space=space)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -85,13 +89,64 @@ def build_trust(config: Config, resolver: Resolver, clock: Clock) -> InboundTrus
     from posthouse.delivery.trust import InboundTrust, arc_check, spf_check
 
     checks = config.checks
-    if not (checks.spf or checks.dkim or checks.dmarc or checks.arc):
+    if not (checks.spf or checks.dkim or checks.dmarc or checks.arc or checks.iprev):
         return None
     hostname = config.server.hostname
     return InboundTrust(resolver, checks, authserv_id=checks.authserv_id or hostname,
                         clock=clock, spf=spf_check(resolver, hostname,
                                                    float(checks.spf_timeout_seconds)),
                         arc=arc_check(resolver))
+
+
+def build_antiabuse(config: Config, resolver: Resolver) -> dict[str, Any]:
+    """The [antiabuse] parts of Services: blocklists, rate limiter, greylist and rspamd
+    client, each None when off."""
+    from posthouse.delivery.blocklists import Blocklists
+    from posthouse.delivery.greylist import Greylist, GreylistTimes
+    from posthouse.delivery.rates import RateLimiter
+    from posthouse.delivery.rspamd import RspamdClient
+
+    ab = config.antiabuse
+    blocklists = Blocklists(resolver, ab)
+    greylist = None
+    if ab.greylist:
+        times = GreylistTimes(delay=float(ab.greylist_delay_seconds),
+                              retry=float(ab.greylist_retry_seconds),
+                              passed=float(ab.greylist_pass_seconds))
+        greylist = Greylist(config.data_path / "greylist.json", times)
+    rspamd = (RspamdClient(ab.rspamd_url, float(ab.rspamd_timeout_seconds))
+              if ab.rspamd_url else None)
+    return {"blocklists": blocklists if blocklists.enabled else None,
+            "rates": RateLimiter(float(ab.rate_window_seconds)),
+            "greylist": greylist, "rspamd": rspamd}
+
+
+def build_tls_policy(config: Config, resolver: Resolver, clock: Clock) -> TlsPolicy:
+    """MTA-STS, DANE and the TLS-RPT result log of [queue], for MX routes."""
+    from posthouse.net.tls import client_context
+    from posthouse.queue.mta_sts import PolicyCache, StsPolicies
+    from posthouse.queue.tls_policy import TlsPolicy
+    from posthouse.queue.tlsrpt import TlsResultLog
+
+    q = config.queue
+    sts = StsPolicies(resolver=resolver, cache=PolicyCache(config.data_path / "mta-sts"),
+                      clock=clock, context=client_context(verify=True, cafile=q.tls_ca_file),
+                      port=q.mta_sts_port, timeout=float(q.mta_sts_timeout_seconds),
+                      ) if q.mta_sts else None
+    results = TlsResultLog(config.data_path / "tlsrpt", clock) if q.tlsrpt else None
+    return TlsPolicy(resolver=resolver, sts=sts, dane=q.dane,
+                     ca_file=q.tls_ca_file, results=results)
+
+
+def build_tls_reporter(config: Config, store: Store, resolver: Resolver, clock: Clock,
+                       wake: Callable[[], None] = lambda: None) -> TlsReporter:
+    """The TLS-RPT sender (RFC 8460) over the data dir's results and the outbound queue."""
+    from posthouse.queue.tlsrpt import TlsResultLog
+    from posthouse.queue.tlsrpt_report import TlsReporter
+
+    return TlsReporter(results=TlsResultLog(config.data_path / "tlsrpt", clock),
+                       resolver=resolver, store=store, submitter=config.server.hostname,
+                       clock=clock, wake=wake)
 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,
@@ -106,10 +161,11 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     from posthouse.queue.connect import Connector, default_tls_contexts
     from posthouse.queue.mx import Routing
 
-    routing = Routing(config.queue, resolver or build_resolver(config),
-                      config.server.hostname, random.Random())
+    resolver = resolver or build_resolver(config)
+    routing = Routing(config.queue, resolver, config.server.hostname, random.Random())
     connector = Connector(routing, config.server.hostname, timeouts or Timeouts(),
-                          default_tls_contexts())
+                          default_tls_contexts(config.queue.tls_ca_file),
+                          build_tls_policy(config, resolver, clock))
     try:
         keys = load_keys(config)
     except DkimKeyError as exc:
@@ -134,6 +190,7 @@ class App:
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
+        self.tls_reporter: TlsReporter | None = None
         self._background: list[asyncio.Task[None]] = []
         self._umask_before: int | None = None
 
@@ -198,11 +255,15 @@ class App:
         """Graceful shutdown: stop accepting, let transactions finish, close the store."""
         if self.listeners is not None:
             await self.listeners.stop(self.cfg.limits.shutdown_grace_seconds)
+        if self.services is not None and self.services.greylist is not None:
+            await self.services.greylist.flush()
         for task in self._background:
             task.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         await self.store.close()
+        if self.services is not None:
+            self.services.authenticator.close()
         self._restore_umask()
 
     def _restore_umask(self) -> None:
@@ -246,6 +307,9 @@ class App:
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
                                          resolver=resolver)
+        if self.cfg.queue.tlsrpt:
+            self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
+                                                   self.queue_worker.wake)
 
         return Services(
             config=self.cfg,
@@ -257,6 +321,7 @@ class App:
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
             trust=build_trust(self.cfg, resolver, self.clock),
+            **build_antiabuse(self.cfg, resolver),
         )
 
     def _specs(self, services: Services) -> list[ListenerSpec]:
@@ -275,9 +340,13 @@ class App:
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker."""
+        """The background loops start() runs as tasks: the outbound queue worker and the
+        TLS-RPT sender (hourly: each past day's reports once)."""
         assert self.queue_worker is not None
-        return [self.queue_worker.run()]
+        loops = [self.queue_worker.run()]
+        if self.tls_reporter is not None:
+            loops.append(self.tls_reporter.run())
+        return loops
 
 
 def _handlers(services: Services) -> dict[str, Handler]:

@@ -79,6 +79,12 @@ class AuthConfig:
     argon2_parallelism: int = 2
     cache_size: int = 10000
     cache_ttl_seconds: int = 3600
+    # Issue 12, defect 1 (auth/scheduler.py): argon2 runs at once, and how many logins may
+    # wait for one, per source address (IPv6: per /64) and in all; past a bound a login gets
+    # the protocol's temporary error at once instead of queueing.
+    max_concurrent_hashes: int = 2
+    max_queued_hashes_per_source: int = 2
+    max_queued_hashes: int = 64
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,9 @@ class LimitsConfig:
     imap_idle_command_seconds: int = 3600  # in IDLE
     pop3_idle_seconds: int = 600  # RFC 1939 3: at least 10 minutes
     shutdown_grace_seconds: int = 30
+    # Below this many free bytes on the data dir's filesystem new mail is refused (452 4.3.1)
+    # and the search index waits (store/space.py); 0 turns the threshold off.
+    min_free_bytes: int = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,14 @@ class QueueConfig:
     concurrency: int = 20
     concurrency_per_domain: int = 4
     transport: dict[str, str] = field(default_factory=dict)  # domain -> "host:port"
+    # Trust anchors (PEM) for certificates of next hops and MTA-STS policy hosts; empty:
+    # the system's bundle.
+    tls_ca_file: str = ""
+    mta_sts: bool = True  # RFC 8461: fetch and apply recipient domains' policies
+    mta_sts_port: int = 443  # the HTTPS port of mta-sts.<domain> (other values: tests)
+    mta_sts_timeout_seconds: int = 30  # one policy fetch, connect to last byte
+    dane: bool = True  # RFC 7672: TLSA records, used only when [dns] validates DNSSEC
+    tlsrpt: bool = True  # RFC 8460: record TLS results and send the daily reports
 
 
 @dataclass(frozen=True)
@@ -159,6 +176,38 @@ class ChecksConfig:
     dmarc_reject: bool = True  # p=reject failures get 550 5.7.1; false: filed in Junk
     authserv_id: str = ""  # Authentication-Results authserv-id; empty: [server] hostname
     spf_timeout_seconds: int = 20  # the whole SPF evaluation (RFC 7208 4.6.4: >= 20 s)
+    iprev: bool = True  # RFC 8601 2.7.3: PTR of the client, forward lookup of the names
+    helo_check: bool = True  # does HELO resolve to the client: noted in the iprev comment
+
+
+BLOCKLIST_ACTIONS = ("reject", "junk", "ignore")
+
+
+@dataclass(frozen=True)
+class AntiabuseConfig:
+    """Port 25 anti-abuse: DNS blocklists, rate limits, greylisting, the greeting pause and
+    rspamd; the rate limits per authenticated user apply to submission too. A limit of 0 is
+    no limit."""
+
+    ip_blocklists: list[str] = field(default_factory=list)  # DNSBL zones (RFC 5782)
+    domain_blocklists: list[str] = field(default_factory=list)  # for MAIL FROM / From domains
+    # "zone" or "zone:127.0.0.N" -> reject | junk | ignore; unlisted codes in 127/8: reject.
+    blocklist_actions: dict[str, str] = field(default_factory=dict)
+    rate_window_seconds: int = 3600
+    ip_messages_per_window: int = 2000  # per client IPv4 address or IPv6 /64
+    ip_recipients_per_window: int = 10000
+    sender_messages_per_window: int = 2000  # per MAIL FROM address
+    sender_recipients_per_window: int = 10000
+    user_messages_per_window: int = 2000  # per authenticated user (submission)
+    user_recipients_per_window: int = 10000
+    greylist: bool = False  # RFC 6647
+    greylist_delay_seconds: int = 300
+    greylist_retry_seconds: int = 2 * 86400  # how long a first sight waits for its retry
+    greylist_pass_seconds: int = 36 * 86400  # a passed triplet (and its client) is let in
+    greylist_skip_spf_pass: bool = True
+    greet_pause_ms: int = 1000  # port 25: wait before the 220; a client talking first: 554
+    rspamd_url: str = ""  # e.g. "http://127.0.0.1:11333"; empty: off
+    rspamd_timeout_seconds: int = 20
 
 
 @dataclass(frozen=True)
@@ -181,6 +230,7 @@ class Config:
     dkim: DkimConfig = field(default_factory=DkimConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
+    antiabuse: AntiabuseConfig = field(default_factory=AntiabuseConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -333,6 +383,13 @@ def _validate(cfg: Config) -> None:
     if cfg.tls.ciphers and not _openssl_selects_a_cipher(cfg.tls.ciphers):
         raise ConfigError(f"{cfg.source}: [tls] key 'ciphers': OpenSSL selects no TLS 1.2 "
                           f"cipher from {cfg.tls.ciphers!r}")
+    if cfg.limits.min_free_bytes < 0:
+        raise ConfigError(f"{cfg.source}: [limits] key 'min_free_bytes' must not be negative")
+    if cfg.auth.max_concurrent_hashes < 1:
+        raise ConfigError(f"{cfg.source}: [auth] key 'max_concurrent_hashes' must be positive")
+    for key in ("max_queued_hashes_per_source", "max_queued_hashes"):
+        if getattr(cfg.auth, key) < 0:
+            raise ConfigError(f"{cfg.source}: [auth] key '{key}' must not be negative")
     for key in _POSITIVE_LIMITS:
         value = getattr(cfg.limits, key)
         if value < 0 or (value == 0 and key != "slow_penalty_seconds"):
@@ -347,6 +404,34 @@ def _validate(cfg: Config) -> None:
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):
         raise ConfigError(
             f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")
+    _validate_antiabuse(cfg.antiabuse, f"{cfg.source}: [antiabuse]")
+
+
+def _validate_antiabuse(ab: AntiabuseConfig, where: str) -> None:
+    for key, value in dataclasses.asdict(ab).items():
+        if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{where} key '{key}' must not be negative")
+    for key in ("rate_window_seconds", "greylist_retry_seconds", "greylist_pass_seconds",
+                "rspamd_timeout_seconds"):
+        if getattr(ab, key) == 0:
+            raise ConfigError(f"{where} key '{key}' must be positive")
+    if ab.greylist_retry_seconds <= ab.greylist_delay_seconds:
+        raise ConfigError(f"{where} greylist_retry_seconds must exceed greylist_delay_seconds")
+    zones = set(ab.ip_blocklists) | set(ab.domain_blocklists)
+    for zone in zones:
+        if not zone or zone.startswith(".") or " " in zone:
+            raise ConfigError(f"{where} blocklist zone {zone!r} is not a domain name")
+    for key, action in ab.blocklist_actions.items():
+        zone, _, code = key.partition(":")
+        if zone not in zones:
+            raise ConfigError(f"{where} blocklist_actions key {key!r}: no such blocklist")
+        if code and not code.startswith("127."):
+            raise ConfigError(f"{where} blocklist_actions key {key!r}: the code must be "
+                              "an address in 127.0.0.0/8 (RFC 5782 2.1)")
+        if action not in BLOCKLIST_ACTIONS:
+            raise ConfigError(f"{where} blocklist_actions {key!r} must be reject|junk|ignore")
+    if ab.rspamd_url and not ab.rspamd_url.startswith("http://"):
+        raise ConfigError(f"{where} key 'rspamd_url' must be an http:// URL")
 
 
 def _openssl_selects_a_cipher(ciphers: str) -> bool:

@@ -12,7 +12,11 @@ from posthouse.store.api import Store
 
 if TYPE_CHECKING:
     from posthouse.auth.authenticator import Authenticator
+    from posthouse.delivery.blocklists import Blocklists
+    from posthouse.delivery.greylist import Greylist
+    from posthouse.delivery.rates import RateLimiter
     from posthouse.delivery.router import Router
+    from posthouse.delivery.rspamd import RspamdClient
     from posthouse.delivery.trust import InboundTrust
 
 
@@ -29,6 +33,11 @@ class Services:
     queue_waker: Callable[[], None] | None = None
     # SPF/DKIM/ARC/DMARC on port 25; None when every check is off.
     trust: InboundTrust | None = None
+    # [antiabuse]: DNS blocklists, rate limits, greylisting, rspamd; None when off.
+    blocklists: Blocklists | None = None
+    rates: RateLimiter | None = None
+    greylist: Greylist | None = None
+    rspamd: RspamdClient | None = None
 
     @property
     def hostname(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,7 +34,7 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 def test_help_on_every_command() -> None:
     for cmd in ([], ["init"], ["serve"], ["domain"], ["domain", "add"], ["user"],
                 ["user", "add"], ["user", "passwd"], ["alias"], ["alias", "add"], ["dns"],
-                ["status"], ["queue"], ["queue", "list"]):
+                ["status"], ["queue"], ["queue", "list"], ["tlsrpt"], ["tlsrpt", "send"]):
         proc = run(*cmd, "--help")
         assert proc.returncode == 0, (cmd, proc.stderr)
         assert "usage:" in proc.stdout
@@ -232,6 +233,27 @@ def test_dns_prints_the_ed25519_record_when_configured(tmp_path: Path) -> None:
     cfg.write_text(cfg.read_text() + f"[dkim]\ned25519_key = '{key}'\n")
     out = run("dns", "example.test", "--data-dir", str(data)).stdout
     assert 'posthouse-ed25519._domainkey.example.test. TXT "v=DKIM1; k=ed25519; p=' in out
+
+
+def test_dns_prints_mta_sts_and_tlsrpt_records(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data), "--hostname", "mx.example.org").returncode == 0
+    out = run("dns", "example.org", "--data-dir", str(data)).stdout
+    assert re.search(r'^_mta-sts\.example\.org\. TXT "v=STSv1; id=[0-9a-f]{16}"$', out, re.M)
+    assert '_smtp._tls.example.org. TXT "v=TLSRPTv1; rua=mailto:postmaster@example.org"' in out
+    assert "https://mta-sts.example.org/.well-known/mta-sts.txt" in out
+    for line in ("version: STSv1", "mode: testing", "mx: mx.example.org", "max_age: 604800"):
+        assert f";   {line}\n" in out
+    assert "PTR record" in out
+    assert "mx.example.org" in out.split("PTR record", 1)[1]
+
+
+def test_tlsrpt_send_with_nothing_recorded(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data)).returncode == 0
+    proc = run("tlsrpt", "send", "--today", "--data-dir", str(data))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0 report(s) queued"
 
 
 def test_internationalized_domains_are_stored_as_a_labels(tmp_path: Path) -> None:

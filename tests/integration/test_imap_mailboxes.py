@@ -38,8 +38,10 @@ def test_select_rev1(srv: ServerThread, client: RawImap) -> None:
     assert lines[5] == b"* OK [UIDNEXT 3] Predicted next UID"
     assert lines[6] == (b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft"
                         b" \\*)] Permanent flags")
-    assert re.fullmatch(rb"\* OK \[MAILBOXID \(F\d+V\d+\)\] Mailbox id", lines[7])
-    assert lines[8] == b"a OK [READ-WRITE] SELECT completed"
+    # RFC 7162 3.1.2.1: with every SELECT, CONDSTORE enabled or not
+    assert re.fullmatch(rb"\* OK \[HIGHESTMODSEQ \d+\] Highest", lines[7])
+    assert re.fullmatch(rb"\* OK \[MAILBOXID \(F\d+V\d+\)\] Mailbox id", lines[8])
+    assert lines[9] == b"a OK [READ-WRITE] SELECT completed"
     second = tls_client(srv)
     assert b"* 0 RECENT" in second.cmd("b", "SELECT INBOX")  # already claimed
     second.close()
@@ -202,7 +204,9 @@ def test_status_items(srv: ServerThread, client: RawImap) -> None:
     assert client.cmd("t", "STATUS INBOX (RECENT)")[0] == b'* STATUS "INBOX" (RECENT 0)'
     assert client.cmd("b", "STATUS Nope (MESSAGES)")[-1].startswith(b"b NO [NONEXISTENT]")
     assert client.cmd("c", "STATUS INBOX (BOGUS)")[-1].startswith(b"c BAD")
-    assert client.cmd("d", "STATUS INBOX (HIGHESTMODSEQ)")[-1].startswith(b"d BAD")
+    # RFC 7162 3.1.6: offered now, and it enables CONDSTORE
+    assert client.cmd("d", "STATUS INBOX (HIGHESTMODSEQ)")[0].startswith(
+        b'* STATUS "INBOX" (HIGHESTMODSEQ ')
 
 
 def test_quota(srv: ServerThread) -> None:

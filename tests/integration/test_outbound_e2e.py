@@ -118,3 +118,29 @@ def test_unknown_user_at_b_bounces_to_a_sender(a_server: ServerThread,
     assert b"Diagnostic-Code: smtp; 550" in notice
     assert b"bob@b.test" not in notice.split(b"Content-Type: message/rfc822")[0].split(
         b"message/delivery-status")[1]
+
+
+def test_notice_written_by_a_is_signed_for_its_domain(a_server: ServerThread,
+                                                      b_server: ServerThread,
+                                                      dns_server: DnsServer) -> None:
+    # A DSN from MAILER-DAEMON@mx.a.test (null sender) is DKIM-signed with d=a.test, the
+    # local domain above the hostname: relaxed-aligned for DMARC at the receiver.
+    data = b"From: bob@b.test\r\nSubject: big\r\n\r\n" + b"x" * 200 + b"\r\n"
+    # Room for the SIZE announced at RCPT, not for the trace fields added on delivery: the
+    # message is taken for alice and carol gets a DSN (5.2.2) sent back to bob at B.
+    a_server.add_user("carol@a.test", quota_bytes=len(data) + 5)
+    with smtplib.SMTP("127.0.0.1", a_server.port("smtp"), timeout=10) as client:
+        assert client.sendmail("bob@b.test", ["alice@a.test", "carol@a.test"], data) == {}
+    wait_for(lambda: len(b_server.inbox("bob@b.test")) == 1)
+    (notice,) = b_server.inbox("bob@b.test")
+    assert b"MAILER-DAEMON@mx.a.test" in notice
+    signed = notice[notice.index(b"DKIM-Signature:"):]
+    assert b"d=a.test" in signed.split(b"\r\n\r\n", 1)[0]
+    res = dns.resolver.Resolver(configure=False)
+    res.nameservers = ["127.0.0.1"]
+    res.port = dns_server.port
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes:
+        return b"".join(b"".join(r.strings) for r in res.resolve(name.decode(), "TXT"))
+
+    assert dkim.verify(signed, dnsfunc=lookup)

@@ -43,8 +43,8 @@ def keywords(s: RawSmtp) -> list[str]:
 # -- EHLO (RFC 5321 4.1.1.1, RFC 3207 4.2, RFC 4954 4) -------------------------------------
 
 @pytest.mark.parametrize(("listener", "plain", "after_tls"), [
-    ("smtp", [*COMMON, "STARTTLS"], COMMON),
-    ("submission", [*COMMON, "STARTTLS"], [*COMMON, AUTH]),
+    ("smtp", [*COMMON, "STARTTLS"], [*COMMON, "REQUIRETLS"]),  # RFC 8689 4.1: after TLS
+    ("submission", [*COMMON, "STARTTLS"], [*COMMON, "REQUIRETLS", AUTH]),
 ])
 def test_ehlo_keywords_before_and_after_starttls(users: ServerThread, listener: str,
                                                  plain: list[str],
@@ -58,7 +58,7 @@ def test_ehlo_keywords_before_and_after_starttls(users: ServerThread, listener: 
 
 def test_ehlo_keywords_on_465(users: ServerThread) -> None:
     with greeted(users, "submissions") as s:
-        assert keywords(s) == [*COMMON, AUTH]
+        assert keywords(s) == [*COMMON, "REQUIRETLS", AUTH]
         reply = s.cmd("STARTTLS")
         assert (reply.code, reply.enhanced) == (503, "5.5.1"), reply
 

@@ -29,7 +29,18 @@ def dns() -> Iterator[DnsServer]:
         "fail.spf.test": {"TXT": spf("v=spf1 ip4:192.0.2.0/24 -all exp=why.spf.test")},
         "why.spf.test": {"TXT": spf("%{i} may not send for %{d}")},
         "client.spf.test": {"A": ["127.0.0.1"], "TXT": spf("v=spf1 a -all")},
+        "soft.spf.test": {"TXT": spf("v=spf1 ip4:192.0.2.1 ~all")},
+        "neutral.spf.test": {"TXT": spf("v=spf1 ?all")},
+        "broken.spf.test": {"TXT": spf("v=spf1 ip4:300.1.1.1 -all")},
+        "loop.spf.test": {"TXT": spf("v=spf1 include:loop.spf.test -all")},
+        "down.spf.test": {"TXT": spf("v=spf1 include:servfail.spf.test -all")},
+        # RFC 7208 Appendix A.1: "v=spf1 mx -all" with example.com's MX hosts.
+        "example.com": {"MX": ["10 mail-a.example.com.", "20 mail-b.example.com."],
+                        "TXT": spf("v=spf1 mx -all")},
+        "mail-a.example.com": {"A": ["192.0.2.129"]},
+        "mail-b.example.com": {"A": ["127.0.0.1"]},
     })
+    server.servfail.add("servfail.spf.test")
     server.start()
     yield server
     server.stop()
@@ -37,7 +48,7 @@ def dns() -> Iterator[DnsServer]:
 
 def start(tmp_path: Path, dns: DnsServer, *, spf_on: bool) -> ServerThread:
     cfg = replace_section(make_config(tmp_path / "data"),
-                          checks=ChecksConfig(spf=spf_on, spf_timeout_seconds=5),
+                          checks=ChecksConfig(spf=spf_on, spf_timeout_seconds=5, iprev=False),
                           queue=QueueConfig(resolver=dns.address))
     server = ServerThread(cfg).start()
     server.add_user(ANN)
@@ -89,5 +100,25 @@ def test_off_when_configured(tmp_path: Path, dns: DnsServer) -> None:
         got = fields(send(server, "someone@pass.spf.test"))
         assert not any(f.startswith("Received-SPF:") for f in got)
         assert ("pass.spf.test", "TXT") not in dns.queries
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(("sender", "result"), [
+    ("a@soft.spf.test", "softfail"),
+    ("a@neutral.spf.test", "neutral"),
+    ("a@broken.spf.test", "permerror"),  # RFC 7208 4.6: a syntax error
+    ("a@loop.spf.test", "permerror"),  # 4.6.4: more than 10 DNS-querying terms
+    ("a@down.spf.test", "temperror"),  # 5.2: the include's lookup failed
+    ("a@example.com", "pass"),  # Appendix A.1 "mx": 127.0.0.1 is mail-b's address
+])
+def test_every_result_recorded_and_mail_accepted(tmp_path: Path, dns: DnsServer, sender: str,
+                                                 result: str) -> None:
+    server = start(tmp_path, dns, spf_on=True)
+    try:
+        got = fields(send(server, sender))
+        assert got[1].startswith(f"Received-SPF: {result} ("), got[1]
+        assert f"spf={result} " in got[2], got[2]
+        assert f"smtp.mailfrom={sender}" in got[2], got[2]
     finally:
         server.stop()

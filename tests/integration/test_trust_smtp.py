@@ -57,6 +57,7 @@ def dns() -> Iterator[DnsServer]:
 
 
 def start(tmp_path: Path, dns: DnsServer, **checks: object) -> ServerThread:
+    checks.setdefault("iprev", False)  # tests/integration/test_antiabuse_smtp.py has it
     cfg = replace_section(make_config(tmp_path / "data"),
                           checks=ChecksConfig(**checks),  # type: ignore[arg-type]
                           dns=DnsConfig(resolver=dns.address, timeout_seconds=2))
@@ -98,8 +99,18 @@ def test_signed_aligned_mail_passes(server: ServerThread) -> None:
     results = auth_results(server.inbox(ANN)[-1])
     assert results.startswith("Authentication-Results: mx.example.test; "
                               "spf=pass smtp.mailfrom=bounces@signer.test; "
+                              "spf=none smtp.helo=client.test; "
                               "dkim=pass header.d=signer.test header.s=sel header.a=rsa-sha256")
     assert results.endswith("dmarc=pass (p=reject dis=none) header.from=signer.test")
+
+
+def test_signature_whose_key_is_missing_is_a_permerror(server: ServerThread) -> None:
+    signed = sign(message("ceo@blog.test", "nokey"), keys=DkimKeys("gone", KEY),
+                  domain="blog.test", timestamp=1_900_000_000)
+    send(server, "x@bulk.test", signed)
+    results = auth_results(server.inbox(ANN)[-1])
+    assert "dkim=permerror (no key for signature) header.d=blog.test header.s=gone" in results
+    assert "dmarc=fail (p=none dis=none) header.from=blog.test" in results
 
 
 def test_dmarc_reject_refuses_at_end_of_data(server: ServerThread) -> None:
@@ -219,10 +230,11 @@ def test_arc_chain_is_recorded(server: ServerThread) -> None:
 
     send(server, "x@bulk.test", list_sealed(message("me@blog.test", "sealed")))
     results = ours()
-    assert "arc=pass (i=1; chain list.test) header.oldest-pass=0;" in results
+    assert ("arc=pass (i=1; chain list.test) smtp.remote-ip=127.0.0.1 "
+            "header.oldest-pass=0;") in results
     assert "dmarc=fail (p=none dis=none) header.from=blog.test" in results
     send(server, "x@bulk.test", list_sealed(message("me@blog.test", "edited")) + b"more\r\n")
     assert ("arc=fail (i=1; chain list.test; ARC-Message-Signature i=1: body hash did not "
-            "verify);") in ours()
+            "verify) smtp.remote-ip=127.0.0.1;") in ours()
     send(server, "x@bulk.test", message("me@blog.test", "plain"))
     assert "arc=none;" in auth_results(server.inbox(ANN)[-1])

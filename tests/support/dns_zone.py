@@ -19,6 +19,9 @@ from posthouse.dns.resolver import (
     NullMx,
     PtrAnswer,
     TempFail,
+    TlsaAnswer,
+    TlsaRecord,
+    TlsaRecords,
     TxtAnswer,
 )
 
@@ -80,3 +83,13 @@ class ZoneResolver:
         if not isinstance(got, list):
             return got
         return tuple(r.target.to_text(omit_final_dot=True).lower() for r in got)
+
+    async def tlsa(self, name: str) -> TlsaAnswer:
+        got = self._rdata(name, "TLSA")
+        if not isinstance(got, list):
+            return got
+        return TlsaRecords(tuple(TlsaRecord(r.usage, r.selector, r.mtype, bytes(r.cert))
+                                 for r in got), secure=True)
+
+    async def is_secure(self, name: str, rdtype: str) -> bool:
+        return True

@@ -6,7 +6,9 @@ Records are a dict: name -> type -> list of rdata in zone-file text, e.g.::
      "null.test": {"MX": ["0 ."]}}
 
 A name not in the dict answers NXDOMAIN, a known name without the type answers NODATA, a name
-in ``servfail`` answers SERVFAIL. ``records`` may be changed while the server runs. UDP
+in ``servfail`` answers SERVFAIL, an
+answer for a name in ``secure`` carries the AD bit (as from a validating resolver; nothing
+is signed: this is a test server). ``records`` may be changed while the server runs. UDP
 answers too large for the client's buffer are truncated (TC), so clients retry over TCP.
 """
 
@@ -45,6 +47,7 @@ class DnsServer(LoopThread):
         super().__init__()
         self.records: Records = {k.lower().rstrip("."): v for k, v in (records or {}).items()}
         self.servfail: set[str] = set()
+        self.secure: set[str] = set()
         self.queries: list[tuple[str, str]] = []
         self.tcp_queries = 0
         self.port = 0
@@ -116,6 +119,8 @@ class DnsServer(LoopThread):
         elif entry.get(rdtype):
             response.answer.append(dns.rrset.from_text_list(
                 question.name, 300, dns.rdataclass.IN, question.rdtype, entry[rdtype]))
+        if name in self.secure and name not in self.servfail:
+            response.flags |= dns.flags.AD
         limit = 65535 if tcp else (query.payload if query.edns >= 0 else 512)
         try:
             return response.to_wire(max_size=limit)

@@ -79,8 +79,10 @@ class PeerSmtp(LoopThread):
     def __init__(self, *, hostname: str = "mx.peer.test",
                  extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
                  tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
-                 auth: tuple[str, str] | None = None) -> None:
+                 auth: tuple[str, str] | None = None, address: str = "127.0.0.1",
+                 port: int = 0) -> None:
         super().__init__()
+        self.address = address
         self.hostname = hostname
         self.extensions = extensions
         self.tls = tls
@@ -94,7 +96,7 @@ class PeerSmtp(LoopThread):
         self.open_now = 0  # connections open at this moment
         self.most_open = 0  # the most that were ever open at once
         self.delay = 0.0  # seconds to wait before answering the end of data
-        self.port = 0
+        self.port = port
         self._cond = threading.Condition()
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -113,7 +115,8 @@ class PeerSmtp(LoopThread):
 
     async def _bind(self) -> None:
         ctx = self.tls if self.implicit_tls else None
-        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0, ssl=ctx)
+        self._server = await asyncio.start_server(self._client, self.address, self.port,
+                                                  ssl=ctx)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:

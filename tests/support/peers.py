@@ -570,17 +570,21 @@ class DovecotPeer(_Managed):
 
     users maps full addresses to plaintext passwords (passwd-file, scheme PLAIN); each user's
     mail is ``<workdir>/mail/<domain>/<local>/Maildir``. Plaintext login works from 127.0.0.1.
+    ``hashed`` maps some of them to a stored password with its scheme instead (e.g.
+    ``{ARGON2ID}$argon2id$...``), so that logins cost what a real server's do.
     """
 
     def __init__(self, workdir: Path, *, imap_port: int, pop3_port: int,
                  users: dict[str, str], mail: Literal["maildir"] = "maildir",
-                 owner: MailOwner | None = None, start_timeout: float = 20.0) -> None:
+                 owner: MailOwner | None = None, start_timeout: float = 20.0,
+                 hashed: dict[str, str] | None = None) -> None:
         if mail != "maildir":
             raise ValueError("only Maildir storage is supported")
         self.root = Path(workdir).resolve()
         self.imap_port = imap_port
         self.pop3_port = pop3_port
         self.users = {a.lower(): p for a, p in users.items()}
+        self.hashed = {a.lower(): h for a, h in (hashed or {}).items()}
         self.owner = owner
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[bytes] | None = None
@@ -654,7 +658,8 @@ class DovecotPeer(_Managed):
             _mkdir(self.root / sub)
         _mkdir(self.root / "mail", owner)
         users = self.root / "users"
-        users.write_text("".join(f"{a}:{{PLAIN}}{p}\n" for a, p in self.users.items()))
+        users.write_text("".join(f"{a}:{self.hashed.get(a) or '{PLAIN}' + p}\n"
+                                 for a, p in self.users.items()))
         users.chmod(0o644)  # test passwords; the auth process runs as dovecot
         for address in self.users:
             self._make_maildir(address, owner)

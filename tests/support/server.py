@@ -17,6 +17,7 @@ from posthouse.app import App, build_hasher
 from posthouse.auth.passwords import scram_secrets_for
 from posthouse.config import (
     PROTOCOLS,
+    AntiabuseConfig,
     AuthConfig,
     ChecksConfig,
     Config,
@@ -33,15 +34,22 @@ PASSWORD = "correct horse battery"
 
 def make_config(data_dir: Path, **auth: Any) -> Config:
     """Every listener on 127.0.0.1:0, cheap argon2 (tests create many users), the port 25
-    checks off (they need a DNS server: the tests of the checks start their own)."""
+    checks off (they need a DNS server: the tests of the checks start their own), no pause
+    before the port 25 greeting and no rate limits (one loopback client sends everything;
+    tests/integration/test_antiabuse_smtp.py sets its own)."""
     listen = ListenConfig(**{p: ["127.0.0.1:0"] for p in PROTOCOLS})
     auth_cfg = AuthConfig(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1)
     auth_cfg = dataclasses.replace(auth_cfg, **auth)
     return Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(data_dir)),
-                  listen=listen, auth=auth_cfg, checks=NO_CHECKS)
+                  listen=listen, auth=auth_cfg, checks=NO_CHECKS,
+                  antiabuse=NO_FILTERS)
 
 
-NO_CHECKS = ChecksConfig(spf=False, dkim=False, dmarc=False, arc=False)
+NO_CHECKS = ChecksConfig(spf=False, dkim=False, dmarc=False, arc=False, iprev=False)
+NO_FILTERS = AntiabuseConfig(
+    greet_pause_ms=0, ip_messages_per_window=0, ip_recipients_per_window=0,
+    sender_messages_per_window=0, sender_recipients_per_window=0,
+    user_messages_per_window=0, user_recipients_per_window=0)
 
 
 class ServerThread:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
 import pytest
 
 from posthouse.auth import (
     Authenticator,
+    HashBusy,
+    HashScheduler,
     PasswordHasher,
     Principal,
     Throttle,
@@ -65,8 +67,15 @@ class CountingHasher(PasswordHasher):
         return super().verify(encoded, password)
 
 
+class RefusingScheduler(HashScheduler):
+    """A scheduler whose queue is always full."""
+
+    async def run(self, ip: str, work: Callable[[], T]) -> T:
+        raise HashBusy
+
+
 class Harness:
-    def __init__(self, **policy: float) -> None:
+    def __init__(self, scheduler: HashScheduler | None = None, **policy: float) -> None:
         self.clock = FakeClock()
         self.hasher = CountingHasher()
         self.accounts = FakeAccounts()
@@ -80,6 +89,7 @@ class Harness:
             throttle=self.throttle,
             clock=self.clock,
             sleep=self._sleep,
+            scheduler=scheduler,
         )
 
     async def _sleep(self, seconds: float) -> None:
@@ -227,7 +237,7 @@ def test_concurrent_logins() -> None:
 
     async def many() -> list[Principal | None]:
         return await asyncio.gather(
-            *(h.auth.authenticate(f"u{i}@x.org", f"pw{i}", remote_ip="192.0.2.1")
+            *(h.auth.authenticate(f"u{i}@x.org", f"pw{i}", remote_ip=f"192.0.2.{i}")
               for i in range(5))
         )
 
@@ -246,3 +256,26 @@ def test_build_authenticator_from_config() -> None:
     assert run(auth.authenticate("a@x.org", "pw", remote_ip="192.0.2.1")) == Principal(3, "a@x.org")
     assert run(auth.authenticate("a@x.org", "pw", remote_ip="192.0.2.1")) is not None
     assert len(hasher.verifications) == 1  # the second login hit the cache
+
+
+def test_a_full_hash_queue_refuses_without_counting_a_failure() -> None:
+    """HashBusy cost no hash: it is not a guess, so neither the source nor the account is
+    delayed for it (a flood must not push a real user into the throttle); the answer only
+    waits the fixed busy delay."""
+    h = Harness(scheduler=RefusingScheduler())
+    h.add("alice@example.org", "s3cret", user_id=7)
+    for password in ("wrong", "s3cret"):
+        with pytest.raises(HashBusy):
+            h.login("alice@example.org", password)
+    assert h.sleeps == [1.0, 1.0]  # the busy delay alone, no throttle delay
+    assert h.throttle.refused_for("192.0.2.1") == 0.0
+    assert h.hasher.verifications == []
+
+
+def test_a_cached_login_never_waits_for_the_scheduler() -> None:
+    h = Harness()
+    h.add("alice@example.org", "s3cret", user_id=7)
+    assert h.login("alice@example.org", "s3cret") is not None  # verified once, now cached
+    h.auth.scheduler = RefusingScheduler()
+    assert h.login("alice@example.org", "s3cret", ip="203.0.113.9") == Principal(
+        7, "alice@example.org")

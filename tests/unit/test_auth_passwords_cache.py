@@ -115,3 +115,13 @@ def test_cache_invalidate_and_clear() -> None:
 def test_cache_rejects_bad_bounds(max_entries: int, ttl: float) -> None:
     with pytest.raises(ValueError, match="positive"):
         VerificationCache(max_entries=max_entries, ttl=ttl)
+
+
+def test_cache_may_hold_before_any_store_lookup() -> None:
+    clock = FakeClock()
+    cache = VerificationCache(ttl=60, clock=clock)
+    cache.store("a@x.org", "pw", "$hash1")
+    assert cache.may_hold("A@x.org", "pw")
+    assert not cache.may_hold("a@x.org", "other")
+    clock.mono += 61
+    assert not cache.may_hold("a@x.org", "pw")

@@ -90,6 +90,15 @@ VALID: list[tuple[bytes, c.ImapCommand]] = [
     # mailboxes
     (b"a SELECT inbox", c.SelectCommand("INBOX")),
     (b"a SELECT InBoX (CONDSTORE)", c.SelectCommand("INBOX", condstore=True)),
+    # RFC 7162 3.2.5: QRESYNC (uidvalidity modseq [known-uids [seq-match-data]])
+    (b"a SELECT x (QRESYNC (67890007 20050715194045000 41,43:211,214:541))",
+     c.SelectCommand("x", qresync=c.QresyncParams(67890007, 20050715194045000,
+                                                  S("41,43:211,214:541")))),
+    (b"a EXAMINE x (QRESYNC (1 2 1:9 (1:3,5 1:3,9)) CONDSTORE)",
+     c.ExamineCommand("x", condstore=True, qresync=c.QresyncParams(
+         1, 2, S("1:9"), (S("1:3,5"), S("1:3,9"))))),
+    (b"a SELECT x (QRESYNC (1 2 (4 9)))",
+     c.SelectCommand("x", qresync=c.QresyncParams(1, 2, None, (S("4"), S("9"))))),
     (b'a EXAMINE "Entw&APw-rfe"', c.ExamineCommand("Entwürfe")),
     (b"a EXAMINE {5}\r\nDraft", c.ExamineCommand("Draft")),
     (b"a CREATE Projects/2024", c.CreateCommand("Projects/2024")),
@@ -275,6 +284,8 @@ VALID: list[tuple[bytes, c.ImapCommand]] = [
         c.FetchCommand(S("1:*"), (Attr.FLAGS,), uid=True, changedsince=12345),
     ),
     (b"a FETCH 1 (MODSEQ)", c.FetchCommand(S("1"), (Attr.MODSEQ,))),
+    (b"a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12 VANISHED)",
+     c.FetchCommand(S("300:500"), (Attr.FLAGS,), True, 12, vanished=True)),
 ]
 
 
@@ -445,7 +456,10 @@ INVALID: list[tuple[bytes, Status, str | None]] = [
     (b"a SELECT caf\xc3\xa9", Status.BAD, None),  # 8-bit atom
     (b'a SELECT "caf\xc3\xa9"', Status.NO, "CANNOT"),  # 8-bit without UTF8=ACCEPT
     (b"a SELECT &AGE-", Status.NO, "CANNOT"),  # non-canonical modified UTF-7
-    (b"a SELECT x (QRESYNC (1 2))", Status.BAD, None),
+    (b"a SELECT x (QRESYNC (1 0))", Status.BAD, None),
+    (b"a SELECT x (QRESYNC (1 2 1:*))", Status.BAD, None),
+    (b"a SELECT x (QRESYNC (1 2 1:5 (1:3)))", Status.BAD, None),
+    (b"a SELECT x (QRESYNC (1 2) QRESYNC (1 2))", Status.BAD, None),
     (b"a CREATE x (USE (\\Bogus))", Status.NO, "USEATTR"),
     (b"a CREATE x (FOO)", Status.BAD, None),
     (b"a STATUS x (MESSAGES BOGUS)", Status.BAD, None),
@@ -489,7 +503,8 @@ INVALID: list[tuple[bytes, Status, str | None]] = [
     (b"a FETCH 1 BINARY[TEXT]", Status.BAD, None),
     (b"a FETCH 1 BINARY", Status.BAD, None),
     (b"a FETCH 1 BODY.PEEK", Status.BAD, None),
-    (b"a FETCH 1 FLAGS (VANISHED)", Status.BAD, None),
+    (b"a FETCH 1 FLAGS (VANISHED VANISHED)", Status.BAD, None),
+    (b"a FETCH 1 FLAGS ()", Status.BAD, None),
     (b"a FETCH 4294967296 FLAGS", Status.BAD, None),
     (b"a SEARCH", Status.BAD, None),
     (b"a SEARCH BOGUS", Status.BAD, None),

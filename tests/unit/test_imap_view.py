@@ -328,3 +328,27 @@ def test_compress() -> None:
     assert compress([]) == ""
     assert str(S("1:3,7:*")) == "1:3,7:*"
     assert str(S("$")) == "$"
+
+
+def test_qresync_sends_one_vanished() -> None:
+    """RFC 7162 3.2.10: with QRESYNC, expunges are one VANISHED uid-set."""
+    v = view(1, 2, 3, 5, 8, qresync=True)
+    v.apply(MessagesExpunged(1, 7, (2, 3, 8), 9, OTHER))
+    assert wire(v.flush(allow_expunge=False)) == []
+    assert wire(v.flush(allow_expunge=True)) == [b"* VANISHED 2:3,8"]
+    assert list(v.uids) == [1, 5]
+
+
+def test_vanished_earlier_exact_and_conservative() -> None:
+    """Tombstones inside the client's set that the view no longer holds; without complete
+    tombstones, every uid up to the ceiling the view does not hold (RFC 7162 3.2.5.1)."""
+    v = view(1, 4, 6, 9)
+    v.apply(added(12))  # pending: still held
+    assert v.vanished_earlier([2, 3, 7, 4], complete=True, within=None, ceiling=12) == [2, 3, 7]
+    assert v.vanished_earlier([2, 3, 7], complete=True, within=S("3:7"), ceiling=12) == [3, 7]
+    assert v.vanished_earlier([], complete=False, within=S("1:5,8"), ceiling=12) == [2, 3, 5, 8]
+    assert v.vanished_earlier([], complete=False, within=None, ceiling=12) == [
+        2, 3, 5, 7, 8, 10, 11]
+    assert v.last_uid == 12
+    assert v.holds(12)
+    assert not v.holds(11)

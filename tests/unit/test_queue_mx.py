@@ -81,7 +81,8 @@ def test_own_host_and_worse_are_dropped() -> None:
 
 def test_mx_route() -> None:
     res = FakeResolver({"peer.test": (MxHost(20, "mx2.peer.test"), MxHost(10, "mx1.peer.test"))})
-    assert route(res, "peer.test") == MxRoute((Hop("mx1.peer.test", 25), Hop("mx2.peer.test", 25)))
+    assert route(res, "peer.test") == MxRoute(
+        (Hop("mx1.peer.test", 25), Hop("mx2.peer.test", 25)), policy_domain="peer.test")
 
 
 def test_null_mx_is_permanent() -> None:
@@ -105,7 +106,7 @@ def test_nxdomain_is_permanent_tempfail_is_not() -> None:
 def test_no_mx_means_implicit_mx() -> None:
     """RFC 5321 5.1: no MX records -> the domain itself, preference 0."""
     got = route(FakeResolver({"plain.test": NoRecords()}), "plain.test", outbound_port=2525)
-    assert got == MxRoute((Hop("plain.test", 2525, implicit=True),))
+    assert got == MxRoute((Hop("plain.test", 2525, implicit=True),), policy_domain="plain.test")
 
 
 def test_loop_to_ourselves_is_permanent() -> None:
@@ -144,7 +145,8 @@ def test_address_literals() -> None:
 
 def test_idn_domain_is_looked_up_as_a_label() -> None:
     res = FakeResolver({"xn--bcher-kva.test": (MxHost(10, "mx.xn--bcher-kva.test"),)})
-    assert route(res, "Bücher.test") == MxRoute((Hop("mx.xn--bcher-kva.test", 25),))
+    assert route(res, "Bücher.test") == MxRoute((Hop("mx.xn--bcher-kva.test", 25),),
+                                                policy_domain="xn--bcher-kva.test")
     assert res.asked == ["xn--bcher-kva.test"]
 
 

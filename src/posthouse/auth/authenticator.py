@@ -1,5 +1,14 @@
-"""Credentials -> Principal: store lookup, verification cache, argon2 in a thread, throttling;
-the SCRAM-SHA-256 side (stored secrets, the verdict on a proof) under the same throttle."""
+"""Credentials -> Principal: store lookup, verification cache, argon2 through the hash
+scheduler, throttling; the SCRAM-SHA-256 side (stored secrets, the verdict on a proof) under
+the same throttle.
+
+A login the verification cache knows never waits for a hash slot. A login that would have to
+wait past the scheduler's bounds raises ``HashBusy`` (auth/scheduler.py) without hashing; it
+is not counted as a failed guess: it cost no hash, and counting it would let a flood push a
+real user's account (or shared address) into the throttle's delays. It is answered after
+``busy_delay`` (a timer, no CPU), so a client retrying at once on the same connection cannot
+spin the event loop.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +16,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from posthouse.auth.cache import VerificationCache
 from posthouse.auth.passwords import PasswordHasher, scram_secrets_for
+from posthouse.auth.scheduler import HashBusy, HashScheduler
 from posthouse.auth.throttle import Throttle
 from posthouse.clock import Clock, SystemClock
 from posthouse.sasl import ScramSecrets
@@ -49,7 +59,8 @@ class Authenticator:
         throttle: Throttle,
         clock: Clock | None = None,
         sleep: Sleep = asyncio.sleep,
-        max_concurrent_hashes: int = 2,
+        scheduler: HashScheduler | None = None,
+        busy_delay: float = 1.0,
     ) -> None:
         self._accounts = accounts
         self._hasher = hasher
@@ -57,8 +68,14 @@ class Authenticator:
         self._throttle = throttle
         self._clock = clock or SystemClock()
         self._sleep = sleep
-        # Each argon2 run takes memory_cost of RAM and a core; bound how many run at once.
-        self._hash_slots = asyncio.Semaphore(max_concurrent_hashes)
+        # Each argon2 run takes memory_cost of RAM and a core: the scheduler bounds how many
+        # run at once and how many may wait, per source and in all.
+        self.scheduler = scheduler or HashScheduler(clock=self._clock)
+        self._busy_delay = busy_delay
+
+    def close(self) -> None:
+        """Let the hashing threads end (at shutdown)."""
+        self.scheduler.close()
 
     def refused_for(self, remote_ip: str) -> float:
         """Seconds this source is still refused (adapters may say so before asking)."""
@@ -70,22 +87,26 @@ class Authenticator:
         """The principal for these credentials, or None after the throttle delay.
 
         ``username`` is the full address (case-insensitive). Unknown users are verified
-        against a dummy hash, so they take as long as a wrong password.
+        against a dummy hash, so they take as long as a wrong password. Raises HashBusy when
+        the hash queue is full (nothing verified, nothing counted).
         """
         address = username.strip().lower()
         if self._throttle.refused_for(remote_ip) > 0:
             await self._fail(remote_ip, address, "source refused")
             return None
         if not _plausible(address, password):
-            await self._verify(self._hasher.dummy_hash, password[:MAX_PASSWORD])
+            await self._verify(self._hasher.dummy_hash, password[:MAX_PASSWORD], remote_ip)
             await self._fail(remote_ip, address, "malformed credentials")
             return None
+        if not self._cache.may_hold(address, password) and self.scheduler.refuses_now(
+                remote_ip):
+            await self._busy(remote_ip)  # before the store lookup: a flood costs no read
         user = await self._accounts.get_user(address)
         if user is not None and self._cache.lookup(address, password, user.password_hash):
             return await self._succeeded(user, password, remote_ip)
         stored = user.password_hash if user is not None else self._hasher.dummy_hash
         started = self._clock.monotonic()
-        matched = await self._verify(stored, password)
+        matched = await self._verify(stored, password, remote_ip)
         log.debug("auth: argon2 verification took %.3f s", self._clock.monotonic() - started)
         if user is None or not matched:
             await self._fail(remote_ip, address, "wrong password" if user else "unknown user")
@@ -151,9 +172,18 @@ class Authenticator:
         if stored:
             log.info("auth: SCRAM secrets added for %s", user.address)
 
-    async def _verify(self, stored: str, password: str) -> bool:
-        async with self._hash_slots:
-            return await asyncio.to_thread(self._hasher.verify, stored, password)
+    async def _verify(self, stored: str, password: str, remote_ip: str) -> bool:
+        try:
+            return await self.scheduler.run(
+                remote_ip, lambda: self._hasher.verify(stored, password))
+        except HashBusy:
+            await self._busy(remote_ip)
+
+    async def _busy(self, remote_ip: str) -> NoReturn:
+        """Wait the busy delay, then raise HashBusy."""
+        log.debug("auth: hash queue full, temporary refusal ip=%s", remote_ip)
+        await self._sleep(self._busy_delay)
+        raise HashBusy
 
     async def _fail(self, remote_ip: str, address: str, reason: str) -> None:
         # The reason is logged for the operator only; the client learns nothing from it.
@@ -182,6 +212,11 @@ def build_authenticator(
     cache = VerificationCache(
         max_entries=cfg.auth.cache_size, ttl=float(cfg.auth.cache_ttl_seconds), clock=clock
     )
+    scheduler = HashScheduler(
+        slots=cfg.auth.max_concurrent_hashes, per_source=cfg.auth.max_queued_hashes_per_source,
+        total=cfg.auth.max_queued_hashes, clock=clock,
+    )
     return Authenticator(
-        accounts, hasher=hasher, cache=cache, throttle=Throttle(clock=clock), clock=clock
+        accounts, hasher=hasher, cache=cache, throttle=Throttle(clock=clock), clock=clock,
+        scheduler=scheduler,
     )

@@ -63,6 +63,12 @@ class VerificationCache:
         self._entries.move_to_end(slot)
         return True
 
+    def may_hold(self, address: str, password: str) -> bool:
+        """Whether an unexpired entry for this password exists (not checked against the
+        stored hash: ``lookup`` does that); lets a refusal skip the store lookup."""
+        entry = self._entries.get(self._slot(address, password))
+        return entry is not None and entry.expires > self._clock.monotonic()
+
     def store(self, address: str, password: str, verified_hash: str) -> None:
         """Remember a successful verification of ``password`` against ``verified_hash``."""
         slot = self._slot(address, password)

@@ -6,7 +6,9 @@ mechanism and settles what it produces with the authenticator: ``Credentials`` (
 are verified; SCRAM's ``NeedSecrets`` is answered with the user's stored secrets, its
 ``Verified`` becomes a principal and an invalid proof counts as a failed login, all under the
 authenticator's throttle. The session only frames challenges and maps a ``SaslOutcome`` to its
-protocol's reply.
+protocol's reply. A password the hash queue has no room for ends the exchange UNAVAILABLE:
+SMTP 454 4.7.0 (RFC 4954 6), IMAP NO [UNAVAILABLE] (RFC 5530 3), POP3 -ERR [SYS/TEMP]
+(RFC 3206 4).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import enum
 
 from posthouse import sasl
 from posthouse.auth.authenticator import Authenticator, Principal
+from posthouse.auth.scheduler import HashBusy
 
 
 class SaslOutcome(enum.Enum):
@@ -24,6 +27,7 @@ class SaslOutcome(enum.Enum):
     CANCELLED = "cancelled"  # the client sent "*" (RFC 4954 4, RFC 5034 4, RFC 9051 6.2.2)
     BAD_BASE64 = "bad-base64"  # a client line that is not base64
     MALFORMED = "malformed"  # a message the mechanism cannot read, too long, or unsupported
+    UNAVAILABLE = "unavailable"  # too many logins waiting for a password hash: try later
 
 
 ExchangeResult = Principal | sasl.Challenge | SaslOutcome
@@ -74,8 +78,11 @@ class SaslExchange:
             return result
         if isinstance(result, sasl.Credentials):
             self._authcid = result.authcid
-            principal = await self._auth.authenticate(
-                result.authcid, result.password, remote_ip=self._ip)
+            try:
+                principal = await self._auth.authenticate(
+                    result.authcid, result.password, remote_ip=self._ip)
+            except HashBusy:
+                return SaslOutcome.UNAVAILABLE
             return principal if principal is not None else SaslOutcome.REJECTED
         if isinstance(result, sasl.Verified):
             principal = await self._auth.scram_verified(result.authcid, remote_ip=self._ip)

@@ -1,5 +1,6 @@
 """Header work done at delivery: trace fields (RFC 5321 4.4), submission fixes (RFC 6409 8),
-and the byte-level facts the DSNs and the relay share (Return-Path removal, 8-bit content)."""
+and the byte-level facts the DSNs and the relay share (Return-Path removal, 8-bit content),
+and the replacement of top-level fields the inbound filters own (X-Spam, Subject)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
 
-from posthouse.message.headers import field_names, header_block
+from posthouse.message.headers import field_names, header_block, header_spans
 
 # One Return-Path field with its folded continuation lines, at the start of a message.
 _RETURN_PATH = re.compile(rb"\AReturn-Path[ \t]*:[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*",
@@ -86,6 +87,28 @@ def submission_fixes(data: bytes, *, hostname: str, when: datetime) -> bytes:
     if end < 0:  # header only, no body
         return data + (b"" if data.endswith(b"\r\n") else b"\r\n") + extra
     return data[: end + 2] + extra + data[end + 2:]
+
+
+def replace_fields(data: bytes, names: tuple[bytes, ...], new: bytes = b"") -> bytes:
+    """``data`` without its top-level fields named one of ``names`` (lower case), with
+    ``new`` (whole CRLF-ended fields) where the first of them stood, else at the header's
+    end."""
+    spans, body_start, blank = header_spans(data)
+    out: list[bytes] = []
+    placed = not new
+    for start, end in spans:
+        colon = data.find(b":", start, end)
+        name = data[start:colon].rstrip(b" \t").lower() if colon > start else b""
+        if name in names:
+            if not placed:
+                out.append(new)
+                placed = True
+            continue
+        out.append(data[start:end])
+    if not placed:
+        out.append(new)
+    rest = data[body_start:] if blank else b"\r\n" + data[body_start:]
+    return b"".join(out) + rest if spans or blank else new + b"\r\n" + data
 
 
 def _clean(text: str) -> str:

@@ -62,17 +62,20 @@ async def notify_over_quota(store: Store, router: Router, txn: DeliveryTransacti
 
 
 async def dispatch_dsn(store: Store, router: Router, sender: str, dsn: Dsn, now: datetime, *,
-                       wake: Callable[[], None] | None) -> None:
-    """Deliver a notification to a local sender's INBOX, or queue it for a remote one."""
+                       wake: Callable[[], None] | None, requiretls: bool = False) -> None:
+    """Deliver a notification to a local sender's INBOX, or queue it for a remote one (with
+    REQUIRETLS when the message it is about had it, RFC 8689 4.3)."""
     route = await router.resolve(sender)
     if route.local_user_ids:
         local = return_path_field("") + dsn.data  # RFC 5321 4.4, final delivery
+        # owed for mail already accepted (RFC 5321 6.1): it may use the low-space reserve
         await store.deliver(NewMessage(local, summarize(local), now),
-                            [DeliveryTarget(u) for u in route.local_user_ids])
+                            [DeliveryTarget(u) for u in route.local_user_ids], reserve=True)
     if route.remote:
         envelope = OutboundEnvelope(
             mail_from="", recipients=tuple(OutboundRecipient(a) for a in route.remote),
-            smtputf8=dsn.smtputf8, body="8BITMIME" if dsn.eightbit else None)
+            smtputf8=dsn.smtputf8, body="8BITMIME" if dsn.eightbit else None,
+            requiretls=requiretls)
         await store.enqueue(dsn.data, envelope)
         if wake is not None:
             wake()

@@ -43,6 +43,7 @@ class DeliveryTransaction:
     envid: str | None = None
     ret: str | None = None
     sender_user_id: int | None = None
+    requiretls: bool = False  # RFC 8689 4: kept with the queued message
     recipients: list[AcceptedRecipient] = field(default_factory=list)
     # Verdict fields of the inbound checks (Received-SPF), CRLF-ended, put above Received.
     check_fields: bytes = b""
@@ -77,7 +78,7 @@ class DeliveryTransaction:
         return OutboundEnvelope(
             mail_from=self.mail_from, recipients=tuple(remote.values()), envid=self.envid,
             ret=self.ret, smtputf8=self.smtputf8, body=self.body,
-            sender_user_id=self.sender_user_id,
+            sender_user_id=self.sender_user_id, requiretls=self.requiretls,
         )
 
     async def over_quota(self, store: Store, size: int) -> list[int]:

@@ -1,7 +1,8 @@
 """Sender authentication of mail arriving on port 25: SPF, DKIM, ARC and DMARC, recorded in
-an Authentication-Results field (RFC 8601) and turned into a disposition.
+an Authentication-Results field (RFC 8601) and turned into a disposition; iprev (RFC 8601 3)
+and a HELO check recorded there too, never acted on.
 
-The SPF check starts when MAIL FROM is accepted and runs while the client sends RCPT and
+The SPF and iprev checks start when MAIL FROM is accepted and runs while the client sends RCPT and
 DATA; DKIM, ARC and DMARC need the message and run at the end of DATA, their lookups
 concurrently. Every lookup goes through the server's one Resolver (cached, time-bounded).
 A DNS failure never refuses mail here: the temperror is recorded and the message delivered.
@@ -26,7 +27,8 @@ from posthouse.mailauth.arc import verify_arc
 from posthouse.mailauth.authresults import authentication_results, strip_forged
 from posthouse.mailauth.dkim_verify import DkimResult, verify_dkim
 from posthouse.mailauth.dmarc import DmarcResult, evaluate_dmarc
-from posthouse.mailauth.spf import SpfLimits, check_mail_from
+from posthouse.mailauth.iprev import check_helo_name, check_iprev
+from posthouse.mailauth.spf import SpfLimits, check_helo, check_mail_from
 from posthouse.mailauth.spf_header import received_spf_field, spf_resinfo
 
 log = logging.getLogger("posthouse.trust")
@@ -41,6 +43,7 @@ class SpfOutcome:
     domain: str
     resinfo: str
     received_spf: bytes = b""  # an optional Received-SPF field (RFC 7208 9.1), CRLF ended
+    helo_resinfo: str = ""  # the separate HELO check (RFC 7208 2.3), "" when not made
 
 
 def spf_check(resolver: Resolver, receiver: str, total_seconds: float) -> SpfCheck:
@@ -49,12 +52,23 @@ def spf_check(resolver: Resolver, receiver: str, total_seconds: float) -> SpfChe
     limits = SpfLimits(total_seconds=total_seconds)
 
     async def check(ip: str, helo: str, mail_from: str) -> SpfOutcome:
-        verdict = await check_mail_from(resolver, ip, mail_from, helo, receiver=receiver,
-                                        limits=limits)
+        # RFC 7208 2.3 recommends checking HELO separately too; with a null sender the
+        # MAIL FROM check already is the HELO check (2.4).
+        helo_task = (asyncio.ensure_future(check_helo(
+                         resolver, ip, helo, receiver=receiver, limits=limits))
+                     if mail_from and helo else None)
+        try:
+            verdict = await check_mail_from(resolver, ip, mail_from, helo,
+                                            receiver=receiver, limits=limits)
+            helo_verdict = await helo_task if helo_task is not None else None
+        finally:
+            if helo_task is not None:
+                helo_task.cancel()
         log.debug("spf %s from=<%s> peer=%s helo=%s %s", verdict.result.value, mail_from, ip,
                   helo, verdict.problem)
         return SpfOutcome(verdict.result.value, verdict.domain, spf_resinfo(verdict),
-                          received_spf_field(verdict, receiver))
+                          received_spf_field(verdict, receiver),
+                          spf_resinfo(helo_verdict) if helo_verdict is not None else "")
 
     return check
 
@@ -64,19 +78,19 @@ def arc_check(resolver: Resolver) -> ArcCheck:
     it (trusting a sealer's word over a DMARC failure is the receiver's local policy, and
     posthouse has no list of trusted sealers yet)."""
 
-    async def check(data: bytes) -> str:
+    async def check(data: bytes, remote_ip: str) -> str:
         result = await verify_arc(data, resolver)
         if result.result != "none":
             log.debug("arc %s i=%d chain=%s %s", result.result, result.instance,
                       ",".join(result.chain), result.reason)
-        return result.resinfo()
+        return result.resinfo(remote_ip) if result.result != "none" else result.resinfo()
 
     return check
 
 
 # (client ip, HELO name, MAIL FROM address) -> verdict
 SpfCheck = Callable[[str, str, str], Awaitable[SpfOutcome]]
-ArcCheck = Callable[[bytes], Awaitable[str]]  # message -> the arc resinfo
+ArcCheck = Callable[[bytes, str], Awaitable[str]]  # (message, client ip) -> arc resinfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +103,41 @@ class TrustVerdict:
     forged_removed: int = 0
 
 
-class PendingSpf:
-    """The SPF check of one transaction, running from MAIL FROM on."""
+class PendingChecks:
+    """The checks of one transaction that start at MAIL FROM: SPF and iprev/HELO."""
 
-    def __init__(self, task: asyncio.Task[SpfOutcome] | None) -> None:
+    def __init__(self, task: asyncio.Task[SpfOutcome] | None,
+                 iprev: asyncio.Task[str] | None = None, *, ip: str = "") -> None:
         self._task = task
+        self._iprev = iprev
+        self.ip = ip  # the client's address, for results that name it
 
     async def outcome(self) -> SpfOutcome | None:
-        """The verdict (None when SPF is off)."""
+        """The SPF verdict (None when SPF is off); may be awaited more than once."""
         return None if self._task is None else await self._task
+
+    async def spf_passed(self) -> bool:
+        """Whether SPF passed (False when it is off or the check failed)."""
+        try:
+            outcome = await self.outcome()
+        except Exception:  # a bug in the check is logged by judge; here it is no pass
+            return False
+        return outcome is not None and outcome.result == "pass"
+
+    async def iprev_resinfo(self) -> str | None:
+        """The iprev resinfo with its HELO note (None when the check is off)."""
+        return None if self._iprev is None else await self._iprev
 
     def cancel(self) -> None:
         """The transaction ended without a message (RSET, QUIT, a vanished client)."""
-        if self._task is not None:
-            self._task.cancel()
+        for task in (self._task, self._iprev):
+            if task is not None:
+                task.cancel()
 
 
-def _retrieve(task: asyncio.Task[SpfOutcome]) -> None:
+def _retrieve(task: asyncio.Task[SpfOutcome] | asyncio.Task[str]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.debug("trust: SPF check of an abandoned transaction failed: %r", task.exception())
+        log.debug("trust: a check of an abandoned transaction failed: %r", task.exception())
 
 
 class InboundTrust:
@@ -124,15 +154,28 @@ class InboundTrust:
         self._arc = arc if config.arc else None
         self._sample = sample
 
-    def begin(self, *, ip: str, helo: str, mail_from: str) -> PendingSpf:
-        """Start the SPF check of a transaction whose MAIL FROM was just accepted."""
-        if self._spf is None:
-            return PendingSpf(None)
-        task = asyncio.ensure_future(self._spf(ip, helo, mail_from))
-        task.add_done_callback(_retrieve)  # a transaction reset before DATA never awaits it
-        return PendingSpf(task)
+    def begin(self, *, ip: str, helo: str, mail_from: str) -> PendingChecks:
+        """Start the SPF and iprev checks of a transaction whose MAIL FROM was accepted."""
+        task = iprev = None
+        if self._spf is not None:
+            task = asyncio.ensure_future(self._spf(ip, helo, mail_from))
+            task.add_done_callback(_retrieve)  # a transaction reset before DATA never awaits
+        if self._config.iprev:
+            iprev = asyncio.ensure_future(self._iprev(ip, helo))
+            iprev.add_done_callback(_retrieve)
+        return PendingChecks(task, iprev, ip=ip)
 
-    async def judge(self, data: bytes, pending: PendingSpf) -> tuple[bytes, TrustVerdict]:
+    async def _iprev(self, ip: str, helo: str) -> str:
+        """The iprev resinfo (RFC 8601 2.7.3) with the HELO check in its comment (2.2)."""
+        helo_task = (asyncio.ensure_future(check_helo_name(self._resolver, helo, ip))
+                     if self._config.helo_check else None)
+        result = await check_iprev(self._resolver, ip)
+        note = await helo_task if helo_task is not None else ""
+        log.debug("iprev peer=%s %s %s", ip, result.result, note)
+        return result.resinfo(note)
+
+    async def judge(self, data: bytes,
+                    pending: PendingChecks) -> tuple[bytes, TrustVerdict]:
         """``data`` without forged Authentication-Results, and the verdict whose fields
         the caller prepends."""
         data, forged = strip_forged(data, self.authserv_id)
@@ -140,7 +183,8 @@ class InboundTrust:
             log.info("trust: removed %d Authentication-Results claiming %s", forged,
                      self.authserv_id)
         dkim_task = asyncio.ensure_future(self._dkim(data))
-        arc_task = asyncio.ensure_future(self._arc(data)) if self._arc is not None else None
+        arc_task = (asyncio.ensure_future(self._arc(data, pending.ip))
+                    if self._arc is not None else None)
         spf = await pending.outcome()
         dkim = await dkim_task
         arc = await arc_task if arc_task is not None else None
@@ -150,8 +194,13 @@ class InboundTrust:
                 data, self._resolver, spf_result=spf.result if spf else "none",
                 spf_domain=spf.domain if spf else "", dkim=dkim, sample=self._sample)
         resinfos = []
+        iprev = await pending.iprev_resinfo()
+        if iprev:
+            resinfos.append(iprev)
         if spf is not None:
             resinfos.append(spf.resinfo)
+            if spf.helo_resinfo:
+                resinfos.append(spf.helo_resinfo)
         if self._config.dkim:
             resinfos.extend([r.resinfo() for r in dkim] or ["dkim=none"])
         if arc is not None:

@@ -13,12 +13,14 @@ from typing import TypeVar
 
 import dns.asyncresolver
 import dns.exception
+import dns.flags
 import dns.name
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
 from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.PTR import PTR
+from dns.rdtypes.ANY.TLSA import TLSA
 from dns.rdtypes.ANY.TXT import TXT
 
 from posthouse.config import parse_hostport
@@ -30,6 +32,9 @@ from posthouse.dns.resolver import (
     NullMx,
     PtrAnswer,
     TempFail,
+    TlsaAnswer,
+    TlsaRecord,
+    TlsaRecords,
     TxtAnswer,
 )
 
@@ -56,6 +61,10 @@ class DnsPythonResolver:
             else:
                 res = dns.asyncresolver.Resolver(configure=True)
             res.lifetime = self._timeout
+            # AD asks a validating resolver to say whether it validated (RFC 6840 5.7); DO
+            # (RFC 3225) is what older resolvers need before they set AD.
+            res.flags = dns.flags.RD | dns.flags.AD
+            res.use_edns(0, dns.flags.DO, 1232)
             if self._cache_entries:  # answers (negative ones too) kept for their TTL
                 res.cache = dns.resolver.LRUCache(self._cache_entries)
             self._resolver = res
@@ -112,6 +121,25 @@ class DnsPythonResolver:
         except (dns.exception.DNSException, ValueError):
             return NoRecords(nxdomain=True)
         return await self._query(rname, "PTR", _ptr_names)
+
+    async def is_secure(self, name: str, rdtype: str) -> bool:
+        """The AD bit of the answer; False on any failure."""
+        try:
+            answer = await self._get().resolve(dns.name.from_text(name), rdtype, search=False,
+                                               raise_on_no_answer=False)
+        except (dns.exception.DNSException, OSError):
+            return False
+        return answer.response is not None and bool(answer.response.flags & dns.flags.AD)
+
+    async def tlsa(self, name: str) -> TlsaAnswer:
+        """TLSA records with the AD bit of the answer (RFC 7672 2.2)."""
+        return await self._query(name, "TLSA", _tlsa)
+
+
+def _tlsa(answer: dns.resolver.Answer) -> TlsaRecords:
+    secure = answer.response is not None and bool(answer.response.flags & dns.flags.AD)
+    return TlsaRecords(tuple(TlsaRecord(r.usage, r.selector, r.mtype, bytes(r.cert))
+                             for r in answer if isinstance(r, TLSA)), secure)
 
 
 def _mx_hosts(answer: dns.resolver.Answer) -> tuple[MxHost, ...] | NullMx:

@@ -38,10 +38,29 @@ class TempFail:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class TlsaRecord:
+    """One TLSA record (RFC 6698 2.1): certificate usage, selector, matching type, data."""
+
+    usage: int
+    selector: int
+    mtype: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TlsaRecords:
+    """The TLSA RRset of a name; ``secure`` when the resolver set the AD bit (RFC 4035 3.2.3)."""
+
+    records: tuple[TlsaRecord, ...]
+    secure: bool
+
+
 MxAnswer = tuple[MxHost, ...] | NullMx | NoRecords | TempFail
 AddressAnswer = tuple[str, ...] | NoRecords | TempFail
 TxtAnswer = tuple[str, ...] | NoRecords | TempFail
 PtrAnswer = tuple[str, ...] | NoRecords | TempFail
+TlsaAnswer = TlsaRecords | NoRecords | TempFail
 
 
 class Resolver(Protocol):
@@ -64,3 +83,11 @@ class Resolver(Protocol):
 
     async def ptr(self, address: str) -> PtrAnswer:
         """Host names (lower-case, no trailing dot) of an IPv4 or IPv6 address's PTR records."""
+
+    async def tlsa(self, name: str) -> TlsaAnswer:
+        """TLSA records of a name such as ``_25._tcp.mx.example.org`` (RFC 7672 2.2), asked
+        with the DO and AD bits; the answer says whether the resolver validated it."""
+
+    async def is_secure(self, name: str, rdtype: str) -> bool:
+        """Whether the answer (records or their absence) for ``name``/``rdtype`` came with
+        the AD bit: RFC 7672 2.2.1 applies DANE only under a secure MX RRset."""

@@ -1,8 +1,10 @@
 """What the server advertises, by connection state (RFC 9051 6.1.1, 7.2.2).
 
-Only extensions that work are listed. Before login the list is short and depends on the
-channel: STARTTLS while the connection is plain, LOGINDISABLED and no AUTH= mechanisms while
-passwords may not be sent (RFC 9051 6.2.3, 11.1; RFC 8314); where they may, SCRAM-SHA-256 first.
+Only extensions that work are listed, and every one of them in every state: clients such
+as Python's imaplib read the list once, before login. What depends on the channel comes on
+top before login: STARTTLS while the connection is plain, LOGINDISABLED and no AUTH=
+mechanisms while passwords may not be sent (RFC 9051 6.2.3, 11.1; RFC 8314); where they may,
+SCRAM-SHA-256 first.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from __future__ import annotations
 from posthouse.imap.responses import Atom, Code
 
 _BASE = ("IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE")
-_AUTHENTICATED = (
+_EXTENSIONS = (
     "MOVE", "UIDPLUS", "MULTIAPPEND", "UNSELECT", "NAMESPACE", "SPECIAL-USE",
     "CREATE-SPECIAL-USE", "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "ESEARCH", "SEARCHRES",
-    "BINARY", "STATUS=SIZE", "UTF8=ACCEPT", "QUOTA", "QUOTA=RES-STORAGE",
+    "BINARY", "STATUS=SIZE", "UTF8=ACCEPT", "QUOTA", "QUOTA=RES-STORAGE", "CONDSTORE",
+    "QRESYNC",
     "SAVEDATE",  # RFC 8514
     "UNAUTHENTICATE",  # RFC 8437
     "PREVIEW",  # RFC 8970
     "OBJECTID",  # RFC 8474
 )
-ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT"})
+ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC"})
 
 
 def capabilities(
@@ -32,10 +35,8 @@ def capabilities(
     loopback peer with plaintext allowed by configuration); ``mechanisms``: the SASL
     mechanisms offered now (``HandlerContext.sasl_mechanisms``).
     """
-    names = list(_BASE)
+    names = [*_BASE, *_EXTENSIONS, f"APPENDLIMIT={max_message_size}"]
     if authenticated:
-        names += _AUTHENTICATED
-        names.append(f"APPENDLIMIT={max_message_size}")
         return names
     if not tls:
         names.append("STARTTLS")

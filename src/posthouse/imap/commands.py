@@ -83,10 +83,21 @@ class EnableCommand(ImapCommand):
 
 
 @dataclass(frozen=True, slots=True)
+class QresyncParams:
+    """``QRESYNC (uidvalidity modseq [known-uids [seq-match-data]])`` (RFC 7162 3.2.5)."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SelectCommand(ImapCommand):
     NAME = "SELECT"
     mailbox: str
     condstore: bool = False
+    qresync: QresyncParams | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,7 @@ class ExamineCommand(ImapCommand):
     NAME = "EXAMINE"
     mailbox: str
     condstore: bool = False
+    qresync: QresyncParams | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,13 +288,14 @@ class SearchCommand(ImapCommand):
 
 @dataclass(frozen=True, slots=True)
 class FetchCommand(ImapCommand):
-    """``changedsince`` is the CONDSTORE modifier hook (RFC 7162 3.1.4)."""
+    """``changedsince``: CONDSTORE (RFC 7162 3.1.4); ``vanished``: QRESYNC (3.2.6)."""
 
     NAME = "FETCH"
     sequence: SequenceSet
     items: tuple[FetchItem, ...]
     uid: bool = False
     changedsince: int | None = None
+    vanished: bool = False
 
 
 @dataclass(frozen=True, slots=True)

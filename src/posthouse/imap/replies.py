@@ -110,6 +110,9 @@ _STORE_TABLE: dict[type[store_errors.StoreError], tuple[Status, ResponseCode, st
     store_errors.MailboxNotDeletable: (Status.NO, ResponseCode.CANNOT, "Cannot delete INBOX"),
     store_errors.QuotaExceeded: (Status.NO, ResponseCode.OVERQUOTA, "Quota exceeded"),
     store_errors.ModifiedSince: (Status.NO, ResponseCode.MODIFIED, "Modified since"),
+    # RFC 5530 3: UNAVAILABLE is a temporary failure; OVERQUOTA would blame the user's quota
+    store_errors.StorageFull: (Status.NO, ResponseCode.UNAVAILABLE,
+                               "Insufficient system storage, try again later"),
     store_errors.StorageFailure: (Status.NO, ResponseCode.UNAVAILABLE, "Storage unavailable"),
     store_errors.NotFound: (Status.NO, ResponseCode.NONEXISTENT, "Not found"),
     store_errors.AlreadyExists: (Status.NO, ResponseCode.ALREADYEXISTS, "Already exists"),

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from posthouse.imap.sequence import compress
 from posthouse.sasl import Challenge
 
 QUOTED_MAX = 1024  # longer strings go out as literals
@@ -289,3 +290,11 @@ def expunge(msn: int) -> Untagged:
 def fetch(msn: int, items: Sequence[Value]) -> Untagged:
     """``* n FETCH (name value ...)``; ``items`` alternates item names (Atoms) and values."""
     return Untagged((msn, Atom("FETCH"), list(items)))
+
+
+def vanished(uids: Sequence[int], *, earlier: bool = False) -> Untagged:
+    """``* VANISHED [(EARLIER)] uid-set`` for sorted unique uids (RFC 7162 3.2.10)."""
+    head: tuple[Value, ...] = (Atom("VANISHED"), [Atom("EARLIER")]) if earlier else (
+        Atom("VANISHED"),)
+    return Untagged((*head, Atom(compress(list(uids)))))
+

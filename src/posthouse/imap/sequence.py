@@ -6,7 +6,9 @@ message sequence numbers or uids the client knows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 MAX_NUMBER = 0xFFFFFFFF  # nz-number is a 32-bit unsigned value
@@ -91,3 +93,17 @@ def compress(numbers: list[int]) -> str:
         parts.append(_range_text(numbers[i], numbers[j]))
         i = j + 1
     return ",".join(parts)
+
+
+class NumberRanges:
+    """``(low, high)`` ranges with an O(log n) membership test."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self.spans = ordered
+        self._lows = [low for low, _ in ordered]
+        self._highs = list(itertools.accumulate((high for _, high in ordered), max))
+
+    def __contains__(self, number: int) -> bool:
+        i = bisect.bisect_right(self._lows, number) - 1
+        return i >= 0 and self._highs[i] >= number

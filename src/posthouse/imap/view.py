@@ -11,6 +11,8 @@ states.may_expunge):
   which counts the not yet announced expunged ones too (EXISTS never undercounts);
 * a flag change is announced as ``FETCH (UID u FLAGS (...))`` unless the message is gone or
   not yet announced, and only if it is newer (by modseq) than what the client was last told;
+  with CONDSTORE it carries ``MODSEQ (n)``, and with QRESYNC expunges go out as one
+  ``VANISHED uid-set`` instead of EXPUNGEs (RFC 7162 3.1.4.1, 3.2.10).
 * the keywords the client was told of in FLAGS are kept: a FETCH showing one more is
   preceded by ``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` again (``announce_keywords``, RFC
   9051 7.3.5, RFC 3501 7.2.6).
@@ -45,8 +47,9 @@ from posthouse.imap.responses import (
     exists,
     expunge,
     recent,
+    vanished,
 )
-from posthouse.imap.sequence import SequenceSet
+from posthouse.imap.sequence import NumberRanges, SequenceSet
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged, StoreEvent
 from posthouse.store.models import RECENT, SEEN, SYSTEM_FLAGS, UidFlags
 
@@ -64,6 +67,7 @@ class MailboxView:
         recent_above: int | None = None,
         condstore: bool = False,
         read_only: bool = False,
+        qresync: bool = False,
     ) -> None:
         if any(a.uid >= b.uid for a, b in itertools.pairwise(messages)):
             messages = sorted({m.uid: m for m in messages}.values(), key=lambda m: m.uid)
@@ -71,6 +75,7 @@ class MailboxView:
         self.origin = origin
         self.rev2 = rev2
         self.condstore = condstore
+        self.qresync = qresync
         self.read_only = read_only
         self._keywords: dict[str, str] = {}  # lower-cased -> as told in FLAGS
         for m in messages:
@@ -205,6 +210,34 @@ class MailboxView:
                 end = stop
         return out
 
+    @property
+    def last_uid(self) -> int:
+        """The highest uid the view holds, announced or not (0 when empty)."""
+        return self._last_uid()
+
+    def holds(self, uid: int) -> bool:
+        """Whether ``uid`` exists for this view (known to the client, or new and pending)."""
+        if self.msn_of(uid) is not None:
+            return True
+        i = bisect.bisect_left(self._new, uid)
+        return i < len(self._new) and self._new[i] == uid
+
+    def vanished_earlier(
+        self, expunged: Iterable[int], *, complete: bool, within: SequenceSet | None,
+        ceiling: int,
+    ) -> list[int]:
+        """The uids for ``VANISHED (EARLIER)`` (RFC 7162 3.2.5.1, 3.2.6): the ``expunged``
+        ones inside ``within`` (all uids up to ``ceiling`` when None) that the view no
+        longer holds; when the tombstones are not ``complete``, every uid up to
+        ``ceiling`` in ``within`` that the view does not hold, as the RFC allows."""
+        ranges = NumberRanges(within.bounds(ceiling) if within is not None else [(1, ceiling)])
+        out = {u for u in expunged if u in ranges and not self.holds(u)}
+        if not complete:
+            for low, high in ranges.spans:
+                out.update(u for u in range(max(low, 1), min(high, ceiling) + 1)
+                           if not self.holds(u))
+        return sorted(out)
+
     def save_result(self, uids: Iterable[int]) -> None:
         """Remember a SEARCH result for ``$`` (RFC 5182); an empty one after a failure."""
         self._saved = array("L", sorted(set(uids)))
@@ -293,11 +326,16 @@ class MailboxView:
         """Whether any update waits to be sent."""
         return bool(self._new or self._gone or self._changed)
 
+    def only_expunges(self, uids: Iterable[int]) -> bool:
+        """Whether the pending updates are at most the expunge of ``uids`` (CLOSE's own)."""
+        return not self._new and not self._changed and self._gone <= set(uids)
+
     # -- releasing updates ------------------------------------------------------------------
 
     def flush(self, *, allow_expunge: bool) -> list[Response]:
         """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
-        EXISTS (and RECENT in rev1), then FETCH flag changes."""
+        EXISTS (and RECENT in rev1), then FETCH flag changes (with CONDSTORE, only once no
+        expunge waits)."""
         out: list[Response] = []
         if allow_expunge and self._gone:
             out.extend(self._release_expunges())
@@ -310,12 +348,17 @@ class MailboxView:
         if not self.rev2 and (announced or len(self._recent) != self._recent_sent):
             out.append(recent(len(self._recent)))
             self._recent_sent = len(self._recent)
-        out.extend(self._release_flags())
+        if not (self.condstore and self._gone):
+            # RFC 7162 3.2.10 (RFC 5162 erratum 1810): no MODSEQ above an expunge held back
+            out.extend(self._release_flags())
         return out
 
     def _release_expunges(self) -> list[Untagged]:
         indexes = sorted(bisect.bisect_left(self._uids, uid) for uid in self._gone)
-        out = [expunge(i + 1 - k) for k, i in enumerate(indexes)]  # each shifts the rest
+        if self.qresync:
+            out = [vanished(sorted(self._gone))]
+        else:
+            out = [expunge(i + 1 - k) for k, i in enumerate(indexes)]  # each shifts the rest
         uids, modseqs = array("L"), array("Q")
         start = 0
         for i in indexes:

@@ -41,9 +41,9 @@ def received_spf_field(verdict: SpfVerdict, receiver: str) -> bytes:
 def spf_resinfo(verdict: SpfVerdict) -> str:
     """The "spf=<result> smtp.mailfrom=..." (or smtp.helo=...) piece of Authentication-Results."""
     if verdict.identity == "helo":
-        prop = f"smtp.helo={_pvalue(verdict.helo)}"
+        prop = f"smtp.helo={pvalue(verdict.helo)}"
     else:
-        prop = f"smtp.mailfrom={_pvalue(verdict.sender)}"
+        prop = f"smtp.mailfrom={pvalue(verdict.sender)}"
     reason = verdict.problem or verdict.explanation
     note = f" ({_comment_text(_clean(reason))})" if reason else ""
     return f"spf={verdict.result.value}{note} {prop}"
@@ -82,8 +82,9 @@ def _atom_or_quoted(text: str) -> str:
     return text if _DOT_ATOM.match(text) else _quoted(text)
 
 
-def _pvalue(text: str) -> str:
-    # RFC 8601 2.2: pvalue is a value, or an address / domain written as such.
+def pvalue(text: str) -> str:
+    """A property value for Authentication-Results, quoted unless it is a token, an
+    address or a domain (RFC 8601 2.2); shared by the spf and iprev resinfos."""
     if _TOKEN.match(text) or _ADDRESS.match(text):
         return text
     return _quoted(text)

@@ -100,28 +100,35 @@ def _merge_sections(base: str, sections: dict[int, tuple[str, bool]]) -> tuple[s
 
 
 def merge_rfc2231(raw: list[tuple[str, str]]) -> Params:
-    """Merge continuations; the first parameter of a given name wins (duplicates dropped)."""
+    """Merge continuations; the first parameter of a given name wins (duplicates dropped).
+
+    Any name may come from the message, NUL and other control characters included, so the
+    order of first appearance is kept as (name, is a section) pairs, never with a marker
+    character inside the name.
+    """
     merged: dict[str, str] = {}
     pending: dict[str, dict[int, tuple[str, bool]]] = {}
-    order: list[str] = []
+    order: list[tuple[str, bool]] = []
     for name, value in raw:
         section = _SECTION.match(name)
         if section is None:
-            if name not in merged and name not in pending:
-                order.append(name)
+            if name in pending:  # "name*0" came first and wins
+                continue
+            if name not in merged:
+                order.append((name, False))
             merged.setdefault(name, value)
             continue
         base = section.group(1)
         if base not in pending:
-            order.append("\0" + base)
+            order.append((base, True))
             pending[base] = {}
         pending[base].setdefault(int(section.group(2)), (value, section.group(3) == "*"))
     result: list[tuple[str, str]] = []
-    for key in order:
-        if not key.startswith("\0"):
+    for key, sectioned in order:
+        if not sectioned:
             result.append((key, merged[key]))
             continue
-        joined = _merge_sections(key[1:], pending[key[1:]])
+        joined = _merge_sections(key, pending[key])
         if joined is not None and joined[0] not in merged:
             result.append(joined)
     return tuple(result)

@@ -26,6 +26,14 @@ Either raises TooSlow (a TimeoutError) and sets ``slow_reason``; the listener lo
 counts the connection against its address for a while after it is closed. A deadline is
 only checked while the read waits for input: a server slow to read cannot blame the client.
 The TLS handshake of STARTTLS/STLS has ``handshake_seconds`` (the listener sets it).
+
+Clients that leave (issue 12, defect 1): ``unless_closed(awaitable)`` runs a long step of
+a session (a login waiting for its password hash) and cancels it when the peer closes or
+resets the connection meanwhile, so no work is done for a client that will never read the
+answer. It needs no read: the protocol buffers whatever arrives, so bytes a client pipelined
+behind the command stay for the next ``read``; only end of stream counts. A peer that only
+half-closes is gone too: the transport closes on end of stream, nothing it was sent after
+would reach it.
 """
 
 from __future__ import annotations
@@ -36,10 +44,12 @@ import ctypes
 import socket
 import ssl
 import time
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from posthouse.net.limits import MinRate
+
+T = TypeVar("T")
 
 _HIGH_WATER = 256 * 1024
 _QUICKACK: int = getattr(socket, "TCP_QUICKACK", 0)  # Linux only; 0: not available
@@ -124,6 +134,7 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._gone_waiters: list[asyncio.Future[None]] = []  # unless_closed, woken at EOF
         self._write_paused = False
         self._quickack_sock: Any | None = None  # the TCP socket to force ACKs on
         self._quickack_fd = -1  # its descriptor, when libc can set the option directly
@@ -169,11 +180,13 @@ class Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         self._eof = True
         self._wake()
+        self._wake_gone()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._eof = True
         self._wake()
+        self._wake_gone()
         self._stop_idle_timer()
         for w in self._drain_waiters:
             if not w.done():
@@ -267,6 +280,46 @@ class Connection(asyncio.Protocol):
     def _too_slow(self, reason: str) -> TooSlow:
         self.slow_reason = reason
         return TooSlow(reason)
+
+    async def unless_closed(self, awaitable: Awaitable[T]) -> T:
+        """The result of ``awaitable``, or ConnectionClosed as soon as the peer closes or
+        resets the connection: the awaitable is then cancelled (and waited for). Input that
+        arrives meanwhile stays buffered for the next ``read``."""
+        task = asyncio.ensure_future(awaitable)
+        if self._eof:  # already gone: the work must not start
+            task.cancel()
+            await asyncio.wait({task})
+            self._retrieve(task)
+            raise ConnectionClosed
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._gone_waiters.append(gone)
+        try:
+            both: set[asyncio.Future[Any]] = {task, gone}
+            await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self._gone_waiters.remove(gone)
+            gone.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.wait({task})
+        self._retrieve(task)
+        raise ConnectionClosed
+
+    @staticmethod
+    def _retrieve(task: asyncio.Future[Any]) -> None:
+        """Mark a finished task's outcome as seen (the caller does not want it)."""
+        if not task.cancelled():
+            task.exception()
+
+    def _wake_gone(self) -> None:
+        for gone in self._gone_waiters:
+            if not gone.done():
+                gone.set_result(None)
 
     def write(self, data: bytes) -> None:
         """Queue bytes for sending (ignored once the connection is gone)."""

@@ -120,9 +120,10 @@ class TlsContextFactory:
         return True
 
 
-def client_context(*, verify: bool) -> ssl.SSLContext:
-    """A client context for outbound SMTP: verifying, or opportunistic (RFC 7435)."""
-    ctx = ssl.create_default_context()
+def client_context(*, verify: bool, cafile: str = "") -> ssl.SSLContext:
+    """A client context for outbound SMTP and HTTPS: verifying (against ``cafile`` when
+    given, else the system's anchors), or opportunistic (RFC 7435)."""
+    ctx = ssl.create_default_context(cafile=cafile or None)
     if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -312,6 +312,12 @@ def auth_ended(reason: str) -> Err:
     return Err(f"authentication {reason}")
 
 
+def auth_unavailable() -> Err:
+    """-ERR [SYS/TEMP] to PASS or AUTH when too many logins wait for a password check: the
+    credentials were not checked, try again later (RFC 3206 4)."""
+    return Err("too many logins in progress, try again later", RespCode.SYS_TEMP)
+
+
 def maildrop_locked() -> Err:
     """-ERR [IN-USE]: another session holds the maildrop (RFC 2449 8.1.1)."""
     return Err("maildrop already locked", RespCode.IN_USE)

@@ -98,15 +98,22 @@ class Wire:
 
 
 class SmtpHopConnection:
-    """An open, greeted (and possibly encrypted and authenticated) connection."""
+    """An open, greeted (and possibly encrypted and authenticated) connection;
+    ``validated`` when it runs over TLS with a certificate checked by PKIX, MTA-STS or DANE."""
 
-    def __init__(self, wire: Wire, host: str, caps: Capabilities) -> None:
+    def __init__(self, wire: Wire, host: str, caps: Capabilities, *,
+                 validated: bool = False) -> None:
         self.wire = wire
         self.host = host
         self.caps = caps
+        self.validated = validated
 
     async def send(self, job: Job) -> bool:
         """One transaction for ``job``; False when the connection is not reusable."""
+        if job.message.envelope.requiretls and not self.requiretls_ok:
+            await job.report_rest(RecipientOutcome.local(
+                permanent=True, status="5.7.10", text=self.requiretls_refusal))
+            return True
         plan = plan_transaction(job, self.caps)
         for rcpt, outcome in plan.refused:
             await job.report(rcpt, outcome)
@@ -135,7 +142,8 @@ class SmtpHopConnection:
     async def _transaction(self, job: Job, plan: Plan) -> bool:
         wire, conn, t = self.wire, self.wire.conn, self.wire.timeouts
         mail = conn.mail(plan.sender, size=plan.size, body=plan.body, smtputf8=plan.smtputf8,
-                         ret=plan.ret, envid=plan.envid)
+                         ret=plan.ret, envid=plan.envid,
+                         requiretls=job.message.envelope.requiretls)
         rcpts = [(r, conn.rcpt(addr, notify=notify, orcpt=orcpt))
                  for r, addr, notify, orcpt in plan.rcpts] if self._pipelining else []
         if self._pipelining:  # RFC 2920 3.1: MAIL, RCPTs and DATA in one group
@@ -165,6 +173,18 @@ class SmtpHopConnection:
         await self._report(job, accepted, RecipientOutcome.from_reply(final, self.host,
                                                              dsn_passed=plan.dsn))
         return not conn.closed
+
+    @property
+    def requiretls_ok(self) -> bool:
+        """RFC 8689 4.2.1: a validated TLS session to a hop that offers REQUIRETLS."""
+        return self.validated and "REQUIRETLS" in self.caps
+
+    @property
+    def requiretls_refusal(self) -> str:
+        """Why a REQUIRETLS message cannot go over this connection."""
+        return f"REQUIRETLS needed: {self.host} " + (
+            "does not offer REQUIRETLS" if self.validated
+            else "is not reached over TLS with a validated certificate")
 
     @property
     def _pipelining(self) -> bool:

@@ -12,6 +12,14 @@ from posthouse.smtp.replies import Reply
 from posthouse.store.models import QueuedMessage, QueuedRecipient
 
 
+class TlsDemand(enum.Enum):
+    """What a message asks of the TLS of its hops (RFC 8689); each has lanes of its own."""
+
+    POLICY = "policy"  # as the recipient domain's policies (MTA-STS, DANE) say
+    OPTIONAL = "optional"  # "TLS-Required: No" (RFC 8689 5): the policies do not apply
+    REQUIRETLS = "requiretls"  # validated TLS to hops offering REQUIRETLS (RFC 8689 4.2.1)
+
+
 class Kind(enum.Enum):
     """The three ends of a try for one recipient."""
 
@@ -62,6 +70,7 @@ class Job:
     recipients: tuple[QueuedRecipient, ...]
     data: bytes
     reporter: Reporter
+    tls: TlsDemand = TlsDemand.POLICY
     outcomes: dict[int, RecipientOutcome] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -91,5 +100,6 @@ class HopConnection(Protocol):
         """QUIT (politely, bounded in time) and close."""
 
 
-# Opens a hop connection for a recipient domain, or says why none could be opened.
-Opener = Callable[[str], Awaitable[HopConnection | RecipientOutcome]]
+# Opens a hop connection for a recipient domain meeting a TLS demand, or says why none could
+# be opened.
+Opener = Callable[[str, TlsDemand], Awaitable[HopConnection | RecipientOutcome]]

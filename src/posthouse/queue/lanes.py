@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from posthouse.queue.jobs import HopConnection, Job, Opener, RecipientOutcome
+from posthouse.queue.jobs import HopConnection, Job, Opener, RecipientOutcome, TlsDemand
 
 log = logging.getLogger("posthouse.queue")
 
@@ -21,8 +21,10 @@ class Lane:
     """The waiting jobs of one domain and the connections serving them."""
 
     def __init__(self, domain: str, *, limit: int, opener: Opener,
-                 overall: asyncio.Semaphore, spawn: Spawn) -> None:
+                 overall: asyncio.Semaphore, spawn: Spawn,
+                 tls: TlsDemand = TlsDemand.POLICY) -> None:
         self.domain = domain
+        self.tls = tls
         self.limit = max(1, limit)
         self._opener = opener
         self._overall = overall
@@ -46,7 +48,7 @@ class Lane:
         try:
             async with self._overall:
                 while self._jobs:
-                    opened = await self._opener(self.domain)
+                    opened = await self._opener(self.domain, self.tls)
                     if isinstance(opened, RecipientOutcome):
                         await self._fail_waiting(opened)
                         return
@@ -104,16 +106,17 @@ class Lanes:
         self._overall = asyncio.Semaphore(max(1, overall))
         self._opener = opener
         self._spawn = spawn
-        self._lanes: dict[str, Lane] = {}
+        self._lanes: dict[tuple[str, TlsDemand], Lane] = {}
 
     def add(self, job: Job) -> None:
         """Hand a job to its domain's lane."""
-        for domain in [d for d, lane in self._lanes.items() if lane.idle]:
-            del self._lanes[domain]
-        lane = self._lanes.get(job.domain)
+        for key in [k for k, lane in self._lanes.items() if lane.idle]:
+            del self._lanes[key]
+        key = (job.domain, job.tls)
+        lane = self._lanes.get(key)
         if lane is None:
-            lane = self._lanes[job.domain] = Lane(
+            lane = self._lanes[key] = Lane(
                 job.domain, limit=self._per_domain, opener=self._opener,
-                overall=self._overall, spawn=self._spawn)
+                overall=self._overall, spawn=self._spawn, tls=job.tls)
         lane.add(job)
 

@@ -47,6 +47,9 @@ class MxRoute:
     hops: tuple[Hop, ...]
     tls: TlsMode = TlsMode.OPPORTUNISTIC
     auth: tuple[str, str] | None = None  # AUTH PLAIN user, password (smarthost)
+    # The recipient domain whose MX records these are: MTA-STS and DANE apply only then
+    # (not to a smarthost, a transport entry or an address literal).
+    policy_domain: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +150,13 @@ class Routing:
         if isinstance(answer, NoRecords):
             if answer.nxdomain:
                 return RouteFailure(True, "5.1.2", f"domain {name} does not exist")
-            return MxRoute((Hop(name, port, implicit=True),))
+            return MxRoute((Hop(name, port, implicit=True),), policy_domain=name)
         ordered = drop_self(order_mx(answer, self.rng), self.own_hostname)
         if ordered is None:
             return RouteFailure(True, "5.4.6", f"mail for {name} loops back to myself")
         if not ordered:
-            return MxRoute((Hop(name, port, implicit=True),))
-        return MxRoute(tuple(Hop(r.host, port) for r in ordered))
+            return MxRoute((Hop(name, port, implicit=True),), policy_domain=name)
+        return MxRoute(tuple(Hop(r.host, port) for r in ordered), policy_domain=name)
 
     async def targets(self, route: MxRoute, problems: list[RouteFailure],
                       ) -> AsyncIterator[Target]:

@@ -53,11 +53,13 @@ class Notifier:
         dsn = build_dsn(hostname=self._hostname, envelope=message.envelope, original=original,
                         arrival=message.created, now=now, recipients=wanted)
         try:
-            await self._dispatch(sender, dsn, now)
+            await self._dispatch(sender, dsn, now, message.envelope.requiretls)
         except StoreError as exc:  # e.g. the sender's quota: the notice is lost, not retried
             log.warning("queue id=%s: cannot store the %s notice for <%s>: %s",
                         message.id, action, sender, exc)
 
-    async def _dispatch(self, sender: str, dsn: Dsn, now: datetime) -> None:
-        await dispatch_dsn(self._store, self._router, sender, dsn, now, wake=self._wake)
+    async def _dispatch(self, sender: str, dsn: Dsn, now: datetime,
+                        requiretls: bool = False) -> None:
+        await dispatch_dsn(self._store, self._router, sender, dsn, now, wake=self._wake,
+                           requiretls=requiretls)
 

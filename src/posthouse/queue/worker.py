@@ -21,13 +21,14 @@ from posthouse.config import Config
 from posthouse.delivery.router import Router
 from posthouse.mailauth.dkim import DkimKeys
 from posthouse.message.address import domain_of
-from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome
+from posthouse.queue.content import tls_optional
+from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome, TlsDemand
 from posthouse.queue.lanes import Lanes
 from posthouse.queue.notify import Notifier
 from posthouse.queue.prepare import prepare
 from posthouse.queue.settle import Settler
 from posthouse.store.api import Store
-from posthouse.store.errors import StoreError
+from posthouse.store.errors import StorageFull, StoreError
 from posthouse.store.models import QueuedMessage, QueuedRecipient, RecipientState
 
 log = logging.getLogger("posthouse.queue")
@@ -134,6 +135,8 @@ class QueueWorker:
     async def _process(self, message: QueuedMessage) -> None:
         try:
             await self._try(message)
+        except StorageFull as exc:  # the store logged the full disk once: no traceback here
+            log.warning("queue id=%s: %s, will retry", message.id, exc)
         except StoreError:
             log.exception("queue id=%s: store error, will retry", message.id)
         except Exception:
@@ -163,7 +166,10 @@ class QueueWorker:
         by_domain: dict[str, list[QueuedRecipient]] = {}
         for rcpt in pending:
             by_domain.setdefault(domain_of(rcpt.address), []).append(rcpt)
-        jobs = [Job(message, domain, tuple(rcpts), data, self._record)
+        # RFC 8689 5: the header is ignored on a message sent with REQUIRETLS.
+        demand = (TlsDemand.REQUIRETLS if message.envelope.requiretls
+                  else TlsDemand.OPTIONAL if tls_optional(data) else TlsDemand.POLICY)
+        jobs = [Job(message, domain, tuple(rcpts), data, self._record, demand)
                 for domain, rcpts in by_domain.items()]
         for job in jobs:
             self._lanes.add(job)

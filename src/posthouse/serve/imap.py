@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
@@ -56,6 +57,11 @@ from posthouse.services import Services
 from posthouse.wire.events import NEED_DATA
 
 log = logging.getLogger("posthouse.imap")
+
+T = TypeVar("T")
+
+# Commands that may wait for a password hash: dropped when the client leaves meanwhile.
+_LOGIN_COMMANDS = (c.LoginCommand, c.AuthenticateCommand)
 
 class ClientGone(Exception):
     """The client closed the connection."""
@@ -101,6 +107,13 @@ class ConnectionStream:
     def write(self, data: bytes) -> None:
         """Queue bytes."""
         self._conn.write(data)
+
+    async def unless_closed(self, awaitable: Awaitable[T]) -> T:
+        """The awaitable's result; cancelled and ClientGone if the client leaves meanwhile."""
+        try:
+            return await self._conn.unless_closed(awaitable)
+        except ConnectionClosed:
+            raise ClientGone("while logging in") from None
 
     async def drain(self) -> None:
         """Flow control; ClientGone when the connection is gone."""
@@ -282,7 +295,10 @@ class ImapSession:
         elif handler is None:
             self._write(Tagged(raw.tag, Status.NO, f"{cmd.NAME} is not implemented"))
         else:
-            tagged = await self._run(raw.tag, cmd, handler)
+            run = self._run(raw.tag, cmd, handler)
+            # A login waiting for its hash is dropped if the client hangs up (issue 12).
+            tagged = await (self.stream.unless_closed(run) if isinstance(cmd, _LOGIN_COMMANDS)
+                            else run)
             log.debug("%s %s", cmd.NAME, tagged.status.value)
             self._move(cmd, tagged.status)
             self._count_bad(tagged.status)

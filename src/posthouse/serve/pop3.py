@@ -8,6 +8,7 @@ import logging
 from posthouse import pop3, sasl
 from posthouse.auth.authenticator import Principal
 from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutcome
+from posthouse.auth.scheduler import HashBusy
 from posthouse.log import new_session_id
 from posthouse.net.connection import Connection, TooSlow
 from posthouse.net.listeners import Handler, SessionContext
@@ -99,21 +100,28 @@ class Pop3Session:
 
     async def _answer(self, event: pop3.Request) -> None:
         if isinstance(event, pop3.Pass):
-            principal = await self.services.authenticator.authenticate(
-                event.user, event.password, remote_ip=self.ip)
+            # Dropped (ConnectionClosed) if the client hangs up while it waits (issue 12).
+            try:
+                principal = await self.conn.unless_closed(
+                    self.services.authenticator.authenticate(
+                        event.user, event.password, remote_ip=self.ip))
+            except HashBusy:
+                self.conn.write(self.core.send(replies.auth_unavailable()))
+                return
             await self._login_result(principal)
         elif isinstance(event, sasl.AuthStart):
             self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
                                          allowed=self.core.sasl_mechanisms)
             try:
-                result = await self.exchange.start(event.mechanism, event.initial)
+                result = await self.conn.unless_closed(
+                    self.exchange.start(event.mechanism, event.initial))
             except sasl.SaslError:
                 self.conn.write(self.core.send(replies.unsupported_mechanism()))
                 return
             await self._sasl_result(result)
         elif isinstance(event, sasl.AuthResponse):
             assert self.exchange is not None
-            await self._sasl_result(await self.exchange.step(event.line))
+            await self._sasl_result(await self.conn.unless_closed(self.exchange.step(event.line)))
         elif isinstance(event, pop3.Stls):
             self.conn.write(self.core.start_tls())
             await self.conn.drain()
@@ -129,6 +137,8 @@ class Pop3Session:
         elif isinstance(result, SaslOutcome):
             if result is SaslOutcome.REJECTED:
                 await self._login_result(None)
+            elif result is SaslOutcome.UNAVAILABLE:
+                self.conn.write(self.core.send(replies.auth_unavailable()))
             else:
                 why = "cancelled" if result is SaslOutcome.CANCELLED else "malformed"
                 self.conn.write(self.core.send(replies.auth_ended(why)))

@@ -14,16 +14,18 @@ from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutco
 from posthouse.delivery.headers import TraceInfo, submission_fixes
 from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
+from posthouse.delivery.rspamd import Envelope
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
-from posthouse.delivery.trust import PendingSpf
+from posthouse.delivery.trust import PendingChecks
 from posthouse.log import new_session_id
 from posthouse.net.connection import Connection, GraceExpired
 from posthouse.net.limits import MinRate
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
+from posthouse.serve.smtp_abuse import AbuseGate, early_talker
 from posthouse.services import Services
 from posthouse.smtp import replies
-from posthouse.store.errors import QuotaExceeded, StoreError
+from posthouse.store.errors import QuotaExceeded, StorageFull, StoreError
 from posthouse.store.quota import fits_quota
 from posthouse.wire.transparency import normalize_newlines
 
@@ -98,8 +100,9 @@ class SmtpSession:
         # The "accepted" log line of the message just committed: written after its 250 has
         # gone out, so the client does not wait for our logging.
         self._accepted: tuple[str, int, int] | None = None
-        # Port 25: the SPF check of the current transaction, running since MAIL FROM.
-        self._spf: PendingSpf | None = None
+        # Port 25: the SPF and iprev checks of the current transaction, since MAIL FROM.
+        self._spf: PendingChecks | None = None
+        self._gate = AbuseGate(services, self.ip, submission=self.submission)
 
     async def run(self) -> None:
         """Serve commands until QUIT, EOF, timeout or shutdown.
@@ -108,6 +111,13 @@ class SmtpSession:
         ends with its peer, protocol, TLS version (after any STARTTLS) and user (a line at
         connect only at debug level: two info lines per message are enough to pay for)."""
         log.debug("connect peer=%s proto=%s", self.ip, self.ctx.protocol)
+        pause = 0 if self.submission else self.services.config.antiabuse.greet_pause_ms
+        if await early_talker(self.conn, pause / 1000):
+            log.info("refused early talker peer=%s", self.ip)
+            self.conn.write(replies.early_talker().render(enhanced=True))
+            self._gate.close()
+            await self.conn.drain()
+            return
         self.conn.write(self.core.greeting())
         limits = self.services.config.limits
         line_seconds = float(limits.command_line_seconds)
@@ -139,6 +149,7 @@ class SmtpSession:
                 await self._answer(event)
         finally:
             self._drop_spf()
+            self._gate.close()
         await self.conn.drain()
         log.info("session peer=%s proto=%s tls=%s user=%s messages=%d", self.ip,
                  self.ctx.protocol, self.conn.tls_version or "-",
@@ -228,14 +239,16 @@ class SmtpSession:
             self.exchange = SaslExchange(self.services.authenticator, remote_ip=self.ip,
                                          allowed=self.core.sasl_mechanisms)
             try:
-                result = await self.exchange.start(event.mechanism, event.initial)
+                # Dropped (ConnectionClosed) if the client hangs up while it waits (issue 12).
+                result = await self.conn.unless_closed(
+                    self.exchange.start(event.mechanism, event.initial))
             except sasl.MechanismNotAllowed:
                 return replies.encryption_required()
             except sasl.SaslError:
                 return replies.auth_unknown_mechanism()
         else:
             assert self.exchange is not None
-            result = await self.exchange.step(event.line)
+            result = await self.conn.unless_closed(self.exchange.step(event.line))
         return self._auth_result(result)
 
     def _auth_result(self, result: ExchangeResult) -> smtp.Reply:
@@ -246,6 +259,8 @@ class SmtpSession:
             return replies.auth_failed()
         if result is SaslOutcome.CANCELLED:
             return replies.auth_cancelled()
+        if result is SaslOutcome.UNAVAILABLE:  # too many logins waiting for a hash
+            return replies.auth_temporary_failure()
         if result is SaslOutcome.BAD_BASE64:
             return replies.auth_bad_base64()
         if isinstance(result, SaslOutcome):  # a message the mechanism cannot read
@@ -268,10 +283,16 @@ class SmtpSession:
                     user, sender)):
                 return replies.sender_not_owned(sender, self.principal.address)
             sender_user_id = user.id
+        user_name = self.principal.address if self.principal is not None else None
+        if refused := await self._gate.mail(sender, user_name):
+            return refused
         p = event.params
+        # RFC 5321 4.3.2 lists 452 for MAIL; RFC 1870 6.1 for a SIZE that does not fit now
+        if not self.services.store.has_room(p.size or 0):
+            return replies.storage_full()
         self.txn = DeliveryTransaction(
             mail_from=sender, smtputf8=p.smtputf8, body=p.body, envid=p.envid, ret=p.ret,
-            sender_user_id=sender_user_id)
+            sender_user_id=sender_user_id, requiretls=p.requiretls)
         trust = self.services.trust
         if trust is not None and not self.submission:
             self._drop_spf()
@@ -284,6 +305,8 @@ class SmtpSession:
         # RFC 5321 4.1.1.3: the bare <Postmaster> goes to the postmaster of our first domain.
         domain = addr.domain or self.services.config.server.default_domain
         text = addr.text if addr.domain else f"postmaster@{domain}"
+        if refused := await self._gate.listed(text):
+            return refused
         router = self.services.router
         if await router.is_local_domain(domain):
             route = await router.resolve(text)
@@ -295,6 +318,8 @@ class SmtpSession:
             route = Route(remote=(text,))
         else:
             return replies.relay_denied()  # no open relay
+        if refused := await self._gate.admit(text, self._spf):
+            return refused
         orcpt = event.params.orcpt.text if event.params.orcpt else None
         self.txn.add_recipient(AcceptedRecipient(text, route, event.params.notify, orcpt))
         return replies.recipient_ok()
@@ -329,6 +354,15 @@ class SmtpSession:
             if isinstance(judged, smtp.Reply):
                 return judged
             data, junk = judged
+        screened = await self._gate.content(data, Envelope(
+            ip=self.ip, helo=self.helo, mail_from=txn.mail_from,
+            recipients=[r.address for r in txn.recipients], queue_id=message_id,
+            user=self.principal.address if self.principal else ""))
+        if isinstance(screened, smtp.Reply):
+            return screened
+        data, spam_fields, spam_junk = screened
+        txn.check_fields += spam_fields
+        junk = junk or spam_junk
         trace = TraceInfo(helo=self.helo, peer_ip=self.ip, hostname=self.hostname,
                           session_id=message_id, protocol=self._protocol_name(),
                           tls=self._tls_text(), when=now)
@@ -340,10 +374,14 @@ class SmtpSession:
         except QuotaExceeded:
             log.info("refused over quota from=<%s>", txn.mail_from)
             return replies.mailbox_full()
+        except StorageFull:  # the store logged the full disk once; no traceback per message
+            log.info("refused for lack of storage from=<%s>", txn.mail_from)
+            return replies.storage_full()
         except StoreError:
             log.exception("delivery failed from=<%s>", txn.mail_from)
             return replies.local_error()
         self._accepted = (txn.mail_from, len(txn.recipients), len(data))
+        self._gate.accepted()
         if skipped:
             services = self.services
             await notify_over_quota(services.store, services.router, txn, skipped, data, now,
@@ -360,7 +398,7 @@ class SmtpSession:
         them: the checks never lose mail."""
         trust = self.services.trust
         assert trust is not None
-        pending, self._spf = self._spf or PendingSpf(None), None
+        pending, self._spf = self._spf or PendingChecks(None), None
         try:
             data, verdict = await trust.judge(data, pending)
         except Exception:  # any bug in a check must neither refuse nor lose mail

@@ -200,13 +200,13 @@ class SmtpClientConnection:
 
     def mail(self, sender: Address | None, *, size: int | None = None, body: str | None = None,
              smtputf8: bool = False, ret: str | None = None, envid: str | None = None,
-             auth: str | None = None) -> bytes:
+             auth: str | None = None, requiretls: bool = False) -> bytes:
         """MAIL FROM:<sender> with parameters; each needs its extension advertised."""
         path = "" if sender is None else sender.text
         if sender is not None and not sender.is_ascii and not smtputf8:
             raise LocalProtocolError("a non-ASCII sender needs SMTPUTF8")
         params = _mail_params(size=size, body=body, smtputf8=smtputf8, ret=ret, envid=envid,
-                              auth=auth)
+                              auth=auth, requiretls=requiretls)
         for keyword, _ in params:
             self._need(keyword)
         line = f"MAIL FROM:<{path}>" + "".join(f" {p}" for _, p in params)
@@ -274,7 +274,8 @@ def _word(text: str) -> str:
 
 
 def _mail_params(*, size: int | None, body: str | None, smtputf8: bool, ret: str | None,
-                 envid: str | None, auth: str | None) -> list[tuple[str, str]]:
+                 envid: str | None, auth: str | None, requiretls: bool = False,
+                 ) -> list[tuple[str, str]]:
     """(needed EHLO keyword, rendered parameter) for each MAIL parameter given."""
     out: list[tuple[str, str]] = []
     if size is not None:
@@ -292,4 +293,6 @@ def _mail_params(*, size: int | None, body: str | None, smtputf8: bool, ret: str
         out.append(("DSN", f"ENVID={xtext_encode(envid)}"))
     if auth is not None:
         out.append(("AUTH", f"AUTH={xtext_encode(auth)}"))
+    if requiretls:  # RFC 8689 4.1
+        out.append(("REQUIRETLS", "REQUIRETLS"))
     return out

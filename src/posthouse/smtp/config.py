@@ -39,6 +39,7 @@ class SmtpConfig:
     binarymime: bool = True  # RFC 3030 BODY=BINARYMIME (needs chunking)
     dsn: bool = True  # RFC 3461
     enhancedstatuscodes: bool = True  # RFC 2034
+    requiretls: bool = True  # RFC 8689: offered only once TLS is active
 
     def __post_init__(self) -> None:
         if not self.hostname or not self.hostname.isascii() or " " in self.hostname:

@@ -44,6 +44,7 @@ class Offered:
     smtputf8: bool = False
     dsn: bool = False
     auth: bool = False
+    requiretls: bool = False  # RFC 8689 4.1: only over TLS
     max_size: int | None = None
 
 
@@ -57,6 +58,7 @@ class MailParams:
     auth: str | None = None  # RFC 4954 5, decoded; "<>" when the submitter is unknown
     ret: str | None = None  # FULL | HDRS (RFC 3461 4.3)
     envid: str | None = None  # RFC 3461 4.4, decoded
+    requiretls: bool = False  # RFC 8689 4.1
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,10 @@ def _apply_mail(p: MailParams, key: str, value: str | None, offered: Offered) ->
         return replace(p, smtputf8=True)
     if key == "AUTH" and offered.auth:
         return replace(p, auth=xtext_decode(_need_value(key, value)))
+    if key == "REQUIRETLS" and offered.requiretls:
+        if value is not None:
+            raise ParamError(replies.param_syntax("REQUIRETLS takes no value"))
+        return replace(p, requiretls=True)
     if key == "RET" and offered.dsn:
         return replace(p, ret=_choice(key, value, ("FULL", "HDRS")))
     if key == "ENVID" and offered.dsn:

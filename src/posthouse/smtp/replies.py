@@ -332,9 +332,53 @@ def dmarc_rejected(domain: str) -> Reply:
     return Reply(550, "5.7.1", f"Rejected by the DMARC policy of {domain}")
 
 
+# -- Anti-abuse (port 25 filters, rate limits) -----------------------------------------------
+
+def early_talker() -> Reply:
+    """554 5.5.0: the client spoke before the greeting (RFC 5321 4.3.1: it must wait)."""
+    return Reply(554, "5.5.0", "Protocol error: you spoke before the greeting")
+
+
+def blocklisted(what: str, zone: str) -> Reply:
+    """554 5.7.1: a DNS blocklist lists ``what`` (RFC 5782; as Postfix answers RBL hits)."""
+    return Reply(554, "5.7.1", f"Service unavailable; {what} listed by {zone}")
+
+
+def rate_limited(seconds: int) -> Reply:
+    """451 4.7.1 to MAIL: too many messages from this client, sender or user for now."""
+    return Reply(451, "4.7.1", f"Too many messages, try again in {seconds} seconds")
+
+
+def too_many_recipients_for_now(seconds: int) -> Reply:
+    """452 4.5.3 to RCPT: too many recipients in this window (RFC 3463 4.5.3, RFC 5321
+    4.5.3.1.10: the client sends the rest later)."""
+    return Reply(452, "4.5.3", f"Too many recipients, try again in {seconds} seconds")
+
+
+def greylisted(seconds: int) -> Reply:
+    """451 4.7.1 to RCPT: greylisted, retry later (RFC 6647 2.1)."""
+    return Reply(451, "4.7.1", f"Greylisted, please try again in {seconds} seconds")
+
+
+def spam_rejected(text: str = "") -> Reply:
+    """550 5.7.1 at the end of DATA: the content filter refuses the message."""
+    return Reply(550, "5.7.1", _printable(text) or "Message rejected as spam")
+
+
+def spam_deferred(text: str = "") -> Reply:
+    """451 4.7.1 at the end of DATA: the content filter asks for a later retry."""
+    return Reply(451, "4.7.1", _printable(text) or "Message deferred, try again later")
+
+
+def _printable(text: str) -> str:
+    """Filter text fit for one reply line: printable ASCII, at most 400 characters."""
+    return "".join(ch for ch in text if " " <= ch <= "~")[:400]
+
+
 @_memo
 def storage_full() -> Reply:
-    """452 4.3.1: insufficient system storage."""
+    """452 4.3.1: insufficient system storage (RFC 3463 X.3.1; RFC 5321 4.3.2 lists 452 for
+    MAIL, RCPT and the end of DATA): the disk is full or below the low-space threshold."""
     return Reply(452, "4.3.1", "Insufficient system storage")
 
 

@@ -178,17 +178,19 @@ _NOTHING_OFFERED = Offered()
 
 
 @lru_cache(maxsize=32)
-def _offered(config: SmtpConfig, *, auth: bool) -> Offered:
+def _offered(config: SmtpConfig, *, auth: bool, tls: bool) -> Offered:
     """The MAIL/RCPT parameters an EHLO session may use."""
     c = config
     return Offered(
         size=c.size, eightbitmime=c.eightbitmime, binarymime=c.binarymime_offered,
-        smtputf8=c.smtputf8, dsn=c.dsn, auth=auth, max_size=c.max_message_size,
+        smtputf8=c.smtputf8, dsn=c.dsn, auth=auth, requiretls=c.requiretls and tls,
+        max_size=c.max_message_size,
     )
 
 
 @lru_cache(maxsize=32)
-def _ehlo_reply(config: SmtpConfig, *, starttls: bool, mechanisms: tuple[str, ...]) -> Reply:
+def _ehlo_reply(config: SmtpConfig, *, starttls: bool, mechanisms: tuple[str, ...],
+                tls: bool = False) -> Reply:
     """250 with the hostname and the EHLO keywords."""
     c = config
     keywords = (
@@ -201,6 +203,7 @@ def _ehlo_reply(config: SmtpConfig, *, starttls: bool, mechanisms: tuple[str, ..
         (c.dsn, "DSN"),
         (c.enhancedstatuscodes, "ENHANCEDSTATUSCODES"),
         (starttls, "STARTTLS"),  # RFC 3207 4.2: not once TLS is active
+        (c.requiretls and tls, "REQUIRETLS"),  # RFC 8689 4.1: only over TLS
         (bool(mechanisms), "AUTH " + " ".join(mechanisms)),
     )
     return Reply(250, None, [c.hostname] + [word for on, word in keywords if on])
@@ -242,14 +245,14 @@ class SmtpState:
         """MAIL/RCPT parameters in force: none after HELO (RFC 5321 4.1.1.11, 2.2.1)."""
         if not self.extended:
             return _NOTHING_OFFERED
-        return _offered(self.config, auth=self.auth_offered())
+        return _offered(self.config, auth=self.auth_offered(), tls=self.tls_active)
 
     def ehlo_reply(self, *, extended: bool) -> Reply:
         """250 with the EHLO keywords (RFC 5321 4.1.1.1), computed from config and state."""
         if not extended:
             return replies.helo_ok(self.config.hostname)
         return _ehlo_reply(self.config, starttls=self.config.starttls and not self.tls_active,
-                           mechanisms=self.sasl_mechanisms())
+                           mechanisms=self.sasl_mechanisms(), tls=self.tls_active)
 
     # -- Effects -----------------------------------------------------------------------------
 

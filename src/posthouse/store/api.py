@@ -24,6 +24,7 @@ from posthouse.store.events import Subscription
 from posthouse.store.models import (
     Alias,
     DeliveryTarget,
+    ExpungedSince,
     FlagOp,
     Mailbox,
     MailboxCounts,
@@ -160,10 +161,13 @@ class MessageStore(Protocol):
         targets: Sequence[DeliveryTarget],
         *,
         outbound: OutboundEnvelope | None = None,
+        reserve: bool = False,
     ) -> list[tuple[int, int]]:
         """Store one message once and file it into every target mailbox; if ``outbound`` is
         given, queue it for those remote recipients in the same transaction. Returns
         (mailbox_id, uid) per target. All or nothing (QuotaExceeded, NoSuchMailbox).
+        Below the low-space threshold StorageFull, unless ``reserve``: a notice the server
+        owes for mail it already accepted (RFC 5321 6.1) may use the space kept back.
 
         A message without a summary is parsed by the store (SQLite: during the commit's
         fsync, filed just after it); no read ever shows the message without its summary."""
@@ -185,6 +189,16 @@ class MessageStore(Protocol):
         self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False
     ) -> list[StoredMessage]:
         """Metadata of the given uids that still exist, in uid order."""
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
+        """Uids of the messages whose modseq is above ``modseq`` (CHANGEDSINCE)."""
+
+    async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
+        """Uids expunged with a modseq above ``modseq`` (tombstones, for QRESYNC)."""
+
+    async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
+        """Drop all but the ``keep`` newest tombstones; later answers for older modseqs
+        are conservative. Returns how many were dropped."""
 
     async def open_view(self, mailbox_id: int) -> int:
         """Register a session's view of a mailbox (call it before reading its uid list);
@@ -310,3 +324,7 @@ class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):
 
     def subscribe(self, user_id: int) -> Subscription:
         """Receive every committed change event of one user."""
+
+    def has_room(self, size: int = 0) -> bool:
+        """Whether new mail of ``size`` bytes would be taken now: False below the low-space
+        threshold (``deliver`` and ``append`` then raise StorageFull)."""

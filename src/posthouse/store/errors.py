@@ -39,3 +39,8 @@ class ModifiedSince(StoreError):
 
 class StorageFailure(StoreError):
     """The backend could not write (disk full, I/O error). Nothing was committed."""
+
+
+class StorageFull(StorageFailure):
+    """The filesystem is full, or below the low-space threshold: nothing was written (SMTP 452
+    4.3.1, IMAP NO [UNAVAILABLE]); temporary, the client tries again later."""

@@ -150,6 +150,15 @@ class UidFlags:
     flags: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ExpungedSince:
+    """Uids expunged after a modseq (tombstones); ``complete`` is False when older
+    tombstones were dropped, so other uids may be gone too (QRESYNC, RFC 7162 3.2.5.1)."""
+
+    uids: tuple[int, ...]
+    complete: bool
+
+
 class FlagOp(enum.Enum):
     """How STORE combines the given flags with the message's flags."""
 
@@ -178,6 +187,7 @@ class OutboundEnvelope:
     smtputf8: bool = False
     body: str | None = None  # 7BIT | 8BITMIME | BINARYMIME
     sender_user_id: int | None = None  # set when a local user submitted it (DKIM, bounces)
+    requiretls: bool = False  # MAIL FROM ... REQUIRETLS (RFC 8689 4): relay only over TLS
 
 
 class RecipientState(enum.Enum):

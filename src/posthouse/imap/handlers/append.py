@@ -7,7 +7,8 @@ internal date is the one given or now.
 Answers: ``OK [APPENDUID uidvalidity uid-set]``; a missing mailbox ``NO [TRYCREATE]``; a
 message over ``limits.max_message_size`` ``NO [TOOBIG]`` (RFC 9051 7.1; the session
 normally refuses such a literal before it is sent); an empty message ``NO``; quota
-``NO [OVERQUOTA]`` (store error). MULTIAPPEND is all or nothing (RFC 3502 3): if one
+``NO [OVERQUOTA]``; a full disk or one below the low-space threshold ``NO [UNAVAILABLE]``
+(store errors, imap/replies.py). MULTIAPPEND is all or nothing (RFC 3502 3): if one
 message fails, those already stored are removed again. Appending to the selected mailbox
 announces EXISTS before the tagged OK (RFC 9051 6.3.12); \\Recent is left to the session,
 which owns the mailbox's recent mark.

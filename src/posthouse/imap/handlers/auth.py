@@ -3,6 +3,8 @@
 Passwords are accepted only on a secure channel: TLS, or a loopback peer when the operator
 allows plaintext there. LOGIN or AUTHENTICATE elsewhere is refused with ``NO
 [PRIVACYREQUIRED]`` (the capability list says LOGINDISABLED). Passwords never reach a log line.
+A login the password-hash queue has no room for gets ``NO [UNAVAILABLE]`` (RFC 5530 3: the
+server cannot process it now; the credentials were not checked).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from posthouse import sasl
 from posthouse.auth.sasl_exchange import ExchangeResult, SaslExchange, SaslOutcome
+from posthouse.auth.scheduler import HashBusy
 from posthouse.imap import commands as c
 from posthouse.imap.capabilities import capability_code
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
@@ -22,6 +25,11 @@ if TYPE_CHECKING:
     from posthouse.auth.authenticator import Principal
 
 _FAILED = "Authentication failed"
+
+
+def _unavailable() -> ImapError:
+    return ImapError("Too many logins in progress, try again later",
+                     code=ResponseCode.UNAVAILABLE.code())
 
 
 async def handle_starttls(
@@ -49,9 +57,12 @@ async def handle_login(
     """LOGIN user password (RFC 9051 6.2.3)."""
     if not ctx.port.secure:
         raise ImapError("Login only after STARTTLS", code=ResponseCode.PRIVACYREQUIRED.code())
-    principal = await ctx.services.authenticator.authenticate(
-        cmd.user, cmd.password, remote_ip=ctx.port.remote_ip
-    )
+    try:
+        principal = await ctx.services.authenticator.authenticate(
+            cmd.user, cmd.password, remote_ip=ctx.port.remote_ip
+        )
+    except HashBusy:
+        raise _unavailable() from None
     if principal is None:
         ctx.log.info("login failed for %r", cmd.user[:100])
         raise ImapError(_FAILED, code=ResponseCode.AUTHENTICATIONFAILED.code())
@@ -79,6 +90,8 @@ def _refusal(outcome: SaslOutcome, exchange: SaslExchange, *, initial: bool) -> 
     if outcome is SaslOutcome.BAD_BASE64:
         where = "initial response" if initial else "response"
         return ImapError(f"Invalid base64 in {where}", status=Status.BAD)
+    if outcome is SaslOutcome.UNAVAILABLE:
+        return _unavailable()
     if outcome is SaslOutcome.MALFORMED:
         detail = exchange.failure.detail if exchange.failure else "unreadable"
         return ImapError(f"Malformed response: {detail}", status=Status.BAD)

@@ -9,7 +9,9 @@ Contract (stable; the message handlers of the other engineer build on it):
 * ``ctx.selected``: a ``Selected`` (mailbox row, ``MailboxView``, ``read_only``) or None;
   ``ctx.require_selected()`` / ``ctx.require_writable()`` fetch it or raise the right error.
 * ``ctx.rev2`` (ENABLE IMAP4rev2), ``ctx.utf8`` (IMAP4rev2 or UTF8=ACCEPT: names go out as
-  UTF-8, ``ctx.mailbox_name`` encodes one), ``ctx.condstore`` (always False: not offered).
+  UTF-8, ``ctx.mailbox_name`` encodes one), ``ctx.condstore`` (CONDSTORE is on: MODSEQ goes
+  with every FETCH; ``ctx.enable_condstore()`` turns it on, RFC 7162 3.1), ``ctx.qresync``
+  (ENABLE QRESYNC: expunges go out as VANISHED, RFC 7162 3.2.10).
 * ``ctx.origin``: the opaque token to pass as ``origin=`` to every store mutation, so the
   view can tell this session's own changes from others' (see imap/view.py).
 * ``await ctx.updates(allow_expunge=...)``: drain the store events into the view and return the
@@ -119,6 +121,7 @@ class HandlerContext:
         self.rev2 = False
         self.utf8 = False
         self.condstore = False
+        self.qresync = False
         self.enabled: set[str] = set()  # ENABLEd extensions, upper-cased (RFC 5161)
         self.origin = object()
         self.log = log
@@ -202,6 +205,12 @@ class HandlerContext:
         if found is None:
             raise NoSuchMailbox(name)
         return found
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command ran (RFC 7162 3.1): MODSEQ from now on."""
+        self.condstore = True
+        if self.selected is not None:
+            self.selected.view.condstore = True
 
     def select(self, selected: Selected | None) -> None:
         """Make ``selected`` the selected mailbox (None: none is); the old view is closed

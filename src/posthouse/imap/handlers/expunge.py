@@ -5,6 +5,9 @@ in one transaction; the handler tells the view, and the session sends ``* n EXPU
 each before the tagged OK, numbered as the client knows them at that moment (each EXPUNGE
 shifts the numbers after it: view.flush does the arithmetic). After EXAMINE:
 ``NO [READ-ONLY]`` (nothing may be removed from a read-only mailbox, RFC 9051 6.3.3).
+
+With CONDSTORE on, the updates (VANISHED under QRESYNC) go out first and the tagged OK
+carries ``[HIGHESTMODSEQ n]``, n covering everything sent so far (RFC 7162 3.2.7).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
+from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Response
 
 
@@ -27,7 +31,12 @@ async def handle_expunge(
     if uids is None or uids:
         removed = await ctx.store.expunge(selected.mailbox.id, uids, origin=ctx.origin)
         selected.view.note_expunged(removed)
-    yield ok(tag, f"{cmd.NAME} completed")
+    code = None
+    if ctx.condstore:  # the store published our event before returning: all is in the view
+        for update in await ctx.updates(allow_expunge=True):
+            yield update
+        code = ResponseCode.HIGHESTMODSEQ.code(selected.view.highestmodseq)
+    yield ok(tag, f"{cmd.NAME} completed", code)
 
 
 HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {

@@ -24,6 +24,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from posthouse.imap import commands as c
+from posthouse.imap.fetchitems import Attr
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.msg_fetchitems import (
     Body,
@@ -33,7 +34,7 @@ from posthouse.imap.handlers.msg_fetchitems import (
     render_items,
 )
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Response, fetch
+from posthouse.imap.responses import Response, Status, fetch, vanished
 from posthouse.store.errors import NotFound
 from posthouse.store.models import SEEN, FlagOp, StoredMessage, UidFlags
 
@@ -129,12 +130,35 @@ async def _batch(
     return metas, seen_now, missing
 
 
+async def _vanished(
+    ctx: HandlerContext, selected: Selected, cmd: c.FetchCommand
+) -> AsyncIterator[Response]:
+    """``VANISHED (EARLIER)`` for the VANISHED modifier (RFC 7162 3.2.6)."""
+    if not (ctx.qresync and cmd.uid and cmd.changedsince is not None):
+        raise ImapError("VANISHED needs QRESYNC, UID FETCH and CHANGEDSINCE",
+                        status=Status.BAD)
+    view = selected.view
+    expunged = await ctx.store.expunged_since(selected.mailbox.id, cmd.changedsince)
+    gone = view.vanished_earlier(expunged.uids, complete=expunged.complete,
+                                 within=cmd.sequence, ceiling=view.last_uid)
+    if gone:
+        yield vanished(gone, earlier=True)
+
+
 async def handle_fetch(
     ctx: HandlerContext, tag: str, cmd: c.FetchCommand
 ) -> AsyncIterator[Response]:
     """FETCH / UID FETCH."""
     selected = ctx.require_selected()
     uids = selected.view.resolve(cmd.sequence, uid=cmd.uid)
+    if cmd.vanished:
+        async for line in _vanished(ctx, selected, cmd):
+            yield line
+    if cmd.changedsince is not None or Attr.MODSEQ in cmd.items:
+        ctx.enable_condstore()  # RFC 7162 3.1
+    if cmd.changedsince is not None:  # one scan in the store, not every row loaded
+        changed = await ctx.store.changed_since(selected.mailbox.id, cmd.changedsince)
+        uids = [u for u in uids if u in changed]
     plan = plan_fetch(
         cmd.items,
         uid=cmd.uid,

@@ -1,5 +1,5 @@
 """CAPABILITY NOOP LOGOUT ID ENABLE NAMESPACE CHECK (RFC 9051 6.1, 6.3.1, 6.3.10, 6.4.1;
-RFC 2971 ID; RFC 5161 ENABLE; RFC 6855 UTF8=ACCEPT)."""
+RFC 2971 ID; RFC 5161 ENABLE; RFC 6855 UTF8=ACCEPT; RFC 7162 CONDSTORE, QRESYNC)."""
 
 from __future__ import annotations
 
@@ -49,10 +49,12 @@ async def handle_id(ctx: HandlerContext, tag: str, cmd: c.IdCommand) -> AsyncIte
 async def handle_enable(
     ctx: HandlerContext, tag: str, cmd: c.EnableCommand
 ) -> AsyncIterator[Response]:
-    """Turn on IMAP4rev2 and/or UTF8=ACCEPT; unknown names are ignored (RFC 5161 3.1).
+    """Turn on IMAP4rev2, UTF8=ACCEPT, CONDSTORE, QRESYNC; unknown names are ignored
+    (RFC 5161 3.1).
 
-    Both make mailbox names UTF-8 from now on (RFC 9051 5.1, RFC 6855 3); IMAP4rev2 also
-    drops \\Recent and RECENT responses.
+    IMAP4rev2 and UTF8=ACCEPT make mailbox names UTF-8 from now on (RFC 9051 5.1, RFC 6855
+    3); IMAP4rev2 also drops \\Recent and RECENT responses. QRESYNC implies CONDSTORE
+    (RFC 7162 3.2.3).
     """
     enabled: list[str] = []
     for name in dict.fromkeys(cmd.capabilities):
@@ -63,6 +65,13 @@ async def handle_enable(
             enabled.append("IMAP4rev2")
         elif name == "UTF8=ACCEPT" and "UTF8=ACCEPT" not in ctx.enabled:
             enabled.append("UTF8=ACCEPT")
+        elif name == "CONDSTORE" and not ctx.condstore:
+            ctx.enable_condstore()
+            enabled.append("CONDSTORE")
+        elif name == "QRESYNC" and not ctx.qresync:
+            ctx.qresync = True
+            ctx.enable_condstore()
+            enabled.append("QRESYNC")
         ctx.enabled.add(name)
     ctx.utf8 = ctx.rev2 or "UTF8=ACCEPT" in ctx.enabled
     yield Untagged((Atom("ENABLED"), *(Atom(n) for n in enabled)))

@@ -184,13 +184,16 @@ def saved_uids(result: Sequence[int], returns: frozenset[str]) -> list[int]:
     return sorted(set(kept))
 
 
-def search_response(numbers: Iterable[int]) -> Untagged:
-    """``* SEARCH n n ...`` (IMAP4rev1 without RETURN)."""
-    return Untagged((Atom("SEARCH"), *sorted(numbers)))
+def search_response(numbers: Iterable[int], modseq: int | None = None) -> Untagged:
+    """``* SEARCH n n ... [(MODSEQ m)]`` (IMAP4rev1 without RETURN; RFC 7162 3.1.5)."""
+    ordered = sorted(numbers)
+    tail: tuple[Value, ...] = ([Atom("MODSEQ"), modseq],) if modseq and ordered else ()
+    return Untagged((Atom("SEARCH"), *ordered, *tail))
 
 
 def esearch_response(
-    tag: str, numbers: Sequence[int], returns: frozenset[str], *, uid: bool
+    tag: str, numbers: Sequence[int], returns: frozenset[str], *, uid: bool,
+    modseq: int | None = None,
 ) -> Untagged | None:
     """``* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [ALL set] [COUNT n]`` (RFC 4731 3.1,
     RFC 9051 7.3.4); None for ``RETURN (SAVE)`` alone, which answers nothing (RFC 5182
@@ -209,4 +212,6 @@ def esearch_response(
         data += [Atom("ALL"), Atom(compress(ordered))]
     if "COUNT" in returns:
         data += [Atom("COUNT"), len(ordered)]
+    if modseq and ordered:  # RFC 7162 3.1.5: the highest modseq of what matched
+        data += [Atom("MODSEQ"), modseq]
     return Untagged(tuple(data))

@@ -30,9 +30,10 @@ from posthouse.imap.handlers.msg_search import (
     search_response,
     seq_keys,
     text_queries,
+    walk,
 )
 from posthouse.imap.responses import Response
-from posthouse.imap.search import HeaderKey, SearchKey, SeqKey
+from posthouse.imap.search import HeaderKey, ModSeqKey, SearchKey, SeqKey
 from posthouse.imap.view import MailboxView
 
 META_BATCH = 500
@@ -91,30 +92,36 @@ def _lower(flags: frozenset[str]) -> frozenset[str]:
     return frozenset(f.lower() for f in flags)
 
 
-async def evaluate(ctx: HandlerContext, selected: Selected, key: SearchKey) -> list[int]:
-    """The uids (ascending) of the messages the client knows that match ``key``."""
+async def evaluate(
+    ctx: HandlerContext, selected: Selected, key: SearchKey
+) -> tuple[list[int], int]:
+    """The uids (ascending) of the messages the client knows that match ``key``, and the
+    highest modseq among them (0 if none)."""
     view = selected.view
     sets = _seq_sets(key, view)
     candidates = [u for u in narrow(key, view.uids, sets) if not view.is_expunged(u)]
     if not candidates:
-        return []
+        return [], 0
     found = await _text_sets(ctx, selected.mailbox.id, key)
-    return [
-        facts.uid
-        async for facts in _facts(ctx, selected, candidates, need(key))
-        if matches(key, facts, sets, found)
-    ]
+    uids: list[int] = []
+    highest = 0
+    async for facts in _facts(ctx, selected, candidates, need(key)):
+        if matches(key, facts, sets, found):
+            uids.append(facts.uid)
+            highest = max(highest, facts.modseq)
+    return uids, highest
 
 
 def _answer(
-    ctx: HandlerContext, tag: str, cmd: c.SearchCommand, view: MailboxView, uids: list[int]
+    ctx: HandlerContext, tag: str, cmd: c.SearchCommand, view: MailboxView, uids: list[int],
+    modseq: int | None,
 ) -> Response | None:
     """The untagged SEARCH or ESEARCH response (None for ``RETURN (SAVE)`` alone)."""
     numbers = uids if cmd.uid else [view.msn_of(u) or 0 for u in uids]
     if cmd.returns is None and not ctx.rev2:
-        return search_response(numbers)
+        return search_response(numbers, modseq)
     returns = cmd.returns if cmd.returns is not None else frozenset({"ALL"})
-    return esearch_response(tag, numbers, returns, uid=cmd.uid)
+    return esearch_response(tag, numbers, returns, uid=cmd.uid, modseq=modseq)
 
 
 async def handle_search(
@@ -124,15 +131,18 @@ async def handle_search(
     selected = ctx.require_selected()
     view = selected.view
     saving = cmd.returns is not None and "SAVE" in cmd.returns
+    by_modseq = any(isinstance(k, ModSeqKey) for k in walk(cmd.criteria))
+    if by_modseq:
+        ctx.enable_condstore()  # RFC 7162 3.1: SEARCH MODSEQ enables CONDSTORE
     try:
-        uids = await evaluate(ctx, selected, cmd.criteria)
+        uids, highest = await evaluate(ctx, selected, cmd.criteria)
     except Exception:
         if saving:  # RFC 5182 2.1: a failed SEARCH (RETURN (SAVE)) empties $
             view.save_result([])
         raise
     if saving and cmd.returns is not None:
         view.save_result(saved_uids(uids, cmd.returns))
-    response = _answer(ctx, tag, cmd, view, uids)
+    response = _answer(ctx, tag, cmd, view, uids, highest if by_modseq else None)
     if response is not None:
         yield response
     yield ok(tag, f"{'UID ' if cmd.uid else ''}SEARCH completed")

@@ -1,8 +1,16 @@
-"""SELECT, EXAMINE, CLOSE, UNSELECT (RFC 9051 6.3.2, 6.3.3, 6.4.1, 6.4.2; RFC 3501 6.3.1).
+"""SELECT, EXAMINE, CLOSE, UNSELECT (RFC 9051 6.3.2, 6.3.3, 6.4.1, 6.4.2; RFC 3501 6.3.1;
+CONDSTORE and QRESYNC, RFC 7162 3.1.2, 3.2.5).
 
 The view is built from ``uid_list`` after the session's event subscription (made at login)
 has been drained, so every change after the snapshot reaches the view and older ones are
-not replayed.
+not replayed. HIGHESTMODSEQ is the mailbox's, read before the snapshot: never above what the
+client is shown, so a later resync from it misses nothing.
+
+QRESYNC: with a matching UIDVALIDITY the client gets ``VANISHED (EARLIER)`` for the uids
+expunged after its modseq (tombstones read after the snapshot, so an expunge in between is
+in one or the other) and ``FETCH (UID FLAGS MODSEQ)`` for the messages changed after it,
+both limited to its known uids. The seq-match data is not needed: tombstones are exact,
+and where they were compacted the answer is every missing known uid (RFC 7162 3.2.5.1).
 """
 
 from __future__ import annotations
@@ -16,12 +24,16 @@ from posthouse.imap.handlers.listing import mailbox_list_line
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
     Atom,
+    Code,
     Response,
     Status,
     UntaggedStatus,
     exists,
+    fetch,
     recent,
+    vanished,
 )
+from posthouse.imap.sequence import NumberRanges
 from posthouse.imap.view import MailboxView
 from posthouse.store.errors import StoreError
 from posthouse.store.models import Mailbox, UidFlags
@@ -42,22 +54,50 @@ def _select_responses(
         UntaggedStatus(Status.OK, "UIDs valid", ResponseCode.UIDVALIDITY.code(box.uidvalidity)),
         UntaggedStatus(Status.OK, "Predicted next UID", ResponseCode.UIDNEXT.code(uidnext)),
         view.permanent_flags_response(),
+        # RFC 7162 3.1.2.1: every mailbox has mod-sequences, so NOMODSEQ is never sent
+        UntaggedStatus(Status.OK, "Highest",
+                       ResponseCode.HIGHESTMODSEQ.code(box.highestmodseq)),
         UntaggedStatus(Status.OK, "Mailbox id",  # RFC 8474 4.2
                        ResponseCode.MAILBOXID.code([Atom(objectid.mailbox_id(box))])),
     ]
     return out
 
 
+async def _resync(
+    ctx: HandlerContext, box: Mailbox, view: MailboxView, messages: list[UidFlags],
+    params: c.QresyncParams,
+) -> AsyncIterator[Response]:
+    """VANISHED (EARLIER) then the changed messages' FETCH (RFC 7162 3.2.5.1)."""
+    known = params.known_uids
+    expunged = await ctx.store.expunged_since(box.id, params.modseq)
+    gone = view.vanished_earlier(expunged.uids, complete=expunged.complete, within=known,
+                                 ceiling=box.uidnext - 1)
+    if gone:
+        yield vanished(gone, earlier=True)
+    ranges = NumberRanges(known.bounds(0)) if known is not None else None
+    changed = [m for m in messages
+               if m.modseq > params.modseq and (ranges is None or m.uid in ranges)]
+    for row in changed:
+        msn = view.msn_of(row.uid)
+        if msn is not None:
+            yield fetch(msn, [Atom("UID"), row.uid, Atom("FLAGS"),
+                              view.client_flags(row.uid, row.flags), Atom("MODSEQ"),
+                              [row.modseq]])
+    view.record_flags(changed)
+
+
 async def _open(
     ctx: HandlerContext, tag: str, cmd: c.SelectCommand | c.ExamineCommand, *, read_only: bool
 ) -> AsyncIterator[Response]:
-    if cmd.condstore:
-        raise ImapError("CONDSTORE is not supported", status=Status.BAD)
+    if cmd.qresync is not None and not ctx.qresync:  # RFC 7162 3.2.5: ENABLE QRESYNC first
+        raise ImapError("QRESYNC is not enabled", status=Status.BAD)
     if ctx.selected is not None:
         ctx.select(None)  # a failed SELECT leaves nothing selected (RFC 9051 6.3.2)
-        if ctx.rev2:  # RFC 9051 7.1: [CLOSED] marks where the old mailbox's responses end
+        if ctx.rev2 or ctx.qresync:  # RFC 9051 7.1, RFC 7162 3.2.11: where the old ends
             yield UntaggedStatus(Status.OK, "Previous mailbox closed",
                                  ResponseCode.CLOSED.code())
+    if cmd.condstore:
+        ctx.enable_condstore()  # RFC 7162 3.1.8
     box = await ctx.mailbox(cmd.mailbox)
     await ctx.close_views()
     if ctx.events is not None:
@@ -71,11 +111,15 @@ async def _open(
         # SELECT takes \Recent for this session; EXAMINE only shows it (RFC 3501 6.3.2).
         mark = box.recent_mark if read_only else await ctx.store.claim_recent(box.id)
     view = MailboxView(messages, mailbox_id=box.id, origin=ctx.origin, rev2=ctx.rev2,
-                       recent_above=mark, read_only=read_only)
+                       recent_above=mark, condstore=ctx.condstore, qresync=ctx.qresync,
+                       read_only=read_only)
     for response in _select_responses(ctx, box, view, messages, read_only=read_only):
         yield response
     if ctx.rev2:  # RFC 9051 6.3.2: a LIST response with the mailbox name
         yield await mailbox_list_line(ctx, box.name)
+    if cmd.qresync is not None and cmd.qresync.uidvalidity == box.uidvalidity:
+        async for response in _resync(ctx, box, view, messages, cmd.qresync):
+            yield response
     ctx.select(Selected(box, view, read_only, view_id))
     code = ResponseCode.READ_ONLY if read_only else ResponseCode.READ_WRITE
     yield ok(tag, f"{cmd.NAME} completed", code.code())
@@ -103,12 +147,26 @@ async def handle_close(
     """Expunge \\Deleted silently (not after EXAMINE), then deselect (RFC 9051 6.4.1)."""
     selected = ctx.require_selected()
     ctx.select(None)
+    removed: list[int] = []
     if not selected.read_only:
         try:
-            await ctx.store.expunge(selected.mailbox.id, origin=ctx.origin)
+            removed = await ctx.store.expunge(selected.mailbox.id, origin=ctx.origin)
         except StoreError as exc:  # e.g. deleted meanwhile: CLOSE still leaves it
             ctx.log.info("CLOSE could not expunge: %r", exc)
-    yield ok(tag, "CLOSE completed")
+    yield ok(tag, "CLOSE completed", _closed_modseq(ctx, selected, removed))
+
+
+def _closed_modseq(ctx: HandlerContext, selected: Selected, removed: list[int]) -> Code | None:
+    """``[HIGHESTMODSEQ n]`` for CLOSE under QRESYNC (RFC 7162 3.2.8), only when the client
+    has been told every change up to n: nothing but CLOSE's own expunge was pending."""
+    if not ctx.qresync or ctx.events is None:
+        return None
+    view = selected.view
+    for event in ctx.events.drain():  # ours was published before expunge returned
+        view.apply(event)
+    if not view.only_expunges(removed):
+        return None
+    return ResponseCode.HIGHESTMODSEQ.code(view.highestmodseq)
 
 
 async def handle_unselect(

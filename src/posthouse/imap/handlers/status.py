@@ -12,17 +12,16 @@ from posthouse.imap import commands as c
 from posthouse.imap import objectid
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Atom, Response, Status, Untagged, Value
+from posthouse.imap.responses import Atom, Response, Untagged, Value
 from posthouse.store.models import Mailbox, MailboxCounts
 
 QUOTA_ROOT = ""
 
 
 def check_status_items(ctx: HandlerContext, items: Sequence[str]) -> None:
-    """BAD for items this server does not offer (HIGHESTMODSEQ needs CONDSTORE)."""
-    if "HIGHESTMODSEQ" in items and not ctx.condstore:
-        raise ImapError("HIGHESTMODSEQ needs CONDSTORE, which is not offered",
-                        status=Status.BAD)
+    """Items that change the session: HIGHESTMODSEQ enables CONDSTORE (RFC 7162 3.1)."""
+    if "HIGHESTMODSEQ" in items:
+        ctx.enable_condstore()
 
 
 def _recent(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts) -> int:

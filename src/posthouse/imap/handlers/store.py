@@ -1,4 +1,4 @@
-"""STORE and UID STORE (RFC 9051 6.4.6, RFC 3501 6.4.6; UNCHANGEDSINCE hook RFC 7162 3.1.3).
+"""STORE and UID STORE (RFC 9051 6.4.6, RFC 3501 6.4.6; UNCHANGEDSINCE, RFC 7162 3.1.3).
 
 The change is one store transaction. Unless .SILENT, every message of the set that still
 exists gets ``* n FETCH (FLAGS (...))`` with its flags after the change, changed or not
@@ -70,6 +70,8 @@ async def handle_store(
 ) -> AsyncIterator[Response]:
     """STORE / UID STORE with FLAGS, +FLAGS, -FLAGS and .SILENT."""
     selected = ctx.require_writable()
+    if cmd.unchangedsince is not None:
+        ctx.enable_condstore()  # RFC 7162 3.1
     view = selected.view
     uids = view.resolve(cmd.sequence, uid=cmd.uid)
     flags = settable_flags(cmd.flags)

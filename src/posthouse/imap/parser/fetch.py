@@ -1,4 +1,4 @@
-"""FETCH and UID FETCH (RFC 9051 6.4.5, RFC 3516, RFC 7162 CHANGEDSINCE hook)."""
+"""FETCH and UID FETCH (RFC 9051 6.4.5, RFC 3516, RFC 7162 CHANGEDSINCE and VANISHED)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from posthouse.imap.fetchitems import (
     FetchItem,
     Section,
 )
-from posthouse.imap.parser.cursor import Cursor, decode_text
+from posthouse.imap.parser.cursor import MAX_NUMBER64, Cursor, decode_text
 from posthouse.imap.replies import ParseError
 
 _NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.")
@@ -91,12 +91,28 @@ def _items(cur: Cursor) -> tuple[FetchItem, ...]:
     return (fetch_att(cur),)
 
 
-def _changedsince(cur: Cursor) -> int | None:
-    """``[SP "(" "CHANGEDSINCE" SP mod-sequence-value ")"]`` (RFC 7162 3.1.4.1)."""
+def _modifiers(cur: Cursor) -> tuple[int | None, bool]:
+    """``[SP "(" modifier *(SP modifier) ")"]``: ``CHANGEDSINCE n`` (RFC 7162 3.1.4.1) and
+    ``VANISHED`` (3.2.6); VANISHED needs CHANGEDSINCE (checked by the handler)."""
     if cur.at_end():
-        return None
+        return None, False
     cur.sp()
-    return cur.modseq_modifier("CHANGEDSINCE", "FETCH")
+    changedsince: int | None = None
+    vanished = False
+
+    def modifier() -> None:
+        nonlocal changedsince, vanished
+        name = cur.keyword()
+        if name == "CHANGEDSINCE" and changedsince is None:
+            cur.sp()
+            changedsince = cur.number(limit=MAX_NUMBER64)
+        elif name == "VANISHED" and not vanished:
+            vanished = True
+        else:
+            raise ParseError("Unsupported FETCH modifier")
+
+    cur.paren_list(modifier, allow_empty=False)
+    return changedsince, vanished
 
 
 def parse_fetch(cur: Cursor, *, uid: bool = False) -> c.FetchCommand:
@@ -105,4 +121,5 @@ def parse_fetch(cur: Cursor, *, uid: bool = False) -> c.FetchCommand:
     sequence = cur.sequence_set()
     cur.sp()
     items = _items(cur)
-    return c.FetchCommand(sequence, items, uid, _changedsince(cur))
+    changedsince, vanished = _modifiers(cur)
+    return c.FetchCommand(sequence, items, uid, changedsince, vanished)

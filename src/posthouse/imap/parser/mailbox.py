@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from posthouse.imap import commands as c
-from posthouse.imap.parser.cursor import Cursor, decode_text
+from posthouse.imap.parser.cursor import MAX_NUMBER64, Cursor, decode_text
 from posthouse.imap.replies import ParseError, ResponseCode
 from posthouse.imap.responses import Status as Cond
+from posthouse.imap.sequence import SequenceSet
 
 STATUS_ITEMS = frozenset({
     "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
@@ -21,30 +22,77 @@ USE_ATTRIBUTES = {
 }
 
 
-def _select_params(cur: Cursor) -> bool:
-    """``[SP "(" select-param *(SP select-param) ")"]``; only CONDSTORE is known (RFC 7162)."""
-    if cur.at_end():
-        return False
+def _known_set(cur: Cursor) -> SequenceSet:
+    """A sequence set without ``*`` or ``$`` (RFC 7162 7: known-uids, seq-match-data)."""
+    found = cur.sequence_set()
+    if found.saved or any(None in r for r in found.ranges):
+        raise ParseError("Invalid QRESYNC sequence set")
+    return found
+
+
+def _seq_match(cur: Cursor) -> tuple[SequenceSet, SequenceSet]:
+    """``"(" known-sequence-set SP known-uid-set ")"``."""
+    cur.expect(b"(")
+    numbers = _known_set(cur)
     cur.sp()
-    params = cur.paren_list(cur.keyword)
-    for param in params:
-        if param != "CONDSTORE":
-            raise ParseError(f"Unsupported SELECT parameter {param}")
-    return bool(params)
+    uids = _known_set(cur)
+    cur.expect(b")")
+    return numbers, uids
+
+
+def _qresync(cur: Cursor) -> c.QresyncParams:
+    """``"(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"``."""
+    cur.expect(b"(")
+    uidvalidity = cur.number(nonzero=True)
+    cur.sp()
+    modseq = cur.number(nonzero=True, limit=MAX_NUMBER64)
+    known: SequenceSet | None = None
+    match: tuple[SequenceSet, SequenceSet] | None = None
+    if cur.accept(b" "):
+        if cur.peek() == 0x28:
+            match = _seq_match(cur)
+        else:
+            known = _known_set(cur)
+            if cur.accept(b" "):
+                match = _seq_match(cur)
+    cur.expect(b")")
+    return c.QresyncParams(uidvalidity, modseq, known, match)
+
+
+def _select_params(cur: Cursor) -> tuple[bool, c.QresyncParams | None]:
+    """``[SP "(" select-param *(SP select-param) ")"]``: CONDSTORE, QRESYNC (RFC 7162)."""
+    if cur.at_end():
+        return False, None
+    cur.sp()
+    condstore, qresync = False, None
+
+    def param() -> None:
+        nonlocal condstore, qresync
+        name = cur.keyword()
+        if name == "CONDSTORE":
+            condstore = True
+        elif name == "QRESYNC" and qresync is None:
+            cur.sp()
+            qresync = _qresync(cur)
+        else:
+            raise ParseError(f"Unsupported SELECT parameter {name}")
+
+    cur.paren_list(param)
+    return condstore, qresync
 
 
 def parse_select(cur: Cursor) -> c.SelectCommand:
     """``SELECT mailbox [params]``."""
     cur.sp()
     mailbox = cur.mailbox()
-    return c.SelectCommand(mailbox, _select_params(cur))
+    return c.SelectCommand(mailbox, *_select_params(cur))
 
 
 def parse_examine(cur: Cursor) -> c.ExamineCommand:
     """``EXAMINE mailbox [params]``."""
     cur.sp()
     mailbox = cur.mailbox()
-    return c.ExamineCommand(mailbox, _select_params(cur))
+    return c.ExamineCommand(mailbox, *_select_params(cur))
 
 
 def _use_attr(cur: Cursor) -> str:

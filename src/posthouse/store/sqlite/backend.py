@@ -1,13 +1,14 @@
 """SqliteStore: the embedded backend of the store (``posthouse.store.api.Store``).
 
 Construct with ``SqliteStore(data_dir, summarize=..., message_text=..., hub=..., readers=3,
-io_threads=4, clock=..., auto_index=True)``, then ``await store.open()``; ``await
-store.close()`` finishes pending writes. The MIME parse is injected (app.py passes
-posthouse.message.summary's ``summarize`` and ``message_text``): the store never imports the
-parser. The database is ``<data_dir>/posthouse.sqlite3``, its full-text index
+io_threads=4, clock=..., auto_index=True, space=SpaceGuard(...))``, then
+``await store.open()``; ``await store.close()`` finishes pending writes. The MIME parse is
+injected (app.py passes posthouse.message.summary's ``summarize`` and ``message_text``): the
+store never imports the parser. The database is ``<data_dir>/posthouse.sqlite3``, its index
 ``<data_dir>/search.sqlite3`` (searchdb.py); large blobs live under ``<data_dir>/blobs/``.
 Besides the writer and the readers it runs the search indexer and the WAL checkpointer
-threads (indexer.py, checkpointer.py) and a pool that writes large blobs.
+threads (indexer.py, checkpointer.py) and a pool that writes large blobs. ``space`` holds the
+low-space threshold (store/space.py); without it only a real "disk full" refuses mail.
 """
 
 from __future__ import annotations

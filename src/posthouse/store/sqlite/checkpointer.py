@@ -8,6 +8,10 @@ commits, on its own connection: they never block the writer or readers (SQLite c
 frames no reader still needs). Frames committed while one runs stay behind, so the WAL could
 never start over under steady load: the writer itself checkpoints that short tail when idle
 now and then (writer.RESTART_EVERY), after which its next write starts the WAL afresh.
+
+While space is tight (store/space.py) the checkpoint is TRUNCATE: the WAL is copied and cut
+to nothing, so it does not hold space the mail needs. It waits for no one (busy_timeout 0):
+if a reader or the writer is in the way it simply runs again after the next commit.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from posthouse.store.space import SpaceGuard
 from posthouse.store.sqlite import schema
 
 PAUSE_SECONDS = 0.25  # at most one checkpoint per pause: batches the copying under load
@@ -25,8 +30,9 @@ IDLE_SECONDS = 5.0  # without commits, look again this often (readers may have h
 class Checkpointer:
     """The checkpoint thread of one store."""
 
-    def __init__(self, db_path: Path) -> None:
+    def __init__(self, db_path: Path, *, space: SpaceGuard | None = None) -> None:
         self._db_path = db_path
+        self._space = space
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -51,14 +57,21 @@ class Checkpointer:
 
     def _run(self) -> None:
         conn = schema.connect(self._db_path)
+        truncating = False
         try:
             while not self._stop.is_set():
                 self._wake.wait(IDLE_SECONDS)
                 if self._stop.is_set():
                     break
                 self._wake.clear()
+                tight = self._space is not None and self._space.tight()
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    if tight != truncating:  # a TRUNCATE must not wait (module docstring)
+                        timeout = 0 if tight else schema.BUSY_TIMEOUT_MS
+                        conn.execute(f"PRAGMA busy_timeout = {timeout}")
+                        truncating = tight
+                    mode = "TRUNCATE" if tight else "PASSIVE"
+                    conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
                     self.checkpoints += 1
                 except sqlite3.Error:
                     pass  # busy or failing disk: the WAL keeps everything; try again later

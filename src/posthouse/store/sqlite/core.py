@@ -18,9 +18,10 @@ from typing import TypeVar
 
 from posthouse.message.summary_model import MessageSummary, Summarizer, TextExtractor
 from posthouse.store import blobs
-from posthouse.store.errors import NotFound, StorageFailure
+from posthouse.store.errors import NotFound, StorageFailure, StorageFull
 from posthouse.store.events import EventHub, Subscription
 from posthouse.store.models import NewMessage
+from posthouse.store.space import SpaceGuard, is_full_error
 from posthouse.store.sqlite import blobrefs, holds, messages, schema, searchdb
 from posthouse.store.sqlite.checkpointer import Checkpointer
 from posthouse.store.sqlite.indexer import SearchIndexer
@@ -30,6 +31,8 @@ from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, Write
 T = TypeVar("T")
 DEFAULT_IO_THREADS = 4
 PARSE_INLINE_LIMIT = 256 * 1024  # larger messages are parsed in a worker thread
+SUMMARY_RETRY_FIRST = 1.0  # a summary the full disk refused is filed again after this ...
+SUMMARY_RETRY_MAX = 60.0  # ... doubling up to this
 
 
 def _utcnow() -> datetime:
@@ -50,8 +53,12 @@ class StoreCore:
         io_threads: int = DEFAULT_IO_THREADS,
         clock: Callable[[], datetime] = _utcnow,
         auto_index: bool = True,
+        space: SpaceGuard | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        # The low-space threshold (app.py gives the configured one); by default it is off and
+        # only a real "disk full" refuses mail.
+        self.space = space if space is not None else SpaceGuard(self.data_dir, min_free_bytes=0)
         self.db_path = self.data_dir / schema.DB_FILE
         self.search_path = self.data_dir / searchdb.SEARCH_DB_FILE
         self.blob_root = self.data_dir / "blobs"
@@ -110,15 +117,15 @@ class StoreCore:
         self._writer_conn = conn
         indexer = self._indexer = SearchIndexer(self.db_path, self.search_path, self.blob_root,
                                                 message_text=self._message_text,
-                                                auto=self._auto_index)
-        checkpointer = self._checkpointer = Checkpointer(self.db_path)
+                                                auto=self._auto_index, space=self.space)
+        checkpointer = self._checkpointer = Checkpointer(self.db_path, space=self.space)
 
         def on_commit(new_summaries: int) -> None:
             checkpointer.committed()
             indexer.committed(new_summaries)
 
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
-                                         on_commit=on_commit)
+                                         on_commit=on_commit, space=self.space)
         self._writer.start()
         indexer.start()
         checkpointer.start()
@@ -145,6 +152,10 @@ class StoreCore:
         if self._writer_conn is not None:
             self._writer_conn.close()
             self._writer_conn = None
+
+    def has_room(self, size: int = 0) -> bool:
+        """Whether new mail of ``size`` bytes would be taken now (store/space.py)."""
+        return self.space.has_room(size)
 
     @property
     def write_stats(self) -> WriteStats:
@@ -209,7 +220,7 @@ class StoreCore:
         summary = await asyncio.to_thread(self._summarize, blob.data)
         job = self._file_summary(blob, summary)
         if job is not None:
-            await job
+            await asyncio.wait([job])  # its failure is handled by _summary_done
 
     def _file_summary(
         self, blob: messages.BlobIn, summary: MessageSummary
@@ -217,14 +228,30 @@ class StoreCore:
         """Queue the lazy write of a summary; None when the store is closing (the next
         open() files it then)."""
         row = blobrefs.summary_row(summary)  # here, not in the writer: it only INSERTs
+        return self._enqueue_summary(blob.blob_id, row, SUMMARY_RETRY_FIRST)
+
+    def _enqueue_summary(
+        self, blob_id: str, row: blobrefs.SummaryRow, retry_in: float
+    ) -> asyncio.Future[None] | None:
         if self._writer is None:
             return None
         try:
-            return self._writer.enqueue(
-                lambda ctx: blobrefs.add_summary(ctx, blob.blob_id, row),
-                publish=self.hub.publish, lazy=True)
+            job = self._writer.enqueue(lambda ctx: blobrefs.add_summary(ctx, blob_id, row),
+                                       publish=self.hub.publish, lazy=True)
         except StorageFailure:
             return None
+        job.add_done_callback(lambda done: self._summary_done(done, blob_id, row, retry_in))
+        return job
+
+    def _summary_done(self, done: asyncio.Future[None], blob_id: str,
+                      row: blobrefs.SummaryRow, retry_in: float) -> None:
+        """A summary the full disk refused is filed again later (every failure doubles the
+        wait, up to SUMMARY_RETRY_MAX). Reads do not wait for the retry; open() files
+        whatever is still missing."""
+        if done.cancelled() or not isinstance(done.exception(), StorageFull):
+            return
+        asyncio.get_running_loop().call_later(
+            retry_in, self._enqueue_summary, blob_id, row, min(2 * retry_in, SUMMARY_RETRY_MAX))
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._readers.run(fn)
@@ -252,6 +279,9 @@ class StoreCore:
         try:
             blob_id = await loop.run_in_executor(self._io, self._write_blob_file, data)
         except OSError as exc:
+            if is_full_error(exc):
+                self.space.note_full(exc)
+                raise StorageFull(f"cannot write blob: {exc}") from exc
             raise StorageFailure(f"cannot write blob: {exc}") from exc
         return messages.BlobIn(blob_id, data, summary), (blob_id,)
 
@@ -278,7 +308,8 @@ def _repair_summaries(conn: sqlite3.Connection, blob_root: Path, now: datetime,
             blobrefs.ensure_summary(ctx, blob_id, blobrefs.summary_row(summarize(data)))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLITE_FULL may have rolled it back already
+            conn.execute("ROLLBACK")
         raise
     return len(missing)
 

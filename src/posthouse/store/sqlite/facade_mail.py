@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from posthouse.store.models import (
     DeliveryTarget,
+    ExpungedSince,
     FlagOp,
     Mailbox,
     MailboxCounts,
@@ -87,10 +88,15 @@ class MessagesFacade(StoreCore):
         targets: Sequence[DeliveryTarget],
         *,
         outbound: OutboundEnvelope | None = None,
+        reserve: bool = False,
     ) -> list[tuple[int, int]]:
         """Store once, file into every target, queue for ``outbound``: one transaction.
 
-        A message without a summary gets one after the commit (see _write_message)."""
+        A message without a summary gets one after the commit (see _write_message). Below
+        the low-space threshold StorageFull, before anything is written (store/space.py),
+        unless ``reserve`` (a notice owed for accepted mail)."""
+        if not reserve:
+            self.space.check(len(message.data))
         blob, fresh = await self._blob_in(message)
         targets = tuple(targets)
         return await self._write_message(
@@ -110,7 +116,8 @@ class MessagesFacade(StoreCore):
         origin: object = None,
     ) -> tuple[int, int]:
         """IMAP APPEND: store into one mailbox; returns (uidvalidity, uid). A message without
-        a summary gets one after the commit (see _write_message)."""
+        a summary gets one after the commit (see _write_message); StorageFull as deliver."""
+        self.space.check(len(message.data))
         blob, fresh = await self._blob_in(message)
         return await self._write_message(
             lambda ctx: messages.append(
@@ -135,6 +142,19 @@ class MessagesFacade(StoreCore):
         return await self._read(
             lambda conn: msgreads.fetch_meta(conn, mailbox_id, uids, with_summary=with_summary)
         )
+
+    async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
+        """Uids of the messages whose modseq is above ``modseq``."""
+        return await self._read(lambda conn: msgreads.changed_since(conn, mailbox_id, modseq))
+
+    async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
+        """Uids expunged with a modseq above ``modseq``."""
+        return await self._read(lambda conn: msgreads.expunged_since(conn, mailbox_id, modseq))
+
+    async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
+        """Drop all but the ``keep`` newest tombstones of a mailbox."""
+        return await self._write(
+            lambda ctx: messages.compact_tombstones(ctx, mailbox_id, keep))
 
     async def open_view(self, mailbox_id: int) -> int:
         """Register a session's view of a mailbox before its uid list is read; its id."""

@@ -10,6 +10,11 @@ summaries (``fts_gone``) lose their index rows here too.
 
 Indexing never holds the store's write lock, so deliveries do not wait for it; decoding the
 text is Python work (it holds the GIL), which is why it waits for a quiet moment.
+
+Mail comes first on disk too: while space is tight (store/space.py) the indexer does not
+index (SEARCH scans what is pending, so answers stay right), truncates its WAL, and looks again
+after a pause that doubles from BACKOFF_MIN to BACKOFF_MAX; a failed batch (a full disk, an
+I/O error) backs off the same way and is logged once per run of failures, not per retry.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 
 from posthouse.message.summary_model import TextExtractor
 from posthouse.store.errors import NotFound
+from posthouse.store.space import SpaceGuard, is_full_error
 from posthouse.store.sqlite import blobrefs, schema, searchdb
 from posthouse.store.sqlite.codec import headers_text
 
@@ -37,6 +43,8 @@ REST_FACTOR = 4.0
 BATCH_ROWS = 256
 BATCH_CHARS = 1 << 20  # text per index transaction: bounds how long one commit takes
 GONE_BATCH = 1000
+BACKOFF_MIN = 1.0  # after a failed batch, or while space is tight: first pause
+BACKOFF_MAX = 300.0  # pauses double up to this
 log = logging.getLogger("posthouse.store")
 
 
@@ -52,6 +60,7 @@ class SearchIndexer:
         message_text: TextExtractor,
         auto: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        space: SpaceGuard | None = None,
     ) -> None:
         self._db_path = db_path
         self._search_path = search_path
@@ -59,6 +68,10 @@ class SearchIndexer:
         self._message_text = message_text  # given: the store never imports the parser
         self._auto = auto  # False: index only when asked (urge, catch_up)
         self._clock = clock
+        self._space = space  # None: never waits for space
+        self._backoff = 0.0  # the last pause (0: the last batch went well)
+        self._hold_until = float("-inf")  # no batch before (a pause)
+        self._shrunk = False  # the search WAL was truncated during this pause
         self._cond = threading.Condition()
         self._dirty = True  # there may be pending summaries (there may be some at start)
         self._generation = 0  # bumped whenever new work may have appeared
@@ -120,6 +133,7 @@ class SearchIndexer:
                 waiter.cancel()
                 return waiter
             self._waiters.append(waiter)
+            self._hold_until = float("-inf")  # asked for explicitly: no pause
             self._urged = self._dirty = True
             self._generation += 1
             self._cond.notify()
@@ -139,6 +153,10 @@ class SearchIndexer:
         search = searchdb.connect_search(self._search_path)
         try:
             while (generation := self._wait_for_work()) is not None:
+                if self._must_wait_for_space():
+                    self._shrink(search)
+                    self._pause()
+                    continue
                 started = self._clock()
                 try:
                     if (self._index_batch(main, search) == 0
@@ -146,14 +164,54 @@ class SearchIndexer:
                         self._caught_up(generation)
                     self._rest_after(started)
                 except (sqlite3.Error, OSError) as exc:
-                    # Nothing is lost (the texts are still in the store); try again later.
-                    log.warning("search index: %s: %s (retrying)", type(exc).__name__, exc)
-                    with self._cond:
-                        self._urged = False
-                        self._cond.wait(1.0)
+                    self._failed(exc, search)
+                else:
+                    self._backoff, self._shrunk = 0.0, False
         finally:
             main.close()
             search.close()
+
+    def _must_wait_for_space(self) -> bool:
+        """Space is tight and nobody waits for the index (catch_up): mail comes first."""
+        if self._space is None or not self._space.tight():
+            return False
+        with self._cond:
+            return not self._waiters
+
+    def _failed(self, exc: BaseException, search: sqlite3.Connection) -> None:
+        """A batch failed. Nothing is lost (the texts are still in the store): pause, longer
+        each time; log the first failure of a run only."""
+        full = is_full_error(exc)
+        if full and self._space is not None:
+            self._space.note_full(exc)
+        if self._backoff == 0.0:
+            log.warning("search index: %s: %s (will retry, backing off)",
+                        type(exc).__name__, exc)
+        else:
+            log.debug("search index: %s: %s", type(exc).__name__, exc)
+        if full:
+            self._shrink(search)
+        self._pause()
+
+    def _pause(self) -> None:
+        """No batch for the next pause, which doubles from BACKOFF_MIN to BACKOFF_MAX."""
+        self._backoff = min(max(BACKOFF_MIN, 2 * self._backoff), BACKOFF_MAX)
+        with self._cond:
+            self._urged = False
+            self._hold_until = self._clock() + self._backoff
+
+    def _shrink(self, search: sqlite3.Connection) -> None:
+        """Give the search file's WAL back to the filesystem, once per pause."""
+        if self._shrunk:
+            return
+        self._shrunk = True
+        if search.in_transaction:
+            search.execute("ROLLBACK")
+        try:
+            search.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as exc:  # readers hold it, or the disk fails: try next pause
+            self._shrunk = False
+            log.debug("search index: cannot truncate the WAL: %s", exc)
 
     def _wait_for_work(self) -> int | None:
         """Block until a batch should run and return the work generation; None: stopping."""
@@ -169,6 +227,8 @@ class SearchIndexer:
         """Seconds until work is due (0: now; inf: nothing to do until told)."""
         if not self._dirty:
             return float("inf")
+        if self._hold_until > now:  # a pause (failure, tight space); catch_up ends it
+            return self._hold_until - now
         if self._urged:
             return 0.0
         if not self._auto:
@@ -215,7 +275,8 @@ class SearchIndexer:
                 if chars >= BATCH_CHARS:
                     break
         finally:
-            main.execute("ROLLBACK")
+            if main.in_transaction:
+                main.execute("ROLLBACK")
         if not rows:
             return 0
         search.execute("BEGIN IMMEDIATE")
@@ -227,7 +288,10 @@ class SearchIndexer:
             search.execute("UPDATE meta SET value = ? WHERE key = 'upto'", (rows[-1][0],))
             search.execute("COMMIT")
         except BaseException:
-            search.execute("ROLLBACK")
+            # SQLITE_FULL may have rolled back already: a second ROLLBACK would raise "cannot
+            # rollback - no transaction is active" and hide the real error
+            if search.in_transaction:
+                search.execute("ROLLBACK")
             raise
         self.indexed += len(rows)
         return len(rows)
@@ -239,10 +303,15 @@ class SearchIndexer:
         if not gone:
             return 0
         ids = json.dumps(gone)
-        search.execute("BEGIN IMMEDIATE")
-        search.execute("DELETE FROM fts WHERE rowid IN (SELECT value FROM json_each(?))", (ids,))
-        search.execute("COMMIT")
-        main.execute("BEGIN IMMEDIATE")
-        main.execute("DELETE FROM fts_gone WHERE id IN (SELECT value FROM json_each(?))", (ids,))
-        main.execute("COMMIT")
+        for conn, sql in (
+                (search, "DELETE FROM fts WHERE rowid IN (SELECT value FROM json_each(?))"),
+                (main, "DELETE FROM fts_gone WHERE id IN (SELECT value FROM json_each(?))")):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(sql, (ids,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
         return len(gone)

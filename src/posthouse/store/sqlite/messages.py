@@ -2,6 +2,8 @@
 
 Every transaction that changes a mailbox bumps its highestmodseq once and stamps the rows it
 adds or changes with that value (RFC 7162 3.1.1); uids come from uidnext and are never reused.
+A removed row leaves a tombstone (uid, modseq) in ``expunged`` for QRESYNC's VANISHED; past
+MAX_TOMBSTONES per mailbox the oldest are dropped and ``vanished_floor`` rises to cover them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from posthouse.store.sqlite.counters import (
 )
 from posthouse.store.sqlite.holds import ViewHolds
 from posthouse.store.sqlite.writer import WriteContext
+
+MAX_TOMBSTONES = 20_000  # per mailbox; older expunges are answered conservatively
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +118,33 @@ def remove_rows(
     adjust_usage(ctx, key.user_id, size=-sum(r[2] for r in removed), count=-len(removed))
     modseq = bump_modseq(ctx, key.id)  # RFC 7162 3.1.10: EXPUNGE also advances HIGHESTMODSEQ
     gone = sorted(r[0] for r in removed)
+    ctx.conn.executemany(
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+        [(key.id, uid, modseq) for uid in gone],
+    )
+    compact_tombstones(ctx, key.id, MAX_TOMBSTONES)
     ctx.events.append(MessagesExpunged(key.user_id, key.id, tuple(gone), modseq, origin))
     return gone
+
+
+def compact_tombstones(ctx: WriteContext, mailbox_id: int, keep: int) -> int:
+    """Keep at most ``keep`` newest tombstones; the floor rises to the newest dropped modseq,
+    so a client older than that is answered conservatively. Returns how many were dropped."""
+    row = ctx.conn.execute(
+        "SELECT modseq FROM expunged WHERE mailbox_id = ? ORDER BY modseq DESC"
+        " LIMIT 1 OFFSET ?", (mailbox_id, keep),
+    ).fetchone()
+    if row is None:
+        return 0
+    cutoff = int(row[0])  # ties go too: dropping more is safe, missing one is not
+    dropped = ctx.conn.execute(
+        "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?", (mailbox_id, cutoff)
+    ).rowcount
+    ctx.conn.execute(
+        "UPDATE mailboxes SET vanished_floor = max(vanished_floor, ?) WHERE id = ?",
+        (cutoff, mailbox_id),
+    )
+    return int(dropped)
 
 
 def _target_key(conn: sqlite3.Connection, target: DeliveryTarget) -> MailboxKey:
@@ -299,6 +328,7 @@ def delete_messages(
 
 def purge_mailbox(ctx: WriteContext, key: MailboxKey) -> None:
     """Remove every message of a mailbox that is about to be deleted (no events)."""
+    ctx.conn.execute("DELETE FROM expunged WHERE mailbox_id = ?", (key.id,))
     removed = ctx.conn.execute(
         "DELETE FROM messages WHERE mailbox_id = ? RETURNING blob_id, size", (key.id,)
     ).fetchall()

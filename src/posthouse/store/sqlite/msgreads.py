@@ -9,7 +9,7 @@ from typing import Any
 
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NoSuchMailbox
-from posthouse.store.models import StoredMessage, UidFlags
+from posthouse.store.models import ExpungedSince, StoredMessage, UidFlags
 from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
 from posthouse.store.sqlite.messages import uid_json
 
@@ -69,6 +69,29 @@ def fetch_meta(
     sql = _META_SUMMARY if with_summary else _META
     rows = conn.execute(sql, (mailbox_id, uid_json(uids)))
     return [_stored(row, with_summary=with_summary) for row in rows]
+
+
+def changed_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> set[int]:
+    """Uids with a modseq above ``modseq``: one scan of the mailbox's rows, no decoding."""
+    require_mailbox(conn, mailbox_id)
+    rows = conn.execute(
+        "SELECT uid FROM messages WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq)
+    )
+    return {row[0] for row in rows}
+
+
+def expunged_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> ExpungedSince:
+    """Tombstoned uids with a modseq above ``modseq``; complete unless ``modseq`` is below
+    the floor of dropped tombstones (RFC 7162 3.2.5.1 lets the server answer more)."""
+    row = conn.execute(
+        "SELECT vanished_floor FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+    uids = sorted(r[0] for r in conn.execute(
+        "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq)
+    ))
+    return ExpungedSince(tuple(uids), complete=modseq >= int(row[0]))
 
 
 def summaries(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:

@@ -22,7 +22,7 @@ from posthouse.store.sqlite.writer import WriteContext
 
 _SELECT_ENTRY = (
     "SELECT id, blob_id, size, mail_from, envid, ret, smtputf8, body, sender_user_id, created,"
-    " next_attempt, attempts, last_error, held, delay_warned FROM queue"
+    " next_attempt, attempts, last_error, held, delay_warned, requiretls FROM queue"
 )
 _SELECT_RCPT = (
     "SELECT id, queue_id, address, state, notify, orcpt, last_reply, attempts FROM queue_rcpts"
@@ -34,11 +34,12 @@ def insert_entry(ctx: WriteContext, blob_id: str, size: int, envelope: OutboundE
     now = to_micros(ctx.now)
     row = ctx.conn.execute(
         "INSERT INTO queue (blob_id, size, mail_from, envid, ret, smtputf8, body,"
-        " sender_user_id, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
+        " sender_user_id, created, next_attempt, requiretls)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             blob_id, size, envelope.mail_from, envelope.envid, envelope.ret,
             int(envelope.smtputf8), envelope.body, envelope.sender_user_id, now, now,
+            int(envelope.requiretls),
         ),
     ).fetchone()
     queue_id = int(row[0])
@@ -141,6 +142,7 @@ def _message(row: Sequence[Any], rcpts: list[QueuedRecipient]) -> QueuedMessage:
         smtputf8=bool(row[6]),
         body=row[7],
         sender_user_id=row[8],
+        requiretls=bool(row[15]),
     )
     return QueuedMessage(
         id=row[0],

@@ -110,7 +110,8 @@ def _in_snapshot(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
         try:
             return fn(conn)
         finally:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
     except Exception as exc:
         mapped = map_error(exc)
         if mapped is exc:

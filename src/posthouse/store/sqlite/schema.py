@@ -147,7 +147,29 @@ _V3 = """
 ALTER TABLE users ADD COLUMN scram_secrets TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: the REQUIRETLS flag of a queued message (RFC 8689 4): relayed only over TLS
+# with a validated certificate, to hops that offer REQUIRETLS.
+_V4 = """
+ALTER TABLE queue ADD COLUMN requiretls INTEGER NOT NULL DEFAULT 0;
+"""
+
+# Version 5: tombstones of expunged messages, so QRESYNC can answer VANISHED exactly
+# (RFC 7162 3.2.5.1, 3.2.6). vanished_floor: expunges at or below this modseq may have left
+# no tombstone (before this version, or dropped by compaction); a client that last synced
+# below it is answered conservatively (every uid it may know that no longer exists).
+_V5 = """
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id),
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET vanished_floor = highestmodseq;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -186,7 +208,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLITE_FULL may have rolled it back already
+            conn.execute("ROLLBACK")
         raise
     return found
 

@@ -23,6 +23,9 @@ SCHEMA_VERSION = 1
 # (RFC 9051 6.4.4); without it the index holds words and only narrows nothing (see search.py).
 _FTS_TRIGRAM = "CREATE VIRTUAL TABLE fts USING fts5 (headers, body, tokenize = 'trigram')"
 _FTS_PLAIN = "CREATE VIRTUAL TABLE fts USING fts5 (headers, body)"
+# The WAL is cut to this size when it starts over: an index batch (indexer.BATCH_CHARS) needs
+# a few megabytes at most, and the file never keeps what one large catch-up once took.
+WAL_LIMIT_BYTES = 8 << 20
 
 
 def connect_search(path: Path) -> sqlite3.Connection:
@@ -35,6 +38,7 @@ def connect_search(path: Path) -> sqlite3.Connection:
     # NORMAL: a power loss may take the last index commits back, never the store's mail;
     # ``upto`` rolls back with the rows, and the indexer simply does them again.
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
     return conn
 
 

@@ -12,6 +12,12 @@ own while the fsync runs (it files the message's MIME summary); and a ``lazy`` j
 fsync of its own: a batch of lazy jobs only commits with synchronous=NORMAL, and its frames
 become durable with the next commit or checkpoint (what it writes can be rebuilt after a
 crash).
+
+Disk full (SQLITE_FULL, ENOSPC) fails the jobs with StorageFull and tells the space guard
+(store/space.py) once per batch. SQLite may already have rolled the transaction back by then
+(https://sqlite.org/lang_transaction.html, "Response To Errors Within A Transaction"), so
+ROLLBACK is only issued while ``in_transaction``. While space is tight the WAL is started over
+after every idle commit and cut to TIGHT_WAL_BYTES, so it never holds the freed space.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from posthouse.store import blobs
-from posthouse.store.errors import AlreadyExists, StorageFailure
+from posthouse.store.errors import AlreadyExists, StorageFailure, StorageFull
 from posthouse.store.events import StoreEvent
+from posthouse.store.space import SpaceGuard, is_full_error
 
 T = TypeVar("T")
 MAX_BATCH = 256
@@ -38,6 +45,8 @@ MAX_BATCH = 256
 # beside a busy writer never achieves (see checkpointer.py). Overwriting a WAL of stable size
 # also makes each commit's fdatasync cheaper than appending to a growing file.
 RESTART_EVERY = 64
+# While space is tight, the WAL is truncated to this size when it starts over (journal_size_limit)
+TIGHT_WAL_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -82,6 +91,8 @@ def map_error(exc: BaseException) -> BaseException:
     mapped: BaseException
     if isinstance(exc, sqlite3.IntegrityError):
         mapped = AlreadyExists(str(exc))
+    elif is_full_error(exc):
+        mapped = StorageFull(f"{type(exc).__name__}: {exc}")
     elif isinstance(exc, sqlite3.Error | OSError):
         mapped = StorageFailure(f"{type(exc).__name__}: {exc}")
     else:
@@ -100,8 +111,11 @@ class GroupCommitWriter:
         blob_root: Path,
         clock: Callable[[], datetime],
         on_commit: Callable[[int], None] | None = None,
+        space: SpaceGuard | None = None,
     ) -> None:
         self._conn = conn
+        self._space = space  # told of a full disk; asked whether to keep the WAL small
+        self._wal_limited = False  # journal_size_limit set for tight space
         self._on_commit = on_commit  # told of every commit and how many summaries it added
         self._blob_root = blob_root
         self._clock = clock
@@ -201,6 +215,7 @@ class GroupCommitWriter:
             if lazy:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA synchronous = FULL")
+        self._note_full(jobs)
         self._collect_garbage(jobs, freed)
         self._count(jobs)
         self._settle(jobs)
@@ -245,10 +260,28 @@ class GroupCommitWriter:
         if self._on_commit is not None:
             self._on_commit(sum(job.new_summaries for job in jobs if job.error is None))
 
+    def _note_full(self, jobs: list[_Job]) -> None:
+        """Tell the space guard once if a job of the batch failed for a full disk."""
+        if self._space is None:
+            return
+        for job in jobs:
+            if isinstance(job.error, StorageFull):
+                self._space.note_full(job.error.__cause__ or job.error)
+                return
+
     def _let_wal_restart(self) -> None:
-        """Every RESTART_EVERY commits, when no job waits: checkpoint the WAL's tail."""
+        """Every RESTART_EVERY commits (every commit while space is tight), when no job
+        waits: checkpoint the WAL's tail, so the next write starts it over."""
         self._since_restart += 1
-        if self._since_restart < RESTART_EVERY or not self._queue.empty():
+        tight = self._space is not None and self._space.tight()
+        if tight != self._wal_limited:
+            # SQLite cuts the WAL to this size whenever it starts over (-1: never)
+            limit = TIGHT_WAL_BYTES if tight else -1
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute(f"PRAGMA journal_size_limit = {limit}")
+                self._wal_limited = tight
+        every = 1 if tight else RESTART_EVERY
+        if self._since_restart < every or not self._queue.empty():
             return
         try:
             busy, frames, done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -273,7 +306,12 @@ class GroupCommitWriter:
         if self._conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
-        failure = StorageFailure(f"transaction aborted: {type(exc).__name__}: {exc}")
+        failure: StorageFailure
+        if is_full_error(exc):
+            failure = StorageFull(f"transaction aborted: {type(exc).__name__}: {exc}")
+        else:
+            failure = StorageFailure(f"transaction aborted: {type(exc).__name__}: {exc}")
+        failure.__cause__ = exc
         for job in jobs:
             if job is not keep:
                 job.error = failure
