@@ -317,3 +317,16 @@ def test_select_elsewhere_and_examine_release(server: ServerThread, conns: Conne
     assert big in one.command("FETCH 4 BODY.PEEK[]")[0]
     one.ok("SELECT Drafts")  # the INBOX view is closed with the SELECT
     assert _blob_files(server) == set()
+
+
+def test_expunged_message_readable_under_qresync(server: ServerThread, conns: Connections,
+                                                 big: bytes) -> None:
+    one = conns.raw()
+    one.ok("ENABLE QRESYNC")
+    one.ok("SELECT INBOX")
+    _expunge_elsewhere(conns, "rev2")
+    lines = one.command("FETCH 4 (MODSEQ BODY.PEEK[])")
+    assert status(lines) == b"OK FETCH completed"
+    assert big in lines[0]
+    assert one.ok("NOOP")[0] == b"* VANISHED 2,4\r\n"
+    assert _blob_files(server) == set()
