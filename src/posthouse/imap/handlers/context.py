@@ -222,10 +222,16 @@ class HandlerContext:
             self._closing.remove(selected.view_id)
         self.selected = selected
 
-    async def open_view(self, mailbox_id: int) -> int:
+    async def open_view(self, mailbox_id: int) -> int | None:
         """A store view of the mailbox (before its uid list is read); closed by the next
-        ``close_views`` unless ``select`` takes it, so a failed SELECT leaks none."""
-        view_id = await self.store.open_view(mailbox_id)
+        ``close_views`` unless ``select`` takes it, so a failed SELECT leaks none. None if
+        the store cannot register one (the mailbox is still readable, but a message
+        expunged elsewhere is then answered NO [EXPUNGEISSUED])."""
+        try:
+            view_id = await self.store.open_view(mailbox_id)
+        except StoreError as exc:
+            self.log.warning("open_view failed: %r", exc)
+            return None
         self._closing.append(view_id)
         return view_id
 
