@@ -32,7 +32,10 @@ def conns(server: ServerThread) -> Iterator[Connections]:
 def test_store_variants(conns: Connections) -> None:
     raw = conns.raw()
     raw.ok("SELECT INBOX")
-    assert raw.ok("STORE 1:2 +FLAGS (\\Seen $Label1)") == [
+    assert raw.ok("STORE 1:2 +FLAGS (\\Seen $Label1)") == [  # a new keyword: FLAGS first
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1)\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 \\*)]"
+        b" Permanent flags\r\n",
         b"* 1 FETCH (FLAGS ($Label1 \\Seen))\r\n", b"* 2 FETCH (FLAGS ($Label1 \\Seen))\r\n"]
     # unchanged messages are reported too, with their current flags
     assert raw.ok("STORE 1:3 +FLAGS (\\Seen)") == [
@@ -40,6 +43,9 @@ def test_store_variants(conns: Connections) -> None:
         b"* 3 FETCH (FLAGS (\\Seen))\r\n"]
     assert raw.ok("STORE 2 -FLAGS ($label1)") == [b"* 2 FETCH (FLAGS (\\Seen))\r\n"]
     assert raw.ok("STORE 3 FLAGS (\\Answered \\flagged Todo)") == [
+        b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 Todo)\r\n",
+        b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 Todo"
+        b" \\*)] Permanent flags\r\n",
         b"* 3 FETCH (FLAGS (Todo \\Answered \\Flagged))\r\n"]  # system flags canonical
     assert raw.ok("STORE 3 FLAGS ()") == [b"* 3 FETCH (FLAGS ())\r\n"]
     assert raw.ok("STORE 1:* +FLAGS.SILENT (\\Deleted)") == []

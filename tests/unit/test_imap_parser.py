@@ -69,6 +69,7 @@ VALID: list[tuple[bytes, c.ImapCommand]] = [
     (b"a CHECK", c.CheckCommand()),
     (b"a CLOSE", c.CloseCommand()),
     (b"a UNSELECT", c.UnselectCommand()),
+    (b"a UNAUTHENTICATE", c.UnauthenticateCommand()),
     (b"a EXPUNGE", c.ExpungeCommand()),
     # AUTHENTICATE / LOGIN / ENABLE / ID
     (b"a AUTHENTICATE plain", c.AuthenticateCommand("PLAIN")),

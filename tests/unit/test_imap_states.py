@@ -43,6 +43,7 @@ SAMPLES: dict[type[c.ImapCommand], bytes] = {
     c.CheckCommand: b"CHECK",
     c.CloseCommand: b"CLOSE",
     c.UnselectCommand: b"UNSELECT",
+    c.UnauthenticateCommand: b"UNAUTHENTICATE",
     c.ExpungeCommand: b"EXPUNGE",
     c.UidExpungeCommand: b"UID EXPUNGE 1",
     c.SearchCommand: b"SEARCH ALL",
@@ -137,5 +138,7 @@ def test_next_state() -> None:
     assert next_state(c.ExamineCommand("x"), SE, ok=False) is AU
     assert next_state(c.CloseCommand(), SE, ok=True) is AU
     assert next_state(c.UnselectCommand(), SE, ok=True) is AU
+    assert next_state(c.UnauthenticateCommand(), SE, ok=True) is ImapState.NOT_AUTHENTICATED
+    assert next_state(c.UnauthenticateCommand(), AU, ok=False) is AU
     assert next_state(c.LogoutCommand(), SE, ok=True) is ImapState.LOGOUT
     assert next_state(c.NoopCommand(), SE, ok=True) is SE

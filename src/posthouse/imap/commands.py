@@ -147,12 +147,13 @@ class ListCommand(ImapCommand):
     """LIST, with the RFC 5258 / RFC 5819 / RFC 6154 options upper-cased.
 
     ``extended`` is True when any LIST-EXTENDED syntax was used (selection options, several
-    patterns or RETURN), which changes what the answer may contain (RFC 5258 3).
+    patterns or RETURN), which changes what the answer may contain (RFC 5258 3). A pattern
+    that does not decode is None: it matches no name.
     """
 
     NAME = "LIST"
     reference: str
-    patterns: tuple[str, ...]
+    patterns: tuple[str | None, ...]
     select: frozenset[str] = frozenset()
     returns: frozenset[str] = frozenset()
     status_items: tuple[str, ...] = ()
@@ -163,7 +164,7 @@ class ListCommand(ImapCommand):
 class LsubCommand(ImapCommand):
     NAME = "LSUB"
     reference: str
-    pattern: str
+    pattern: str | None  # None: it does not decode, so it matches no name
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +259,11 @@ class UnselectCommand(ImapCommand):
 
 
 @dataclass(frozen=True, slots=True)
+class UnauthenticateCommand(ImapCommand):
+    NAME = "UNAUTHENTICATE"  # RFC 8437
+
+
+@dataclass(frozen=True, slots=True)
 class ExpungeCommand(ImapCommand):
     NAME = "EXPUNGE"
 
@@ -349,6 +355,7 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     CheckCommand,
     CloseCommand,
     UnselectCommand,
+    UnauthenticateCommand,
     ExpungeCommand,
     UidExpungeCommand,
     SearchCommand,

@@ -17,6 +17,10 @@ class Attr(enum.Enum):
     BODYSTRUCTURE = "BODYSTRUCTURE"
     UID = "UID"
     MODSEQ = "MODSEQ"  # CONDSTORE hook (RFC 7162 3.1.4)
+    SAVEDATE = "SAVEDATE"  # when it was filed into this mailbox (RFC 8514 4.3)
+    PREVIEW = "PREVIEW"  # a short text of the message (RFC 8970 3)
+    EMAILID = "EMAILID"  # RFC 8474 5.1
+    THREADID = "THREADID"  # RFC 8474 5.2
     RFC822 = "RFC822"  # = BODY[] (sets \Seen), answered as RFC822
     RFC822_HEADER = "RFC822.HEADER"  # = BODY.PEEK[HEADER], answered as RFC822.HEADER
     RFC822_TEXT = "RFC822.TEXT"  # = BODY[TEXT] (sets \Seen), answered as RFC822.TEXT

@@ -37,6 +37,7 @@ class ResponseCode(enum.Enum):
     HIGHESTMODSEQ = "HIGHESTMODSEQ"
     INUSE = "INUSE"
     LIMIT = "LIMIT"
+    MAILBOXID = "MAILBOXID"  # RFC 8474 4.1
     MODIFIED = "MODIFIED"
     NOMODSEQ = "NOMODSEQ"
     NONEXISTENT = "NONEXISTENT"
@@ -135,6 +136,8 @@ def error_response(tag: str, exc: BaseException, *, target: bool = False) -> Tag
         entry = _STORE_TABLE.get(cls)
         if entry is not None:
             status, code, text = entry
+            if isinstance(exc, store_errors.InvalidMailboxName) and str(exc):
+                text = f"{text}: {exc}"  # the rule it breaks (fixed texts of names.py)
             return Tagged(tag, status, text, code.code())
     return None  # pragma: no cover - StoreError itself is in the table
 

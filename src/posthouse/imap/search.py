@@ -21,6 +21,7 @@ class DateField(enum.Enum):
 
     INTERNAL = "internal"  # BEFORE / ON / SINCE
     SENT = "sent"  # SENTBEFORE / SENTON / SENTSINCE (the Date: header, its own zone)
+    SAVED = "saved"  # SAVEDBEFORE / SAVEDON / SAVEDSINCE (RFC 8514 4.2)
 
 
 class DateOp(enum.Enum):
@@ -102,6 +103,14 @@ class ModSeqKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectIdKey:
+    """``EMAILID id`` or ``THREADID id`` (RFC 8474 6)."""
+
+    thread: bool
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Not:
     """NOT key."""
 
@@ -125,7 +134,7 @@ class And:
 
 SearchKey: TypeAlias = (
     "AllKey | SeqKey | FlagKey | HeaderKey | TextKey | DateKey | SizeKey | ModSeqKey"
-    " | Not | Or | And"
+    " | ObjectIdKey | Not | Or | And"
 )
 
 RETURN_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})

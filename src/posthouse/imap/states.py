@@ -61,6 +61,7 @@ STATES: dict[type[c.ImapCommand], frozenset[ImapState]] = {
     c.CheckCommand: _SELECTED,
     c.CloseCommand: _SELECTED,
     c.UnselectCommand: _SELECTED,
+    c.UnauthenticateCommand: _AUTH,  # RFC 8437 3
     c.ExpungeCommand: _SELECTED,
     c.UidExpungeCommand: _SELECTED,
     c.SearchCommand: _SELECTED,
@@ -96,4 +97,6 @@ def next_state(command: c.ImapCommand, state: ImapState, *, ok: bool) -> ImapSta
         return ImapState.SELECTED if ok else ImapState.AUTHENTICATED
     if isinstance(command, c.CloseCommand | c.UnselectCommand) and ok:
         return ImapState.AUTHENTICATED
+    if isinstance(command, c.UnauthenticateCommand) and ok:
+        return ImapState.NOT_AUTHENTICATED
     return state

@@ -13,6 +13,9 @@ states.may_expunge):
   not yet announced, and only if it is newer (by modseq) than what the client was last told;
   with CONDSTORE it carries ``MODSEQ (n)``, and with QRESYNC expunges go out as one
   ``VANISHED uid-set`` instead of EXPUNGEs (RFC 7162 3.1.4.1, 3.2.10).
+* the keywords the client was told of in FLAGS are kept: a FETCH showing one more is
+  preceded by ``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` again (``announce_keywords``, RFC
+  9051 7.3.5, RFC 3501 7.2.6).
 
 Own changes: events carry ``origin``; the view treats its own session's FlagsChanged as
 already reported (the STORE handler answered it, or .SILENT asked for no answer) and only
@@ -33,11 +36,13 @@ import itertools
 from array import array
 from collections.abc import Iterable, Sequence
 
-from posthouse.imap.replies import ImapError
+from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
     Atom,
+    Response,
     Status,
     Untagged,
+    UntaggedStatus,
     Value,
     exists,
     expunge,
@@ -46,7 +51,7 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.sequence import NumberRanges, SequenceSet
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged, StoreEvent
-from posthouse.store.models import RECENT, SEEN, UidFlags
+from posthouse.store.models import RECENT, SEEN, SYSTEM_FLAGS, UidFlags
 
 
 class MailboxView:
@@ -61,6 +66,7 @@ class MailboxView:
         rev2: bool = False,
         recent_above: int | None = None,
         condstore: bool = False,
+        read_only: bool = False,
         qresync: bool = False,
     ) -> None:
         if any(a.uid >= b.uid for a, b in itertools.pairwise(messages)):
@@ -70,6 +76,10 @@ class MailboxView:
         self.rev2 = rev2
         self.condstore = condstore
         self.qresync = qresync
+        self.read_only = read_only
+        self._keywords: dict[str, str] = {}  # lower-cased -> as told in FLAGS
+        for m in messages:
+            self._learn_keywords(m.flags)
         self._uids = array("L", (m.uid for m in messages))
         self._modseqs = array("Q", (m.modseq for m in messages))
         self.highestmodseq = max((m.modseq for m in messages), default=0)
@@ -129,6 +139,39 @@ class MailboxView:
         if not self.rev2 and uid in self._recent:
             names.add(RECENT)
         return [Atom(f) for f in sorted(names)]
+
+    # -- the FLAGS list ----------------------------------------------------------------------
+
+    def _learn_keywords(self, flags: Iterable[str]) -> bool:
+        """Add the keywords of ``flags``; whether any was new."""
+        new = False
+        for flag in flags:
+            if not flag.startswith("\\") and flag.lower() not in self._keywords:
+                self._keywords[flag.lower()] = flag
+                new = True
+        return new
+
+    @property
+    def flag_names(self) -> list[str]:
+        """The FLAGS list the client knows: the system flags and the keywords in use."""
+        return [*SYSTEM_FLAGS, *sorted(self._keywords.values())]
+
+    def flags_response(self) -> Untagged:
+        """``* FLAGS (...)``."""
+        return Untagged((Atom("FLAGS"), [Atom(f) for f in self.flag_names]))
+
+    def permanent_flags_response(self) -> UntaggedStatus:
+        """``* OK [PERMANENTFLAGS (...)]``: none after EXAMINE, else all and ``\\*``."""
+        permanent = [] if self.read_only else [*self.flag_names, "\\*"]
+        return UntaggedStatus(Status.OK, "Permanent flags",
+                              ResponseCode.PERMANENTFLAGS.code([Atom(f) for f in permanent]))
+
+    def announce_keywords(self, flags: Iterable[str]) -> list[Response]:
+        """FLAGS and PERMANENTFLAGS again when ``flags`` hold a keyword the client has not
+        been told of; send them before the FETCH that shows it (RFC 9051 7.3.5)."""
+        if not self._learn_keywords(flags):
+            return []
+        return [self.flags_response(), self.permanent_flags_response()]
 
     # -- sequence sets ---------------------------------------------------------------------
 
@@ -289,11 +332,11 @@ class MailboxView:
 
     # -- releasing updates ------------------------------------------------------------------
 
-    def flush(self, *, allow_expunge: bool) -> list[Untagged]:
+    def flush(self, *, allow_expunge: bool) -> list[Response]:
         """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
         EXISTS (and RECENT in rev1), then FETCH flag changes (with CONDSTORE, only once no
         expunge waits)."""
-        out: list[Untagged] = []
+        out: list[Response] = []
         if allow_expunge and self._gone:
             out.extend(self._release_expunges())
         announced = bool(self._new)
@@ -329,14 +372,15 @@ class MailboxView:
         self._gone.clear()
         return out
 
-    def _release_flags(self) -> list[Untagged]:
-        out: list[Untagged] = []
+    def _release_flags(self) -> list[Response]:
+        out: list[Response] = []
         for uid in sorted(self._changed):
             change = self._changed[uid]
             msn = self.msn_of(uid)
             if msn is None or uid in self._gone:
                 continue
             del self._changed[uid]
+            out.extend(self.announce_keywords(change.flags))
             self._modseqs[msn - 1] = max(self._modseqs[msn - 1], change.modseq)
             items: list[Value] = [Atom("UID"), uid, Atom("FLAGS"),
                                   self.client_flags(uid, change.flags)]

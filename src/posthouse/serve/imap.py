@@ -229,6 +229,9 @@ class ImapSession:
                 self.ctx.events.close()
             self.stream.close()
             log.info("disconnect user=%s", self.ctx.user.address if self.ctx.user else "-")
+            self.ctx.select(None)  # last: what the store held for this session's view is freed
+            with contextlib.suppress(Exception):
+                await self.ctx.close_views()
 
     async def _loop(self) -> None:
         while not self._logout:
@@ -346,6 +349,8 @@ class ImapSession:
         return tagged
 
     async def _send_updates(self, cmd: c.ImapCommand) -> None:
+        if isinstance(cmd, c.LogoutCommand):  # RFC 9051 6.1.3: nothing more but BYE and OK
+            return
         for update in await self.ctx.updates(allow_expunge=may_expunge(cmd)):
             self._write(update)
 
@@ -414,8 +419,8 @@ class ImapSession:
             if task is not None and task not in done:
                 task.cancel()
         applied = got is not None and got in done
-        if applied and got is not None and self.ctx.selected is not None:
-            self.ctx.selected.view.apply(got.result())
+        if applied and got is not None:
+            self.ctx.apply_event(got.result())
         if read in done:
             self.core.receive_data(self._input(read))
         elif not applied:

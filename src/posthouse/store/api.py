@@ -200,6 +200,23 @@ class MessageStore(Protocol):
         """Drop all but the ``keep`` newest tombstones; later answers for older modseqs
         are conservative. Returns how many were dropped."""
 
+    async def open_view(self, mailbox_id: int) -> int:
+        """Register a session's view of a mailbox (call it before reading its uid list);
+        the view's id. While it is open, messages expunged from the mailbox stay readable
+        to it (``fetch_expunged``, ``read_blobs``) until it releases them (RFC 2180 4.1)."""
+
+    async def close_view(self, view_id: int) -> None:
+        """The view is gone (deselected, logged out): what it alone held is freed."""
+
+    async def release_expunged(self, view_id: int, uids: Sequence[int]) -> None:
+        """The view's client was told of these expunges, or never knew the uids."""
+
+    async def fetch_expunged(
+        self, view_id: int, uids: Sequence[int], *, with_summary: bool = False
+    ) -> list[StoredMessage]:
+        """Metadata of expunged messages the view still holds, in uid order; their blobs
+        stay readable until released."""
+
     async def read_blob(self, blob_id: str) -> bytes:
         """The raw bytes of a message."""
 

@@ -138,6 +138,7 @@ class StoredMessage:
     size: int
     blob_id: str
     summary: MessageSummary | None = None  # filled only when asked for
+    savedate: datetime | None = None  # when it was filed into this mailbox (RFC 8514)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,8 @@ def normalize_mailbox_name(name: str) -> str:
     """
     if not name:
         raise InvalidMailboxName("empty name")
+    if name.startswith("~"):  # RFC 9051 5.1: "~" names other users' mailboxes by convention
+        raise InvalidMailboxName("names starting with '~' are reserved for other users")
     _check_characters(name)
     components = name.split(HIERARCHY_DELIMITER)
     if len(components) > MAX_LEVELS:

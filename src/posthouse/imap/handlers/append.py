@@ -69,6 +69,9 @@ async def handle_append(
     selected = ctx.selected
     if selected is not None and selected.mailbox.id == box.id:
         selected.view.note_added(uids)
+        for message in cmd.messages:  # new keywords: FLAGS now (RFC 9051 7.3.5)
+            for response in selected.view.announce_keywords(message.flags):
+                yield response
     code = ResponseCode.APPENDUID.code(uidvalidity, Atom(compress(sorted(uids))))
     yield ok(tag, "APPEND completed", code)
 

@@ -124,8 +124,20 @@ async def handle_authenticate(
         yield response
 
 
+async def handle_unauthenticate(
+    ctx: HandlerContext, tag: str, cmd: c.UnauthenticateCommand
+) -> AsyncIterator[Response]:
+    """Back to the not authenticated state on the same connection (RFC 8437 3): the
+    mailbox is deselected without expunging and the user's state and ENABLEd extensions
+    are forgotten; TLS stays."""
+    ctx.logout()
+    ctx.log.info("unauthenticated")
+    yield ok(tag, "UNAUTHENTICATE completed")
+
+
 HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {
     c.StartTLSCommand: handle_starttls,
+    c.UnauthenticateCommand: handle_unauthenticate,
     c.LoginCommand: handle_login,
     c.AuthenticateCommand: handle_authenticate,
 }

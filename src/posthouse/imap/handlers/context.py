@@ -16,7 +16,9 @@ Contract (stable; the message handlers of the other engineer build on it):
   view can tell this session's own changes from others' (see imap/view.py).
 * ``await ctx.updates(allow_expunge=...)``: drain the store events into the view and return the
   untagged updates that may be sent now. The session calls it before every tagged response,
-  so handlers rarely need it (IDLE does).
+  so handlers rarely need it (IDLE does). Expunged messages stay readable to this session
+  until it has sent their EXPUNGE (``Selected.view_id``, the store's open_view; RFC 2180
+  4.1): ``updates`` then releases them, and a deselected view is closed.
 * ``ctx.port``: session IO hooks for the few commands that talk back and forth with the
   client (AUTHENTICATE, STARTTLS, IDLE); message handlers do not need it.
 * ``ctx.log``: a logger; the session id is in the log context already.
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from posthouse import sasl
@@ -39,7 +41,7 @@ from posthouse.imap.responses import Code, Response, Status, Tagged
 from posthouse.imap.view import MailboxView
 from posthouse.sasl.events import AuthResponse
 from posthouse.store.errors import NoSuchMailbox, StoreError
-from posthouse.store.events import Subscription
+from posthouse.store.events import MessagesExpunged, StoreEvent, Subscription
 from posthouse.store.models import Mailbox
 
 if TYPE_CHECKING:
@@ -96,11 +98,14 @@ class SessionPort(Protocol):
 
 @dataclass(slots=True)
 class Selected:
-    """The selected mailbox of a session."""
+    """The selected mailbox of a session; ``view_id`` is its view in the store (open_view),
+    ``unreleased`` the expunged uids the store holds for it until the client is told."""
 
     mailbox: Mailbox
     view: MailboxView
     read_only: bool
+    view_id: int | None = None
+    unreleased: set[int] = field(default_factory=set)
 
 
 class HandlerContext:
@@ -120,6 +125,7 @@ class HandlerContext:
         self.enabled: set[str] = set()  # ENABLEd extensions, upper-cased (RFC 5161)
         self.origin = object()
         self.log = log
+        self._closing: list[int] = []  # store views of deselected mailboxes, to close
 
     # -- shared services ---------------------------------------------------------------
 
@@ -178,6 +184,17 @@ class HandlerContext:
         self.user = principal
         self.events = self.store.subscribe(principal.user_id)
 
+    def logout(self) -> None:
+        """Leave the authenticated state (UNAUTHENTICATE): deselect (the view closes with
+        the next ``close_views``), stop the user's events, forget ENABLE."""
+        self.select(None)
+        if self.events is not None:
+            self.events.close()
+        self.events = None
+        self.user = None
+        self.rev2 = self.utf8 = self.condstore = False
+        self.enabled = set()
+
     def mailbox_name(self, name: str) -> str:
         """A mailbox name as the client should see it (UTF-8 or modified UTF-7)."""
         return utf7.encode_mailbox(name, utf8=self.utf8)
@@ -196,8 +213,58 @@ class HandlerContext:
             self.selected.view.condstore = True
 
     def select(self, selected: Selected | None) -> None:
-        """Make ``selected`` the selected mailbox (None: none is)."""
+        """Make ``selected`` the selected mailbox (None: none is); the old view is closed
+        by the next ``close_views``."""
+        old = self.selected
+        if old is not None and old is not selected and old.view_id is not None:
+            self._closing.append(old.view_id)
+        if selected is not None and selected.view_id in self._closing:
+            self._closing.remove(selected.view_id)
         self.selected = selected
+
+    async def open_view(self, mailbox_id: int) -> int | None:
+        """A store view of the mailbox (before its uid list is read); closed by the next
+        ``close_views`` unless ``select`` takes it, so a failed SELECT leaks none. None if
+        the store cannot register one (the mailbox is still readable, but a message
+        expunged elsewhere is then answered NO [EXPUNGEISSUED])."""
+        try:
+            view_id = await self.store.open_view(mailbox_id)
+        except StoreError as exc:
+            self.log.warning("open_view failed: %r", exc)
+            return None
+        self._closing.append(view_id)
+        return view_id
+
+    async def close_views(self) -> None:
+        """Close the store views of mailboxes no longer selected (and the selected one's
+        too when the session ends: ``select(None)`` first)."""
+        while self._closing:
+            view_id = self._closing.pop()
+            try:
+                await self.store.close_view(view_id)
+            except StoreError as exc:  # closing store: nothing is held after a restart
+                self.log.info("close_view failed: %r", exc)
+
+    def apply_event(self, event: StoreEvent) -> None:
+        """Take one store event into the selected mailbox's view."""
+        selected = self.selected
+        if selected is None:
+            return
+        if isinstance(event, MessagesExpunged) and event.mailbox_id == selected.mailbox.id:
+            selected.unreleased.update(event.uids)
+        selected.view.apply(event)
+
+    async def _release_told(self, selected: Selected) -> None:
+        """Give back the expunged messages the client now knows of (or never knew)."""
+        view = selected.view
+        told = [uid for uid in selected.unreleased if not view.is_expunged(uid)]
+        if not told or selected.view_id is None:
+            return
+        selected.unreleased.difference_update(told)
+        try:
+            await self.store.release_expunged(selected.view_id, told)
+        except StoreError as exc:  # freed when the view closes instead
+            self.log.info("release_expunged failed: %r", exc)
 
     async def updates(self, *, allow_expunge: bool) -> list[Response]:
         """Apply waiting store events to the view; the untagged updates to send now.
@@ -205,16 +272,19 @@ class HandlerContext:
         In IMAP4rev1 a read-write session claims \\Recent for messages that arrived while
         it had the mailbox selected (RFC 3501 2.3.2).
         """
+        await self.close_views()
         events = self.events.drain() if self.events is not None else []
         selected = self.selected
         if selected is None:
             return []
         view = selected.view
         for event in events:
-            view.apply(event)
+            self.apply_event(event)
         if view.has_new and not self.rev2 and not selected.read_only:
             try:
                 view.claim_recent_above(await self.store.claim_recent(selected.mailbox.id))
             except StoreError as exc:  # deleted meanwhile: nothing is recent then
                 self.log.info("claim_recent failed: %r", exc)
-        return list(view.flush(allow_expunge=allow_expunge))
+        updates = list(view.flush(allow_expunge=allow_expunge))
+        await self._release_told(selected)
+        return updates

@@ -11,13 +11,11 @@ most ``BLOB_GROUP_BYTES`` of messages, or one message), not one store round trip
 read-write mailbox, and the new FLAGS are part of that message's FETCH response even if
 FLAGS was not asked for (RFC 9051 6.4.5, RFC 3501 6.4.5). After EXAMINE nothing is set.
 
-Messages expunged by another session whose EXPUNGE this session has not sent yet (RFC 9051
-7.5.1 leaves the answer to the server): their data is gone from the store, so no FETCH
-response is sent for them. A FETCH by sequence number then completes with
-``NO [EXPUNGEISSUED]`` after the responses for the others (the client's numbers are still
-valid and it learns why data is missing: RFC 5530 3, RFC 2180 4.1.2); a UID FETCH completes
-with OK, because its EXPUNGE responses are sent before the tagged reply (RFC 9051 7.5.1
-allows them during UID commands) and missing uids are ignored (RFC 9051 6.4.9).
+Messages expunged by another session whose EXPUNGE this session has not sent yet are still
+answered with their data (RFC 2180 4.1.1, RFC 9051 7.5.1): the store holds them for this
+session's view (``fetch_expunged``; their blobs are not freed before the view releases them).
+Only a message the store no longer holds for the view (none should be) is left out, and a
+FETCH by sequence number then ends with ``NO [EXPUNGEISSUED]`` (RFC 5530 3).
 """
 
 from __future__ import annotations
@@ -92,19 +90,22 @@ def _body(blobs: Mapping[str, bytes], meta: StoredMessage) -> Body:
 def _message(
     selected: Selected, plan: FetchPlan, meta: StoredMessage, blobs: Mapping[str, bytes],
     *, newly_seen: bool,
-) -> Response | None:
-    """The FETCH response of one message (None if the view no longer knows it)."""
+) -> list[Response]:
+    """The FETCH response of one message, after FLAGS if it shows a keyword the client was
+    not told of (RFC 9051 7.3.5); nothing if the view no longer knows it."""
     view = selected.view
     msn = view.msn_of(meta.uid)
     if msn is None:  # pragma: no cover - resolve only gives known uids
-        return None
+        return []
     body = _body(blobs, meta) if plan.blob else None
     msg = MessageData(meta, view.client_flags(meta.uid, meta.flags), body)
     add_flags = newly_seen and not plan.wants_flags
-    response = fetch(msn, render_items(msg, plan.items, add_flags=add_flags))
+    out: list[Response] = []
     if plan.wants_flags or add_flags:  # reported: no later unsolicited FETCH for it
+        out += view.announce_keywords(meta.flags)
         view.record_flags([UidFlags(meta.uid, meta.modseq, meta.flags)])
-    return response
+    out.append(fetch(msn, render_items(msg, plan.items, add_flags=add_flags)))
+    return out
 
 
 async def _batch(
@@ -113,6 +114,11 @@ async def _batch(
 ) -> tuple[list[StoredMessage], set[int], int]:
     """Load one batch: (metadata, uids newly marked \\Seen, count of messages missing)."""
     metas = await ctx.store.fetch_meta(selected.mailbox.id, uids, with_summary=plan.summary)
+    if len(metas) < len(uids) and selected.view_id is not None:  # expunged meanwhile
+        found = {m.uid for m in metas}
+        held = await ctx.store.fetch_expunged(
+            selected.view_id, [u for u in uids if u not in found], with_summary=plan.summary)
+        metas = sorted([*metas, *held], key=lambda m: m.uid)
     missing = len(uids) - len(metas)
     if changedsince is not None:
         metas = [m for m in metas if m.modseq > changedsince]
@@ -169,8 +175,8 @@ async def handle_fetch(
         for group in blob_groups(metas) if plan.blob else (metas,):
             blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
             for meta in group:
-                response = _message(selected, plan, meta, blobs, newly_seen=meta.uid in seen_now)
-                if response is not None:
+                for response in _message(selected, plan, meta, blobs,
+                                          newly_seen=meta.uid in seen_now):
                     yield response
     if missing and not cmd.uid:
         raise ImapError(

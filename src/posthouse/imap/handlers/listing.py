@@ -93,22 +93,39 @@ def _plain_entries(cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern], rev
     return out
 
 
+def _childinfo(tree: _Tree, patterns: list[Pattern]) -> tuple[set[str], set[str]]:
+    """RECURSIVEMATCH (RFC 5258 3.1, the examples of section 5): (names with a subscribed
+    descendant, names with a subscribed descendant that matches no pattern). A subscribed
+    name gets CHILDINFO for any subscribed descendant; a name that is not subscribed is
+    listed only for a descendant that is not listed itself (example 9: "baz2" is left out
+    for "*2", "foo2" is listed for its "foo2/bar1")."""
+    below: set[str] = set()
+    hidden: set[str] = set()
+    for name in tree.subscribed:
+        parents = parent_names(name)
+        below.update(parents)
+        if not _matching(patterns, name, phantom=False):
+            hidden.update(parents)
+    return below, hidden
+
+
 def _subscribed_entries(
     cmd: c.ListCommand, tree: _Tree, patterns: list[Pattern]
 ) -> list[_ListEntry]:
     """LIST (SUBSCRIBED [RECURSIVEMATCH]) (RFC 5258 3.1)."""
     parents = tree.parents
-    recursive = "RECURSIVEMATCH" in cmd.select
-    sub_parents = {p for s in tree.subscribed for p in parent_names(s)} if recursive else set()
+    below, hidden = _childinfo(tree, patterns) if "RECURSIVEMATCH" in cmd.select else (
+        set(), set())
     out: list[_ListEntry] = []
-    for name in _order([*tree.subscribed, *sub_parents]):
+    for name in _order([*tree.subscribed, *hidden]):
         if not _matching(patterns, name, phantom=False):
             continue
         box = tree.boxes.get(name)
         if "SPECIAL-USE" in cmd.select and (box is None or not box.special_use):
             continue
-        entry = _ListEntry(name, box=box, childinfo=name in sub_parents)
-        if name in tree.subscribed:
+        subscribed = name in tree.subscribed
+        entry = _ListEntry(name, box=box, childinfo=name in (below if subscribed else hidden))
+        if subscribed:
             entry.attrs.append("\\Subscribed")
         if box is None:
             entry.attrs.append("\\NonExistent")
@@ -126,7 +143,7 @@ async def handle_list(ctx: HandlerContext, tag: str, cmd: c.ListCommand) -> Asyn
         yield Untagged((Atom("LIST"), [Atom("\\Noselect")], HIERARCHY_DELIMITER, ""))
         yield ok(tag, "LIST completed")
         return
-    patterns = [Pattern(combine(cmd.reference, p)) for p in cmd.patterns]
+    patterns = [Pattern(combine(cmd.reference, p)) for p in cmd.patterns if p is not None]
     tree = await _tree(ctx)
     if "SUBSCRIBED" in cmd.select:
         entries = _subscribed_entries(cmd, tree, patterns)
@@ -142,6 +159,9 @@ async def handle_list(ctx: HandlerContext, tag: str, cmd: c.ListCommand) -> Asyn
 async def handle_lsub(ctx: HandlerContext, tag: str, cmd: c.LsubCommand) -> AsyncIterator[Response]:
     """LSUB (RFC 3501 6.3.9): subscribed names; for ``%`` also unsubscribed levels with
     subscribed names below them, as ``\\Noselect``."""
+    if cmd.pattern is None:  # not a valid name pattern: nothing matches
+        yield ok(tag, "LSUB completed")
+        return
     pattern = Pattern(combine(cmd.reference, cmd.pattern))
     tree = await _tree(ctx)
     levels = {p for s in tree.subscribed for p in parent_names(s)} - tree.subscribed

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
+from posthouse.imap import objectid
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Response
+from posthouse.imap.responses import Atom, Response
 from posthouse.store.models import HIERARCHY_DELIMITER
 
 # Special uses this server can honour: real mailboxes, not virtual views (\All, \Flagged).
@@ -35,8 +36,9 @@ async def handle_create(
     if name.endswith(HIERARCHY_DELIMITER) and name.strip(HIERARCHY_DELIMITER):
         name = name[: -len(HIERARCHY_DELIMITER)]
     use = _special_use(cmd.special_use)
-    await ctx.store.create_mailbox(ctx.user_id, name, special_use=use, origin=ctx.origin)
-    yield ok(tag, "CREATE completed")
+    box = await ctx.store.create_mailbox(ctx.user_id, name, special_use=use, origin=ctx.origin)
+    code = ResponseCode.MAILBOXID.code([Atom(objectid.mailbox_id(box))])  # RFC 8474 4.1
+    yield ok(tag, "CREATE completed", code)
 
 
 async def handle_delete(

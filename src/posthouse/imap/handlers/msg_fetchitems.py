@@ -21,19 +21,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from posthouse.imap import objectid
 from posthouse.imap.bodystructure import bodystructure_value, envelope_value
 from posthouse.imap.fetchitems import Attr, BinarySize, BodySection, FetchItem
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Literal8, Value
 from posthouse.message import sections
 from posthouse.message.mime import Part, parse
-from posthouse.message.summary import summarize
+from posthouse.message.summary import preview_text, summarize
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.models import StoredMessage
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_SUMMARY_ATTRS = frozenset({Attr.ENVELOPE, Attr.BODY, Attr.BODYSTRUCTURE})
-_BLOB_ATTRS = frozenset({Attr.RFC822, Attr.RFC822_HEADER, Attr.RFC822_TEXT})
+_SUMMARY_ATTRS = frozenset({Attr.ENVELOPE, Attr.BODY, Attr.BODYSTRUCTURE, Attr.THREADID})
+_BLOB_ATTRS = frozenset({Attr.RFC822, Attr.RFC822_HEADER, Attr.RFC822_TEXT, Attr.PREVIEW})
 _SPECS = {spec.value: spec for spec in sections.Spec}
 
 
@@ -175,6 +176,14 @@ def _attr(msg: MessageData, attr: Attr) -> Value:
         return meta.size
     if attr is Attr.MODSEQ:
         return [meta.modseq]
+    if attr is Attr.EMAILID:
+        return [Atom(objectid.email_id(meta.blob_id))]
+    if attr is Attr.THREADID:
+        return [Atom(objectid.thread_id(msg.summary(), meta.blob_id))]
+    if attr is Attr.PREVIEW:
+        return preview_text(msg.require_body().data)
+    if attr is Attr.SAVEDATE:  # NIL only where no save date is kept (RFC 8514 4.3)
+        return None if meta.savedate is None else internaldate_text(meta.savedate)
     if attr is Attr.ENVELOPE:
         return envelope_value(msg.summary().envelope)
     if attr in (Attr.BODY, Attr.BODYSTRUCTURE):

@@ -31,6 +31,7 @@ from posthouse.imap.search import (
     HeaderKey,
     ModSeqKey,
     Not,
+    ObjectIdKey,
     Or,
     SearchKey,
     SeqKey,
@@ -63,6 +64,9 @@ class Facts:
     size: int = 0
     internaldate: datetime | None = None
     sent_date: datetime | None = None
+    savedate: datetime | None = None
+    emailid: str = ""  # RFC 8474 EMAILID, when the criteria need it
+    threadid: str = ""
 
 
 def walk(key: SearchKey) -> Iterator[SearchKey]:
@@ -83,10 +87,12 @@ def _need_of(key: SearchKey) -> Need:
         return Need.NOTHING if is_recent(key.flag) else Need.FLAGS
     if isinstance(key, ModSeqKey):
         return Need.FLAGS
+    if isinstance(key, ObjectIdKey):
+        return Need.SUMMARY if key.thread else Need.META
     if isinstance(key, SizeKey):
         return Need.META
     if isinstance(key, DateKey):
-        return Need.META if key.field is DateField.INTERNAL else Need.SUMMARY
+        return Need.SUMMARY if key.field is DateField.SENT else Need.META
     return Need.NOTHING
 
 
@@ -120,6 +126,8 @@ def _date_matches(key: DateKey, facts: Facts) -> bool:
     when = facts.internaldate
     if key.field is DateField.SENT and facts.sent_date is not None:
         when = facts.sent_date
+    elif key.field is DateField.SAVED:
+        when = facts.savedate
     if when is None:
         return False
     day: date = when.date()
@@ -156,6 +164,8 @@ def matches(
         return facts.size > key.size if key.larger else facts.size < key.size
     if isinstance(key, DateKey):
         return _date_matches(key, facts)
+    if isinstance(key, ObjectIdKey):
+        return (facts.threadid if key.thread else facts.emailid) == key.value
     return facts.modseq >= key.modseq  # ModSeqKey
 
 

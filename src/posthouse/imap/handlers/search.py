@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
+from posthouse.imap import objectid
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.msg_search import (
     Facts,
@@ -80,8 +81,11 @@ async def _facts(
         for meta in await ctx.store.fetch_meta(box, uids[start:start + step],
                                                with_summary=summary):
             sent = meta.summary.sent_date if meta.summary is not None else None
+            thread = (objectid.thread_id(meta.summary, meta.blob_id)
+                      if meta.summary is not None else "")
             yield Facts(meta.uid, view.is_recent(meta.uid), _lower(meta.flags), meta.modseq,
-                        meta.size, meta.internaldate, sent)
+                        meta.size, meta.internaldate, sent, meta.savedate,
+                        objectid.email_id(meta.blob_id), thread)
 
 
 def _lower(flags: frozenset[str]) -> frozenset[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
+from posthouse.imap import objectid
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.listing import mailbox_list_line
 from posthouse.imap.replies import ImapError, ResponseCode
@@ -26,7 +27,6 @@ from posthouse.imap.responses import (
     Code,
     Response,
     Status,
-    Untagged,
     UntaggedStatus,
     exists,
     fetch,
@@ -36,13 +36,7 @@ from posthouse.imap.responses import (
 from posthouse.imap.sequence import NumberRanges
 from posthouse.imap.view import MailboxView
 from posthouse.store.errors import StoreError
-from posthouse.store.models import SYSTEM_FLAGS, Mailbox, UidFlags
-
-
-def _flags(messages: list[UidFlags]) -> list[str]:
-    """System flags plus every keyword in use (RFC 9051 7.3.5)."""
-    keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
-    return [*SYSTEM_FLAGS, *sorted(keywords)]
+from posthouse.store.models import Mailbox, UidFlags
 
 
 def _select_responses(
@@ -50,12 +44,7 @@ def _select_responses(
     *, read_only: bool,
 ) -> list[Response]:
     uidnext = max(box.uidnext, (messages[-1].uid + 1) if messages else 1)
-    flags = _flags(messages)
-    permanent = [*flags, "\\*"] if not read_only else []
-    out: list[Response] = [
-        Untagged((Atom("FLAGS"), [Atom(f) for f in flags])),
-        exists(view.exists),
-    ]
+    out: list[Response] = [view.flags_response(), exists(view.exists)]
     if not ctx.rev2:
         out.append(recent(view.recent_count))
         if view.first_unseen is not None:  # RFC 3501 6.3.1; gone in IMAP4rev2
@@ -64,11 +53,12 @@ def _select_responses(
     out += [
         UntaggedStatus(Status.OK, "UIDs valid", ResponseCode.UIDVALIDITY.code(box.uidvalidity)),
         UntaggedStatus(Status.OK, "Predicted next UID", ResponseCode.UIDNEXT.code(uidnext)),
-        UntaggedStatus(Status.OK, "Permanent flags",
-                       ResponseCode.PERMANENTFLAGS.code([Atom(f) for f in permanent])),
+        view.permanent_flags_response(),
         # RFC 7162 3.1.2.1: every mailbox has mod-sequences, so NOMODSEQ is never sent
         UntaggedStatus(Status.OK, "Highest",
                        ResponseCode.HIGHESTMODSEQ.code(box.highestmodseq)),
+        UntaggedStatus(Status.OK, "Mailbox id",  # RFC 8474 4.2
+                       ResponseCode.MAILBOXID.code([Atom(objectid.mailbox_id(box))])),
     ]
     return out
 
@@ -109,15 +99,20 @@ async def _open(
     if cmd.condstore:
         ctx.enable_condstore()  # RFC 7162 3.1.8
     box = await ctx.mailbox(cmd.mailbox)
+    await ctx.close_views()
     if ctx.events is not None:
         ctx.events.drain()  # older than the snapshot below
+    # The view is registered before the snapshot: what is expunged after it stays
+    # readable to this session until it is told (RFC 2180 4.1).
+    view_id = await ctx.open_view(box.id)
     messages = await ctx.store.uid_list(box.id)
     mark = None
     if not ctx.rev2:
         # SELECT takes \Recent for this session; EXAMINE only shows it (RFC 3501 6.3.2).
         mark = box.recent_mark if read_only else await ctx.store.claim_recent(box.id)
     view = MailboxView(messages, mailbox_id=box.id, origin=ctx.origin, rev2=ctx.rev2,
-                       recent_above=mark, condstore=ctx.condstore, qresync=ctx.qresync)
+                       recent_above=mark, condstore=ctx.condstore, qresync=ctx.qresync,
+                       read_only=read_only)
     for response in _select_responses(ctx, box, view, messages, read_only=read_only):
         yield response
     if ctx.rev2:  # RFC 9051 6.3.2: a LIST response with the mailbox name
@@ -125,7 +120,7 @@ async def _open(
     if cmd.qresync is not None and cmd.qresync.uidvalidity == box.uidvalidity:
         async for response in _resync(ctx, box, view, messages, cmd.qresync):
             yield response
-    ctx.select(Selected(box, view, read_only))
+    ctx.select(Selected(box, view, read_only, view_id))
     code = ResponseCode.READ_ONLY if read_only else ResponseCode.READ_WRITE
     yield ok(tag, f"{cmd.NAME} completed", code.code())
 

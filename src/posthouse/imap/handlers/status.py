@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
+from posthouse.imap import objectid
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Atom, Response, Untagged, Value
@@ -32,7 +33,7 @@ def _recent(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts) -> int:
     return counts.recent
 
 
-def _item(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts, item: str) -> int:
+def _item(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts, item: str) -> Value:
     values = {
         "MESSAGES": counts.messages, "UIDNEXT": counts.uidnext,
         "UIDVALIDITY": counts.uidvalidity, "UNSEEN": counts.unseen,
@@ -41,6 +42,8 @@ def _item(ctx: HandlerContext, box: Mailbox, counts: MailboxCounts, item: str) -
     }
     if item == "RECENT":
         return _recent(ctx, box, counts)
+    if item == "MAILBOXID":
+        return [Atom(objectid.mailbox_id(box))]
     return values[item]
 
 

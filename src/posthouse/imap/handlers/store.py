@@ -84,12 +84,17 @@ async def handle_store(
         origin=ctx.origin,
     )
     view.record_flags(changes)  # answered below, or not wanted (.SILENT)
+    for change in changes:  # a new keyword: FLAGS first (RFC 9051 7.3.5), even if .SILENT
+        for response in view.announce_keywords(change.flags):
+            yield response
     if not cmd.silent:
         skip = set(failed)
         wanted = [u for u in uids if u not in skip]
         async for row in _current(ctx, selected.mailbox.id, wanted, {ch.uid: ch for ch in changes}):
             msn = view.msn_of(row.uid)
             if msn is not None:
+                for response in view.announce_keywords(row.flags):
+                    yield response
                 yield fetch(msn, _items(ctx, selected, row, uid=cmd.uid))
                 view.record_flags([row])
     name = "UID STORE" if cmd.uid else "STORE"

@@ -157,8 +157,9 @@ class Cursor:
         self._pos = 0
         return lit
 
-    def quoted(self) -> bytes:
-        """A quoted string; ``\\`` escapes only ``"`` and ``\\``; 8-bit only as UTF-8."""
+    def quoted(self, *, any_octets: bool = False) -> bytes:
+        """A quoted string; ``\\`` escapes only ``"`` and ``\\``; 8-bit only as UTF-8
+        unless ``any_octets`` (the caller judges the charset, as SEARCH does)."""
         self.expect(b'"', "quoted string")
         out = bytearray()
         text = self._text
@@ -167,7 +168,7 @@ class Cursor:
             byte = text[i]
             if byte == 0x22:
                 self._pos = i + 1
-                if not out.isascii():
+                if not any_octets and not out.isascii():
                     decode_text(bytes(out), "quoted string")
                 return bytes(out)
             if byte == 0x5C:
@@ -181,18 +182,18 @@ class Cursor:
             i += 1
         raise ParseError("Unterminated quoted string")
 
-    def string(self) -> bytes:
+    def string(self, *, any_octets: bool = False) -> bytes:
         """A quoted string or a literal."""
         if self.at_literal():
             return self.literal().data
         if self.peek() == 0x22:
-            return self.quoted()
+            return self.quoted(any_octets=any_octets)
         raise ParseError("Expected a string")
 
-    def astring(self) -> bytes:
+    def astring(self, *, any_octets: bool = False) -> bytes:
         """1*ASTRING-CHAR or a string."""
         if self.at_literal() or self.peek() == 0x22:
-            return self.string()
+            return self.string(any_octets=any_octets)
         raw = self.take_while(ASTRING_CHARS)
         if not raw:
             raise ParseError("Expected a string or atom")
@@ -208,15 +209,19 @@ class Cursor:
         """A mailbox name (decoded; see decode_mailbox)."""
         return decode_mailbox(self.astring(), utf8=self.utf8)
 
-    def list_mailbox(self) -> str:
-        """A LIST pattern: 1*list-char or a string (decoded like a mailbox name)."""
+    def list_mailbox(self) -> str | None:
+        """A LIST pattern: 1*list-char or a string (decoded like a mailbox name); None when
+        it does not decode, as no name can match it (issue 14: OK with no results)."""
         if self.at_literal() or self.peek() == 0x22:
             raw = self.string()
         else:
             raw = self.take_while(LIST_CHARS)
             if not raw:
                 raise ParseError("Expected a mailbox pattern")
-        return decode_mailbox(raw, utf8=self.utf8)
+        try:
+            return decode_mailbox(raw, utf8=self.utf8)
+        except ParseError:
+            return None
 
     # -- numbers, lists, flags, dates, sets ----------------------------------------------
 

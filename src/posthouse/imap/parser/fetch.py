@@ -71,6 +71,13 @@ def fetch_att(cur: Cursor) -> FetchItem:
     attr = _SIMPLE.get(name)
     if attr is None:
         raise ParseError(f"Unknown FETCH item {name or '?'}")
+    if attr is Attr.PREVIEW and cur.accept(b" ("):  # RFC 8970 5: PREVIEW (LAZY)
+        modifiers = [cur.keyword()]
+        while cur.accept(b" "):
+            modifiers.append(cur.keyword())
+        cur.expect(b")")
+        if set(modifiers) != {"LAZY"}:  # computed at once either way, which LAZY allows
+            raise ParseError("Unknown PREVIEW modifier")
     return attr
 
 

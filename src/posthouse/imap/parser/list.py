@@ -9,6 +9,7 @@ from posthouse.imap import commands as c
 from posthouse.imap.parser.cursor import Cursor
 from posthouse.imap.parser.mailbox import status_item
 from posthouse.imap.replies import ParseError
+from posthouse.imap.responses import Status
 
 SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
@@ -55,13 +56,16 @@ def parse_list(cur: Cursor) -> c.ListCommand:
         select = _select_options(cur)
         extended = True
         cur.sp()
-    reference = cur.mailbox()  # often "" (RFC 9051 6.3.9)
+    reference = _reference(cur)  # often "" (RFC 9051 6.3.9)
     cur.sp()
+    patterns: tuple[str | None, ...]
     if cur.peek() == 0x28:
         patterns = tuple(cur.paren_list(cur.list_mailbox, allow_empty=False))
         extended = True
     else:
         patterns = (cur.list_mailbox(),)
+    if reference is None:  # names below a reference that does not decode: none
+        reference, patterns = "", tuple(None for _ in patterns)
     returns: frozenset[str] = frozenset()
     status: tuple[str, ...] = ()
     if not cur.at_end():
@@ -70,12 +74,23 @@ def parse_list(cur: Cursor) -> c.ListCommand:
     return c.ListCommand(reference, patterns, select, returns, status, extended)
 
 
+def _reference(cur: Cursor) -> str | None:
+    """The reference name; None when it does not decode (issue 14: then nothing matches)."""
+    try:
+        return cur.mailbox()
+    except ParseError as exc:
+        if exc.status is not Status.NO:  # a grammar error stays BAD
+            raise
+        return None
+
+
 def parse_lsub(cur: Cursor) -> c.LsubCommand:
     """``LSUB reference pattern``."""
     cur.sp()
-    reference = cur.mailbox()
+    reference = _reference(cur)
     cur.sp()
-    return c.LsubCommand(reference, cur.list_mailbox())
+    pattern = cur.list_mailbox()
+    return c.LsubCommand(reference or "", pattern if reference is not None else None)
 
 
 PARSERS: dict[str, Callable[[Cursor], c.ImapCommand]] = {

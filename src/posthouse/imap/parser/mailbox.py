@@ -13,6 +13,7 @@ from posthouse.imap.sequence import SequenceSet
 STATUS_ITEMS = frozenset({
     "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
     "HIGHESTMODSEQ",
+    "MAILBOXID",  # RFC 8474 4.3
 })
 USE_ATTRIBUTES = {
     a.lower(): a

@@ -19,6 +19,7 @@ from posthouse.imap.search import (
     HeaderKey,
     ModSeqKey,
     Not,
+    ObjectIdKey,
     Or,
     SearchKey,
     SeqKey,
@@ -40,16 +41,25 @@ _FLAG_KEYS = {
 }
 _NEW = And((FlagKey(RECENT), FlagKey(SEEN, False)))
 _HEADER_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
+_OBJECTID_CHARS = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _DATE_KEYS = {
     prefix + op.name: (field, op)
-    for prefix, field in (("", DateField.INTERNAL), ("SENT", DateField.SENT))
+    for prefix, field in (("", DateField.INTERNAL), ("SENT", DateField.SENT),
+                          ("SAVED", DateField.SAVED))
     for op in DateOp
 }
 
 
 def _string(cur: Cursor) -> str:
+    """A search string; text that is not UTF-8 is NO [BADCHARSET], not BAD: the command is
+    well formed, its text is in no charset we search in (RFC 9051 6.4.4, RFC 6855 3)."""
     cur.sp()
-    return decode_text(cur.astring(), "search string")
+    raw = cur.astring(any_octets=True)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad_charset() from None
 
 
 def _modseq(cur: Cursor) -> ModSeqKey:
@@ -82,6 +92,15 @@ def _named_key(name: str, cur: Cursor, depth: int) -> SearchKey:
     raise ParseError(f"Unknown search key {name}")
 
 
+def _objectid(cur: Cursor) -> str:
+    """``objectid = 1*255(ALPHA / DIGIT / "_" / "-")`` (RFC 8474 7)."""
+    cur.sp()
+    value = cur.take_while(_OBJECTID_CHARS)
+    if not 1 <= len(value) <= 255:
+        raise ParseError("Expected an object id")
+    return value.decode("ascii")
+
+
 def _header(cur: Cursor) -> HeaderKey:
     field = _string(cur).lower()
     return HeaderKey(field, _string(cur))
@@ -109,6 +128,10 @@ def _sp_key(cur: Cursor, depth: int) -> SearchKey:
 
 _KEYS: dict[str, Callable[[Cursor, int], SearchKey]] = {
     "ALL": lambda cur, depth: AllKey(),
+    # RFC 8514 4.1: every mailbox keeps save dates, so it matches every message
+    "SAVEDATESUPPORTED": lambda cur, depth: AllKey(),
+    "EMAILID": lambda cur, depth: ObjectIdKey(False, _objectid(cur)),  # RFC 8474 6
+    "THREADID": lambda cur, depth: ObjectIdKey(True, _objectid(cur)),
     "NEW": lambda cur, depth: _NEW,
     "OLD": lambda cur, depth: FlagKey(RECENT, False),
     "BODY": lambda cur, depth: TextKey(TextField.BODY, _string(cur)),

@@ -17,6 +17,7 @@ _NO_ARGS: tuple[type[c.ImapCommand], ...] = (
     c.CheckCommand,
     c.CloseCommand,
     c.UnselectCommand,
+    c.UnauthenticateCommand,
     c.ExpungeCommand,
 )
 

@@ -22,7 +22,7 @@ from posthouse.store.errors import NotFound, StorageFailure, StorageFull
 from posthouse.store.events import EventHub, Subscription
 from posthouse.store.models import NewMessage
 from posthouse.store.space import SpaceGuard, is_full_error
-from posthouse.store.sqlite import blobrefs, messages, schema, searchdb
+from posthouse.store.sqlite import blobrefs, holds, messages, schema, searchdb
 from posthouse.store.sqlite.checkpointer import Checkpointer
 from posthouse.store.sqlite.indexer import SearchIndexer
 from posthouse.store.sqlite.readers import DEFAULT_READERS, ReaderPool
@@ -82,6 +82,8 @@ class StoreCore:
         # Summaries of stored messages not committed yet (_write_message): reads that need
         # summaries wait for them, so a message never shows without its parse.
         self._summary_jobs: set[asyncio.Future[None]] = set()
+        self.holds = holds.ViewHolds()  # expunged messages open IMAP views still address
+        self.recounted_blobs = 0  # blobs the last open() freed (held when the server stopped)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -103,6 +105,8 @@ class StoreCore:
             if self._auto_index:  # a server, not an admin command: it scans every message
                 self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock(),
                                                             self._summarize)
+                # only a server: an admin command may run beside one that holds references
+                self.recounted_blobs = _recount(conn, self.blob_root, self._clock())
             referenced = blobrefs.file_blob_ids(conn)
             self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
             self._readers.open()
@@ -308,3 +312,16 @@ def _repair_summaries(conn: sqlite3.Connection, blob_root: Path, now: datetime,
             conn.execute("ROLLBACK")
         raise
     return len(missing)
+
+
+def _recount(conn: sqlite3.Connection, blob_root: Path, now: datetime) -> int:
+    """Free the blobs whose references were held for IMAP views when the process stopped
+    (holds.recount); their files go with the orphan sweep that follows."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        freed = holds.recount(WriteContext(conn, blob_root, now))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return freed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 
 from posthouse.store.models import (
@@ -155,6 +156,35 @@ class MessagesFacade(StoreCore):
         return await self._write(
             lambda ctx: messages.compact_tombstones(ctx, mailbox_id, keep))
 
+    async def open_view(self, mailbox_id: int) -> int:
+        """Register a session's view of a mailbox before its uid list is read; its id."""
+        view_id = self.holds.new_view_id()
+        await self._write(lambda ctx: self.holds.open_view(view_id, mailbox_id))
+        return view_id
+
+    async def close_view(self, view_id: int) -> None:
+        """The view is gone: what only it still addressed is freed."""
+        if self.holds.is_open(view_id):
+            await self._write(lambda ctx: self.holds.release(ctx, view_id, None))
+
+    async def release_expunged(self, view_id: int, uids: Sequence[int]) -> None:
+        """The view was told of these expunges (or never knew the uids)."""
+        chosen = tuple(uids)
+        if self.holds.waits(view_id, chosen):
+            await self._write(lambda ctx: self.holds.release(ctx, view_id, chosen))
+
+    async def fetch_expunged(
+        self, view_id: int, uids: Sequence[int], *, with_summary: bool = False
+    ) -> list[StoredMessage]:
+        """Metadata of expunged messages the view has not been told of, in uid order."""
+        metas = self.holds.expunged_meta(view_id, uids)
+        if not with_summary or not metas:
+            return metas
+        ids = tuple({m.blob_id for m in metas})
+        found = await self._read(lambda conn: msgreads.summaries(conn, ids))
+        return [dataclasses.replace(m, summary=found[m.blob_id])
+                for m in metas if m.blob_id in found]
+
     async def read_blob(self, blob_id: str) -> bytes:
         """The raw bytes of a message (NotFound)."""
         root = self.blob_root
@@ -191,7 +221,8 @@ class MessagesFacade(StoreCore):
         """Remove messages flagged \\Deleted (all, or only among ``uids``)."""
         chosen = None if uids is None else tuple(uids)
         return await self._write(
-            lambda ctx: messages.expunge(ctx, mailbox_id, chosen, origin=origin)
+            lambda ctx: messages.expunge(ctx, mailbox_id, chosen, origin=origin,
+                                         holds=self.holds)
         )
 
     async def delete_messages(
@@ -200,7 +231,8 @@ class MessagesFacade(StoreCore):
         """Remove exactly these messages, flagged or not."""
         uids = tuple(uids)
         return await self._write(
-            lambda ctx: messages.delete_messages(ctx, mailbox_id, uids, origin=origin)
+            lambda ctx: messages.delete_messages(ctx, mailbox_id, uids, origin=origin,
+                                                 holds=self.holds)
         )
 
     async def copy(
@@ -223,7 +255,8 @@ class MessagesFacade(StoreCore):
         uids = tuple(uids)
         return await self._write(
             lambda ctx: messages.copy(
-                ctx, src_mailbox_id, uids, dst_mailbox_id, move=True, origin=origin
+                ctx, src_mailbox_id, uids, dst_mailbox_id, move=True, origin=origin,
+                holds=self.holds,
             )
         )
 

@@ -22,6 +22,7 @@ from posthouse.store.models import (
     DeliveryTarget,
     FlagOp,
     OutboundEnvelope,
+    StoredMessage,
     UidFlags,
 )
 from posthouse.store.names import normalize_mailbox_name
@@ -29,6 +30,7 @@ from posthouse.store.sqlite import blobrefs, queue
 from posthouse.store.sqlite.codec import (
     apply_flag_op,
     decode_flags,
+    dt_from_text,
     dt_to_text,
     encode_flags,
     flag_set,
@@ -41,6 +43,7 @@ from posthouse.store.sqlite.counters import (
     mailbox_key,
     take_uids,
 )
+from posthouse.store.sqlite.holds import ViewHolds
 from posthouse.store.sqlite.writer import WriteContext
 
 MAX_TOMBSTONES = 20_000  # per mailbox; older expunges are answered conservatively
@@ -91,19 +94,27 @@ def file_rows(
 
 
 def remove_rows(
-    ctx: WriteContext, key: MailboxKey, uids: Sequence[int], *, origin: object
+    ctx: WriteContext, key: MailboxKey, uids: Sequence[int], *, origin: object,
+    holds: ViewHolds | None = None,
 ) -> list[int]:
-    """Delete rows, drop their blob references and usage; returns the removed uids."""
+    """Delete rows, drop their blob references and usage; returns the removed uids. While
+    views of the mailbox are open, ``holds`` keeps the rows and their references for them
+    (holds.py)."""
     if not uids:
         return []
     removed = ctx.conn.execute(
         "DELETE FROM messages WHERE mailbox_id = ? AND uid IN (SELECT value FROM json_each(?))"
-        " RETURNING uid, blob_id, size",
+        " RETURNING uid, blob_id, size, modseq, flags, internaldate, savedate",
         (key.id, uid_json(uids)),
     ).fetchall()
     if not removed:
         return []
-    blobrefs.release(ctx, blobrefs.count_refs((r[1],) for r in removed))
+    if holds is not None and holds.watched(key.id):
+        holds.hold(key.id, [StoredMessage(r[0], r[3], decode_flags(r[4]), dt_from_text(r[5]),
+                                          r[2], r[1], savedate=dt_from_text(r[6]))
+                            for r in removed])
+    else:
+        blobrefs.release(ctx, blobrefs.count_refs((r[1],) for r in removed))
     adjust_usage(ctx, key.user_id, size=-sum(r[2] for r in removed), count=-len(removed))
     modseq = bump_modseq(ctx, key.id)  # RFC 7162 3.1.10: EXPUNGE also advances HIGHESTMODSEQ
     gone = sorted(r[0] for r in removed)
@@ -227,6 +238,7 @@ def copy(
     *,
     move: bool,
     origin: object,
+    holds: ViewHolds | None = None,
 ) -> list[tuple[int, int]]:
     """COPY or MOVE: new uids in the destination in source-uid order (RFC 6851 3.3)."""
     src = mailbox_key(ctx.conn, src_id)
@@ -244,7 +256,7 @@ def copy(
     new_rows = [NewRow(r[4], r[1], r[2], r[3]) for r in rows]
     new_uids = file_rows(ctx, dst, new_rows, origin=origin)
     if move:
-        remove_rows(ctx, src, [r[0] for r in rows], origin=origin)
+        remove_rows(ctx, src, [r[0] for r in rows], origin=origin, holds=holds)
     return [(r[0], uid) for r, uid in zip(rows, new_uids, strict=True)]
 
 
@@ -288,7 +300,8 @@ def store_flags(
 
 
 def expunge(
-    ctx: WriteContext, mailbox_id: int, uids: Sequence[int] | None, *, origin: object
+    ctx: WriteContext, mailbox_id: int, uids: Sequence[int] | None, *, origin: object,
+    holds: ViewHolds | None = None,
 ) -> list[int]:
     """Remove messages flagged \\Deleted, all or among ``uids`` (RFC 9051 6.4.3, 6.4.9)."""
     key = mailbox_key(ctx.conn, mailbox_id)
@@ -301,15 +314,16 @@ def expunge(
         sql += " AND uid IN (SELECT value FROM json_each(?))"
         params += (uid_json(uids),)
     doomed = [row[0] for row in ctx.conn.execute(sql, params)]
-    return remove_rows(ctx, key, doomed, origin=origin)
+    return remove_rows(ctx, key, doomed, origin=origin, holds=holds)
 
 
 def delete_messages(
-    ctx: WriteContext, mailbox_id: int, uids: Sequence[int], *, origin: object
+    ctx: WriteContext, mailbox_id: int, uids: Sequence[int], *, origin: object,
+    holds: ViewHolds | None = None,
 ) -> list[int]:
     """Remove exactly these messages, flagged or not."""
     key = mailbox_key(ctx.conn, mailbox_id)
-    return remove_rows(ctx, key, uids, origin=origin)
+    return remove_rows(ctx, key, uids, origin=origin, holds=holds)
 
 
 def purge_mailbox(ctx: WriteContext, key: MailboxKey) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NoSuchMailbox
 from posthouse.store.models import ExpungedSince, StoredMessage, UidFlags
 from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
@@ -13,12 +15,13 @@ from posthouse.store.sqlite.messages import uid_json
 
 UID_LIST_SQL = "SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? ORDER BY uid"
 _META = (
-    "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id FROM messages m"
+    "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id, m.savedate"
+    " FROM messages m"
     " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
 )
 _META_SUMMARY = (
     "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id,"
-    " s.envelope, s.bodystructure, s.headers, s.sent_date"
+    " s.envelope, s.bodystructure, s.headers, s.sent_date, m.savedate"
     " FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
     " WHERE m.mailbox_id = ? AND m.uid IN (SELECT value FROM json_each(?)) ORDER BY m.uid"
 )
@@ -45,6 +48,7 @@ def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
 
 def _stored(row: Sequence[Any], *, with_summary: bool) -> StoredMessage:
     summary = summary_from_row(*row[6:10]) if with_summary else None
+    savedate = row[10] if with_summary else row[6]
     return StoredMessage(
         uid=row[0],
         modseq=row[1],
@@ -53,6 +57,7 @@ def _stored(row: Sequence[Any], *, with_summary: bool) -> StoredMessage:
         size=row[4],
         blob_id=row[5],
         summary=summary,
+        savedate=dt_from_text(savedate),
     )
 
 
@@ -87,6 +92,14 @@ def expunged_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> Ex
         "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq)
     ))
     return ExpungedSince(tuple(uids), complete=modseq >= int(row[0]))
+
+
+def summaries(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:
+    """The cached parse of each blob that has one, by blob id."""
+    rows = conn.execute(
+        "SELECT blob_id, envelope, bodystructure, headers, sent_date FROM summaries"
+        " WHERE blob_id IN (SELECT value FROM json_each(?))", (json.dumps(list(blob_ids)),))
+    return {row[0]: summary_from_row(*row[1:]) for row in rows}
 
 
 def quota_usage(conn: sqlite3.Connection, user_id: int) -> tuple[int, int]:
