@@ -62,7 +62,11 @@ def zone(key: rsa.RSAPrivateKey) -> DnsServer:
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     dkim = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
     return DnsServer({
-        "source.test": {"TXT": [txt_rdata("v=spf1 ip4:127.0.0.0/8 -all")]},
+        # The client's PTR and the HELO name's address: iprev and the HELO check pass and are
+        # cached like the rest (the test server sends no SOA, so negative answers would not be).
+        "source.test": {"TXT": [txt_rdata("v=spf1 ip4:127.0.0.0/8 -all")],
+                        "A": ["127.0.0.1"]},
+        "1.0.0.127.in-addr.arpa": {"PTR": ["source.test."]},
         "sel._domainkey.source.test": {"TXT": [txt_rdata(dkim)]},
         "_dmarc.source.test": {"TXT": [txt_rdata("v=DMARC1; p=reject")]},
     })
