@@ -75,6 +75,14 @@ class LoginCommand(ImapCommand):
 # -- authenticated -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
+class CompressCommand(ImapCommand):
+    """RFC 4978; the mechanism upper-cased."""
+
+    NAME = "COMPRESS"
+    mechanism: str
+
+
+@dataclass(frozen=True, slots=True)
 class EnableCommand(ImapCommand):
     """RFC 5161; capability names upper-cased."""
 
@@ -335,6 +343,7 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     StartTLSCommand,
     AuthenticateCommand,
     LoginCommand,
+    CompressCommand,
     EnableCommand,
     SelectCommand,
     ExamineCommand,

@@ -41,6 +41,7 @@ STATES: dict[type[c.ImapCommand], frozenset[ImapState]] = {
     c.StartTLSCommand: _NOT_AUTH,
     c.AuthenticateCommand: _NOT_AUTH,
     c.LoginCommand: _NOT_AUTH,
+    c.CompressCommand: _AUTH,  # RFC 4978 3: authenticated or selected
     c.EnableCommand: _AUTH_ONLY,  # RFC 5161 3.1, RFC 9051 6.3.1: authenticated state only
     c.SelectCommand: _AUTH,
     c.ExamineCommand: _AUTH,

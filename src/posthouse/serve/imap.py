@@ -17,7 +17,8 @@ The session drives the sans-IO core and the engine: connection core (imap/connec
 
 A handler's unexpected exception is answered ``NO [SERVERBUG]`` and logged; the session
 goes on. The session implements the handlers' SessionPort: SASL lines, STARTTLS (the
-core's buffered plaintext is dropped, RFC 9051 6.2.1) and IDLE's wait.
+core's buffered plaintext is dropped, RFC 9051 6.2.1), COMPRESS (the same, RFC 4978 3) and
+IDLE's wait.
 """
 
 from __future__ import annotations
@@ -122,6 +123,20 @@ class ConnectionStream:
         except ConnectionClosed:
             raise ClientGone from None
 
+    @property
+    def is_compressed(self) -> bool:
+        """Whether COMPRESS=DEFLATE is on."""
+        return self._conn.is_compressed
+
+    @property
+    def compression_error(self) -> str | None:
+        """Why the compressed input could not be read, if it could not."""
+        return self._conn.compression_error
+
+    def start_compression(self) -> None:
+        """DEFLATE both ways from the next byte."""
+        self._conn.start_compression()
+
     async def start_tls(self) -> None:
         """The server-side handshake with the current certificate; a failed handshake
         (ssl.SSLError is an OSError) ends the session like a disconnect."""
@@ -191,6 +206,17 @@ class ImapSession:
         self.core.discard_buffered()
         await self.stream.start_tls()
         log.info("tls version=%s", self.stream.tls_version)
+
+    @property
+    def is_compressed(self) -> bool:
+        """Whether COMPRESS=DEFLATE is on."""
+        return self.stream.is_compressed
+
+    def start_compression(self) -> None:
+        """Pipelined plaintext the core holds is dropped: the client had to wait for the
+        OK (RFC 4978 3); what follows it is DEFLATE."""
+        self.core.discard_buffered()
+        self.stream.start_compression()
 
     async def idle_wait(self) -> IdleDone | None:
         """IdleDone when the client ended IDLE, None after a store event was applied."""
@@ -384,7 +410,7 @@ class ImapSession:
         except TooSlow:
             raise SessionEnd(Bye("Too slow, closing connection")) from None
         if not data:
-            raise ClientGone
+            raise ClientGone(self.stream.compression_error or "")
         return data
 
     async def _read(self, seconds: float) -> bytes:

@@ -20,6 +20,7 @@ from posthouse.imap.commands import ImapCommand
 from posthouse.imap.handlers import (
     append,
     auth,
+    compress,
     copy,
     expunge,
     fetch,
@@ -37,6 +38,7 @@ from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Sele
 _TABLES: tuple[dict[type[ImapCommand], CommandHandler], ...] = (
     # session, authentication and mailbox commands
     auth.HANDLERS,
+    compress.HANDLERS,
     misc.HANDLERS,
     mailboxes.HANDLERS,
     listing.HANDLERS,
