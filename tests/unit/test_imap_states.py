@@ -41,6 +41,8 @@ SAMPLES: dict[type[c.ImapCommand], bytes] = {
     c.GetQuotaCommand: b"GETQUOTA a",
     c.GetQuotaRootCommand: b"GETQUOTAROOT a",
     c.SetQuotaCommand: b"SETQUOTA a ()",
+    c.GetMetadataCommand: b'GETMETADATA "" /shared/comment',
+    c.SetMetadataCommand: b"SETMETADATA a (/private/comment NIL)",
     c.CheckCommand: b"CHECK",
     c.CloseCommand: b"CLOSE",
     c.UnselectCommand: b"UNSELECT",

@@ -22,6 +22,8 @@ _EXTENSIONS = (
     "PREVIEW",  # RFC 8970
     "OBJECTID",  # RFC 8474
     "COMPRESS=DEFLATE",  # RFC 4978
+    "METADATA",  # RFC 5464: mailbox entries
+    "METADATA-SERVER",  # RFC 5464: server entries
 )
 ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC"})
 

@@ -252,6 +252,27 @@ class SetQuotaCommand(ImapCommand):
 # -- selected ----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
+class GetMetadataCommand(ImapCommand):
+    """RFC 5464 4.2: ``mailbox`` "" is the server; entry names lower-cased; ``depth`` None
+    is infinity; ``maxsize`` None: no limit."""
+
+    NAME = "GETMETADATA"
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int | None = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadataCommand(ImapCommand):
+    """RFC 5464 4.3: (entry, value) pairs, None deletes; ``mailbox`` "" is the server."""
+
+    NAME = "SETMETADATA"
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CheckCommand(ImapCommand):
     NAME = "CHECK"
 
@@ -361,6 +382,8 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     GetQuotaCommand,
     GetQuotaRootCommand,
     SetQuotaCommand,
+    GetMetadataCommand,
+    SetMetadataCommand,
     CheckCommand,
     CloseCommand,
     UnselectCommand,

@@ -59,6 +59,8 @@ STATES: dict[type[c.ImapCommand], frozenset[ImapState]] = {
     c.GetQuotaCommand: _AUTH,
     c.GetQuotaRootCommand: _AUTH,
     c.SetQuotaCommand: _AUTH,
+    c.GetMetadataCommand: _AUTH,  # RFC 5464 4.2, 4.3: authenticated or selected
+    c.SetMetadataCommand: _AUTH,
     c.CheckCommand: _SELECTED,
     c.CloseCommand: _SELECTED,
     c.UnselectCommand: _SELECTED,

@@ -38,6 +38,7 @@ from posthouse.imap.handlers import HANDLERS, CommandHandler, HandlerContext
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ImapError, ParseError, ResponseCode, error_response, server_bug
 from posthouse.imap.responses import (
+    Atom,
     Bye,
     Continuation,
     Response,
@@ -291,11 +292,14 @@ class ImapSession:
             limit = self.config.max_message_size
         else:
             limit = self.config.max_literal
+        code = ResponseCode.TOOBIG.code()
+        if need.name == "SETMETADATA" and self.state is not ImapState.NOT_AUTHENTICATED:
+            limit = self.config.metadata_max_entry_bytes  # RFC 5464 4.3
+            code = ResponseCode.METADATA.code(Atom("MAXSIZE"), limit)
         if need.size > limit:
             self.core.reject_literal()
             status = Status.BAD if need.nonsync else Status.NO
-            self._write(Tagged(need.tag, status, "Literal too big",
-                               ResponseCode.TOOBIG.code()))
+            self._write(Tagged(need.tag, status, "Literal too big", code))
             self._count_bad(status)
             return
         self.core.accept_literal()
@@ -467,6 +471,9 @@ def imap_config(services: Services) -> ImapConfig:
         rate_window_seconds=float(limits.data_rate_window_seconds),
         idle_command_seconds=float(limits.imap_idle_command_seconds),
         allow_plaintext_on_loopback=cfg.auth.allow_plaintext_on_loopback,
+        metadata_max_entry_bytes=limits.metadata_max_entry_bytes,
+        metadata_max_entries=limits.metadata_max_entries_per_user,
+        metadata_admin=f"mailto:postmaster@{cfg.server.default_domain}",
     )
 
 

@@ -27,6 +27,7 @@ from posthouse.imap.handlers import (
     idle,
     listing,
     mailboxes,
+    metadata,
     misc,
     search,
     select,
@@ -43,6 +44,7 @@ _TABLES: tuple[dict[type[ImapCommand], CommandHandler], ...] = (
     mailboxes.HANDLERS,
     listing.HANDLERS,
     status.HANDLERS,
+    metadata.HANDLERS,
     select.HANDLERS,
     idle.HANDLERS,
     # message commands
