@@ -216,3 +216,27 @@ def test_limits_are_configurable_with_the_rfc_minimums(tmp_path: Path) -> None:
         cfg_file.write_text(f"[limits]\n{line}\n")
         with pytest.raises(ConfigError, match="RFC 5464"):
             load_config(cfg_file)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_list_return_metadata(conns: Connections, mode: str) -> None:
+    """RFC 9590: each listed mailbox is followed by its METADATA response; MAXSIZE leaves
+    long values out and the tagged OK says [METADATA LONGENTRIES n]."""
+    raw = _open(conns, mode)
+    raw.ok("CREATE Work")
+    _ok(raw, 'SETMETADATA INBOX (/private/color "red" /shared/comment "long comment")')
+    _ok(raw, 'SETMETADATA Work (/private/color "blue")')
+    out = [line.rstrip(b"\r\n") for line in raw.command(
+        'LIST "" (INBOX Work) RETURN (CHILDREN METADATA (/private/color /shared/comment'
+        ' MAXSIZE 5))')]
+    inbox = out.index(next(line for line in out if line.startswith(b"* LIST") and b'"INBOX"'
+                           in line))
+    assert out[inbox + 1] == b'* METADATA "INBOX" (/private/color "red")'
+    work = out.index(next(line for line in out if line.startswith(b"* LIST")
+                          and line.endswith(b'"Work"')))
+    assert out[work + 1] == b'* METADATA "Work" (/private/color "blue" /shared/comment NIL)'
+    assert out[-1].split(b" ", 1)[1] == b"OK [METADATA LONGENTRIES 12] LIST completed"
+    out = raw.command('LIST "" INBOX RETURN (STATUS (MESSAGES) METADATA (/private/color))')
+    assert [line.split(b" ")[1] for line in out[:-1]] == [b"LIST", b"STATUS", b"METADATA"]
+    assert status(raw.command('LIST "" INBOX RETURN (METADATA (/bad))')).startswith(b"BAD")
+    assert status(raw.command('LIST "" INBOX RETURN (METADATA ())')).startswith(b"BAD")

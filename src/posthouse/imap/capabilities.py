@@ -24,6 +24,7 @@ _EXTENSIONS = (
     "COMPRESS=DEFLATE",  # RFC 4978
     "METADATA",  # RFC 5464: mailbox entries
     "METADATA-SERVER",  # RFC 5464: server entries
+    "LIST-METADATA",  # RFC 9590
 )
 ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC"})
 

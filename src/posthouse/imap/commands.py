@@ -166,6 +166,17 @@ class ListCommand(ImapCommand):
     returns: frozenset[str] = frozenset()
     status_items: tuple[str, ...] = ()
     extended: bool = False
+    metadata: MetadataRequest | None = None  # RETURN (METADATA (...)), RFC 9590
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataRequest:
+    """What RFC 9590's METADATA return option asks for: entry names (lower-cased) and the
+    GETMETADATA options MAXSIZE and DEPTH (None: no limit, infinity)."""
+
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int | None = 0
 
 
 @dataclass(frozen=True, slots=True)

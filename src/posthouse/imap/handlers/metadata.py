@@ -17,7 +17,7 @@ from posthouse.imap import commands as c
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
 from posthouse.imap.parser.cursor import ASTRING_CHARS
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Atom, Literal8, Response, Untagged, Value
+from posthouse.imap.responses import Atom, Code, Literal8, Response, Untagged, Value
 
 SERVER = 0  # the store's mailbox_id for server entries
 ADMIN = "/shared/admin"
@@ -49,33 +49,51 @@ def _value(data: bytes) -> Value:
     return Literal8(data) if b"\x00" in data else data
 
 
-async def handle_getmetadata(
-    ctx: HandlerContext, tag: str, cmd: c.GetMetadataCommand
-) -> AsyncIterator[Response]:
-    """``* METADATA mailbox (entry value ...)``; a named entry that does not exist is NIL;
-    values over MAXSIZE are left out and the largest of them is told in
-    ``[METADATA LONGENTRIES n]`` (4.2.1)."""
-    mailbox_id = await _target(ctx, cmd.mailbox)
-    stored = await ctx.store.get_metadata(ctx.user_id, mailbox_id, cmd.entries,
-                                          depth=cmd.depth)
+async def metadata_response(
+    ctx: HandlerContext, mailbox: str, mailbox_id: int, request: c.MetadataRequest,
+) -> tuple[Untagged | None, int]:
+    """``* METADATA mailbox (entry value ...)`` for GETMETADATA and LIST's METADATA return
+    option (RFC 9590), and the size of the largest value MAXSIZE left out (0: none).
+
+    A named entry that does not exist is NIL; entries below it (DEPTH) only when they
+    exist (4.2.2)."""
+    names, depth = request.entries, request.depth
+    stored = await ctx.store.get_metadata(ctx.user_id, mailbox_id, names, depth=depth)
     found: dict[str, bytes | None] = dict(stored)
     admin = ctx.config.metadata_admin
-    if mailbox_id == SERVER and admin and any(_within(ADMIN, n, cmd.depth) for n in cmd.entries):
+    if mailbox_id == SERVER and admin and any(_within(ADMIN, n, depth) for n in names):
         found[ADMIN] = admin.encode()
-    for name in cmd.entries:
+    for name in names:
         found.setdefault(name, None)
     items: list[Value] = []
     longest = 0
     for name in sorted(found):
         data = found[name]
-        if data is not None and cmd.maxsize is not None and len(data) > cmd.maxsize:
+        if data is not None and request.maxsize is not None and len(data) > request.maxsize:
             longest = max(longest, len(data))
             continue
         items += [_entry_name(name), None if data is None else _value(data)]
-    if items:
-        yield Untagged((Atom("METADATA"), ctx.mailbox_name(cmd.mailbox), items))
-    code = ResponseCode.METADATA.code(Atom("LONGENTRIES"), longest) if longest else None
-    yield ok(tag, "GETMETADATA completed", code)
+    if not items:
+        return None, longest
+    return Untagged((Atom("METADATA"), ctx.mailbox_name(mailbox), items)), longest
+
+
+def longentries(longest: int) -> Code | None:
+    """``[METADATA LONGENTRIES n]`` when MAXSIZE left a value out (4.2.1)."""
+    return ResponseCode.METADATA.code(Atom("LONGENTRIES"), longest) if longest else None
+
+
+async def handle_getmetadata(
+    ctx: HandlerContext, tag: str, cmd: c.GetMetadataCommand
+) -> AsyncIterator[Response]:
+    """``* METADATA mailbox (entry value ...)``; values over MAXSIZE are left out and the
+    largest of them is told in ``[METADATA LONGENTRIES n]`` (4.2.1)."""
+    mailbox_id = await _target(ctx, cmd.mailbox)
+    request = c.MetadataRequest(cmd.entries, cmd.maxsize, cmd.depth)
+    response, longest = await metadata_response(ctx, cmd.mailbox, mailbox_id, request)
+    if response is not None:
+        yield response
+    yield ok(tag, "GETMETADATA completed", longentries(longest))
 
 
 async def handle_setmetadata(

@@ -47,15 +47,20 @@ def _options(cur: Cursor, maxsize: int | None = None,
         if name == "MAXSIZE":
             maxsize = cur.number()
         elif name == "DEPTH":
-            word = cur.atom("depth").lower()
-            if word not in ("0", "1", "infinity"):
-                raise ParseError("DEPTH is 0, 1 or infinity")
-            depth = None if word == "infinity" else int(word)
+            depth = _depth(cur)
         else:
             raise ParseError(f"Unknown GETMETADATA option {name}")
         if cur.accept(b")"):
             return maxsize, depth
         cur.sp()
+
+
+def _depth(cur: Cursor) -> int | None:
+    """``"0" / "1" / "infinity"`` (None)."""
+    word = cur.atom("depth").lower()
+    if word not in ("0", "1", "infinity"):
+        raise ParseError("DEPTH is 0, 1 or infinity")
+    return None if word == "infinity" else int(word)
 
 
 def _entries(cur: Cursor) -> tuple[str, ...]:
@@ -87,6 +92,33 @@ def parse_getmetadata(cur: Cursor) -> c.GetMetadataCommand:
             return c.GetMetadataCommand(mailbox, _entries(cur), maxsize, depth)
     entry = check_entry(cur.astring(), to_set=False)
     return c.GetMetadataCommand(mailbox, (entry,), maxsize, depth)
+
+
+def list_metadata(cur: Cursor) -> c.MetadataRequest:
+    """RFC 9590's ``METADATA`` return option argument: ``"(" item *(SP item) ")"`` where an
+    item is an entry name or a GETMETADATA option (MAXSIZE n, DEPTH d), in any order."""
+    cur.expect(b"(")
+    names: list[str] = []
+    maxsize: int | None = None
+    depth: int | None = 0
+    while True:
+        if cur.peek() is not None and cur.peek() in _LETTERS:
+            word = cur.keyword()
+            cur.sp()
+            if word == "MAXSIZE":
+                maxsize = cur.number()
+            elif word == "DEPTH":
+                depth = _depth(cur)
+            else:
+                raise ParseError(f"Unknown METADATA option {word}")
+        else:
+            names.append(check_entry(cur.astring(), to_set=False))
+        if cur.accept(b")"):
+            break
+        cur.sp()
+    if not names:
+        raise ParseError("METADATA needs entry names")
+    return c.MetadataRequest(tuple(names), maxsize, depth)
 
 
 def parse_setmetadata(cur: Cursor) -> c.SetMetadataCommand:
