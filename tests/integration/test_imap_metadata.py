@@ -4,6 +4,8 @@ the size and count limits, entry-name syntax, RENAME and DELETE, a restart."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -240,3 +242,27 @@ def test_list_return_metadata(conns: Connections, mode: str) -> None:
     assert [line.split(b" ")[1] for line in out[:-1]] == [b"LIST", b"STATUS", b"METADATA"]
     assert status(raw.command('LIST "" INBOX RETURN (METADATA (/bad))')).startswith(b"BAD")
     assert status(raw.command('LIST "" INBOX RETURN (METADATA ())')).startswith(b"BAD")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``posthouse ARGS`` as a child process (its umask stays its own)."""
+    return subprocess.run([sys.executable, "-m", "posthouse", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_operator_sets_server_entries_with_the_cli(conns: Connections) -> None:
+    """``posthouse metadata set`` (the operator) writes what IMAP users only read, while the
+    server runs."""
+    data_dir = ["--data-dir", str(conns.server.cfg.data_path)]
+    assert _cli("metadata", "set", "/shared/comment", "Back at six", *data_dir).returncode == 0
+    raw = conns.raw()
+    assert _ok(raw, 'GETMETADATA "" /shared/comment') == [
+        b'* METADATA "" (/shared/comment "Back at six")']
+    assert "/shared/comment\tBack at six" in _cli("metadata", "show", *data_dir).stdout
+    for bad in ("/shared/admin", "/private/x", "/shared/a*b"):
+        refused = _cli("metadata", "set", bad, "x", *data_dir)
+        assert refused.returncode == 1
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert _cli("metadata", "set", "/shared/comment", *data_dir).returncode == 0
+    assert _ok(raw, 'GETMETADATA "" /shared/comment') == [
+        b'* METADATA "" (/shared/comment NIL)']
