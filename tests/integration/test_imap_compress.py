@@ -144,11 +144,17 @@ def test_compress_refusals(conns: Connections) -> None:
     assert status(raw.command("NOOP")).startswith(b"OK")
 
 
-def _raw_compressed(server: ServerThread) -> socket.socket:
-    """A TLS socket logged in, with COMPRESS accepted (nothing sent after it yet)."""
+def _raw_compressed(server: ServerThread) -> RawImap:
+    """A TLS client logged in, with COMPRESS accepted (nothing sent after it yet)."""
     raw = RawImap(server)
     assert status(raw.command("COMPRESS DEFLATE")).startswith(b"OK")
-    return raw.sock
+    return raw
+
+
+def _drop(raw: RawImap) -> None:
+    """Close without LOGOUT (the stream is compressed or broken)."""
+    raw.file.close()
+    raw.sock.close()
 
 
 def _closed_within(sock: socket.socket, seconds: float) -> bool:
@@ -167,10 +173,10 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
 def test_garbage_stream_closes_only_that_connection(conns: Connections) -> None:
     other = conns.raw()
     other.ok("SELECT INBOX")
-    sock = _raw_compressed(conns.server)
-    sock.sendall(b"\xff" * 64 + os.urandom(256))  # 0xff: BTYPE 11, an invalid block
-    assert _closed_within(sock, 10)
-    sock.close()
+    raw = _raw_compressed(conns.server)
+    raw.sock.sendall(b"\xff" * 64 + os.urandom(256))  # 0xff: BTYPE 11, an invalid block
+    assert _closed_within(raw.sock, 10)
+    _drop(raw)
     assert status(other.command("NOOP")).startswith(b"OK")
     again = conns.raw()
     assert status(again.command("NOOP")).startswith(b"OK")
@@ -179,7 +185,8 @@ def test_garbage_stream_closes_only_that_connection(conns: Connections) -> None:
 def test_decompression_bomb_is_bounded(conns: Connections) -> None:
     """200 MB of one unfinished line in ~200 KB of DEFLATE: the line limit answers it and
     the server inflates no further than it reads (the session still answers)."""
-    sock = _raw_compressed(conns.server)
+    raw = _raw_compressed(conns.server)
+    sock = raw.sock
     z = zlib.compressobj(9, zlib.DEFLATED, -15)
     chunk = z.compress(b"a" * (1 << 20))
     started = time.monotonic()
@@ -202,6 +209,6 @@ def test_decompression_bomb_is_bounded(conns: Connections) -> None:
         pass
     assert time.monotonic() - started < 30
     assert seen == b"" or seen.startswith((b"* BAD", b"* BYE")), seen[:200]
-    sock.close()
+    _drop(raw)
     other = conns.raw()
     assert status(other.command("NOOP")).startswith(b"OK")
