@@ -441,6 +441,8 @@ class Connection(asyncio.Protocol):
         ``pause_reading`` and the protocol swap, then runs right after the buffer is cleared,
         so no byte can slip in between.
         """
+        if self._deflater is not None:
+            raise RuntimeError("TLS cannot start under compression")
         self._buffer.clear()
         self._line_started = None
         loop = asyncio.get_running_loop()
