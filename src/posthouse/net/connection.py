@@ -37,8 +37,9 @@ would reach it.
 
 Compression (RFC 4978 COMPRESS=DEFLATE): ``start_compression()`` makes both directions raw
 DEFLATE from the next byte, over TLS if TLS is on. Output is compressed as it is written and
-flushed with Z_SYNC_FLUSH once per batch (the writes of one loop turn, or at ``drain`` and
-``close``), so a client never waits on bytes held in the compressor. Input is inflated at
+flushed with Z_SYNC_FLUSH once per batch (the writes of one loop turn, and at ``close``),
+so a client never waits on bytes held in the compressor: the flush is a callback of the
+loop, so it runs as soon as the session waits for anything (``drain`` need not flush). Input is inflated at
 most ``_HIGH_WATER`` bytes ahead of what the session has read; the compressed rest waits
 with reading paused, so a small "bomb" never expands in memory. The pace and the limits of
 the line and literal readers see the inflated bytes. A corrupt stream ends the connection
@@ -424,7 +425,6 @@ class Connection(asyncio.Protocol):
         """Wait until the send buffer is below the high-water mark."""
         if self._transport is None or self._transport.is_closing():
             raise ConnectionClosed
-        self._flush()
         if self._write_paused:
             fut = asyncio.get_running_loop().create_future()
             self._drain_waiters.append(fut)
