@@ -39,11 +39,11 @@ Compression (RFC 4978 COMPRESS=DEFLATE): ``start_compression()`` makes both dire
 DEFLATE from the next byte, over TLS if TLS is on. Output is compressed as it is written and
 flushed with Z_SYNC_FLUSH once per batch (the writes of one loop turn, and at ``close``),
 so a client never waits on bytes held in the compressor: the flush is a callback of the
-loop, so it runs as soon as the session waits for anything (``drain`` need not flush). Input is inflated at
-most ``_HIGH_WATER`` bytes ahead of what the session has read; the compressed rest waits
-with reading paused, so a small "bomb" never expands in memory. The pace and the limits of
-the line and literal readers see the inflated bytes. A corrupt stream ends the connection
-like an end of stream (``compression_error`` says why).
+loop, so it runs as soon as the session waits for anything (``drain`` need not flush).
+Input is inflated at most ``_HIGH_WATER`` bytes ahead of what the session has read; the
+compressed rest waits with reading paused, so a small "bomb" never expands in memory.
+The pace and the limits of the line and literal readers see the inflated bytes. A corrupt
+stream ends the connection like an end of stream (``compression_error`` says why).
 """
 
 from __future__ import annotations
