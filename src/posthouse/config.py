@@ -118,6 +118,9 @@ class LimitsConfig:
     # Below this many free bytes on the data dir's filesystem new mail is refused (452 4.3.1)
     # and the search index waits (store/space.py); 0 turns the threshold off.
     min_free_bytes: int = 100 * 1024 * 1024
+    # IMAP METADATA (RFC 5464 4.1: at least 1024 octets and 10 entries must be allowed)
+    metadata_max_entry_bytes: int = 16 * 1024
+    metadata_max_entries_per_user: int = 1000
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,12 @@ def _validate(cfg: Config) -> None:
         value = getattr(cfg.limits, key)
         if value < 0 or (value == 0 and key != "slow_penalty_seconds"):
             raise ConfigError(f"{cfg.source}: [limits] key '{key}' must be positive")
+    if cfg.limits.metadata_max_entry_bytes < 1024:
+        raise ConfigError(f"{cfg.source}: [limits] key 'metadata_max_entry_bytes' must be at "
+                          "least 1024 (RFC 5464 4.1)")
+    if cfg.limits.metadata_max_entries_per_user < 10:
+        raise ConfigError(f"{cfg.source}: [limits] key 'metadata_max_entries_per_user' must be "
+                          "at least 10 (RFC 5464 4.1)")
     if cfg.dns.timeout_seconds <= 0 or cfg.dns.cache_entries < 0:
         raise ConfigError(f"{cfg.source}: [dns] timeout_seconds must be positive and "
                           "cache_entries not negative")

@@ -345,3 +345,29 @@ def test_a_version_2_database_gets_the_scram_column(tmp_path: Path) -> None:
     run(tmp_path, body)
     assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert integrity_problems(tmp_path) == []
+
+
+def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
+    """A v5 data dir (before RFC 5464 METADATA) opens, keeps its mail, and stores entries."""
+    async def fill(store: SqliteStore) -> None:
+        bob = await new_user(store)
+        await store.deliver(message("old mail"), [DeliveryTarget(bob.id)])
+
+    run(tmp_path, fill)
+    conn = connect(tmp_path / DB_FILE)
+    conn.executescript("DROP TABLE metadata; PRAGMA user_version = 5;")
+    conn.close()
+
+    async def body(store: SqliteStore) -> None:
+        bob = await store.get_user("bob@example.org")
+        assert bob is not None
+        inbox = await mailbox_id(store, bob)
+        assert len(await store.uid_list(inbox)) == 1
+        await store.set_metadata(bob.id, inbox, [("/private/comment", b"new")], max_entries=10)
+        assert await store.get_metadata(bob.id, inbox, ["/private/comment"]) == [
+            ("/private/comment", b"new")]
+
+    run(tmp_path, body)
+    assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert LATEST_VERSION == 6
+    assert integrity_problems(tmp_path) == []

@@ -329,10 +329,11 @@ def test_compacted_tombstones_answer_conservatively(server: ServerThread, mode: 
 
 
 def _make_version_4(db: Path) -> None:
-    """Turn a current database back into schema version 4 (before tombstones)."""
+    """Turn a current database back into schema version 4 (before tombstones and the
+    METADATA table of version 6)."""
     conn = sqlite3.connect(db)
     conn.executescript(
-        "DROP INDEX expunged_modseq; DROP TABLE expunged;"
+        "DROP TABLE metadata; DROP INDEX expunged_modseq; DROP TABLE expunged;"
         " ALTER TABLE mailboxes DROP COLUMN vanished_floor; PRAGMA user_version = 4;")
     conn.close()
 

@@ -57,3 +57,4 @@ def test_imapflow_qresync_changedsince(server: ServerThread) -> None:
     assert [c["uid"] for c in result["changed"]] == [4, 9]
     assert all(c["flags"] == ["\\Flagged"] for c in result["changed"])
     assert {v["uid"] for v in result["vanished"]} == {12}
+    assert result["compressed"] is True  # the whole resync ran over RFC 4978 DEFLATE

@@ -129,3 +129,17 @@ def test_mbsync_logs_in_with_scram_sha_256(server: ServerThread, home: Path) -> 
     assert ">>> 1 AUTHENTICATE SCRAM-SHA-256 " in output, output  # the first command
     assert "1 OK [CAPABILITY " in output
     assert len(_local(home)) == 2
+
+
+def test_mbsync_syncs_over_compress_deflate(server: ServerThread, home: Path) -> None:
+    """isync 1.4 turns on RFC 4978 COMPRESS=DEFLATE by itself when it is advertised: a whole
+    sync, both ways, runs through the DEFLATE layer."""
+    for n in (1, 2, 3):
+        fill(server, message(n, body="the same words again " * 400))
+    cfg = _config(server, home)
+    output = _sync(cfg, "-Dn")
+    assert "COMPRESS DEFLATE" in output, output
+    assert len(_local(home)) == 3
+    fill(server, message(4))
+    _sync(cfg)
+    assert len(_local(home)) == 4

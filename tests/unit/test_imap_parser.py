@@ -124,6 +124,14 @@ VALID: list[tuple[bytes, c.ImapCommand]] = [
         c.SetQuotaCommand("", (("STORAGE", 512), ("MESSAGE", 1000))),
     ),
     (b'a SETQUOTA "" ()', c.SetQuotaCommand("", ())),
+    # COMPRESS (RFC 4978), METADATA (RFC 5464), LIST-METADATA (RFC 9590)
+    (b"a COMPRESS deflate", c.CompressCommand("DEFLATE")),
+    (b'a GETMETADATA (DEPTH 1) "" /shared', c.GetMetadataCommand("", ("/shared",), None, 1)),
+    (b"a SETMETADATA INBOX (/private/comment NIL)",
+     c.SetMetadataCommand("INBOX", (("/private/comment", None),))),
+    (b'a LIST "" * RETURN (METADATA (DEPTH 1 /private/a MAXSIZE 9))',
+     c.ListCommand("", ("*",), returns=frozenset({"METADATA"}), extended=True,
+                   metadata=c.MetadataRequest(("/private/a",), 9, 1))),
     # LIST / LSUB
     (b'a LIST "" *', c.ListCommand("", ("*",))),
     (b'a LIST "" ""', c.ListCommand("", ("",))),

@@ -8,7 +8,18 @@ import os
 import sys
 from collections.abc import Sequence
 
-from posthouse.cli import alias, dns, domain, init, queue, serve, status, tlsrpt, user
+from posthouse.cli import (
+    alias,
+    dns,
+    domain,
+    init,
+    metadata,
+    queue,
+    serve,
+    status,
+    tlsrpt,
+    user,
+)
 from posthouse.cli.common import CliError
 from posthouse.config import ConfigError
 from posthouse.net.listeners import ListenError
@@ -24,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="posthouse: a complete mail server (SMTP, submission, IMAP, POP3, queue).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt):
+    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata):
         module.register(sub)
     return parser
 

@@ -21,6 +21,10 @@ _EXTENSIONS = (
     "UNAUTHENTICATE",  # RFC 8437
     "PREVIEW",  # RFC 8970
     "OBJECTID",  # RFC 8474
+    "COMPRESS=DEFLATE",  # RFC 4978
+    "METADATA",  # RFC 5464: mailbox entries
+    "METADATA-SERVER",  # RFC 5464: server entries
+    "LIST-METADATA",  # RFC 9590
 )
 ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC"})
 

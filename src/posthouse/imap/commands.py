@@ -75,6 +75,14 @@ class LoginCommand(ImapCommand):
 # -- authenticated -----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
+class CompressCommand(ImapCommand):
+    """RFC 4978; the mechanism upper-cased."""
+
+    NAME = "COMPRESS"
+    mechanism: str
+
+
+@dataclass(frozen=True, slots=True)
 class EnableCommand(ImapCommand):
     """RFC 5161; capability names upper-cased."""
 
@@ -158,6 +166,17 @@ class ListCommand(ImapCommand):
     returns: frozenset[str] = frozenset()
     status_items: tuple[str, ...] = ()
     extended: bool = False
+    metadata: MetadataRequest | None = None  # RETURN (METADATA (...)), RFC 9590
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataRequest:
+    """What RFC 9590's METADATA return option asks for: entry names (lower-cased) and the
+    GETMETADATA options MAXSIZE and DEPTH (None: no limit, infinity)."""
+
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int | None = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +261,27 @@ class SetQuotaCommand(ImapCommand):
 
 
 # -- selected ----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class GetMetadataCommand(ImapCommand):
+    """RFC 5464 4.2: ``mailbox`` "" is the server; entry names lower-cased; ``depth`` None
+    is infinity; ``maxsize`` None: no limit."""
+
+    NAME = "GETMETADATA"
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: int | None = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadataCommand(ImapCommand):
+    """RFC 5464 4.3: (entry, value) pairs, None deletes; ``mailbox`` "" is the server."""
+
+    NAME = "SETMETADATA"
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
 
 @dataclass(frozen=True, slots=True)
 class CheckCommand(ImapCommand):
@@ -335,6 +375,7 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     StartTLSCommand,
     AuthenticateCommand,
     LoginCommand,
+    CompressCommand,
     EnableCommand,
     SelectCommand,
     ExamineCommand,
@@ -352,6 +393,8 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     GetQuotaCommand,
     GetQuotaRootCommand,
     SetQuotaCommand,
+    GetMetadataCommand,
+    SetMetadataCommand,
     CheckCommand,
     CloseCommand,
     UnselectCommand,

@@ -30,6 +30,9 @@ class ImapConfig:
     bye_drain_seconds: float = 5.0  # how long a BYE may take to go out
     allow_plaintext_on_loopback: bool = False
     scram: bool = True  # the store holds SCRAM secrets: offer SCRAM-SHA-256 (sasl.mechanisms)
+    metadata_max_entry_bytes: int = 16 * 1024  # RFC 5464: one value; [METADATA MAXSIZE n]
+    metadata_max_entries: int = 1000  # per user, all mailboxes and the server: TOOMANY
+    metadata_admin: str = ""  # the server's /shared/admin value (RFC 5464 3.2.1.1), a URI
 
     def __post_init__(self) -> None:
         if self.max_line < 8192:

@@ -28,6 +28,7 @@ class ResponseCode(enum.Enum):
     CAPABILITY = "CAPABILITY"
     CLIENTBUG = "CLIENTBUG"
     CLOSED = "CLOSED"
+    COMPRESSIONACTIVE = "COMPRESSIONACTIVE"  # RFC 4978 3
     CONTACTADMIN = "CONTACTADMIN"
     COPYUID = "COPYUID"
     CORRUPTION = "CORRUPTION"
@@ -38,6 +39,7 @@ class ResponseCode(enum.Enum):
     INUSE = "INUSE"
     LIMIT = "LIMIT"
     MAILBOXID = "MAILBOXID"  # RFC 8474 4.1
+    METADATA = "METADATA"  # RFC 5464 5: LONGENTRIES n, MAXSIZE n, TOOMANY, NOPRIVATE
     MODIFIED = "MODIFIED"
     NOMODSEQ = "NOMODSEQ"
     NONEXISTENT = "NONEXISTENT"
@@ -110,6 +112,8 @@ _STORE_TABLE: dict[type[store_errors.StoreError], tuple[Status, ResponseCode, st
     store_errors.MailboxNotDeletable: (Status.NO, ResponseCode.CANNOT, "Cannot delete INBOX"),
     store_errors.QuotaExceeded: (Status.NO, ResponseCode.OVERQUOTA, "Quota exceeded"),
     store_errors.ModifiedSince: (Status.NO, ResponseCode.MODIFIED, "Modified since"),
+    store_errors.MetadataReadOnly: (Status.NO, ResponseCode.NOPERM,
+                                    "Server entries are set by the administrator"),
     # RFC 5530 3: UNAVAILABLE is a temporary failure; OVERQUOTA would blame the user's quota
     store_errors.StorageFull: (Status.NO, ResponseCode.UNAVAILABLE,
                                "Insufficient system storage, try again later"),
@@ -130,6 +134,9 @@ def error_response(tag: str, exc: BaseException, *, target: bool = False) -> Tag
         return exc.response(tag)
     if not isinstance(exc, store_errors.StoreError):
         return None
+    if isinstance(exc, store_errors.MetadataTooMany):  # RFC 5464 4.3
+        return Tagged(tag, Status.NO, "Too many metadata entries",
+                      ResponseCode.METADATA.code(Atom("TOOMANY")))
     if target and isinstance(exc, store_errors.NoSuchMailbox):
         return Tagged(tag, Status.NO, "No such mailbox", ResponseCode.TRYCREATE.code())
     for cls in type(exc).__mro__:

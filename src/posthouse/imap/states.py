@@ -41,6 +41,7 @@ STATES: dict[type[c.ImapCommand], frozenset[ImapState]] = {
     c.StartTLSCommand: _NOT_AUTH,
     c.AuthenticateCommand: _NOT_AUTH,
     c.LoginCommand: _NOT_AUTH,
+    c.CompressCommand: _AUTH,  # RFC 4978 3: authenticated or selected
     c.EnableCommand: _AUTH_ONLY,  # RFC 5161 3.1, RFC 9051 6.3.1: authenticated state only
     c.SelectCommand: _AUTH,
     c.ExamineCommand: _AUTH,
@@ -58,6 +59,8 @@ STATES: dict[type[c.ImapCommand], frozenset[ImapState]] = {
     c.GetQuotaCommand: _AUTH,
     c.GetQuotaRootCommand: _AUTH,
     c.SetQuotaCommand: _AUTH,
+    c.GetMetadataCommand: _AUTH,  # RFC 5464 4.2, 4.3: authenticated or selected
+    c.SetMetadataCommand: _AUTH,
     c.CheckCommand: _SELECTED,
     c.CloseCommand: _SELECTED,
     c.UnselectCommand: _SELECTED,

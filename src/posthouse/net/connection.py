@@ -34,6 +34,16 @@ answer. It needs no read: the protocol buffers whatever arrives, so bytes a clie
 behind the command stay for the next ``read``; only end of stream counts. A peer that only
 half-closes is gone too: the transport closes on end of stream, nothing it was sent after
 would reach it.
+
+Compression (RFC 4978 COMPRESS=DEFLATE): ``start_compression()`` makes both directions raw
+DEFLATE from the next byte, over TLS if TLS is on. Output is compressed as it is written and
+flushed with Z_SYNC_FLUSH once per batch (the writes of one loop turn, and at ``close``),
+so a client never waits on bytes held in the compressor: the flush is a callback of the
+loop, so it runs as soon as the session waits for anything (``drain`` need not flush).
+Input is inflated at most ``_HIGH_WATER`` bytes ahead of what the session has read; the
+compressed rest waits with reading paused, so a small "bomb" never expands in memory.
+The pace and the limits of the line and literal readers see the inflated bytes. A corrupt
+stream ends the connection like an end of stream (``compression_error`` says why).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ import ctypes
 import socket
 import ssl
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
@@ -152,6 +163,11 @@ class Connection(asyncio.Protocol):
         self.peer: tuple[str, int] = ("", 0)
         self.tls_version: str | None = None
         self.tls_cipher: str | None = None
+        self._inflater: Any | None = None  # zlib decompress object once compression is on
+        self._deflater: Any | None = None
+        self._zin = bytearray()  # compressed input not yet inflated
+        self._flush_due = False  # compressed output waits for its sync flush
+        self.compression_error: str | None = None
 
     # asyncio.Protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -165,6 +181,16 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._unanswered = True
+        if self._inflater is not None:
+            self._zin += data
+            self._inflate()
+            return
+        self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        """Plain input into the buffer, with the pace bookkeeping."""
+        if not data:
+            return
         self._buffer += data
         self._received += len(data)
         end = data.rfind(b"\n")
@@ -253,7 +279,9 @@ class Connection(asyncio.Protocol):
         self._buffer.clear()
         if min_rate is not None:
             self._line_started = None  # the bulk ended no line: the next one starts afresh
-        if self._paused and self._transport is not None:
+        if self._zin:
+            self._inflate()  # the next part of what waited, up to the high-water mark
+        if self._paused and not self._zin and self._transport is not None:
             self._transport.resume_reading()
             self._paused = False
         return data
@@ -324,8 +352,74 @@ class Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         """Queue bytes for sending (ignored once the connection is gone)."""
         self._unanswered = False  # the reply carries the ACK
-        if self._transport is not None and not self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._deflater is None:
             self._transport.write(data)
+            return
+        out = self._deflater.compress(data)
+        if out:
+            self._transport.write(out)
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """End the batch: what was compressed goes out whole (Z_SYNC_FLUSH)."""
+        if not self._flush_due or self._deflater is None:
+            return
+        self._flush_due = False
+        out = self._deflater.flush(zlib.Z_SYNC_FLUSH)
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(out)
+
+    @property
+    def is_compressed(self) -> bool:
+        """Whether COMPRESS=DEFLATE is on."""
+        return self._deflater is not None
+
+    def start_compression(self) -> None:
+        """Raw DEFLATE both ways from the next byte (RFC 4978 3); once per connection.
+
+        Bytes received and not yet read were sent after the client saw the tagged OK, so
+        they are compressed already."""
+        if self._deflater is not None:
+            raise RuntimeError("compression is already on")
+        self._deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._inflater = zlib.decompressobj(-15)
+        self._zin += self._buffer
+        self._buffer.clear()
+        self._inflate()
+
+    def _inflate(self) -> None:
+        """Inflate pending input up to the high-water mark; pause reading beyond it."""
+        inflater = self._inflater
+        assert inflater is not None
+        while self._zin and len(self._buffer) < _HIGH_WATER:
+            try:
+                out = inflater.decompress(bytes(self._zin), _HIGH_WATER - len(self._buffer))
+            except zlib.error as exc:
+                self._corrupt(f"corrupt compressed input: {exc}")
+                return
+            self._zin = bytearray(inflater.unconsumed_tail)
+            if inflater.eof:  # a final block: nothing may follow in an IMAP stream
+                self._corrupt("compressed stream ended")
+                return
+            self._take(out)
+            if not out:
+                break
+        if self._zin and self._transport is not None and not self._paused:
+            self._transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def _corrupt(self, reason: str) -> None:
+        """The compressed input cannot be read on: end of stream for the session."""
+        self.compression_error = reason
+        self._zin.clear()
+        self._eof = True
+        self._wake()
+        self._wake_gone()
 
     async def drain(self) -> None:
         """Wait until the send buffer is below the high-water mark."""
@@ -347,6 +441,8 @@ class Connection(asyncio.Protocol):
         ``pause_reading`` and the protocol swap, then runs right after the buffer is cleared,
         so no byte can slip in between.
         """
+        if self._deflater is not None:
+            raise RuntimeError("TLS cannot start under compression")
         self._buffer.clear()
         self._line_started = None
         loop = asyncio.get_running_loop()
@@ -367,6 +463,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close after flushing what was written."""
+        self._flush()
         self._stop_idle_timer()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()

@@ -17,7 +17,8 @@ The session drives the sans-IO core and the engine: connection core (imap/connec
 
 A handler's unexpected exception is answered ``NO [SERVERBUG]`` and logged; the session
 goes on. The session implements the handlers' SessionPort: SASL lines, STARTTLS (the
-core's buffered plaintext is dropped, RFC 9051 6.2.1) and IDLE's wait.
+core's buffered plaintext is dropped, RFC 9051 6.2.1), COMPRESS (the same, RFC 4978 3) and
+IDLE's wait.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from posthouse.imap.handlers import HANDLERS, CommandHandler, HandlerContext
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ImapError, ParseError, ResponseCode, error_response, server_bug
 from posthouse.imap.responses import (
+    Atom,
     Bye,
     Continuation,
     Response,
@@ -122,6 +124,20 @@ class ConnectionStream:
         except ConnectionClosed:
             raise ClientGone from None
 
+    @property
+    def is_compressed(self) -> bool:
+        """Whether COMPRESS=DEFLATE is on."""
+        return self._conn.is_compressed
+
+    @property
+    def compression_error(self) -> str | None:
+        """Why the compressed input could not be read, if it could not."""
+        return self._conn.compression_error
+
+    def start_compression(self) -> None:
+        """DEFLATE both ways from the next byte."""
+        self._conn.start_compression()
+
     async def start_tls(self) -> None:
         """The server-side handshake with the current certificate; a failed handshake
         (ssl.SSLError is an OSError) ends the session like a disconnect."""
@@ -191,6 +207,17 @@ class ImapSession:
         self.core.discard_buffered()
         await self.stream.start_tls()
         log.info("tls version=%s", self.stream.tls_version)
+
+    @property
+    def is_compressed(self) -> bool:
+        """Whether COMPRESS=DEFLATE is on."""
+        return self.stream.is_compressed
+
+    def start_compression(self) -> None:
+        """Pipelined plaintext the core holds is dropped: the client had to wait for the
+        OK (RFC 4978 3); what follows it is DEFLATE."""
+        self.core.discard_buffered()
+        self.stream.start_compression()
 
     async def idle_wait(self) -> IdleDone | None:
         """IdleDone when the client ended IDLE, None after a store event was applied."""
@@ -265,11 +292,14 @@ class ImapSession:
             limit = self.config.max_message_size
         else:
             limit = self.config.max_literal
+        code = ResponseCode.TOOBIG.code()
+        if need.name == "SETMETADATA" and self.state is not ImapState.NOT_AUTHENTICATED:
+            limit = self.config.metadata_max_entry_bytes  # RFC 5464 4.3
+            code = ResponseCode.METADATA.code(Atom("MAXSIZE"), limit)
         if need.size > limit:
             self.core.reject_literal()
             status = Status.BAD if need.nonsync else Status.NO
-            self._write(Tagged(need.tag, status, "Literal too big",
-                               ResponseCode.TOOBIG.code()))
+            self._write(Tagged(need.tag, status, "Literal too big", code))
             self._count_bad(status)
             return
         self.core.accept_literal()
@@ -384,7 +414,7 @@ class ImapSession:
         except TooSlow:
             raise SessionEnd(Bye("Too slow, closing connection")) from None
         if not data:
-            raise ClientGone
+            raise ClientGone(self.stream.compression_error or "")
         return data
 
     async def _read(self, seconds: float) -> bytes:
@@ -441,6 +471,9 @@ def imap_config(services: Services) -> ImapConfig:
         rate_window_seconds=float(limits.data_rate_window_seconds),
         idle_command_seconds=float(limits.imap_idle_command_seconds),
         allow_plaintext_on_loopback=cfg.auth.allow_plaintext_on_loopback,
+        metadata_max_entry_bytes=limits.metadata_max_entry_bytes,
+        metadata_max_entries=limits.metadata_max_entries_per_user,
+        metadata_admin=f"mailto:postmaster@{cfg.server.default_domain}",
     )
 
 

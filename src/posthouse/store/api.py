@@ -151,6 +151,24 @@ class MailboxStore(Protocol):
         """Mark every message up to uidnext-1 as no longer \\Recent for other sessions and
         return the previous mark: uids above it are \\Recent for the caller (RFC 3501 2.3.2)."""
 
+    async def get_metadata(
+        self, user_id: int, mailbox_id: int, names: Sequence[str], *, depth: int | None = 0,
+    ) -> list[tuple[str, bytes]]:
+        """RFC 5464 entries of one of the user's mailboxes (mailbox_id 0: the server), each
+        name with those ``depth`` levels below it (None: all), sorted (NoSuchMailbox). Names
+        are lower-cased entry names; the server's /shared/ entries are the same for all."""
+
+    async def set_metadata(
+        self, user_id: int, mailbox_id: int, entries: Sequence[tuple[str, bytes | None]], *,
+        max_entries: int,
+    ) -> None:
+        """Set (None: delete) entries, all or none; MetadataTooMany when the user would own
+        more than ``max_entries``, MetadataReadOnly for a server /shared/ entry. A mailbox's
+        entries follow it through RENAME and go with DELETE."""
+
+    async def set_server_metadata(self, name: str, value: bytes | None) -> None:
+        """Set (None: delete) a server /shared/ entry: the operator's, never a user's."""
+
 
 class MessageStore(Protocol):
     """Messages in mailboxes and their blobs."""

@@ -29,6 +29,15 @@ class MailboxNotDeletable(StoreError):
     """INBOX cannot be deleted (IMAP: NO [CANNOT])."""
 
 
+class MetadataTooMany(StoreError):
+    """SETMETADATA would give the user more entries than allowed (IMAP: NO [METADATA
+    TOOMANY], RFC 5464 4.3)."""
+
+
+class MetadataReadOnly(StoreError):
+    """A server /shared/ entry: no user may change it (IMAP: NO)."""
+
+
 class QuotaExceeded(StoreError):
     """Storing would exceed the user's quota (IMAP: NO [OVERQUOTA]; SMTP 452 4.2.2)."""
 

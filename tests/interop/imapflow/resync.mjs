@@ -23,6 +23,9 @@ const result = {
     exists: box.exists,
     vanished,
     changed,
+    // imapflow turns on COMPRESS=DEFLATE by itself when it is advertised (RFC 4978);
+    // _deflate is its private compressor, set only once the server said OK
+    compressed: Boolean(client._deflate),
 };
 await client.logout();
 console.log(JSON.stringify(result));

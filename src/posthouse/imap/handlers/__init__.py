@@ -20,12 +20,14 @@ from posthouse.imap.commands import ImapCommand
 from posthouse.imap.handlers import (
     append,
     auth,
+    compress,
     copy,
     expunge,
     fetch,
     idle,
     listing,
     mailboxes,
+    metadata,
     misc,
     search,
     select,
@@ -37,10 +39,12 @@ from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Sele
 _TABLES: tuple[dict[type[ImapCommand], CommandHandler], ...] = (
     # session, authentication and mailbox commands
     auth.HANDLERS,
+    compress.HANDLERS,
     misc.HANDLERS,
     mailboxes.HANDLERS,
     listing.HANDLERS,
     status.HANDLERS,
+    metadata.HANDLERS,
     select.HANDLERS,
     idle.HANDLERS,
     # message commands

@@ -38,6 +38,8 @@ async def handle_starttls(
     """OK, then the handshake; pipelined plaintext is dropped (RFC 9051 6.2.1)."""
     if ctx.port.is_tls:
         raise ImapError("TLS is already active", status=Status.BAD)
+    if ctx.port.is_compressed:  # after COMPRESS and UNAUTHENTICATE: TLS would go under DEFLATE
+        raise ImapError("STARTTLS is not possible after COMPRESS", status=Status.BAD)
     yield ok(tag, "Begin TLS negotiation now")
     await ctx.port.start_tls()
     ctx.log.info("tls started")

@@ -20,7 +20,8 @@ Contract (stable; the message handlers of the other engineer build on it):
   until it has sent their EXPUNGE (``Selected.view_id``, the store's open_view; RFC 2180
   4.1): ``updates`` then releases them, and a deselected view is closed.
 * ``ctx.port``: session IO hooks for the few commands that talk back and forth with the
-  client (AUTHENTICATE, STARTTLS, IDLE); message handlers do not need it.
+  client or change the channel (AUTHENTICATE, STARTTLS, COMPRESS, IDLE); message handlers
+  do not need it.
 * ``ctx.log``: a logger; the session id is in the log context already.
 """
 
@@ -91,6 +92,13 @@ class SessionPort(Protocol):
 
     async def start_tls(self) -> None:
         """Upgrade to TLS after the tagged OK; buffered plaintext is discarded."""
+
+    @property
+    def is_compressed(self) -> bool:
+        """Whether COMPRESS=DEFLATE is on."""
+
+    def start_compression(self) -> None:
+        """DEFLATE both ways from the next byte, after the tagged OK went out."""
 
     async def idle_wait(self) -> IdleDone | None:
         """Wait in IDLE: the line that ended it, or None when store events arrived."""

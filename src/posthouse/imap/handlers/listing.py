@@ -1,5 +1,6 @@
 """LIST and LSUB (RFC 9051 6.3.9; LIST-EXTENDED RFC 5258; LIST-STATUS RFC 5819;
-SPECIAL-USE RFC 6154; CHILDREN RFC 3348; RFC 3501 6.3.8-9 for IMAP4rev1).
+SPECIAL-USE RFC 6154; CHILDREN RFC 3348; LIST-METADATA RFC 9590; RFC 3501 6.3.8-9 for
+IMAP4rev1).
 
 Every LIST answer carries \\HasChildren or \\HasNoChildren and the special-use attribute.
 A hierarchy level that is not a mailbox but has mailboxes below it is returned only when a
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 from posthouse.imap import commands as c
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
+from posthouse.imap.handlers.metadata import longentries, metadata_response
 from posthouse.imap.handlers.patterns import Pattern, combine
 from posthouse.imap.handlers.status import check_status_items, status_response
 from posthouse.imap.responses import Atom, Response, Untagged, Value
@@ -149,11 +151,17 @@ async def handle_list(ctx: HandlerContext, tag: str, cmd: c.ListCommand) -> Asyn
         entries = _subscribed_entries(cmd, tree, patterns)
     else:
         entries = _plain_entries(cmd, tree, patterns, ctx.rev2)
+    longest = 0
     for entry in entries:
         yield list_response(ctx, "LIST", entry)
         if "STATUS" in cmd.returns and entry.box is not None:
             yield await status_response(ctx, entry.box, cmd.status_items)
-    yield ok(tag, "LIST completed")
+        if cmd.metadata is not None and entry.box is not None:  # RFC 9590 3
+            found, over = await metadata_response(ctx, entry.name, entry.box.id, cmd.metadata)
+            longest = max(longest, over)
+            if found is not None:
+                yield found
+    yield ok(tag, "LIST completed", longentries(longest))
 
 
 async def handle_lsub(ctx: HandlerContext, tag: str, cmd: c.LsubCommand) -> AsyncIterator[Response]:

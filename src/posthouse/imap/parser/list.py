@@ -1,5 +1,5 @@
-"""LIST (RFC 9051 6.3.9, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819, SPECIAL-USE RFC 6154)
-and LSUB."""
+"""LIST (RFC 9051 6.3.9, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819, SPECIAL-USE RFC 6154,
+LIST-METADATA RFC 9590) and LSUB."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Callable
 from posthouse.imap import commands as c
 from posthouse.imap.parser.cursor import Cursor
 from posthouse.imap.parser.mailbox import status_item
+from posthouse.imap.parser.metadata import list_metadata
 from posthouse.imap.replies import ParseError
 from posthouse.imap.responses import Status
 
 SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
-RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
+RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS", "METADATA"})
 
 
 def _select_options(cur: Cursor) -> frozenset[str]:
@@ -25,13 +26,16 @@ def _select_options(cur: Cursor) -> frozenset[str]:
     return options
 
 
-def _return_options(cur: Cursor) -> tuple[frozenset[str], tuple[str, ...]]:
+def _return_options(
+    cur: Cursor,
+) -> tuple[frozenset[str], tuple[str, ...], c.MetadataRequest | None]:
     cur.sp()
     if cur.keyword() != "RETURN":
         raise ParseError("Expected RETURN")
     cur.sp()
     options: set[str] = set()
     status: list[str] = []
+    metadata: list[c.MetadataRequest] = []
 
     def option() -> str:
         name = cur.keyword()
@@ -40,11 +44,14 @@ def _return_options(cur: Cursor) -> tuple[frozenset[str], tuple[str, ...]]:
         if name == "STATUS":
             cur.sp()
             status.extend(cur.paren_list(lambda: status_item(cur), allow_empty=False))
+        elif name == "METADATA":
+            cur.sp()
+            metadata.append(list_metadata(cur))
         options.add(name)
         return name
 
     cur.paren_list(option)
-    return frozenset(options), tuple(dict.fromkeys(status))
+    return frozenset(options), tuple(dict.fromkeys(status)), metadata[-1] if metadata else None
 
 
 def parse_list(cur: Cursor) -> c.ListCommand:
@@ -68,10 +75,11 @@ def parse_list(cur: Cursor) -> c.ListCommand:
         reference, patterns = "", tuple(None for _ in patterns)
     returns: frozenset[str] = frozenset()
     status: tuple[str, ...] = ()
+    metadata: c.MetadataRequest | None = None
     if not cur.at_end():
-        returns, status = _return_options(cur)
+        returns, status, metadata = _return_options(cur)
         extended = True
-    return c.ListCommand(reference, patterns, select, returns, status, extended)
+    return c.ListCommand(reference, patterns, select, returns, status, extended, metadata)
 
 
 def _reference(cur: Cursor) -> str | None:

@@ -1,4 +1,4 @@
-"""Commands without arguments."""
+"""Commands without arguments, and COMPRESS (one atom)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ def _no_args(cls: type[c.ImapCommand]) -> Callable[[Cursor], c.ImapCommand]:
     return parse
 
 
+def _compress(cur: Cursor) -> c.ImapCommand:
+    """``COMPRESS SP algorithm`` (RFC 4978 4)."""
+    cur.sp()
+    return c.CompressCommand(cur.atom("compression mechanism").upper())
+
+
 PARSERS: dict[str, Callable[[Cursor], c.ImapCommand]] = {
-    cls.NAME: _no_args(cls) for cls in _NO_ARGS
+    **{cls.NAME: _no_args(cls) for cls in _NO_ARGS},
+    "COMPRESS": _compress,
 }

@@ -11,7 +11,7 @@ from posthouse.message.address import split_address
 from posthouse.store.errors import AlreadyExists, NotFound, StoreError
 from posthouse.store.events import MailboxListChanged
 from posthouse.store.models import DEFAULT_MAILBOXES, Alias, User
-from posthouse.store.sqlite import mailboxes
+from posthouse.store.sqlite import mailboxes, metadata
 from posthouse.store.sqlite.writer import WriteContext
 
 _SELECT_USER = (
@@ -195,6 +195,7 @@ def _remove_user_id(ctx: WriteContext, user_id: int) -> None:
     ).fetchall():
         mailboxes.drop_mailbox(ctx, mailbox_id)
     conn.execute("DELETE FROM subscriptions WHERE user_id = ?", (user_id,))
+    metadata.drop_user_metadata(ctx, user_id)
     _forget_target(ctx, address)
     conn.execute("UPDATE queue SET sender_user_id = NULL WHERE sender_user_id = ?", (user_id,))
     conn.execute("DELETE FROM users WHERE id = ?", (user_id,))

@@ -17,7 +17,7 @@ from posthouse.store.models import (
     StoredMessage,
     UidFlags,
 )
-from posthouse.store.sqlite import blobrefs, mailboxes, messages, msgreads, search
+from posthouse.store.sqlite import blobrefs, mailboxes, messages, metadata, msgreads, search
 from posthouse.store.sqlite.core import StoreCore
 
 
@@ -77,6 +77,25 @@ class MailboxesFacade(StoreCore):
     async def claim_recent(self, mailbox_id: int) -> int:
         """Move the \\Recent mark to uidnext-1; return the previous mark."""
         return await self._write(lambda ctx: mailboxes.claim_recent(ctx, mailbox_id))
+
+    async def get_metadata(
+        self, user_id: int, mailbox_id: int, names: Sequence[str], *, depth: int | None = 0,
+    ) -> list[tuple[str, bytes]]:
+        """METADATA entries by name and depth (mailbox_id 0: the server's)."""
+        return await self._read(
+            lambda conn: metadata.get_metadata(conn, user_id, mailbox_id, names, depth))
+
+    async def set_metadata(
+        self, user_id: int, mailbox_id: int, entries: Sequence[tuple[str, bytes | None]], *,
+        max_entries: int,
+    ) -> None:
+        """Set or delete entries, all or none (MetadataTooMany, MetadataReadOnly)."""
+        await self._write(lambda ctx: metadata.set_metadata(
+            ctx, user_id, mailbox_id, entries, max_entries=max_entries))
+
+    async def set_server_metadata(self, name: str, value: bytes | None) -> None:
+        """The operator sets (None: deletes) a server /shared/ entry."""
+        await self._write(lambda ctx: metadata.set_server_metadata(ctx, name, value))
 
 
 class MessagesFacade(StoreCore):

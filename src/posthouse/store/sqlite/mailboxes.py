@@ -16,7 +16,7 @@ from posthouse.store.errors import (
 from posthouse.store.events import MailboxListChanged
 from posthouse.store.models import DELETED, SEEN, Mailbox, MailboxCounts
 from posthouse.store.names import is_inbox, normalize_mailbox_name, parent_names, renamed
-from posthouse.store.sqlite import messages
+from posthouse.store.sqlite import messages, metadata
 from posthouse.store.sqlite.counters import MailboxKey, next_uidvalidity
 from posthouse.store.sqlite.writer import WriteContext
 
@@ -103,11 +103,13 @@ def create_mailbox(
 
 
 def drop_mailbox(ctx: WriteContext, mailbox_id: int) -> None:
-    """Delete a mailbox row with its messages (no checks, no events)."""
+    """Delete a mailbox row with its messages and METADATA entries (no checks, no
+    events)."""
     row = ctx.conn.execute(
         "SELECT user_id, uidvalidity FROM mailboxes WHERE id = ?", (mailbox_id,)
     ).fetchone()
     messages.purge_mailbox(ctx, MailboxKey(mailbox_id, row[0], row[1]))
+    metadata.drop_mailbox_metadata(ctx, mailbox_id)  # RFC 5464 3.1: they go with it
     ctx.conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
 
 
@@ -168,9 +170,10 @@ def _move_subscription(ctx: WriteContext, user_id: int, old: str, new: str) -> N
 
 def _rename_inbox(ctx: WriteContext, inbox: Mailbox, new: str, *, origin: object) -> None:
     """Renaming INBOX moves its messages to a new mailbox; INBOX stays, empty, and its
-    inferior names do not move (RFC 9051 6.3.6)."""
+    inferior names do not move (RFC 9051 6.3.6). Its METADATA entries are copied."""
     _create_parents(ctx, inbox.user_id, new)
     target = insert_mailbox(ctx, inbox.user_id, new, special_use=None)
+    metadata.copy_mailbox_metadata(ctx, inbox.id, target)
     uids = [row[0] for row in ctx.conn.execute(
         "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (inbox.id,)
     )]

@@ -169,7 +169,22 @@ ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET vanished_floor = highestmodseq;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# Version 6: IMAP METADATA entries (RFC 5464). mailbox_id 0 is the server; user_id 0 owns
+# the server's /shared/ entries (no user may write those). Entry names are kept lower-cased
+# (RFC 5464 3: case-insensitive). A mailbox's entries follow its id through RENAME and go
+# with DELETE; a user's go with the user.
+_V6 = """
+CREATE TABLE metadata (
+    user_id INTEGER NOT NULL,
+    mailbox_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (user_id, mailbox_id, name)
+) WITHOUT ROWID;
+CREATE INDEX metadata_mailbox ON metadata (mailbox_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 LATEST_VERSION = len(MIGRATIONS)
 
 
