@@ -108,3 +108,16 @@ def test_initial_response_that_is_not_base64(session: RawSmtp, initial: str) -> 
     assert (reply.code, reply.enhanced) == (501, "5.5.2"), reply
     assert "Cannot decode base64" in reply.text
     assert session.cmd("AUTH PLAIN " + b64(f"\0{ANN}\0{PASSWORD}")).code == 235
+
+
+def test_login_with_either_form_of_an_internationalized_domain(server: ServerThread,
+                                                               session: RawSmtp) -> None:
+    # Accounts are stored with A-labels (`posthouse user add jo@bücher.test`); the user may
+    # type the domain in Unicode (IDNA 2008, UTS 46 mapping: case folded).
+    server.add_user("jo@xn--bcher-kva.test")
+    assert session.cmd("AUTH PLAIN " + b64(f"\0jo@Bücher.test\0{PASSWORD}")).code == 235
+
+
+def test_login_with_the_a_label_form(server: ServerThread, session: RawSmtp) -> None:
+    server.add_user("jo@xn--bcher-kva.test")
+    assert session.cmd("AUTH PLAIN " + b64(f"\0jo@xn--bcher-kva.test\0{PASSWORD}")).code == 235

@@ -23,6 +23,7 @@ from posthouse.auth.passwords import PasswordHasher, scram_secrets_for
 from posthouse.auth.scheduler import HashBusy, HashScheduler
 from posthouse.auth.throttle import Throttle
 from posthouse.clock import Clock, SystemClock
+from posthouse.dns.idn import canonical_address
 from posthouse.sasl import ScramSecrets
 from posthouse.store.api import AccountStore
 from posthouse.store.errors import StoreError
@@ -90,7 +91,7 @@ class Authenticator:
         against a dummy hash, so they take as long as a wrong password. Raises HashBusy when
         the hash queue is full (nothing verified, nothing counted).
         """
-        address = username.strip().lower()
+        address = login_name(username)
         if self._throttle.refused_for(remote_ip) > 0:
             await self._fail(remote_ip, address, "source refused")
             return None
@@ -122,7 +123,7 @@ class Authenticator:
         a wrong password and nothing tells which users exist (nor, when refused, whether a
         guess was right: the server signature is only sent after a valid proof).
         """
-        address = username.strip().lower()
+        address = login_name(username)
         if self._throttle.refused_for(remote_ip) > 0 or not _plausible_address(address):
             return None
         user = await self._accounts.get_user(address)
@@ -137,7 +138,7 @@ class Authenticator:
     async def scram_verified(self, username: str, *, remote_ip: str) -> Principal | None:
         """The principal after a SCRAM proof verified against ``scram_secrets``; None (after
         the throttle delay) if the account went away meanwhile or the source is refused."""
-        address = username.strip().lower()
+        address = login_name(username)
         user = await self._accounts.get_user(address)
         if user is None or self._throttle.refused_for(remote_ip) > 0:
             await self._fail(remote_ip, address, "account gone or source refused")
@@ -147,7 +148,7 @@ class Authenticator:
 
     async def scram_failed(self, username: str, *, remote_ip: str) -> None:
         """A SCRAM proof did not verify: a failed login like a wrong password."""
-        await self._fail(remote_ip, username.strip().lower(), "wrong SCRAM proof")
+        await self._fail(remote_ip, login_name(username), "wrong SCRAM proof")
 
     async def _succeeded(self, user: User, password: str, remote_ip: str) -> Principal:
         self._throttle.record_success(remote_ip, user.address)
@@ -190,6 +191,12 @@ class Authenticator:
         delay = self._throttle.record_failure(remote_ip, address, reason=reason)
         if delay > 0:
             await self._sleep(delay)
+
+
+def login_name(username: str) -> str:
+    """The account a login names: the address lower-cased, its domain in A-labels (IDNA
+    2008), as accounts are stored; so either form of an internationalized domain works."""
+    return canonical_address(username.strip())
 
 
 def _plausible(address: str, password: str) -> bool:
