@@ -3,14 +3,14 @@
 # mbsync (isync) with Cyrus SASL's SCRAM plugin, curl, Postfix (smtp-source/smtp-sink and a
 # peer MTA), Dovecot; systemd-analyze (checks contrib/systemd/posthouse.service), useradd and
 # setpriv (the privilege-drop tests); rspamd (tests/integration/test_rspamd_smtp.py runs a
-# private instance).
+# private instance); Node and npm (imapflow, from the npm registry, in tests/interop).
 # Does nothing when they are all present. Never starts the system instances of
 # Postfix, Dovecot or rspamd: tests run their own private instances on loopback high ports.
 set -euo pipefail
 need=()
 for tool in swaks:swaks fetchmail:fetchmail mbsync:isync curl:curl smtp-source:postfix \
             dovecot:dovecot-imapd doveconf:dovecot-pop3d systemd-analyze:systemd \
-            useradd:passwd setpriv:util-linux rspamd:rspamd; do
+            useradd:passwd setpriv:util-linux rspamd:rspamd node:nodejs npm:npm; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 [ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
