@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
-from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
+from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
@@ -54,7 +55,8 @@ def family(protocol: str) -> str:
     return protocol.rstrip("s")
 
 
-def build_store(cfg: Config, *, background: bool = True) -> Store:
+def build_store(cfg: Config, *, background: bool = True,
+                metrics: ServerMetrics | None = None) -> Store:
     """The configured store backend (embedded SQLite is the default and only one so far).
 
     ``background`` False (admin commands): leave building the search index, and the repair
@@ -65,7 +67,8 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
 
     space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
-                       auto_index=background, space=space)
+                       auto_index=background, space=space,
+                       observe_commit=metrics.commit if metrics is not None else None)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -155,7 +158,8 @@ def build_tls_reporter(config: Config, store: Store, resolver: Resolver, clock: 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
-                 max_inflight: int | None = None) -> QueueWorker:
+                 max_inflight: int | None = None,
+                 metrics: ServerMetrics = DISCARD) -> QueueWorker:
     """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
     MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
     own resolver, timeouts and in-flight limit."""
@@ -178,7 +182,8 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     # The queue's notices have a router of their own: no default-domain postmaster fallback,
     # the system clock for its domain cache.
     return QueueWorker(store=store, config=config, clock=clock, opener=connector,
-                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
+                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight,
+                       metrics=metrics)
 
 
 class _PrivateUmask:
@@ -213,7 +218,8 @@ class App:
     def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.store = build_store(cfg)
+        self.metrics = ServerMetrics()  # this App's own registry (/metrics)
+        self.store = build_store(cfg, metrics=self.metrics)
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
@@ -254,7 +260,7 @@ class App:
                 max_per_listener=limits.max_connections_per_listener,
                 max_per_ip_per_listener=limits.max_connections_per_ip_per_listener),
             handshake_timeout=float(limits.tls_handshake_seconds),
-            slow_penalty=float(limits.slow_penalty_seconds))
+            slow_penalty=float(limits.slow_penalty_seconds), metrics=self.metrics)
         await self.listeners.start(self._specs(self.services), accept=False)
         try:
             if after_bind is not None:
@@ -339,7 +345,7 @@ class App:
         resolver = build_resolver(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
-                                         resolver=resolver)
+                                         resolver=resolver, metrics=self.metrics)
         if self.cfg.queue.tlsrpt:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
@@ -348,20 +354,22 @@ class App:
             config=self.cfg,
             store=self.store,
             authenticator=build_authenticator(self.store, self.cfg, build_hasher(self.cfg),
-                                              clock=self.clock),
+                                              clock=self.clock, metrics=self.metrics),
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
             trust=build_trust(self.cfg, resolver, self.clock),
             **build_antiabuse(self.cfg, resolver),
+            metrics=self.metrics,
         )
 
     def _register_pages(self) -> None:
         """The HTTP listener's own pages: monitoring."""
         from posthouse.web import monitoring
 
-        monitoring.register(self.http_routes, self.cfg.http, ready=self._readiness)
+        monitoring.register(self.http_routes, self.cfg.http, ready=self._readiness,
+                            exposition=self._scrape)
 
     async def _readiness(self) -> str | None:
         """/readyz: None when the listeners accept and the store answers, else why not."""
@@ -372,6 +380,16 @@ class App:
         except Exception as exc:
             return f"store: {type(exc).__name__}"
         return None
+
+    async def _scrape(self) -> tuple[bytes, str]:
+        """/metrics: the queue and store states read now, then every metric."""
+        queued = await self.store.list_queue()
+        now = self.clock.now()
+        oldest = min((m.created for m in queued), default=None)
+        self.metrics.set_queue(len(queued),
+                               (now - oldest).total_seconds() if oldest is not None else 0.0)
+        self.metrics.set_store_bytes(await asyncio.to_thread(disk_usage, self.cfg.data_path))
+        return self.metrics.exposition()
 
     def _specs(self, services: Services) -> list[ListenerSpec]:
         handlers = _handlers(services, self.http_routes)
