@@ -241,3 +241,42 @@ def test_monitoring_pages_need_network_or_token(tmp_path: Path) -> None:
         resp = conn.getresponse()
         assert (resp.status, resp.read()) == (200, b"ready\n")
         conn.close()
+
+
+def test_a_request_sent_byte_by_byte_is_served(server: ServerThread) -> None:
+    """h11 is fed whatever arrives: one byte per segment gives the same answer."""
+    request = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+    with socket.create_connection(("127.0.0.1", server.port("http")), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(request)):
+            sock.sendall(request[i:i + 1])
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"POST /echo a http 3\n")
+
+
+def test_pipelined_requests_are_answered_in_order(server: ServerThread) -> None:
+    answer = _raw(server.port("http"), b"GET /echo HTTP/1.1\r\nHost: one\r\n\r\n"
+                  b"POST /echo HTTP/1.1\r\nHost: two\r\nContent-Length: 2\r\n\r\nhi"
+                  b"GET /healthz HTTP/1.1\r\nHost: three\r\nConnection: close\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 ") == 3
+    first, second = answer.index(b"GET /echo one"), answer.index(b"POST /echo two http 2")
+    assert first < second < answer.index(b"ok\n")
+
+
+def test_shutdown_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
+    """A kept-alive connection waiting for its next request does not hold the shutdown for
+    the grace (set far beyond the test's timeout here): it is closed at once."""
+    cfg = make_config(tmp_path / "data")
+    cfg = dataclasses.replace(cfg, limits=dataclasses.replace(
+        LimitsConfig(), shutdown_grace_seconds=3600))
+    srv = ServerThread(cfg).start()
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=30)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().read() == b"ok\n"
+    srv.stop()  # ServerThread.stop waits 60 s at most
+    assert conn.sock is not None
+    assert conn.sock.recv(1) == b""  # closed by the server
+    conn.close()
