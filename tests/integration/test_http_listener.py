@@ -36,7 +36,15 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
             f"{request.method} {request.path} {request.host} {request.scheme} {len(request.body)}\n"
         )
 
+    async def nothing(_request: HttpRequest) -> HttpResponse:
+        return HttpResponse(204)
+
+    async def broken(_request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("a bug in a page")
+
     srv.app.http_routes.add(("GET", "POST"), "/echo", echo)
+    srv.app.http_routes.add("GET", "/nothing", nothing)
+    srv.app.http_routes.add("GET", "/broken", broken)
     with srv:
         yield srv
 
@@ -77,6 +85,21 @@ def test_routes_over_http_and_https_with_keep_alive(server: ServerThread) -> Non
     assert resp.read() == b""
     assert int(resp.getheader("Content-Length") or 0) > 0
     secure.close()
+
+
+def test_no_content_and_a_failing_page(server: ServerThread) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port("http"), timeout=30)
+    conn.request("GET", "/nothing")
+    resp = conn.getresponse()
+    assert resp.status == 204
+    assert resp.getheader("Content-Length") is None
+    assert resp.read() == b""
+    conn.request("GET", "/broken")  # the same connection: 204 kept it open
+    resp = conn.getresponse()
+    assert resp.status == 500
+    assert b"a bug" not in resp.read()  # nothing of the failure reaches the client
+    assert resp.getheader("Connection") == "close"
+    conn.close()
 
 
 def test_unknown_path_404_and_wrong_method_405(server: ServerThread) -> None:

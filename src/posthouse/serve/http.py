@@ -163,6 +163,9 @@ class HttpSession:
         stopping = asyncio.ensure_future(self.ctx.shutting_down.wait())
         try:
             await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
         finally:
             stopping.cancel()
         if not reading.done():
@@ -290,7 +293,8 @@ class HttpSession:
         headers = [("Date", formatdate(usegmt=True)), ("Server", "posthouse")]
         headers += [(n, v) for n, v in DEFAULT_HEADERS if n.lower() not in names]
         headers += response.headers
-        headers.append(("Content-Length", str(len(response.body))))
+        if response.status not in (204, 304):  # RFC 9110 8.6: they carry no Content-Length
+            headers.append(("Content-Length", str(len(response.body))))
         if closing:
             headers.append(("Connection", "close"))
         return headers
