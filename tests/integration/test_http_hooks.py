@@ -13,7 +13,7 @@ from cryptography import x509
 from posthouse.config import tls_paths
 from posthouse.net.tls import ACME_TLS_ALPN
 from posthouse.web.messages import HttpRequest, HttpResponse
-from posthouse.web.routes import HttpRoutes
+from posthouse.web.routes import ACME_CHALLENGE_PREFIX, HTTP_ONLY, HttpRoutes
 from tests.support.server import ServerThread, make_config
 from tests.support.test_ca import TestCa
 
@@ -70,7 +70,7 @@ def test_challenge_page_on_port_80_only(tmp_path: Path) -> None:
                             [("Content-Type", "application/octet-stream")])
 
     routes: HttpRoutes = srv.app.http_routes
-    routes.add("GET", "/.well-known/acme-challenge/", challenge, prefix=True, schemes=("http",))
+    routes.add("GET", ACME_CHALLENGE_PREFIX, challenge, prefix=True, schemes=HTTP_ONLY)
     with srv:
         conn = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=30)
         conn.request("GET", "/.well-known/acme-challenge/tok-123",
