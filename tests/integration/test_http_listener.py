@@ -304,3 +304,19 @@ def test_shutdown_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
     assert conn.sock is not None
     assert conn.sock.recv(1) == b""  # closed by the server
     conn.close()
+
+
+def test_connect_and_upgrade_are_not_honoured(server: ServerThread) -> None:
+    answer = _raw(server.port("http"), b"CONNECT example.org:443 HTTP/1.1\r\n"
+                  b"Host: example.org:443\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    answer = _raw(server.port("http"), b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: h2c\r\n\r\nGET /echo HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 ") == 2, answer  # answered as HTTP/1.1, no switch
+    assert b"101" not in answer.split(b"\r\n", 1)[0]
+
+
+def test_http_1_0_request_is_answered_and_closed(server: ServerThread) -> None:
+    answer = _raw(server.port("http"), b"GET /echo HTTP/1.0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"GET /echo  http 0\n")
