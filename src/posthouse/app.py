@@ -382,6 +382,17 @@ class App:
         policy = mta_sts.mta_sts_policy(self.cfg.server.hostname, http.mta_sts_mode,
                                         http.mta_sts_max_age)
         mta_sts.register(routes, policy, self.store.is_local_domain)
+        self._register_jmap(services)
+
+    def _register_jmap(self, services: Services) -> None:
+        """JMAP (RFC 8620/8621) on the HTTPS listener: jmap/routes.py."""
+        from posthouse.jmap import routes as jmap_routes
+        from posthouse.jmap.limits import JmapLimits
+
+        limits = JmapLimits(max_size_request=min(JmapLimits.max_size_request,
+                                                 self.cfg.http.max_body_bytes))
+        jmap_routes.register(self.http_routes, self.store, services.authenticator,
+                             limits)
 
     def _client_ports(self) -> ClientPorts:
         """The mail ports clients are told of: the first bound port of each listener."""

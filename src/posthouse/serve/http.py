@@ -14,9 +14,12 @@ error answer. Requests are answered one at a time in the order received (RFC 911
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from email.utils import formatdate
+from typing import Any
 
 import h11
 
@@ -281,19 +284,54 @@ class HttpSession:
             )
             if body:
                 self.conn.write(self.core.send(h11.Data(data=body)))
+            if response.stream is not None and request.method != "HEAD":
+                await self._stream(response.stream())
+                closing = True
             self.conn.write(self.core.send(h11.EndOfMessage()))
         except h11.LocalProtocolError:
             log.exception("response to %s %s could not be framed", request.method, request.path)
             return False
+        except (ConnectionClosed, OSError):
+            return False
         await self.conn.drain()
         return not closing
+
+    async def _stream(self, chunks: AsyncIterator[bytes]) -> None:
+        """Send a streamed body's chunks as they come, until it ends, the client goes
+        (ConnectionClosed) or the server shuts down."""
+        stopping: asyncio.Future[bool] = asyncio.ensure_future(self.ctx.shutting_down.wait())
+        try:
+            while True:
+                chunk = await self.conn.unless_closed(self._next_chunk(chunks, stopping))
+                if chunk is None:
+                    return
+                self.conn.write(self.core.send(h11.Data(data=chunk)))
+                await self.conn.drain()
+        finally:
+            stopping.cancel()
+            with contextlib.suppress(Exception):
+                await chunks.aclose()  # type: ignore[attr-defined]
+
+    @staticmethod
+    async def _next_chunk(chunks: AsyncIterator[bytes],
+                          stopping: asyncio.Future[bool]) -> bytes | None:
+        waiting: asyncio.Future[bytes | None] = asyncio.ensure_future(anext(chunks, None))
+        both: set[asyncio.Future[Any]] = {waiting, stopping}
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
+            await asyncio.wait({waiting})
+            return None
+        return waiting.result()
 
     def _headers(self, response: HttpResponse, closing: bool) -> list[tuple[str, str]]:
         names = {name.lower() for name, _ in response.headers}
         headers = [("Date", formatdate(usegmt=True)), ("Server", "posthouse")]
         headers += [(n, v) for n, v in DEFAULT_HEADERS if n.lower() not in names]
         headers += response.headers
-        if response.status not in (204, 304):  # RFC 9110 8.6: they carry no Content-Length
+        if response.stream is not None:
+            pass  # chunked (h11 frames it): the length is not known
+        elif response.status not in (204, 304):  # RFC 9110 8.6: they carry no Content-Length
             headers.append(("Content-Length", str(len(response.body))))
         if closing:
             headers.append(("Connection", "close"))

@@ -9,7 +9,7 @@ Content-Length and the default security headers. Never does IO.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
@@ -87,11 +87,14 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
-    """A status, headers and a whole body."""
+    """A status, headers and a whole body; or, with ``stream``, a body sent as its chunks
+    come (chunked, for server-sent events): the connection closes when it ends, when the
+    client goes or at shutdown."""
 
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    stream: Callable[[], AsyncIterator[bytes]] | None = None
 
     def with_header(self, name: str, value: str) -> HttpResponse:
         """Add a header field; returns self for chaining."""
