@@ -33,7 +33,8 @@ def test_session_resource(alice: JmapTestClient, server: ServerThread) -> None:
     for limit in ("maxSizeUpload", "maxConcurrentUpload", "maxSizeRequest",
                   "maxConcurrentRequests", "maxCallsInRequest", "maxObjectsInGet",
                   "maxObjectsInSet"):
-        assert isinstance(core[limit], int) and core[limit] > 0
+        assert isinstance(core[limit], int)
+        assert core[limit] > 0
     assert "i;unicode-casemap" in core["collationAlgorithms"]
     assert MAIL in session["capabilities"]
     account = session["primaryAccounts"][MAIL]
@@ -49,7 +50,8 @@ def test_session_resource(alice: JmapTestClient, server: ServerThread) -> None:
     assert "{accountId}" in session["uploadUrl"]
     for template in ("{types}", "{closeafter}", "{ping}"):
         assert template in session["eventSourceUrl"]
-    assert isinstance(session["state"], str) and session["state"]
+    assert isinstance(session["state"], str)
+    assert session["state"]
 
 
 def test_wrong_or_missing_login_is_401(server: ServerThread) -> None:
@@ -170,7 +172,8 @@ def test_method_level_errors(alice: JmapTestClient) -> None:
 def test_method_of_a_capability_not_in_using(alice: JmapTestClient) -> None:
     (response,) = alice.calls(["Mailbox/get", {"accountId": alice.account_id}, "a"],
                               using=(CORE,))
-    assert response[0] == "error" and response[1]["type"] == "unknownMethod"
+    assert response[0] == "error"
+    assert response[1]["type"] == "unknownMethod"
 
 
 def test_another_users_account_is_not_found(server: ServerThread) -> None:

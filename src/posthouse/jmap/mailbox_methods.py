@@ -188,7 +188,7 @@ async def mailbox_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
                            "notCreated": {}, "notUpdated": {}, "notDestroyed": {}}
     for creation_id, props in create.items():
         try:
-            name = _full_name(view, props, None)
+            name = _full_name(ctx, view, props, None)
             box = await ctx.store.create_mailbox(ctx.user_id, name, origin=ctx.origin)
             if props.get("isSubscribed"):
                 await ctx.store.set_subscribed(ctx.user_id, name, True, origin=ctx.origin)
@@ -257,7 +257,7 @@ def _resolve(ctx: CallContext, mailbox_id: str) -> str:
 _SETTABLE = frozenset({"name", "parentId", "isSubscribed", "sortOrder", "role"})
 
 
-def _full_name(view: AccountView, props: Any, box: Mailbox | None) -> str:
+def _full_name(ctx: CallContext, view: AccountView, props: Any, box: Mailbox | None) -> str:
     if not isinstance(props, dict):
         raise _SetRefused(set_error(errors.INVALID_PROPERTIES, "not an object"))
     bad = [k for k in props if k not in _SETTABLE]
@@ -278,7 +278,8 @@ def _full_name(view: AccountView, props: Any, box: Mailbox | None) -> str:
         parent_id = (mailbox_object(view, box, ["parentId"])["parentId"] if box else None)
     if parent_id is None:
         return leaf
-    parent = view.by_jmap_id.get(parent_id) if isinstance(parent_id, str) else None
+    parent = (view.by_jmap_id.get(_resolve(ctx, parent_id)) if isinstance(parent_id, str)
+              else None)
     if parent is None:
         raise _SetRefused(set_error(errors.INVALID_PROPERTIES, "no such parent",
                                     properties=["parentId"]))
@@ -290,7 +291,7 @@ def _full_name(view: AccountView, props: Any, box: Mailbox | None) -> str:
 
 async def _update(ctx: CallContext, view: AccountView, box: Mailbox,
                   props: dict[str, Any]) -> None:
-    name = _full_name(view, props, box)
+    name = _full_name(ctx, view, props, box)
     if name != box.name:
         if box.name == INBOX:
             raise _SetRefused(set_error(errors.FORBIDDEN, "INBOX cannot be renamed"))
