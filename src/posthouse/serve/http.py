@@ -317,7 +317,12 @@ class HttpSession:
                           stopping: asyncio.Future[bool]) -> bytes | None:
         waiting: asyncio.Future[bytes | None] = asyncio.ensure_future(anext(chunks, None))
         both: set[asyncio.Future[Any]] = {waiting, stopping}
-        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the client went, or the server stops: end it here
+            waiting.cancel()
+            await asyncio.wait({waiting})
+            raise
         if not waiting.done():
             waiting.cancel()
             await asyncio.wait({waiting})
