@@ -177,6 +177,20 @@ def resolve_references(args: dict[str, Any], responses: list[list[Any]]) -> dict
             raise JmapMethodError(errors.INVALID_RESULT_REFERENCE,
                                   f"#{plain} is not a ResultReference")
         out[plain] = _reference_value(value, responses)
+    if isinstance(out.get("filter"), dict):
+        out["filter"] = _filter_references(out["filter"], responses)
+    return out
+
+
+def _filter_references(node: dict[str, Any], responses: list[list[Any]]) -> dict[str, Any]:
+    """References inside a /query filter (``{"#inMailbox": ...}``), resolved as at the top
+    level. RFC 8620 3.7 defines them for arguments only; clients written against Fastmail
+    (jmapc) also send them in FilterConditions, where a "#" key has no other meaning."""
+    out = resolve_references(node, responses)
+    conditions = out.get("conditions")
+    if isinstance(conditions, list):
+        out["conditions"] = [_filter_references(c, responses) if isinstance(c, dict) else c
+                             for c in conditions]
     return out
 
 
