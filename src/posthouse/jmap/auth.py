@@ -28,7 +28,7 @@ class JmapAuthBusy(Exception):
 
 
 @dataclass(frozen=True)
-class _Token:
+class _IssuedToken:
     principal: Principal
     expires: float
 
@@ -38,7 +38,7 @@ class JmapTokens:
 
     def __init__(self, lifetime: int = TOKEN_SECONDS) -> None:
         self.lifetime = lifetime
-        self._tokens: dict[str, _Token] = {}
+        self._tokens: dict[str, _IssuedToken] = {}
 
     def issue(self, principal: Principal) -> str:
         """A new token for ``principal``."""
@@ -48,7 +48,7 @@ class JmapTokens:
             while len(self._tokens) >= MAX_TOKENS:
                 self._tokens.pop(next(iter(self._tokens)))
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = _Token(principal, now + self.lifetime)
+        self._tokens[token] = _IssuedToken(principal, now + self.lifetime)
         return token
 
     def check(self, token: str) -> Principal | None:
