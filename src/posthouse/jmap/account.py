@@ -68,7 +68,7 @@ class EmailRecord:
 
 
 class AccountView:
-    """Mailboxes, Emails and Threads of one user at one state."""
+    """Mailboxes, Emails and Threads of one user at one state (never changed once loaded)."""
 
     def __init__(self, user_id: int, mailboxes: list[Mailbox], state: str) -> None:
         self.user_id = user_id
@@ -81,9 +81,12 @@ class AccountView:
         self.threads: dict[str, list[str]] = {}
 
     @classmethod
-    async def load(cls, store: Store, user_id: int) -> AccountView:
-        """Read the account (mailbox list first: see the module docstring)."""
-        boxes = await store.list_mailboxes(user_id)
+    async def load(cls, store: Store, user_id: int,
+                   boxes: list[Mailbox] | None = None) -> AccountView:
+        """Read the account (mailbox list first: see the module docstring); ``boxes``: the
+        mailbox list the caller has just read."""
+        if boxes is None:
+            boxes = await store.list_mailboxes(user_id)
         view = cls(user_id, boxes, encode_state(boxes))
         for box in boxes:
             uids = [u.uid for u in await store.uid_list(box.id)]
@@ -116,3 +119,24 @@ class AccountView:
         """The Emails with a copy in a mailbox."""
         return [r for r in self.emails.values()
                 if any(c.mailbox_id == mailbox_row_id for c in r.copies)]
+
+
+class AccountViews:
+    """The last view of each recently active account, reused while its state is the same
+    (one ``list_mailboxes`` read tells; any change to the messages moves a modseq)."""
+
+    def __init__(self, store: Store, keep: int = 64) -> None:
+        self.store = store
+        self.keep = keep
+        self._views: dict[int, AccountView] = {}
+
+    async def current(self, user_id: int) -> AccountView:
+        """The account as of now."""
+        boxes = await self.store.list_mailboxes(user_id)
+        cached = self._views.pop(user_id, None)
+        if cached is None or cached.state != encode_state(boxes):
+            cached = await AccountView.load(self.store, user_id, boxes)
+        self._views[user_id] = cached  # most recent last
+        while len(self._views) > self.keep:
+            del self._views[next(iter(self._views))]
+        return cached

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from posthouse.jmap import errors
-from posthouse.jmap.account import AccountView
+from posthouse.jmap.account import AccountView, AccountViews
 from posthouse.jmap.errors import JmapMethodError, JmapRequestProblem, invalid
 from posthouse.jmap.limits import CORE, MAIL, JmapLimits
 from posthouse.jmap.pointer import PointerError, evaluate
@@ -42,12 +42,13 @@ class CallContext:
     address: str
     created_ids: dict[str, str]
     origin: object
+    views: AccountViews
     _view: AccountView | None = field(default=None, repr=False)
 
     async def view(self) -> AccountView:
         """The account as of now (read once, again after a change this request made)."""
         if self._view is None:
-            self._view = await AccountView.load(self.store, self.user_id)
+            self._view = await self.views.current(self.user_id)
         return self._view
 
     def changed(self) -> None:
@@ -95,6 +96,7 @@ class JmapApi:
     def __init__(self, store: Store, limits: JmapLimits) -> None:
         self.store = store
         self.limits = limits
+        self.views = AccountViews(store)
 
     def parse(self, body: bytes) -> dict[str, Any]:
         """The request object, checked (RFC 8620 3.3, 3.6.1); JmapRequestProblem if not."""
@@ -136,7 +138,7 @@ class JmapApi:
         using = set(request["using"])
         created_in = request.get("createdIds")
         ctx = CallContext(self.store, self.limits, user_id, address,
-                          dict(created_in or {}), origin)
+                          dict(created_in or {}), origin, self.views)
         responses: list[list[Any]] = []
         for name, args, call_id in request["methodCalls"]:
             try:

@@ -22,7 +22,6 @@ from urllib.parse import quote
 
 from posthouse.auth.authenticator import Authenticator, Principal
 from posthouse.jmap import email_methods, mailbox_methods  # noqa: F401  (registers methods)
-from posthouse.jmap.account import AccountView
 from posthouse.jmap.api import JmapApi, account_id_of, session_state
 from posthouse.jmap.auth import REALM, JmapAuthBusy, JmapTokens, authenticate, bearer_token
 from posthouse.jmap.email_props import ParsedEmail
@@ -143,7 +142,7 @@ class JmapPages:
         found = _BLOB.match(pieces[1])
         if found is None:
             return HttpResponse.error(404)
-        view = await AccountView.load(self.store, principal.user_id)
+        view = await self.api.views.current(principal.user_id)
         if not any(r.blob_id == found[1] for r in view.emails.values()):
             return HttpResponse.error(404)  # not this account's (or gone)
         try:
