@@ -388,11 +388,14 @@ class App:
         """JMAP (RFC 8620/8621) on the HTTPS listener: jmap/routes.py."""
         from posthouse.jmap import routes as jmap_routes
         from posthouse.jmap.limits import JmapLimits
+        from posthouse.jmap.uploads import UploadArea
 
-        limits = JmapLimits(max_size_request=min(JmapLimits.max_size_request,
-                                                 self.cfg.http.max_body_bytes))
-        jmap_routes.register(self.http_routes, self.store, services.authenticator,
-                             limits)
+        body = self.cfg.http.max_body_bytes  # the listener refuses larger bodies first
+        limits = JmapLimits(max_size_request=min(JmapLimits.max_size_request, body),
+                            max_size_upload=min(JmapLimits.max_size_upload, body))
+        uploads = UploadArea(self.cfg.data_path / "jmap-uploads")
+        jmap_routes.register(self.http_routes, self.store, services.authenticator, limits,
+                             uploads)
 
     def _client_ports(self) -> ClientPorts:
         """The mail ports clients are told of: the first bound port of each listener."""

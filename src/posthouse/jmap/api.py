@@ -20,6 +20,7 @@ from posthouse.jmap.account import AccountView, AccountViews
 from posthouse.jmap.errors import JmapMethodError, JmapRequestProblem, invalid
 from posthouse.jmap.limits import CORE, MAIL, JmapLimits
 from posthouse.jmap.pointer import PointerError, evaluate
+from posthouse.jmap.uploads import UploadArea
 from posthouse.store.api import Store
 
 log = logging.getLogger("posthouse.jmap")
@@ -43,6 +44,7 @@ class CallContext:
     created_ids: dict[str, str]
     origin: object
     views: AccountViews
+    uploads: UploadArea
     _view: AccountView | None = field(default=None, repr=False)
 
     async def view(self) -> AccountView:
@@ -93,9 +95,10 @@ def session_state(user_id: int) -> str:
 class JmapApi:
     """Runs API requests for authenticated users."""
 
-    def __init__(self, store: Store, limits: JmapLimits) -> None:
+    def __init__(self, store: Store, limits: JmapLimits, uploads: UploadArea) -> None:
         self.store = store
         self.limits = limits
+        self.uploads = uploads
         self.views = AccountViews(store)
 
     def parse(self, body: bytes) -> dict[str, Any]:
@@ -138,7 +141,7 @@ class JmapApi:
         using = set(request["using"])
         created_in = request.get("createdIds")
         ctx = CallContext(self.store, self.limits, user_id, address,
-                          dict(created_in or {}), origin, self.views)
+                          dict(created_in or {}), origin, self.views, self.uploads)
         responses: list[list[Any]] = []
         for name, args, call_id in request["methodCalls"]:
             try:

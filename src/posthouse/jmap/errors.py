@@ -41,6 +41,7 @@ SINGLETON = "singleton"
 MAILBOX_HAS_CHILD = "mailboxHasChild"
 MAILBOX_HAS_EMAIL = "mailboxHasEmail"
 OVER_QUOTA = "overQuota"
+BLOB_NOT_FOUND = "blobNotFound"
 
 
 class JmapRequestProblem(Exception):

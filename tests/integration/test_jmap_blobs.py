@@ -1,0 +1,100 @@
+"""JMAP blobs over real sockets: upload (RFC 8620 6.1), download (6.2), and Email/import
+(RFC 8621 4.8) filing an uploaded message that IMAP then sees."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.jmap import CORE, JmapTestClient, imap_login, message
+from tests.support.server import ServerThread, make_config
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    with ServerThread(make_config(tmp_path / "data")) as srv:
+        srv.add_user("alice@example.test")
+        srv.add_user("bob@example.test")
+        yield srv
+
+
+@pytest.fixture
+def alice(server: ServerThread) -> JmapTestClient:
+    return JmapTestClient(server, "alice@example.test")
+
+
+def upload(client: JmapTestClient, data: bytes, content_type: str = "message/rfc822",
+           account: str | None = None) -> tuple[int, dict[str, object]]:
+    status, _, body = client.request("POST", f"/jmap/upload/{account or client.account_id}/",
+                                     data, {"Content-Type": content_type})
+    return status, json.loads(body) if body.startswith(b"{") else {}
+
+
+def test_upload_then_download(alice: JmapTestClient) -> None:
+    status, blob = upload(alice, b"any bytes at all", "application/octet-stream")
+    assert status == 201
+    assert blob["size"] == 16
+    assert blob["type"] == "application/octet-stream"
+    assert blob["accountId"] == alice.account_id
+    status, headers, data = alice.request(
+        "GET", f"/jmap/download/{alice.account_id}/{blob['blobId']}/x.bin?accept=text/plain")
+    assert status == 200
+    assert data == b"any bytes at all"
+    assert headers["content-type"] == "text/plain"
+    assert "x.bin" in headers["content-disposition"]
+    again = upload(alice, b"any bytes at all", "application/octet-stream")[1]
+    assert again["blobId"] == blob["blobId"]  # same bytes, same blob
+
+
+def test_blobs_are_per_account(server: ServerThread, alice: JmapTestClient) -> None:
+    bob = JmapTestClient(server, "bob@example.test")
+    _, blob = upload(alice, b"alice's secret")
+    status, _, _ = bob.request(
+        "GET", f"/jmap/download/{bob.account_id}/{blob['blobId']}/x?accept=a/b")
+    assert status == 404
+    status, _, _ = bob.request(
+        "GET", f"/jmap/download/{alice.account_id}/{blob['blobId']}/x?accept=a/b")
+    assert status == 404
+    status, _ = upload(bob, b"x", account=alice.account_id)
+    assert status == 404
+
+
+def test_upload_over_the_limit(alice: JmapTestClient) -> None:
+    limit = alice.session()["capabilities"][CORE]["maxSizeUpload"]
+    status, _, _ = alice.request("POST", f"/jmap/upload/{alice.account_id}/",
+                                 b"x" * (limit + 1), {"Content-Type": "text/plain"})
+    assert status == 413  # the listener refuses the body before it is read
+
+
+def test_email_import(server: ServerThread, alice: JmapTestClient) -> None:
+    raw = message("imported", body="brought in over JMAP\r\n")
+    _, blob = upload(alice, raw)
+    boxes = {m["name"]: m["id"] for m in alice.call("Mailbox/get", {})["list"]}
+    result = alice.call("Email/import", {"emails": {
+        "i1": {"blobId": blob["blobId"], "mailboxIds": {boxes["INBOX"]: True,
+                                                        boxes["Archive"]: True},
+               "keywords": {"$seen": True}, "receivedAt": "2026-11-30T12:00:00Z"},
+        "i2": {"blobId": "Udeadbeef", "mailboxIds": {boxes["INBOX"]: True}},
+        "i3": {"blobId": blob["blobId"], "mailboxIds": {"Fnope": True}}}})
+    created = result["created"]["i1"]
+    assert created["size"] == len(raw)
+    assert result["notCreated"]["i2"]["type"] == "blobNotFound"
+    assert result["notCreated"]["i3"]["type"] == "invalidProperties"
+    (email,) = alice.call("Email/get", {"ids": [created["id"]],
+                                        "properties": ["subject", "mailboxIds", "keywords",
+                                                       "receivedAt", "threadId"]})["list"]
+    assert email["subject"] == "imported"
+    assert email["mailboxIds"] == {boxes["INBOX"]: True, boxes["Archive"]: True}
+    assert email["keywords"] == {"$seen": True}
+    assert email["receivedAt"] == "2026-11-30T12:00:00Z"
+    assert email["threadId"] == created["threadId"]
+    assert server.inbox(alice.user) == [raw]
+    imap = imap_login(server, alice.user)
+    imap.select("Archive")
+    _typ, data = imap.uid("FETCH", "1", "(FLAGS INTERNALDATE)")
+    imap.logout()
+    assert b"\\Seen" in data[0]
+    assert b"30-Nov-2026" in data[0]
