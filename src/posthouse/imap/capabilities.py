@@ -25,8 +25,9 @@ _EXTENSIONS = (
     "METADATA",  # RFC 5464: mailbox entries
     "METADATA-SERVER",  # RFC 5464: server entries
     "LIST-METADATA",  # RFC 9590
+    "UIDONLY",  # RFC 9586
 )
-ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC"})
+ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC", "UIDONLY"})
 
 
 def capabilities(
