@@ -203,7 +203,7 @@ class HandlerContext:
             self.events.close()
         self.events = None
         self.user = None
-        self.rev2 = self.utf8 = self.condstore = self.uidonly = False
+        self.rev2 = self.utf8 = self.condstore = self.qresync = self.uidonly = False
         self.enabled = set()
 
     def mailbox_name(self, name: str) -> str:

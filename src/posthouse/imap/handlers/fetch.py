@@ -16,6 +16,9 @@ answered with their data (RFC 2180 4.1.1, RFC 9051 7.5.1): the store holds them 
 session's view (``fetch_expunged``; their blobs are not freed before the view releases them).
 Only a message the store no longer holds for the view (none should be) is left out, and a
 FETCH by sequence number then ends with ``NO [EXPUNGEISSUED]`` (RFC 5530 3).
+
+Under UIDONLY each response is ``* uid UIDFETCH (...)`` without the implied UID item (RFC
+9586 3.3; ``MailboxView.fetch_response``); a UID asked for by name is still shown.
 """
 
 from __future__ import annotations

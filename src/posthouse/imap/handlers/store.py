@@ -2,7 +2,8 @@
 
 The change is one store transaction. Unless .SILENT, every message of the set that still
 exists gets ``* n FETCH (FLAGS (...))`` with its flags after the change, changed or not
-(with UID for UID STORE, RFC 9051 6.4.9); the FETCH responses are built in batches. Other
+(with UID for UID STORE, RFC 9051 6.4.9; ``* uid UIDFETCH (FLAGS (...))`` under UIDONLY,
+RFC 9586 3.3); the FETCH responses are built in batches. Other
 sessions learn of the change from the store's FlagsChanged event. \\Recent cannot be set or
 cleared by a client (the parser refuses it; the store ignores it); an unknown system flag
 is ``BAD``. Messages expunged by
