@@ -86,6 +86,7 @@ def test_view_fetch_response_form() -> None:
     assert encode_response(only.fetch_response(20, items)) == (  # type: ignore[arg-type]
         b"* 20 UIDFETCH (FLAGS (\\Seen))\r\n")
     assert plain.fetch_response(25, items) is None
+    assert only.fetch_response(25, items) is None
 
 
 def test_view_unsolicited_updates_carry_no_message_numbers() -> None:

@@ -151,10 +151,10 @@ class MailboxView:
         """The FETCH response of message ``uid`` with ``items`` (alternating names and
         values): ``* n FETCH (...)``, or ``* uid UIDFETCH (...)`` under UIDONLY (RFC 9586
         3.3); None when the client does not know the message."""
-        if self.uidonly:
-            return uid_fetch(uid, items)
         msn = self.msn_of(uid)
-        return fetch(msn, items) if msn is not None else None
+        if msn is None:
+            return None
+        return uid_fetch(uid, items) if self.uidonly else fetch(msn, items)
 
     # -- the FLAGS list ----------------------------------------------------------------------
 
