@@ -11,7 +11,9 @@ Contract (stable; the message handlers of the other engineer build on it):
 * ``ctx.rev2`` (ENABLE IMAP4rev2), ``ctx.utf8`` (IMAP4rev2 or UTF8=ACCEPT: names go out as
   UTF-8, ``ctx.mailbox_name`` encodes one), ``ctx.condstore`` (CONDSTORE is on: MODSEQ goes
   with every FETCH; ``ctx.enable_condstore()`` turns it on, RFC 7162 3.1), ``ctx.qresync``
-  (ENABLE QRESYNC: expunges go out as VANISHED, RFC 7162 3.2.10).
+  (ENABLE QRESYNC: expunges go out as VANISHED, RFC 7162 3.2.10), ``ctx.uidonly`` (ENABLE
+  UIDONLY: no message numbers either way; the session refuses numbered commands with
+  ``uidonly.refusal`` and the view renders UIDFETCH and VANISHED, RFC 9586).
 * ``ctx.origin``: the opaque token to pass as ``origin=`` to every store mutation, so the
   view can tell this session's own changes from others' (see imap/view.py).
 * ``await ctx.updates(allow_expunge=...)``: drain the store events into the view and return the
@@ -130,6 +132,7 @@ class HandlerContext:
         self.utf8 = False
         self.condstore = False
         self.qresync = False
+        self.uidonly = False
         self.enabled: set[str] = set()  # ENABLEd extensions, upper-cased (RFC 5161)
         self.origin = object()
         self.log = log
@@ -200,7 +203,7 @@ class HandlerContext:
             self.events.close()
         self.events = None
         self.user = None
-        self.rev2 = self.utf8 = self.condstore = False
+        self.rev2 = self.utf8 = self.condstore = self.qresync = self.uidonly = False
         self.enabled = set()
 
     def mailbox_name(self, name: str) -> str:
