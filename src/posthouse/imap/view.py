@@ -47,6 +47,7 @@ from posthouse.imap.responses import (
     Untagged,
     UntaggedStatus,
     Value,
+    atom,
     exists,
     expunge,
     fetch,
@@ -132,6 +133,21 @@ class MailboxView:
             return i + 1
         return None
 
+    def msns_of(self, uids: Sequence[int]) -> list[int | None]:
+        """``msn_of`` for each of ascending ``uids``, in one pass over the view."""
+        known, lo = self._uids, 0
+        out: list[int | None] = []
+        count = len(known)
+        for uid in uids:
+            i = bisect.bisect_left(known, uid, lo)
+            if i < count and known[i] == uid:
+                out.append(i + 1)
+                lo = i + 1
+            else:
+                out.append(None)
+                lo = i
+        return out
+
     def is_expunged(self, uid: int) -> bool:
         """Whether ``uid`` is gone from the store but its EXPUNGE is still pending."""
         return uid in self._gone
@@ -142,10 +158,9 @@ class MailboxView:
 
     def client_flags(self, uid: int, flags: Iterable[str]) -> list[Value]:
         """``flags`` as the FETCH FLAGS value for this session (adds \\Recent in rev1)."""
-        names = set(flags)
         if not self.rev2 and uid in self._recent:
-            names.add(RECENT)
-        return [Atom(f) for f in sorted(names)]
+            return [atom(f) for f in sorted({*flags, RECENT})]
+        return [atom(f) for f in sorted(set(flags))]
 
     def fetch_response(self, uid: int, items: Sequence[Value]) -> Untagged | None:
         """The FETCH response of message ``uid`` with ``items`` (alternating names and

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from posthouse.imap import commands as c
 from posthouse.imap.fetchitems import Attr
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk
 from posthouse.imap.handlers.msg_fetchitems import (
     Body,
     FetchPlan,
@@ -168,12 +169,17 @@ async def handle_fetch(
         modseq=cmd.changedsince is not None or ctx.condstore,
     )
     step = batch_size(plan)
+    bulk = is_bulk(plan)
     missing = 0
     for start in range(0, len(uids), step):
         metas, seen_now, gone = await _batch(
             ctx, selected, plan, uids[start : start + step], cmd.changedsince
         )
         missing += gone
+        if bulk:
+            for response in bulk_responses(selected.view, plan, metas):
+                yield response
+            continue
         for group in blob_groups(metas) if plan.blob else (metas,):
             blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
             for meta in group:
