@@ -47,7 +47,7 @@ def test_import_failure_is_per_message(runner: StoreRunner) -> None:
             ImportedMessage(message("b"), uid=4),  # below uidnext now: refused alone
             ImportedMessage(message("c"), uid=6),
         ])
-        assert got[0] == 5 and got[2] == 6
+        assert (got[0], got[2]) == (5, 6)
         assert isinstance(got[1], UidNotAvailable)
         assert [u.uid for u in await store.uid_list(inbox)] == [5, 6]
         assert (await store.mailbox_counts(inbox)).uidnext == 7

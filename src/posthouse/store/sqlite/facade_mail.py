@@ -7,6 +7,7 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 
+from posthouse.store.errors import StoreError
 from posthouse.store.models import (
     DeliveryTarget,
     ExpungedSince,
@@ -19,7 +20,6 @@ from posthouse.store.models import (
     StoredMessage,
     UidFlags,
 )
-from posthouse.store.errors import StoreError
 from posthouse.store.sqlite import (
     blobrefs,
     counters,
