@@ -233,7 +233,7 @@ def list_files(folder: Path, keywords: dict[int, str]) -> tuple[list[MaildirFile
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue
-            if not entry.is_file():
+            if entry.is_dir():  # a dangling link stays: reading it reports why it fails
                 problems.append(Problem(entry.path, "not a regular file: skipped"))
                 continue
             flags, bad = parse_info(entry.name, keywords) if sub == "cur" else (frozenset(), [])
