@@ -105,7 +105,7 @@ def test_mbox_round_trip_both_formats(ann: ServerThread, tmp_path: Path,
     client = _imap(ann)
     ((data, _),) = _fetch_all(client, "Old")
     assert data == b"Subject: o\r\n\r\nFrom a\r\n>>From b\r\n"
-    typ, internal = client.uid("FETCH", "1", "(INTERNALDATE)")
+    _typ, internal = client.uid("FETCH", "1", "(INTERNALDATE)")
     assert b'" 5-Mar-2024 09:00:00 +0000"' in internal[0]  # from the From_ line
     client.logout()
 

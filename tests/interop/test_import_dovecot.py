@@ -150,10 +150,10 @@ def test_dovecot_maildir_keeps_uids_flags_and_mbsync_state(
     client.login(ANN, PASSWORD)
     for name, (validity, uidnext, flags) in before.items():
         assert _state(client, _mutf7(name)) == (validity, uidnext, flags), name
-    typ, subs = client.lsub('""', "*")
+    _typ, subs = client.lsub('""', "*")
     assert any(b'"Work"' in s or b" Work" in s for s in subs if isinstance(s, bytes)), subs
     client.select("INBOX")
-    typ, body = client.uid("FETCH", "1", "(BODY.PEEK[])")
+    _typ, body = client.uid("FETCH", "1", "(BODY.PEEK[])")
     assert isinstance(body[0], tuple)
     assert body[0][1] == _message(1, "INBOX")  # byte for byte, CRLF as served
     client.logout()
