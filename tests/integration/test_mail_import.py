@@ -90,6 +90,11 @@ def test_mbox_round_trip_both_formats(ann: ServerThread, tmp_path: Path,
     client = _imap(ann)
     assert _fetch_all(client, "Copy") == original["INBOX"]
     assert _fetch_all(client, "Copy/Lists/Python") == original["Lists/Python"]
+    # parsed as any delivery is (ENVELOPE, SEARCH), though another process imported them
+    client.select("Copy")
+    assert client.uid("SEARCH", "SUBJECT", "m2")[1] == [b"2"]
+    _typ, env = client.uid("FETCH", "1", "(ENVELOPE)")
+    assert b'"m1"' in env[0]
     client.logout()
     # the same again: nothing new
     code, out, _ = _run(capsys, "import", "mbox", ANN, str(tmp_path / "out"), "--mailbox",

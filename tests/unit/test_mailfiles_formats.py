@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -70,10 +71,20 @@ def test_mboxrd_quoting_is_exact_and_mboxo_is_not() -> None:
     written = mbox.format_message(body, {"\\Seen", "\\Answered", "$k"}, when, "x@y")
     assert written.startswith(b"From x@y Tue Jan  2 03:04:05 2024\n")
     assert b"\n>From a\n>>From b\n>>>From c\n" in written
-    (rd,) = mbox.split_messages(written, "mboxrd")
+    (rd,) = mbox.split_messages(io.BytesIO(written), "mboxrd")
     assert rd.data == body.replace(b"\r\n", b"\n")
     assert rd.flags == {"\\Seen", "\\Answered", "$k"}
-    (o,) = mbox.split_messages(written, "mboxo")
+    (o,) = mbox.split_messages(io.BytesIO(written), "mboxo")
     assert o.data == b"Subject: q\n\nFrom a\n>>From b\n>>>From c\n"
     with pytest.raises(ValueError, match="unknown mbox format"):
-        list(mbox.split_messages(written, "mboxcl2"))
+        list(mbox.split_messages(io.BytesIO(written), "mboxcl2"))
+
+
+def test_split_needs_a_dated_from_line_or_a_header_after_it() -> None:
+    content = (b"junk\n\nFrom a@b Tue Mar  5 09:00:00 2024\nSubject: 1\n\nFrom here\nx\n\n"
+               b"From broken\nSubject: 2\n\ny\n")
+    got = list(mbox.split_messages(io.BytesIO(content)))
+    assert [(m.number, m.line) for m in got] == [(0, 1), (1, 3), (2, 9)]
+    assert got[1].data == b"Subject: 1\n\nFrom here\nx\n"
+    assert got[2].date is None
+    assert got[2].problem is not None

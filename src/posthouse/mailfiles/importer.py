@@ -13,13 +13,14 @@ Thunderbird) stay valid (RFC 9051 2.3.1.1: same UIDVALIDITY, same uid, same mess
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from posthouse.mailfiles import maildir, mbox
 from posthouse.mailfiles.flagmap import Problem, to_crlf
@@ -59,10 +60,11 @@ class TransferReport:
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """One message to import: where it comes from, how to read it, its flags and dates."""
+    """One message to import: where it comes from, its bytes (or how to read them), its
+    flags, internal date and the uid it keeps (None: a new one)."""
 
     where: str
-    load: Callable[[], bytes]
+    data: bytes | Callable[[], bytes]
     flags: frozenset[str]
     date: datetime
     uid: int | None = None
@@ -93,18 +95,20 @@ class MailImporter:
             self.note(where, f"mailbox {name!r} cannot be used ({exc}): its messages skipped")
             return None
 
-    async def fill(self, box: Mailbox, messages: Sequence[Incoming], *,
+    async def fill(self, box: Mailbox, chunks: AsyncIterator[list[Incoming]], *,
                    uidlist: maildir.UidList | None = None, where: str = "") -> None:
-        """Import ``messages`` (in uid order where they have uids) into ``box``."""
+        """Import the messages (in uid order where they have uids) into ``box``."""
         self.report.mailboxes += 1
         keep = uidlist is not None and await self._adopt(box, uidlist, where)
         present = await self._present(box)
         floor = (await self.store.mailbox_counts(box.id)).uidnext
         batch: list[tuple[Incoming, ImportedMessage]] = []
         batch_bytes = 0
-        for item in messages:
+        async for item in _each(chunks):
             try:
-                data = to_crlf(await asyncio.to_thread(item.load))
+                raw = item.data if isinstance(item.data, bytes) else (
+                    await asyncio.to_thread(item.data))
+                data = to_crlf(raw)
             except OSError as exc:
                 self.note(item.where, f"unreadable ({exc.strerror or exc}): skipped")
                 self.sink.advance(1, 0)
@@ -159,14 +163,21 @@ class MailImporter:
             self.sink.advance(1, size)
 
 
+async def _each(chunks: AsyncIterator[list[Incoming]]) -> AsyncIterator[Incoming]:
+    async for chunk in chunks:
+        for item in chunk:
+            yield item
+
+
+async def _chunked(items: Sequence[Incoming]) -> AsyncIterator[list[Incoming]]:
+    for start in range(0, len(items), BATCH_MESSAGES):
+        yield list(items[start : start + BATCH_MESSAGES])
+
+
 def _prefixed(prefix: str | None, name: str) -> str:
     if prefix is None:
         return name
     return prefix if name == INBOX else f"{prefix}/{name}"
-
-
-def _reader(path: Path) -> Callable[[], bytes]:
-    return path.read_bytes
 
 
 def _mtime(path: Path) -> datetime:
@@ -197,7 +208,7 @@ async def import_maildir(store: Store, user: User, root: Path, sink: ProgressSin
         if box is None:
             sink.advance(len(incoming), 0)
             continue
-        await job.fill(box, incoming, uidlist=uidlist, where=str(folder.path))
+        await job.fill(box, _chunked(incoming), uidlist=uidlist, where=str(folder.path))
     for name in maildir.read_subscriptions(root):
         try:
             await store.set_subscribed(user.id, _prefixed(prefix, name), True)
@@ -211,7 +222,7 @@ def _maildir_order(files: Iterable[maildir.MaildirFile],
     """Messages with a uid first, in uid order; then the rest by file name (time order)."""
     known = uidlist.uids if uidlist is not None else {}
     incoming = [
-        Incoming(str(f.path), _reader(f.path), f.flags, _mtime(f.path), known.get(f.base))
+        Incoming(str(f.path), f.path.read_bytes, f.flags, _mtime(f.path), known.get(f.base))
         for f in files
     ]
     return sorted(incoming, key=lambda m: (m.uid is None, m.uid or 0, m.where))
@@ -220,17 +231,36 @@ def _maildir_order(files: Iterable[maildir.MaildirFile],
 async def import_mbox(store: Store, user: User, path: Path, sink: ProgressSink, *,
                       mailbox: str | None = None, fmt: str = "mboxrd") -> TransferReport:
     """One mbox file into ``mailbox`` (default INBOX), or a directory of them (Thunderbird's
-    layout: ``A.sbd/B`` is mailbox ``A/B``) under ``mailbox``."""
+    layout: ``A.sbd/B`` is mailbox ``A/B``) under ``mailbox``. Files are read as they are
+    imported, a batch at a time, never whole."""
     job = MailImporter(store, user, sink)
     for file, name in _mbox_targets(path, mailbox):
         try:
-            content = await asyncio.to_thread(file.read_bytes)
+            handle = await asyncio.to_thread(file.open, "rb")
         except OSError as exc:
             job.note(str(file), f"unreadable ({exc.strerror or exc}): skipped")
             continue
-        fallback = _mtime(file)
+        with handle:
+            box = await job.mailbox(name, str(file))
+            if box is not None:
+                await job.fill(box, _mbox_chunks(job, file, handle, fmt))
+    return job.report
+
+
+async def _mbox_chunks(job: MailImporter, file: Path, handle: BinaryIO,
+                       fmt: str) -> AsyncIterator[list[Incoming]]:
+    fallback = _mtime(file)
+    messages = mbox.split_messages(handle, fmt)
+    while True:
+        try:
+            chunk = await asyncio.to_thread(_take, messages, BATCH_MESSAGES)
+        except OSError as exc:
+            job.note(str(file), f"read failed ({exc.strerror or exc}): the rest skipped")
+            return
+        if not chunk:
+            return
         incoming: list[Incoming] = []
-        for message in mbox.split_messages(content, fmt):
+        for message in chunk:
             where = f"{file}: message {message.number} (line {message.line})"
             if message.problem and (message.number == 0 or not message.data.strip()):
                 job.note(where, message.problem)
@@ -238,24 +268,19 @@ async def import_mbox(store: Store, user: User, path: Path, sink: ProgressSink, 
             date = message.date or mbox.header_date(message.data) or fallback
             if message.problem:
                 job.note(where, f"{message.problem}; imported with internal date {date:%c %z}")
-            incoming.append(Incoming(where, _constant(message.data), message.flags, date))
-        sink.add_total(len(incoming))
-        box = await job.mailbox(name, str(file))
-        if box is None:
-            sink.advance(len(incoming), 0)
-            continue
-        await job.fill(box, incoming)
-    return job.report
+            incoming.append(Incoming(where, message.data, message.flags, date))
+        job.sink.add_total(len(incoming))
+        yield incoming
+
+
+def _take(messages: Iterator[mbox.MboxMessage], count: int) -> list[mbox.MboxMessage]:
+    return list(itertools.islice(messages, count))
 
 
 def _mbox_targets(path: Path, mailbox: str | None) -> list[tuple[Path, str]]:
     if path.is_file():
         return [(path, mailbox or INBOX)]
     return [(file, _prefixed(mailbox, name)) for file, name in _mbox_tree(path)]
-
-
-def _constant(data: bytes) -> Callable[[], bytes]:
-    return lambda: data
 
 
 def _mbox_tree(root: Path) -> list[tuple[Path, str]]:

@@ -52,41 +52,46 @@ class MboxMessage:
     problem: str | None = None
 
 
-def split_messages(content: bytes, fmt: str = "mboxrd") -> Iterator[MboxMessage]:
-    """Every message of an mbox in order. Text before the first From_ line comes out as a
-    message with a problem (the caller reports it; it is not mail)."""
+def split_messages(lines: Iterable[bytes], fmt: str = "mboxrd") -> Iterator[MboxMessage]:
+    """Every message of an mbox in order, from its lines (a file opened in binary mode: read
+    as it goes, never whole). Text before the first From_ line comes out as message 0 with a
+    problem (the caller reports it; it is not mail)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown mbox format {fmt!r}")
-    lines = content.splitlines(keepends=True)
-    start = 0
-    number = 0
+    source = iter(lines)
+    current: list[bytes] = []
+    start = number = 0
     prev_blank = True
-    for index, line in enumerate(lines):
-        if line.startswith(b"From ") and prev_blank and _starts_message(lines, index):
-            if index > start:
-                yield _message(lines, start, index, number, fmt)
+    line = next(source, None)
+    index = 0
+    while line is not None:
+        following = next(source, None)  # one line of lookahead: see _starts_message
+        if line.startswith(b"From ") and prev_blank and _starts_message(line, following):
+            if current:
+                yield _message(current, start, number, fmt)
             number += 1
-            start = index
+            current, start = [], index
+        current.append(line)
         prev_blank = line in (b"\n", b"\r\n")
-    if start < len(lines):
-        yield _message(lines, start, len(lines), number, fmt)
+        line, index = following, index + 1
+    if current:
+        yield _message(current, start, number, fmt)
 
 
-def _starts_message(lines: list[bytes], index: int) -> bool:
+def _starts_message(line: bytes, following: bytes | None) -> bool:
     """A From_ line with a date, or (a broken one) followed by a header line. Else it is an
     mboxo writer's unquoted body line, and stays text."""
-    if from_line_date(lines[index].decode("latin-1").rstrip("\r\n")) is not None:
+    if from_line_date(line.decode("latin-1").rstrip("\r\n")) is not None:
         return True
-    following = lines[index + 1] if index + 1 < len(lines) else b""
-    return _HEADER_LINE.match(following) is not None
+    return following is not None and _HEADER_LINE.match(following) is not None
 
 
-def _message(lines: list[bytes], start: int, end: int, number: int, fmt: str) -> MboxMessage:
+def _message(lines: list[bytes], start: int, number: int, fmt: str) -> MboxMessage:
     if number == 0:
         return MboxMessage(0, start + 1, b"", frozenset(), None,
                            "text before the first From_ line: skipped (not an mbox message)")
-    from_line = lines[start].decode("latin-1").rstrip("\r\n")
-    body = b"".join(lines[start + 1 : end]).replace(b"\r\n", b"\n")
+    from_line = lines[0].decode("latin-1").rstrip("\r\n")
+    body = b"".join(lines[1:]).replace(b"\r\n", b"\n")
     if body.endswith(b"\n\n"):
         body = body[:-1]  # the empty line that separates messages
     body = _QUOTED[fmt].sub(rb"\1", body)

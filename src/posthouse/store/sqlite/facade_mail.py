@@ -193,6 +193,7 @@ class MessagesFacade(StoreCore):
                 results.append((await entry)[1])
             except StoreError as exc:
                 results.append(exc)
+        await self._summaries_filed()  # an import tool may close the store right after
         return results
 
     async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
