@@ -154,6 +154,15 @@ def test_export_maildir_and_import_it_back(ann: ServerThread, tmp_path: Path,
     assert any(b"&AMQ-rger" in s for s in subs if isinstance(s, bytes))
     bob.logout()
 
+    # --mailbox: the whole tree below one mailbox (INBOX becomes that mailbox)
+    code, out, err = _run(capsys, "import", "maildir", ANN, str(dest), "--mailbox", "Restored",
+                          *_data(ann))
+    assert code == 0, err
+    client = _imap(ann)
+    assert _fetch_all(client, "Restored") == original
+    assert len(_fetch_all(client, "Restored/&AMQ-rger")) == 1
+    client.logout()
+
 
 def test_broken_inputs_are_named_and_the_rest_imported(
     ann: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -264,3 +273,14 @@ def test_user_export_import_rebuilds_a_server(
     assert "nothing imported" in err
     with ServerThread(make_config(fresh)) as other:
         assert other.call(other.store.get_user("new@example.test")) is None
+
+    # a malformed file is refused with the entry named
+    dump.write_text(json.dumps({"format": "posthouse-accounts", "version": 1,
+                                "users": [{"address": "x@example.test"}]}))
+    code, _, err = _run(capsys, "user", "import", str(dump), "--data-dir", str(fresh))
+    assert code == 1
+    assert "users entry 1: 'password_hash' missing" in err
+    dump.write_text("[1, 2")
+    code, _, err = _run(capsys, "user", "import", str(dump), "--data-dir", str(fresh))
+    assert code == 1
+    assert "cannot read" in err

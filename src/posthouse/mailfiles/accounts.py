@@ -17,6 +17,12 @@ from posthouse.store.api import Store
 FORMAT = "posthouse-accounts"
 VERSION = 1
 _SERVER = 0  # mailbox_id and owner of the server's /shared/ entries
+_REQUIRED: dict[str, dict[str, type]] = {
+    "domains": {"name": str},
+    "users": {"address": str, "password_hash": str},
+    "aliases": {"address": str, "targets": list},
+    "server_metadata": {"name": str, "value": str},
+}
 
 
 class AccountsFileError(ValueError):
@@ -59,9 +65,15 @@ def _check(data: Any) -> dict[str, Any]:
         raise AccountsFileError(f"not a {FORMAT} file")
     if data.get("version") != VERSION:
         raise AccountsFileError(f"version {data.get('version')!r} is not {VERSION}")
-    for key in ("domains", "users", "aliases", "server_metadata"):
-        if not isinstance(data.get(key, []), list):
+    for key, fields in _REQUIRED.items():
+        entries = data.get(key, [])
+        if not isinstance(entries, list):
             raise AccountsFileError(f"{key!r} is not a list")
+        for number, entry in enumerate(entries, 1):
+            for name, kind in fields.items():
+                if not isinstance(entry, dict) or not isinstance(entry.get(name), kind):
+                    raise AccountsFileError(f"{key} entry {number}: {name!r} missing or not "
+                                            f"a {kind.__name__}")
     return data
 
 
@@ -100,10 +112,7 @@ async def _conflicts(store: Store, data: dict[str, Any]) -> list[str]:
 async def import_accounts(store: Store, raw: Any) -> AccountsImported:
     """Create what the file has and this store lacks (AccountConflict: nothing changed)."""
     data = _check(raw)
-    try:
-        conflicts = await _conflicts(store, data)
-    except (KeyError, TypeError) as exc:
-        raise AccountsFileError(f"an entry lacks {exc}") from None
+    conflicts = await _conflicts(store, data)
     if conflicts:
         raise AccountConflict(conflicts)
     done = AccountsImported({"domains": 0, "users": 0, "aliases": 0, "catch-alls": 0,

@@ -57,6 +57,11 @@ async def export_maildir(store: Store, user: User, root: Path,
     boxes = await store.list_mailboxes(user.id)
     sink.add_total(await _count(store, boxes))
     for box in boxes:
+        if "." in box.name:  # Maildir++ has no escape for it (Dovecot's default layout)
+            problem = Problem(box.name, "a '.' in a Maildir++ folder name separates "
+                              "hierarchy levels: Dovecot will show it split there")
+            report.problems.append(problem)
+            sink.problem(problem)
         folder = root if box.name == INBOX else root / maildir.folder_dirname(box.name)
         for sub in ("cur", "new", "tmp"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
