@@ -138,6 +138,8 @@ def header_date(data: bytes) -> datetime | None:
 
 def _take_flag_headers(body: bytes) -> tuple[bytes, frozenset[str]]:
     """Read and remove the mbox flag headers (top level only)."""
+    if body.startswith(b"\n"):
+        return body, frozenset()  # an empty header section: nothing to read
     head, sep, rest = body.partition(b"\n\n")
     lines = (head + b"\n").splitlines(keepends=True) if sep else body.splitlines(keepends=True)
     tail = b"\n" + rest if sep else b""
@@ -172,9 +174,12 @@ def format_message(data: bytes, flags: Iterable[str], date: datetime,
     text = data.replace(b"\r\n", b"\n")
     if not text.endswith(b"\n"):
         text += b"\n"
-    head, sep, rest = text.partition(b"\n\n")
-    if not sep:
-        head, rest = text.rstrip(b"\n"), b""
+    if text.startswith(b"\n"):  # an empty header section: the body follows at once
+        head, rest = b"", text[1:]
+    else:
+        head, sep, rest = text.partition(b"\n\n")
+        if not sep:
+            head, rest = text.rstrip(b"\n"), b""
     flag_set = set(flags)
     extra = [b"Status: " + (b"RO" if SEEN in flag_set else b"O")]
     x_status = "".join(sorted(_X_LETTERS[f] for f in flag_set if f in _X_LETTERS))
