@@ -10,6 +10,7 @@ serves, and then everything is checked over real IMAP sockets on posthouse.
 from __future__ import annotations
 
 import imaplib
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from posthouse.cli.main import main
 from posthouse.config import tls_paths
 from posthouse.imap.utf7 import encode
-from tests.support.peers import LOOPBACK, DovecotPeer, free_port, scratch_dir
+from tests.support.peers import LOOPBACK, DovecotPeer, free_port, mail_owner, scratch_dir
 from tests.support.server import PASSWORD, ServerThread
 
 pytestmark = [
@@ -178,3 +179,48 @@ def test_dovecot_maildir_keeps_uids_flags_and_mbsync_state(
     new = _near_files(home) - synced
     assert len(new) == 1
     assert next(iter(new)).startswith("Work/")
+
+
+def test_dovecot_reads_a_maildir_export(
+    lab: Path, server: ServerThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """posthouse's export is Dovecot's own Maildir: same UIDVALIDITY, uids, flags, keywords,
+    subscriptions and bytes, over Dovecot's IMAP."""
+    server.add_user(ANN)
+    client = imaplib.IMAP4_SSL(LOOPBACK, server.port("imaps"), ssl_context=server.client_tls())
+    client.login(ANN, PASSWORD)
+    for folder in FOLDERS.values():
+        if folder != "INBOX":
+            client.create(_mutf7(folder))
+    client.subscribe("Work")
+    for n, folder in enumerate(FOLDERS.values()):
+        for i in range(1, 4 + n):
+            client.append(_mutf7(folder), r"(\Seen $label1)" if i == 2 else "", None,
+                          _message(i, folder))
+        client.select(_mutf7(folder))
+        client.uid("STORE", "1", "+FLAGS", r"(\Flagged \Answered NonJunk)")
+        client.uid("STORE", "3", "+FLAGS", r"(\Deleted)")
+        client.expunge()
+    ours = {name: _state(client, _mutf7(name)) for name in FOLDERS.values()}
+    client.logout()
+
+    dovecot = DovecotPeer(lab / "dovecot", imap_port=free_port(), pop3_port=free_port(),
+                          users={ANN: DOVECOT_PASSWORD})
+    dest = dovecot.maildir(ANN)
+    code = main(["export", "maildir", ANN, str(dest), "--data-dir", str(server.cfg.data_path)])
+    assert code == 0, capsys.readouterr().err
+    owner = mail_owner()
+    for path in [dest.parent.parent, dest.parent, dest, *dest.rglob("*")]:
+        os.chown(path, owner.uid, owner.gid)
+    with dovecot:
+        imap = imaplib.IMAP4(LOOPBACK, dovecot.imap_port)
+        imap.login(ANN, DOVECOT_PASSWORD)
+        for folder, name in FOLDERS.items():
+            assert _state(imap, _mutf7(folder)) == ours[name], name
+        _typ, subs = imap.lsub('""', "*")
+        assert [s for s in subs if isinstance(s, bytes) and s.endswith(b"Work")], subs
+        imap.select("INBOX")
+        _typ, body = imap.uid("FETCH", "2", "(BODY.PEEK[])")
+        assert isinstance(body[0], tuple)
+        assert body[0][1] == _message(2, "INBOX")
+        imap.logout()
