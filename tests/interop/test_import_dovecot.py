@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,22 +74,28 @@ def _mutf7(name: str) -> str:
     return '"' + encode(name) + '"'
 
 
-def _state(imap: imaplib.IMAP4, folder: str) -> tuple[int, int, dict[int, frozenset[str]]]:
-    """UIDVALIDITY, UIDNEXT and uid -> flags of one folder."""
+def _state(imap: imaplib.IMAP4, folder: str
+           ) -> tuple[int, int, dict[int, tuple[frozenset[str], float]]]:
+    """UIDVALIDITY, UIDNEXT and uid -> (flags, INTERNALDATE as a timestamp) of one folder."""
     typ, data = imap.status(folder, "(UIDVALIDITY UIDNEXT)")
     assert typ == "OK", data
     text = data[0].decode()
     validity = int(re.search(r"UIDVALIDITY (\d+)", text)[1])  # type: ignore[index]
     uidnext = int(re.search(r"UIDNEXT (\d+)", text)[1])  # type: ignore[index]
     assert imap.select(folder, readonly=True)[0] == "OK"
-    typ, rows = imap.uid("FETCH", "1:*", "(FLAGS)")
-    flags: dict[int, frozenset[str]] = {}
+    _typ, rows = imap.uid("FETCH", "1:*", "(FLAGS INTERNALDATE)")
+    flags: dict[int, tuple[frozenset[str], float]] = {}
     for row in rows:
         if not isinstance(row, bytes):
             continue
-        m = re.search(rb"UID (\d+) FLAGS \(([^)]*)\)", row)
-        assert m is not None, row
-        flags[int(m[1])] = frozenset(m[2].decode().split()) - {"\\Recent"}
+        uid = re.search(rb"UID (\d+)", row)
+        found = re.search(rb"FLAGS \(([^)]*)\)", row)
+        when = imaplib.Internaldate2tuple(row)
+        assert uid is not None, row
+        assert found is not None, row
+        assert when is not None, row
+        names = frozenset(found[1].decode().split()) - {"\\Recent"}
+        flags[int(uid[1])] = (names, time.mktime(when))
     return validity, uidnext, flags
 
 
