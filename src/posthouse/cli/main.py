@@ -12,6 +12,8 @@ from posthouse.cli import (
     alias,
     dns,
     domain,
+    exporting,
+    importing,
     init,
     metadata,
     queue,
@@ -35,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="posthouse: a complete mail server (SMTP, submission, IMAP, POP3, queue).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata):
+    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata,
+                   importing, exporting):
         module.register(sub)
     return parser
 

@@ -192,6 +192,11 @@ class StoreCore:
     async def _write_message(
         self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]
     ) -> T:
+        return await self._enqueue_message(fn, blob, fresh)
+
+    def _enqueue_message(
+        self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]
+    ) -> asyncio.Future[T]:
         """Run a job that stores ``blob``; without a summary, parse it after the commit.
 
         The parse starts as the job's COMMIT does (the writer's before_commit): on the event
@@ -212,8 +217,8 @@ class StoreCore:
                 if pending is not None:
                     self._summary_jobs.add(pending)
                     pending.add_done_callback(self._summary_jobs.discard)
-        return await self._writer.enqueue(fn, publish=self.hub.publish, fresh_blobs=fresh,
-                                          before_commit=before_commit)
+        return self._writer.enqueue(fn, publish=self.hub.publish, fresh_blobs=fresh,
+                                    before_commit=before_commit)
 
     async def _parse_and_file(self, blob: messages.BlobIn) -> None:
         """A large message's parse, in a worker thread, then its summary filed."""
