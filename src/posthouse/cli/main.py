@@ -12,6 +12,7 @@ from posthouse.cli import (
     alias,
     dns,
     domain,
+    import_imap,
     init,
     metadata,
     queue,
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata):
         module.register(sub)
+    import_imap.register_imap(import_imap.import_group(sub))  # `import imap`
     return parser
 
 
