@@ -16,7 +16,6 @@ import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from posthouse.imap import utf7
 from tests.support.peers import DovecotPeer, mail_owner, sample_message
@@ -192,7 +191,8 @@ def snapshot(client: imaplib.IMAP4) -> Snapshot:
             head, body = part
             flags = re.search(rb"FLAGS \(([^)]*)\)", head)
             date = re.search(rb'INTERNALDATE "([^"]+)"', head)
-            assert flags is not None and date is not None, head
+            assert flags is not None, head
+            assert date is not None, head
             flagset = frozenset(f for f in flags.group(1).decode().split()
                                 if f.lower() != "\\recent")
             stamp = imaplib.Internaldate2tuple(b'INTERNALDATE "' + date.group(1) + b'"')

@@ -81,6 +81,8 @@ class ImapSourceClient:
                 host, port, ssl=tls if security == "tls" else None,
                 server_hostname=host if security == "tls" else None, limit=MAX_LINE),
                 io_timeout)
+        except ssl.SSLCertVerificationError as exc:
+            raise SourceError(_untrusted(host, exc)) from None
         except ssl.SSLError as exc:
             raise SourceError(f"TLS with {host}:{port} failed: {exc.reason or exc}") from None
         except (OSError, TimeoutError) as exc:
@@ -113,6 +115,8 @@ class ImapSourceClient:
         try:
             await asyncio.wait_for(self._writer.start_tls(context, server_hostname=host),
                                    self._timeout)
+        except ssl.SSLCertVerificationError as exc:
+            raise SourceError(_untrusted(host, exc)) from None
         except ssl.SSLError as exc:
             raise SourceError(f"TLS with {host} failed: {exc.reason or exc}") from None
         self.capabilities = frozenset()  # RFC 9051 6.2.1: forget what was said before TLS
@@ -322,6 +326,11 @@ class ImapSourceClient:
             raise SourceDisconnected(f"connection lost: {exc}") from None
         raw = b"".join(parts)
         return raw[:-2] if raw.endswith(b"\r\n") else raw
+
+
+def _untrusted(host: str, exc: ssl.SSLCertVerificationError) -> str:
+    return (f"the certificate of {host} is not trusted ({exc.verify_message}): give its CA "
+            "with --cafile")
 
 
 def _tagged(raw: bytes, tag: bytes) -> Tagged | None:

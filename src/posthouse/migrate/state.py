@@ -82,7 +82,11 @@ class MigrationState:
                              f"(lock {lock.name})") from None
         self._lock = lock
         if self.path.exists():
-            self._load()
+            try:
+                self._load()
+            except StateError:
+                self.close()
+                raise
 
     def close(self) -> None:
         """Release the lock."""
