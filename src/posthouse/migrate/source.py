@@ -43,7 +43,7 @@ class SourceDisconnected(SourceError):
 
 
 @dataclass(frozen=True, slots=True)
-class Selected:
+class SourceFolderStatus:
     """What EXAMINE reported about a folder."""
 
     uidvalidity: int
@@ -52,7 +52,7 @@ class Selected:
 
 
 @dataclass(frozen=True, slots=True)
-class Tagged:
+class SourceCompletion:
     """A command's completion: OK, NO or BAD and its text."""
 
     status: str
@@ -185,7 +185,7 @@ class ImapSourceClient:
                     out.append(listed)
         return out
 
-    async def examine(self, raw_name: bytes) -> Selected:
+    async def examine(self, raw_name: bytes) -> SourceFolderStatus:
         """Open a folder read-only (RFC 9051 6.3.3)."""
         untagged: list[list[Value]] = []
         done = await self.command(b"EXAMINE " + _quote_bytes(raw_name), untagged=untagged,
@@ -203,7 +203,7 @@ class ImapSourceClient:
                 uidnext = int(arg)
         if uidvalidity is None:
             raise SourceError("EXAMINE gave no UIDVALIDITY")
-        return Selected(uidvalidity, uidnext, exists)
+        return SourceFolderStatus(uidvalidity, uidnext, exists)
 
     async def fetch(self, uid_set: bytes, items: bytes) -> AsyncIterator[FetchedItem]:
         """UID FETCH, one item per message as soon as its response is complete."""
@@ -242,7 +242,7 @@ class ImapSourceClient:
 
     async def command(self, cmd: bytes, *, check: bool = True,
                       untagged: list[list[Value]] | None = None,
-                      continuation: bytes | None = None) -> Tagged:
+                      continuation: bytes | None = None) -> SourceCompletion:
         """Send one command and read to its tagged completion; untagged data (tokenized,
         without "*") goes to ``untagged``, response codes to ``last_codes``. ``check``: a NO
         or BAD raises SourceError."""
@@ -333,7 +333,7 @@ def _untrusted(host: str, exc: ssl.SSLCertVerificationError) -> str:
             "with --cafile")
 
 
-def _tagged(raw: bytes, tag: bytes) -> Tagged | None:
+def _tagged(raw: bytes, tag: bytes) -> SourceCompletion | None:
     words = raw.split(b" ", 2)
     if words[0] != tag:
         if words[0].startswith(b"m") and words[0][1:].isdigit():
@@ -341,7 +341,7 @@ def _tagged(raw: bytes, tag: bytes) -> Tagged | None:
         raise SourceError(f"unexpected response: {raw[:80]!r}")
     if len(words) < 2 or words[1].upper() not in (b"OK", b"NO", b"BAD"):
         raise SourceError(f"bad completion: {raw[:80]!r}")
-    return Tagged(words[1].upper().decode("ascii"), words[2] if len(words) > 2 else b"")
+    return SourceCompletion(words[1].upper().decode("ascii"), words[2] if len(words) > 2 else b"")
 
 
 def _caps(words: Sequence[bytes]) -> frozenset[str]:
@@ -376,7 +376,7 @@ def _quote_bytes(data: bytes) -> bytes:
 __all__ = [
     "ImapSourceClient",
     "ResponseError",
-    "Selected",
     "SourceDisconnected",
     "SourceError",
+    "SourceFolderStatus",
 ]
