@@ -23,6 +23,7 @@ from posthouse.migrate.engine import (
     MigrationOptions,
     MigrationReport,
 )
+from posthouse.migrate.response import ResponseError
 from posthouse.migrate.source import ImapSourceClient, SourceError
 from posthouse.migrate.state import MigrationState, StateError
 
@@ -141,7 +142,7 @@ async def _run(args: argparse.Namespace) -> int:
             with _Progress() as progress:
                 report = await ImapMigration(store, user, state, connect, progress,
                                              options).run()
-        except SourceError as exc:
+        except (SourceError, ResponseError) as exc:
             raise CliError(f"{args.host}: {exc}") from None
         except StateError as exc:
             raise CliError(str(exc)) from None
@@ -156,6 +157,8 @@ def summary(host: str, report: MigrationReport) -> str:
     line = (f"import from {host}: {report.folders} folders, {report.copied} messages "
             f"copied, {report.skipped} skipped, {report.failed} failed, "
             f"{report.flags_updated} flag updates, {report.bytes / 1e6:.1f} MB")
+    if report.vanished:
+        line += f", {report.vanished} expunged on the source meanwhile"
     if report.aborted:
         line += f"; stopped: {report.aborted}"
     elif report.problems:

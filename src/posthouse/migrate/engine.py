@@ -31,7 +31,7 @@ from posthouse.migrate.folders import (
     plan_folders,
     select_folders,
 )
-from posthouse.migrate.response import FetchedItem
+from posthouse.migrate.response import FetchedItem, ResponseError
 from posthouse.migrate.source import ImapSourceClient, SourceDisconnected, SourceError
 from posthouse.migrate.state import FolderState, MigrationState
 from posthouse.store.api import Store
@@ -74,6 +74,7 @@ class MigrationReport:
     skipped: int = 0  # already here (copied before or matched)
     flags_updated: int = 0
     failed: int = 0
+    vanished: int = 0  # listed, then expunged on the source before they were read
     bytes: int = 0
     problems: list[str] = field(default_factory=list)
     aborted: str | None = None  # why the run stopped before the last folder
@@ -191,6 +192,9 @@ class ImapMigration:
         except SourceDisconnected as exc:
             await self._lost()
             self._problem(f"folder {plan.name}: {exc}")
+        except ResponseError as exc:  # where the next response starts is unknown now
+            await self._lost()
+            self._problem(f"folder {plan.name}: the source sent a malformed response: {exc}")
         except SourceError as exc:
             self._problem(f"folder {plan.name}: {exc}")
         finally:
@@ -234,8 +238,9 @@ class ImapMigration:
 
     async def _match(self, client: ImapSourceClient, plan: FolderPlan, mailbox: Mailbox,
                      folder: FolderState, missing: Sequence[int], *, above: int) -> None:
+        mapped = set(folder.uids.values())
         local = [r.uid for r in await self._store.uid_list(mailbox.id)
-                 if r.uid > above and r.uid not in set(folder.uids.values())]
+                 if r.uid > above and r.uid not in mapped]
         if not local:
             return
         keys: dict[tuple[str, int, int], list[int]] = {}
@@ -282,29 +287,32 @@ class ImapMigration:
         total = sum(listing[u].size or 0 for u in uids)
         self._progress.folder(plan.name, len(uids), total)
         for chunk in _chunks(uids, listing):
-            pending = list(chunk)
+            pending = list(chunk)  # ascending: the first is the one being read
             window: set[asyncio.Task[None]] = set()
             try:
                 async for item in client.fetch(_uid_set(chunk),
                                                b"UID FLAGS INTERNALDATE BODY.PEEK[]"):
-                    if item.uid in pending:
-                        pending.remove(item.uid)
-                    if item.body is None or item.internaldate is None:
-                        self._fail(plan, item.uid, "the source sent no body or no date", 0)
+                    if item.body is None or item.uid not in pending:
+                        continue  # an unsolicited FETCH (flags changed on the source)
+                    pending.remove(item.uid)
+                    if item.internaldate is None:
+                        self._fail(plan, item.uid, "the source sent no INTERNALDATE", 0)
                         continue
                     if len(window) >= WINDOW:
-                        _done, window = await asyncio.wait(
+                        done, window = await asyncio.wait(
                             window, return_when=asyncio.FIRST_COMPLETED)
+                        _raise_first(done)
                     window.add(asyncio.ensure_future(
                         self._append(plan, mailbox, folder, item)))
             except SourceDisconnected as exc:
                 await _drain(window)
-                where = f" uid {pending[0]}" if pending else ""
-                raise SourceDisconnected(f"uid{where[4:]}: {exc}; "
-                                         "the next run goes on from there") from None
+                where = f"uid {pending[0]}: " if pending else ""
+                raise SourceDisconnected(f"{where}{exc}; the next run goes on from there") \
+                    from None
             finally:
                 await _drain(window)
-            # uids asked for and not sent were expunged on the source meanwhile: not copied
+            # uids asked for and not sent were expunged on the source meanwhile
+            self._report.vanished += len(pending)
             if time.monotonic() - self._last_save > SAVE_EVERY:
                 self._state.save()
                 self._last_save = time.monotonic()
@@ -333,6 +341,14 @@ class ImapMigration:
         self._report.failed += 1
         self._problem(f"folder {plan.name} uid {uid}: {why}")
         self._progress.copied(size)
+
+
+def _raise_first(done: set[asyncio.Task[None]]) -> None:
+    """Raise the exception of a finished append (an _Abort), if one has one."""
+    for task in done:
+        exc = task.exception()
+        if exc is not None:
+            raise exc
 
 
 async def _drain(window: set[asyncio.Task[None]]) -> None:
