@@ -99,6 +99,14 @@ def test_tls_and_starttls_with_a_verified_certificate(server: ServerThread) -> N
     assert again.returncode == 0, again.stderr
     assert "0 messages copied, 12 skipped" in again.stdout
 
+    # the record lost: messages are matched by Message-ID, internal date and size
+    for path in (Path(server.cfg.server.data_dir) / "migrate").glob("imap-*.json"):
+        path.unlink()
+    matched = _import(server, "--port", port, "--cafile", str(cert), "--to", ANN)
+    assert matched.returncode == 0, matched.stderr
+    assert "0 messages copied, 12 skipped" in matched.stdout
+    assert _mail(server, ANN) == _mail(server, BOB)
+
 
 def test_bad_password_and_unknown_local_user(server: ServerThread) -> None:
     port = str(server.port("imaps"))
