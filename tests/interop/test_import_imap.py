@@ -235,3 +235,32 @@ def test_source_dropping_the_connection_mid_message(
     assert second.returncode == 0, second.stderr
     assert "3 messages copied" in _summary(second)
     assert_same_mail(dovecot, posthouse, total=total)
+
+
+def test_folder_filters_and_a_folder_that_cannot_be_opened(
+        dovecot: DovecotPeer, posthouse: ServerThread) -> None:
+    per_folder = 2
+    imap_source.fill_dovecot(dovecot, ANN, per_folder)
+    only = run_import(posthouse, dovecot.imap_port, "--folders", "Lists*", "INBOX",
+                      "--exclude", "Lists/debian")
+    assert only.returncode == 0, only.stderr
+    assert "3 folders, 6 messages copied" in _summary(only)
+    assert len(posthouse.inbox(ANN, "Lists/python-dev")) == 2
+    assert len(posthouse.inbox(ANN, "Lists")) == 2
+
+    locked = dovecot.maildir(ANN) / ".Receipts"
+    locked.chmod(0o000)  # Dovecot (not root) cannot read it: EXAMINE fails
+    try:
+        broken = run_import(posthouse, dovecot.imap_port)
+    finally:
+        locked.chmod(0o700)
+    assert broken.returncode == 1
+    lines = [ln for ln in broken.stderr.splitlines() if ln.startswith("posthouse: folder")]
+    assert len(lines) == 1, broken.stderr
+    assert lines[0].startswith("posthouse: folder Receipts: "), lines
+    total = per_folder * len(FOLDERS)
+    assert local_count(posthouse) == total - per_folder
+    fixed = run_import(posthouse, dovecot.imap_port)
+    assert fixed.returncode == 0, fixed.stderr
+    assert f"{per_folder} messages copied" in _summary(fixed)
+    assert_same_mail(dovecot, posthouse, total=total)
