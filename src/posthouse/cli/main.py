@@ -13,6 +13,7 @@ from posthouse.cli import (
     dns,
     domain,
     exporting,
+    import_imap,
     importing,
     init,
     metadata,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata,
                    importing, exporting):
         module.register(sub)
+    import_imap.register_imap(import_imap.import_group(sub))  # `import imap`
     return parser
 
 
