@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from posthouse.cli import (
     alias,
+    backup,
     dns,
     domain,
     init,
@@ -19,6 +20,7 @@ from posthouse.cli import (
     status,
     tlsrpt,
     user,
+    verify,
 )
 from posthouse.cli.common import CliError
 from posthouse.config import ConfigError
@@ -36,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata):
+        module.register(sub)
+    for module in (backup, verify):  # issue 17: backup, restore, verify
         module.register(sub)
     return parser
 
