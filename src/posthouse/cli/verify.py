@@ -28,16 +28,25 @@ def register(sub: Any) -> None:
     p.add_argument("--recover-to", metavar="ADDRESS",
                    help="the user whose 'Recovered' mailbox gets orphans "
                    "(default: a postmaster, else the first user)")
-    p.add_argument("--spare-blobs", type=Path, action="append", default=[], metavar="DIR",
-                   help="a blob directory with good copies (a backup repository's blobs/); "
-                   "repeatable")
+    p.add_argument("--spare-blobs", type=Path, action="append", default=[], metavar="BACKUP",
+                   help="where good copies of damaged blobs are: a backup repository (its "
+                   "blobs and its snapshots' databases) or a blob directory; repeatable")
     p.set_defaults(run=run_verify_cmd)
+
+
+def spare_sources(path: Path) -> list[Path]:
+    """A backup repository's blob directory and snapshot databases (newest first), or the
+    blob directory given."""
+    if not (path / "blobs").is_dir():
+        return [path]
+    snaps = sorted((path / "snapshots").glob("*/posthouse.sqlite3"), reverse=True)
+    return [path / "blobs", *snaps]
 
 
 def run_verify_cmd(args: argparse.Namespace) -> int:
     """Check (and repair); 0 when nothing is left to fix."""
     cfg = resolve_config(args)
-    spares = tuple(p / "blobs" if (p / "blobs").is_dir() else p for p in args.spare_blobs)
+    spares = tuple(s for p in args.spare_blobs for s in spare_sources(p))
     try:
         done = run_verify(cfg.data_path, repair=args.repair, now=datetime.now(UTC),
                           recover_to=args.recover_to, spares=spares, progress=terminal_bar)

@@ -37,6 +37,7 @@ from posthouse.store.sqlite.counters import mailbox_key
 from posthouse.store.sqlite.writer import WriteContext
 
 RECOVERED = "Recovered"
+_SPARE = "a good copy (--spare-blobs BACKUP)"
 Tick = Callable[[int], None]  # progress: this many more blobs checked
 
 
@@ -48,10 +49,13 @@ class Problem:
     where: str
     detail: str
     repairable: bool
+    needs: str = ""  # what the repair needs beyond the data dir
 
     def line(self) -> str:
         """One line for the operator."""
         fix = "repairable" if self.repairable else "NOT repairable"
+        if self.needs:
+            fix += f" with {self.needs}"
         return f"{self.kind}: {self.where}: {self.detail} ({fix})"
 
 
@@ -161,7 +165,8 @@ def _blob_problem(conn: sqlite3.Connection, root: Path, blob_id: str, size: int,
     where = f"blob {blob_id}"
     if inline:
         if data is None:
-            return Problem("blob-missing", where, "inline bytes missing", repairable=True)
+            return Problem("blob-missing", where, "inline bytes missing", repairable=True,
+                           needs=_SPARE)
         content = bytes(data)
     else:
         try:
@@ -170,10 +175,10 @@ def _blob_problem(conn: sqlite3.Connection, root: Path, blob_id: str, size: int,
             if online and _gone_since(conn, blob_id):
                 return None  # deleted after this snapshot was taken: not a problem
             return Problem("blob-missing", where, f"file {blobs.blob_path(root, blob_id)} "
-                           "is missing", repairable=True)
+                           "is missing", repairable=True, needs=_SPARE)
     if hashlib.sha256(content).hexdigest() != blob_id:
         return Problem("blob-corrupt", where, f"content does not hash to its id "
-                       f"({len(content)} bytes)", repairable=True)
+                       f"({len(content)} bytes)", repairable=True, needs=_SPARE)
     if len(content) != size:
         return Problem("blob-size", where, f"row says {size} bytes, content has "
                        f"{len(content)}", repairable=True)
@@ -401,14 +406,26 @@ def _repair_rows(ctx: WriteContext, found: Report, *, recover_to: str | None,
 
 
 def _spare_bytes(spares: Sequence[Path], blob_id: str) -> bytes | None:
-    for root in spares:
+    """A good copy of a blob: from a blob directory, or inline in a copied database (a
+    backup snapshot's posthouse.sqlite3)."""
+    for spare in spares:
         try:
-            data = blobs.read_blob_file(root, blob_id)
-        except OSError:
+            data = _spare_db(spare, blob_id) if spare.is_file() else (
+                blobs.read_blob_file(spare, blob_id))
+        except (OSError, sqlite3.Error):
             continue
-        if hashlib.sha256(data).hexdigest() == blob_id:
+        if data is not None and hashlib.sha256(data).hexdigest() == blob_id:
             return data
     return None
+
+
+def _spare_db(path: Path, blob_id: str) -> bytes | None:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT data FROM blob_data WHERE id = ?", (blob_id,)).fetchone()
+        return None if row is None else bytes(row[0])
+    finally:
+        conn.close()
 
 
 def _restore_blobs(ctx: WriteContext, problems: Sequence[Problem],
