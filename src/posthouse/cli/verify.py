@@ -52,6 +52,8 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
                           recover_to=args.recover_to, spares=spares, progress=terminal_bar)
     except VerifyRefused as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"verify {cfg.data_path}: {exc}") from None
     mode = "online (a server is running; read-only snapshot)" if done.online else "offline"
     print(f"verify {cfg.data_path}, {mode}: {done.found.messages} messages, "
           f"{done.found.blobs} blobs checked")
