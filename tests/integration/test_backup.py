@@ -12,12 +12,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
 
+from posthouse.maint.backup import run_backup
+from posthouse.store import blobs
 from posthouse.store.datalock import DataDirBusy
 from tests.support.server import DOMAIN, PASSWORD, ServerThread, make_config
 
@@ -158,6 +162,8 @@ def test_backup_under_traffic_restores_every_acknowledged_message(
         done = cli("restore", snap, target)
         assert done.returncode == 0, done.stderr
         assert (target.stat().st_mode & 0o777) == 0o700
+        checked = cli("verify", "--data-dir", target)
+        assert checked.returncode == 0, checked.stdout  # a consistent snapshot
         with ServerThread(make_config(target, allow_plaintext_on_loopback=True)) as restored:
             got = {user: all_messages(restored, user) for user in (ALICE, BOB)}
         before = [(u, m, d) for t, u, m, d in traffic.acked if t < since]
@@ -282,3 +288,82 @@ def test_a_second_server_on_the_same_data_dir_is_refused(srv: ServerThread) -> N
         second.loop.call_soon_threadsafe(second.loop.stop)
         second._thread.join(10)
         second.loop.close()
+
+
+def test_backup_while_messages_come_and_go(srv: ServerThread, tmp_path: Path) -> None:
+    """Blob files deleted during the backup (their messages expunged after the database was
+    copied) make it take the snapshot again; the result is whole and verifies clean."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        try:
+            imap = imap_login(srv, ALICE)
+            imap.select("INBOX")
+            n = 0
+            while not stop.is_set():
+                for _ in range(4):
+                    n += 1
+                    imap.append("INBOX", None, None, message(n, BIG)[1])
+                imap.store("1:*", "+FLAGS", r"(\Deleted)")
+                imap.expunge()
+            imap.logout()
+        except BaseException as exc:
+            errors.append(exc)
+
+    keep = [message(1000 + n, BIG)[1] for n in range(3)]
+    with smtplib.SMTP("127.0.0.1", srv.port("smtp")) as smtp:
+        for data in keep:
+            smtp.sendmail(ALICE, [BOB], data)
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        results = [cli("backup", "--data-dir", srv.cfg.data_path, tmp_path / "repo")
+                   for _ in range(3)]
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors, errors
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    print("".join(r.stdout for r in results))  # "taken N times" when a retry happened
+    for snap in sorted((tmp_path / "repo" / "snapshots").iterdir()):
+        target = tmp_path / f"restored-{snap.name}"
+        assert cli("restore", snap, target).returncode == 0
+        checked = cli("verify", "--data-dir", target)
+        assert checked.returncode == 0, checked.stdout
+        with ServerThread(make_config(target, allow_plaintext_on_loopback=True)) as restored:
+            bob = restored.inbox(BOB)
+        assert [m[-len(d):] for m, d in zip(bob, keep, strict=True)] == keep
+
+
+def test_a_blob_deleted_after_the_database_copy_means_a_new_snapshot(
+        srv: ServerThread, tmp_path: Path) -> None:
+    """The window between copying the database and copying its blobs, hit on purpose: the
+    message is expunged over IMAP right then, its file goes, and the backup starts over."""
+    with smtplib.SMTP("127.0.0.1", srv.port("smtp")) as smtp:
+        for n in range(2):
+            smtp.sendmail(ALICE, [BOB], message(n, BIG)[1])
+    first_blob = blobs.blob_id_of(srv.inbox(BOB)[0])
+    hit: list[str] = []
+
+    @contextmanager
+    def expunge_once(label: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
+        if label == "blobs" and not hit:
+            hit.append(label)
+            imap = imap_login(srv, BOB)
+            imap.select("INBOX")
+            imap.store("1", "+FLAGS", r"(\Deleted)")
+            imap.expunge()
+            imap.logout()
+            path = blobs.blob_path(srv.cfg.data_path / "blobs", first_blob)
+            deadline = time.monotonic() + 60
+            while path.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert not path.exists()
+        yield lambda n: None
+
+    done = run_backup(srv.cfg.data_path, tmp_path / "repo", now=datetime.now(UTC),
+                      progress=expunge_once)
+    assert done.attempts == 2
+    assert done.manifest.messages == 1
+    assert first_blob not in done.manifest.blobs

@@ -56,6 +56,9 @@ def run_backup_cmd(args: argparse.Namespace) -> int:
     print(f"backup {done.snapshot}: {m.users} users, {m.messages} messages, schema "
           f"v{m.schema_version}; blobs: {done.blobs_copied} copied ({done.bytes_copied} "
           f"bytes), {done.blobs_reused} already in the repository")
+    if done.attempts > 1:
+        print(f"(snapshot taken {done.attempts} times: messages were deleted while blobs "
+              "were copied)")
     return 0
 
 

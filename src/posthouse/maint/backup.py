@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from posthouse import __version__
-from posthouse.maint.files import copy_durably, digest, fsync_file, write_durably
+from posthouse.maint.files import copy_durably, digest, fsync_file, fsync_tree, write_durably
 from posthouse.maint.manifest import (
     BLOBS,
     FORMAT,
@@ -92,7 +92,7 @@ def run_backup(data_dir: Path, dest: Path, *, now: datetime,
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
-        fsync_dir(stage)
+        fsync_tree(stage)
         os.replace(stage, final)
         fsync_dir(final.parent)
         return BackupDone(final, manifest, copied, reused, nbytes, attempt)

@@ -80,3 +80,9 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """fsync every directory under root, deepest first, so every new entry is durable."""
+    for folder, _dirs, _files in os.walk(root, topdown=False):
+        fsync_dir(Path(folder))

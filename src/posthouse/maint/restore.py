@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from posthouse.maint.files import copy_durably, digest
+from posthouse.maint.files import copy_durably, digest, fsync_tree
 from posthouse.maint.manifest import MANIFEST, BackupError, Manifest, find_snapshot, load_manifest
 from posthouse.maint.progress import QUIET, Progress
 from posthouse.provision import give_to, make_private
@@ -149,5 +149,4 @@ def _fill(stage: Path, snap: Path, repo: Path, manifest: Manifest, progress: Pro
         for blob_id, size in sorted(manifest.blobs.items()):
             blobs.write_blob_file(root, blob_id, _blob_bytes(repo, blob_id, size))
             advance(size)
-    fsync_dir(root)
-    fsync_dir(stage)
+    fsync_tree(stage)
