@@ -83,6 +83,8 @@ def test_corrupt_blob_and_wrong_counters_found_and_repaired(tmp_path: Path) -> N
     conn.execute("UPDATE users SET used_count = 99, used_bytes = 1")
     conn.execute("UPDATE mailboxes SET uidnext = 2, highestmodseq = 1 WHERE name = 'INBOX'")
     conn.execute("UPDATE blobs SET refs = 7 WHERE id = ?", (file_blob,))
+    third = hashlib.sha256(stored[2]).hexdigest()
+    conn.execute("UPDATE blobs SET size = 5 WHERE id = ?", (third,))
     conn.close()
 
     found = cli("verify", "--data-dir", data)
@@ -94,11 +96,14 @@ def test_corrupt_blob_and_wrong_counters_found_and_repaired(tmp_path: Path) -> N
     assert "uidnext: mailbox" in out
     assert "highestmodseq: mailbox" in out
     assert f"refs: blob {file_blob}: count is 7, 1 rows refer to it" in out
+    assert f"blob-size: blob {third}: row says 5 bytes, content has {len(stored[2])}" in out
 
     no_spare = cli("verify", "--repair", "--data-dir", data)
     assert no_spare.returncode == 1  # the content itself cannot be made up
     assert f"REMAINS blob-corrupt: blob {file_blob}" in no_spare.stdout
     assert "REMAINS usage" not in no_spare.stdout  # the counters are fixed already
+    assert f"repaired blob {third}: size set from its content" in no_spare.stdout
+    assert "REMAINS blob-size" not in no_spare.stdout
     assert "database copied to" in no_spare.stdout
     assert list((data / "backups").glob("pre-repair-*.sqlite3"))
 

@@ -8,12 +8,14 @@ for its duration, so a server cannot start in the middle of it.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from posthouse.maint.progress import QUIET, Progress
+from posthouse.provision import give_to
 from posthouse.store.datalock import DataDirBusy, DataDirLock, held_by
 from posthouse.store.sqlite import checks
 
@@ -63,6 +65,15 @@ def run_verify(data_dir: Path, *, repair: bool, now: datetime, recover_to: str |
         return VerifyDone(online, found, done.lines, done.backup, remaining)
     finally:
         lock.release()
+        if repair and os.geteuid() == 0:
+            _give_back(data_dir)
+
+
+def _give_back(data_dir: Path) -> None:
+    """Run as root, a repair leaves files (the lock, backups/, a rewritten blob) owned by
+    root: give them to the data dir's owner, so a server started as that user opens them."""
+    owner = data_dir.stat()
+    give_to(data_dir, owner.st_uid, owner.st_gid)
 
 
 def _check(data_dir: Path, *, online: bool, progress: Progress) -> checks.Report:

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from posthouse.store import blobs
-from posthouse.store.sqlite import holds, mailboxes, messages, schema, searchdb
+from posthouse.store.sqlite import blobrefs, holds, mailboxes, messages, schema, searchdb
 from posthouse.store.sqlite.codec import dt_to_text
 from posthouse.store.sqlite.counters import mailbox_key
 from posthouse.store.sqlite.writer import WriteContext
@@ -436,7 +436,11 @@ def _restore_blobs(ctx: WriteContext, problems: Sequence[Problem],
         if p.kind not in ("blob-missing", "blob-corrupt", "blob-size"):
             continue
         blob_id = p.where.removeprefix("blob ")
-        data = _spare_bytes(spares, blob_id)
+        data: bytes | None
+        if p.kind == "blob-size":  # the content is right (it hashes to its id): keep it
+            data = blobrefs.read(ctx.conn, ctx.blob_root, blob_id)
+        else:
+            data = _spare_bytes(spares, blob_id)
         if data is None:
             continue  # still reported by the check after the repair
         row = ctx.conn.execute("SELECT inline FROM blobs WHERE id = ?", (blob_id,)).fetchone()
@@ -449,7 +453,9 @@ def _restore_blobs(ctx: WriteContext, problems: Sequence[Problem],
         else:
             blobs.remove_blob_file(ctx.blob_root, blob_id)
             blobs.write_blob_file(ctx.blob_root, blob_id, data)
-        lines.append(f"blob {blob_id}: put back from a spare copy ({len(data)} bytes)")
+        lines.append(f"blob {blob_id}: size set from its content ({len(data)} bytes)"
+                     if p.kind == "blob-size" else
+                     f"blob {blob_id}: put back from a spare copy ({len(data)} bytes)")
     return lines
 
 
