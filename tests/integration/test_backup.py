@@ -278,6 +278,12 @@ def test_restore_refuses_a_live_data_dir_and_a_full_one(srv: ServerThread, tmp_p
     assert (kept[0] / "keep.txt").read_text() == "mine"
 
 
+def test_a_backup_inside_the_data_dir_is_refused(srv: ServerThread) -> None:
+    err = one_line_error(cli("backup", "--data-dir", srv.cfg.data_path,
+                             srv.cfg.data_path / "backup"))
+    assert "inside the data dir" in err
+
+
 def test_a_second_server_on_the_same_data_dir_is_refused(srv: ServerThread) -> None:
     second = ServerThread(make_config(srv.cfg.data_path))
     second._thread.start()

@@ -9,7 +9,7 @@ from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, resolve_config
 from posthouse.cli.progress import terminal_bar
-from posthouse.maint.verify import VerifyRefused, run_verify
+from posthouse.maint.verify import SELF_HEALING, VerifyRefused, run_verify
 
 
 def register(sub: Any) -> None:
@@ -58,7 +58,10 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
     print(f"verify {cfg.data_path}, {mode}: {done.found.messages} messages, "
           f"{done.found.blobs} blobs checked")
     for problem in done.found.problems:
-        print(f"  found {problem.line()}")
+        if problem.kind in SELF_HEALING:
+            print(f"  note {problem.kind}: {problem.where}: {problem.detail}")
+        else:
+            print(f"  found {problem.line()}")
     if done.backup is not None:
         print(f"database copied to {done.backup} before repairing")
     for line in done.repaired:
@@ -67,7 +70,8 @@ def run_verify_cmd(args: argparse.Namespace) -> int:
         for problem in done.remaining:
             print(f"  REMAINS {problem.line()}")
     if not done.remaining:
-        print("ok" if not done.found.problems else "ok after repair")
+        repaired = args.repair and any(p.kind not in SELF_HEALING for p in done.found.problems)
+        print("ok after repair" if repaired else "ok")
         return 0
     print(f"{len(done.remaining)} problems remain"
           + ("" if args.repair else "; 'posthouse verify --repair' (server stopped) fixes "

@@ -72,6 +72,8 @@ def run_backup(data_dir: Path, dest: Path, *, now: datetime,
     """Back up ``data_dir`` into the repository ``dest`` (created if needed)."""
     if not (data_dir / schema.DB_FILE).exists():
         raise BackupError(f"{data_dir}: no posthouse store here ({schema.DB_FILE} missing)")
+    if dest.resolve().is_relative_to(data_dir.resolve()):
+        raise BackupError(f"{dest} is inside the data dir {data_dir}: back up elsewhere")
     _init_repository(dest)
     name = now.strftime("%Y%m%dT%H%M%SZ")
     final = dest / SNAPSHOTS / name

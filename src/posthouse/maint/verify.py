@@ -20,6 +20,7 @@ from posthouse.store.datalock import DataDirBusy, DataDirLock, held_by
 from posthouse.store.sqlite import checks
 
 Problem = checks.Problem
+SELF_HEALING = checks.SELF_HEALING
 
 
 class VerifyRefused(Exception):
@@ -52,16 +53,16 @@ def run_verify(data_dir: Path, *, repair: bool, now: datetime, recover_to: str |
             raise VerifyRefused(str(exc)) from None
     try:
         found = _check(data_dir, online=online, progress=progress)
-        if not repair or not any(p.repairable for p in found.problems):
-            return VerifyDone(online, found, [], None, found.problems)
+        if not repair or not any(p.repairable for p in _real(found.problems)):
+            return VerifyDone(online, found, [], None, _real(found.problems))
         try:
             done = checks.repair(data_dir, found, now=now, recover_to=recover_to,
                                  spares=spares)
         except checks.RecoveryImpossible as exc:
             raise VerifyRefused(str(exc)) from None
         after = _check(data_dir, online=False, progress=progress)
-        # what the server itself settles at start-up is not left for the operator
-        remaining = [p for p in after.problems if p.kind not in ("index", "summary")]
+        # the index is deleted by the repair: the server rebuilds it
+        remaining = [p for p in _real(after.problems) if p.kind != "index"]
         return VerifyDone(online, found, done.lines, done.backup, remaining)
     finally:
         lock.release()
@@ -74,6 +75,11 @@ def _give_back(data_dir: Path) -> None:
     root: give them to the data dir's owner, so a server started as that user opens them."""
     owner = data_dir.stat()
     give_to(data_dir, owner.st_uid, owner.st_gid)
+
+
+def _real(problems: list[Problem]) -> list[Problem]:
+    """The problems an operator must act on (not what the server settles at start-up)."""
+    return [p for p in problems if p.kind not in checks.SELF_HEALING]
 
 
 def _check(data_dir: Path, *, online: bool, progress: Progress) -> checks.Report:

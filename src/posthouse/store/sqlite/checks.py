@@ -37,6 +37,9 @@ from posthouse.store.sqlite.counters import mailbox_key
 from posthouse.store.sqlite.writer import WriteContext
 
 RECOVERED = "Recovered"
+# Findings the server settles by itself when it starts (a message committed just before a
+# crash or a snapshot, whose parse was not filed yet; a missing index file): notes only.
+SELF_HEALING = frozenset({"summary", "index-missing"})
 _SPARE = "a good copy (--spare-blobs BACKUP)"
 Tick = Callable[[int], None]  # progress: this many more blobs checked
 
@@ -313,8 +316,8 @@ def _summaries(conn: sqlite3.Connection) -> list[Problem]:
 
 def _index(conn: sqlite3.Connection) -> list[Problem]:
     if not _has_index(conn):
-        return [Problem("index", "search index", "the file is missing (the server rebuilds "
-                        "it when it starts)", repairable=True)]
+        return [Problem("index-missing", "search index", "the file is missing (the server "
+                        "rebuilds it when it starts)", repairable=True)]
     try:
         owner = conn.execute("SELECT value FROM idx.meta WHERE key = 'store_id'").fetchone()
         if owner is None or owner[0] != schema.store_id(conn):
@@ -361,7 +364,7 @@ def repair(data_dir: Path, found: Report, *, now: datetime, recover_to: str | No
     main_broken = any(p.kind == "integrity" and p.where == "database" for p in found.problems)
     lines: list[str] = []
     backup = None
-    if not main_broken and kinds - {"index", "summary", "integrity"}:
+    if not main_broken and kinds - {"index", "index-missing", "summary", "integrity"}:
         conn = _open(data_dir, online=False)
         try:
             backup = data_dir / schema.BACKUP_DIR / (
