@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import imaplib
 import json
+import os
+import pwd
 import re
 import smtplib
 import subprocess
@@ -139,6 +141,10 @@ class Traffic:
 def test_backup_under_traffic_restores_every_acknowledged_message(
     srv: ServerThread, tmp_path: Path
 ) -> None:
+    try:
+        service_user: pwd.struct_passwd | None = pwd.getpwnam("posthouse")
+    except KeyError:
+        service_user = None
     repo = tmp_path / "repo"
     with Traffic(srv) as traffic:
         traffic.wait_for(20)
@@ -162,6 +168,8 @@ def test_backup_under_traffic_restores_every_acknowledged_message(
         done = cli("restore", snap, target)
         assert done.returncode == 0, done.stderr
         assert (target.stat().st_mode & 0o777) == 0o700
+        if os.geteuid() == 0 and service_user is not None:  # handed over as serve would
+            assert target.stat().st_uid == service_user.pw_uid
         checked = cli("verify", "--data-dir", target)
         assert checked.returncode == 0, checked.stdout  # a consistent snapshot
         with ServerThread(make_config(target, allow_plaintext_on_loopback=True)) as restored:

@@ -9,7 +9,6 @@ for its duration, so a server cannot start in the middle of it.
 from __future__ import annotations
 
 import os
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -85,7 +84,7 @@ def _real(problems: list[Problem]) -> list[Problem]:
 def _check(data_dir: Path, *, online: bool, progress: Progress) -> checks.Report:
     try:
         total = checks.blob_count(data_dir)
-    except (OSError, sqlite3.Error) as exc:
-        raise VerifyRefused(f"{data_dir}: cannot read the store: {exc}") from None
+    except checks.StoreUnreadable as exc:
+        raise VerifyRefused(f"{data_dir}: {exc}") from None
     with progress("check blobs", total, "blob") as advance:
         return checks.check(data_dir, online=online, tick=advance)

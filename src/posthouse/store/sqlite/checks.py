@@ -91,12 +91,19 @@ def blob_count(data_dir: Path) -> int:
     """How many blobs a check reads (for a progress bar)."""
     db = data_dir / schema.DB_FILE
     if not db.exists():
-        raise FileNotFoundError(f"no database at {db}")
-    conn = schema.connect(db, read_only=True)
+        raise StoreUnreadable(f"no database at {db}")
     try:
-        return int(conn.execute("SELECT count(*) FROM blobs").fetchone()[0])
-    finally:
-        conn.close()
+        conn = schema.connect(db, read_only=True)
+        try:
+            return int(conn.execute("SELECT count(*) FROM blobs").fetchone()[0])
+        finally:
+            conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreUnreadable(f"cannot read {db}: {exc}") from None
+
+
+class StoreUnreadable(Exception):
+    """The database is missing or SQLite cannot read it at all."""
 
 
 def check(data_dir: Path, *, online: bool, tick: Tick | None = None) -> Report:
