@@ -84,14 +84,13 @@ def all_messages(server: ServerThread, user: str) -> dict[str, bytes]:
 class Traffic:
     """SMTP deliveries to bob and IMAP APPENDs to alice, each recorded once acknowledged."""
 
-    def __init__(self, server: ServerThread) -> None:
+    def __init__(self, server: ServerThread, *, churn: bool = False) -> None:
         self.server = server
         self.stop = threading.Event()
         self.acked: list[tuple[float, str, str, bytes]] = []  # time, user, Message-ID, data
         self.errors: list[BaseException] = []
-        self._threads = [
-            threading.Thread(target=self._guard, args=(fn,)) for fn in (self._smtp, self._imap)
-        ]
+        jobs = (self._smtp, self._imap, *((self._churn,) if churn else ()))
+        self._threads = [threading.Thread(target=self._guard, args=(fn,)) for fn in jobs]
 
     def __enter__(self) -> Traffic:
         for t in self._threads:
@@ -128,6 +127,21 @@ class Traffic:
                 typ, _ = imap.append("INBOX", r"(\Flagged)", None, data)
                 assert typ == "OK"
                 self.acked.append((time.monotonic(), ALICE, msgid, data))
+        finally:
+            imap.logout()
+
+    def _churn(self) -> None:
+        """Messages appended to alice's Trash and expunged again (blobs come and go)."""
+        imap = imap_login(self.server, ALICE)
+        try:
+            imap.select("Trash")
+            n = 200_000
+            while not self.stop.is_set():
+                for _ in range(3):
+                    n += 1
+                    imap.append("Trash", None, None, message(n, BIG)[1])
+                imap.store("1:*", "+FLAGS", r"(\Deleted)")
+                imap.expunge()
         finally:
             imap.logout()
 
@@ -186,6 +200,19 @@ def test_backup_under_traffic_restores_every_acknowledged_message(
                 assert stored.endswith(data)  # SMTP prepends Return-Path and Received
         for user in (ALICE, BOB):  # nothing in the backup the server never had
             assert set(got[user]) <= set(live[user])
+
+
+def test_online_verify_under_traffic_finds_nothing(srv: ServerThread) -> None:
+    """verify against a serving data dir while mail arrives, is appended and expunged:
+    one read snapshot, no false alarm from the writer or the indexer at work."""
+    with Traffic(srv, churn=True) as traffic:
+        traffic.wait_for(20)
+        runs = [cli("verify", "--data-dir", srv.cfg.data_path) for _ in range(3)]
+        traffic.wait_for(len(traffic.acked) + 5)
+    assert not traffic.errors, traffic.errors
+    for run in runs:
+        assert run.returncode == 0, run.stdout
+        assert "online" in run.stdout
 
 
 def test_incremental_backup_copies_only_new_blobs(srv: ServerThread, tmp_path: Path) -> None:
