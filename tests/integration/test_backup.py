@@ -408,3 +408,18 @@ def test_a_blob_deleted_after_the_database_copy_means_a_new_snapshot(
     assert done.attempts == 2
     assert done.manifest.messages == 1
     assert first_blob not in done.manifest.blobs
+
+
+def test_a_backup_cut_short_is_cleared_by_the_next(srv: ServerThread, tmp_path: Path) -> None:
+    """A crash mid-backup leaves only a temp snapshot dir: restore never takes it, the next
+    backup removes it."""
+    repo = backed_up(srv, tmp_path)
+    leftover = repo / "snapshots" / ".tmp-29991231T235959Z"
+    leftover.mkdir()
+    (leftover / "posthouse.sqlite3").write_bytes(b"half")
+    restored = cli("restore", repo, tmp_path / "restored")
+    assert restored.returncode == 0, restored.stderr
+    assert ".tmp-" not in restored.stdout
+    again = cli("backup", "--data-dir", srv.cfg.data_path, repo)
+    assert again.returncode == 0, again.stderr
+    assert not leftover.exists()
