@@ -23,6 +23,7 @@ from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
+from posthouse.store.datalock import DataDirLock
 
 if TYPE_CHECKING:
     from posthouse.auth.passwords import PasswordHasher
@@ -216,6 +217,7 @@ class App:
         self.tls_reporter: TlsReporter | None = None
         self._background: list[asyncio.Task[None]] = []
         self._umask_before: int | None = None
+        self._lock = DataDirLock(cfg.data_path)
 
     async def start(self, *, after_bind: Callable[[], None] | None = None) -> None:
         """Load TLS, bind every enabled listener, then (``after_bind``: the CLI's privilege
@@ -252,7 +254,12 @@ class App:
             if after_bind is not None:
                 after_bind()
             self._make_data_dir_private()  # once the certificate loads: a bad one changes nothing
-            await self.store.open()
+            self._lock.acquire()  # one server per data dir (store/datalock.py)
+            try:
+                await self.store.open()
+            except BaseException:
+                self._lock.release()
+                raise
         except BaseException:
             await self.listeners.stop(0)
             raise
@@ -261,6 +268,7 @@ class App:
         except BaseException:
             await self.listeners.stop(0)
             await self.store.close()
+            self._lock.release()
             raise
         self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
 
@@ -285,6 +293,7 @@ class App:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         await self.store.close()
+        self._lock.release()
         if self.services is not None:
             self.services.authenticator.close()
         self._restore_umask()

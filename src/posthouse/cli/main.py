@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from posthouse.cli import (
     alias,
+    backup,
     dns,
     domain,
     exporting,
@@ -22,6 +23,7 @@ from posthouse.cli import (
     status,
     tlsrpt,
     user,
+    verify,
 )
 from posthouse.cli.common import CliError
 from posthouse.config import ConfigError
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    importing, exporting):
         module.register(sub)
     import_imap.register_imap(import_imap.import_group(sub))  # `import imap`
+    for module in (backup, verify):  # issue 17: backup, restore, verify
+        module.register(sub)
     return parser
 
 

@@ -100,7 +100,8 @@ class StoreCore:
         self.blob_root.mkdir(parents=True, exist_ok=True)
         conn = schema.connect(self.db_path)
         try:
-            schema.migrate(conn)
+            schema.migrate(conn, backup_dir=self.data_dir / schema.BACKUP_DIR,
+                           now=self._clock())
             self._trigram = searchdb.prepare_search_file(self.search_path, schema.store_id(conn))
             if self._auto_index:  # a server, not an admin command: it scans every message
                 self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock(),
