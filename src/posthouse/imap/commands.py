@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from posthouse.imap.fetchitems import FetchItem
+from posthouse.imap.notify import NotifySpec
 from posthouse.imap.search import SearchKey
 from posthouse.imap.sequence import SequenceSet
 from posthouse.store.models import FlagOp
@@ -237,6 +238,14 @@ class AppendCommand(ImapCommand):
 @dataclass(frozen=True, slots=True)
 class IdleCommand(ImapCommand):
     NAME = "IDLE"
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyCommand(ImapCommand):
+    """``NOTIFY SET ...`` (``spec``) or ``NOTIFY NONE`` (None), RFC 5465 3."""
+
+    NAME = "NOTIFY"
+    spec: NotifySpec | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,7 @@ class MailboxView:
         if recent_above is not None and not rev2:
             self.claim_recent_above(recent_above)
         self._recent_sent = len(self._recent)
+        self.announced: tuple[int, ...] = ()  # the uids the last flush announced
 
     # -- numbers ----------------------------------------------------------------------------
 
@@ -332,15 +333,20 @@ class MailboxView:
 
     # -- releasing updates ------------------------------------------------------------------
 
-    def flush(self, *, allow_expunge: bool) -> list[Response]:
+    def flush(self, *, allow_expunge: bool, allow_new: bool = True,
+              allow_flags: bool = True) -> list[Response]:
         """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
         EXISTS (and RECENT in rev1), then FETCH flag changes (with CONDSTORE, only once no
-        expunge waits)."""
+        expunge waits). ``allow_new`` / ``allow_flags`` False hold EXISTS / flag changes
+        back (NOTIFY between commands, RFC 5465 5); ``announced`` then holds the uids this
+        flush announced with EXISTS."""
         out: list[Response] = []
+        self.announced = ()
         if allow_expunge and self._gone:
             out.extend(self._release_expunges())
-        announced = bool(self._new)
+        announced = allow_new and bool(self._new)
         if announced:
+            self.announced = tuple(self._new)
             self._uids.extend(self._new)
             self._modseqs.extend([0] * len(self._new))
             self._new.clear()
@@ -348,7 +354,7 @@ class MailboxView:
         if not self.rev2 and (announced or len(self._recent) != self._recent_sent):
             out.append(recent(len(self._recent)))
             self._recent_sent = len(self._recent)
-        if not (self.condstore and self._gone):
+        if allow_flags and not (self.condstore and self._gone):
             # RFC 7162 3.2.10 (RFC 5162 erratum 1810): no MODSEQ above an expunge held back
             out.extend(self._release_flags())
         return out
