@@ -80,3 +80,263 @@ def test_status_on_smtp_delivery_to_an_unselected_inbox(conns: Connections,
     _smtp(conns.server)
     assert _next(watcher) == (b'* STATUS "INBOX" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY %d'
                               b' UNSEEN 1)' % uidvalidity)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_status_on_another_sessions_append_flags_and_expunge(conns: Connections,
+                                                             mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    other.ok("CREATE Lists")
+    uidvalidity = _uidvalidity(watcher, "Lists")
+    watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge FlagChange))")
+    _append(other, "Lists")
+    assert _next(watcher) == (b'* STATUS "Lists" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY %d'
+                              b' UNSEEN 1)' % uidvalidity)
+    other.ok("SELECT Lists")
+    other.ok("STORE 1 +FLAGS.SILENT (\\Seen \\Deleted)")
+    assert _next(watcher) == (b'* STATUS "Lists" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY %d'
+                              b' UNSEEN 0)' % uidvalidity)
+    other.ok("EXPUNGE")
+    assert _next(watcher) == (b'* STATUS "Lists" (MESSAGES 0 UIDNEXT 2 UIDVALIDITY %d'
+                              b' UNSEEN 0)' % uidvalidity)
+    # nothing else was sent: the next command's answer is only its tagged OK
+    assert watcher.command("NOOP")[0].split(b" ")[1] == b"OK"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_highestmodseq_with_condstore(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode, "CONDSTORE")
+    other = _open(conns, mode)
+    watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge FlagChange))")
+    _append(other, "INBOX")
+    line = _next(watcher)
+    assert line.startswith(b'* STATUS "INBOX" (MESSAGES 1 UIDNEXT 2 UIDVALIDITY ')
+    first = int(line.split(b"HIGHESTMODSEQ ")[1].rstrip(b")"))
+    other.ok("SELECT INBOX")
+    other.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    line = _next(watcher)
+    assert b"UNSEEN 1 HIGHESTMODSEQ " in line
+    assert int(line.split(b"HIGHESTMODSEQ ")[1].rstrip(b")")) > first
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_selected_message_new_with_fetch_attributes(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    watcher.ok("SELECT INBOX")
+    watcher.ok("NOTIFY SET (selected (MessageNew (UID FLAGS BODY.PEEK[HEADER.FIELDS"
+               " (SUBJECT)] BODY[TEXT]) MessageExpunge FlagChange))")
+    _append(other, "INBOX")
+    assert _next(watcher) == b"* 1 EXISTS"
+    if mode == "rev1":
+        assert _next(watcher) == b"* 1 RECENT"
+    flags = b"(\\Recent)" if mode == "rev1" else b"()"
+    assert _next(watcher) == (b"* 1 FETCH (UID 1 FLAGS %s BODY[HEADER.FIELDS (SUBJECT)] {18}"
+                              b"\r\nSubject: hello\r\n\r\n BODY[TEXT] {6}\r\nbody\r\n)" % flags)
+    # the unsolicited FETCH of BODY[TEXT] did not set \Seen
+    other.ok("SELECT INBOX")
+    assert b"FLAGS ()" in _lines(other.ok("FETCH 1 (FLAGS)"))[0]
+    other.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    flagged = b"(\\Flagged \\Recent)" if mode == "rev1" else b"(\\Flagged)"
+    assert _next(watcher) == b"* 1 FETCH (UID 1 FLAGS %s)" % flagged
+    other.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    assert _next(watcher).startswith(b"* 1 FETCH (UID 1 FLAGS (\\Deleted \\Flagged")
+    other.ok("EXPUNGE")
+    assert _next(watcher) == b"* 1 EXPUNGE"  # SELECTED: at once, between commands
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_selected_delayed_keeps_expunges_for_a_command(conns: Connections,
+                                                       mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    _append(other, "INBOX")
+    _append(other, "INBOX")
+    watcher.ok("SELECT INBOX")
+    watcher.ok("NOTIFY SET (selected-delayed (MessageNew MessageExpunge))")
+    other.ok("SELECT INBOX")
+    other.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+    other.ok("EXPUNGE")
+    _append(other, "INBOX")
+    # the new message is announced at once; the expunge waits (EXISTS counts it still)
+    assert _next(watcher) == b"* 3 EXISTS"
+    if mode == "rev1":  # 1 and 2 are this session's \Recent; the other one claimed 3
+        assert _next(watcher) == b"* 2 RECENT"
+    # FETCH by sequence number may not see it (RFC 9051 7.5.1); NOOP does
+    assert _lines(watcher.ok("FETCH 1 (UID)")) == [b"* 1 FETCH (UID 1)"]
+    assert _lines(watcher.ok("NOOP"))[0] == b"* 1 EXPUNGE"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mailbox_name_on_create_rename_delete(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    watcher.ok("NOTIFY SET (personal (MailboxName))")
+    other.ok("CREATE Projects")
+    assert _next(watcher) == b'* LIST () "/" "Projects"'
+    other.ok("RENAME Projects Attic")
+    assert _next(watcher) == b'* LIST () "/" "Attic" ("OLDNAME" ("Projects"))'
+    other.ok("DELETE Attic")
+    assert _next(watcher) == b'* LIST (\\NonExistent) "/" "Attic"'
+    other.ok("CREATE a/b")  # the parent is created too
+    assert _next(watcher) == b'* LIST () "/" "a"'
+    assert _next(watcher) == b'* LIST () "/" "a/b"'
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_subtree_and_mailboxes_filters(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    # Later does not exist yet: allowed (RFC 5465 6.6), it matches once created
+    watcher.ok("NOTIFY SET (subtree Work (MailboxName)) (mailboxes (Later Other) (MailboxName))")
+    other.ok("CREATE Elsewhere")
+    other.ok("CREATE Work/Reports")
+    assert _next(watcher) == b'* LIST () "/" "Work"'
+    assert _next(watcher) == b'* LIST () "/" "Work/Reports"'
+    other.ok("CREATE Later")
+    assert _next(watcher) == b'* LIST () "/" "Later"'
+    assert watcher.command("NOOP")[0].split(b" ")[1] == b"OK"  # nothing for Elsewhere
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_subscription_change(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    other.ok("CREATE News")
+    watcher.ok("NOTIFY SET (subscribed (SubscriptionChange MessageNew MessageExpunge))")
+    other.ok("SUBSCRIBE News")
+    assert _next(watcher) == b'* LIST (\\Subscribed) "/" "News"'
+    _append(other, "News")  # subscribed now: it matches the filter
+    assert _next(watcher).startswith(b'* STATUS "News" (MESSAGES 1 ')
+    other.ok("UNSUBSCRIBE News")
+    assert _next(watcher) == b'* LIST () "/" "News"'
+    _append(other, "News")  # no longer subscribed: nothing
+    other.ok("SUBSCRIBE Drafts")
+    assert _next(watcher) == b'* LIST (\\Subscribed) "/" "Drafts"'
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_metadata_changes(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    watcher.ok("NOTIFY SET (personal (MailboxMetadataChange ServerMetadataChange))")
+    other.ok('SETMETADATA INBOX (/private/comment "hi" /shared/comment "all")')
+    assert _next(watcher) == b'* METADATA "INBOX" /private/comment /shared/comment'
+    other.ok('SETMETADATA "" (/private/vendor/x/y/token "t")')
+    assert _next(watcher) == b'* METADATA "" /private/vendor/x/y/token'
+    conns.server.call(conns.server.store.set_server_metadata("/shared/comment", b"ops"))
+    assert _next(watcher) == b'* METADATA "" /shared/comment'
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_own_changes_are_not_reported(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge FlagChange MailboxName"
+               " SubscriptionChange MailboxMetadataChange))")
+    assert _lines(watcher.ok("CREATE Mine")) == []
+    _append(watcher, "Mine")
+    assert _lines(watcher.ok("SUBSCRIBE Mine")) == []
+    assert _lines(watcher.ok('SETMETADATA Mine (/private/comment "x")')) == []
+    assert _lines(watcher.ok("RENAME Mine Yours")) == []
+    # another session's change comes through, and is the first thing sent
+    other.ok("CREATE Theirs")
+    assert _next(watcher) == b'* LIST () "/" "Theirs"'
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_status_option_and_none(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    other.ok("CREATE Lists")
+    _append(other, "Lists")
+    watcher.ok("SELECT INBOX")
+    answer = _lines(watcher.ok("NOTIFY SET STATUS (selected (MessageNew MessageExpunge))"
+                               " (mailboxes (INBOX Lists) (MessageNew MessageExpunge))"
+                               " (personal (MailboxName))"))
+    # every mailbox with message events but the selected one (RFC 5465 3)
+    assert len(answer) == 1
+    assert answer[0].startswith(b'* STATUS "Lists" (MESSAGES 1 UIDNEXT 2 ')
+    every = _lines(watcher.ok("NOTIFY SET STATUS (personal (MessageNew MessageExpunge))"))
+    listed = _lines(watcher.ok('LIST "" "*"'))
+    assert len(every) == len(listed) - 1
+    assert _lines(watcher.ok("NOTIFY NONE")) == []
+    other.ok("CREATE Quiet")
+    _append(other, "Lists")
+    assert _lines(watcher.ok("NOOP")) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_notify_in_idle(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    other.ok("CREATE Lists")
+    watcher.ok("SELECT INBOX")
+    watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
+    watcher.sock.sendall(b"i IDLE\r\n")
+    assert _next(watcher) == b"+ idling"
+    _append(other, "Lists")
+    assert _next(watcher).startswith(b'* STATUS "Lists" (MESSAGES 1 ')
+    watcher.sock.sendall(b"DONE\r\n")
+    assert _next(watcher) == b"i OK IDLE terminated"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_refusals(conns: Connections, mode: str) -> None:
+    raw = _open(conns, mode)
+    supported = (b"(MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange"
+                 b" MailboxMetadataChange ServerMetadataChange)")
+    for request in ("(personal (MessageNew MessageExpunge AnnotationChange FlagChange))",
+                    "(personal (MessageNew MessageExpunge Frobnicate))"):
+        assert status(raw.command("NOTIFY SET " + request)) == (
+            b"NO [BADEVENT %s] Unsupported NOTIFY event" % supported)
+    for request in ("SET (personal (MessageNew))",  # MessageExpunge must come with it
+                    "SET (personal (MessageExpunge))",
+                    "SET (personal (FlagChange))",  # needs MessageNew and MessageExpunge
+                    "SET (personal (MessageNew (UID) MessageExpunge))",  # fetch: selected only
+                    "SET (selected (MailboxName))",  # message events only
+                    "SET (selected NONE) (selected-delayed NONE)",
+                    "SET (everything (MailboxName))", "SET", "SET ()", "SET (personal ())",
+                    "SET STATUS", "SET (subtree (MailboxName))", "BOGUS",
+                    "SET (selected (MessageNew (NOSUCHITEM) MessageExpunge))"):
+        assert status(raw.command("NOTIFY " + request)).startswith(b"BAD "), request
+        raw.ok("NOOP")  # ten BADs in a row would end the session
+    anon = conns.raw(None)
+    assert status(anon.command("NOTIFY NONE")).startswith(b"BAD ")
+
+
+@pytest.fixture
+def small_backlog(tmp_path: Path) -> Iterator[Connections]:
+    cfg = make_config(tmp_path / "data")
+    limits = dataclasses.replace(cfg.limits, imap_notify_backlog=3)
+    srv = ServerThread(dataclasses.replace(cfg, limits=limits)).start()
+    srv.add_user(USER)
+    opened = Connections(srv)
+    try:
+        yield opened
+    finally:
+        opened.close_all()
+        srv.stop()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_overflow_turns_notify_off(small_backlog: Connections, mode: str) -> None:
+    watcher = _open(small_backlog, mode)
+    other = _open(small_backlog, mode)
+    other.ok("CREATE Lists")
+    watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
+    # while a command is under way (its literal announced) nothing is sent: events wait
+    watcher.sock.sendall(b"a APPEND INBOX {%d}\r\n" % len(MESSAGE))
+    assert _next(watcher) == b"+ Ready"
+    for _ in range(5):
+        _append(other, "Lists")
+    watcher.sock.sendall(MESSAGE + b"\r\n")
+    assert _next(watcher) == (b"* OK [NOTIFICATIONOVERFLOW] Too many notifications,"
+                              b" NOTIFY is off")
+    assert _next(watcher).startswith(b"a OK [APPENDUID ")
+    _append(other, "Lists")
+    assert _lines(watcher.ok("NOOP")) == []  # NOTIFY is off now
+    watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")  # and can be set again
+    _append(other, "Lists")
+    assert _next(watcher).startswith(b'* STATUS "Lists" (MESSAGES 7 ')
