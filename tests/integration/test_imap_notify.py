@@ -144,6 +144,16 @@ def test_selected_message_new_with_fetch_attributes(conns: Connections, mode: st
     assert _next(watcher).startswith(b"* 1 FETCH (UID 1 FLAGS (\\Deleted \\Flagged")
     other.ok("EXPUNGE")
     assert _next(watcher) == b"* 1 EXPUNGE"  # SELECTED: at once, between commands
+    if mode == "rev1":
+        assert _next(watcher) == b"* 0 RECENT"
+    # what this session appends itself is announced, but not fetched for it (5.2)
+    own = _lines(watcher.ok(b"APPEND INBOX {%d+}\r\n%s" % (len(MESSAGE), MESSAGE)))
+    assert own == [b"* 1 EXISTS"] + ([b"* 1 RECENT"] if mode == "rev1" else [])
+    _append(other, "INBOX")
+    assert _next(watcher) == b"* 2 EXISTS"
+    if mode == "rev1":  # the other session, with INBOX selected, claimed it
+        assert _next(watcher) == b"* 1 RECENT"
+    assert _next(watcher).startswith(b"* 2 FETCH (UID 3 FLAGS ")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -174,14 +184,14 @@ def test_mailbox_name_on_create_rename_delete(conns: Connections, mode: str) -> 
     other = _open(conns, mode)
     watcher.ok("NOTIFY SET (personal (MailboxName))")
     other.ok("CREATE Projects")
-    assert _next(watcher) == b'* LIST () "/" "Projects"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "Projects"'
     other.ok("RENAME Projects Attic")
-    assert _next(watcher) == b'* LIST () "/" "Attic" ("OLDNAME" ("Projects"))'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "Attic" ("OLDNAME" ("Projects"))'
     other.ok("DELETE Attic")
     assert _next(watcher) == b'* LIST (\\NonExistent) "/" "Attic"'
     other.ok("CREATE a/b")  # the parent is created too
-    assert _next(watcher) == b'* LIST () "/" "a"'
-    assert _next(watcher) == b'* LIST () "/" "a/b"'
+    assert _next(watcher) == b'* LIST (\\HasChildren) "/" "a"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "a/b"'
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -192,10 +202,10 @@ def test_subtree_and_mailboxes_filters(conns: Connections, mode: str) -> None:
     watcher.ok("NOTIFY SET (subtree Work (MailboxName)) (mailboxes (Later Other) (MailboxName))")
     other.ok("CREATE Elsewhere")
     other.ok("CREATE Work/Reports")
-    assert _next(watcher) == b'* LIST () "/" "Work"'
-    assert _next(watcher) == b'* LIST () "/" "Work/Reports"'
+    assert _next(watcher) == b'* LIST (\\HasChildren) "/" "Work"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "Work/Reports"'
     other.ok("CREATE Later")
-    assert _next(watcher) == b'* LIST () "/" "Later"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "Later"'
     assert watcher.command("NOOP")[0].split(b" ")[1] == b"OK"  # nothing for Elsewhere
 
 
@@ -206,14 +216,14 @@ def test_subscription_change(conns: Connections, mode: str) -> None:
     other.ok("CREATE News")
     watcher.ok("NOTIFY SET (subscribed (SubscriptionChange MessageNew MessageExpunge))")
     other.ok("SUBSCRIBE News")
-    assert _next(watcher) == b'* LIST (\\Subscribed) "/" "News"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren \\Subscribed) "/" "News"'
     _append(other, "News")  # subscribed now: it matches the filter
     assert _next(watcher).startswith(b'* STATUS "News" (MESSAGES 1 ')
     other.ok("UNSUBSCRIBE News")
-    assert _next(watcher) == b'* LIST () "/" "News"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "News"'
     _append(other, "News")  # no longer subscribed: nothing
     other.ok("SUBSCRIBE Drafts")
-    assert _next(watcher) == b'* LIST (\\Subscribed) "/" "Drafts"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren \\Drafts \\Subscribed) "/" "Drafts"'
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -242,7 +252,7 @@ def test_own_changes_are_not_reported(conns: Connections, mode: str) -> None:
     assert _lines(watcher.ok("RENAME Mine Yours")) == []
     # another session's change comes through, and is the first thing sent
     other.ok("CREATE Theirs")
-    assert _next(watcher) == b'* LIST () "/" "Theirs"'
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "Theirs"'
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -46,7 +46,7 @@ from posthouse.imap.responses import Code, Response, Status, Tagged
 from posthouse.imap.view import MailboxView
 from posthouse.sasl.events import AuthResponse
 from posthouse.store.errors import NoSuchMailbox, StoreError
-from posthouse.store.events import MessagesExpunged, StoreEvent, Subscription
+from posthouse.store.events import MessagesAdded, MessagesExpunged, StoreEvent, Subscription
 from posthouse.store.models import Mailbox
 
 if TYPE_CHECKING:
@@ -139,6 +139,7 @@ class HandlerContext:
         self.notify: NotifySpec | None = None
         self.notices: list[StoreEvent] = []  # events kept for NOTIFY (handlers/notify.py)
         self.subscribed: set[str] = set()  # the subscriptions, kept while NOTIFY needs them
+        self.own_added: set[int] = set()  # uids this session added to the selected mailbox
         self.log = log
         self._closing: list[int] = []  # store views of deselected mailboxes, to close
 
@@ -246,6 +247,7 @@ class HandlerContext:
         if selected is not None and selected.view_id in self._closing:
             self._closing.remove(selected.view_id)
         self.selected = selected
+        self.own_added = set()
         if self.events is not None:  # never dropped by a NOTIFY backlog bound
             self.events.keep_mailbox = selected.mailbox.id if selected is not None else None
 
@@ -281,6 +283,9 @@ class HandlerContext:
             return
         if isinstance(event, MessagesExpunged) and event.mailbox_id == selected.mailbox.id:
             selected.unreleased.update(event.uids)
+        if (isinstance(event, MessagesAdded) and event.mailbox_id == selected.mailbox.id
+                and event.origin is self.origin and self.notify is not None):
+            self.own_added.update(event.uids)
         selected.view.apply(event)
 
     async def _release_told(self, selected: Selected) -> None:

@@ -137,9 +137,12 @@ async def _new_message_fetches(ctx: HandlerContext) -> list[Response]:
         return []
     announced = selected.view.announced
     selected.view.announced = ()
-    if not announced:
+    # 5.2: no FETCH for what this client added itself (APPEND, COPY, MOVE)
+    wanted = [uid for uid in announced if uid not in ctx.own_added]
+    ctx.own_added.difference_update(announced)
+    if not wanted:
         return []
-    return await fetch_announced(ctx, selected, announced, group.fetch_items)
+    return await fetch_announced(ctx, selected, wanted, group.fetch_items)
 
 
 def _own(ctx: HandlerContext, event: StoreEvent) -> bool:
@@ -155,12 +158,13 @@ async def _notices(ctx: HandlerContext) -> list[Response]:
     selected_id = ctx.selected.mailbox.id if ctx.selected is not None else None
     out: list[Response] = []
     status_boxes: dict[int, Mailbox] = {}
+    names = _Names(ctx)
     for event in kept:
         if isinstance(event, MailboxListChanged):
             for change in event.changes:
                 _track_subscriptions(ctx, change)
                 if not _own(ctx, event):
-                    out += _list_notice(ctx, spec, change)
+                    out += await _list_notice(ctx, spec, change, names)
         elif isinstance(event, MetadataChanged):
             if not _own(ctx, event):
                 out += await _metadata_notice(ctx, spec, event)
@@ -198,22 +202,48 @@ def _wants(ctx: HandlerContext, spec: NotifySpec, name: str, event: NotifyEvent,
     return event in found
 
 
-def _list_notice(ctx: HandlerContext, spec: NotifySpec, change: MailboxChange) -> list[Response]:
+class _Names:
+    """The user's mailboxes, read once per batch of notices (for LIST attributes)."""
+
+    def __init__(self, ctx: HandlerContext) -> None:
+        self._ctx = ctx
+        self._boxes: dict[str, Mailbox] | None = None
+
+    async def attrs(self, name: str) -> list[Value]:
+        """The attributes of ``name`` now: \\NonExistent, or children and special use
+        (RFC 5465 5.4, 5.5: accurately computed)."""
+        if self._boxes is None:
+            self._boxes = {b.name: b for b in await self._ctx.store.list_mailboxes(
+                self._ctx.user_id)}
+        box = self._boxes.get(name)
+        if box is None:
+            return [Atom("\\NonExistent")]
+        prefix = name + HIERARCHY_DELIMITER
+        children = any(other.startswith(prefix) for other in self._boxes)
+        attrs: list[Value] = [Atom("\\HasChildren" if children else "\\HasNoChildren")]
+        if box.special_use:
+            attrs.append(Atom(box.special_use))
+        return attrs
+
+
+async def _list_notice(ctx: HandlerContext, spec: NotifySpec, change: MailboxChange,
+                       names: _Names) -> list[Response]:
     """``* LIST`` for one created, deleted, renamed or (un)subscribed name (5.4, 5.5)."""
     name = change.name
-    attrs: list[Value]
     extra: list[Value] = []
     if change.kind in (BOX_CREATED, BOX_DELETED, BOX_RENAMED):
-        names = [name] if change.old_name is None else [name, change.old_name]
-        if not any(_wants(ctx, spec, n, NotifyEvent.MAILBOX_NAME) for n in names):
+        candidates = [name] if change.old_name is None else [name, change.old_name]
+        if not any(_wants(ctx, spec, n, NotifyEvent.MAILBOX_NAME) for n in candidates):
             return []
-        attrs = [Atom("\\NonExistent")] if change.kind == BOX_DELETED else []
+        attrs = await names.attrs(name)
         if change.old_name is not None:  # RFC 5258 extended data, as RFC 5465 5.4 shows
             extra = [["OLDNAME", [ctx.mailbox_name(change.old_name)]]]
     else:
         if not _wants(ctx, spec, name, NotifyEvent.SUBSCRIPTION_CHANGE, also_subscribed=True):
             return []
-        attrs = [Atom("\\Subscribed")] if change.kind == SUBSCRIBED else []
+        attrs = await names.attrs(name)
+        if change.kind == SUBSCRIBED:  # 5.5: if and only if subscribed after the event
+            attrs.append(Atom("\\Subscribed"))
     data: list[Value] = [Atom("LIST"), attrs, HIERARCHY_DELIMITER, ctx.mailbox_name(name),
                          *extra]
     return [Untagged(tuple(data))]
