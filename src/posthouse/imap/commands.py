@@ -399,6 +399,7 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     StatusCommand,
     AppendCommand,
     IdleCommand,
+    NotifyCommand,
     GetQuotaCommand,
     GetQuotaRootCommand,
     SetQuotaCommand,
