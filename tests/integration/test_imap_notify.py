@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from posthouse.config import ConfigError, load_config
 from tests.integration.imap_msg_support import USER, Connections, RawImap, status
 from tests.support.server import ServerThread, make_config
 
@@ -350,3 +351,13 @@ def test_overflow_turns_notify_off(small_backlog: Connections, mode: str) -> Non
     watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")  # and can be set again
     _append(other, "Lists")
     assert _next(watcher).startswith(b'* STATUS "Lists" (MESSAGES 7 ')
+
+
+def test_backlog_config_key(tmp_path: Path) -> None:
+    cfg_file = tmp_path / "posthouse.toml"
+    cfg_file.write_text("[limits]\nimap_notify_backlog = 50\n")
+    assert load_config(cfg_file).limits.imap_notify_backlog == 50
+    for value in ("0", "-1"):
+        cfg_file.write_text(f"[limits]\nimap_notify_backlog = {value}\n")
+        with pytest.raises(ConfigError, match="imap_notify_backlog"):
+            load_config(cfg_file)
