@@ -196,6 +196,38 @@ def test_mailbox_name_on_create_rename_delete(conns: Connections, mode: str) -> 
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_names_go_out_as_the_session_reads_them(conns: Connections, mode: str) -> None:
+    """Modified UTF-7 in IMAP4rev1, UTF-8 in IMAP4rev2 (RFC 9051 5.1), also in filters."""
+    watcher = _open(conns, mode)
+    other = _open(conns, "rev2")
+    utf7 = mode == "rev1"
+    name = b"&AMQ-rger" if utf7 else "\u00c4rger".encode()
+    watcher.ok(b"NOTIFY SET (mailboxes \"%s\" (MessageNew MessageExpunge MailboxName))"
+               % name)
+    other.ok("CREATE \"\u00c4rger\"")
+    assert _next(watcher) == b'* LIST (\\HasNoChildren) "/" "%s"' % name
+    _append(other, "\u00c4rger")
+    assert _next(watcher).startswith(b'* STATUS "%s" (MESSAGES 1 ' % name)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_vanished_with_qresync(conns: Connections, mode: str) -> None:
+    watcher = _open(conns, mode, "QRESYNC")
+    other = _open(conns, mode)
+    _append(other, "INBOX")
+    _append(other, "INBOX")
+    watcher.ok("SELECT INBOX")
+    watcher.ok("NOTIFY SET (selected (MessageNew MessageExpunge FlagChange))")
+    other.ok("SELECT INBOX")
+    other.ok("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+    line = _next(watcher)
+    assert line.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Deleted")
+    assert b" MODSEQ (" in line
+    other.ok("UID EXPUNGE 1")
+    assert _next(watcher) == b"* VANISHED 1"
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_subtree_and_mailboxes_filters(conns: Connections, mode: str) -> None:
     watcher = _open(conns, mode)
     other = _open(conns, mode)

@@ -94,7 +94,7 @@ class MailboxView:
         if recent_above is not None and not rev2:
             self.claim_recent_above(recent_above)
         self._recent_sent = len(self._recent)
-        self.announced: tuple[int, ...] = ()  # the uids the last flush announced
+        self.announced: tuple[int, ...] = ()  # uids announced by EXISTS, not yet taken
 
     # -- numbers ----------------------------------------------------------------------------
 
@@ -338,15 +338,14 @@ class MailboxView:
         """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
         EXISTS (and RECENT in rev1), then FETCH flag changes (with CONDSTORE, only once no
         expunge waits). ``allow_new`` / ``allow_flags`` False hold EXISTS / flag changes
-        back (NOTIFY between commands, RFC 5465 5); ``announced`` then holds the uids this
-        flush announced with EXISTS."""
+        back (NOTIFY between commands, RFC 5465 5); the uids announced with EXISTS are
+        added to ``announced`` (the caller takes them from there)."""
         out: list[Response] = []
-        self.announced = ()
         if allow_expunge and self._gone:
             out.extend(self._release_expunges())
         announced = allow_new and bool(self._new)
         if announced:
-            self.announced = tuple(self._new)
+            self.announced += tuple(self._new)
             self._uids.extend(self._new)
             self._modseqs.extend([0] * len(self._new))
             self._new.clear()

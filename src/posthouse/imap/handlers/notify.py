@@ -130,13 +130,17 @@ async def session_updates(
 
 
 async def _new_message_fetches(ctx: HandlerContext) -> list[Response]:
-    """FETCH for the messages the last flush announced, if MessageNew asked for items."""
+    """FETCH for the messages announced since the last call, if MessageNew asked for
+    items (an EXPUNGE handler may have flushed the view itself: they wait in
+    ``view.announced``)."""
     selected = ctx.selected
-    group = ctx.notify.selected_group if ctx.notify is not None else None
-    if selected is None or group is None or not group.fetch_items:
+    if selected is None:
         return []
     announced = selected.view.announced
     selected.view.announced = ()
+    group = ctx.notify.selected_group if ctx.notify is not None else None
+    if group is None or not group.fetch_items:
+        return []
     # 5.2: no FETCH for what this client added itself (APPEND, COPY, MOVE)
     wanted = [uid for uid in announced if uid not in ctx.own_added]
     ctx.own_added.difference_update(announced)
