@@ -180,6 +180,33 @@ def test_selected_delayed_keeps_expunges_for_a_command(conns: Connections,
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_without_a_selected_group_the_selected_mailbox_is_quiet(conns: Connections,
+                                                                mode: str) -> None:
+    """3.1: no SELECTED group is SELECTED NONE; the session's own changes are still
+    answered, and NOTIFY NONE brings back what was held."""
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    _append(other, "INBOX")
+    watcher.ok("SELECT INBOX")
+    watcher.ok("NOTIFY SET (personal (MailboxName))")
+    other.ok("SELECT INBOX")
+    other.ok("STORE 1 +FLAGS.SILENT (\\Flagged)")
+    _append(other, "INBOX")
+    assert _lines(watcher.ok("NOOP")) == []
+    own = _lines(watcher.ok(b"APPEND INBOX {%d+}\r\n%s" % (len(MESSAGE), MESSAGE)))
+    assert own[0] == b"* 3 EXISTS"  # this command's own message, and what was held
+    assert _lines(watcher.ok("NOOP")) == []  # the flag change is still held
+    watcher.ok("NOTIFY SET (selected (MessageNew MessageExpunge))")  # no FlagChange
+    other.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    other.ok("EXPUNGE")
+    assert _next(watcher) == b"* 2 EXPUNGE"
+    answered = _lines(watcher.ok("NOTIFY NONE"))  # an implicit NOOP, without NOTIFY now
+    recent = b" \\Recent" if mode == "rev1" else b""
+    assert [line for line in answered if b"FETCH" in line] == [
+        b"* 1 FETCH (UID 1 FLAGS (\\Flagged%s))" % recent]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_mailbox_name_on_create_rename_delete(conns: Connections, mode: str) -> None:
     watcher = _open(conns, mode)
     other = _open(conns, mode)

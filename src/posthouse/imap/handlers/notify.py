@@ -8,11 +8,13 @@ response for every mailbox a group asks message events of comes first (3).
 ``session_updates`` is called by the session before each tagged response, by IDLE, and —
 while NOTIFY is set — between commands whenever the store publishes an event:
 
-* the selected mailbox (6.1): at command time as without NOTIFY; between commands only
-  what the SELECTED / SELECTED-DELAYED group asks for: EXISTS for MessageNew, FETCH for
-  FlagChange, EXPUNGE / VANISHED for MessageExpunge with SELECTED only (SELECTED-DELAYED
-  keeps them for a command that allows them, RFC 9051 7.5.1). MessageNew's fetch-att list
-  is answered with a FETCH of each new message right after its EXISTS (5.2);
+* the selected mailbox (6.1): only what the SELECTED / SELECTED-DELAYED group asks for,
+  nothing without one (3.1: the same as SELECTED NONE): EXISTS for MessageNew, FETCH for
+  FlagChange, EXPUNGE / VANISHED for MessageExpunge, between commands with SELECTED only
+  (SELECTED-DELAYED keeps them for a command that allows them, RFC 9051 7.5.1). What the
+  session's own command added or removed (APPEND, COPY, MOVE, EXPUNGE) is announced with
+  it in any case, along with what is held back then. MessageNew's fetch-att list is
+  answered with a FETCH of each new message right after its EXISTS (5.2);
 * other mailboxes: ``* STATUS name (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ])``
   once per mailbox for MessageNew / MessageExpunge / FlagChange (5.1-5.3; HIGHESTMODSEQ
   once CONDSTORE or QRESYNC is on), ``* LIST`` for MailboxName (created: ``()``, deleted:
@@ -95,16 +97,20 @@ async def handle_notify(
     yield ok(tag, "NOTIFY completed")
 
 
-def _between_commands_flags(spec: NotifySpec | None) -> tuple[bool, bool, bool] | None:
-    """(expunges, new messages, flag changes) of the selected mailbox that may go out
-    between commands; None when none may (no SELECTED group)."""
-    group = spec.selected_group if spec is not None else None
-    if group is None:
-        return None
-    events = group.events
-    expunge = (group.filter.kind is FilterKind.SELECTED
-               and NotifyEvent.MESSAGE_EXPUNGE in events)
-    return expunge, NotifyEvent.MESSAGE_NEW in events, NotifyEvent.FLAG_CHANGE in events
+def _selected_allows(ctx: HandlerContext, spec: NotifySpec,
+                     between_commands: bool) -> tuple[bool, bool, bool]:
+    """(expunges, new messages, flag changes) of the selected mailbox that may go out now
+    under NOTIFY. Only what the SELECTED / SELECTED-DELAYED group asks for: without one,
+    none (3.1: the same as SELECTED NONE); between commands SELECTED-DELAYED keeps
+    expunges back (6.1.2). The EXISTS / EXPUNGE of what this session's own command added
+    or removed always go out with it (they answer that command)."""
+    group = spec.selected_group
+    events = group.events if group is not None else frozenset()
+    own = ctx.selected is not None and ctx.selected.view.own_change and not between_commands
+    expunge = NotifyEvent.MESSAGE_EXPUNGE in events or own
+    if between_commands and (group is None or group.filter.kind is not FilterKind.SELECTED):
+        expunge = False
+    return expunge, NotifyEvent.MESSAGE_NEW in events or own, NotifyEvent.FLAG_CHANGE in events
 
 
 async def session_updates(
@@ -118,12 +124,12 @@ async def session_updates(
             out.append(UntaggedStatus(Status.OK, "Too many notifications, NOTIFY is off",
                                       ResponseCode.NOTIFICATIONOVERFLOW.code()))
         ctx.set_notify(None)
-    if between_commands:
-        allowed = _between_commands_flags(ctx.notify)
-        expunge, new, flags = allowed if allowed is not None else (False, False, False)
-        out += await ctx.updates(allow_expunge=expunge, allow_new=new, allow_flags=flags)
-    else:
+    if ctx.notify is None:
         out += await ctx.updates(allow_expunge=allow_expunge)
+    else:
+        expunge, new, flags = _selected_allows(ctx, ctx.notify, between_commands)
+        out += await ctx.updates(allow_expunge=expunge and (allow_expunge or between_commands),
+                                 allow_new=new, allow_flags=flags)
     out += await _new_message_fetches(ctx)
     out += await _notices(ctx)
     return out
