@@ -18,7 +18,13 @@ from pathlib import Path
 import pytest
 
 from posthouse.config import ConfigError, load_config
-from tests.integration.imap_msg_support import USER, Connections, RawImap, status
+from tests.integration.imap_msg_support import (
+    USER,
+    Connections,
+    RawImap,
+    imaplib_client,
+    status,
+)
 from tests.support.server import ServerThread, make_config
 
 MODES = ["rev1", "rev2"]
@@ -410,6 +416,28 @@ def test_overflow_turns_notify_off(small_backlog: Connections, mode: str) -> Non
     watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")  # and can be set again
     _append(other, "Lists")
     assert _next(watcher).startswith(b'* STATUS "Lists" (MESSAGES 7 ')
+
+
+def test_with_pythons_imaplib(conns: Connections) -> None:
+    """A stock client: imaplib sends NOTIFY with xatom and files the unsolicited STATUS
+    and LIST responses it reads with its next command."""
+    watcher = imaplib_client(conns.server)
+    other = _open(conns, "rev1")
+    try:
+        assert "NOTIFY" in watcher.capabilities
+        typ, _ = watcher.xatom("NOTIFY", "SET (personal (MessageNew MessageExpunge"
+                                         " MailboxName))")
+        assert typ == "OK"
+        other.ok("CREATE Lists")
+        _append(other, "Lists")
+        watcher.noop()
+        assert watcher.response("LIST")[1] == [b'(\\HasNoChildren) "/" "Lists"']
+        status_data = watcher.response("STATUS")[1]
+        assert status_data[0] is not None
+        assert status_data[0].startswith(b'"Lists" (MESSAGES 1 UIDNEXT 2 ')
+        assert watcher.xatom("NOTIFY", "NONE")[0] == "OK"
+    finally:
+        watcher.logout()
 
 
 def test_backlog_config_key(tmp_path: Path) -> None:
