@@ -85,6 +85,10 @@ async def handle_notify(
 ) -> AsyncIterator[Response]:
     """NOTIFY SET / NOTIFY NONE (RFC 5465 3)."""
     spec = cmd.spec
+    ctx.set_notify(None)  # what happened before this request is not notified under it
+    if ctx.events is not None:
+        for event in ctx.events.drain():
+            ctx.apply_event(event)
     ctx.set_notify(spec, backlog=ctx.config.notify_backlog)
     if spec is not None and spec.needs_subscriptions:
         ctx.subscribed = set(await ctx.store.list_subscriptions(ctx.user_id))
