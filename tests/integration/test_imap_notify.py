@@ -213,6 +213,28 @@ def test_without_a_selected_group_the_selected_mailbox_is_quiet(conns: Connectio
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_selected_follows_select_and_unselect(conns: Connections, mode: str) -> None:
+    """NOTIFY outlives SELECT / UNSELECT; SELECTED is whatever is selected at the time."""
+    watcher = _open(conns, mode)
+    other = _open(conns, mode)
+    other.ok("CREATE Lists")
+    watcher.ok("NOTIFY SET (selected (MessageNew MessageExpunge))"
+               " (personal (MessageNew MessageExpunge))")
+    _append(other, "Lists")  # nothing selected: a STATUS
+    assert _next(watcher).startswith(b'* STATUS "Lists" (MESSAGES 1 ')
+    watcher.ok("SELECT Lists")
+    _append(other, "Lists")  # selected now: EXISTS
+    assert _next(watcher) == b"* 2 EXISTS"
+    if mode == "rev1":  # the first one too: no session had Lists selected before
+        assert _next(watcher) == b"* 2 RECENT"
+    _append(other, "INBOX")  # the others still get STATUS
+    assert _next(watcher).startswith(b'* STATUS "INBOX" (MESSAGES 1 ')
+    watcher.ok("UNSELECT")
+    _append(other, "Lists")
+    assert _next(watcher).startswith(b'* STATUS "Lists" (MESSAGES 3 ')
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_mailbox_name_on_create_rename_delete(conns: Connections, mode: str) -> None:
     watcher = _open(conns, mode)
     other = _open(conns, mode)
