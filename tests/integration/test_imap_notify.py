@@ -11,6 +11,7 @@ is shown by a later command's answer (no wall-clock waits)."""
 from __future__ import annotations
 
 import dataclasses
+import poplib
 import smtplib
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from tests.integration.imap_msg_support import (
     imaplib_client,
     status,
 )
-from tests.support.server import ServerThread, make_config
+from tests.support.server import PASSWORD, ServerThread, make_config
 
 MODES = ["rev1", "rev2"]
 MESSAGE = b"Subject: hello\r\nFrom: a@example.test\r\n\r\nbody\r\n"
@@ -460,6 +461,21 @@ def test_with_pythons_imaplib(conns: Connections) -> None:
         assert watcher.xatom("NOTIFY", "NONE")[0] == "OK"
     finally:
         watcher.logout()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pop3_deletions_are_message_expunge(conns: Connections, mode: str) -> None:
+    """A POP3 client (poplib) deleting mail is an expunge like any other (5.3)."""
+    watcher = _open(conns, mode)
+    _smtp(conns.server)
+    watcher.ok("NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+    pop = poplib.POP3_SSL("127.0.0.1", conns.server.port("pop3s"),
+                          context=conns.server.client_tls(), timeout=30)
+    pop.user(USER)
+    pop.pass_(PASSWORD)
+    pop.dele(1)
+    pop.quit()
+    assert _next(watcher).startswith(b'* STATUS "INBOX" (MESSAGES 0 UIDNEXT 2 ')
 
 
 def test_backlog_config_key(tmp_path: Path) -> None:
