@@ -165,6 +165,26 @@ def test_selected_message_new_with_fetch_attributes(conns: Connections, mode: st
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_message_new_under_uidonly(conns: Connections, mode: str) -> None:
+    """With UIDONLY (RFC 9586) the new message's data comes as UIDFETCH."""
+    watcher = _open(conns, mode, "UIDONLY")
+    other = _open(conns, mode)
+    watcher.ok("SELECT INBOX")
+    watcher.ok("NOTIFY SET (selected (MessageNew (FLAGS) MessageExpunge FlagChange))")
+    _append(other, "INBOX")
+    assert _next(watcher) == b"* 1 EXISTS"
+    if mode == "rev1":
+        assert _next(watcher) == b"* 1 RECENT"
+    flags = b"(\\Recent)" if mode == "rev1" else b"()"
+    assert _next(watcher) == b"* 1 UIDFETCH (FLAGS %s)" % flags
+    other.ok("SELECT INBOX")
+    other.ok("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+    assert _next(watcher).startswith(b"* 1 UIDFETCH (FLAGS (\\Deleted")
+    other.ok("UID EXPUNGE 1")
+    assert _next(watcher) == b"* VANISHED 1"
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_selected_delayed_keeps_expunges_for_a_command(conns: Connections,
                                                        mode: str) -> None:
     watcher = _open(conns, mode)

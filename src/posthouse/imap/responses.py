@@ -292,6 +292,12 @@ def fetch(msn: int, items: Sequence[Value]) -> Untagged:
     return Untagged((msn, Atom("FETCH"), list(items)))
 
 
+def uid_fetch(uid: int, items: Sequence[Value]) -> Untagged:
+    """``* uid UIDFETCH (name value ...)``: the FETCH response of a session that enabled
+    UIDONLY, which carries the UID in place of the message number (RFC 9586 3.3)."""
+    return Untagged((uid, Atom("UIDFETCH"), list(items)))
+
+
 def vanished(uids: Sequence[int], *, earlier: bool = False) -> Untagged:
     """``* VANISHED [(EARLIER)] uid-set`` for sorted unique uids (RFC 7162 3.2.10)."""
     head: tuple[Value, ...] = (Atom("VANISHED"), [Atom("EARLIER")]) if earlier else (

@@ -13,6 +13,9 @@ states.may_expunge):
   not yet announced, and only if it is newer (by modseq) than what the client was last told;
   with CONDSTORE it carries ``MODSEQ (n)``, and with QRESYNC expunges go out as one
   ``VANISHED uid-set`` instead of EXPUNGEs (RFC 7162 3.1.4.1, 3.2.10).
+* with UIDONLY (RFC 9586) no message number goes out at all: expunges are VANISHED (as with
+  QRESYNC) and every FETCH response, solicited or not, is ``* uid UIDFETCH (...)`` without
+  the then redundant UID item (``fetch_response``, 3.3). EXISTS still counts the messages.
 * the keywords the client was told of in FLAGS are kept: a FETCH showing one more is
   preceded by ``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` again (``announce_keywords``, RFC
   9051 7.3.5, RFC 3501 7.2.6).
@@ -46,7 +49,9 @@ from posthouse.imap.responses import (
     Value,
     exists,
     expunge,
+    fetch,
     recent,
+    uid_fetch,
     vanished,
 )
 from posthouse.imap.sequence import NumberRanges, SequenceSet
@@ -68,6 +73,7 @@ class MailboxView:
         condstore: bool = False,
         read_only: bool = False,
         qresync: bool = False,
+        uidonly: bool = False,
     ) -> None:
         if any(a.uid >= b.uid for a, b in itertools.pairwise(messages)):
             messages = sorted({m.uid: m for m in messages}.values(), key=lambda m: m.uid)
@@ -76,6 +82,7 @@ class MailboxView:
         self.rev2 = rev2
         self.condstore = condstore
         self.qresync = qresync
+        self.uidonly = uidonly
         self.read_only = read_only
         self._keywords: dict[str, str] = {}  # lower-cased -> as told in FLAGS
         for m in messages:
@@ -143,6 +150,15 @@ class MailboxView:
         if not self.rev2 and uid in self._recent:
             names.add(RECENT)
         return [Atom(f) for f in sorted(names)]
+
+    def fetch_response(self, uid: int, items: Sequence[Value]) -> Untagged | None:
+        """The FETCH response of message ``uid`` with ``items`` (alternating names and
+        values): ``* n FETCH (...)``, or ``* uid UIDFETCH (...)`` under UIDONLY (RFC 9586
+        3.3); None when the client does not know the message."""
+        msn = self.msn_of(uid)
+        if msn is None:
+            return None
+        return uid_fetch(uid, items) if self.uidonly else fetch(msn, items)
 
     # -- the FLAGS list ----------------------------------------------------------------------
 
@@ -368,7 +384,7 @@ class MailboxView:
 
     def _release_expunges(self) -> list[Untagged]:
         indexes = sorted(bisect.bisect_left(self._uids, uid) for uid in self._gone)
-        if self.qresync:
+        if self.qresync or self.uidonly:  # RFC 7162 3.2.10, RFC 9586 3
             out = [vanished(sorted(self._gone))]
         else:
             out = [expunge(i + 1 - k) for k, i in enumerate(indexes)]  # each shifts the rest
@@ -395,9 +411,11 @@ class MailboxView:
             del self._changed[uid]
             out.extend(self.announce_keywords(change.flags))
             self._modseqs[msn - 1] = max(self._modseqs[msn - 1], change.modseq)
-            items: list[Value] = [Atom("UID"), uid, Atom("FLAGS"),
-                                  self.client_flags(uid, change.flags)]
+            items: list[Value] = [] if self.uidonly else [Atom("UID"), uid]
+            items += [Atom("FLAGS"), self.client_flags(uid, change.flags)]
             if self.condstore:
                 items += [Atom("MODSEQ"), [change.modseq]]
-            out.append(Untagged((msn, Atom("FETCH"), items)))
+            response = self.fetch_response(uid, items)
+            if response is not None:
+                out.append(response)
         return out

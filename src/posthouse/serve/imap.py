@@ -30,6 +30,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from posthouse.imap import commands as c
+from posthouse.imap import uidonly
 from posthouse.imap.capabilities import capability_code
 from posthouse.imap.config import ImapConfig
 from posthouse.imap.connection import ImapConnection
@@ -325,6 +326,9 @@ class ImapSession:
         handler = HANDLERS.get(type(cmd))
         if not allowed(cmd, self.state):
             self._write(Tagged(raw.tag, Status.BAD, f"{cmd.NAME} not allowed now"))
+            self._count_bad(Status.BAD)
+        elif self.ctx.uidonly and (refused := uidonly.refusal(cmd)) is not None:
+            self._write(refused.response(raw.tag))  # RFC 9586 3: BAD [UIDREQUIRED]
             self._count_bad(Status.BAD)
         elif handler is None:
             self._write(Tagged(raw.tag, Status.NO, f"{cmd.NAME} is not implemented"))

@@ -11,7 +11,9 @@ Contract (stable; the message handlers of the other engineer build on it):
 * ``ctx.rev2`` (ENABLE IMAP4rev2), ``ctx.utf8`` (IMAP4rev2 or UTF8=ACCEPT: names go out as
   UTF-8, ``ctx.mailbox_name`` encodes one), ``ctx.condstore`` (CONDSTORE is on: MODSEQ goes
   with every FETCH; ``ctx.enable_condstore()`` turns it on, RFC 7162 3.1), ``ctx.qresync``
-  (ENABLE QRESYNC: expunges go out as VANISHED, RFC 7162 3.2.10).
+  (ENABLE QRESYNC: expunges go out as VANISHED, RFC 7162 3.2.10), ``ctx.uidonly`` (ENABLE
+  UIDONLY: no message numbers either way; the session refuses numbered commands with
+  ``uidonly.refusal`` and the view renders UIDFETCH and VANISHED, RFC 9586).
 * ``ctx.origin``: the opaque token to pass as ``origin=`` to every store mutation, so the
   view can tell this session's own changes from others' (see imap/view.py).
 * ``ctx.notify``: the NOTIFY SET request in force (RFC 5465; None: none); while it is set,
@@ -134,6 +136,7 @@ class HandlerContext:
         self.utf8 = False
         self.condstore = False
         self.qresync = False
+        self.uidonly = False
         self.enabled: set[str] = set()  # ENABLEd extensions, upper-cased (RFC 5161)
         self.origin = object()
         self.notify: NotifySpec | None = None
@@ -209,7 +212,7 @@ class HandlerContext:
             self.events.close()
         self.events = None
         self.user = None
-        self.rev2 = self.utf8 = self.condstore = False
+        self.rev2 = self.utf8 = self.condstore = self.qresync = self.uidonly = False
         self.enabled = set()
 
     def set_notify(self, spec: NotifySpec | None, *, backlog: int | None = None) -> None:

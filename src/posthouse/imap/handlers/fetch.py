@@ -16,6 +16,9 @@ answered with their data (RFC 2180 4.1.1, RFC 9051 7.5.1): the store holds them 
 session's view (``fetch_expunged``; their blobs are not freed before the view releases them).
 Only a message the store no longer holds for the view (none should be) is left out, and a
 FETCH by sequence number then ends with ``NO [EXPUNGEISSUED]`` (RFC 5530 3).
+
+Under UIDONLY each response is ``* uid UIDFETCH (...)`` without the implied UID item (RFC
+9586 3.3; ``MailboxView.fetch_response``); a UID asked for by name is still shown.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from posthouse.imap.handlers.msg_fetchitems import (
     render_items,
 )
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Response, Status, fetch, vanished
+from posthouse.imap.responses import Response, Status, vanished
 from posthouse.store.errors import NotFound
 from posthouse.store.models import SEEN, FlagOp, StoredMessage, UidFlags
 
@@ -94,8 +97,7 @@ def _message(
     """The FETCH response of one message, after FLAGS if it shows a keyword the client was
     not told of (RFC 9051 7.3.5); nothing if the view no longer knows it."""
     view = selected.view
-    msn = view.msn_of(meta.uid)
-    if msn is None:  # pragma: no cover - resolve only gives known uids
+    if view.msn_of(meta.uid) is None:  # pragma: no cover - resolve only gives known uids
         return []
     body = _body(blobs, meta) if plan.blob else None
     msg = MessageData(meta, view.client_flags(meta.uid, meta.flags), body)
@@ -104,8 +106,8 @@ def _message(
     if plan.wants_flags or add_flags:  # reported: no later unsolicited FETCH for it
         out += view.announce_keywords(meta.flags)
         view.record_flags([UidFlags(meta.uid, meta.modseq, meta.flags)])
-    out.append(fetch(msn, render_items(msg, plan.items, add_flags=add_flags)))
-    return out
+    answer = view.fetch_response(meta.uid, render_items(msg, plan.items, add_flags=add_flags))
+    return [*out, answer] if answer is not None else out
 
 
 async def _batch(
@@ -161,7 +163,7 @@ async def handle_fetch(
         uids = [u for u in uids if u in changed]
     plan = plan_fetch(
         cmd.items,
-        uid=cmd.uid,
+        uid=cmd.uid and not ctx.uidonly,  # UIDFETCH carries the uid (RFC 9586 3.3)
         read_only=selected.read_only,
         modseq=cmd.changedsince is not None or ctx.condstore,
     )
@@ -191,7 +193,8 @@ async def fetch_announced(
     """FETCH data of messages just announced with EXISTS, for NOTIFY's MessageNew fetch-att
     list (RFC 5465 5.2): as a UID FETCH in a read-only mailbox, so nothing sets \\Seen
     (an unsolicited response must not change the mailbox)."""
-    plan = plan_fetch(items, uid=True, read_only=True, modseq=ctx.condstore)
+    # as UID FETCH: the uid goes with it (in UIDFETCH itself under UIDONLY, RFC 9586 3.3)
+    plan = plan_fetch(items, uid=not ctx.uidonly, read_only=True, modseq=ctx.condstore)
     known = [u for u in uids if selected.view.msn_of(u) is not None]
     out: list[Response] = []
     step = batch_size(plan)
