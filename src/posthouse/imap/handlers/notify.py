@@ -125,6 +125,8 @@ async def session_updates(
     events = ctx.events
     if events is not None and events.overflowed:
         if ctx.notify is not None:
+            ctx.log.info("notify overflow: more than %d events waiting, NOTIFY off",
+                         ctx.config.notify_backlog)
             out.append(UntaggedStatus(Status.OK, "Too many notifications, NOTIFY is off",
                                       ResponseCode.NOTIFICATIONOVERFLOW.code()))
         ctx.set_notify(None)
