@@ -17,10 +17,12 @@ while NOTIFY is set — between commands whenever the store publishes an event:
   answered with a FETCH of each new message right after its EXISTS (5.2);
 * other mailboxes: ``* STATUS name (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ])``
   once per mailbox for MessageNew / MessageExpunge / FlagChange (5.1-5.3; HIGHESTMODSEQ
-  once CONDSTORE or QRESYNC is on), ``* LIST`` for MailboxName (created: ``()``, deleted:
-  ``(\\NonExistent)``, renamed: with ``("OLDNAME" (old))``, 5.4 and RFC 5258) and
-  SubscriptionChange (``(\\Subscribed)`` or ``()``, 5.5), ``* METADATA name entry ...``
-  for MailboxMetadataChange / ServerMetadataChange (5.6, 5.7; RFC 5464 4.4.2's form);
+  once CONDSTORE or QRESYNC is on), ``* LIST`` for MailboxName and SubscriptionChange
+  with the name's attributes as they are now (``\\NonExistent`` once gone, else
+  ``\\HasChildren`` / ``\\HasNoChildren`` and the special use; ``\\Subscribed`` iff
+  subscribed after a SubscriptionChange; a rename with ``("OLDNAME" (old))``: 5.4, 5.5,
+  RFC 5258), ``* METADATA name entry ...`` for MailboxMetadataChange /
+  ServerMetadataChange (5.6, 5.7; RFC 5464 4.4.2's form);
 * changes this session made itself are not reported for other mailboxes, the list of
   names or METADATA (5: "the server SHOULD omit notifying the client if the event is
   caused by this client");
