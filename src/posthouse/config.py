@@ -121,6 +121,9 @@ class LimitsConfig:
     # IMAP METADATA (RFC 5464 4.1: at least 1024 octets and 10 entries must be allowed)
     metadata_max_entry_bytes: int = 16 * 1024
     metadata_max_entries_per_user: int = 1000
+    # IMAP NOTIFY (RFC 5465 5.8): store events one session may have waiting before it gets
+    # NOTIFICATIONOVERFLOW and its NOTIFY is turned off
+    imap_notify_backlog: int = 1000
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,7 @@ _POSITIVE_LIMITS = (  # (slow_penalty_seconds may be 0: no penalty)
     "max_connections_per_listener", "max_connections_per_ip_per_listener",
     "preauth_idle_seconds", "command_line_seconds", "data_min_bytes_per_second",
     "data_rate_window_seconds", "tls_handshake_seconds", "slow_penalty_seconds",
+    "imap_notify_backlog",
 )
 
 

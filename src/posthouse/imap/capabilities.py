@@ -26,6 +26,7 @@ _EXTENSIONS = (
     "METADATA",  # RFC 5464: mailbox entries
     "METADATA-SERVER",  # RFC 5464: server entries
     "LIST-METADATA",  # RFC 9590
+    "NOTIFY",  # RFC 5465
 )
 ENABLEABLE = frozenset({"IMAP4REV2", "UTF8=ACCEPT", "CONDSTORE", "QRESYNC", "UIDONLY"})
 

@@ -102,6 +102,10 @@ class MailboxView:
         if recent_above is not None and not rev2:
             self.claim_recent_above(recent_above)
         self._recent_sent = len(self._recent)
+        self.announced: tuple[int, ...] = ()  # uids announced by EXISTS, not yet taken
+        # this session added or removed messages itself and has not been told yet: its own
+        # command's EXISTS / EXPUNGE go out even when NOTIFY holds others' back
+        self.own_change = False
 
     # -- numbers ----------------------------------------------------------------------------
 
@@ -281,10 +285,11 @@ class MailboxView:
             return
         if event.mailbox_id != self.mailbox_id:
             return
+        own = event.origin is not None and event.origin == self.origin
         if isinstance(event, MessagesAdded):
-            self.note_added(event.uids)
+            self.note_added(event.uids, own=own)
         elif isinstance(event, MessagesExpunged):
-            self.note_expunged(event.uids)
+            self.note_expunged(event.uids, own=own)
         elif isinstance(event, FlagsChanged):
             if event.origin is not None and event.origin == self.origin:
                 self.record_flags(event.changes)
@@ -297,18 +302,20 @@ class MailboxView:
             return self._new[-1]
         return self._uids[-1] if self._uids else 0
 
-    def note_added(self, uids: Iterable[int]) -> None:
+    def note_added(self, uids: Iterable[int], *, own: bool = True) -> None:
         """New messages (APPEND/COPY/MOVE into this mailbox: call it before the tagged OK so
         EXISTS is sent at once, RFC 9051 6.3.12); uids at or below the last known are
-        ignored."""
+        ignored. ``own``: this session made the change (``own_change``)."""
+        self.own_change = self.own_change or own
         last = self._last_uid()
         for uid in sorted(uids):
             if uid > last:
                 self._new.append(uid)
                 last = uid
 
-    def note_expunged(self, uids: Iterable[int]) -> None:
+    def note_expunged(self, uids: Iterable[int], *, own: bool = True) -> None:
         """Messages removed from the store (EXPUNGE, MOVE: call it, then ``flush``)."""
+        self.own_change = self.own_change or own
         for uid in uids:
             i = bisect.bisect_left(self._new, uid)
             if i < len(self._new) and self._new[i] == uid:
@@ -363,15 +370,19 @@ class MailboxView:
 
     # -- releasing updates ------------------------------------------------------------------
 
-    def flush(self, *, allow_expunge: bool) -> list[Response]:
+    def flush(self, *, allow_expunge: bool, allow_new: bool = True,
+              allow_flags: bool = True) -> list[Response]:
         """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
         EXISTS (and RECENT in rev1), then FETCH flag changes (with CONDSTORE, only once no
-        expunge waits)."""
+        expunge waits). ``allow_new`` / ``allow_flags`` False hold EXISTS / flag changes
+        back (NOTIFY between commands, RFC 5465 5); the uids announced with EXISTS are
+        added to ``announced`` (the caller takes them from there)."""
         out: list[Response] = []
         if allow_expunge and self._gone:
             out.extend(self._release_expunges())
-        announced = bool(self._new)
+        announced = allow_new and bool(self._new)
         if announced:
+            self.announced += tuple(self._new)
             self._uids.extend(self._new)
             self._modseqs.extend([0] * len(self._new))
             self._new.clear()
@@ -379,9 +390,11 @@ class MailboxView:
         if not self.rev2 and (announced or len(self._recent) != self._recent_sent):
             out.append(recent(len(self._recent)))
             self._recent_sent = len(self._recent)
-        if not (self.condstore and self._gone):
+        if allow_flags and not (self.condstore and self._gone):
             # RFC 7162 3.2.10 (RFC 5162 erratum 1810): no MODSEQ above an expunge held back
             out.extend(self._release_flags())
+        if allow_new and allow_expunge:
+            self.own_change = False
         return out
 
     def _release_expunges(self) -> list[Untagged]:

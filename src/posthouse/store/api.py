@@ -162,11 +162,12 @@ class MailboxStore(Protocol):
 
     async def set_metadata(
         self, user_id: int, mailbox_id: int, entries: Sequence[tuple[str, bytes | None]], *,
-        max_entries: int,
+        max_entries: int, origin: object | None = None,
     ) -> None:
         """Set (None: delete) entries, all or none; MetadataTooMany when the user would own
         more than ``max_entries``, MetadataReadOnly for a server /shared/ entry. A mailbox's
-        entries follow it through RENAME and go with DELETE."""
+        entries follow it through RENAME and go with DELETE. Publishes MetadataChanged (a
+        server /shared/ entry set by the operator: to every user)."""
 
     async def set_server_metadata(self, name: str, value: bytes | None) -> None:
         """Set (None: delete) a server /shared/ entry: the operator's, never a user's."""

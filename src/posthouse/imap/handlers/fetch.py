@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.fetchitems import Attr
+from posthouse.imap.fetchitems import Attr, FetchItem
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk
 from posthouse.imap.handlers.msg_fetchitems import (
@@ -191,6 +191,27 @@ async def handle_fetch(
             "Some messages were expunged by another session", code=ResponseCode.EXPUNGEISSUED.code()
         )
     yield ok(tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
+
+
+async def fetch_announced(
+    ctx: HandlerContext, selected: Selected, uids: Sequence[int], items: Sequence[FetchItem],
+) -> list[Response]:
+    """FETCH data of messages just announced with EXISTS, for NOTIFY's MessageNew fetch-att
+    list (RFC 5465 5.2): as a UID FETCH in a read-only mailbox, so nothing sets \\Seen
+    (an unsolicited response must not change the mailbox)."""
+    # as UID FETCH: the uid goes with it (in UIDFETCH itself under UIDONLY, RFC 9586 3.3)
+    plan = plan_fetch(items, uid=not ctx.uidonly, read_only=True, modseq=ctx.condstore)
+    known = [u for u in uids if selected.view.msn_of(u) is not None]
+    out: list[Response] = []
+    step = batch_size(plan)
+    for start in range(0, len(known), step):
+        metas, _seen, _gone = await _batch(ctx, selected, plan, known[start : start + step],
+                                           None)
+        for group in blob_groups(metas) if plan.blob else (metas,):
+            blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
+            for meta in group:
+                out += _message(selected, plan, meta, blobs, newly_seen=False)
+    return out
 
 
 HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {c.FetchCommand: handle_fetch}

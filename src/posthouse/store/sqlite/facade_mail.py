@@ -98,11 +98,11 @@ class MailboxesFacade(StoreCore):
 
     async def set_metadata(
         self, user_id: int, mailbox_id: int, entries: Sequence[tuple[str, bytes | None]], *,
-        max_entries: int,
+        max_entries: int, origin: object | None = None,
     ) -> None:
         """Set or delete entries, all or none (MetadataTooMany, MetadataReadOnly)."""
         await self._write(lambda ctx: metadata.set_metadata(
-            ctx, user_id, mailbox_id, entries, max_entries=max_entries))
+            ctx, user_id, mailbox_id, entries, max_entries=max_entries, origin=origin))
 
     async def set_server_metadata(self, name: str, value: bytes | None) -> None:
         """The operator sets (None: deletes) a server /shared/ entry."""
