@@ -16,14 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
-from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
+from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
 from posthouse.store.datalock import DataDirLock
+from posthouse.web.client_ports import ClientPorts
+from posthouse.web.routes import HttpRoutes
 
 if TYPE_CHECKING:
     from posthouse.auth.passwords import PasswordHasher
@@ -41,17 +44,21 @@ _BUSY = {
     "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
     "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+    "http": (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+             b"Connection: close\r\nRetry-After: 10\r\n\r\n"),
 }
+_IMPLICIT_TLS = ("submissions", "imaps", "pop3s", "https")
 
 
 def family(protocol: str) -> str:
-    """smtp, imap or pop3 for any listener name."""
+    """smtp, imap, pop3 or http for any listener name."""
     if protocol in ("smtp", "submission", "submissions"):
         return "smtp"
     return protocol.rstrip("s")
 
 
-def build_store(cfg: Config, *, background: bool = True) -> Store:
+def build_store(cfg: Config, *, background: bool = True,
+                metrics: ServerMetrics | None = None) -> Store:
     """The configured store backend (embedded SQLite is the default and only one so far).
 
     ``background`` False (admin commands): leave building the search index, and the repair
@@ -62,7 +69,8 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
 
     space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
-                       auto_index=background, space=space)
+                       auto_index=background, space=space,
+                       observe_commit=metrics.commit if metrics is not None else None)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -152,7 +160,8 @@ def build_tls_reporter(config: Config, store: Store, resolver: Resolver, clock: 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
-                 max_inflight: int | None = None) -> QueueWorker:
+                 max_inflight: int | None = None,
+                 metrics: ServerMetrics = DISCARD) -> QueueWorker:
     """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
     MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
     own resolver, timeouts and in-flight limit."""
@@ -175,7 +184,8 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     # The queue's notices have a router of their own: no default-domain postmaster fallback,
     # the system clock for its domain cache.
     return QueueWorker(store=store, config=config, clock=clock, opener=connector,
-                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
+                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight,
+                       metrics=metrics)
 
 
 class _PrivateUmask:
@@ -210,12 +220,16 @@ class App:
     def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.store = build_store(cfg)
+        self.metrics = ServerMetrics()  # this App's own registry (/metrics)
+        self.store = build_store(cfg, metrics=self.metrics)
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
         self.tls_reporter: TlsReporter | None = None
+        # The HTTP listener's pages: modules add theirs (web/routes.py) before start().
+        self.http_routes = HttpRoutes()
         self._background: list[asyncio.Task[None]] = []
+        self._accepting = False  # the listeners accept (for /readyz)
         self._umask_before: int | None = None
         self._lock = DataDirLock(cfg.data_path)
 
@@ -241,6 +255,7 @@ class App:
         tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
                                 ciphers=self.cfg.tls.ciphers)
         self.services = self._build_services()
+        self._register_pages(self.services)
         limits = self.cfg.limits
         self.listeners = ListenerGroup(
             tls, ConnectionLimiter(
@@ -248,7 +263,7 @@ class App:
                 max_per_listener=limits.max_connections_per_listener,
                 max_per_ip_per_listener=limits.max_connections_per_ip_per_listener),
             handshake_timeout=float(limits.tls_handshake_seconds),
-            slow_penalty=float(limits.slow_penalty_seconds))
+            slow_penalty=float(limits.slow_penalty_seconds), metrics=self.metrics)
         await self.listeners.start(self._specs(self.services), accept=False)
         try:
             if after_bind is not None:
@@ -270,6 +285,7 @@ class App:
             await self.store.close()
             self._lock.release()
             raise
+        self._accepting = True
         self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
 
     def port(self, protocol: str) -> int:
@@ -284,6 +300,7 @@ class App:
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, let transactions finish, close the store."""
+        self._accepting = False
         if self.listeners is not None:
             await self.listeners.stop(self.cfg.limits.shutdown_grace_seconds)
         if self.services is not None and self.services.greylist is not None:
@@ -338,7 +355,7 @@ class App:
         resolver = build_resolver(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
-                                         resolver=resolver)
+                                         resolver=resolver, metrics=self.metrics)
         if self.cfg.queue.tlsrpt:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
@@ -347,28 +364,78 @@ class App:
             config=self.cfg,
             store=self.store,
             authenticator=build_authenticator(self.store, self.cfg, build_hasher(self.cfg),
-                                              clock=self.clock),
+                                              clock=self.clock, metrics=self.metrics),
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
             trust=build_trust(self.cfg, resolver, self.clock),
             **build_antiabuse(self.cfg, resolver),
+            metrics=self.metrics,
         )
 
+    def _register_pages(self, services: Services) -> None:
+        """The HTTP listener's own pages: monitoring, client autoconfiguration (Thunderbird,
+        Outlook, Apple) and the MTA-STS policy."""
+        from posthouse.web import autoconfig, autodiscover, mobileconfig, monitoring, mta_sts
+        from posthouse.web.client_ports import MailServer
+
+        http = self.cfg.http
+        routes = self.http_routes
+        monitoring.register(routes, http, ready=self._readiness, exposition=self._scrape)
+        server = MailServer(self.cfg.server.hostname, self._client_ports,
+                            self.store.is_local_domain)
+        autoconfig.register(routes, server)
+        autodiscover.register(routes, server)
+        mobileconfig.register(routes, server, services.authenticator, tls_paths(self.cfg))
+        policy = mta_sts.mta_sts_policy(self.cfg.server.hostname, http.mta_sts_mode,
+                                        http.mta_sts_max_age)
+        mta_sts.register(routes, policy, self.store.is_local_domain)
+
+    def _client_ports(self) -> ClientPorts:
+        """The mail ports clients are told of: the first bound port of each listener."""
+        bound = self.listeners.bound if self.listeners is not None else {}
+
+        def first(protocol: str) -> int | None:
+            addrs = bound.get(protocol)
+            return addrs[0][1] if addrs else None
+
+        return ClientPorts(imaps=first("imaps"), imap=first("imap"), pop3s=first("pop3s"),
+                           submissions=first("submissions"), submission=first("submission"))
+
+    async def _readiness(self) -> str | None:
+        """/readyz: None when the listeners accept and the store answers, else why not."""
+        if not self._accepting:
+            return "listeners not accepting"
+        try:
+            await self.store.list_domains()
+        except Exception as exc:
+            return f"store: {type(exc).__name__}"
+        return None
+
+    async def _scrape(self) -> tuple[bytes, str]:
+        """/metrics: the queue and store states read now, then every metric."""
+        queued = await self.store.list_queue()
+        now = self.clock.now()
+        oldest = min((m.created for m in queued), default=None)
+        self.metrics.set_queue(len(queued),
+                               (now - oldest).total_seconds() if oldest is not None else 0.0)
+        self.metrics.set_store_bytes(await asyncio.to_thread(disk_usage, self.cfg.data_path))
+        return self.metrics.exposition()
+
     def _specs(self, services: Services) -> list[ListenerSpec]:
-        handlers = _handlers(services)
+        handlers = _handlers(services, self.http_routes)
         specs = []
         for proto in PROTOCOLS:
             handler = handlers.get(family(proto))
-            if handler is None:
+            if handler is None or (family(proto) == "http" and not self.cfg.http.enabled):
                 continue
             for addr in getattr(self.cfg.listen, proto):
                 host, port = parse_hostport(addr)
                 specs.append(ListenerSpec(
                     protocol=proto, host=host, port=port, handler=handler,
-                    implicit_tls=proto in ("submissions", "imaps", "pop3s"),
-                    busy_reply=_BUSY[family(proto)]))
+                    implicit_tls=proto in _IMPLICIT_TLS,
+                    busy_reply=_BUSY[family(proto)], linger_refused=family(proto) == "http"))
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
@@ -381,12 +448,13 @@ class App:
         return loops
 
 
-def _handlers(services: Services) -> dict[str, Handler]:
+def _handlers(services: Services, routes: HttpRoutes) -> dict[str, Handler]:
     """The protocol adapters, by family."""
-    from posthouse.serve import imap, pop3, smtp
+    from posthouse.serve import http, imap, pop3, smtp
 
     return {
         "smtp": smtp.make_handler(services),
         "imap": imap.make_handler(services),
         "pop3": pop3.make_handler(services),
+        "http": http.make_handler(services, routes),
     }
