@@ -25,6 +25,7 @@ from posthouse.services import Services
 from posthouse.store.api import Store
 
 if TYPE_CHECKING:
+    from posthouse.acme.manager import CertificateManager
     from posthouse.auth.passwords import PasswordHasher
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
@@ -177,6 +178,46 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
                        router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
 
 
+async def certificate_names(config: Config, store: Store) -> list[str]:
+    """The names the ACME certificate covers: the host name, then autoconfig.<domain> and
+    mta-sts.<domain> of every local domain (A-labels), each once."""
+    from posthouse.dns.idn import canonical_domain
+
+    names = [canonical_domain(config.server.hostname)]
+    for domain in sorted(await store.list_domains()):
+        d = canonical_domain(domain)
+        names += [f"autoconfig.{d}", f"mta-sts.{d}"]
+    return list(dict.fromkeys(names))
+
+
+def build_acme(config: Config, store: Store, tls: TlsContextFactory,
+               clock: Clock) -> CertificateManager:
+    """The ACME certificate manager of [tls] acme: its files in the data dir, the challenge
+    board plugged into the TLS handshakes (tls-alpn-01), the install that switches every
+    listener to the new certificate."""
+    from posthouse.acme.challenges import ChallengeBoard
+    from posthouse.acme.files import AcmeFiles
+    from posthouse.acme.manager import AcmeSettings, CertificateManager
+    from posthouse.acme.transport import HttpsTransport
+    from posthouse.config import DataPaths
+    from posthouse.net.tls import client_context
+
+    t = config.tls
+    paths = DataPaths(config.data_path)
+    files = AcmeFiles(paths.acme, paths.acme_live)
+    board = ChallengeBoard(files.challenges)
+    tls.challenge_context = board.alpn_context
+    settings = AcmeSettings(directory=t.acme_directory, email=t.acme_email,
+                            renew_days=t.acme_renew_days,
+                            challenges=tuple(t.acme_challenges),
+                            retry_seconds=float(t.acme_retry_seconds))
+    return CertificateManager(
+        settings, files=files, board=board,
+        transport=HttpsTransport(client_context(verify=True, cafile=t.acme_ca_file)),
+        names=lambda: certificate_names(config, store),
+        install=lambda: tls.use_files(paths.acme_live, paths.acme_live), clock=clock)
+
+
 class _PrivateUmask:
     """The process umask while Apps run: PRIVATE_UMASK from the first App's start until the
     last one stops, in whatever order they stop (the umask belongs to the process)."""
@@ -214,6 +255,7 @@ class App:
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
         self.tls_reporter: TlsReporter | None = None
+        self.acme: CertificateManager | None = None
         self._background: list[asyncio.Task[None]] = []
         self._umask_before: int | None = None
 
@@ -239,6 +281,8 @@ class App:
         tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
                                 ciphers=self.cfg.tls.ciphers)
         self.services = self._build_services()
+        if self.cfg.tls.acme:
+            self.acme = build_acme(self.cfg, self.store, tls, self.clock)
         limits = self.cfg.limits
         self.listeners = ListenerGroup(
             tls, ConnectionLimiter(
@@ -270,9 +314,11 @@ class App:
         return self.listeners.port(protocol)
 
     def reload_tls(self) -> None:
-        """SIGHUP: re-read the certificate and key."""
+        """SIGHUP: re-read the certificate and key (and check the ACME one now)."""
         if self.listeners is not None:
             self.listeners.tls.reload()
+        if self.acme is not None:
+            self.acme.request_check()
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, let transactions finish, close the store."""
@@ -363,12 +409,14 @@ class App:
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker and the
-        TLS-RPT sender (hourly: each past day's reports once)."""
+        """The background loops start() runs as tasks: the outbound queue worker, the
+        TLS-RPT sender (hourly: each past day's reports once) and the ACME manager."""
         assert self.queue_worker is not None
         loops = [self.queue_worker.run()]
         if self.tls_reporter is not None:
             loops.append(self.tls_reporter.run())
+        if self.acme is not None:
+            loops.append(self.acme.run())
         return loops
 
 

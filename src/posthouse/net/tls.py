@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import os
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -69,7 +70,13 @@ class TlsContextFactory:
 
     Listeners read ``context`` at each handshake, so a reload applies to new connections
     while established ones keep theirs.
+
+    ``challenge_context`` (set by app.py when ACME is on) is asked for every handshake's
+    server name: a context it returns (the tls-alpn-01 answer, RFC 8737 3) serves that
+    handshake instead.
     """
+
+    challenge_context: Callable[[str | None], ssl.SSLContext | None] | None = None
 
     def __init__(self, cert_path: Path, key_path: Path, *, min_version: str = "TLSv1.2",
                  ciphers: str = "") -> None:
@@ -104,10 +111,25 @@ class TlsContextFactory:
             ) from None
         return ctx
 
-    def _use_current(self, sslobj: ssl.SSLObject, _name: str | None,
+    def _use_current(self, sslobj: ssl.SSLObject, name: str | None,
                      _ctx: ssl.SSLContext) -> None:
+        if self.challenge_context is not None:
+            answer = self.challenge_context(name)
+            if answer is not None:
+                sslobj.context = answer
+                return
         if sslobj.context is not self.context:
             sslobj.context = self.context
+
+    def use_files(self, cert_path: Path, key_path: Path) -> bool:
+        """Serve another certificate from now on (ACME's); on error keep the current one
+        and its files. True if switched."""
+        before = (self.cert_path, self.key_path)
+        self.cert_path, self.key_path = cert_path, key_path
+        if self.reload():
+            return True
+        self.cert_path, self.key_path = before
+        return False
 
     def reload(self) -> bool:
         """Re-read the files; on error keep the old context and log. True if reloaded."""
