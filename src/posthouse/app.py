@@ -23,6 +23,7 @@ from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
+from posthouse.web.routes import HttpRoutes
 
 if TYPE_CHECKING:
     from posthouse.acme.manager import CertificateManager
@@ -41,11 +42,14 @@ _BUSY = {
     "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
     "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+    "http": (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+             b"Connection: close\r\nRetry-After: 10\r\n\r\n"),
 }
+_IMPLICIT_TLS = ("submissions", "imaps", "pop3s", "https")
 
 
 def family(protocol: str) -> str:
-    """smtp, imap or pop3 for any listener name."""
+    """smtp, imap, pop3 or http for any listener name."""
     if protocol in ("smtp", "submission", "submissions"):
         return "smtp"
     return protocol.rstrip("s")
@@ -256,7 +260,10 @@ class App:
         self.queue_worker: QueueWorker | None = None
         self.tls_reporter: TlsReporter | None = None
         self.acme: CertificateManager | None = None
+        # The HTTP listener's pages: modules add theirs (web/routes.py) before start().
+        self.http_routes = HttpRoutes()
         self._background: list[asyncio.Task[None]] = []
+        self._accepting = False  # the listeners accept (for /readyz)
         self._umask_before: int | None = None
 
     async def start(self, *, after_bind: Callable[[], None] | None = None) -> None:
@@ -283,6 +290,7 @@ class App:
         self.services = self._build_services()
         if self.cfg.tls.acme:
             self.acme = build_acme(self.cfg, self.store, tls, self.clock)
+        self._register_pages()
         limits = self.cfg.limits
         self.listeners = ListenerGroup(
             tls, ConnectionLimiter(
@@ -306,6 +314,7 @@ class App:
             await self.listeners.stop(0)
             await self.store.close()
             raise
+        self._accepting = True
         self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
 
     def port(self, protocol: str) -> int:
@@ -322,6 +331,7 @@ class App:
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, let transactions finish, close the store."""
+        self._accepting = False
         if self.listeners is not None:
             await self.listeners.stop(self.cfg.limits.shutdown_grace_seconds)
         if self.services is not None and self.services.greylist is not None:
@@ -393,18 +403,34 @@ class App:
             **build_antiabuse(self.cfg, resolver),
         )
 
+    def _register_pages(self) -> None:
+        """The HTTP listener's own pages: monitoring."""
+        from posthouse.web import monitoring
+
+        monitoring.register(self.http_routes, self.cfg.http, ready=self._readiness)
+
+    async def _readiness(self) -> str | None:
+        """/readyz: None when the listeners accept and the store answers, else why not."""
+        if not self._accepting:
+            return "listeners not accepting"
+        try:
+            await self.store.list_domains()
+        except Exception as exc:
+            return f"store: {type(exc).__name__}"
+        return None
+
     def _specs(self, services: Services) -> list[ListenerSpec]:
-        handlers = _handlers(services)
+        handlers = _handlers(services, self.http_routes)
         specs = []
         for proto in PROTOCOLS:
             handler = handlers.get(family(proto))
-            if handler is None:
+            if handler is None or (family(proto) == "http" and not self.cfg.http.enabled):
                 continue
             for addr in getattr(self.cfg.listen, proto):
                 host, port = parse_hostport(addr)
                 specs.append(ListenerSpec(
                     protocol=proto, host=host, port=port, handler=handler,
-                    implicit_tls=proto in ("submissions", "imaps", "pop3s"),
+                    implicit_tls=proto in _IMPLICIT_TLS,
                     busy_reply=_BUSY[family(proto)]))
         return specs
 
@@ -420,12 +446,13 @@ class App:
         return loops
 
 
-def _handlers(services: Services) -> dict[str, Handler]:
+def _handlers(services: Services, routes: HttpRoutes) -> dict[str, Handler]:
     """The protocol adapters, by family."""
-    from posthouse.serve import imap, pop3, smtp
+    from posthouse.serve import http, imap, pop3, smtp
 
     return {
         "smtp": smtp.make_handler(services),
         "imap": imap.make_handler(services),
         "pop3": pop3.make_handler(services),
+        "http": http.make_handler(services, routes),
     }

@@ -9,6 +9,7 @@ and names files only: making them is provision.py's.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import ssl
 import tomllib
 import types
@@ -16,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-PROTOCOLS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+PROTOCOLS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s",
+             "http", "https")
 STANDARD_PORTS = {
     "smtp": 25, "submission": 587, "submissions": 465,
     "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995,
+    "http": 80, "https": 443,
 }
 
 
@@ -54,6 +57,9 @@ class ListenConfig:
     imaps: list[str] = field(default_factory=lambda: ["0.0.0.0:993"])
     pop3: list[str] = field(default_factory=lambda: ["0.0.0.0:110"])
     pop3s: list[str] = field(default_factory=lambda: ["0.0.0.0:995"])
+    # Autoconfiguration, MTA-STS policy, metrics (serve/http.py); off with [http] enabled.
+    http: list[str] = field(default_factory=lambda: ["0.0.0.0:80"])
+    https: list[str] = field(default_factory=lambda: ["0.0.0.0:443"])
 
 
 @dataclass(frozen=True)
@@ -223,11 +229,33 @@ class AntiabuseConfig:
     rspamd_timeout_seconds: int = 20
 
 
+MTA_STS_MODES = ("enforce", "testing", "none")
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP (80) and HTTPS (443) listener: limits, metrics access, the MTA-STS policy."""
+
+    enabled: bool = True  # false: no HTTP listener, whatever [listen] says
+    header_seconds: int = 20  # a request line and headers, from their first byte
+    idle_seconds: int = 60  # keep-alive: the wait for the next request
+    max_header_bytes: int = 16 * 1024  # request line and headers together
+    max_body_bytes: int = 1024 * 1024
+    # /metrics, /healthz, /readyz: from these networks, or with "Authorization: Bearer <token>"
+    metrics_networks: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    metrics_token: str = ""
+    # RFC 8461 3.2 policy served at mta-sts.<domain>; `posthouse dns` prints the id of the
+    # same text. Start in testing, switch to enforce once the TLS-RPT reports are clean.
+    mta_sts_mode: str = "testing"
+    mta_sts_max_age: int = 604800  # seconds (RFC 8461 3.2: at most 31557600)
+
+
 @dataclass(frozen=True)
 class LogConfig:
     """Structured logs."""
 
     level: str = "info"
+    format: str = "text"  # text: key=value lines; json: one JSON object per line
 
 
 @dataclass(frozen=True)
@@ -244,6 +272,7 @@ class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     antiabuse: AntiabuseConfig = field(default_factory=AntiabuseConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -435,12 +464,34 @@ def _validate(cfg: Config) -> None:
                           "cache_entries not negative")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
+    if cfg.log.format not in ("text", "json"):
+        raise ConfigError(f"{cfg.source}: [log] key 'format' must be text|json")
     if cfg.checks.spf_timeout_seconds <= 0:
         raise ConfigError(f"{cfg.source}: [checks] key 'spf_timeout_seconds' must be positive")
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):
         raise ConfigError(
             f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")
     _validate_antiabuse(cfg.antiabuse, f"{cfg.source}: [antiabuse]")
+    _validate_http(cfg.http, f"{cfg.source}: [http]")
+
+
+def _validate_http(http: HttpConfig, where: str) -> None:
+    for key in ("header_seconds", "idle_seconds", "max_header_bytes", "max_body_bytes",
+                "mta_sts_max_age"):
+        if getattr(http, key) <= 0:
+            raise ConfigError(f"{where} key '{key}' must be positive")
+    if http.max_header_bytes < 1024:
+        raise ConfigError(f"{where} key 'max_header_bytes' must be at least 1024")
+    if http.mta_sts_max_age > 31557600:
+        raise ConfigError(f"{where} key 'mta_sts_max_age' must be at most 31557600 "
+                          "(RFC 8461 3.2)")
+    if http.mta_sts_mode not in MTA_STS_MODES:
+        raise ConfigError(f"{where} key 'mta_sts_mode' must be enforce|testing|none")
+    for net in http.metrics_networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(f"{where} metrics_networks: {net!r} is not a network") from None
 
 
 def _validate_acme(tls: TlsConfig, where: str) -> None:
