@@ -404,10 +404,12 @@ class App:
         )
 
     def _register_pages(self) -> None:
-        """The HTTP listener's own pages: monitoring."""
-        from posthouse.web import monitoring
+        """The HTTP listener's own pages: monitoring, the ACME http-01 answers."""
+        from posthouse.web import acme, monitoring
 
         monitoring.register(self.http_routes, self.cfg.http, ready=self._readiness)
+        if self.acme is not None:
+            acme.register(self.http_routes, self.acme.board)
 
     async def _readiness(self) -> str | None:
         """/readyz: None when the listeners accept and the store answers, else why not."""

@@ -1,17 +1,20 @@
 """ACME (RFC 8555) against pebble over real sockets: posthouse obtains a certificate with
-tls-alpn-01 (RFC 8737), serves it on IMAPS, renews it near expiry without dropping an open
-connection, and keeps the current one when the CA is unreachable."""
+tls-alpn-01 (RFC 8737, on the HTTPS listener) or http-01 (on the HTTP listener), serves it
+on IMAPS and HTTPS, renews it near expiry without dropping an open connection, and keeps
+the current one when the CA is unreachable."""
 
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import imaplib
 import logging
 import os
 import socket
 import ssl
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,39 +48,70 @@ class ShiftedClock:
         return datetime.now(UTC) + self.shift
 
     def monotonic(self) -> float:
-        import time
-
         return time.monotonic()
 
 
+@dataclasses.dataclass
+class AcmeLab:
+    server: ServerThread
+    pebble: Pebble
+    clock: ShiftedClock
+
+    def obtain(self) -> x509.Certificate:
+        """Let the manager finish its order (the domain was added after start)."""
+        assert self.server.app.acme is not None
+        self.server.call(self.server.app.acme.check(), timeout=120)
+        return self.live_leaf()
+
+    def live_leaf(self) -> x509.Certificate:
+        path = DataPaths(self.server.cfg.data_path).acme_live
+        return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+Lab = Callable[..., AcmeLab]
+
+
 @pytest.fixture
-def acme_server(tmp_path: Path) -> Iterator[tuple[ServerThread, Pebble, ShiftedClock]]:
-    imaps_port = free_port()  # pebble must know where to validate before posthouse starts
-    pebble = Pebble(
-        tmp_path / "pebble", tls_port=imaps_port, http_port=free_port(), names=NAMES
-    ).start()
-    cfg = make_config(tmp_path / "data")
-    cfg = dataclasses.replace(
-        cfg,
-        listen=dataclasses.replace(cfg.listen, imaps=[f"127.0.0.1:{imaps_port}"]),
-        tls=TlsConfig(
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    """Start pebble (validating on posthouse's HTTP and HTTPS ports, picked first), then
+    posthouse with [tls] acme on, the domain and a user."""
+    started: list[tuple[ServerThread, Pebble]] = []
+
+    def make(challenges: tuple[str, ...] = ("tls-alpn-01",), nonce_reject: int = 0) -> AcmeLab:
+        http_port, https_port = free_port(), free_port()
+        pebble = Pebble(
+            tmp_path / "pebble",
+            tls_port=https_port,
+            http_port=http_port,
+            names=NAMES,
+            nonce_reject=nonce_reject,
+        ).start()
+        cfg = make_config(tmp_path / "data")
+        listen = dataclasses.replace(
+            cfg.listen, http=[f"127.0.0.1:{http_port}"], https=[f"127.0.0.1:{https_port}"]
+        )
+        tls = TlsConfig(
             acme=True,
             acme_directory=pebble.directory,
             acme_ca_file=pebble.ca_file,
             acme_email=f"postmaster@{DOMAIN}",
-            acme_challenges=["tls-alpn-01"],
-        ),
-    )
-    clock = ShiftedClock()
-    server = ServerThread(cfg)
-    server.app = App(cfg, clock=clock)
-    try:
+            acme_challenges=list(challenges),
+        )
+        cfg = dataclasses.replace(cfg, listen=listen, tls=tls)
+        clock = ShiftedClock()
+        server = ServerThread(cfg)
+        server.app = App(cfg, clock=clock)
+        started.append((server, pebble))
         server.start()
         server.add_user(USER)
-        yield server, pebble, clock
-    finally:
-        server.stop()
-        pebble.stop()
+        return AcmeLab(server, pebble, clock)
+
+    yield make
+    for server, pebble in started:
+        try:
+            server.stop()
+        finally:
+            pebble.stop()
 
 
 def served_certificate(port: int, root: bytes, name: str = HOST) -> x509.Certificate:
@@ -92,59 +126,80 @@ def served_certificate(port: int, root: bytes, name: str = HOST) -> x509.Certifi
     return x509.load_der_x509_certificate(der)
 
 
-def live_leaf(server: ServerThread) -> x509.Certificate:
-    path = DataPaths(server.cfg.data_path).acme_live
-    return x509.load_pem_x509_certificate(path.read_bytes())
+def https_status(port: int, root: bytes) -> int:
+    """An HTTPS request to the verified host name: the listener answers over the new
+    certificate."""
+    ctx = ssl.create_default_context(cadata=root.decode())
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    conn.sock = ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname=HOST
+    )
+    conn.request("GET", "/healthz", headers={"Host": HOST})
+    status = conn.getresponse().status
+    conn.close()
+    return status
 
 
-def obtain(server: ServerThread) -> x509.Certificate:
-    """Let the manager finish its first order (the domain was added after start)."""
-    assert server.app.acme is not None
-    server.call(server.app.acme.check(), timeout=120)
-    return live_leaf(server)
-
-
-def test_obtains_a_pebble_certificate_and_serves_it_on_imaps(
-    acme_server: tuple[ServerThread, Pebble, ShiftedClock],
-) -> None:
-    server, pebble, _ = acme_server
-    leaf = obtain(server)
+def _check_issued(lab: AcmeLab, leaf: x509.Certificate) -> None:
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(san.get_values_for_type(x509.DNSName)) == sorted(NAMES)
-    intermediate = x509.load_pem_x509_certificate(pebble.intermediate_pem())
+    intermediate = x509.load_pem_x509_certificate(lab.pebble.intermediate_pem())
     assert leaf.issuer == intermediate.subject  # issued by pebble's intermediate
+    root = lab.pebble.root_pem()
+    # Verified TLS (pebble's root, each name) on IMAPS and HTTPS: the very one stored.
+    for proto in ("imaps", "https"):
+        for name in NAMES:
+            presented = served_certificate(lab.server.port(proto), root, name)
+            assert presented.serial_number == leaf.serial_number
+    assert https_status(lab.server.port("https"), root) == 200
 
-    # Verified TLS (pebble's root, the host name) on IMAPS, the very certificate stored.
-    presented = served_certificate(server.port("imaps"), pebble.root_pem())
-    assert presented.serial_number == leaf.serial_number
-    for name in NAMES:  # every name of the certificate verifies
-        assert served_certificate(server.port("imaps"), pebble.root_pem(), name) == presented
+
+@pytest.mark.parametrize("challenge", ["tls-alpn-01", "http-01"])
+def test_obtains_a_pebble_certificate_and_serves_it_on_imaps_and_https(
+    lab: Lab, challenge: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    acme = lab((challenge,))
+    with caplog.at_level(logging.INFO, logger="posthouse.acme"):
+        leaf = acme.obtain()
+    _check_issued(acme, leaf)
+    validated = [r.getMessage() for r in caplog.records if "validated by" in r.getMessage()]
+    assert validated  # (the first order may have run before the domain was added)
+    assert all(m.endswith(challenge) for m in validated)
 
     # Owner-only in the data dir: the account key and the certificate with its key.
-    acme_dir = DataPaths(server.cfg.data_path).acme
+    acme_dir = DataPaths(acme.server.cfg.data_path).acme
     assert stat.S_IMODE(acme_dir.stat().st_mode) == 0o700
     for f in ("account.key", "live.pem", "accounts.json"):
         assert stat.S_IMODE((acme_dir / f).stat().st_mode) == 0o600
     # Nothing more is due: a second check leaves the certificate alone.
-    assert server.app.acme is not None
-    assert server.call(server.app.acme.check()) is False
+    assert acme.server.app.acme is not None
+    assert acme.server.call(acme.server.app.acme.check()) is False
 
 
-def test_renews_near_expiry_without_dropping_an_open_connection(
-    acme_server: tuple[ServerThread, Pebble, ShiftedClock],
-) -> None:
-    server, pebble, clock = acme_server
-    first = obtain(server)
-    root = pebble.root_pem()
+def test_bad_nonces_are_retried(lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
+    # RFC 8555 6.5: pebble refuses 30% of good nonces; every request is retried with the
+    # nonce the error carried.
+    acme = lab(("tls-alpn-01",), nonce_reject=30)
+    with caplog.at_level(logging.DEBUG, logger="posthouse.acme"):
+        leaf = acme.obtain()
+    _check_issued(acme, leaf)
+    assert any("badNonce" in r.getMessage() for r in caplog.records)
+
+
+def test_renews_near_expiry_without_dropping_an_open_connection(lab: Lab) -> None:
+    acme = lab()
+    server = acme.server
+    first = acme.obtain()
+    root = acme.pebble.root_pem()
     ctx = ssl.create_default_context(cadata=root.decode())
     old = _imap_by_name(server.port("imaps"), ctx)
     old.login(USER, PASSWORD)
     old.select("INBOX")
 
-    clock.shift = first.not_valid_after_utc - datetime.now(UTC) - timedelta(days=10)
+    acme.clock.shift = first.not_valid_after_utc - datetime.now(UTC) - timedelta(days=10)
     assert server.app.acme is not None
     assert server.call(server.app.acme.check(), timeout=120) is True  # 10 days left < 30
-    renewed = live_leaf(server)
+    renewed = acme.live_leaf()
     assert renewed.serial_number != first.serial_number
 
     # The connection opened before the renewal still works, on its old certificate ...
@@ -153,31 +208,33 @@ def test_renews_near_expiry_without_dropping_an_open_connection(
     old_der = old.sock.getpeercert(binary_form=True)  # type: ignore[attr-defined]
     assert x509.load_der_x509_certificate(old_der).serial_number == first.serial_number
     old.logout()
-    # ... and new connections get the new one.
-    presented = served_certificate(server.port("imaps"), root)
-    assert presented.serial_number == renewed.serial_number
+    # ... and new connections get the new one, on IMAPS and HTTPS.
+    for proto in ("imaps", "https"):
+        presented = served_certificate(server.port(proto), root)
+        assert presented.serial_number == renewed.serial_number
     new = _imap_by_name(server.port("imaps"), ctx)
     new.login(USER, PASSWORD)
     new.logout()
 
 
 def test_unreachable_ca_keeps_the_current_certificate_and_logs(
-    acme_server: tuple[ServerThread, Pebble, ShiftedClock], caplog: pytest.LogCaptureFixture
+    lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server, pebble, clock = acme_server
-    first = obtain(server)
-    root = pebble.root_pem()
-    pebble.stop()
+    acme = lab()
+    server = acme.server
+    first = acme.obtain()
+    root = acme.pebble.root_pem()
+    acme.pebble.stop()
 
-    clock.shift = first.not_valid_after_utc - datetime.now(UTC) - timedelta(days=5)
+    acme.clock.shift = first.not_valid_after_utc - datetime.now(UTC) - timedelta(days=5)
     assert server.app.acme is not None
     with caplog.at_level(logging.ERROR, logger="posthouse.acme"), pytest.raises(AcmeFailed):
         server.call(server.app.acme.check(), timeout=120)
     assert any("keeping the current certificate" in r.getMessage() for r in caplog.records)
     assert server.app.acme.failures == 1
-    assert live_leaf(server).serial_number == first.serial_number
-    presented = served_certificate(server.port("imaps"), root)
-    assert presented.serial_number == first.serial_number
+    assert acme.live_leaf().serial_number == first.serial_number
+    for proto in ("imaps", "https"):
+        assert served_certificate(server.port(proto), root).serial_number == (first.serial_number)
 
 
 def _imap_by_name(port: int, ctx: ssl.SSLContext) -> imaplib.IMAP4_SSL:

@@ -2,8 +2,9 @@
 
 Its own HTTPS certificate comes from the test CA (``ca_file`` trusts it); the challenges
 it validates go to ``tls_port`` (tls-alpn-01) and ``http_port`` (http-01) on the addresses
-the test DNS server gives (``dns``: 127.0.0.1 for every name the test adds). Nonces are
-never rejected at random and validation does not sleep, so a run is deterministic.
+the test DNS server gives (``dns``: 127.0.0.1 for every name the test adds). Validation does
+not sleep and nonces are never refused at random unless ``nonce_reject`` asks (percent), so
+a run is deterministic.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ class Pebble:
         http_port: int,
         names: list[str],
         validity_days: int = 90,
+        nonce_reject: int = 0,
     ) -> None:
         self.workdir = workdir
+        self.nonce_reject = nonce_reject  # percent of good nonces refused as badNonce
         workdir.mkdir(parents=True, exist_ok=True)
         self.ca = TestCa(workdir / "ca")
         chain, key, _ = self.ca.issue("localhost")
@@ -79,7 +82,7 @@ class Pebble:
         env = {
             **os.environ,
             "PEBBLE_VA_NOSLEEP": "1",
-            "PEBBLE_WFE_NONCEREJECT": "0",
+            "PEBBLE_WFE_NONCEREJECT": str(self.nonce_reject),
             "PEBBLE_AUTHZREUSE": "0",
         }
         with self.log.open("wb") as out:
