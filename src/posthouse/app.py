@@ -433,7 +433,8 @@ class App:
                 specs.append(ListenerSpec(
                     protocol=proto, host=host, port=port, handler=handler,
                     implicit_tls=proto in _IMPLICIT_TLS,
-                    busy_reply=_BUSY[family(proto)]))
+                    busy_reply=_BUSY[family(proto)],
+                    tls_alpn_challenges=proto == "https"))
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:

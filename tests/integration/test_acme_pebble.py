@@ -246,3 +246,49 @@ def _imap_by_name(port: int, ctx: ssl.SSLContext) -> imaplib.IMAP4_SSL:
             return ctx.wrap_socket(raw, server_hostname=HOST)
 
     return ByName(HOST, port, ssl_context=ctx, timeout=30)
+
+
+def test_validation_certificate_only_on_https(tmp_path: Path) -> None:
+    # RFC 8737 3: the validation certificate answers a handshake naming the pending
+    # identifier on 443 with ALPN acme-tls/1; the mail listeners never present it.
+    cfg = make_config(tmp_path / "data")
+    cfg = dataclasses.replace(cfg, tls=TlsConfig(acme=True, acme_directory="https://127.0.0.1:9/d"))
+    with ServerThread(cfg) as server:
+        assert server.app.acme is not None
+        board = server.app.acme.board
+
+        async def offer() -> None:
+            board.offer_alpn(HOST, "token.thumbprint")
+
+        server.call(offer())
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["acme-tls/1"])
+
+        def handshake(proto: str) -> tuple[x509.Certificate, str | None]:
+            raw = socket.create_connection(("127.0.0.1", server.port(proto)), timeout=10)
+            with ctx.wrap_socket(raw, server_hostname=HOST) as tls:
+                der = tls.getpeercert(binary_form=True)
+                assert der is not None
+                return x509.load_der_x509_certificate(der), tls.selected_alpn_protocol()
+
+        cert, alpn = handshake("https")
+        assert alpn == "acme-tls/1"
+        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31"))
+        assert ext.critical
+        for proto in ("imaps", "pop3s", "submissions"):
+            cert, alpn = handshake(proto)
+            assert alpn is None
+            with pytest.raises(x509.ExtensionNotFound):
+                cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31"))
+        # Once withdrawn, 443 presents the server's certificate again.
+
+        async def withdraw() -> None:
+            board.withdraw(name=HOST)
+
+        server.call(withdraw())
+        cert, alpn = handshake("https")
+        assert alpn is None
+        with pytest.raises(x509.ExtensionNotFound):
+            cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31"))

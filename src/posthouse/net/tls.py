@@ -71,9 +71,10 @@ class TlsContextFactory:
     Listeners read ``context`` at each handshake, so a reload applies to new connections
     while established ones keep theirs.
 
-    ``challenge_context`` (set by app.py when ACME is on) is asked for every handshake's
-    server name: a context it returns (the tls-alpn-01 answer, RFC 8737 3) serves that
-    handshake instead.
+    ``challenge_context`` (set by app.py when ACME is on) is asked for the server name of
+    every handshake a listener started with ``challenge_entry()`` (443 only, as RFC 8737 3
+    validates there): a context it returns (the tls-alpn-01 answer) serves that handshake
+    instead. The mail listeners never present a validation certificate.
     """
 
     challenge_context: Callable[[str | None], ssl.SSLContext | None] | None = None
@@ -85,6 +86,14 @@ class TlsContextFactory:
         self.min_version = min_version
         self.ciphers = ciphers or INTERMEDIATE_CIPHERS  # the TLS 1.2 suites (OpenSSL syntax)
         self.context = self._build()
+        self._challenge_entry: ssl.SSLContext | None = None
+
+    def challenge_entry(self) -> ssl.SSLContext:
+        """The context a listener that answers tls-alpn-01 challenges (HTTPS) starts its
+        handshakes with; the SNI callback tells them apart by it."""
+        if self._challenge_entry is None:
+            self._challenge_entry = self._build()
+        return self._challenge_entry
 
     def _build(self) -> ssl.SSLContext:
         for p in (self.cert_path, self.key_path):
@@ -112,8 +121,10 @@ class TlsContextFactory:
         return ctx
 
     def _use_current(self, sslobj: ssl.SSLObject, name: str | None,
-                     _ctx: ssl.SSLContext) -> None:
-        if self.challenge_context is not None:
+                     started_with: ssl.SSLContext) -> None:
+        if self.challenge_context is not None and started_with is self._challenge_entry:
+            # Python cannot see the client's ALPN list here: a handshake on 443 naming a
+            # pending identifier gets the validation certificate while the challenge lasts.
             answer = self.challenge_context(name)
             if answer is not None:
                 sslobj.context = answer
