@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
-from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
+from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
@@ -55,7 +56,8 @@ def family(protocol: str) -> str:
     return protocol.rstrip("s")
 
 
-def build_store(cfg: Config, *, background: bool = True) -> Store:
+def build_store(cfg: Config, *, background: bool = True,
+                metrics: ServerMetrics | None = None) -> Store:
     """The configured store backend (embedded SQLite is the default and only one so far).
 
     ``background`` False (admin commands): leave building the search index, and the repair
@@ -66,7 +68,8 @@ def build_store(cfg: Config, *, background: bool = True) -> Store:
 
     space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
-                       auto_index=background, space=space)
+                       auto_index=background, space=space,
+                       observe_commit=metrics.commit if metrics is not None else None)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -156,7 +159,8 @@ def build_tls_reporter(config: Config, store: Store, resolver: Resolver, clock: 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
-                 max_inflight: int | None = None) -> QueueWorker:
+                 max_inflight: int | None = None,
+                 metrics: ServerMetrics = DISCARD) -> QueueWorker:
     """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
     MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
     own resolver, timeouts and in-flight limit."""
@@ -179,7 +183,8 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     # The queue's notices have a router of their own: no default-domain postmaster fallback,
     # the system clock for its domain cache.
     return QueueWorker(store=store, config=config, clock=clock, opener=connector,
-                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
+                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight,
+                       metrics=metrics)
 
 
 async def certificate_names(config: Config, store: Store) -> list[str]:
@@ -197,8 +202,8 @@ async def certificate_names(config: Config, store: Store) -> list[str]:
 def build_acme(config: Config, store: Store, tls: TlsContextFactory,
                clock: Clock) -> CertificateManager:
     """The ACME certificate manager of [tls] acme: its files in the data dir, the challenge
-    board plugged into the TLS handshakes (tls-alpn-01), the install that switches every
-    listener to the new certificate."""
+    board (tls-alpn-01 answers go to the TLS factory's HTTPS handshakes), the install that
+    switches every listener to the new certificate."""
     from posthouse.acme.challenges import ChallengeBoard
     from posthouse.acme.files import AcmeFiles
     from posthouse.acme.manager import AcmeSettings, CertificateManager
@@ -209,8 +214,7 @@ def build_acme(config: Config, store: Store, tls: TlsContextFactory,
     t = config.tls
     paths = DataPaths(config.data_path)
     files = AcmeFiles(paths.acme, paths.acme_live)
-    board = ChallengeBoard(files.challenges)
-    tls.challenge_context = board.alpn_context
+    board = ChallengeBoard(files.challenges, tls)
     settings = AcmeSettings(directory=t.acme_directory, email=t.acme_email,
                             renew_days=t.acme_renew_days,
                             challenges=tuple(t.acme_challenges),
@@ -254,7 +258,8 @@ class App:
     def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.store = build_store(cfg)
+        self.metrics = ServerMetrics()  # this App's own registry (/metrics)
+        self.store = build_store(cfg, metrics=self.metrics)
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
@@ -298,7 +303,7 @@ class App:
                 max_per_listener=limits.max_connections_per_listener,
                 max_per_ip_per_listener=limits.max_connections_per_ip_per_listener),
             handshake_timeout=float(limits.tls_handshake_seconds),
-            slow_penalty=float(limits.slow_penalty_seconds))
+            slow_penalty=float(limits.slow_penalty_seconds), metrics=self.metrics)
         await self.listeners.start(self._specs(self.services), accept=False)
         try:
             if after_bind is not None:
@@ -385,7 +390,7 @@ class App:
         resolver = build_resolver(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
-                                         resolver=resolver)
+                                         resolver=resolver, metrics=self.metrics)
         if self.cfg.queue.tlsrpt:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
@@ -394,20 +399,22 @@ class App:
             config=self.cfg,
             store=self.store,
             authenticator=build_authenticator(self.store, self.cfg, build_hasher(self.cfg),
-                                              clock=self.clock),
+                                              clock=self.clock, metrics=self.metrics),
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
             trust=build_trust(self.cfg, resolver, self.clock),
             **build_antiabuse(self.cfg, resolver),
+            metrics=self.metrics,
         )
 
     def _register_pages(self) -> None:
         """The HTTP listener's own pages: monitoring, the ACME http-01 answers."""
         from posthouse.web import acme, monitoring
 
-        monitoring.register(self.http_routes, self.cfg.http, ready=self._readiness)
+        monitoring.register(self.http_routes, self.cfg.http, ready=self._readiness,
+                            exposition=self._scrape)
         if self.acme is not None:
             acme.register(self.http_routes, self.acme.board)
 
@@ -420,6 +427,16 @@ class App:
         except Exception as exc:
             return f"store: {type(exc).__name__}"
         return None
+
+    async def _scrape(self) -> tuple[bytes, str]:
+        """/metrics: the queue and store states read now, then every metric."""
+        queued = await self.store.list_queue()
+        now = self.clock.now()
+        oldest = min((m.created for m in queued), default=None)
+        self.metrics.set_queue(len(queued),
+                               (now - oldest).total_seconds() if oldest is not None else 0.0)
+        self.metrics.set_store_bytes(await asyncio.to_thread(disk_usage, self.cfg.data_path))
+        return self.metrics.exposition()
 
     def _specs(self, services: Services) -> list[ListenerSpec]:
         handlers = _handlers(services, self.http_routes)

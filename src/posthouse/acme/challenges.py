@@ -1,9 +1,8 @@
 """Challenge responses: the tls-alpn-01 certificate (RFC 8737 3) and the board of pending
-challenges the listeners consult (http-01 tokens, RFC 8555 8.3; tls-alpn-01 contexts by
-server name).
+challenges (http-01 tokens, RFC 8555 8.3, which the HTTP listener's route asks for; the
+tls-alpn-01 certificates, handed to the TLS factory's HTTPS handshakes).
 
-The board only holds answers; the listeners ask it (net/tls.py's SNI hook for
-tls-alpn-01, the HTTP listener's route for http-01). It never opens a socket.
+The board only holds answers; it never opens a socket.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import datetime as dt
 import hashlib
 import os
 import re
-import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -20,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-ACME_TLS_ALPN = "acme-tls/1"  # RFC 8737 6.2
+from posthouse.net.tls import TlsContextFactory
+
 ACME_IDENTIFIER_OID = ObjectIdentifier("1.3.6.1.5.5.7.1.31")  # RFC 8737 6.1
 HTTP01_PREFIX = "/.well-known/acme-challenge/"  # RFC 8555 8.3
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")  # RFC 8555 8.1: base64url, no padding
@@ -55,13 +54,15 @@ def tls_alpn_certificate(
 
 
 class ChallengeBoard:
-    """The answers to the challenges now pending; ``directory`` (owner-only) holds the
-    tls-alpn-01 certificate files while their challenge is pending."""
+    """The answers to the challenges now pending. tls-alpn-01 certificates go to ``tls``
+    (net/tls.py answers HTTPS handshakes naming the identifier with them); ``directory``
+    (owner-only) holds a certificate's file only while the factory loads it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, tls: TlsContextFactory) -> None:
         self.directory = directory
+        self.tls = tls
         self._http: dict[str, str] = {}
-        self._alpn: dict[str, ssl.SSLContext] = {}
+        self._alpn: set[str] = set()
 
     # http-01 (RFC 8555 8.3)
     def offer_http(self, token: str, key_authorization: str) -> None:
@@ -79,37 +80,32 @@ class ChallengeBoard:
 
     # tls-alpn-01 (RFC 8737)
     def offer_alpn(self, name: str, key_authorization: str) -> None:
-        """Present the validation certificate to a handshake naming ``name``."""
+        """Present the validation certificate to an HTTPS handshake naming ``name``."""
         cert, key = tls_alpn_certificate(name, key_authorization)
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.directory / f"alpn-{hashlib.sha256(name.encode()).hexdigest()[:16]}.pem"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(
+                    key.private_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption(),
+                    )
                 )
-            )
-            f.write(cert.public_bytes(serialization.Encoding.PEM))
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # RFC 8737 4
-        ctx.set_alpn_protocols([ACME_TLS_ALPN])
-        ctx.load_cert_chain(path)
-        path.unlink()  # loaded: the file is not needed any more
-        self._alpn[name.lower()] = ctx
-
-    def alpn_context(self, server_name: str | None) -> ssl.SSLContext | None:
-        """The validation context for a handshake's SNI, None when nothing is pending."""
-        if not server_name:
-            return None
-        return self._alpn.get(server_name.lower().rstrip("."))
+                f.write(cert.public_bytes(serialization.Encoding.PEM))
+            self.tls.add_alpn_challenge(name, path, path)
+        finally:
+            path.unlink()  # loaded (or not): the file is not needed any more
+        self._alpn.add(name.lower().rstrip("."))
 
     def withdraw(self, *, token: str = "", name: str = "") -> None:
         """Forget a challenge once its authorization is settled."""
         self._http.pop(token, None)
-        self._alpn.pop(name.lower(), None)
+        if name:
+            self.tls.remove_alpn_challenge(name)
+            self._alpn.discard(name.lower().rstrip("."))
 
     @property
     def pending(self) -> int:

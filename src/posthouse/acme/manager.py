@@ -27,6 +27,7 @@ from posthouse.acme.client import AcmeClient, AcmeError
 from posthouse.acme.files import AcmeFiles
 from posthouse.acme.transport import AcmeUnreachable, HttpsTransport
 from posthouse.clock import Clock
+from posthouse.net.tls import TlsSetupError
 
 log = logging.getLogger("posthouse.acme")
 
@@ -130,7 +131,7 @@ class CertificateManager:
             log.info("acme: requesting a certificate for %s (%s)", ", ".join(names), reason)
             try:
                 await self._obtain(names)
-            except (AcmeError, AcmeUnreachable, OSError, ValueError) as exc:
+            except (AcmeError, AcmeUnreachable, TlsSetupError, OSError, ValueError) as exc:
                 self.failures += 1
                 log.error(
                     "acme: no certificate for %s: %s; keeping the current certificate "

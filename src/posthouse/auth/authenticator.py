@@ -24,6 +24,7 @@ from posthouse.auth.scheduler import HashBusy, HashScheduler
 from posthouse.auth.throttle import Throttle
 from posthouse.clock import Clock, SystemClock
 from posthouse.dns.idn import canonical_address
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.sasl import ScramSecrets
 from posthouse.store.api import AccountStore
 from posthouse.store.errors import StoreError
@@ -62,8 +63,10 @@ class Authenticator:
         sleep: Sleep = asyncio.sleep,
         scheduler: HashScheduler | None = None,
         busy_delay: float = 1.0,
+        metrics: ServerMetrics = DISCARD,
     ) -> None:
         self._accounts = accounts
+        self._metrics = metrics  # logins ok/failed
         self._hasher = hasher
         self._cache = cache
         self._throttle = throttle
@@ -143,6 +146,7 @@ class Authenticator:
         if user is None or self._throttle.refused_for(remote_ip) > 0:
             await self._fail(remote_ip, address, "account gone or source refused")
             return None
+        self._metrics.login(True)
         self._throttle.record_success(remote_ip, address)
         return Principal(user_id=user.id, address=user.address)
 
@@ -151,6 +155,7 @@ class Authenticator:
         await self._fail(remote_ip, login_name(username), "wrong SCRAM proof")
 
     async def _succeeded(self, user: User, password: str, remote_ip: str) -> Principal:
+        self._metrics.login(True)
         self._throttle.record_success(remote_ip, user.address)
         if user.scram_secrets is None:  # an account older than SCRAM support: once only
             await self._add_scram_secrets(user, password)
@@ -187,6 +192,7 @@ class Authenticator:
         raise HashBusy
 
     async def _fail(self, remote_ip: str, address: str, reason: str) -> None:
+        self._metrics.login(False)
         # The reason is logged for the operator only; the client learns nothing from it.
         delay = self._throttle.record_failure(remote_ip, address, reason=reason)
         if delay > 0:
@@ -213,7 +219,8 @@ def _plausible_address(address: str) -> bool:
 
 
 def build_authenticator(
-    accounts: AccountStore, cfg: Config, hasher: PasswordHasher, *, clock: Clock
+    accounts: AccountStore, cfg: Config, hasher: PasswordHasher, *, clock: Clock,
+    metrics: ServerMetrics = DISCARD,
 ) -> Authenticator:
     """The authenticator app.py builds from the [auth] section of the config."""
     cache = VerificationCache(
@@ -225,5 +232,5 @@ def build_authenticator(
     )
     return Authenticator(
         accounts, hasher=hasher, cache=cache, throttle=Throttle(clock=clock), clock=clock,
-        scheduler=scheduler,
+        scheduler=scheduler, metrics=metrics,
     )

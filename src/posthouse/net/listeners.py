@@ -26,6 +26,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.connection import Connection, ConnectionClosed, GraceExpired
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.tls import TlsContextFactory
@@ -72,6 +73,7 @@ class ListenerGroup:
     handshake_timeout: float = 30.0  # implicit TLS, STARTTLS and STLS
     slow_penalty: float = 0.0  # seconds a connection cut as too slow still counts
     farewell_timeout: float = 2.0  # after the grace: time to send a goodbye reply
+    metrics: ServerMetrics = DISCARD  # connections per listener
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     bound: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
@@ -150,9 +152,11 @@ class ListenerGroup:
     async def _run(self, conn: Connection, spec: ListenerSpec) -> None:
         ip = conn.peer[0]
         if self.shutting_down.is_set() or not self.limiter.acquire(ip, spec.protocol):
+            self.metrics.connection_refused(spec.protocol)
             conn.write(spec.busy_reply)
             conn.close()
             return
+        self.metrics.connection_opened(spec.protocol)
         conn.handshake_seconds = self.handshake_timeout
         try:
             ctx = SessionContext(spec.protocol, self.tls, self.shutting_down, spec.implicit_tls)
@@ -173,6 +177,7 @@ class ListenerGroup:
         address's slots for ``slow_penalty`` seconds, so a slowloris that reconnects meets
         the per-address caps."""
         ip = conn.peer[0]
+        self.metrics.connection_closed(spec.protocol)
         if conn.slow_reason is None:
             self.limiter.release(ip, spec.protocol)
             return

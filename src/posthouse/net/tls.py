@@ -7,7 +7,6 @@ import ipaddress
 import logging
 import os
 import ssl
-from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -28,6 +27,10 @@ INTERMEDIATE_CIPHERS = ":".join((
     "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
     "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
 ))
+
+
+# RFC 8737 6.2: the ALPN protocol of the tls-alpn-01 challenge.
+ACME_TLS_ALPN = "acme-tls/1"
 
 
 class TlsSetupError(Exception):
@@ -71,13 +74,14 @@ class TlsContextFactory:
     Listeners read ``context`` at each handshake, so a reload applies to new connections
     while established ones keep theirs.
 
-    ``challenge_context`` (set by app.py when ACME is on) is asked for the server name of
-    every handshake a listener started with ``challenge_entry()`` (443 only, as RFC 8737 3
-    validates there): a context it returns (the tls-alpn-01 answer) serves that handshake
-    instead. The mail listeners never present a validation certificate.
+    ACME tls-alpn-01 (RFC 8737 3): ``add_alpn_challenge(name, cert, key)`` makes a handshake
+    whose SNI is ``name`` use a context of its own that presents the challenge certificate
+    and negotiates only ALPN ``acme-tls/1``, until ``remove_alpn_challenge(name)``; only on
+    the listeners started with ``challenge_entry()`` (HTTPS: the CA validates on 443), so
+    the mail listeners never present a validation certificate. The SNI callback cannot see
+    the client's ALPN offer, so while a challenge is pending every HTTPS handshake for that
+    name gets it (a validation lasts seconds). Reloads keep them.
     """
-
-    challenge_context: Callable[[str | None], ssl.SSLContext | None] | None = None
 
     def __init__(self, cert_path: Path, key_path: Path, *, min_version: str = "TLSv1.2",
                  ciphers: str = "") -> None:
@@ -85,6 +89,7 @@ class TlsContextFactory:
         self.key_path = key_path
         self.min_version = min_version
         self.ciphers = ciphers or INTERMEDIATE_CIPHERS  # the TLS 1.2 suites (OpenSSL syntax)
+        self._challenges: dict[str, ssl.SSLContext] = {}  # SNI name -> tls-alpn-01 context
         self.context = self._build()
         self._challenge_entry: ssl.SSLContext | None = None
 
@@ -122,12 +127,10 @@ class TlsContextFactory:
 
     def _use_current(self, sslobj: ssl.SSLObject, name: str | None,
                      started_with: ssl.SSLContext) -> None:
-        if self.challenge_context is not None and started_with is self._challenge_entry:
-            # Python cannot see the client's ALPN list here: a handshake on 443 naming a
-            # pending identifier gets the validation certificate while the challenge lasts.
-            answer = self.challenge_context(name)
-            if answer is not None:
-                sslobj.context = answer
+        if name and self._challenges and started_with is self._challenge_entry:
+            challenge = self._challenges.get(name.lower().rstrip("."))
+            if challenge is not None:
+                sslobj.context = challenge
                 return
         if sslobj.context is not self.context:
             sslobj.context = self.context
@@ -141,6 +144,23 @@ class TlsContextFactory:
             return True
         self.cert_path, self.key_path = before
         return False
+
+    def add_alpn_challenge(self, name: str, cert_path: Path, key_path: Path) -> None:
+        """Answer tls-alpn-01 for ``name`` with this certificate (RFC 8737 3); TlsSetupError
+        if it cannot be loaded."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_alpn_protocols([ACME_TLS_ALPN])
+        try:
+            ctx.load_cert_chain(cert_path, key_path)
+        except (ssl.SSLError, OSError) as exc:
+            raise TlsSetupError(f"cannot load challenge certificate {cert_path}: {exc}"
+                                ) from None
+        self._challenges[name.lower().rstrip(".")] = ctx
+
+    def remove_alpn_challenge(self, name: str) -> None:
+        """Stop answering tls-alpn-01 for ``name`` (nothing if none was pending)."""
+        self._challenges.pop(name.lower().rstrip("."), None)
 
     def reload(self) -> bool:
         """Re-read the files; on error keep the old context and log. True if reloaded."""

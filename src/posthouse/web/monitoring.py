@@ -18,7 +18,7 @@ from posthouse.web.messages import HttpRequest, HttpResponse
 from posthouse.web.routes import HttpRoutes
 
 Ready = Callable[[], Awaitable[str | None]]  # None: ready; else what is not
-Exposition = Callable[[], tuple[bytes, str]]  # (body, content type)
+Exposition = Callable[[], Awaitable[tuple[bytes, str]]]  # (body, content type)
 
 
 class MonitoringAccess:
@@ -77,7 +77,7 @@ def register(
     if exposition is not None:
 
         async def metrics() -> HttpResponse:
-            body, content_type = exposition()
+            body, content_type = await exposition()
             return HttpResponse(200, body, [("Content-Type", content_type)])
 
         routes.add("GET", "/metrics", guarded(metrics))
