@@ -77,7 +77,12 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
     posthouse with [tls] acme on, the domain and a user."""
     started: list[tuple[ServerThread, Pebble]] = []
 
-    def make(challenges: tuple[str, ...] = ("tls-alpn-01",), nonce_reject: int = 0) -> AcmeLab:
+    def make(
+        challenges: tuple[str, ...] = ("tls-alpn-01",),
+        nonce_reject: int = 0,
+        start_pebble: bool = True,
+        retry_seconds: int = 300,
+    ) -> AcmeLab:
         http_port, https_port = free_port(), free_port()
         pebble = Pebble(
             tmp_path / "pebble",
@@ -85,7 +90,9 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             http_port=http_port,
             names=NAMES,
             nonce_reject=nonce_reject,
-        ).start()
+        )
+        if start_pebble:
+            pebble.start()
         cfg = make_config(tmp_path / "data")
         listen = dataclasses.replace(
             cfg.listen, http=[f"127.0.0.1:{http_port}"], https=[f"127.0.0.1:{https_port}"]
@@ -96,6 +103,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             acme_ca_file=pebble.ca_file,
             acme_email=f"postmaster@{DOMAIN}",
             acme_challenges=list(challenges),
+            acme_retry_seconds=retry_seconds,
         )
         cfg = dataclasses.replace(cfg, listen=listen, tls=tls)
         clock = ShiftedClock()
@@ -235,6 +243,41 @@ def test_unreachable_ca_keeps_the_current_certificate_and_logs(
     assert acme.live_leaf().serial_number == first.serial_number
     for proto in ("imaps", "https"):
         assert served_certificate(server.port(proto), root).serial_number == (first.serial_number)
+
+
+def test_a_failed_first_attempt_is_retried_with_backoff(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The CA is down when the server starts: the self-signed certificate is served, the
+    # failure logged, and the background loop tries again (after 1 s, 2, 4 ...) until the CA
+    # answers; nobody asks it to.
+    acme = lab(start_pebble=False, retry_seconds=1)
+    manager = acme.server.app.acme
+    assert manager is not None
+    with caplog.at_level(logging.INFO, logger="posthouse.acme"):
+        _wait_until(lambda: manager.failures >= 3)
+        assert not DataPaths(acme.server.cfg.data_path).acme_live.exists()
+        acme.pebble.start()
+        _wait_until(lambda: manager.failures == 0 and _covers_all(acme))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("keeping the current certificate" in m for m in messages)
+    assert any("next attempt in 4 seconds" in m for m in messages)  # 1, 2, 4
+    _check_issued(acme, acme.live_leaf())
+
+
+def _covers_all(acme: AcmeLab) -> bool:
+    if not DataPaths(acme.server.cfg.data_path).acme_live.exists():
+        return False
+    san = acme.live_leaf().extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    return sorted(san.value.get_values_for_type(x509.DNSName)) == sorted(NAMES)
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` (a generous bound against hanging, not a timing assertion)."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.1)
 
 
 def _imap_by_name(port: int, ctx: ssl.SSLContext) -> imaplib.IMAP4_SSL:
