@@ -23,6 +23,7 @@ from cryptography import x509
 
 from posthouse.acme.manager import AcmeFailed
 from posthouse.app import App
+from posthouse.cli.main import main as cli_main
 from posthouse.config import DataPaths, TlsConfig
 from tests.support.pebble import PEBBLE, Pebble
 from tests.support.peers import free_port
@@ -263,6 +264,37 @@ def test_a_failed_first_attempt_is_retried_with_backoff(
     assert any("keeping the current certificate" in m for m in messages)
     assert any("next attempt in 4 seconds" in m for m in messages)  # 1, 2, 4
     _check_issued(acme, acme.live_leaf())
+
+
+def test_cli_renew_then_sighup_renews_now(
+    lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    acme = lab()
+    server = acme.server
+    first = acme.obtain()
+    tls = server.cfg.tls
+    config = tmp_path / "posthouse.toml"
+    config.write_text(
+        f'[server]\ndata_dir = "{server.cfg.data_path}"\n'
+        f'[tls]\nacme = true\nacme_directory = "{tls.acme_directory}"\n'
+        f'acme_ca_file = "{tls.acme_ca_file}"\n'
+    )
+    assert cli_main(["acme", "status", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"certificate: {', '.join(NAMES)}" in out
+    assert "Pebble Intermediate" in out
+    assert "account: https://localhost:" in out
+
+    assert cli_main(["acme", "renew", "--config", str(config)]) == 0
+    assert "renewal requested" in capsys.readouterr().out
+    server.loop.call_soon_threadsafe(server.app.reload_tls)  # what SIGHUP runs
+    _wait_until(lambda: acme.live_leaf().serial_number != first.serial_number)
+    renewed = acme.live_leaf()
+    assert served_certificate(server.port("imaps"), acme.pebble.root_pem()) == renewed
+    assert not (DataPaths(server.cfg.data_path).acme / "renew-requested").exists()
+    # Without [tls] acme there is nothing to ask.
+    assert cli_main(["acme", "renew", "--data-dir", str(server.cfg.data_path)]) == 1
+    assert "[tls] acme is off" in capsys.readouterr().err
 
 
 def _covers_all(acme: AcmeLab) -> bool:

@@ -88,6 +88,21 @@ class AcmeFiles:
         except (OSError, ValueError):
             return None
 
+    @property
+    def _renewal_flag(self) -> Path:
+        return self.root / "renew-requested"
+
+    def request_renewal(self) -> None:
+        """Ask the server to renew at its next check, due or not (``posthouse acme renew``)."""
+        write_private(self._renewal_flag, b"renew at the next check\n")
+
+    def renewal_requested(self) -> bool:
+        return self._renewal_flag.exists()
+
+    def clear_renewal_request(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._renewal_flag.unlink()
+
     def save_live(self, key_pem: bytes, chain_pem: bytes) -> None:
         """Replace the live certificate: chain first (the leaf leads), then the key."""
         write_private(self.live, chain_pem.rstrip(b"\n") + b"\n" + key_pem)

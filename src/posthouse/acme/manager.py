@@ -116,16 +116,17 @@ class CertificateManager:
         self._wake = asyncio.Event()
 
     async def check(self, *, force: bool = False) -> bool:
-        """Renew if due (or ``force``); True when a new certificate was installed, False when
-        none was needed. AcmeFailed when one was needed and could not be had: the current
-        certificate stays."""
+        """Renew if due (or ``force``, or ``posthouse acme renew`` asked for it); True when a
+        new certificate was installed, False when none was needed. AcmeFailed when one was
+        needed and could not be had: the current certificate stays."""
         async with self._lock:
             names = await self.names()
-            reason = (
-                "forced"
-                if force
-                else renewal_due(self.files.current(), names, self.clock, self.settings.renew_days)
-            )
+            if force or self.files.renewal_requested():
+                reason = "renewal requested"
+            else:
+                reason = renewal_due(
+                    self.files.current(), names, self.clock, self.settings.renew_days
+                )
             if not reason:
                 return False
             log.info("acme: requesting a certificate for %s (%s)", ", ".join(names), reason)
@@ -142,6 +143,7 @@ class CertificateManager:
                 )
                 raise AcmeFailed(str(exc)) from None
             self.failures = 0
+            self.files.clear_renewal_request()
             if not self.install():
                 raise AcmeFailed("the new certificate could not be loaded")
             return True

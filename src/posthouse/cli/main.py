@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from posthouse.cli import (
+    acme,
     alias,
     dns,
     domain,
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="posthouse: a complete mail server (SMTP, submission, IMAP, POP3, queue).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata):
+    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata,
+                   acme):
         module.register(sub)
     return parser
 
