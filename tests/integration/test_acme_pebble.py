@@ -266,6 +266,26 @@ def test_a_failed_first_attempt_is_retried_with_backoff(
     _check_issued(acme, acme.live_leaf())
 
 
+def test_an_account_the_ca_forgot_is_registered_again(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    # RFC 8555 7.3.1: a fresh pebble on the same directory URL knows none of the accounts;
+    # the kid the server kept gets accountDoesNotExist, and it registers anew.
+    acme = lab()
+    first = acme.obtain()
+    acme.pebble.restart()
+    acme.clock.shift = first.not_valid_after_utc - datetime.now(UTC) - timedelta(days=10)
+    assert acme.server.app.acme is not None
+    with caplog.at_level(logging.WARNING, logger="posthouse.acme"):
+        assert acme.server.call(acme.server.app.acme.check(), timeout=120) is True
+    assert any("registering again" in r.getMessage() for r in caplog.records)
+    renewed = acme.live_leaf()
+    assert (
+        renewed.issuer == x509.load_pem_x509_certificate(acme.pebble.intermediate_pem()).subject
+    )  # the new pebble's intermediate
+    assert served_certificate(acme.server.port("https"), acme.pebble.root_pem()) == renewed
+
+
 def test_cli_renew_then_sighup_renews_now(
     lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,13 +79,22 @@ class Pebble:
 
     def start(self) -> Pebble:
         self.dns.start()
+        return self._run()
+
+    def restart(self) -> Pebble:
+        """A fresh pebble on the same ports: it has forgotten every account and order, and
+        signs with a new root and intermediate."""
+        self._terminate()
+        return self._run()
+
+    def _run(self) -> Pebble:
         env = {
             **os.environ,
             "PEBBLE_VA_NOSLEEP": "1",
             "PEBBLE_WFE_NONCEREJECT": str(self.nonce_reject),
             "PEBBLE_AUTHZREUSE": "0",
         }
-        with self.log.open("wb") as out:
+        with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [PEBBLE, "-config", str(self.config), "-dnsserver", self.dns.address],
                 stdout=out,
@@ -105,12 +114,15 @@ class Pebble:
 
     def stop(self) -> None:
         """Stop pebble (only the process this object started) and its DNS server."""
+        self._terminate()
+        if self.dns._thread.is_alive():
+            self.dns.stop()
+
+    def _terminate(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
-        if self.dns._thread.is_alive():
-            self.dns.stop()
 
     def root_pem(self) -> bytes:
         """The root pebble signs its intermediates with (made anew at each start)."""

@@ -31,6 +31,9 @@ from posthouse.net.tls import TlsSetupError
 
 log = logging.getLogger("posthouse.acme")
 
+ACCOUNT_GONE = "urn:ietf:params:acme:error:accountDoesNotExist"
+UNAUTHORIZED = "urn:ietf:params:acme:error:unauthorized"
+
 
 @dataclass(frozen=True)
 class AcmeSettings:
@@ -158,7 +161,18 @@ class CertificateManager:
         )
         if not client.account_url:
             self.files.save_account_url(directory, await client.register(self.settings.email))
-        order = await client.new_order(names)
+        try:
+            order = await client.new_order(names)
+        except AcmeError as exc:
+            if exc.problem_type not in (ACCOUNT_GONE, UNAUTHORIZED):
+                raise
+            # The CA forgot or deactivated the account (RFC 8555 7.3.1, 7.3.6): a new one.
+            log.warning(
+                "acme: the account %s is refused (%s); registering again", client.account_url, exc
+            )
+            client.account_url = ""
+            self.files.save_account_url(directory, await client.register(self.settings.email))
+            order = await client.new_order(names)
         await client.authorize(order, self.board, self.settings.challenges)
         key_pem, csr = make_csr(names)
         chain = await client.download(await client.finalize(order, csr))
@@ -186,6 +200,16 @@ class CertificateManager:
                     self.failures, self.settings.retry_seconds, self.settings.check_seconds
                 )
                 log.info("acme: next attempt in %.0f seconds", wait)
+            except Exception:  # a CA answer this client did not expect: the loop goes on
+                self.failures += 1
+                wait = backoff(
+                    self.failures, self.settings.retry_seconds, self.settings.check_seconds
+                )
+                log.exception(
+                    "acme: unexpected failure; keeping the current certificate, "
+                    "next attempt in %.0f seconds",
+                    wait,
+                )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)

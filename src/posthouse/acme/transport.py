@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 USER_AGENT = "posthouse-acme/0.1"
+MAX_BODY = 1024 * 1024  # a directory, an order or a chain is a few KB
 
 
 class AcmeUnreachable(Exception):
@@ -73,13 +74,20 @@ class HttpsTransport:
         try:
             opened = urllib.request.urlopen(request, context=self.context, timeout=self.timeout)  # noqa: S310
             with opened as response:
-                return _response(response.status, response.headers.items(), response.read())
+                return _response(response.status, response.headers.items(), _read(response))
         except urllib.error.HTTPError as exc:
             with exc:
-                return _response(exc.code, exc.headers.items(), exc.read())
+                return _response(exc.code, exc.headers.items(), _read(exc))
         except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
             reason = getattr(exc, "reason", exc)
             raise AcmeUnreachable(f"{method} {url}: {reason}") from None
+
+
+def _read(stream: Any) -> bytes:
+    data: bytes = stream.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise AcmeUnreachable(f"an ACME response exceeds {MAX_BODY} bytes")
+    return data
 
 
 def _response(status: int, items: list[tuple[str, str]], body: bytes) -> AcmeResponse:
