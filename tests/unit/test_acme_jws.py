@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 from cryptography import x509
@@ -15,6 +16,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 
 from posthouse.acme.challenges import ACME_IDENTIFIER_OID, ChallengeBoard, tls_alpn_certificate
 from posthouse.acme.client import retry_after
@@ -258,3 +261,17 @@ def test_config_accepts_acme() -> None:
     )
     assert cfg.tls.acme
     assert cfg.tls.acme_challenges == ["http-01"]
+
+
+@given(st.one_of(st.none(), st.text(max_size=60)))
+def test_retry_after_never_raises_and_stays_bounded(value: str | None) -> None:
+    # A CA's Retry-After (RFC 9110 10.2.3) is input: anything becomes a wait in [0, 60].
+    assert 0.0 <= retry_after(value) <= 60.0
+
+
+@given(st.text(max_size=80))
+def test_http_response_answers_only_a_pending_token(path: str) -> None:
+    board = ChallengeBoard(Path("/nonexistent"), cast(TlsContextFactory, None))
+    board.offer_http("tok", "tok.thumb")
+    answer = board.http_response(path)
+    assert answer is None or path == "/.well-known/acme-challenge/tok"

@@ -19,18 +19,26 @@ from posthouse.config import Config, DataPaths
 
 def register(sub: Any) -> None:
     """Add the acme command."""
-    p = sub.add_parser("acme", help="the ACME certificate (RFC 8555)",
-                       description="The certificate [tls] acme obtains and renews.")
+    p = sub.add_parser(
+        "acme",
+        help="the ACME certificate (RFC 8555)",
+        description="The certificate [tls] acme obtains and renews.",
+    )
     cmds = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    c = cmds.add_parser("status", help="show the certificate and the account",
-                        description="Show the ACME certificate (names, issuer, expiry) and "
-                                    "the account.")
+    c = cmds.add_parser(
+        "status",
+        help="show the certificate and the account",
+        description="Show the ACME certificate (names, issuer, expiry) and the account.",
+    )
     add_location_args(c)
     c.set_defaults(run=_status)
-    c = cmds.add_parser("renew", help="renew at the server's next check, due or not",
-                        description="Ask the running server to renew the certificate at its "
-                                    "next check even if it is not due; send it SIGHUP "
-                                    "(systemctl reload posthouse) to check now.")
+    c = cmds.add_parser(
+        "renew",
+        help="renew at the server's next check, due or not",
+        description="Ask the running server to renew the certificate at its "
+        "next check even if it is not due; send it SIGHUP "
+        "(systemctl reload posthouse) to check now.",
+    )
     add_location_args(c)
     c.set_defaults(run=_renew)
 
@@ -54,8 +62,10 @@ def _status(args: argparse.Namespace) -> int:
         left = cert.not_valid_after_utc - datetime.now(UTC)
         print(f"certificate: {', '.join(san.get_values_for_type(x509.DNSName))}")
         print(f"issuer: {cert.issuer.rfc4514_string()}")
-        print(f"valid until: {cert.not_valid_after_utc.isoformat()} ({left.days} days left; "
-              f"renewed below {cfg.tls.acme_renew_days})")
+        print(
+            f"valid until: {cert.not_valid_after_utc.isoformat()} ({left.days} days left; "
+            f"renewed below {cfg.tls.acme_renew_days})"
+        )
     if files.renewal_requested():
         print("renewal requested: at the server's next check")
     return 0
@@ -68,6 +78,8 @@ def _renew(args: argparse.Namespace) -> int:
     if not cfg.data_path.is_dir():
         raise CliError(f"data directory {cfg.data_path} does not exist: run 'posthouse init'")
     _files(cfg).request_renewal()
-    print("renewal requested: the server renews at its next check; "
-          "send it SIGHUP (systemctl reload posthouse) to check now")
+    print(
+        "renewal requested: the server renews at its next check; "
+        "send it SIGHUP (systemctl reload posthouse) to check now"
+    )
     return 0
