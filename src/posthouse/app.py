@@ -24,6 +24,7 @@ from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_priv
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
+from posthouse.web.client_ports import ClientPorts
 from posthouse.web.routes import HttpRoutes
 
 if TYPE_CHECKING:
@@ -295,7 +296,7 @@ class App:
         self.services = self._build_services()
         if self.cfg.tls.acme:
             self.acme = build_acme(self.cfg, self.store, tls, self.clock)
-        self._register_pages()
+        self._register_pages(self.services)
         limits = self.cfg.limits
         self.listeners = ListenerGroup(
             tls, ConnectionLimiter(
@@ -409,14 +410,36 @@ class App:
             metrics=self.metrics,
         )
 
-    def _register_pages(self) -> None:
-        """The HTTP listener's own pages: monitoring, the ACME http-01 answers."""
-        from posthouse.web import acme, monitoring
+    def _register_pages(self, services: Services) -> None:
+        """The HTTP listener's own pages: monitoring, client autoconfiguration (Thunderbird,
+        Outlook, Apple), the MTA-STS policy and the ACME http-01 answers."""
+        from posthouse.web import acme, autoconfig, autodiscover, mobileconfig, monitoring, mta_sts
+        from posthouse.web.client_ports import MailServer
 
-        monitoring.register(self.http_routes, self.cfg.http, ready=self._readiness,
-                            exposition=self._scrape)
+        http = self.cfg.http
+        routes = self.http_routes
+        monitoring.register(routes, http, ready=self._readiness, exposition=self._scrape)
+        server = MailServer(self.cfg.server.hostname, self._client_ports,
+                            self.store.is_local_domain)
+        autoconfig.register(routes, server)
+        autodiscover.register(routes, server)
+        mobileconfig.register(routes, server, services.authenticator, tls_paths(self.cfg))
+        policy = mta_sts.mta_sts_policy(self.cfg.server.hostname, http.mta_sts_mode,
+                                        http.mta_sts_max_age)
+        mta_sts.register(routes, policy, self.store.is_local_domain)
         if self.acme is not None:
-            acme.register(self.http_routes, self.acme.board)
+            acme.register(routes, self.acme.board)
+
+    def _client_ports(self) -> ClientPorts:
+        """The mail ports clients are told of: the first bound port of each listener."""
+        bound = self.listeners.bound if self.listeners is not None else {}
+
+        def first(protocol: str) -> int | None:
+            addrs = bound.get(protocol)
+            return addrs[0][1] if addrs else None
+
+        return ClientPorts(imaps=first("imaps"), imap=first("imap"), pop3s=first("pop3s"),
+                           submissions=first("submissions"), submission=first("submission"))
 
     async def _readiness(self) -> str | None:
         """/readyz: None when the listeners accept and the store answers, else why not."""

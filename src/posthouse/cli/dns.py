@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{cfg.dkim.selector}{ED25519_SUFFIX}._domainkey.{args.domain.lower()}. TXT "
               f'"{ed25519_public_record(keys.ed25519)}"')
     for line in transport_security_records(domain=args.domain.lower(),
-                                           hostname=cfg.server.hostname):
+                                           hostname=cfg.server.hostname,
+                                           mode=cfg.http.mta_sts_mode,
+                                           max_age=cfg.http.mta_sts_max_age):
         print(line)
     return 0
