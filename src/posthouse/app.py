@@ -423,7 +423,8 @@ class App:
                             self.store.is_local_domain)
         autoconfig.register(routes, server)
         autodiscover.register(routes, server)
-        mobileconfig.register(routes, server, services.authenticator, tls_paths(self.cfg))
+        mobileconfig.register(routes, server, services.authenticator,
+                              lambda: tls_paths(self.cfg))
         policy = mta_sts.mta_sts_policy(self.cfg.server.hostname, http.mta_sts_mode,
                                         http.mta_sts_max_age)
         mta_sts.register(routes, policy, self.store.is_local_domain)

@@ -5,6 +5,7 @@ the current one when the CA is unreachable."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import http.client
 import imaplib
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 from posthouse.acme.manager import AcmeFailed
 from posthouse.app import App
@@ -149,6 +151,25 @@ def https_status(port: int, root: bytes) -> int:
     return status
 
 
+def mobileconfig(acme: AcmeLab) -> bytes:
+    """The signed profile of USER, downloaded over verified HTTPS."""
+    ctx = ssl.create_default_context(cadata=acme.pebble.root_pem().decode())
+    port = acme.server.port("https")
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+    conn.sock = ctx.wrap_socket(
+        socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname=HOST
+    )
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    conn.request(
+        "GET", "/apple/mobileconfig", headers={"Host": HOST, "Authorization": f"Basic {token}"}
+    )
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    assert response.status == 200, body
+    return body
+
+
 def _check_issued(lab: AcmeLab, leaf: x509.Certificate) -> None:
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sorted(san.get_values_for_type(x509.DNSName)) == sorted(NAMES)
@@ -174,6 +195,10 @@ def test_obtains_a_pebble_certificate_and_serves_it_on_imaps_and_https(
     validated = [r.getMessage() for r in caplog.records if "validated by" in r.getMessage()]
     assert validated  # (the first order may have run before the domain was added)
     assert all(m.endswith(challenge) for m in validated)
+
+    # The Apple profile (web/mobileconfig.py) is signed with the certificate now in use.
+    signers = pkcs7.load_der_pkcs7_certificates(mobileconfig(acme))
+    assert leaf in signers
 
     # Owner-only in the data dir: the account key and the certificate with its key.
     acme_dir = DataPaths(acme.server.cfg.data_path).acme
