@@ -64,7 +64,8 @@ class ListenConfig:
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """Certificate and key (PEM). Empty: a self-signed pair is generated in the data dir."""
+    """Certificate and key (PEM). Empty: ACME's when ``acme`` is on and it has one, else a
+    self-signed pair generated in the data dir."""
 
     cert: str = ""
     key: str = ""
