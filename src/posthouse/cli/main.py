@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from posthouse.cli import (
+    acme,
     alias,
     backup,
     dns,
@@ -41,11 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata,
-                   importing, exporting):
+                   importing, exporting, backup, verify, acme):
         module.register(sub)
     import_imap.register_imap(import_imap.import_group(sub))  # `import imap`
-    for module in (backup, verify):  # issue 17: backup, restore, verify
-        module.register(sub)
     return parser
 
 
