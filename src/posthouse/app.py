@@ -24,10 +24,12 @@ from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_priv
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
+from posthouse.store.datalock import DataDirLock
 from posthouse.web.client_ports import ClientPorts
 from posthouse.web.routes import HttpRoutes
 
 if TYPE_CHECKING:
+    from posthouse.acme.manager import CertificateManager
     from posthouse.auth.passwords import PasswordHasher
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
@@ -187,6 +189,45 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
                        metrics=metrics)
 
 
+async def certificate_names(config: Config, store: Store) -> list[str]:
+    """The names the ACME certificate covers: the host name, then autoconfig.<domain> and
+    mta-sts.<domain> of every local domain (A-labels), each once."""
+    from posthouse.dns.idn import canonical_domain
+
+    names = [canonical_domain(config.server.hostname)]
+    for domain in sorted(await store.list_domains()):
+        d = canonical_domain(domain)
+        names += [f"autoconfig.{d}", f"mta-sts.{d}"]
+    return list(dict.fromkeys(names))
+
+
+def build_acme(config: Config, store: Store, tls: TlsContextFactory,
+               clock: Clock) -> CertificateManager:
+    """The ACME certificate manager of [tls] acme: its files in the data dir, the challenge
+    board (tls-alpn-01 answers go to the TLS factory's HTTPS handshakes), the install that
+    switches every listener to the new certificate."""
+    from posthouse.acme.challenges import ChallengeBoard
+    from posthouse.acme.files import AcmeFiles
+    from posthouse.acme.manager import AcmeSettings, CertificateManager
+    from posthouse.acme.transport import HttpsTransport
+    from posthouse.config import DataPaths
+    from posthouse.net.tls import client_context
+
+    t = config.tls
+    paths = DataPaths(config.data_path)
+    files = AcmeFiles(paths.acme, paths.acme_live)
+    board = ChallengeBoard(files.challenges, tls)
+    settings = AcmeSettings(directory=t.acme_directory, email=t.acme_email,
+                            renew_days=t.acme_renew_days,
+                            challenges=tuple(t.acme_challenges),
+                            retry_seconds=float(t.acme_retry_seconds))
+    return CertificateManager(
+        settings, files=files, board=board,
+        transport=HttpsTransport(client_context(verify=True, cafile=t.acme_ca_file)),
+        names=lambda: certificate_names(config, store),
+        install=lambda: tls.use_files(paths.acme_live, paths.acme_live), clock=clock)
+
+
 class _PrivateUmask:
     """The process umask while Apps run: PRIVATE_UMASK from the first App's start until the
     last one stops, in whatever order they stop (the umask belongs to the process)."""
@@ -225,11 +266,13 @@ class App:
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
         self.tls_reporter: TlsReporter | None = None
+        self.acme: CertificateManager | None = None
         # The HTTP listener's pages: modules add theirs (web/routes.py) before start().
         self.http_routes = HttpRoutes()
         self._background: list[asyncio.Task[None]] = []
         self._accepting = False  # the listeners accept (for /readyz)
         self._umask_before: int | None = None
+        self._lock = DataDirLock(cfg.data_path)
 
     async def start(self, *, after_bind: Callable[[], None] | None = None) -> None:
         """Load TLS, bind every enabled listener, then (``after_bind``: the CLI's privilege
@@ -253,6 +296,8 @@ class App:
         tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
                                 ciphers=self.cfg.tls.ciphers)
         self.services = self._build_services()
+        if self.cfg.tls.acme:
+            self.acme = build_acme(self.cfg, self.store, tls, self.clock)
         self._register_pages(self.services)
         limits = self.cfg.limits
         self.listeners = ListenerGroup(
@@ -267,7 +312,12 @@ class App:
             if after_bind is not None:
                 after_bind()
             self._make_data_dir_private()  # once the certificate loads: a bad one changes nothing
-            await self.store.open()
+            self._lock.acquire()  # one server per data dir (store/datalock.py)
+            try:
+                await self.store.open()
+            except BaseException:
+                self._lock.release()
+                raise
         except BaseException:
             await self.listeners.stop(0)
             raise
@@ -276,6 +326,7 @@ class App:
         except BaseException:
             await self.listeners.stop(0)
             await self.store.close()
+            self._lock.release()
             raise
         self._accepting = True
         self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
@@ -286,9 +337,11 @@ class App:
         return self.listeners.port(protocol)
 
     def reload_tls(self) -> None:
-        """SIGHUP: re-read the certificate and key."""
+        """SIGHUP: re-read the certificate and key (and check the ACME one now)."""
         if self.listeners is not None:
             self.listeners.tls.reload()
+        if self.acme is not None:
+            self.acme.request_check()
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, let transactions finish, close the store."""
@@ -302,6 +355,7 @@ class App:
         if self._background:
             await asyncio.wait(self._background, timeout=10)
         await self.store.close()
+        self._lock.release()
         if self.services is not None:
             self.services.authenticator.close()
         self._restore_umask()
@@ -367,8 +421,8 @@ class App:
 
     def _register_pages(self, services: Services) -> None:
         """The HTTP listener's own pages: monitoring, client autoconfiguration (Thunderbird,
-        Outlook, Apple) and the MTA-STS policy."""
-        from posthouse.web import autoconfig, autodiscover, mobileconfig, monitoring, mta_sts
+        Outlook, Apple), the MTA-STS policy and the ACME http-01 answers."""
+        from posthouse.web import acme, autoconfig, autodiscover, mobileconfig, monitoring, mta_sts
         from posthouse.web.client_ports import MailServer
 
         http = self.cfg.http
@@ -378,10 +432,13 @@ class App:
                             self.store.is_local_domain)
         autoconfig.register(routes, server)
         autodiscover.register(routes, server)
-        mobileconfig.register(routes, server, services.authenticator, tls_paths(self.cfg))
+        mobileconfig.register(routes, server, services.authenticator,
+                              lambda: tls_paths(self.cfg))
         policy = mta_sts.mta_sts_policy(self.cfg.server.hostname, http.mta_sts_mode,
                                         http.mta_sts_max_age)
         mta_sts.register(routes, policy, self.store.is_local_domain)
+        if self.acme is not None:
+            acme.register(routes, self.acme.board)
         self._register_jmap(services)
 
     def _register_jmap(self, services: Services) -> None:
@@ -440,16 +497,19 @@ class App:
                 specs.append(ListenerSpec(
                     protocol=proto, host=host, port=port, handler=handler,
                     implicit_tls=proto in _IMPLICIT_TLS,
-                    busy_reply=_BUSY[family(proto)], linger_refused=family(proto) == "http"))
+                    busy_reply=_BUSY[family(proto)], linger_refused=family(proto) == "http",
+                    tls_alpn_challenges=proto == "https"))
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker and the
-        TLS-RPT sender (hourly: each past day's reports once)."""
+        """The background loops start() runs as tasks: the outbound queue worker, the
+        TLS-RPT sender (hourly: each past day's reports once) and the ACME manager."""
         assert self.queue_worker is not None
         loops = [self.queue_worker.run()]
         if self.tls_reporter is not None:
             loops.append(self.tls_reporter.run())
+        if self.acme is not None:
+            loops.append(self.acme.run())
         return loops
 
 

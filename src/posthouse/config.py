@@ -64,7 +64,8 @@ class ListenConfig:
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """Certificate and key (PEM). Empty: a self-signed pair is generated in the data dir."""
+    """Certificate and key (PEM). Empty: ACME's when ``acme`` is on and it has one, else a
+    self-signed pair generated in the data dir."""
 
     cert: str = ""
     key: str = ""
@@ -72,6 +73,16 @@ class TlsConfig:
     # The TLS 1.2 suites, an OpenSSL cipher string; empty: net/tls.py's AEAD-only list
     # (Mozilla "intermediate"). TLS 1.3 suites are OpenSSL's defaults either way.
     ciphers: str = ""
+    # ACME (RFC 8555): obtain and renew the certificate for the host name and the
+    # autoconfig./mta-sts. names of every local domain (cert and key must stay empty).
+    acme: bool = False
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_email: str = ""  # the account's contact (optional)
+    acme_ca_file: str = ""  # trust anchors (PEM) for the directory's HTTPS; empty: system's
+    acme_renew_days: int = 30  # renew when fewer days than this are left
+    acme_challenges: list[str] = field(  # preference order
+        default_factory=lambda: ["tls-alpn-01", "http-01"])
+    acme_retry_seconds: int = 300  # first retry after a failure, doubling to 12 hours
 
 
 @dataclass(frozen=True)
@@ -127,6 +138,9 @@ class LimitsConfig:
     # IMAP METADATA (RFC 5464 4.1: at least 1024 octets and 10 entries must be allowed)
     metadata_max_entry_bytes: int = 16 * 1024
     metadata_max_entries_per_user: int = 1000
+    # IMAP NOTIFY (RFC 5465 5.8): store events one session may have waiting before it gets
+    # NOTIFICATIONOVERFLOW and its NOTIFY is turned off
+    imap_notify_backlog: int = 1000
 
 
 @dataclass(frozen=True)
@@ -296,12 +310,28 @@ class DataPaths:
     def dkim_key(self, selector: str) -> Path:
         return self.root / "dkim" / f"{selector}.key"
 
+    @property
+    def acme(self) -> Path:
+        """The ACME account and certificate files (acme/files.py)."""
+        return self.root / "acme"
+
+    @property
+    def acme_live(self) -> Path:
+        """The certificate ACME obtained: its chain and key in one file."""
+        return self.acme / "live.pem"
+
+
+ACME_CHALLENGES = ("tls-alpn-01", "http-01")
+
 
 def tls_paths(cfg: Config) -> tuple[Path, Path]:
-    """The certificate and key to use: configured ones, else the data dir's own."""
+    """The certificate and key to use: configured ones, else the one ACME obtained (when
+    [tls] acme is on and it exists), else the data dir's own self-signed pair."""
     if cfg.tls.cert:
         return Path(cfg.tls.cert), Path(cfg.tls.key)
     paths = DataPaths(cfg.data_path)
+    if cfg.tls.acme and paths.acme_live.is_file():
+        return paths.acme_live, paths.acme_live
     return paths.cert, paths.key
 
 
@@ -398,6 +428,7 @@ _POSITIVE_LIMITS = (  # (slow_penalty_seconds may be 0: no penalty)
     "max_connections_per_listener", "max_connections_per_ip_per_listener",
     "preauth_idle_seconds", "command_line_seconds", "data_min_bytes_per_second",
     "data_rate_window_seconds", "tls_handshake_seconds", "slow_penalty_seconds",
+    "imap_notify_backlog",
 )
 
 
@@ -415,6 +446,7 @@ def _validate(cfg: Config) -> None:
     if cfg.tls.ciphers and not _openssl_selects_a_cipher(cfg.tls.ciphers):
         raise ConfigError(f"{cfg.source}: [tls] key 'ciphers': OpenSSL selects no TLS 1.2 "
                           f"cipher from {cfg.tls.ciphers!r}")
+    _validate_acme(cfg.tls, f"{cfg.source}: [tls]")
     if cfg.limits.min_free_bytes < 0:
         raise ConfigError(f"{cfg.source}: [limits] key 'min_free_bytes' must not be negative")
     if cfg.auth.max_concurrent_hashes < 1:
@@ -465,6 +497,29 @@ def _validate_http(http: HttpConfig, where: str) -> None:
             ipaddress.ip_network(net, strict=False)
         except ValueError:
             raise ConfigError(f"{where} metrics_networks: {net!r} is not a network") from None
+
+
+def _validate_acme(tls: TlsConfig, where: str) -> None:
+    if not tls.acme_directory.startswith("https://"):
+        raise ConfigError(f"{where} key 'acme_directory' must be an https:// URL "
+                          "(RFC 8555 6.1)")
+    if tls.acme_renew_days < 1:
+        raise ConfigError(f"{where} key 'acme_renew_days' must be at least 1")
+    if tls.acme_retry_seconds < 1:
+        raise ConfigError(f"{where} key 'acme_retry_seconds' must be positive")
+    unknown = [c for c in tls.acme_challenges if c not in ACME_CHALLENGES]
+    if unknown or not tls.acme_challenges or len(set(tls.acme_challenges)) != len(
+            tls.acme_challenges):
+        raise ConfigError(f"{where} key 'acme_challenges' must list tls-alpn-01 and/or "
+                          "http-01, each once")
+    if tls.acme_email and ("@" not in tls.acme_email or any(c in tls.acme_email
+                                                             for c in " ,<>")):
+        raise ConfigError(f"{where} key 'acme_email' must be one address")
+    if tls.acme and tls.cert:
+        raise ConfigError(f"{where} 'acme' obtains the certificate itself: leave 'cert' and "
+                          "'key' empty")
+    if tls.acme_ca_file and not Path(tls.acme_ca_file).is_file():
+        raise ConfigError(f"{where} key 'acme_ca_file': file not found: {tls.acme_ca_file}")
 
 
 def _validate_antiabuse(ab: AntiabuseConfig, where: str) -> None:

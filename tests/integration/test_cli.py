@@ -34,7 +34,8 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 def test_help_on_every_command() -> None:
     for cmd in ([], ["init"], ["serve"], ["domain"], ["domain", "add"], ["user"],
                 ["user", "add"], ["user", "passwd"], ["alias"], ["alias", "add"], ["dns"],
-                ["status"], ["queue"], ["queue", "list"], ["tlsrpt"], ["tlsrpt", "send"]):
+                ["status"], ["queue"], ["queue", "list"], ["tlsrpt"], ["tlsrpt", "send"],
+                ["acme"], ["acme", "status"], ["acme", "renew"]):
         proc = run(*cmd, "--help")
         assert proc.returncode == 0, (cmd, proc.stderr)
         assert "usage:" in proc.stdout

@@ -572,12 +572,13 @@ class DovecotPeer(_Managed):
     mail is ``<workdir>/mail/<domain>/<local>/Maildir``. Plaintext login works from 127.0.0.1.
     ``hashed`` maps some of them to a stored password with its scheme instead (e.g.
     ``{ARGON2ID}$argon2id$...``), so that logins cost what a real server's do.
+    ``extra_config`` is appended to the generated configuration (a namespace block, say).
     """
 
     def __init__(self, workdir: Path, *, imap_port: int, pop3_port: int,
                  users: dict[str, str], mail: Literal["maildir"] = "maildir",
                  owner: MailOwner | None = None, start_timeout: float = 20.0,
-                 hashed: dict[str, str] | None = None) -> None:
+                 hashed: dict[str, str] | None = None, extra_config: str = "") -> None:
         if mail != "maildir":
             raise ValueError("only Maildir storage is supported")
         self.root = Path(workdir).resolve()
@@ -585,6 +586,7 @@ class DovecotPeer(_Managed):
         self.pop3_port = pop3_port
         self.users = {a.lower(): p for a, p in users.items()}
         self.hashed = {a.lower(): h for a, h in (hashed or {}).items()}
+        self.extra_config = extra_config
         self.owner = owner
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[bytes] | None = None
@@ -665,7 +667,8 @@ class DovecotPeer(_Managed):
             self._make_maildir(address, owner)
         self.config_path.write_text(_DOVECOT_CONF.format(
             host=LOOPBACK, root=self.root, instance=f"peer{os.getpid()}-{self.imap_port}",
-            uid=owner.uid, gid=owner.gid, imap_port=self.imap_port, pop3_port=self.pop3_port))
+            uid=owner.uid, gid=owner.gid, imap_port=self.imap_port, pop3_port=self.pop3_port)
+            + self.extra_config)
 
     def _make_maildir(self, address: str, owner: MailOwner) -> Path:
         maildir = self.maildir(address)

@@ -66,6 +66,7 @@ VALID: list[tuple[bytes, c.ImapCommand]] = [
     (b"a STARTTLS", c.StartTLSCommand()),
     (b"a NAMESPACE", c.NamespaceCommand()),
     (b"a IDLE", c.IdleCommand()),
+    (b"a NOTIFY NONE", c.NotifyCommand(None)),
     (b"a CHECK", c.CheckCommand()),
     (b"a CLOSE", c.CloseCommand()),
     (b"a UNSELECT", c.UnselectCommand()),

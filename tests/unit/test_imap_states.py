@@ -38,6 +38,7 @@ SAMPLES: dict[type[c.ImapCommand], bytes] = {
     c.StatusCommand: b"STATUS a (MESSAGES)",
     c.AppendCommand: b"APPEND",
     c.IdleCommand: b"IDLE",
+    c.NotifyCommand: b"NOTIFY NONE",
     c.GetQuotaCommand: b"GETQUOTA a",
     c.GetQuotaRootCommand: b"GETQUOTAROOT a",
     c.SetQuotaCommand: b"SETQUOTA a ()",
@@ -105,6 +106,7 @@ NA, AU, SE = ImapState.NOT_AUTHENTICATED, ImapState.AUTHENTICATED, ImapState.SEL
         (c.EnableCommand(("X",)), {AU}),
         (c.SelectCommand("INBOX"), {AU, SE}),
         (c.IdleCommand(), {AU, SE}),
+        (c.NotifyCommand(None), {AU, SE}),  # RFC 5465 3
         (c.AppendCommand("x", ()), {AU, SE}),
         (c.FetchCommand(SequenceSet.of(1), ()), {SE}),
         (c.CloseCommand(), {SE}),
@@ -127,6 +129,7 @@ def test_may_expunge_follows_rfc_9051_7_5_1() -> None:
         c.NoopCommand(),
         c.CheckCommand(),
         c.IdleCommand(),
+        c.NotifyCommand(None),  # RFC 5465 3: an implicit NOOP
         c.CopyCommand(one, "x"),
         c.MoveCommand(one, "x"),
         c.ExpungeCommand(),

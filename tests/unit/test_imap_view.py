@@ -352,3 +352,33 @@ def test_vanished_earlier_exact_and_conservative() -> None:
     assert v.last_uid == 12
     assert v.holds(12)
     assert not v.holds(11)
+
+
+def test_flush_can_hold_new_messages_and_flag_changes() -> None:
+    """NOTIFY (RFC 5465 5, 6.1): what the SELECTED group did not ask for waits."""
+    v = view(1, 2)
+    v.apply(added(3))
+    v.apply(flags(1, 9, "\\Flagged"))
+    v.apply(gone(2))
+    assert not v.own_change
+    assert wire(v.flush(allow_expunge=False, allow_new=False, allow_flags=False)) == []
+    assert v.announced == ()
+    assert wire(v.flush(allow_expunge=False, allow_new=True, allow_flags=False)) == [
+        b"* 3 EXISTS"]
+    assert v.announced == (3,)
+    v.apply(added(4))
+    assert wire(v.flush(allow_expunge=True, allow_new=True, allow_flags=True)) == [
+        b"* 2 EXPUNGE", b"* 3 EXISTS", b"* 1 FETCH (UID 1 FLAGS (\\Flagged))"]
+    assert v.announced == (3, 4)  # kept until the caller takes them
+
+
+def test_own_changes_are_marked_until_told() -> None:
+    v = view(1, 2)
+    v.apply(gone(1, origin=ME))
+    assert v.own_change
+    v.flush(allow_expunge=False, allow_new=True)  # e.g. between commands: still owed
+    assert v.own_change
+    v.flush(allow_expunge=True, allow_new=True)
+    assert not v.own_change
+    v.note_added([5])  # a handler's own APPEND
+    assert v.own_change

@@ -9,9 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from posthouse.cli import (
+    acme,
     alias,
+    backup,
     dns,
     domain,
+    exporting,
+    import_imap,
+    importing,
     init,
     metadata,
     queue,
@@ -19,6 +24,7 @@ from posthouse.cli import (
     status,
     tlsrpt,
     user,
+    verify,
 )
 from posthouse.cli.common import CliError
 from posthouse.config import ConfigError
@@ -35,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="posthouse: a complete mail server (SMTP, submission, IMAP, POP3, queue).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata):
+    for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata,
+                   importing, exporting, backup, verify, acme):
         module.register(sub)
+    import_imap.register_imap(import_imap.import_group(sub))  # `import imap`
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``posthouse user add|list|passwd|remove|set``."""
+"""``posthouse user add|list|passwd|remove|set|export|import``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from posthouse.cli import accounts_io
 from posthouse.cli.common import (
     CliError,
     add_location_args,
@@ -52,6 +53,7 @@ def register(sub: Any) -> None:
                    help="POP3 keeps a copy on the server (marks \\Seen instead of deleting)")
     add_location_args(c)
     c.set_defaults(run=_set)
+    accounts_io.register(cmds)
 
 
 def _secrets(cfg: Config, password: str) -> tuple[str, str | None]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from posthouse.imap.fetchitems import FetchItem
+from posthouse.imap.notify import NotifySpec
 from posthouse.imap.search import SearchKey
 from posthouse.imap.sequence import SequenceSet
 from posthouse.store.models import FlagOp
@@ -240,6 +241,14 @@ class IdleCommand(ImapCommand):
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyCommand(ImapCommand):
+    """``NOTIFY SET ...`` (``spec``) or ``NOTIFY NONE`` (None), RFC 5465 3."""
+
+    NAME = "NOTIFY"
+    spec: NotifySpec | None
+
+
+@dataclass(frozen=True, slots=True)
 class GetQuotaCommand(ImapCommand):
     NAME = "GETQUOTA"
     root: str
@@ -390,6 +399,7 @@ COMMAND_TYPES: tuple[type[ImapCommand], ...] = (
     StatusCommand,
     AppendCommand,
     IdleCommand,
+    NotifyCommand,
     GetQuotaCommand,
     GetQuotaRootCommand,
     SetQuotaCommand,

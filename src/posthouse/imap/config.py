@@ -32,6 +32,7 @@ class ImapConfig:
     scram: bool = True  # the store holds SCRAM secrets: offer SCRAM-SHA-256 (sasl.mechanisms)
     metadata_max_entry_bytes: int = 16 * 1024  # RFC 5464: one value; [METADATA MAXSIZE n]
     metadata_max_entries: int = 1000  # per user, all mailboxes and the server: TOOMANY
+    notify_backlog: int = 1000  # RFC 5465 5.8: events waiting before NOTIFICATIONOVERFLOW
     metadata_admin: str = ""  # the server's /shared/admin value (RFC 5464 3.2.1.1), a URI
 
     def __post_init__(self) -> None:

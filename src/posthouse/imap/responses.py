@@ -27,6 +27,7 @@ bigger buffer before it reaches the socket.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -48,8 +49,16 @@ class Atom:
     text: str
 
     def __post_init__(self) -> None:
-        if not self.text or any(c in self.text for c in "\r\n\x00"):
-            raise ValueError(f"not an atom: {self.text!r}")
+        text = self.text
+        if not text or "\r" in text or "\n" in text or "\x00" in text:
+            raise ValueError(f"not an atom: {text!r}")
+
+
+@functools.lru_cache(maxsize=4096)
+def atom(text: str) -> Atom:
+    """The Atom for ``text``, shared: flags and item names recur in every FETCH response.
+    Bounded, because keywords come from clients."""
+    return Atom(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +120,18 @@ def _emit_string(raw: bytes, out: _Out, utf8: bool, *, force_literal: bool = Fal
 
 
 def _emit(value: Value, out: _Out, utf8: bool) -> None:
-    if value is None:
+    # Exact types first, cheapest test: this runs for every item of every response.
+    if type(value) is Atom:
+        out.buf += value.text.encode("utf-8")
+    elif type(value) is int:
+        if value < 0:
+            raise ValueError("IMAP numbers are unsigned")
+        out.buf += b"%d" % value
+    elif type(value) is list or type(value) is tuple:
+        out.buf += b"("
+        _emit_seq(value, out, utf8)
+        out.buf += b")"
+    elif value is None:
         out.add(b"NIL")
     elif isinstance(value, bool):
         raise TypeError("bool is not an IMAP value")
@@ -140,9 +160,10 @@ def _emit(value: Value, out: _Out, utf8: bool) -> None:
 def _emit_seq(values: Iterable[Value], out: _Out, utf8: bool) -> None:
     first = True
     for item in values:
-        if not first:
-            out.add(b" ")
-        first = False
+        if first:
+            first = False
+        else:
+            out.buf += b" "
         _emit(item, out, utf8)
 
 
@@ -225,7 +246,16 @@ class Continuation:
         return cls(challenge.encoded().decode("ascii"))
 
 
-Response: TypeAlias = Tagged | UntaggedStatus | Bye | Untagged | Continuation
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """Untagged responses already in wire form, CRLF included: many metadata-only FETCH
+    responses written at once (handlers/fetch_lines.py), byte for byte what ``Untagged``
+    would give."""
+
+    data: bytes
+
+
+Response: TypeAlias = Tagged | UntaggedStatus | Bye | Untagged | Encoded | Continuation
 
 
 def _clean_text(text: str) -> bytes:
@@ -245,6 +275,8 @@ def _status_line(head: bytes, status: Status, code: Code | None, text: str, out:
 
 def response_chunks(response: Response, *, utf8: bool = False) -> list[bytes]:
     """Encode one response, CRLF included, as a list of chunks."""
+    if isinstance(response, Encoded):
+        return [response.data]
     out = _Out()
     if isinstance(response, Tagged):
         _status_line(response.tag.encode("ascii"), response.status, response.code,
@@ -290,6 +322,12 @@ def expunge(msn: int) -> Untagged:
 def fetch(msn: int, items: Sequence[Value]) -> Untagged:
     """``* n FETCH (name value ...)``; ``items`` alternates item names (Atoms) and values."""
     return Untagged((msn, Atom("FETCH"), list(items)))
+
+
+def uid_fetch(uid: int, items: Sequence[Value]) -> Untagged:
+    """``* uid UIDFETCH (name value ...)``: the FETCH response of a session that enabled
+    UIDONLY, which carries the UID in place of the message number (RFC 9586 3.3)."""
+    return Untagged((uid, Atom("UIDFETCH"), list(items)))
 
 
 def vanished(uids: Sequence[int], *, earlier: bool = False) -> Untagged:

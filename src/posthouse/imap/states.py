@@ -56,6 +56,7 @@ STATES: dict[type[c.ImapCommand], frozenset[ImapState]] = {
     c.StatusCommand: _AUTH,
     c.AppendCommand: _AUTH,
     c.IdleCommand: _AUTH,  # RFC 2177 3: authenticated or selected
+    c.NotifyCommand: _AUTH,  # RFC 5465 3: authenticated or selected
     c.GetQuotaCommand: _AUTH,
     c.GetQuotaRootCommand: _AUTH,
     c.SetQuotaCommand: _AUTH,

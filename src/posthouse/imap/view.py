@@ -13,6 +13,9 @@ states.may_expunge):
   not yet announced, and only if it is newer (by modseq) than what the client was last told;
   with CONDSTORE it carries ``MODSEQ (n)``, and with QRESYNC expunges go out as one
   ``VANISHED uid-set`` instead of EXPUNGEs (RFC 7162 3.1.4.1, 3.2.10).
+* with UIDONLY (RFC 9586) no message number goes out at all: expunges are VANISHED (as with
+  QRESYNC) and every FETCH response, solicited or not, is ``* uid UIDFETCH (...)`` without
+  the then redundant UID item (``fetch_response``, 3.3). EXISTS still counts the messages.
 * the keywords the client was told of in FLAGS are kept: a FETCH showing one more is
   preceded by ``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` again (``announce_keywords``, RFC
   9051 7.3.5, RFC 3501 7.2.6).
@@ -44,9 +47,12 @@ from posthouse.imap.responses import (
     Untagged,
     UntaggedStatus,
     Value,
+    atom,
     exists,
     expunge,
+    fetch,
     recent,
+    uid_fetch,
     vanished,
 )
 from posthouse.imap.sequence import NumberRanges, SequenceSet
@@ -68,6 +74,7 @@ class MailboxView:
         condstore: bool = False,
         read_only: bool = False,
         qresync: bool = False,
+        uidonly: bool = False,
     ) -> None:
         if any(a.uid >= b.uid for a, b in itertools.pairwise(messages)):
             messages = sorted({m.uid: m for m in messages}.values(), key=lambda m: m.uid)
@@ -76,6 +83,7 @@ class MailboxView:
         self.rev2 = rev2
         self.condstore = condstore
         self.qresync = qresync
+        self.uidonly = uidonly
         self.read_only = read_only
         self._keywords: dict[str, str] = {}  # lower-cased -> as told in FLAGS
         for m in messages:
@@ -94,6 +102,10 @@ class MailboxView:
         if recent_above is not None and not rev2:
             self.claim_recent_above(recent_above)
         self._recent_sent = len(self._recent)
+        self.announced: tuple[int, ...] = ()  # uids announced by EXISTS, not yet taken
+        # this session added or removed messages itself and has not been told yet: its own
+        # command's EXISTS / EXPUNGE go out even when NOTIFY holds others' back
+        self.own_change = False
 
     # -- numbers ----------------------------------------------------------------------------
 
@@ -125,6 +137,21 @@ class MailboxView:
             return i + 1
         return None
 
+    def msns_of(self, uids: Sequence[int]) -> list[int | None]:
+        """``msn_of`` for each of ascending ``uids``, in one pass over the view."""
+        known, lo = self._uids, 0
+        out: list[int | None] = []
+        count = len(known)
+        for uid in uids:
+            i = bisect.bisect_left(known, uid, lo)
+            if i < count and known[i] == uid:
+                out.append(i + 1)
+                lo = i + 1
+            else:
+                out.append(None)
+                lo = i
+        return out
+
     def is_expunged(self, uid: int) -> bool:
         """Whether ``uid`` is gone from the store but its EXPUNGE is still pending."""
         return uid in self._gone
@@ -135,10 +162,18 @@ class MailboxView:
 
     def client_flags(self, uid: int, flags: Iterable[str]) -> list[Value]:
         """``flags`` as the FETCH FLAGS value for this session (adds \\Recent in rev1)."""
-        names = set(flags)
         if not self.rev2 and uid in self._recent:
-            names.add(RECENT)
-        return [Atom(f) for f in sorted(names)]
+            return [atom(f) for f in sorted({*flags, RECENT})]
+        return [atom(f) for f in sorted(set(flags))]
+
+    def fetch_response(self, uid: int, items: Sequence[Value]) -> Untagged | None:
+        """The FETCH response of message ``uid`` with ``items`` (alternating names and
+        values): ``* n FETCH (...)``, or ``* uid UIDFETCH (...)`` under UIDONLY (RFC 9586
+        3.3); None when the client does not know the message."""
+        msn = self.msn_of(uid)
+        if msn is None:
+            return None
+        return uid_fetch(uid, items) if self.uidonly else fetch(msn, items)
 
     # -- the FLAGS list ----------------------------------------------------------------------
 
@@ -250,10 +285,11 @@ class MailboxView:
             return
         if event.mailbox_id != self.mailbox_id:
             return
+        own = event.origin is not None and event.origin == self.origin
         if isinstance(event, MessagesAdded):
-            self.note_added(event.uids)
+            self.note_added(event.uids, own=own)
         elif isinstance(event, MessagesExpunged):
-            self.note_expunged(event.uids)
+            self.note_expunged(event.uids, own=own)
         elif isinstance(event, FlagsChanged):
             if event.origin is not None and event.origin == self.origin:
                 self.record_flags(event.changes)
@@ -266,18 +302,20 @@ class MailboxView:
             return self._new[-1]
         return self._uids[-1] if self._uids else 0
 
-    def note_added(self, uids: Iterable[int]) -> None:
+    def note_added(self, uids: Iterable[int], *, own: bool = True) -> None:
         """New messages (APPEND/COPY/MOVE into this mailbox: call it before the tagged OK so
         EXISTS is sent at once, RFC 9051 6.3.12); uids at or below the last known are
-        ignored."""
+        ignored. ``own``: this session made the change (``own_change``)."""
+        self.own_change = self.own_change or own
         last = self._last_uid()
         for uid in sorted(uids):
             if uid > last:
                 self._new.append(uid)
                 last = uid
 
-    def note_expunged(self, uids: Iterable[int]) -> None:
+    def note_expunged(self, uids: Iterable[int], *, own: bool = True) -> None:
         """Messages removed from the store (EXPUNGE, MOVE: call it, then ``flush``)."""
+        self.own_change = self.own_change or own
         for uid in uids:
             i = bisect.bisect_left(self._new, uid)
             if i < len(self._new) and self._new[i] == uid:
@@ -332,15 +370,19 @@ class MailboxView:
 
     # -- releasing updates ------------------------------------------------------------------
 
-    def flush(self, *, allow_expunge: bool) -> list[Response]:
+    def flush(self, *, allow_expunge: bool, allow_new: bool = True,
+              allow_flags: bool = True) -> list[Response]:
         """The untagged updates that may be sent now, in order: EXPUNGE (if allowed),
         EXISTS (and RECENT in rev1), then FETCH flag changes (with CONDSTORE, only once no
-        expunge waits)."""
+        expunge waits). ``allow_new`` / ``allow_flags`` False hold EXISTS / flag changes
+        back (NOTIFY between commands, RFC 5465 5); the uids announced with EXISTS are
+        added to ``announced`` (the caller takes them from there)."""
         out: list[Response] = []
         if allow_expunge and self._gone:
             out.extend(self._release_expunges())
-        announced = bool(self._new)
+        announced = allow_new and bool(self._new)
         if announced:
+            self.announced += tuple(self._new)
             self._uids.extend(self._new)
             self._modseqs.extend([0] * len(self._new))
             self._new.clear()
@@ -348,14 +390,16 @@ class MailboxView:
         if not self.rev2 and (announced or len(self._recent) != self._recent_sent):
             out.append(recent(len(self._recent)))
             self._recent_sent = len(self._recent)
-        if not (self.condstore and self._gone):
+        if allow_flags and not (self.condstore and self._gone):
             # RFC 7162 3.2.10 (RFC 5162 erratum 1810): no MODSEQ above an expunge held back
             out.extend(self._release_flags())
+        if allow_new and allow_expunge:
+            self.own_change = False
         return out
 
     def _release_expunges(self) -> list[Untagged]:
         indexes = sorted(bisect.bisect_left(self._uids, uid) for uid in self._gone)
-        if self.qresync:
+        if self.qresync or self.uidonly:  # RFC 7162 3.2.10, RFC 9586 3
             out = [vanished(sorted(self._gone))]
         else:
             out = [expunge(i + 1 - k) for k, i in enumerate(indexes)]  # each shifts the rest
@@ -382,9 +426,11 @@ class MailboxView:
             del self._changed[uid]
             out.extend(self.announce_keywords(change.flags))
             self._modseqs[msn - 1] = max(self._modseqs[msn - 1], change.modseq)
-            items: list[Value] = [Atom("UID"), uid, Atom("FLAGS"),
-                                  self.client_flags(uid, change.flags)]
+            items: list[Value] = [] if self.uidonly else [Atom("UID"), uid]
+            items += [Atom("FLAGS"), self.client_flags(uid, change.flags)]
             if self.condstore:
                 items += [Atom("MODSEQ"), [change.modseq]]
-            out.append(Untagged((msn, Atom("FETCH"), items)))
+            response = self.fetch_response(uid, items)
+            if response is not None:
+                out.append(response)
         return out

@@ -63,6 +63,7 @@ from posthouse.net.limits import MinRate
 T = TypeVar("T")
 
 _HIGH_WATER = 256 * 1024
+_COALESCE = 64 * 1024  # small writes are joined up to this many bytes per send
 _QUICKACK: int = getattr(socket, "TCP_QUICKACK", 0)  # Linux only; 0: not available
 _TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 
@@ -167,6 +168,8 @@ class Connection(asyncio.Protocol):
         self._deflater: Any | None = None
         self._zin = bytearray()  # compressed input not yet inflated
         self._flush_due = False  # compressed output waits for its sync flush
+        self._out = bytearray()  # small writes of this loop turn, sent as one (_send_out)
+        self._out_due = False
         self.compression_error: str | None = None
 
     # asyncio.Protocol callbacks
@@ -350,19 +353,42 @@ class Connection(asyncio.Protocol):
                 gone.set_result(None)
 
     def write(self, data: bytes) -> None:
-        """Queue bytes for sending (ignored once the connection is gone)."""
+        """Queue bytes for sending (ignored once the connection is gone).
+
+        Small writes made in one turn of the event loop go out as one send (a FETCH of
+        many messages is thousands of responses): they wait in ``_out`` until the writer
+        next yields to the loop, awaits ``drain()``, or has queued ``_COALESCE`` bytes."""
         self._unanswered = False  # the reply carries the ACK
         if self._transport is None or self._transport.is_closing():
             return
-        if self._deflater is None:
+        if self._deflater is not None:
+            out = self._deflater.compress(data)
+            if out:
+                self._transport.write(out)
+            if not self._flush_due:
+                self._flush_due = True
+                asyncio.get_running_loop().call_soon(self._flush)
+            return
+        if len(data) >= _COALESCE:  # a big payload goes out as it is, not copied
+            self._send_out()
             self._transport.write(data)
             return
-        out = self._deflater.compress(data)
-        if out:
+        self._out += data
+        if len(self._out) >= _COALESCE:
+            self._send_out()
+        elif not self._out_due:
+            self._out_due = True
+            asyncio.get_running_loop().call_soon(self._send_out)
+
+    def _send_out(self) -> None:
+        """Hand the coalesced small writes to the transport."""
+        self._out_due = False
+        if not self._out:
+            return
+        out = bytes(self._out)
+        self._out.clear()
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.write(out)
-        if not self._flush_due:
-            self._flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         """End the batch: what was compressed goes out whole (Z_SYNC_FLUSH)."""
@@ -385,6 +411,7 @@ class Connection(asyncio.Protocol):
         they are compressed already."""
         if self._deflater is not None:
             raise RuntimeError("compression is already on")
+        self._send_out()  # the reply that announced compression goes out uncompressed
         self._deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
         self._inflater = zlib.decompressobj(-15)
         self._zin += self._buffer
@@ -422,7 +449,8 @@ class Connection(asyncio.Protocol):
         self._wake_gone()
 
     async def drain(self) -> None:
-        """Wait until the send buffer is below the high-water mark."""
+        """Wait until the send buffer is below the high-water mark (small writes still
+        waiting to be joined count for at most ``_COALESCE`` bytes)."""
         if self._transport is None or self._transport.is_closing():
             raise ConnectionClosed
         if self._write_paused:
@@ -443,6 +471,7 @@ class Connection(asyncio.Protocol):
         """
         if self._deflater is not None:
             raise RuntimeError("TLS cannot start under compression")
+        self._send_out()  # the reply that announced TLS goes out in the clear
         self._buffer.clear()
         self._line_started = None
         loop = asyncio.get_running_loop()
@@ -463,6 +492,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close after flushing what was written."""
+        self._send_out()
         self._flush()
         self._stop_idle_timer()
         if self._transport is not None and not self._transport.is_closing():

@@ -23,6 +23,7 @@ import contextlib
 import errno
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -60,6 +61,7 @@ class ListenerSpec:
     # Read and drop the client's input for a moment after the busy reply (HTTP: a request
     # sent at once would otherwise turn the close into a reset that loses the reply).
     linger_refused: bool = False
+    tls_alpn_challenges: bool = False  # answers ACME tls-alpn-01 (RFC 8737): HTTPS only
 
 
 class ListenError(Exception):
@@ -93,7 +95,7 @@ class ListenerGroup:
                     lambda spec=spec: _Accepted(self, spec),
                     spec.host, spec.port, reuse_address=True, backlog=1024,
                     start_serving=accept,
-                    ssl=self.tls.context if spec.implicit_tls else None,
+                    ssl=self._server_context(spec),
                     ssl_handshake_timeout=self.handshake_timeout if spec.implicit_tls else None,
                     family=socket.AF_INET6 if ":" in spec.host else socket.AF_INET,
                 )
@@ -107,6 +109,11 @@ class ListenerGroup:
             self._servers.append(server)
             addr = server.sockets[0].getsockname()
             self.bound.setdefault(spec.protocol, []).append((str(addr[0]), int(addr[1])))
+
+    def _server_context(self, spec: ListenerSpec) -> ssl.SSLContext | None:
+        if not spec.implicit_tls:
+            return None
+        return self.tls.challenge_entry() if spec.tls_alpn_challenges else self.tls.context
 
     async def accept(self) -> None:
         """Start accepting on listeners bound with ``start(accept=False)``."""

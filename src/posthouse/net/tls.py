@@ -76,9 +76,11 @@ class TlsContextFactory:
 
     ACME tls-alpn-01 (RFC 8737 3): ``add_alpn_challenge(name, cert, key)`` makes a handshake
     whose SNI is ``name`` use a context of its own that presents the challenge certificate
-    and negotiates only ALPN ``acme-tls/1``, until ``remove_alpn_challenge(name)``. The SNI
-    callback cannot see the client's ALPN offer, so while a challenge is pending every
-    handshake for that name gets it (a validation lasts seconds). Reloads keep them.
+    and negotiates only ALPN ``acme-tls/1``, until ``remove_alpn_challenge(name)``; only on
+    the listeners started with ``challenge_entry()`` (HTTPS: the CA validates on 443), so
+    the mail listeners never present a validation certificate. The SNI callback cannot see
+    the client's ALPN offer, so while a challenge is pending every HTTPS handshake for that
+    name gets it (a validation lasts seconds). Reloads keep them.
     """
 
     def __init__(self, cert_path: Path, key_path: Path, *, min_version: str = "TLSv1.2",
@@ -89,6 +91,14 @@ class TlsContextFactory:
         self.ciphers = ciphers or INTERMEDIATE_CIPHERS  # the TLS 1.2 suites (OpenSSL syntax)
         self._challenges: dict[str, ssl.SSLContext] = {}  # SNI name -> tls-alpn-01 context
         self.context = self._build()
+        self._challenge_entry: ssl.SSLContext | None = None
+
+    def challenge_entry(self) -> ssl.SSLContext:
+        """The context a listener that answers tls-alpn-01 challenges (HTTPS) starts its
+        handshakes with; the SNI callback tells them apart by it."""
+        if self._challenge_entry is None:
+            self._challenge_entry = self._build()
+        return self._challenge_entry
 
     def _build(self) -> ssl.SSLContext:
         for p in (self.cert_path, self.key_path):
@@ -116,14 +126,24 @@ class TlsContextFactory:
         return ctx
 
     def _use_current(self, sslobj: ssl.SSLObject, name: str | None,
-                     _ctx: ssl.SSLContext) -> None:
-        if name and self._challenges:
+                     started_with: ssl.SSLContext) -> None:
+        if name and self._challenges and started_with is self._challenge_entry:
             challenge = self._challenges.get(name.lower().rstrip("."))
             if challenge is not None:
                 sslobj.context = challenge
                 return
         if sslobj.context is not self.context:
             sslobj.context = self.context
+
+    def use_files(self, cert_path: Path, key_path: Path) -> bool:
+        """Serve another certificate from now on (ACME's); on error keep the current one
+        and its files. True if switched."""
+        before = (self.cert_path, self.key_path)
+        self.cert_path, self.key_path = cert_path, key_path
+        if self.reload():
+            return True
+        self.cert_path, self.key_path = before
+        return False
 
     def add_alpn_challenge(self, name: str, cert_path: Path, key_path: Path) -> None:
         """Answer tls-alpn-01 for ``name`` with this certificate (RFC 8737 3); TlsSetupError

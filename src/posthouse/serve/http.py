@@ -254,6 +254,7 @@ class HttpSession:
         except Exception:
             log.exception("handler for %s %s failed", request.method, request.path)
             response = HttpResponse.error(500)
+        self.services.metrics.http_request(self.ctx.protocol, response.status)
         log.info(
             "request peer=%s method=%s host=%s path=%s status=%d bytes=%d ms=%d",
             request.peer,
@@ -345,6 +346,7 @@ class HttpSession:
     async def _refuse(self, status: int, detail: str) -> None:
         """Answer a request that cannot be served, then close (RFC 9112 9.6)."""
         log.info("refused peer=%s status=%d reason=%s", self.conn.peer[0], status, detail)
+        self.services.metrics.http_request(self.ctx.protocol, status)
         if self.core.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         response = HttpResponse.error(status, detail)

@@ -31,11 +31,13 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from posthouse.imap import commands as c
+from posthouse.imap import uidonly
 from posthouse.imap.capabilities import capability_code
 from posthouse.imap.config import ImapConfig
 from posthouse.imap.connection import ImapConnection
 from posthouse.imap.events import BadInput, IdleDone, NeedLiteral, RawCommand
 from posthouse.imap.handlers import HANDLERS, CommandHandler, HandlerContext
+from posthouse.imap.handlers.notify import session_updates
 from posthouse.imap.parser import parse_command
 from posthouse.imap.replies import ImapError, ParseError, ResponseCode, error_response, server_bug
 from posthouse.imap.responses import (
@@ -268,7 +270,10 @@ class ImapSession:
                 if self._shutting_down.is_set() and not self._mid_command:
                     raise SessionEnd(Bye("Server shutting down",
                                          ResponseCode.UNAVAILABLE.code()))
-                self.core.receive_data(await self._read(self._idle_seconds()))
+                if self._notifying():
+                    self.core.receive_data(await self._read_notifying(self._idle_seconds()))
+                else:
+                    self.core.receive_data(await self._read(self._idle_seconds()))
             elif isinstance(event, NeedLiteral):
                 self._literal(event)
             elif isinstance(event, BadInput):
@@ -322,6 +327,9 @@ class ImapSession:
         handler = HANDLERS.get(type(cmd))
         if not allowed(cmd, self.state):
             self._write(Tagged(raw.tag, Status.BAD, f"{cmd.NAME} not allowed now"))
+            self._count_bad(Status.BAD)
+        elif self.ctx.uidonly and (refused := uidonly.refusal(cmd)) is not None:
+            self._write(refused.response(raw.tag))  # RFC 9586 3: BAD [UIDREQUIRED]
             self._count_bad(Status.BAD)
         elif handler is None:
             self._write(Tagged(raw.tag, Status.NO, f"{cmd.NAME} is not implemented"))
@@ -384,7 +392,7 @@ class ImapSession:
     async def _send_updates(self, cmd: c.ImapCommand) -> None:
         if isinstance(cmd, c.LogoutCommand):  # RFC 9051 6.1.3: nothing more but BYE and OK
             return
-        for update in await self.ctx.updates(allow_expunge=may_expunge(cmd)):
+        for update in await session_updates(self.ctx, allow_expunge=may_expunge(cmd)):
             self._write(update)
 
     def _count_bad(self, status: Status) -> None:
@@ -438,6 +446,39 @@ class ImapSession:
             return SessionEnd(Bye("Server shutting down", ResponseCode.UNAVAILABLE.code()))
         return SessionEnd(Bye("Autologout: idle for too long"))
 
+    def _notifying(self) -> bool:
+        """NOTIFY is set and no command is under way: notifications may go out now
+        (RFC 5465 3: the client listens all the time). A partly received command line or
+        a literal being read hold them back until its tagged response."""
+        return (self.ctx.notify is not None and self.ctx.events is not None
+                and not self._mid_command and not self.core.buffered)
+
+    async def _read_notifying(self, seconds: float) -> bytes:
+        """Input, as ``_read``, sending the notifications store events make meanwhile;
+        they do not reset the autologout timer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            events = self.ctx.events
+            if self.ctx.notify is None or events is None:
+                return await self._read(max(deadline - loop.time(), 0.0))
+            read = self._paced_read()
+            ready = asyncio.ensure_future(events.wait())
+            waiters: set[asyncio.Future[Any]] = {read, ready, self._shutdown_waiter}
+            done, _ = await asyncio.wait(waiters,
+                                         timeout=max(deadline - loop.time(), 0.0),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            ready.cancel()
+            if read in done:
+                return self._input(read)
+            read.cancel()
+            if ready not in done:
+                raise self._end_for_wait()
+            for update in await session_updates(self.ctx, allow_expunge=False,
+                                                between_commands=True):
+                self._write(update)
+            await self.stream.drain()
+
     async def _wait_input_or_event(self, seconds: float) -> bool:
         """Wait in IDLE; True if a store event was applied, False if input was fed."""
         read = self._paced_read()
@@ -476,6 +517,7 @@ def imap_config(services: Services) -> ImapConfig:
         allow_plaintext_on_loopback=cfg.auth.allow_plaintext_on_loopback,
         metadata_max_entry_bytes=limits.metadata_max_entry_bytes,
         metadata_max_entries=limits.metadata_max_entries_per_user,
+        notify_backlog=limits.imap_notify_backlog,
         metadata_admin=f"mailto:postmaster@{cfg.server.default_domain}",
     )
 

@@ -20,12 +20,14 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from posthouse.store.errors import StoreError
 from posthouse.store.events import Subscription
 from posthouse.store.models import (
     Alias,
     DeliveryTarget,
     ExpungedSince,
     FlagOp,
+    ImportedMessage,
     Mailbox,
     MailboxCounts,
     NewMessage,
@@ -160,14 +162,24 @@ class MailboxStore(Protocol):
 
     async def set_metadata(
         self, user_id: int, mailbox_id: int, entries: Sequence[tuple[str, bytes | None]], *,
-        max_entries: int,
+        max_entries: int, origin: object | None = None,
     ) -> None:
         """Set (None: delete) entries, all or none; MetadataTooMany when the user would own
         more than ``max_entries``, MetadataReadOnly for a server /shared/ entry. A mailbox's
-        entries follow it through RENAME and go with DELETE."""
+        entries follow it through RENAME and go with DELETE. Publishes MetadataChanged (a
+        server /shared/ entry set by the operator: to every user)."""
 
     async def set_server_metadata(self, name: str, value: bytes | None) -> None:
         """Set (None: delete) a server /shared/ entry: the operator's, never a user's."""
+
+    async def adopt_uidvalidity(self, mailbox_id: int, uidvalidity: int) -> None:
+        """Give a mailbox the UIDVALIDITY it had in another store, so that clients' caches
+        stay valid after an import. Allowed while the mailbox has never held a message
+        (uidnext 1) or already has this value; else UidNotAvailable. NoSuchMailbox."""
+
+    async def reserve_uids(self, mailbox_id: int, uidnext: int) -> None:
+        """Raise the mailbox's uidnext to at least ``uidnext`` (never lowers it): uids the
+        other store had given out are not given again (NoSuchMailbox)."""
 
 
 class MessageStore(Protocol):
@@ -199,6 +211,14 @@ class MessageStore(Protocol):
         origin: object = None,
     ) -> tuple[int, int]:
         """IMAP APPEND: store into one mailbox; returns (uidvalidity, uid)."""
+
+    async def import_messages(
+        self, mailbox_id: int, messages: Sequence[ImportedMessage], *, origin: object = None
+    ) -> list[int | StoreError]:
+        """File imported messages into one mailbox, in the order given; each is its own
+        all-or-nothing write (a failure leaves the others alone). Per message: its uid, or
+        the error (QuotaExceeded, StorageFull, UidNotAvailable when the uid it asks for is
+        below uidnext). A message that keeps its uid raises uidnext past it."""
 
     async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
         """Every message's uid, modseq and flags in uid order (what SELECT needs)."""

@@ -42,6 +42,11 @@ class QuotaExceeded(StoreError):
     """Storing would exceed the user's quota (IMAP: NO [OVERQUOTA]; SMTP 452 4.2.2)."""
 
 
+class UidNotAvailable(StoreError):
+    """An import asked for a uid below the mailbox's uidnext, or a UIDVALIDITY for a mailbox
+    that has held messages under another one: uids only grow (RFC 9051 2.3.1.1)."""
+
+
 class ModifiedSince(StoreError):
     """A conditional STORE found messages changed after UNCHANGEDSINCE."""
 

@@ -48,27 +48,84 @@ class MessagesExpunged:
 
 
 @dataclass(frozen=True, slots=True)
+class MailboxChange:
+    """One name in a MailboxListChanged: ``kind`` is created, deleted, renamed (from
+    ``old_name``), subscribed or unsubscribed."""
+
+    kind: str
+    name: str
+    old_name: str | None = None
+
+
+BOX_CREATED, BOX_DELETED, BOX_RENAMED = "created", "deleted", "renamed"
+SUBSCRIBED, UNSUBSCRIBED = "subscribed", "unsubscribed"
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxListChanged:
-    """A mailbox of this user was created, deleted, renamed or (un)subscribed."""
+    """Mailboxes of this user were created, deleted, renamed or (un)subscribed: ``changes``
+    names each (empty when a whole account went)."""
 
     user_id: int
     origin: object | None = None
+    changes: tuple[MailboxChange, ...] = ()
 
 
-StoreEvent = MessagesAdded | FlagsChanged | MessagesExpunged | MailboxListChanged
+SERVER_WIDE = 0  # the user_id of events every subscriber gets (server METADATA)
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChanged:
+    """METADATA entries (RFC 5464) changed: of a mailbox, or of the server when
+    ``mailbox_id`` is 0. Server /shared/ entries are everyone's: user_id SERVER_WIDE."""
+
+    user_id: int
+    mailbox_id: int
+    entries: tuple[str, ...]
+    origin: object | None = None
+
+
+StoreEvent = (MessagesAdded | FlagsChanged | MessagesExpunged | MailboxListChanged
+              | MetadataChanged)
+
+
+def _mailbox_of(event: StoreEvent) -> int | None:
+    if isinstance(event, MessagesAdded | FlagsChanged | MessagesExpunged):
+        return event.mailbox_id
+    return None
 
 
 class Subscription:
-    """One subscriber's ordered stream of events for one user. Close it when done."""
+    """One subscriber's ordered stream of events for one user. Close it when done.
+
+    ``limit`` bounds what may wait (None: no bound): past it, events that are not about
+    ``keep_mailbox`` are dropped and ``overflowed`` is set, so a session that does not
+    read cannot make the server hold an unbounded backlog (IMAP NOTIFY's overflow, RFC 5465
+    5.8). Events of ``keep_mailbox`` (the selected mailbox) are never dropped."""
 
     def __init__(self, hub: EventHub, user_id: int) -> None:
         self._hub = hub
         self.user_id = user_id
         self._queue: asyncio.Queue[StoreEvent] = asyncio.Queue()
+        self._ready = asyncio.Event()
+        self.limit: int | None = None
+        self.keep_mailbox: int | None = None
+        self.overflowed = False
 
     def put(self, event: StoreEvent) -> None:
         """Called by the hub on the event loop thread."""
+        if (self.limit is not None and self._queue.qsize() >= self.limit
+                and _mailbox_of(event) != self.keep_mailbox):
+            self.overflowed = True
+            return
         self._queue.put_nowait(event)
+        self._ready.set()
+
+    async def wait(self) -> None:
+        """Return once an event waits (without taking it)."""
+        while self._queue.empty():
+            self._ready.clear()
+            await self._ready.wait()
 
     async def get(self) -> StoreEvent:
         """Wait for the next event."""
@@ -114,6 +171,11 @@ class EventHub:
                 del self._subs[sub.user_id]
 
     def publish(self, event: StoreEvent) -> None:
-        """Deliver an event to every subscription of its user."""
-        for sub in tuple(self._subs.get(event.user_id, ())):
+        """Deliver an event to every subscription of its user (of every user when it is
+        SERVER_WIDE)."""
+        if event.user_id == SERVER_WIDE:
+            subs = [sub for group in self._subs.values() for sub in group]
+        else:
+            subs = list(self._subs.get(event.user_id, ()))
+        for sub in subs:
             sub.put(event)

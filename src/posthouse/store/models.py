@@ -116,6 +116,16 @@ class NewMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportedMessage:
+    """A message brought in from another store (Maildir, mbox, IMAP): its flags, and the
+    uid it had there when it should keep it (None: the next free uid)."""
+
+    message: NewMessage
+    flags: frozenset[str] = frozenset()
+    uid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryTarget:
     """Where one copy of a delivered message goes."""
 

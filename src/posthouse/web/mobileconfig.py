@@ -16,11 +16,13 @@ used at once. ``application/x-apple-aspen-config`` makes the devices offer to in
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
 import plistlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,9 @@ REALM = 'Basic realm="posthouse mail profile", charset="UTF-8"'
 
 
 def register(routes: HttpRoutes, server: MailServer, authenticator: Authenticator,
-             tls_files: tuple[Path, Path]) -> None:
-    """Add the profile download."""
+             tls_files: Callable[[], tuple[Path, Path]]) -> None:
+    """Add the profile download; ``tls_files`` names the certificate and key in use at each
+    download (ACME replaces them while the server runs)."""
 
     async def page(request: HttpRequest) -> HttpResponse:
         if not request.is_tls:
@@ -59,7 +62,7 @@ def register(routes: HttpRoutes, server: MailServer, authenticator: Authenticato
         if principal is None:
             return HttpResponse.error(401).with_header("WWW-Authenticate", REALM)
         profile = profile_plist(principal.address, server.hostname, server.ports())
-        signed = sign(profile, *tls_files)
+        signed = await asyncio.to_thread(sign, profile, *tls_files())  # file reads, signing
         name = principal.address.replace("@", "-at-")
         return HttpResponse(200, signed, [
             ("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store"),

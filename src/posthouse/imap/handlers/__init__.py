@@ -29,6 +29,7 @@ from posthouse.imap.handlers import (
     mailboxes,
     metadata,
     misc,
+    notify,
     search,
     select,
     status,
@@ -47,6 +48,7 @@ _TABLES: tuple[dict[type[ImapCommand], CommandHandler], ...] = (
     metadata.HANDLERS,
     select.HANDLERS,
     idle.HANDLERS,
+    notify.HANDLERS,
     # message commands
     fetch.HANDLERS,
     search.HANDLERS,

@@ -11,9 +11,14 @@ Contract (stable; the message handlers of the other engineer build on it):
 * ``ctx.rev2`` (ENABLE IMAP4rev2), ``ctx.utf8`` (IMAP4rev2 or UTF8=ACCEPT: names go out as
   UTF-8, ``ctx.mailbox_name`` encodes one), ``ctx.condstore`` (CONDSTORE is on: MODSEQ goes
   with every FETCH; ``ctx.enable_condstore()`` turns it on, RFC 7162 3.1), ``ctx.qresync``
-  (ENABLE QRESYNC: expunges go out as VANISHED, RFC 7162 3.2.10).
+  (ENABLE QRESYNC: expunges go out as VANISHED, RFC 7162 3.2.10), ``ctx.uidonly`` (ENABLE
+  UIDONLY: no message numbers either way; the session refuses numbered commands with
+  ``uidonly.refusal`` and the view renders UIDFETCH and VANISHED, RFC 9586).
 * ``ctx.origin``: the opaque token to pass as ``origin=`` to every store mutation, so the
   view can tell this session's own changes from others' (see imap/view.py).
+* ``ctx.notify``: the NOTIFY SET request in force (RFC 5465; None: none); while it is set,
+  every store event is also kept in ``ctx.notices`` for handlers/notify.py, which turns
+  those about other mailboxes into STATUS / LIST / METADATA responses.
 * ``await ctx.updates(allow_expunge=...)``: drain the store events into the view and return the
   untagged updates that may be sent now. The session calls it before every tagged response,
   so handlers rarely need it (IDLE does). Expunged messages stay readable to this session
@@ -37,12 +42,13 @@ from posthouse.imap import utf7
 from posthouse.imap.capabilities import capabilities
 from posthouse.imap.config import ImapConfig
 from posthouse.imap.events import IdleDone
+from posthouse.imap.notify import NotifySpec
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Code, Response, Status, Tagged
 from posthouse.imap.view import MailboxView
 from posthouse.sasl.events import AuthResponse
 from posthouse.store.errors import NoSuchMailbox, StoreError
-from posthouse.store.events import MessagesExpunged, StoreEvent, Subscription
+from posthouse.store.events import MessagesAdded, MessagesExpunged, StoreEvent, Subscription
 from posthouse.store.models import Mailbox
 
 if TYPE_CHECKING:
@@ -130,8 +136,13 @@ class HandlerContext:
         self.utf8 = False
         self.condstore = False
         self.qresync = False
+        self.uidonly = False
         self.enabled: set[str] = set()  # ENABLEd extensions, upper-cased (RFC 5161)
         self.origin = object()
+        self.notify: NotifySpec | None = None
+        self.notices: list[StoreEvent] = []  # events kept for NOTIFY (handlers/notify.py)
+        self.subscribed: set[str] = set()  # the subscriptions, kept while NOTIFY needs them
+        self.own_added: set[int] = set()  # uids this session added to the selected mailbox
         self.log = log
         self._closing: list[int] = []  # store views of deselected mailboxes, to close
 
@@ -196,12 +207,22 @@ class HandlerContext:
         """Leave the authenticated state (UNAUTHENTICATE): deselect (the view closes with
         the next ``close_views``), stop the user's events, forget ENABLE."""
         self.select(None)
+        self.set_notify(None)
         if self.events is not None:
             self.events.close()
         self.events = None
         self.user = None
-        self.rev2 = self.utf8 = self.condstore = False
+        self.rev2 = self.utf8 = self.condstore = self.qresync = self.uidonly = False
         self.enabled = set()
+
+    def set_notify(self, spec: NotifySpec | None, *, backlog: int | None = None) -> None:
+        """Put a NOTIFY SET request in force (None: NOTIFY NONE, or after an overflow);
+        ``backlog`` bounds the events that may wait meanwhile (RFC 5465 5.8)."""
+        self.notify = spec
+        self.notices = []
+        if self.events is not None:
+            self.events.limit = backlog if spec is not None else None
+            self.events.overflowed = False
 
     def mailbox_name(self, name: str) -> str:
         """A mailbox name as the client should see it (UTF-8 or modified UTF-7)."""
@@ -229,6 +250,9 @@ class HandlerContext:
         if selected is not None and selected.view_id in self._closing:
             self._closing.remove(selected.view_id)
         self.selected = selected
+        self.own_added = set()
+        if self.events is not None:  # never dropped by a NOTIFY backlog bound
+            self.events.keep_mailbox = selected.mailbox.id if selected is not None else None
 
     async def open_view(self, mailbox_id: int) -> int | None:
         """A store view of the mailbox (before its uid list is read); closed by the next
@@ -254,12 +278,17 @@ class HandlerContext:
                 self.log.info("close_view failed: %r", exc)
 
     def apply_event(self, event: StoreEvent) -> None:
-        """Take one store event into the selected mailbox's view."""
+        """Take one store event into the selected mailbox's view (and keep it for NOTIFY)."""
+        if self.notify is not None:
+            self.notices.append(event)
         selected = self.selected
         if selected is None:
             return
         if isinstance(event, MessagesExpunged) and event.mailbox_id == selected.mailbox.id:
             selected.unreleased.update(event.uids)
+        if (isinstance(event, MessagesAdded) and event.mailbox_id == selected.mailbox.id
+                and event.origin is self.origin and self.notify is not None):
+            self.own_added.update(event.uids)
         selected.view.apply(event)
 
     async def _release_told(self, selected: Selected) -> None:
@@ -274,25 +303,30 @@ class HandlerContext:
         except StoreError as exc:  # freed when the view closes instead
             self.log.info("release_expunged failed: %r", exc)
 
-    async def updates(self, *, allow_expunge: bool) -> list[Response]:
-        """Apply waiting store events to the view; the untagged updates to send now.
+    async def updates(self, *, allow_expunge: bool, allow_new: bool = True,
+                      allow_flags: bool = True) -> list[Response]:
+        """Apply waiting store events to the view; the untagged updates to send now
+        (``allow_new`` / ``allow_flags``: see MailboxView.flush).
 
         In IMAP4rev1 a read-write session claims \\Recent for messages that arrived while
         it had the mailbox selected (RFC 3501 2.3.2).
         """
         await self.close_views()
         events = self.events.drain() if self.events is not None else []
+        for event in events:
+            self.apply_event(event)
         selected = self.selected
         if selected is None:
             return []
         view = selected.view
-        for event in events:
-            self.apply_event(event)
-        if view.has_new and not self.rev2 and not selected.read_only:
+        if not (allow_expunge or allow_new or allow_flags):
+            return []
+        if allow_new and view.has_new and not self.rev2 and not selected.read_only:
             try:
                 view.claim_recent_above(await self.store.claim_recent(selected.mailbox.id))
             except StoreError as exc:  # deleted meanwhile: nothing is recent then
                 self.log.info("claim_recent failed: %r", exc)
-        updates = list(view.flush(allow_expunge=allow_expunge))
+        updates = list(view.flush(allow_expunge=allow_expunge, allow_new=allow_new,
+                                  allow_flags=allow_flags))
         await self._release_told(selected)
         return updates

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
+from posthouse.imap.handlers.notify import session_updates
 from posthouse.imap.replies import ResponseCode
 from posthouse.imap.responses import Response
 
@@ -33,7 +34,7 @@ async def handle_expunge(
         selected.view.note_expunged(removed)
     code = None
     if ctx.condstore:  # the store published our event before returning: all is in the view
-        for update in await ctx.updates(allow_expunge=True):
+        for update in await session_updates(ctx, allow_expunge=True):
             yield update
         code = ResponseCode.HIGHESTMODSEQ.code(selected.view.highestmodseq)
     yield ok(tag, f"{cmd.NAME} completed", code)

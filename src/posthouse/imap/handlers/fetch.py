@@ -16,6 +16,9 @@ answered with their data (RFC 2180 4.1.1, RFC 9051 7.5.1): the store holds them 
 session's view (``fetch_expunged``; their blobs are not freed before the view releases them).
 Only a message the store no longer holds for the view (none should be) is left out, and a
 FETCH by sequence number then ends with ``NO [EXPUNGEISSUED]`` (RFC 5530 3).
+
+Under UIDONLY each response is ``* uid UIDFETCH (...)`` without the implied UID item (RFC
+9586 3.3; ``MailboxView.fetch_response``); a UID asked for by name is still shown.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from posthouse.imap import commands as c
-from posthouse.imap.fetchitems import Attr
+from posthouse.imap.fetchitems import Attr, FetchItem
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
+from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk
 from posthouse.imap.handlers.msg_fetchitems import (
     Body,
     FetchPlan,
@@ -34,7 +38,7 @@ from posthouse.imap.handlers.msg_fetchitems import (
     render_items,
 )
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Response, Status, fetch, vanished
+from posthouse.imap.responses import Response, Status, vanished
 from posthouse.store.errors import NotFound
 from posthouse.store.models import SEEN, FlagOp, StoredMessage, UidFlags
 
@@ -94,8 +98,7 @@ def _message(
     """The FETCH response of one message, after FLAGS if it shows a keyword the client was
     not told of (RFC 9051 7.3.5); nothing if the view no longer knows it."""
     view = selected.view
-    msn = view.msn_of(meta.uid)
-    if msn is None:  # pragma: no cover - resolve only gives known uids
+    if view.msn_of(meta.uid) is None:  # pragma: no cover - resolve only gives known uids
         return []
     body = _body(blobs, meta) if plan.blob else None
     msg = MessageData(meta, view.client_flags(meta.uid, meta.flags), body)
@@ -104,8 +107,8 @@ def _message(
     if plan.wants_flags or add_flags:  # reported: no later unsolicited FETCH for it
         out += view.announce_keywords(meta.flags)
         view.record_flags([UidFlags(meta.uid, meta.modseq, meta.flags)])
-    out.append(fetch(msn, render_items(msg, plan.items, add_flags=add_flags)))
-    return out
+    answer = view.fetch_response(meta.uid, render_items(msg, plan.items, add_flags=add_flags))
+    return [*out, answer] if answer is not None else out
 
 
 async def _batch(
@@ -161,17 +164,22 @@ async def handle_fetch(
         uids = [u for u in uids if u in changed]
     plan = plan_fetch(
         cmd.items,
-        uid=cmd.uid,
+        uid=cmd.uid and not ctx.uidonly,  # UIDFETCH carries the uid (RFC 9586 3.3)
         read_only=selected.read_only,
         modseq=cmd.changedsince is not None or ctx.condstore,
     )
     step = batch_size(plan)
+    bulk = is_bulk(plan)
     missing = 0
     for start in range(0, len(uids), step):
         metas, seen_now, gone = await _batch(
             ctx, selected, plan, uids[start : start + step], cmd.changedsince
         )
         missing += gone
+        if bulk:
+            for response in bulk_responses(selected.view, plan, metas):
+                yield response
+            continue
         for group in blob_groups(metas) if plan.blob else (metas,):
             blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
             for meta in group:
@@ -183,6 +191,27 @@ async def handle_fetch(
             "Some messages were expunged by another session", code=ResponseCode.EXPUNGEISSUED.code()
         )
     yield ok(tag, f"{'UID ' if cmd.uid else ''}FETCH completed")
+
+
+async def fetch_announced(
+    ctx: HandlerContext, selected: Selected, uids: Sequence[int], items: Sequence[FetchItem],
+) -> list[Response]:
+    """FETCH data of messages just announced with EXISTS, for NOTIFY's MessageNew fetch-att
+    list (RFC 5465 5.2): as a UID FETCH in a read-only mailbox, so nothing sets \\Seen
+    (an unsolicited response must not change the mailbox)."""
+    # as UID FETCH: the uid goes with it (in UIDFETCH itself under UIDONLY, RFC 9586 3.3)
+    plan = plan_fetch(items, uid=not ctx.uidonly, read_only=True, modseq=ctx.condstore)
+    known = [u for u in uids if selected.view.msn_of(u) is not None]
+    out: list[Response] = []
+    step = batch_size(plan)
+    for start in range(0, len(known), step):
+        metas, _seen, _gone = await _batch(ctx, selected, plan, known[start : start + step],
+                                           None)
+        for group in blob_groups(metas) if plan.blob else (metas,):
+            blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
+            for meta in group:
+                out += _message(selected, plan, meta, blobs, newly_seen=False)
+    return out
 
 
 HANDLERS: dict[type[c.ImapCommand], CommandHandler] = {c.FetchCommand: handle_fetch}

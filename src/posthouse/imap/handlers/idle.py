@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from posthouse.imap import commands as c
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, ok
+from posthouse.imap.handlers.notify import session_updates
 from posthouse.imap.replies import ImapError
 from posthouse.imap.responses import Continuation, Response, Status
 
@@ -18,12 +19,12 @@ from posthouse.imap.responses import Continuation, Response, Status
 async def handle_idle(ctx: HandlerContext, tag: str, cmd: c.IdleCommand) -> AsyncIterator[Response]:
     """``+ idling``, then updates until ``DONE``."""
     yield Continuation("idling")
-    for update in await ctx.updates(allow_expunge=True):
+    for update in await session_updates(ctx, allow_expunge=True):
         yield update
     while True:
         done = await ctx.port.idle_wait()
         if done is None:
-            for update in await ctx.updates(allow_expunge=True):
+            for update in await session_updates(ctx, allow_expunge=True):
                 yield update
             continue
         if not done.ok:

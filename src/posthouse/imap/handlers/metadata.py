@@ -107,7 +107,8 @@ async def handle_setmetadata(
                         code=ResponseCode.METADATA.code(Atom("MAXSIZE"), limit))
     mailbox_id = await _target(ctx, cmd.mailbox)
     await ctx.store.set_metadata(ctx.user_id, mailbox_id, cmd.entries,
-                                 max_entries=ctx.config.metadata_max_entries)
+                                 max_entries=ctx.config.metadata_max_entries,
+                                 origin=ctx.origin)
     yield ok(tag, "SETMETADATA completed")
 
 

@@ -1,5 +1,6 @@
 """CAPABILITY NOOP LOGOUT ID ENABLE NAMESPACE CHECK (RFC 9051 6.1, 6.3.1, 6.3.10, 6.4.1;
-RFC 2971 ID; RFC 5161 ENABLE; RFC 6855 UTF8=ACCEPT; RFC 7162 CONDSTORE, QRESYNC)."""
+RFC 2971 ID; RFC 5161 ENABLE; RFC 6855 UTF8=ACCEPT; RFC 7162 CONDSTORE, QRESYNC; RFC 9586
+UIDONLY)."""
 
 from __future__ import annotations
 
@@ -49,12 +50,13 @@ async def handle_id(ctx: HandlerContext, tag: str, cmd: c.IdCommand) -> AsyncIte
 async def handle_enable(
     ctx: HandlerContext, tag: str, cmd: c.EnableCommand
 ) -> AsyncIterator[Response]:
-    """Turn on IMAP4rev2, UTF8=ACCEPT, CONDSTORE, QRESYNC; unknown names are ignored
+    """Turn on IMAP4rev2, UTF8=ACCEPT, CONDSTORE, QRESYNC, UIDONLY; unknown names are ignored
     (RFC 5161 3.1).
 
     IMAP4rev2 and UTF8=ACCEPT make mailbox names UTF-8 from now on (RFC 9051 5.1, RFC 6855
     3); IMAP4rev2 also drops \\Recent and RECENT responses. QRESYNC implies CONDSTORE
-    (RFC 7162 3.2.3).
+    (RFC 7162 3.2.3). UIDONLY (RFC 9586 3.1) stays on for the connection: numbered
+    commands are refused, FETCH data goes out as UIDFETCH and expunges as VANISHED.
     """
     enabled: list[str] = []
     for name in dict.fromkeys(cmd.capabilities):
@@ -72,6 +74,9 @@ async def handle_enable(
             ctx.qresync = True
             ctx.enable_condstore()
             enabled.append("QRESYNC")
+        elif name == "UIDONLY" and not ctx.uidonly:
+            ctx.uidonly = True
+            enabled.append("UIDONLY")
         ctx.enabled.add(name)
     ctx.utf8 = ctx.rev2 or "UTF8=ACCEPT" in ctx.enabled
     yield Untagged((Atom("ENABLED"), *(Atom(n) for n in enabled)))

@@ -25,7 +25,7 @@ from posthouse.imap import objectid
 from posthouse.imap.bodystructure import bodystructure_value, envelope_value
 from posthouse.imap.fetchitems import Attr, BinarySize, BodySection, FetchItem
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Atom, Literal8, Value
+from posthouse.imap.responses import Atom, Literal8, Value, atom
 from posthouse.message import sections
 from posthouse.message.mime import Part, parse
 from posthouse.message.summary import preview_text, summarize
@@ -199,7 +199,7 @@ def _attr(msg: MessageData, attr: Attr) -> Value:
 def item_value(msg: MessageData, item: FetchItem) -> tuple[Atom, Value]:
     """The response name and value of one item for one message."""
     if isinstance(item, Attr):
-        return Atom(item.value), _attr(msg, item)
+        return atom(item.value), _attr(msg, item)
     if isinstance(item, BinarySize):
         return Atom(item.response_name()), _binary_size(msg.require_body(), item)
     return Atom(item.response_name()), _section(msg.require_body(), item)
@@ -213,5 +213,5 @@ def render_items(msg: MessageData, items: Sequence[FetchItem], *, add_flags: boo
         name, value = item_value(msg, item)
         out += [name, value]
     if add_flags:
-        out += [Atom("FLAGS"), msg.flags]
+        out += [atom("FLAGS"), msg.flags]
     return out

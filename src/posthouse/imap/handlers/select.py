@@ -28,8 +28,8 @@ from posthouse.imap.responses import (
     Response,
     Status,
     UntaggedStatus,
+    Value,
     exists,
-    fetch,
     recent,
     vanished,
 )
@@ -47,7 +47,8 @@ def _select_responses(
     out: list[Response] = [view.flags_response(), exists(view.exists)]
     if not ctx.rev2:
         out.append(recent(view.recent_count))
-        if view.first_unseen is not None:  # RFC 3501 6.3.1; gone in IMAP4rev2
+        # RFC 3501 6.3.1; gone in IMAP4rev2; a message number, so never under UIDONLY
+        if view.first_unseen is not None and not ctx.uidonly:
             out.append(UntaggedStatus(Status.OK, "First unseen",
                                       ResponseCode.UNSEEN.code(view.first_unseen)))
     out += [
@@ -78,11 +79,12 @@ async def _resync(
     changed = [m for m in messages
                if m.modseq > params.modseq and (ranges is None or m.uid in ranges)]
     for row in changed:
-        msn = view.msn_of(row.uid)
-        if msn is not None:
-            yield fetch(msn, [Atom("UID"), row.uid, Atom("FLAGS"),
-                              view.client_flags(row.uid, row.flags), Atom("MODSEQ"),
-                              [row.modseq]])
+        uid: list[Value] = [] if ctx.uidonly else [Atom("UID"), row.uid]  # RFC 9586 3.3
+        response = view.fetch_response(row.uid, [*uid, Atom("FLAGS"),
+                                                 view.client_flags(row.uid, row.flags),
+                                                 Atom("MODSEQ"), [row.modseq]])
+        if response is not None:
+            yield response
     view.record_flags(changed)
 
 
@@ -112,7 +114,7 @@ async def _open(
         mark = box.recent_mark if read_only else await ctx.store.claim_recent(box.id)
     view = MailboxView(messages, mailbox_id=box.id, origin=ctx.origin, rev2=ctx.rev2,
                        recent_above=mark, condstore=ctx.condstore, qresync=ctx.qresync,
-                       read_only=read_only)
+                       uidonly=ctx.uidonly, read_only=read_only)
     for response in _select_responses(ctx, box, view, messages, read_only=read_only):
         yield response
     if ctx.rev2:  # RFC 9051 6.3.2: a LIST response with the mailbox name

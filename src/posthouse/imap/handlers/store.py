@@ -2,7 +2,8 @@
 
 The change is one store transaction. Unless .SILENT, every message of the set that still
 exists gets ``* n FETCH (FLAGS (...))`` with its flags after the change, changed or not
-(with UID for UID STORE, RFC 9051 6.4.9); the FETCH responses are built in batches. Other
+(with UID for UID STORE, RFC 9051 6.4.9; ``* uid UIDFETCH (FLAGS (...))`` under UIDONLY,
+RFC 9586 3.3); the FETCH responses are built in batches. Other
 sessions learn of the change from the store's FlagsChanged event. \\Recent cannot be set or
 cleared by a client (the parser refuses it; the store ignores it); an unknown system flag
 is ``BAD``. Messages expunged by
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from posthouse.imap import commands as c
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
 from posthouse.imap.replies import ImapError, ResponseCode
-from posthouse.imap.responses import Atom, Code, Response, Status, Value, fetch
+from posthouse.imap.responses import Atom, Code, Response, Status, Value
 from posthouse.imap.sequence import compress
 from posthouse.store.models import UidFlags, is_recent, is_system_flag
 
@@ -49,7 +50,8 @@ async def _current(
 
 
 def _items(ctx: HandlerContext, selected: Selected, row: UidFlags, *, uid: bool) -> list[Value]:
-    items: list[Value] = [Atom("UID"), row.uid] if uid else []
+    # the UID item is implied by UIDFETCH under UIDONLY (RFC 9586 3.3)
+    items: list[Value] = [Atom("UID"), row.uid] if uid and not ctx.uidonly else []
     items += [Atom("FLAGS"), selected.view.client_flags(row.uid, row.flags)]
     if ctx.condstore:
         items += [Atom("MODSEQ"), [row.modseq]]
@@ -91,11 +93,11 @@ async def handle_store(
         skip = set(failed)
         wanted = [u for u in uids if u not in skip]
         async for row in _current(ctx, selected.mailbox.id, wanted, {ch.uid: ch for ch in changes}):
-            msn = view.msn_of(row.uid)
-            if msn is not None:
+            answer = view.fetch_response(row.uid, _items(ctx, selected, row, uid=cmd.uid))
+            if answer is not None:
                 for response in view.announce_keywords(row.flags):
                     yield response
-                yield fetch(msn, _items(ctx, selected, row, uid=cmd.uid))
+                yield answer
                 view.record_flags([row])
     name = "UID STORE" if cmd.uid else "STORE"
     yield ok(tag, f"{name} completed", _modified(selected, failed, uid=cmd.uid))

@@ -13,7 +13,17 @@ from functools import partial
 
 from posthouse.imap import commands as c
 from posthouse.imap.events import RawCommand
-from posthouse.imap.parser import append, auth, fetch, mailbox, metadata, search, simple, store
+from posthouse.imap.parser import (
+    append,
+    auth,
+    fetch,
+    mailbox,
+    metadata,
+    notify,
+    search,
+    simple,
+    store,
+)
 from posthouse.imap.parser import list as list_
 from posthouse.imap.parser.cursor import Cursor
 from posthouse.imap.replies import ParseError
@@ -27,6 +37,7 @@ PARSERS: dict[str, Parser] = {
     **list_.PARSERS,
     **append.PARSERS,
     **metadata.PARSERS,
+    **notify.PARSERS,
     "FETCH": fetch.parse_fetch,
     "STORE": store.parse_store,
     "COPY": store.parse_copy,

@@ -102,7 +102,8 @@ class StoreCore:
         self.blob_root.mkdir(parents=True, exist_ok=True)
         conn = schema.connect(self.db_path)
         try:
-            schema.migrate(conn)
+            schema.migrate(conn, backup_dir=self.data_dir / schema.BACKUP_DIR,
+                           now=self._clock())
             self._trigram = searchdb.prepare_search_file(self.search_path, schema.store_id(conn))
             if self._auto_index:  # a server, not an admin command: it scans every message
                 self.repaired_summaries = _repair_summaries(conn, self.blob_root, self._clock(),
@@ -195,6 +196,11 @@ class StoreCore:
     async def _write_message(
         self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]
     ) -> T:
+        return await self._enqueue_message(fn, blob, fresh)
+
+    def _enqueue_message(
+        self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]
+    ) -> asyncio.Future[T]:
         """Run a job that stores ``blob``; without a summary, parse it after the commit.
 
         The parse starts as the job's COMMIT does (the writer's before_commit): on the event
@@ -215,8 +221,8 @@ class StoreCore:
                 if pending is not None:
                     self._summary_jobs.add(pending)
                     pending.add_done_callback(self._summary_jobs.discard)
-        return await self._writer.enqueue(fn, publish=self.hub.publish, fresh_blobs=fresh,
-                                          before_commit=before_commit)
+        return self._writer.enqueue(fn, publish=self.hub.publish, fresh_blobs=fresh,
+                                    before_commit=before_commit)
 
     async def _parse_and_file(self, blob: messages.BlobIn) -> None:
         """A large message's parse, in a worker thread, then its summary filed."""

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from posthouse.store.errors import NoSuchMailbox, QuotaExceeded
+from posthouse.store.errors import NoSuchMailbox, QuotaExceeded, UidNotAvailable
 from posthouse.store.quota import fits_quota
 from posthouse.store.sqlite.writer import WriteContext
 
@@ -59,6 +59,58 @@ def take_uids(ctx: WriteContext, mailbox_id: int, count: int) -> tuple[int, int]
     if row is None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
     return int(row[0]) - count, int(row[1])
+
+
+def take_uid_at(ctx: WriteContext, mailbox_id: int, uid: int) -> int:
+    """Reserve exactly ``uid`` (an imported message keeps its uid) and a new mod-sequence;
+    uidnext moves past it. Uids only grow: one below uidnext is UidNotAvailable."""
+    if not 0 < uid < _MAX_UIDVALIDITY:
+        raise UidNotAvailable(f"uid {uid} is out of range")
+    row = ctx.conn.execute(
+        "UPDATE mailboxes SET uidnext = ? + 1, highestmodseq = highestmodseq + 1"
+        " WHERE id = ? AND uidnext <= ? RETURNING highestmodseq",
+        (uid, mailbox_id, uid),
+    ).fetchone()
+    if row is None:
+        mailbox_key(ctx.conn, mailbox_id)  # NoSuchMailbox first
+        raise UidNotAvailable(f"uid {uid} is below the mailbox's uidnext")
+    return int(row[0])
+
+
+def adopt_uidvalidity(ctx: WriteContext, mailbox_id: int, uidvalidity: int) -> None:
+    """Set a mailbox's UIDVALIDITY to one from another store, while no uid was ever given
+    out under the current one (RFC 9051 2.3.1.1: a client must never see the same
+    UIDVALIDITY with other messages). The meta counter moves up to it, so later fresh
+    values stay above it."""
+    if not 0 < uidvalidity <= _MAX_UIDVALIDITY:
+        raise UidNotAvailable(f"UIDVALIDITY {uidvalidity} is out of range")
+    row = ctx.conn.execute(
+        "SELECT uidvalidity, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+    if row[0] == uidvalidity:
+        return
+    if row[1] != 1:
+        raise UidNotAvailable(
+            f"the mailbox has held messages under UIDVALIDITY {row[0]}; cannot take {uidvalidity}"
+        )
+    ctx.conn.execute("UPDATE mailboxes SET uidvalidity = ? WHERE id = ?", (uidvalidity, mailbox_id))
+    ctx.conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('uidvalidity', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+        (uidvalidity,),
+    )
+
+
+def reserve_uids(ctx: WriteContext, mailbox_id: int, uidnext: int) -> None:
+    """Raise uidnext to at least ``uidnext``: uids another store gave out stay unused."""
+    if not 0 < uidnext <= _MAX_UIDVALIDITY:
+        raise UidNotAvailable(f"uidnext {uidnext} is out of range")
+    mailbox_key(ctx.conn, mailbox_id)
+    ctx.conn.execute(
+        "UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?", (uidnext, mailbox_id)
+    )
 
 
 def next_uidvalidity(ctx: WriteContext) -> int:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Sequence
 
+from posthouse.store.errors import StoreError
 from posthouse.store.models import (
     DeliveryTarget,
     ExpungedSince,
     FlagOp,
+    ImportedMessage,
     Mailbox,
     MailboxCounts,
     NewMessage,
@@ -17,7 +20,15 @@ from posthouse.store.models import (
     StoredMessage,
     UidFlags,
 )
-from posthouse.store.sqlite import blobrefs, mailboxes, messages, metadata, msgreads, search
+from posthouse.store.sqlite import (
+    blobrefs,
+    counters,
+    mailboxes,
+    messages,
+    metadata,
+    msgreads,
+    search,
+)
 from posthouse.store.sqlite.core import StoreCore
 
 
@@ -87,15 +98,23 @@ class MailboxesFacade(StoreCore):
 
     async def set_metadata(
         self, user_id: int, mailbox_id: int, entries: Sequence[tuple[str, bytes | None]], *,
-        max_entries: int,
+        max_entries: int, origin: object | None = None,
     ) -> None:
         """Set or delete entries, all or none (MetadataTooMany, MetadataReadOnly)."""
         await self._write(lambda ctx: metadata.set_metadata(
-            ctx, user_id, mailbox_id, entries, max_entries=max_entries))
+            ctx, user_id, mailbox_id, entries, max_entries=max_entries, origin=origin))
 
     async def set_server_metadata(self, name: str, value: bytes | None) -> None:
         """The operator sets (None: deletes) a server /shared/ entry."""
         await self._write(lambda ctx: metadata.set_server_metadata(ctx, name, value))
+
+    async def adopt_uidvalidity(self, mailbox_id: int, uidvalidity: int) -> None:
+        """Take another store's UIDVALIDITY while no uid was given out (UidNotAvailable)."""
+        await self._write(lambda ctx: counters.adopt_uidvalidity(ctx, mailbox_id, uidvalidity))
+
+    async def reserve_uids(self, mailbox_id: int, uidnext: int) -> None:
+        """Raise uidnext to at least ``uidnext``."""
+        await self._write(lambda ctx: counters.reserve_uids(ctx, mailbox_id, uidnext))
 
 
 class MessagesFacade(StoreCore):
@@ -146,6 +165,36 @@ class MessagesFacade(StoreCore):
             blob,
             fresh,
         )
+
+    async def import_messages(
+        self, mailbox_id: int, items: Sequence[ImportedMessage], *, origin: object = None
+    ) -> list[int | StoreError]:
+        """One writer job per message, queued in order (so kept uids arrive in order) and
+        sharing group commits; per message its uid or its error."""
+        pending: list[asyncio.Future[tuple[int, int]] | StoreError] = []
+        for item in items:
+            try:
+                self.space.check(len(item.message.data))
+                blob, fresh = await self._blob_in(item.message)
+            except StoreError as exc:
+                pending.append(exc)
+                continue
+            job = functools.partial(
+                messages.append, mailbox_id=mailbox_id, blob=blob, flags=item.flags,
+                internaldate=item.message.internaldate, origin=origin, at_uid=item.uid,
+            )
+            pending.append(self._enqueue_message(job, blob, fresh))
+        results: list[int | StoreError] = []
+        for entry in pending:
+            if isinstance(entry, StoreError):
+                results.append(entry)
+                continue
+            try:
+                results.append((await entry)[1])
+            except StoreError as exc:
+                results.append(exc)
+        await self._summaries_filed()  # an import tool may close the store right after
+        return results
 
     async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
         """Every message's uid, modseq and flags in uid order."""

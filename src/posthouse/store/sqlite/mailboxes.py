@@ -13,7 +13,15 @@ from posthouse.store.errors import (
     NoSuchMailbox,
     NotFound,
 )
-from posthouse.store.events import MailboxListChanged
+from posthouse.store.events import (
+    BOX_CREATED,
+    BOX_DELETED,
+    BOX_RENAMED,
+    SUBSCRIBED,
+    UNSUBSCRIBED,
+    MailboxChange,
+    MailboxListChanged,
+)
 from posthouse.store.models import DELETED, SEEN, Mailbox, MailboxCounts
 from posthouse.store.names import is_inbox, normalize_mailbox_name, parent_names, renamed
 from posthouse.store.sqlite import messages, metadata
@@ -79,11 +87,14 @@ def insert_mailbox(
     return int(row[0])
 
 
-def _create_parents(ctx: WriteContext, user_id: int, name: str) -> None:
+def _create_parents(ctx: WriteContext, user_id: int, name: str) -> list[MailboxChange]:
     """Create missing superior names (RFC 9051 6.3.4: the server SHOULD create them)."""
+    created: list[MailboxChange] = []
     for parent in parent_names(name):
         if _find(ctx.conn, user_id, parent) is None:
             insert_mailbox(ctx, user_id, parent, special_use=None)
+            created.append(MailboxChange(BOX_CREATED, parent))
+    return created
 
 
 def create_mailbox(
@@ -94,9 +105,10 @@ def create_mailbox(
     _require_user(ctx.conn, user_id)
     if _find(ctx.conn, user_id, name) is not None:
         raise MailboxExists(f"mailbox {name!r} exists")
-    _create_parents(ctx, user_id, name)
+    changes = _create_parents(ctx, user_id, name)
     mailbox_id = insert_mailbox(ctx, user_id, name, special_use=special_use)
-    ctx.events.append(MailboxListChanged(user_id, origin))
+    changes.append(MailboxChange(BOX_CREATED, name))
+    ctx.events.append(MailboxListChanged(user_id, origin, tuple(changes)))
     created = get_mailbox_by_id(ctx.conn, mailbox_id)
     assert created is not None
     return created
@@ -124,7 +136,8 @@ def delete_mailbox(ctx: WriteContext, user_id: int, name: str, *, origin: object
     if is_inbox(found.name):
         raise MailboxNotDeletable("INBOX cannot be deleted")
     drop_mailbox(ctx, found.id)
-    ctx.events.append(MailboxListChanged(user_id, origin))
+    gone = MailboxChange(BOX_DELETED, found.name)
+    ctx.events.append(MailboxListChanged(user_id, origin, (gone,)))
 
 
 def rename_mailbox(ctx: WriteContext, user_id: int, old: str, new: str, *, origin: object) -> None:
@@ -136,14 +149,14 @@ def rename_mailbox(ctx: WriteContext, user_id: int, old: str, new: str, *, origi
     if _find(ctx.conn, user_id, new) is not None:
         raise MailboxExists(f"mailbox {new!r} exists")
     if is_inbox(source.name):
-        _rename_inbox(ctx, source, new, origin=origin)
+        changes = _rename_inbox(ctx, source, new, origin=origin)
     else:
-        _rename_tree(ctx, user_id, source.name, new)
-        _create_parents(ctx, user_id, new)
-    ctx.events.append(MailboxListChanged(user_id, origin))
+        changes = _rename_tree(ctx, user_id, source.name, new)
+        changes += _create_parents(ctx, user_id, new)
+    ctx.events.append(MailboxListChanged(user_id, origin, tuple(changes)))
 
 
-def _rename_tree(ctx: WriteContext, user_id: int, old: str, new: str) -> None:
+def _rename_tree(ctx: WriteContext, user_id: int, old: str, new: str) -> list[MailboxChange]:
     rows = ctx.conn.execute(
         "SELECT id, name FROM mailboxes WHERE user_id = ? AND (name = ? OR substr(name, 1, ?) = ?)",
         (user_id, old, len(old) + 1, old + "/"),
@@ -158,6 +171,7 @@ def _rename_tree(ctx: WriteContext, user_id: int, old: str, new: str) -> None:
     for mailbox_id, name, target in moves:
         ctx.conn.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (target, mailbox_id))
         _move_subscription(ctx, user_id, name, target)
+    return [MailboxChange(BOX_RENAMED, target, name) for _id, name, target in moves]
 
 
 def _move_subscription(ctx: WriteContext, user_id: int, old: str, new: str) -> None:
@@ -168,17 +182,22 @@ def _move_subscription(ctx: WriteContext, user_id: int, old: str, new: str) -> N
         subscribe(ctx, user_id, new)
 
 
-def _rename_inbox(ctx: WriteContext, inbox: Mailbox, new: str, *, origin: object) -> None:
+def _rename_inbox(
+    ctx: WriteContext, inbox: Mailbox, new: str, *, origin: object
+) -> list[MailboxChange]:
     """Renaming INBOX moves its messages to a new mailbox; INBOX stays, empty, and its
-    inferior names do not move (RFC 9051 6.3.6). Its METADATA entries are copied."""
-    _create_parents(ctx, inbox.user_id, new)
+    inferior names do not move (RFC 9051 6.3.6). Its METADATA entries are copied. For the
+    list of names this is a creation: INBOX is still there."""
+    changes = _create_parents(ctx, inbox.user_id, new)
     target = insert_mailbox(ctx, inbox.user_id, new, special_use=None)
+    changes.append(MailboxChange(BOX_CREATED, new))
     metadata.copy_mailbox_metadata(ctx, inbox.id, target)
     uids = [row[0] for row in ctx.conn.execute(
         "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (inbox.id,)
     )]
     if uids:
         messages.copy(ctx, inbox.id, uids, target, move=True, origin=origin)
+    return changes
 
 
 def subscribe(ctx: WriteContext, user_id: int, name: str) -> None:
@@ -201,7 +220,8 @@ def set_subscribed(
         ctx.conn.execute(
             "DELETE FROM subscriptions WHERE user_id = ? AND name = ?", (user_id, name)
         )
-    ctx.events.append(MailboxListChanged(user_id, origin))
+    change = MailboxChange(SUBSCRIBED if subscribed else UNSUBSCRIBED, name)
+    ctx.events.append(MailboxListChanged(user_id, origin, (change,)))
 
 
 def list_subscriptions(conn: sqlite3.Connection, user_id: int) -> list[str]:

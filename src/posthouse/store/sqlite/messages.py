@@ -41,6 +41,7 @@ from posthouse.store.sqlite.counters import (
     bump_modseq,
     check_quota,
     mailbox_key,
+    take_uid_at,
     take_uids,
 )
 from posthouse.store.sqlite.holds import ViewHolds
@@ -74,10 +75,16 @@ def uid_json(uids: Sequence[int]) -> str:
 
 
 def file_rows(
-    ctx: WriteContext, key: MailboxKey, rows: Sequence[NewRow], *, origin: object
+    ctx: WriteContext, key: MailboxKey, rows: Sequence[NewRow], *, origin: object,
+    at_uid: int | None = None,
 ) -> list[int]:
-    """Insert rows with fresh uids and one new modseq; returns the uids in order."""
-    first, modseq = take_uids(ctx, key.id, len(rows))
+    """Insert rows with fresh uids and one new modseq; returns the uids in order.
+    ``at_uid``: one imported row that keeps this uid (UidNotAvailable below uidnext)."""
+    if at_uid is not None:
+        assert len(rows) == 1
+        first, modseq = at_uid, take_uid_at(ctx, key.id, at_uid)
+    else:
+        first, modseq = take_uids(ctx, key.id, len(rows))
     uids = list(range(first, first + len(rows)))
     savedate = dt_to_text(ctx.now)
     ctx.conn.executemany(
@@ -219,14 +226,16 @@ def append(
     flags: frozenset[str],
     internaldate: datetime,
     origin: object,
+    at_uid: int | None = None,
 ) -> tuple[int, int]:
-    """IMAP APPEND into one mailbox; returns (uidvalidity, uid)."""
+    """IMAP APPEND into one mailbox, or one imported message (``at_uid``: the uid it
+    keeps); returns (uidvalidity, uid)."""
     key = mailbox_key(ctx.conn, mailbox_id)
     stored_flags = encode_flags(flag_set(flags))
     check_quota(ctx, {key.user_id: len(blob.data)})
     _store_blob(ctx, blob, 1)
     row = NewRow(blob.blob_id, stored_flags, dt_to_text(internaldate), len(blob.data))
-    (uid,) = file_rows(ctx, key, [row], origin=origin)
+    (uid,) = file_rows(ctx, key, [row], origin=origin, at_uid=at_uid)
     return key.uidvalidity, uid
 
 

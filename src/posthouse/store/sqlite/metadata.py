@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from posthouse.store.errors import MetadataReadOnly, MetadataTooMany, NoSuchMailbox
+from posthouse.store.events import SERVER_WIDE, MetadataChanged
 from posthouse.store.sqlite.writer import WriteContext
 
 SERVER = 0  # the mailbox_id of server entries
@@ -64,9 +65,10 @@ def get_metadata(
 def set_metadata(
     ctx: WriteContext, user_id: int, mailbox_id: int,
     entries: Sequence[tuple[str, bytes | None]], *, max_entries: int,
+    origin: object | None = None,
 ) -> None:
     """Set (None: delete) every entry, all or none (RFC 5464 4.3); MetadataTooMany when the
-    user would own more than ``max_entries``."""
+    user would own more than ``max_entries``. Publishes a MetadataChanged."""
     conn = ctx.conn
     _check_mailbox(conn, user_id, mailbox_id)
     for name, _ in entries:
@@ -83,6 +85,8 @@ def set_metadata(
     after = _count(conn, user_id)
     if after > max_entries and after > before:  # deleting is always allowed
         raise MetadataTooMany(f"more than {max_entries} metadata entries")
+    names = tuple(dict.fromkeys(name for name, _ in entries))
+    ctx.events.append(MetadataChanged(user_id, mailbox_id, names, origin))
 
 
 def _count(conn: sqlite3.Connection, user_id: int) -> int:
@@ -98,6 +102,7 @@ def set_server_metadata(ctx: WriteContext, name: str, value: bytes | None) -> No
     else:
         ctx.conn.execute("INSERT OR REPLACE INTO metadata (user_id, mailbox_id, name, value)"
                          " VALUES (0, 0, ?, ?)", (name, value))
+    ctx.events.append(MetadataChanged(SERVER_WIDE, SERVER, (name,)))
 
 
 def copy_mailbox_metadata(ctx: WriteContext, source: int, target: int) -> None:

@@ -46,13 +46,18 @@ def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
     return out
 
 
-def _stored(row: Sequence[Any], *, with_summary: bool) -> StoredMessage:
+def _stored(
+    row: Sequence[Any], *, with_summary: bool, flag_sets: dict[str, frozenset[str]]
+) -> StoredMessage:
     summary = summary_from_row(*row[6:10]) if with_summary else None
     savedate = row[10] if with_summary else row[6]
+    flags = flag_sets.get(row[2])
+    if flags is None:  # most messages share a few flag sets: decode each once
+        flags = flag_sets[row[2]] = decode_flags(row[2])
     return StoredMessage(
         uid=row[0],
         modseq=row[1],
-        flags=decode_flags(row[2]),
+        flags=flags,
         internaldate=dt_from_text(row[3]),
         size=row[4],
         blob_id=row[5],
@@ -68,7 +73,8 @@ def fetch_meta(
     require_mailbox(conn, mailbox_id)
     sql = _META_SUMMARY if with_summary else _META
     rows = conn.execute(sql, (mailbox_id, uid_json(uids)))
-    return [_stored(row, with_summary=with_summary) for row in rows]
+    flag_sets: dict[str, frozenset[str]] = {}
+    return [_stored(row, with_summary=with_summary, flag_sets=flag_sets) for row in rows]
 
 
 def changed_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> set[int]:

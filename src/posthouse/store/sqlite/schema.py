@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 DB_FILE = "posthouse.sqlite3"
@@ -184,8 +186,18 @@ CREATE TABLE metadata (
 CREATE INDEX metadata_mailbox ON metadata (mailbox_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# Every schema change is a numbered migration: NUMBERED[n] brings version n - 1 to n. A new one
+# is the next number; a released one is never edited (tests/upgrade keeps data dirs made by
+# each released version and proves today's code opens them).
+NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
+assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
+MIGRATIONS: tuple[str, ...] = tuple(NUMBERED[n] for n in sorted(NUMBERED))
 LATEST_VERSION = len(MIGRATIONS)
+BACKUP_DIR = "backups"  # <data_dir>/backups/pre-v<N>-<date>.sqlite3 before a migration
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was made by a newer posthouse: a downgrade is refused."""
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
@@ -208,25 +220,74 @@ def _split(script: str) -> list[str]:
     return [stmt.strip() for stmt in script.split(";") if stmt.strip()]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to LATEST_VERSION in one transaction; return the version found."""
-    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version a database file is at (0: empty)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, *, backup_dir: Path | None = None,
+            now: datetime | None = None) -> int:
+    """Bring the schema to LATEST_VERSION in one transaction; return the version found.
+
+    An existing database (not a fresh one) is first copied, durably, to
+    ``backup_dir/pre-v<LATEST>-<date>.sqlite3``, so a migration that goes wrong in a way the
+    transaction cannot undo still leaves the data as it was. A database newer than this
+    program is refused (SchemaTooNew) and left untouched."""
+    found = schema_version(conn)
     if found > LATEST_VERSION:
-        raise RuntimeError(f"database schema {found} is newer than this program ({LATEST_VERSION})")
+        raise SchemaTooNew(
+            f"database schema version {found} is newer than this posthouse knows "
+            f"({LATEST_VERSION}): downgrades are refused; run the newer posthouse or restore "
+            "a backup made by this version")
     if found == LATEST_VERSION:
         return found
+    if found > 0 and backup_dir is not None:
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        copy_database(conn, backup_dir / f"pre-v{LATEST_VERSION}-{stamp}.sqlite3")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for version in range(found, LATEST_VERSION):
-            for stmt in _split(MIGRATIONS[version]):
+        for version in range(found + 1, LATEST_VERSION + 1):
+            for stmt in _split(NUMBERED[version]):
                 conn.execute(stmt)
-        conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
+            conn.execute(f"PRAGMA user_version = {version}")
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:  # SQLITE_FULL may have rolled it back already
             conn.execute("ROLLBACK")
         raise
     return found
+
+
+def copy_database(conn: sqlite3.Connection, dest: Path) -> None:
+    """A consistent copy of the database ``conn`` is open on, written durably to ``dest``.
+
+    SQLite's online backup API in one step: it reads inside one read transaction, so the
+    copy is one committed state even while a writer commits (WAL readers never block it).
+    The copy goes to a temp file that is fsynced and renamed over ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".tmp-{dest.name}")
+    tmp.unlink(missing_ok=True)
+    try:
+        target = sqlite3.connect(tmp)
+        try:
+            conn.backup(target, pages=-1)
+            target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        finally:
+            target.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def store_id(conn: sqlite3.Connection) -> str:

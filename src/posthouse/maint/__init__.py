@@ -1,0 +1,1 @@
+"""Offline care of a data directory: backup, restore and verify (the CLI's engines)."""
