@@ -355,7 +355,8 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("DROP TABLE metadata; PRAGMA user_version = 5;")
+    conn.executescript("DROP TABLE metadata; ALTER TABLE expunged DROP COLUMN blob_id;"
+                       " PRAGMA user_version = 5;")
     conn.close()
 
     async def body(store: SqliteStore) -> None:
@@ -369,5 +370,34 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, body)
     assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 6
+    assert LATEST_VERSION == 7
+    assert integrity_problems(tmp_path) == []
+
+
+def test_a_version_6_database_keeps_its_tombstones_without_content(tmp_path: Path) -> None:
+    """v7 adds the blob id to tombstones; those made before have none (JMAP then asks the
+    client to resynchronise), and new ones carry it."""
+    async def fill(store: SqliteStore) -> None:
+        bob = await new_user(store)
+        for text in ("one", "two"):
+            await store.deliver(message(text), [DeliveryTarget(bob.id)])
+        await store.delete_messages(await mailbox_id(store, bob), [1])
+
+    run(tmp_path, fill)
+    conn = connect(tmp_path / DB_FILE)
+    conn.executescript("ALTER TABLE expunged DROP COLUMN blob_id; PRAGMA user_version = 6;")
+    conn.close()
+
+    async def body(store: SqliteStore) -> None:
+        bob = await store.get_user("bob@example.org")
+        assert bob is not None
+        inbox = await mailbox_id(store, bob)
+        assert (await store.expunged_content_since(inbox, 0)).entries == ((1, None),)
+        (two,) = await store.fetch_meta(inbox, [2])
+        await store.delete_messages(inbox, [2])
+        assert (await store.expunged_content_since(inbox, 0)).entries == (
+            (1, None), (2, two.blob_id))
+
+    run(tmp_path, body)
+    assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert integrity_problems(tmp_path) == []

@@ -344,12 +344,28 @@ def test_email_changes(server: ServerThread, alice: JmapTestClient) -> None:
     assert len(threads["updated"]) == 1
     too_many = alice.call("Email/changes", {"sinceState": state, "maxChanges": 1})
     assert too_many["error"]["type"] == "cannotCalculateChanges"
-    # an expunge hides which content went: the client is told to resynchronise
+    # an expunge: the content left no copy, so the Email is destroyed
+    gone_id = new[0]
     imap.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
     imap.expunge()
-    imap.logout()
     after = alice.call("Email/changes", {"sinceState": changes["newState"]})
-    assert after["error"]["type"] == "cannotCalculateChanges"
+    assert after["destroyed"] == [gone_id]
+    assert after["created"] == after["updated"] == []
+    # a MOVE: the Email is updated (its mailboxIds), neither created nor destroyed
+    imap.uid("MOVE", "1", "Archive")
+    imap.logout()
+    moved = alice.call("Email/changes", {"sinceState": after["newState"]})
+    assert moved["updated"] == [old["id"]]
+    assert moved["created"] == moved["destroyed"] == []
+    # created and destroyed since the state: not reported at all (RFC 8620 5.2)
+    append(server, alice.user, message("brief"))
+    (brief,) = [e for e in alice.call("Email/get", {"properties": ["subject"]})["list"]
+                if e["subject"] == "brief"]
+    alice.call("Email/set", {"destroy": [brief["id"]]})
+    quiet = alice.call("Email/changes", {"sinceState": moved["newState"]})
+    assert quiet["created"] == quiet["updated"] == quiet["destroyed"] == []
+    threads = alice.call("Thread/changes", {"sinceState": changes["newState"]})
+    assert threads["error"]["type"] == "cannotCalculateChanges"
 
 
 def test_get_all_over_the_limit(server: ServerThread, alice: JmapTestClient) -> None:

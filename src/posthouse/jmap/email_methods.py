@@ -1,10 +1,11 @@
 """Email/get, /changes, /query, /queryChanges, /set and Thread/get, /changes (RFC 8621 3, 4).
 
 Changes are computed from the state vector (state.py): per mailbox, ``changed_since`` gives
-the copies added or re-flagged since the old modseq; a copy is new when its uid is at or
-above the old uidnext. An expunge leaves a tombstone with a uid but not the content it held,
-so after one (or when tombstones were dropped, or a mailbox went) the server cannot tell
-which Emails are gone and answers cannotCalculateChanges (the client resynchronises; RFC
+the copies added or re-flagged since the old modseq (a copy is new when its uid is at or
+above the old uidnext), and the tombstones of ``expunged_content_since`` the contents whose
+copies went: an Email with no copy left is destroyed, one with copies left is updated.
+When tombstones were dropped, are older than schema 7 (no content), or a mailbox that held
+mail is gone, the server answers cannotCalculateChanges (the client resynchronises; RFC
 8620 5.2 allows it).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from posthouse.imap import objectid
 from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView, EmailRecord
 from posthouse.jmap.api import CallContext, account_id_of, method
@@ -184,17 +186,21 @@ async def email_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
             "notFound": [i for i in ids if i not in view.emails]}
 
 
-async def _changed_records(ctx: CallContext, since: str,
-                           view: AccountView) -> tuple[list[str], list[str]]:
-    """(created, updated) Email ids since ``since`` (cannotCalculateChanges when an
-    expunge or a vanished mailbox hides what was destroyed)."""
+async def _changed_records(ctx: CallContext, since: str, view: AccountView
+                           ) -> tuple[list[str], list[str], list[str]]:
+    """(created, updated, destroyed) Email ids since ``since``. An Email is destroyed when
+    a tombstone names its content and no copy is left; cannotCalculateChanges when a
+    tombstone older than schema 7 (no content), dropped tombstones or a vanished mailbox
+    that held mail hide what went."""
     old = decode_state(since)
     if old is None:
         raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "unknown state")
     current = {b.id: b for b in view.mailboxes}
-    if any(mark_id not in current for mark_id in old):
+    if any(mark_id not in current and mark.uidnext > 1 for mark_id, mark in old.items()):
         raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "a mailbox was deleted")
     touched: set[str] = set()
+    gone: set[str] = set()  # blob ids of removed copies
+    gone_old: set[str] = set()  # ... of copies that existed at the old state
     for box in view.mailboxes:
         mark = old.get(box.id)
         if mark is not None and mark.uidvalidity != box.uidvalidity:
@@ -202,26 +208,36 @@ async def _changed_records(ctx: CallContext, since: str,
         if mark is not None and mark.modseq == box.highestmodseq:
             continue
         if mark is None:
-            touched |= {view.by_copy[(box.id, c.uid)]
-                        for r in view.in_mailbox(box.id) for c in r.copies
-                        if c.mailbox_id == box.id}
+            touched |= {r.id for r in view.in_mailbox(box.id)}
             continue
-        gone = await ctx.store.expunged_since(box.id, mark.modseq)
-        if gone.uids or not gone.complete:
+        expunged = await ctx.store.expunged_content_since(box.id, mark.modseq)
+        if not expunged.complete or any(b is None for _u, b in expunged.entries):
             raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES,
-                                  "messages were expunged since that state")
+                                  "that state is older than the tombstones kept")
+        for uid, blob in expunged.entries:
+            assert blob is not None
+            gone.add(blob)
+            if uid < mark.uidnext:
+                gone_old.add(blob)
         for uid in await ctx.store.changed_since(box.id, mark.modseq):
             email_id = view.by_copy.get((box.id, uid))
             if email_id is not None:
                 touched.add(email_id)
     created: list[str] = []
     updated: list[str] = []
+    destroyed: list[str] = []
+    for blob in gone:
+        email_id = objectid.email_id(blob)
+        if email_id in view.emails:
+            touched.add(email_id)  # a copy went, others are left: mailboxIds changed
+        elif blob in gone_old:
+            destroyed.append(email_id)  # (created and destroyed since: not reported, 5.2)
     for email_id in sorted(touched):
         record = view.emails[email_id]
-        existed = any(c.mailbox_id in old and c.uid < old[c.mailbox_id].uidnext
-                      for c in record.copies)
+        existed = record.blob_id in gone_old or any(
+            c.mailbox_id in old and c.uid < old[c.mailbox_id].uidnext for c in record.copies)
         (updated if existed else created).append(email_id)
-    return created, updated
+    return created, updated, sorted(destroyed)
 
 
 @method("Email/changes")
@@ -229,9 +245,9 @@ async def email_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any
     ctx.check_account(args)
     since, most = changes_args(args)
     view = await ctx.view()
-    created, updated = await _changed_records(ctx, since, view)
+    created, updated, destroyed = await _changed_records(ctx, since, view)
     return changes_response(account_id_of(ctx.user_id), since, view.state, created, updated,
-                            [], most)
+                            destroyed, most)
 
 
 @method("Email/query")
@@ -285,13 +301,19 @@ async def thread_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
     ctx.check_account(args)
     since, most = changes_args(args)
     view = await ctx.view()
-    created_emails, updated_emails = await _changed_records(ctx, since, view)
+    created_emails, updated_emails, destroyed_emails = await _changed_records(ctx, since, view)
     new = set(created_emails)
     threads = dict.fromkeys(view.emails[i].thread_id for i in created_emails + updated_emails)
     created = [t for t in threads if all(e in new for e in view.threads[t])]
     updated = [t for t in threads if t not in created]
+    # a destroyed Email's thread id came from its content, which may be gone with it: which
+    # thread changed or went is not known, so the client refetches its threads
+    if destroyed_emails:
+        raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES,
+                              "Emails were destroyed: fetch the threads again")
+    destroyed: list[str] = []
     return changes_response(account_id_of(ctx.user_id), since, view.state, created, updated,
-                            [], most)
+                            destroyed, most)
 
 
 @method("Email/set")

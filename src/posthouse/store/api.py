@@ -25,6 +25,7 @@ from posthouse.store.events import Subscription
 from posthouse.store.models import (
     Alias,
     DeliveryTarget,
+    ExpungedContent,
     ExpungedSince,
     FlagOp,
     ImportedMessage,
@@ -233,6 +234,10 @@ class MessageStore(Protocol):
 
     async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
         """Uids expunged with a modseq above ``modseq`` (tombstones, for QRESYNC)."""
+
+    async def expunged_content_since(self, mailbox_id: int, modseq: int) -> ExpungedContent:
+        """The same tombstones with the blob id each removed message held (None for
+        tombstones older than that record), for JMAP Email/changes."""
 
     async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
         """Drop all but the ``keep`` newest tombstones; later answers for older modseqs

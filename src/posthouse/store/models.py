@@ -169,6 +169,15 @@ class ExpungedSince:
     complete: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ExpungedContent:
+    """(uid, blob id) of the messages expunged after a modseq; the blob id is None for a
+    tombstone made before schema version 7. ``complete`` as in ExpungedSince."""
+
+    entries: tuple[tuple[int, str | None], ...]
+    complete: bool
+
+
 class FlagOp(enum.Enum):
     """How STORE combines the given flags with the message's flags."""
 
