@@ -104,3 +104,47 @@ def test_email_import(server: ServerThread, alice: JmapTestClient) -> None:
     imap.logout()
     assert b"\\Seen" in data[0]
     assert b"30-Nov-2026" in data[0]
+
+
+def test_email_parse(server: ServerThread, alice: JmapTestClient) -> None:
+    inner = message("the forwarded one", body="inside\r\n").decode()
+    outer = (
+        "From: a@example.test\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="x"\r\n\r\n'
+        "--x\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        f"--x\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--x--\r\n").encode()
+    _, blob = upload(alice, outer)
+    _, junk = upload(alice, b"   \r\n")
+    result = alice.call("Email/parse", {"blobIds": [blob["blobId"], junk["blobId"], "Unone"],
+                                        "fetchTextBodyValues": True})
+    parsed = result["parsed"][blob["blobId"]]
+    assert parsed["subject"] == "Fwd"
+    assert parsed["hasAttachment"] is True
+    assert result["notParsable"] == [junk["blobId"]]
+    assert result["notFound"] == ["Unone"]
+    # import it, then parse the attached message by its part blob
+    boxes = {m["name"]: m["id"] for m in alice.call("Mailbox/get", {})["list"]}
+    created = alice.call("Email/import", {"emails": {"a": {
+        "blobId": blob["blobId"], "mailboxIds": {boxes["INBOX"]: True}}}})["created"]["a"]
+    (email,) = alice.call("Email/get", {"ids": [created["id"]],
+                                        "properties": ["attachments"]})["list"]
+    part_blob = email["attachments"][0]["blobId"]
+    again = alice.call("Email/parse", {"blobIds": [part_blob], "properties": ["subject",
+                                                                               "size"]})
+    assert again["parsed"][part_blob]["subject"] == "the forwarded one"
+    bad = alice.call("Email/parse", {"blobIds": [part_blob], "properties": ["mailboxIds"]})
+    assert bad["error"]["type"] == "invalidArguments"
+
+
+def test_search_snippets(server: ServerThread, alice: JmapTestClient) -> None:
+    from tests.support.jmap import append
+
+    append(server, alice.user, message("Quarterly <figures>",
+                                       body="The figures for the quarter are good.\r\n"))
+    (email,) = alice.call("Email/get", {"properties": ["id"]})["list"]
+    result = alice.call("SearchSnippet/get", {"emailIds": [email["id"], "Mnone"],
+                                              "filter": {"text": "figures"}})
+    (snippet,) = result["list"]
+    assert snippet["subject"] == "Quarterly &lt;<mark>figures</mark>&gt;"
+    assert "<mark>figures</mark>" in snippet["preview"]
+    assert result["notFound"] == ["Mnone"]

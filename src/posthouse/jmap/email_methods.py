@@ -69,10 +69,12 @@ def blob_of(blob_id: str) -> str:
     return blob_id[1:65]
 
 
-def _check_properties(args: dict[str, Any]) -> list[str]:
+def check_properties(args: dict[str, Any],
+                     default: tuple[str, ...] = DEFAULT_PROPERTIES) -> list[str]:
+    """The asked properties of an Email/get or Email/parse (invalidArguments if unknown)."""
     props = args.get("properties")
     if props is None:
-        return list(DEFAULT_PROPERTIES)
+        return list(default)
     if not isinstance(props, list) or not all(isinstance(p, str) for p in props):
         raise invalid("properties must be an array of strings")
     for prop in props:
@@ -112,8 +114,15 @@ def email_object(view: AccountView, record: EmailRecord, parsed: ParsedEmail | N
             out[prop] = record.size
         elif prop == "receivedAt":
             out[prop] = utc_date(record.received_at)
-    if parsed is None:
-        return out
+    if parsed is not None:
+        out.update(content_properties(parsed, props, args))
+    return out
+
+
+def content_properties(parsed: ParsedEmail, props: list[str],
+                       args: dict[str, Any]) -> dict[str, Any]:
+    """The properties that come from the message's bytes (headers and body)."""
+    out: dict[str, Any] = {}
     for prop in props:
         if prop in _CONVENIENCE:
             name, form = _CONVENIENCE[prop]
@@ -168,7 +177,7 @@ def _body_values(parsed: ParsedEmail, args: dict[str, Any]) -> dict[str, Any]:
 async def email_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
     ctx.check_account(args)
     ids = get_ids(args, ctx.limits.max_objects_in_get)
-    props = _check_properties(args)
+    props = check_properties(args)
     view = await ctx.view()
     if ids is None:
         if len(view.emails) > ctx.limits.max_objects_in_get:

@@ -25,6 +25,7 @@ from posthouse.auth.authenticator import Authenticator, Principal
 from posthouse.jmap import (  # noqa: F401  (importing registers the methods)
     email_import,
     email_methods,
+    email_parse,
     mailbox_methods,
 )
 from posthouse.jmap.api import JmapApi, account_id_of, session_state
