@@ -7,6 +7,7 @@ from typing import Any
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
+WEBSOCKET = "urn:ietf:params:jmap:websocket"  # RFC 8887 4.1
 
 
 @dataclass(frozen=True)

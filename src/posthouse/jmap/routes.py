@@ -8,6 +8,7 @@
 - ``GET /jmap/download/{accountId}/{blobId}/{name}?accept={type}`` (6.2).
 - ``POST /jmap/upload/{accountId}/`` (6.1): the body becomes a blob (uploads.py).
 - ``GET /jmap/eventsource/?types=&closeafter=&ping=`` (7.3; push.py).
+- ``GET /jmap/ws/`` upgraded to JMAP over WebSocket (RFC 8887; websocket.py).
 Every page needs authentication and HTTPS; a missing or wrong login is 401 with a Basic
 challenge (a login that never succeeds gives nothing away about the account).
 """
@@ -32,9 +33,10 @@ from posthouse.jmap.api import JmapApi, account_id_of, session_state
 from posthouse.jmap.auth import REALM, JmapAuthBusy, JmapTokens, authenticate, bearer_token
 from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapRequestProblem
-from posthouse.jmap.limits import CORE, MAIL, JmapLimits, mail_account_capability
+from posthouse.jmap.limits import CORE, MAIL, WEBSOCKET, JmapLimits, mail_account_capability
 from posthouse.jmap.push import EventSourceFeed
 from posthouse.jmap.uploads import UploadArea
+from posthouse.jmap.websocket import WEBSOCKET_PATH, JmapWebSocket, handshake
 from posthouse.store.api import Store
 from posthouse.store.errors import NotFound
 from posthouse.web.messages import HttpRequest, HttpResponse
@@ -93,7 +95,9 @@ class JmapPages:
         base = f"https://{_authority(request)}"
         account = account_id_of(principal.user_id)
         body: dict[str, Any] = {
-            "capabilities": {CORE: self.limits.core_capability(), MAIL: {}},
+            "capabilities": {CORE: self.limits.core_capability(), MAIL: {},
+                             WEBSOCKET: {"url": f"wss://{_authority(request)}{WEBSOCKET_PATH}",
+                                         "supportsPush": True}},
             "accounts": {account: {
                 "name": principal.address, "isPersonal": True, "isReadOnly": False,
                 "accountCapabilities": {CORE: {}, MAIL: mail_account_capability()}}},
@@ -197,6 +201,11 @@ class JmapPages:
                                   "type": content_type.strip(), "size": len(request.body)},
                                  status=201)
 
+    async def websocket(self, request: HttpRequest, principal: Principal) -> HttpResponse:
+        """The WebSocket upgrade (RFC 8887 4.1)."""
+        socket = JmapWebSocket(self.api, self.store, principal.user_id, principal.address)
+        return handshake(request, socket.run)
+
     async def eventsource(self, request: HttpRequest, principal: Principal) -> HttpResponse:
         """The push stream (RFC 8620 7.3)."""
         return await self.feed.open(request, principal.user_id)
@@ -234,6 +243,7 @@ def register(routes: HttpRoutes, store: Store, authenticator: Authenticator,
                schemes=HTTPS_ONLY)
     routes.add("POST", UPLOAD_PREFIX, pages.authenticated(pages.upload), prefix=True,
                schemes=HTTPS_ONLY)
+    routes.add("GET", WEBSOCKET_PATH, pages.authenticated(pages.websocket), schemes=HTTPS_ONLY)
     routes.add("GET", EVENTSOURCE_PATH, pages.authenticated(pages.eventsource),
                schemes=HTTPS_ONLY)
     return pages

@@ -269,6 +269,8 @@ class HttpSession:
 
     async def _send(self, request: HttpRequest, response: HttpResponse) -> bool:
         """Write the response; False when the connection must close after it."""
+        if response.status == 101 and response.upgrade is not None:
+            return await self._switch(request, response)
         closing = response.status >= 400 and response.status not in (401, 403, 404, 405)
         closing = closing or self.ctx.shutting_down.is_set()
         body = b"" if request.method == "HEAD" else response.body
@@ -296,6 +298,22 @@ class HttpSession:
             return False
         await self.conn.drain()
         return not closing
+
+    async def _switch(self, request: HttpRequest, response: HttpResponse) -> bool:
+        """Answer 101 and hand the connection to the response's upgrade function (RFC 9110
+        7.8); the connection closes when it returns."""
+        assert response.upgrade is not None
+        try:
+            self.conn.write(self.core.send(h11.InformationalResponse(
+                status_code=101, headers=self._headers(response, False),
+                reason=b"Switching Protocols")))
+        except h11.LocalProtocolError:
+            log.exception("101 to %s %s could not be framed", request.method, request.path)
+            return False
+        leftover, _closed = self.core.trailing_data
+        with contextlib.suppress(ConnectionClosed, OSError):
+            await response.upgrade(self.conn, bytes(leftover))
+        return False
 
     async def _stream(self, chunks: AsyncIterator[bytes]) -> None:
         """Send a streamed body's chunks as they come, until it ends, the client goes
@@ -335,8 +353,8 @@ class HttpSession:
         headers = [("Date", formatdate(usegmt=True)), ("Server", "posthouse")]
         headers += [(n, v) for n, v in DEFAULT_HEADERS if n.lower() not in names]
         headers += response.headers
-        if response.stream is not None:
-            pass  # chunked (h11 frames it): the length is not known
+        if response.stream is not None or response.status == 101:
+            pass  # chunked (h11 frames it), or no body at all
         elif response.status not in (204, 304):  # RFC 9110 8.6: they carry no Content-Length
             headers.append(("Content-Length", str(len(response.body))))
         if closing:

@@ -95,6 +95,9 @@ class HttpResponse:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
     stream: Callable[[], AsyncIterator[bytes]] | None = None
+    # status 101: after the head is sent, the connection (net.Connection) and the bytes the
+    # client sent after its request go to this function, which owns them until it returns
+    upgrade: Callable[[Any, bytes], Awaitable[None]] | None = None
 
     def with_header(self, name: str, value: str) -> HttpResponse:
         """Add a header field; returns self for chaining."""
