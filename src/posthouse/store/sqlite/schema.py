@@ -184,7 +184,14 @@ CREATE TABLE metadata (
 CREATE INDEX metadata_mailbox ON metadata (mailbox_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# Version 7: an account's role ("user", or "admin": may log in to the web admin) and a
+# disabled flag (no login of any kind; mail is still accepted and kept).
+_V7 = """
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 LATEST_VERSION = len(MIGRATIONS)
 
 
