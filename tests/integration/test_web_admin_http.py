@@ -1,0 +1,211 @@
+"""The web admin over real sockets, without a browser: every page needs a session, every
+POST the same origin and the session's CSRF token; the cookies' attributes; the CSP and
+the other page headers; logins through the mail authenticator; static files that no path
+can climb out of; untrusted text escaped."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from posthouse.admin.guard import CSP, LOGIN_COOKIE, SESSION_COOKIE
+from tests.support.admin_http import ADMIN, AdminClient
+from tests.support.server import PASSWORD, ServerThread, make_config
+
+PAGES = ("/admin/status", "/admin/domains", "/admin/dns?domain=example.test",
+         "/admin/users", "/admin/user?address=admin@example.test", "/admin/aliases",
+         "/admin/queue", "/admin/queue/show?id=1", "/admin/logs")
+ACTIONS = ("/admin/domains/add", "/admin/domains/remove", "/admin/users/add",
+           "/admin/users/password", "/admin/users/options", "/admin/users/remove",
+           "/admin/aliases/add", "/admin/aliases/remove", "/admin/aliases/catchall",
+           "/admin/queue/action", "/admin/logout")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    with ServerThread(make_config(tmp_path / "data")) as srv:
+        srv.add_user(ADMIN, role="admin")
+        srv.add_user("user@example.test")
+        yield srv
+
+
+@pytest.fixture
+def admin(server: ServerThread) -> AdminClient:
+    client = AdminClient(server)
+    assert client.log_in().status == 303
+    return client
+
+
+def test_every_page_and_action_refuses_without_a_session(server: ServerThread) -> None:
+    client = AdminClient(server)
+    for path in PAGES:
+        answer = client.get(path)
+        assert (answer.status, answer.header("location")) == (303, "/admin/login"), path
+    for path in ACTIONS:
+        answer = client.post(path, {"csrf": "x", "domain": "evil.test"})
+        assert answer.status == 403, path
+    assert client.get("/admin").header("location") == "/admin/login"
+    assert server.call(server.store.list_domains()) == ["example.test"]
+
+
+def test_a_forged_session_cookie_is_no_session(server: ServerThread) -> None:
+    client = AdminClient(server, cookies={SESSION_COOKIE: "A" * 43})
+    assert client.get("/admin/status").status == 303
+
+
+def test_login_cookies_are_secure_httponly_samesite_strict(server: ServerThread) -> None:
+    client = AdminClient(server)
+    page = client.get("/admin/login")
+    login_cookie = page.cookies_set()[LOGIN_COOKIE]
+    for attribute in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
+        assert attribute in login_cookie.split("; ")
+    answer = client.post("/admin/login", {"csrf": page.csrf(), "address": ADMIN,
+                                          "password": PASSWORD})
+    assert (answer.status, answer.header("location")) == (303, "/admin/status")
+    session = answer.cookies_set()[SESSION_COOKIE]
+    attributes = session.split("; ")
+    assert {"Path=/", "Secure", "HttpOnly", "SameSite=Strict"} <= set(attributes)
+    assert not any(a.startswith(("Domain", "Max-Age", "Expires")) for a in attributes)
+    assert len(session.split(";")[0].split("=", 1)[1]) >= 43  # 256 random bits
+    assert "Max-Age=0" in answer.cookies_set()[LOGIN_COOKIE]
+    assert client.get("/admin/status").status == 200
+
+
+def test_every_admin_page_has_the_security_headers(admin: AdminClient) -> None:
+    for path in (*PAGES, "/admin/login", "/admin/static/admin.css"):
+        answer = admin.get(path)
+        assert answer.header("content-security-policy") == CSP, path
+        assert answer.header("x-frame-options") == "DENY"
+        assert answer.header("x-content-type-options") == "nosniff"
+        assert answer.header("referrer-policy") == "no-referrer"
+    assert "script-src" not in CSP and "default-src 'none'" in CSP
+    assert "<script" not in admin.get("/admin/status").body
+
+
+def test_posts_need_this_origin_and_the_session_csrf_token(admin: AdminClient,
+                                                           server: ServerThread) -> None:
+    token = admin.get("/admin/domains").csrf()
+    refused = [
+        admin.post("/admin/domains/add", {"domain": "a.test"}),  # no token
+        admin.post("/admin/domains/add", {"domain": "a.test", "csrf": token[:-2] + "xx"}),
+        admin.post("/admin/domains/add", {"domain": "a.test", "csrf": token},
+                   origin="https://evil.example"),
+        admin.post("/admin/domains/add", {"domain": "a.test", "csrf": token},
+                   origin=f"http://127.0.0.1:{server.port('https')}"),
+        admin.post("/admin/domains/add", {"domain": "a.test", "csrf": token}, origin=None),
+        admin.post("/admin/domains/add", {"domain": "a.test", "csrf": token}, origin=None,
+                   referer="https://evil.example/admin/domains"),
+    ]
+    assert [a.status for a in refused] == [403] * len(refused)
+    assert server.call(server.store.list_domains()) == ["example.test"]
+    other = AdminClient(server)
+    assert other.log_in().status == 303
+    # Another session's token is not this session's.
+    assert admin.post("/admin/domains/add", {"domain": "a.test",
+                                             "csrf": other.get("/admin/domains").csrf()}
+                      ).status == 403
+    ok = admin.post("/admin/domains/add", {"domain": "a.test", "csrf": token}, origin=None,
+                    referer=admin.origin + "/admin/domains")
+    assert (ok.status, ok.header("location")) == (303, "/admin/domains")
+    assert server.call(server.store.list_domains()) == ["a.test", "example.test"]
+    assert "domain a.test added" in admin.get("/admin/domains").body
+
+
+def test_the_login_form_has_its_own_csrf_token(server: ServerThread) -> None:
+    client = AdminClient(server)
+    fields = {"address": ADMIN, "password": PASSWORD}
+    assert client.post("/admin/login", {**fields, "csrf": "x" * 43}).status == 403
+    token = client.get("/admin/login").csrf()
+    assert client.post("/admin/login", {**fields, "csrf": "y" * 43}).status == 403
+    assert client.post("/admin/login", {**fields, "csrf": token},
+                       origin="https://evil.example").status == 403
+    assert client.post("/admin/login", {**fields, "csrf": token}).status == 303
+
+
+def test_only_enabled_admins_log_in(server: ServerThread) -> None:
+    assert AdminClient(server).log_in("user@example.test").status == 401
+    assert AdminClient(server).log_in(ADMIN, "wrong password").status == 401
+    client = AdminClient(server)
+    assert client.log_in().status == 303
+    server.call(server.store.set_user_options(ADMIN, disabled=True))
+    assert client.get("/admin/status").status == 303  # the session ended with the access
+    answer = AdminClient(server).log_in()
+    assert answer.status == 401
+    assert "Wrong address or password, or not an admin." in answer.body
+
+
+def test_logout_ends_the_session_on_the_server(admin: AdminClient) -> None:
+    stolen = dict(admin.cookies)
+    token = admin.get("/admin/status").csrf()
+    answer = admin.post("/admin/logout", {"csrf": token})
+    assert (answer.status, answer.header("location")) == (303, "/admin/login")
+    assert "Max-Age=0" in answer.cookies_set()[SESSION_COOKIE]
+    replay = AdminClient(admin.srv, cookies=stolen)
+    assert replay.get("/admin/status").status == 303
+
+
+def test_failed_admin_logins_are_throttled_like_mail_logins(
+        server: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="posthouse.auth")
+    for _ in range(2):
+        assert AdminClient(server).log_in(ADMIN, "not the password").status == 401
+    failures = [r.getMessage() for r in caplog.records if "auth failure" in r.getMessage()]
+    assert "source_failures=2" in failures[-1]
+    assert "delay=1.0s" in failures[-1]
+
+
+def _raw_status(server: ServerThread, target: str) -> int:
+    """The status of a GET sent byte for byte (no client normalizes the target)."""
+    ctx = server.client_tls()
+    with socket.create_connection(("127.0.0.1", server.port("https")), timeout=30) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as sock:
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Connection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_static_files_cannot_be_climbed_out_of(server: ServerThread) -> None:
+    css = AdminClient(server).get("/admin/static/admin.css")
+    assert css.status == 200
+    assert css.header("content-type") == "text/css; charset=utf-8"
+    assert "posthouse web admin" in css.body
+    for target in ("/admin/static/../pages.py", "/admin/static/%2e%2e/pages.py",
+                   "/admin/static/%2E%2E/%2e%2e/config.py", "/admin/static/..%2fpages.py",
+                   "/admin/static/..\\pages.py", "/admin/static/%5c..%5cpages.py",
+                   "/admin/static/.%2e/pages.py", "/admin/static/%2e%2e%2f%2e%2e%2fapp.py"):
+        assert _raw_status(server, target) == 400, target
+    for target in ("/admin/static//etc/passwd", "/admin/static/pages.py",
+                   "/admin/static/", "/admin/static/static/admin.css",
+                   "/admin/static/C:%2fWindows", "/admin/static/admin.css%00",
+                   "/admin/static//work/wt-webadmin/pyproject.toml"):
+        assert _raw_status(server, target) in (400, 404), target
+
+
+def test_untrusted_text_is_escaped(admin: AdminClient, server: ServerThread) -> None:
+    # A login attempt whose "address" is markup lands in the log page.
+    AdminClient(server).log_in("<script>alert(1)</script>@x.test", "whatever password")
+    body = admin.get("/admin/logs").body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;@x.test" in body
+    assert "<script>" not in body
+    # An alias target with quotes and angle brackets cannot be stored; the refusal that
+    # repeats it is escaped too.
+    token = admin.get("/admin/aliases").csrf()
+    admin.post("/admin/aliases/add", {"csrf": token, "address": "a@example.test",
+                                      "targets": '"><img src=x>@example.test'})
+    page = admin.get("/admin/aliases").body
+    assert "<img src=x>" not in page
+
+
+def test_the_admin_is_not_on_plain_http(server: ServerThread) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port("http"), timeout=30)
+    conn.request("GET", "/admin/login")
+    assert conn.getresponse().status == 404
+    conn.close()
