@@ -3,10 +3,14 @@
 - Sessions: the ``__Host-`` cookie (RFC 6265bis 4.1.3.2: Secure, Path=/, no Domain, so no
   other host or plain-HTTP page can set it) holds a session id of ``AdminSessions``; it is
   Secure, HttpOnly and SameSite=Strict, and has no Max-Age (gone with the browser).
-- Every POST must come from this origin: the Origin header (RFC 6454 7; browsers send it
-  with every form POST) must be exactly ``https://<Host>``; without Origin the Referer must
-  start with it; with neither the POST is refused. Then the session's CSRF token must be in
-  the form. The login form (no session yet) carries a token that must match a short-lived
+- Every POST must come from this origin. The Origin header (RFC 6454 7), when it names
+  one, must be exactly ``https://<Host>``. Our pages' ``Referrer-Policy: no-referrer``
+  makes browsers send ``Origin: null`` on their own form POSTs (Fetch, "serializing a
+  request origin"), so then the Fetch Metadata header ``Sec-Fetch-Site`` (set by the
+  browser, never by a page) must say ``same-origin``; a client sending neither must send
+  a Referer starting with our origin; with none of them the POST is refused. A
+  ``Sec-Fetch-Site`` other than same-origin is refused whatever else is sent. Then the
+  session's CSRF token must be in the form. The login form (no session yet) carries a token that must match a short-lived
   ``__Host-`` cookie instead (double submit), so no other site can log a browser in.
 - The page headers: a Content-Security-Policy that allows only this origin's stylesheet
   and images, no script at all, no framing, forms posting only here; plus X-Frame-Options,
@@ -55,9 +59,16 @@ def same_origin(request: HttpRequest) -> bool:
     if not host or not request.is_tls:
         return False
     origin = f"https://{host}"
+    fetch_site = request.header("sec-fetch-site")
+    if fetch_site is not None and fetch_site.strip().lower() != "same-origin":
+        return False
     sent = request.header("origin")
-    if sent is not None:
+    if sent is not None and sent.strip().lower() != "null":
         return sent.strip().lower() == origin
+    if fetch_site is not None:  # same-origin, said by the browser itself
+        return True
+    if sent is not None:  # "null" from a client that sends no Fetch Metadata
+        return False
     referer = request.header("referer")
     return referer is not None and referer.lower().startswith(origin + "/")
 
