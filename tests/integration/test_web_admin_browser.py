@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from posthouse.config import QueueConfig, tls_paths
+from tests.support.admin_http import refuse_loopback
 from tests.support.dnsserver import DnsServer
 from tests.support.server import PASSWORD, ServerThread, make_config
 
@@ -185,7 +186,8 @@ def test_an_admin_session_in_chromium(server: ServerThread, browser: WebDriver,
     assert browser.current_url.endswith("/admin/status")
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "mx.example.test" in body
-    assert "https" in body and "submissions" in body  # the listeners
+    assert "https" in body
+    assert "submissions" in body
     assert "1 messages, 1 pending recipients, 0 held" in body
     # The stylesheet came from this server and applied (the header is dark blue).
     header = browser.find_element(By.TAG_NAME, "header")
@@ -263,12 +265,10 @@ def test_wrong_passwords_are_throttled(server: ServerThread, browser: WebDriver,
     shot(browser, shots, "12-login-wrong-password")
     log_in(browser, server, "another wrong one")
     failures = [r.getMessage() for r in caplog.records if "auth failure" in r.getMessage()]
-    assert "source_failures=2" in failures[-1] and "delay=1.0s" in failures[-1]
+    assert "source_failures=2" in failures[-1]
+    assert "delay=1.0s" in failures[-1]
     # Past the throttle's limit this address is refused, even with the right password.
-    throttle = server.app.services.authenticator._throttle
-    for _ in range(10):
-        server.loop.call_soon_threadsafe(throttle.record_failure, "127.0.0.1", "x@y.test")
-    wait_for(lambda: server.app.services.authenticator.refused_for("127.0.0.1") > 0)
+    refuse_loopback(server)
     log_in(browser, server, PASSWORD)
     assert "Too many failed logins" in browser.find_element(By.CLASS_NAME, "error").text
     assert browser.current_url.endswith("/admin/login")
@@ -278,7 +278,7 @@ def test_wrong_passwords_are_throttled(server: ServerThread, browser: WebDriver,
 class _EvilPage(http.server.BaseHTTPRequestHandler):
     target = ""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         page = (f'<!DOCTYPE html><html><body><h1>Win a prize</h1>'
                 f'<form method="post" action="{self.target}/admin/domains/add">'
                 '<input name="domain" value="evil.test"><input name="csrf" value="guess">'

@@ -85,3 +85,19 @@ class AdminClient:
         token = self.get("/admin/login").csrf()
         return self.post("/admin/login", {"csrf": token, "address": address,
                                           "password": password})
+
+
+def refuse_loopback(srv: ServerThread) -> None:
+    """Record as many failed logins from 127.0.0.1 as the mail login throttle allows
+    (auth/throttle.py ThrottlePolicy.max_failures), so the source is refused."""
+    services = srv.app.services
+    assert services is not None
+    authenticator = services.authenticator
+    throttle = authenticator._throttle  # the one the authenticator asks
+
+    async def fail() -> None:
+        for _ in range(throttle.policy.max_failures):
+            throttle.record_failure("127.0.0.1", "someone@example.test")
+
+    srv.call(fail())
+    assert authenticator.refused_for("127.0.0.1") > 0

@@ -10,8 +10,9 @@
   browser, never by a page) must say ``same-origin``; a client sending neither must send
   a Referer starting with our origin; with none of them the POST is refused. A
   ``Sec-Fetch-Site`` other than same-origin is refused whatever else is sent. Then the
-  session's CSRF token must be in the form. The login form (no session yet) carries a token that must match a short-lived
-  ``__Host-`` cookie instead (double submit), so no other site can log a browser in.
+  session's CSRF token must be in the form. The login form (no session yet) carries a
+  token that must match a short-lived ``__Host-`` cookie instead (double submit), so no
+  other site can log a browser in.
 - The page headers: a Content-Security-Policy that allows only this origin's stylesheet
   and images, no script at all, no framing, forms posting only here; plus X-Frame-Options,
   nosniff, no referrer and no caching.

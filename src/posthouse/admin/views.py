@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from urllib.parse import quote
 
-from posthouse.admin.dnscheck import OK, RecordCheck
+from posthouse.admin.dnscheck import OK, UNCHECKED, RecordCheck
 from posthouse.admin.html import Html, join, render
 from posthouse.admin.operations import MIB, AccountRow, StoreFigures, pending_recipients
 from posthouse.store.models import Alias, QueuedMessage
@@ -83,15 +83,15 @@ def hidden(name: str, value: object) -> Html:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
-          empty: str = "none") -> Html:
+          empty: str = "none", cls: str = "") -> Html:
     """A table; cells that are Html go in as they are, others are escaped."""
     if not rows:
         return render('<p class="empty">{empty}</p>', empty=empty)
     head = join(render("<th>{h}</th>", h=h) for h in headers)
     body = join(render("<tr>{cells}</tr>", cells=join(render("<td>{c}</td>", c=c) for c in row))
                 for row in rows)
-    return render("<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
-                  head=head, body=body)
+    return render('<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+                  "</table>", head=head, body=body, cls=cls)
 
 
 def login(token: str, *, error: str = "") -> Html:
@@ -162,12 +162,15 @@ def domains(names: Sequence[str], users_per_domain: dict[str, int], csrf: str) -
                   add=add)
 
 
+_VERDICT_CLASS = {OK: "ok", UNCHECKED: "unchecked"}
+
+
 def dns(domain: str, checks: Sequence[RecordCheck], comments: Sequence[str]) -> Html:
     """The DNS page: the records to publish and what DNS says now."""
     rows = [(c.name + ".", c.rtype, render("<code>{v}</code>", v=c.expected),
              render("<code>{v}</code>", v=c.found),
              render('<span class="verdict {cls}">{v}</span>',
-                    cls="ok" if c.verdict == OK else "bad", v=c.verdict))
+                    cls=_VERDICT_CLASS.get(c.verdict, "bad"), v=c.verdict))
             for c in checks]
     notes = join(line.lstrip("; ") + "\n" for line in comments)
     return render("""<p>Publish these records in the zone of <strong>{domain}</strong>
@@ -177,7 +180,8 @@ answers at this moment.</p>
 <h2>Notes</h2>
 <pre>{notes}</pre>
 <p><a href="/admin/domains">Back to the domains</a></p>""", domain=domain,
-                  table=table(("Name", "Type", "Publish", "DNS now", ""), rows), notes=notes)
+                  table=table(("Name", "Type", "Publish", "DNS now", ""), rows, cls="dns"),
+                  notes=notes)
 
 
 def users(rows: Sequence[AccountRow], domain_names: Sequence[str], csrf: str) -> Html:
