@@ -468,7 +468,7 @@ class App:
                 specs.append(ListenerSpec(
                     protocol=proto, host=host, port=port, handler=handler,
                     implicit_tls=proto in _IMPLICIT_TLS,
-                    busy_reply=_BUSY[family(proto)]))
+                    busy_reply=_BUSY[family(proto)], linger_refused=family(proto) == "http"))
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:

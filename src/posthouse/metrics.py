@@ -68,6 +68,9 @@ class ServerMetrics:
             "posthouse_store_commit_seconds",
             "Store commits including their fsync (one per group commit)",
             buckets=FSYNC_BUCKETS, registry=r)
+        self.http_requests = Counter(
+            "posthouse_http_requests", "HTTP requests answered, by listener and status",
+            ["protocol", "status"], registry=r)
         self.imap_command_seconds = Histogram(
             "posthouse_imap_command_seconds", "IMAP commands, from parsed to tagged response",
             ["command"], buckets=COMMAND_BUCKETS, registry=r)
@@ -110,6 +113,10 @@ class ServerMetrics:
     def commit(self, seconds: float) -> None:
         """A store commit (with its fsync) took this long (called from the writer thread)."""
         self.fsync_seconds.observe(seconds)
+
+    def http_request(self, protocol: str, status: int) -> None:
+        """The HTTP listener answered a request (refusals of malformed ones included)."""
+        self.http_requests.labels(protocol, str(status)).inc()
 
     def imap_command(self, name: str, seconds: float) -> None:
         """An IMAP command was answered."""

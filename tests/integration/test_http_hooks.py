@@ -10,9 +10,10 @@ from pathlib import Path
 
 from cryptography import x509
 
+from posthouse.config import tls_paths
 from posthouse.net.tls import ACME_TLS_ALPN
 from posthouse.web.messages import HttpRequest, HttpResponse
-from posthouse.web.routes import HttpRoutes
+from posthouse.web.routes import ACME_CHALLENGE_PREFIX, HTTP_ONLY, HttpRoutes
 from tests.support.server import ServerThread, make_config
 from tests.support.test_ca import TestCa
 
@@ -69,7 +70,7 @@ def test_challenge_page_on_port_80_only(tmp_path: Path) -> None:
                             [("Content-Type", "application/octet-stream")])
 
     routes: HttpRoutes = srv.app.http_routes
-    routes.add("GET", "/.well-known/acme-challenge/", challenge, prefix=True, schemes=("http",))
+    routes.add("GET", ACME_CHALLENGE_PREFIX, challenge, prefix=True, schemes=HTTP_ONLY)
     with srv:
         conn = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=30)
         conn.request("GET", "/.well-known/acme-challenge/tok-123",
@@ -87,3 +88,20 @@ def test_challenge_page_on_port_80_only(tmp_path: Path) -> None:
         assert resp.status == 404
         resp.read()
         secure.close()
+
+
+def test_sighup_reload_changes_the_https_certificate(tmp_path: Path) -> None:
+    """The HTTPS listener shares the mail listeners' TLS factory: a reload (SIGHUP) gives
+    new connections the new certificate."""
+    ca = TestCa(tmp_path / "ca")
+    with ServerThread(make_config(tmp_path / "data")) as srv:
+        port = srv.port("https")
+        old = _handshake(port, "mx.example.test", [])[1]
+        chain, key, leaf = ca.issue("mx.example.test")
+        cert_path, key_path = tls_paths(srv.cfg)
+        cert_path.write_bytes(chain.read_bytes())
+        key_path.write_bytes(key.read_bytes())
+        srv.app.reload_tls()
+        new = _handshake(port, "mx.example.test", [])[1]
+    assert new == leaf
+    assert new != old

@@ -36,7 +36,15 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
             f"{request.method} {request.path} {request.host} {request.scheme} {len(request.body)}\n"
         )
 
+    async def nothing(_request: HttpRequest) -> HttpResponse:
+        return HttpResponse(204)
+
+    async def broken(_request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("a bug in a page")
+
     srv.app.http_routes.add(("GET", "POST"), "/echo", echo)
+    srv.app.http_routes.add("GET", "/nothing", nothing)
+    srv.app.http_routes.add("GET", "/broken", broken)
     with srv:
         yield srv
 
@@ -77,6 +85,21 @@ def test_routes_over_http_and_https_with_keep_alive(server: ServerThread) -> Non
     assert resp.read() == b""
     assert int(resp.getheader("Content-Length") or 0) > 0
     secure.close()
+
+
+def test_no_content_and_a_failing_page(server: ServerThread) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port("http"), timeout=30)
+    conn.request("GET", "/nothing")
+    resp = conn.getresponse()
+    assert resp.status == 204
+    assert resp.getheader("Content-Length") is None
+    assert resp.read() == b""
+    conn.request("GET", "/broken")  # the same connection: 204 kept it open
+    resp = conn.getresponse()
+    assert resp.status == 500
+    assert b"a bug" not in resp.read()  # nothing of the failure reaches the client
+    assert resp.getheader("Connection") == "close"
+    conn.close()
 
 
 def test_unknown_path_404_and_wrong_method_405(server: ServerThread) -> None:
@@ -200,8 +223,9 @@ def test_per_ip_listener_limit_gives_503(tmp_path: Path) -> None:
         first = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=30)
         first.request("GET", "/healthz")
         assert first.getresponse().read() == b"ok\n"  # the first connection holds its slot
-        answer = _raw(srv.port("http"), b"")  # (a request sent at once may meet a reset)
-        assert answer.startswith(b"HTTP/1.1 503 "), answer
+        for _ in range(3):  # a request sent at once still gets the answer, not a reset
+            answer = _raw(srv.port("http"), b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503 "), answer
         first.close()
 
 
@@ -241,3 +265,58 @@ def test_monitoring_pages_need_network_or_token(tmp_path: Path) -> None:
         resp = conn.getresponse()
         assert (resp.status, resp.read()) == (200, b"ready\n")
         conn.close()
+
+
+def test_a_request_sent_byte_by_byte_is_served(server: ServerThread) -> None:
+    """h11 is fed whatever arrives: one byte per segment gives the same answer."""
+    request = b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+    with socket.create_connection(("127.0.0.1", server.port("http")), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(request)):
+            sock.sendall(request[i:i + 1])
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"POST /echo a http 3\n")
+
+
+def test_pipelined_requests_are_answered_in_order(server: ServerThread) -> None:
+    answer = _raw(server.port("http"), b"GET /echo HTTP/1.1\r\nHost: one\r\n\r\n"
+                  b"POST /echo HTTP/1.1\r\nHost: two\r\nContent-Length: 2\r\n\r\nhi"
+                  b"GET /healthz HTTP/1.1\r\nHost: three\r\nConnection: close\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 ") == 3
+    first, second = answer.index(b"GET /echo one"), answer.index(b"POST /echo two http 2")
+    assert first < second < answer.index(b"ok\n")
+
+
+def test_shutdown_closes_idle_keep_alive_connections(tmp_path: Path) -> None:
+    """A kept-alive connection waiting for its next request does not hold the shutdown for
+    the grace (set far beyond the test's timeout here): it is closed at once."""
+    cfg = make_config(tmp_path / "data")
+    cfg = dataclasses.replace(cfg, limits=dataclasses.replace(
+        LimitsConfig(), shutdown_grace_seconds=3600))
+    srv = ServerThread(cfg).start()
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=30)
+    conn.request("GET", "/healthz")
+    assert conn.getresponse().read() == b"ok\n"
+    srv.stop()  # ServerThread.stop waits 60 s at most
+    assert conn.sock is not None
+    assert conn.sock.recv(1) == b""  # closed by the server
+    conn.close()
+
+
+def test_connect_and_upgrade_are_not_honoured(server: ServerThread) -> None:
+    answer = _raw(server.port("http"), b"CONNECT example.org:443 HTTP/1.1\r\n"
+                  b"Host: example.org:443\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    answer = _raw(server.port("http"), b"GET /echo HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                  b"Upgrade: h2c\r\n\r\nGET /echo HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+    assert answer.count(b"HTTP/1.1 200 ") == 2, answer  # answered as HTTP/1.1, no switch
+    assert b"101" not in answer.split(b"\r\n", 1)[0]
+
+
+def test_http_1_0_request_is_answered_and_closed(server: ServerThread) -> None:
+    answer = _raw(server.port("http"), b"GET /echo HTTP/1.0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b"GET /echo  http 0\n")

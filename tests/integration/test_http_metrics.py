@@ -105,6 +105,8 @@ def test_counters_move_when_mail_flows(tmp_path: Path, dns_server: DnsServer,
     assert value(after, "posthouse_connections_total", protocol="imaps") == 2
     assert value(after, "posthouse_connections_total", protocol="http") >= 3
     assert value(after, "posthouse_connections_open", protocol="imaps") == 0
+    # the scrapes before this one (a scrape is counted once answered)
+    assert value(after, "posthouse_http_requests_total", protocol="http", status="200") == 2
     assert value(after, "posthouse_queue_messages") == 0
     assert value(after, "posthouse_store_bytes") > 0
     assert value(after, "posthouse_store_commit_seconds_count") > value(

@@ -19,6 +19,7 @@ moment (``farewell_timeout``) to say goodbye in its protocol; what is left then 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -56,6 +57,9 @@ class ListenerSpec:
     handler: Handler
     implicit_tls: bool = False
     busy_reply: bytes = b""  # sent when a limit refuses the connection
+    # Read and drop the client's input for a moment after the busy reply (HTTP: a request
+    # sent at once would otherwise turn the close into a reset that loses the reply).
+    linger_refused: bool = False
 
 
 class ListenError(Exception):
@@ -147,6 +151,8 @@ class ListenerGroup:
         if self.shutting_down.is_set() or not self.limiter.acquire(ip, spec.protocol):
             self.metrics.connection_refused(spec.protocol)
             conn.write(spec.busy_reply)
+            if spec.linger_refused:
+                await _linger(conn)
             conn.close()
             return
         self.metrics.connection_opened(spec.protocol)
@@ -181,6 +187,21 @@ class ListenerGroup:
                 self.slow_penalty, self.limiter.release, ip, spec.protocol)
         else:
             self.limiter.release(ip, spec.protocol)
+
+
+REFUSED_LINGER_SECONDS = 1.0
+
+
+async def _linger(conn: Connection) -> None:
+    """Drop what a refused client sends until it closes, for REFUSED_LINGER_SECONDS at most
+    (RFC 9112 9.6: closing with unread input makes TCP send a reset, and the client may then
+    never read the reply already sent)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REFUSED_LINGER_SECONDS
+    with contextlib.suppress(TimeoutError, ConnectionClosed, GraceExpired, OSError):
+        while (left := deadline - loop.time()) > 0:
+            if not await conn.read(left):
+                return
 
 
 class _Accepted(Connection):

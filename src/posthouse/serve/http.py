@@ -163,6 +163,9 @@ class HttpSession:
         stopping = asyncio.ensure_future(self.ctx.shutting_down.wait())
         try:
             await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
         finally:
             stopping.cancel()
         if not reading.done():
@@ -248,6 +251,7 @@ class HttpSession:
         except Exception:
             log.exception("handler for %s %s failed", request.method, request.path)
             response = HttpResponse.error(500)
+        self.services.metrics.http_request(self.ctx.protocol, response.status)
         log.info(
             "request peer=%s method=%s host=%s path=%s status=%d bytes=%d ms=%d",
             request.peer,
@@ -290,7 +294,8 @@ class HttpSession:
         headers = [("Date", formatdate(usegmt=True)), ("Server", "posthouse")]
         headers += [(n, v) for n, v in DEFAULT_HEADERS if n.lower() not in names]
         headers += response.headers
-        headers.append(("Content-Length", str(len(response.body))))
+        if response.status not in (204, 304):  # RFC 9110 8.6: they carry no Content-Length
+            headers.append(("Content-Length", str(len(response.body))))
         if closing:
             headers.append(("Connection", "close"))
         return headers
@@ -298,6 +303,7 @@ class HttpSession:
     async def _refuse(self, status: int, detail: str) -> None:
         """Answer a request that cannot be served, then close (RFC 9112 9.6)."""
         log.info("refused peer=%s status=%d reason=%s", self.conn.peer[0], status, detail)
+        self.services.metrics.http_request(self.ctx.protocol, status)
         if self.core.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         response = HttpResponse.error(status, detail)

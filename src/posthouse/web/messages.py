@@ -67,6 +67,18 @@ class HttpRequest:
                     return {}
         return {name: morsel.value for name, morsel in jar.items()}
 
+    def form(self) -> dict[str, list[str]]:
+        """An ``application/x-www-form-urlencoded`` body's fields ({} for any other body
+        or a malformed one)."""
+        content_type = (self.header("content-type") or "").partition(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return {}
+        try:
+            return parse_qs(self.body.decode("utf-8"), keep_blank_values=True,
+                            errors="strict", max_num_fields=1000)
+        except (UnicodeDecodeError, ValueError):
+            return {}
+
     @property
     def is_tls(self) -> bool:
         """Whether the request came over TLS."""

@@ -16,6 +16,7 @@ used at once. ``application/x-apple-aspen-config`` makes the devices offer to in
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -59,7 +60,7 @@ def register(routes: HttpRoutes, server: MailServer, authenticator: Authenticato
         if principal is None:
             return HttpResponse.error(401).with_header("WWW-Authenticate", REALM)
         profile = profile_plist(principal.address, server.hostname, server.ports())
-        signed = sign(profile, *tls_files)
+        signed = await asyncio.to_thread(sign, profile, *tls_files)  # file reads, signing
         name = principal.address.replace("@", "-at-")
         return HttpResponse(200, signed, [
             ("Content-Type", CONTENT_TYPE), ("Cache-Control", "no-store"),

@@ -21,6 +21,8 @@ from posthouse.web.messages import Handler, HttpRequest, HttpResponse
 
 BOTH = ("http", "https")
 HTTPS_ONLY = ("https",)
+HTTP_ONLY = ("http",)  # e.g. the ACME http-01 challenge (RFC 8555 8.3: port 80)
+ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 
 
 @dataclass(frozen=True)
