@@ -5,6 +5,7 @@ can climb out of; untrusted text escaped."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from posthouse.admin.guard import CSP, LOGIN_COOKIE, SESSION_COOKIE
+from posthouse.config import QueueConfig
 from tests.support.admin_http import ADMIN, AdminClient, refuse_loopback
+from tests.support.dnsserver import DnsServer
 from tests.support.server import PASSWORD, ServerThread, make_config
 
 PAGES = ("/admin/status", "/admin/domains", "/admin/dns?domain=example.test",
@@ -26,10 +29,18 @@ ACTIONS = ("/admin/domains/add", "/admin/domains/remove", "/admin/users/add",
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread(make_config(tmp_path / "data")) as srv:
-        srv.add_user(ADMIN, role="admin")
-        srv.add_user("user@example.test")
-        yield srv
+    # The queue's DNS answers SERVFAIL for remote.test: a queued message stays queued.
+    dns = DnsServer().start()
+    dns.servfail.add("remote.test")
+    cfg = make_config(tmp_path / "data")
+    cfg = dataclasses.replace(cfg, queue=QueueConfig(resolver=dns.address))
+    try:
+        with ServerThread(cfg) as srv:
+            srv.add_user(ADMIN, role="admin")
+            srv.add_user("user@example.test")
+            yield srv
+    finally:
+        dns.stop()
 
 
 @pytest.fixture
@@ -75,7 +86,7 @@ def test_login_cookies_are_secure_httponly_samesite_strict(server: ServerThread)
 
 
 def test_every_admin_page_has_the_security_headers(admin: AdminClient) -> None:
-    for path in (*PAGES, "/admin/login", "/admin/static/admin.css"):
+    for path in (*PAGES, "/admin/login"):
         answer = admin.get(path)
         assert answer.header("content-security-policy") == CSP, path
         assert answer.header("x-frame-options") == "DENY"

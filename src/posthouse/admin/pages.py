@@ -16,12 +16,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from posthouse.admin import dnscheck, operations, views
 from posthouse.admin.guard import AdminGuard, form, secured
 from posthouse.admin.html import Html
 from posthouse.admin.sessions import AdminSession, AdminSessions
-from posthouse.admin.static import PREFIX, StaticFiles
 from posthouse.auth.authenticator import Authenticator
 from posthouse.auth.passwords import PasswordHasher
 from posthouse.auth.scheduler import HashBusy
@@ -32,10 +32,13 @@ from posthouse.store.api import Store
 from posthouse.store.errors import StoreError
 from posthouse.web.messages import HttpRequest, HttpResponse
 from posthouse.web.routes import HTTPS_ONLY, HttpRoutes
+from posthouse.web.static import register_static
 
 log = logging.getLogger("posthouse.admin")
 
 LOG_LINES = 200
+STATIC_PREFIX = "/admin/static/"
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # package data (pyproject.toml)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,6 @@ class AdminSite:
     def __init__(self, ctx: AdminContext, sessions: AdminSessions | None = None) -> None:
         self.ctx = ctx
         self.guard = AdminGuard(sessions or AdminSessions(ctx.clock))
-        self.static = StaticFiles()
 
     def register(self, routes: HttpRoutes) -> None:
         """Add every admin route (HTTPS only)."""
@@ -94,7 +96,8 @@ class AdminSite:
         add("GET", "/admin/login", self.login_page, schemes=HTTPS_ONLY)
         add("POST", "/admin/login", self.login, schemes=HTTPS_ONLY)
         add("POST", "/admin/logout", self.logout, schemes=HTTPS_ONLY)
-        add("GET", PREFIX, self.static_file, schemes=HTTPS_ONLY, prefix=True)
+        # The stylesheet (no session needed: the login page uses it), from the package.
+        register_static(routes, STATIC_PREFIX, STATIC_DIR, schemes=HTTPS_ONLY, max_age=300)
         for path, page in (("/admin/status", self.status), ("/admin/domains", self.domains),
                            ("/admin/dns", self.dns), ("/admin/users", self.users),
                            ("/admin/user", self.user), ("/admin/aliases", self.aliases),
@@ -209,10 +212,6 @@ class AdminSite:
         assert session is not None
         log.info("admin: %s logged out", session.address)
         return self.guard.end(see_other("/admin/login"), session)
-
-    async def static_file(self, request: HttpRequest) -> HttpResponse:
-        """The stylesheet (no session needed: the login page uses it)."""
-        return secured(await self.static.serve(request))
 
     # --- pages -------------------------------------------------------------------------
 
