@@ -395,7 +395,8 @@ class App:
         policy = mta_sts.mta_sts_policy(self.cfg.server.hostname, http.mta_sts_mode,
                                         http.mta_sts_max_age)
         mta_sts.register(routes, policy, self.store.is_local_domain)
-        self.admin = self._register_admin(services)
+        if http.admin:
+            self.admin = self._register_admin(services)
 
     def _register_admin(self, services: Services) -> AdminSite:
         """The web admin (/admin on the HTTPS listener), on the same store, authenticator,

@@ -246,9 +246,12 @@ def test_every_action_does_what_the_cli_does(admin: AdminClient, server: ServerT
                                               admin="yes")
     dan = server.call(store.get_user("dan@b.test"))
     assert (dan.quota_bytes, dan.role) == (5 * 1024 * 1024, "admin")
+    dans_browser = AdminClient(server)
+    assert dans_browser.log_in("dan@b.test", "dan's password").status == 303
     assert "password of dan@b.test changed" in post("/admin/users/password",
                                                      address="dan@b.test",
                                                      password="a new long one")
+    assert dans_browser.get("/admin/status").status == 303  # its sessions ended
     assert AdminClient(server).log_in("dan@b.test", "a new long one").status == 303
     assert "at least 8 characters" in post("/admin/users/password", address="dan@b.test",
                                            password="short")
@@ -284,8 +287,12 @@ def test_every_action_does_what_the_cli_does(admin: AdminClient, server: ServerT
     assert server.call(store.list_queue()) == []
     assert "no queued message 99" in post("/admin/queue/action", id="99", action="retry")
 
-    assert "account dan@b.test removed" in post("/admin/users/remove", address="dan@b.test")
-    assert "domain b.test removed" in post("/admin/domains/remove", domain="b.test")
+    assert "tick the box" in post("/admin/users/remove", address="dan@b.test")
+    assert "tick the box" in post("/admin/domains/remove", domain="b.test")
+    assert "account dan@b.test removed" in post("/admin/users/remove", address="dan@b.test",
+                                                confirm="yes")
+    assert "domain b.test removed" in post("/admin/domains/remove", domain="b.test",
+                                           confirm="yes")
     assert server.call(store.list_domains()) == ["example.test"]
     assert "AlreadyExists" not in post("/admin/domains/add", domain="example.test")
 
@@ -297,3 +304,19 @@ def test_a_refused_source_is_told_so(server: ServerThread) -> None:
     answer = AdminClient(server).log_in()
     assert answer.status == 429
     assert "Too many failed logins from your address" in answer.body
+
+
+def test_admin_networks_and_the_switch(tmp_path: Path) -> None:
+    """``[http] admin_networks`` hides the admin from other clients (404, as if absent);
+    ``[http] admin = false`` has no admin pages at all."""
+    from posthouse.config import HttpConfig
+
+    for n, http_cfg in enumerate((HttpConfig(admin_networks=["192.0.2.0/24"]),
+                                  HttpConfig(admin=False))):
+        cfg = dataclasses.replace(make_config(tmp_path / f"data{n}"), http=http_cfg)
+        with ServerThread(cfg) as srv:
+            srv.add_user(ADMIN, role="admin")
+            client = AdminClient(srv)
+            assert client.get("/admin/login").status == 404
+            assert client.post("/admin/login", {"address": ADMIN}).status == 404
+            assert client.get("/admin/status").status == 404

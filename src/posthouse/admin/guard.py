@@ -22,6 +22,7 @@ Never does IO beyond the request it is given.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 
 from posthouse.admin.sessions import AdminSession, AdminSessions
@@ -81,8 +82,20 @@ def form(request: HttpRequest) -> dict[str, str]:
 class AdminGuard:
     """Session lookup and the checks every request passes."""
 
-    def __init__(self, sessions: AdminSessions) -> None:
+    def __init__(self, sessions: AdminSessions, networks: list[str] | None = None) -> None:
         self.sessions = sessions
+        self.networks = [ipaddress.ip_network(n, strict=False)
+                         for n in (networks or ["0.0.0.0/0", "::/0"])]
+
+    def reachable(self, request: HttpRequest) -> bool:
+        """Whether the client's address is in ``[http] admin_networks``."""
+        try:
+            addr = ipaddress.ip_address(request.peer.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.networks)
 
     def session(self, request: HttpRequest) -> AdminSession | None:
         """The live session of the request's cookie, over TLS only."""

@@ -168,6 +168,15 @@ class AccountRow:
     messages: int
 
 
+async def account(store: Store, text: str) -> AccountRow:
+    """One account with its usage, or AdminError."""
+    user = await store.get_user(address(text))
+    if user is None:
+        raise AdminError(f"no account {text.strip()}")
+    used, count = await store.quota_usage(user.id)
+    return AccountRow(user, used, count)
+
+
 async def list_accounts(store: Store, domain: str | None = None) -> list[AccountRow]:
     """Accounts (of one domain) with their usage, by address."""
     rows = []

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from posthouse.admin import dnscheck, operations, views
 from posthouse.admin.guard import AdminGuard, form, secured
@@ -30,7 +31,7 @@ from posthouse.config import Config
 from posthouse.dns.resolver import Resolver
 from posthouse.store.api import Store
 from posthouse.store.errors import StoreError
-from posthouse.web.messages import HttpRequest, HttpResponse
+from posthouse.web.messages import Handler, HttpRequest, HttpResponse
 from posthouse.web.routes import HTTPS_ONLY, HttpRoutes
 from posthouse.web.static import register_static
 
@@ -86,17 +87,22 @@ class AdminSite:
 
     def __init__(self, ctx: AdminContext, sessions: AdminSessions | None = None) -> None:
         self.ctx = ctx
-        self.guard = AdminGuard(sessions or AdminSessions(ctx.clock))
+        self.guard = AdminGuard(sessions or AdminSessions(ctx.clock),
+                                ctx.config.http.admin_networks)
 
     def register(self, routes: HttpRoutes) -> None:
         """Add every admin route (HTTPS only)."""
-        add = routes.add
+
+        def add(method: str, path: str, handler: Handler, **options: Any) -> None:
+            routes.add(method, path, self._reachable(handler), **options)
+
         add("GET", "/admin", self.home, schemes=HTTPS_ONLY)
         add("GET", "/admin/", self.home, schemes=HTTPS_ONLY)
         add("GET", "/admin/login", self.login_page, schemes=HTTPS_ONLY)
         add("POST", "/admin/login", self.login, schemes=HTTPS_ONLY)
         add("POST", "/admin/logout", self.logout, schemes=HTTPS_ONLY)
-        # The stylesheet (no session needed: the login page uses it), from the package.
+        # The stylesheet, from the package: no session needed (the login page uses it) and
+        # public (admin_networks does not hide it: it holds nothing of this server).
         register_static(routes, STATIC_PREFIX, STATIC_DIR, schemes=HTTPS_ONLY, max_age=300)
         for path, page in (("/admin/status", self.status), ("/admin/domains", self.domains),
                            ("/admin/dns", self.dns), ("/admin/users", self.users),
@@ -108,6 +114,14 @@ class AdminSite:
             add("POST", path, self._action(action, back), schemes=HTTPS_ONLY)
 
     # --- the gates ---------------------------------------------------------------------
+
+    def _reachable(self, handler: Handler) -> Handler:
+        async def guarded(request: HttpRequest) -> HttpResponse:
+            if not self.guard.reachable(request):
+                return HttpResponse.error(404)  # [http] admin_networks: nothing is here
+            return await handler(request)
+
+        return guarded
 
     async def _admin_session(self, request: HttpRequest) -> AdminSession | None:
         """The session, if its account is still an enabled admin (else it ends)."""
@@ -259,13 +273,12 @@ class AdminSite:
 
     async def user(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
         """One account."""
-        wanted = request.param("address") or ""
-        for row in await operations.list_accounts(self.ctx.store):
-            if row.user.address == wanted.lower():
-                return self._view(session, row.user.address, views.user(row, session.csrf),
-                                  "users")
-        session.notices.append(f"error: no account {wanted}")
-        return see_other("/admin/users")
+        try:
+            row = await operations.account(self.ctx.store, request.param("address") or "")
+        except operations.AdminError as exc:
+            session.notices.append(f"error: {exc}")
+            return see_other("/admin/users")
+        return self._view(session, row.user.address, views.user(row, session.csrf), "users")
 
     async def aliases(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
         """Aliases and catch-alls."""
@@ -315,6 +328,7 @@ class AdminSite:
             return f"domain {await operations.add_domain(store, f.get('domain', ''))} added"
 
         async def remove_domain(f: dict[str, str], s: AdminSession) -> str:
+            _confirmed(f)
             name = await operations.remove_domain(store, f.get("domain", ""))
             return f"domain {name} removed"
 
@@ -328,6 +342,7 @@ class AdminSite:
         async def set_password(f: dict[str, str], s: AdminSession) -> str:
             address, scram_ok = await operations.set_password(
                 store, ctx.hasher, f.get("address", ""), f.get("password", ""))
+            self.guard.sessions.end_all_of(address, keep=s.id)  # other browsers log in again
             note = "" if scram_ok else f" (note: {operations.SCRAM_NOTE})"
             return f"password of {address} changed{note}"
 
@@ -348,6 +363,7 @@ class AdminSite:
         async def remove_user(f: dict[str, str], s: AdminSession) -> str:
             if f.get("address", "").lower() == s.address:
                 raise operations.AdminError("you cannot remove your own account here")
+            _confirmed(f)
             return f"account {await operations.remove_user(store, f.get('address', ''))} removed"
 
         async def add_alias(f: dict[str, str], s: AdminSession) -> str:
@@ -390,6 +406,12 @@ def _int(text: str | None) -> int:
         return int(text or "")
     except ValueError:
         raise operations.AdminError(f"'{text}' is not a number") from None
+
+
+def _confirmed(fields: dict[str, str]) -> None:
+    """A removal needs its "confirm" box ticked (the form marks it required)."""
+    if fields.get("confirm") != "yes":
+        raise operations.AdminError("tick the box to confirm the removal")
 
 
 def _yes_no(text: str | None) -> bool | None:

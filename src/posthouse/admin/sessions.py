@@ -83,7 +83,9 @@ class AdminSessions:
         """Logout: the id is forgotten."""
         self._sessions.pop(session_id, None)
 
-    def end_all_of(self, address: str) -> None:
-        """Every session of an account (its role or password changed, it was removed)."""
-        for sid in [s.id for s in self._sessions.values() if s.address == address]:
+    def end_all_of(self, address: str, *, keep: str | None = None) -> None:
+        """Every session of an account (its role or password changed, it was removed) but
+        ``keep`` (the session that made the change)."""
+        for sid in [s.id for s in self._sessions.values()
+                    if s.address == address and s.id != keep]:
             del self._sessions[sid]

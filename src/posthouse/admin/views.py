@@ -18,6 +18,10 @@ NAV = (("status", "/admin/status", "Status"), ("domains", "/admin/domains", "Dom
        ("users", "/admin/users", "Users"), ("aliases", "/admin/aliases", "Aliases"),
        ("queue", "/admin/queue", "Queue"), ("logs", "/admin/logs", "Log"))
 
+# Removing a domain or an account deletes mail: the browser asks for this box first.
+CONFIRM = Html('<label class="check confirm"><input type="checkbox" name="confirm" value="yes"'
+               ' required> sure</label> ')
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -151,7 +155,7 @@ def domains(names: Sequence[str], users_per_domain: dict[str, int], csrf: str) -
     """The domains page's content."""
     rows = [(name, str(users_per_domain.get(name, 0)),
              render('<a href="{href}">DNS records</a>', href="/admin/dns?domain=" + quote(name)),
-             post_form("/admin/domains/remove", csrf, hidden("domain", name),
+             post_form("/admin/domains/remove", csrf, join([hidden("domain", name), CONFIRM]),
                        "Remove with its users and mail", danger=True))
             for name in names]
     add = post_form("/admin/domains/add", csrf, Html(
@@ -231,8 +235,8 @@ def user(row: AccountRow, csrf: str) -> Html:
         '{who}<label>New password <input name="password" type="password" minlength="8"'
         ' required autocomplete="new-password"></label>', who=who), "Set password",
         cls="add")
-    remove = post_form("/admin/users/remove", csrf, who, "Remove the account and its mail",
-                       danger=True)
+    remove = post_form("/admin/users/remove", csrf, join([who, CONFIRM]),
+                       "Remove the account and its mail", danger=True)
     return render("""<p>{messages} messages, {used} used.</p>
 <h2>Options</h2>{options}<h2>Password</h2>{password}<h2>Remove</h2>{remove}
 <p><a href="/admin/users">Back to the accounts</a></p>""",
