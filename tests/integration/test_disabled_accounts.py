@@ -58,9 +58,9 @@ def _scram(smtp: smtplib.SMTP) -> bool:
     if code != 334:
         return False
     client.set_server_first(base64.b64decode(challenge).decode())
-    code, reply = smtp.docmd(base64.b64encode(client.get_client_final().encode()).decode())
+    code, _reply = smtp.docmd(base64.b64encode(client.get_client_final().encode()).decode())
     if code == 334:  # the server's final message, then the outcome
-        code, reply = smtp.docmd("")
+        code, _reply = smtp.docmd("")
     return code == 235
 
 

@@ -65,6 +65,8 @@ def dns() -> Iterator[DnsServer]:
         "mx.unreachable.test": {"A": ["127.0.0.1"]},
         # shop.test publishes its MX and SPF already, nothing else yet.
         "shop.test": {"MX": ["10 mx.example.test."], "TXT": ['"v=spf1 mx -all"']},
+        "_imaps._tcp.shop.test": {"SRV": ["0 1 993 mx.example.test."]},
+        "_submissions._tcp.shop.test": {"SRV": ["0 1 465 old-mx.example.test."]},
         "mx.example.test": {"A": ["127.0.0.1"]},
     }).start()
     yield server
@@ -207,6 +209,9 @@ def test_an_admin_session_in_chromium(server: ServerThread, browser: WebDriver,
     assert rows[("shop.test.", "MX")] == "ok"
     assert rows[("shop.test.", "TXT")] == "ok"
     assert rows[("_dmarc.shop.test.", "TXT")] == "missing"
+    assert rows[("_imaps._tcp.shop.test.", "SRV")] == "ok"
+    assert rows[("_submissions._tcp.shop.test.", "SRV")] == "different"
+    assert rows[("_pop3s._tcp.shop.test.", "SRV")] == "missing"
     assert rows[("posthouse._domainkey.shop.test.", "TXT")] == "missing"
     assert "v=DKIM1; k=rsa; p=" in browser.page_source
     shot(browser, shots, "04-dns")

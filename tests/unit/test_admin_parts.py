@@ -121,3 +121,31 @@ def test_record_lines() -> None:
     assert txt_value('"v=spf1 mx -all"') == "v=spf1 mx -all"
     assert txt_value('"abc" "def"') == "abcdef"
     assert txt_value('"say \\"hi\\""') == 'say "hi"'
+
+
+def test_records_checked_against_a_zone() -> None:
+    """Every verdict, through the same resolver protocol the server uses."""
+    import asyncio
+
+    from posthouse.admin.dnscheck import check_records
+    from tests.support.dns_zone import ZoneResolver
+
+    zone = ZoneResolver({
+        "a.test": {"MX": ["20 mx.host.test."], "TXT": ['"v=spf1 a -all"', '"other"']},
+        "_imaps._tcp.a.test": {"SRV": ["5 5 993 mx.host.test."]},
+        "autoconfig.a.test": {"A": ["192.0.2.1"]},
+        "mx.host.test": {"A": ["192.0.2.1"]},
+    })
+    zone.servfail.add("_dmarc.a.test")
+    lines = ["a.test. MX 10 mx.host.test.", 'a.test. TXT "v=spf1 mx -all"',
+             '_dmarc.a.test. TXT "v=DMARC1; p=none"', "; a comment",
+             "_imaps._tcp.a.test. SRV 0 1 993 mx.host.test.",
+             "_pop3s._tcp.a.test. SRV 10 1 995 mx.host.test.",
+             "autoconfig.a.test. CNAME mx.host.test.", "a.test. CAA 0 issue \"x\""]
+    checks = asyncio.run(check_records(zone, "mx.host.test", lines))
+    assert [(c.name, c.rtype, c.verdict) for c in checks] == [
+        ("a.test", "MX", "ok"), ("a.test", "TXT", "different"),
+        ("_dmarc.a.test", "TXT", "lookup failed"), ("_imaps._tcp.a.test", "SRV", "ok"),
+        ("_pop3s._tcp.a.test", "SRV", "missing"), ("autoconfig.a.test", "CNAME", "ok"),
+        ("a.test", "CAA", "not checked")]
+    assert checks[1].found == "v=spf1 a -all"

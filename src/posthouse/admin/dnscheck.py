@@ -2,9 +2,9 @@
 
 Each record line of ``operations.domain_dns_records`` ("name. TYPE data") is looked up
 through the server's own resolver (dns/, the one app.py builds, with its cache): MX and TXT
-records are compared with what should be there; a CNAME is checked by what it leads to (the
-name must resolve to this host's addresses, as the resolver follows CNAMEs); SRV records
-are shown unchecked (the resolver protocol has no SRV lookup). Comment lines are skipped.
+and SRV records are compared with what should be there; a CNAME is checked by what it leads
+to (the name must resolve to this host's addresses, as the resolver follows CNAMEs). Other
+types are shown unchecked. Comment lines are skipped.
 Lookups never raise (dns/resolver.py), so neither does this.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from posthouse.dns.resolver import MxHost, NoRecords, Resolver, TempFail
+from posthouse.dns.resolver import MxHost, NoRecords, Resolver, SrvRecord, TempFail
 
 OK = "ok"
 MISSING = "missing"
@@ -72,6 +72,8 @@ async def _check(resolver: Resolver, hostname: str, name: str, rtype: str,
         return await _check_txt(resolver, name, data)
     if rtype == "CNAME":
         return await _check_cname(resolver, hostname, name, data)
+    if rtype == "SRV":
+        return await _check_srv(resolver, name, data)
     return RecordCheck(name, rtype, data, UNCHECKED, "")
 
 
@@ -113,6 +115,18 @@ async def _check_cname(resolver: Resolver, hostname: str, name: str,
     if isinstance(ours, tuple) and set(answer) == set(ours):
         return RecordCheck(name, "CNAME", data, OK, found)
     return RecordCheck(name, "CNAME", data, DIFFERENT, found + f" (not those of {hostname})")
+
+
+async def _check_srv(resolver: Resolver, name: str, data: str) -> RecordCheck:
+    answer = await resolver.srv(name)
+    if isinstance(answer, (NoRecords, TempFail)):
+        return _absent(name, "SRV", data, answer)
+    found = ", ".join(f"{r.priority} {r.weight} {r.port} {r.target}." for r in answer)
+    priority, weight, port, target = data.split()
+    wanted = SrvRecord(int(priority), int(weight), int(port), target.rstrip(".").lower())
+    if any((r.port, r.target) == (wanted.port, wanted.target) for r in answer):
+        return RecordCheck(name, "SRV", data, OK, found)  # priorities and weights may differ
+    return RecordCheck(name, "SRV", data, DIFFERENT, found)
 
 
 def _absent(name: str, rtype: str, data: str, answer: NoRecords | TempFail) -> RecordCheck:
