@@ -62,6 +62,23 @@ def test_every_page_and_action_refuses_without_a_session(server: ServerThread) -
     assert server.call(server.store.list_domains()) == ["example.test"]
 
 
+def test_every_action_refuses_a_session_without_its_csrf_token(
+        admin: AdminClient, server: ServerThread) -> None:
+    fields = {"domain": "example.test", "address": "user@example.test", "password": "x" * 12,
+              "targets": "user@example.test", "id": "1", "action": "delete",
+              "confirm": "yes", "quota": "1", "role": "admin"}
+    token = admin.get("/admin/status").csrf()
+    for path in ACTIONS:
+        assert admin.post(path, fields).status == 403, path
+        assert admin.post(path, {**fields, "csrf": "A" * len(token)}).status == 403, path
+        assert admin.post(path, {**fields, "csrf": token},
+                          origin="https://evil.example").status == 403, path
+    assert server.call(server.store.list_domains()) == ["example.test"]
+    user = server.call(server.store.get_user("user@example.test"))
+    assert (user.role, user.quota_bytes) == ("user", 0)
+    assert admin.get("/admin/status").status == 200  # not even logged out
+
+
 def test_a_forged_session_cookie_is_no_session(server: ServerThread) -> None:
     client = AdminClient(server, cookies={SESSION_COOKIE: "A" * 43})
     assert client.get("/admin/status").status == 303
