@@ -410,8 +410,14 @@ class App:
             config=self.cfg, store=self.store, authenticator=services.authenticator,
             hasher=self.hasher, resolver=self.resolver,
             clock=self.clock, wake_queue=self.queue_worker.wake, facts=self._admin_facts,
-            log_lines=self.recent_log.tail)
+            log_lines=self.recent_log.tail,
+            send_tls_reports=self._send_tls_reports if self.tls_reporter is not None else None)
         return pages.register(self.http_routes, ctx)
+
+    async def _send_tls_reports(self, include_today: bool) -> list[int]:
+        """The web admin's `posthouse tlsrpt send`."""
+        assert self.tls_reporter is not None
+        return await self.tls_reporter.send_due(include_today=include_today)
 
     async def _admin_facts(self) -> ServerFacts:
         """The status page's view of this App."""

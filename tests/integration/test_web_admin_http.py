@@ -24,7 +24,7 @@ PAGES = ("/admin/status", "/admin/domains", "/admin/dns?domain=example.test",
 ACTIONS = ("/admin/domains/add", "/admin/domains/remove", "/admin/users/add",
            "/admin/users/password", "/admin/users/options", "/admin/users/remove",
            "/admin/aliases/add", "/admin/aliases/remove", "/admin/aliases/catchall",
-           "/admin/queue/action", "/admin/logout")
+           "/admin/queue/action", "/admin/metadata", "/admin/tlsrpt", "/admin/logout")
 
 
 @pytest.fixture
@@ -306,6 +306,16 @@ def test_every_action_does_what_the_cli_does(admin: AdminClient, server: ServerT
 
     assert "tick the box" in post("/admin/users/remove", address="dan@b.test")
     assert "tick the box" in post("/admin/domains/remove", domain="b.test")
+    assert "/shared/comment set" in post("/admin/metadata", name="/shared/comment",
+                                         value="Maintenance <Sunday>")
+    assert "<td>Maintenance &lt;Sunday&gt;</td>" in admin.get("/admin/status").body
+    assert server.call(store.get_metadata(0, 0, ["/shared/comment"])) == [
+        ("/shared/comment", b"Maintenance <Sunday>")]
+    assert "/shared/comment deleted" in post("/admin/metadata", name="/shared/comment",
+                                             value="")
+    assert "/shared/admin is always the postmaster" in post(
+        "/admin/metadata", name="/shared/admin", value="x")
+    assert "0 TLS report(s) queued" in post("/admin/tlsrpt")
     assert "account dan@b.test removed" in post("/admin/users/remove", address="dan@b.test",
                                                 confirm="yes")
     assert "domain b.test removed" in post("/admin/domains/remove", domain="b.test",

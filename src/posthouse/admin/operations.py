@@ -15,6 +15,8 @@ from datetime import datetime
 from posthouse.auth.passwords import PasswordHasher, scram_secrets_for
 from posthouse.config import Config, dkim_key_path
 from posthouse.dns.idn import canonical_address, canonical_domain, to_alabel
+from posthouse.imap.parser.metadata import check_entry
+from posthouse.imap.replies import ParseError
 from posthouse.mailauth.dkim import ED25519_SUFFIX, DkimKeyError, ed25519_public_record, load_keys
 from posthouse.message.address import split_address
 from posthouse.provision import (
@@ -255,6 +257,40 @@ async def queue_action(store: Store, queue_id: int, action: str, now: datetime) 
         return f"{q.id} deleted"
     await store.set_held(q.id, action == "hold")
     return f"{q.id} {'held' if action == 'hold' else 'released'}"
+
+
+# --- the server's IMAP METADATA entries (RFC 5464 3.2) -------------------------------------
+
+SERVER_OWNER = 0  # the store's mailbox_id and owner of the server's /shared/ entries
+
+
+def server_entry_name(text: str) -> str:
+    """A server entry name an operator may set: /shared/..., not /shared/admin (always the
+    postmaster of [server] default_domain)."""
+    try:
+        name = check_entry(text.strip().encode("utf-8", "replace"), to_set=True)
+    except ParseError as exc:
+        raise AdminError(str(exc)) from None
+    if not name.startswith("/shared/"):
+        raise AdminError("server entries set here are /shared/ ones; /private/ are each user's")
+    if name == "/shared/admin":
+        raise AdminError("/shared/admin is always the postmaster of [server] default_domain")
+    return name
+
+
+async def set_server_entry(store: Store, text: str, value: str | None) -> str:
+    """Set (None: delete) a server /shared/ entry every IMAP user can read; returns what
+    was done, in words."""
+    name = server_entry_name(text)
+    data = None if value is None else value.encode("utf-8")
+    await store.set_server_metadata(name, data)
+    return f"{name} {'deleted' if data is None else 'set'}"
+
+
+async def server_entries(store: Store) -> list[tuple[str, str]]:
+    """The stored server /shared/ entries as (name, text)."""
+    found = await store.get_metadata(SERVER_OWNER, SERVER_OWNER, ["/shared"], depth=None)
+    return [(name, value.decode("utf-8", "replace")) for name, value in found]
 
 
 # --- figures ------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ class AdminContext:
     wake_queue: Callable[[], None]
     facts: Callable[[], Awaitable[ServerFacts]]
     log_lines: Callable[[int], list[str]]
+    # `posthouse tlsrpt send`: queue the due TLS-RPT reports; None when [queue] tlsrpt is off
+    send_tls_reports: Callable[[bool], Awaitable[list[int]]] | None = None
 
 
 Page = Callable[[HttpRequest, AdminSession], Awaitable[HttpResponse]]
@@ -237,7 +239,8 @@ class AdminSite:
             hostname=self.ctx.config.server.hostname, started=facts.started,
             uptime=facts.uptime, listeners=facts.listeners,
             data_dir=str(self.ctx.config.data_path), store_bytes=facts.store_bytes,
-            figures=figures)
+            figures=figures, entries=await operations.server_entries(self.ctx.store),
+            tls_reports=self.ctx.send_tls_reports is not None, csrf=session.csrf)
         return self._view(session, "Server status", content, "status")
 
     async def domains(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
@@ -387,7 +390,21 @@ class AdminSite:
                 ctx.wake_queue()
             return done
 
+        async def server_entry(f: dict[str, str], s: AdminSession) -> str:
+            value = f.get("value", "")
+            return await operations.set_server_entry(store, f.get("name", ""),
+                                                     value if value else None)
+
+        async def tls_reports(f: dict[str, str], s: AdminSession) -> str:
+            if ctx.send_tls_reports is None:
+                raise operations.AdminError("TLS reporting is off ([queue] tlsrpt)")
+            queued = await ctx.send_tls_reports(f.get("today") == "yes")
+            ctx.wake_queue()
+            return f"{len(queued)} TLS report(s) queued"
+
         return [
+            ("/admin/metadata", server_entry, to("/admin/status")),
+            ("/admin/tlsrpt", tls_reports, to("/admin/status")),
             ("/admin/domains/add", add_domain, to("/admin/domains")),
             ("/admin/domains/remove", remove_domain, to("/admin/domains")),
             ("/admin/users/add", add_user, to("/admin/users")),

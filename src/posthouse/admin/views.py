@@ -132,7 +132,8 @@ def _duration(seconds: float) -> str:
 
 def status(*, hostname: str, started: datetime, uptime: float,
            listeners: Sequence[tuple[str, str]], data_dir: str, store_bytes: int,
-           figures: StoreFigures) -> Html:
+           figures: StoreFigures, entries: Sequence[tuple[str, str]], tls_reports: bool,
+           csrf: str) -> Html:
     """The status page's content."""
     facts = table(("", ""), [
         ("Host name", hostname),
@@ -147,8 +148,23 @@ def status(*, hostname: str, started: datetime, uptime: float,
                   f"recipients, {figures.held} held"),
     ])
     ports = table(("Listener", "Address"), listeners, empty="no listener")
-    return render('<section class="facts">{facts}</section><h2>Listeners</h2>{ports}',
-                  facts=facts, ports=ports)
+    rows = [(name, value, post_form("/admin/metadata", csrf, join([
+        hidden("name", name), hidden("value", "")]), "Delete", danger=True))
+        for name, value in entries]
+    metadata = join([table(("Entry", "Value", ""), rows, empty="no server entry"),
+                     post_form("/admin/metadata", csrf, Html(
+                         '<label>Entry <input name="name" required value="/shared/comment">'
+                         '</label><label>Value <input name="value" required></label>'),
+                         "Set", cls="add")])
+    reports = post_form("/admin/tlsrpt", csrf, Html(
+        '<label class="check"><input type="checkbox" name="today" value="yes"> include '
+        "today's results so far</label>"), "Queue the TLS reports due now",
+        cls="add") if tls_reports else Html('<p class="empty">TLS reporting is off.</p>')
+    return render("""<section class="facts">{facts}</section><h2>Listeners</h2>{ports}
+<h2>Server METADATA (IMAP, RFC 5464)</h2>
+<p>/shared/ entries every IMAP user can read, such as <code>/shared/comment</code>.</p>
+{metadata}<h2>TLS reports (RFC 8460)</h2>{reports}""",
+                  facts=facts, ports=ports, metadata=metadata, reports=reports)
 
 
 def domains(names: Sequence[str], users_per_domain: dict[str, int], csrf: str) -> Html:
