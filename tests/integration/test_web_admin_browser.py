@@ -127,7 +127,7 @@ def shots() -> Path:
 def shot(driver: WebDriver, folder: Path, name: str) -> None:
     # The whole page, not only the window.
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height) + 40, 4000)))
+    driver.set_window_size(1280, max(900, min(int(height) + 200, 4000)))
     assert driver.save_screenshot(str(folder / f"{name}.png"))
     driver.set_window_size(1280, 900)
 
