@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from posthouse.admin import dnscheck, operations, views
-from posthouse.admin.guard import AdminGuard, form, secured
+from posthouse.admin.guard import (
+    LOGIN_COOKIE,
+    LOGIN_COOKIE_SECONDS,
+    AdminGuard,
+    form,
+    secured,
+)
 from posthouse.admin.html import Html
 from posthouse.admin.sessions import AdminSession, AdminSessions
 from posthouse.auth.authenticator import Authenticator
@@ -136,7 +142,7 @@ class AdminSite:
             return None
         return session
 
-    def _page(self, page: Page) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
+    def _page(self, page: Page) -> Handler:
         async def handler(request: HttpRequest) -> HttpResponse:
             session = await self._admin_session(request)
             if session is None:
@@ -145,8 +151,7 @@ class AdminSite:
 
         return handler
 
-    def _action(self, action: Action, back: Callable[[dict[str, str]], str],
-                ) -> Callable[[HttpRequest], Awaitable[HttpResponse]]:
+    def _action(self, action: Action, back: Callable[[dict[str, str]], str]) -> Handler:
         async def handler(request: HttpRequest) -> HttpResponse:
             fields = form(request)
             session = await self._admin_session(request)
@@ -190,7 +195,7 @@ class AdminSite:
         token, new = self.guard.login_token(request)
         response = html_response(views.login(token, error=error), status)
         if new:
-            response.set_cookie("__Host-posthouse-login", token, max_age=3600)
+            response.set_cookie(LOGIN_COOKIE, token, max_age=LOGIN_COOKIE_SECONDS)
         return response
 
     async def login(self, request: HttpRequest) -> HttpResponse:
