@@ -12,10 +12,12 @@ import os
 import random
 import signal
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
+from posthouse.log import RecentLines
 from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
@@ -30,6 +32,7 @@ from posthouse.web.routes import HttpRoutes
 
 if TYPE_CHECKING:
     from posthouse.acme.manager import CertificateManager
+    from posthouse.admin.pages import AdminSite, ServerFacts
     from posthouse.auth.passwords import PasswordHasher
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
@@ -271,6 +274,12 @@ class App:
         self.http_routes = HttpRoutes()
         self._background: list[asyncio.Task[None]] = []
         self._accepting = False  # the listeners accept (for /readyz)
+        self.recent_log = RecentLines()  # the web admin's log page, attached while running
+        self.started: datetime | None = None
+        self._started_monotonic = 0.0
+        self.admin: AdminSite | None = None  # the web admin, once start() registered it
+        self.resolver: Resolver | None = None
+        self.hasher: PasswordHasher | None = None
         self._umask_before: int | None = None
         self._lock = DataDirLock(cfg.data_path)
 
@@ -284,6 +293,8 @@ class App:
         nothing yet, the store (its writer, checkpointer and indexer threads and its files)
         is not open."""
         self._umask_before = _PrivateUmask.enter()  # before any file is created
+        self.started, self._started_monotonic = self.clock.now(), self.clock.monotonic()
+        logging.getLogger("posthouse").addHandler(self.recent_log)
         try:
             await self._start(after_bind)
         except BaseException:
@@ -361,6 +372,7 @@ class App:
         self._restore_umask()
 
     def _restore_umask(self) -> None:
+        logging.getLogger("posthouse").removeHandler(self.recent_log)
         if self._umask_before is not None:
             _PrivateUmask.leave()
             self._umask_before = None
@@ -397,7 +409,8 @@ class App:
         from posthouse.auth.authenticator import build_authenticator
         from posthouse.delivery.router import Router
 
-        resolver = build_resolver(self.cfg)
+        resolver = self.resolver = build_resolver(self.cfg)
+        self.hasher = build_hasher(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
                                          resolver=resolver, metrics=self.metrics)
@@ -408,7 +421,7 @@ class App:
         return Services(
             config=self.cfg,
             store=self.store,
-            authenticator=build_authenticator(self.store, self.cfg, build_hasher(self.cfg),
+            authenticator=build_authenticator(self.store, self.cfg, self.hasher,
                                               clock=self.clock, metrics=self.metrics),
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
@@ -439,6 +452,9 @@ class App:
         mta_sts.register(routes, policy, self.store.is_local_domain)
         if self.acme is not None:
             acme.register(routes, self.acme.board)
+        if http.admin:
+            self.admin = self._register_admin(services)
+
         self._register_jmap(services)
 
     def _register_jmap(self, services: Services) -> None:
@@ -453,6 +469,40 @@ class App:
         uploads = UploadArea(self.cfg.data_path / "jmap-uploads")
         jmap_routes.register(self.http_routes, self.store, services.authenticator, limits,
                              uploads)
+
+    def _register_admin(self, services: Services) -> AdminSite:
+        """The web admin (/admin on the HTTPS listener), on the same store, authenticator,
+        hasher and resolver as the rest of the server."""
+        from posthouse.admin import pages
+
+        assert self.queue_worker is not None
+        assert self.resolver is not None
+        assert self.hasher is not None
+        ctx = pages.AdminContext(
+            config=self.cfg, store=self.store, authenticator=services.authenticator,
+            hasher=self.hasher, resolver=self.resolver,
+            clock=self.clock, wake_queue=self.queue_worker.wake, facts=self._admin_facts,
+            log_lines=self.recent_log.tail,
+            send_tls_reports=self._send_tls_reports if self.tls_reporter is not None else None)
+        return pages.register(self.http_routes, ctx)
+
+    async def _send_tls_reports(self, include_today: bool) -> list[int]:
+        """The web admin's `posthouse tlsrpt send`."""
+        assert self.tls_reporter is not None
+        return await self.tls_reporter.send_due(include_today=include_today)
+
+    async def _admin_facts(self) -> ServerFacts:
+        """The status page's view of this App."""
+        from posthouse.admin.pages import ServerFacts
+
+        bound = self.listeners.bound if self.listeners is not None else {}
+        listeners = [(proto, f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+                     for proto, addrs in bound.items() for host, port, *_ in addrs]
+        assert self.started is not None
+        return ServerFacts(
+            started=self.started, uptime=self.clock.monotonic() - self._started_monotonic,
+            listeners=listeners,
+            store_bytes=await asyncio.to_thread(disk_usage, self.cfg.data_path))
 
     def _client_ports(self) -> ClientPorts:
         """The mail ports clients are told of: the first bound port of each listener."""

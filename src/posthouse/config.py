@@ -252,6 +252,10 @@ class HttpConfig:
     # same text. Start in testing, switch to enforce once the TLS-RPT reports are clean.
     mta_sts_mode: str = "testing"
     mta_sts_max_age: int = 604800  # seconds (RFC 8461 3.2: at most 31557600)
+    # The web admin at https://<host>/admin (accounts with the admin role log in), and the
+    # networks it answers (anyone else gets 404).
+    admin: bool = True
+    admin_networks: list[str] = field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
 
 
 @dataclass(frozen=True)
@@ -492,11 +496,12 @@ def _validate_http(http: HttpConfig, where: str) -> None:
                           "(RFC 8461 3.2)")
     if http.mta_sts_mode not in MTA_STS_MODES:
         raise ConfigError(f"{where} key 'mta_sts_mode' must be enforce|testing|none")
-    for net in http.metrics_networks:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError:
-            raise ConfigError(f"{where} metrics_networks: {net!r} is not a network") from None
+    for key in ("metrics_networks", "admin_networks"):
+        for net in getattr(http, key):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where} {key}: {net!r} is not a network") from None
 
 
 def _validate_acme(tls: TlsConfig, where: str) -> None:

@@ -14,6 +14,7 @@ import logging
 import secrets
 import sys
 import time
+from collections import deque
 
 session_id: contextvars.ContextVar[str] = contextvars.ContextVar("session_id", default="-")
 _counter = itertools.count(1)
@@ -95,3 +96,26 @@ def setup_logging(level: str, log_format: str = "text") -> None:
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logging._srcfile = None
+
+
+class RecentLines(logging.Handler):
+    """The last ``size`` log lines, formatted as the text logs are, kept in memory for the
+    web admin's log page. App attaches one to the "posthouse" logger while it runs."""
+
+    def __init__(self, size: int = 500) -> None:
+        super().__init__()
+        self._lines: deque[str] = deque(maxlen=size)
+        self.addFilter(_SessionFilter())
+        self.setFormatter(_LineFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the formatted line (deque appends are atomic: any thread may log)."""
+        try:
+            self._lines.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+    def tail(self, count: int) -> list[str]:
+        """The last ``count`` lines, oldest first."""
+        lines = list(self._lines)
+        return lines[-count:] if count > 0 else []

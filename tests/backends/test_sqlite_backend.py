@@ -355,8 +355,9 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("DROP TABLE metadata; ALTER TABLE expunged DROP COLUMN blob_id;"
-                       " PRAGMA user_version = 5;")
+    conn.executescript("DROP TABLE metadata; ALTER TABLE users DROP COLUMN role;"
+                       " ALTER TABLE users DROP COLUMN disabled;"
+                       " ALTER TABLE expunged DROP COLUMN blob_id; PRAGMA user_version = 5;")
     conn.close()
 
     async def body(store: SqliteStore) -> None:
@@ -370,12 +371,35 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, body)
     assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 7
     assert integrity_problems(tmp_path) == []
 
 
-def test_a_version_6_database_keeps_its_tombstones_without_content(tmp_path: Path) -> None:
-    """v7 adds the blob id to tombstones; those made before have none (JMAP then asks the
+def test_a_version_6_database_gets_roles(tmp_path: Path) -> None:
+    """A v6 data dir (before roles) opens: its accounts are plain, enabled users and can be
+    made admins."""
+    async def fill(store: SqliteStore) -> None:
+        await new_user(store)
+
+    run(tmp_path, fill)
+    conn = connect(tmp_path / DB_FILE)
+    conn.executescript("ALTER TABLE users DROP COLUMN role; ALTER TABLE users DROP COLUMN"
+                       " disabled; ALTER TABLE expunged DROP COLUMN blob_id;"
+                       " PRAGMA user_version = 6;")
+    conn.close()
+
+    async def body(store: SqliteStore) -> None:
+        (bob,) = await store.list_users()
+        assert (bob.role, bob.disabled) == ("user", False)
+        assert (await store.set_user_options(bob.address, role="admin")).role == "admin"
+
+    run(tmp_path, body)
+    assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert LATEST_VERSION == 8
+    assert integrity_problems(tmp_path) == []
+
+
+def test_a_version_7_database_keeps_its_tombstones_without_content(tmp_path: Path) -> None:
+    """v8 adds the blob id to tombstones; those made before have none (JMAP then asks the
     client to resynchronise), and new ones carry it."""
     async def fill(store: SqliteStore) -> None:
         bob = await new_user(store)
@@ -385,7 +409,7 @@ def test_a_version_6_database_keeps_its_tombstones_without_content(tmp_path: Pat
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("ALTER TABLE expunged DROP COLUMN blob_id; PRAGMA user_version = 6;")
+    conn.executescript("ALTER TABLE expunged DROP COLUMN blob_id; PRAGMA user_version = 7;")
     conn.close()
 
     async def body(store: SqliteStore) -> None:

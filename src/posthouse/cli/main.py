@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from posthouse.admin.operations import AdminError
 from posthouse.cli import (
     acme,
     alias,
@@ -26,7 +27,6 @@ from posthouse.cli import (
     user,
     verify,
 )
-from posthouse.cli.common import CliError
 from posthouse.config import ConfigError
 from posthouse.net.listeners import ListenError
 from posthouse.net.tls import TlsSetupError
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
         return int(result or 0)
-    except (CliError, ConfigError, ListenError, TlsSetupError) as exc:
+    except (AdminError, ConfigError, ListenError, TlsSetupError) as exc:
         print(f"posthouse: {exc}", file=sys.stderr)
         return 1
     except StoreError as exc:

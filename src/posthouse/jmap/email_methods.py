@@ -4,7 +4,7 @@ Changes are computed from the state vector (state.py): per mailbox, ``changed_si
 the copies added or re-flagged since the old modseq (a copy is new when its uid is at or
 above the old uidnext), and the tombstones of ``expunged_content_since`` the contents whose
 copies went: an Email with no copy left is destroyed, one with copies left is updated.
-When tombstones were dropped, are older than schema 7 (no content), or a mailbox that held
+When tombstones were dropped, are older than schema 8 (no content), or a mailbox that held
 mail is gone, the server answers cannotCalculateChanges (the client resynchronises; RFC
 8620 5.2 allows it).
 """
@@ -199,7 +199,7 @@ async def _changed_records(ctx: CallContext, since: str, view: AccountView
                            ) -> tuple[list[str], list[str], list[str]]:
     """(created, updated, destroyed) Email ids since ``since``. An Email is destroyed when
     a tombstone names its content and no copy is left; cannotCalculateChanges when a
-    tombstone older than schema 7 (no content), dropped tombstones or a vanished mailbox
+    tombstone older than schema 8 (no content), dropped tombstones or a vanished mailbox
     that held mail hide what went."""
     old = decode_state(since)
     if old is None:
