@@ -144,3 +144,32 @@ def test_jmap_keyword_reaches_imap_idle(server: ServerThread, alice: JmapTestCli
     finally:
         imap.idle_done()
         imap.logout()
+
+
+def test_smtp_delivery_and_pop3_deletion_reach_jmap(server: ServerThread,
+                                                    alice: JmapTestClient) -> None:
+    import poplib
+    import smtplib
+
+    stream = EventStream(alice, "types=Email&closeafter=no&ping=0")
+    try:
+        _kind, first = stream.next()
+        state = first["changed"][alice.account_id]["Email"]
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as smtp:
+            smtp.sendmail("bob@example.org", [alice.user], message("by smtp"))
+        _kind, delivered = stream.next()
+        after_delivery = delivered["changed"][alice.account_id]["Email"]
+        changes = alice.call("Email/changes", {"sinceState": state})
+        (created,) = changes["created"]
+        pop = poplib.POP3_SSL("127.0.0.1", server.port("pop3s"), context=server.client_tls(),
+                              timeout=30)
+        pop.user(alice.user)
+        pop.pass_(PASSWORD)
+        pop.dele(1)
+        pop.quit()
+        _kind, deleted = stream.next()
+        assert deleted["changed"][alice.account_id]["Email"] != after_delivery
+        gone = alice.call("Email/changes", {"sinceState": after_delivery})
+        assert gone["destroyed"] == [created]
+    finally:
+        stream.close()
