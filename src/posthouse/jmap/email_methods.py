@@ -280,9 +280,7 @@ async def email_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
                            "collapseThreads": bool(args.get("collapseThreads"))}
     if args.get("calculateTotal"):
         out["total"] = len(ids)
-    if args.get("limit") is not None:
-        out["limit"] = args["limit"]
-    return out
+    return out  # no "limit": it is returned only when the server capped it (RFC 8620 5.5)
 
 
 @method("Email/queryChanges")
