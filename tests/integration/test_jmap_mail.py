@@ -375,3 +375,42 @@ def test_get_all_over_the_limit(server: ServerThread, alice: JmapTestClient) -> 
                                                                  "ids": ["M1"] * 501}, "a"]]})
     assert body["methodResponses"][0][1]["type"] == "requestTooLarge"
     assert json.dumps(body)
+
+
+def test_a_refreshed_view_equals_a_fresh_read(server: ServerThread,
+                                              alice: JmapTestClient) -> None:
+    """jmap/account.py brings its cached view up to date from changed_since and the
+    tombstones; after every kind of change, what JMAP shows is what a full read shows."""
+    from posthouse.jmap.account import AccountView
+
+    def shown() -> dict[str, Any]:
+        got = alice.call("Email/get", {"properties": ["mailboxIds", "keywords", "threadId"]})
+        return {e["id"]: (e["mailboxIds"], e["keywords"], e["threadId"]) for e in got["list"]}
+
+    def fresh() -> dict[str, Any]:
+        user = server.call(server.store.get_user(alice.user))
+        view = server.call(AccountView.load(server.store, user.id))
+        return {r.id: (view.mailbox_ids(r), r.keywords, r.thread_id)
+                for r in view.emails.values()}
+
+    for i in range(4):
+        append(server, alice.user, message(f"m{i}"))
+    assert shown() == fresh()
+    imap = imap_login(server, alice.user)
+    imap.select("INBOX")
+    imap.uid("STORE", "1", "+FLAGS", "(\\Seen $Work)")
+    assert shown() == fresh()
+    imap.uid("COPY", "2", "Archive")
+    imap.uid("MOVE", "3", "Trash")
+    assert shown() == fresh()
+    imap.uid("STORE", "4", "+FLAGS", "(\\Deleted)")
+    imap.expunge()
+    imap.create("Later")
+    imap.rename("Later", "Later2")
+    append(server, alice.user, message("m5"), mailbox="Later2")
+    assert shown() == fresh()
+    imap.select("Archive")
+    imap.uid("STORE", "1", "-FLAGS", "(\\Seen)")
+    imap.delete("Later2")
+    imap.logout()
+    assert shown() == fresh()

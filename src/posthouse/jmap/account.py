@@ -14,12 +14,12 @@ never older than its state string (a change in between is reported again, never 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from posthouse.imap import objectid
 from posthouse.jmap.keywords import keywords_of
-from posthouse.jmap.state import encode_state
+from posthouse.jmap.state import decode_state, encode_state
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.api import Store
 from posthouse.store.models import SEEN, Mailbox
@@ -90,25 +90,76 @@ class AccountView:
         view = cls(user_id, boxes, encode_state(boxes))
         for box in boxes:
             uids = [u.uid for u in await store.uid_list(box.id)]
-            for start in range(0, len(uids), _SLICE):
-                metas = await store.fetch_meta(box.id, uids[start:start + _SLICE],
-                                               with_summary=True)
-                for meta in metas:
-                    email_id = objectid.email_id(meta.blob_id)
-                    record = view.emails.get(email_id)
-                    if record is None:
-                        summary = meta.summary
-                        thread = (objectid.thread_id(summary, meta.blob_id) if summary
-                                  else "T" + meta.blob_id[:32])
-                        record = EmailRecord(email_id, meta.blob_id, thread, meta.size,
-                                             meta.internaldate, summary)
-                        view.emails[email_id] = record
-                    record.copies.append(EmailCopy(box.id, meta.uid, meta.modseq, meta.flags))
-                    view.by_copy[(box.id, meta.uid)] = email_id
-            await asyncio.sleep(0)  # a big account does not hold the loop
-        for record in sorted(view.emails.values(), key=lambda r: (r.received_at, r.id)):
-            view.threads.setdefault(record.thread_id, []).append(record.id)
+            await view._add_rows(store, box.id, uids)
+        view._build_threads()
         return view
+
+    @classmethod
+    async def refresh(cls, store: Store, old: AccountView,
+                      boxes: list[Mailbox]) -> AccountView | None:
+        """The account now, from an older view and what changed since its state: the rows
+        ``changed_since`` and the tombstones of each mailbox whose modseq moved. None when
+        that cannot be told (a mailbox gone or replaced, tombstones dropped): load it all."""
+        marks = decode_state(old.state)
+        current = {b.id: b for b in boxes}
+        if marks is None or any(m.id not in current or current[m.id].uidvalidity
+                                != m.uidvalidity for m in marks.values()):
+            return None
+        view = cls(old.user_id, boxes, encode_state(boxes))
+        view.emails = {k: replace(r, copies=list(r.copies)) for k, r in old.emails.items()}
+        view.by_copy = dict(old.by_copy)
+        for box in boxes:
+            mark = marks.get(box.id)
+            if mark is None:
+                await view._add_rows(store, box.id, [u.uid for u in await store.uid_list(box.id)])
+                continue
+            if mark.modseq == box.highestmodseq:
+                continue
+            gone = await store.expunged_since(box.id, mark.modseq)
+            if not gone.complete:
+                return None
+            for uid in gone.uids:
+                view._remove_copy(box.id, uid)
+            changed = sorted(await store.changed_since(box.id, mark.modseq))
+            for uid in changed:
+                view._remove_copy(box.id, uid)  # read again below, as it is now
+            await view._add_rows(store, box.id, changed)
+        view._build_threads()
+        return view
+
+    async def _add_rows(self, store: Store, mailbox_row_id: int, uids: list[int]) -> None:
+        for start in range(0, len(uids), _SLICE):
+            metas = await store.fetch_meta(mailbox_row_id, uids[start:start + _SLICE],
+                                           with_summary=True)
+            for meta in metas:
+                email_id = objectid.email_id(meta.blob_id)
+                record = self.emails.get(email_id)
+                if record is None:
+                    summary = meta.summary
+                    thread = (objectid.thread_id(summary, meta.blob_id) if summary
+                              else "T" + meta.blob_id[:32])
+                    record = EmailRecord(email_id, meta.blob_id, thread, meta.size,
+                                         meta.internaldate, summary)
+                    self.emails[email_id] = record
+                record.copies.append(EmailCopy(mailbox_row_id, meta.uid, meta.modseq,
+                                               meta.flags))
+                self.by_copy[(mailbox_row_id, meta.uid)] = email_id
+            await asyncio.sleep(0)  # a big account does not hold the loop
+
+    def _remove_copy(self, mailbox_row_id: int, uid: int) -> None:
+        email_id = self.by_copy.pop((mailbox_row_id, uid), None)
+        if email_id is None:
+            return
+        record = self.emails[email_id]
+        record.copies = [c for c in record.copies
+                         if (c.mailbox_id, c.uid) != (mailbox_row_id, uid)]
+        if not record.copies:
+            del self.emails[email_id]
+
+    def _build_threads(self) -> None:
+        self.threads = {}
+        for record in sorted(self.emails.values(), key=lambda r: (r.received_at, r.id)):
+            self.threads.setdefault(record.thread_id, []).append(record.id)
 
     def mailbox_ids(self, record: EmailRecord) -> dict[str, bool]:
         """The ``mailboxIds`` of an Email."""
@@ -123,7 +174,8 @@ class AccountView:
 
 class AccountViews:
     """The last view of each recently active account, reused while its state is the same
-    (one ``list_mailboxes`` read tells; any change to the messages moves a modseq)."""
+    (one ``list_mailboxes`` read tells; any change to the messages moves a modseq), and
+    brought up to date from the changes alone when it is not (``AccountView.refresh``)."""
 
     def __init__(self, store: Store, keep: int = 64) -> None:
         self.store = store
@@ -134,7 +186,9 @@ class AccountViews:
         """The account as of now."""
         boxes = await self.store.list_mailboxes(user_id)
         cached = self._views.pop(user_id, None)
-        if cached is None or cached.state != encode_state(boxes):
+        if cached is not None and cached.state != encode_state(boxes):
+            cached = await AccountView.refresh(self.store, cached, boxes)
+        if cached is None:
             cached = await AccountView.load(self.store, user_id, boxes)
         self._views[user_id] = cached  # most recent last
         while len(self._views) > self.keep:
