@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pgdb import PgTestDatabase, unreachable
 from tests.support.server import ServerThread, make_config
 
 
@@ -47,3 +48,17 @@ def users(server: ServerThread) -> ServerThread:
     server.add_user("ann@example.test")
     server.add_user("bob@example.test")
     return server
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[PgTestDatabase]:
+    """The test run's PostgreSQL database (skips when the server is unreachable)."""
+    why = unreachable()
+    if why is not None:
+        pytest.skip(why)
+    database = PgTestDatabase()
+    database.create()
+    try:
+        yield database
+    finally:
+        database.drop()

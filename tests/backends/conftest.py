@@ -2,32 +2,18 @@
 
 SQLite gets a fresh data directory per test; PostgreSQL a fresh schema in one database made
 for the test run and dropped at its end (tests/support/pgdb.py). PostgreSQL tests skip, with
-the reason, only when the server cannot be reached.
+the reason, only when the server cannot be reached (the ``pg_database`` fixture of
+tests/conftest.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.backends.support import BACKENDS, StoreRunner
-from tests.support.pgdb import PgTestDatabase, unreachable
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[PgTestDatabase]:
-    """The test run's PostgreSQL database (skips when the server is unreachable)."""
-    why = unreachable()
-    if why is not None:
-        pytest.skip(why)
-    database = PgTestDatabase()
-    database.create()
-    try:
-        yield database
-    finally:
-        database.drop()
+from tests.support.pgdb import PgTestDatabase
 
 
 @pytest.fixture(params=BACKENDS)
