@@ -120,3 +120,20 @@ def test_store_url_is_validated() -> None:
     for bad in ({"url": "mysql://x"}, {"pool_size": 0}):
         with pytest.raises(ConfigError, match=r"\[store\]"):
             config_from_dict({"store": bad})
+
+
+def test_admin_commands_use_the_postgres_store(
+        pg_database: PgTestDatabase, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from posthouse.cli.main import main
+
+    (tmp_path / "data").mkdir(mode=0o700)
+    config = tmp_path / "posthouse.toml"
+    config.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n'
+                      f'[store]\nurl = "{pg_database.fresh_url()}"\n')
+    assert main(["domain", "add", "example.test", "--config", str(config)]) == 0
+    assert main(["domain", "list", "--config", str(config)]) == 0
+    assert "example.test" in capsys.readouterr().out
+    # backup and verify are the SQLite store's: refused with a pointer, nothing written
+    assert main(["backup", str(tmp_path / "bk"), "--config", str(config)]) == 1
+    assert "PostgreSQL" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "posthouse.sqlite3").exists()
