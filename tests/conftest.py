@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from posthouse.config import Config, StoreConfig
 from tests.support.pgdb import PgTestDatabase, unreachable
 from tests.support.server import ServerThread, make_config
 
+STORE_ENV = "POSTHOUSE_TEST_STORE"  # "postgres": the server fixtures run on PostgreSQL
+
+
+def _store_for(cfg: Config, request: pytest.FixtureRequest) -> Config:
+    """The config as is, or on a fresh PostgreSQL schema when POSTHOUSE_TEST_STORE=postgres
+    (the integration tests that use ``server``/``loopback_server`` then run on it)."""
+    if os.environ.get(STORE_ENV, "sqlite") != "postgres":
+        return cfg
+    database: PgTestDatabase = request.getfixturevalue("pg_database")
+    return dataclasses.replace(cfg, store=StoreConfig(url=database.fresh_url()))
+
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerThread]:
     """A running posthouse with a fresh store; every listener on 127.0.0.1."""
-    srv = ServerThread(make_config(tmp_path / "data")).start()
+    srv = ServerThread(_store_for(make_config(tmp_path / "data"), request)).start()
     try:
         yield srv
     finally:
@@ -23,9 +37,9 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def loopback_server(tmp_path: Path) -> Iterator[ServerThread]:
+def loopback_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerThread]:
     """Like ``server`` but plaintext passwords are allowed from loopback."""
-    cfg = make_config(tmp_path / "data", allow_plaintext_on_loopback=True)
+    cfg = _store_for(make_config(tmp_path / "data", allow_plaintext_on_loopback=True), request)
     srv = ServerThread(cfg).start()
     try:
         yield srv

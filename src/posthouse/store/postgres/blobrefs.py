@@ -30,11 +30,19 @@ class PgBlobIn:
     body_text: str | None  # the decoded body text (summary.message_text); None: not parsed
 
 
+def _searchable(text: str) -> str:
+    """Text PostgreSQL can store: it has no NUL character in text or jsonb (a NUL cannot
+    be searched for anyway: IMAP strings never carry one)."""
+    return text.replace("\x00", "")
+
+
 def summary_params(summary: MessageSummary, body_text: str) -> tuple[Any, ...]:
-    """The summaries columns of a parse (everything but the blob id)."""
-    lowered = {k.lower(): v.lower() for k, v in summary.headers.items()}
-    body_lc = body_text.lower()
-    text_lc = headers_text(summary.headers).lower() + "\n" + body_lc
+    """The summaries columns of a parse (everything but the blob id). JSON columns escape a
+    NUL as \\u0000, which text keeps; the lower-cased copies drop it."""
+    lowered = {_searchable(k.lower()): _searchable(v.lower())
+               for k, v in summary.headers.items()}
+    body_lc = _searchable(body_text.lower())
+    text_lc = _searchable(headers_text(summary.headers).lower()) + "\n" + body_lc
     return (summary.envelope, summary.bodystructure, headers_json(summary),
             dt_to_text(summary.sent_date) if summary.sent_date else None,
             json.dumps(lowered, ensure_ascii=False), text_lc, body_lc)

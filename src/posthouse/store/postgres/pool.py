@@ -124,7 +124,7 @@ class ConnectionPool:
                     raise StorageFailure("transaction kept conflicting") from None
             except errors.DiskFull as exc:
                 raise StorageFull(f"PostgreSQL: {exc}") from exc
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:  # anything else the server refused: nothing committed
                 raise StorageFailure(f"PostgreSQL: {exc}") from exc
             finally:
                 self._give(conn)
