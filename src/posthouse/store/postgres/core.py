@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -33,6 +33,12 @@ PARSE_INLINE_LIMIT = 256 * 1024  # larger messages are parsed in a worker thread
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _settled(task: asyncio.Future[Any]) -> None:
+    """Mark a transaction's failure as seen (a cancelled caller never awaits it)."""
+    if not task.cancelled():
+        task.exception()
 
 
 class PgCore:
@@ -58,6 +64,7 @@ class PgCore:
         self.node = uuid.uuid4().hex  # this process, in queue claims and notifications
         self._listener: notify.PgEventListener | None = None
         self.swept_views = 0  # views of dead nodes freed by the last open()
+        self._inflight: set[asyncio.Future[Any]] = set()  # transactions running now
 
     async def open(self) -> None:
         """Create or migrate the schema, open the pool, LISTEN for other nodes' events."""
@@ -82,7 +89,9 @@ class PgCore:
             raise StorageFailure(f"cannot open store: {exc}") from exc
 
     async def close(self) -> None:
-        """Stop listening and close every connection."""
+        """Let running transactions end, stop listening and close every connection."""
+        if self._inflight:
+            await asyncio.wait(list(self._inflight))
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
@@ -118,17 +127,34 @@ class PgCore:
                                                           notify.encode(event, node)))
             return result
 
-        result, events = await self._pool.transaction(job, self._clock)
-        for event in events:
-            self.hub.publish(event)
-        return result
+        pool = self._pool
+
+        async def work() -> T:
+            result, events = await pool.transaction(job, self._clock)
+            for event in events:
+                self.hub.publish(event)
+            return result
+
+        # A caller cancelled meanwhile (its client went away) does not cut the transaction
+        # short: it commits or not as a whole, its events are published, the connection
+        # goes back to the pool clean. The caller just does not wait for it.
+        return await self._shielded(work())
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run reads in one transaction (they publish nothing)."""
+        """Run reads in one transaction (they publish nothing); shielded like _write."""
         if self._pool is None:
             raise StorageFailure("the store is not open")
-        result, _ = await self._pool.transaction(fn, self._clock)
+        result, _ = await self._shielded(self._pool.transaction(fn, self._clock))
         return result
+
+    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work`` in a task of its own that a cancelled caller leaves running
+        (close() waits for it; a failure no caller awaits is marked as seen)."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(_settled)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
 
     async def _blob_in(self, message: NewMessage | bytes) -> PgBlobIn:
         """Hash the content and parse it (a queue entry needs no parse)."""
