@@ -355,7 +355,8 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("DROP TABLE metadata; PRAGMA user_version = 5;")
+    conn.executescript("DROP TABLE metadata; ALTER TABLE users DROP COLUMN role;"
+                       " ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 5;")
     conn.close()
 
     async def body(store: SqliteStore) -> None:
@@ -369,5 +370,27 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, body)
     assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 6
+    assert integrity_problems(tmp_path) == []
+
+
+def test_a_version_6_database_gets_roles(tmp_path: Path) -> None:
+    """A v6 data dir (before roles) opens: its accounts are plain, enabled users and can be
+    made admins."""
+    async def fill(store: SqliteStore) -> None:
+        await new_user(store)
+
+    run(tmp_path, fill)
+    conn = connect(tmp_path / DB_FILE)
+    conn.executescript("ALTER TABLE users DROP COLUMN role; ALTER TABLE users DROP COLUMN"
+                       " disabled; PRAGMA user_version = 6;")
+    conn.close()
+
+    async def body(store: SqliteStore) -> None:
+        (bob,) = await store.list_users()
+        assert (bob.role, bob.disabled) == ("user", False)
+        assert (await store.set_user_options(bob.address, role="admin")).role == "admin"
+
+    run(tmp_path, body)
+    assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert LATEST_VERSION == 7
     assert integrity_problems(tmp_path) == []

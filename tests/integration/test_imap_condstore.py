@@ -329,12 +329,13 @@ def test_compacted_tombstones_answer_conservatively(server: ServerThread, mode: 
 
 
 def _make_version_4(db: Path) -> None:
-    """Turn a current database back into schema version 4 (before tombstones and the
-    METADATA table of version 6)."""
+    """Turn a current database back into schema version 4 (before tombstones, the
+    METADATA table of version 6 and the roles of version 7)."""
     conn = sqlite3.connect(db)
     conn.executescript(
         "DROP TABLE metadata; DROP INDEX expunged_modseq; DROP TABLE expunged;"
-        " ALTER TABLE mailboxes DROP COLUMN vanished_floor; PRAGMA user_version = 4;")
+        " ALTER TABLE mailboxes DROP COLUMN vanished_floor; ALTER TABLE users DROP COLUMN role;"
+        " ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 4;")
     conn.close()
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from posthouse.clock import Clock
 from posthouse.config import QueueConfig
 from posthouse.delivery.dsn import DELAYED, FAILED, RELAYED, wants
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.queue.jobs import Kind, RecipientOutcome
 from posthouse.queue.notify import Notifier, report
 from posthouse.queue.scheduler import delay_warning_due, expires_at, is_expired, next_attempt
@@ -36,8 +37,9 @@ class Settler:
     """Turns the outcomes of one try of one message into durable state."""
 
     def __init__(self, store: Store, config: QueueConfig, clock: Clock,
-                 notifier: Notifier) -> None:
+                 notifier: Notifier, metrics: ServerMetrics = DISCARD) -> None:
         self._store = store
+        self._metrics = metrics  # relayed and bounced recipients
         self._cfg = config
         self._clock = clock
         self._notifier = notifier
@@ -59,6 +61,10 @@ class Settler:
                    and not o.dsn_passed]
         await self._notify(current, original, FAILED, failed, now)
         await self._notify(current, original, RELAYED, relayed, now)
+        self._metrics.bounced(len(failed))
+        self._metrics.relayed(sum(  # this try's deliveries (recorded as they happened)
+            1 for r in current.recipients
+            if (o := outcomes.get(r.id)) is not None and o.kind is Kind.DELIVERED))
         for rcpt, outcome in failed:
             await self._store.record_recipient_result(
                 rcpt.id, delivered=False, failed=True, reply=outcome.summary())

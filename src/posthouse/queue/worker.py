@@ -21,6 +21,7 @@ from posthouse.config import Config
 from posthouse.delivery.router import Router
 from posthouse.mailauth.dkim import DkimKeys
 from posthouse.message.address import domain_of
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.queue.content import tls_optional
 from posthouse.queue.jobs import Job, Kind, Opener, RecipientOutcome, TlsDemand
 from posthouse.queue.lanes import Lanes
@@ -43,7 +44,8 @@ class QueueWorker:
     def __init__(self, *, store: Store, config: Config, clock: Clock, opener: Opener,
                  router: Router, dkim_keys: DkimKeys | None = None, poll_seconds: float = 1.0,
                  max_inflight: int | None = None,
-                 max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES) -> None:
+                 max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES,
+                 metrics: ServerMetrics = DISCARD) -> None:
         qcfg = config.queue
         self._store = store
         self._cfg = config
@@ -59,7 +61,7 @@ class QueueWorker:
         self._lanes = Lanes(per_domain=qcfg.concurrency_per_domain, overall=qcfg.concurrency,
                             opener=opener, spawn=self._spawn)
         notifier = Notifier(store, router, hostname=config.server.hostname, wake=self.wake)
-        self._settler = Settler(store, qcfg, clock, notifier)
+        self._settler = Settler(store, qcfg, clock, notifier, metrics)
 
     def wake(self) -> None:
         """Look at the queue now (safe to call from the event loop's thread only)."""

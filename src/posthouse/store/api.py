@@ -86,9 +86,11 @@ class AccountStore(Protocol):
         still ``password_hash`` (the one they were derived from). False if nothing changed."""
 
     async def set_user_options(
-        self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None
+        self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None,
+        role: str | None = None, disabled: bool | None = None,
     ) -> User:
-        """Change per-account options; None leaves an option as it is."""
+        """Change per-account options (``role``: one of models.ROLES; ``disabled``: no
+        login of any kind); None leaves an option as it is."""
 
     async def remove_user(self, address: str) -> None:
         """Remove a user and all their mail (NotFound if absent)."""

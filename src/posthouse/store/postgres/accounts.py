@@ -8,12 +8,13 @@ from typing import Any
 from posthouse.message.address import split_address
 from posthouse.store.errors import AlreadyExists, NotFound, StoreError
 from posthouse.store.events import MailboxListChanged
-from posthouse.store.models import DEFAULT_MAILBOXES, Alias, User
+from posthouse.store.models import DEFAULT_MAILBOXES, ROLES, Alias, User
 from posthouse.store.postgres import mailboxes, metadata
 from posthouse.store.postgres.pool import Tx
 
 _SELECT_USER = (
-    "SELECT id, address, password_hash, quota_bytes, pop3_keep, scram_secrets FROM users"
+    "SELECT id, address, password_hash, quota_bytes, pop3_keep, scram_secrets, role, disabled"
+    " FROM users"
 )
 
 
@@ -29,7 +30,8 @@ def _domain_column(address: str) -> str:
 
 def _user(row: Sequence[Any]) -> User:
     return User(id=row[0], address=row[1], password_hash=row[2], quota_bytes=row[3],
-                pop3_keep=bool(row[4]), scram_secrets=row[5])
+                pop3_keep=bool(row[4]), scram_secrets=row[5], role=row[6],
+                disabled=bool(row[7]))
 
 
 async def _require_domain(tx: Tx, domain: str) -> None:
@@ -134,12 +136,16 @@ async def fill_scram_secrets(tx: Tx, user_id: int, scram_secrets: str, *,
 
 
 async def set_user_options(tx: Tx, address: str, *, quota_bytes: int | None,
-                           pop3_keep: bool | None) -> User:
-    """Change quota and POP3 behaviour; None keeps a value."""
+                           pop3_keep: bool | None, role: str | None = None,
+                           disabled: bool | None = None) -> User:
+    """Change quota, POP3 behaviour, role and the disabled flag; None keeps a value."""
+    if role is not None and role not in ROLES:
+        raise StoreError(f"unknown role {role!r}")
     user_id = await _user_id(tx, address)
     await tx.run("UPDATE users SET quota_bytes = coalesce(%s, quota_bytes),"
-                 " pop3_keep = coalesce(%s, pop3_keep) WHERE id = %s",
-                 (quota_bytes, pop3_keep, user_id))
+                 " pop3_keep = coalesce(%s, pop3_keep), role = coalesce(%s, role),"
+                 " disabled = coalesce(%s, disabled) WHERE id = %s",
+                 (quota_bytes, pop3_keep, role, disabled, user_id))
     user = await get_user_by_id(tx, user_id)
     assert user is not None
     return user

@@ -59,10 +59,12 @@ class PgAccountsFacade(PgCore):
             tx, user_id, scram_secrets, password_hash=password_hash))
 
     async def set_user_options(self, address: str, *, quota_bytes: int | None = None,
-                               pop3_keep: bool | None = None) -> User:
-        """Change per-account options; None leaves an option as it is."""
+                               pop3_keep: bool | None = None, role: str | None = None,
+                               disabled: bool | None = None) -> User:
+        """Change per-account options (role, disabled: see the port); None keeps one."""
         return await self._write(lambda tx: accounts.set_user_options(
-            tx, address, quota_bytes=quota_bytes, pop3_keep=pop3_keep))
+            tx, address, quota_bytes=quota_bytes, pop3_keep=pop3_keep, role=role,
+            disabled=disabled))
 
     async def remove_user(self, address: str) -> None:
         """Remove a user and all their mail (NotFound)."""

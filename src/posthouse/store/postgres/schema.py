@@ -156,8 +156,16 @@ CREATE TABLE metadata (
 CREATE INDEX metadata_mailbox ON metadata (mailbox_id)
 """
 
-# NUMBERED[n] brings version n - 1 to n; a released one is never edited.
-NUMBERED: dict[int, str] = {1: _V1}
+# Version 2: an account's role ("user", or "admin": may log in to the web admin) and a
+# disabled flag (no login of any kind; mail is still accepted), as SQLite's version 7.
+_V2 = """
+ALTER TABLE users ADD COLUMN role text NOT NULL DEFAULT 'user';
+ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false
+"""
+
+# NUMBERED[n] brings version n - 1 to n; a released one is never edited. The numbers are
+# PostgreSQL's own (not SQLite's user_version).
+NUMBERED: dict[int, str] = {1: _V1, 2: _V2}
 assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
 LATEST_VERSION = len(NUMBERED)
 

@@ -54,8 +54,10 @@ class StoreCore:
         clock: Callable[[], datetime] = _utcnow,
         auto_index: bool = True,
         space: SpaceGuard | None = None,
+        observe_commit: Callable[[float], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._observe_commit = observe_commit  # seconds per commit, for the metrics
         # The low-space threshold (app.py gives the configured one); by default it is off and
         # only a real "disk full" refuses mail.
         self.space = space if space is not None else SpaceGuard(self.data_dir, min_free_bytes=0)
@@ -126,7 +128,8 @@ class StoreCore:
             indexer.committed(new_summaries)
 
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
-                                         on_commit=on_commit, space=self.space)
+                                         on_commit=on_commit, space=self.space,
+                                         observe_commit=self._observe_commit)
         self._writer.start()
         indexer.start()
         checkpointer.start()

@@ -186,10 +186,17 @@ CREATE TABLE metadata (
 CREATE INDEX metadata_mailbox ON metadata (mailbox_id);
 """
 
+# Version 7: an account's role ("user", or "admin": may log in to the web admin) and a
+# disabled flag (no login of any kind; mail is still accepted and kept).
+_V7 = """
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+"""
+
 # Every schema change is a numbered migration: NUMBERED[n] brings version n - 1 to n. A new one
 # is the next number; a released one is never edited (tests/upgrade keeps data dirs made by
 # each released version and proves today's code opens them).
-NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6}
+NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
 assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
 MIGRATIONS: tuple[str, ...] = tuple(NUMBERED[n] for n in sorted(NUMBERED))
 LATEST_VERSION = len(MIGRATIONS)
