@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import psycopg
+
 from posthouse.store.events import (
     FlagsChanged,
     MessagesAdded,
@@ -150,5 +152,31 @@ def test_a_view_on_one_node_holds_what_another_expunges(pg_database: PgTestDatab
         assert await a.fetch_expunged(view, [uid]) == []
         assert await b.read_blobs([meta.blob_id]) == {}
         await a.close_view(view)
+
+    two_nodes(pg_database, body)
+
+
+def test_a_lost_listen_connection_is_caught_up(pg_database: PgTestDatabase) -> None:
+    async def body(a: PostgresStore, b: PostgresStore) -> None:
+        bob = await new_user(a)
+        inbox = await mailbox_id(a, bob)
+        await a.deliver(message("before"), [DeliveryTarget(bob.id)])
+        view = await b.open_view(inbox)
+        on_b = b.subscribe(bob.id)
+        lost_pid = b.listener.identity[0]
+        async with await psycopg.AsyncConnection.connect(a.url, autocommit=True) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (lost_pid,))
+        # Delivered while node B has no LISTEN connection: the notification is lost.
+        ((_, uid),) = await a.deliver(message("meanwhile"), [DeliveryTarget(bob.id)])
+        added = await next_event(on_b, MessagesAdded)
+        assert isinstance(added, MessagesAdded)
+        assert uid in added.uids
+        assert b.listener.catch_ups == 1
+        assert b.listener.identity[0] != lost_pid
+        # B's view moved to its new connection: a node opening now does not free it.
+        await a.close()
+        await a.open()
+        assert a.swept_views == 0
+        await b.close_view(view)
 
     two_nodes(pg_database, body)

@@ -107,6 +107,18 @@ class PgCore:
         """Receive every committed change event of one user (from any node)."""
         return self.hub.subscribe(user_id)
 
+    def known_up_to(self, mailbox_id: int, modseq: int) -> None:
+        """The baseline of the catch-up after a lost LISTEN connection (notify.py)."""
+        if self._listener is not None:
+            self._listener.known_up_to(mailbox_id, modseq)
+
+    @property
+    def listener(self) -> notify.PgEventListener:
+        """The LISTEN side of this node (StorageFailure when the store is not open)."""
+        if self._listener is None:
+            raise StorageFailure("the store is not open")
+        return self._listener
+
     @property
     def view_node(self) -> tuple[int, object]:
         """Who owns the views this node opens (its LISTEN connection)."""

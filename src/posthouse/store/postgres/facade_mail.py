@@ -170,7 +170,9 @@ class PgMessagesFacade(PgCore):
     async def open_view(self, mailbox_id: int) -> int:
         """Register a session's view of a mailbox (in the database: every node sees it)."""
         node = self.view_node
-        return await self._write(lambda tx: holds.open_view(tx, mailbox_id, node))
+        view_id, modseq = await self._write(lambda tx: holds.open_view(tx, mailbox_id, node))
+        self.known_up_to(mailbox_id, modseq)  # the view reads its uid list after this
+        return view_id
 
     async def close_view(self, view_id: int) -> None:
         """The view is gone: what only it still addressed is freed."""

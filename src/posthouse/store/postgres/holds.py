@@ -24,14 +24,16 @@ _HOLD = ("INSERT INTO held (view_id, mailbox_id, uid, modseq, flags, internaldat
          " size, blob_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
 
 
-async def open_view(tx: Tx, mailbox_id: int, node: tuple[int, object]) -> int:
-    """Register a view of a mailbox; its id."""
-    if await tx.one("SELECT 1 FROM mailboxes WHERE id = %s FOR SHARE", (mailbox_id,)) is None:
+async def open_view(tx: Tx, mailbox_id: int, node: tuple[int, object]) -> tuple[int, int]:
+    """Register a view of a mailbox; its id and the mailbox's highestmodseq now."""
+    box = await tx.one("SELECT highestmodseq FROM mailboxes WHERE id = %s FOR SHARE",
+                       (mailbox_id,))
+    if box is None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
     row = await tx.one("INSERT INTO views (mailbox_id, node_pid, node_start)"
                        " VALUES (%s, %s, %s) RETURNING id", (mailbox_id, *node))
     assert row is not None
-    return int(row[0])
+    return int(row[0]), int(box[0])
 
 
 async def hold(tx: Tx, mailbox_id: int, rows: Sequence[Row]) -> int:

@@ -112,6 +112,27 @@ async def fill(tx: Tx, body: dict[str, Any]) -> None:
         body["c"] = [list(r) for r in rows]
 
 
+async def _missed(tx: Tx, mailbox_id: int, since: int) -> list[StoreEvent]:
+    """The changes of a mailbox above modseq ``since``, as events."""
+    box = await tx.one("SELECT user_id, highestmodseq FROM mailboxes WHERE id = %s",
+                       (mailbox_id,))
+    if box is None or box[1] <= since:
+        return []
+    user, highest = int(box[0]), int(box[1])
+    gone = await tx.all("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s"
+                        " ORDER BY uid", (mailbox_id, since))
+    rows = await tx.all("SELECT uid, modseq, flags FROM messages WHERE mailbox_id = %s"
+                        " AND modseq > %s ORDER BY uid", (mailbox_id, since))
+    out: list[StoreEvent] = []
+    if gone:
+        out.append(MessagesExpunged(user, mailbox_id, tuple(r[0] for r in gone), highest))
+    if rows:
+        out.append(MessagesAdded(user, mailbox_id, tuple(r[0] for r in rows), highest))
+        out.append(FlagsChanged(user, mailbox_id, tuple(
+            UidFlags(r[0], r[1], decode_flags(r[2])) for r in rows), highest))
+    return out
+
+
 class PgEventListener:
     """LISTENs on the events channel and publishes other nodes' events into the hub."""
 
@@ -124,6 +145,16 @@ class PgEventListener:
         self._conn: psycopg.AsyncConnection[Row] | None = None
         self._task: asyncio.Task[None] | None = None
         self.identity: tuple[int, object] = (0, None)  # (backend pid, start) of the LISTEN
+        # per mailbox: every change up to this modseq has reached the hub (from another node
+        # through a notification, or it was there when a view opened); the catch-up after a
+        # lost connection reads what came after it
+        self._known: dict[int, int] = {}
+        self.catch_ups = 0  # reconnections followed by a catch-up read
+
+    def known_up_to(self, mailbox_id: int, modseq: int) -> None:
+        """Every change of the mailbox up to ``modseq`` has been published here."""
+        if modseq > self._known.get(mailbox_id, 0):
+            self._known[mailbox_id] = modseq
 
     async def start(self) -> None:
         """Connect and LISTEN (before the store serves: nothing committed after is missed)."""
@@ -162,7 +193,33 @@ class PgEventListener:
             with contextlib.suppress(psycopg.Error, OSError):
                 if self._conn is not None:
                     await self._conn.close()
+                lost = self.identity
                 await self._listen()
+                await self._catch_up(lost)
+
+    async def _catch_up(self, lost: tuple[int, object]) -> None:
+        """After a new LISTEN: move this node's views to the new connection (so no node
+        takes them for a dead node's) and publish what their mailboxes missed meanwhile:
+        rows and tombstones with a modseq above what was known. Repeats are harmless (an
+        IMAP view ignores uids it has, and expunges of uids it does not know)."""
+        events: list[StoreEvent] = []
+
+        async def job(tx: Tx) -> None:
+            boxes = await tx.all(
+                "UPDATE views SET node_pid = %s, node_start = %s WHERE node_pid = %s"
+                " AND node_start = %s RETURNING mailbox_id", (*self.identity, *lost))
+            for mailbox_id in sorted({r[0] for r in boxes}):
+                events.extend(await _missed(tx, mailbox_id, self._known.get(mailbox_id, 0)))
+
+        await self._reader(job)
+        self.catch_ups += 1
+        for event in events:
+            self._note(event)
+            self._publish(event)
+
+    def _note(self, event: StoreEvent) -> None:
+        if isinstance(event, MessagesAdded | FlagsChanged | MessagesExpunged):
+            self.known_up_to(event.mailbox_id, event.highestmodseq)
 
     async def _deliver(self, payload: str) -> None:
         try:
@@ -171,6 +228,8 @@ class PgEventListener:
                 return
             if truncated(body):
                 await self._reader(lambda tx: fill(tx, body))
-            self._publish(decode(body))
+            event = decode(body)
+            self._note(event)
+            self._publish(event)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             log.warning("ignoring a malformed store notification: %s", exc)
