@@ -21,7 +21,7 @@ import psycopg
 from posthouse.message.summary_model import Summarizer, TextExtractor
 from posthouse.store import blobs
 from posthouse.store.errors import StorageFailure
-from posthouse.store.events import EventHub, Subscription
+from posthouse.store.events import EventHub, StoreEvent, Subscription
 from posthouse.store.models import NewMessage
 from posthouse.store.postgres import holds, notify, schema
 from posthouse.store.postgres.blobrefs import PgBlobIn
@@ -139,34 +139,41 @@ class PgCore:
                                                           notify.encode(event, node)))
             return result
 
-        pool = self._pool
+        task = self._track(self._pool.transaction(job, self._clock))
+        try:
+            result, events = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The caller (its client went away) stops waiting, but the transaction is not
+            # cut short: it commits or not as a whole, and its events are still published.
+            task.add_done_callback(self._publish_late)
+            raise
+        # Published by the caller as it resumes, before anyone woken by the events runs (as
+        # SQLite's writer does): a session's own follow-up (claiming \Recent for what it
+        # appended) comes first.
+        for event in events:
+            self.hub.publish(event)
+        return result
 
-        async def work() -> T:
-            result, events = await pool.transaction(job, self._clock)
-            for event in events:
+    def _publish_late(self, task: asyncio.Future[tuple[Any, list[StoreEvent]]]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            for event in task.result()[1]:
                 self.hub.publish(event)
-            return result
-
-        # A caller cancelled meanwhile (its client went away) does not cut the transaction
-        # short: it commits or not as a whole, its events are published, the connection
-        # goes back to the pool clean. The caller just does not wait for it.
-        return await self._shielded(work())
 
     async def _read(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run reads in one transaction (they publish nothing); shielded like _write."""
         if self._pool is None:
             raise StorageFailure("the store is not open")
-        result, _ = await self._shielded(self._pool.transaction(fn, self._clock))
+        result, _ = await asyncio.shield(self._track(self._pool.transaction(fn, self._clock)))
         return result
 
-    async def _shielded(self, work: Coroutine[Any, Any, T]) -> T:
-        """Await ``work`` in a task of its own that a cancelled caller leaves running
-        (close() waits for it; a failure no caller awaits is marked as seen)."""
+    def _track(self, work: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        """Run ``work`` in a task of its own that a cancelled caller leaves running (so a
+        pooled connection is never left mid-transaction); close() waits for it."""
         task = asyncio.ensure_future(work)
         self._inflight.add(task)
         task.add_done_callback(_settled)
         task.add_done_callback(self._inflight.discard)
-        return await asyncio.shield(task)
+        return task
 
     async def _blob_in(self, message: NewMessage | bytes) -> PgBlobIn:
         """Hash the content and parse it (a queue entry needs no parse)."""
