@@ -130,6 +130,13 @@ def test_queue_claims_are_exclusive_until_released(pg_database: PgTestDatabase) 
         # A node sees its own claims again; the other does not, until they are released.
         assert {q.id for q in await a.due(FAR_FUTURE, 10)} == claimed_a
         assert {q.id for q in await b.due(FAR_FUTURE, 10)} == claimed_b
+        # Asking again renews the leases of what a node has in flight.
+        async with await psycopg.AsyncConnection.connect(a.url, autocommit=True) as db:
+            leases = "SELECT claim_until FROM queue WHERE id = ANY(%s) ORDER BY id"
+            before = await (await db.execute(leases, (sorted(claimed_a),))).fetchall()
+            await a.due(FAR_FUTURE, 10, exclude=claimed_a)
+            after = await (await db.execute(leases, (sorted(claimed_a),))).fetchall()
+            assert all(new[0] > old[0] for old, new in zip(before, after, strict=True))
         first = min(claimed_a)
         await a.reschedule(first, datetime(2000, 1, 1, tzinfo=UTC), error="451 later")
         assert first in {q.id for q in await b.due(FAR_FUTURE, 10)}

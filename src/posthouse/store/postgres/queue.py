@@ -4,8 +4,8 @@
 nodes asking at once never get the same entry) and stamped ``claimed_by`` this node until
 ``claim_until`` (the lease, on the database's clock). Another node skips a claimed entry
 until its lease expires, so the entries of a node that died are taken over after LEASE.
-The claiming node sees its own claims again (its worker excludes what is in flight);
-``reschedule`` and ``remove_queued`` end a claim.
+The claiming node sees its own claims again (its worker excludes what is in flight, and
+each ``due`` renews the leases of those); ``reschedule`` and ``remove_queued`` end a claim.
 """
 
 from __future__ import annotations
@@ -135,7 +135,12 @@ async def _load(tx: Tx, where: str, params: Sequence[Any]) -> list[QueuedMessage
 async def due(tx: Tx, node: str, now: datetime, limit: int,
               exclude: Collection[int] = ()) -> list[QueuedMessage]:
     """Claim and return entries not held, due by ``now``, with a pending recipient, not in
-    ``exclude`` and not claimed by another node under a live lease; oldest due first."""
+    ``exclude`` and not claimed by another node under a live lease; oldest due first. The
+    leases of this node's entries in ``exclude`` (in flight) are renewed."""
+    if exclude:
+        await tx.run("UPDATE queue SET claim_until = clock_timestamp()"
+                     " + make_interval(secs => %s) WHERE id = ANY(%s) AND claimed_by = %s",
+                     (LEASE_SECONDS, sorted(exclude), node))
     picked = await tx.all(
         "SELECT id FROM queue WHERE NOT held AND next_attempt <= %s"
         " AND EXISTS (SELECT 1 FROM queue_rcpts r WHERE r.queue_id = queue.id"
