@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from posthouse.config import Config, StoreConfig
+from posthouse.config import CONFIG_NAME, Config, StoreConfig
 from tests.support.pgdb import PgTestDatabase, unreachable
 from tests.support.server import ServerThread, make_config
 
@@ -23,7 +23,11 @@ def _store_for(cfg: Config, request: pytest.FixtureRequest) -> Config:
     if os.environ.get(STORE_ENV, "sqlite") != "postgres":
         return cfg
     database: PgTestDatabase = request.getfixturevalue("pg_database")
-    return dataclasses.replace(cfg, store=StoreConfig(url=database.fresh_url()))
+    url = database.fresh_url()
+    # admin commands run with --data-dir read the data dir's config: they find the same store
+    cfg.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (cfg.data_path / CONFIG_NAME).write_text(f'[store]\nurl = "{url}"\n')
+    return dataclasses.replace(cfg, store=StoreConfig(url=url))
 
 
 @pytest.fixture
