@@ -63,11 +63,20 @@ def family(protocol: str) -> str:
 
 def build_store(cfg: Config, *, background: bool = True,
                 metrics: ServerMetrics | None = None) -> Store:
-    """The configured store backend (embedded SQLite is the default and only one so far).
+    """The configured store backend: embedded SQLite in the data dir (the default), or
+    PostgreSQL when ``[store] url`` is a postgresql:// URI (its commits are not observed
+    by ``metrics`` yet).
 
     ``background`` False (admin commands): leave building the search index, and the repair
     of summaries a crash left out, to the server. The store is given the MIME parse."""
+    from posthouse.config import uses_postgres
     from posthouse.message.summary import message_text, summarize
+
+    if uses_postgres(cfg):
+        from posthouse.store.postgres.backend import PostgresStore
+
+        return PostgresStore(cfg.store.url, summarize=summarize, message_text=message_text,
+                             pool_size=cfg.store.pool_size)
     from posthouse.store.space import SpaceGuard
     from posthouse.store.sqlite.backend import SqliteStore
 

@@ -259,6 +259,24 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """Where mail is stored: empty ``url`` is the embedded SQLite store in the data dir;
+    ``postgresql://user@host/db`` (a libpq URI) the PostgreSQL store, which several nodes
+    may share. ``pool_size``: PostgreSQL connections per node."""
+
+    url: str = ""
+    pool_size: int = 4
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def uses_postgres(cfg: Config) -> bool:
+    """Whether the configured store is PostgreSQL."""
+    return cfg.store.url.startswith(POSTGRES_SCHEMES)
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """Structured logs."""
 
@@ -281,6 +299,7 @@ class Config:
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     antiabuse: AntiabuseConfig = field(default_factory=AntiabuseConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -482,6 +501,11 @@ def _validate(cfg: Config) -> None:
             f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")
     _validate_antiabuse(cfg.antiabuse, f"{cfg.source}: [antiabuse]")
     _validate_http(cfg.http, f"{cfg.source}: [http]")
+    if cfg.store.url and not uses_postgres(cfg):
+        raise ConfigError(f"{cfg.source}: [store] key 'url' must be empty (SQLite in the data "
+                          "dir) or a postgresql:// URI")
+    if cfg.store.pool_size < 1:
+        raise ConfigError(f"{cfg.source}: [store] key 'pool_size' must be positive")
 
 
 def _validate_http(http: HttpConfig, where: str) -> None:

@@ -1,7 +1,8 @@
 """The store's ports: typing.Protocol interfaces split by aggregate.
 
 Callers (delivery, IMAP/POP3 handlers, the queue, the CLI) depend only on these protocols and on
-``models``/``errors``/``events``; ``app.py`` picks the backend (SQLite now, PostgreSQL later).
+``models``/``errors``/``events``; ``app.py`` picks the backend (SQLite, or PostgreSQL by
+``[store] url``).
 
 Rules every backend keeps:
 - A mutating call returns only after its transaction is durably committed (group commit:
