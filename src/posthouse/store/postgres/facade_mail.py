@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from posthouse.store.errors import StoreError
 from posthouse.store.models import (
     DeliveryTarget,
+    ExpungedContent,
     ExpungedSince,
     FlagOp,
     ImportedMessage,
@@ -162,6 +163,11 @@ class PgMessagesFacade(PgCore):
     async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
         """Uids expunged with a modseq above ``modseq``."""
         return await self._read(lambda tx: msgreads.expunged_since(tx, mailbox_id, modseq))
+
+    async def expunged_content_since(self, mailbox_id: int, modseq: int) -> ExpungedContent:
+        """Tombstones above ``modseq`` with their blob ids."""
+        return await self._read(
+            lambda tx: msgreads.expunged_content_since(tx, mailbox_id, modseq))
 
     async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
         """Drop all but the ``keep`` newest tombstones of a mailbox."""

@@ -93,9 +93,10 @@ async def remove_rows(tx: Tx, key: PgMailboxKey, uids: Sequence[int], *,
     await adjust_usage(tx, key.user_id, size=-sum(r[5] for r in removed), count=-len(removed))
     gone = sorted(r[0] for r in removed)
     await tx.many(
-        "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (%s, %s, %s)"
-        " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
-        [(key.id, uid, modseq) for uid in gone])
+        "INSERT INTO expunged (mailbox_id, uid, modseq, blob_id) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq,"
+        " blob_id = excluded.blob_id",
+        sorted((key.id, r[0], modseq, r[6]) for r in removed))
     await compact_tombstones(tx, key.id, MAX_TOMBSTONES)
     tx.events.append(MessagesExpunged(key.user_id, key.id, tuple(gone), modseq, origin))
     return gone

@@ -7,7 +7,7 @@ from typing import Any
 
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NoSuchMailbox
-from posthouse.store.models import ExpungedSince, StoredMessage, UidFlags
+from posthouse.store.models import ExpungedContent, ExpungedSince, StoredMessage, UidFlags
 from posthouse.store.postgres.pool import Tx
 from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
 
@@ -90,6 +90,18 @@ async def expunged_since(tx: Tx, mailbox_id: int, modseq: int) -> ExpungedSince:
         "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
         (mailbox_id, modseq))]
     return ExpungedSince(tuple(uids), complete=modseq >= int(row[0]))
+
+
+async def expunged_content_since(tx: Tx, mailbox_id: int, modseq: int) -> ExpungedContent:
+    """Tombstones above ``modseq`` with the content they held (JMAP /changes)."""
+    row = await tx.one("SELECT vanished_floor FROM mailboxes WHERE id = %s", (mailbox_id,))
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+    rows = await tx.all(
+        "SELECT uid, blob_id FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+        (mailbox_id, modseq))
+    return ExpungedContent(tuple((int(r[0]), r[1]) for r in rows),
+                           complete=modseq >= int(row[0]))
 
 
 async def summaries(tx: Tx, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:

@@ -163,9 +163,15 @@ ALTER TABLE users ADD COLUMN role text NOT NULL DEFAULT 'user';
 ALTER TABLE users ADD COLUMN disabled boolean NOT NULL DEFAULT false
 """
 
+# Version 3: the content a tombstone's message held (its blob id), for JMAP Email/changes, as
+# SQLite's version 8; tombstones made before have none.
+_V3 = """
+ALTER TABLE expunged ADD COLUMN blob_id text
+"""
+
 # NUMBERED[n] brings version n - 1 to n; a released one is never edited. The numbers are
 # PostgreSQL's own (not SQLite's user_version).
-NUMBERED: dict[int, str] = {1: _V1, 2: _V2}
+NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
 assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
 LATEST_VERSION = len(NUMBERED)
 
