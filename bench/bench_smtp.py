@@ -4,6 +4,8 @@
 traffic; --reuse keeps each session's connection). Postfix's figures: "accepted" is
 smtp-source's wall time (queued), "in mailbox" waits until virtual(8) wrote every file. posthouse
 answers 250 only once the message is in the store, so both of its figures are the same.
+posthouse's port 25 sender checks (SPF, DKIM, DMARC, ARC, iprev) are off, as Postfix makes
+none here (bench/common.py CHECKS_OFF); bench_trust.py measures what they cost.
 
     .venv/bin/python -m bench.bench_smtp --quick
 """
@@ -77,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             for size, sessions, messages in (QUICK if args.quick else FULL)
             if (not args.size or size in args.size)
             and (not args.sessions or sessions in args.sessions)]
-    table = Table("SMTP inbound: smtp-source -> posthouse vs Postfix (Maildir)", "postfix")
+    table = Table("SMTP inbound: smtp-source -> posthouse vs Postfix (Maildir); posthouse's "
+                  "port 25 sender checks off, as Postfix makes none", "postfix")
     with bench(args, "SMTP inbound", table) as b:
         ph = b.posthouse([RECIPIENT])
         pf = b.peer(PostfixPeer(b.lab / "postfix", smtp_port=free_port(),
