@@ -413,3 +413,82 @@ def test_a_full_worker_takes_more_as_messages_finish(tmp_path: Path, dns_server:
 
     asyncio.run(scenario())
     assert len(peer.accepted()) == 9
+
+
+# --- issue 15: one session for mail that arrives one message at a time ---------------------------
+
+
+def numbered(n: int) -> bytes:
+    return MESSAGE.replace(b"Subject: plans", f"Subject: plans {n}".encode())
+
+
+def subjects(peer: PeerSmtp) -> list[str]:
+    return sorted(email.message_from_bytes(m.data)["Subject"] for m in peer.accepted())
+
+
+def test_messages_arriving_one_by_one_share_one_lingering_connection(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp) -> None:
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port) as h:
+            for n in range(5):  # each one is gone before the next is queued
+                qid = await h.enqueue("bob@peer.test", data=numbered(n))
+                await until(lambda q=qid: h.gone(q))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == [f"plans {n}" for n in range(5)]  # each exactly once
+    assert peer.connections == 1
+    # the idle connection is probed before each later message; never an RSET otherwise
+    assert peer.commands.count("RSET") == 4
+
+
+def test_back_to_back_transactions_need_no_rset(tmp_path: Path, dns_server: DnsServer,
+                                                peer: PeerSmtp) -> None:
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port, concurrency_per_domain=1) as h:
+            ids = [await h.enqueue("bob@peer.test", data=numbered(n)) for n in range(6)]
+            for qid in ids:
+                await until(lambda q=qid: h.gone(q))
+
+    peer.delay = 0.005
+    asyncio.run(scenario())
+    assert subjects(peer) == [f"plans {n}" for n in range(6)]
+    assert sum(c.startswith("MAIL FROM:") for c in peer.commands) == 6
+    assert peer.commands.count("RSET") < 5  # only an idle connection is probed
+
+
+def test_a_connection_gone_while_idle_is_replaced(tmp_path: Path, dns_server: DnsServer,
+                                                  peer: PeerSmtp) -> None:
+    peer.replies["RSET"] = ["CLOSE"]  # the probe finds the server gone
+
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port) as h:
+            for n in range(2):
+                qid = await h.enqueue("bob@peer.test", data=numbered(n))
+                await until(lambda q=qid: h.gone(q))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == ["plans 0", "plans 1"]
+    assert peer.connections == 2
+
+
+def test_a_failure_mid_session_requeues_only_the_unfinished(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp) -> None:
+    peer.replies["MESSAGE"] = ["250 2.0.0 queued", "CLOSE"]  # the second message is cut off
+
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port, concurrency_per_domain=1) as h:
+            ids = [await h.enqueue("bob@peer.test", data=numbered(n)) for n in range(3)]
+
+            async def settled() -> bool:
+                return [await h.attempts(q) for q in ids].count(None) == 2
+
+            await until(settled)
+            left = [q for q in ids if await h.attempts(q) is not None]
+            assert len(left) == 1
+            assert await h.attempts(left[0]) == 1
+            assert len(peer.accepted()) == 2
+            await h.advance(60)
+            await until(lambda: h.gone(left[0]))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == ["plans 0", "plans 1", "plans 2"]  # each exactly once
