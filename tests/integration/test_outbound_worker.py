@@ -492,3 +492,44 @@ def test_a_failure_mid_session_requeues_only_the_unfinished(
 
     asyncio.run(scenario())
     assert subjects(peer) == ["plans 0", "plans 1", "plans 2"]  # each exactly once
+
+
+def test_an_entry_whose_removal_was_lost_is_swept_at_start(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp) -> None:
+    """A delivered message's removal is a lazy write (no fsync of its own): a crash may lose
+    it. What is left, an entry without pending recipients, is removed at the next start and
+    never sent again."""
+    async def scenario() -> None:
+        store = sqlite_store(tmp_path)
+        await store.open()
+        await store.add_domain("example.test")
+        alice = await store.add_user("alice@example.test", "x")
+        qid = await store.enqueue(MESSAGE, OutboundEnvelope(
+            "alice@example.test", (OutboundRecipient("bob@peer.test"),), sender_user_id=alice.id))
+        item = await store.get_queued(qid)
+        assert item is not None
+        await store.record_recipient_result(item.recipients[0].id, delivered=True,
+                                            failed=False, reply="mx1.peer.test: 250 ok")
+        await store.close()  # as if the process ended before the removal was durable
+        qcfg = QueueConfig(outbound_port=peer.port, resolver=dns_server.address)
+        cfg = Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(tmp_path)),
+                     queue=qcfg, dkim=DkimConfig(selector="sel"))
+        ensure_dkim_key(dkim_key_path(cfg))
+        store = sqlite_store(tmp_path)
+        await store.open()
+        worker = build_worker(store=store, config=cfg, clock=ManualClock(), timeouts=FAST)
+        task = asyncio.create_task(worker.run())
+        try:
+            await until(lambda: _gone(store, qid))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await store.close()
+
+    asyncio.run(scenario())
+    assert peer.accepted() == []
+    assert peer.connections == 0
+
+
+async def _gone(store: SqliteStore, qid: int) -> bool:
+    return await store.get_queued(qid) is None

@@ -53,6 +53,7 @@ class QueueWorker:
         self._max_inflight = max_inflight or max(100, qcfg.concurrency * 10)
         self._max_bytes = max_inflight_bytes
         self._inflight: dict[int, int] = {}  # queue id -> size held in memory
+        self._recorded: set[int] = set()  # recipients of in-flight messages recorded delivered
         self._saturated = False
         self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -159,7 +160,14 @@ class QueueWorker:
             log.exception("queue id=%s: cannot prepare the message", message.id)
         else:
             outcomes = await self._deliver(message, pending, data)
-        await self._settler.settle(message.id, original, outcomes)
+        try:
+            if self._settler.all_delivered(pending, outcomes, self._recorded):
+                # The common case, without reading the entry back: see settle.py.
+                await self._settler.remove_delivered(message.id)
+            else:
+                await self._settler.settle(message.id, original, outcomes)
+        finally:
+            self._recorded.difference_update(r.id for r in pending)
 
     async def _deliver(self, message: QueuedMessage, pending: list[QueuedRecipient],
                        data: bytes) -> dict[int, RecipientOutcome]:
@@ -182,4 +190,5 @@ class QueueWorker:
         if outcome.kind is Kind.DELIVERED:
             await self._store.record_recipient_result(
                 rcpt.id, delivered=True, failed=False, reply=outcome.summary())
+            self._recorded.add(rcpt.id)
 

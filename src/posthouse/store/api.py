@@ -347,8 +347,10 @@ class QueueStore(Protocol):
     async def set_held(self, queue_id: int, held: bool) -> None:
         """Hold or release a queued message."""
 
-    async def remove_queued(self, queue_id: int) -> None:
-        """Drop a message from the queue (done or deleted by the admin)."""
+    async def remove_queued(self, queue_id: int, *, settled: bool = False) -> None:
+        """Drop a message from the queue (done or deleted by the admin). ``settled``: every
+        recipient's end is durably recorded already, so the removal need not be durable by
+        itself (a crash that loses it leaves an entry the queue's start-up sweep removes)."""
 
 
 class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):

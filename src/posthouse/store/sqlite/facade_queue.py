@@ -60,6 +60,10 @@ class QueueFacade(StoreCore):
         """Hold or release a queued message (NotFound)."""
         await self._write(lambda ctx: queue.set_held(ctx, queue_id, held))
 
-    async def remove_queued(self, queue_id: int) -> None:
-        """Drop a message from the queue and its blob reference (NotFound)."""
-        await self._write(lambda ctx: queue.remove(ctx, queue_id))
+    async def remove_queued(self, queue_id: int, *, settled: bool = False) -> None:
+        """Drop a message from the queue and its blob reference (NotFound). ``settled``: a
+        lazy write (no fsync of its own; durable with the next commit)."""
+        if not settled:
+            await self._write(lambda ctx: queue.remove(ctx, queue_id))
+            return
+        await self._write_lazy(lambda ctx: queue.remove(ctx, queue_id))
