@@ -3,7 +3,8 @@
 ``Wire`` moves the bytes of a sans-IO ``SmtpClientConnection`` over an asyncio stream with the
 timeouts of RFC 5321 4.5.3.2; ``SmtpHopConnection`` runs one transaction per job (MAIL, RCPT...,
 DATA, pipelined when offered) and reports every recipient. A 250 after the data is reported
-before anything else is sent, so the store records the delivery before the next command.
+before anything else is sent, so the store records the delivery before the next command
+(worker.py ``_record``: committed, durable with the next commit).
 Between two transactions RSET is sent only when the last one did not end with the reply to
 its message content (after that reply the server has cleared its state, RFC 5321 4.1.4), or
 when the connection has idled (``reset(probe=True)``: is the server still there?).

@@ -333,9 +333,12 @@ class QueueStore(Protocol):
         """Every queued message."""
 
     async def record_recipient_result(
-        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str
+        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str,
+        durable: bool = True,
     ) -> None:
-        """Record one recipient's outcome; delivered/failed end it, neither means retry."""
+        """Record one recipient's outcome; delivered/failed end it, neither means retry.
+        ``durable=False``: committed without an fsync of its own (durable with the next
+        commit); for a delivery, losing it to a power failure means sending it again."""
 
     async def reschedule(
         self, queue_id: int, next_attempt: datetime, *, error: str | None,
