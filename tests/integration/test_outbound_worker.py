@@ -24,6 +24,7 @@ import pytest
 from posthouse.app import build_worker
 from posthouse.config import Config, DkimConfig, QueueConfig, ServerConfig, dkim_key_path
 from posthouse.provision import dkim_public_record, ensure_dkim_key
+from posthouse.queue import lanes
 from posthouse.queue.attempt import Timeouts
 from posthouse.queue.worker import QueueWorker
 from posthouse.store.models import OutboundEnvelope, OutboundRecipient, RecipientState
@@ -533,3 +534,24 @@ def test_an_entry_whose_removal_was_lost_is_swept_at_start(
 
 async def _gone(store: SqliteStore, qid: int) -> bool:
     return await store.get_queued(qid) is None
+
+
+def test_a_lingering_connection_makes_room_for_another_domain(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one connection allowed in all, the idle connection of peer.test (lingering for
+    an hour here) gives way at once when other.test has mail."""
+    monkeypatch.setattr(lanes, "LINGER_SECONDS", 3600.0)
+
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port, concurrency=1) as h:
+            first = await h.enqueue("bob@peer.test", data=numbered(0))
+            await until(lambda: h.gone(first))
+            second = await h.enqueue("zed@other.test", data=numbered(1))
+            await until(lambda: h.gone(second))
+            third = await h.enqueue("amy@peer.test", data=numbered(2))
+            await until(lambda: h.gone(third))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == ["plans 0", "plans 1", "plans 2"]
+    assert peer.most_open == 1

@@ -3,8 +3,8 @@ overall. A connection serves jobs one after another until its lane is empty, the
 moment (``LINGER_SECONDS``, like Postfix's connection cache) for the next job of its lane: mail
 arriving one message at a time then travels over one session instead of a new connection,
 greeting, EHLO (and TLS) each. A connection that idled is probed with RSET before its next
-job; if that fails the job gets a fresh connection. The lingering connection keeps its place
-in the overall limit only while no other lane is waiting for one.
+job; if that fails the job gets a fresh connection. A lingering connection gives up its place
+in the overall limit as soon as another lane needs one.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ class Lane:
 
     def __init__(self, domain: str, *, limit: int, opener: Opener,
                  overall: asyncio.Semaphore, spawn: Spawn,
-                 tls: TlsDemand = TlsDemand.POLICY, linger: float = LINGER_SECONDS) -> None:
+                 tls: TlsDemand = TlsDemand.POLICY, linger: float | None = None,
+                 starved: Callable[[], None] = lambda: None) -> None:
         self.domain = domain
+        self._starved = starved  # called when this lane must wait for the overall limit
         self.tls = tls
         self.limit = max(1, limit)
         self._opener = opener
@@ -39,7 +41,7 @@ class Lane:
         self._spawn = spawn
         self._jobs: deque[Job] = deque()
         self.active = 0  # connection tasks started and not finished
-        self.linger = linger
+        self.linger = LINGER_SECONDS if linger is None else linger
         self.lingering = 0  # connections waiting for a job
         self._arrived = asyncio.Event()
 
@@ -59,6 +61,8 @@ class Lane:
 
     async def _serve(self) -> None:
         try:
+            if self._overall.locked():
+                self._starved()  # lingering connections elsewhere make room
             async with self._overall:
                 while self._jobs:
                     opened = await self._opener(self.domain, self.tls)
@@ -98,8 +102,8 @@ class Lane:
                 return
 
     async def _wait_for_job(self) -> bool:
-        """Linger for the next job of this lane; False when none came (or when another lane
-        may be waiting for a place in the overall limit)."""
+        """Linger for the next job of this lane; False when none came (or another lane
+        needed the place in the overall limit)."""
         if self.linger <= 0 or self._overall.locked():
             return False
         self._arrived.clear()
@@ -110,6 +114,11 @@ class Lane:
         finally:
             self.lingering -= 1
         return bool(self._jobs)
+
+    def stop_lingering(self) -> None:
+        """Let a lingering connection go now (its place in the overall limit is wanted)."""
+        if self.lingering:
+            self._arrived.set()
 
     async def _fail_waiting(self, outcome: RecipientOutcome) -> None:
         """Every waiting job gets the same outcome (the domain is unreachable now)."""
@@ -134,7 +143,7 @@ class Lanes:
     """All lanes of a worker, created on demand and dropped when idle."""
 
     def __init__(self, *, per_domain: int, overall: int, opener: Opener,
-                 spawn: Spawn, linger: float = LINGER_SECONDS) -> None:
+                 spawn: Spawn, linger: float | None = None) -> None:
         self._per_domain = per_domain
         self._linger = linger
         self._overall = asyncio.Semaphore(max(1, overall))
@@ -151,6 +160,12 @@ class Lanes:
         if lane is None:
             lane = self._lanes[key] = Lane(
                 job.domain, limit=self._per_domain, opener=self._opener,
-                overall=self._overall, spawn=self._spawn, tls=job.tls, linger=self._linger)
+                overall=self._overall, spawn=self._spawn, tls=job.tls, linger=self._linger,
+                starved=self._make_room)
         lane.add(job)
+
+    def _make_room(self) -> None:
+        """Another lane waits for the overall limit: end every linger."""
+        for lane in self._lanes.values():
+            lane.stop_lingering()
 
