@@ -209,6 +209,11 @@ max_connections = 20000
 max_connections_per_ip = 10000
 shutdown_grace_seconds = 5
 
+# One loopback address logs in as many users at once (bench_pop3's 10 sessions): the login
+# queue per source (issue 12's flood bound, 2 by default) would refuse the third.
+[auth]
+max_queued_hashes_per_source = 64
+
 # One loopback client sends every benchmark message: no rate limits, no greeting pause.
 [antiabuse]
 greet_pause_ms = 0
