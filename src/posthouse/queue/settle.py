@@ -4,6 +4,11 @@ Order matters for crash safety. Deliveries were recorded the moment the remote s
 Here a failure notice is stored (durably) BEFORE its recipients are marked failed, so a crash
 in between repeats the try and at worst the notice, and never loses it. The entry is removed
 only when no recipient is pending any more, after its notices exist.
+
+The usual try ends with every pending recipient delivered, each delivery durably recorded
+already and no success notice asked for (``all_delivered``): then the entry is dropped without
+reading it back, by a removal that needs no fsync of its own (a crash that loses it leaves an
+entry without pending recipients, which the worker's start-up sweep removes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from posthouse.queue.jobs import Kind, RecipientOutcome
 from posthouse.queue.notify import Notifier, report
 from posthouse.queue.scheduler import delay_warning_due, expires_at, is_expired, next_attempt
 from posthouse.store.api import Store
+from posthouse.store.errors import NotFound
 from posthouse.store.models import QueuedMessage, QueuedRecipient, RecipientState
 
 Pair = tuple[QueuedRecipient, RecipientOutcome]
@@ -43,6 +49,29 @@ class Settler:
         self._cfg = config
         self._clock = clock
         self._notifier = notifier
+
+    @staticmethod
+    def all_delivered(pending: list[QueuedRecipient],
+                      outcomes: dict[int, RecipientOutcome], recorded: set[int]) -> bool:
+        """Whether this try delivered every pending recipient, recorded each delivery and
+        owes no notice (a relayed notice: NOTIFY=SUCCESS to a hop that could not pass the
+        DSN request on, RFC 3461 5.2.2)."""
+        if not pending:
+            return False
+        for rcpt in pending:
+            outcome = outcomes.get(rcpt.id)
+            if outcome is None or outcome.kind is not Kind.DELIVERED or rcpt.id not in recorded:
+                return False
+            if not outcome.dsn_passed and wants(rcpt.notify, RELAYED):
+                return False
+        return True
+
+    async def remove_delivered(self, queue_id: int) -> None:
+        """Drop an entry whose every recipient is recorded delivered."""
+        try:
+            await self._store.remove_queued(queue_id, settled=True)
+        except NotFound:  # deleted by the admin meanwhile
+            return
 
     async def settle(self, queue_id: int, original: bytes, outcomes: dict[int, RecipientOutcome],
                      ) -> None:

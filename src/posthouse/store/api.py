@@ -341,9 +341,12 @@ class QueueStore(Protocol):
         """Every queued message."""
 
     async def record_recipient_result(
-        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str
+        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str,
+        durable: bool = True,
     ) -> None:
-        """Record one recipient's outcome; delivered/failed end it, neither means retry."""
+        """Record one recipient's outcome; delivered/failed end it, neither means retry.
+        ``durable=False``: committed without an fsync of its own (durable with the next
+        commit); for a delivery, losing it to a power failure means sending it again."""
 
     async def reschedule(
         self, queue_id: int, next_attempt: datetime, *, error: str | None,
@@ -355,8 +358,10 @@ class QueueStore(Protocol):
     async def set_held(self, queue_id: int, held: bool) -> None:
         """Hold or release a queued message."""
 
-    async def remove_queued(self, queue_id: int) -> None:
-        """Drop a message from the queue (done or deleted by the admin)."""
+    async def remove_queued(self, queue_id: int, *, settled: bool = False) -> None:
+        """Drop a message from the queue (done or deleted by the admin). ``settled``: every
+        recipient's end is durably recorded already, so the removal need not be durable by
+        itself (a crash that loses it leaves an entry the queue's start-up sweep removes)."""
 
 
 class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):

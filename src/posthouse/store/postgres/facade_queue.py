@@ -33,8 +33,10 @@ class PgQueueFacade(PgCore):
         return await self._read(queue.list_all)
 
     async def record_recipient_result(self, recipient_id: int, *, delivered: bool,
-                                      failed: bool, reply: str) -> None:
-        """Record one recipient's outcome."""
+                                      failed: bool, reply: str, durable: bool = True) -> None:
+        """Record one recipient's outcome (always durable here: every commit is, with
+        synchronous_commit = on, so ``durable`` changes nothing)."""
+        del durable
         await self._write(lambda tx: queue.record_recipient_result(
             tx, recipient_id, delivered=delivered, failed=failed, reply=reply))
 
@@ -49,6 +51,8 @@ class PgQueueFacade(PgCore):
         """Hold or release a queued message (NotFound)."""
         await self._write(lambda tx: queue.set_held(tx, queue_id, held))
 
-    async def remove_queued(self, queue_id: int) -> None:
-        """Drop a message from the queue and its blob reference (NotFound)."""
+    async def remove_queued(self, queue_id: int, *, settled: bool = False) -> None:
+        """Drop a message from the queue and its blob reference (NotFound); always a
+        durable commit here, so ``settled`` changes nothing."""
+        del settled
         await self._write(lambda tx: queue.remove(tx, queue_id))

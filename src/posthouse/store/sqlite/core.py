@@ -193,6 +193,13 @@ class StoreCore:
             raise StorageFailure("the store is not open")
         return await self._writer.submit(fn, publish=self.hub.publish, fresh_blobs=fresh_blobs)
 
+    async def _write_lazy(self, fn: Callable[[WriteContext], T]) -> T:
+        """A write whose loss in a crash can be redone (writer.py ``lazy``): it commits
+        without an fsync of its own when no durable job shares its batch."""
+        if self._writer is None:
+            raise StorageFailure("the store is not open")
+        return await self._writer.enqueue(fn, publish=self.hub.publish, lazy=True)
+
     async def _write_message(
         self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]
     ) -> T:
