@@ -5,7 +5,8 @@ come in two kinds (searchdb.py): those already in the full-text index (the searc
 attached to reader connections as ``idx``) and pending ones, newer than its ``upto``. In the
 index, the FTS5 trigram match narrows the candidates for needles of three characters or
 more and ``ph_icontains`` (a Python function registered on reader connections) confirms
-each; it is the whole test for short needles, or when SQLite has no trigram tokenizer.
+each; it is the whole test for short needles, or when SQLite has no trigram tokenizer (a header
+field then needs no index at all: every summary, indexed or pending, is tested in one pass).
 Pending messages are tested directly: header fields from the summary's JSON, body text
 decoded from the message itself.
 
@@ -30,6 +31,12 @@ TextSource = Callable[[sqlite3.Connection, str], str]
 _SCAN = (
     "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
     " JOIN idx.fts f ON f.rowid = s.id WHERE m.mailbox_id = :mailbox AND {condition}"
+)
+# A header field without the trigram narrowing needs the summaries only, indexed or pending
+# alike: one pass over them, without reading each message's index row (its body text).
+_SCAN_HEADERS = (
+    "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
+    " WHERE m.mailbox_id = :mailbox AND {condition}"
 )
 # With the trigram index the match runs in the FTS table first (one index lookup) and only
 # the confirmed blobs are intersected with the mailbox: no per-row FTS call or Python check.
@@ -98,6 +105,9 @@ def search_text(
         query = _phrase(needle)
         params["query"] = f"{column} : {query}" if column else query
         sql = _INDEXED.format(condition=condition)
+    elif field not in ("body", "text"):
+        return {row[0] for row in conn.execute(_SCAN_HEADERS.format(condition=condition),
+                                               params)}
     else:
         sql = _SCAN.format(condition=condition)
     uids = {row[0] for row in conn.execute(sql, params)}
