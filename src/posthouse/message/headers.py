@@ -6,6 +6,7 @@ Everything here is total: garbage input yields garbage fields, never an exceptio
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ def header_spans(
     while pos < stop and pos - start < MAX_HEADER_BYTES:
         nl = data.find(b"\n", pos, stop)
         line_end = stop if nl < 0 else nl + 1
-        if data[pos:line_end] in (b"\r\n", b"\n"):
+        if line_end - pos <= 2 and data[pos:line_end] in (b"\r\n", b"\n"):
             return spans, line_end, True
         if data[pos] in _WSP and spans:
             spans[-1] = (spans[-1][0], line_end)
@@ -143,17 +144,23 @@ def select_fields(data: bytes, names: Iterable[str], keep: bool) -> tuple[list[b
     Only the names that match are validated and no Field is built: FETCH of a few header
     fields is the hot path of every mail client's message list.
     """
-    wanted = {name.lower().encode("ascii") for name in names if name.isascii()}
+    wanted = _wanted_names(tuple(names))
     spans, _, blank = header_spans(data)
     chosen: list[bytes] = []
+    find = data.find
     for s, e in spans:
-        nl = data.find(b"\n", s, e)
-        colon = data.find(b":", s, e if nl < 0 else nl)
+        colon = find(b":", s, e)
+        # a colon past the first line leaves a name with a line end: fullmatch refuses it
         name = data[s:colon].rstrip(_WSP) if colon > s else b""
         hit = name.lower() in wanted and _FIELD_NAME.fullmatch(name) is not None
         if hit == keep:
             chosen.append(data[s:e])
     return chosen, blank
+
+
+@functools.lru_cache(maxsize=256)  # bounded: the names come from clients
+def _wanted_names(names: tuple[str, ...]) -> frozenset[bytes]:
+    return frozenset(name.lower().encode("ascii") for name in names if name.isascii())
 
 
 def _header(fields: tuple[Field, ...], body_start: int, blank: bool) -> Header:
