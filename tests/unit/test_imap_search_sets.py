@@ -20,10 +20,11 @@ from posthouse.imap.handlers.msg_search import (
     need,
     seq_keys,
     text_queries,
+    walk,
 )
 from posthouse.imap.handlers.msg_search_sets import FlagTable, ascending, select
 from posthouse.imap.parser import parse_command
-from posthouse.imap.search import SearchKey
+from posthouse.imap.search import ModSeqKey, SearchKey
 from posthouse.store.models import UidFlags
 from posthouse.wire.events import NEED_DATA
 
@@ -89,10 +90,18 @@ def _compare(text: str, seed: int) -> None:
             if matches(key, facts, sets, found):
                 expected.append(row.uid)
 
-    table = FlagTable(rows, set(candidates), modseqs=True)
+    table = FlagTable.from_rows(rows, set(candidates))
     assert table.uids == set(stored)
     chosen = select(key, table.uids, table=table, recent=recent, sets=sets, found=found)
     assert ascending(chosen, candidates) == expected, text
+    if not any(isinstance(k, ModSeqKey) for k in walk(key)):  # grouped as the store does
+        grouped: dict[frozenset[str], list[int]] = {}
+        for row in reversed(rows):
+            grouped.setdefault(row.flags, []).append(row.uid)
+        table = FlagTable(list(grouped.items()), set(candidates))
+        assert table.uids == set(stored)
+        chosen = select(key, table.uids, table=table, recent=recent, sets=sets, found=found)
+        assert ascending(chosen, candidates) == expected, text
 
 
 @pytest.mark.parametrize("text", LEAVES)

@@ -30,13 +30,32 @@ from posthouse.store.models import UidFlags, is_recent
 
 
 class FlagTable:
-    """The flags (grouped by distinct set) and modseqs of the messages under test."""
+    """The flags (uids grouped by distinct lower-cased flag set) and, when known, the
+    modseqs of the messages under test."""
 
-    def __init__(self, rows: Iterable[UidFlags], wanted: Set[int], *, modseqs: bool) -> None:
-        """``rows`` from the store; only the uids in ``wanted`` are kept. Modseqs are kept
-        only when asked for (MODSEQ keys and the highest modseq of the result)."""
+    def __init__(
+        self, groups: Iterable[tuple[frozenset[str], Iterable[int]]], wanted: set[int],
+        modseqs: dict[int, int] | None = None,
+    ) -> None:
+        """``groups``: (flag set, uids) from the store; only the uids in ``wanted`` are
+        kept. ``modseqs`` by uid, for MODSEQ keys and the highest modseq of the result."""
+        lowered: dict[frozenset[str], set[int]] = {}
+        for flags, uids in groups:
+            kept = wanted.intersection(uids)
+            if kept:
+                key = frozenset(f.lower() for f in flags)
+                known = lowered.get(key)
+                lowered[key] = kept if known is None else known | kept
+        self._groups = lowered
+        self._having: dict[str, set[int]] = {}
+        self.modseqs = modseqs if modseqs is not None else {}
+        self.uids: set[int] = set().union(*lowered.values())
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[UidFlags], wanted: set[int]) -> FlagTable:
+        """The table of per-message rows (flags and modseqs)."""
         groups: dict[frozenset[str], list[int]] = {}  # flag sets are shared objects
-        kept: dict[int, int] = {}
+        modseqs: dict[int, int] = {}
         for row in rows:
             uid = row.uid
             if uid in wanted:
@@ -44,23 +63,15 @@ class FlagTable:
                 if group is None:
                     group = groups[row.flags] = []
                 group.append(uid)
-                if modseqs:
-                    kept[uid] = row.modseq
-        lowered: dict[frozenset[str], list[int]] = {}
-        for flags, uids in groups.items():
-            lowered.setdefault(frozenset(f.lower() for f in flags), []).extend(uids)
-        self._groups = lowered
-        self._having: dict[str, set[int]] = {}
-        self.modseqs = kept
-        self.uids: set[int] = {uid for uids in lowered.values() for uid in uids}
+                modseqs[uid] = row.modseq
+        return cls(groups.items(), wanted, modseqs)
 
     def having(self, flag: str) -> set[int]:
         """The uids whose flags include ``flag`` (lower-cased)."""
         found = self._having.get(flag)
         if found is None:
-            found = self._having[flag] = {
-                uid for flags, uids in self._groups.items() if flag in flags for uid in uids
-            }
+            found = self._having[flag] = set().union(
+                *(uids for flags, uids in self._groups.items() if flag in flags))
         return found
 
 

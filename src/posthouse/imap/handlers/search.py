@@ -16,7 +16,6 @@ Messages expunged by another session but not yet announced do not match anything
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from collections.abc import Set as AbstractSet
 
 from posthouse.imap import commands as c
 from posthouse.imap import objectid
@@ -93,15 +92,20 @@ def _candidates(key: SearchKey, view: MailboxView, sets: dict[SeqKey, set[int]])
     return [u for u in narrowed if u not in gone] if gone else narrowed
 
 
-async def _flag_rows(ctx: HandlerContext, mailbox_id: int, uids: list[int]) -> list[UidFlags]:
-    """Uid, modseq and flags of the given uids that still exist (and maybe others)."""
-    if len(uids) > UID_LIST_ABOVE:
-        return await ctx.store.uid_list(mailbox_id)
-    rows: list[UidFlags] = []
-    for start in range(0, len(uids), META_BATCH):  # a few rows cost less than the uid list
-        rows += (UidFlags(m.uid, m.modseq, m.flags)
-                 for m in await ctx.store.fetch_meta(mailbox_id, uids[start:start + META_BATCH]))
-    return rows
+async def _flag_table(
+    ctx: HandlerContext, mailbox_id: int, uids: list[int], wanted: set[int], *,
+    modseqs: bool,
+) -> FlagTable:
+    """The flags (and modseqs if asked) of the given uids that still exist."""
+    if len(uids) <= UID_LIST_ABOVE:  # a few rows cost less than the whole mailbox
+        rows: list[UidFlags] = []
+        for start in range(0, len(uids), META_BATCH):
+            rows += (UidFlags(m.uid, m.modseq, m.flags) for m in
+                     await ctx.store.fetch_meta(mailbox_id, uids[start:start + META_BATCH]))
+        return FlagTable.from_rows(rows, wanted)
+    if modseqs:
+        return FlagTable.from_rows(await ctx.store.uid_list(mailbox_id), wanted)
+    return FlagTable(await ctx.store.uids_by_flags(mailbox_id), wanted)
 
 
 async def _evaluate_sets(
@@ -110,17 +114,17 @@ async def _evaluate_sets(
 ) -> tuple[list[int], int]:
     """``evaluate`` for criteria that need flags and modseqs at most, a set at a time
     (msg_search_sets.py): no per-message objects."""
-    among: AbstractSet[int] = set(candidates)
+    among: set[int] = set(candidates)
     table = None
+    with_modseqs = any(isinstance(k, ModSeqKey) for k in walk(key))
     if need(key) is Need.FLAGS:
-        with_modseqs = any(isinstance(k, ModSeqKey) for k in walk(key))
-        rows = await _flag_rows(ctx, selected.mailbox.id, candidates)
-        table = FlagTable(rows, among, modseqs=with_modseqs)
+        table = await _flag_table(ctx, selected.mailbox.id, candidates, among,
+                                  modseqs=with_modseqs)
         among = table.uids  # the candidates the store still has
     chosen = select(key, among, table=table, recent=selected.view.recent_uids, sets=sets,
                     found=found)
     uids = ascending(chosen, candidates)
-    modseqs = table.modseqs if table is not None else {}
+    modseqs = table.modseqs if table is not None and with_modseqs else {}
     highest = max((modseqs[u] for u in uids), default=0) if modseqs else 0
     return uids, highest
 
