@@ -127,8 +127,10 @@ def select(
 
 
 def ascending(chosen: Set[int], order: Sequence[int]) -> list[int]:
-    """``chosen`` in ascending order; ``order`` is every candidate, ascending (a filtered
-    pass over it is cheaper than sorting when most candidates were chosen)."""
+    """``chosen`` (some of the candidates) in ascending order; ``order`` is every candidate,
+    ascending (a filtered pass over it is cheaper than sorting when most were chosen)."""
+    if len(chosen) == len(order):  # chosen is a subset of the candidates: all of them
+        return list(order)
     if len(chosen) * 8 < len(order):
         return sorted(chosen)
     return [uid for uid in order if uid in chosen]

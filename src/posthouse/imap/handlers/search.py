@@ -154,6 +154,8 @@ async def evaluate(
 
 def _msns(view: MailboxView, uids: list[int]) -> list[int]:
     """The message numbers of ascending ``uids`` (all known to the client)."""
+    if len(uids) == view.exists:
+        return list(range(1, len(uids) + 1))
     if len(uids) * 8 < view.exists:
         return [n or 0 for n in view.msns_of(uids)]
     chosen = set(uids)
