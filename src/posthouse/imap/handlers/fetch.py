@@ -48,8 +48,9 @@ BLOB_GROUP_BYTES = 8 << 20  # message bytes read per store call (at least one me
 
 
 def batch_size(plan: FetchPlan) -> int:
-    """How many uids one metadata query covers for this plan."""
-    return SUMMARY_BATCH if plan.summary or plan.blob else META_BATCH
+    """How many uids one metadata query covers for this plan (the bulk writer's header
+    sections need the bytes too, but its message reads are split by size anyway)."""
+    return SUMMARY_BATCH if plan.summary or (plan.blob and not is_bulk(plan)) else META_BATCH
 
 
 async def _mark_seen(
