@@ -11,7 +11,8 @@ from posthouse.message.headers import select_fields, split_header
 
 NAMES = ["From", "to", "SUBJECT", "x-a", "x y", "", "from:", "sübject"]
 PIECES = [b"From", b"from", b"To", b"Subject", b"X-A", b"x y", b":", b" ", b"\t", b"\r\n",
-          b"\n", b"value", b"\xc3\xbc", b"a:b", b"\r\n ", b"\r\n\t:", b"\r\n\r\n"]
+          b"\n", b"value", b"\xc3\xbc", b"a:b", b"\r\n ", b"\r\n\t:", b"\r\n\r\n", b"\r",
+          b"\n\n", b"x-a :"]
 
 
 @settings(max_examples=300, deadline=None)
