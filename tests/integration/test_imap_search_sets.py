@@ -1,6 +1,6 @@
-"""SEARCH over more messages than the few-rows path takes (handlers/search.py reads the
-mailbox's uids grouped by flag set above UID_LIST_ABOVE candidates): the same answers as
-the per-message metadata path gives for a narrowed range, keywords compared
+"""SEARCH by flags over most of a 2,500-message mailbox (handlers/search.py reads its uids
+grouped by flag set) gives the same answers as the per-message metadata path gives for a
+narrow range (under 1/FEW_ROWS of the mailbox), keywords compared
 case-insensitively, MODSEQ and message numbers right, and messages expunged by another
 session but not yet announced matching nothing (not even under NOT)."""
 
@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from posthouse.imap.handlers.search import UID_LIST_ABOVE
+from posthouse.imap.handlers.search import FEW_ROWS
 from tests.integration.imap_msg_support import USER, Connections, claim_recent, fill, message
 from tests.support.server import ServerThread
 
-COUNT = UID_LIST_ABOVE + 500
+COUNT = 2500
 
 
 def _flags(uid: int) -> frozenset[str]:
@@ -52,7 +52,9 @@ def test_flag_keys_over_the_whole_mailbox(conns: Connections) -> None:
     assert _numbers(raw.ok("UID SEARCH OR SEEN NOT KEYWORD $WoRk")[0]) == [
         u for u in range(1, COUNT + 1) if u % 3 == 0 or u % 5]
     # the few-rows path (a narrowed range) answers the same for its part
-    assert _numbers(raw.ok("UID SEARCH UID 1:400 UNSEEN")[0]) == [u for u in unseen if u <= 400]
+    narrow = COUNT // FEW_ROWS - 1
+    assert _numbers(raw.ok(f"UID SEARCH UID 1:{narrow} UNSEEN")[0]) == [
+        u for u in unseen if u <= narrow]
     # message numbers, not uids, for SEARCH; one join, in order
     raw.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
     raw.ok("EXPUNGE")

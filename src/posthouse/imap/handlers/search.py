@@ -42,7 +42,9 @@ from posthouse.store.models import UidFlags
 
 META_BATCH = 500
 SUMMARY_BATCH = 100
-UID_LIST_ABOVE = 2000  # flag keys over more candidates read the mailbox's uid list
+# Flag keys over fewer candidates than 1/FEW_ROWS of the mailbox read their metadata rows
+# (a Python object each); over more, one pass over the whole mailbox in SQLite is cheaper.
+FEW_ROWS = 16
 
 
 def _seq_sets(key: SearchKey, view: MailboxView) -> dict[SeqKey, set[int]]:
@@ -93,11 +95,12 @@ def _candidates(key: SearchKey, view: MailboxView, sets: dict[SeqKey, set[int]])
 
 
 async def _flag_table(
-    ctx: HandlerContext, mailbox_id: int, uids: list[int], wanted: set[int], *,
+    ctx: HandlerContext, selected: Selected, uids: list[int], wanted: set[int], *,
     modseqs: bool,
 ) -> FlagTable:
     """The flags (and modseqs if asked) of the given uids that still exist."""
-    if len(uids) <= UID_LIST_ABOVE:  # a few rows cost less than the whole mailbox
+    mailbox_id = selected.mailbox.id
+    if len(uids) * FEW_ROWS < selected.view.exists:
         rows: list[UidFlags] = []
         for start in range(0, len(uids), META_BATCH):
             rows += (UidFlags(m.uid, m.modseq, m.flags) for m in
@@ -118,8 +121,7 @@ async def _evaluate_sets(
     table = None
     with_modseqs = any(isinstance(k, ModSeqKey) for k in walk(key))
     if need(key) is Need.FLAGS:
-        table = await _flag_table(ctx, selected.mailbox.id, candidates, among,
-                                  modseqs=with_modseqs)
+        table = await _flag_table(ctx, selected, candidates, among, modseqs=with_modseqs)
         among = table.uids  # the candidates the store still has
     chosen = select(key, among, table=table, recent=selected.view.recent_uids, sets=sets,
                     found=found)
