@@ -6,11 +6,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from posthouse.imap.fetchitems import Attr
+from posthouse.imap.commands import FetchCommand
+from posthouse.imap.connection import ImapConnection
+from posthouse.imap.events import RawCommand
+from posthouse.imap.fetchitems import Attr, FetchItem
 from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk
-from posthouse.imap.handlers.msg_fetchitems import MessageData, plan_fetch, render_items
+from posthouse.imap.handlers.msg_fetchitems import Body, MessageData, plan_fetch, render_items
+from posthouse.imap.parser import parse_command
 from posthouse.imap.responses import Response, encode_response
 from posthouse.imap.view import MailboxView
+from posthouse.store.errors import NotFound
 from posthouse.store.models import StoredMessage, UidFlags
 
 ME = object()
@@ -84,3 +89,84 @@ def test_plans_with_bodies_summaries_or_implicit_seen_are_not_bulk() -> None:
     assert not is_bulk(plan_fetch([Attr.RFC822], uid=True, read_only=True))
     assert not is_bulk(plan_fetch([Attr.EMAILID], uid=True, read_only=False))
     assert not is_bulk(plan_fetch([Attr.PREVIEW], uid=True, read_only=False))
+
+
+# -- header sections: cut from the message bytes ------------------------------------------
+
+MESSAGES = [
+    b"From: A <a@example.test>\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nbody\r\n",
+    b"from: lower\r\nSUBJECT: folded\r\n  over two lines\r\nX-Other: x\r\n\r\n",
+    b"Subject: \xc3\xbcber 8-bit\r\nTo: t\r\n\r\nbody",  # 8-bit: a literal
+    b"Subject: " + b"long " * 30 + b"\r\n\r\n",  # over 64 octets: a literal
+    b"To: only-to\r\nbad line without colon\r\n\r\n",
+    b"Subject: no blank line at the end\r\n",
+    b"",
+]
+
+
+def _fetch_items(text: str) -> list[FetchItem]:
+    reader = ImapConnection(max_line=10_000, max_literal=10_000)
+    reader.receive_data(b"t FETCH 1 " + text.encode() + b"\r\n")
+    raw = reader.next_event()
+    assert isinstance(raw, RawCommand)
+    cmd = parse_command(raw, utf8=False)
+    assert isinstance(cmd, FetchCommand)
+    return list(cmd.items)
+
+
+def _with_blobs() -> tuple[list[StoredMessage], dict[str, bytes]]:
+    metas = _metas()
+    blobs = {m.blob_id: MESSAGES[i % len(MESSAGES)] for i, m in enumerate(metas)}
+    return metas, blobs
+
+
+@pytest.mark.parametrize("rev2", [False, True])
+@pytest.mark.parametrize("items", [
+    "(BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])",
+    "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (From Subject)])",
+    "(BODY.PEEK[HEADER])",
+    "(BODY.PEEK[HEADER.FIELDS.NOT (TO)] FLAGS)",
+    "(BODY.PEEK[HEADER.FIELDS (SUBJECT)]<3.20> BODY.PEEK[HEADER]<0.5> INTERNALDATE)",
+    "(RFC822.HEADER MODSEQ)",
+])
+@pytest.mark.parametrize("read_only", [False, True])
+def test_header_sections_give_the_generic_bytes(rev2: bool, items: str,
+                                                read_only: bool) -> None:
+    wanted = _fetch_items(items)
+    plan = plan_fetch(wanted, uid=True, read_only=read_only)
+    assert plan.blob
+    assert is_bulk(plan)
+    metas, blobs = _with_blobs()
+    bulk_view, generic_view = _view(rev2=rev2, uidonly=False), _view(rev2=rev2, uidonly=False)
+    bulk = b"".join(encode_response(r)
+                    for r in bulk_responses(bulk_view, plan, metas, blobs))
+    expected: list[Response] = []
+    for meta in metas:
+        if generic_view.msn_of(meta.uid) is None:
+            continue
+        if plan.wants_flags:
+            expected += generic_view.announce_keywords(meta.flags)
+            generic_view.record_flags([UidFlags(meta.uid, meta.modseq, meta.flags)])
+        msg = MessageData(meta, generic_view.client_flags(meta.uid, meta.flags),
+                          Body(blobs[meta.blob_id]))
+        response = generic_view.fetch_response(meta.uid, render_items(msg, plan.items,
+                                                                      add_flags=False))
+        assert response is not None
+        expected.append(response)
+    assert bulk == b"".join(encode_response(r) for r in expected)
+    assert b"{" in bulk or "HEADER.FIELDS (SUBJECT)" in items  # literals were exercised
+
+
+def test_other_sections_and_implicit_seen_are_not_bulk() -> None:
+    for items in ("(BODY.PEEK[])", "(BODY.PEEK[TEXT])", "(BODY.PEEK[1.HEADER])",
+                  "(BINARY.PEEK[1])", "(RFC822.TEXT)", "(BODY.PEEK[HEADER] ENVELOPE)"):
+        assert not is_bulk(plan_fetch(_fetch_items(items), uid=True, read_only=True)), items
+    seen = plan_fetch(_fetch_items("(BODY[HEADER])"), uid=True, read_only=False)
+    assert not is_bulk(seen)  # sets \Seen: the generic path
+    assert is_bulk(plan_fetch(_fetch_items("(BODY[HEADER])"), uid=True, read_only=True))
+
+
+def test_a_missing_message_fails_as_in_the_generic_path() -> None:
+    plan = plan_fetch(_fetch_items("(BODY.PEEK[HEADER])"), uid=True, read_only=True)
+    with pytest.raises(NotFound):
+        bulk_responses(_view(rev2=True, uidonly=False), plan, _metas(), {})

@@ -119,6 +119,14 @@ def _emit_string(raw: bytes, out: _Out, utf8: bool, *, force_literal: bool = Fal
         out.payload(raw)
 
 
+def bytes_value(raw: bytes) -> bytes:
+    """A ``bytes`` value as ``encode_value`` writes it (quoted if short printable
+    US-ASCII, else a literal), for writers that build responses straight to bytes."""
+    if len(raw) <= 64 and _quotable(raw, False):
+        return _quote(raw)
+    return b"{%d}\r\n" % len(raw) + raw
+
+
 def _emit(value: Value, out: _Out, utf8: bool) -> None:
     # Exact types first, cheapest test: this runs for every item of every response.
     if type(value) is Atom:

@@ -38,6 +38,7 @@ import bisect
 import itertools
 from array import array
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import (
@@ -155,6 +156,16 @@ class MailboxView:
     def is_expunged(self, uid: int) -> bool:
         """Whether ``uid`` is gone from the store but its EXPUNGE is still pending."""
         return uid in self._gone
+
+    @property
+    def gone(self) -> AbstractSet[int]:
+        """The uids gone from the store whose EXPUNGE is still pending (do not modify)."""
+        return self._gone
+
+    @property
+    def recent_uids(self) -> AbstractSet[int]:
+        """The uids that are \\Recent for this session (do not modify)."""
+        return self._recent
 
     def is_recent(self, uid: int) -> bool:
         """Whether ``uid`` is \\Recent for this session."""

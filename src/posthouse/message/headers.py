@@ -6,6 +6,7 @@ Everything here is total: garbage input yields garbage fields, never an exceptio
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ def header_spans(
     while pos < stop and pos - start < MAX_HEADER_BYTES:
         nl = data.find(b"\n", pos, stop)
         line_end = stop if nl < 0 else nl + 1
-        if data[pos:line_end] in (b"\r\n", b"\n"):
+        if line_end - pos <= 2 and data[pos:line_end] in (b"\r\n", b"\n"):
             return spans, line_end, True
         if data[pos] in _WSP and spans:
             spans[-1] = (spans[-1][0], line_end)
@@ -143,17 +144,57 @@ def select_fields(data: bytes, names: Iterable[str], keep: bool) -> tuple[list[b
     Only the names that match are validated and no Field is built: FETCH of a few header
     fields is the hot path of every mail client's message list.
     """
-    wanted = {name.lower().encode("ascii") for name in names if name.isascii()}
+    if keep:
+        fast = _select_fast(data, tuple(names))
+        if fast is not None:
+            return fast
+    wanted = _wanted_names(tuple(names))
     spans, _, blank = header_spans(data)
     chosen: list[bytes] = []
+    find = data.find
     for s, e in spans:
-        nl = data.find(b"\n", s, e)
-        colon = data.find(b":", s, e if nl < 0 else nl)
+        colon = find(b":", s, e)
+        # a colon past the first line leaves a name with a line end: fullmatch refuses it
         name = data[s:colon].rstrip(_WSP) if colon > s else b""
         hit = name.lower() in wanted and _FIELD_NAME.fullmatch(name) is not None
         if hit == keep:
             chosen.append(data[s:e])
     return chosen, blank
+
+
+def _select_fast(data: bytes, names: tuple[str, ...]) -> tuple[list[bytes], bool] | None:
+    """``select_fields(data, names, keep=True)`` with one regular-expression scan of the
+    header (no per-line Python step); None when the header is too big for the limits of
+    ``header_spans`` to be out of play (the general path then decides)."""
+    if data.startswith((b"\r\n", b"\n")):
+        return [], True
+    ends = [i for i in (data.find(b"\n\r\n"), data.find(b"\n\n")) if i >= 0]
+    end = min(ends) + 1 if ends else len(data)  # where the blank line (or the data) starts
+    if end >= MAX_HEADER_BYTES or data.count(b"\n", 0, end) >= MAX_FIELDS - 1:
+        return None
+    pattern = _fields_pattern(names)
+    if pattern is None:
+        return [], bool(ends)
+    return [m.group() for m in pattern.finditer(data, 0, end)], bool(ends)
+
+
+@functools.lru_cache(maxsize=256)  # bounded: the names come from clients
+def _fields_pattern(names: tuple[str, ...]) -> re.Pattern[bytes] | None:
+    """A field whose name is one of ``names`` (ASCII case-insensitively), at a line start
+    (a continuation line starts with WSP, which no name holds), with its continuation
+    lines; None if no name can be a field name."""
+    valid = sorted({n.lower().encode("ascii") for n in names
+                    if n.isascii() and _FIELD_NAME.fullmatch(n.encode("ascii"))})
+    if not valid:
+        return None
+    alternatives = b"|".join(re.escape(name) for name in valid)
+    return re.compile(rb"^(?:" + alternatives + rb")[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?",
+                      re.IGNORECASE | re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=256)  # bounded: the names come from clients
+def _wanted_names(names: tuple[str, ...]) -> frozenset[bytes]:
+    return frozenset(name.lower().encode("ascii") for name in names if name.isascii())
 
 
 def _header(fields: tuple[Field, ...], body_start: int, blank: bool) -> Header:

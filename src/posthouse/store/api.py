@@ -227,6 +227,10 @@ class MessageStore(Protocol):
     async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
         """Every message's uid, modseq and flags in uid order (what SELECT needs)."""
 
+    async def uids_by_flags(self, mailbox_id: int) -> list[tuple[frozenset[str], list[int]]]:
+        """Every message's uid grouped by its flag set: one entry per distinct stored set,
+        uids in no particular order (what SEARCH by flags needs)."""
+
     async def fetch_meta(
         self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False
     ) -> list[StoredMessage]:

@@ -34,12 +34,12 @@ from posthouse.imap.handlers.msg_fetchitems import (
     Body,
     FetchPlan,
     MessageData,
+    message_bytes,
     plan_fetch,
     render_items,
 )
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response, Status, vanished
-from posthouse.store.errors import NotFound
 from posthouse.store.models import SEEN, FlagOp, StoredMessage, UidFlags
 
 META_BATCH = 500  # uids per metadata query when only metadata is needed
@@ -48,8 +48,9 @@ BLOB_GROUP_BYTES = 8 << 20  # message bytes read per store call (at least one me
 
 
 def batch_size(plan: FetchPlan) -> int:
-    """How many uids one metadata query covers for this plan."""
-    return SUMMARY_BATCH if plan.summary or plan.blob else META_BATCH
+    """How many uids one metadata query covers for this plan (the bulk writer's header
+    sections need the bytes too, but its message reads are split by size anyway)."""
+    return SUMMARY_BATCH if plan.summary or (plan.blob and not is_bulk(plan)) else META_BATCH
 
 
 async def _mark_seen(
@@ -85,10 +86,7 @@ def blob_groups(metas: Sequence[StoredMessage]) -> Iterator[Sequence[StoredMessa
 
 def _body(blobs: Mapping[str, bytes], meta: StoredMessage) -> Body:
     """The message's bytes from a group read (NotFound, as ``read_blob``, if gone)."""
-    data = blobs.get(meta.blob_id)
-    if data is None:
-        raise NotFound(f"no blob {meta.blob_id}")
-    return Body(data)
+    return Body(message_bytes(blobs, meta))
 
 
 def _message(
@@ -176,12 +174,12 @@ async def handle_fetch(
             ctx, selected, plan, uids[start : start + step], cmd.changedsince
         )
         missing += gone
-        if bulk:
-            for response in bulk_responses(selected.view, plan, metas):
-                yield response
-            continue
         for group in blob_groups(metas) if plan.blob else (metas,):
             blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
+            if bulk:
+                for response in bulk_responses(selected.view, plan, group, blobs):
+                    yield response
+                continue
             for meta in group:
                 for response in _message(selected, plan, meta, blobs,
                                           newly_seen=meta.uid in seen_now):

@@ -17,7 +17,7 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,12 +30,15 @@ from posthouse.message import sections
 from posthouse.message.mime import Part, parse
 from posthouse.message.summary import preview_text, summarize
 from posthouse.message.summary_model import MessageSummary
+from posthouse.store.errors import NotFound
 from posthouse.store.models import StoredMessage
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _SUMMARY_ATTRS = frozenset({Attr.ENVELOPE, Attr.BODY, Attr.BODYSTRUCTURE, Attr.THREADID})
 _BLOB_ATTRS = frozenset({Attr.RFC822, Attr.RFC822_HEADER, Attr.RFC822_TEXT, Attr.PREVIEW})
 _SPECS = {spec.value: spec for spec in sections.Spec}
+_HEADER_SPECS = frozenset(
+    {sections.Spec.HEADER, sections.Spec.HEADER_FIELDS, sections.Spec.HEADER_FIELDS_NOT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,27 @@ def _binary(body: Body, item: BodySection) -> Value:
                         code=ResponseCode.UNKNOWN_CTE.code())
     content = _slice(content, item)
     return Literal8(content) if b"\x00" in content else content
+
+
+def is_header_section(item: BodySection) -> bool:
+    """Whether ``item`` is a top-level HEADER, HEADER.FIELDS or HEADER.FIELDS.NOT (not
+    BINARY): its value comes from the message's header alone (``header_section``)."""
+    return (not item.binary and not item.section.parts
+            and _SPECS[item.section.text or ""] in _HEADER_SPECS)
+
+
+def header_section(data: bytes, item: BodySection) -> bytes:
+    """The value of a section that ``is_header_section``, as ``_section`` gives it."""
+    spec = _SPECS[item.section.text or ""]
+    return _slice(sections.extract_top(data, spec, item.section.fields), item)
+
+
+def message_bytes(blobs: Mapping[str, bytes], meta: StoredMessage) -> bytes:
+    """The message's bytes from a group read (NotFound, as ``read_blob``, if gone)."""
+    data = blobs.get(meta.blob_id)
+    if data is None:
+        raise NotFound(f"no blob {meta.blob_id}")
+    return data
 
 
 def _section(body: Body, item: BodySection) -> Value:

@@ -149,6 +149,10 @@ class PgMessagesFacade(PgCore):
         """Every message's uid, modseq and flags in uid order."""
         return await self._read(lambda tx: msgreads.uid_list(tx, mailbox_id))
 
+    async def uids_by_flags(self, mailbox_id: int) -> list[tuple[frozenset[str], list[int]]]:
+        """Every message's uid grouped by its flag set."""
+        return await self._read(lambda tx: msgreads.uids_by_flags(tx, mailbox_id))
+
     async def fetch_meta(self, mailbox_id: int, uids: Sequence[int], *,
                          with_summary: bool = False) -> list[StoredMessage]:
         """Metadata of the given uids that still exist, in uid order."""

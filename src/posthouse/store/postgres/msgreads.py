@@ -42,6 +42,14 @@ async def uid_list(tx: Tx, mailbox_id: int) -> list[UidFlags]:
     return out
 
 
+async def uids_by_flags(tx: Tx, mailbox_id: int) -> list[tuple[frozenset[str], list[int]]]:
+    """Every message's uid grouped by its stored flag set (one row per distinct set)."""
+    await require_mailbox(tx, mailbox_id)
+    return [(decode_flags(flags), list(uids)) for flags, uids in await tx.all(
+        "SELECT flags, array_agg(uid) FROM messages WHERE mailbox_id = %s GROUP BY flags",
+        (mailbox_id,))]
+
+
 def _stored(row: Sequence[Any], *, with_summary: bool,
             flag_sets: dict[str, frozenset[str]]) -> StoredMessage:
     flags = flag_sets.get(row[2])

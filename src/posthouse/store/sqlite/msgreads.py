@@ -46,6 +46,21 @@ def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
     return out
 
 
+def uids_by_flags(
+    conn: sqlite3.Connection, mailbox_id: int
+) -> list[tuple[frozenset[str], list[int]]]:
+    """Every message's uid grouped by its stored flag set (one entry per distinct set, uids
+    in no particular order): one pass in SQLite, no per-message row in Python."""
+    require_mailbox(conn, mailbox_id)
+    return [
+        (decode_flags(flags), list(map(int, uids.split(","))))
+        for flags, uids in conn.execute(
+            "SELECT flags, group_concat(uid) FROM messages WHERE mailbox_id = ? GROUP BY flags",
+            (mailbox_id,),
+        )
+    ]
+
+
 def _stored(
     row: Sequence[Any], *, with_summary: bool, flag_sets: dict[str, frozenset[str]]
 ) -> StoredMessage:

@@ -5,7 +5,9 @@ come in two kinds (searchdb.py): those already in the full-text index (the searc
 attached to reader connections as ``idx``) and pending ones, newer than its ``upto``. In the
 index, the FTS5 trigram match narrows the candidates for needles of three characters or
 more and ``ph_icontains`` (a Python function registered on reader connections) confirms
-each; it is the whole test for short needles, or when SQLite has no trigram tokenizer.
+each (SQLite's own instr/lower do when needle and value are both ASCII, ``_contains``);
+it is the whole test for short needles, or when SQLite has no trigram tokenizer (a header
+field then needs no index at all: every summary, indexed or pending, is tested in one pass).
 Pending messages are tested directly: header fields from the summary's JSON, body text
 decoded from the message itself.
 
@@ -31,6 +33,12 @@ _SCAN = (
     "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
     " JOIN idx.fts f ON f.rowid = s.id WHERE m.mailbox_id = :mailbox AND {condition}"
 )
+# A header field without the trigram narrowing needs the summaries only, indexed or pending
+# alike: one pass over them, without reading each message's index row (its body text).
+_SCAN_HEADERS = (
+    "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
+    " WHERE m.mailbox_id = :mailbox AND {condition}"
+)
 # With the trigram index the match runs in the FTS table first (one index lookup) and only
 # the confirmed blobs are intersected with the mailbox: no per-row FTS call or Python check.
 _INDEXED = (
@@ -45,7 +53,6 @@ _PENDING = (
     " CROSS JOIN messages m ON m.blob_id = s.blob_id AND m.mailbox_id = :mailbox"
     " WHERE s.id > :upto"
 )
-_PENDING_HEADER = _PENDING + " AND ph_icontains(json_extract(s.headers, :path), :needle)"
 _TRIGRAM = 3
 
 
@@ -61,15 +68,30 @@ def _header_path(name: str) -> str | None:
     return f'$."{name}"'
 
 
-def _condition(field: str) -> tuple[str, str | None] | None:
+def _contains(value: str, ascii_needle: bool) -> str:
+    """SQL: ``value`` contains ``:needle`` (lower-cased) as ``ph_icontains`` decides. An ASCII
+    needle in an ASCII value (as many characters as bytes: no NUL, no multi-byte character)
+    is tested inside SQLite, whose lower() folds ASCII letters exactly as Python's does
+    there: no call back into Python per row. Any other value goes to ph_icontains."""
+    if not ascii_needle:
+        return f"ph_icontains({value}, :needle)"
+    return (f"CASE WHEN length({value}) = length(CAST({value} AS BLOB))"
+            f" THEN instr(lower({value}), :needle) > 0 ELSE ph_icontains({value}, :needle) END")
+
+
+_HEADER_VALUE = "json_extract(s.headers, :path)"
+
+
+def _condition(field: str, ascii_needle: bool) -> tuple[str, str | None] | None:
     """(confirming SQL condition, FTS column filter) for a field; None if it cannot match."""
     if field == "body":
-        return "ph_icontains(f.body, :needle)", "body"
+        return _contains("f.body", ascii_needle), "body"
     if field == "text":
-        return "(ph_icontains(f.headers, :needle) OR ph_icontains(f.body, :needle))", None
+        return (f"({_contains('f.headers', ascii_needle)}"
+                f" OR {_contains('f.body', ascii_needle)})"), None
     if _header_path(field) is None:
         return None
-    return "ph_icontains(json_extract(s.headers, :path), :needle)", "headers"
+    return _contains(_HEADER_VALUE, ascii_needle), "headers"
 
 
 def search_text(
@@ -84,7 +106,7 @@ def search_text(
     """Uids whose ``field`` contains ``needle``, case-insensitively."""
     require_mailbox(conn, mailbox_id)  # first: the store's snapshot precedes the index's
     field = field.lower()
-    found = _condition(field)
+    found = _condition(field, needle.lower().isascii())
     if found is None:
         return set()
     condition, column = found
@@ -98,6 +120,9 @@ def search_text(
         query = _phrase(needle)
         params["query"] = f"{column} : {query}" if column else query
         sql = _INDEXED.format(condition=condition)
+    elif field not in ("body", "text"):
+        return {row[0] for row in conn.execute(_SCAN_HEADERS.format(condition=condition),
+                                               params)}
     else:
         sql = _SCAN.format(condition=condition)
     uids = {row[0] for row in conn.execute(sql, params)}
@@ -109,7 +134,9 @@ def _search_pending(
 ) -> set[int]:
     """The pending messages' matches (see the module docstring)."""
     if field not in ("body", "text"):
-        return {row[0] for row in conn.execute(_PENDING_HEADER, params)}
+        ascii_needle = str(params["needle"]).isascii()
+        condition = _contains(_HEADER_VALUE, ascii_needle)
+        return {row[0] for row in conn.execute(f"{_PENDING} AND {condition}", params)}
     needle = str(params["needle"])
     verdicts: dict[int, bool] = {}  # per summary: a blob may be filed more than once
     uids: set[int] = set()

@@ -1,0 +1,28 @@
+"""``select_fields`` (the fast HEADER.FIELDS[.NOT] path) picks what ``split_header`` does,
+for arbitrary header bytes: folded lines, colons on continuation lines, WSP before the
+colon, bare LF, invalid names."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from posthouse.message.headers import select_fields, split_header
+
+NAMES = ["From", "to", "SUBJECT", "x-a", "x y", "", "from:", "sübject"]
+PIECES = [b"From", b"from", b"To", b"Subject", b"X-A", b"x y", b":", b" ", b"\t", b"\r\n",
+          b"\n", b"value", b"\xc3\xbc", b"a:b", b"\r\n ", b"\r\n\t:", b"\r\n\r\n", b"\r",
+          b"\n\n", b"x-a :"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=40),
+       st.lists(st.sampled_from(NAMES), max_size=4), st.booleans())
+def test_select_fields_agrees_with_split_header(pieces: list[bytes], names: list[str],
+                                                keep: bool) -> None:
+    data = b"".join(pieces)
+    header = split_header(data)
+    lowered = {n.lower() for n in names}
+    expected = [f.raw for f in header.fields if bool(f.name and f.name.lower() in lowered)
+                == keep]
+    assert select_fields(data, names, keep) == (expected, header.has_blank_line)
