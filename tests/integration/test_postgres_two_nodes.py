@@ -189,7 +189,8 @@ def test_pop3_on_a_and_imap_on_b_see_one_mailbox(
         assert (typ, data) == ("OK", [b"3"])
         typ, fetched = imap.uid("FETCH", "3", "(BODY.PEEK[])")
         part = fetched[0]
-        assert typ == "OK" and isinstance(part, tuple)
+        assert typ == "OK"
+        assert isinstance(part, tuple)
         assert part[1].endswith(bodies[2])
     finally:
         imap.logout()
@@ -221,3 +222,52 @@ def test_mail_submitted_on_a_is_relayed_once_while_both_work_the_queue(
     by_node = Counter(m.helo for m in peer.accepted())
     print(f"\nrelayed by node: {dict(by_node)}")
     assert set(by_node) <= {"a.example.test", "b.example.test"}
+
+
+def pop3_login(server: ServerThread) -> tuple[poplib.POP3_SSL, str]:
+    """A POP3 client on ``server`` after PASS, and PASS's reply (or the -ERR it got)."""
+    client = poplib.POP3_SSL("127.0.0.1", server.port("pop3s"), context=server.client_tls(),
+                             timeout=30)
+    client.user(USER)
+    try:
+        return client, client.pass_(PASSWORD).decode()
+    except poplib.error_proto as exc:
+        return client, str(exc.args[0].decode() if isinstance(exc.args[0], bytes)
+                           else exc.args[0])
+
+
+def test_pop3_maildrop_lock_holds_across_nodes(
+        nodes: tuple[ServerThread, ServerThread]) -> None:
+    """RFC 1939 8 / RFC 2449 8.1.1: a maildrop one session holds is [IN-USE] on any node."""
+    a, b = nodes
+    a.add_user(USER)
+    send(a, make_message(1))
+    holder, reply = pop3_login(a)
+    assert reply.startswith("+OK"), reply
+    other, refused = pop3_login(b)
+    other.close()
+    assert refused.startswith("-ERR [IN-USE]"), refused
+    same_node, refused_here = pop3_login(a)
+    same_node.close()
+    assert refused_here.startswith("-ERR [IN-USE]"), refused_here
+    holder.quit()  # the lock goes with the session
+    later, reply = pop3_login(b)
+    try:
+        assert reply.startswith("+OK"), reply
+        assert later.stat()[0] == 1
+    finally:
+        later.quit()
+    # a session that drops its connection without QUIT releases the lock too
+    dropped, reply = pop3_login(b)
+    assert reply.startswith("+OK"), reply
+    dropped.close()
+
+    def free_on_a() -> bool:
+        client, answer = pop3_login(a)
+        if answer.startswith("+OK"):
+            client.quit()
+            return True
+        client.close()
+        return False
+
+    wait_for(free_on_a, timeout=DEADLINE)
