@@ -1,0 +1,48 @@
+"""``posthouse store migrate --to postgresql://...``: move a SQLite store into PostgreSQL
+(engine in maint/store_migrate.py)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from posthouse.cli.common import CliError, add_location_args, resolve_config
+from posthouse.cli.progress import terminal_bar
+from posthouse.config import POSTGRES_SCHEMES, uses_postgres
+from posthouse.maint.store_migrate import migrate_to_postgres
+
+
+def register(sub: Any) -> None:
+    """Add the store commands."""
+    p = sub.add_parser("store", help="move the store between SQLite and PostgreSQL",
+                       description="Commands on the store as a whole.")
+    cmds = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    c = cmds.add_parser(
+        "migrate", help="copy a SQLite data dir's store into PostgreSQL",
+        description="Copy everything in the data dir's SQLite store (accounts, domains, "
+        "aliases, mailboxes with their uid and modseq counters, messages with uids, flags, "
+        "modseqs and dates, blobs, expunge tombstones, metadata, the outbound queue) into an "
+        "empty PostgreSQL database, then verify the copy (row counts and content hashes). "
+        "The server must be stopped; afterwards set [store] url and start it.")
+    c.add_argument("--to", required=True, metavar="URL", help="postgresql://... (a libpq URI)")
+    add_location_args(c)
+    c.set_defaults(run=_migrate)
+
+
+async def _migrate(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args)
+    if not args.to.startswith(POSTGRES_SCHEMES):
+        raise CliError("store migrate: --to must be a postgresql:// URI")
+    if uses_postgres(cfg):
+        raise CliError("store migrate: this config's store is already PostgreSQL ([store] url)")
+    report = await migrate_to_postgres(cfg.data_path, args.to, terminal_bar)
+    counts = ", ".join(f"{n} {table}" for table, n in report.counts.items())
+    print(f"copied {counts}")
+    if report.mismatches:
+        for line in report.mismatches:
+            print(f"  MISMATCH {line}")
+        print("verification FAILED: keep serving from SQLite")
+        return 1
+    print("verified: counts and content hashes match. Set [store] url to the database in "
+          "the config and start the server")
+    return 0
