@@ -1,8 +1,9 @@
 """``posthouse store migrate --to postgresql://...``: a SQLite data dir with mail, flags and
 keywords set over IMAP, expunges, METADATA and a queued message is copied into PostgreSQL;
 a server on the PostgreSQL store then serves every message, flag, uid, modseq and date
-unchanged over IMAP (imaplib over a socket, before and after). Refused while a server runs
-on the data dir, and into a database that is not empty.
+unchanged over IMAP (imaplib over a socket, before and after); and ``--from`` brings it back
+into an empty SQLite data dir, served unchanged again. Refused while a server runs on the
+data dir, and into a store that is not empty.
 """
 
 from __future__ import annotations
@@ -120,8 +121,23 @@ def test_migrate_sqlite_to_postgres_serves_everything_unchanged(
             assert imap.uid("SEARCH", "ALL") == ("OK", [b"1 2 4 5 6"])
         finally:
             imap.logout()
+        on_postgres = snapshot(on_pg)
     finally:
         on_pg.stop()
     # a second run finds the target in use
     assert main(migrate) == 1
     assert "not empty" in capsys.readouterr().err
+    # and back: into an empty SQLite data dir, served unchanged from there
+    back = tmp_path / "back"
+    assert main(["store", "migrate", "--from", url, "--data-dir", str(back)]) == 0
+    out = capsys.readouterr().out
+    assert "verified" in out, out
+    assert re.search(r"\b7 messages\b", out) is not None, out
+    on_sqlite = ServerThread(make_config(back)).start()
+    try:
+        assert snapshot(on_sqlite) == on_postgres
+    finally:
+        on_sqlite.stop()
+    # not into a data dir that holds a store
+    assert main(["store", "migrate", "--from", url, "--data-dir", str(data)]) == 1
+    assert "already holds a store" in capsys.readouterr().err

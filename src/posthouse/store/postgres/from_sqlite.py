@@ -60,7 +60,7 @@ TABLES: tuple[tuple[str, str, str], ...] = (
      " created, next_attempt, attempts, last_error, held, delay_warned, requiretls", "id"),
     ("queue_rcpts", "id, queue_id, address, state, notify, orcpt, last_reply, attempts", "id"),
 )
-_BOOLEANS = {"users": ("pop3_keep", "disabled"),
+BOOLEANS = {"users": ("pop3_keep", "disabled"),
              "queue": ("smtputf8", "held", "delay_warned", "requiretls")}
 _SEQUENCES = ("users", "mailboxes", "queue", "queue_rcpts")
 BATCH = 500
@@ -85,13 +85,13 @@ def _source(data_dir: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
 
 
-def _columns(cols: str) -> list[str]:
+def columns_of(cols: str) -> list[str]:
     return [c.strip() for c in cols.split(",")]
 
 
 def _to_pg(table: str, cols: list[str], row: Sequence[Any]) -> list[Any]:
     values = list(row)
-    for name in _BOOLEANS.get(table, ()):
+    for name in BOOLEANS.get(table, ()):
         i = cols.index(name)
         values[i] = bool(values[i])
     if table == "aliases":
@@ -107,7 +107,7 @@ def _canonical(table: str, cols: list[str], row: Sequence[Any]) -> bytes:
     """One row as bytes both sides agree on (booleans as 0/1, arrays as JSON)."""
     values: list[Any] = []
     for name, value in zip(cols, row, strict=True):
-        if isinstance(value, bool) or name in _BOOLEANS.get(table, ()):
+        if isinstance(value, bool) or name in BOOLEANS.get(table, ()):
             value = int(bool(value))
         elif table == "aliases" and name == "targets":
             value = list(json.loads(value)) if isinstance(value, str) else list(value)
@@ -182,7 +182,7 @@ async def _copy(conn: AsyncConnection[Row], src: sqlite3.Connection, root: Path,
             advance(1)
     report.counts["blobs"] = len(ids)
     for table, cols, order in TABLES:
-        names = _columns(cols)
+        names = columns_of(cols)
         total = src.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
         insert = (f"INSERT INTO {table} ({cols}) VALUES "  # noqa: S608
                   f"({', '.join(['%s'] * len(names))})").encode()
@@ -203,9 +203,10 @@ async def _copy(conn: AsyncConnection[Row], src: sqlite3.Connection, root: Path,
         await conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"  # noqa: S608
             f" greatest((SELECT max(id) FROM {table}), 1))".encode())
-    await conn.execute(b"UPDATE meta SET value = greatest(value,"
+    row = src.execute("SELECT value FROM meta WHERE key = 'uidvalidity'").fetchone()
+    await conn.execute(b"UPDATE meta SET value = greatest(value, %s,"
                        b" coalesce((SELECT max(uidvalidity) FROM mailboxes), 0))"
-                       b" WHERE key = 'uidvalidity'")
+                       b" WHERE key = 'uidvalidity'", (int(row[0]) if row else 0,))
 
 
 async def verify(conn: AsyncConnection[Row], src: sqlite3.Connection, root: Path,
@@ -233,7 +234,7 @@ async def verify(conn: AsyncConnection[Row], src: sqlite3.Connection, root: Path
         problems.append(f"blobs: {len(ids)} in SQLite, {counted and counted[0]} in PostgreSQL")
     with bar("verify tables", len(TABLES), "tables") as advance:
         for table, cols, order in TABLES:
-            names = _columns(cols)
+            names = columns_of(cols)
             mine, theirs = hashlib.sha256(), hashlib.sha256()
             count_src = count_pg = 0
             for row in _rows(src, table, cols, order):
