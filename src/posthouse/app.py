@@ -76,7 +76,8 @@ def build_store(cfg: Config, *, background: bool = True,
         from posthouse.store.postgres.backend import PostgresStore
 
         return PostgresStore(cfg.store.url, summarize=summarize, message_text=message_text,
-                             pool_size=cfg.store.pool_size)
+                             pool_size=cfg.store.pool_size,
+                             queue_lease_seconds=cfg.store.queue_lease_seconds)
     from posthouse.store.space import SpaceGuard
     from posthouse.store.sqlite.backend import SqliteStore
 

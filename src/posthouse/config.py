@@ -262,13 +262,18 @@ class HttpConfig:
 class StoreConfig:
     """Where mail is stored: empty ``url`` is the embedded SQLite store in the data dir;
     ``postgresql://user@host/db`` (a libpq URI) the PostgreSQL store, which several nodes
-    may share. ``pool_size``: PostgreSQL connections per node."""
+    may share. ``pool_size``: PostgreSQL connections per node. ``queue_lease_seconds``: how
+    long a node's claim on a queue entry lasts (PostgreSQL; renewed while the node works it),
+    so a dead node's entries are taken over after it."""
 
     url: str = ""
     pool_size: int = 4
+    queue_lease_seconds: int = 600
 
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# A lease shorter than one delivery attempt could let a second node send the same message.
+MIN_QUEUE_LEASE_SECONDS = 5
 
 
 def uses_postgres(cfg: Config) -> bool:
@@ -506,6 +511,9 @@ def _validate(cfg: Config) -> None:
                           "dir) or a postgresql:// URI")
     if cfg.store.pool_size < 1:
         raise ConfigError(f"{cfg.source}: [store] key 'pool_size' must be positive")
+    if cfg.store.queue_lease_seconds < MIN_QUEUE_LEASE_SECONDS:
+        raise ConfigError(f"{cfg.source}: [store] key 'queue_lease_seconds' must be at least "
+                          f"{MIN_QUEUE_LEASE_SECONDS}")
 
 
 def _validate_http(http: HttpConfig, where: str) -> None:

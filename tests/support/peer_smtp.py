@@ -55,6 +55,7 @@ class Received:
     tls: bool
     auth: str | None
     connection: int
+    helo: str = ""  # the name the client gave in EHLO/HELO
 
     @property
     def accepted(self) -> bool:
@@ -174,6 +175,7 @@ class _Session:
         self.number = number
         self.tls = peer.implicit_tls
         self.authed: str | None = None
+        self.helo = ""
         self.tx = _Tx()
 
     async def say(self, reply: str) -> None:
@@ -206,6 +208,7 @@ class _Session:
             await handler(arg)
 
     async def do_ehlo(self, arg: str) -> None:
+        self.helo = arg
         scripted = self.peer._next("EHLO")
         if scripted:
             await self.say(scripted)
@@ -219,6 +222,7 @@ class _Session:
                                    for i, x in enumerate(lines)))
 
     async def do_helo(self, arg: str) -> None:
+        self.helo = arg
         await self.say(f"250 {self.peer.hostname}")
 
     async def do_starttls(self, arg: str) -> None:
@@ -304,7 +308,7 @@ class _Session:
         tx = self.tx
         self.peer._record(Received(tx.mail_from or "", tx.mail_params, tx.rcpts,
                                    tx.rcpt_params, data, final, self.tls, self.authed,
-                                   self.number))
+                                   self.number, self.helo))
         self.tx = _Tx()
         await self.say(final)
 

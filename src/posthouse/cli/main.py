@@ -23,6 +23,7 @@ from posthouse.cli import (
     queue,
     serve,
     status,
+    store,
     tlsrpt,
     user,
     verify,
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata,
-                   importing, exporting, backup, verify, acme):
+                   importing, exporting, backup, verify, store, acme):
         module.register(sub)
     import_imap.register_imap(import_imap.import_group(sub))  # `import imap`
     return parser

@@ -14,21 +14,20 @@ from posthouse.net.connection import Connection, TooSlow
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.pop3 import replies
-from posthouse.pop3.maildrop_locks import MaildropLocks
 from posthouse.serve.pop3_readahead import ReadAhead
 from posthouse.services import Services
 from posthouse.store.errors import NotFound, StoreError
+from posthouse.store.maildrop_locks import HeldMaildrop
 from posthouse.store.models import INBOX, SEEN, FlagOp
 
 log = logging.getLogger("posthouse.pop3")
 
 
 def make_handler(services: Services) -> Handler:
-    """The listener callback for pop3 and pop3s; its sessions share one maildrop lock."""
-    locks = MaildropLocks()
+    """The listener callback for pop3 and pop3s; the store locks maildrops."""
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
-        await Pop3Session(services, locks, conn, ctx).run()
+        await Pop3Session(services, conn, ctx).run()
 
     return handle
 
@@ -36,10 +35,9 @@ def make_handler(services: Services) -> Handler:
 class Pop3Session:
     """One POP3 connection: login, the fixed maildrop, the UPDATE state at QUIT."""
 
-    def __init__(self, services: Services, locks: MaildropLocks, conn: Connection,
-                 ctx: SessionContext) -> None:
+    def __init__(self, services: Services, conn: Connection, ctx: SessionContext) -> None:
         self.services = services
-        self.locks = locks
+        self.lock: HeldMaildrop | None = None  # the maildrop's, while logged in
         self.conn = conn
         self.ctx = ctx
         self.sid = new_session_id("p")
@@ -64,8 +62,8 @@ class Pop3Session:
         finally:
             if self.contents is not None:
                 self.contents.close()
-            if self.principal is not None:
-                self.locks.release(self.principal.user_id)
+            if self.lock is not None:
+                await self.lock.release()
             log.info("disconnect user=%s", self.principal.address if self.principal else "-")
 
     async def _loop(self) -> None:
@@ -152,13 +150,21 @@ class Pop3Session:
         if principal is None:
             self.conn.write(self.core.send(replies.invalid_credentials()))
             return
-        if not self.locks.try_acquire(principal.user_id):
+        try:
+            lock = await self.services.store.lock_maildrop(principal.user_id)
+        except StoreError:
+            log.exception("cannot lock maildrop")
+            self.conn.write(self.core.send(replies.maildrop_unavailable()))
+            return
+        if lock is None:
             self.conn.write(self.core.send(replies.maildrop_locked()))
             return
+        self.lock = lock
         try:
             listing, uidvalidity = await self._load_maildrop(principal.user_id)
         except StoreError:
-            self.locks.release(principal.user_id)
+            self.lock = None
+            await lock.release()
             log.exception("cannot load maildrop")
             self.conn.write(self.core.send(replies.maildrop_unavailable()))
             return

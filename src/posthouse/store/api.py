@@ -23,6 +23,7 @@ from typing import Protocol
 
 from posthouse.store.errors import StoreError
 from posthouse.store.events import Subscription
+from posthouse.store.maildrop_locks import HeldMaildrop
 from posthouse.store.models import (
     Alias,
     DeliveryTarget,
@@ -379,6 +380,11 @@ class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):
 
     def subscribe(self, user_id: int) -> Subscription:
         """Receive every committed change event of one user."""
+
+    async def lock_maildrop(self, user_id: int) -> HeldMaildrop | None:
+        """POP3's lock on a user's maildrop (RFC 1939 8), or None while another POP3
+        session holds it: in this process on SQLite, on any node on PostgreSQL (an advisory
+        lock on a connection of its own, freed with it if the node dies)."""
 
     def has_room(self, size: int = 0) -> bool:
         """Whether new mail of ``size`` bytes would be taken now: False below the low-space

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from posthouse.store.maildrop_locks import HeldMaildrop
 from posthouse.store.postgres.facade_accounts import PgAccountsFacade
 from posthouse.store.postgres.facade_mail import PgMailboxesFacade, PgMessagesFacade
 from posthouse.store.postgres.facade_queue import PgQueueFacade
+from posthouse.store.postgres.maildrop import try_lock_maildrop
 
 if TYPE_CHECKING:
     from posthouse.store.api import Store
@@ -20,6 +22,10 @@ if TYPE_CHECKING:
 
 class PostgresStore(PgAccountsFacade, PgMailboxesFacade, PgMessagesFacade, PgQueueFacade):
     """The whole store on PostgreSQL: pooled connections, bytea blobs, LISTEN/NOTIFY events."""
+
+    async def lock_maildrop(self, user_id: int) -> HeldMaildrop | None:
+        """POP3's maildrop lock on every node: an advisory lock (maildrop.py)."""
+        return await try_lock_maildrop(self.url, user_id)
 
 
 if TYPE_CHECKING:

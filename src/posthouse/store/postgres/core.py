@@ -26,6 +26,7 @@ from posthouse.store.models import NewMessage
 from posthouse.store.postgres import holds, notify, schema
 from posthouse.store.postgres.blobrefs import PgBlobIn
 from posthouse.store.postgres.pool import DEFAULT_POOL_SIZE, ConnectionPool, Tx, connect
+from posthouse.store.postgres.queue import LEASE_SECONDS
 
 T = TypeVar("T")
 PARSE_INLINE_LIMIT = 256 * 1024  # larger messages are parsed in a worker thread
@@ -52,6 +53,7 @@ class PgCore:
         message_text: TextExtractor,
         hub: EventHub | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
+        queue_lease_seconds: int = LEASE_SECONDS,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.url = url
@@ -60,6 +62,7 @@ class PgCore:
         self._message_text = message_text
         self._clock = clock
         self._pool_size = pool_size
+        self.queue_lease_seconds = queue_lease_seconds
         self._pool: ConnectionPool | None = None
         self.node = uuid.uuid4().hex  # this process, in queue claims and notifications
         self._listener: notify.PgEventListener | None = None

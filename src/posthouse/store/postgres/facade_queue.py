@@ -21,8 +21,8 @@ class PgQueueFacade(PgCore):
     async def due(self, now: datetime, limit: int,
                   exclude: Collection[int] = ()) -> list[QueuedMessage]:
         """Claim due messages for this node (see queue.py), oldest first."""
-        skip, node = frozenset(exclude), self.node
-        return await self._write(lambda tx: queue.due(tx, node, now, limit, skip))
+        skip, node, lease = frozenset(exclude), self.node, self.queue_lease_seconds
+        return await self._write(lambda tx: queue.due(tx, node, now, limit, skip, lease))
 
     async def get_queued(self, queue_id: int) -> QueuedMessage | None:
         """One queued message, or None."""

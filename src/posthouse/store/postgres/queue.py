@@ -27,7 +27,7 @@ from posthouse.store.postgres.blobrefs import PgBlobIn
 from posthouse.store.postgres.pool import Tx
 from posthouse.store.sqlite.codec import from_micros, to_micros
 
-LEASE_SECONDS = 600  # a claim a dead node left is taken over after this
+LEASE_SECONDS = 600  # by default, a claim a dead node left is taken over after this
 
 _SELECT_ENTRY = (
     "SELECT id, blob_id, size, mail_from, envid, ret, smtputf8, body, sender_user_id, created,"
@@ -133,14 +133,15 @@ async def _load(tx: Tx, where: str, params: Sequence[Any]) -> list[QueuedMessage
 
 
 async def due(tx: Tx, node: str, now: datetime, limit: int,
-              exclude: Collection[int] = ()) -> list[QueuedMessage]:
+              exclude: Collection[int] = (), lease: int = LEASE_SECONDS) -> list[QueuedMessage]:
     """Claim and return entries not held, due by ``now``, with a pending recipient, not in
     ``exclude`` and not claimed by another node under a live lease; oldest due first. The
-    leases of this node's entries in ``exclude`` (in flight) are renewed."""
+    leases (``lease`` seconds, ``[store] queue_lease_seconds``) of this node's entries in
+    ``exclude`` (in flight) are renewed."""
     if exclude:
         await tx.run("UPDATE queue SET claim_until = clock_timestamp()"
                      " + make_interval(secs => %s) WHERE id = ANY(%s) AND claimed_by = %s",
-                     (LEASE_SECONDS, sorted(exclude), node))
+                     (lease, sorted(exclude), node))
     picked = await tx.all(
         "SELECT id FROM queue WHERE NOT held AND next_attempt <= %s"
         " AND EXISTS (SELECT 1 FROM queue_rcpts r WHERE r.queue_id = queue.id"
@@ -153,7 +154,7 @@ async def due(tx: Tx, node: str, now: datetime, limit: int,
         return []
     await tx.run("UPDATE queue SET claimed_by = %s,"
                  " claim_until = clock_timestamp() + make_interval(secs => %s)"
-                 " WHERE id = ANY(%s)", (node, LEASE_SECONDS, ids))
+                 " WHERE id = ANY(%s)", (node, lease, ids))
     return await _load(tx, "WHERE id = ANY(%s) ORDER BY next_attempt, id", (ids,))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from posthouse.store.maildrop_locks import HeldMaildrop, LocalMaildropLocks
 from posthouse.store.sqlite.facade_accounts import AccountsFacade
 from posthouse.store.sqlite.facade_mail import MailboxesFacade, MessagesFacade
 from posthouse.store.sqlite.facade_queue import QueueFacade
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
 
 class SqliteStore(AccountsFacade, MailboxesFacade, MessagesFacade, QueueFacade):
     """The whole store on SQLite: group-commit writer, reader pool, content-addressed blobs."""
+
+    _maildrops: LocalMaildropLocks | None = None
+
+    async def lock_maildrop(self, user_id: int) -> HeldMaildrop | None:
+        """POP3's maildrop lock: in this process (one server per data dir)."""
+        if self._maildrops is None:
+            self._maildrops = LocalMaildropLocks()
+        return self._maildrops.try_acquire(user_id)
 
 
 if TYPE_CHECKING:
