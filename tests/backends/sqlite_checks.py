@@ -78,6 +78,13 @@ def integrity_problems(data_dir: Path) -> list[str]:
         " JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.user_id = u.id)",
         "uid not below uidnext": "SELECT m.uid FROM messages m JOIN mailboxes x"
         " ON x.id = m.mailbox_id WHERE m.uid >= x.uidnext OR m.modseq > x.highestmodseq",
+        # schema v7: the STATUS counters equal a recount of the rows
+        "wrong mailbox counters": "SELECT x.id FROM mailboxes x WHERE"
+        " (x.msg_count, x.unseen_count, x.deleted_count, x.size_total, x.recent_count) IS NOT"
+        " (SELECT count(*), coalesce(sum(instr(' ' || m.flags || ' ', ' \\Seen ') = 0), 0),"
+        " coalesce(sum(instr(' ' || m.flags || ' ', ' \\Deleted ') > 0), 0),"
+        " coalesce(sum(m.size), 0), coalesce(sum(m.uid > x.recent_mark), 0)"
+        " FROM messages m WHERE m.mailbox_id = x.id)",
     }
     for name, sql in checks.items():
         rows = query(data_dir, sql)
