@@ -15,6 +15,14 @@ from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
 from tests.support.stores import sqlite_store
 
 T = TypeVar("T")
+# SQL that takes a database of today back to before schema v7 (the mailbox counters), for
+# tests that fake an older version from a fresh store.
+UNDO_V7 = (
+    "DROP TRIGGER messages_counts_insert; DROP TRIGGER messages_counts_delete;"
+    " DROP TRIGGER messages_counts_update;"
+    + "".join(f" ALTER TABLE mailboxes DROP COLUMN {column};" for column in (
+        "msg_count", "unseen_count", "deleted_count", "size_total", "recent_count"))
+)
 
 
 def run(data_dir: Path, body: Callable[[SqliteStore], Awaitable[T]], *,

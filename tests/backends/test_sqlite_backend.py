@@ -20,7 +20,7 @@ from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.msgreads import UID_LIST_SQL
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, MIGRATIONS, connect
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, map_error
-from tests.backends.sqlite_checks import blob_files, integrity_problems, query, run
+from tests.backends.sqlite_checks import UNDO_V7, blob_files, integrity_problems, query, run
 from tests.backends.support import mailbox_id, message, new_user
 from tests.support.stores import sqlite_store
 
@@ -355,7 +355,8 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("DROP TABLE metadata; PRAGMA user_version = 5;")
+    conn.executescript(
+        UNDO_V7 + " DROP TABLE metadata; PRAGMA user_version = 5;")
     conn.close()
 
     async def body(store: SqliteStore) -> None:
@@ -369,5 +370,5 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, body)
     assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 6
+    assert LATEST_VERSION == 7
     assert integrity_problems(tmp_path) == []

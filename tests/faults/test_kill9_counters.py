@@ -156,7 +156,8 @@ def wait_for(answers: Answers, server: Server, more: int) -> None:
         target = answers.count + more
     deadline = time.monotonic() + BOUND
     while answers.count < target:
-        assert server.proc is not None and server.proc.poll() is None, "the server died"
+        assert server.proc is not None
+        assert server.proc.poll() is None, "the server died"
         assert time.monotonic() < deadline, f"no progress: {answers.count} answers"
         time.sleep(0.02)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION
+from tests.backends.sqlite_checks import UNDO_V7
 from tests.integration.imap_msg_support import (
     USER,
     Connections,
@@ -329,11 +330,11 @@ def test_compacted_tombstones_answer_conservatively(server: ServerThread, mode: 
 
 
 def _make_version_4(db: Path) -> None:
-    """Turn a current database back into schema version 4 (before tombstones and the
-    METADATA table of version 6)."""
+    """Turn a current database back into schema version 4 (before tombstones, the
+    METADATA table of version 6 and the counters of version 7)."""
     conn = sqlite3.connect(db)
     conn.executescript(
-        "DROP TABLE metadata; DROP INDEX expunged_modseq; DROP TABLE expunged;"
+        UNDO_V7 + " DROP TABLE metadata; DROP INDEX expunged_modseq; DROP TABLE expunged;"
         " ALTER TABLE mailboxes DROP COLUMN vanished_floor; PRAGMA user_version = 4;")
     conn.close()
 

@@ -37,6 +37,7 @@ from posthouse.store.models import (
     UidFlags,
     User,
 )
+from posthouse.store.uidlist import UidFlagsList
 
 
 class AccountStore(Protocol):
@@ -220,8 +221,9 @@ class MessageStore(Protocol):
         the error (QuotaExceeded, StorageFull, UidNotAvailable when the uid it asks for is
         below uidnext). A message that keeps its uid raises uidnext past it."""
 
-    async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
-        """Every message's uid, modseq and flags in uid order (what SELECT needs)."""
+    async def uid_list(self, mailbox_id: int) -> UidFlagsList:
+        """Every message's uid, modseq and flags in uid order (what SELECT needs), held
+        compactly (uidlist.py)."""
 
     async def fetch_meta(
         self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False

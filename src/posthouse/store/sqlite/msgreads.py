@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NoSuchMailbox
-from posthouse.store.models import ExpungedSince, StoredMessage, UidFlags
+from posthouse.store.models import ExpungedSince, StoredMessage
 from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
 from posthouse.store.sqlite.messages import uid_json
+from posthouse.store.uidlist import UidFlagsList
 
+_FIRST, _SECOND, _THIRD = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
 UID_LIST_SQL = "SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? ORDER BY uid"
 _META = (
     "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id, m.savedate"
@@ -33,17 +37,20 @@ def require_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
 
 
-def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
-    """(uid, modseq, flags) of every message in uid order: one primary-key range scan."""
+def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> UidFlagsList:
+    """(uid, modseq, flags) of every message in uid order: one primary-key range scan, turned
+    into arrays by C-level maps (no Python object per message is kept)."""
     require_mailbox(conn, mailbox_id)
-    cache: dict[str, frozenset[str]] = {}  # most messages share a handful of flag sets
-    out: list[UidFlags] = []
-    for uid, modseq, flags in conn.execute(UID_LIST_SQL, (mailbox_id,)):
-        parsed = cache.get(flags)
-        if parsed is None:
-            parsed = cache[flags] = decode_flags(flags)
-        out.append(UidFlags(uid, modseq, parsed))
-    return out
+    rows = conn.execute(UID_LIST_SQL, (mailbox_id,)).fetchall()
+    texts = list(map(_THIRD, rows))
+    distinct = list(dict.fromkeys(texts))  # most messages share a handful of flag sets
+    index = {text: n for n, text in enumerate(distinct)}
+    return UidFlagsList(
+        array("L", map(_FIRST, rows)),
+        array("Q", map(_SECOND, rows)),
+        array("I", map(index.__getitem__, texts)),
+        [decode_flags(text) for text in distinct],
+    )
 
 
 def _stored(
