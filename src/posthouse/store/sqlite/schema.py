@@ -187,13 +187,16 @@ CREATE INDEX metadata_mailbox ON metadata (mailbox_id);
 """
 
 # Version 7: per-mailbox counters, so STATUS and STAT read one row whatever the mailbox's
-# size. Triggers on ``messages`` keep them in the same transaction as every change of the
-# rows (delivery, APPEND, COPY/MOVE, STORE, EXPUNGE, POP3 deletes, imports, mailbox delete,
+# size. Triggers on ``messages`` keep them in the same transaction as every row added or
+# removed (delivery, APPEND, COPY/MOVE, EXPUNGE, POP3 deletes, imports, mailbox delete,
 # repairs), so they cannot drift from the rows, not even across a crash (WAL: a
-# transaction commits whole or not at all). recent_count: messages above recent_mark
-# (RFC 3501 2.3.2; uids only grow, so every new row is one of them until a SELECT claims
-# them, which sets it to 0). The flags column is space-separated canonical spellings
-# (codec.encode_flags), so padding it with spaces makes a flag test one instr().
+# transaction commits whole or not at all). A flag change is counted by the one path that
+# changes flags, messages.store_flags, with one UPDATE per STORE in its transaction (a
+# per-row trigger would cost a mailbox-row update per message of STORE 1:*).
+# recent_count: messages above recent_mark (RFC 3501 2.3.2; uids only grow, so every new
+# row is one of them until a SELECT claims them, which sets it to 0). The flags column is
+# space-separated canonical spellings (codec.encode_flags), so padding it with spaces makes
+# a flag test one instr().
 # Its last statement computes the counters from the rows; ``posthouse verify --repair`` runs
 # it again (RECOUNT_MAILBOXES below).
 _V7 = r"""
@@ -216,12 +219,7 @@ CREATE TRIGGER messages_counts_delete AFTER DELETE ON messages BEGIN
             size_total = size_total - OLD.size,
             recent_count = recent_count - (OLD.uid > recent_mark) WHERE id = OLD.mailbox_id;
 END;
-CREATE TRIGGER messages_counts_update AFTER UPDATE OF mailbox_id, uid, flags, size ON messages
-WHEN OLD.mailbox_id != NEW.mailbox_id OR OLD.uid != NEW.uid OR OLD.size != NEW.size
-    OR (instr(' ' || OLD.flags || ' ', ' \Seen ') > 0)
-        != (instr(' ' || NEW.flags || ' ', ' \Seen ') > 0)
-    OR (instr(' ' || OLD.flags || ' ', ' \Deleted ') > 0)
-        != (instr(' ' || NEW.flags || ' ', ' \Deleted ') > 0)
+CREATE TRIGGER messages_counts_update AFTER UPDATE OF mailbox_id, uid, size ON messages
 BEGIN
     UPDATE mailboxes SET msg_count = msg_count - 1,
             unseen_count = unseen_count - (NOT (instr(' ' || OLD.flags || ' ', ' \Seen ') > 0)),
