@@ -43,7 +43,6 @@ from posthouse.mailauth.dkim import DkimKeys, sign
 
 RECIPIENT = "bench@example.test"
 SENDER = "bench@source.test"
-CHECKS_OFF = "\n[checks]\nspf = false\ndkim = false\ndmarc = false\narc = false\niprev = false\n"
 
 
 def signed_message(key: rsa.RSAPrivateKey, size: int) -> bytes:
@@ -124,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             message = lab / "message.eml"
             message.write_bytes(signed_message(key, 1024).replace(b"\r\n", b"\n"))
             dns_toml = f"\n[dns]\nresolver = \"{dns.address}\"\n"
-            on = Posthouse(lab / "on", extra_toml=dns_toml)
-            off = Posthouse(lab / "off", extra_toml=dns_toml + CHECKS_OFF)
+            on = Posthouse(lab / "on", extra_toml=dns_toml, checks=True)
+            off = Posthouse(lab / "off", extra_toml=dns_toml)
             pf = PostfixPeer(lab / "postfix", smtp_port=free_port(), mailboxes=[RECIPIENT])
             try:
                 for ph in (on, off):

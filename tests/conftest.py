@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from posthouse.config import CONFIG_NAME, Config, StoreConfig
+from tests.support.pgdb import PgTestDatabase, unreachable
 from tests.support.server import ServerThread, make_config
+
+STORE_ENV = "POSTHOUSE_TEST_STORE"  # "postgres": the server fixtures run on PostgreSQL
+
+
+def _store_for(cfg: Config, request: pytest.FixtureRequest) -> Config:
+    """The config as is, or on a fresh PostgreSQL schema when POSTHOUSE_TEST_STORE=postgres
+    (the integration tests that use ``server``/``loopback_server`` then run on it)."""
+    if os.environ.get(STORE_ENV, "sqlite") != "postgres":
+        return cfg
+    database: PgTestDatabase = request.getfixturevalue("pg_database")
+    url = database.fresh_url()
+    # admin commands run with --data-dir read the data dir's config: they find the same store
+    cfg.data_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (cfg.data_path / CONFIG_NAME).write_text(f'[store]\nurl = "{url}"\n')
+    return dataclasses.replace(cfg, store=StoreConfig(url=url))
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerThread]:
     """A running posthouse with a fresh store; every listener on 127.0.0.1."""
-    srv = ServerThread(make_config(tmp_path / "data")).start()
+    srv = ServerThread(_store_for(make_config(tmp_path / "data"), request)).start()
     try:
         yield srv
     finally:
@@ -22,9 +41,9 @@ def server(tmp_path: Path) -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def loopback_server(tmp_path: Path) -> Iterator[ServerThread]:
+def loopback_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ServerThread]:
     """Like ``server`` but plaintext passwords are allowed from loopback."""
-    cfg = make_config(tmp_path / "data", allow_plaintext_on_loopback=True)
+    cfg = _store_for(make_config(tmp_path / "data", allow_plaintext_on_loopback=True), request)
     srv = ServerThread(cfg).start()
     try:
         yield srv
@@ -47,3 +66,17 @@ def users(server: ServerThread) -> ServerThread:
     server.add_user("ann@example.test")
     server.add_user("bob@example.test")
     return server
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[PgTestDatabase]:
+    """The test run's PostgreSQL database (skips when the server is unreachable)."""
+    why = unreachable()
+    if why is not None:
+        pytest.skip(why)
+    database = PgTestDatabase()
+    database.create()
+    try:
+        yield database
+    finally:
+        database.drop()

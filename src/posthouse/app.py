@@ -12,20 +12,27 @@ import os
 import random
 import signal
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
+from posthouse.log import RecentLines
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
-from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
+from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
 from posthouse.services import Services
 from posthouse.store.api import Store
 from posthouse.store.datalock import DataDirLock
+from posthouse.web.client_ports import ClientPorts
+from posthouse.web.routes import HttpRoutes
 
 if TYPE_CHECKING:
+    from posthouse.acme.manager import CertificateManager
+    from posthouse.admin.pages import AdminSite, ServerFacts
     from posthouse.auth.passwords import PasswordHasher
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
@@ -41,28 +48,42 @@ _BUSY = {
     "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
     "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+    "http": (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+             b"Connection: close\r\nRetry-After: 10\r\n\r\n"),
 }
+_IMPLICIT_TLS = ("submissions", "imaps", "pop3s", "https")
 
 
 def family(protocol: str) -> str:
-    """smtp, imap or pop3 for any listener name."""
+    """smtp, imap, pop3 or http for any listener name."""
     if protocol in ("smtp", "submission", "submissions"):
         return "smtp"
     return protocol.rstrip("s")
 
 
-def build_store(cfg: Config, *, background: bool = True) -> Store:
-    """The configured store backend (embedded SQLite is the default and only one so far).
+def build_store(cfg: Config, *, background: bool = True,
+                metrics: ServerMetrics | None = None) -> Store:
+    """The configured store backend: embedded SQLite in the data dir (the default), or
+    PostgreSQL when ``[store] url`` is a postgresql:// URI (its commits are not observed
+    by ``metrics`` yet).
 
     ``background`` False (admin commands): leave building the search index, and the repair
     of summaries a crash left out, to the server. The store is given the MIME parse."""
+    from posthouse.config import uses_postgres
     from posthouse.message.summary import message_text, summarize
+
+    if uses_postgres(cfg):
+        from posthouse.store.postgres.backend import PostgresStore
+
+        return PostgresStore(cfg.store.url, summarize=summarize, message_text=message_text,
+                             pool_size=cfg.store.pool_size)
     from posthouse.store.space import SpaceGuard
     from posthouse.store.sqlite.backend import SqliteStore
 
     space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
-                       auto_index=background, space=space)
+                       auto_index=background, space=space,
+                       observe_commit=metrics.commit if metrics is not None else None)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -152,7 +173,8 @@ def build_tls_reporter(config: Config, store: Store, resolver: Resolver, clock: 
 
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
-                 max_inflight: int | None = None) -> QueueWorker:
+                 max_inflight: int | None = None,
+                 metrics: ServerMetrics = DISCARD) -> QueueWorker:
     """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
     MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
     own resolver, timeouts and in-flight limit."""
@@ -175,7 +197,47 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     # The queue's notices have a router of their own: no default-domain postmaster fallback,
     # the system clock for its domain cache.
     return QueueWorker(store=store, config=config, clock=clock, opener=connector,
-                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight)
+                       router=Router(store), dkim_keys=keys, max_inflight=max_inflight,
+                       metrics=metrics)
+
+
+async def certificate_names(config: Config, store: Store) -> list[str]:
+    """The names the ACME certificate covers: the host name, then autoconfig.<domain> and
+    mta-sts.<domain> of every local domain (A-labels), each once."""
+    from posthouse.dns.idn import canonical_domain
+
+    names = [canonical_domain(config.server.hostname)]
+    for domain in sorted(await store.list_domains()):
+        d = canonical_domain(domain)
+        names += [f"autoconfig.{d}", f"mta-sts.{d}"]
+    return list(dict.fromkeys(names))
+
+
+def build_acme(config: Config, store: Store, tls: TlsContextFactory,
+               clock: Clock) -> CertificateManager:
+    """The ACME certificate manager of [tls] acme: its files in the data dir, the challenge
+    board (tls-alpn-01 answers go to the TLS factory's HTTPS handshakes), the install that
+    switches every listener to the new certificate."""
+    from posthouse.acme.challenges import ChallengeBoard
+    from posthouse.acme.files import AcmeFiles
+    from posthouse.acme.manager import AcmeSettings, CertificateManager
+    from posthouse.acme.transport import HttpsTransport
+    from posthouse.config import DataPaths
+    from posthouse.net.tls import client_context
+
+    t = config.tls
+    paths = DataPaths(config.data_path)
+    files = AcmeFiles(paths.acme, paths.acme_live)
+    board = ChallengeBoard(files.challenges, tls)
+    settings = AcmeSettings(directory=t.acme_directory, email=t.acme_email,
+                            renew_days=t.acme_renew_days,
+                            challenges=tuple(t.acme_challenges),
+                            retry_seconds=float(t.acme_retry_seconds))
+    return CertificateManager(
+        settings, files=files, board=board,
+        transport=HttpsTransport(client_context(verify=True, cafile=t.acme_ca_file)),
+        names=lambda: certificate_names(config, store),
+        install=lambda: tls.use_files(paths.acme_live, paths.acme_live), clock=clock)
 
 
 class _PrivateUmask:
@@ -210,12 +272,23 @@ class App:
     def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
-        self.store = build_store(cfg)
+        self.metrics = ServerMetrics()  # this App's own registry (/metrics)
+        self.store = build_store(cfg, metrics=self.metrics)
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
         self.tls_reporter: TlsReporter | None = None
+        self.acme: CertificateManager | None = None
+        # The HTTP listener's pages: modules add theirs (web/routes.py) before start().
+        self.http_routes = HttpRoutes()
         self._background: list[asyncio.Task[None]] = []
+        self._accepting = False  # the listeners accept (for /readyz)
+        self.recent_log = RecentLines()  # the web admin's log page, attached while running
+        self.started: datetime | None = None
+        self._started_monotonic = 0.0
+        self.admin: AdminSite | None = None  # the web admin, once start() registered it
+        self.resolver: Resolver | None = None
+        self.hasher: PasswordHasher | None = None
         self._umask_before: int | None = None
         self._lock = DataDirLock(cfg.data_path)
 
@@ -229,6 +302,8 @@ class App:
         nothing yet, the store (its writer, checkpointer and indexer threads and its files)
         is not open."""
         self._umask_before = _PrivateUmask.enter()  # before any file is created
+        self.started, self._started_monotonic = self.clock.now(), self.clock.monotonic()
+        logging.getLogger("posthouse").addHandler(self.recent_log)
         try:
             await self._start(after_bind)
         except BaseException:
@@ -241,6 +316,9 @@ class App:
         tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
                                 ciphers=self.cfg.tls.ciphers)
         self.services = self._build_services()
+        if self.cfg.tls.acme:
+            self.acme = build_acme(self.cfg, self.store, tls, self.clock)
+        self._register_pages(self.services)
         limits = self.cfg.limits
         self.listeners = ListenerGroup(
             tls, ConnectionLimiter(
@@ -248,7 +326,7 @@ class App:
                 max_per_listener=limits.max_connections_per_listener,
                 max_per_ip_per_listener=limits.max_connections_per_ip_per_listener),
             handshake_timeout=float(limits.tls_handshake_seconds),
-            slow_penalty=float(limits.slow_penalty_seconds))
+            slow_penalty=float(limits.slow_penalty_seconds), metrics=self.metrics)
         await self.listeners.start(self._specs(self.services), accept=False)
         try:
             if after_bind is not None:
@@ -270,6 +348,7 @@ class App:
             await self.store.close()
             self._lock.release()
             raise
+        self._accepting = True
         self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
 
     def port(self, protocol: str) -> int:
@@ -278,12 +357,15 @@ class App:
         return self.listeners.port(protocol)
 
     def reload_tls(self) -> None:
-        """SIGHUP: re-read the certificate and key."""
+        """SIGHUP: re-read the certificate and key (and check the ACME one now)."""
         if self.listeners is not None:
             self.listeners.tls.reload()
+        if self.acme is not None:
+            self.acme.request_check()
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, let transactions finish, close the store."""
+        self._accepting = False
         if self.listeners is not None:
             await self.listeners.stop(self.cfg.limits.shutdown_grace_seconds)
         if self.services is not None and self.services.greylist is not None:
@@ -299,6 +381,7 @@ class App:
         self._restore_umask()
 
     def _restore_umask(self) -> None:
+        logging.getLogger("posthouse").removeHandler(self.recent_log)
         if self._umask_before is not None:
             _PrivateUmask.leave()
             self._umask_before = None
@@ -335,10 +418,11 @@ class App:
         from posthouse.auth.authenticator import build_authenticator
         from posthouse.delivery.router import Router
 
-        resolver = build_resolver(self.cfg)
+        resolver = self.resolver = build_resolver(self.cfg)
+        self.hasher = build_hasher(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
-                                         resolver=resolver)
+                                         resolver=resolver, metrics=self.metrics)
         if self.cfg.queue.tlsrpt:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
@@ -346,47 +430,155 @@ class App:
         return Services(
             config=self.cfg,
             store=self.store,
-            authenticator=build_authenticator(self.store, self.cfg, build_hasher(self.cfg),
-                                              clock=self.clock),
+            authenticator=build_authenticator(self.store, self.cfg, self.hasher,
+                                              clock=self.clock, metrics=self.metrics),
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
             queue_waker=self.queue_worker.wake,
             trust=build_trust(self.cfg, resolver, self.clock),
             **build_antiabuse(self.cfg, resolver),
+            metrics=self.metrics,
         )
 
+    def _register_pages(self, services: Services) -> None:
+        """The HTTP listener's own pages: monitoring, client autoconfiguration (Thunderbird,
+        Outlook, Apple), the MTA-STS policy and the ACME http-01 answers."""
+        from posthouse.web import acme, autoconfig, autodiscover, mobileconfig, monitoring, mta_sts
+        from posthouse.web.client_ports import MailServer
+
+        http = self.cfg.http
+        routes = self.http_routes
+        monitoring.register(routes, http, ready=self._readiness, exposition=self._scrape)
+        server = MailServer(self.cfg.server.hostname, self._client_ports,
+                            self.store.is_local_domain)
+        autoconfig.register(routes, server)
+        autodiscover.register(routes, server)
+        mobileconfig.register(routes, server, services.authenticator,
+                              lambda: tls_paths(self.cfg))
+        policy = mta_sts.mta_sts_policy(self.cfg.server.hostname, http.mta_sts_mode,
+                                        http.mta_sts_max_age)
+        mta_sts.register(routes, policy, self.store.is_local_domain)
+        if self.acme is not None:
+            acme.register(routes, self.acme.board)
+        if http.admin:
+            self.admin = self._register_admin(services)
+
+        self._register_jmap(services)
+
+    def _register_jmap(self, services: Services) -> None:
+        """JMAP (RFC 8620/8621) on the HTTPS listener: jmap/routes.py."""
+        from posthouse.jmap import routes as jmap_routes
+        from posthouse.jmap.limits import JmapLimits
+        from posthouse.jmap.uploads import UploadArea
+
+        body = self.cfg.http.max_body_bytes  # the listener refuses larger bodies first
+        limits = JmapLimits(max_size_request=min(JmapLimits.max_size_request, body),
+                            max_size_upload=min(JmapLimits.max_size_upload, body))
+        uploads = UploadArea(self.cfg.data_path / "jmap-uploads")
+        jmap_routes.register(self.http_routes, self.store, services.authenticator, limits,
+                             uploads)
+
+    def _register_admin(self, services: Services) -> AdminSite:
+        """The web admin (/admin on the HTTPS listener), on the same store, authenticator,
+        hasher and resolver as the rest of the server."""
+        from posthouse.admin import pages
+
+        assert self.queue_worker is not None
+        assert self.resolver is not None
+        assert self.hasher is not None
+        ctx = pages.AdminContext(
+            config=self.cfg, store=self.store, authenticator=services.authenticator,
+            hasher=self.hasher, resolver=self.resolver,
+            clock=self.clock, wake_queue=self.queue_worker.wake, facts=self._admin_facts,
+            log_lines=self.recent_log.tail,
+            send_tls_reports=self._send_tls_reports if self.tls_reporter is not None else None)
+        return pages.register(self.http_routes, ctx)
+
+    async def _send_tls_reports(self, include_today: bool) -> list[int]:
+        """The web admin's `posthouse tlsrpt send`."""
+        assert self.tls_reporter is not None
+        return await self.tls_reporter.send_due(include_today=include_today)
+
+    async def _admin_facts(self) -> ServerFacts:
+        """The status page's view of this App."""
+        from posthouse.admin.pages import ServerFacts
+
+        bound = self.listeners.bound if self.listeners is not None else {}
+        listeners = [(proto, f"{host}:{port}" if ":" not in host else f"[{host}]:{port}")
+                     for proto, addrs in bound.items() for host, port, *_ in addrs]
+        assert self.started is not None
+        return ServerFacts(
+            started=self.started, uptime=self.clock.monotonic() - self._started_monotonic,
+            listeners=listeners,
+            store_bytes=await asyncio.to_thread(disk_usage, self.cfg.data_path))
+
+    def _client_ports(self) -> ClientPorts:
+        """The mail ports clients are told of: the first bound port of each listener."""
+        bound = self.listeners.bound if self.listeners is not None else {}
+
+        def first(protocol: str) -> int | None:
+            addrs = bound.get(protocol)
+            return addrs[0][1] if addrs else None
+
+        return ClientPorts(imaps=first("imaps"), imap=first("imap"), pop3s=first("pop3s"),
+                           submissions=first("submissions"), submission=first("submission"))
+
+    async def _readiness(self) -> str | None:
+        """/readyz: None when the listeners accept and the store answers, else why not."""
+        if not self._accepting:
+            return "listeners not accepting"
+        try:
+            await self.store.list_domains()
+        except Exception as exc:
+            return f"store: {type(exc).__name__}"
+        return None
+
+    async def _scrape(self) -> tuple[bytes, str]:
+        """/metrics: the queue and store states read now, then every metric."""
+        queued = await self.store.list_queue()
+        now = self.clock.now()
+        oldest = min((m.created for m in queued), default=None)
+        self.metrics.set_queue(len(queued),
+                               (now - oldest).total_seconds() if oldest is not None else 0.0)
+        self.metrics.set_store_bytes(await asyncio.to_thread(disk_usage, self.cfg.data_path))
+        return self.metrics.exposition()
+
     def _specs(self, services: Services) -> list[ListenerSpec]:
-        handlers = _handlers(services)
+        handlers = _handlers(services, self.http_routes)
         specs = []
         for proto in PROTOCOLS:
             handler = handlers.get(family(proto))
-            if handler is None:
+            if handler is None or (family(proto) == "http" and not self.cfg.http.enabled):
                 continue
             for addr in getattr(self.cfg.listen, proto):
                 host, port = parse_hostport(addr)
                 specs.append(ListenerSpec(
                     protocol=proto, host=host, port=port, handler=handler,
-                    implicit_tls=proto in ("submissions", "imaps", "pop3s"),
-                    busy_reply=_BUSY[family(proto)]))
+                    implicit_tls=proto in _IMPLICIT_TLS,
+                    busy_reply=_BUSY[family(proto)], linger_refused=family(proto) == "http",
+                    tls_alpn_challenges=proto == "https"))
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker and the
-        TLS-RPT sender (hourly: each past day's reports once)."""
+        """The background loops start() runs as tasks: the outbound queue worker, the
+        TLS-RPT sender (hourly: each past day's reports once) and the ACME manager."""
         assert self.queue_worker is not None
         loops = [self.queue_worker.run()]
         if self.tls_reporter is not None:
             loops.append(self.tls_reporter.run())
+        if self.acme is not None:
+            loops.append(self.acme.run())
         return loops
 
 
-def _handlers(services: Services) -> dict[str, Handler]:
+def _handlers(services: Services, routes: HttpRoutes) -> dict[str, Handler]:
     """The protocol adapters, by family."""
-    from posthouse.serve import imap, pop3, smtp
+    from posthouse.serve import http, imap, pop3, smtp
 
     return {
         "smtp": smtp.make_handler(services),
         "imap": imap.make_handler(services),
         "pop3": pop3.make_handler(services),
+        "http": http.make_handler(services, routes),
     }

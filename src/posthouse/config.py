@@ -9,6 +9,7 @@ and names files only: making them is provision.py's.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import ssl
 import tomllib
 import types
@@ -16,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-PROTOCOLS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s")
+PROTOCOLS = ("smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s",
+             "http", "https")
 STANDARD_PORTS = {
     "smtp": 25, "submission": 587, "submissions": 465,
     "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995,
+    "http": 80, "https": 443,
 }
 
 
@@ -54,11 +57,15 @@ class ListenConfig:
     imaps: list[str] = field(default_factory=lambda: ["0.0.0.0:993"])
     pop3: list[str] = field(default_factory=lambda: ["0.0.0.0:110"])
     pop3s: list[str] = field(default_factory=lambda: ["0.0.0.0:995"])
+    # Autoconfiguration, MTA-STS policy, metrics (serve/http.py); off with [http] enabled.
+    http: list[str] = field(default_factory=lambda: ["0.0.0.0:80"])
+    https: list[str] = field(default_factory=lambda: ["0.0.0.0:443"])
 
 
 @dataclass(frozen=True)
 class TlsConfig:
-    """Certificate and key (PEM). Empty: a self-signed pair is generated in the data dir."""
+    """Certificate and key (PEM). Empty: ACME's when ``acme`` is on and it has one, else a
+    self-signed pair generated in the data dir."""
 
     cert: str = ""
     key: str = ""
@@ -66,6 +73,16 @@ class TlsConfig:
     # The TLS 1.2 suites, an OpenSSL cipher string; empty: net/tls.py's AEAD-only list
     # (Mozilla "intermediate"). TLS 1.3 suites are OpenSSL's defaults either way.
     ciphers: str = ""
+    # ACME (RFC 8555): obtain and renew the certificate for the host name and the
+    # autoconfig./mta-sts. names of every local domain (cert and key must stay empty).
+    acme: bool = False
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_email: str = ""  # the account's contact (optional)
+    acme_ca_file: str = ""  # trust anchors (PEM) for the directory's HTTPS; empty: system's
+    acme_renew_days: int = 30  # renew when fewer days than this are left
+    acme_challenges: list[str] = field(  # preference order
+        default_factory=lambda: ["tls-alpn-01", "http-01"])
+    acme_retry_seconds: int = 300  # first retry after a failure, doubling to 12 hours
 
 
 @dataclass(frozen=True)
@@ -216,11 +233,55 @@ class AntiabuseConfig:
     rspamd_timeout_seconds: int = 20
 
 
+MTA_STS_MODES = ("enforce", "testing", "none")
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP (80) and HTTPS (443) listener: limits, metrics access, the MTA-STS policy."""
+
+    enabled: bool = True  # false: no HTTP listener, whatever [listen] says
+    header_seconds: int = 20  # a request line and headers, from their first byte
+    idle_seconds: int = 60  # keep-alive: the wait for the next request
+    max_header_bytes: int = 16 * 1024  # request line and headers together
+    max_body_bytes: int = 1024 * 1024
+    # /metrics, /healthz, /readyz: from these networks, or with "Authorization: Bearer <token>"
+    metrics_networks: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    metrics_token: str = ""
+    # RFC 8461 3.2 policy served at mta-sts.<domain>; `posthouse dns` prints the id of the
+    # same text. Start in testing, switch to enforce once the TLS-RPT reports are clean.
+    mta_sts_mode: str = "testing"
+    mta_sts_max_age: int = 604800  # seconds (RFC 8461 3.2: at most 31557600)
+    # The web admin at https://<host>/admin (accounts with the admin role log in), and the
+    # networks it answers (anyone else gets 404).
+    admin: bool = True
+    admin_networks: list[str] = field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where mail is stored: empty ``url`` is the embedded SQLite store in the data dir;
+    ``postgresql://user@host/db`` (a libpq URI) the PostgreSQL store, which several nodes
+    may share. ``pool_size``: PostgreSQL connections per node."""
+
+    url: str = ""
+    pool_size: int = 4
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def uses_postgres(cfg: Config) -> bool:
+    """Whether the configured store is PostgreSQL."""
+    return cfg.store.url.startswith(POSTGRES_SCHEMES)
+
+
 @dataclass(frozen=True)
 class LogConfig:
     """Structured logs."""
 
     level: str = "info"
+    format: str = "text"  # text: key=value lines; json: one JSON object per line
 
 
 @dataclass(frozen=True)
@@ -237,6 +298,8 @@ class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     antiabuse: AntiabuseConfig = field(default_factory=AntiabuseConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     log: LogConfig = field(default_factory=LogConfig)
     source: str = "<defaults>"  # the file this came from, for messages
 
@@ -270,12 +333,28 @@ class DataPaths:
     def dkim_key(self, selector: str) -> Path:
         return self.root / "dkim" / f"{selector}.key"
 
+    @property
+    def acme(self) -> Path:
+        """The ACME account and certificate files (acme/files.py)."""
+        return self.root / "acme"
+
+    @property
+    def acme_live(self) -> Path:
+        """The certificate ACME obtained: its chain and key in one file."""
+        return self.acme / "live.pem"
+
+
+ACME_CHALLENGES = ("tls-alpn-01", "http-01")
+
 
 def tls_paths(cfg: Config) -> tuple[Path, Path]:
-    """The certificate and key to use: configured ones, else the data dir's own."""
+    """The certificate and key to use: configured ones, else the one ACME obtained (when
+    [tls] acme is on and it exists), else the data dir's own self-signed pair."""
     if cfg.tls.cert:
         return Path(cfg.tls.cert), Path(cfg.tls.key)
     paths = DataPaths(cfg.data_path)
+    if cfg.tls.acme and paths.acme_live.is_file():
+        return paths.acme_live, paths.acme_live
     return paths.cert, paths.key
 
 
@@ -390,6 +469,7 @@ def _validate(cfg: Config) -> None:
     if cfg.tls.ciphers and not _openssl_selects_a_cipher(cfg.tls.ciphers):
         raise ConfigError(f"{cfg.source}: [tls] key 'ciphers': OpenSSL selects no TLS 1.2 "
                           f"cipher from {cfg.tls.ciphers!r}")
+    _validate_acme(cfg.tls, f"{cfg.source}: [tls]")
     if cfg.limits.min_free_bytes < 0:
         raise ConfigError(f"{cfg.source}: [limits] key 'min_free_bytes' must not be negative")
     if cfg.auth.max_concurrent_hashes < 1:
@@ -412,12 +492,63 @@ def _validate(cfg: Config) -> None:
                           "cache_entries not negative")
     if cfg.log.level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"{cfg.source}: [log] key 'level' must be debug|info|warning|error")
+    if cfg.log.format not in ("text", "json"):
+        raise ConfigError(f"{cfg.source}: [log] key 'format' must be text|json")
     if cfg.checks.spf_timeout_seconds <= 0:
         raise ConfigError(f"{cfg.source}: [checks] key 'spf_timeout_seconds' must be positive")
     if cfg.queue.smarthost_tls not in ("starttls", "implicit", "none"):
         raise ConfigError(
             f"{cfg.source}: [queue] key 'smarthost_tls' must be starttls|implicit|none")
     _validate_antiabuse(cfg.antiabuse, f"{cfg.source}: [antiabuse]")
+    _validate_http(cfg.http, f"{cfg.source}: [http]")
+    if cfg.store.url and not uses_postgres(cfg):
+        raise ConfigError(f"{cfg.source}: [store] key 'url' must be empty (SQLite in the data "
+                          "dir) or a postgresql:// URI")
+    if cfg.store.pool_size < 1:
+        raise ConfigError(f"{cfg.source}: [store] key 'pool_size' must be positive")
+
+
+def _validate_http(http: HttpConfig, where: str) -> None:
+    for key in ("header_seconds", "idle_seconds", "max_header_bytes", "max_body_bytes",
+                "mta_sts_max_age"):
+        if getattr(http, key) <= 0:
+            raise ConfigError(f"{where} key '{key}' must be positive")
+    if http.max_header_bytes < 1024:
+        raise ConfigError(f"{where} key 'max_header_bytes' must be at least 1024")
+    if http.mta_sts_max_age > 31557600:
+        raise ConfigError(f"{where} key 'mta_sts_max_age' must be at most 31557600 "
+                          "(RFC 8461 3.2)")
+    if http.mta_sts_mode not in MTA_STS_MODES:
+        raise ConfigError(f"{where} key 'mta_sts_mode' must be enforce|testing|none")
+    for key in ("metrics_networks", "admin_networks"):
+        for net in getattr(http, key):
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ConfigError(f"{where} {key}: {net!r} is not a network") from None
+
+
+def _validate_acme(tls: TlsConfig, where: str) -> None:
+    if not tls.acme_directory.startswith("https://"):
+        raise ConfigError(f"{where} key 'acme_directory' must be an https:// URL "
+                          "(RFC 8555 6.1)")
+    if tls.acme_renew_days < 1:
+        raise ConfigError(f"{where} key 'acme_renew_days' must be at least 1")
+    if tls.acme_retry_seconds < 1:
+        raise ConfigError(f"{where} key 'acme_retry_seconds' must be positive")
+    unknown = [c for c in tls.acme_challenges if c not in ACME_CHALLENGES]
+    if unknown or not tls.acme_challenges or len(set(tls.acme_challenges)) != len(
+            tls.acme_challenges):
+        raise ConfigError(f"{where} key 'acme_challenges' must list tls-alpn-01 and/or "
+                          "http-01, each once")
+    if tls.acme_email and ("@" not in tls.acme_email or any(c in tls.acme_email
+                                                             for c in " ,<>")):
+        raise ConfigError(f"{where} key 'acme_email' must be one address")
+    if tls.acme and tls.cert:
+        raise ConfigError(f"{where} 'acme' obtains the certificate itself: leave 'cert' and "
+                          "'key' empty")
+    if tls.acme_ca_file and not Path(tls.acme_ca_file).is_file():
+        raise ConfigError(f"{where} key 'acme_ca_file': file not found: {tls.acme_ca_file}")
 
 
 def _validate_antiabuse(ab: AntiabuseConfig, where: str) -> None:

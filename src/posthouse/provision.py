@@ -9,7 +9,6 @@ empty data dir. Where the files go is config.py's (DataPaths, tls_paths, dkim_ke
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import stat
 from collections import Counter
@@ -20,11 +19,25 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from posthouse.config import Config, tls_paths
 from posthouse.net.tls import generate_self_signed
+from posthouse.web.mta_sts import mta_sts_policy, policy_id
 
 # The data dir holds every message, the password hashes and the private keys: whatever
 # posthouse creates is its owner's only (directories 0700, files 0600). The CLI sets this
 # umask before any command runs, App.start for as long as a server runs.
 PRIVATE_UMASK = 0o077
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes the files under ``root`` take on disk (allocated blocks; files that vanish
+    meanwhile are skipped). Blocking: a walk over every blob."""
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                continue
+    return total
 
 
 def make_private(root: Path) -> tuple[int, int]:
@@ -133,22 +146,18 @@ def write_config(path: Path, *, data_dir: Path, hostname: str, domain: str) -> N
     )
 
 
-def mta_sts_policy(hostname: str, mode: str = "testing") -> str:
-    """The MTA-STS policy file (RFC 8461 3.2) for mail served by ``hostname``; start in
-    testing, switch to enforce once the TLS-RPT reports are clean."""
-    return f"version: STSv1\r\nmode: {mode}\r\nmx: {hostname}\r\nmax_age: 604800\r\n"
-
-
-def transport_security_records(*, domain: str, hostname: str) -> list[str]:
+def transport_security_records(*, domain: str, hostname: str, mode: str = "testing",
+                               max_age: int = 604800) -> list[str]:
     """The MTA-STS (RFC 8461 3.1) and TLS-RPT (RFC 8460 3) records and the policy file, as
-    lines for an operator; the id follows the policy text, so it changes when it does."""
-    policy = mta_sts_policy(hostname)
-    policy_id = hashlib.sha256(policy.encode()).hexdigest()[:16]
+    lines for an operator; the id follows the policy text the HTTPS listener serves
+    (web/mta_sts.py, ``[http] mta_sts_mode``), so it changes when it does."""
+    policy = mta_sts_policy(hostname, mode, max_age)
     return [
-        f'_mta-sts.{domain}. TXT "v=STSv1; id={policy_id}"',
+        f'_mta-sts.{domain}. TXT "v=STSv1; id={policy_id(policy)}"',
         f'_smtp._tls.{domain}. TXT "v=TLSRPTv1; rua=mailto:postmaster@{domain}"',
-        f"; serve at https://mta-sts.{domain}/.well-known/mta-sts.txt (text/plain, with a "
-        f"certificate valid for mta-sts.{domain}):",
+        f"mta-sts.{domain}. CNAME {hostname}.",
+        f"; posthouse serves at https://mta-sts.{domain}/.well-known/mta-sts.txt (text/plain, "
+        f"with a certificate valid for mta-sts.{domain}):",
         *(f";   {line}" for line in policy.splitlines()),
         f"; the PTR record of this server's address must name {hostname}, and {hostname} "
         "must resolve back to it",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from posthouse.clock import Clock
 from posthouse.config import Config
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.store.api import Store
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class Services:
     rates: RateLimiter | None = None
     greylist: Greylist | None = None
     rspamd: RspamdClient | None = None
+    # The App's Prometheus metrics (metrics.py); parts count into it.
+    metrics: ServerMetrics = DISCARD
 
     @property
     def hostname(self) -> str:

@@ -18,7 +18,7 @@ from posthouse.store.api import Store
 from posthouse.store.models import NewMessage, User
 
 T = TypeVar("T")
-BACKENDS = ("sqlite",)
+BACKENDS = ("sqlite", "postgres")
 DOMAIN = "example.org"
 CET = timezone(timedelta(hours=1))
 
@@ -26,9 +26,10 @@ CET = timezone(timedelta(hours=1))
 class StoreRunner:
     """Opens a store of one backend on one data directory, runs a body, closes it."""
 
-    def __init__(self, backend: str, data_dir: Path) -> None:
+    def __init__(self, backend: str, data_dir: Path, pg_url: str | None = None) -> None:
         self.backend = backend
         self.data_dir = data_dir
+        self.pg_url = pg_url  # postgres: this runner's own schema (tests/support/pgdb.py)
 
     def make(self, *, auto_index: bool = True) -> Store:
         """A new, unopened store on this runner's data (``auto_index`` False: the full-text
@@ -37,6 +38,11 @@ class StoreRunner:
             from tests.support.stores import sqlite_store
 
             return sqlite_store(self.data_dir, auto_index=auto_index)
+        if self.backend == "postgres":
+            from tests.support.stores import postgres_store
+
+            assert self.pg_url is not None
+            return postgres_store(self.pg_url)
         raise ValueError(f"unknown backend {self.backend!r}")
 
     def run(self, body: Callable[[Store], Awaitable[T]], *, auto_index: bool = True) -> T:

@@ -6,7 +6,7 @@ import pytest
 
 from posthouse.store.api import Store
 from posthouse.store.blobs import INLINE_LIMIT
-from posthouse.store.errors import AlreadyExists, NotFound
+from posthouse.store.errors import AlreadyExists, NotFound, StoreError
 from posthouse.store.models import DEFAULT_MAILBOXES, INBOX, DeliveryTarget
 from tests.backends.support import DOMAIN, StoreRunner, message, new_user
 
@@ -80,6 +80,28 @@ def test_user_options_and_password(runner: StoreRunner) -> None:
             await store.set_password("ghost@example.org", "x")
         with pytest.raises(NotFound):
             await store.set_user_options("ghost@example.org", pop3_keep=False)
+
+    runner.run(body)
+
+
+def test_role_and_disabled(runner: StoreRunner) -> None:
+    """A new account is a plain, enabled user; the role and the flag change alone and
+    survive other option changes; an unknown role is refused."""
+    async def body(store: Store) -> None:
+        user = await new_user(store)
+        assert (user.role, user.disabled) == ("user", False)
+        changed = await store.set_user_options(user.address, role="admin")
+        assert (changed.role, changed.disabled) == ("admin", False)
+        changed = await store.set_user_options(user.address, disabled=True, quota_bytes=7)
+        assert (changed.role, changed.disabled, changed.quota_bytes) == ("admin", True, 7)
+        again = await store.get_user(user.address)
+        assert again is not None
+        assert (again.role, again.disabled) == ("admin", True)
+        assert [u.role for u in await store.list_users()] == ["admin"]
+        changed = await store.set_user_options(user.address, role="user", disabled=False)
+        assert (changed.role, changed.disabled) == ("user", False)
+        with pytest.raises(StoreError):
+            await store.set_user_options(user.address, role="root")
 
     runner.run(body)
 

@@ -141,3 +141,21 @@ def test_uid_list_keeps_every_flag_set_apart(runner: StoreRunner) -> None:
                           for m in await store.fetch_meta(inbox, list(range(1, 8)))]
 
     runner.run(body)
+
+
+def test_tombstones_keep_the_content_they_held(runner: StoreRunner) -> None:
+    async def body(store: Store) -> None:
+        bob = await new_user(store)
+        inbox = await mailbox_id(store, bob)
+        for _ in range(3):
+            await store.deliver(message(), [DeliveryTarget(bob.id)])
+        metas = await store.fetch_meta(inbox, [1, 2, 3])
+        before = (await store.get_mailbox_by_id(inbox)).highestmodseq  # type: ignore[union-attr]
+        await store.delete_messages(inbox, [1, 3])
+        gone = await store.expunged_content_since(inbox, before)
+        assert gone.complete
+        assert gone.entries == ((1, metas[0].blob_id), (3, metas[2].blob_id))
+        assert (await store.expunged_content_since(inbox, before + 1)).entries == ()
+        assert (await store.expunged_since(inbox, before)).uids == (1, 3)
+
+    runner.run(body)

@@ -20,7 +20,7 @@ from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.msgreads import UID_LIST_SQL
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, MIGRATIONS, connect
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, map_error
-from tests.backends.sqlite_checks import UNDO_V7, blob_files, integrity_problems, query, run
+from tests.backends.sqlite_checks import UNDO_V9, blob_files, integrity_problems, query, run
 from tests.backends.support import mailbox_id, message, new_user
 from tests.support.stores import sqlite_store
 
@@ -355,8 +355,9 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript(
-        UNDO_V7 + " DROP TABLE metadata; PRAGMA user_version = 5;")
+    conn.executescript(UNDO_V9 + " DROP TABLE metadata; ALTER TABLE users DROP COLUMN role;"
+                       " ALTER TABLE users DROP COLUMN disabled;"
+                       " ALTER TABLE expunged DROP COLUMN blob_id; PRAGMA user_version = 5;")
     conn.close()
 
     async def body(store: SqliteStore) -> None:
@@ -370,5 +371,59 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, body)
     assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 7
+    assert integrity_problems(tmp_path) == []
+
+
+def test_a_version_6_database_gets_roles(tmp_path: Path) -> None:
+    """A v6 data dir (before roles) opens: its accounts are plain, enabled users and can be
+    made admins."""
+    async def fill(store: SqliteStore) -> None:
+        await new_user(store)
+
+    run(tmp_path, fill)
+    conn = connect(tmp_path / DB_FILE)
+    conn.executescript(UNDO_V9 + " ALTER TABLE users DROP COLUMN role;"
+                       " ALTER TABLE users DROP COLUMN disabled;"
+                       " ALTER TABLE expunged DROP COLUMN blob_id;"
+                       " PRAGMA user_version = 6;")
+    conn.close()
+
+    async def body(store: SqliteStore) -> None:
+        (bob,) = await store.list_users()
+        assert (bob.role, bob.disabled) == ("user", False)
+        assert (await store.set_user_options(bob.address, role="admin")).role == "admin"
+
+    run(tmp_path, body)
+    assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
+    assert LATEST_VERSION == 9
+    assert integrity_problems(tmp_path) == []
+
+
+def test_a_version_7_database_keeps_its_tombstones_without_content(tmp_path: Path) -> None:
+    """v8 adds the blob id to tombstones; those made before have none (JMAP then asks the
+    client to resynchronise), and new ones carry it."""
+    async def fill(store: SqliteStore) -> None:
+        bob = await new_user(store)
+        for text in ("one", "two"):
+            await store.deliver(message(text), [DeliveryTarget(bob.id)])
+        await store.delete_messages(await mailbox_id(store, bob), [1])
+
+    run(tmp_path, fill)
+    conn = connect(tmp_path / DB_FILE)
+    conn.executescript(UNDO_V9 + " ALTER TABLE expunged DROP COLUMN blob_id;"
+                       " PRAGMA user_version = 7;")
+    conn.close()
+
+    async def body(store: SqliteStore) -> None:
+        bob = await store.get_user("bob@example.org")
+        assert bob is not None
+        inbox = await mailbox_id(store, bob)
+        assert (await store.expunged_content_since(inbox, 0)).entries == ((1, None),)
+        (two,) = await store.fetch_meta(inbox, [2])
+        await store.delete_messages(inbox, [2])
+        assert (await store.expunged_content_since(inbox, 0)).entries == (
+            (1, None), (2, two.blob_id))
+
+    run(tmp_path, body)
+    assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
     assert integrity_problems(tmp_path) == []

@@ -1,5 +1,5 @@
 """kill -9 of the server while IMAP and SMTP clients change mailboxes: afterwards every
-mailbox's STATUS counters (MESSAGES, UNSEEN, SIZE; schema v7) equal a recount of its messages.
+mailbox's STATUS counters (MESSAGES, UNSEEN, SIZE; schema v9) equal a recount of its messages.
 
 The counters live in the mailbox row and are changed by triggers in the same transaction as
 the message rows, so a kill between or through changes can leave neither half alone. Client

@@ -114,7 +114,8 @@ class Server:
         log = self.data.parent / f"serve-{self.starts}.log"
         listen = [arg for proto in ("smtp", "imap", "pop3") for arg in
                   ("--listen", f"{proto}=127.0.0.1:{self.ports[proto]}")]
-        off = [arg for proto in ("submission", "submissions", "imaps", "pop3s") for arg in
+        off = [arg for proto in ("submission", "submissions", "imaps", "pop3s", "http", "https")
+               for arg in
                ("--listen", f"{proto}=off")]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(

@@ -33,8 +33,10 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 def test_help_on_every_command() -> None:
     for cmd in ([], ["init"], ["serve"], ["domain"], ["domain", "add"], ["user"],
-                ["user", "add"], ["user", "passwd"], ["alias"], ["alias", "add"], ["dns"],
-                ["status"], ["queue"], ["queue", "list"], ["tlsrpt"], ["tlsrpt", "send"]):
+                ["user", "add"], ["user", "passwd"], ["user", "set-role"], ["alias"],
+                ["alias", "add"], ["dns"],
+                ["status"], ["queue"], ["queue", "list"], ["tlsrpt"], ["tlsrpt", "send"],
+                ["acme"], ["acme", "status"], ["acme", "renew"]):
         proc = run(*cmd, "--help")
         assert proc.returncode == 0, (cmd, proc.stderr)
         assert "usage:" in proc.stdout
@@ -74,6 +76,33 @@ def test_init_user_lifecycle(tmp_path: Path) -> None:
     assert run("user", "remove", "ann@example.org", "--data-dir", str(data)).returncode == 0
     assert "users: 0" in run("status", "--data-dir", str(data)).stdout
     assert "MX" in run("dns", "example.org", "--data-dir", str(data)).stdout
+
+
+def test_admin_role_and_disabled_accounts(tmp_path: Path) -> None:
+    """``user add --admin``, ``user set-role``, ``user set --disabled``: what the web admin
+    login checks (tests/integration/test_web_admin_http.py)."""
+    data = tmp_path / "d"
+    assert run("init", "--data-dir", str(data), "--domain", "example.org",
+               "--hostname", "mx.example.org").returncode == 0
+    proc = run("user", "add", "boss@example.org", "--admin", "--password-stdin",
+               "--data-dir", str(data), stdin="a long password\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "user boss@example.org added (admin)" in proc.stdout
+    assert run("user", "add", "ann@example.org", "--password-stdin", "--data-dir", str(data),
+               stdin="a long password\n").returncode == 0
+    proc = run("user", "set-role", "ANN@example.org", "admin", "--data-dir", str(data))
+    assert proc.stdout.strip() == "user ann@example.org: role=admin"
+    proc = run("user", "set", "ann@example.org", "--disabled", "yes", "--data-dir", str(data))
+    assert "role=admin disabled=True" in proc.stdout
+    listing = run("user", "list", "--data-dir", str(data)).stdout
+    assert "ann@example.org\tmessages=0 used=0 quota=none admin disabled" in listing
+    assert "boss@example.org\tmessages=0 used=0 quota=none admin\n" in listing
+    assert "invalid choice" in run("user", "set-role", "ann@example.org", "root",
+                                   "--data-dir", str(data)).stderr
+    assert "NotFound" in one_line_error(run("user", "set-role", "nobody@example.org", "user",
+                                            "--data-dir", str(data)))
+    assert "not an address" in one_line_error(run("user", "set-role", "nobody", "user",
+                                                  "--data-dir", str(data)))
 
 
 def test_user_add_and_passwd_set_the_scram_secrets(tmp_path: Path) -> None:

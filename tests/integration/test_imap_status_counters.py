@@ -1,4 +1,4 @@
-"""STATUS over real sockets answers from per-mailbox counters (schema v7): after each kind of
+"""STATUS over real sockets answers from per-mailbox counters (schema v9): after each kind of
 change, made by SMTP, IMAP and POP3 clients, STATUS (MESSAGES UNSEEN DELETED SIZE RECENT)
 equals what a FETCH of every message shows (RFC 9051 6.3.11, RFC 8438 STATUS=SIZE,
 RFC 3501 6.3.10 RECENT)."""

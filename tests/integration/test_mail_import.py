@@ -234,6 +234,8 @@ def test_user_export_import_rebuilds_a_server(
     ann.add_user("keep@other.test", pop3_keep=True, quota_bytes=5 << 20)
     assert main(["alias", "add", "team@example.test", ANN, "keep@other.test", *data]) == 0
     assert main(["metadata", "set", "/shared/comment", "hello", *data]) == 0
+    assert main(["user", "set-role", ANN, "admin", *data]) == 0
+    assert main(["user", "set", "keep@other.test", "--disabled", "yes", *data]) == 0
     capsys.readouterr()
     dump = tmp_path / "accounts.json"
     code, out, err = _run(capsys, "user", "export", str(dump), *data)
@@ -255,10 +257,11 @@ def test_user_export_import_rebuilds_a_server(
     with ServerThread(make_config(fresh)) as other:
         client = imaplib.IMAP4_SSL(LOOPBACK, other.port("imaps"),
                                    ssl_context=other.client_tls())
-        assert client.login("keep@other.test", PASSWORD)[0] == "OK"  # the old password
+        assert client.login(ANN, PASSWORD)[0] == "OK"  # the old password
         client.logout()
         user = other.call(other.store.get_user("keep@other.test"))
-        assert (user.pop3_keep, user.quota_bytes) == (True, 5 << 20)
+        assert (user.pop3_keep, user.quota_bytes, user.disabled) == (True, 5 << 20, True)
+        assert other.call(other.store.get_user(ANN)).role == "admin"
         alias = other.call(other.store.get_alias("team@example.test"))
         assert alias.targets == (ANN, "keep@other.test")
 

@@ -64,7 +64,7 @@ def test_app_starts_the_worker_and_wake_delivers(tmp_path: Path, dns_server: Dns
 
 def _write_config(path: Path, data: Path, dns: DnsServer, port: int) -> None:
     listen = "\n".join(f"{p} = []" for p in ("smtp", "submission", "submissions", "imap",
-                                              "imaps", "pop3", "pop3s"))
+                                              "imaps", "pop3", "pop3s", "http", "https"))
     path.write_text(
         f'[server]\nhostname = "mx.example.test"\ndata_dir = "{data}"\n'
         f"[listen]\n{listen}\n"

@@ -77,7 +77,7 @@ def make_job(*addresses: str, data: bytes = DATA, queue_id: int = 1,
 
 async def deliver(conn: Connector, jobs: list[Job], domain: str = "peer.test",
                   ) -> RecipientOutcome | list[bool]:
-    """Open one session and send every job over it (RSET between)."""
+    """Open one session and send every job over it (RSET between only when needed)."""
     opened = await conn(domain)
     if isinstance(opened, RecipientOutcome):
         return opened
@@ -107,7 +107,8 @@ def test_two_messages_over_one_pipelined_connection(dns_server: DnsServer,
     assert [m.rcpts for m in got] == [["b@peer.test", "c@peer.test"], ["d@peer.test"]]
     assert got[0].data == DATA  # dot-stuffed on the wire, unstuffed by the peer
     assert f"SIZE={len(DATA)}" in got[0].mail_params
-    assert "RSET" in peer.commands
+    # RFC 5321 4.1.4: the reply after the data ended the first transaction; no RSET needed
+    assert "RSET" not in peer.commands
     assert peer.commands[0] == "EHLO mx.example.test"
     outcome = jobs[0].outcomes[101]
     assert (outcome.kind, outcome.remote_mta, outcome.text) == (
@@ -124,6 +125,22 @@ def test_without_pipelining_commands_wait_for_replies(dns_server: DnsServer) -> 
                               "c@peer.test": (Kind.PERMANENT, "5.1.1")}
         assert [m.rcpts for m in peer.accepted()] == [["b@peer.test"]]
         assert "SIZE" not in " ".join(peer.accepted()[0].mail_params)
+    finally:
+        peer.stop()
+
+
+def test_rset_after_a_transaction_left_open(dns_server: DnsServer) -> None:
+    """Without pipelining, a transaction whose recipients were all refused never got to
+    DATA: MAIL is still in effect at the server, so RSET comes before the next MAIL."""
+    peer = PeerSmtp(extensions=("8BITMIME",)).start()
+    try:
+        peer.rcpt_replies["c@peer.test"] = "550 5.1.1 no such user"
+        jobs = [make_job("c@peer.test"), make_job("b@peer.test", queue_id=2),
+                make_job("d@peer.test", queue_id=3)]
+        assert asyncio.run(deliver(connector(dns_server, peer.port), jobs)) == [True] * 3
+        assert [m.rcpts for m in peer.accepted()] == [["b@peer.test"], ["d@peer.test"]]
+        assert peer.commands.count("RSET") == 1  # after the open one, not after a complete one
+        assert peer.commands[peer.commands.index("RSET") - 1] == "RCPT TO:<c@peer.test>"
     finally:
         peer.stop()
 

@@ -24,6 +24,7 @@ import pytest
 from posthouse.app import build_worker
 from posthouse.config import Config, DkimConfig, QueueConfig, ServerConfig, dkim_key_path
 from posthouse.provision import dkim_public_record, ensure_dkim_key
+from posthouse.queue import lanes
 from posthouse.queue.attempt import Timeouts
 from posthouse.queue.worker import QueueWorker
 from posthouse.store.models import OutboundEnvelope, OutboundRecipient, RecipientState
@@ -413,3 +414,144 @@ def test_a_full_worker_takes_more_as_messages_finish(tmp_path: Path, dns_server:
 
     asyncio.run(scenario())
     assert len(peer.accepted()) == 9
+
+
+# --- issue 15: one session for mail that arrives one message at a time ---------------------------
+
+
+def numbered(n: int) -> bytes:
+    return MESSAGE.replace(b"Subject: plans", f"Subject: plans {n}".encode())
+
+
+def subjects(peer: PeerSmtp) -> list[str]:
+    return sorted(email.message_from_bytes(m.data)["Subject"] for m in peer.accepted())
+
+
+def test_messages_arriving_one_by_one_share_one_lingering_connection(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp) -> None:
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port) as h:
+            for n in range(5):  # each one is gone before the next is queued
+                qid = await h.enqueue("bob@peer.test", data=numbered(n))
+                await until(lambda q=qid: h.gone(q))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == [f"plans {n}" for n in range(5)]  # each exactly once
+    assert peer.connections == 1
+    # the idle connection is probed before each later message; never an RSET otherwise
+    assert peer.commands.count("RSET") == 4
+
+
+def test_back_to_back_transactions_need_no_rset(tmp_path: Path, dns_server: DnsServer,
+                                                peer: PeerSmtp) -> None:
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port, concurrency_per_domain=1) as h:
+            ids = [await h.enqueue("bob@peer.test", data=numbered(n)) for n in range(6)]
+            for qid in ids:
+                await until(lambda q=qid: h.gone(q))
+
+    peer.delay = 0.005
+    asyncio.run(scenario())
+    assert subjects(peer) == [f"plans {n}" for n in range(6)]
+    assert sum(c.startswith("MAIL FROM:") for c in peer.commands) == 6
+    assert peer.commands.count("RSET") < 5  # only an idle connection is probed
+
+
+def test_a_connection_gone_while_idle_is_replaced(tmp_path: Path, dns_server: DnsServer,
+                                                  peer: PeerSmtp) -> None:
+    peer.replies["RSET"] = ["CLOSE"]  # the probe finds the server gone
+
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port) as h:
+            for n in range(2):
+                qid = await h.enqueue("bob@peer.test", data=numbered(n))
+                await until(lambda q=qid: h.gone(q))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == ["plans 0", "plans 1"]
+    assert peer.connections == 2
+
+
+def test_a_failure_mid_session_requeues_only_the_unfinished(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp) -> None:
+    peer.replies["MESSAGE"] = ["250 2.0.0 queued", "CLOSE"]  # the second message is cut off
+
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port, concurrency_per_domain=1) as h:
+            ids = [await h.enqueue("bob@peer.test", data=numbered(n)) for n in range(3)]
+
+            async def settled() -> bool:
+                return [await h.attempts(q) for q in ids].count(None) == 2
+
+            await until(settled)
+            left = [q for q in ids if await h.attempts(q) is not None]
+            assert len(left) == 1
+            assert await h.attempts(left[0]) == 1
+            assert len(peer.accepted()) == 2
+            await h.advance(60)
+            await until(lambda: h.gone(left[0]))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == ["plans 0", "plans 1", "plans 2"]  # each exactly once
+
+
+def test_an_entry_whose_removal_was_lost_is_swept_at_start(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp) -> None:
+    """A delivered message's removal is a lazy write (no fsync of its own): a crash may lose
+    it. What is left, an entry without pending recipients, is removed at the next start and
+    never sent again."""
+    async def scenario() -> None:
+        store = sqlite_store(tmp_path)
+        await store.open()
+        await store.add_domain("example.test")
+        alice = await store.add_user("alice@example.test", "x")
+        qid = await store.enqueue(MESSAGE, OutboundEnvelope(
+            "alice@example.test", (OutboundRecipient("bob@peer.test"),), sender_user_id=alice.id))
+        item = await store.get_queued(qid)
+        assert item is not None
+        await store.record_recipient_result(item.recipients[0].id, delivered=True,
+                                            failed=False, reply="mx1.peer.test: 250 ok")
+        await store.close()  # as if the process ended before the removal was durable
+        qcfg = QueueConfig(outbound_port=peer.port, resolver=dns_server.address)
+        cfg = Config(server=ServerConfig(hostname="mx.example.test", data_dir=str(tmp_path)),
+                     queue=qcfg, dkim=DkimConfig(selector="sel"))
+        ensure_dkim_key(dkim_key_path(cfg))
+        store = sqlite_store(tmp_path)
+        await store.open()
+        worker = build_worker(store=store, config=cfg, clock=ManualClock(), timeouts=FAST)
+        task = asyncio.create_task(worker.run())
+        try:
+            await until(lambda: _gone(store, qid))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await store.close()
+
+    asyncio.run(scenario())
+    assert peer.accepted() == []
+    assert peer.connections == 0
+
+
+async def _gone(store: SqliteStore, qid: int) -> bool:
+    return await store.get_queued(qid) is None
+
+
+def test_a_lingering_connection_makes_room_for_another_domain(
+        tmp_path: Path, dns_server: DnsServer, peer: PeerSmtp,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one connection allowed in all, the idle connection of peer.test (lingering for
+    an hour here) gives way at once when other.test has mail."""
+    monkeypatch.setattr(lanes, "LINGER_SECONDS", 3600.0)
+
+    async def scenario() -> None:
+        async with running(tmp_path, dns_server, peer.port, concurrency=1) as h:
+            first = await h.enqueue("bob@peer.test", data=numbered(0))
+            await until(lambda: h.gone(first))
+            second = await h.enqueue("zed@other.test", data=numbered(1))
+            await until(lambda: h.gone(second))
+            third = await h.enqueue("amy@peer.test", data=numbered(2))
+            await until(lambda: h.gone(third))
+
+    asyncio.run(scenario())
+    assert subjects(peer) == ["plans 0", "plans 1", "plans 2"]
+    assert peer.most_open == 1

@@ -417,3 +417,65 @@ def expunge(server: ServerThread, address: str, uid: int) -> None:
         await server.store.delete_messages(box.id, [uid])
 
     server.call(remove())
+
+
+# --- issue 15: messages read ahead of RETR, several per store round trip -----------------------
+
+
+class ReadCounter:
+    """Counts the real store's content reads (each call still goes to the store)."""
+
+    def __init__(self, server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.single = 0
+        self.batches: list[int] = []
+        store = server.store
+        read_blob, read_blobs = store.read_blob, store.read_blobs
+
+        async def counted_blob(blob_id: str) -> bytes:
+            self.single += 1
+            return await read_blob(blob_id)
+
+        async def counted_blobs(blob_ids: list[str]) -> dict[str, bytes]:
+            self.batches.append(len(blob_ids))
+            return await read_blobs(blob_ids)
+
+        monkeypatch.setattr(store, "read_blob", counted_blob)
+        monkeypatch.setattr(store, "read_blobs", counted_blobs)
+
+
+def test_download_in_order_reads_many_messages_per_store_call(
+        server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.add_user(USER)
+    mailbox = make_mailbox(200)
+    deliver(server, USER, mailbox)
+    reads = ReadCounter(server, monkeypatch)
+    client = pop3s(server)
+    client.user(USER)
+    client.pass_(PASSWORD)
+    for n, original in enumerate(mailbox, start=1):
+        _resp, lines, _octets = client.retr(n)
+        assert b"\r\n".join(lines) + b"\r\n" == original, f"message {n}"
+    client.quit()
+    assert reads.single == 0
+    assert sum(reads.batches) == 200  # every message read exactly once
+    assert len(reads.batches) <= 200 // 16  # batches, not one store call per RETR
+
+
+def test_out_of_order_retrieval_and_top_are_byte_exact(
+        server: ServerThread, filled: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = ReadCounter(server, monkeypatch)
+    client = pop3s(server)
+    client.user(USER)
+    client.pass_(PASSWORD)
+    for n in (5, 2, 3, 3, 20, 1, 2, 19, 4, 6):
+        _resp, lines, _octets = client.retr(n)
+        assert b"\r\n".join(lines) + b"\r\n" == filled[n - 1], f"message {n}"
+    _resp, top, _ = client.top(7, 0)
+    assert b"\r\n".join(top) + b"\r\n" == filled[6].partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    client.dele(8)
+    for n in range(9, 21):  # in order again after DELE 8
+        _resp, lines, _octets = client.retr(n)
+        assert b"\r\n".join(lines) + b"\r\n" == filled[n - 1], f"message {n}"
+    client.quit()
+    assert reads.single == 0
+    assert server.inbox(USER) == [m for i, m in enumerate(filled) if i != 7]

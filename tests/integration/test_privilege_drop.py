@@ -242,7 +242,8 @@ def test_serve_as_a_user_with_cap_net_bind_service_gives_it_up(
     port = _free_low_port()
     off = "[]"
     write_config(data_dir, service_user.pw_name, smtp=f'["127.0.0.1:{port}"]',
-                 submission=off, submissions=off, imap=off, imaps=off, pop3=off, pop3s=off)
+                 submission=off, submissions=off, imap=off, imaps=off, pop3=off, pop3s=off,
+                 http=off, https=off)
     assert run("init", "--data-dir", str(data_dir)).returncode == 0  # as root: chowns
     argv = [*as_user(service_user, bind_cap=True), *PY, "serve", "--data-dir", str(data_dir)]
     server, out = start(argv)

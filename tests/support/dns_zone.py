@@ -18,6 +18,8 @@ from posthouse.dns.resolver import (
     NoRecords,
     NullMx,
     PtrAnswer,
+    SrvAnswer,
+    SrvRecord,
     TempFail,
     TlsaAnswer,
     TlsaRecord,
@@ -90,6 +92,13 @@ class ZoneResolver:
             return got
         return TlsaRecords(tuple(TlsaRecord(r.usage, r.selector, r.mtype, bytes(r.cert))
                                  for r in got), secure=True)
+
+    async def srv(self, name: str) -> SrvAnswer:
+        got = self._rdata(name, "SRV")
+        if not isinstance(got, list):
+            return got
+        return tuple(SrvRecord(r.priority, r.weight, r.port,
+                               r.target.to_text(omit_final_dot=True).lower()) for r in got)
 
     async def is_secure(self, name: str, rdtype: str) -> bool:
         return True

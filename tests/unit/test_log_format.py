@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 
 import pytest
 
-from posthouse.log import _LineFormatter
+from posthouse.log import JsonLineFormatter, _LineFormatter
 
 
 def _record(created: float) -> logging.LogRecord:
@@ -34,3 +36,29 @@ def test_the_second_is_reformatted_when_it_changes() -> None:
 def test_line() -> None:
     line = _LineFormatter().format(_record(1_700_000_000.25))
     assert line.endswith(" INFO posthouse.smtp sid=s1 accepted from=<a@b.example>")
+
+
+def test_json_line_carries_the_fields_of_the_text_line() -> None:
+    record = _record(1_700_000_000.25)
+    text = _LineFormatter().format(record)
+    entry = json.loads(JsonLineFormatter().format(record))
+    assert entry == {"time": _LineFormatter().formatTime(record), "level": "INFO",
+                     "logger": "posthouse.smtp", "sid": "s1",
+                     "message": "accepted from=<a@b.example>"}
+    assert text == (f"{entry['time']} {entry['level']} {entry['logger']} sid={entry['sid']} "
+                    f"{entry['message']}")
+
+
+def test_json_line_is_one_line_with_the_traceback() -> None:
+    try:
+        raise ValueError("bad\nthing")
+    except ValueError:
+        record = logging.LogRecord("posthouse.x", logging.ERROR, __file__, 1, "failed %s",
+                                   ("a\nb",), sys.exc_info())
+    record.session = "-"
+    line = JsonLineFormatter().format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["message"] == "failed a\nb"
+    assert entry["exception"].startswith("Traceback")
+    assert "ValueError: bad" in entry["exception"]

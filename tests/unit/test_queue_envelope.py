@@ -138,8 +138,9 @@ def test_strip_leading_return_path_only() -> None:
     assert strip_return_path(b"From: a\r\n\r\n") == b"From: a\r\n\r\n"
 
 
-@given(st.binary(max_size=200))
+@given(st.binary(max_size=200).filter(lambda rest: not rest.startswith((b" ", b"\t"))))
 def test_only_a_leading_return_path_is_ever_removed(rest: bytes) -> None:
+    # rest starting with SP or HTAB would continue the Return-Path field (RFC 5322 2.2.3)
     assert strip_return_path(b"Return-Path: <a@b.test>\r\n" + rest) == (
         strip_return_path(rest) if rest.lower().startswith(b"return-path") else rest)
     if not rest.lower().startswith(b"return-path"):

@@ -43,7 +43,7 @@ def test_there_is_a_data_dir_of_the_current_schema() -> None:
 
 def imap_mailbox(imap: imaplib.IMAP4, name: str) -> tuple[int, int, list[dict[str, Any]]]:
     """UIDVALIDITY, UIDNEXT and every message's uid, flags and sha256, over IMAP; STATUS's
-    counters (kept since schema v7, computed by its migration) must match the messages."""
+    counters (kept since schema v9, computed by its migration) must match the messages."""
     _typ, st = imap.status(f'"{name}"', "(UIDVALIDITY UIDNEXT MESSAGES UNSEEN SIZE)")
     words = st[0].decode().split("(")[1].rstrip(")").split()
     status = dict(zip(words[::2], map(int, words[1::2]), strict=True))

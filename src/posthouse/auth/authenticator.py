@@ -24,6 +24,7 @@ from posthouse.auth.scheduler import HashBusy, HashScheduler
 from posthouse.auth.throttle import Throttle
 from posthouse.clock import Clock, SystemClock
 from posthouse.dns.idn import canonical_address
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.sasl import ScramSecrets
 from posthouse.store.api import AccountStore
 from posthouse.store.errors import StoreError
@@ -46,6 +47,7 @@ class Principal:
 
     user_id: int
     address: str
+    role: str = "user"  # store.models.ROLES: "admin" may use the web admin
 
 
 class Authenticator:
@@ -62,8 +64,10 @@ class Authenticator:
         sleep: Sleep = asyncio.sleep,
         scheduler: HashScheduler | None = None,
         busy_delay: float = 1.0,
+        metrics: ServerMetrics = DISCARD,
     ) -> None:
         self._accounts = accounts
+        self._metrics = metrics  # logins ok/failed
         self._hasher = hasher
         self._cache = cache
         self._throttle = throttle
@@ -103,14 +107,18 @@ class Authenticator:
                 remote_ip):
             await self._busy(remote_ip)  # before the store lookup: a flood costs no read
         user = await self._accounts.get_user(address)
-        if user is not None and self._cache.lookup(address, password, user.password_hash):
+        if (user is not None and not user.disabled
+                and self._cache.lookup(address, password, user.password_hash)):
             return await self._succeeded(user, password, remote_ip)
         stored = user.password_hash if user is not None else self._hasher.dummy_hash
         started = self._clock.monotonic()
         matched = await self._verify(stored, password, remote_ip)
         log.debug("auth: argon2 verification took %.3f s", self._clock.monotonic() - started)
-        if user is None or not matched:
-            await self._fail(remote_ip, address, "wrong password" if user else "unknown user")
+        if user is None or not matched or user.disabled:
+            # A disabled account fails like a wrong password, after the same hash.
+            reason = "unknown user" if user is None else (
+                "account disabled" if matched else "wrong password")
+            await self._fail(remote_ip, address, reason)
             return None
         self._cache.store(address, password, user.password_hash)
         return await self._succeeded(user, password, remote_ip)
@@ -127,7 +135,7 @@ class Authenticator:
         if self._throttle.refused_for(remote_ip) > 0 or not _plausible_address(address):
             return None
         user = await self._accounts.get_user(address)
-        if user is None or user.scram_secrets is None:
+        if user is None or user.scram_secrets is None or user.disabled:
             return None
         try:
             return ScramSecrets.parse(user.scram_secrets)
@@ -140,21 +148,23 @@ class Authenticator:
         the throttle delay) if the account went away meanwhile or the source is refused."""
         address = login_name(username)
         user = await self._accounts.get_user(address)
-        if user is None or self._throttle.refused_for(remote_ip) > 0:
-            await self._fail(remote_ip, address, "account gone or source refused")
+        if user is None or user.disabled or self._throttle.refused_for(remote_ip) > 0:
+            await self._fail(remote_ip, address, "account gone or disabled, or source refused")
             return None
+        self._metrics.login(True)
         self._throttle.record_success(remote_ip, address)
-        return Principal(user_id=user.id, address=user.address)
+        return Principal(user_id=user.id, address=user.address, role=user.role)
 
     async def scram_failed(self, username: str, *, remote_ip: str) -> None:
         """A SCRAM proof did not verify: a failed login like a wrong password."""
         await self._fail(remote_ip, login_name(username), "wrong SCRAM proof")
 
     async def _succeeded(self, user: User, password: str, remote_ip: str) -> Principal:
+        self._metrics.login(True)
         self._throttle.record_success(remote_ip, user.address)
         if user.scram_secrets is None:  # an account older than SCRAM support: once only
             await self._add_scram_secrets(user, password)
-        return Principal(user_id=user.id, address=user.address)
+        return Principal(user_id=user.id, address=user.address, role=user.role)
 
     async def _add_scram_secrets(self, user: User, password: str) -> None:
         """Derive the SCRAM secrets of a password just verified and store them (PBKDF2 runs
@@ -187,6 +197,7 @@ class Authenticator:
         raise HashBusy
 
     async def _fail(self, remote_ip: str, address: str, reason: str) -> None:
+        self._metrics.login(False)
         # The reason is logged for the operator only; the client learns nothing from it.
         delay = self._throttle.record_failure(remote_ip, address, reason=reason)
         if delay > 0:
@@ -213,7 +224,8 @@ def _plausible_address(address: str) -> bool:
 
 
 def build_authenticator(
-    accounts: AccountStore, cfg: Config, hasher: PasswordHasher, *, clock: Clock
+    accounts: AccountStore, cfg: Config, hasher: PasswordHasher, *, clock: Clock,
+    metrics: ServerMetrics = DISCARD,
 ) -> Authenticator:
     """The authenticator app.py builds from the [auth] section of the config."""
     cache = VerificationCache(
@@ -225,5 +237,5 @@ def build_authenticator(
     )
     return Authenticator(
         accounts, hasher=hasher, cache=cache, throttle=Throttle(clock=clock), clock=clock,
-        scheduler=scheduler,
+        scheduler=scheduler, metrics=metrics,
     )

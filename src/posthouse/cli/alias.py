@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
-from posthouse.dns.idn import canonical_address, canonical_domain
-from posthouse.message.address import split_address
+from posthouse.admin import operations as ops
+from posthouse.cli.common import add_location_args, open_store, resolve_config
 
 
 def register(sub: Any) -> None:
@@ -39,42 +38,35 @@ def register(sub: Any) -> None:
     c.set_defaults(run=_catchall)
 
 
-def _addr(text: str) -> str:
-    local, domain = split_address(text)
-    if not local or not domain or text.startswith("@"):
-        raise CliError(f"'{text}' is not an address (local@domain)")
-    return canonical_address(text)
-
-
 async def _add(args: argparse.Namespace) -> int:
-    address = _addr(args.address)
-    targets = [_addr(t) for t in args.targets]
+    ops.address(args.address)
     async with open_store(resolve_config(args)) as store:
-        await store.add_alias(address, targets)
+        address, targets = await ops.add_alias(store, args.address, args.targets)
     print(f"alias {address} -> {', '.join(targets)}")
     return 0
 
 
 async def _remove(args: argparse.Namespace) -> int:
     async with open_store(resolve_config(args)) as store:
-        await store.remove_alias(_addr(args.address))
-    print(f"alias {args.address.lower()} removed")
+        address = await ops.remove_alias(store, args.address)
+    print(f"alias {address} removed")
     return 0
 
 
 async def _list(args: argparse.Namespace) -> int:
     async with open_store(resolve_config(args)) as store:
-        for a in await store.list_aliases(args.domain):
-            print(f"{a.address}\t{', '.join(a.targets)}")
-        for d in await store.list_domains():
-            if args.domain in (None, d) and (t := await store.get_catchall(d)):
-                print(f"@{d}\t{t}")
+        aliases, catchalls = await ops.list_aliases(store, args.domain)
+    for a in aliases:
+        print(f"{a.address}\t{', '.join(a.targets)}")
+    for domain, target in catchalls:
+        print(f"@{domain}\t{target}")
     return 0
 
 
 async def _catchall(args: argparse.Namespace) -> int:
-    target = _addr(args.target) if args.target else None
+    if args.target:
+        ops.address(args.target)
     async with open_store(resolve_config(args)) as store:
-        await store.set_catchall(domain := canonical_domain(args.domain), target)
+        domain, target = await ops.set_catchall(store, args.domain, args.target)
     print(f"catch-all of {domain}: {target or 'none'}")
     return 0

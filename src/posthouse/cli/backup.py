@@ -12,6 +12,7 @@ from typing import Any
 from posthouse.cli.common import CliError, add_location_args, resolve_config
 from posthouse.cli.privileges import service_user_name
 from posthouse.cli.progress import terminal_bar
+from posthouse.config import uses_postgres
 from posthouse.maint.backup import run_backup
 from posthouse.maint.manifest import BackupError
 from posthouse.maint.restore import run_restore, verify_snapshot
@@ -47,6 +48,9 @@ def register(sub: Any) -> None:
 def run_backup_cmd(args: argparse.Namespace) -> int:
     """Back up the configured data dir."""
     cfg = resolve_config(args)
+    if uses_postgres(cfg):
+        raise CliError("backup: the store is PostgreSQL ([store] url): use the database's own "
+                       "tools (pg_dump, amcheck); posthouse backup works on the SQLite store")
     try:
         done = run_backup(cfg.data_path, args.dest, now=datetime.now(UTC),
                           progress=terminal_bar)

@@ -11,12 +11,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from posthouse.admin.operations import AdminError
 from posthouse.config import CONFIG_NAME, Config, ServerConfig, load_config
 from posthouse.store.api import Store
 
 
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit status 1."""
+class CliError(AdminError):
+    """A user-facing failure: printed as one line, exit status 1 (as every AdminError)."""
 
 
 def add_location_args(parser: argparse.ArgumentParser) -> None:

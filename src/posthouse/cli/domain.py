@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
-from posthouse.dns.idn import to_alabel
+from posthouse.admin import operations as ops
+from posthouse.cli.common import add_location_args, open_store, resolve_config
 
 
 def register(sub: Any) -> None:
@@ -25,26 +25,17 @@ def register(sub: Any) -> None:
     c.set_defaults(run=_list)
 
 
-def _domain(text: str) -> str:
-    """The domain as stored: lower-case A-labels (IDNA 2008), so mail to either form of an
-    internationalized domain finds it."""
-    try:
-        return to_alabel(text)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-
-
 async def _add(args: argparse.Namespace) -> int:
     async with open_store(resolve_config(args)) as store:
-        await store.add_domain(domain := _domain(args.domain))
+        domain = await ops.add_domain(store, args.domain)
     print(f"domain {domain} added")
     return 0
 
 
 async def _remove(args: argparse.Namespace) -> int:
     async with open_store(resolve_config(args)) as store:
-        await store.remove_domain(args.domain.lower())
-    print(f"domain {args.domain.lower()} removed")
+        domain = await ops.remove_domain(store, args.domain)
+    print(f"domain {domain} removed")
     return 0
 
 

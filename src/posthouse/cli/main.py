@@ -8,7 +8,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+from posthouse.admin.operations import AdminError
 from posthouse.cli import (
+    acme,
     alias,
     backup,
     dns,
@@ -25,7 +27,6 @@ from posthouse.cli import (
     user,
     verify,
 )
-from posthouse.cli.common import CliError
 from posthouse.config import ConfigError
 from posthouse.net.listeners import ListenError
 from posthouse.net.tls import TlsSetupError
@@ -41,11 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (init, serve, domain, user, alias, dns, status, queue, tlsrpt, metadata,
-                   importing, exporting):
+                   importing, exporting, backup, verify, acme):
         module.register(sub)
     import_imap.register_imap(import_imap.import_group(sub))  # `import imap`
-    for module in (backup, verify):  # issue 17: backup, restore, verify
-        module.register(sub)
     return parser
 
 
@@ -58,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if asyncio.iscoroutine(result):
             result = asyncio.run(result)
         return int(result or 0)
-    except (CliError, ConfigError, ListenError, TlsSetupError) as exc:
+    except (AdminError, ConfigError, ListenError, TlsSetupError) as exc:
         print(f"posthouse: {exc}", file=sys.stderr)
         return 1
     except StoreError as exc:

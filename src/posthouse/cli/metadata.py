@@ -9,11 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
-from posthouse.imap.parser.metadata import check_entry
-from posthouse.imap.replies import ParseError
-
-_SERVER = 0  # the store's mailbox_id and owner of server /shared/ entries
+from posthouse.admin import operations as ops
+from posthouse.cli.common import add_location_args, open_store, resolve_config
 
 
 def register(sub: Any) -> None:
@@ -35,29 +32,15 @@ def register(sub: Any) -> None:
     c.set_defaults(run=_show)
 
 
-def _name(text: str) -> str:
-    try:
-        name = check_entry(text.encode("utf-8", "replace"), to_set=True)
-    except ParseError as exc:
-        raise CliError(str(exc)) from None
-    if not name.startswith("/shared/"):
-        raise CliError("server entries set here are /shared/ ones; /private/ are each user's")
-    if name == "/shared/admin":
-        raise CliError("/shared/admin is always the postmaster of [server] default_domain")
-    return name
-
-
 async def _set(args: argparse.Namespace) -> int:
-    name = _name(args.name)
-    value = None if args.value is None else args.value.encode("utf-8")
+    ops.server_entry_name(args.name)
     async with open_store(resolve_config(args)) as store:
-        await store.set_server_metadata(name, value)
-    print(f"{name} {'deleted' if value is None else 'set'}")
+        print(await ops.set_server_entry(store, args.name, args.value))
     return 0
 
 
 async def _show(args: argparse.Namespace) -> int:
     async with open_store(resolve_config(args)) as store:
-        for name, value in await store.get_metadata(_SERVER, _SERVER, ["/shared"], depth=None):
-            print(f"{name}\t{value.decode('utf-8', 'replace')}")
+        for name, value in await ops.server_entries(store):
+            print(f"{name}\t{value}")
     return 0

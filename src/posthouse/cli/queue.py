@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
+from posthouse.admin import operations as ops
+from posthouse.cli.common import add_location_args, open_store, resolve_config
 from posthouse.clock import SystemClock
 from posthouse.store.models import QueuedMessage
 
@@ -30,7 +31,7 @@ def register(sub: Any) -> None:
 
 
 def _line(q: QueuedMessage) -> str:
-    rcpts = ",".join(r.address for r in q.recipients if r.state.value == "pending")
+    rcpts = ",".join(ops.pending_recipients(q))
     held = " HELD" if q.held else ""
     return (f"{q.id}\t{q.size}\t{q.created:%Y-%m-%d %H:%M}\t<{q.envelope.mail_from}>\t"
             f"{rcpts}\tnext={q.next_attempt:%H:%M:%S} attempts={q.attempts}{held}")
@@ -47,25 +48,17 @@ async def _list(args: argparse.Namespace) -> int:
 
 async def _one(args: argparse.Namespace) -> int:
     async with open_store(resolve_config(args)) as store:
-        q = await store.get_queued(args.id)
-        if q is None:
-            raise CliError(f"no queued message {args.id}")
         action = args.action_name
-        if action == "show":
-            print(_line(q))
-            for r in q.recipients:
-                print(f"  {r.address}\t{r.state.value}\tattempts={r.attempts}\t"
-                      f"{r.last_reply or ''}")
-            if q.last_error:
-                print(f"  last error: {q.last_error}")
-        elif action == "retry":
-            await store.reschedule(q.id, SystemClock().now(), error=q.last_error,
-                                   count_attempt=False)
-            print(f"{q.id} scheduled now (a running server picks it up within seconds)")
-        elif action == "delete":
-            await store.remove_queued(q.id)
-            print(f"{q.id} deleted")
-        else:
-            await store.set_held(q.id, action == "hold")
-            print(f"{q.id} {'held' if action == 'hold' else 'released'}")
+        if action != "show":
+            done = await ops.queue_action(store, args.id, action, SystemClock().now())
+            later = " (a running server picks it up within seconds)" if action == "retry" else ""
+            print(done + later)
+            return 0
+        q = await ops.queued(store, args.id)
+        print(_line(q))
+        for r in q.recipients:
+            print(f"  {r.address}\t{r.state.value}\tattempts={r.attempts}\t"
+                  f"{r.last_reply or ''}")
+        if q.last_error:
+            print(f"  last error: {q.last_error}")
     return 0

@@ -136,7 +136,7 @@ async def run(args: argparse.Namespace) -> int:
         cfg, first_user = await _first_run(cfg, args.hostname)
         cfg = resolve_config(argparse.Namespace(config=None, data_dir=cfg.data_path))
     cfg = apply_listen_overrides(cfg, args)
-    setup_logging(cfg.log.level)
+    setup_logging(cfg.log.level, cfg.log.format)
     from posthouse.app import App
 
     app = App(cfg)

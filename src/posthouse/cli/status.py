@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from posthouse.admin import operations as ops
 from posthouse.cli.common import add_location_args, open_store, resolve_config
 
 
@@ -20,19 +21,11 @@ async def run(args: argparse.Namespace) -> int:
     """Print the figures."""
     cfg = resolve_config(args)
     async with open_store(cfg) as store:
-        domains = await store.list_domains()
-        users = await store.list_users()
-        total_bytes = total_msgs = 0
-        for u in users:
-            used, count = await store.quota_usage(u.id)
-            total_bytes += used
-            total_msgs += count
-        queued = await store.list_queue()
-    pending = sum(1 for q in queued for r in q.recipients if r.state.value == "pending")
+        f = await ops.store_figures(store)
     print(f"data directory: {cfg.data_path}")
-    print(f"domains: {len(domains)} ({', '.join(domains)})")
-    print(f"users: {len(users)}")
-    print(f"stored messages: {total_msgs} ({total_bytes} bytes)")
-    print(f"queue: {len(queued)} messages, {pending} pending recipients, "
-          f"{sum(1 for q in queued if q.held)} held")
+    print(f"domains: {len(f.domains)} ({', '.join(f.domains)})")
+    print(f"users: {f.users}")
+    print(f"stored messages: {f.messages} ({f.message_bytes} bytes)")
+    print(f"queue: {f.queued} messages, {f.pending_recipients} pending recipients, "
+          f"{f.held} held")
     return 0

@@ -1,4 +1,4 @@
-"""``posthouse user add|list|passwd|remove|set|export|import``."""
+"""``posthouse user add|list|passwd|remove|set|set-role|export|import``."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import argparse
 import sys
 from typing import Any
 
+from posthouse.admin import operations as ops
+from posthouse.auth.passwords import PasswordHasher
 from posthouse.cli import accounts_io
 from posthouse.cli.common import (
-    CliError,
     add_location_args,
     open_store,
     read_new_password,
     resolve_config,
 )
 from posthouse.config import Config
-from posthouse.dns.idn import canonical_address
-from posthouse.message.address import split_address
+from posthouse.store.models import ROLES
 
 
 def register(sub: Any) -> None:
@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
     c.add_argument("address")
     c.add_argument("--quota", type=int, default=0, help="quota in MiB (0: none)")
     c.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    c.add_argument("--admin", action="store_true",
+                   help="the account may log in to the web admin (role admin)")
     add_location_args(c)
     c.set_defaults(run=_add)
     c = cmds.add_parser("passwd", help="change a password", description="Change a password.")
@@ -51,74 +53,87 @@ def register(sub: Any) -> None:
     c.add_argument("--quota", type=int, help="quota in MiB (0: none)")
     c.add_argument("--pop3-keep", choices=("yes", "no"),
                    help="POP3 keeps a copy on the server (marks \\Seen instead of deleting)")
+    c.add_argument("--disabled", choices=("yes", "no"),
+                   help="refuse every login of this account (mail is still accepted)")
     add_location_args(c)
     c.set_defaults(run=_set)
+    c = cmds.add_parser("set-role", help="make an account an admin or a plain user",
+                        description="Set an account's role: admin (may log in to the web "
+                                    "admin at https://HOST/admin) or user.")
+    c.add_argument("address")
+    c.add_argument("role", choices=ROLES)
+    add_location_args(c)
+    c.set_defaults(run=_set_role)
     accounts_io.register(cmds)
 
 
-def _secrets(cfg: Config, password: str) -> tuple[str, str | None]:
-    """The argon2 hash and the SCRAM-SHA-256 secrets of a new password."""
+def _note_scram(scram_ok: bool) -> None:
+    if not scram_ok:
+        print(f"note: {ops.SCRAM_NOTE}", file=sys.stderr)
+
+
+def _hasher(cfg: Config) -> PasswordHasher:
     from posthouse.app import build_hasher
-    from posthouse.auth.passwords import scram_secrets_for
 
-    scram = scram_secrets_for(password)
-    if scram is None:
-        print("note: this password cannot be used with SCRAM-SHA-256 (SASLprep refuses it)",
-              file=sys.stderr)
-    return build_hasher(cfg).hash(password), scram
-
-
-def _check_address(address: str) -> str:
-    local, domain = split_address(address)
-    if not local or not domain:
-        raise CliError(f"'{address}' is not an address (local@domain)")
-    return canonical_address(address)  # the domain as A-labels, like the router's lookups
+    return build_hasher(cfg)
 
 
 async def _add(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
-    address = _check_address(args.address)
-    pw_hash, scram = _secrets(cfg, read_new_password(args))
+    ops.address(args.address)  # refuse a bad address before prompting
+    password = read_new_password(args)
     async with open_store(cfg) as store:
-        await store.add_user(address, pw_hash, quota_bytes=args.quota * 1024 * 1024,
-                             scram_secrets=scram)
-    print(f"user {address} added")
+        user, scram_ok = await ops.add_user(store, _hasher(cfg), args.address, password,
+                                            quota_mib=args.quota, admin=args.admin)
+    _note_scram(scram_ok)
+    print(f"user {user.address} added{' (admin)' if args.admin else ''}")
     return 0
 
 
 async def _passwd(args: argparse.Namespace) -> int:
     cfg = resolve_config(args)
-    address = _check_address(args.address)
-    pw_hash, scram = _secrets(cfg, read_new_password(args))
+    ops.address(args.address)
+    password = read_new_password(args)
     async with open_store(cfg) as store:
-        await store.set_password(address, pw_hash, scram_secrets=scram)
+        address, scram_ok = await ops.set_password(store, _hasher(cfg), args.address, password)
+    _note_scram(scram_ok)
     print(f"password of {address} changed")
     return 0
 
 
 async def _remove(args: argparse.Namespace) -> int:
-    address = _check_address(args.address)
     async with open_store(resolve_config(args)) as store:
-        await store.remove_user(address)
+        address = await ops.remove_user(store, args.address)
     print(f"user {address} removed")
     return 0
 
 
 async def _list(args: argparse.Namespace) -> int:
     async with open_store(resolve_config(args)) as store:
-        for u in await store.list_users(args.domain):
-            used, count = await store.quota_usage(u.id)
-            quota = f"{u.quota_bytes // 1048576} MiB" if u.quota_bytes else "none"
-            keep = " pop3-keep" if u.pop3_keep else ""
-            print(f"{u.address}\tmessages={count} used={used} quota={quota}{keep}")
+        for row in await ops.list_accounts(store, args.domain):
+            u = row.user
+            quota = f"{u.quota_bytes // ops.MIB} MiB" if u.quota_bytes else "none"
+            extra = "".join((" pop3-keep" if u.pop3_keep else "",
+                             " admin" if u.role == "admin" else "",
+                             " disabled" if u.disabled else ""))
+            print(f"{u.address}\tmessages={row.messages} used={row.used_bytes} "
+                  f"quota={quota}{extra}")
     return 0
 
 
 async def _set(args: argparse.Namespace) -> int:
-    address = _check_address(args.address)
-    quota = None if args.quota is None else args.quota * 1024 * 1024
     keep = None if args.pop3_keep is None else args.pop3_keep == "yes"
+    disabled = None if args.disabled is None else args.disabled == "yes"
     async with open_store(resolve_config(args)) as store:
-        u = await store.set_user_options(address, quota_bytes=quota, pop3_keep=keep)
-    print(f"user {u.address}: quota={u.quota_bytes} pop3_keep={u.pop3_keep}")
+        u = await ops.set_user_options(store, args.address, quota_mib=args.quota,
+                                       pop3_keep=keep, disabled=disabled)
+    print(f"user {u.address}: quota={u.quota_bytes} pop3_keep={u.pop3_keep} "
+          f"role={u.role} disabled={u.disabled}")
+    return 0
+
+
+async def _set_role(args: argparse.Namespace) -> int:
+    async with open_store(resolve_config(args)) as store:
+        u = await ops.set_user_options(store, args.address, role=args.role)
+    print(f"user {u.address}: role={u.role}")
     return 0

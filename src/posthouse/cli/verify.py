@@ -9,6 +9,7 @@ from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, resolve_config
 from posthouse.cli.progress import terminal_bar
+from posthouse.config import uses_postgres
 from posthouse.maint.verify import SELF_HEALING, VerifyRefused, run_verify
 
 
@@ -46,6 +47,9 @@ def spare_sources(path: Path) -> list[Path]:
 def run_verify_cmd(args: argparse.Namespace) -> int:
     """Check (and repair); 0 when nothing is left to fix."""
     cfg = resolve_config(args)
+    if uses_postgres(cfg):
+        raise CliError("verify: the store is PostgreSQL ([store] url): use the database's own "
+                       "tools (pg_dump, amcheck); posthouse verify works on the SQLite store")
     spares = tuple(s for p in args.spare_blobs for s in spare_sources(p))
     try:
         done = run_verify(cfg.data_path, repair=args.repair, now=datetime.now(UTC),

@@ -22,6 +22,7 @@ from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.PTR import PTR
 from dns.rdtypes.ANY.TLSA import TLSA
 from dns.rdtypes.ANY.TXT import TXT
+from dns.rdtypes.IN.SRV import SRV
 
 from posthouse.config import parse_hostport
 from posthouse.dns.resolver import (
@@ -31,6 +32,8 @@ from posthouse.dns.resolver import (
     NoRecords,
     NullMx,
     PtrAnswer,
+    SrvAnswer,
+    SrvRecord,
     TempFail,
     TlsaAnswer,
     TlsaRecord,
@@ -114,6 +117,10 @@ class DnsPythonResolver:
         """TXT records, character-strings of one record joined without separator."""
         return await self._query(name, "TXT", _texts)
 
+    async def srv(self, name: str) -> SrvAnswer:
+        """SRV records of a name."""
+        return await self._query(name, "SRV", _srv_records)
+
     async def ptr(self, address: str) -> PtrAnswer:
         """PTR records of the address's in-addr.arpa or ip6.arpa name."""
         try:
@@ -156,6 +163,12 @@ def _mx_hosts(answer: dns.resolver.Answer) -> tuple[MxHost, ...] | NullMx:
 def _addresses(answer: dns.resolver.Answer) -> tuple[str, ...]:
     return tuple(r.to_text() for r in answer
                  if r.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA))
+
+
+def _srv_records(answer: dns.resolver.Answer) -> tuple[SrvRecord, ...]:
+    return tuple(SrvRecord(r.priority, r.weight, r.port,
+                           r.target.to_text(omit_final_dot=True).lower())
+                 for r in answer if isinstance(r, SRV))
 
 
 def _ptr_names(answer: dns.resolver.Answer) -> tuple[str, ...]:

@@ -56,11 +56,22 @@ class TlsaRecords:
     secure: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SrvRecord:
+    """One SRV record (RFC 2782): priority, weight, port, target (lower case, no dot)."""
+
+    priority: int
+    weight: int
+    port: int
+    target: str
+
+
 MxAnswer = tuple[MxHost, ...] | NullMx | NoRecords | TempFail
 AddressAnswer = tuple[str, ...] | NoRecords | TempFail
 TxtAnswer = tuple[str, ...] | NoRecords | TempFail
 PtrAnswer = tuple[str, ...] | NoRecords | TempFail
 TlsaAnswer = TlsaRecords | NoRecords | TempFail
+SrvAnswer = tuple[SrvRecord, ...] | NoRecords | TempFail
 
 
 class Resolver(Protocol):
@@ -87,6 +98,10 @@ class Resolver(Protocol):
     async def tlsa(self, name: str) -> TlsaAnswer:
         """TLSA records of a name such as ``_25._tcp.mx.example.org`` (RFC 7672 2.2), asked
         with the DO and AD bits; the answer says whether the resolver validated it."""
+
+    async def srv(self, name: str) -> SrvAnswer:
+        """SRV records of a name such as ``_imaps._tcp.example.org`` (RFC 2782; the web
+        admin's check of the records ``posthouse dns`` prints, RFC 6186)."""
 
     async def is_secure(self, name: str, rdtype: str) -> bool:
         """Whether the answer (records or their absence) for ``name``/``rdtype`` came with

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from posthouse.store.api import Store
+from posthouse.store.models import ROLES
 
 FORMAT = "posthouse-accounts"
 VERSION = 1
@@ -51,7 +52,8 @@ async def export_accounts(store: Store) -> dict[str, Any]:
                for d in await store.list_domains()]
     users = [{"address": u.address, "password_hash": u.password_hash,
               "scram_secrets": u.scram_secrets, "quota_bytes": u.quota_bytes,
-              "pop3_keep": u.pop3_keep} for u in await store.list_users()]
+              "pop3_keep": u.pop3_keep, "role": u.role, "disabled": u.disabled}
+             for u in await store.list_users()]
     aliases = [{"address": a.address, "targets": list(a.targets)}
                for a in await store.list_aliases()]
     entries = await store.get_metadata(_SERVER, _SERVER, ["/shared"], depth=None)
@@ -74,6 +76,10 @@ def _check(data: Any) -> dict[str, Any]:
                 if not isinstance(entry, dict) or not isinstance(entry.get(name), kind):
                     raise AccountsFileError(f"{key} entry {number}: {name!r} missing or not "
                                             f"a {kind.__name__}")
+    for number, entry in enumerate(data.get("users", []), 1):
+        if entry.get("role", "user") not in ROLES:
+            raise AccountsFileError(f"users entry {number}: role {entry.get('role')!r} is not "
+                                    f"one of {', '.join(ROLES)}")
     return data
 
 
@@ -94,6 +100,8 @@ async def _conflicts(store: Store, data: dict[str, Any]) -> list[str]:
         if (user.quota_bytes, user.pop3_keep) != (u.get("quota_bytes", 0),
                                                   u.get("pop3_keep", False)):
             found.append(f"user {u['address']}: exists with another quota or POP3 keep")
+        if (user.role, user.disabled) != (u.get("role", "user"), u.get("disabled", False)):
+            found.append(f"user {u['address']}: exists with another role or disabled state")
     for a in data.get("aliases", []):
         alias = await store.get_alias(a["address"])
         if alias is not None and list(alias.targets) != a["targets"]:
@@ -128,8 +136,11 @@ async def import_accounts(store: Store, raw: Any) -> AccountsImported:
         await store.add_user(u["address"], u["password_hash"],
                              quota_bytes=int(u.get("quota_bytes", 0)),
                              scram_secrets=u.get("scram_secrets"))
-        if u.get("pop3_keep"):
-            await store.set_user_options(u["address"], pop3_keep=True)
+        if u.get("pop3_keep") or u.get("role", "user") != "user" or u.get("disabled"):
+            # a file from before roles existed has neither key: a plain, enabled account
+            await store.set_user_options(u["address"], pop3_keep=bool(u.get("pop3_keep")),
+                                         role=str(u.get("role", "user")),
+                                         disabled=bool(u.get("disabled", False)))
         done.added["users"] += 1
     for a in data.get("aliases", []):
         if await store.get_alias(a["address"]) is None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from posthouse.mailfiles import maildir, mbox
-from posthouse.mailfiles.flagmap import Problem, is_keyword, to_lf
+from posthouse.mailfiles.flagmap import ImportProblem, is_keyword, to_lf
 from posthouse.mailfiles.importer import ProgressSink, TransferReport
 from posthouse.store.api import Store
 from posthouse.store.models import INBOX, Mailbox, StoredMessage, User
@@ -58,7 +58,7 @@ async def export_maildir(store: Store, user: User, root: Path,
     sink.add_total(await _count(store, boxes))
     for box in boxes:
         if "." in box.name:  # Maildir++ has no escape for it (Dovecot's default layout)
-            problem = Problem(box.name, "a '.' in a Maildir++ folder name separates "
+            problem = ImportProblem(box.name, "a '.' in a Maildir++ folder name separates "
                               "hierarchy levels: Dovecot will show it split there")
             report.problems.append(problem)
             sink.problem(problem)
@@ -78,7 +78,7 @@ async def _export_folder(store: Store, box: Mailbox, folder: Path, sink: Progres
     keywords = sorted({f for u in await store.uid_list(box.id) for f in u.flags
                        if is_keyword(f)})
     if len(keywords) > maildir.MAX_KEYWORDS:
-        problem = Problem(str(folder), "Maildir has letters for 26 keywords: "
+        problem = ImportProblem(str(folder), "Maildir has letters for 26 keywords: "
                           f"{', '.join(keywords[maildir.MAX_KEYWORDS:])} not exported")
         report.problems.append(problem)
         sink.problem(problem)

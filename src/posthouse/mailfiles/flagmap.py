@@ -12,7 +12,7 @@ _BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 @dataclass(frozen=True, slots=True)
-class Problem:
+class ImportProblem:
     """One thing that went wrong with one file or message: ``where`` names it, ``what``
     says what happened and what was done (skipped, or imported without a flag)."""
 

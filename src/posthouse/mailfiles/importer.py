@@ -1,7 +1,7 @@
 """Import a Maildir++ tree or mbox files into one account, through the store's ports.
 
 Each message is its own all-or-nothing write (``Store.import_messages``); a file or message
-that cannot be read or stored is reported (a ``Problem`` naming it) and the rest goes on.
+that cannot be read or stored is reported (a ``ImportProblem`` naming it) and the rest goes on.
 
 Idempotent: a message whose exact bytes are already in the target mailbox (as many times as
 the source has it) is not imported again, so a second run adds only what is new. Dovecot's
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from posthouse.mailfiles import maildir, mbox
-from posthouse.mailfiles.flagmap import Problem, to_crlf
+from posthouse.mailfiles.flagmap import ImportProblem, to_crlf
 from posthouse.store.api import Store
 from posthouse.store.blobs import blob_id_of
 from posthouse.store.errors import StoreError, UidNotAvailable
@@ -43,7 +43,7 @@ class ProgressSink(Protocol):
     def advance(self, messages: int, size: int) -> None:
         """``messages`` were handled (``size`` bytes)."""
 
-    def problem(self, problem: Problem) -> None:
+    def problem(self, problem: ImportProblem) -> None:
         """Something went wrong with one file or message."""
 
 
@@ -55,7 +55,7 @@ class TransferReport:
     size: int = 0
     present: int = 0  # already in the store: not imported again
     mailboxes: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class MailImporter:
 
     def note(self, where: str, what: str) -> None:
         """Record and show one problem."""
-        problem = Problem(where, what)
+        problem = ImportProblem(where, what)
         self.report.problems.append(problem)
         self.sink.problem(problem)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from posthouse.imap import utf7
-from posthouse.mailfiles.flagmap import Problem, is_keyword
+from posthouse.mailfiles.flagmap import ImportProblem, is_keyword
 from posthouse.store.models import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
 
 _INFO_FLAGS = {"S": SEEN, "R": ANSWERED, "F": FLAGGED, "T": DELETED, "D": DRAFT}
@@ -84,10 +84,10 @@ def folder_dirname(name: str) -> str:
     return "." + ".".join(utf7.encode(part) for part in name.split("/"))
 
 
-def list_folders(root: Path) -> tuple[list[MaildirFolder], list[Problem]]:
+def list_folders(root: Path) -> tuple[list[MaildirFolder], list[ImportProblem]]:
     """INBOX and every ``.Folder`` with a ``cur`` or ``new`` directory, sorted by name."""
     folders = [MaildirFolder("INBOX", root)]
-    problems: list[Problem] = []
+    problems: list[ImportProblem] = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if not entry.is_dir() or not entry.name.startswith(".") or entry.name in (".", ".."):
             continue
@@ -96,7 +96,7 @@ def list_folders(root: Path) -> tuple[list[MaildirFolder], list[Problem]]:
         try:
             folders.append(MaildirFolder(folder_name(entry.name), Path(entry.path)))
         except ValueError as exc:
-            problems.append(Problem(entry.path, f"folder skipped: {exc}"))
+            problems.append(ImportProblem(entry.path, f"folder skipped: {exc}"))
     return folders, problems
 
 
@@ -133,23 +133,24 @@ def info_letters(flags: Iterable[str], letters: dict[str, str]) -> str:
     return "".join(sorted(out))
 
 
-def read_keywords(folder: Path) -> tuple[dict[int, str], list[Problem]]:
+def read_keywords(folder: Path) -> tuple[dict[int, str], list[ImportProblem]]:
     """``dovecot-keywords``: letter index -> keyword."""
     path = folder / KEYWORDS
     found: dict[int, str] = {}
-    problems: list[Problem] = []
+    problems: list[ImportProblem] = []
     if not path.exists():
         return found, problems
     for number, line in enumerate(_read_lines(path), 1):
         index, _, name = line.partition(" ")
         if not index.isdigit() or int(index) >= MAX_KEYWORDS or not is_keyword(name):
-            problems.append(Problem(f"{path}:{number}", f"bad keyword line {line!r}: ignored"))
+            problems.append(
+                ImportProblem(f"{path}:{number}", f"bad keyword line {line!r}: ignored"))
             continue
         found[int(index)] = name
     return found, problems
 
 
-def read_uidlist(folder: Path) -> tuple[UidList | None, list[Problem]]:
+def read_uidlist(folder: Path) -> tuple[UidList | None, list[ImportProblem]]:
     """``dovecot-uidlist``, or None when it is missing or its header is unreadable."""
     path = folder / UIDLIST
     if not path.exists():
@@ -158,12 +159,12 @@ def read_uidlist(folder: Path) -> tuple[UidList | None, list[Problem]]:
     header = lines[0].split() if lines else []
     uidlist = _header(header)
     if uidlist is None:
-        return None, [Problem(str(path), "unreadable header: uids and UIDVALIDITY not kept")]
-    problems: list[Problem] = []
+        return None, [ImportProblem(str(path), "unreadable header: uids and UIDVALIDITY not kept")]
+    problems: list[ImportProblem] = []
     for number, line in enumerate(lines[1:], 2):
         match = _UIDLIST_LINE.match(line)
         if match is None or int(match[1]) == 0:
-            problems.append(Problem(f"{path}:{number}", f"bad line {line!r}: ignored"))
+            problems.append(ImportProblem(f"{path}:{number}", f"bad line {line!r}: ignored"))
             continue
         uidlist.uids[file_base(match[2])] = int(match[1])
     return uidlist, problems
@@ -221,11 +222,13 @@ def write_subscriptions(root: Path, names: Iterable[str]) -> None:
                 "V\t2\n\n" + "".join(name.replace("/", "\t") + "\n" for name in names))
 
 
-def list_files(folder: Path, keywords: dict[int, str]) -> tuple[list[MaildirFile], list[Problem]]:
+def list_files(
+    folder: Path, keywords: dict[int, str]
+) -> tuple[list[MaildirFile], list[ImportProblem]]:
     """The message files of ``new/`` and ``cur/`` with their flags (files starting with a
     dot are another program's temporary files and are left alone)."""
     files: list[MaildirFile] = []
-    problems: list[Problem] = []
+    problems: list[ImportProblem] = []
     for sub in ("new", "cur"):
         directory = folder / sub
         if not directory.is_dir():
@@ -234,10 +237,10 @@ def list_files(folder: Path, keywords: dict[int, str]) -> tuple[list[MaildirFile
             if entry.name.startswith("."):
                 continue
             if entry.is_dir():  # a dangling link stays: reading it reports why it fails
-                problems.append(Problem(entry.path, "not a regular file: skipped"))
+                problems.append(ImportProblem(entry.path, "not a regular file: skipped"))
                 continue
             flags, bad = parse_info(entry.name, keywords) if sub == "cur" else (frozenset(), [])
-            problems += [Problem(entry.path, what) for what in bad]
+            problems += [ImportProblem(entry.path, what) for what in bad]
             files.append(MaildirFile(Path(entry.path), file_base(entry.name), flags))
     return files, problems
 

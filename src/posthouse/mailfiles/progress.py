@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from posthouse.mailfiles.flagmap import Problem
+from posthouse.mailfiles.flagmap import ImportProblem
 
 
 class TransferProgress:
@@ -53,7 +53,7 @@ class TransferProgress:
         self._bytes += size
         self._bar.update(self._task, advance=messages, mb=self._bytes / 1e6)
 
-    def problem(self, problem: Problem) -> None:
+    def problem(self, problem: ImportProblem) -> None:
         """One line on stderr, above the bar."""
         line = f"posthouse: {problem}"
         if self._bar.disable:

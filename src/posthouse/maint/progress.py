@@ -1,7 +1,7 @@
 """How the maintenance engines report progress without knowing who shows it.
 
 An engine asks its ``Progress`` for a bar (a label, a total, a unit) and calls the function
-it gets with each step done. The CLI gives a tqdm one (cli/progress.py); tests and library
+it gets with each step done. The CLI gives a rich one (cli/progress.py); tests and library
 callers give ``QUIET``.
 """
 

@@ -19,12 +19,15 @@ moment (``farewell_timeout``) to say goodbye in its protocol; what is left then 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.connection import Connection, ConnectionClosed, GraceExpired
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.tls import TlsContextFactory
@@ -55,6 +58,10 @@ class ListenerSpec:
     handler: Handler
     implicit_tls: bool = False
     busy_reply: bytes = b""  # sent when a limit refuses the connection
+    # Read and drop the client's input for a moment after the busy reply (HTTP: a request
+    # sent at once would otherwise turn the close into a reset that loses the reply).
+    linger_refused: bool = False
+    tls_alpn_challenges: bool = False  # answers ACME tls-alpn-01 (RFC 8737): HTTPS only
 
 
 class ListenError(Exception):
@@ -70,6 +77,7 @@ class ListenerGroup:
     handshake_timeout: float = 30.0  # implicit TLS, STARTTLS and STLS
     slow_penalty: float = 0.0  # seconds a connection cut as too slow still counts
     farewell_timeout: float = 2.0  # after the grace: time to send a goodbye reply
+    metrics: ServerMetrics = DISCARD  # connections per listener
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     bound: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
@@ -87,7 +95,7 @@ class ListenerGroup:
                     lambda spec=spec: _Accepted(self, spec),
                     spec.host, spec.port, reuse_address=True, backlog=1024,
                     start_serving=accept,
-                    ssl=self.tls.context if spec.implicit_tls else None,
+                    ssl=self._server_context(spec),
                     ssl_handshake_timeout=self.handshake_timeout if spec.implicit_tls else None,
                     family=socket.AF_INET6 if ":" in spec.host else socket.AF_INET,
                 )
@@ -101,6 +109,11 @@ class ListenerGroup:
             self._servers.append(server)
             addr = server.sockets[0].getsockname()
             self.bound.setdefault(spec.protocol, []).append((str(addr[0]), int(addr[1])))
+
+    def _server_context(self, spec: ListenerSpec) -> ssl.SSLContext | None:
+        if not spec.implicit_tls:
+            return None
+        return self.tls.challenge_entry() if spec.tls_alpn_challenges else self.tls.context
 
     async def accept(self) -> None:
         """Start accepting on listeners bound with ``start(accept=False)``."""
@@ -143,9 +156,13 @@ class ListenerGroup:
     async def _run(self, conn: Connection, spec: ListenerSpec) -> None:
         ip = conn.peer[0]
         if self.shutting_down.is_set() or not self.limiter.acquire(ip, spec.protocol):
+            self.metrics.connection_refused(spec.protocol)
             conn.write(spec.busy_reply)
+            if spec.linger_refused:
+                await _linger(conn)
             conn.close()
             return
+        self.metrics.connection_opened(spec.protocol)
         conn.handshake_seconds = self.handshake_timeout
         try:
             ctx = SessionContext(spec.protocol, self.tls, self.shutting_down, spec.implicit_tls)
@@ -166,6 +183,7 @@ class ListenerGroup:
         address's slots for ``slow_penalty`` seconds, so a slowloris that reconnects meets
         the per-address caps."""
         ip = conn.peer[0]
+        self.metrics.connection_closed(spec.protocol)
         if conn.slow_reason is None:
             self.limiter.release(ip, spec.protocol)
             return
@@ -176,6 +194,21 @@ class ListenerGroup:
                 self.slow_penalty, self.limiter.release, ip, spec.protocol)
         else:
             self.limiter.release(ip, spec.protocol)
+
+
+REFUSED_LINGER_SECONDS = 1.0
+
+
+async def _linger(conn: Connection) -> None:
+    """Drop what a refused client sends until it closes, for REFUSED_LINGER_SECONDS at most
+    (RFC 9112 9.6: closing with unread input makes TCP send a reset, and the client may then
+    never read the reply already sent)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + REFUSED_LINGER_SECONDS
+    with contextlib.suppress(TimeoutError, ConnectionClosed, GraceExpired, OSError):
+        while (left := deadline - loop.time()) > 0:
+            if not await conn.read(left):
+                return
 
 
 class _Accepted(Connection):

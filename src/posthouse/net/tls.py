@@ -29,6 +29,10 @@ INTERMEDIATE_CIPHERS = ":".join((
 ))
 
 
+# RFC 8737 6.2: the ALPN protocol of the tls-alpn-01 challenge.
+ACME_TLS_ALPN = "acme-tls/1"
+
+
 class TlsSetupError(Exception):
     """The certificate or key cannot be used; the message names the file."""
 
@@ -69,6 +73,14 @@ class TlsContextFactory:
 
     Listeners read ``context`` at each handshake, so a reload applies to new connections
     while established ones keep theirs.
+
+    ACME tls-alpn-01 (RFC 8737 3): ``add_alpn_challenge(name, cert, key)`` makes a handshake
+    whose SNI is ``name`` use a context of its own that presents the challenge certificate
+    and negotiates only ALPN ``acme-tls/1``, until ``remove_alpn_challenge(name)``; only on
+    the listeners started with ``challenge_entry()`` (HTTPS: the CA validates on 443), so
+    the mail listeners never present a validation certificate. The SNI callback cannot see
+    the client's ALPN offer, so while a challenge is pending every HTTPS handshake for that
+    name gets it (a validation lasts seconds). Reloads keep them.
     """
 
     def __init__(self, cert_path: Path, key_path: Path, *, min_version: str = "TLSv1.2",
@@ -77,7 +89,16 @@ class TlsContextFactory:
         self.key_path = key_path
         self.min_version = min_version
         self.ciphers = ciphers or INTERMEDIATE_CIPHERS  # the TLS 1.2 suites (OpenSSL syntax)
+        self._challenges: dict[str, ssl.SSLContext] = {}  # SNI name -> tls-alpn-01 context
         self.context = self._build()
+        self._challenge_entry: ssl.SSLContext | None = None
+
+    def challenge_entry(self) -> ssl.SSLContext:
+        """The context a listener that answers tls-alpn-01 challenges (HTTPS) starts its
+        handshakes with; the SNI callback tells them apart by it."""
+        if self._challenge_entry is None:
+            self._challenge_entry = self._build()
+        return self._challenge_entry
 
     def _build(self) -> ssl.SSLContext:
         for p in (self.cert_path, self.key_path):
@@ -104,10 +125,42 @@ class TlsContextFactory:
             ) from None
         return ctx
 
-    def _use_current(self, sslobj: ssl.SSLObject, _name: str | None,
-                     _ctx: ssl.SSLContext) -> None:
+    def _use_current(self, sslobj: ssl.SSLObject, name: str | None,
+                     started_with: ssl.SSLContext) -> None:
+        if name and self._challenges and started_with is self._challenge_entry:
+            challenge = self._challenges.get(name.lower().rstrip("."))
+            if challenge is not None:
+                sslobj.context = challenge
+                return
         if sslobj.context is not self.context:
             sslobj.context = self.context
+
+    def use_files(self, cert_path: Path, key_path: Path) -> bool:
+        """Serve another certificate from now on (ACME's); on error keep the current one
+        and its files. True if switched."""
+        before = (self.cert_path, self.key_path)
+        self.cert_path, self.key_path = cert_path, key_path
+        if self.reload():
+            return True
+        self.cert_path, self.key_path = before
+        return False
+
+    def add_alpn_challenge(self, name: str, cert_path: Path, key_path: Path) -> None:
+        """Answer tls-alpn-01 for ``name`` with this certificate (RFC 8737 3); TlsSetupError
+        if it cannot be loaded."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_alpn_protocols([ACME_TLS_ALPN])
+        try:
+            ctx.load_cert_chain(cert_path, key_path)
+        except (ssl.SSLError, OSError) as exc:
+            raise TlsSetupError(f"cannot load challenge certificate {cert_path}: {exc}"
+                                ) from None
+        self._challenges[name.lower().rstrip(".")] = ctx
+
+    def remove_alpn_challenge(self, name: str) -> None:
+        """Stop answering tls-alpn-01 for ``name`` (nothing if none was pending)."""
+        self._challenges.pop(name.lower().rstrip("."), None)
 
     def reload(self) -> bool:
         """Re-read the files; on error keep the old context and log. True if reloaded."""

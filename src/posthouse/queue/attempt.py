@@ -3,7 +3,11 @@
 ``Wire`` moves the bytes of a sans-IO ``SmtpClientConnection`` over an asyncio stream with the
 timeouts of RFC 5321 4.5.3.2; ``SmtpHopConnection`` runs one transaction per job (MAIL, RCPT...,
 DATA, pipelined when offered) and reports every recipient. A 250 after the data is reported
-before anything else is sent, so the store records the delivery before the next command.
+before anything else is sent, so the store records the delivery before the next command
+(worker.py ``_record``: committed, durable with the next commit).
+Between two transactions RSET is sent only when the last one did not end with the reply to
+its message content (after that reply the server has cleared its state, RFC 5321 4.1.4), or
+when the connection has idled (``reset(probe=True)``: is the server still there?).
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ class SmtpHopConnection:
         self.host = host
         self.caps = caps
         self.validated = validated
+        self._complete = True  # no transaction begun since the last one's final reply
 
     async def send(self, job: Job) -> bool:
         """One transaction for ``job``; False when the connection is not reusable."""
@@ -127,8 +132,11 @@ class SmtpHopConnection:
                 text=f"{self.host}: connection lost: {exc or type(exc).__name__}"))
             return False
 
-    async def reset(self) -> bool:
-        """RSET between two transactions."""
+    async def reset(self, *, probe: bool = False) -> bool:
+        """Ready for the next transaction: RSET unless the last transaction was completed
+        (``probe``: RSET anyway, to learn whether an idle connection still works)."""
+        if self._complete and not probe:
+            return not self.wire.conn.closed
         try:
             reply = await self.wire.command(self.wire.conn.rset(), self.wire.timeouts.command)
         except HOP_ERRORS:
@@ -141,6 +149,7 @@ class SmtpHopConnection:
 
     async def _transaction(self, job: Job, plan: Plan) -> bool:
         wire, conn, t = self.wire, self.wire.conn, self.wire.timeouts
+        self._complete = False
         mail = conn.mail(plan.sender, size=plan.size, body=plan.body, smtputf8=plan.smtputf8,
                          ret=plan.ret, envid=plan.envid,
                          requiretls=job.message.envelope.requiretls)
@@ -170,6 +179,7 @@ class SmtpHopConnection:
             return not conn.closed
         await self._content(conn.message(job.data))
         final = await wire.reply(t.data_end)
+        self._complete = True  # RFC 5321 4.1.1.4: the reply ends the transaction
         await self._report(job, accepted, RecipientOutcome.from_reply(final, self.host,
                                                              dsn_passed=plan.dsn))
         return not conn.closed
@@ -225,6 +235,7 @@ class SmtpHopConnection:
         wire = self.wire
         await self._content(wire.conn.bdat(job.data, last=True))
         final = await wire.reply(wire.timeouts.data_end)
+        self._complete = True  # RFC 3030 2: the reply to BDAT LAST ends the transaction
         await self._report(job, accepted, RecipientOutcome.from_reply(final, self.host))
         return not wire.conn.closed
 

@@ -93,8 +93,9 @@ class HopConnection(Protocol):
         """One transaction for the job, reporting every recipient; False when the
         connection cannot be used for another job."""
 
-    async def reset(self) -> bool:
-        """RSET before the next job; False when the connection is no longer usable."""
+    async def reset(self, *, probe: bool = False) -> bool:
+        """Ready the connection for the next job (RSET when needed; always when ``probe``:
+        it has idled); False when the connection is no longer usable."""
 
     async def close(self) -> None:
         """QUIT (politely, bounded in time) and close."""

@@ -4,6 +4,11 @@ Order matters for crash safety. Deliveries were recorded the moment the remote s
 Here a failure notice is stored (durably) BEFORE its recipients are marked failed, so a crash
 in between repeats the try and at worst the notice, and never loses it. The entry is removed
 only when no recipient is pending any more, after its notices exist.
+
+The usual try ends with every pending recipient delivered, each delivery durably recorded
+already and no success notice asked for (``all_delivered``): then the entry is dropped without
+reading it back, by a removal that needs no fsync of its own (a crash that loses it leaves an
+entry without pending recipients, which the worker's start-up sweep removes).
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from datetime import datetime
 from posthouse.clock import Clock
 from posthouse.config import QueueConfig
 from posthouse.delivery.dsn import DELAYED, FAILED, RELAYED, wants
+from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.queue.jobs import Kind, RecipientOutcome
 from posthouse.queue.notify import Notifier, report
 from posthouse.queue.scheduler import delay_warning_due, expires_at, is_expired, next_attempt
 from posthouse.store.api import Store
+from posthouse.store.errors import NotFound
 from posthouse.store.models import QueuedMessage, QueuedRecipient, RecipientState
 
 Pair = tuple[QueuedRecipient, RecipientOutcome]
@@ -36,11 +43,35 @@ class Settler:
     """Turns the outcomes of one try of one message into durable state."""
 
     def __init__(self, store: Store, config: QueueConfig, clock: Clock,
-                 notifier: Notifier) -> None:
+                 notifier: Notifier, metrics: ServerMetrics = DISCARD) -> None:
         self._store = store
+        self._metrics = metrics  # relayed and bounced recipients
         self._cfg = config
         self._clock = clock
         self._notifier = notifier
+
+    @staticmethod
+    def all_delivered(pending: list[QueuedRecipient],
+                      outcomes: dict[int, RecipientOutcome], recorded: set[int]) -> bool:
+        """Whether this try delivered every pending recipient, recorded each delivery and
+        owes no notice (a relayed notice: NOTIFY=SUCCESS to a hop that could not pass the
+        DSN request on, RFC 3461 5.2.2)."""
+        if not pending:
+            return False
+        for rcpt in pending:
+            outcome = outcomes.get(rcpt.id)
+            if outcome is None or outcome.kind is not Kind.DELIVERED or rcpt.id not in recorded:
+                return False
+            if not outcome.dsn_passed and wants(rcpt.notify, RELAYED):
+                return False
+        return True
+
+    async def remove_delivered(self, queue_id: int) -> None:
+        """Drop an entry whose every recipient is recorded delivered."""
+        try:
+            await self._store.remove_queued(queue_id, settled=True)
+        except NotFound:  # deleted by the admin meanwhile
+            return
 
     async def settle(self, queue_id: int, original: bytes, outcomes: dict[int, RecipientOutcome],
                      ) -> None:
@@ -59,6 +90,10 @@ class Settler:
                    and not o.dsn_passed]
         await self._notify(current, original, FAILED, failed, now)
         await self._notify(current, original, RELAYED, relayed, now)
+        self._metrics.bounced(len(failed))
+        self._metrics.relayed(sum(  # this try's deliveries (recorded as they happened)
+            1 for r in current.recipients
+            if (o := outcomes.get(r.id)) is not None and o.kind is Kind.DELIVERED))
         for rcpt, outcome in failed:
             await self._store.record_recipient_result(
                 rcpt.id, delivered=False, failed=True, reply=outcome.summary())

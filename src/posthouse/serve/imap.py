@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -334,9 +335,11 @@ class ImapSession:
             self._write(Tagged(raw.tag, Status.NO, f"{cmd.NAME} is not implemented"))
         else:
             run = self._run(raw.tag, cmd, handler)
+            started = time.perf_counter()
             # A login waiting for its hash is dropped if the client hangs up (issue 12).
             tagged = await (self.stream.unless_closed(run) if isinstance(cmd, _LOGIN_COMMANDS)
                             else run)
+            self.services.metrics.imap_command(cmd.NAME, time.perf_counter() - started)
             log.debug("%s %s", cmd.NAME, tagged.status.value)
             self._move(cmd, tagged.status)
             self._count_bad(tagged.status)

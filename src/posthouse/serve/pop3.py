@@ -15,6 +15,7 @@ from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
 from posthouse.pop3 import replies
 from posthouse.pop3.maildrop_locks import MaildropLocks
+from posthouse.serve.pop3_readahead import ReadAhead
 from posthouse.services import Services
 from posthouse.store.errors import NotFound, StoreError
 from posthouse.store.models import INBOX, SEEN, FlagOp
@@ -51,7 +52,7 @@ class Pop3Session:
             scram=True))
         self.principal: Principal | None = None
         self.inbox_id = 0
-        self.blobs: dict[int, str] = {}  # uid -> blob id, from the listing made at login
+        self.contents: ReadAhead | None = None  # the maildrop's bytes, from the login listing
         self.exchange: SaslExchange | None = None
 
     async def run(self) -> None:
@@ -61,6 +62,8 @@ class Pop3Session:
             self.conn.write(self.core.greeting())
             await self._loop()
         finally:
+            if self.contents is not None:
+                self.contents.close()
             if self.principal is not None:
                 self.locks.release(self.principal.user_id)
             log.info("disconnect user=%s", self.principal.address if self.principal else "-")
@@ -172,14 +175,16 @@ class Pop3Session:
         self.inbox_id = box.id
         rows = await store.uid_list(box.id)
         metas = await store.fetch_meta(box.id, [r.uid for r in rows])
-        self.blobs = {m.uid: m.blob_id for m in metas}
+        self.contents = ReadAhead(store, [(m.uid, m.size, m.blob_id) for m in metas])
         return [(m.uid, m.size) for m in metas], box.uidvalidity
 
     async def _send_message(self, uid: int) -> None:
-        # One store round trip: the blob id is known since login. A message whose content
-        # is gone (expunged over IMAP, last reference dropped) gets [SYS/PERM].
+        # The blob ids are known since login; messages asked for in order are read several
+        # per store round trip (pop3_readahead.py). A message whose content is gone
+        # (expunged over IMAP, last reference dropped) gets [SYS/PERM].
+        assert self.contents is not None
         try:
-            data = await self.services.store.read_blob(self.blobs[uid])
+            data = await self.contents.content(uid)
         except NotFound:
             self.conn.write(self.core.send(replies.message_removed()))
             return

@@ -381,6 +381,8 @@ class SmtpSession:
             log.exception("delivery failed from=<%s>", txn.mail_from)
             return replies.local_error()
         self._accepted = (txn.mail_from, len(txn.recipients), len(data))
+        local = [u for u in txn.local_user_ids() if u not in skipped]
+        self.services.metrics.message_received(self.ctx.protocol, len(local))
         self._gate.accepted()
         if skipped:
             services = self.services

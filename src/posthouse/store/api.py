@@ -1,7 +1,8 @@
 """The store's ports: typing.Protocol interfaces split by aggregate.
 
 Callers (delivery, IMAP/POP3 handlers, the queue, the CLI) depend only on these protocols and on
-``models``/``errors``/``events``; ``app.py`` picks the backend (SQLite now, PostgreSQL later).
+``models``/``errors``/``events``; ``app.py`` picks the backend (SQLite, or PostgreSQL by
+``[store] url``).
 
 Rules every backend keeps:
 - A mutating call returns only after its transaction is durably committed (group commit:
@@ -25,6 +26,7 @@ from posthouse.store.events import Subscription
 from posthouse.store.models import (
     Alias,
     DeliveryTarget,
+    ExpungedContent,
     ExpungedSince,
     FlagOp,
     ImportedMessage,
@@ -87,9 +89,11 @@ class AccountStore(Protocol):
         still ``password_hash`` (the one they were derived from). False if nothing changed."""
 
     async def set_user_options(
-        self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None
+        self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None,
+        role: str | None = None, disabled: bool | None = None,
     ) -> User:
-        """Change per-account options; None leaves an option as it is."""
+        """Change per-account options (``role``: one of models.ROLES; ``disabled``: no
+        login of any kind); None leaves an option as it is."""
 
     async def remove_user(self, address: str) -> None:
         """Remove a user and all their mail (NotFound if absent)."""
@@ -236,6 +240,10 @@ class MessageStore(Protocol):
     async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
         """Uids expunged with a modseq above ``modseq`` (tombstones, for QRESYNC)."""
 
+    async def expunged_content_since(self, mailbox_id: int, modseq: int) -> ExpungedContent:
+        """The same tombstones with the blob id each removed message held (None for
+        tombstones older than that record), for JMAP Email/changes."""
+
     async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
         """Drop all but the ``keep`` newest tombstones; later answers for older modseqs
         are conservative. Returns how many were dropped."""
@@ -335,9 +343,12 @@ class QueueStore(Protocol):
         """Every queued message."""
 
     async def record_recipient_result(
-        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str
+        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str,
+        durable: bool = True,
     ) -> None:
-        """Record one recipient's outcome; delivered/failed end it, neither means retry."""
+        """Record one recipient's outcome; delivered/failed end it, neither means retry.
+        ``durable=False``: committed without an fsync of its own (durable with the next
+        commit); for a delivery, losing it to a power failure means sending it again."""
 
     async def reschedule(
         self, queue_id: int, next_attempt: datetime, *, error: str | None,
@@ -349,8 +360,10 @@ class QueueStore(Protocol):
     async def set_held(self, queue_id: int, held: bool) -> None:
         """Hold or release a queued message."""
 
-    async def remove_queued(self, queue_id: int) -> None:
-        """Drop a message from the queue (done or deleted by the admin)."""
+    async def remove_queued(self, queue_id: int, *, settled: bool = False) -> None:
+        """Drop a message from the queue (done or deleted by the admin). ``settled``: every
+        recipient's end is durably recorded already, so the removal need not be durable by
+        itself (a crash that loses it leaves an entry the queue's start-up sweep removes)."""
 
 
 class Store(AccountStore, MailboxStore, MessageStore, QueueStore, Protocol):

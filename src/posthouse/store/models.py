@@ -64,6 +64,11 @@ class User:
     # SCRAM-SHA-256 secrets in the RFC 5803 text form (sasl.ScramSecrets.to_string()); None
     # for an account made before they existed, until its next password login fills them in.
     scram_secrets: str | None = field(default=None, repr=False)
+    role: str = "user"  # one of ROLES; "admin" may log in to the web admin
+    disabled: bool = False  # no login of any kind (mail is still accepted)
+
+
+ROLES = ("user", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +171,15 @@ class ExpungedSince:
     tombstones were dropped, so other uids may be gone too (QRESYNC, RFC 7162 3.2.5.1)."""
 
     uids: tuple[int, ...]
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExpungedContent:
+    """(uid, blob id) of the messages expunged after a modseq; the blob id is None for a
+    tombstone made before schema version 8. ``complete`` as in ExpungedSince."""
+
+    entries: tuple[tuple[int, str | None], ...]
     complete: bool
 
 

@@ -10,12 +10,13 @@ from typing import Any
 from posthouse.message.address import split_address
 from posthouse.store.errors import AlreadyExists, NotFound, StoreError
 from posthouse.store.events import MailboxListChanged
-from posthouse.store.models import DEFAULT_MAILBOXES, Alias, User
+from posthouse.store.models import DEFAULT_MAILBOXES, ROLES, Alias, User
 from posthouse.store.sqlite import mailboxes, metadata
 from posthouse.store.sqlite.writer import WriteContext
 
 _SELECT_USER = (
-    "SELECT id, address, password_hash, quota_bytes, pop3_keep, scram_secrets FROM users"
+    "SELECT id, address, password_hash, quota_bytes, pop3_keep, scram_secrets, role, disabled"
+    " FROM users"
 )
 
 
@@ -34,7 +35,7 @@ def _domain_column(address: str) -> str:
 def _user(row: Sequence[Any]) -> User:
     return User(
         id=row[0], address=row[1], password_hash=row[2], quota_bytes=row[3],
-        pop3_keep=bool(row[4]), scram_secrets=row[5],
+        pop3_keep=bool(row[4]), scram_secrets=row[5], role=row[6], disabled=bool(row[7]),
     )
 
 
@@ -168,14 +169,19 @@ def fill_scram_secrets(
 
 
 def set_user_options(
-    ctx: WriteContext, address: str, *, quota_bytes: int | None, pop3_keep: bool | None
+    ctx: WriteContext, address: str, *, quota_bytes: int | None, pop3_keep: bool | None,
+    role: str | None = None, disabled: bool | None = None,
 ) -> User:
-    """Change quota and POP3 behaviour; None keeps a value."""
+    """Change quota, POP3 behaviour, role and the disabled flag; None keeps a value."""
+    if role is not None and role not in ROLES:
+        raise StoreError(f"unknown role {role!r}")
     user_id = _user_id(ctx.conn, address)
     ctx.conn.execute(
         "UPDATE users SET quota_bytes = coalesce(?, quota_bytes),"
-        " pop3_keep = coalesce(?, pop3_keep) WHERE id = ?",
-        (quota_bytes, None if pop3_keep is None else int(pop3_keep), user_id),
+        " pop3_keep = coalesce(?, pop3_keep), role = coalesce(?, role),"
+        " disabled = coalesce(?, disabled) WHERE id = ?",
+        (quota_bytes, None if pop3_keep is None else int(pop3_keep), role,
+         None if disabled is None else int(disabled), user_id),
     )
     user = get_user_by_id(ctx.conn, user_id)
     assert user is not None

@@ -337,7 +337,7 @@ _COUNTER_NAMES = ("messages", "unseen", "deleted", "size", "recent")
 
 
 def _counters(conn: sqlite3.Connection) -> list[Problem]:
-    """Each mailbox's STATUS counters (schema v7) against a recount of its rows."""
+    """Each mailbox's STATUS counters (schema v9) against a recount of its rows."""
     out = []
     for row in conn.execute(_COUNTERS_TRUTH):
         kept, truth = row[3:8], row[8:13]

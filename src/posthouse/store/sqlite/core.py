@@ -54,8 +54,10 @@ class StoreCore:
         clock: Callable[[], datetime] = _utcnow,
         auto_index: bool = True,
         space: SpaceGuard | None = None,
+        observe_commit: Callable[[float], None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._observe_commit = observe_commit  # seconds per commit, for the metrics
         # The low-space threshold (app.py gives the configured one); by default it is off and
         # only a real "disk full" refuses mail.
         self.space = space if space is not None else SpaceGuard(self.data_dir, min_free_bytes=0)
@@ -126,7 +128,8 @@ class StoreCore:
             indexer.committed(new_summaries)
 
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
-                                         on_commit=on_commit, space=self.space)
+                                         on_commit=on_commit, space=self.space,
+                                         observe_commit=self._observe_commit)
         self._writer.start()
         indexer.start()
         checkpointer.start()
@@ -189,6 +192,13 @@ class StoreCore:
         if self._writer is None:
             raise StorageFailure("the store is not open")
         return await self._writer.submit(fn, publish=self.hub.publish, fresh_blobs=fresh_blobs)
+
+    async def _write_lazy(self, fn: Callable[[WriteContext], T]) -> T:
+        """A write whose loss in a crash can be redone (writer.py ``lazy``): it commits
+        without an fsync of its own when no durable job shares its batch."""
+        if self._writer is None:
+            raise StorageFailure("the store is not open")
+        return await self._writer.enqueue(fn, publish=self.hub.publish, lazy=True)
 
     async def _write_message(
         self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]

@@ -72,12 +72,15 @@ class AccountsFacade(StoreCore):
         )
 
     async def set_user_options(
-        self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None
+        self, address: str, *, quota_bytes: int | None = None, pop3_keep: bool | None = None,
+        role: str | None = None, disabled: bool | None = None,
     ) -> User:
-        """Change per-account options; None leaves an option as it is."""
+        """Change per-account options (``role``: one of models.ROLES; ``disabled``: no
+        login of any kind); None leaves an option as it is."""
         return await self._write(
             lambda ctx: accounts.set_user_options(
-                ctx, address, quota_bytes=quota_bytes, pop3_keep=pop3_keep
+                ctx, address, quota_bytes=quota_bytes, pop3_keep=pop3_keep, role=role,
+                disabled=disabled,
             )
         )
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from posthouse.store.errors import StoreError
 from posthouse.store.models import (
     DeliveryTarget,
+    ExpungedContent,
     ExpungedSince,
     FlagOp,
     ImportedMessage,
@@ -219,6 +220,11 @@ class MessagesFacade(StoreCore):
     async def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
         """Uids expunged with a modseq above ``modseq``."""
         return await self._read(lambda conn: msgreads.expunged_since(conn, mailbox_id, modseq))
+
+    async def expunged_content_since(self, mailbox_id: int, modseq: int) -> ExpungedContent:
+        """Tombstones above ``modseq`` with their blob ids."""
+        return await self._read(
+            lambda conn: msgreads.expunged_content_since(conn, mailbox_id, modseq))
 
     async def compact_tombstones(self, mailbox_id: int, keep: int) -> int:
         """Drop all but the ``keep`` newest tombstones of a mailbox."""

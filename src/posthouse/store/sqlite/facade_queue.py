@@ -8,6 +8,7 @@ from datetime import datetime
 from posthouse.store.models import OutboundEnvelope, QueuedMessage
 from posthouse.store.sqlite import queue
 from posthouse.store.sqlite.core import StoreCore
+from posthouse.store.sqlite.writer import WriteContext
 
 
 class QueueFacade(StoreCore):
@@ -35,14 +36,17 @@ class QueueFacade(StoreCore):
         return await self._read(queue.list_all)
 
     async def record_recipient_result(
-        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str
+        self, recipient_id: int, *, delivered: bool, failed: bool, reply: str,
+        durable: bool = True,
     ) -> None:
-        """Record one recipient's outcome; delivered/failed end it, neither means retry."""
-        await self._write(
-            lambda ctx: queue.record_recipient_result(
+        """Record one recipient's outcome; delivered/failed end it, neither means retry.
+        ``durable=False``: a lazy write (durable with the next commit)."""
+        def job(ctx: WriteContext) -> None:
+            queue.record_recipient_result(
                 ctx, recipient_id, delivered=delivered, failed=failed, reply=reply
             )
-        )
+
+        await (self._write(job) if durable else self._write_lazy(job))
 
     async def reschedule(
         self, queue_id: int, next_attempt: datetime, *, error: str | None,
@@ -60,6 +64,10 @@ class QueueFacade(StoreCore):
         """Hold or release a queued message (NotFound)."""
         await self._write(lambda ctx: queue.set_held(ctx, queue_id, held))
 
-    async def remove_queued(self, queue_id: int) -> None:
-        """Drop a message from the queue and its blob reference (NotFound)."""
-        await self._write(lambda ctx: queue.remove(ctx, queue_id))
+    async def remove_queued(self, queue_id: int, *, settled: bool = False) -> None:
+        """Drop a message from the queue and its blob reference (NotFound). ``settled``: a
+        lazy write (no fsync of its own; durable with the next commit)."""
+        if not settled:
+            await self._write(lambda ctx: queue.remove(ctx, queue_id))
+            return
+        await self._write_lazy(lambda ctx: queue.remove(ctx, queue_id))

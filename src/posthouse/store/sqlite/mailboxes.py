@@ -234,7 +234,7 @@ def list_subscriptions(conn: sqlite3.Connection, user_id: int) -> list[str]:
 
 def mailbox_counts(conn: sqlite3.Connection, mailbox_id: int) -> MailboxCounts:
     """STATUS / STAT figures (NoSuchMailbox): one row, whatever the mailbox's size (the
-    counters are kept by triggers in the same transaction as the rows, schema v7)."""
+    counters are kept by triggers in the same transaction as the rows, schema v9)."""
     row = conn.execute(
         "SELECT uidnext, uidvalidity, highestmodseq, msg_count, unseen_count, deleted_count,"
         " size_total, recent_count FROM mailboxes WHERE id = ?",

@@ -2,7 +2,7 @@
 
 Every transaction that changes a mailbox bumps its highestmodseq once and stamps the rows it
 adds or changes with that value (RFC 7162 3.1.1); uids come from uidnext and are never reused.
-A removed row leaves a tombstone (uid, modseq) in ``expunged`` for QRESYNC's VANISHED; past
+A removed row leaves a tombstone (uid, modseq, blob id) in ``expunged`` for QRESYNC's VANISHED; past
 MAX_TOMBSTONES per mailbox the oldest are dropped and ``vanished_floor`` rises to cover them.
 """
 
@@ -127,8 +127,9 @@ def remove_rows(
     modseq = bump_modseq(ctx, key.id)  # RFC 7162 3.1.10: EXPUNGE also advances HIGHESTMODSEQ
     gone = sorted(r[0] for r in removed)
     ctx.conn.executemany(
-        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)",
-        [(key.id, uid, modseq) for uid in gone],
+        "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq, blob_id)"
+        " VALUES (?, ?, ?, ?)",
+        [(key.id, r[0], modseq, r[1]) for r in removed],
     )
     compact_tombstones(ctx, key.id, MAX_TOMBSTONES)
     ctx.events.append(MessagesExpunged(key.user_id, key.id, tuple(gone), modseq, origin))
@@ -290,7 +291,7 @@ def store_flags(
     ).fetchall()
     failed: list[int] = []
     updates: list[tuple[int, str]] = []
-    unseen = deleted = 0  # how the mailbox's counters move (schema v7)
+    unseen = deleted = 0  # how the mailbox's counters move (schema v9)
     for uid, modseq, stored in rows:
         if unchanged_since is not None and modseq > unchanged_since:
             failed.append(uid)

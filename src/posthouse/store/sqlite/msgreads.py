@@ -11,7 +11,7 @@ from typing import Any
 
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NoSuchMailbox
-from posthouse.store.models import SEEN, ExpungedSince, StoredMessage
+from posthouse.store.models import SEEN, ExpungedContent, ExpungedSince, StoredMessage
 from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
 from posthouse.store.sqlite.messages import uid_json
 from posthouse.store.uidlist import UidFlagsList
@@ -111,6 +111,21 @@ def expunged_since(conn: sqlite3.Connection, mailbox_id: int, modseq: int) -> Ex
         "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, modseq)
     ))
     return ExpungedSince(tuple(uids), complete=modseq >= int(row[0]))
+
+
+def expunged_content_since(conn: sqlite3.Connection, mailbox_id: int,
+                           modseq: int) -> ExpungedContent:
+    """Tombstones above ``modseq`` with the content they held (JMAP /changes)."""
+    row = conn.execute(
+        "SELECT vanished_floor FROM mailboxes WHERE id = ?", (mailbox_id,)
+    ).fetchone()
+    if row is None:
+        raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
+    entries = conn.execute(
+        "SELECT uid, blob_id FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+        (mailbox_id, modseq)).fetchall()
+    return ExpungedContent(tuple((int(u), b) for u, b in entries),
+                           complete=modseq >= int(row[0]))
 
 
 def summaries(conn: sqlite3.Connection, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:

@@ -186,7 +186,21 @@ CREATE TABLE metadata (
 CREATE INDEX metadata_mailbox ON metadata (mailbox_id);
 """
 
-# Version 7: per-mailbox counters, so STATUS and STAT read one row whatever the mailbox's
+# Version 7: an account's role ("user", or "admin": may log in to the web admin) and a
+# disabled flag (no login of any kind; mail is still accepted and kept).
+_V7 = """
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'user';
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+"""
+
+# Version 8: the content a tombstone's message held (its blob id), so JMAP can tell which
+# Emails an expunge removed (RFC 8620 5.2 Email/changes "destroyed"). Tombstones made before
+# have none (NULL): a client older than them is told to resynchronise.
+_V8 = """
+ALTER TABLE expunged ADD COLUMN blob_id TEXT;
+"""
+
+# Version 9: per-mailbox counters, so STATUS and STAT read one row whatever the mailbox's
 # size. Triggers on ``messages`` keep them in the same transaction as every row added or
 # removed (delivery, APPEND, COPY/MOVE, EXPUNGE, POP3 deletes, imports, mailbox delete,
 # repairs), so they cannot drift from the rows, not even across a crash (WAL: a
@@ -199,7 +213,7 @@ CREATE INDEX metadata_mailbox ON metadata (mailbox_id);
 # a flag test one instr().
 # Its last statement computes the counters from the rows; ``posthouse verify --repair`` runs
 # it again (RECOUNT_MAILBOXES below).
-_V7 = r"""
+_V9 = r"""
 ALTER TABLE mailboxes ADD COLUMN msg_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mailboxes ADD COLUMN unseen_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mailboxes ADD COLUMN deleted_count INTEGER NOT NULL DEFAULT 0;
@@ -247,7 +261,9 @@ UPDATE mailboxes SET
 # Every schema change is a numbered migration: NUMBERED[n] brings version n - 1 to n. A new one
 # is the next number; a released one is never edited (tests/upgrade keeps data dirs made by
 # each released version and proves today's code opens them).
-NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7}
+NUMBERED: dict[int, str] = {
+    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8, 9: _V9,
+}
 assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
 MIGRATIONS: tuple[str, ...] = tuple(NUMBERED[n] for n in sorted(NUMBERED))
 LATEST_VERSION = len(MIGRATIONS)
@@ -289,8 +305,8 @@ def statements(script: str) -> list[str]:
     return out
 
 
-# The counters of every mailbox computed from its rows: the end of v7, and the repair.
-RECOUNT_MAILBOXES = statements(_V7)[-1]
+# The counters of every mailbox computed from its rows: the end of v9, and the repair.
+RECOUNT_MAILBOXES = statements(_V9)[-1]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

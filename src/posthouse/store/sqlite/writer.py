@@ -27,6 +27,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -112,8 +113,10 @@ class GroupCommitWriter:
         clock: Callable[[], datetime],
         on_commit: Callable[[int], None] | None = None,
         space: SpaceGuard | None = None,
+        observe_commit: Callable[[float], None] | None = None,
     ) -> None:
         self._conn = conn
+        self._observe_commit = observe_commit  # told how long each COMMIT (its fsync) took
         self._space = space  # told of a full disk; asked whether to keep the WAL small
         self._wal_limited = False  # journal_size_limit set for tight space
         self._on_commit = on_commit  # told of every commit and how many summaries it added
@@ -207,7 +210,10 @@ class GroupCommitWriter:
             aborted = self._run_jobs(jobs, freed)
             if not aborted:
                 self._before_commit(jobs)
+                started = time.perf_counter()
                 self._conn.execute("COMMIT")
+                if self._observe_commit is not None:
+                    self._observe_commit(time.perf_counter() - started)
                 self._committed(jobs)
         except sqlite3.Error as exc:
             self._abort(jobs, exc)

@@ -1,0 +1,196 @@
+"""One account as JMAP sees it, read from the store's ports for one request.
+
+The store keys a message by (mailbox, uid) and its content by blob id (a SHA-256 of the
+bytes). JMAP's Email is the content: the same bytes filed into two mailboxes are one Email
+with two ``mailboxIds`` (RFC 8621 4.1.1), which is exactly the IMAP OBJECTID EMAILID
+(imap/objectid.py: derived from the blob id), so Email ids are EMAILIDs and Thread ids are
+THREADIDs, stable across COPY, MOVE and restarts, and the same over IMAP and JMAP.
+Mailbox ids are MAILBOXIDs. The keywords of an Email are the union of its copies' flags.
+
+``AccountView.load`` reads the mailbox list first and the messages after, so the view is
+never older than its state string (a change in between is reported again, never missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from posthouse.imap import objectid
+from posthouse.jmap.keywords import keywords_of
+from posthouse.jmap.state import decode_state, encode_state
+from posthouse.message.summary_model import MessageSummary
+from posthouse.store.api import Store
+from posthouse.store.models import SEEN, Mailbox
+
+# a mailbox's uid list is read in slices of this many uids
+_SLICE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class EmailCopy:
+    """One copy of an Email: a message row in one mailbox."""
+
+    mailbox_id: int
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+
+
+@dataclass(slots=True)
+class EmailRecord:
+    """One JMAP Email: a content and where it is filed."""
+
+    id: str
+    blob_id: str
+    thread_id: str
+    size: int
+    received_at: datetime
+    summary: MessageSummary | None
+    copies: list[EmailCopy] = field(default_factory=list)
+
+    @property
+    def flags(self) -> frozenset[str]:
+        """The union of the copies' flags."""
+        out: set[str] = set()
+        for copy in self.copies:
+            out |= copy.flags
+        return frozenset(out)
+
+    @property
+    def keywords(self) -> dict[str, bool]:
+        return keywords_of(self.flags)
+
+    @property
+    def seen(self) -> bool:
+        return any(SEEN in c.flags for c in self.copies)
+
+
+class AccountView:
+    """Mailboxes, Emails and Threads of one user at one state (never changed once loaded)."""
+
+    def __init__(self, user_id: int, mailboxes: list[Mailbox], state: str) -> None:
+        self.user_id = user_id
+        self.mailboxes = mailboxes
+        self.state = state
+        self.by_jmap_id = {objectid.mailbox_id(b): b for b in mailboxes}
+        self.by_row_id = {b.id: b for b in mailboxes}
+        self.emails: dict[str, EmailRecord] = {}
+        self.by_copy: dict[tuple[int, int], str] = {}
+        self.threads: dict[str, list[str]] = {}
+
+    @classmethod
+    async def load(cls, store: Store, user_id: int,
+                   boxes: list[Mailbox] | None = None) -> AccountView:
+        """Read the account (mailbox list first: see the module docstring); ``boxes``: the
+        mailbox list the caller has just read."""
+        if boxes is None:
+            boxes = await store.list_mailboxes(user_id)
+        view = cls(user_id, boxes, encode_state(boxes))
+        for box in boxes:
+            uids = [u.uid for u in await store.uid_list(box.id)]
+            await view._add_rows(store, box.id, uids)
+        view._build_threads()
+        return view
+
+    @classmethod
+    async def refresh(cls, store: Store, old: AccountView,
+                      boxes: list[Mailbox]) -> AccountView | None:
+        """The account now, from an older view and what changed since its state: the rows
+        ``changed_since`` and the tombstones of each mailbox whose modseq moved. None when
+        that cannot be told (a mailbox gone or replaced, tombstones dropped): load it all."""
+        marks = decode_state(old.state)
+        current = {b.id: b for b in boxes}
+        if marks is None or any(m.id not in current or current[m.id].uidvalidity
+                                != m.uidvalidity for m in marks.values()):
+            return None
+        view = cls(old.user_id, boxes, encode_state(boxes))
+        view.emails = {k: replace(r, copies=list(r.copies)) for k, r in old.emails.items()}
+        view.by_copy = dict(old.by_copy)
+        for box in boxes:
+            mark = marks.get(box.id)
+            if mark is None:
+                await view._add_rows(store, box.id, [u.uid for u in await store.uid_list(box.id)])
+                continue
+            if mark.modseq == box.highestmodseq:
+                continue
+            gone = await store.expunged_since(box.id, mark.modseq)
+            if not gone.complete:
+                return None
+            for uid in gone.uids:
+                view._remove_copy(box.id, uid)
+            changed = sorted(await store.changed_since(box.id, mark.modseq))
+            for uid in changed:
+                view._remove_copy(box.id, uid)  # read again below, as it is now
+            await view._add_rows(store, box.id, changed)
+        view._build_threads()
+        return view
+
+    async def _add_rows(self, store: Store, mailbox_row_id: int, uids: list[int]) -> None:
+        for start in range(0, len(uids), _SLICE):
+            metas = await store.fetch_meta(mailbox_row_id, uids[start:start + _SLICE],
+                                           with_summary=True)
+            for meta in metas:
+                email_id = objectid.email_id(meta.blob_id)
+                record = self.emails.get(email_id)
+                if record is None:
+                    summary = meta.summary
+                    thread = (objectid.thread_id(summary, meta.blob_id) if summary
+                              else "T" + meta.blob_id[:32])
+                    record = EmailRecord(email_id, meta.blob_id, thread, meta.size,
+                                         meta.internaldate, summary)
+                    self.emails[email_id] = record
+                record.copies.append(EmailCopy(mailbox_row_id, meta.uid, meta.modseq,
+                                               meta.flags))
+                self.by_copy[(mailbox_row_id, meta.uid)] = email_id
+            await asyncio.sleep(0)  # a big account does not hold the loop
+
+    def _remove_copy(self, mailbox_row_id: int, uid: int) -> None:
+        email_id = self.by_copy.pop((mailbox_row_id, uid), None)
+        if email_id is None:
+            return
+        record = self.emails[email_id]
+        record.copies = [c for c in record.copies
+                         if (c.mailbox_id, c.uid) != (mailbox_row_id, uid)]
+        if not record.copies:
+            del self.emails[email_id]
+
+    def _build_threads(self) -> None:
+        self.threads = {}
+        for record in sorted(self.emails.values(), key=lambda r: (r.received_at, r.id)):
+            self.threads.setdefault(record.thread_id, []).append(record.id)
+
+    def mailbox_ids(self, record: EmailRecord) -> dict[str, bool]:
+        """The ``mailboxIds`` of an Email."""
+        return {objectid.mailbox_id(self.by_row_id[c.mailbox_id]): True for c in record.copies
+                if c.mailbox_id in self.by_row_id}
+
+    def in_mailbox(self, mailbox_row_id: int) -> list[EmailRecord]:
+        """The Emails with a copy in a mailbox."""
+        return [r for r in self.emails.values()
+                if any(c.mailbox_id == mailbox_row_id for c in r.copies)]
+
+
+class AccountViews:
+    """The last view of each recently active account, reused while its state is the same
+    (one ``list_mailboxes`` read tells; any change to the messages moves a modseq), and
+    brought up to date from the changes alone when it is not (``AccountView.refresh``)."""
+
+    def __init__(self, store: Store, keep: int = 64) -> None:
+        self.store = store
+        self.keep = keep
+        self._views: dict[int, AccountView] = {}
+
+    async def current(self, user_id: int) -> AccountView:
+        """The account as of now."""
+        boxes = await self.store.list_mailboxes(user_id)
+        cached = self._views.pop(user_id, None)
+        if cached is not None and cached.state != encode_state(boxes):
+            cached = await AccountView.refresh(self.store, cached, boxes)
+        if cached is None:
+            cached = await AccountView.load(self.store, user_id, boxes)
+        self._views[user_id] = cached  # most recent last
+        while len(self._views) > self.keep:
+            del self._views[next(iter(self._views))]
+        return cached

@@ -1,0 +1,178 @@
+"""Email/query's filters and sorts (RFC 8621 4.4) over an AccountView.
+
+Conditions on addresses and the subject match the decoded header values the store filed at
+delivery (the same text IMAP SEARCH matches), case-insensitively; ``body`` and ``text``
+and ``header`` use the store's ``search_text`` (the full-text index for bodies), mailbox by
+mailbox, so a query never reads message bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from posthouse.jmap import errors
+from posthouse.jmap.account import AccountView, EmailRecord
+from posthouse.jmap.errors import JmapMethodError, invalid
+from posthouse.jmap.keywords import flag_of
+from posthouse.store.api import Store
+
+_ADDRESS_FIELDS = ("from", "to", "cc", "bcc")
+SORTS = ("receivedAt", "size", "from", "to", "subject", "sentAt")
+
+
+def _utc(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise invalid(f"{name} must be a UTCDate")
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"{name} must be a UTCDate") from None
+
+
+def _header(record: EmailRecord, name: str) -> str:
+    return record.summary.headers.get(name, "") if record.summary else ""
+
+
+class EmailFilter:
+    """A FilterOperator/FilterCondition tree turned into a set of Email ids."""
+
+    def __init__(self, store: Store, view: AccountView) -> None:
+        self.store = store
+        self.view = view
+
+    async def matches(self, node: Any) -> set[str]:
+        """The ids of the Emails ``node`` selects."""
+        every = set(self.view.emails)
+        if node is None:
+            return every
+        if not isinstance(node, dict):
+            raise invalid("filter must be an object")
+        if "operator" in node:
+            conditions = node.get("conditions")
+            if not isinstance(conditions, list) or not conditions:
+                raise invalid("an operator needs a non-empty conditions array")
+            sets: list[set[str]] = [await self.matches(c) for c in conditions]
+            operator = node["operator"]
+            anyof: set[str] = set().union(*sets)
+            if operator == "AND":
+                return every.intersection(*sets)
+            if operator == "OR":
+                return anyof
+            if operator == "NOT":
+                return every - anyof
+            raise invalid(f"unknown operator {operator}")
+        result = every
+        for key, value in node.items():
+            result &= await self._condition(key, value)
+        return result
+
+    async def _condition(self, key: str, value: Any) -> set[str]:
+        emails = self.view.emails
+        if key == "inMailbox":
+            box = self.view.by_jmap_id.get(value) if isinstance(value, str) else None
+            if box is None:
+                return set()
+            return {r.id for r in self.view.in_mailbox(box.id)}
+        if key == "inMailboxOtherThan":
+            if not isinstance(value, list):
+                raise invalid("inMailboxOtherThan must be an array of Ids")
+            excluded = {self.view.by_jmap_id[i].id for i in value if i in self.view.by_jmap_id}
+            return {r.id for r in emails.values()
+                    if any(c.mailbox_id not in excluded for c in r.copies)}
+        if key in ("before", "after"):
+            when = _utc(value, key)
+            if key == "before":
+                return {r.id for r in emails.values() if r.received_at < when}
+            return {r.id for r in emails.values() if r.received_at >= when}
+        if key in ("minSize", "maxSize"):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise invalid(f"{key} must be an integer")
+            if key == "minSize":
+                return {r.id for r in emails.values() if r.size >= value}
+            return {r.id for r in emails.values() if r.size < value}
+        if key in ("hasKeyword", "notKeyword"):
+            if not isinstance(value, str):
+                raise invalid(f"{key} must be a string")
+            flag = flag_of(value).lower()
+            having = {r.id for r in emails.values()
+                      if flag in {f.lower() for f in r.flags}}
+            return having if key == "hasKeyword" else set(emails) - having
+        if key in ("allInThreadHaveKeyword", "someInThreadHaveKeyword",
+                   "noneInThreadHaveKeyword"):
+            return self._thread_keyword(key, value)
+        if key in ("from", "to", "cc", "bcc", "subject"):
+            needle = _needle(key, value)
+            return {r.id for r in emails.values() if needle in _header(r, key).lower()}
+        if key == "body":
+            return await self._search(_needle(key, value), "body")
+        if key == "text":
+            needle = _needle(key, value)
+            found = {r.id for r in emails.values()
+                     if any(needle in _header(r, f).lower() for f in (*_ADDRESS_FIELDS,
+                                                                      "subject"))}
+            return found | await self._search(needle, "body")
+        if key == "header":
+            if (not isinstance(value, list) or not 1 <= len(value) <= 2
+                    or not all(isinstance(v, str) for v in value)):
+                raise invalid("header must be [name] or [name, value]")
+            name = value[0].lower()
+            return await self._search(value[1] if len(value) == 2 else "", name)
+        raise JmapMethodError(errors.UNSUPPORTED_FILTER, f"filter {key} is not supported")
+
+    def _thread_keyword(self, key: str, value: Any) -> set[str]:
+        if not isinstance(value, str):
+            raise invalid(f"{key} must be a string")
+        flag = flag_of(value).lower()
+        out: set[str] = set()
+        for ids in self.view.threads.values():
+            having = [flag in {f.lower() for f in self.view.emails[i].flags} for i in ids]
+            if ((key == "allInThreadHaveKeyword" and all(having))
+                    or (key == "someInThreadHaveKeyword" and any(having))
+                    or (key == "noneInThreadHaveKeyword" and not any(having))):
+                out.update(ids)
+        return out
+
+    async def _search(self, needle: str, field: str) -> set[str]:
+        out: set[str] = set()
+        for box in self.view.mailboxes:
+            for uid in await self.store.search_text(box.id, needle, field=field):
+                email_id = self.view.by_copy.get((box.id, uid))
+                if email_id is not None:
+                    out.add(email_id)
+        return out
+
+
+def _needle(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid(f"{key} must be a string")
+    return value.lower()
+
+
+def sort_key(prop: str) -> Callable[[EmailRecord], Any]:
+    """The key of one sort property (unsupportedSort for any other)."""
+    if prop == "receivedAt":
+        return lambda r: r.received_at
+    if prop == "size":
+        return lambda r: r.size
+    if prop == "sentAt":
+        return lambda r: (r.summary.sent_date or r.received_at) if r.summary else r.received_at
+    if prop in ("from", "to", "subject"):
+        return lambda r: _header(r, prop).lower()
+    raise JmapMethodError(errors.UNSUPPORTED_SORT, f"sort by {prop} is not supported")
+
+
+def sort_emails(records: list[EmailRecord], comparators: Any) -> list[EmailRecord]:
+    """Records in the order of the Comparators (RFC 8620 5.5), ties by id."""
+    if comparators is None:
+        comparators = [{"property": "receivedAt", "isAscending": False}]
+    if not isinstance(comparators, list):
+        raise invalid("sort must be an array")
+    out = sorted(records, key=lambda r: r.id)
+    for comparator in reversed(comparators):
+        if not isinstance(comparator, dict) or not isinstance(comparator.get("property"), str):
+            raise invalid("a Comparator needs a property")
+        key = sort_key(comparator["property"])
+        out.sort(key=key, reverse=comparator.get("isAscending", True) is False)
+    return out
