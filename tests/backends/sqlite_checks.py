@@ -15,6 +15,14 @@ from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
 from tests.support.stores import sqlite_store
 
 T = TypeVar("T")
+# SQL that takes a database of today back to before schema v9 (the mailbox counters), for
+# tests that fake an older version from a fresh store.
+UNDO_V9 = (
+    "DROP TRIGGER messages_counts_insert; DROP TRIGGER messages_counts_delete;"
+    " DROP TRIGGER messages_counts_update;"
+    + "".join(f" ALTER TABLE mailboxes DROP COLUMN {column};" for column in (
+        "msg_count", "unseen_count", "deleted_count", "size_total", "recent_count"))
+)
 
 
 def run(data_dir: Path, body: Callable[[SqliteStore], Awaitable[T]], *,
@@ -78,6 +86,13 @@ def integrity_problems(data_dir: Path) -> list[str]:
         " JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.user_id = u.id)",
         "uid not below uidnext": "SELECT m.uid FROM messages m JOIN mailboxes x"
         " ON x.id = m.mailbox_id WHERE m.uid >= x.uidnext OR m.modseq > x.highestmodseq",
+        # schema v9: the STATUS counters equal a recount of the rows
+        "wrong mailbox counters": "SELECT x.id FROM mailboxes x WHERE"
+        " (x.msg_count, x.unseen_count, x.deleted_count, x.size_total, x.recent_count) IS NOT"
+        " (SELECT count(*), coalesce(sum(instr(' ' || m.flags || ' ', ' \\Seen ') = 0), 0),"
+        " coalesce(sum(instr(' ' || m.flags || ' ', ' \\Deleted ') > 0), 0),"
+        " coalesce(sum(m.size), 0), coalesce(sum(m.uid > x.recent_mark), 0)"
+        " FROM messages m WHERE m.mailbox_id = x.id)",
     }
     for name, sql in checks.items():
         rows = query(data_dir, sql)

@@ -123,6 +123,26 @@ def test_uid_and_modseq_strictly_increase(runner: StoreRunner) -> None:
     runner.run(body)
 
 
+def test_uid_list_keeps_every_flag_set_apart(runner: StoreRunner) -> None:
+    """The compact uid list (uidlist.py) maps each message to its own flag set, also for
+    keywords that look like the list's internal codes."""
+    sets = [frozenset(), frozenset({"\\Seen"}), frozenset({"0"}), frozenset({"1"}),
+            frozenset({"\\Seen", "$Work"}), frozenset(), frozenset({"\\Seen"})]
+
+    async def body(store: Store) -> None:
+        bob = await new_user(store)
+        inbox = await mailbox_id(store, bob)
+        for n, flags in enumerate(sets):
+            await store.append(inbox, message(f"m{n}"), flags)
+        listed = await store.uid_list(inbox)
+        assert [row.flags for row in listed] == sets
+        assert [row.uid for row in listed] == list(range(1, len(sets) + 1))
+        assert listed == [UidFlags(m.uid, m.modseq, m.flags)
+                          for m in await store.fetch_meta(inbox, list(range(1, 8)))]
+
+    runner.run(body)
+
+
 def test_tombstones_keep_the_content_they_held(runner: StoreRunner) -> None:
     async def body(store: Store) -> None:
         bob = await new_user(store)

@@ -20,7 +20,7 @@ from posthouse.store.sqlite.backend import SqliteStore
 from posthouse.store.sqlite.msgreads import UID_LIST_SQL
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION, MIGRATIONS, connect
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, map_error
-from tests.backends.sqlite_checks import blob_files, integrity_problems, query, run
+from tests.backends.sqlite_checks import UNDO_V9, blob_files, integrity_problems, query, run
 from tests.backends.support import mailbox_id, message, new_user
 from tests.support.stores import sqlite_store
 
@@ -355,7 +355,7 @@ def test_a_version_5_database_gets_the_metadata_table(tmp_path: Path) -> None:
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("DROP TABLE metadata; ALTER TABLE users DROP COLUMN role;"
+    conn.executescript(UNDO_V9 + " DROP TABLE metadata; ALTER TABLE users DROP COLUMN role;"
                        " ALTER TABLE users DROP COLUMN disabled;"
                        " ALTER TABLE expunged DROP COLUMN blob_id; PRAGMA user_version = 5;")
     conn.close()
@@ -382,8 +382,9 @@ def test_a_version_6_database_gets_roles(tmp_path: Path) -> None:
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("ALTER TABLE users DROP COLUMN role; ALTER TABLE users DROP COLUMN"
-                       " disabled; ALTER TABLE expunged DROP COLUMN blob_id;"
+    conn.executescript(UNDO_V9 + " ALTER TABLE users DROP COLUMN role;"
+                       " ALTER TABLE users DROP COLUMN disabled;"
+                       " ALTER TABLE expunged DROP COLUMN blob_id;"
                        " PRAGMA user_version = 6;")
     conn.close()
 
@@ -394,7 +395,7 @@ def test_a_version_6_database_gets_roles(tmp_path: Path) -> None:
 
     run(tmp_path, body)
     assert query(tmp_path, "PRAGMA user_version") == [(LATEST_VERSION,)]
-    assert LATEST_VERSION == 8
+    assert LATEST_VERSION == 9
     assert integrity_problems(tmp_path) == []
 
 
@@ -409,7 +410,8 @@ def test_a_version_7_database_keeps_its_tombstones_without_content(tmp_path: Pat
 
     run(tmp_path, fill)
     conn = connect(tmp_path / DB_FILE)
-    conn.executescript("ALTER TABLE expunged DROP COLUMN blob_id; PRAGMA user_version = 7;")
+    conn.executescript(UNDO_V9 + " ALTER TABLE expunged DROP COLUMN blob_id;"
+                       " PRAGMA user_version = 7;")
     conn.close()
 
     async def body(store: SqliteStore) -> None:

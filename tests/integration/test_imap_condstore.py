@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from posthouse.store.sqlite.schema import DB_FILE, LATEST_VERSION
+from tests.backends.sqlite_checks import UNDO_V9
 from tests.integration.imap_msg_support import (
     USER,
     Connections,
@@ -330,10 +331,10 @@ def test_compacted_tombstones_answer_conservatively(server: ServerThread, mode: 
 
 def _make_version_4(db: Path) -> None:
     """Turn a current database back into schema version 4 (before tombstones, the
-    METADATA table of version 6 and the roles of version 7)."""
+    METADATA table of version 6, the roles of version 7 and the counters of version 9)."""
     conn = sqlite3.connect(db)
     conn.executescript(
-        "DROP TABLE metadata; DROP INDEX expunged_modseq; DROP TABLE expunged;"
+        UNDO_V9 + " DROP TABLE metadata; DROP INDEX expunged_modseq; DROP TABLE expunged;"
         " ALTER TABLE mailboxes DROP COLUMN vanished_floor; ALTER TABLE users DROP COLUMN role;"
         " ALTER TABLE users DROP COLUMN disabled; PRAGMA user_version = 4;")
     conn.close()

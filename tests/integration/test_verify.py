@@ -126,6 +126,48 @@ def test_corrupt_blob_and_wrong_counters_found_and_repaired(tmp_path: Path) -> N
         assert int(found.group(1)) == 4  # no uid given twice
 
 
+def status_counts(srv: ServerThread, mailbox: str = "INBOX") -> dict[str, int]:
+    """STATUS (MESSAGES UNSEEN SIZE RECENT) over IMAP."""
+    imap = imaplib.IMAP4("127.0.0.1", srv.port("imap"))
+    try:
+        imap.login(ALICE, PASSWORD)
+        _typ, st = imap.status(mailbox, "(MESSAGES UNSEEN SIZE RECENT)")
+        words = st[0].decode().split("(")[1].rstrip(")").split()
+        return dict(zip(words[::2], map(int, words[1::2]), strict=True))
+    finally:
+        imap.logout()
+
+
+def test_wrong_mailbox_counters_found_and_recomputed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    stored = fill(data)
+    with serve(data) as srv:
+        imap = imaplib.IMAP4("127.0.0.1", srv.port("imap"))
+        imap.login(ALICE, PASSWORD)
+        imap.select("INBOX")  # takes \Recent
+        imap.uid("FETCH", "2", "(BODY[])")  # sets \Seen (RFC 9051 6.4.5)
+        imap.logout()
+    assert cli("verify", "--data-dir", data).stdout.strip().endswith("ok")
+    conn = db(data)
+    conn.execute("UPDATE mailboxes SET msg_count = 50, unseen_count = 0, size_total = 1,"
+                 " recent_count = 9 WHERE name = 'INBOX'")
+    conn.close()
+
+    found = cli("verify", "--data-dir", data)
+    assert found.returncode == 1
+    size = sum(map(len, stored))
+    assert (f"counters: mailbox 1 ({ALICE}/INBOX): counters say messages 50 (rows: 3), "
+            f"unseen 0 (rows: 2), size 1 (rows: {size}), recent 9 (rows: 0) (repairable)"
+            ) in found.stdout
+
+    fixed = cli("verify", "--repair", "--data-dir", data)
+    assert fixed.returncode == 0, fixed.stdout
+    assert "1 mailboxes' message counters" in fixed.stdout
+    assert cli("verify", "--data-dir", data).stdout.strip().endswith("ok")
+    with serve(data) as srv:
+        assert status_counts(srv) == {"MESSAGES": 3, "UNSEEN": 2, "SIZE": size, "RECENT": 0}
+
+
 def test_orphans_are_filed_into_recovered(tmp_path: Path) -> None:
     data = tmp_path / "data"
     stored = fill(data)

@@ -21,6 +21,7 @@ from posthouse.store.sqlite.schema import (
     MIGRATIONS,
     NUMBERED,
     connect,
+    statements,
 )
 
 
@@ -29,9 +30,8 @@ def make_version(data: Path, version: int) -> None:
     data.mkdir(parents=True, exist_ok=True)
     conn = connect(data / DB_FILE)
     for n in range(1, version + 1):
-        for stmt in NUMBERED[n].split(";"):
-            if stmt.strip():
-                conn.execute(stmt)
+        for stmt in statements(NUMBERED[n]):
+            conn.execute(stmt)
         conn.execute(f"PRAGMA user_version = {n}")
     conn.execute("INSERT INTO domains (name) VALUES ('example.org')")
     conn.execute("INSERT INTO users (address, domain, password_hash)"

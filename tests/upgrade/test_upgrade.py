@@ -42,8 +42,9 @@ def test_there_is_a_data_dir_of_the_current_schema() -> None:
 
 
 def imap_mailbox(imap: imaplib.IMAP4, name: str) -> tuple[int, int, list[dict[str, Any]]]:
-    """UIDVALIDITY, UIDNEXT and every message's uid, flags and sha256, over IMAP."""
-    _typ, st = imap.status(f'"{name}"', "(UIDVALIDITY UIDNEXT)")
+    """UIDVALIDITY, UIDNEXT and every message's uid, flags and sha256, over IMAP; STATUS's
+    counters (kept since schema v9, computed by its migration) must match the messages."""
+    _typ, st = imap.status(f'"{name}"', "(UIDVALIDITY UIDNEXT MESSAGES UNSEEN SIZE)")
     words = st[0].decode().split("(")[1].rstrip(")").split()
     status = dict(zip(words[::2], map(int, words[1::2]), strict=True))
     imap.select(f'"{name}"', readonly=True)
@@ -57,6 +58,9 @@ def imap_mailbox(imap: imaplib.IMAP4, name: str) -> tuple[int, int, list[dict[st
         flags = head.split("FLAGS (")[1].split(")")[0].split()
         found.append({"uid": uid, "flags": sorted(f for f in flags if f != "\\Recent"),
                       "sha256": hashlib.sha256(item[1]).hexdigest(), "size": len(item[1])})
+    counted = (len(found), sum("\\Seen" not in m["flags"] for m in found),
+               sum(m["size"] for m in found))
+    assert (status["MESSAGES"], status["UNSEEN"], status["SIZE"]) == counted, name
     return status["UIDVALIDITY"], status["UIDNEXT"], found
 
 

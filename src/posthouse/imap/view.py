@@ -59,6 +59,7 @@ from posthouse.imap.responses import (
 from posthouse.imap.sequence import NumberRanges, SequenceSet
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged, StoreEvent
 from posthouse.store.models import RECENT, SEEN, SYSTEM_FLAGS, UidFlags
+from posthouse.store.uidlist import UidFlagsList
 
 
 class MailboxView:
@@ -77,8 +78,10 @@ class MailboxView:
         qresync: bool = False,
         uidonly: bool = False,
     ) -> None:
-        if any(a.uid >= b.uid for a, b in itertools.pairwise(messages)):
-            messages = sorted({m.uid: m for m in messages}.values(), key=lambda m: m.uid)
+        if not isinstance(messages, UidFlagsList):
+            if any(a.uid >= b.uid for a, b in itertools.pairwise(messages)):
+                messages = sorted({m.uid: m for m in messages}.values(), key=lambda m: m.uid)
+            messages = UidFlagsList.of(messages)
         self.mailbox_id = mailbox_id
         self.origin = origin
         self.rev2 = rev2
@@ -87,14 +90,15 @@ class MailboxView:
         self.uidonly = uidonly
         self.read_only = read_only
         self._keywords: dict[str, str] = {}  # lower-cased -> as told in FLAGS
-        for m in messages:
-            self._learn_keywords(m.flags)
-        self._uids = array("L", (m.uid for m in messages))
-        self._modseqs = array("Q", (m.modseq for m in messages))
-        self.highestmodseq = max((m.modseq for m in messages), default=0)
-        self.first_unseen = next(
-            (i + 1 for i, m in enumerate(messages) if SEEN not in m.flags), None
-        )
+        # Built from the compact list's arrays: copies and C-level searches, no Python
+        # object per message (SELECT of a big mailbox, issue 15).
+        for flags in messages.flag_sets:
+            self._learn_keywords(flags)
+        self._uids = messages.uids[:]
+        self._modseqs = messages.modseqs[:]
+        self.highestmodseq = max(self._modseqs, default=0)
+        unseen = messages.first_index_without(SEEN)
+        self.first_unseen = None if unseen is None else unseen + 1
         self._new: list[int] = []  # added in the store, EXISTS not sent yet
         self._gone: set[int] = set()  # expunged in the store, EXPUNGE not sent yet
         self._changed: dict[int, UidFlags] = {}  # flag changes to announce, by uid

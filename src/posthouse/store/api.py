@@ -40,6 +40,7 @@ from posthouse.store.models import (
     UidFlags,
     User,
 )
+from posthouse.store.uidlist import UidFlagsList
 
 
 class AccountStore(Protocol):
@@ -225,8 +226,9 @@ class MessageStore(Protocol):
         the error (QuotaExceeded, StorageFull, UidNotAvailable when the uid it asks for is
         below uidnext). A message that keeps its uid raises uidnext past it."""
 
-    async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
-        """Every message's uid, modseq and flags in uid order (what SELECT needs)."""
+    async def uid_list(self, mailbox_id: int) -> UidFlagsList:
+        """Every message's uid, modseq and flags in uid order (what SELECT needs), held
+        compactly (uidlist.py)."""
 
     async def uids_by_flags(self, mailbox_id: int) -> list[tuple[frozenset[str], list[int]]]:
         """Every message's uid grouped by its flag set: one entry per distinct stored set,

@@ -15,7 +15,7 @@ and where they were compacted the answer is every missing known uid (RFC 7162 3.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from posthouse.imap import commands as c
 from posthouse.imap import objectid
@@ -40,7 +40,7 @@ from posthouse.store.models import Mailbox, UidFlags
 
 
 def _select_responses(
-    ctx: HandlerContext, box: Mailbox, view: MailboxView, messages: list[UidFlags],
+    ctx: HandlerContext, box: Mailbox, view: MailboxView, messages: Sequence[UidFlags],
     *, read_only: bool,
 ) -> list[Response]:
     uidnext = max(box.uidnext, (messages[-1].uid + 1) if messages else 1)
@@ -65,7 +65,7 @@ def _select_responses(
 
 
 async def _resync(
-    ctx: HandlerContext, box: Mailbox, view: MailboxView, messages: list[UidFlags],
+    ctx: HandlerContext, box: Mailbox, view: MailboxView, messages: Sequence[UidFlags],
     params: c.QresyncParams,
 ) -> AsyncIterator[Response]:
     """VANISHED (EARLIER) then the changed messages' FETCH (RFC 7162 3.2.5.1)."""

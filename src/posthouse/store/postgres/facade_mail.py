@@ -29,6 +29,7 @@ from posthouse.store.postgres import (
     search,
 )
 from posthouse.store.postgres.core import PgCore
+from posthouse.store.uidlist import UidFlagsList
 
 
 class PgMailboxesFacade(PgCore):
@@ -145,9 +146,9 @@ class PgMessagesFacade(PgCore):
             origin=origin, at_uid=item.uid))
         return uid
 
-    async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
-        """Every message's uid, modseq and flags in uid order."""
-        return await self._read(lambda tx: msgreads.uid_list(tx, mailbox_id))
+    async def uid_list(self, mailbox_id: int) -> UidFlagsList:
+        """Every message's uid, modseq and flags in uid order, held compactly."""
+        return UidFlagsList.of(await self._read(lambda tx: msgreads.uid_list(tx, mailbox_id)))
 
     async def uids_by_flags(self, mailbox_id: int) -> list[tuple[frozenset[str], list[int]]]:
         """Every message's uid grouped by its flag set."""

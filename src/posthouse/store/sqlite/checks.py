@@ -4,7 +4,8 @@ Checks (``check``): SQLite's integrity_check of both files; every blob's bytes p
 the sha256 its id names and the size its row says; every message and queue entry pointing
 at a blob row (else a dangling reference); blob reference counts against the rows; each
 user's usage counters; each mailbox's uidnext above every uid it gave (rows and tombstones),
-its highestmodseq at or above every modseq, no tombstone for a live row; messages whose
+its highestmodseq at or above every modseq, no tombstone for a live row, its STATUS counters
+(messages, unseen, deleted, size, recent) equal to a recount of its rows; messages whose
 mailbox is gone, blob rows and blob files nobody references (orphans); messages without a
 summary; the search index against the summaries.
 
@@ -143,6 +144,7 @@ def _check_all(conn: sqlite3.Connection, data_dir: Path, *, online: bool,
     problems += _refs(conn, online=online)
     problems += _usage(conn)
     problems += _mailboxes(conn)
+    problems += _counters(conn)
     problems += _orphan_messages(conn)
     if not online:
         problems += _orphan_files(conn, blob_root)
@@ -317,6 +319,33 @@ def _mailboxes(conn: sqlite3.Connection) -> list[Problem]:
         if both:
             out.append(Problem("tombstone", where, f"{both} expunged uids are still live "
                                "rows", repairable=True))
+    return out
+
+
+_COUNTERS_TRUTH = (
+    "SELECT b.id, b.name, u.address, b.msg_count, b.unseen_count, b.deleted_count,"
+    " b.size_total, b.recent_count, t.total, t.unseen, t.deleted, t.size, t.recent"
+    " FROM mailboxes b LEFT JOIN users u ON u.id = b.user_id"
+    " JOIN (SELECT b2.id AS id, count(m.uid) AS total,"
+    "  coalesce(sum(instr(' ' || m.flags || ' ', ' \\Seen ') = 0), 0) AS unseen,"
+    "  coalesce(sum(instr(' ' || m.flags || ' ', ' \\Deleted ') > 0), 0) AS deleted,"
+    "  coalesce(sum(m.size), 0) AS size, coalesce(sum(m.uid > b2.recent_mark), 0) AS recent"
+    "  FROM mailboxes b2 LEFT JOIN messages m ON m.mailbox_id = b2.id GROUP BY b2.id) t"
+    " ON t.id = b.id"
+)
+_COUNTER_NAMES = ("messages", "unseen", "deleted", "size", "recent")
+
+
+def _counters(conn: sqlite3.Connection) -> list[Problem]:
+    """Each mailbox's STATUS counters (schema v9) against a recount of its rows."""
+    out = []
+    for row in conn.execute(_COUNTERS_TRUTH):
+        kept, truth = row[3:8], row[8:13]
+        if tuple(kept) != tuple(truth):
+            wrong = ", ".join(f"{name} {k} (rows: {t})" for name, k, t
+                              in zip(_COUNTER_NAMES, kept, truth, strict=True) if k != t)
+            out.append(Problem("counters", f"mailbox {row[0]} ({row[2] or '?'}/{row[1]})",
+                               f"counters say {wrong}", repairable=True))
     return out
 
 
@@ -597,7 +626,8 @@ def _refile_orphan_blobs(ctx: WriteContext, recovered: _Recovered) -> list[str]:
 
 
 def _recount(ctx: WriteContext) -> list[str]:
-    """Every counter from the rows: blob references, sizes, usage, uidnext, highestmodseq."""
+    """Every counter from the rows: blob references, sizes, usage, uidnext, highestmodseq,
+    each mailbox's message counters (messages, unseen, deleted, size, recent)."""
     conn = ctx.conn
     lines = []
     sizes = conn.execute(
@@ -625,6 +655,9 @@ def _recount(ctx: WriteContext) -> list[str]:
                          " highestmodseq = max(highestmodseq, ?) + 1 WHERE id = ?",
                          (max_uid + 1, max_modseq, mb))
             fixed_boxes += 1
+    counted = len(_counters(conn))
+    conn.execute(schema.RECOUNT_MAILBOXES)
     lines.append(f"counters recomputed: blob references, usage of {len(users)} users, "
-                 f"{fixed_boxes} mailboxes' uidnext/highestmodseq")
+                 f"{fixed_boxes} mailboxes' uidnext/highestmodseq, {counted} mailboxes' "
+                 "message counters")
     return lines

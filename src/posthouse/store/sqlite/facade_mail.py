@@ -31,6 +31,7 @@ from posthouse.store.sqlite import (
     search,
 )
 from posthouse.store.sqlite.core import StoreCore
+from posthouse.store.uidlist import UidFlagsList
 
 
 class MailboxesFacade(StoreCore):
@@ -197,7 +198,7 @@ class MessagesFacade(StoreCore):
         await self._summaries_filed()  # an import tool may close the store right after
         return results
 
-    async def uid_list(self, mailbox_id: int) -> list[UidFlags]:
+    async def uid_list(self, mailbox_id: int) -> UidFlagsList:
         """Every message's uid, modseq and flags in uid order."""
         return await self._read(lambda conn: msgreads.uid_list(conn, mailbox_id))
 

@@ -22,7 +22,7 @@ from posthouse.store.events import (
     MailboxChange,
     MailboxListChanged,
 )
-from posthouse.store.models import DELETED, SEEN, Mailbox, MailboxCounts
+from posthouse.store.models import Mailbox, MailboxCounts
 from posthouse.store.names import is_inbox, normalize_mailbox_name, parent_names, renamed
 from posthouse.store.sqlite import messages, metadata
 from posthouse.store.sqlite.counters import MailboxKey, next_uidvalidity
@@ -233,22 +233,19 @@ def list_subscriptions(conn: sqlite3.Connection, user_id: int) -> list[str]:
 
 
 def mailbox_counts(conn: sqlite3.Connection, mailbox_id: int) -> MailboxCounts:
-    """STATUS / STAT figures (NoSuchMailbox)."""
-    box = conn.execute(
-        "SELECT uidnext, uidvalidity, highestmodseq, recent_mark FROM mailboxes WHERE id = ?",
+    """STATUS / STAT figures (NoSuchMailbox): one row, whatever the mailbox's size (the
+    counters are kept by triggers in the same transaction as the rows, schema v9)."""
+    row = conn.execute(
+        "SELECT uidnext, uidvalidity, highestmodseq, msg_count, unseen_count, deleted_count,"
+        " size_total, recent_count FROM mailboxes WHERE id = ?",
         (mailbox_id,),
     ).fetchone()
-    if box is None:
+    if row is None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
-    total, unseen, deleted, size, recent = conn.execute(
-        "SELECT count(*), coalesce(sum(instr(' ' || flags || ' ', ?) = 0), 0),"
-        " coalesce(sum(instr(' ' || flags || ' ', ?) > 0), 0), coalesce(sum(size), 0),"
-        " coalesce(sum(uid > ?), 0) FROM messages WHERE mailbox_id = ?",
-        (f" {SEEN} ", f" {DELETED} ", box[3], mailbox_id),
-    ).fetchone()
+    uidnext, uidvalidity, highestmodseq, total, unseen, deleted, size, recent = row
     return MailboxCounts(
         messages=total, unseen=unseen, deleted=deleted, size=size,
-        uidnext=box[0], uidvalidity=box[1], highestmodseq=box[2], recent=recent,
+        uidnext=uidnext, uidvalidity=uidvalidity, highestmodseq=highestmodseq, recent=recent,
     )
 
 
@@ -260,7 +257,8 @@ def claim_recent(ctx: WriteContext, mailbox_id: int) -> int:
     if row is None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
     ctx.conn.execute(
-        "UPDATE mailboxes SET recent_mark = uidnext - 1 WHERE id = ?", (mailbox_id,)
+        "UPDATE mailboxes SET recent_mark = uidnext - 1, recent_count = 0 WHERE id = ?",
+        (mailbox_id,),
     )
     return int(row[0])
 

@@ -19,6 +19,7 @@ from posthouse.store.errors import InvalidMailboxName, NoSuchMailbox
 from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged
 from posthouse.store.models import (
     DELETED,
+    SEEN,
     DeliveryTarget,
     FlagOp,
     OutboundEnvelope,
@@ -290,6 +291,7 @@ def store_flags(
     ).fetchall()
     failed: list[int] = []
     updates: list[tuple[int, str]] = []
+    unseen = deleted = 0  # how the mailbox's counters move (schema v9)
     for uid, modseq, stored in rows:
         if unchanged_since is not None and modseq > unchanged_since:
             failed.append(uid)
@@ -297,6 +299,9 @@ def store_flags(
         new = apply_flag_op(stored, op, given)
         if new != stored:
             updates.append((uid, new))
+            before, after = stored.split(), new.split()
+            unseen += (SEEN in before) - (SEEN in after)
+            deleted += (DELETED in after) - (DELETED in before)
     if not updates:
         return [], failed
     modseq = bump_modseq(ctx, mailbox_id)
@@ -304,6 +309,12 @@ def store_flags(
         "UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
         [(new, modseq, mailbox_id, uid) for uid, new in updates],
     )
+    if unseen or deleted:  # the one path that changes flags counts them itself
+        ctx.conn.execute(
+            "UPDATE mailboxes SET unseen_count = unseen_count + ?,"
+            " deleted_count = deleted_count + ? WHERE id = ?",
+            (unseen, deleted, mailbox_id),
+        )
     changes = [UidFlags(uid, modseq, decode_flags(new)) for uid, new in updates]
     ctx.events.append(FlagsChanged(key.user_id, mailbox_id, tuple(changes), modseq, origin))
     return changes, failed

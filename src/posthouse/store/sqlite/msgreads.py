@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NoSuchMailbox
-from posthouse.store.models import ExpungedContent, ExpungedSince, StoredMessage, UidFlags
+from posthouse.store.models import SEEN, ExpungedContent, ExpungedSince, StoredMessage
 from posthouse.store.sqlite.codec import decode_flags, dt_from_text, summary_from_row
 from posthouse.store.sqlite.messages import uid_json
+from posthouse.store.uidlist import UidFlagsList
 
-UID_LIST_SQL = "SELECT uid, modseq, flags FROM messages WHERE mailbox_id = ? ORDER BY uid"
+_FIRST, _SECOND, _THIRD = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
+_COMMON_FLAGS = ("", SEEN)
+UID_LIST_SQL = (
+    "SELECT uid, modseq, CASE flags WHEN '' THEN 0 WHEN '\\Seen' THEN 1 ELSE flags END"
+    " FROM messages WHERE mailbox_id = ? ORDER BY uid"
+)
 _META = (
     "SELECT m.uid, m.modseq, m.flags, m.internaldate, m.size, m.blob_id, m.savedate"
     " FROM messages m"
@@ -33,17 +41,22 @@ def require_mailbox(conn: sqlite3.Connection, mailbox_id: int) -> None:
         raise NoSuchMailbox(f"no mailbox with id {mailbox_id}")
 
 
-def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> list[UidFlags]:
-    """(uid, modseq, flags) of every message in uid order: one primary-key range scan."""
+def uid_list(conn: sqlite3.Connection, mailbox_id: int) -> UidFlagsList:
+    """(uid, modseq, flags) of every message in uid order: one primary-key range scan, turned
+    into arrays by C-level maps (no Python object per message is kept). The two commonest
+    flag sets come as the small ints 0 and 1 (shared objects, nothing to allocate per row)."""
     require_mailbox(conn, mailbox_id)
-    cache: dict[str, frozenset[str]] = {}  # most messages share a handful of flag sets
-    out: list[UidFlags] = []
-    for uid, modseq, flags in conn.execute(UID_LIST_SQL, (mailbox_id,)):
-        parsed = cache.get(flags)
-        if parsed is None:
-            parsed = cache[flags] = decode_flags(flags)
-        out.append(UidFlags(uid, modseq, parsed))
-    return out
+    rows = conn.execute(UID_LIST_SQL, (mailbox_id,)).fetchall()
+    keys = list(map(_THIRD, rows))
+    distinct = list(dict.fromkeys(keys))  # most messages share a handful of flag sets
+    index = {key: n for n, key in enumerate(distinct)}
+    return UidFlagsList(
+        array("L", map(_FIRST, rows)),
+        array("Q", map(_SECOND, rows)),
+        array("I", map(index.__getitem__, keys)),
+        [decode_flags(_COMMON_FLAGS[key] if isinstance(key, int) else key)
+         for key in distinct],
+    )
 
 
 def uids_by_flags(

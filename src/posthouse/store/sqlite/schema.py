@@ -200,10 +200,70 @@ _V8 = """
 ALTER TABLE expunged ADD COLUMN blob_id TEXT;
 """
 
+# Version 9: per-mailbox counters, so STATUS and STAT read one row whatever the mailbox's
+# size. Triggers on ``messages`` keep them in the same transaction as every row added or
+# removed (delivery, APPEND, COPY/MOVE, EXPUNGE, POP3 deletes, imports, mailbox delete,
+# repairs), so they cannot drift from the rows, not even across a crash (WAL: a
+# transaction commits whole or not at all). A flag change is counted by the one path that
+# changes flags, messages.store_flags, with one UPDATE per STORE in its transaction (a
+# per-row trigger would cost a mailbox-row update per message of STORE 1:*).
+# recent_count: messages above recent_mark (RFC 3501 2.3.2; uids only grow, so every new
+# row is one of them until a SELECT claims them, which sets it to 0). The flags column is
+# space-separated canonical spellings (codec.encode_flags), so padding it with spaces makes
+# a flag test one instr().
+# Its last statement computes the counters from the rows; ``posthouse verify --repair`` runs
+# it again (RECOUNT_MAILBOXES below).
+_V9 = r"""
+ALTER TABLE mailboxes ADD COLUMN msg_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN unseen_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN deleted_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN size_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN recent_count INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER messages_counts_insert AFTER INSERT ON messages BEGIN
+    UPDATE mailboxes SET msg_count = msg_count + 1,
+            unseen_count = unseen_count + (NOT (instr(' ' || NEW.flags || ' ', ' \Seen ') > 0)),
+            deleted_count = deleted_count + (instr(' ' || NEW.flags || ' ', ' \Deleted ') > 0),
+            size_total = size_total + NEW.size,
+            recent_count = recent_count + (NEW.uid > recent_mark) WHERE id = NEW.mailbox_id;
+END;
+CREATE TRIGGER messages_counts_delete AFTER DELETE ON messages BEGIN
+    UPDATE mailboxes SET msg_count = msg_count - 1,
+            unseen_count = unseen_count - (NOT (instr(' ' || OLD.flags || ' ', ' \Seen ') > 0)),
+            deleted_count = deleted_count - (instr(' ' || OLD.flags || ' ', ' \Deleted ') > 0),
+            size_total = size_total - OLD.size,
+            recent_count = recent_count - (OLD.uid > recent_mark) WHERE id = OLD.mailbox_id;
+END;
+CREATE TRIGGER messages_counts_update AFTER UPDATE OF mailbox_id, uid, size ON messages
+BEGIN
+    UPDATE mailboxes SET msg_count = msg_count - 1,
+            unseen_count = unseen_count - (NOT (instr(' ' || OLD.flags || ' ', ' \Seen ') > 0)),
+            deleted_count = deleted_count - (instr(' ' || OLD.flags || ' ', ' \Deleted ') > 0),
+            size_total = size_total - OLD.size,
+            recent_count = recent_count - (OLD.uid > recent_mark) WHERE id = OLD.mailbox_id;
+    UPDATE mailboxes SET msg_count = msg_count + 1,
+            unseen_count = unseen_count + (NOT (instr(' ' || NEW.flags || ' ', ' \Seen ') > 0)),
+            deleted_count = deleted_count + (instr(' ' || NEW.flags || ' ', ' \Deleted ') > 0),
+            size_total = size_total + NEW.size,
+            recent_count = recent_count + (NEW.uid > recent_mark) WHERE id = NEW.mailbox_id;
+END;
+UPDATE mailboxes SET
+    msg_count = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id),
+    unseen_count = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id
+        AND NOT (instr(' ' || m.flags || ' ', ' \Seen ') > 0)),
+    deleted_count = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id
+        AND instr(' ' || m.flags || ' ', ' \Deleted ') > 0),
+    size_total = (SELECT coalesce(sum(m.size), 0) FROM messages m
+        WHERE m.mailbox_id = mailboxes.id),
+    recent_count = (SELECT count(*) FROM messages m WHERE m.mailbox_id = mailboxes.id
+        AND m.uid > mailboxes.recent_mark);
+"""
+
 # Every schema change is a numbered migration: NUMBERED[n] brings version n - 1 to n. A new one
 # is the next number; a released one is never edited (tests/upgrade keeps data dirs made by
 # each released version and proves today's code opens them).
-NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8}
+NUMBERED: dict[int, str] = {
+    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8, 9: _V9,
+}
 assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
 MIGRATIONS: tuple[str, ...] = tuple(NUMBERED[n] for n in sorted(NUMBERED))
 LATEST_VERSION = len(MIGRATIONS)
@@ -230,8 +290,23 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _split(script: str) -> list[str]:
-    return [stmt.strip() for stmt in script.split(";") if stmt.strip()]
+def statements(script: str) -> list[str]:
+    """A migration script's statements in order (a CREATE TRIGGER's body holds ';' too)."""
+    out: list[str] = []
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending.strip())
+            pending = ""
+    if pending.strip(" \n;"):
+        out.append(pending.strip())
+    return out
+
+
+# The counters of every mailbox computed from its rows: the end of v9, and the repair.
+RECOUNT_MAILBOXES = statements(_V9)[-1]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -261,7 +336,7 @@ def migrate(conn: sqlite3.Connection, *, backup_dir: Path | None = None,
     conn.execute("BEGIN IMMEDIATE")
     try:
         for version in range(found + 1, LATEST_VERSION + 1):
-            for stmt in _split(NUMBERED[version]):
+            for stmt in statements(NUMBERED[version]):
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version = {version}")
         conn.execute("COMMIT")
