@@ -10,7 +10,7 @@ from posthouse.cli.common import CliError, add_location_args, resolve_config
 from posthouse.cli.progress import terminal_bar
 from posthouse.config import POSTGRES_SCHEMES, uses_postgres
 from posthouse.maint.store_migrate import (
-    MigrationReport,
+    StoreCopyReport,
     migrate_to_postgres,
     migrate_to_sqlite,
 )
@@ -55,7 +55,7 @@ async def _migrate(args: argparse.Namespace) -> int:
     return _report(report, done)
 
 
-def _report(report: MigrationReport, done: str) -> int:
+def _report(report: StoreCopyReport, done: str) -> int:
     counts = ", ".join(f"{n} {table}" for table, n in report.counts.items())
     print(f"copied {counts}")
     if report.mismatches:

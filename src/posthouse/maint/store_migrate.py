@@ -13,13 +13,13 @@ from pathlib import Path
 from posthouse.maint.progress import Progress
 from posthouse.message.summary import message_text, summarize
 from posthouse.store.datalock import DataDirLock
-from posthouse.store.postgres.from_sqlite import MigrationReport, copy_to_postgres
+from posthouse.store.postgres.from_sqlite import StoreCopyReport, copy_to_postgres
 from posthouse.store.postgres.to_sqlite import copy_to_sqlite
 
-__all__ = ["MigrationReport", "migrate_to_postgres", "migrate_to_sqlite"]
+__all__ = ["StoreCopyReport", "migrate_to_postgres", "migrate_to_sqlite"]
 
 
-async def migrate_to_postgres(data_dir: Path, url: str, progress: Progress) -> MigrationReport:
+async def migrate_to_postgres(data_dir: Path, url: str, progress: Progress) -> StoreCopyReport:
     """Copy and verify (DataDirBusy while a server runs; MigrationRefused for a target that
     is not empty)."""
     lock = DataDirLock(data_dir)
@@ -31,7 +31,7 @@ async def migrate_to_postgres(data_dir: Path, url: str, progress: Progress) -> M
         lock.release()
 
 
-async def migrate_to_sqlite(url: str, data_dir: Path, progress: Progress) -> MigrationReport:
+async def migrate_to_sqlite(url: str, data_dir: Path, progress: Progress) -> StoreCopyReport:
     """Copy a PostgreSQL store into the empty SQLite store of ``data_dir`` and verify it
     (DataDirBusy while a server runs on it; MigrationRefused if it holds a store). Stop the
     nodes that serve the PostgreSQL store first: a write made during the copy is not in it."""

@@ -71,7 +71,7 @@ class MigrationRefused(StoreError):
 
 
 @dataclass
-class MigrationReport:
+class StoreCopyReport:
     """What was copied and what the verification found."""
 
     counts: dict[str, int] = field(default_factory=dict)  # rows per table (and blobs)
@@ -134,12 +134,12 @@ def _rows(src: sqlite3.Connection, table: str, cols: str, order: str) -> Iterato
 
 
 async def copy_to_postgres(data_dir: Path, url: str, *, summarize: Summarizer,
-                           message_text: TextExtractor, bar: Bar) -> MigrationReport:
+                           message_text: TextExtractor, bar: Bar) -> StoreCopyReport:
     """Copy the store in ``data_dir`` into the (empty) PostgreSQL store at ``url``, then
     verify the copy; the caller holds the data dir's lock."""
     src = _source(data_dir)
     root = data_dir / "blobs"
-    report = MigrationReport()
+    report = StoreCopyReport()
     try:
         try:
             conn = await connect(url)
@@ -162,7 +162,7 @@ async def copy_to_postgres(data_dir: Path, url: str, *, summarize: Summarizer,
 
 async def _copy(conn: AsyncConnection[Row], src: sqlite3.Connection, root: Path,
                 summarize: Summarizer, message_text: TextExtractor, bar: Bar,
-                report: MigrationReport) -> None:
+                report: StoreCopyReport) -> None:
     ids = _blob_ids(src)
     with bar("blobs", len(ids), "blobs") as advance:
         for blob_id in ids:

@@ -27,7 +27,7 @@ from posthouse.store.postgres.from_sqlite import (
     TABLES,
     Bar,
     MigrationRefused,
-    MigrationReport,
+    StoreCopyReport,
     columns_of,
     verify,
 )
@@ -49,12 +49,12 @@ def _to_sqlite(table: str, cols: list[str], row: Any) -> list[Any]:
     return values
 
 
-async def copy_to_sqlite(url: str, data_dir: Path, *, bar: Bar) -> MigrationReport:
+async def copy_to_sqlite(url: str, data_dir: Path, *, bar: Bar) -> StoreCopyReport:
     """Copy the PostgreSQL store at ``url`` into the empty SQLite store of ``data_dir`` (a
     directory that exists), then verify the copy."""
     dst = sqlite_schema.connect(data_dir / "posthouse.sqlite3")
     root = data_dir / "blobs"
-    report = MigrationReport()
+    report = StoreCopyReport()
     try:
         sqlite_schema.migrate(dst)
         for table in ("domains", "users", "queue", "blobs"):
@@ -84,7 +84,7 @@ async def copy_to_sqlite(url: str, data_dir: Path, *, bar: Bar) -> MigrationRepo
 
 
 async def _copy(conn: AsyncConnection[Row], dst: Any, root: Path, bar: Bar,
-                report: MigrationReport) -> None:
+                report: StoreCopyReport) -> None:
     cur = await conn.execute(b"SELECT id FROM blobs ORDER BY id")
     ids = [str(r[0]) for r in await cur.fetchall()]
     with bar("blobs", len(ids), "blobs") as advance:
