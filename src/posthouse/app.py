@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
-from posthouse.net.limits import ConnectionLimiter
+from posthouse.net.limits import ConnectionLimiter, raise_open_files_limit
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
 from posthouse.provision import PRIVATE_UMASK, ensure_tls, make_private
@@ -242,6 +242,7 @@ class App:
                                 ciphers=self.cfg.tls.ciphers)
         self.services = self._build_services()
         limits = self.cfg.limits
+        _check_open_files(limits.max_connections)
         self.listeners = ListenerGroup(
             tls, ConnectionLimiter(
                 max_total=limits.max_connections, max_per_ip=limits.max_connections_per_ip,
@@ -390,3 +391,18 @@ def _handlers(services: Services) -> dict[str, Handler]:
         "imap": imap.make_handler(services),
         "pop3": pop3.make_handler(services),
     }
+
+
+_SPARE_FILES = 256  # descriptors beyond the connections: store, logs, queue, DNS, listeners
+
+
+def _check_open_files(max_connections: int) -> None:
+    """Raise the soft descriptor limit to the hard one; say so when it stays too low for
+    ``max_connections`` (every connection is a descriptor)."""
+    soft, hard = raise_open_files_limit()
+    if soft and soft < max_connections + _SPARE_FILES:
+        log.warning("open files limit %d (hard %d) is below max_connections %d + %d: "
+                    "connections beyond it will fail; raise the hard limit (ulimit -Hn, "
+                    "systemd LimitNOFILE=)", soft, hard, max_connections, _SPARE_FILES)
+    else:
+        log.info("open files limit %d", soft)
