@@ -158,7 +158,7 @@ class ImapSession:
 
     def __init__(
         self, services: Services, stream: ConnectionStream, config: ImapConfig, *,
-        shutting_down: asyncio.Event,
+        shutting_down: asyncio.Event, shutdown_waiter: asyncio.Future[Any] | None = None,
     ) -> None:
         self.sid = new_session_id("i")
         self.services = services
@@ -166,6 +166,9 @@ class ImapSession:
         self.config = config
         self.state = ImapState.NOT_AUTHENTICATED
         self._shutting_down = shutting_down
+        # the server's one future for "shutdown began", shared by every session (one task
+        # per session waiting on the event cost memory on every idle connection, issue 15)
+        self._shared_shutdown = shutdown_waiter
         self.core = ImapConnection(
             max_line=config.max_line, max_literal=max(config.max_message_size, config.max_literal))
         self.ctx = HandlerContext(services, self, config)
@@ -240,7 +243,8 @@ class ImapSession:
     async def run(self) -> None:
         """Greet, serve commands, say BYE; never raises for ordinary disconnects."""
         log.info("connect peer=%s:%d tls=%s", *self.stream.peer, self.stream.tls_version)
-        self._shutdown_waiter = asyncio.ensure_future(self._shutting_down.wait())
+        self._shutdown_waiter = self._shared_shutdown or asyncio.ensure_future(
+            self._shutting_down.wait())
         try:
             self._write(UntaggedStatus(Status.OK, "posthouse ready",
                                        capability_code(self.ctx.capabilities())))
@@ -253,7 +257,8 @@ class ImapSession:
         except ClientGone as exc:
             log.info("client gone %s", exc)
         finally:
-            self._shutdown_waiter.cancel()
+            if self._shutdown_waiter is not self._shared_shutdown:
+                self._shutdown_waiter.cancel()
             if self.ctx.events is not None:
                 self.ctx.events.close()
             self.stream.close()
@@ -522,9 +527,15 @@ def imap_config(services: Services) -> ImapConfig:
 def make_handler(services: Services) -> Handler:
     """The listener handler for the imap and imaps listeners."""
     config = imap_config(services)
+    shutdown_waiters: dict[asyncio.Event, asyncio.Future[Any]] = {}
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
         stream = ConnectionStream(conn, ctx.tls)
-        await ImapSession(services, stream, config, shutting_down=ctx.shutting_down).run()
+        waiter = shutdown_waiters.get(ctx.shutting_down)
+        if waiter is None:
+            waiter = shutdown_waiters[ctx.shutting_down] = asyncio.ensure_future(
+                ctx.shutting_down.wait())
+        await ImapSession(services, stream, config, shutting_down=ctx.shutting_down,
+                          shutdown_waiter=waiter).run()
 
     return handle
