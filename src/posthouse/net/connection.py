@@ -131,6 +131,11 @@ class TooSlow(TimeoutError):
         self.reason = reason
 
 
+class ReadInterrupted(Exception):
+    """``interrupt()`` woke a read made with ``interruptible=True``: the session has
+    something else to look at (the server began to shut down, say)."""
+
+
 class GraceExpired(Exception):
     """The server's shutdown grace ended while this connection was still in use: the
     session says goodbye in its protocol and ends (the listener cancels it soon after)."""
@@ -148,7 +153,7 @@ class Connection(asyncio.Protocol):
         "_deadline", "_idle_timer", "_grace_expired", "_clock", "_received", "_line_started",
         "_window_start", "_window_base", "handshake_seconds", "slow_reason", "peer",
         "tls_version", "tls_cipher", "_inflater", "_deflater", "_zin", "_flush_due", "_out",
-        "_out_due", "compression_error",
+        "_out_due", "compression_error", "_interrupted",
     )
 
     def __init__(self) -> None:
@@ -183,6 +188,7 @@ class Connection(asyncio.Protocol):
         self._out = bytearray()  # small writes of this loop turn, sent as one (_send_out)
         self._out_due = False
         self.compression_error: str | None = None
+        self._interrupted = False  # interrupt() was called, no interruptible read saw it
 
     # asyncio.Protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -251,7 +257,7 @@ class Connection(asyncio.Protocol):
         return self.tls_version is not None
 
     async def read(self, idle_seconds: float | None = None, *, line_seconds: float | None = None,
-                   min_rate: MinRate | None = None) -> bytes:
+                   min_rate: MinRate | None = None, interruptible: bool = False) -> bytes:
         """Whatever bytes have arrived (at least one), or b"" at end of stream.
 
         Raises TimeoutError after ``idle_seconds`` without input, TooSlow when, while it
@@ -259,6 +265,10 @@ class Connection(asyncio.Protocol):
         ``min_rate`` (see the module docstring), and GraceExpired once ``expire_grace`` was
         called (even with input waiting: a client still streaming would otherwise never be
         stopped).
+
+        ``interruptible``: with no input waiting, ReadInterrupted once ``interrupt()`` was
+        called (before or during the read); the session need not race the read against
+        another future (a task and its timer per read, on every idle connection).
         """
         if self._grace_expired:
             raise GraceExpired
@@ -266,6 +276,9 @@ class Connection(asyncio.Protocol):
             self._window_start = None
         idle_deadline: float | None = None
         while not self._buffer and not self._eof:
+            if interruptible and self._interrupted:
+                self._interrupted = False
+                raise ReadInterrupted
             if self._unanswered:
                 self._ack_now()
             loop = asyncio.get_running_loop()
@@ -509,6 +522,12 @@ class Connection(asyncio.Protocol):
         self._stop_idle_timer()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
+
+    def interrupt(self) -> None:
+        """Wake the waiting read: an interruptible one raises ReadInterrupted (if none
+        waits, the next interruptible read without input does); others wait on."""
+        self._interrupted = True
+        self._wake()
 
     def expire_grace(self) -> None:
         """Shutdown: the waiting read, and every later one, raises GraceExpired."""

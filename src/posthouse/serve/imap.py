@@ -51,7 +51,7 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
 from posthouse.log import new_session_id
-from posthouse.net.connection import Connection, ConnectionClosed, TooSlow
+from posthouse.net.connection import Connection, ConnectionClosed, ReadInterrupted, TooSlow
 from posthouse.net.limits import MinRate
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
@@ -103,10 +103,15 @@ class ConnectionStream:
         return self._conn.tls_version
 
     async def read(self, idle_seconds: float | None = None, *, line_seconds: float | None = None,
-                   min_rate: MinRate | None = None) -> bytes:
-        """Some bytes; b"" at end of stream; TooSlow past the pace (net/connection.py)."""
+                   min_rate: MinRate | None = None, interruptible: bool = False) -> bytes:
+        """Some bytes; b"" at end of stream; TooSlow past the pace, TimeoutError after
+        idle_seconds, ReadInterrupted after ``interrupt()`` (net/connection.py)."""
         return await self._conn.read(idle_seconds, line_seconds=line_seconds,
-                                     min_rate=min_rate)
+                                     min_rate=min_rate, interruptible=interruptible)
+
+    def interrupt(self) -> None:
+        """Wake an interruptible read (server shutdown)."""
+        self._conn.interrupt()
 
     def write(self, data: bytes) -> None:
         """Queue bytes."""
@@ -431,17 +436,23 @@ class ImapSession:
         return data
 
     async def _read(self, seconds: float) -> bytes:
-        """Input, racing the autologout timer and (between commands) server shutdown."""
-        read = self._paced_read()
-        waiters: set[asyncio.Future[Any]] = {read}
-        if not self._mid_command:
-            waiters.add(self._shutdown_waiter)
-        done, _ = await asyncio.wait(waiters, timeout=seconds,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if read not in done:
-            read.cancel()
-            raise self._end_for_wait()
-        return self._input(read)
+        """Input within the autologout time; between commands, server shutdown interrupts
+        it (make_handler). One read awaited in place: no task, future or timer of its own
+        while the connection idles (issue 15: memory per idle connection)."""
+        try:
+            if self.core.reading_literal:
+                data = await self.stream.read(seconds, min_rate=self._min_rate)
+            else:
+                data = await self.stream.read(seconds,
+                                              line_seconds=self.config.command_line_seconds,
+                                              interruptible=not self._mid_command)
+        except TooSlow:
+            raise SessionEnd(Bye("Too slow, closing connection")) from None
+        except (TimeoutError, ReadInterrupted):
+            raise self._end_for_wait() from None
+        if not data:
+            raise ClientGone(self.stream.compression_error or "")
+        return data
 
     def _end_for_wait(self) -> SessionEnd:
         if self._shutting_down.is_set() and not self._mid_command:
@@ -527,15 +538,27 @@ def imap_config(services: Services) -> ImapConfig:
 def make_handler(services: Services) -> Handler:
     """The listener handler for the imap and imaps listeners."""
     config = imap_config(services)
+    # One task per server waits for shutdown and interrupts the reads of every session
+    # (between commands they end with BYE); sessions in IDLE or NOTIFY race it.
     shutdown_waiters: dict[asyncio.Event, asyncio.Future[Any]] = {}
+    live: set[ConnectionStream] = set()
+
+    async def interrupt_at_shutdown(shutting_down: asyncio.Event) -> None:
+        await shutting_down.wait()
+        for stream in list(live):
+            stream.interrupt()
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
         stream = ConnectionStream(conn, ctx.tls)
         waiter = shutdown_waiters.get(ctx.shutting_down)
         if waiter is None:
             waiter = shutdown_waiters[ctx.shutting_down] = asyncio.ensure_future(
-                ctx.shutting_down.wait())
-        await ImapSession(services, stream, config, shutting_down=ctx.shutting_down,
-                          shutdown_waiter=waiter).run()
+                interrupt_at_shutdown(ctx.shutting_down))
+        live.add(stream)
+        try:
+            await ImapSession(services, stream, config, shutting_down=ctx.shutting_down,
+                              shutdown_waiter=waiter).run()
+        finally:
+            live.discard(stream)
 
     return handle
