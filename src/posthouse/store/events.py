@@ -107,8 +107,15 @@ class Subscription:
     Every logged-in IMAP session holds one, mostly idle (issue 15: memory per idle
     connection): the event deque and the waiter future exist only while used."""
 
-    __slots__ = ("_hub", "user_id", "_events", "_waiter", "limit", "keep_mailbox",
-                 "overflowed")
+    __slots__ = (
+        "_events",
+        "_hub",
+        "_waiter",
+        "keep_mailbox",
+        "limit",
+        "overflowed",
+        "user_id",
+    )
 
     def __init__(self, hub: EventHub, user_id: int) -> None:
         self._hub = hub
