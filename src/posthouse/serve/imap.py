@@ -439,17 +439,23 @@ class ImapSession:
         """Input within the autologout time; between commands, server shutdown interrupts
         it (make_handler). One read awaited in place: no task, future or timer of its own
         while the connection idles (issue 15: memory per idle connection)."""
-        try:
-            if self.core.reading_literal:
-                data = await self.stream.read(seconds, min_rate=self._min_rate)
-            else:
-                data = await self.stream.read(seconds,
-                                              line_seconds=self.config.command_line_seconds,
-                                              interruptible=not self._mid_command)
-        except TooSlow:
-            raise SessionEnd(Bye("Too slow, closing connection")) from None
-        except (TimeoutError, ReadInterrupted):
-            raise self._end_for_wait() from None
+        while True:
+            try:
+                if self.core.reading_literal:
+                    data = await self.stream.read(seconds, min_rate=self._min_rate)
+                else:
+                    data = await self.stream.read(
+                        seconds, line_seconds=self.config.command_line_seconds,
+                        interruptible=not self._mid_command)
+                break
+            except TooSlow:
+                raise SessionEnd(Bye("Too slow, closing connection")) from None
+            except TimeoutError:
+                raise self._end_for_wait() from None
+            except ReadInterrupted:
+                if self._shutting_down.is_set():
+                    raise self._end_for_wait() from None
+                # else a stale interrupt (a store event in IDLE that came with input)
         if not data:
             raise ClientGone(self.stream.compression_error or "")
         return data
@@ -493,7 +499,48 @@ class ImapSession:
             await self.stream.drain()
 
     async def _wait_input_or_event(self, seconds: float) -> bool:
-        """Wait in IDLE; True if a store event was applied, False if input was fed."""
+        """Wait in IDLE; True if a store event was applied, False if input was fed.
+
+        One read awaited in place: a store event or shutdown interrupts it (no task per
+        read, none in the subscription: IDLE is where most idle connections wait)."""
+        if self._shutting_down.is_set():
+            raise self._end_for_wait()
+        events = self.ctx.events
+        if events is None:
+            return await self._race_input_and_event(seconds)
+        event = events.take()
+        if event is None:
+            events.on_event = self.stream.interrupt
+            try:
+                self.core.receive_data(await self._read_in_idle(seconds))
+                return False
+            except ReadInterrupted:
+                event = events.take()
+                if event is None:
+                    if self._shutting_down.is_set():
+                        raise self._end_for_wait() from None
+                    return False  # a stale interrupt: wait again
+            finally:
+                events.on_event = None
+        self.ctx.apply_event(event)
+        return True
+
+    async def _read_in_idle(self, seconds: float) -> bytes:
+        """IDLE's input (DONE), interruptible; BYE when too slow or past the deadline."""
+        try:
+            data = await self.stream.read(max(seconds, 0.0),
+                                          line_seconds=self.config.command_line_seconds,
+                                          interruptible=True)
+        except TooSlow:
+            raise SessionEnd(Bye("Too slow, closing connection")) from None
+        except TimeoutError:
+            raise self._end_for_wait() from None
+        if not data:
+            raise ClientGone(self.stream.compression_error or "")
+        return data
+
+    async def _race_input_and_event(self, seconds: float) -> bool:
+        """IDLE without a subscription (not expected: a logged-in session has one)."""
         read = self._paced_read()
         waiters: set[asyncio.Future[Any]] = {read, self._shutdown_waiter}
         events = self.ctx.events

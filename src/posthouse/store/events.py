@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from posthouse.store.models import UidFlags
@@ -113,6 +113,7 @@ class Subscription:
         "_waiter",
         "keep_mailbox",
         "limit",
+        "on_event",
         "overflowed",
         "user_id",
     )
@@ -125,6 +126,9 @@ class Subscription:
         self.limit: int | None = None
         self.keep_mailbox: int | None = None
         self.overflowed = False
+        # called after an event was queued: an IMAP session in IDLE wakes its read with it
+        # instead of keeping a task in get() (issue 15)
+        self.on_event: Callable[[], None] | None = None
 
     def put(self, event: StoreEvent) -> None:
         """Called by the hub on the event loop thread."""
@@ -139,6 +143,8 @@ class Subscription:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        if self.on_event is not None:
+            self.on_event()
 
     async def wait(self) -> None:
         """Return once an event waits (without taking it)."""
@@ -155,6 +161,16 @@ class Subscription:
         assert self._events is not None
         event = self._events.popleft()
         if not self._events:
+            self._events = None
+        return event
+
+    def take(self) -> StoreEvent | None:
+        """The next waiting event, or None, without blocking."""
+        events = self._events
+        if not events:
+            return None
+        event = events.popleft()
+        if not events:
             self._events = None
         return event
 
