@@ -18,6 +18,7 @@ import smtplib
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.support.peers import LOOPBACK, free_port
-from tests.support.server import DOMAIN, PASSWORD, read_until_ready
+from tests.support.server import DOMAIN, PASSWORD
 
 # generous: 2,000 TLS handshakes take a while on a loaded 2-core machine
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -82,18 +83,21 @@ def served(tmp_path: Path) -> Iterator[Served]:
         _cli(data, "user", "add", user, "--password-stdin", stdin=PASSWORD + "\n")
     imaps, submissions = free_port(), free_port()
     listen = [f"--listen={p}=off" for p in ("smtp", "submission", "imap", "pop3", "pop3s")]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posthouse", "serve", "--data-dir", str(data), *listen,
-         f"--listen=imaps={LOOPBACK}:{imaps}", f"--listen=submissions={LOOPBACK}:{submissions}",
-         "--allow-root"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_path = tmp_path / "serve.log"  # a file: a pipe nobody reads would stall the server
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "posthouse", "serve", "--data-dir", str(data), *listen,
+             f"--listen=imaps={LOOPBACK}:{imaps}",
+             f"--listen=submissions={LOOPBACK}:{submissions}", "--allow-root"],
+            stdout=log, stderr=subprocess.STDOUT)
     try:
-        printed = read_until_ready(proc, 60)
-        assert "ready" in printed.splitlines()[-1], printed
+        deadline = time.monotonic() + 60
+        while "ready" not in log_path.read_text().splitlines():
+            assert proc.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
         yield Served(proc, imaps, submissions)
     finally:
-        assert proc.stdout is not None
-        proc.stdout.close()
         proc.terminate()
         try:
             proc.wait(30)
