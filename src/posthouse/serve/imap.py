@@ -86,6 +86,11 @@ class ConnectionStream:
     def __init__(self, conn: Connection, tls: TlsContextFactory) -> None:
         self._conn = conn
         self._tls = tls
+        # read(idle_seconds, *, line_seconds, min_rate, interruptible): some bytes, b"" at
+        # end of stream; TooSlow past the pace, TimeoutError after idle_seconds,
+        # ReadInterrupted after interrupt() (net/connection.py). The connection's own
+        # method: a wrapper would be one more frame on every idle connection (issue 15).
+        self.read = conn.read
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -101,13 +106,6 @@ class ConnectionStream:
     def tls_version(self) -> str | None:
         """The negotiated TLS version, if any."""
         return self._conn.tls_version
-
-    async def read(self, idle_seconds: float | None = None, *, line_seconds: float | None = None,
-                   min_rate: MinRate | None = None, interruptible: bool = False) -> bytes:
-        """Some bytes; b"" at end of stream; TooSlow past the pace, TimeoutError after
-        idle_seconds, ReadInterrupted after ``interrupt()`` (net/connection.py)."""
-        return await self._conn.read(idle_seconds, line_seconds=line_seconds,
-                                     min_rate=min_rate, interruptible=interruptible)
 
     def interrupt(self) -> None:
         """Wake an interruptible read (server shutdown)."""
