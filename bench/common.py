@@ -205,8 +205,10 @@ def timed(fn: Callable[[], object]) -> float:
 
 BENCH_TOML = """
 [limits]
-max_connections = 20000
-max_connections_per_ip = 10000
+max_connections = 25000
+max_connections_per_ip = 25000
+max_connections_per_listener = 25000
+max_connections_per_ip_per_listener = 25000
 shutdown_grace_seconds = 5
 
 # One loopback address logs in as many users at once (bench_pop3's 10 sessions): the login

@@ -19,7 +19,7 @@ from posthouse.clock import Clock, SystemClock
 from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
 from posthouse.log import RecentLines
 from posthouse.metrics import DISCARD, ServerMetrics
-from posthouse.net.limits import ConnectionLimiter
+from posthouse.net.limits import ConnectionLimiter, raise_open_files_limit
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
 from posthouse.net.tls import TlsContextFactory
 from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_private
@@ -321,6 +321,7 @@ class App:
             self.acme = build_acme(self.cfg, self.store, tls, self.clock)
         self._register_pages(self.services)
         limits = self.cfg.limits
+        _check_open_files(limits.max_connections)
         self.listeners = ListenerGroup(
             tls, ConnectionLimiter(
                 max_total=limits.max_connections, max_per_ip=limits.max_connections_per_ip,
@@ -583,3 +584,18 @@ def _handlers(services: Services, routes: HttpRoutes) -> dict[str, Handler]:
         "pop3": pop3.make_handler(services),
         "http": http.make_handler(services, routes),
     }
+
+
+_SPARE_FILES = 256  # descriptors beyond the connections: store, logs, queue, DNS, listeners
+
+
+def _check_open_files(max_connections: int) -> None:
+    """Raise the soft descriptor limit to the hard one; say so when it stays too low for
+    ``max_connections`` (every connection is a descriptor)."""
+    soft, hard = raise_open_files_limit()
+    if soft and soft < max_connections + _SPARE_FILES:
+        log.warning("open files limit %d (hard %d) is below max_connections %d + %d: "
+                    "connections beyond it will fail; raise the hard limit (ulimit -Hn, "
+                    "systemd LimitNOFILE=)", soft, hard, max_connections, _SPARE_FILES)
+    else:
+        log.info("open files limit %d", soft)

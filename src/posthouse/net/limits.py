@@ -6,10 +6,13 @@ that a flood on one protocol cannot take the connections the others need (issue 
 
 ``MinRate``: how fast bulk input (SMTP DATA/BDAT, an IMAP literal) must arrive, averaged over
 windows; ``net.connection.Connection.read`` enforces it (issue 12, defect 4).
+
+``raise_open_files_limit``: the soft descriptor limit raised to the hard one at start.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -78,3 +81,20 @@ def _add(counts: dict[K, int], key: K, step: int) -> None:
         counts[key] = left
     else:
         counts.pop(key, None)
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit: every connection is a
+    descriptor (the default soft limit, often 1024, would cap a server far below its
+    ``max_connections``). Returns (soft, hard) after the attempt; (0, 0) where the
+    platform has no such limit."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return 0, 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft, hard

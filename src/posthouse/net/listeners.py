@@ -214,6 +214,8 @@ async def _linger(conn: Connection) -> None:
 class _Accepted(Connection):
     """A Connection that starts its session task as soon as it is accepted."""
 
+    __slots__ = ("_group", "_spec")
+
     def __init__(self, group: ListenerGroup, spec: ListenerSpec) -> None:
         super().__init__()
         self._group = group

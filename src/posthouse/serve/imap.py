@@ -52,7 +52,7 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
 from posthouse.log import new_session_id
-from posthouse.net.connection import Connection, ConnectionClosed, TooSlow
+from posthouse.net.connection import Connection, ConnectionClosed, ReadInterrupted, TooSlow
 from posthouse.net.limits import MinRate
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
@@ -87,6 +87,11 @@ class ConnectionStream:
     def __init__(self, conn: Connection, tls: TlsContextFactory) -> None:
         self._conn = conn
         self._tls = tls
+        # read(idle_seconds, *, line_seconds, min_rate, interruptible): some bytes, b"" at
+        # end of stream; TooSlow past the pace, TimeoutError after idle_seconds,
+        # ReadInterrupted after interrupt() (net/connection.py). The connection's own
+        # method: a wrapper would be one more frame on every idle connection (issue 15).
+        self.read = conn.read
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -103,11 +108,9 @@ class ConnectionStream:
         """The negotiated TLS version, if any."""
         return self._conn.tls_version
 
-    async def read(self, idle_seconds: float | None = None, *, line_seconds: float | None = None,
-                   min_rate: MinRate | None = None) -> bytes:
-        """Some bytes; b"" at end of stream; TooSlow past the pace (net/connection.py)."""
-        return await self._conn.read(idle_seconds, line_seconds=line_seconds,
-                                     min_rate=min_rate)
+    def interrupt(self) -> None:
+        """Wake an interruptible read (server shutdown)."""
+        self._conn.interrupt()
 
     def write(self, data: bytes) -> None:
         """Queue bytes."""
@@ -159,7 +162,7 @@ class ImapSession:
 
     def __init__(
         self, services: Services, stream: ConnectionStream, config: ImapConfig, *,
-        shutting_down: asyncio.Event,
+        shutting_down: asyncio.Event, shutdown_waiter: asyncio.Future[Any] | None = None,
     ) -> None:
         self.sid = new_session_id("i")
         self.services = services
@@ -167,6 +170,9 @@ class ImapSession:
         self.config = config
         self.state = ImapState.NOT_AUTHENTICATED
         self._shutting_down = shutting_down
+        # the server's one future for "shutdown began", shared by every session (one task
+        # per session waiting on the event cost memory on every idle connection, issue 15)
+        self._shared_shutdown = shutdown_waiter
         self.core = ImapConnection(
             max_line=config.max_line, max_literal=max(config.max_message_size, config.max_literal))
         self.ctx = HandlerContext(services, self, config)
@@ -241,7 +247,8 @@ class ImapSession:
     async def run(self) -> None:
         """Greet, serve commands, say BYE; never raises for ordinary disconnects."""
         log.info("connect peer=%s:%d tls=%s", *self.stream.peer, self.stream.tls_version)
-        self._shutdown_waiter = asyncio.ensure_future(self._shutting_down.wait())
+        self._shutdown_waiter = self._shared_shutdown or asyncio.ensure_future(
+            self._shutting_down.wait())
         try:
             self._write(UntaggedStatus(Status.OK, "posthouse ready",
                                        capability_code(self.ctx.capabilities())))
@@ -254,7 +261,8 @@ class ImapSession:
         except ClientGone as exc:
             log.info("client gone %s", exc)
         finally:
-            self._shutdown_waiter.cancel()
+            if self._shutdown_waiter is not self._shared_shutdown:
+                self._shutdown_waiter.cancel()
             if self.ctx.events is not None:
                 self.ctx.events.close()
             self.stream.close()
@@ -429,17 +437,29 @@ class ImapSession:
         return data
 
     async def _read(self, seconds: float) -> bytes:
-        """Input, racing the autologout timer and (between commands) server shutdown."""
-        read = self._paced_read()
-        waiters: set[asyncio.Future[Any]] = {read}
-        if not self._mid_command:
-            waiters.add(self._shutdown_waiter)
-        done, _ = await asyncio.wait(waiters, timeout=seconds,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if read not in done:
-            read.cancel()
-            raise self._end_for_wait()
-        return self._input(read)
+        """Input within the autologout time; between commands, server shutdown interrupts
+        it (make_handler). One read awaited in place: no task, future or timer of its own
+        while the connection idles (issue 15: memory per idle connection)."""
+        while True:
+            try:
+                if self.core.reading_literal:
+                    data = await self.stream.read(seconds, min_rate=self._min_rate)
+                else:
+                    data = await self.stream.read(
+                        seconds, line_seconds=self.config.command_line_seconds,
+                        interruptible=not self._mid_command)
+                break
+            except TooSlow:
+                raise SessionEnd(Bye("Too slow, closing connection")) from None
+            except TimeoutError:
+                raise self._end_for_wait() from None
+            except ReadInterrupted:
+                if self._shutting_down.is_set():
+                    raise self._end_for_wait() from None
+                # else a stale interrupt (a store event in IDLE that came with input)
+        if not data:
+            raise ClientGone(self.stream.compression_error or "")
+        return data
 
     def _end_for_wait(self) -> SessionEnd:
         if self._shutting_down.is_set() and not self._mid_command:
@@ -480,7 +500,48 @@ class ImapSession:
             await self.stream.drain()
 
     async def _wait_input_or_event(self, seconds: float) -> bool:
-        """Wait in IDLE; True if a store event was applied, False if input was fed."""
+        """Wait in IDLE; True if a store event was applied, False if input was fed.
+
+        One read awaited in place: a store event or shutdown interrupts it (no task per
+        read, none in the subscription: IDLE is where most idle connections wait)."""
+        if self._shutting_down.is_set():
+            raise self._end_for_wait()
+        events = self.ctx.events
+        if events is None:
+            return await self._race_input_and_event(seconds)
+        event = events.take()
+        if event is None:
+            events.on_event = self.stream.interrupt
+            try:
+                self.core.receive_data(await self._read_in_idle(seconds))
+                return False
+            except ReadInterrupted:
+                event = events.take()
+                if event is None:
+                    if self._shutting_down.is_set():
+                        raise self._end_for_wait() from None
+                    return False  # a stale interrupt: wait again
+            finally:
+                events.on_event = None
+        self.ctx.apply_event(event)
+        return True
+
+    async def _read_in_idle(self, seconds: float) -> bytes:
+        """IDLE's input (DONE), interruptible; BYE when too slow or past the deadline."""
+        try:
+            data = await self.stream.read(max(seconds, 0.0),
+                                          line_seconds=self.config.command_line_seconds,
+                                          interruptible=True)
+        except TooSlow:
+            raise SessionEnd(Bye("Too slow, closing connection")) from None
+        except TimeoutError:
+            raise self._end_for_wait() from None
+        if not data:
+            raise ClientGone(self.stream.compression_error or "")
+        return data
+
+    async def _race_input_and_event(self, seconds: float) -> bool:
+        """IDLE without a subscription (not expected: a logged-in session has one)."""
         read = self._paced_read()
         waiters: set[asyncio.Future[Any]] = {read, self._shutdown_waiter}
         events = self.ctx.events
@@ -525,9 +586,27 @@ def imap_config(services: Services) -> ImapConfig:
 def make_handler(services: Services) -> Handler:
     """The listener handler for the imap and imaps listeners."""
     config = imap_config(services)
+    # One task per server waits for shutdown and interrupts the reads of every session
+    # (between commands they end with BYE); sessions in IDLE or NOTIFY race it.
+    shutdown_waiters: dict[asyncio.Event, asyncio.Future[Any]] = {}
+    live: set[ConnectionStream] = set()
+
+    async def interrupt_at_shutdown(shutting_down: asyncio.Event) -> None:
+        await shutting_down.wait()
+        for stream in list(live):
+            stream.interrupt()
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
         stream = ConnectionStream(conn, ctx.tls)
-        await ImapSession(services, stream, config, shutting_down=ctx.shutting_down).run()
+        waiter = shutdown_waiters.get(ctx.shutting_down)
+        if waiter is None:
+            waiter = shutdown_waiters[ctx.shutting_down] = asyncio.ensure_future(
+                interrupt_at_shutdown(ctx.shutting_down))
+        live.add(stream)
+        try:
+            await ImapSession(services, stream, config, shutting_down=ctx.shutting_down,
+                              shutdown_waiter=waiter).run()
+        finally:
+            live.discard(stream)
 
     return handle

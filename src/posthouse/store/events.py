@@ -8,7 +8,8 @@ feeds remote changes into the same hub.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from posthouse.store.models import UidFlags
@@ -101,42 +102,82 @@ class Subscription:
     ``limit`` bounds what may wait (None: no bound): past it, events that are not about
     ``keep_mailbox`` are dropped and ``overflowed`` is set, so a session that does not
     read cannot make the server hold an unbounded backlog (IMAP NOTIFY's overflow, RFC 5465
-    5.8). Events of ``keep_mailbox`` (the selected mailbox) are never dropped."""
+    5.8). Events of ``keep_mailbox`` (the selected mailbox) are never dropped.
+
+    Every logged-in IMAP session holds one, mostly idle (issue 15: memory per idle
+    connection): the event deque and the waiter future exist only while used."""
+
+    __slots__ = (
+        "_events",
+        "_hub",
+        "_waiter",
+        "keep_mailbox",
+        "limit",
+        "on_event",
+        "overflowed",
+        "user_id",
+    )
 
     def __init__(self, hub: EventHub, user_id: int) -> None:
         self._hub = hub
         self.user_id = user_id
-        self._queue: asyncio.Queue[StoreEvent] = asyncio.Queue()
-        self._ready = asyncio.Event()
+        self._events: deque[StoreEvent] | None = None  # None: nothing waits
+        self._waiter: asyncio.Future[None] | None = None  # the waiting wait()/get()
         self.limit: int | None = None
         self.keep_mailbox: int | None = None
         self.overflowed = False
+        # called after an event was queued: an IMAP session in IDLE wakes its read with it
+        # instead of keeping a task in get() (issue 15)
+        self.on_event: Callable[[], None] | None = None
 
     def put(self, event: StoreEvent) -> None:
         """Called by the hub on the event loop thread."""
-        if (self.limit is not None and self._queue.qsize() >= self.limit
+        events = self._events
+        if (self.limit is not None and events is not None and len(events) >= self.limit
                 and _mailbox_of(event) != self.keep_mailbox):
             self.overflowed = True
             return
-        self._queue.put_nowait(event)
-        self._ready.set()
+        if events is None:
+            events = self._events = deque()
+        events.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.on_event is not None:
+            self.on_event()
 
     async def wait(self) -> None:
         """Return once an event waits (without taking it)."""
-        while self._queue.empty():
-            self._ready.clear()
-            await self._ready.wait()
+        while not self._events:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     async def get(self) -> StoreEvent:
         """Wait for the next event."""
-        return await self._queue.get()
+        await self.wait()
+        assert self._events is not None
+        event = self._events.popleft()
+        if not self._events:
+            self._events = None
+        return event
+
+    def take(self) -> StoreEvent | None:
+        """The next waiting event, or None, without blocking."""
+        events = self._events
+        if not events:
+            return None
+        event = events.popleft()
+        if not events:
+            self._events = None
+        return event
 
     def drain(self) -> list[StoreEvent]:
         """All events already waiting, without blocking."""
-        out: list[StoreEvent] = []
-        while not self._queue.empty():
-            out.append(self._queue.get_nowait())
-        return out
+        events, self._events = self._events, None
+        return list(events) if events else []
 
     def close(self) -> None:
         """Stop receiving events."""
