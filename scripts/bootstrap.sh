@@ -8,6 +8,9 @@
 # needs 20-50% less CPU on it than on an unoptimised source build such as pyenv's default,
 # see docs/BENCHMARKS.md); else python3. A .venv made by another interpreter is made anew.
 set -euo pipefail
+# The venv must be readable by the service user serve drops to: a caller's private umask
+# (posthouse's own CLI sets 077) would leave the editable install's .pth owner-only.
+umask 022
 cd "$(dirname "$0")/.."
 extra="${1:-}"
 debian=/usr/bin/python3.11

@@ -598,4 +598,4 @@ def _check_open_files(max_connections: int) -> None:
                     "connections beyond it will fail; raise the hard limit (ulimit -Hn, "
                     "systemd LimitNOFILE=)", soft, hard, max_connections, _SPARE_FILES)
     else:
-        log.info("open files limit %d", soft)
+        log.debug("open files limit %d", soft)

@@ -62,8 +62,7 @@ class Pop3Session:
         finally:
             if self.contents is not None:
                 self.contents.close()
-            if self.lock is not None:
-                await self.lock.release()
+            await self._unlock()
             log.info("disconnect user=%s", self.principal.address if self.principal else "-")
 
     async def _loop(self) -> None:
@@ -211,7 +210,17 @@ class Pop3Session:
                     await store.delete_messages(self.inbox_id, event.deleted_uids, origin=self)
         except StoreError:
             log.exception("update failed")
+            await self._unlock()
             self.conn.write(self.core.send(replies.update_failed()))
             return
         log.info("quit deleted=%d", len(event.deleted_uids))
+        # The maildrop is free before the client hears +OK: a client that logs in again at
+        # once must not find it still locked (on PostgreSQL the release is a round trip).
+        await self._unlock()
         self.conn.write(self.core.send(replies.signed_off(len(event.deleted_uids))))
+
+    async def _unlock(self) -> None:
+        """Release the maildrop lock now (idempotent; run() releases it too)."""
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            await lock.release()
