@@ -11,12 +11,15 @@ mail is gone, the server answers cannotCalculateChanges (the client resynchronis
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from posthouse.imap import objectid
 from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView, EmailRecord
 from posthouse.jmap.api import CallContext, account_id_of, method
+from posthouse.jmap.email_build import BuildError, blob_ids_of, build_message
+from posthouse.jmap.email_import import ImportRefused, blob_bytes, file_email, received_at
 from posthouse.jmap.email_props import (
     ParsedEmail,
     header_value,
@@ -334,9 +337,16 @@ async def email_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
                            "created": None, "updated": {}, "destroyed": [],
                            "notCreated": None, "notUpdated": {}, "notDestroyed": {}}
     if create:
-        out["notCreated"] = {cid: set_error(errors.FORBIDDEN, "creating Emails is not"
-                                            " supported yet; use IMAP APPEND")
-                             for cid in create}
+        out["created"], out["notCreated"] = {}, {}
+    for creation_id, obj in create.items():
+        try:
+            created = await create_email(ctx, obj)
+        except ImportRefused as refused:
+            out["notCreated"][creation_id] = refused.error
+            continue
+        ctx.created_ids[creation_id] = created["id"]
+        out["created"][creation_id] = created
+        view = await ctx.view()
     for email_id, patch in update.items():
         record = view.emails.get(email_id)
         if record is None:
@@ -368,10 +378,25 @@ async def email_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         ctx.changed()
         view = await ctx.view()
     out["newState"] = view.state
-    for key in ("updated", "notUpdated", "notDestroyed"):
+    for key in ("created", "notCreated", "updated", "notUpdated", "notDestroyed"):
         if not out[key]:
             out[key] = None
     return out
+
+
+async def create_email(ctx: CallContext, obj: Any) -> dict[str, Any]:
+    """Email/set create (RFC 8621 4.6): the object built into a message and filed."""
+    if not isinstance(obj, dict):
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, "not an object"))
+    blobs = {b: await blob_bytes(ctx, b) for b in blob_ids_of(obj)}
+    domain = ctx.address.rpartition("@")[2] or "localhost"
+    try:
+        data = build_message(obj, blobs, domain, datetime.now(UTC))
+    except BuildError as exc:
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, str(exc),
+                                      properties=exc.properties)) from None
+    return await file_email(ctx, data, obj.get("mailboxIds"), obj.get("keywords"),
+                            received_at(obj.get("receivedAt")))
 
 
 class _EmailRefused(Exception):
