@@ -468,6 +468,7 @@ class App:
 
     def _register_jmap(self, services: Services) -> None:
         """JMAP (RFC 8620/8621) on the HTTPS listener: jmap/routes.py."""
+        from posthouse.delivery.submit import Submitter
         from posthouse.jmap import routes as jmap_routes
         from posthouse.jmap.limits import JmapLimits
         from posthouse.jmap.uploads import UploadArea
@@ -476,8 +477,11 @@ class App:
         limits = JmapLimits(max_size_request=min(JmapLimits.max_size_request, body),
                             max_size_upload=min(JmapLimits.max_size_upload, body))
         uploads = UploadArea(self.cfg.data_path / "jmap-uploads")
+        # EmailSubmission goes the port 587 way: the same router, clock and queue waker
+        submitter = Submitter(self.store, services.router, services.clock, services.hostname,
+                              services.queue_waker)
         jmap_routes.register(self.http_routes, self.store, services.authenticator, limits,
-                             uploads)
+                             uploads, submitter)
 
     def _register_admin(self, services: Services) -> AdminSite:
         """The web admin (/admin on the HTTPS listener), on the same store, authenticator,
