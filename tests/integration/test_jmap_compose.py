@@ -137,3 +137,116 @@ def test_bad_objects_are_refused_with_the_property(alice: JmapTestClient) -> Non
     assert refused["noBlob"]["type"] == "blobNotFound"
     assert refused["noValue"]["properties"] == ["bodyValues"]
     assert result["created"] is None
+
+
+SUBMISSION = "urn:ietf:params:jmap:submission"
+USING = ("urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail", SUBMISSION)
+
+
+def identity_of(client: JmapTestClient) -> dict[str, Any]:
+    (response,) = client.calls(
+        ["Identity/get", {"accountId": client.account_id}, "i"], using=USING)
+    (identity,) = response[1]["list"]
+    return dict(identity)
+
+
+def send(client: JmapTestClient, obj: dict[str, Any], identity_id: str,
+         **extra: Any) -> list[list[Any]]:
+    """Email/set create then EmailSubmission/set with the draft moved to Sent (RFC 8621
+    7.5's onSuccessUpdateEmail)."""
+    boxes = box_ids(client)
+    account = client.account_id
+    return client.calls(
+        ["Email/set", {"accountId": account, "create": {"draft": obj}}, "0"],
+        ["EmailSubmission/set", {
+            "accountId": account,
+            "create": {"send": {"identityId": identity_id, "emailId": "#draft", **extra}},
+            "onSuccessUpdateEmail": {"#send": {
+                f"mailboxIds/{boxes['Drafts']}": None, f"mailboxIds/{boxes['Sent']}": True,
+                "keywords/$draft": None}}}, "1"],
+        using=USING)
+
+
+def test_session_and_identity(alice: JmapTestClient) -> None:
+    session = alice.session()
+    assert SUBMISSION in session["capabilities"]
+    assert session["primaryAccounts"][SUBMISSION] == alice.account_id
+    identity = identity_of(alice)
+    assert identity["email"] == "alice@example.test"
+    assert identity["mayDelete"] is False
+    (refused,) = alice.calls(["Identity/set", {
+        "accountId": alice.account_id, "create": {"x": {"email": "eve@example.test"}}}, "s"],
+        using=USING)
+    assert refused[1]["notCreated"]["x"]["type"] == "forbidden"
+
+
+def test_submission_to_a_local_user_moves_the_draft_to_sent(
+        server: ServerThread, alice: JmapTestClient) -> None:
+    server.add_user("bob@example.test")
+    boxes = box_ids(alice)
+    identity = identity_of(alice)
+    obj = draft(boxes, to=[{"name": "Bob", "email": "bob@example.test"}],
+                bcc=[{"email": "bob+hidden@example.test"}],
+                bodyValues={"t": {"value": "See you at noon."}},
+                textBody=[{"partId": "t", "type": "text/plain"}])
+    responses = send(alice, obj, identity["id"])
+    assert [r[0] for r in responses] == ["Email/set", "EmailSubmission/set", "Email/set"]
+    created = responses[1][1]["created"]["send"]
+    assert created["undoStatus"] == "final"
+    email_id = responses[0][1]["created"]["draft"]["id"]
+    assert responses[2][1]["updated"] == {email_id: None}
+    got = alice.call("Email/get", {"ids": [email_id], "properties": ["mailboxIds",
+                                                                     "keywords"]})["list"][0]
+    assert got["mailboxIds"] == {boxes["Sent"]: True}
+    assert got["keywords"] == {"$seen": True}
+
+    inbox = server.inbox("bob@example.test")
+    assert len(inbox) == 1  # To and the Bcc +tag address are one user: one copy
+    delivered = email.message_from_bytes(inbox[0], policy=email.policy.default)
+    assert str(delivered["Subject"]) == "Café plans ☕"
+    assert delivered["Bcc"] is None  # RFC 5322 3.6.3: the Bcc field is not sent
+    assert delivered["Received"] is not None
+    assert delivered["Return-Path"] == "<alice@example.test>"
+
+    (got_sub,) = alice.calls(["EmailSubmission/get", {"accountId": alice.account_id,
+                                                      "ids": [created["id"]]}, "g"],
+                             using=USING)
+    sub = got_sub[1]["list"][0]
+    assert sub["emailId"] == email_id
+    assert sub["envelope"]["mailFrom"]["email"] == "alice@example.test"
+    assert {r["email"] for r in sub["envelope"]["rcptTo"]} == {
+        "bob@example.test", "bob+hidden@example.test"}
+    (queried,) = alice.calls(["EmailSubmission/query", {
+        "accountId": alice.account_id, "filter": {"emailIds": [email_id]}}, "q"], using=USING)
+    assert queried[1]["ids"] == [created["id"]]
+
+
+def test_submission_to_a_remote_address_is_queued(server: ServerThread,
+                                                  alice: JmapTestClient) -> None:
+    boxes = box_ids(alice)
+    obj = draft(boxes, to=[{"email": "far@remote.example"}],
+                bodyValues={"t": {"value": "Over the hills."}},
+                textBody=[{"partId": "t", "type": "text/plain"}])
+    responses = send(alice, obj, identity_of(alice)["id"])
+    assert responses[1][1]["created"]["send"]["undoStatus"] == "final"
+    queued = server.call(server.store.list_queue())
+    assert len(queued) == 1
+    assert queued[0].envelope.mail_from == "alice@example.test"
+    assert [r.address for r in queued[0].recipients] == ["far@remote.example"]
+
+
+def test_a_from_the_user_does_not_own_is_forbidden(server: ServerThread,
+                                                   alice: JmapTestClient) -> None:
+    server.add_user("bob@example.test")
+    boxes = box_ids(alice)
+    obj = draft(boxes, **{"from": [{"email": "bob@example.test"}]},
+                to=[{"email": "bob@example.test"}])
+    responses = send(alice, obj, identity_of(alice)["id"])
+    assert responses[1][1]["notCreated"]["send"]["type"] == "forbiddenFrom"
+    assert len(responses) == 2  # no implicit Email/set: nothing was sent
+    envelope = {"mailFrom": {"email": "bob@example.test"},
+                "rcptTo": [{"email": "bob@example.test"}]}
+    obj2 = draft(boxes, to=[{"email": "bob@example.test"}])
+    responses = send(alice, obj2, identity_of(alice)["id"], envelope=envelope)
+    assert responses[1][1]["notCreated"]["send"]["type"] == "forbiddenMailFrom"
+    assert server.inbox("bob@example.test") == []
