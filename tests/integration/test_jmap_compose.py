@@ -3,24 +3,49 @@ stored as an RFC 5322 message that IMAP sees in Drafts, with its keywords as fla
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import json
+import smtplib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dkim
 import pytest
 
+from posthouse.config import QueueConfig, dkim_key_path
+from posthouse.provision import dkim_public_record, ensure_dkim_key
 from tests.support.jmap import JmapTestClient, imap_login
+from tests.support.peer_smtp import PeerSmtp
 from tests.support.server import ServerThread, make_config
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
-    with ServerThread(make_config(tmp_path / "data")) as srv:
+def server(tmp_path: Path, peer: PeerSmtp) -> Iterator[ServerThread]:
+    """remote.example's mail goes to the scripted peer (a transport entry: no DNS); the
+    server signs with a DKIM key of its data dir, as in production."""
+    cfg = make_config(tmp_path / "data")
+    cfg = dataclasses.replace(cfg, queue=QueueConfig(
+        transport={"remote.example": f"127.0.0.1:{peer.port}"}, mta_sts=False,
+        tlsrpt=False))
+    ensure_dkim_key(dkim_key_path(cfg))
+    with ServerThread(cfg) as srv:
         srv.add_user("alice@example.test")
         yield srv
+
+
+def dkim_valid(server: ServerThread, data: bytes) -> bool:
+    """dkimpy's verdict on ``data`` with the server's public key as the only DNS record."""
+    record = dkim_public_record(dkim_key_path(server.cfg)).encode()
+    name = f"{server.cfg.dkim.selector}._domainkey.example.test."
+
+    def lookup(qname: bytes, timeout: float = 5) -> bytes | None:
+        del timeout
+        return record if qname.decode().lower() == name else None
+
+    return bool(dkim.verify(data, dnsfunc=lookup))
 
 
 @pytest.fixture
@@ -221,18 +246,20 @@ def test_submission_to_a_local_user_moves_the_draft_to_sent(
     assert queried[1]["ids"] == [created["id"]]
 
 
-def test_submission_to_a_remote_address_is_queued(server: ServerThread,
-                                                  alice: JmapTestClient) -> None:
+def test_submission_to_a_remote_address_leaves_dkim_signed(
+        server: ServerThread, alice: JmapTestClient, peer: PeerSmtp) -> None:
     boxes = box_ids(alice)
     obj = draft(boxes, to=[{"email": "far@remote.example"}],
                 bodyValues={"t": {"value": "Over the hills."}},
                 textBody=[{"partId": "t", "type": "text/plain"}])
     responses = send(alice, obj, identity_of(alice)["id"])
     assert responses[1][1]["created"]["send"]["undoStatus"] == "final"
-    queued = server.call(server.store.list_queue())
-    assert len(queued) == 1
-    assert queued[0].envelope.mail_from == "alice@example.test"
-    assert [r.address for r in queued[0].recipients] == ["far@remote.example"]
+    (got,) = peer.wait_accepted(1)
+    assert got.mail_from == "alice@example.test"
+    assert got.rcpts == ["far@remote.example"]
+    signed = got.data[got.data.index(b"DKIM-Signature:"):]  # below our Received field
+    assert b"d=example.test" in signed.split(b"\r\n\r\n")[0]
+    assert dkim_valid(server, signed)
 
 
 def test_a_from_the_user_does_not_own_is_forbidden(server: ServerThread,
@@ -250,3 +277,53 @@ def test_a_from_the_user_does_not_own_is_forbidden(server: ServerThread,
     responses = send(alice, obj2, identity_of(alice)["id"], envelope=envelope)
     assert responses[1][1]["notCreated"]["send"]["type"] == "forbiddenMailFrom"
     assert server.inbox("bob@example.test") == []
+
+
+VACATION = "urn:ietf:params:jmap:vacationresponse"
+
+
+def smtp_send(server: ServerThread, mail_from: str, to: str, extra: str = "",
+              subject: str = "Lunch?") -> None:
+    body = (f"From: <{mail_from or 'daemon@remote.example'}>\r\nTo: {to}\r\n"
+            f"Subject: {subject}\r\nMessage-ID: <{abs(hash(subject + extra))}@remote.example>"
+            f"\r\n{extra}\r\nHello.\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as client:
+        client.sendmail(mail_from, [to], body.encode())
+
+
+def test_vacation_response_answers_once_per_sender_over_smtp(
+        server: ServerThread, alice: JmapTestClient, peer: PeerSmtp) -> None:
+    account = alice.account_id
+    (got,) = alice.calls(["VacationResponse/get", {"accountId": account}, "g"],
+                         using=(*USING, VACATION))
+    assert got[1]["list"] == [{"id": "singleton", "isEnabled": False, "fromDate": None,
+                               "toDate": None, "subject": None, "textBody": None,
+                               "htmlBody": None}]
+    (done,) = alice.calls(["VacationResponse/set", {"accountId": account, "update": {
+        "singleton": {"isEnabled": True, "subject": "Away", "textBody": "Back Monday."}},
+        "create": {"x": {}}}, "s"], using=(*USING, VACATION))
+    assert done[1]["updated"] == {"singleton": None}
+    assert done[1]["notCreated"]["x"]["type"] == "singleton"
+
+    smtp_send(server, "carol@remote.example", "alice@example.test")
+    smtp_send(server, "carol@remote.example", "alice@example.test", subject="Again")
+    smtp_send(server, "list@remote.example", "alice@example.test",
+              extra="List-Id: <news.remote.example>\r\n")
+    smtp_send(server, "robot@remote.example", "alice@example.test",
+              extra="Auto-Submitted: auto-generated\r\n")
+    smtp_send(server, "", "alice@example.test", subject="bounce")
+    smtp_send(server, "dave@remote.example", "alice+tag@example.test", subject="to a tag")
+    assert len(server.inbox("alice@example.test")) == 6
+
+    replies = peer.wait_accepted(2)
+    assert sorted(r.rcpts[0] for r in replies) == ["carol@remote.example",
+                                                   "dave@remote.example"]
+    first = next(r for r in replies if r.rcpts == ["carol@remote.example"])
+    assert first.mail_from == ""  # RFC 3834 3.3: nothing answers the answer
+    reply = email.message_from_bytes(first.data, policy=email.policy.default)
+    assert reply["Auto-Submitted"] == "auto-replied"
+    assert reply["Subject"] == "Away"
+    assert reply["From"] == "alice@example.test"
+    assert reply["In-Reply-To"] == f"<{abs(hash('Lunch?'))}@remote.example>"
+    assert reply.get_content().strip() == "Back Monday."
+    assert dkim_valid(server, first.data[first.data.index(b"DKIM-Signature:"):])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView, AccountViews
 from posthouse.jmap.errors import JmapMethodError, JmapRequestProblem, invalid
-from posthouse.jmap.limits import CORE, MAIL, SUBMISSION, JmapLimits
+from posthouse.jmap.limits import CORE, MAIL, SUBMISSION, VACATION, JmapLimits
 from posthouse.jmap.pointer import PointerError, evaluate
 from posthouse.jmap.uploads import UploadArea
 from posthouse.store.api import Store
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("posthouse.jmap")
 
-CAPABILITIES = frozenset({CORE, MAIL, SUBMISSION})
+CAPABILITIES = frozenset({CORE, MAIL, SUBMISSION, VACATION})
 
 
 def account_id_of(user_id: int) -> str:

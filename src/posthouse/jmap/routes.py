@@ -30,6 +30,7 @@ from posthouse.jmap import (  # noqa: F401  (importing registers the methods)
     email_parse,
     mailbox_methods,
     submission,
+    vacation,
 )
 from posthouse.jmap.api import JmapApi, account_id_of, session_state
 from posthouse.jmap.auth import REALM, JmapAuthBusy, JmapTokens, authenticate, bearer_token
@@ -39,6 +40,7 @@ from posthouse.jmap.limits import (
     CORE,
     MAIL,
     SUBMISSION,
+    VACATION,
     WEBSOCKET,
     JmapLimits,
     mail_account_capability,
@@ -105,6 +107,7 @@ class JmapPages:
         account = account_id_of(principal.user_id)
         body: dict[str, Any] = {
             "capabilities": {CORE: self.limits.core_capability(), MAIL: {}, SUBMISSION: {},
+                             VACATION: {},
                              WEBSOCKET: {"url": f"wss://{_authority(request)}{WEBSOCKET_PATH}",
                                          "supportsPush": True}},
             "accounts": {account: {
@@ -112,8 +115,10 @@ class JmapPages:
                 "accountCapabilities": {
                     CORE: {}, MAIL: mail_account_capability(),
                     # RFC 8621 7: no delayed sending (undoStatus is final at once)
-                    SUBMISSION: {"maxDelayedSend": 0, "submissionExtensions": {}}}}},
-            "primaryAccounts": {CORE: account, MAIL: account, SUBMISSION: account},
+                    SUBMISSION: {"maxDelayedSend": 0, "submissionExtensions": {}},
+                    VACATION: {}}}},
+            "primaryAccounts": {CORE: account, MAIL: account, SUBMISSION: account,
+                                VACATION: account},
             "username": principal.address,
             "apiUrl": base + API_PATH,
             "downloadUrl": base + DOWNLOAD_PREFIX + "{accountId}/{blobId}/{name}?accept={type}",
