@@ -60,9 +60,10 @@ class Submitter:
         return await self.router.may_send_as(user, address)
 
     async def submit(self, user: User, mail_from: str, rcpt_to: list[str], data: bytes, *,
-                     protocol: str) -> Submitted:
+                     protocol: str, peer_ip: str = "") -> Submitted:
         """Deliver and queue ``data`` for the envelope; SubmitRefused before anything is
-        stored when the envelope is not allowed."""
+        stored when the envelope is not allowed. ``peer_ip``: the client's address for the
+        Received field (empty: the message was written here, e.g. an auto-reply)."""
         if mail_from and not await self.router.may_send_as(user, mail_from):
             raise SubmitRefused("forbiddenMailFrom", f"{user.address} may not send as"
                                 f" {mail_from}")
@@ -91,7 +92,8 @@ class Submitter:
         now = self.clock.now()
         queue_id = secrets.token_hex(8)
         data = submission_fixes(data, hostname=self.hostname, when=now)
-        trace = TraceInfo(helo=self.hostname, peer_ip="127.0.0.1", hostname=self.hostname,
+        trace = TraceInfo(helo="jmap-client" if peer_ip else self.hostname,
+                          peer_ip=peer_ip or "127.0.0.1", hostname=self.hostname,
                           session_id=queue_id, protocol=protocol, tls=None, when=now)
         # QuotaExceeded (nobody left to deliver to) and StoreError reach the caller
         skipped = await txn.commit(self.store, data, trace=trace, internaldate=now)

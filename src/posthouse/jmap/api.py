@@ -65,6 +65,7 @@ class CallContext:
     sent: dict[int, SubmissionRecords] = field(default_factory=dict)
     # responses a method adds after its own (RFC 8621 7.5: the implicit Email/set)
     implicit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    peer: str = ""  # the client's IP address ("" when not known)
     _view: AccountView | None = field(default=None, repr=False)
 
     def submissions(self, user_id: int) -> SubmissionRecords:
@@ -163,13 +164,13 @@ class JmapApi:
         return request
 
     async def run(self, request: dict[str, Any], user_id: int, address: str,
-                  origin: object) -> dict[str, Any]:
+                  origin: object, peer: str = "") -> dict[str, Any]:
         """Run a parsed request's calls in order (RFC 8620 3.4)."""
         using = set(request["using"])
         created_in = request.get("createdIds")
         ctx = CallContext(self.store, self.limits, user_id, address,
                           dict(created_in or {}), origin, self.views, self.uploads,
-                          self.submitter, self.sent)
+                          self.submitter, self.sent, peer=peer)
         responses: list[list[Any]] = []
         for name, args, call_id in request["methodCalls"]:
             try:

@@ -144,7 +144,7 @@ class JmapPages:
         self.running[principal.user_id] = self.running.get(principal.user_id, 0) + 1
         try:
             result = await self.api.run(parsed, principal.user_id, principal.address,
-                                        origin=object())
+                                        origin=object(), peer=request.peer)
         finally:
             left = self.running[principal.user_id] - 1
             if left:

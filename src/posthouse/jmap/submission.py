@@ -168,7 +168,7 @@ async def _submit_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
     mail_from, rcpts = _envelope(spec.get("envelope"), parsed, identity)
     try:
         await ctx.submitter.submit(user, mail_from, rcpts, _without_bcc(data),
-                                   protocol="HTTPSA")
+                                   protocol="HTTPSA", peer_ip=ctx.peer)
     except SubmitRefused as exc:
         extra = {"invalidRecipients": list(exc.addresses)} if exc.addresses else {}
         raise _Refused(set_error(exc.kind, str(exc), **extra)) from None
