@@ -327,3 +327,36 @@ def test_vacation_response_answers_once_per_sender_over_smtp(
     assert reply["In-Reply-To"] == f"<{abs(hash('Lunch?'))}@remote.example>"
     assert reply.get_content().strip() == "Back Monday."
     assert dkim_valid(server, first.data[first.data.index(b"DKIM-Signature:"):])
+
+
+def test_aliases_are_identities_and_destroy_on_success(server: ServerThread,
+                                                       alice: JmapTestClient) -> None:
+    server.add_user("bob@example.test")
+    server.call(server.store.add_alias("sales@example.test", ["alice@example.test"]))
+    (got,) = alice.calls(["Identity/get", {"accountId": alice.account_id}, "i"], using=USING)
+    emails = sorted(i["email"] for i in got[1]["list"])
+    assert emails == ["alice@example.test", "sales@example.test"]
+    sales = next(i for i in got[1]["list"] if i["email"] == "sales@example.test")
+    boxes = box_ids(alice)
+    (before,) = alice.calls(["EmailSubmission/get", {"accountId": alice.account_id}, "g"],
+                            using=USING)
+    obj = draft(boxes, **{"from": [{"email": "sales@example.test"}]},
+                to=[{"email": "bob@example.test"}])
+    account = alice.account_id
+    responses = alice.calls(
+        ["Email/set", {"accountId": account, "create": {"draft": obj}}, "0"],
+        ["EmailSubmission/set", {
+            "accountId": account,
+            "create": {"send": {"identityId": sales["id"], "emailId": "#draft"}},
+            "onSuccessDestroyEmail": ["#send"]}, "1"],
+        ["EmailSubmission/changes", {"accountId": account,
+                                     "sinceState": before[1]["state"]}, "2"],
+        using=USING)
+    email_id = responses[0][1]["created"]["draft"]["id"]
+    assert responses[2][0] == "Email/set"
+    assert responses[2][1]["destroyed"] == [email_id]
+    sub_id = responses[1][1]["created"]["send"]["id"]
+    assert responses[3][1]["created"] == [sub_id]
+    assert server.inbox("alice@example.test", "Drafts") == []
+    (delivered,) = server.inbox("bob@example.test")
+    assert b"From: sales@example.test" in delivered

@@ -61,7 +61,12 @@ async def load_settings(store: Store, user_id: int) -> VacationSettings:
     raw = found.get(SETTINGS)
     if raw is None:
         return VacationSettings()
-    doc = json.loads(raw)
+    try:  # an IMAP client may have written the entry (SETMETADATA): bad JSON means off
+        doc = json.loads(raw)
+    except ValueError:
+        return VacationSettings()
+    if not isinstance(doc, dict):
+        return VacationSettings()
     return VacationSettings(bool(doc.get("isEnabled")), doc.get("fromDate"),
                             doc.get("toDate"), doc.get("subject"), doc.get("textBody"),
                             doc.get("htmlBody"))
@@ -155,7 +160,10 @@ class VacationReplies:
         if not should_reply(mail_from, fields, [user.address, *rcpts]):
             return
         found = dict(await self.store.get_metadata(user_id, 0, [REPLIED]))
-        replied: dict[str, str] = json.loads(found.get(REPLIED) or b"{}")
+        try:
+            replied: dict[str, str] = dict(json.loads(found.get(REPLIED) or b"{}"))
+        except (ValueError, TypeError):
+            replied = {}
         key = mail_from.lower()
         last = replied.get(key)
         if last is not None and now - datetime.fromisoformat(last) < PERIOD:
