@@ -199,6 +199,12 @@ async def submission_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
     records = ctx.submissions(ctx.user_id)
     if args.get("ifInState") is not None and args["ifInState"] != records.state:
         raise JmapMethodError(errors.STATE_MISMATCH)
+    # checked before anything is sent: a refusal after sending would invite a resend
+    update_spec, destroy_spec = args.get("onSuccessUpdateEmail"), args.get(
+        "onSuccessDestroyEmail")
+    if (update_spec is not None and not isinstance(update_spec, dict)) or (
+            destroy_spec is not None and not isinstance(destroy_spec, list)):
+        raise invalid("onSuccessUpdateEmail is a map, onSuccessDestroyEmail a list")
     out: dict[str, Any] = {"accountId": account_id_of(ctx.user_id), "oldState": records.state,
                            "created": {}, "notCreated": {}, "updated": None,
                            "notUpdated": {}, "destroyed": [], "notDestroyed": {}}
@@ -236,9 +242,6 @@ async def _on_success(ctx: CallContext, args: dict[str, Any], out: dict[str, Any
     destroy_spec = args.get("onSuccessDestroyEmail")
     if update_spec is None and destroy_spec is None:
         return
-    if (update_spec is not None and not isinstance(update_spec, dict)) or (
-            destroy_spec is not None and not isinstance(destroy_spec, list)):
-        raise invalid("onSuccessUpdateEmail is a map, onSuccessDestroyEmail a list")
     records = ctx.submissions(ctx.user_id)
     created = out["created"] or {}
 
@@ -255,8 +258,12 @@ async def _on_success(ctx: CallContext, args: dict[str, Any], out: dict[str, Any
     if update or destroy:
         from posthouse.jmap.email_methods import email_set
 
-        result = await email_set(ctx, {"accountId": account_id_of(ctx.user_id),
-                                       "update": update, "destroy": destroy})
+        try:
+            result = await email_set(ctx, {"accountId": account_id_of(ctx.user_id),
+                                           "update": update, "destroy": destroy})
+        except JmapMethodError as exc:  # the mail went: only the implicit call failed
+            ctx.implicit.append(("error", exc.arguments()))
+            return
         ctx.implicit.append(("Email/set", result))
 
 
