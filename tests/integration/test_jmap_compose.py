@@ -360,3 +360,16 @@ def test_aliases_are_identities_and_destroy_on_success(server: ServerThread,
     assert server.inbox("alice@example.test", "Drafts") == []
     (delivered,) = server.inbox("bob@example.test")
     assert b"From: sales@example.test" in delivered
+
+
+def test_a_draft_is_updated_and_destroyed_by_creation_id(alice: JmapTestClient) -> None:
+    boxes = box_ids(alice)
+    account = alice.account_id
+    responses = alice.calls(
+        ["Email/set", {"accountId": account, "create": {"d": draft(boxes)}}, "0"],
+        ["Email/set", {"accountId": account, "update": {"#d": {"keywords/$flagged": True}}},
+         "1"],
+        ["Email/set", {"accountId": account, "destroy": ["#d"]}, "2"])
+    email_id = responses[0][1]["created"]["d"]["id"]
+    assert responses[1][1]["updated"] == {email_id: None}
+    assert responses[2][1]["destroyed"] == [email_id]

@@ -348,7 +348,7 @@ async def email_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         out["created"][creation_id] = created
         view = await ctx.view()
     for email_id, patch in update.items():
-        record = view.emails.get(email_id)
+        record = view.emails.get(_created(ctx, email_id))
         if record is None:
             out["notUpdated"][email_id] = set_error(errors.NOT_FOUND)
             continue
@@ -364,17 +364,17 @@ async def email_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
             out["notUpdated"][email_id] = set_error(errors.INVALID_PROPERTIES,
                                                     properties=["mailboxIds"])
             continue
-        out["updated"][email_id] = None
+        out["updated"][record.id] = None
         ctx.changed()
         view = await ctx.view()
     for email_id in destroy:
-        record = view.emails.get(email_id)
+        record = view.emails.get(_created(ctx, email_id))
         if record is None:
             out["notDestroyed"][email_id] = set_error(errors.NOT_FOUND)
             continue
         for copy in record.copies:
             await ctx.store.delete_messages(copy.mailbox_id, [copy.uid], origin=ctx.origin)
-        out["destroyed"].append(email_id)
+        out["destroyed"].append(record.id)
         ctx.changed()
         view = await ctx.view()
     out["newState"] = view.state
@@ -382,6 +382,14 @@ async def email_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
         if not out[key]:
             out[key] = None
     return out
+
+
+def _created(ctx: CallContext, email_id: str) -> str:
+    """An id, or the id a "#creationId" of this request stands for (RFC 8620 5.3 and its
+    erratum 6607: records created earlier may be updated or destroyed by creation id)."""
+    if email_id.startswith("#"):
+        return ctx.created_ids.get(email_id[1:], email_id)
+    return email_id
 
 
 async def create_email(ctx: CallContext, obj: Any) -> dict[str, Any]:
