@@ -238,6 +238,7 @@ def test_submission_to_a_local_user_moves_the_draft_to_sent(
                              using=USING)
     sub = got_sub[1]["list"][0]
     assert sub["emailId"] == email_id
+    assert sub["deliveryStatus"]["bob@example.test"]["delivered"] == "yes"
     assert sub["envelope"]["mailFrom"]["email"] == "alice@example.test"
     assert {r["email"] for r in sub["envelope"]["rcptTo"]} == {
         "bob@example.test", "bob+hidden@example.test"}

@@ -167,8 +167,8 @@ async def _submit_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
             raise _Refused(set_error("forbiddenFrom", f"may not send as {address or '(none)'}"))
     mail_from, rcpts = _envelope(spec.get("envelope"), parsed, identity)
     try:
-        await ctx.submitter.submit(user, mail_from, rcpts, _without_bcc(data),
-                                   protocol="HTTPSA", peer_ip=ctx.peer)
+        done = await ctx.submitter.submit(user, mail_from, rcpts, _without_bcc(data),
+                                          protocol="HTTPSA", peer_ip=ctx.peer)
     except SubmitRefused as exc:
         extra = {"invalidRecipients": list(exc.addresses)} if exc.addresses else {}
         raise _Refused(set_error(exc.kind, str(exc), **extra)) from None
@@ -176,6 +176,7 @@ async def _submit_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
         raise _Refused(set_error(errors.OVER_QUOTA, str(exc))) from None
     except StoreError:
         raise JmapMethodError(errors.SERVER_FAIL, "the message was not stored") from None
+    remote = {r.lower() for r in done.remote}
     records = ctx.submissions(ctx.user_id)
     records.counter += 1
     sub_id = f"S{records.counter}"
@@ -185,7 +186,10 @@ async def _submit_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
             "envelope": {"mailFrom": {"email": mail_from, "parameters": None},
                          "rcptTo": [{"email": r, "parameters": None} for r in rcpts]},
             "sendAt": now, "undoStatus": "final",
-            "deliveryStatus": {r: {"smtpReply": "250 2.0.0 OK", "delivered": "unknown",
+            # 7: "queued" while the outbound queue holds it, "yes" once in a local mailbox
+            # (the queue's later outcome is not followed: DSNs report it to the sender)
+            "deliveryStatus": {r: {"smtpReply": "250 2.0.0 OK",
+                                   "delivered": "queued" if r.lower() in remote else "yes",
                                    "displayed": "unknown"} for r in rcpts},
             "dsnBlobIds": [], "mdnBlobIds": []}
     records.items[sub_id] = item
