@@ -7,6 +7,7 @@ worker its resolver, connector, DKIM keys and router. Packages below take what t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -419,6 +420,8 @@ class App:
     def _build_services(self) -> Services:
         from posthouse.auth.authenticator import build_authenticator
         from posthouse.delivery.router import Router
+        from posthouse.delivery.submit import Submitter
+        from posthouse.delivery.vacation import VacationReplies
 
         resolver = self.resolver = build_resolver(self.cfg)
         self.hasher = build_hasher(self.cfg)
@@ -429,7 +432,7 @@ class App:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
 
-        return Services(
+        services = Services(
             config=self.cfg,
             store=self.store,
             authenticator=build_authenticator(self.store, self.cfg, self.hasher,
@@ -442,6 +445,12 @@ class App:
             **build_antiabuse(self.cfg, resolver),
             metrics=self.metrics,
         )
+        # JMAP EmailSubmission and vacation replies go the port 587 way: the same router,
+        # clock and queue waker (delivery/submit.py)
+        submitter = Submitter(self.store, services.router, self.clock, services.hostname,
+                              services.queue_waker)
+        return dataclasses.replace(services, submitter=submitter,
+                                   vacation=VacationReplies(self.store, submitter))
 
     def _register_pages(self, services: Services) -> None:
         """The HTTP listener's own pages: monitoring, client autoconfiguration (Thunderbird,
@@ -479,7 +488,7 @@ class App:
                             max_size_upload=min(JmapLimits.max_size_upload, body))
         uploads = UploadArea(self.cfg.data_path / "jmap-uploads")
         jmap_routes.register(self.http_routes, self.store, services.authenticator, limits,
-                             uploads)
+                             uploads, services.submitter)
 
     def _register_admin(self, services: Services) -> AdminSite:
         """The web admin (/admin on the HTTPS listener), on the same store, authenticator,

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from posthouse.delivery.rates import RateLimiter
     from posthouse.delivery.router import Router
     from posthouse.delivery.rspamd import RspamdClient
+    from posthouse.delivery.submit import Submitter
     from posthouse.delivery.trust import InboundTrust
+    from posthouse.delivery.vacation import VacationReplies
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Services:
     rspamd: RspamdClient | None = None
     # The App's Prometheus metrics (metrics.py); parts count into it.
     metrics: ServerMetrics = DISCARD
+    # Submission outside SMTP (JMAP EmailSubmission) and vacation auto-replies (RFC 3834)
+    submitter: Submitter | None = None
+    vacation: VacationReplies | None = None
 
     @property
     def hostname(self) -> str:

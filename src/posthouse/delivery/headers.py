@@ -107,7 +107,10 @@ def replace_fields(data: bytes, names: tuple[bytes, ...], new: bytes = b"") -> b
         out.append(data[start:end])
     if not placed:
         out.append(new)
-    rest = data[body_start:] if blank else b"\r\n" + data[body_start:]
+    if blank:  # keep the blank line that ends the header (body_start is past it)
+        rest = data[body_start - (2 if data[body_start - 2:body_start] == b"\r\n" else 1):]
+    else:
+        rest = b"\r\n" + data[body_start:]
     return b"".join(out) + rest if spans or blank else new + b"\r\n" + data
 
 

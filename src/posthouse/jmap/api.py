@@ -13,24 +13,40 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView, AccountViews
 from posthouse.jmap.errors import JmapMethodError, JmapRequestProblem, invalid
-from posthouse.jmap.limits import CORE, MAIL, JmapLimits
+from posthouse.jmap.limits import CORE, MAIL, SUBMISSION, VACATION, JmapLimits
 from posthouse.jmap.pointer import PointerError, evaluate
 from posthouse.jmap.uploads import UploadArea
 from posthouse.store.api import Store
 
+if TYPE_CHECKING:
+    from posthouse.delivery.submit import Submitter
+
 log = logging.getLogger("posthouse.jmap")
 
-CAPABILITIES = frozenset({CORE, MAIL})
+CAPABILITIES = frozenset({CORE, MAIL, SUBMISSION, VACATION})
 
 
 def account_id_of(user_id: int) -> str:
     """The JMAP accountId of a user (one account per user)."""
     return f"A{user_id}"
+
+
+@dataclass
+class SubmissionRecords:
+    """One account's EmailSubmission objects of this run (RFC 8621 7), and a counter that
+    is their state: kept in memory, as RFC 8621 7 lets a server forget them."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counter: int = 0
+
+    @property
+    def state(self) -> str:
+        return f"S{self.counter}"
 
 
 @dataclass
@@ -45,7 +61,16 @@ class CallContext:
     origin: object
     views: AccountViews
     uploads: UploadArea
+    submitter: Submitter | None = None
+    sent: dict[int, SubmissionRecords] = field(default_factory=dict)
+    # responses a method adds after its own (RFC 8621 7.5: the implicit Email/set)
+    implicit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    peer: str = ""  # the client's IP address ("" when not known)
     _view: AccountView | None = field(default=None, repr=False)
+
+    def submissions(self, user_id: int) -> SubmissionRecords:
+        """The user's EmailSubmission records."""
+        return self.sent.setdefault(user_id, SubmissionRecords())
 
     async def view(self) -> AccountView:
         """The account as of now (read once, again after a change this request made)."""
@@ -95,8 +120,11 @@ def session_state(user_id: int) -> str:
 class JmapApi:
     """Runs API requests for authenticated users."""
 
-    def __init__(self, store: Store, limits: JmapLimits, uploads: UploadArea) -> None:
+    def __init__(self, store: Store, limits: JmapLimits, uploads: UploadArea,
+                 submitter: Submitter | None = None) -> None:
         self.store = store
+        self.submitter = submitter
+        self.sent: dict[int, SubmissionRecords] = {}
         self.limits = limits
         self.uploads = uploads
         self.views = AccountViews(store)
@@ -136,12 +164,13 @@ class JmapApi:
         return request
 
     async def run(self, request: dict[str, Any], user_id: int, address: str,
-                  origin: object) -> dict[str, Any]:
+                  origin: object, peer: str = "") -> dict[str, Any]:
         """Run a parsed request's calls in order (RFC 8620 3.4)."""
         using = set(request["using"])
         created_in = request.get("createdIds")
         ctx = CallContext(self.store, self.limits, user_id, address,
-                          dict(created_in or {}), origin, self.views, self.uploads)
+                          dict(created_in or {}), origin, self.views, self.uploads,
+                          self.submitter, self.sent, peer=peer)
         responses: list[list[Any]] = []
         for name, args, call_id in request["methodCalls"]:
             try:
@@ -151,12 +180,15 @@ class JmapApi:
                 resolved = resolve_references(args, responses)
                 result = await found[1](ctx, resolved)
                 responses.append([name, result, call_id])
+                responses += [[n, r, call_id] for n, r in ctx.implicit]
             except JmapMethodError as exc:
                 responses.append(["error", exc.arguments(), call_id])
             except Exception:
                 log.exception("JMAP method %s failed", name)
                 ctx.changed()
                 responses.append(["error", {"type": errors.SERVER_FAIL}, call_id])
+            finally:
+                ctx.implicit.clear()
         out: dict[str, Any] = {"methodResponses": responses,
                                "sessionState": session_state(user_id)}
         if created_in is not None:

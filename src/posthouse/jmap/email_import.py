@@ -19,15 +19,17 @@ from posthouse.store.errors import NotFound, QuotaExceeded, StorageFull
 from posthouse.store.models import NewMessage
 
 
-class _ImportRefused(Exception):
+class ImportRefused(Exception):
+    """One Email is not created; ``error`` is its SetError."""
+
     def __init__(self, error: dict[str, Any]) -> None:
         super().__init__(error.get("type"))
         self.error = error
 
 
-async def _blob_bytes(ctx: CallContext, blob_id: Any) -> bytes:
+async def blob_bytes(ctx: CallContext, blob_id: Any) -> bytes:
     if not isinstance(blob_id, str):
-        raise _ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["blobId"]))
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["blobId"]))
     data = await ctx.uploads.get(ctx.user_id, blob_id)
     if data is None and blob_id.startswith("G") and len(blob_id) == 65:
         view = await ctx.view()
@@ -37,43 +39,50 @@ async def _blob_bytes(ctx: CallContext, blob_id: Any) -> bytes:
             except NotFound:
                 data = None
     if data is None:
-        raise _ImportRefused(set_error(errors.BLOB_NOT_FOUND, notFound=[blob_id]))
+        raise ImportRefused(set_error(errors.BLOB_NOT_FOUND, notFound=[blob_id]))
     return data
 
 
-def _received_at(value: Any) -> datetime | None:
+def received_at(value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["receivedAt"]))
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["receivedAt"]))
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise _ImportRefused(set_error(errors.INVALID_PROPERTIES,
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES,
                                        properties=["receivedAt"])) from None
 
 
 async def _import_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict):
-        raise _ImportRefused(set_error(errors.INVALID_PROPERTIES, "not an object"))
-    data = await _blob_bytes(ctx, spec.get("blobId"))
-    boxes = spec.get("mailboxIds")
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, "not an object"))
+    data = await blob_bytes(ctx, spec.get("blobId"))
+    return await file_email(ctx, data, spec.get("mailboxIds"), spec.get("keywords"),
+                            received_at(spec.get("receivedAt")))
+
+
+async def file_email(ctx: CallContext, data: bytes, boxes: Any, keywords: Any,
+                     when: datetime | None) -> dict[str, Any]:
+    """Store message bytes in the asked mailboxes with the asked keywords (Email/import and
+    Email/set create); the created Email's id, blobId, threadId and size."""
     view = await ctx.view()
     if not isinstance(boxes, dict) or not boxes or not all(v is True for v in boxes.values()):
-        raise _ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["mailboxIds"]))
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["mailboxIds"]))
     targets = []
     for box_id in map(str, boxes):
         resolved = ctx.created_ids.get(box_id[1:], box_id) if box_id.startswith("#") else box_id
         box = view.by_jmap_id.get(resolved)
         if box is None:
-            raise _ImportRefused(set_error(errors.INVALID_PROPERTIES, f"no mailbox {box_id}",
+            raise ImportRefused(set_error(errors.INVALID_PROPERTIES, f"no mailbox {box_id}",
                                            properties=["mailboxIds"]))
         targets.append(box.id)
-    keywords = spec.get("keywords") or {}
+    keywords = keywords or {}
     if not isinstance(keywords, dict) or not all(
             v is True and valid_keyword(k) for k, v in keywords.items()):
-        raise _ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["keywords"]))
-    when = _received_at(spec.get("receivedAt")) or datetime.now().astimezone()
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["keywords"]))
+    when = when or datetime.now().astimezone()
     flags = frozenset(flag_of(k) for k in keywords)
     try:
         _validity, uid = await ctx.store.append(targets[0], NewMessage(data, None, when), flags,
@@ -81,7 +90,7 @@ async def _import_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
         for other in targets[1:]:
             await ctx.store.copy(targets[0], [uid], other, origin=ctx.origin)
     except QuotaExceeded as exc:
-        raise _ImportRefused(set_error(errors.OVER_QUOTA, str(exc))) from None
+        raise ImportRefused(set_error(errors.OVER_QUOTA, str(exc))) from None
     except StorageFull:
         raise JmapMethodError(errors.SERVER_UNAVAILABLE, "the server is low on space") from None
     ctx.changed()
@@ -108,7 +117,7 @@ async def email_import(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]
     for creation_id, spec in emails.items():
         try:
             created = await _import_one(ctx, spec)
-        except _ImportRefused as refused:
+        except ImportRefused as refused:
             out["notCreated"][creation_id] = refused.error
             continue
         ctx.created_ids[creation_id] = created["id"]

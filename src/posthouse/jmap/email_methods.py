@@ -11,12 +11,15 @@ mail is gone, the server answers cannotCalculateChanges (the client resynchronis
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from posthouse.imap import objectid
 from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView, EmailRecord
 from posthouse.jmap.api import CallContext, account_id_of, method
+from posthouse.jmap.email_build import BuildError, blob_ids_of, build_message
+from posthouse.jmap.email_import import ImportRefused, blob_bytes, file_email, received_at
 from posthouse.jmap.email_props import (
     ParsedEmail,
     header_value,
@@ -334,11 +337,18 @@ async def email_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
                            "created": None, "updated": {}, "destroyed": [],
                            "notCreated": None, "notUpdated": {}, "notDestroyed": {}}
     if create:
-        out["notCreated"] = {cid: set_error(errors.FORBIDDEN, "creating Emails is not"
-                                            " supported yet; use IMAP APPEND")
-                             for cid in create}
+        out["created"], out["notCreated"] = {}, {}
+    for creation_id, obj in create.items():
+        try:
+            created = await create_email(ctx, obj)
+        except ImportRefused as refused:
+            out["notCreated"][creation_id] = refused.error
+            continue
+        ctx.created_ids[creation_id] = created["id"]
+        out["created"][creation_id] = created
+        view = await ctx.view()
     for email_id, patch in update.items():
-        record = view.emails.get(email_id)
+        record = view.emails.get(_created(ctx, email_id))
         if record is None:
             out["notUpdated"][email_id] = set_error(errors.NOT_FOUND)
             continue
@@ -354,24 +364,47 @@ async def email_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
             out["notUpdated"][email_id] = set_error(errors.INVALID_PROPERTIES,
                                                     properties=["mailboxIds"])
             continue
-        out["updated"][email_id] = None
+        out["updated"][record.id] = None
         ctx.changed()
         view = await ctx.view()
     for email_id in destroy:
-        record = view.emails.get(email_id)
+        record = view.emails.get(_created(ctx, email_id))
         if record is None:
             out["notDestroyed"][email_id] = set_error(errors.NOT_FOUND)
             continue
         for copy in record.copies:
             await ctx.store.delete_messages(copy.mailbox_id, [copy.uid], origin=ctx.origin)
-        out["destroyed"].append(email_id)
+        out["destroyed"].append(record.id)
         ctx.changed()
         view = await ctx.view()
     out["newState"] = view.state
-    for key in ("updated", "notUpdated", "notDestroyed"):
+    for key in ("created", "notCreated", "updated", "notUpdated", "notDestroyed"):
         if not out[key]:
             out[key] = None
     return out
+
+
+def _created(ctx: CallContext, email_id: str) -> str:
+    """An id, or the id a "#creationId" of this request stands for (RFC 8620 5.3 and its
+    erratum 6607: records created earlier may be updated or destroyed by creation id)."""
+    if email_id.startswith("#"):
+        return ctx.created_ids.get(email_id[1:], email_id)
+    return email_id
+
+
+async def create_email(ctx: CallContext, obj: Any) -> dict[str, Any]:
+    """Email/set create (RFC 8621 4.6): the object built into a message and filed."""
+    if not isinstance(obj, dict):
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, "not an object"))
+    blobs = {b: await blob_bytes(ctx, b) for b in blob_ids_of(obj)}
+    domain = ctx.address.rpartition("@")[2] or "localhost"
+    try:
+        data = build_message(obj, blobs, domain, datetime.now(UTC))
+    except BuildError as exc:
+        raise ImportRefused(set_error(errors.INVALID_PROPERTIES, str(exc),
+                                      properties=exc.properties)) from None
+    return await file_email(ctx, data, obj.get("mailboxIds"), obj.get("keywords"),
+                            received_at(obj.get("receivedAt")))
 
 
 class _EmailRefused(Exception):

@@ -7,6 +7,8 @@ from typing import Any
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
+SUBMISSION = "urn:ietf:params:jmap:submission"  # RFC 8621 1.3.2
+VACATION = "urn:ietf:params:jmap:vacationresponse"  # RFC 8621 1.3.3
 WEBSOCKET = "urn:ietf:params:jmap:websocket"  # RFC 8887 4.1
 
 

@@ -23,17 +23,28 @@ from typing import Any
 from urllib.parse import quote
 
 from posthouse.auth.authenticator import Authenticator, Principal
+from posthouse.delivery.submit import Submitter
 from posthouse.jmap import (  # noqa: F401  (importing registers the methods)
     email_import,
     email_methods,
     email_parse,
     mailbox_methods,
+    submission,
+    vacation,
 )
 from posthouse.jmap.api import JmapApi, account_id_of, session_state
 from posthouse.jmap.auth import REALM, JmapAuthBusy, JmapTokens, authenticate, bearer_token
 from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapRequestProblem
-from posthouse.jmap.limits import CORE, MAIL, WEBSOCKET, JmapLimits, mail_account_capability
+from posthouse.jmap.limits import (
+    CORE,
+    MAIL,
+    SUBMISSION,
+    VACATION,
+    WEBSOCKET,
+    JmapLimits,
+    mail_account_capability,
+)
 from posthouse.jmap.push import EventSourceFeed
 from posthouse.jmap.uploads import UploadArea
 from posthouse.jmap.websocket import WEBSOCKET_PATH, JmapWebSocket, handshake
@@ -58,13 +69,13 @@ class JmapPages:
     """The handlers, with what they share: the engine, the tokens, the concurrency count."""
 
     def __init__(self, store: Store, authenticator: Authenticator, limits: JmapLimits,
-                 uploads: UploadArea) -> None:
+                 uploads: UploadArea, submitter: Submitter | None = None) -> None:
         self.store = store
         self.authenticator = authenticator
         self.limits = limits
         self.uploads = uploads
         self.uploading: dict[int, int] = {}
-        self.api = JmapApi(store, limits, uploads)
+        self.api = JmapApi(store, limits, uploads, submitter)
         self.tokens = JmapTokens()
         self.running: dict[int, int] = {}
         self.feed = EventSourceFeed(store)
@@ -95,13 +106,19 @@ class JmapPages:
         base = f"https://{_authority(request)}"
         account = account_id_of(principal.user_id)
         body: dict[str, Any] = {
-            "capabilities": {CORE: self.limits.core_capability(), MAIL: {},
+            "capabilities": {CORE: self.limits.core_capability(), MAIL: {}, SUBMISSION: {},
+                             VACATION: {},
                              WEBSOCKET: {"url": f"wss://{_authority(request)}{WEBSOCKET_PATH}",
                                          "supportsPush": True}},
             "accounts": {account: {
                 "name": principal.address, "isPersonal": True, "isReadOnly": False,
-                "accountCapabilities": {CORE: {}, MAIL: mail_account_capability()}}},
-            "primaryAccounts": {CORE: account, MAIL: account},
+                "accountCapabilities": {
+                    CORE: {}, MAIL: mail_account_capability(),
+                    # RFC 8621 7: no delayed sending (undoStatus is final at once)
+                    SUBMISSION: {"maxDelayedSend": 0, "submissionExtensions": {}},
+                    VACATION: {}}}},
+            "primaryAccounts": {CORE: account, MAIL: account, SUBMISSION: account,
+                                VACATION: account},
             "username": principal.address,
             "apiUrl": base + API_PATH,
             "downloadUrl": base + DOWNLOAD_PREFIX + "{accountId}/{blobId}/{name}?accept={type}",
@@ -127,7 +144,7 @@ class JmapPages:
         self.running[principal.user_id] = self.running.get(principal.user_id, 0) + 1
         try:
             result = await self.api.run(parsed, principal.user_id, principal.address,
-                                        origin=object())
+                                        origin=object(), peer=request.peer)
         finally:
             left = self.running[principal.user_id] - 1
             if left:
@@ -230,9 +247,11 @@ def _problem(problem: JmapRequestProblem) -> HttpResponse:
 
 
 def register(routes: HttpRoutes, store: Store, authenticator: Authenticator,
-             limits: JmapLimits, uploads: UploadArea) -> JmapPages:
-    """Add the JMAP pages (HTTPS only)."""
-    pages = JmapPages(store, authenticator, limits, uploads)
+             limits: JmapLimits, uploads: UploadArea,
+             submitter: Submitter | None = None) -> JmapPages:
+    """Add the JMAP pages (HTTPS only); without a submitter, EmailSubmission is not
+    offered."""
+    pages = JmapPages(store, authenticator, limits, uploads, submitter)
     routes.add("GET", SESSION_PATH, pages.authenticated(pages.session), schemes=HTTPS_ONLY)
     routes.add("POST", API_PATH, pages.authenticated(pages.call), schemes=HTTPS_ONLY)
     routes.add("POST", API_PATH.rstrip("/"), pages.authenticated(pages.call),

@@ -390,6 +390,10 @@ class SmtpSession:
                                     hostname=services.hostname, wake=services.queue_waker)
         if txn.outbound() is not None and self.services.queue_waker is not None:
             self.services.queue_waker()
+        if local and self.services.vacation is not None:  # RFC 3834 auto-replies
+            rcpts = {u: [r.address for r in txn.recipients_of(u)] for u in local}
+            await self.services.vacation.after_delivery(local, txn.mail_from, rcpts, data,
+                                                        now)
         return replies.message_accepted(message_id)
 
     async def _judge(self, data: bytes,
