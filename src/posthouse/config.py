@@ -60,6 +60,12 @@ class ListenConfig:
     # Autoconfiguration, MTA-STS policy, metrics (serve/http.py); off with [http] enabled.
     http: list[str] = field(default_factory=lambda: ["0.0.0.0:80"])
     https: list[str] = field(default_factory=lambda: ["0.0.0.0:443"])
+    # PROXY protocol v1/v2 (net/proxy_header.py) behind a TCP load balancer: the listeners
+    # (names as above) that expect a header, and the balancers' networks ("10.0.0.0/8",
+    # "2001:db8::/32"); a proxy listener closes any other peer. Off by default.
+    proxy_protocol: list[str] = field(default_factory=list)
+    proxy_trusted: list[str] = field(default_factory=list)
+    proxy_header_seconds: int = 5  # the header must arrive within this, or the peer is cut
 
 
 @dataclass(frozen=True)
@@ -460,6 +466,29 @@ _POSITIVE_LIMITS = (  # (slow_penalty_seconds may be 0: no penalty)
 )
 
 
+def proxy_networks(listen: ListenConfig) -> tuple[ipaddress.IPv4Network
+                                                  | ipaddress.IPv6Network, ...]:
+    """The trusted load balancers' networks of ``[listen] proxy_trusted``."""
+    return tuple(ipaddress.ip_network(net, strict=True) for net in listen.proxy_trusted)
+
+
+def _validate_proxy(listen: ListenConfig, where: str) -> None:
+    for name in listen.proxy_protocol:
+        if name not in PROTOCOLS:
+            raise ConfigError(f"{where} key 'proxy_protocol': unknown listener '{name}' "
+                              f"(one of {', '.join(PROTOCOLS)})")
+    if listen.proxy_protocol and not listen.proxy_trusted:
+        raise ConfigError(f"{where} key 'proxy_protocol' needs 'proxy_trusted': the load "
+                          "balancers' networks")
+    for net in listen.proxy_trusted:
+        try:
+            ipaddress.ip_network(net, strict=True)
+        except ValueError as exc:
+            raise ConfigError(f"{where} key 'proxy_trusted': {exc}") from None
+    if listen.proxy_header_seconds <= 0:
+        raise ConfigError(f"{where} key 'proxy_header_seconds' must be positive")
+
+
 def _validate(cfg: Config) -> None:
     for proto in PROTOCOLS:
         for addr in getattr(cfg.listen, proto):
@@ -467,6 +496,7 @@ def _validate(cfg: Config) -> None:
                 parse_hostport(addr)
             except ValueError as exc:
                 raise ConfigError(f"{cfg.source}: [listen] key '{proto}': {exc}") from None
+    _validate_proxy(cfg.listen, f"{cfg.source}: [listen]")
     if cfg.tls.min_version not in ("TLSv1.2", "TLSv1.3"):
         raise ConfigError(f"{cfg.source}: [tls] key 'min_version' must be TLSv1.2 or TLSv1.3")
     if bool(cfg.tls.cert) != bool(cfg.tls.key):
