@@ -336,7 +336,7 @@ class App:
                 max_per_ip_per_listener=limits.max_connections_per_ip_per_listener),
             handshake_timeout=float(limits.tls_handshake_seconds),
             slow_penalty=float(limits.slow_penalty_seconds), metrics=self.metrics,
-            proxy_header_timeout=float(self.cfg.listen.proxy_header_seconds))
+            proxy_header_timeout=float(limits.proxy_header_seconds))
         await self.listeners.start(self._specs(self.services), accept=False)
         try:
             if after_bind is not None:

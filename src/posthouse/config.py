@@ -65,7 +65,6 @@ class ListenConfig:
     # "2001:db8::/32"); a proxy listener closes any other peer. Off by default.
     proxy_protocol: list[str] = field(default_factory=list)
     proxy_trusted: list[str] = field(default_factory=list)
-    proxy_header_seconds: int = 5  # the header must arrive within this, or the peer is cut
 
 
 @dataclass(frozen=True)
@@ -130,6 +129,7 @@ class LimitsConfig:
     data_min_bytes_per_second: int = 512  # DATA, BDAT, IMAP literals: averaged over a window
     data_rate_window_seconds: int = 60
     tls_handshake_seconds: int = 20  # implicit TLS, STARTTLS and STLS
+    proxy_header_seconds: int = 5  # a PROXY protocol listener's header, or the peer is cut
     slow_penalty_seconds: int = 60  # a connection cut as too slow holds its address's slot
     max_message_size: int = 50 * 1024 * 1024
     max_recipients: int = 1000
@@ -461,7 +461,8 @@ def parse_hostport(text: str) -> tuple[str, int]:
 _POSITIVE_LIMITS = (  # (slow_penalty_seconds may be 0: no penalty)
     "max_connections_per_listener", "max_connections_per_ip_per_listener",
     "preauth_idle_seconds", "command_line_seconds", "data_min_bytes_per_second",
-    "data_rate_window_seconds", "tls_handshake_seconds", "slow_penalty_seconds",
+    "data_rate_window_seconds", "tls_handshake_seconds", "proxy_header_seconds",
+    "slow_penalty_seconds",
     "imap_notify_backlog",
 )
 
@@ -485,8 +486,6 @@ def _validate_proxy(listen: ListenConfig, where: str) -> None:
             ipaddress.ip_network(net, strict=True)
         except ValueError as exc:
             raise ConfigError(f"{where} key 'proxy_trusted': {exc}") from None
-    if listen.proxy_header_seconds <= 0:
-        raise ConfigError(f"{where} key 'proxy_header_seconds' must be positive")
 
 
 def _validate(cfg: Config) -> None:

@@ -59,7 +59,7 @@ headers = st.one_of(v1_lines(), v2_headers())
 inputs = st.tuples(st.one_of(headers, mutated(headers, max_edits=4)), st.binary(max_size=40))
 
 
-def read_like_the_listener(data: bytes, points: list[int]) -> int | None | str:
+def read_like_the_listener(data: bytes, points: list[int]) -> int | str | None:
     """The header's length as found chunk by chunk; "error" when refused; None: incomplete."""
     seen = b""
     for chunk in split_at(data, points):

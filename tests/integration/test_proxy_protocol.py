@@ -34,10 +34,10 @@ CLIENT_B = "198.51.100.23"
 def proxy_config(tmp_path: Path, *, trusted: str = "127.0.0.0/8", **limits: Any) -> Config:
     cfg = make_config(tmp_path / "data")
     listen = dataclasses.replace(
-        cfg.listen, proxy_protocol=["smtp", "imaps", "imap"], proxy_trusted=[trusted],
-        proxy_header_seconds=2)
+        cfg.listen, proxy_protocol=["smtp", "imaps", "imap"], proxy_trusted=[trusted])
     return dataclasses.replace(cfg, listen=listen,
-                               limits=dataclasses.replace(LimitsConfig(), **limits))
+                               limits=dataclasses.replace(LimitsConfig(), proxy_header_seconds=2,
+                                                          **limits))
 
 
 @pytest.fixture
@@ -127,12 +127,13 @@ def test_v2_imaps_header_before_tls_and_throttle_by_client(
         srv: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="posthouse")
     port = srv.port("imaps")
-    with ProxiedIMAP4SSL(v2(CLIENT_A), "127.0.0.1", port, srv.client_tls()) as bad:
-        with pytest.raises(imaplib.IMAP4.error):
-            bad.login("alice@example.test", "wrong password")
+    with (ProxiedIMAP4SSL(v2(CLIENT_A), "127.0.0.1", port, srv.client_tls()) as bad,
+          pytest.raises(imaplib.IMAP4.error)):
+        bad.login("alice@example.test", "wrong password")
     failures = [r.getMessage() for r in caplog.records
                 if r.getMessage().startswith("auth failure")]
-    assert failures and all(f"ip={CLIENT_A} " in line for line in failures)
+    assert failures
+    assert all(f"ip={CLIENT_A} " in line for line in failures)
     with ProxiedIMAP4SSL(v2(CLIENT_B), "127.0.0.1", port, srv.client_tls()) as good:
         assert good.login("alice@example.test", PASSWORD)[0] == "OK"
         assert good.select("INBOX")[0] == "OK"
@@ -167,7 +168,7 @@ def test_listener_without_proxy_protocol_is_unchanged(srv: ServerThread) -> None
 
 
 def test_untrusted_peer_is_closed(tmp_path: Path) -> None:
-    with ServerThread(proxy_config(tmp_path, trusted="10.0.0.0/8")) as server:
-        with socket.create_connection(("127.0.0.1", server.port("smtp"))) as sock:
-            sock.sendall(v1(CLIENT_A))
-            assert closed_without_reply(sock)
+    with (ServerThread(proxy_config(tmp_path, trusted="10.0.0.0/8")) as server,
+          socket.create_connection(("127.0.0.1", server.port("smtp"))) as sock):
+        sock.sendall(v1(CLIENT_A))
+        assert closed_without_reply(sock)
