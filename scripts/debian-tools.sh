@@ -5,10 +5,10 @@
 # setpriv (the privilege-drop tests); rspamd (tests/integration/test_rspamd_smtp.py runs a
 # private instance); Node and npm (imapflow, from the npm registry, in tests/interop);
 # Chromium and ChromeDriver (the web admin's browser tests, headless); pebble (Let's Encrypt's
-# ACME test server, for the ACME tests); haproxy (the PROXY protocol interop test runs a
-# private one on loopback; never the system service); DejaVu fonts so browser screenshots have glyphs.
-# Does nothing when they are all present. Never starts the system instances of
-# Postfix, Dovecot or rspamd: tests run their own private instances on loopback high ports.
+# ACME test server, for the ACME tests); haproxy (tests/interop/test_haproxy.py, PROXY
+# protocol); DejaVu fonts so browser screenshots have glyphs.
+# Does nothing when they are all present. Never starts the system instances of Postfix,
+# Dovecot, rspamd or haproxy: tests run their own private instances on loopback high ports.
 set -euo pipefail
 need=()
 for tool in swaks:swaks fetchmail:fetchmail mbsync:isync curl:curl smtp-source:postfix \

@@ -212,6 +212,9 @@ class ListenerGroup:
                      real_peer[0], spec.protocol, exc or type(exc).__name__)
             client.close()
             return
+        except asyncio.CancelledError:  # shutdown while the header was awaited
+            client.close()
+            raise
         peer = header.source or real_peer
         context = self._server_context(spec)
         try:
@@ -222,6 +225,9 @@ class ListenerGroup:
             log.debug("connection from %s (via %s) ended in the TLS handshake: %r",
                       peer[0], real_peer[0], exc)
             client.close()
+        except asyncio.CancelledError:
+            client.close()
+            raise
 
     def _server_context(self, spec: ListenerSpec) -> ssl.SSLContext | None:
         if not spec.implicit_tls:
