@@ -172,3 +172,56 @@ def test_untrusted_peer_is_closed(tmp_path: Path) -> None:
           socket.create_connection(("127.0.0.1", server.port("smtp"))) as sock):
         sock.sendall(v1(CLIENT_A))
         assert closed_without_reply(sock)
+
+
+def test_v1_tcp6_client_address(srv: ServerThread) -> None:
+    header = b"PROXY TCP6 2001:db8::7 2001:db8::1 40000 25\r\n"
+    with ProxiedSMTP(header, "127.0.0.1", srv.port("smtp")) as client:
+        client.sendmail("someone@example.net", ["alice@example.test"], b"Subject: v6\r\n\r\nx\r\n")
+    (message,) = srv.inbox("alice@example.test")
+    assert b"[2001:db8::7]" in message.split(b"\r\n\r\n")[0]
+
+
+def read_until(sock: socket.socket, end: bytes) -> bytes:
+    data = b""
+    while end not in data:
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    return data
+
+
+def test_bytes_sent_with_the_header_are_kept(srv: ServerThread) -> None:
+    """The header and the first command in one segment: the command is still read (the
+    listener consumes only the header's own bytes)."""
+    with socket.create_connection(("127.0.0.1", srv.port("imap")), timeout=10) as sock:
+        sock.sendall(v1(CLIENT_A, dport=143) + b"a1 CAPABILITY\r\n")
+        assert b"a1 OK" in read_until(sock, b"a1 ")
+
+
+def test_tls_hello_sent_with_the_header_is_kept(srv: ServerThread) -> None:
+    """The v2 header and the TLS ClientHello in one segment (as a balancer may forward
+    them): the handshake still completes on the implicit-TLS listener."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = srv.client_tls().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    with socket.create_connection(("127.0.0.1", srv.port("imaps")), timeout=10) as sock:
+        sock.sendall(v2(CLIENT_B) + outgoing.read())
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                chunk = sock.recv(65536)
+                assert chunk, "closed during the handshake"
+                incoming.write(chunk)
+        sock.sendall(outgoing.read())
+        greeting = b""
+        while b"\r\n" not in greeting:
+            try:
+                greeting += tls.read(4096)
+            except ssl.SSLWantReadError:
+                incoming.write(sock.recv(65536))
+        assert greeting.startswith(b"* OK")
