@@ -225,3 +225,14 @@ def test_tls_hello_sent_with_the_header_is_kept(srv: ServerThread) -> None:
             except ssl.SSLWantReadError:
                 incoming.write(sock.recv(65536))
         assert greeting.startswith(b"* OK")
+
+
+def test_shutdown_while_a_header_is_awaited(tmp_path: Path) -> None:
+    server = ServerThread(proxy_config(tmp_path)).start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.port("smtp")))
+        sock.sendall(b"PROXY TCP4 ")  # half a header: the listener waits for the rest
+    finally:
+        server.stop()
+    with sock:
+        assert closed_without_reply(sock)

@@ -251,11 +251,14 @@ class ListenerGroup:
         for server in self._servers:
             server.close()
         self._servers.clear()
+        proxying = list(self._proxy_tasks)  # accept loops and headers still being read
+        for task in proxying:
+            task.cancel()
+        if proxying:  # they stop watching their sockets before the sockets close
+            await asyncio.wait(proxying, timeout=5)
         for sock, _spec in self._proxy_socks:
             sock.close()
         self._proxy_socks.clear()
-        for task in list(self._proxy_tasks):  # accept loops and headers still being read
-            task.cancel()
         if not self._tasks:
             return
         _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
