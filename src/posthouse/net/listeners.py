@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import socket
@@ -179,14 +180,21 @@ class ListenerGroup:
     async def _accept_loop(self, sock: socket.socket, spec: ListenerSpec) -> None:
         loop = asyncio.get_running_loop()
         while not self.shutting_down.is_set():
+            # Not loop.sock_accept: a socket it accepts just as the task is cancelled is
+            # lost in its future, never closed. Accepted here, it is handed on at once.
+            await _readable(loop, sock)
             try:
-                client, _addr = await loop.sock_accept(sock)
+                client, _addr = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
             except OSError as exc:  # EMFILE and the like: wait a moment, as asyncio does
                 log.warning("accept failed on %s: %s", spec.protocol, exc)
                 await asyncio.sleep(1)
                 continue
             client.setblocking(False)
-            self._keep(loop.create_task(self._proxied(client, spec)))
+            task = loop.create_task(self._proxied(client, spec))
+            task.add_done_callback(functools.partial(_close_if_cancelled, client))
+            self._keep(task)
 
     async def _proxied(self, client: socket.socket, spec: ListenerSpec) -> None:
         """Check the peer, read its PROXY header, then hand the socket to asyncio."""
@@ -212,9 +220,6 @@ class ListenerGroup:
                      real_peer[0], spec.protocol, exc or type(exc).__name__)
             client.close()
             return
-        except asyncio.CancelledError:  # shutdown while the header was awaited
-            client.close()
-            raise
         peer = header.source or real_peer
         context = self._server_context(spec)
         try:
@@ -225,9 +230,6 @@ class ListenerGroup:
             log.debug("connection from %s (via %s) ended in the TLS handshake: %r",
                       peer[0], real_peer[0], exc)
             client.close()
-        except asyncio.CancelledError:
-            client.close()
-            raise
 
     def _server_context(self, spec: ListenerSpec) -> ssl.SSLContext | None:
         if not spec.implicit_tls:
@@ -322,6 +324,12 @@ class ListenerGroup:
                 self.slow_penalty, self.limiter.release, ip, spec.protocol)
         else:
             self.limiter.release(ip, spec.protocol)
+
+
+def _close_if_cancelled(client: socket.socket, task: asyncio.Task[None]) -> None:
+    """Shutdown cancelled a header read (perhaps before it started): the socket is ours."""
+    if task.cancelled():
+        client.close()
 
 
 def _trusted(ip: str, networks: tuple[Network, ...]) -> bool:
