@@ -5,15 +5,16 @@
 # setpriv (the privilege-drop tests); rspamd (tests/integration/test_rspamd_smtp.py runs a
 # private instance); Node and npm (imapflow, from the npm registry, in tests/interop);
 # Chromium and ChromeDriver (the web admin's browser tests, headless); pebble (Let's Encrypt's
-# ACME test server, for the ACME tests); DejaVu fonts so browser screenshots have glyphs.
-# Does nothing when they are all present. Never starts the system instances of
-# Postfix, Dovecot or rspamd: tests run their own private instances on loopback high ports.
+# ACME test server, for the ACME tests); haproxy (tests/interop/test_haproxy.py, PROXY
+# protocol); DejaVu fonts so browser screenshots have glyphs.
+# Does nothing when they are all present. Never starts the system instances of Postfix,
+# Dovecot, rspamd or haproxy: tests run their own private instances on loopback high ports.
 set -euo pipefail
 need=()
 for tool in swaks:swaks fetchmail:fetchmail mbsync:isync curl:curl smtp-source:postfix \
             dovecot:dovecot-imapd doveconf:dovecot-pop3d systemd-analyze:systemd \
             useradd:passwd setpriv:util-linux rspamd:rspamd node:nodejs npm:npm \
-            chromium:chromium chromedriver:chromium-driver pebble:pebble; do
+            chromium:chromium chromedriver:chromium-driver pebble:pebble haproxy:haproxy; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 [ -x /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)

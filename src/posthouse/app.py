@@ -17,7 +17,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from posthouse.clock import Clock, SystemClock
-from posthouse.config import PROTOCOLS, Config, parse_hostport, resolver_address, tls_paths
+from posthouse.config import (
+    PROTOCOLS,
+    Config,
+    parse_hostport,
+    proxy_networks,
+    resolver_address,
+    tls_paths,
+)
 from posthouse.log import RecentLines
 from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.limits import ConnectionLimiter, raise_open_files_limit
@@ -329,7 +336,8 @@ class App:
                 max_per_listener=limits.max_connections_per_listener,
                 max_per_ip_per_listener=limits.max_connections_per_ip_per_listener),
             handshake_timeout=float(limits.tls_handshake_seconds),
-            slow_penalty=float(limits.slow_penalty_seconds), metrics=self.metrics)
+            slow_penalty=float(limits.slow_penalty_seconds), metrics=self.metrics,
+            proxy_header_timeout=float(limits.proxy_header_seconds))
         await self.listeners.start(self._specs(self.services), accept=False)
         try:
             if after_bind is not None:
@@ -557,6 +565,7 @@ class App:
 
     def _specs(self, services: Services) -> list[ListenerSpec]:
         handlers = _handlers(services, self.http_routes)
+        trusted = proxy_networks(self.cfg.listen)
         specs = []
         for proto in PROTOCOLS:
             handler = handlers.get(family(proto))
@@ -568,7 +577,8 @@ class App:
                     protocol=proto, host=host, port=port, handler=handler,
                     implicit_tls=proto in _IMPLICIT_TLS,
                     busy_reply=_BUSY[family(proto)], linger_refused=family(proto) == "http",
-                    tls_alpn_challenges=proto == "https"))
+                    tls_alpn_challenges=proto == "https",
+                    proxy_trusted=trusted if proto in self.cfg.listen.proxy_protocol else None))
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:

@@ -60,6 +60,11 @@ class ListenConfig:
     # Autoconfiguration, MTA-STS policy, metrics (serve/http.py); off with [http] enabled.
     http: list[str] = field(default_factory=lambda: ["0.0.0.0:80"])
     https: list[str] = field(default_factory=lambda: ["0.0.0.0:443"])
+    # PROXY protocol v1/v2 (net/proxy_header.py) behind a TCP load balancer: the listeners
+    # (names as above) that expect a header, and the balancers' networks ("10.0.0.0/8",
+    # "2001:db8::/32"); a proxy listener closes any other peer. Off by default.
+    proxy_protocol: list[str] = field(default_factory=list)
+    proxy_trusted: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ class LimitsConfig:
     data_min_bytes_per_second: int = 512  # DATA, BDAT, IMAP literals: averaged over a window
     data_rate_window_seconds: int = 60
     tls_handshake_seconds: int = 20  # implicit TLS, STARTTLS and STLS
+    proxy_header_seconds: int = 5  # a PROXY protocol listener's header, or the peer is cut
     slow_penalty_seconds: int = 60  # a connection cut as too slow holds its address's slot
     max_message_size: int = 50 * 1024 * 1024
     max_recipients: int = 1000
@@ -455,9 +461,31 @@ def parse_hostport(text: str) -> tuple[str, int]:
 _POSITIVE_LIMITS = (  # (slow_penalty_seconds may be 0: no penalty)
     "max_connections_per_listener", "max_connections_per_ip_per_listener",
     "preauth_idle_seconds", "command_line_seconds", "data_min_bytes_per_second",
-    "data_rate_window_seconds", "tls_handshake_seconds", "slow_penalty_seconds",
+    "data_rate_window_seconds", "tls_handshake_seconds", "proxy_header_seconds",
+    "slow_penalty_seconds",
     "imap_notify_backlog",
 )
+
+
+def proxy_networks(listen: ListenConfig) -> tuple[ipaddress.IPv4Network
+                                                  | ipaddress.IPv6Network, ...]:
+    """The trusted load balancers' networks of ``[listen] proxy_trusted``."""
+    return tuple(ipaddress.ip_network(net, strict=True) for net in listen.proxy_trusted)
+
+
+def _validate_proxy(listen: ListenConfig, where: str) -> None:
+    for name in listen.proxy_protocol:
+        if name not in PROTOCOLS:
+            raise ConfigError(f"{where} key 'proxy_protocol': unknown listener '{name}' "
+                              f"(one of {', '.join(PROTOCOLS)})")
+    if listen.proxy_protocol and not listen.proxy_trusted:
+        raise ConfigError(f"{where} key 'proxy_protocol' needs 'proxy_trusted': the load "
+                          "balancers' networks")
+    for net in listen.proxy_trusted:
+        try:
+            ipaddress.ip_network(net, strict=True)
+        except ValueError as exc:
+            raise ConfigError(f"{where} key 'proxy_trusted': {exc}") from None
 
 
 def _validate(cfg: Config) -> None:
@@ -467,6 +495,7 @@ def _validate(cfg: Config) -> None:
                 parse_hostport(addr)
             except ValueError as exc:
                 raise ConfigError(f"{cfg.source}: [listen] key '{proto}': {exc}") from None
+    _validate_proxy(cfg.listen, f"{cfg.source}: [listen]")
     if cfg.tls.min_version not in ("TLSv1.2", "TLSv1.3"):
         raise ConfigError(f"{cfg.source}: [tls] key 'min_version' must be TLSv1.2 or TLSv1.3")
     if bool(cfg.tls.cert) != bool(cfg.tls.key):

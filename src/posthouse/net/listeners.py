@@ -11,6 +11,15 @@ the handshake deadline bounds it.
 A protocol adapter is an async function ``handler(conn, ctx)``; the listener owns the task,
 the limits and the socket, the adapter owns the protocol conversation.
 
+PROXY protocol (net/proxy_header.py): a listener whose spec has ``proxy_trusted`` is served
+behind a TCP load balancer. It accepts sockets itself: a peer outside the trusted networks is
+closed at once; a trusted one must send a valid v1 or v2 header within
+``proxy_header_timeout`` seconds, or it is closed with no reply. The header is read off the
+socket exactly (peeked, then only its own bytes consumed), before asyncio gets the socket,
+so on implicit-TLS listeners the handshake starts right after it. The header's source
+address then becomes ``Connection.peer``: limits, throttles, checks and logs all see the
+client, not the balancer. A LOCAL (v2) or UNKNOWN (v1) header keeps the real peer.
+
 Shutdown: ``ctx.shutting_down`` is set and sessions end between commands; in-flight ones get
 the grace. When it ends, a session still reading gets GraceExpired from ``conn.read`` and a
 moment (``farewell_timeout``) to say goodbye in its protocol; what is left then is cancelled.
@@ -21,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
+import ipaddress
 import logging
 import socket
 import ssl
@@ -30,6 +41,12 @@ from dataclasses import dataclass, field
 from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.connection import Connection, ConnectionClosed, GraceExpired
 from posthouse.net.limits import ConnectionLimiter
+from posthouse.net.proxy_header import (
+    MAX_HEADER,
+    ProxyHeaderError,
+    header_length,
+    parse_proxy_header,
+)
 from posthouse.net.tls import TlsContextFactory
 
 log = logging.getLogger("posthouse.net")
@@ -46,6 +63,7 @@ class SessionContext:
 
 
 Handler = Callable[[Connection, SessionContext], Awaitable[None]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,8 @@ class ListenerSpec:
     # sent at once would otherwise turn the close into a reset that loses the reply).
     linger_refused: bool = False
     tls_alpn_challenges: bool = False  # answers ACME tls-alpn-01 (RFC 8737): HTTPS only
+    # PROXY protocol on: the load balancers' networks (only they may connect). None: off.
+    proxy_trusted: tuple[Network, ...] | None = None
 
 
 class ListenError(Exception):
@@ -77,11 +97,15 @@ class ListenerGroup:
     handshake_timeout: float = 30.0  # implicit TLS, STARTTLS and STLS
     slow_penalty: float = 0.0  # seconds a connection cut as too slow still counts
     farewell_timeout: float = 2.0  # after the grace: time to send a goodbye reply
+    proxy_header_timeout: float = 5.0  # a PROXY listener's header must arrive within this
     metrics: ServerMetrics = DISCARD  # connections per listener
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
     bound: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
     _tasks: dict[asyncio.Task[None], Connection] = field(default_factory=dict)
+    _proxy_socks: list[tuple[socket.socket, ListenerSpec]] = field(default_factory=list)
+    _proxy_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _accepting: bool = False
 
     async def start(self, specs: list[ListenerSpec], *, accept: bool = True) -> None:
         """Bind every spec; on any failure close what was bound and raise ListenError.
@@ -90,6 +114,13 @@ class ListenerGroup:
         (the server drops its privileges in between)."""
         loop = asyncio.get_running_loop()
         for spec in specs:
+            if spec.proxy_trusted is not None:
+                try:
+                    self._bind_proxied(spec)
+                except ListenError:
+                    await self.stop(0)
+                    raise
+                continue
             try:
                 server = await loop.create_server(
                     lambda spec=spec: _Accepted(self, spec),
@@ -109,6 +140,96 @@ class ListenerGroup:
             self._servers.append(server)
             addr = server.sockets[0].getsockname()
             self.bound.setdefault(spec.protocol, []).append((str(addr[0]), int(addr[1])))
+        if accept:
+            self._accept_proxied()
+
+    def _bind_proxied(self, spec: ListenerSpec) -> None:
+        """Bind a PROXY protocol listener's socket (its accept loop starts with accept)."""
+        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:  # as asyncio's create_server does
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((spec.host, spec.port))
+            sock.listen(1024)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else (
+                exc.strerror or str(exc))
+            raise ListenError(
+                f"cannot listen for {spec.protocol} on {spec.host}:{spec.port}: {reason}"
+            ) from None
+        self._proxy_socks.append((sock, spec))
+        addr = sock.getsockname()
+        self.bound.setdefault(spec.protocol, []).append((str(addr[0]), int(addr[1])))
+
+    def _accept_proxied(self) -> None:
+        if self._accepting:
+            return
+        self._accepting = True
+        loop = asyncio.get_running_loop()
+        for sock, spec in self._proxy_socks:
+            self._keep(loop.create_task(self._accept_loop(sock, spec)))
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self._proxy_tasks.add(task)
+        task.add_done_callback(self._proxy_tasks.discard)
+
+    async def _accept_loop(self, sock: socket.socket, spec: ListenerSpec) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.shutting_down.is_set():
+            # Not loop.sock_accept: a socket it accepts just as the task is cancelled is
+            # lost in its future, never closed. Accepted here, it is handed on at once.
+            await _readable(loop, sock)
+            try:
+                client, _addr = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:  # EMFILE and the like: wait a moment, as asyncio does
+                log.warning("accept failed on %s: %s", spec.protocol, exc)
+                await asyncio.sleep(1)
+                continue
+            client.setblocking(False)
+            task = loop.create_task(self._proxied(client, spec))
+            task.add_done_callback(functools.partial(_close_if_cancelled, client))
+            self._keep(task)
+
+    async def _proxied(self, client: socket.socket, spec: ListenerSpec) -> None:
+        """Check the peer, read its PROXY header, then hand the socket to asyncio."""
+        assert spec.proxy_trusted is not None
+        loop = asyncio.get_running_loop()
+        try:
+            real = client.getpeername()
+        except OSError:
+            client.close()
+            return
+        real_peer = (str(real[0]), int(real[1]))
+        if not _trusted(real_peer[0], spec.proxy_trusted):
+            log.warning("proxy protocol: refused untrusted peer=%s listener=%s",
+                        real_peer[0], spec.protocol)
+            self.metrics.connection_refused(spec.protocol)
+            client.close()
+            return
+        try:
+            async with asyncio.timeout(self.proxy_header_timeout):
+                header = parse_proxy_header(await _read_header(loop, client))
+        except (ProxyHeaderError, TimeoutError, ConnectionClosed, OSError) as exc:
+            log.info("proxy protocol: no valid header from peer=%s listener=%s: %s",
+                     real_peer[0], spec.protocol, exc or type(exc).__name__)
+            client.close()
+            return
+        peer = header.source or real_peer
+        context = self._server_context(spec)
+        try:
+            await loop.connect_accepted_socket(
+                lambda: _Accepted(self, spec, peer), client, ssl=context,
+                ssl_handshake_timeout=self.handshake_timeout if context else None)
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            log.debug("connection from %s (via %s) ended in the TLS handshake: %r",
+                      peer[0], real_peer[0], exc)
+            client.close()
 
     def _server_context(self, spec: ListenerSpec) -> ssl.SSLContext | None:
         if not spec.implicit_tls:
@@ -119,6 +240,7 @@ class ListenerGroup:
         """Start accepting on listeners bound with ``start(accept=False)``."""
         for server in self._servers:
             await server.start_serving()
+        self._accept_proxied()
 
     def port(self, protocol: str) -> int:
         """The first bound port of a protocol (useful with port 0)."""
@@ -131,6 +253,14 @@ class ListenerGroup:
         for server in self._servers:
             server.close()
         self._servers.clear()
+        proxying = list(self._proxy_tasks)  # accept loops and headers still being read
+        for task in proxying:
+            task.cancel()
+        if proxying:  # they stop watching their sockets before the sockets close
+            await asyncio.wait(proxying, timeout=5)
+        for sock, _spec in self._proxy_socks:
+            sock.close()
+        self._proxy_socks.clear()
         if not self._tasks:
             return
         _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
@@ -196,6 +326,55 @@ class ListenerGroup:
             self.limiter.release(ip, spec.protocol)
 
 
+def _close_if_cancelled(client: socket.socket, task: asyncio.Task[None]) -> None:
+    """Shutdown cancelled a header read (perhaps before it started): the socket is ours."""
+    if task.cancelled():
+        client.close()
+
+
+def _trusted(ip: str, networks: tuple[Network, ...]) -> bool:
+    """Whether ip (an IPv4-mapped IPv6 address counts as IPv4) is in one of networks."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
+
+
+async def _read_header(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+    """The PROXY header at the start of sock, consuming no byte after it: what is waiting
+    is peeked, and only the part that belongs to the header is then received."""
+    got = bytearray()
+    while True:
+        await _readable(loop, sock)
+        peek = sock.recv(MAX_HEADER - len(got), socket.MSG_PEEK)
+        if not peek:
+            raise ConnectionClosed
+        end = header_length(bytes(got + peek))
+        take = len(peek) if end is None else end - len(got)
+        got += sock.recv(take)
+        if end is not None and len(got) == end:
+            return bytes(got)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Wait until sock has input (or end of stream)."""
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    fd = sock.fileno()
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
 REFUSED_LINGER_SECONDS = 1.0
 
 
@@ -214,13 +393,17 @@ async def _linger(conn: Connection) -> None:
 class _Accepted(Connection):
     """A Connection that starts its session task as soon as it is accepted."""
 
-    __slots__ = ("_group", "_spec")
+    __slots__ = ("_group", "_proxied_peer", "_spec")
 
-    def __init__(self, group: ListenerGroup, spec: ListenerSpec) -> None:
+    def __init__(self, group: ListenerGroup, spec: ListenerSpec,
+                 proxied_peer: tuple[str, int] | None = None) -> None:
         super().__init__()
         self._group = group
         self._spec = spec
+        self._proxied_peer = proxied_peer  # from a PROXY header: the client, not the balancer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if self._proxied_peer is not None:
+            self.peer = self._proxied_peer
         self._group._spawn(self, self._spec)
