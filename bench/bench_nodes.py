@@ -309,10 +309,17 @@ def render(title: str, rows: list[tuple[str, str, dict[str, SideResult]]]) -> st
         "| workload | metric | " + " | ".join(f"{s} min/med/max" for s in SIDES) + " |",
         "| --- | --- |" + " --- |" * len(SIDES),
     ]
-    lines = [f"| {w} | {m} | " + " | ".join(r[s].cell(m) for s in SIDES) + " |" for w, m, r in rows]
+    lines = [
+        f"| {w} | {m} | " + " | ".join(_cell(r[s], m) for s in SIDES) + " |" for w, m, r in rows
+    ]
     errors = dict.fromkeys(f"{s}: {r[s].error}" for _, _, r in rows for s in SIDES if r[s].error)
     notes = ["", "Notes:", *(f"- {e.strip()}" for e in errors)] if errors else []
     return "\n".join(head + lines + notes)
+
+
+def _cell(result: SideResult, metric: str) -> str:
+    """The side's figures, "-" for a metric it has not (node B of one node)."""
+    return "-" if result.values and metric not in result.values else result.cell(metric)
 
 
 def bottleneck(rows: list[tuple[str, str, dict[str, SideResult]]]) -> str:
