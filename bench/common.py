@@ -225,11 +225,6 @@ sender_messages_per_window = 0
 sender_recipients_per_window = 0
 user_messages_per_window = 0
 user_recipients_per_window = 0
-
-# Every benchmark client logs in from 127.0.0.1: ten at once must wait for a hash, not be
-# told to come back later (max_queued_hashes_per_source is 2 for real traffic).
-[auth]
-max_queued_hashes_per_source = 64
 """
 
 # The port 25 sender checks (SPF, DKIM, DMARC, ARC, iprev) are off in every benchmark unless
@@ -303,6 +298,10 @@ class Posthouse:
         self.cli("init", "--hostname", self.hostname, "--domain", self.domain)
         with (self.data_dir / "posthouse.toml").open("a", encoding="utf-8") as f:
             f.write(self.extra_toml)
+        self.setup_users(users, password)
+
+    def setup_users(self, users: Iterable[str], password: str = PASSWORD) -> None:
+        """``user add`` each address."""
         for address in users:
             self.cli("user", "add", address, "--password-stdin", stdin=password + "\n")
 
