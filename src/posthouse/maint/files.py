@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from posthouse.store.blobs import fsync_dir
+from posthouse.store.blobs import fsync_dir, replace_durably
 
 CHUNK = 1 << 20
 
@@ -38,17 +38,7 @@ def digest(path: Path) -> FileDigest:
 def write_durably(dest: Path, data: bytes) -> None:
     """Write ``data`` to ``dest`` (temp, fsync, rename, fsync of the directory)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".tmp-{dest.name}")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
+    replace_durably(dest.with_name(f".tmp-{dest.name}"), dest, data)
 
 
 def copy_durably(src: Path, dest: Path) -> FileDigest:

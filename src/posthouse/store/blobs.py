@@ -70,18 +70,23 @@ def write_blob_file(root: Path, blob_id: str, data: bytes) -> bool:
     if path.exists():
         return False
     _ensure_dir(path.parent)
-    tmp = path.parent / f"{TEMP_PREFIX}{blob_id}-{secrets.token_hex(8)}"
+    replace_durably(path.parent / f"{TEMP_PREFIX}{blob_id}-{secrets.token_hex(8)}", path, data)
+    return True
+
+
+def replace_durably(tmp: Path, dest: Path, data: bytes) -> None:
+    """``data`` into ``tmp``, fsync, rename over ``dest``, fsync of the directory; ``tmp`` is
+    removed if any step fails, so a crash leaves ``dest`` old or new, never half written."""
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
-    return True
+    fsync_dir(dest.parent)
 
 
 def read_blob_file(root: Path, blob_id: str) -> bytes:
