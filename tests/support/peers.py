@@ -395,8 +395,14 @@ class PostfixPeer(_Managed):
         _require_root("Postfix")
         find_tool("postfix")
         _require_free(self.smtp_port)
-        self._write_config()
-        out = self._postfix("start")
+        # Its daemons (user postfix) re-read the files written here: whatever umask this
+        # process has (a posthouse App sets a private one while it runs), they must be able to.
+        umask_before = os.umask(0o022)
+        try:
+            self._write_config()
+            out = self._postfix("start")
+        finally:
+            os.umask(umask_before)
         pid_file = self.queue_dir / "pid" / "master.pid"
         if not wait_until(pid_file.exists, 5):
             raise PeerError(f"postfix did not start:\n{out}\n{self.tail()}")

@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every expected failure is one line on stderr."""
     args = build_parser().parse_args(argv)
-    os.umask(PRIVATE_UMASK)  # before any command creates a file: the data dir is private
+    # Before any command creates a file: the data dir is private. Given back afterwards, so a
+    # caller that runs commands in its own process (tests, tools) keeps its umask.
+    umask_before = os.umask(PRIVATE_UMASK)
     try:
         result = args.run(args)
         if asyncio.iscoroutine(result):
@@ -66,3 +68,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(umask_before)
