@@ -35,7 +35,7 @@ from posthouse.imap.responses import (
 )
 from posthouse.imap.sequence import NumberRanges
 from posthouse.imap.view import MailboxView
-from posthouse.store.errors import StoreError
+from posthouse.store.errors import StorageFull, StoreError
 from posthouse.store.models import Mailbox, UidFlags
 
 
@@ -111,7 +111,7 @@ async def _open(
     mark = None
     if not ctx.rev2:
         # SELECT takes \Recent for this session; EXAMINE only shows it (RFC 3501 6.3.2).
-        mark = box.recent_mark if read_only else await ctx.store.claim_recent(box.id)
+        mark = box.recent_mark if read_only else await _claim_recent(ctx, box)
     view = MailboxView(messages, mailbox_id=box.id, origin=ctx.origin, rev2=ctx.rev2,
                        recent_above=mark, condstore=ctx.condstore, qresync=ctx.qresync,
                        uidonly=ctx.uidonly, read_only=read_only)
@@ -125,6 +125,16 @@ async def _open(
     ctx.select(Selected(box, view, read_only, view_id))
     code = ResponseCode.READ_ONLY if read_only else ResponseCode.READ_WRITE
     yield ok(tag, f"{cmd.NAME} completed", code.code())
+
+
+async def _claim_recent(ctx: HandlerContext, box: Mailbox) -> int:
+    """Take \\Recent for this session; on a full disk show it as EXAMINE would instead (the
+    claim is a write, and a full disk must not stop anyone reading their mail)."""
+    try:
+        return await ctx.store.claim_recent(box.id)
+    except StorageFull as exc:
+        ctx.log.info("claim_recent skipped: %s", exc)
+        return box.recent_mark
 
 
 async def handle_select(
