@@ -33,7 +33,7 @@ class StoreSpy:
         self.largest_batch = 0
         self.summaries = 0
         read_blob, read_blobs = store.read_blob, store.read_blobs
-        fetch_meta = store.fetch_meta
+        fetch_meta, uid_list = store.fetch_meta, store.uid_list
 
         async def spy_read_blob(blob_id: str) -> bytes:
             self.calls["read_blob"] += 1
@@ -50,6 +50,11 @@ class StoreSpy:
             self.summaries += with_summary
             return await fetch_meta(mailbox_id, uids, with_summary=with_summary)
 
+        async def spy_uid_list(mailbox_id: int) -> Any:
+            self.calls["uid_list"] += 1
+            return await uid_list(mailbox_id)
+
+        monkeypatch.setattr(store, "uid_list", spy_uid_list)
         monkeypatch.setattr(store, "read_blob", spy_read_blob)
         monkeypatch.setattr(store, "read_blobs", spy_read_blobs)
         monkeypatch.setattr(store, "fetch_meta", spy_fetch_meta)
@@ -83,11 +88,38 @@ def test_fetch_all_uid_flags(server: ServerThread, conns: Connections,
         assert line == b"* %d FETCH (UID %d FLAGS (%s))\r\n" % (n, n, flags)
     assert spy.calls["read_blob"] == 0
     assert spy.summaries == 0
-    assert spy.largest_batch <= 500
-    assert spy.calls["fetch_meta"] >= COUNT // 500
-    last = raw.ok("UID FETCH 19990:* (FLAGS)")
+    # flags of much of the mailbox: one read of its compact listing, no per-message rows
+    assert (spy.calls["uid_list"], spy.calls["fetch_meta"]) == (1, 0)
+    last = raw.ok("UID FETCH 19990:* (FLAGS)")  # a few: per-message metadata, batched
     assert len(last) == 11
     assert last[-1] == b"* 20000 FETCH (UID 20000 FLAGS ())\r\n"
+    assert spy.calls["fetch_meta"] == 1
+    with_size = raw.ok("FETCH 1:* (FLAGS RFC822.SIZE)")  # more than flags: batched metadata
+    assert len(with_size) == COUNT
+    assert spy.largest_batch <= 500
+    assert spy.calls["fetch_meta"] >= 1 + COUNT // 500
+
+
+def test_fetch_all_flags_still_shows_what_another_session_expunged(
+        server: ServerThread, conns: Connections, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RFC 2180 4.1: until this session is told, a message expunged elsewhere stays
+    readable; the listing lacks it, so it comes from what the store holds for the view."""
+    raw, other = conns.raw(), conns.raw()
+    raw.ok("SELECT INBOX")
+    other.ok("SELECT INBOX")
+    other.ok("UID STORE 5,7 +FLAGS.SILENT (\\Deleted)")
+    other.ok("EXPUNGE")
+    spy = StoreSpy(server.store, monkeypatch)
+    lines = raw.ok("UID FETCH 1:* (FLAGS)")
+    assert spy.calls["uid_list"] == 1
+    fetched = [line for line in lines if b" FETCH " in line]
+    assert len(fetched) == COUNT
+    shown = {int(line.split(b"UID ")[1].split(b" ")[0]): line for line in fetched}
+    assert sorted(shown) == list(range(1, COUNT + 1))
+    assert b"\\Deleted" in shown[7]
+    assert b"\\Deleted" in shown[5]
+    told = lines + raw.ok("NOOP")  # UID FETCH may tell of expunges after its data (7.5.1)
+    assert told.index(b"* 5 EXPUNGE\r\n") < told.index(b"* 6 EXPUNGE\r\n")  # uid 5, uid 7
 
 
 def test_search_streams(server: ServerThread, conns: Connections,

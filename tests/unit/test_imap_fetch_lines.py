@@ -10,13 +10,14 @@ from posthouse.imap.commands import FetchCommand
 from posthouse.imap.connection import ImapConnection
 from posthouse.imap.events import RawCommand
 from posthouse.imap.fetchitems import Attr, FetchItem
-from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk
+from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk, listing_responses
 from posthouse.imap.handlers.msg_fetchitems import Body, MessageData, plan_fetch, render_items
 from posthouse.imap.parser import parse_command
 from posthouse.imap.responses import Response, encode_response
 from posthouse.imap.view import MailboxView
 from posthouse.store.errors import NotFound
 from posthouse.store.models import StoredMessage, UidFlags
+from posthouse.store.uidlist import UidFlagsList
 
 ME = object()
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))
@@ -170,3 +171,42 @@ def test_a_missing_message_fails_as_in_the_generic_path() -> None:
     plan = plan_fetch(_fetch_items("(BODY.PEEK[HEADER])"), uid=True, read_only=True)
     with pytest.raises(NotFound):
         bulk_responses(_view(rev2=True, uidonly=False), plan, _metas(), {})
+
+
+def _fetch_lines(encoded: bytes) -> list[bytes]:
+    return [line for line in encoded.split(b"\r\n") if b"FETCH (" in line]
+
+
+@pytest.mark.parametrize("rev2", [False, True])
+@pytest.mark.parametrize("uidonly", [False, True])
+@pytest.mark.parametrize("items", [[Attr.FLAGS], [Attr.FLAGS, Attr.MODSEQ], [Attr.MODSEQ]])
+@pytest.mark.parametrize("whole", [False, True])
+def test_listing_gives_the_generic_lines(rev2: bool, uidonly: bool, items: list[Attr],
+                                         whole: bool) -> None:
+    """From the mailbox's listing: the same FETCH lines and keywords; a uid the listing
+    lacks (expunged elsewhere) is handed back; with the whole view, one pass (``whole``)."""
+    metas = _metas()
+    if whole:
+        known = [UidFlags(m.uid, 1, frozenset()) for m in metas]
+        listing_view = MailboxView(known, mailbox_id=1, origin=ME, rev2=rev2, recent_above=8,
+                                   uidonly=uidonly)
+        generic_view = MailboxView(known, mailbox_id=1, origin=ME, rev2=rev2, recent_above=8,
+                                   uidonly=uidonly)
+        listed = metas
+    else:
+        listing_view, generic_view = _view(rev2=rev2, uidonly=uidonly), _view(rev2=rev2,
+                                                                             uidonly=uidonly)
+        listed = [m for m in metas if m.uid != 12]  # 12: gone from the store meanwhile
+    plan = plan_fetch(items, uid=not uidonly, read_only=False)
+    listing = UidFlagsList.of([UidFlags(m.uid, m.modseq, m.flags) for m in listed])
+    wanted = list(listing_view.uids)
+    responses, missing = listing_responses(listing_view, plan, wanted, listing, None)
+    assert missing == ([] if whole else [12])
+    got = b"".join(encode_response(r) for r in responses)
+    generic = b"".join(_generic(generic_view, items, not uidonly))
+    expected = [line for line in _fetch_lines(generic)
+                if whole or (b"UID 12 " not in line and not line.startswith(b"* 12 UIDFETCH"))]
+    assert _fetch_lines(got) == expected
+    assert listing_view.flag_names == generic_view.flag_names
+    if Attr.FLAGS in items:
+        assert got.index(b"* FLAGS (") < got.index(b"FETCH (")  # announced before shown

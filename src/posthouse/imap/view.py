@@ -360,6 +360,28 @@ class MailboxView:
             if pending is not None and pending.modseq <= change.modseq:
                 del self._changed[change.uid]
 
+    def record_all_flags(self, modseqs: Sequence[int]) -> None:
+        """``record_flags`` for every message of the view at once (``modseqs`` in msn
+        order, from a listing of the same uids)."""
+        self._modseqs = array("Q", map(max, self._modseqs, modseqs))
+        for uid, pending in list(self._changed.items()):
+            msn = self.msn_of(uid)
+            if msn is not None and pending.modseq <= self._modseqs[msn - 1]:
+                del self._changed[uid]
+
+    def record_flags_at(self, msns: Sequence[int], modseqs: Sequence[int]) -> None:
+        """``record_flags`` for messages known by msn (the bulk FETCH path, which has them
+        already): the flags shown at ``modseqs`` are reported."""
+        told, changed = self._modseqs, self._changed
+        for msn, modseq in zip(msns, modseqs, strict=True):
+            if modseq >= told[msn - 1]:
+                told[msn - 1] = modseq
+            if changed:
+                uid = self._uids[msn - 1]
+                pending = changed.get(uid)
+                if pending is not None and pending.modseq <= modseq:
+                    del changed[uid]
+
     def claim_recent_above(self, mark: int) -> None:
         """Uids above ``mark`` are \\Recent for this session (the result of the store's
         claim_recent, RFC 3501 2.3.2). Ignored in IMAP4rev2, which has no \\Recent."""

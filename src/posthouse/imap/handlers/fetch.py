@@ -29,7 +29,12 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from posthouse.imap import commands as c
 from posthouse.imap.fetchitems import Attr, FetchItem
 from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Selected, ok
-from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk
+from posthouse.imap.handlers.fetch_lines import (
+    bulk_responses,
+    is_bulk,
+    listing_responses,
+    uses_listing,
+)
 from posthouse.imap.handlers.msg_fetchitems import (
     Body,
     FetchPlan,
@@ -168,8 +173,13 @@ async def handle_fetch(
     )
     step = batch_size(plan)
     bulk = is_bulk(plan)
+    if uses_listing(plan, len(uids), selected.view.exists):
+        listing = await ctx.store.uid_list(selected.mailbox.id)
+        listed, uids = listing_responses(selected.view, plan, uids, listing, cmd.changedsince)
+        for response in listed:
+            yield response
     missing = 0
-    for start in range(0, len(uids), step):
+    for start in range(0, len(uids), step):  # what the listing did not answer, if any
         metas, seen_now, gone = await _batch(
             ctx, selected, plan, uids[start : start + step], cmd.changedsince
         )

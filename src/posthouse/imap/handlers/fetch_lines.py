@@ -10,12 +10,19 @@ by the generic path's own function (msg_fetchitems.header_section). The bytes ar
 as the generic path's (tests/unit/test_imap_fetch_lines.py compares them), and so is the
 bookkeeping: keywords announced before the FETCH that shows them (RFC 9051 7.3.5), the
 flags recorded as reported.
+
+Flags alone (``UID FETCH 1:* (FLAGS)``, with MODSEQ under CONDSTORE) over much of a mailbox
+come from the store's compact listing of the whole mailbox (``Store.uid_list``, what SELECT
+reads: arrays, no object per message) instead of per-message metadata: ``listing_responses``.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from posthouse.imap.fetchitems import Attr, BodySection, FetchItem
 from posthouse.imap.handlers.msg_fetchitems import (
@@ -29,8 +36,12 @@ from posthouse.imap.responses import Encoded, Response, bytes_value
 from posthouse.imap.view import MailboxView
 from posthouse.message.sections import Spec, extract_top
 from posthouse.store.models import RECENT, StoredMessage, UidFlags
+from posthouse.store.uidlist import UidFlagsList
 
 BULK_ATTRS = frozenset({Attr.UID, Attr.FLAGS, Attr.MODSEQ, Attr.RFC822_SIZE, Attr.INTERNALDATE})
+LISTING_ATTRS = frozenset({Attr.UID, Attr.FLAGS, Attr.MODSEQ})
+LISTING_MIN = 256  # below this many messages, per-message metadata reads less
+FLUSH_BYTES = 256 * 1024  # one written chunk of listing responses
 
 
 def _bulk_item(item: FetchItem) -> bool:
@@ -114,3 +125,101 @@ def bulk_responses(
     if reported:
         view.record_flags(reported)
     return out
+
+
+def uses_listing(plan: FetchPlan, count: int, exists: int) -> bool:
+    """Whether a FETCH of ``count`` of ``exists`` messages is answered from the mailbox's
+    listing: only UID, FLAGS and MODSEQ asked, over at least a quarter of the mailbox."""
+    return (count >= LISTING_MIN and 4 * count >= exists and not plan.summary
+            and not plan.blob and not plan.sets_seen
+            and all(isinstance(item, Attr) and item in LISTING_ATTRS for item in plan.items))
+
+
+def listing_responses(
+    view: MailboxView, plan: FetchPlan, uids: Sequence[int], listing: UidFlagsList,
+    changedsince: int | None,
+) -> tuple[list[Response], list[int]]:
+    """The FETCH responses of ``uids`` (ascending) from ``listing`` (the store's listing of
+    the whole mailbox), and the uids it no longer holds (expunged elsewhere since the view
+    was made: the caller reads those as the generic path does). Same bytes and bookkeeping
+    as ``bulk_responses``."""
+    out: list[Response] = []
+    missing: list[int] = []
+    buf = bytearray()
+    known, modseqs, flag_ids, flag_sets = (listing.uids, listing.modseqs, listing.flag_ids,
+                                           listing.flag_sets)
+    whole = (changedsince is None and len(uids) == view.exists == len(known)
+             and view.uids == known)
+    rows: Iterable[tuple[int, int, int, int]]
+    if whole:
+        rows = zip(range(1, len(known) + 1), known, modseqs, flag_ids, strict=True)
+        shown = set(flag_ids)
+    else:
+        rows = list(_rows_of(view, uids, listing, missing))
+        shown = {row[3] for row in rows}
+    if plan.wants_flags:  # keywords announced before the FETCH that shows them (7.3.5)
+        for flag_id in sorted(shown):
+            out += view.announce_keywords(flag_sets[flag_id])
+    texts = [_flag_list(flags, False) for flags in flag_sets]
+    recent = view.recent_uids if not view.rev2 else frozenset()
+    line, pick = _line_format(plan.items, uidonly=view.uidonly)
+    told_msns: list[int] = []
+    told_modseqs: list[int] = []
+    for msn, uid, modseq, flag_id in rows:
+        if changedsince is not None and modseq <= changedsince:
+            continue
+        text = texts[flag_id]
+        if recent and uid in recent:
+            text = _flag_list(flag_sets[flag_id], True)
+        buf += line % pick((msn, uid, text, modseq))
+        if not whole:
+            told_msns.append(msn)
+            told_modseqs.append(modseq)
+        if len(buf) >= FLUSH_BYTES:
+            out.append(Encoded(bytes(buf)))
+            buf.clear()
+    if buf:
+        out.append(Encoded(bytes(buf)))
+    if plan.wants_flags:
+        if whole:
+            view.record_all_flags(modseqs)
+        elif told_msns:
+            view.record_flags_at(told_msns, told_modseqs)
+    return out, missing
+
+
+def _rows_of(view: MailboxView, uids: Sequence[int], listing: UidFlagsList,
+             missing: list[int]) -> Iterator[tuple[int, int, int, int]]:
+    """(msn, uid, modseq, flag id) of each of ``uids`` the view and the listing know; the
+    uids the listing lacks go to ``missing``."""
+    known = listing.uids
+    count, at = len(known), 0
+    for uid, msn in zip(uids, view.msns_of(uids), strict=True):
+        if msn is None:
+            continue
+        at = bisect.bisect_left(known, uid, at)
+        if at >= count or known[at] != uid:
+            missing.append(uid)
+            continue
+        yield msn, uid, listing.modseqs[at], listing.flag_ids[at]
+
+
+@functools.lru_cache(maxsize=64)
+def _line_format(items: tuple[FetchItem, ...], *, uidonly: bool
+                 ) -> tuple[bytes, Callable[[tuple[int, int, bytes, int]], tuple[Any, ...]]]:
+    """The %-format of one listing response line and the picker of its values from
+    (msn, uid, flag text, modseq)."""
+    parts, order = [], [1 if uidonly else 0]
+    for item in items:
+        if item is Attr.UID:
+            parts.append(b"UID %d")
+            order.append(1)
+        elif item is Attr.FLAGS:
+            parts.append(b"FLAGS %s")
+            order.append(2)
+        else:
+            parts.append(b"MODSEQ (%d)")
+            order.append(3)
+    head = b"* %d UIDFETCH (" if uidonly else b"* %d FETCH ("
+    picker = operator.itemgetter(*order)
+    return head + b" ".join(parts) + b")\r\n", picker
