@@ -18,7 +18,7 @@ from posthouse.store.models import UidFlags
 class UidFlagsList(Sequence[UidFlags]):
     """(uid, modseq, flags) of every message in ascending uid order; treat as read-only."""
 
-    __slots__ = ("flag_ids", "flag_sets", "modseqs", "uids")
+    __slots__ = ("_groups", "flag_ids", "flag_sets", "modseqs", "uids")
 
     def __init__(self, uids: array[int], modseqs: array[int], flag_ids: array[int],
                  flag_sets: Sequence[frozenset[str]]) -> None:
@@ -28,6 +28,7 @@ class UidFlagsList(Sequence[UidFlags]):
         self.modseqs = modseqs  # typecode "Q"
         self.flag_ids = flag_ids  # typecode "I": index into flag_sets
         self.flag_sets = tuple(flag_sets)
+        self._groups: list[tuple[frozenset[str], list[int]]] | None = None
 
     @classmethod
     def of(cls, items: Sequence[UidFlags]) -> UidFlagsList:
@@ -71,6 +72,19 @@ class UidFlagsList(Sequence[UidFlags]):
 
     def __repr__(self) -> str:
         return f"UidFlagsList({list(self)!r})"
+
+    def flag_groups(self) -> list[tuple[frozenset[str], list[int]]]:
+        """The uids grouped by flag set (what ``Store.uids_by_flags`` answers), worked out
+        once per list (a kept listing answers many SEARCHes)."""
+        groups = self._groups
+        if groups is None:
+            by_id: list[list[int]] = [[] for _ in self.flag_sets]
+            appends = [group.append for group in by_id]
+            for uid, flag_id in zip(self.uids, self.flag_ids, strict=True):
+                appends[flag_id](uid)
+            groups = self._groups = [(flags, uids) for flags, uids
+                                     in zip(self.flag_sets, by_id, strict=True) if uids]
+        return groups
 
     def first_index_without(self, flag: str) -> int | None:
         """The 0-based index of the first message whose flags lack ``flag`` (case as

@@ -25,6 +25,7 @@ from posthouse.store.space import SpaceGuard, is_full_error
 from posthouse.store.sqlite import blobrefs, holds, messages, schema, searchdb
 from posthouse.store.sqlite.checkpointer import Checkpointer
 from posthouse.store.sqlite.indexer import SearchIndexer
+from posthouse.store.sqlite.listings import ListingCache
 from posthouse.store.sqlite.readers import DEFAULT_READERS, ReaderPool
 from posthouse.store.sqlite.writer import GroupCommitWriter, WriteContext, WriteStats
 
@@ -65,6 +66,7 @@ class StoreCore:
         self.search_path = self.data_dir / searchdb.SEARCH_DB_FILE
         self.blob_root = self.data_dir / "blobs"
         self.hub = hub if hub is not None else EventHub()
+        self.listings = ListingCache()  # big mailboxes' uid_list, reused while unchanged
         self._summarize = summarize  # the MIME parse, given: the store never imports it
         self._message_text = message_text  # for the indexer
         self._clock = clock

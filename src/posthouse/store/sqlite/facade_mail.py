@@ -200,11 +200,11 @@ class MessagesFacade(StoreCore):
 
     async def uid_list(self, mailbox_id: int) -> UidFlagsList:
         """Every message's uid, modseq and flags in uid order."""
-        return await self._read(lambda conn: msgreads.uid_list(conn, mailbox_id))
+        return await self._read(lambda conn: self.listings.read(conn, mailbox_id))
 
     async def uids_by_flags(self, mailbox_id: int) -> list[tuple[frozenset[str], list[int]]]:
         """Every message's uid grouped by its flag set (one entry per distinct set)."""
-        return await self._read(lambda conn: msgreads.uids_by_flags(conn, mailbox_id))
+        return await self._read(lambda conn: self.listings.flag_groups(conn, mailbox_id))
 
     async def fetch_meta(
         self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False
