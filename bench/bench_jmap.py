@@ -48,7 +48,6 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posthouse.mailfiles.mbox import format_message
 from tests.support.peers import LOOPBACK, sample_message
 
 from bench.common import (
@@ -67,6 +66,7 @@ from bench.common import (
     parser,
     rounds,
 )
+from posthouse.mailfiles.mbox import format_message
 
 USER = f"reader@{DOMAIN}"
 HTTPS = 443  # the port-base offset of the HTTPS listener (config.STANDARD_PORTS)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from posthouse.imap import objectid
+from posthouse.jmap.attachments import structure_has_attachment
 from posthouse.jmap.keywords import keywords_of
 from posthouse.jmap.state import decode_state, encode_state
 from posthouse.message.summary_model import MessageSummary
@@ -26,6 +27,8 @@ from posthouse.store.models import SEEN, Mailbox
 
 # a mailbox's uid list is read in slices of this many uids
 _SLICE = 2000
+# the thread ids of this many Emails that left the account are remembered (departed)
+_DEPARTED = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,15 @@ class EmailRecord:
     received_at: datetime
     summary: MessageSummary | None
     copies: list[EmailCopy] = field(default_factory=list)
+    cached_attachment: bool | None = None
+
+    @property
+    def has_attachment(self) -> bool | None:
+        """``hasAttachment`` from the cached body structure (jmap/attachments.py), worked
+        out once; None for a message stored without a summary (its bytes must tell)."""
+        if self.cached_attachment is None and self.summary is not None:
+            self.cached_attachment = structure_has_attachment(self.summary.bodystructure)
+        return self.cached_attachment
 
     @property
     def flags(self) -> frozenset[str]:
@@ -79,6 +91,10 @@ class AccountView:
         self.emails: dict[str, EmailRecord] = {}
         self.by_copy: dict[tuple[int, int], str] = {}
         self.threads: dict[str, list[str]] = {}
+        # Email id -> thread id of the Emails whose last copy went while this process
+        # followed the account (refresh): a thread id comes from the content, which a
+        # destroyed Email no longer has (/queryChanges and Thread/changes need it)
+        self.departed: dict[str, str] = {}
 
     @classmethod
     async def load(cls, store: Store, user_id: int,
@@ -108,6 +124,7 @@ class AccountView:
         view = cls(old.user_id, boxes, encode_state(boxes))
         view.emails = {k: replace(r, copies=list(r.copies)) for k, r in old.emails.items()}
         view.by_copy = dict(old.by_copy)
+        view.departed = dict(old.departed)
         for box in boxes:
             mark = marks.get(box.id)
             if mark is None:
@@ -155,6 +172,10 @@ class AccountView:
                          if (c.mailbox_id, c.uid) != (mailbox_row_id, uid)]
         if not record.copies:
             del self.emails[email_id]
+            self.departed.pop(email_id, None)
+            self.departed[email_id] = record.thread_id  # most recent last
+            if len(self.departed) > _DEPARTED:
+                del self.departed[next(iter(self.departed))]
 
     def _build_threads(self) -> None:
         self.threads = {}

@@ -16,6 +16,7 @@ from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView
 from posthouse.jmap.api import CallContext, account_id_of, method
 from posthouse.jmap.errors import JmapMethodError, invalid, set_error
+from posthouse.jmap.query_changes import query_changes_args, query_changes_response
 from posthouse.jmap.standard import (
     changes_args,
     changes_response,
@@ -100,40 +101,46 @@ async def mailbox_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
             "notFound": [i for i in (ids or []) if i not in found]}
 
 
-@method("Mailbox/changes")
-async def mailbox_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-    ctx.check_account(args)
-    since, most = changes_args(args)
+def _mailbox_changes(since: str, view: AccountView
+                     ) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(created, updated, destroyed, of the updated those whose name, role or subscription
+    changed) Mailbox ids since the state ``since``."""
     old = decode_state(since)
     if old is None:
         raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "unknown state")
-    view = await ctx.view()
     now = {b.id: b for b in view.mailboxes}
     created = [objectid.mailbox_id(b) for i, b in now.items() if i not in old]
     destroyed = [mark.mailbox_id for mark_id, mark in old.items() if mark_id not in now]
     updated: list[str] = []
-    counts_only = True
+    renamed: list[str] = []
     for box_id, box in now.items():
         mark = old.get(box_id)
         if mark is None:
             continue
         current = mark_of(box)
         if current.digest != mark.digest:
-            counts_only = False
+            renamed.append(objectid.mailbox_id(box))
             updated.append(objectid.mailbox_id(box))
         elif current.modseq != mark.modseq:
             updated.append(objectid.mailbox_id(box))
+    return created, updated, destroyed, renamed
+
+
+@method("Mailbox/changes")
+async def mailbox_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    ctx.check_account(args)
+    since, most = changes_args(args)
+    view = await ctx.view()
+    created, updated, destroyed, renamed = _mailbox_changes(since, view)
     out = changes_response(account_id_of(ctx.user_id), since, view.state, created, updated,
                            destroyed, most)
     # RFC 8621 2.2: only the counts changed, the client may fetch just those
-    out["updatedProperties"] = COUNT_PROPERTIES if updated and counts_only else None
+    out["updatedProperties"] = COUNT_PROPERTIES if updated and not renamed else None
     return out
 
 
-@method("Mailbox/query")
-async def mailbox_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-    ctx.check_account(args)
-    view = await ctx.view()
+def _query_ids(view: AccountView, args: dict[str, Any]) -> list[str]:
+    """The whole result of a Mailbox/query's filter and sort (RFC 8621 2.3)."""
     boxes = list(view.mailboxes)
     condition = args.get("filter") or {}
     if not isinstance(condition, dict):
@@ -166,13 +173,38 @@ async def mailbox_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any
             boxes.sort(key=lambda b: _ROLE_ORDER.get(role_of(b) or "", 10), reverse=descending)
         else:
             raise JmapMethodError(errors.UNSUPPORTED_SORT, f"sort by {prop}")
-    ids = [objectid.mailbox_id(b) for b in boxes]
+    return [objectid.mailbox_id(b) for b in boxes]
+
+
+@method("Mailbox/query")
+async def mailbox_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    ctx.check_account(args)
+    view = await ctx.view()
+    ids = _query_ids(view, args)
     page, position = window(ids, args)
     out: dict[str, Any] = {"accountId": account_id_of(ctx.user_id), "queryState": view.state,
-                           "canCalculateChanges": False, "position": position, "ids": page}
+                           "canCalculateChanges": True, "position": position, "ids": page}
     if args.get("calculateTotal"):
         out["total"] = len(ids)
     return out
+
+
+@method("Mailbox/queryChanges")
+async def mailbox_query_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    """RFC 8620 5.6 over Mailbox/changes: every filter and sort reads the name, role or
+    subscription (the state's digest), so a Mailbox whose digest did not move, and which
+    was not created or destroyed, keeps its place. A parentId depends on another mailbox
+    too: when any was created or destroyed, every mailbox with a parent counts as changed."""
+    ctx.check_account(args)
+    since, _most, _up_to = query_changes_args(args)
+    view = await ctx.view()
+    created, _updated, destroyed, renamed = _mailbox_changes(since, view)
+    changed = {*created, *destroyed, *renamed}
+    if created or destroyed:
+        changed |= {objectid.mailbox_id(b) for b in view.mailboxes
+                    if _parent_name(b) is not None}
+    return query_changes_response(args, account_id_of(ctx.user_id), view.state,
+                                  _query_ids(view, args), changed, set(created), False)
 
 
 @method("Mailbox/set")
