@@ -283,3 +283,17 @@ def test_has_attachment_filter_and_property_agree(server: ServerThread,
     assert combined["ids"] == [ids["nested"]]
     bad = alice.call("Email/query", {"filter": {"hasAttachment": "yes"}})
     assert bad["error"]["type"] == "invalidArguments"
+
+
+def test_sorts_by_base_subject_and_sender_name(server: ServerThread,
+                                               alice: JmapTestClient) -> None:
+    """4.4.2: "subject" is RFC 5256's base subject, "from" the first address's name or,
+    without one, its email."""
+    append(server, alice.user, message("Re: [list] banana", sender="zed@example.test"))
+    append(server, alice.user, message("cherry (fwd)", sender="Anna <zz@example.test>"))
+    append(server, alice.user, message("Fwd: apple", sender="<mike@example.test>"))
+    ids = subjects(alice)
+    by_subject = alice.call("Email/query", {"sort": [{"property": "subject"}]})["ids"]
+    assert by_subject == [ids["Fwd: apple"], ids["Re: [list] banana"], ids["cherry (fwd)"]]
+    by_from = alice.call("Email/query", {"sort": [{"property": "from"}]})["ids"]
+    assert by_from == [ids["cherry (fwd)"], ids["Fwd: apple"], ids["Re: [list] banana"]]

@@ -13,6 +13,7 @@ answer for one Email depends on the others of its thread: /queryChanges needs to
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from posthouse.jmap.attachments import has_attachment
 from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapMethodError, invalid
 from posthouse.jmap.keywords import flag_of
+from posthouse.message.address import parse_addresses
 from posthouse.store.api import Store
 
 _ADDRESS_FIELDS = ("from", "to", "cc", "bcc")
@@ -176,6 +178,51 @@ def _needle(key: str, value: Any) -> str:
     return value.lower()
 
 
+def display_name(value: str) -> str:
+    """4.4.2 "from"/"to": the first address's name, else its email, else "" (``value`` is
+    the decoded field the store filed: its first line is the field as written)."""
+    for name, _adl, mailbox, host in parse_addresses(value.split("\n", 1)[0]):
+        if host is None:  # a group marker
+            continue
+        if name:
+            return " ".join(name.split())
+        return f"{mailbox}@{host}" if host else (mailbox or "")
+    return ""
+
+
+_FWD_TRAILER = re.compile(r"\s*\(fwd\)\s*$", re.IGNORECASE)
+_BLOB = r"\[[^\[\]]*\]"
+_LEADER = re.compile(rf"^\s*(?:{_BLOB}\s*)*(?:re|fwd?)\s*(?:{_BLOB})?\s*:\s*", re.IGNORECASE)
+_LEADING_BLOB = re.compile(rf"^\s*{_BLOB}\s*")
+_FWD_WRAP = re.compile(r"^\[fwd:(.*)\]$", re.IGNORECASE)
+
+
+def base_subject(subject: str) -> str:
+    """The base subject of RFC 5256 2.1 (4.4.2 "subject"): the subject without its
+    "Re:", "Fwd:", "[list]" leaders, "(fwd)" trailers and "[Fwd: ...]" wrapping."""
+    text = " ".join(subject.split())
+    while True:
+        before = text
+        while True:  # (2) trailers
+            stripped = _FWD_TRAILER.sub("", text)
+            if stripped == text:
+                break
+            text = stripped
+        while True:  # (3) leaders; a blob only when something follows it
+            stripped = _LEADER.sub("", text, count=1)
+            if stripped == text:
+                blob = _LEADING_BLOB.sub("", text, count=1)
+                stripped = blob if blob else text
+            if stripped == text:
+                break
+            text = stripped
+        wrapped = _FWD_WRAP.match(text)  # (6)
+        if wrapped:
+            text = wrapped[1].strip()
+        if text == before:
+            return text
+
+
 def filter_keys(node: Any) -> set[str]:
     """Every condition name in a filter tree (checked by ``EmailFilter.matches``)."""
     if not isinstance(node, dict):
@@ -196,8 +243,10 @@ def sort_key(prop: str, comparator: dict[str, Any],
         return lambda r: r.size
     if prop == "sentAt":
         return lambda r: (r.summary.sent_date or r.received_at) if r.summary else r.received_at
-    if prop in ("from", "to", "subject"):
-        return lambda r: _header(r, prop).lower()
+    if prop in ("from", "to"):
+        return lambda r: display_name(_header(r, prop)).lower()
+    if prop == "subject":
+        return lambda r: base_subject(_header(r, prop)).lower()
     if prop in MUTABLE_SORTS:  # 4.4.2: false sorts before true, ascending
         keyword = comparator.get("keyword")
         if not isinstance(keyword, str):
