@@ -398,8 +398,20 @@ def test_a_refreshed_view_equals_a_fresh_read(server: ServerThread,
     def fresh() -> dict[str, Any]:
         user = server.call(server.store.get_user(alice.user))
         view = server.call(AccountView.load(server.store, user.id))
+        threads = alice.call("Thread/get", {})["list"]
+        assert {t["id"]: t["emailIds"] for t in threads} == view.threads
         return {r.id: (view.mailbox_ids(r), r.keywords, r.thread_id)
                 for r in view.emails.values()}
+
+    def contents(view: AccountView) -> Any:
+        return ({i: (r.copies, r.flags) for i, r in view.emails.items()},
+                {t: list(m) for t, m in view.threads.items()})
+
+    user_id = server.call(server.store.get_user(alice.user)).id
+    for i in range(2):
+        append(server, alice.user, message(f"early{i}"))
+    older = server.call(AccountView.load(server.store, user_id))
+    before = contents(older)
 
     for i in range(4):
         append(server, alice.user, message(f"m{i}"))
@@ -422,3 +434,10 @@ def test_a_refreshed_view_equals_a_fresh_read(server: ServerThread,
     imap.delete("Later2")
     imap.logout()
     assert shown() == fresh()
+    # a refreshed view shares the older one's records until it changes them: the older
+    # view stays as it was (a request may still be reading it)
+    boxes = server.call(server.store.list_mailboxes(user_id))
+    newer = server.call(AccountView.refresh(server.store, older, boxes))
+    assert newer is not None
+    assert contents(older) == before
+    assert set(newer.emails) == set(shown())

@@ -95,6 +95,12 @@ class AccountView:
         # followed the account (refresh): a thread id comes from the content, which a
         # destroyed Email no longer has (/queryChanges and Thread/changes need it)
         self.departed: dict[str, str] = {}
+        # refresh shares the older view's records: the ids of those this view has copied
+        # (its own to change); None: every record is its own (a full load)
+        self._own: set[str] | None = None
+        self._touched_threads: set[str] = set()
+        # Email/query results at this state: (filter, sort, collapseThreads) -> ids
+        self.query_results: dict[str, list[str]] = {}
 
     @classmethod
     async def load(cls, store: Store, user_id: int,
@@ -122,7 +128,8 @@ class AccountView:
                                 != m.uidvalidity for m in marks.values()):
             return None
         view = cls(old.user_id, boxes, encode_state(boxes))
-        view.emails = {k: replace(r, copies=list(r.copies)) for k, r in old.emails.items()}
+        view.emails = dict(old.emails)  # copied on write (_own_record): old never changes
+        view._own = set()
         view.by_copy = dict(old.by_copy)
         view.departed = dict(old.departed)
         for box in boxes:
@@ -141,7 +148,7 @@ class AccountView:
             for uid in changed:
                 view._remove_copy(box.id, uid)  # read again below, as it is now
             await view._add_rows(store, box.id, changed)
-        view._build_threads()
+        view._update_threads(old)
         return view
 
     async def _add_rows(self, store: Store, mailbox_row_id: int, uids: list[int]) -> None:
@@ -150,7 +157,7 @@ class AccountView:
                                            with_summary=True)
             for meta in metas:
                 email_id = objectid.email_id(meta.blob_id)
-                record = self.emails.get(email_id)
+                record = self._own_record(email_id)
                 if record is None:
                     summary = meta.summary
                     thread = (objectid.thread_id(summary, meta.blob_id) if summary
@@ -158,6 +165,9 @@ class AccountView:
                     record = EmailRecord(email_id, meta.blob_id, thread, meta.size,
                                          meta.internaldate, summary)
                     self.emails[email_id] = record
+                    if self._own is not None:
+                        self._own.add(email_id)
+                self._touched_threads.add(record.thread_id)
                 record.copies.append(EmailCopy(mailbox_row_id, meta.uid, meta.modseq,
                                                meta.flags))
                 self.by_copy[(mailbox_row_id, meta.uid)] = email_id
@@ -167,7 +177,9 @@ class AccountView:
         email_id = self.by_copy.pop((mailbox_row_id, uid), None)
         if email_id is None:
             return
-        record = self.emails[email_id]
+        record = self._own_record(email_id)
+        assert record is not None
+        self._touched_threads.add(record.thread_id)
         record.copies = [c for c in record.copies
                          if (c.mailbox_id, c.uid) != (mailbox_row_id, uid)]
         if not record.copies:
@@ -177,7 +189,37 @@ class AccountView:
             if len(self.departed) > _DEPARTED:
                 del self.departed[next(iter(self.departed))]
 
+    def _own_record(self, email_id: str) -> EmailRecord | None:
+        """The record of an Email, copied first if it is still the older view's."""
+        record = self.emails.get(email_id)
+        if record is None or self._own is None or email_id in self._own:
+            return record
+        record = replace(record, copies=list(record.copies))
+        self.emails[email_id] = record
+        self._own.add(email_id)
+        return record
+
+    def _update_threads(self, old: AccountView) -> None:
+        """The threads of a refreshed view: the older view's, with those whose Emails
+        came or went rebuilt (a thread id comes from the content: it never changes)."""
+        self.threads = dict(old.threads)
+        added: dict[str, set[str]] = {}
+        for email_id in self._own or ():
+            record = self.emails.get(email_id)
+            if record is not None:
+                added.setdefault(record.thread_id, set()).add(email_id)
+        for thread in self._touched_threads:
+            members = [i for i in {*old.threads.get(thread, ()), *added.get(thread, ())}
+                       if i in self.emails]
+            if members:
+                members.sort(key=lambda i: (self.emails[i].received_at, i))
+                self.threads[thread] = members
+            else:
+                self.threads.pop(thread, None)
+        self._touched_threads = set()
+
     def _build_threads(self) -> None:
+        self._touched_threads = set()
         self.threads = {}
         for record in sorted(self.emails.values(), key=lambda r: (r.received_at, r.id)):
             self.threads.setdefault(record.thread_id, []).append(record.id)

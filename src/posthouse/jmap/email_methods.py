@@ -11,6 +11,7 @@ mail is gone, the server answers cannotCalculateChanges (the client resynchronis
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,7 @@ from posthouse.message.summary import PREVIEW_CHARS
 from posthouse.store.errors import NoSuchMailbox, QuotaExceeded
 from posthouse.store.models import FlagOp
 
+_QUERIES_KEPT = 8  # Email/query results kept per view (AccountView.query_results)
 META_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
                    "receivedAt")
 HEADER_PROPERTIES = ("messageId", "inReplyTo", "references", "sender", "from", "to", "cc",
@@ -275,7 +277,14 @@ async def email_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any
 
 
 async def _query_ids(ctx: CallContext, view: AccountView, args: dict[str, Any]) -> list[str]:
-    """The whole result of an Email/query's filter, sort and collapseThreads (4.4)."""
+    """The whole result of an Email/query's filter, sort and collapseThreads (4.4), kept
+    with the view: a view is one state, and what a query reads does not change within
+    one (the text index is searched for what it holds and the rest is read directly)."""
+    key = json.dumps([args.get("filter"), args.get("sort"), bool(args.get("collapseThreads"))],
+                     sort_keys=True)
+    known = view.query_results.get(key)
+    if known is not None:
+        return known
     chosen = await EmailFilter(ctx.store, view).matches(args.get("filter"))
     ordered = sort_emails([view.emails[i] for i in chosen], args.get("sort"), view)
     if args.get("collapseThreads"):
@@ -286,7 +295,11 @@ async def _query_ids(ctx: CallContext, view: AccountView, args: dict[str, Any]) 
                 seen.add(record.thread_id)
                 collapsed.append(record)
         ordered = collapsed
-    return [r.id for r in ordered]
+    ids = [r.id for r in ordered]
+    while len(view.query_results) >= _QUERIES_KEPT:
+        del view.query_results[next(iter(view.query_results))]
+    view.query_results[key] = ids
+    return ids
 
 
 @method("Email/query")
