@@ -111,7 +111,8 @@ def test_email_query_changes_replays_add_flag_and_expunge(server: ServerThread,
     assert changes["total"] == len(after["ids"]) == 4
     assert replay(before["ids"], changes) == after["ids"]
     assert {ids["m2"], ids["m4"]} <= set(changes["removed"])
-    assert ids["m4"] not in after["ids"] and ids["m2"] not in after["ids"]
+    assert ids["m4"] not in after["ids"]
+    assert ids["m2"] not in after["ids"]
     assert subjects(alice)["m6"] in [a["id"] for a in changes["added"]]
     # nothing changed since: nothing to replay
     same = alice.call("Email/queryChanges", {**query,
@@ -254,7 +255,8 @@ def test_email_copy_errors_and_unknown_copies(server: ServerThread,
                                         "create": {}}, "x"],
                                 using=("urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail",
                                        "urn:ietf:params:jmap:submission"))
-        assert answer[0] == "error" and answer[1]["type"] == "unknownMethod", name
+        assert answer[:2] == ["error", {"type": "unknownMethod",
+                                        "description": f"no method {name}"}], name
     # the Email is where it was
     assert subjects(alice) == {"copy me": email_id}
 
