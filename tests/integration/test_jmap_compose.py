@@ -411,5 +411,12 @@ def test_submission_records_survive_a_restart(tmp_path: Path) -> None:
                     textBody=[{"partId": "t", "type": "text/plain"}])
         later = send(alice, obj, identity_of(alice)["id"])[1][1]["created"]["send"]["id"]
         assert later != sub_id
+        # /queryChanges (RFC 8620 5.6) from the state before: the new record, last
+        (changed,) = alice.calls(["EmailSubmission/queryChanges", {
+            "accountId": account, "sinceQueryState": state, "calculateTotal": True}, "q"],
+            using=USING)
+        assert changed[1]["removed"] == []
+        assert changed[1]["added"] == [{"id": later, "index": 1}]
+        assert changed[1]["total"] == 2
     finally:
         again.stop()

@@ -26,6 +26,7 @@ from posthouse.jmap.api import CallContext, account_id_of, method
 from posthouse.jmap.email_props import ParsedEmail, header_value
 from posthouse.jmap.errors import JmapMethodError, invalid, set_error
 from posthouse.jmap.limits import SUBMISSION
+from posthouse.jmap.query_changes import query_changes_args, query_changes_response
 from posthouse.jmap.standard import changes_args, get_ids, get_properties, set_objects, window
 from posthouse.jmap.submission_records import SubmissionRecords, load_records, save_records
 from posthouse.store.errors import QuotaExceeded, StoreError
@@ -294,28 +295,33 @@ async def submission_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
             "notFound": [i for i in wanted if i not in records.items]}
 
 
+def _created_since(records: SubmissionRecords, since: str) -> list[str]:
+    """The ids of the records made since the state ``since`` (each took a number of the
+    counter); cannotCalculateChanges when some went since (a destroy takes one too, and is
+    not followed) or the state is not ours."""
+    if not since.startswith("S") or not since[1:].isdigit() or int(since[1:]) > records.counter:
+        raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "unknown state")
+    old = int(since[1:])
+    created = [i for i in records.items if int(i[1:]) > old]
+    if len(created) != records.counter - old:
+        raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "submissions were destroyed")
+    return created
+
+
 @method("EmailSubmission/changes", SUBMISSION)
 async def submission_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
     ctx.check_account(args)
     since, _most = changes_args(args)
     records = await load_records(ctx.store, ctx.user_id)
-    if not since.startswith("S") or not since[1:].isdigit() or int(since[1:]) > records.counter:
-        raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "unknown state")
-    old = int(since[1:])
-    created = [i for i in records.items if int(i[1:]) > old]
-    if len(created) != records.counter - old:  # some were destroyed since: not followed
-        raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "submissions were destroyed")
+    created = _created_since(records, since)
     return {"accountId": account_id_of(ctx.user_id), "oldState": since,
             "newState": records.state, "hasMoreChanges": False, "created": created,
             "updated": [], "destroyed": []}
 
 
-@method("EmailSubmission/query", SUBMISSION)
-async def submission_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+def _query_ids(records: SubmissionRecords, args: dict[str, Any]) -> list[str]:
     """Filters identityIds, emailIds, threadIds, undoStatus, before, after (7.3); sorted
     by sendAt (the creation order)."""
-    ctx.check_account(args)
-    records = await load_records(ctx.store, ctx.user_id)
     cond = args.get("filter") or {}
     if not isinstance(cond, dict):
         raise invalid("filter must be a FilterCondition")
@@ -337,10 +343,30 @@ async def submission_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, 
     sort = args.get("sort") or []
     if any(s.get("isAscending") is False for s in sort if isinstance(s, dict)):
         chosen.reverse()
+    return chosen
+
+
+@method("EmailSubmission/query", SUBMISSION)
+async def submission_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    ctx.check_account(args)
+    records = await load_records(ctx.store, ctx.user_id)
+    chosen = _query_ids(records, args)
     page, position = window(chosen, args)
     out: dict[str, Any] = {"accountId": account_id_of(ctx.user_id),
-                           "queryState": records.state, "canCalculateChanges": False,
+                           "queryState": records.state, "canCalculateChanges": True,
                            "position": position, "ids": page}
     if args.get("calculateTotal"):
         out["total"] = len(chosen)
     return out
+
+
+@method("EmailSubmission/queryChanges", SUBMISSION)
+async def submission_query_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    """RFC 8620 5.6: every property a filter or sort reads is immutable (records are final
+    at once), so only records made since matter (query_changes.py)."""
+    ctx.check_account(args)
+    since, _most, _up_to = query_changes_args(args)
+    records = await load_records(ctx.store, ctx.user_id)
+    created = set(_created_since(records, since))
+    return query_changes_response(args, account_id_of(ctx.user_id), records.state,
+                                  _query_ids(records, args), created, created, True)
