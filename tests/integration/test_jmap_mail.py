@@ -400,6 +400,9 @@ def test_a_refreshed_view_equals_a_fresh_read(server: ServerThread,
         view = server.call(AccountView.load(server.store, user.id))
         threads = alice.call("Thread/get", {})["list"]
         assert {t["id"]: t["emailIds"] for t in threads} == view.threads
+        newest = alice.call("Email/query", {"sort": [{"property": "receivedAt",
+                                                      "isAscending": False}]})["ids"]
+        assert newest == [i for _when, i in reversed(view.arrival)]
         return {r.id: (view.mailbox_ids(r), r.keywords, r.thread_id)
                 for r in view.emails.values()}
 
@@ -441,3 +444,4 @@ def test_a_refreshed_view_equals_a_fresh_read(server: ServerThread,
     assert newer is not None
     assert contents(older) == before
     assert set(newer.emails) == set(shown())
+    assert newer.arrival == server.call(AccountView.load(server.store, user_id)).arrival

@@ -14,6 +14,7 @@ never older than its state string (a change in between is reported again, never 
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -91,6 +92,8 @@ class AccountView:
         self.emails: dict[str, EmailRecord] = {}
         self.by_copy: dict[tuple[int, int], str] = {}
         self.threads: dict[str, list[str]] = {}
+        # every Email as (receivedAt, id), in that order: Email/query's usual sort
+        self.arrival: list[tuple[datetime, str]] = []
         # Email id -> thread id of the Emails whose last copy went while this process
         # followed the account (refresh): a thread id comes from the content, which a
         # destroyed Email no longer has (/queryChanges and Thread/changes need it)
@@ -130,6 +133,7 @@ class AccountView:
         view = cls(old.user_id, boxes, encode_state(boxes))
         view.emails = dict(old.emails)  # copied on write (_own_record): old never changes
         view._own = set()
+        view.arrival = list(old.arrival)
         view.by_copy = dict(old.by_copy)
         view.departed = dict(old.departed)
         for box in boxes:
@@ -165,8 +169,9 @@ class AccountView:
                     record = EmailRecord(email_id, meta.blob_id, thread, meta.size,
                                          meta.internaldate, summary)
                     self.emails[email_id] = record
-                    if self._own is not None:
+                    if self._own is not None:  # a refresh (a load sorts them all at once)
                         self._own.add(email_id)
+                        insort(self.arrival, (record.received_at, email_id))
                 self._touched_threads.add(record.thread_id)
                 record.copies.append(EmailCopy(mailbox_row_id, meta.uid, meta.modseq,
                                                meta.flags))
@@ -184,6 +189,9 @@ class AccountView:
                          if (c.mailbox_id, c.uid) != (mailbox_row_id, uid)]
         if not record.copies:
             del self.emails[email_id]
+            at = bisect_left(self.arrival, (record.received_at, email_id))
+            if at < len(self.arrival) and self.arrival[at][1] == email_id:
+                del self.arrival[at]
             self.departed.pop(email_id, None)
             self.departed[email_id] = record.thread_id  # most recent last
             if len(self.departed) > _DEPARTED:
@@ -221,8 +229,9 @@ class AccountView:
     def _build_threads(self) -> None:
         self._touched_threads = set()
         self.threads = {}
-        for record in sorted(self.emails.values(), key=lambda r: (r.received_at, r.id)):
-            self.threads.setdefault(record.thread_id, []).append(record.id)
+        self.arrival = sorted((r.received_at, r.id) for r in self.emails.values())
+        for _when, email_id in self.arrival:
+            self.threads.setdefault(self.emails[email_id].thread_id, []).append(email_id)
 
     def mailbox_ids(self, record: EmailRecord) -> dict[str, bool]:
         """The ``mailboxIds`` of an Email."""

@@ -286,7 +286,7 @@ async def _query_ids(ctx: CallContext, view: AccountView, args: dict[str, Any]) 
     if known is not None:
         return known
     chosen = await EmailFilter(ctx.store, view).matches(args.get("filter"))
-    ordered = sort_emails([view.emails[i] for i in chosen], args.get("sort"), view)
+    ordered = sort_emails(chosen, args.get("sort"), view)
     if args.get("collapseThreads"):
         seen: set[str] = set()
         collapsed = []

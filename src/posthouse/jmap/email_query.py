@@ -263,14 +263,20 @@ def sort_key(prop: str, comparator: dict[str, Any],
     raise JmapMethodError(errors.UNSUPPORTED_SORT, f"sort by {prop} is not supported")
 
 
-def sort_emails(records: list[EmailRecord], comparators: Any,
-                view: AccountView) -> list[EmailRecord]:
-    """Records in the order of the Comparators (RFC 8620 5.5), ties by id."""
+def sort_emails(chosen: set[str], comparators: Any, view: AccountView) -> list[EmailRecord]:
+    """The chosen Emails in the order of the Comparators (RFC 8620 5.5), ties by id (by
+    receivedAt alone: ties by id in the same direction, from the view's ``arrival``)."""
     if comparators is None:
         comparators = [{"property": "receivedAt", "isAscending": False}]
     if not isinstance(comparators, list):
         raise invalid("sort must be an array")
-    out = sorted(records, key=lambda r: r.id)
+    if (len(comparators) == 1 and isinstance(comparators[0], dict)
+            and set(comparators[0]) <= {"property", "isAscending", "collation"}
+            and comparators[0].get("property") == "receivedAt"):
+        order = view.arrival if comparators[0].get("isAscending", True) is not False \
+            else reversed(view.arrival)
+        return [view.emails[i] for _when, i in order if i in chosen]
+    out = sorted((view.emails[i] for i in chosen), key=lambda r: r.id)
     for comparator in reversed(comparators):
         if not isinstance(comparator, dict) or not isinstance(comparator.get("property"), str):
             raise invalid("a Comparator needs a property")
