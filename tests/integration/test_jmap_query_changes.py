@@ -299,3 +299,36 @@ def test_sorts_by_base_subject_and_sender_name(server: ServerThread,
     assert by_subject == [ids["Fwd: apple"], ids["Re: [list] banana"], ids["cherry (fwd)"]]
     by_from = alice.call("Email/query", {"sort": [{"property": "from"}]})["ids"]
     assert by_from == [ids["cherry (fwd)"], ids["Fwd: apple"], ids["Re: [list] banana"]]
+
+
+def test_mailbox_query_as_a_tree(server: ServerThread, alice: JmapTestClient) -> None:
+    """RFC 8621 2.3 sortAsTree / filterAsTree, FilterOperators, and queryChanges with them."""
+    imap = imap_login(server, alice.user)
+    for name in ("Work", "Work/Zeta", "Work/Alpha", "Work/Alpha/Deep", "Hobby"):
+        imap.create(name)
+    imap.logout()
+
+    def names(args: dict[str, Any]) -> list[str]:
+        got = alice.call("Mailbox/query", args)
+        listing = alice.call("Mailbox/get", {"ids": got["ids"], "properties": ["name"]})
+        by_id = {m["id"]: m["name"] for m in listing["list"]}
+        return [by_id[i] for i in got["ids"]]
+
+    tree = {"sort": [{"property": "name"}], "sortAsTree": True}
+    assert names(tree) == ["Archive", "Drafts", "Hobby", "INBOX", "Junk", "Sent", "Trash",
+                           "Work", "Alpha", "Deep", "Zeta"]
+    # the filter matches Deep and Work but not Alpha: as a tree, Deep goes too
+    either = {"operator": "OR", "conditions": [{"name": "deep"}, {"name": "work"}]}
+    assert names({"filter": either, "sort": [{"property": "name"}]}) == ["Deep", "Work"]
+    assert names({"filter": either, "filterAsTree": True}) == ["Work"]
+    no_role = {"operator": "NOT", "conditions": [{"hasAnyRole": True}]}
+    assert names({**tree, "filter": no_role}) == ["Hobby", "Work", "Alpha", "Deep", "Zeta"]
+    before = alice.call("Mailbox/query", tree)
+    imap = imap_login(server, alice.user)
+    imap.rename("Work/Alpha", "Work/Zulu")  # now after Zeta, its child with it
+    imap.logout()
+    after = alice.call("Mailbox/query", tree)
+    changes = alice.call("Mailbox/queryChanges", {**tree,
+                                                  "sinceQueryState": before["queryState"]})
+    assert replay(before["ids"], changes) == after["ids"]
+    assert names(tree)[-3:] == ["Zeta", "Zulu", "Deep"]

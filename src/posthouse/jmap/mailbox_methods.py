@@ -139,31 +139,66 @@ async def mailbox_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, A
     return out
 
 
-def _query_ids(view: AccountView, args: dict[str, Any]) -> list[str]:
-    """The whole result of a Mailbox/query's filter and sort (RFC 8621 2.3)."""
-    boxes = list(view.mailboxes)
-    condition = args.get("filter") or {}
-    if not isinstance(condition, dict):
+def _box_matches(view: AccountView, box: Mailbox, node: Any) -> bool:
+    """Whether a Mailbox meets a FilterOperator or FilterCondition (RFC 8621 2.3)."""
+    if not isinstance(node, dict):
         raise invalid("filter must be an object")
-    for key, value in condition.items():
+    if "operator" in node:
+        conditions = node.get("conditions")
+        if not isinstance(conditions, list) or not conditions:
+            raise invalid("an operator needs a non-empty conditions array")
+        found = [_box_matches(view, box, c) for c in conditions]
+        if node["operator"] == "AND":
+            return all(found)
+        if node["operator"] == "OR":
+            return any(found)
+        if node["operator"] == "NOT":
+            return not any(found)
+        raise invalid(f"unknown operator {node['operator']}")
+    ok = True
+    for key, value in node.items():
         if key == "parentId":
-            boxes = [b for b in boxes if mailbox_object(view, b, ["parentId"])["parentId"]
-                     == value]
+            ok = ok and mailbox_object(view, box, ["parentId"])["parentId"] == value
         elif key == "name":
             if not isinstance(value, str):
                 raise invalid("name must be a string")
-            boxes = [b for b in boxes if value.lower() in b.name.rpartition("/")[2].lower()]
+            ok = ok and value.lower() in box.name.rpartition("/")[2].lower()
         elif key == "role":
-            boxes = [b for b in boxes if role_of(b) == value]
+            ok = ok and role_of(box) == value
         elif key == "hasAnyRole":
-            boxes = [b for b in boxes if (role_of(b) is not None) == bool(value)]
+            ok = ok and (role_of(box) is not None) == bool(value)
         elif key == "isSubscribed":
-            boxes = [b for b in boxes if b.subscribed == bool(value)]
+            ok = ok and box.subscribed == bool(value)
         else:
             raise JmapMethodError(errors.UNSUPPORTED_FILTER, f"filter {key}")
+    return ok
+
+
+def _ancestors(view: AccountView, box: Mailbox) -> list[Mailbox]:
+    """The chain of ``parentId``s above ``box``, nearest first."""
+    names = {b.name: b for b in view.mailboxes}
+    out: list[Mailbox] = []
+    parent = _parent_name(box)
+    while parent is not None and parent in names:
+        out.append(names[parent])
+        parent = _parent_name(names[parent])
+    return out
+
+
+def _query_ids(view: AccountView, args: dict[str, Any]) -> list[str]:
+    """The whole result of a Mailbox/query's filter and sort (RFC 8621 2.3), with
+    filterAsTree (a Mailbox only when its ancestors match too) and sortAsTree (parents
+    before their children, siblings by the comparators)."""
+    node = args.get("filter")
+    matching = [b for b in view.mailboxes if node is None or _box_matches(view, b, node)]
+    if args.get("filterAsTree"):
+        chosen = {b.id for b in matching}
+        matching = [b for b in matching
+                    if all(a.id in chosen for a in _ancestors(view, b))]
     sort = args.get("sort") or []
     if not isinstance(sort, list):
         raise invalid("sort must be an array")
+    boxes = list(view.mailboxes) if args.get("sortAsTree") else matching
     for comparator in reversed(sort):
         prop = comparator.get("property") if isinstance(comparator, dict) else None
         descending = isinstance(comparator, dict) and comparator.get("isAscending") is False
@@ -173,6 +208,19 @@ def _query_ids(view: AccountView, args: dict[str, Any]) -> list[str]:
             boxes.sort(key=lambda b: _ROLE_ORDER.get(role_of(b) or "", 10), reverse=descending)
         else:
             raise JmapMethodError(errors.UNSUPPORTED_SORT, f"sort by {prop}")
+    if args.get("sortAsTree"):  # depth first over the whole tree, siblings as sorted
+        children: dict[int | None, list[Mailbox]] = {}
+        for box in boxes:
+            above = _ancestors(view, box)
+            children.setdefault(above[0].id if above else None, []).append(box)
+        ordered: list[Mailbox] = []
+        stack = list(reversed(children.get(None, [])))
+        while stack:
+            box = stack.pop()
+            ordered.append(box)
+            stack.extend(reversed(children.get(box.id, [])))
+        wanted = {b.id for b in matching}
+        boxes = [b for b in ordered if b.id in wanted]
     return [objectid.mailbox_id(b) for b in boxes]
 
 
@@ -194,13 +242,15 @@ async def mailbox_query_changes(ctx: CallContext, args: dict[str, Any]) -> dict[
     """RFC 8620 5.6 over Mailbox/changes: every filter and sort reads the name, role or
     subscription (the state's digest), so a Mailbox whose digest did not move, and which
     was not created or destroyed, keeps its place. A parentId depends on another mailbox
-    too: when any was created or destroyed, every mailbox with a parent counts as changed."""
+    too, and so do filterAsTree and sortAsTree: when any was created or destroyed (or, with
+    a tree option, renamed), every mailbox with a parent counts as changed."""
     ctx.check_account(args)
     since, _most, _up_to = query_changes_args(args)
     view = await ctx.view()
     created, _updated, destroyed, renamed = _mailbox_changes(since, view)
     changed = {*created, *destroyed, *renamed}
-    if created or destroyed:
+    tree = bool(args.get("filterAsTree") or args.get("sortAsTree"))
+    if created or destroyed or (tree and renamed):
         changed |= {objectid.mailbox_id(b) for b in view.mailboxes
                     if _parent_name(b) is not None}
     return query_changes_response(args, account_id_of(ctx.user_id), view.state,
