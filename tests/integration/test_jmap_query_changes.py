@@ -332,3 +332,26 @@ def test_mailbox_query_as_a_tree(server: ServerThread, alice: JmapTestClient) ->
                                                   "sinceQueryState": before["queryState"]})
     assert replay(before["ids"], changes) == after["ids"]
     assert names(tree)[-3:] == ["Zeta", "Zulu", "Deep"]
+
+
+def test_sort_collations(server: ServerThread, alice: JmapTestClient) -> None:
+    """RFC 8620 5.5: the collations the session offers, and unsupportedSort for others."""
+    for subject in ("10 items", "9 items", "Émile", "apple"):
+        append(server, alice.user, message(subject))
+    ids = subjects(alice)
+
+    def order(collation: str) -> list[str]:
+        got = alice.call("Email/query", {"sort": [{"property": "subject",
+                                                   "collation": collation}]})
+        by_id = {v: k for k, v in ids.items()}
+        return [by_id[i] for i in got["ids"]]
+
+    assert order("i;ascii-numeric")[:2] == ["9 items", "10 items"]
+    assert order("i;ascii-casemap") == ["10 items", "9 items", "apple", "Émile"]
+    assert order("i;unicode-casemap")[:3] == ["10 items", "9 items", "apple"]
+    wrong = alice.call("Email/query", {"sort": [{"property": "subject",
+                                                 "collation": "i;octet-reverse"}]})
+    assert wrong["error"]["type"] == "unsupportedSort"
+    boxes = alice.call("Mailbox/query", {"sort": [{"property": "name",
+                                                   "collation": "nope"}]})
+    assert boxes["error"]["type"] == "unsupportedSort"

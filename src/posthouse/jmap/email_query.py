@@ -24,6 +24,7 @@ from posthouse.jmap.attachments import has_attachment
 from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapMethodError, invalid
 from posthouse.jmap.keywords import flag_of
+from posthouse.jmap.standard import collation_key
 from posthouse.message.address import parse_addresses
 from posthouse.store.api import Store
 
@@ -244,9 +245,11 @@ def sort_key(prop: str, comparator: dict[str, Any],
     if prop == "sentAt":
         return lambda r: (r.summary.sent_date or r.received_at) if r.summary else r.received_at
     if prop in ("from", "to"):
-        return lambda r: display_name(_header(r, prop)).lower()
+        collate = collation_key(comparator)
+        return lambda r: collate(display_name(_header(r, prop)))
     if prop == "subject":
-        return lambda r: base_subject(_header(r, prop)).lower()
+        collate = collation_key(comparator)
+        return lambda r: collate(base_subject(_header(r, prop)))
     if prop in MUTABLE_SORTS:  # 4.4.2: false sorts before true, ascending
         keyword = comparator.get("keyword")
         if not isinstance(keyword, str):

@@ -20,6 +20,7 @@ from posthouse.jmap.query_changes import query_changes_args, query_changes_respo
 from posthouse.jmap.standard import (
     changes_args,
     changes_response,
+    collation_key,
     get_ids,
     get_properties,
     set_objects,
@@ -203,7 +204,8 @@ def _query_ids(view: AccountView, args: dict[str, Any]) -> list[str]:
         prop = comparator.get("property") if isinstance(comparator, dict) else None
         descending = isinstance(comparator, dict) and comparator.get("isAscending") is False
         if prop == "name":
-            boxes.sort(key=lambda b: b.name.rpartition("/")[2].lower(), reverse=descending)
+            collate = collation_key(comparator)
+            boxes.sort(key=lambda b: collate(b.name.rpartition("/")[2]), reverse=descending)
         elif prop == "sortOrder":
             boxes.sort(key=lambda b: _ROLE_ORDER.get(role_of(b) or "", 10), reverse=descending)
         else:
