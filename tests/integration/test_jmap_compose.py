@@ -374,3 +374,49 @@ def test_a_draft_is_updated_and_destroyed_by_creation_id(alice: JmapTestClient) 
     email_id = responses[0][1]["created"]["d"]["id"]
     assert responses[1][1]["updated"] == {email_id: None}
     assert responses[2][1]["destroyed"] == [email_id]
+
+
+def test_submission_records_survive_a_restart(tmp_path: Path) -> None:
+    """EmailSubmission/get and /changes after a restart (the records are in the store)."""
+    cfg = make_config(tmp_path / "data")
+    first = ServerThread(cfg).start()
+    try:
+        first.add_user("alice@example.test")
+        first.add_user("bob@example.test")
+        alice = JmapTestClient(first, "alice@example.test")
+        boxes = box_ids(alice)
+        obj = draft(boxes, to=[{"name": "Bob", "email": "bob@example.test"}],
+                    bodyValues={"t": {"value": "Still there?"}},
+                    textBody=[{"partId": "t", "type": "text/plain"}])
+        responses = send(alice, obj, identity_of(alice)["id"])
+        sub_id = responses[1][1]["created"]["send"]["id"]
+        state = responses[1][1]["newState"]
+    finally:
+        first.stop()
+    again = ServerThread(cfg).start()
+    try:
+        alice = JmapTestClient(again, "alice@example.test")
+        account = alice.account_id
+        got, changes = alice.calls(
+            ["EmailSubmission/get", {"accountId": account, "ids": [sub_id]}, "g"],
+            ["EmailSubmission/changes", {"accountId": account, "sinceState": "S0"}, "c"],
+            using=USING)
+        assert got[1]["state"] == state
+        (record,) = got[1]["list"]
+        assert record["deliveryStatus"]["bob@example.test"]["delivered"] == "yes"
+        assert changes[1]["created"] == [sub_id]
+        # the numbering goes on from the kept counter: a new submission gets a new id
+        obj = draft(box_ids(alice), to=[{"email": "bob@example.test"}],
+                    bodyValues={"t": {"value": "Again."}},
+                    textBody=[{"partId": "t", "type": "text/plain"}])
+        later = send(alice, obj, identity_of(alice)["id"])[1][1]["created"]["send"]["id"]
+        assert later != sub_id
+        # /queryChanges (RFC 8620 5.6) from the state before: the new record, last
+        (changed,) = alice.calls(["EmailSubmission/queryChanges", {
+            "accountId": account, "sinceQueryState": state, "calculateTotal": True}, "q"],
+            using=USING)
+        assert changed[1]["removed"] == []
+        assert changed[1]["added"] == [{"id": later, "index": 1}]
+        assert changed[1]["total"] == 2
+    finally:
+        again.stop()

@@ -14,10 +14,12 @@ never older than its state string (a change in between is reported again, never 
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from posthouse.imap import objectid
+from posthouse.jmap.attachments import structure_has_attachment
 from posthouse.jmap.keywords import keywords_of
 from posthouse.jmap.state import decode_state, encode_state
 from posthouse.message.summary_model import MessageSummary
@@ -26,6 +28,8 @@ from posthouse.store.models import SEEN, Mailbox
 
 # a mailbox's uid list is read in slices of this many uids
 _SLICE = 2000
+# the thread ids of this many Emails that left the account are remembered (departed)
+_DEPARTED = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,15 @@ class EmailRecord:
     received_at: datetime
     summary: MessageSummary | None
     copies: list[EmailCopy] = field(default_factory=list)
+    cached_attachment: bool | None = None
+
+    @property
+    def has_attachment(self) -> bool | None:
+        """``hasAttachment`` from the cached body structure (jmap/attachments.py), worked
+        out once; None for a message stored without a summary (its bytes must tell)."""
+        if self.cached_attachment is None and self.summary is not None:
+            self.cached_attachment = structure_has_attachment(self.summary.bodystructure)
+        return self.cached_attachment
 
     @property
     def flags(self) -> frozenset[str]:
@@ -79,6 +92,18 @@ class AccountView:
         self.emails: dict[str, EmailRecord] = {}
         self.by_copy: dict[tuple[int, int], str] = {}
         self.threads: dict[str, list[str]] = {}
+        # every Email as (receivedAt, id), in that order: Email/query's usual sort
+        self.arrival: list[tuple[datetime, str]] = []
+        # Email id -> thread id of the Emails whose last copy went while this process
+        # followed the account (refresh): a thread id comes from the content, which a
+        # destroyed Email no longer has (/queryChanges and Thread/changes need it)
+        self.departed: dict[str, str] = {}
+        # refresh shares the older view's records: the ids of those this view has copied
+        # (its own to change); None: every record is its own (a full load)
+        self._own: set[str] | None = None
+        self._touched_threads: set[str] = set()
+        # Email/query results at this state: (filter, sort, collapseThreads) -> ids
+        self.query_results: dict[str, list[str]] = {}
 
     @classmethod
     async def load(cls, store: Store, user_id: int,
@@ -106,8 +131,11 @@ class AccountView:
                                 != m.uidvalidity for m in marks.values()):
             return None
         view = cls(old.user_id, boxes, encode_state(boxes))
-        view.emails = {k: replace(r, copies=list(r.copies)) for k, r in old.emails.items()}
+        view.emails = dict(old.emails)  # copied on write (_own_record): old never changes
+        view._own = set()
+        view.arrival = list(old.arrival)
         view.by_copy = dict(old.by_copy)
+        view.departed = dict(old.departed)
         for box in boxes:
             mark = marks.get(box.id)
             if mark is None:
@@ -124,7 +152,7 @@ class AccountView:
             for uid in changed:
                 view._remove_copy(box.id, uid)  # read again below, as it is now
             await view._add_rows(store, box.id, changed)
-        view._build_threads()
+        view._update_threads(old)
         return view
 
     async def _add_rows(self, store: Store, mailbox_row_id: int, uids: list[int]) -> None:
@@ -133,7 +161,7 @@ class AccountView:
                                            with_summary=True)
             for meta in metas:
                 email_id = objectid.email_id(meta.blob_id)
-                record = self.emails.get(email_id)
+                record = self._own_record(email_id)
                 if record is None:
                     summary = meta.summary
                     thread = (objectid.thread_id(summary, meta.blob_id) if summary
@@ -141,6 +169,10 @@ class AccountView:
                     record = EmailRecord(email_id, meta.blob_id, thread, meta.size,
                                          meta.internaldate, summary)
                     self.emails[email_id] = record
+                    if self._own is not None:  # a refresh (a load sorts them all at once)
+                        self._own.add(email_id)
+                        insort(self.arrival, (record.received_at, email_id))
+                self._touched_threads.add(record.thread_id)
                 record.copies.append(EmailCopy(mailbox_row_id, meta.uid, meta.modseq,
                                                meta.flags))
                 self.by_copy[(mailbox_row_id, meta.uid)] = email_id
@@ -150,16 +182,56 @@ class AccountView:
         email_id = self.by_copy.pop((mailbox_row_id, uid), None)
         if email_id is None:
             return
-        record = self.emails[email_id]
+        record = self._own_record(email_id)
+        assert record is not None
+        self._touched_threads.add(record.thread_id)
         record.copies = [c for c in record.copies
                          if (c.mailbox_id, c.uid) != (mailbox_row_id, uid)]
         if not record.copies:
             del self.emails[email_id]
+            at = bisect_left(self.arrival, (record.received_at, email_id))
+            if at < len(self.arrival) and self.arrival[at][1] == email_id:
+                del self.arrival[at]
+            self.departed.pop(email_id, None)
+            self.departed[email_id] = record.thread_id  # most recent last
+            if len(self.departed) > _DEPARTED:
+                del self.departed[next(iter(self.departed))]
+
+    def _own_record(self, email_id: str) -> EmailRecord | None:
+        """The record of an Email, copied first if it is still the older view's."""
+        record = self.emails.get(email_id)
+        if record is None or self._own is None or email_id in self._own:
+            return record
+        record = replace(record, copies=list(record.copies))
+        self.emails[email_id] = record
+        self._own.add(email_id)
+        return record
+
+    def _update_threads(self, old: AccountView) -> None:
+        """The threads of a refreshed view: the older view's, with those whose Emails
+        came or went rebuilt (a thread id comes from the content: it never changes)."""
+        self.threads = dict(old.threads)
+        added: dict[str, set[str]] = {}
+        for email_id in self._own or ():
+            record = self.emails.get(email_id)
+            if record is not None:
+                added.setdefault(record.thread_id, set()).add(email_id)
+        for thread in self._touched_threads:
+            members = [i for i in {*old.threads.get(thread, ()), *added.get(thread, ())}
+                       if i in self.emails]
+            if members:
+                members.sort(key=lambda i: (self.emails[i].received_at, i))
+                self.threads[thread] = members
+            else:
+                self.threads.pop(thread, None)
+        self._touched_threads = set()
 
     def _build_threads(self) -> None:
+        self._touched_threads = set()
         self.threads = {}
-        for record in sorted(self.emails.values(), key=lambda r: (r.received_at, r.id)):
-            self.threads.setdefault(record.thread_id, []).append(record.id)
+        self.arrival = sorted((r.received_at, r.id) for r in self.emails.values())
+        for _when, email_id in self.arrival:
+            self.threads.setdefault(self.emails[email_id].thread_id, []).append(email_id)
 
     def mailbox_ids(self, record: EmailRecord) -> dict[str, bool]:
         """The ``mailboxIds`` of an Email."""

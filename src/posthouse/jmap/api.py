@@ -37,19 +37,6 @@ def account_id_of(user_id: int) -> str:
 
 
 @dataclass
-class SubmissionRecords:
-    """One account's EmailSubmission objects of this run (RFC 8621 7), and a counter that
-    is their state: kept in memory, as RFC 8621 7 lets a server forget them."""
-
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
-    counter: int = 0
-
-    @property
-    def state(self) -> str:
-        return f"S{self.counter}"
-
-
-@dataclass
 class CallContext:
     """What a method handler gets besides its arguments."""
 
@@ -62,15 +49,10 @@ class CallContext:
     views: AccountViews
     uploads: UploadArea
     submitter: Submitter | None = None
-    sent: dict[int, SubmissionRecords] = field(default_factory=dict)
     # responses a method adds after its own (RFC 8621 7.5: the implicit Email/set)
     implicit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     peer: str = ""  # the client's IP address ("" when not known)
     _view: AccountView | None = field(default=None, repr=False)
-
-    def submissions(self, user_id: int) -> SubmissionRecords:
-        """The user's EmailSubmission records."""
-        return self.sent.setdefault(user_id, SubmissionRecords())
 
     async def view(self) -> AccountView:
         """The account as of now (read once, again after a change this request made)."""
@@ -124,7 +106,6 @@ class JmapApi:
                  submitter: Submitter | None = None) -> None:
         self.store = store
         self.submitter = submitter
-        self.sent: dict[int, SubmissionRecords] = {}
         self.limits = limits
         self.uploads = uploads
         self.views = AccountViews(store)
@@ -170,7 +151,7 @@ class JmapApi:
         created_in = request.get("createdIds")
         ctx = CallContext(self.store, self.limits, user_id, address,
                           dict(created_in or {}), origin, self.views, self.uploads,
-                          self.submitter, self.sent, peer=peer)
+                          self.submitter, peer=peer)
         responses: list[list[Any]] = []
         for name, args, call_id in request["methodCalls"]:
             try:

@@ -11,6 +11,7 @@ mail is gone, the server answers cannotCalculateChanges (the client resynchronis
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from posthouse.imap import objectid
 from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView, EmailRecord
 from posthouse.jmap.api import CallContext, account_id_of, method
+from posthouse.jmap.attachments import has_attachment
 from posthouse.jmap.email_build import BuildError, blob_ids_of, build_message
 from posthouse.jmap.email_import import ImportRefused, blob_bytes, file_email, received_at
 from posthouse.jmap.email_props import (
@@ -27,9 +29,17 @@ from posthouse.jmap.email_props import (
     raw_headers,
     utc_date,
 )
-from posthouse.jmap.email_query import EmailFilter, sort_emails
+from posthouse.jmap.email_query import (
+    MUTABLE_FILTERS,
+    MUTABLE_SORTS,
+    THREAD_WIDE,
+    EmailFilter,
+    filter_keys,
+    sort_emails,
+)
 from posthouse.jmap.errors import JmapMethodError, invalid, set_error
 from posthouse.jmap.keywords import KEEP_FLAGS, flag_of, valid_keyword
+from posthouse.jmap.query_changes import query_changes_args, query_changes_response
 from posthouse.jmap.standard import (
     changes_args,
     changes_response,
@@ -43,6 +53,7 @@ from posthouse.message.summary import PREVIEW_CHARS
 from posthouse.store.errors import NoSuchMailbox, QuotaExceeded
 from posthouse.store.models import FlagOp
 
+_QUERIES_KEPT = 8  # Email/query results kept per view (AccountView.query_results)
 META_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
                    "receivedAt")
 HEADER_PROPERTIES = ("messageId", "inReplyTo", "references", "sender", "from", "to", "cc",
@@ -119,6 +130,8 @@ def email_object(view: AccountView, record: EmailRecord, parsed: ParsedEmail | N
             out[prop] = utc_date(record.received_at)
     if parsed is not None:
         out.update(content_properties(parsed, props, args))
+    if "hasAttachment" in props and record.has_attachment is not None:
+        out["hasAttachment"] = record.has_attachment  # what the filter matches
     return out
 
 
@@ -146,7 +159,7 @@ def content_properties(parsed: ParsedEmail, props: list[str],
         if prop in props:
             out[prop] = [_part_filter(p, part_props) for p in parts]
     if "hasAttachment" in props:
-        out["hasAttachment"] = bool(parsed.attachments)
+        out["hasAttachment"] = has_attachment(parsed.attachments)
     if "preview" in props:
         texts = [parsed.body_value(p["partId"], 0) for p in parsed.text_body]
         joined = " ".join(" ".join(t["value"].split()) for t in texts if t)
@@ -187,7 +200,8 @@ async def email_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
             raise JmapMethodError(errors.REQUEST_TOO_LARGE, "more Emails than maxObjectsInGet")
         ids = list(view.emails)
     records = [view.emails[i] for i in ids if i in view.emails]
-    needs_bytes = any(p not in META_PROPERTIES for p in props)
+    needs_bytes = any(p not in META_PROPERTIES and p != "hasAttachment" for p in props) or (
+        "hasAttachment" in props and any(r.has_attachment is None for r in records))
     blobs = (await ctx.store.read_blobs([r.blob_id for r in records])) if needs_bytes else {}
     listing = []
     for record in records:
@@ -262,12 +276,17 @@ async def email_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any
                             destroyed, most)
 
 
-@method("Email/query")
-async def email_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-    ctx.check_account(args)
-    view = await ctx.view()
+async def _query_ids(ctx: CallContext, view: AccountView, args: dict[str, Any]) -> list[str]:
+    """The whole result of an Email/query's filter, sort and collapseThreads (4.4), kept
+    with the view: a view is one state, and what a query reads does not change within
+    one (the text index is searched for what it holds and the rest is read directly)."""
+    key = json.dumps([args.get("filter"), args.get("sort"), bool(args.get("collapseThreads"))],
+                     sort_keys=True)
+    known = view.query_results.get(key)
+    if known is not None:
+        return known
     chosen = await EmailFilter(ctx.store, view).matches(args.get("filter"))
-    ordered = sort_emails([view.emails[i] for i in chosen], args.get("sort"))
+    ordered = sort_emails(chosen, args.get("sort"), view)
     if args.get("collapseThreads"):
         seen: set[str] = set()
         collapsed = []
@@ -277,9 +296,20 @@ async def email_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
                 collapsed.append(record)
         ordered = collapsed
     ids = [r.id for r in ordered]
+    while len(view.query_results) >= _QUERIES_KEPT:
+        del view.query_results[next(iter(view.query_results))]
+    view.query_results[key] = ids
+    return ids
+
+
+@method("Email/query")
+async def email_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    ctx.check_account(args)
+    view = await ctx.view()
+    ids = await _query_ids(ctx, view, args)
     page, position = window(ids, args)
     out: dict[str, Any] = {"accountId": account_id_of(ctx.user_id), "queryState": view.state,
-                           "canCalculateChanges": False, "position": position, "ids": page,
+                           "canCalculateChanges": True, "position": position, "ids": page,
                            "collapseThreads": bool(args.get("collapseThreads"))}
     if args.get("calculateTotal"):
         out["total"] = len(ids)
@@ -288,9 +318,34 @@ async def email_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
 
 @method("Email/queryChanges")
 async def email_query_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-    """RFC 8620 5.6: a server that keeps no query history says it cannot."""
+    """RFC 8620 5.6 over Email/changes (query_changes.py says why that is enough).
+
+    An Email whose keywords or mailboxes changed counts only when the filter or sort reads
+    them (MUTABLE_*); a thread-wide condition or collapseThreads widens every change to the
+    Email's whole thread. A destroyed Email's thread is known only if this process saw it
+    go (AccountView.departed): otherwise, and wherever Email/changes cannot tell (dropped
+    tombstones, a deleted mailbox that held mail), cannotCalculateChanges, as 5.6 allows."""
     ctx.check_account(args)
-    raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "query changes are not kept")
+    since, _most, _up_to = query_changes_args(args)
+    view = await ctx.view()
+    created, updated, destroyed = await _changed_records(ctx, since, view)
+    keys = filter_keys(args.get("filter"))
+    comparators = args.get("sort")
+    sorts = {c.get("property") for c in comparators or () if isinstance(c, dict)}
+    mutable = bool(keys & MUTABLE_FILTERS or sorts & MUTABLE_SORTS)
+    thread_wide = bool(args.get("collapseThreads") or (keys | sorts) & THREAD_WIDE)
+    changed = {*created, *destroyed, *(updated if mutable else ())}
+    if thread_wide:
+        threads = {view.emails[i].thread_id for i in changed if i in view.emails}
+        for email_id in destroyed:
+            if email_id not in view.departed:
+                raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES,
+                                      "the thread of a destroyed Email is not known")
+            threads.add(view.departed[email_id])
+        changed |= {e for t in threads for e in view.threads.get(t, ())}
+    results = await _query_ids(ctx, view, args)
+    return query_changes_response(args, account_id_of(ctx.user_id), view.state, results,
+                                  changed, set(created), not mutable)
 
 
 @method("Thread/get")
@@ -316,12 +371,22 @@ async def thread_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
     threads = dict.fromkeys(view.emails[i].thread_id for i in created_emails + updated_emails)
     created = [t for t in threads if all(e in new for e in view.threads[t])]
     updated = [t for t in threads if t not in created]
-    # a destroyed Email's thread id came from its content, which may be gone with it: which
-    # thread changed or went is not known, so the client refetches its threads
-    if destroyed_emails:
-        raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES,
-                              "Emails were destroyed: fetch the threads again")
+    # a destroyed Email's thread id came from its content, which is gone with it: known
+    # only when this process saw the Email go (AccountView.departed); else the client
+    # refetches its threads
     destroyed: list[str] = []
+    for email_id in destroyed_emails:
+        thread = view.departed.get(email_id)
+        if thread is None:
+            raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES,
+                                  "Emails were destroyed: fetch the threads again")
+        if thread in view.threads:  # it existed before: updated, even if all else is new
+            if thread in created:
+                created.remove(thread)
+            if thread not in updated:
+                updated.append(thread)
+        elif thread not in destroyed:
+            destroyed.append(thread)
     return changes_response(account_id_of(ctx.user_id), since, view.state, created, updated,
                             destroyed, most)
 

@@ -159,8 +159,8 @@ class ParsedEmail:
         self.text_body: list[dict[str, Any]] = []
         self.html_body: list[dict[str, Any]] = []
         self.attachments: list[dict[str, Any]] = []
-        _collect([self.structure], "mixed", False, self.html_body, self.text_body,
-                 self.attachments)
+        collect_parts([self.structure], "mixed", False, self.html_body, self.text_body,
+                      self.attachments)
 
     def _body_part(self, part: Part, number: str, header: Header | None = None) -> dict[str, Any]:
         head = header or split_header(self.data, part.header_start, part.body_start)
@@ -231,7 +231,7 @@ def _inline_media(mime_type: str) -> bool:
     return mime_type.startswith(("image/", "audio/", "video/"))
 
 
-def _collect(parts: list[dict[str, Any]], multipart_type: str, in_alternative: bool,
+def collect_parts(parts: list[dict[str, Any]], multipart_type: str, in_alternative: bool,
              html: list[dict[str, Any]] | None, text: list[dict[str, Any]] | None,
              attachments: list[dict[str, Any]]) -> None:
     """RFC 8621 4.1.4's parseStructure: which leaves are the text body, the HTML body and
@@ -242,7 +242,7 @@ def _collect(parts: list[dict[str, Any]], multipart_type: str, in_alternative: b
         mime_type = part["type"]
         if "subParts" in part:
             sub = mime_type.partition("/")[2]
-            _collect(part["subParts"], sub, in_alternative or sub == "alternative",
+            collect_parts(part["subParts"], sub, in_alternative or sub == "alternative",
                      html, text, attachments)
             continue
         inline = (part["disposition"] != "attachment"

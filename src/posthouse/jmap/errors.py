@@ -33,6 +33,9 @@ CANNOT_CALCULATE_CHANGES = "cannotCalculateChanges"
 ANCHOR_NOT_FOUND = "anchorNotFound"
 UNSUPPORTED_SORT = "unsupportedSort"
 UNSUPPORTED_FILTER = "unsupportedFilter"
+TOO_MANY_CHANGES = "tooManyChanges"  # 5.6 /queryChanges past maxChanges
+FROM_ACCOUNT_NOT_FOUND = "fromAccountNotFound"  # 5.4 /copy
+FROM_ACCOUNT_NOT_SUPPORTED = "fromAccountNotSupportedByMethod"
 
 # SetError types (RFC 8620 5.3, RFC 8621 2.3 / 4.6)
 NOT_FOUND = "notFound"

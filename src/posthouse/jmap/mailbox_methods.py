@@ -16,9 +16,11 @@ from posthouse.jmap import errors
 from posthouse.jmap.account import AccountView
 from posthouse.jmap.api import CallContext, account_id_of, method
 from posthouse.jmap.errors import JmapMethodError, invalid, set_error
+from posthouse.jmap.query_changes import query_changes_args, query_changes_response
 from posthouse.jmap.standard import (
     changes_args,
     changes_response,
+    collation_key,
     get_ids,
     get_properties,
     set_objects,
@@ -100,79 +102,161 @@ async def mailbox_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
             "notFound": [i for i in (ids or []) if i not in found]}
 
 
-@method("Mailbox/changes")
-async def mailbox_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-    ctx.check_account(args)
-    since, most = changes_args(args)
+def _mailbox_changes(since: str, view: AccountView
+                     ) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(created, updated, destroyed, of the updated those whose name, role or subscription
+    changed) Mailbox ids since the state ``since``."""
     old = decode_state(since)
     if old is None:
         raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "unknown state")
-    view = await ctx.view()
     now = {b.id: b for b in view.mailboxes}
     created = [objectid.mailbox_id(b) for i, b in now.items() if i not in old]
     destroyed = [mark.mailbox_id for mark_id, mark in old.items() if mark_id not in now]
     updated: list[str] = []
-    counts_only = True
+    renamed: list[str] = []
     for box_id, box in now.items():
         mark = old.get(box_id)
         if mark is None:
             continue
         current = mark_of(box)
         if current.digest != mark.digest:
-            counts_only = False
+            renamed.append(objectid.mailbox_id(box))
             updated.append(objectid.mailbox_id(box))
         elif current.modseq != mark.modseq:
             updated.append(objectid.mailbox_id(box))
+    return created, updated, destroyed, renamed
+
+
+@method("Mailbox/changes")
+async def mailbox_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    ctx.check_account(args)
+    since, most = changes_args(args)
+    view = await ctx.view()
+    created, updated, destroyed, renamed = _mailbox_changes(since, view)
     out = changes_response(account_id_of(ctx.user_id), since, view.state, created, updated,
                            destroyed, most)
     # RFC 8621 2.2: only the counts changed, the client may fetch just those
-    out["updatedProperties"] = COUNT_PROPERTIES if updated and counts_only else None
+    out["updatedProperties"] = COUNT_PROPERTIES if updated and not renamed else None
     return out
+
+
+def _box_matches(view: AccountView, box: Mailbox, node: Any) -> bool:
+    """Whether a Mailbox meets a FilterOperator or FilterCondition (RFC 8621 2.3)."""
+    if not isinstance(node, dict):
+        raise invalid("filter must be an object")
+    if "operator" in node:
+        conditions = node.get("conditions")
+        if not isinstance(conditions, list) or not conditions:
+            raise invalid("an operator needs a non-empty conditions array")
+        found = [_box_matches(view, box, c) for c in conditions]
+        if node["operator"] == "AND":
+            return all(found)
+        if node["operator"] == "OR":
+            return any(found)
+        if node["operator"] == "NOT":
+            return not any(found)
+        raise invalid(f"unknown operator {node['operator']}")
+    ok = True
+    for key, value in node.items():
+        if key == "parentId":
+            ok = ok and mailbox_object(view, box, ["parentId"])["parentId"] == value
+        elif key == "name":
+            if not isinstance(value, str):
+                raise invalid("name must be a string")
+            ok = ok and value.lower() in box.name.rpartition("/")[2].lower()
+        elif key == "role":
+            ok = ok and role_of(box) == value
+        elif key == "hasAnyRole":
+            ok = ok and (role_of(box) is not None) == bool(value)
+        elif key == "isSubscribed":
+            ok = ok and box.subscribed == bool(value)
+        else:
+            raise JmapMethodError(errors.UNSUPPORTED_FILTER, f"filter {key}")
+    return ok
+
+
+def _ancestors(view: AccountView, box: Mailbox) -> list[Mailbox]:
+    """The chain of ``parentId``s above ``box``, nearest first."""
+    names = {b.name: b for b in view.mailboxes}
+    out: list[Mailbox] = []
+    parent = _parent_name(box)
+    while parent is not None and parent in names:
+        out.append(names[parent])
+        parent = _parent_name(names[parent])
+    return out
+
+
+def _query_ids(view: AccountView, args: dict[str, Any]) -> list[str]:
+    """The whole result of a Mailbox/query's filter and sort (RFC 8621 2.3), with
+    filterAsTree (a Mailbox only when its ancestors match too) and sortAsTree (parents
+    before their children, siblings by the comparators)."""
+    node = args.get("filter")
+    matching = [b for b in view.mailboxes if node is None or _box_matches(view, b, node)]
+    if args.get("filterAsTree"):
+        chosen = {b.id for b in matching}
+        matching = [b for b in matching
+                    if all(a.id in chosen for a in _ancestors(view, b))]
+    sort = args.get("sort") or []
+    if not isinstance(sort, list):
+        raise invalid("sort must be an array")
+    boxes = list(view.mailboxes) if args.get("sortAsTree") else matching
+    for comparator in reversed(sort):
+        prop = comparator.get("property") if isinstance(comparator, dict) else None
+        descending = isinstance(comparator, dict) and comparator.get("isAscending") is False
+        if prop == "name":
+            collate = collation_key(comparator)
+            boxes.sort(key=lambda b: collate(b.name.rpartition("/")[2]), reverse=descending)
+        elif prop == "sortOrder":
+            boxes.sort(key=lambda b: _ROLE_ORDER.get(role_of(b) or "", 10), reverse=descending)
+        else:
+            raise JmapMethodError(errors.UNSUPPORTED_SORT, f"sort by {prop}")
+    if args.get("sortAsTree"):  # depth first over the whole tree, siblings as sorted
+        children: dict[int | None, list[Mailbox]] = {}
+        for box in boxes:
+            above = _ancestors(view, box)
+            children.setdefault(above[0].id if above else None, []).append(box)
+        ordered: list[Mailbox] = []
+        stack = list(reversed(children.get(None, [])))
+        while stack:
+            box = stack.pop()
+            ordered.append(box)
+            stack.extend(reversed(children.get(box.id, [])))
+        wanted = {b.id for b in matching}
+        boxes = [b for b in ordered if b.id in wanted]
+    return [objectid.mailbox_id(b) for b in boxes]
 
 
 @method("Mailbox/query")
 async def mailbox_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
     ctx.check_account(args)
     view = await ctx.view()
-    boxes = list(view.mailboxes)
-    condition = args.get("filter") or {}
-    if not isinstance(condition, dict):
-        raise invalid("filter must be an object")
-    for key, value in condition.items():
-        if key == "parentId":
-            boxes = [b for b in boxes if mailbox_object(view, b, ["parentId"])["parentId"]
-                     == value]
-        elif key == "name":
-            if not isinstance(value, str):
-                raise invalid("name must be a string")
-            boxes = [b for b in boxes if value.lower() in b.name.rpartition("/")[2].lower()]
-        elif key == "role":
-            boxes = [b for b in boxes if role_of(b) == value]
-        elif key == "hasAnyRole":
-            boxes = [b for b in boxes if (role_of(b) is not None) == bool(value)]
-        elif key == "isSubscribed":
-            boxes = [b for b in boxes if b.subscribed == bool(value)]
-        else:
-            raise JmapMethodError(errors.UNSUPPORTED_FILTER, f"filter {key}")
-    sort = args.get("sort") or []
-    if not isinstance(sort, list):
-        raise invalid("sort must be an array")
-    for comparator in reversed(sort):
-        prop = comparator.get("property") if isinstance(comparator, dict) else None
-        descending = isinstance(comparator, dict) and comparator.get("isAscending") is False
-        if prop == "name":
-            boxes.sort(key=lambda b: b.name.rpartition("/")[2].lower(), reverse=descending)
-        elif prop == "sortOrder":
-            boxes.sort(key=lambda b: _ROLE_ORDER.get(role_of(b) or "", 10), reverse=descending)
-        else:
-            raise JmapMethodError(errors.UNSUPPORTED_SORT, f"sort by {prop}")
-    ids = [objectid.mailbox_id(b) for b in boxes]
+    ids = _query_ids(view, args)
     page, position = window(ids, args)
     out: dict[str, Any] = {"accountId": account_id_of(ctx.user_id), "queryState": view.state,
-                           "canCalculateChanges": False, "position": position, "ids": page}
+                           "canCalculateChanges": True, "position": position, "ids": page}
     if args.get("calculateTotal"):
         out["total"] = len(ids)
     return out
+
+
+@method("Mailbox/queryChanges")
+async def mailbox_query_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    """RFC 8620 5.6 over Mailbox/changes: every filter and sort reads the name, role or
+    subscription (the state's digest), so a Mailbox whose digest did not move, and which
+    was not created or destroyed, keeps its place. A parentId depends on another mailbox
+    too, and so do filterAsTree and sortAsTree: when any was created or destroyed (or, with
+    a tree option, renamed), every mailbox with a parent counts as changed."""
+    ctx.check_account(args)
+    since, _most, _up_to = query_changes_args(args)
+    view = await ctx.view()
+    created, _updated, destroyed, renamed = _mailbox_changes(since, view)
+    changed = {*created, *destroyed, *renamed}
+    tree = bool(args.get("filterAsTree") or args.get("sortAsTree"))
+    if created or destroyed or (tree and renamed):
+        changed |= {objectid.mailbox_id(b) for b in view.mailboxes
+                    if _parent_name(b) is not None}
+    return query_changes_response(args, account_id_of(ctx.user_id), view.state,
+                                  _query_ids(view, args), changed, set(created), False)
 
 
 @method("Mailbox/set")

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from posthouse.auth.authenticator import Authenticator, Principal
 from posthouse.delivery.submit import Submitter
 from posthouse.jmap import (  # noqa: F401  (importing registers the methods)
+    email_copy,
     email_import,
     email_methods,
     email_parse,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from posthouse.jmap import errors
@@ -106,3 +106,28 @@ def window(ids: list[str], args: dict[str, Any]) -> tuple[list[str], int]:
         position = max(len(ids) + position, 0)
     end = len(ids) if limit is None else position + limit
     return ids[position:end], min(position, len(ids))
+
+
+def _ascii_numeric(text: str) -> tuple[int, int]:
+    """RFC 4790 9.1 i;ascii-numeric: the leading digits' value; no digit sorts last."""
+    digits = re.match(r"\d+", text)
+    return (0, int(digits[0])) if digits else (1, 0)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_COLLATIONS: dict[str, Callable[[str], Any]] = {
+    "i;ascii-casemap": lambda t: t.translate(_ASCII_LOWER),  # RFC 4790 9.2
+    "i;unicode-casemap": str.casefold,  # RFC 5051, approximated by case folding
+    "i;ascii-numeric": _ascii_numeric,
+}
+
+
+def collation_key(comparator: dict[str, Any]) -> Callable[[str], Any]:
+    """How a Comparator compares strings (RFC 8620 5.5 ``collation``; the session's
+    collationAlgorithms): i;unicode-casemap unless it names another; unsupportedSort for
+    one not offered."""
+    name = comparator.get("collation", "i;unicode-casemap")
+    found = _COLLATIONS.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise JmapMethodError(errors.UNSUPPORTED_SORT, f"collation {name} is not supported")
+    return found

@@ -9,13 +9,14 @@ EmailSubmission/set create reads the Email's bytes, takes the envelope from it o
 request (7.5), refuses a From the user may not send as (``forbiddenFrom``) and hands the
 message to ``delivery.submit.Submitter``: the port 587 path (local delivery, the outbound
 queue and its DKIM signing, DSNs). Submissions are final at once (undoStatus "final").
-Their records live in memory for this server's run (RFC 8621 7 lets a server forget them);
+Their records are kept in the store (jmap/submission_records.py), the newest 200;
 ``onSuccessUpdateEmail`` / ``onSuccessDestroyEmail`` run as an implicit Email/set.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,8 +26,12 @@ from posthouse.jmap.api import CallContext, account_id_of, method
 from posthouse.jmap.email_props import ParsedEmail, header_value
 from posthouse.jmap.errors import JmapMethodError, invalid, set_error
 from posthouse.jmap.limits import SUBMISSION
+from posthouse.jmap.query_changes import query_changes_args, query_changes_response
 from posthouse.jmap.standard import changes_args, get_ids, get_properties, set_objects, window
+from posthouse.jmap.submission_records import SubmissionRecords, load_records, save_records
 from posthouse.store.errors import QuotaExceeded, StoreError
+
+log = logging.getLogger("posthouse.jmap")
 
 IDENTITY_PROPERTIES = ("id", "name", "email", "replyTo", "bcc", "textSignature",
                        "htmlSignature", "mayDelete")
@@ -137,7 +142,8 @@ def _without_bcc(data: bytes) -> bytes:
     return replace_fields(data, (b"bcc",))
 
 
-async def _submit_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
+async def _submit_one(ctx: CallContext, records: SubmissionRecords,
+                      spec: Any) -> dict[str, Any]:
     assert ctx.submitter is not None
     if not isinstance(spec, dict):
         raise _Refused(set_error(errors.INVALID_PROPERTIES, "not an object"))
@@ -177,7 +183,6 @@ async def _submit_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
     except StoreError:
         raise JmapMethodError(errors.SERVER_FAIL, "the message was not stored") from None
     remote = {r.lower() for r in done.remote}
-    records = ctx.submissions(ctx.user_id)
     records.counter += 1
     sub_id = f"S{records.counter}"
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -200,7 +205,7 @@ async def _submit_one(ctx: CallContext, spec: Any) -> dict[str, Any]:
 async def submission_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
     ctx.check_account(args)
     create, update, destroy = set_objects(args, ctx.limits.max_objects_in_set)
-    records = ctx.submissions(ctx.user_id)
+    records = await load_records(ctx.store, ctx.user_id)
     if args.get("ifInState") is not None and args["ifInState"] != records.state:
         raise JmapMethodError(errors.STATE_MISMATCH)
     # checked before anything is sent: a refusal after sending would invite a resend
@@ -214,7 +219,7 @@ async def submission_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
                            "notUpdated": {}, "destroyed": [], "notDestroyed": {}}
     for creation_id, spec in create.items():
         try:
-            item = await _submit_one(ctx, spec)
+            item = await _submit_one(ctx, records, spec)
         except _Refused as refused:
             out["notCreated"][creation_id] = refused.error
             continue
@@ -231,22 +236,28 @@ async def submission_set(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
             out["destroyed"].append(sub_id)
     if out["destroyed"]:
         records.counter += 1
+    if out["created"] or out["destroyed"]:
+        try:
+            await save_records(ctx.store, ctx.user_id, records, origin=ctx.origin)
+        except StoreError:  # the mail went: an error now would invite sending it again
+            log.warning("EmailSubmission records of user %s not kept", ctx.user_id,
+                        exc_info=True)
     out["newState"] = records.state
     for key in ("created", "notCreated", "notUpdated", "destroyed", "notDestroyed"):
         if not out[key]:
             out[key] = None
-    await _on_success(ctx, args, out)
+    await _on_success(ctx, records, args, out)
     return out
 
 
-async def _on_success(ctx: CallContext, args: dict[str, Any], out: dict[str, Any]) -> None:
+async def _on_success(ctx: CallContext, records: SubmissionRecords, args: dict[str, Any],
+                      out: dict[str, Any]) -> None:
     """``onSuccessUpdateEmail`` / ``onSuccessDestroyEmail`` (7.5): an implicit Email/set
     over the Emails of the submissions just created; "#creationId" names one of them."""
     update_spec = args.get("onSuccessUpdateEmail")
     destroy_spec = args.get("onSuccessDestroyEmail")
     if update_spec is None and destroy_spec is None:
         return
-    records = ctx.submissions(ctx.user_id)
     created = out["created"] or {}
 
     def email_of(key: str) -> str | None:
@@ -276,7 +287,7 @@ async def submission_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
     ctx.check_account(args)
     ids = get_ids(args, ctx.limits.max_objects_in_get)
     props = get_properties(args, SUBMISSION_PROPERTIES, SUBMISSION_PROPERTIES)
-    records = ctx.submissions(ctx.user_id)
+    records = await load_records(ctx.store, ctx.user_id)
     wanted = list(records.items) if ids is None else ids
     return {"accountId": account_id_of(ctx.user_id), "state": records.state,
             "list": [{k: records.items[i][k] for k in ["id", *props]}
@@ -284,28 +295,33 @@ async def submission_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, An
             "notFound": [i for i in wanted if i not in records.items]}
 
 
-@method("EmailSubmission/changes", SUBMISSION)
-async def submission_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
-    ctx.check_account(args)
-    since, _most = changes_args(args)
-    records = ctx.submissions(ctx.user_id)
+def _created_since(records: SubmissionRecords, since: str) -> list[str]:
+    """The ids of the records made since the state ``since`` (each took a number of the
+    counter); cannotCalculateChanges when some went since (a destroy takes one too, and is
+    not followed) or the state is not ours."""
     if not since.startswith("S") or not since[1:].isdigit() or int(since[1:]) > records.counter:
         raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "unknown state")
     old = int(since[1:])
     created = [i for i in records.items if int(i[1:]) > old]
-    if len(created) != records.counter - old:  # some were destroyed since: not followed
+    if len(created) != records.counter - old:
         raise JmapMethodError(errors.CANNOT_CALCULATE_CHANGES, "submissions were destroyed")
+    return created
+
+
+@method("EmailSubmission/changes", SUBMISSION)
+async def submission_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    ctx.check_account(args)
+    since, _most = changes_args(args)
+    records = await load_records(ctx.store, ctx.user_id)
+    created = _created_since(records, since)
     return {"accountId": account_id_of(ctx.user_id), "oldState": since,
             "newState": records.state, "hasMoreChanges": False, "created": created,
             "updated": [], "destroyed": []}
 
 
-@method("EmailSubmission/query", SUBMISSION)
-async def submission_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+def _query_ids(records: SubmissionRecords, args: dict[str, Any]) -> list[str]:
     """Filters identityIds, emailIds, threadIds, undoStatus, before, after (7.3); sorted
     by sendAt (the creation order)."""
-    ctx.check_account(args)
-    records = ctx.submissions(ctx.user_id)
     cond = args.get("filter") or {}
     if not isinstance(cond, dict):
         raise invalid("filter must be a FilterCondition")
@@ -327,10 +343,30 @@ async def submission_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, 
     sort = args.get("sort") or []
     if any(s.get("isAscending") is False for s in sort if isinstance(s, dict)):
         chosen.reverse()
+    return chosen
+
+
+@method("EmailSubmission/query", SUBMISSION)
+async def submission_query(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    ctx.check_account(args)
+    records = await load_records(ctx.store, ctx.user_id)
+    chosen = _query_ids(records, args)
     page, position = window(chosen, args)
     out: dict[str, Any] = {"accountId": account_id_of(ctx.user_id),
-                           "queryState": records.state, "canCalculateChanges": False,
+                           "queryState": records.state, "canCalculateChanges": True,
                            "position": position, "ids": page}
     if args.get("calculateTotal"):
         out["total"] = len(chosen)
     return out
+
+
+@method("EmailSubmission/queryChanges", SUBMISSION)
+async def submission_query_changes(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
+    """RFC 8620 5.6: every property a filter or sort reads is immutable (records are final
+    at once), so only records made since matter (query_changes.py)."""
+    ctx.check_account(args)
+    since, _most, _up_to = query_changes_args(args)
+    records = await load_records(ctx.store, ctx.user_id)
+    created = set(_created_since(records, since))
+    return query_changes_response(args, account_id_of(ctx.user_id), records.state,
+                                  _query_ids(records, args), created, created, True)
