@@ -10,7 +10,9 @@
 - ``GET /jmap/eventsource/?types=&closeafter=&ping=`` (7.3; push.py).
 - ``GET /jmap/ws/`` upgraded to JMAP over WebSocket (RFC 8887; websocket.py).
 Every page needs authentication and HTTPS; a missing or wrong login is 401 with a Basic
-challenge (a login that never succeeds gives nothing away about the account).
+challenge (a login that never succeeds gives nothing away about the account). A request
+with the webmail's session cookie and no Authorization is that session's user
+(browser_auth.py: POSTs also need its CSRF token and this origin; 403 otherwise).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from posthouse.jmap import (  # noqa: F401  (importing registers the methods)
 )
 from posthouse.jmap.api import JmapApi, account_id_of, session_state
 from posthouse.jmap.auth import REALM, JmapAuthBusy, JmapTokens, authenticate, bearer_token
+from posthouse.jmap.browser_auth import COOKIE_CHALLENGE, CSRF_HEADER, BrowserLogins, BrowserRefused
 from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapRequestProblem
 from posthouse.jmap.limits import (
@@ -69,8 +72,10 @@ class JmapPages:
     """The handlers, with what they share: the engine, the tokens, the concurrency count."""
 
     def __init__(self, store: Store, authenticator: Authenticator, limits: JmapLimits,
-                 uploads: UploadArea, submitter: Submitter | None = None) -> None:
+                 uploads: UploadArea, submitter: Submitter | None = None,
+                 browser: BrowserLogins | None = None) -> None:
         self.store = store
+        self.browser = browser
         self.authenticator = authenticator
         self.limits = limits
         self.uploads = uploads
@@ -82,11 +87,22 @@ class JmapPages:
 
     async def _principal(self, request: HttpRequest) -> Principal | HttpResponse:
         try:
-            principal = await authenticate(request, self.authenticator, self.tokens)
+            if self.browser is not None and self.browser.wants_cookie(request):
+                principal = await self.browser.principal(request)
+            else:
+                principal = await authenticate(request, self.authenticator, self.tokens)
         except JmapAuthBusy:
             return HttpResponse.error(503).with_header("Retry-After", "5")
+        except BrowserRefused:
+            log.warning("jmap: refused a cookie request to %s from %s (origin or CSRF "
+                        "token missing or wrong)", request.path, request.peer)
+            return HttpResponse.error(403, "refused: not a request of this webmail")
         if principal is None:
-            return HttpResponse.error(401).with_header("WWW-Authenticate", REALM)
+            # the web page's own requests get a challenge that opens no browser dialog
+            page = request.header(CSRF_HEADER) is not None or (self.browser is not None \
+                and self.browser.wants_cookie(request))
+            return HttpResponse.error(401).with_header(
+                "WWW-Authenticate", COOKIE_CHALLENGE if page else REALM)
         return principal
 
     def authenticated(self, page: Callable[[HttpRequest, Principal], Awaitable[HttpResponse]]
@@ -248,10 +264,11 @@ def _problem(problem: JmapRequestProblem) -> HttpResponse:
 
 def register(routes: HttpRoutes, store: Store, authenticator: Authenticator,
              limits: JmapLimits, uploads: UploadArea,
-             submitter: Submitter | None = None) -> JmapPages:
+             submitter: Submitter | None = None,
+             browser: BrowserLogins | None = None) -> JmapPages:
     """Add the JMAP pages (HTTPS only); without a submitter, EmailSubmission is not
-    offered."""
-    pages = JmapPages(store, authenticator, limits, uploads, submitter)
+    offered; with ``browser``, the webmail's session cookie is a login too."""
+    pages = JmapPages(store, authenticator, limits, uploads, submitter, browser)
     routes.add("GET", SESSION_PATH, pages.authenticated(pages.session), schemes=HTTPS_ONLY)
     routes.add("POST", API_PATH, pages.authenticated(pages.call), schemes=HTTPS_ONLY)
     routes.add("POST", API_PATH.rstrip("/"), pages.authenticated(pages.call),
