@@ -37,6 +37,7 @@ from posthouse.jmap import (  # noqa: F401  (importing registers the methods)
 from posthouse.jmap.api import JmapApi, account_id_of, session_state
 from posthouse.jmap.auth import REALM, JmapAuthBusy, JmapTokens, authenticate, bearer_token
 from posthouse.jmap.browser_auth import COOKIE_CHALLENGE, CSRF_HEADER, BrowserLogins, BrowserRefused
+from posthouse.jmap.email_import import STORED_BLOB
 from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapRequestProblem
 from posthouse.jmap.limits import (
@@ -65,7 +66,6 @@ DOWNLOAD_PREFIX = "/jmap/download/"
 UPLOAD_PREFIX = "/jmap/upload/"
 EVENTSOURCE_PATH = "/jmap/eventsource/"
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
-_BLOB = re.compile(r"^G([0-9a-f]{64})(?:P([0-9_]{1,64}))?$")
 
 
 class JmapPages:
@@ -190,7 +190,7 @@ class JmapPages:
         content_type = request.param("accept") or "application/octet-stream"
         if not re.match(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$", content_type):
             content_type = "application/octet-stream"
-        found = _BLOB.match(pieces[1])
+        found = STORED_BLOB.match(pieces[1])
         if found is None:
             uploaded = await self.uploads.get(principal.user_id, pieces[1])
             if uploaded is None:
