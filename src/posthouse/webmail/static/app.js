@@ -66,6 +66,7 @@ class MailApp {
     document.body.dataset.view = name;
     $("reader").hidden = name !== "reader";
     $("compose").hidden = name !== "compose";
+    $("nothing-open").hidden = name === "reader" || name === "compose";
   }
 
   async showMailbox(id) {

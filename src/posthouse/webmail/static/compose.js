@@ -94,6 +94,10 @@ export async function attachFiles(app, files) {
   renderAttachments(app);
 }
 
+function orNull(list) {
+  return list.length ? list : null;
+}
+
 function emailObject(app) {
   const identity = app.identities.find((i) => i.id === $("c-from").value) || app.identities[0];
   const drafts = app.byRole.drafts.id;
@@ -101,12 +105,11 @@ function emailObject(app) {
     mailboxIds: { [drafts]: true },
     keywords: { $draft: true, $seen: true },
     from: [{ name: identity.name || null, email: identity.email }],
-    to: parseAddresses($("c-to").value),
-    cc: parseAddresses($("c-cc").value),
+    to: orNull(parseAddresses($("c-to").value)),
+    cc: orNull(parseAddresses($("c-cc").value)),
     subject: $("c-subject").value,
     inReplyTo: app.draft.inReplyTo,
-    references: app.draft.references && app.draft.references.length
-      ? app.draft.references : null,
+    references: orNull(app.draft.references || []),
     bodyValues: { body: { value: $("c-body").value } },
     textBody: [{ partId: "body", type: "text/plain" }],
     attachments: app.draft.attachments.map((a) =>
@@ -133,7 +136,7 @@ export async function saveDraft(app) {
 
 export async function send(app) {
   const object = emailObject(app);
-  if (object.to.length + object.cc.length === 0) {
+  if (!object.to && !object.cc) {
     $("compose-status").textContent = "Who is it for? Add an address in To.";
     return;
   }
