@@ -3,7 +3,6 @@ stored as an RFC 5322 message that IMAP sees in Drafts, with its keywords as fla
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import email.policy
 import json
@@ -12,40 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dkim
 import pytest
 
-from posthouse.config import QueueConfig, dkim_key_path
-from posthouse.provision import dkim_public_record, ensure_dkim_key
 from tests.support.jmap import JmapTestClient, imap_login
 from tests.support.peer_smtp import PeerSmtp
-from tests.support.server import ServerThread, make_config
+from tests.support.server import ServerThread
+from tests.support.signing import dkim_valid, signing_config
 
 
 @pytest.fixture
 def server(tmp_path: Path, peer: PeerSmtp) -> Iterator[ServerThread]:
-    """remote.example's mail goes to the scripted peer (a transport entry: no DNS); the
-    server signs with a DKIM key of its data dir, as in production."""
-    cfg = make_config(tmp_path / "data")
-    cfg = dataclasses.replace(cfg, queue=QueueConfig(
-        transport={"remote.example": f"127.0.0.1:{peer.port}"}, mta_sts=False,
-        tlsrpt=False))
-    ensure_dkim_key(dkim_key_path(cfg))
-    with ServerThread(cfg) as srv:
+    with ServerThread(signing_config(tmp_path / "data", peer.port)) as srv:
         srv.add_user("alice@example.test")
         yield srv
-
-
-def dkim_valid(server: ServerThread, data: bytes) -> bool:
-    """dkimpy's verdict on ``data`` with the server's public key as the only DNS record."""
-    record = dkim_public_record(dkim_key_path(server.cfg)).encode()
-    name = f"{server.cfg.dkim.selector}._domainkey.example.test."
-
-    def lookup(qname: bytes, timeout: float = 5) -> bytes | None:
-        del timeout
-        return record if qname.decode().lower() == name else None
-
-    return bool(dkim.verify(data, dnsfunc=lookup))
 
 
 @pytest.fixture

@@ -12,61 +12,38 @@ test_web_admin_browser.py). Screenshots go to tests/artifacts/webmail/ (ignored 
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import email.policy
-import shutil
 import smtplib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from posthouse.config import QueueConfig, dkim_key_path
-from posthouse.provision import ensure_dkim_key
-from tests.integration.test_jmap_compose import dkim_valid
-from tests.integration.test_web_admin_browser import CHROMEDRIVER, CHROMIUM, _spki_hash
+from tests.support.browser import chromium, needs_chromium, screenshot_dir, wait_for
 from tests.support.jmap import imap_login
 from tests.support.peer_smtp import PeerSmtp
-from tests.support.server import PASSWORD, ServerThread, make_config
+from tests.support.server import PASSWORD, ServerThread
+from tests.support.signing import dkim_valid, signing_config
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "webmail"
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
 ZOE = "zoe@remote.example"
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-    reason="needs Debian's chromium and chromium-driver")
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def server(tmp_path: Path, peer: PeerSmtp) -> Iterator[ServerThread]:
-    """remote.example's mail goes to the scripted peer; the server DKIM-signs with a key
-    of its data dir, as in production."""
-    cfg = make_config(tmp_path / "data")
-    cfg = dataclasses.replace(cfg, queue=QueueConfig(
-        transport={"remote.example": f"127.0.0.1:{peer.port}"}, mta_sts=False,
-        tlsrpt=False))
-    ensure_dkim_key(dkim_key_path(cfg))
-    with ServerThread(cfg) as srv:
+    """remote.example's mail goes to the scripted peer, DKIM-signed."""
+    with ServerThread(signing_config(tmp_path / "data", peer.port)) as srv:
         srv.add_user(ALICE)
         srv.add_user(BOB)
         yield srv
@@ -74,27 +51,13 @@ def server(tmp_path: Path, peer: PeerSmtp) -> Iterator[ServerThread]:
 
 @pytest.fixture
 def browser(server: ServerThread, tmp_path: Path) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,860", f"--user-data-dir={tmp_path / 'chromium'}",
-                f"--ignore-certificate-errors-spki-list={_spki_hash(server)}",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with chromium(server, tmp_path / "chromium", size="1280,860", console_log=True) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
 def shots() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+    return screenshot_dir("webmail")
 
 
 def shot(driver: WebDriver, folder: Path, name: str) -> None:
@@ -322,7 +285,7 @@ def test_a_webmail_session_in_chromium(server: ServerThread, peer: PeerSmtp,
     row(browser, "Quarterly numbers").click()
     wait_visible(browser, "#r-text")
     click(browser, "#move-to")
-    click(browser, "#move-to option[value='%s']" % folder_id(browser, "Projects"))
+    click(browser, f"#move-to option[value='{folder_id(browser, 'Projects')}']")
     wait_for(lambda: mailbox_subjects(server, ALICE, "Projects") == ["Quarterly numbers"])
     assert "Quarterly numbers" not in mailbox_subjects(server, ALICE, "INBOX")
 
