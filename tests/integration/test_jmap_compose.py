@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.jmap import JmapTestClient, imap_login
+from tests.support.jmap import JmapTestClient, append, imap_login
 from tests.support.peer_smtp import PeerSmtp
 from tests.support.server import ServerThread
 from tests.support.signing import dkim_valid, signing_config
@@ -352,3 +352,45 @@ def test_a_draft_is_updated_and_destroyed_by_creation_id(alice: JmapTestClient) 
     email_id = responses[0][1]["created"]["d"]["id"]
     assert responses[1][1]["updated"] == {email_id: None}
     assert responses[2][1]["destroyed"] == [email_id]
+
+
+def test_a_forward_reuses_a_received_attachment_by_its_part_blob_id(
+        server: ServerThread, alice: JmapTestClient) -> None:
+    """RFC 8621 4.6: any blobId of the account may be a part of a new Email, also the
+    blobId Email/get gives an attachment of a stored message (a forward)."""
+    append(server, "alice@example.test", (
+        b"From: zoe@remote.example\r\nTo: alice@example.test\r\nSubject: plans\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b"--b\r\nContent-Type: application/pdf; name=plan.pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQgAP8=\r\n--b--\r\n"))
+    boxes = box_ids(alice)
+    (received,) = alice.call("Email/query", {})["ids"]
+    (part,) = alice.call("Email/get", {"ids": [received], "properties": ["attachments"]}
+                         )["list"][0]["attachments"]
+    assert "P" in part["blobId"]
+    obj = draft(boxes, subject="Fwd: plans",
+                bodyValues={"t": {"value": "Forwarded."}},
+                textBody=[{"partId": "t", "type": "text/plain"}],
+                attachments=[{"blobId": part["blobId"], "type": "application/pdf",
+                              "name": "plan.pdf"}])
+    result = alice.call("Email/set", {"create": {"f": obj}})
+    assert result["notCreated"] is None, result
+    imap = imap_login(server, alice.user)
+    try:
+        imap.select("Drafts")
+        _typ, fetched = imap.fetch("1", "(RFC822)")
+    finally:
+        imap.logout()
+    raw = fetched[0][1]
+    assert isinstance(raw, bytes)
+    (attached,) = email.message_from_bytes(raw, policy=email.policy.default
+                                           ).iter_attachments()
+    assert attached.get_content() == b"%PDF-1.4 \x00\xff"
+    # a part blobId of another account's message is not found
+    server.add_user("bob@example.test")
+    bob = JmapTestClient(server, "bob@example.test")
+    stolen = bob.call("Email/set", {"create": {"f": draft(
+        box_ids(bob), attachments=[{"blobId": part["blobId"], "type": "application/pdf"}],
+        **{"from": [{"email": "bob@example.test"}]})}})
+    assert stolen["notCreated"]["f"]["type"] == "blobNotFound"

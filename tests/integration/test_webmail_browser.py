@@ -370,3 +370,50 @@ def test_keyboard_shortcuts(server: ServerThread, browser: WebDriver, shots: Pat
     wait_visible(browser, "#help")
     shot(browser, shots, "12-help")
     no_console_errors(browser)
+
+
+def test_a_forward_keeps_the_attachments_through_a_draft(
+        server: ServerThread, browser: WebDriver, shots: Path) -> None:
+    data = (f"From: Zoe Remote <{ZOE}>\r\nTo: {ALICE}\r\nSubject: plans\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+            "--b\r\nContent-Type: text/plain\r\n\r\nThe plan is attached.\r\n"
+            "--b\r\nContent-Type: text/plain; name=plan.txt\r\n"
+            "Content-Disposition: attachment; filename=plan.txt\r\n\r\n"
+            "step one\r\n--b--\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as smtp:
+        smtp.sendmail(ZOE, [ALICE], data.encode())
+    log_in(browser, server)
+    row(browser, "plans").click()
+    link = wait_visible(browser, "#r-attachments a")
+    assert link.text == "plan.txt"
+    assert "/jmap/download/" in str(link.get_attribute("href"))
+    click(browser, "#reader [data-action=forward]")
+    wait_visible(browser, "#compose")
+    assert "plan.txt" in text_of(browser, "#c-attachments")
+    assert browser.find_element(By.ID, "c-subject").get_attribute("value") == "Fwd: plans"
+    browser.find_element(By.ID, "c-to").send_keys(BOB)
+    browser.find_element(By.ID, "save-draft").click()
+    wait_for(lambda: text_of(browser, "#compose-status") == "Draft saved.")
+    browser.find_element(By.ID, "discard").click()
+
+    # the draft opens again from Drafts, attachment and all, and goes
+    click(browser, "#folder-list [data-role=drafts]")
+    row(browser, "Fwd: plans").click()
+    wait_visible(browser, "#compose")
+    assert browser.find_element(By.ID, "c-to").get_attribute("value") == BOB
+    assert "plan.txt" in text_of(browser, "#c-attachments")
+    shot(browser, shots, "13-forward-draft")
+    click(browser, "#compose-form button[type=submit]")
+    wait_for(lambda: "Fwd: plans" in mailbox_subjects(server, BOB, "INBOX"))
+    imap = imap_login(server, BOB)
+    imap.select("INBOX")
+    _typ, body = imap.fetch("1", "(RFC822)")
+    imap.logout()
+    raw = body[0][1]
+    assert isinstance(raw, bytes)
+    (part,) = email.message_from_bytes(raw, policy=email.policy.default).iter_attachments()
+    assert part.get_filename() == "plan.txt"
+    assert part.get_content().strip() == "step one"
+    wait_for(lambda: mailbox_subjects(server, ALICE, "Drafts") == [])
+    assert mailbox_subjects(server, ALICE, "Sent") == ["Fwd: plans"]
+    no_console_errors(browser)

@@ -203,8 +203,27 @@ class MailApp {
   }
 
   // Push: something changed in the account; ask what, then refresh counts and the list.
+  // Changes that come while a refresh runs make one more refresh after it.
   async changed(types) {
     if (!types.Email && !types.Mailbox) return;
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = true;
+    try {
+      do {
+        this.refreshAgain = false;
+        await this.refresh(types);
+      } while (this.refreshAgain);
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  async refresh(types) {
     if (this.emailState) {
       const result = await this.jmap.get([["Email/changes", { sinceState: this.emailState }]],
                                          "Email/changes").catch(() => null);

@@ -12,6 +12,32 @@ export class Jmap {
     this.csrf = csrf;
     this.session = null;
     this.accountId = null;
+    this.free = 1; // request slots: the server's maxConcurrentRequests once known
+    this.waiting = [];
+  }
+
+  // At most maxConcurrentRequests at once (RFC 8620 2); the others wait their turn.
+  async slot() {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    await new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release() {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+
+  async post(url, init) {
+    await this.slot();
+    try {
+      return await fetch(url, { method: "POST", credentials: "same-origin", ...init });
+    } finally {
+      this.release();
+    }
   }
 
   async start(sessionPath) {
@@ -20,6 +46,7 @@ export class Jmap {
     if (!response.ok) throw new Error(`session: ${response.status}`);
     this.session = await response.json();
     this.accountId = this.session.primaryAccounts[MAIL];
+    this.free = this.session.capabilities[CORE].maxConcurrentRequests || 1;
   }
 
   // Runs method calls; each call's arguments get the accountId unless they have one.
@@ -27,14 +54,15 @@ export class Jmap {
   async call(calls) {
     const methodCalls = calls.map(([name, args, id], i) =>
       [name, { accountId: this.accountId, ...args }, id || `c${i}`]);
-    const response = await fetch(this.session.apiUrl, {
-      method: "POST",
-      credentials: "same-origin",
+    const response = await this.post(this.session.apiUrl, {
       headers: { "Content-Type": "application/json", "X-Posthouse-CSRF": this.csrf },
       body: JSON.stringify({ using: [CORE, MAIL, SUBMISSION], methodCalls }),
     });
     if (response.status === 401) throw new LoggedOut();
-    if (!response.ok) throw new Error(`JMAP request failed: ${response.status}`);
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      throw new Error(`JMAP request refused (${response.status}): ${problem.detail || problem.type || ""}`);
+    }
     return (await response.json()).methodResponses;
   }
 
@@ -50,9 +78,7 @@ export class Jmap {
 
   async upload(file) {
     const url = this.session.uploadUrl.replace("{accountId}", encodeURIComponent(this.accountId));
-    const response = await fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
+    const response = await this.post(url, {
       headers: { "Content-Type": file.type || "application/octet-stream",
                  "X-Posthouse-CSRF": this.csrf },
       body: file,

@@ -11,36 +11,45 @@ function query(app) {
 }
 
 // Loads the first page again (keeping as many rows as were loaded), or the next page.
+// A reload asked for while a load runs happens after it (push may ask at any time).
 export async function loadList(app, { more = false } = {}) {
-  if (app.loading) return;
-  app.loading = true;
-  try {
-    const position = more ? app.items.length : 0;
-    const limit = more ? PAGE : Math.max(PAGE, app.items.length);
-    const responses = await app.jmap.call([
-      ["Email/query", { filter: query(app), collapseThreads: true, position, limit,
-                        sort: [{ property: "receivedAt", isAscending: false }],
-                        calculateTotal: true }, "q"],
-      ["Email/get", { "#ids": { resultOf: "q", name: "Email/query", path: "/ids" },
-                      properties: PROPERTIES }, "g"],
-      ["Thread/get", { "#ids": { resultOf: "g", name: "Email/get", path: "/list/*/threadId" } },
-       "t"],
-    ]);
-    const [q, g, t] = responses.map(([name, args]) => {
-      if (name === "error") throw new Error(args.type);
-      return args;
-    });
-    const byId = Object.fromEntries(g.list.map((e) => [e.id, e]));
-    const sizes = Object.fromEntries(t.list.map((th) => [th.id, th.emailIds.length]));
-    const page = q.ids.map((id) => byId[id]).filter(Boolean)
-      .map((e) => ({ ...e, threadSize: sizes[e.threadId] || 1 }));
-    app.items = more ? app.items.concat(page) : page;
-    app.total = q.total;
-    app.emailState = g.state;
-    renderList(app);
-  } finally {
-    app.loading = false;
+  if (app.listLoading) {
+    if (more) return;
+    await app.listLoading.catch(() => {});
+    return loadList(app);
   }
+  app.listLoading = fetchPage(app, more);
+  try {
+    await app.listLoading;
+  } finally {
+    app.listLoading = null;
+  }
+}
+
+async function fetchPage(app, more) {
+  const position = more ? app.items.length : 0;
+  const limit = more ? PAGE : Math.max(PAGE, app.items.length);
+  const responses = await app.jmap.call([
+    ["Email/query", { filter: query(app), collapseThreads: true, position, limit,
+                      sort: [{ property: "receivedAt", isAscending: false }],
+                      calculateTotal: true }, "q"],
+    ["Email/get", { "#ids": { resultOf: "q", name: "Email/query", path: "/ids" },
+                    properties: PROPERTIES }, "g"],
+    ["Thread/get", { "#ids": { resultOf: "g", name: "Email/get", path: "/list/*/threadId" } },
+     "t"],
+  ]);
+  const [q, g, t] = responses.map(([name, args]) => {
+    if (name === "error") throw new Error(args.type);
+    return args;
+  });
+  const byId = Object.fromEntries(g.list.map((e) => [e.id, e]));
+  const sizes = Object.fromEntries(t.list.map((th) => [th.id, th.emailIds.length]));
+  const page = q.ids.map((id) => byId[id]).filter(Boolean)
+    .map((e) => ({ ...e, threadSize: sizes[e.threadId] || 1 }));
+  app.items = more ? app.items.concat(page) : page;
+  app.total = q.total;
+  app.emailState = g.state;
+  renderList(app);
 }
 
 function row(app, email, index) {
@@ -56,7 +65,7 @@ function row(app, email, index) {
     el("span", { class: "flag", title: "flagged" }, email.keywords.$flagged ? "★" : ""),
     el("time", { datetime: email.receivedAt }, when(email.receivedAt)),
     el("span", { class: "subject" }, email.subject || "(no subject)",
-       email.hasAttachment ? el("span", { class: "clip", title: "attachment" }, " 📎") : null),
+       email.hasAttachment ? el("span", { class: "clip" }, "attachment") : null),
     el("span", { class: "preview" }, email.preview || ""));
 }
 
