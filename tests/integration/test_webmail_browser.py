@@ -142,6 +142,18 @@ def row(driver: WebDriver, subject: str) -> WebElement:
     return found[0]
 
 
+def click_row(driver: WebDriver, subject: str) -> None:
+    """Click the row of that subject, again if the list re-rendered it meanwhile."""
+    def clicked() -> bool:
+        try:
+            row(driver, subject).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    wait_for(clicked)
+
+
 def click(driver: WebDriver, selector: str) -> None:
     """Click what the selector finds, again if the page re-rendered it meanwhile."""
     def clicked() -> bool:
@@ -199,7 +211,7 @@ def test_a_webmail_session_in_chromium(server: ServerThread, peer: PeerSmtp,
     shot(browser, shots, "02-inbox")
 
     # read the message delivered on port 25: it is marked read, its link clickable
-    row(browser, "Lunch on Friday?").click()
+    click_row(browser, "Lunch on Friday?")
     wait_visible(browser, "#r-text")
     assert "Shall we meet at noon?" in text_of(browser, "#r-text")
     link = browser.find_element(By.CSS_SELECTOR, "#r-text a")
@@ -282,7 +294,7 @@ def test_a_webmail_session_in_chromium(server: ServerThread, peer: PeerSmtp,
     shot(browser, shots, "06-search")
 
     # move it to a folder
-    row(browser, "Quarterly numbers").click()
+    click_row(browser, "Quarterly numbers")
     wait_visible(browser, "#r-text")
     click(browser, "#move-to")
     click(browser, f"#move-to option[value='{folder_id(browser, 'Projects')}']")
@@ -291,7 +303,7 @@ def test_a_webmail_session_in_chromium(server: ServerThread, peer: PeerSmtp,
 
     # the HTML message, in its sandboxed frame, its script never run
     click(browser, "#folder-list [data-role=inbox]")
-    row(browser, "Newsletter").click()
+    click_row(browser, "Newsletter")
     frame = wait_visible(browser, "#r-frame")
     assert frame.get_attribute("sandbox") == "allow-popups allow-popups-to-escape-sandbox"
     assert frame.get_attribute("src").endswith("?images=0")
@@ -312,7 +324,7 @@ def test_a_webmail_session_in_chromium(server: ServerThread, peer: PeerSmtp,
     browser.set_window_size(390, 844)
     assert not browser.find_element(By.ID, "folders").is_displayed()
     shot(browser, shots, "09-phone-list")
-    row(browser, "Breaking: the cake is ready").click()
+    click_row(browser, "Breaking: the cake is ready")
     wait_visible(browser, "#r-text")
     assert not browser.find_element(By.ID, "list-pane").is_displayed()
     shot(browser, shots, "10-phone-reading")
@@ -383,7 +395,7 @@ def test_a_forward_keeps_the_attachments_through_a_draft(
     with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as smtp:
         smtp.sendmail(ZOE, [ALICE], data.encode())
     log_in(browser, server)
-    row(browser, "plans").click()
+    click_row(browser, "plans")
     link = wait_visible(browser, "#r-attachments a")
     assert link.text == "plan.txt"
     assert "/jmap/download/" in str(link.get_attribute("href"))
@@ -398,7 +410,7 @@ def test_a_forward_keeps_the_attachments_through_a_draft(
 
     # the draft opens again from Drafts, attachment and all, and goes
     click(browser, "#folder-list [data-role=drafts]")
-    row(browser, "Fwd: plans").click()
+    click_row(browser, "Fwd: plans")
     wait_visible(browser, "#compose")
     assert browser.find_element(By.ID, "c-to").get_attribute("value") == BOB
     assert "plan.txt" in text_of(browser, "#c-attachments")
@@ -416,4 +428,53 @@ def test_a_forward_keeps_the_attachments_through_a_draft(
     assert part.get_content().strip() == "step one"
     wait_for(lambda: mailbox_subjects(server, ALICE, "Drafts") == [])
     assert mailbox_subjects(server, ALICE, "Sent") == ["Fwd: plans"]
+    no_console_errors(browser)
+
+
+def seen_flags(server: ServerThread, user: str, mailbox: str) -> list[bool]:
+    imap = imap_login(server, user)
+    try:
+        imap.select(mailbox, readonly=True)
+        _typ, data = imap.fetch("1:*", "(FLAGS)")
+        return [b"\\Seen" in line for line in data if isinstance(line, bytes)]
+    finally:
+        imap.logout()
+
+
+def test_paging_mark_unread_and_deleting_for_good(
+        server: ServerThread, browser: WebDriver, shots: Path) -> None:
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as smtp:
+        for n in range(45):
+            smtp.sendmail(ZOE, [ALICE], (f"From: {ZOE}\r\nTo: {ALICE}\r\n"
+                                         f"Subject: Note {n:02}\r\n\r\nNote {n}.\r\n").encode())
+    log_in(browser, server)
+    wait_for(lambda: len(rows(browser)) == 40)  # the first page
+    assert text_of(browser, "#list-status") == "Scroll for more…"
+    browser.execute_script("const p = document.getElementById('list-pane');"
+                           "p.scrollTop = p.scrollHeight")
+    wait_for(lambda: len(rows(browser)) == 45)
+    assert text_of(browser, "#list-status") == ""
+    assert "Note 00" in rows(browser)[-1]
+    shot(browser, shots, "14-scrolled")
+
+    browser.execute_script("document.getElementById('list-pane').scrollTop = 0")
+    click_row(browser, "Note 44")
+    wait_visible(browser, "#r-text")
+    wait_for(lambda: seen_flags(server, ALICE, "INBOX")[-1])
+    click(browser, "#reader [data-action=unread]")
+    wait_for(lambda: not seen_flags(server, ALICE, "INBOX")[-1])
+    wait_for(lambda: browser.execute_script(
+        "return [...document.querySelectorAll('#message-list li.row.unread')]"
+        ".some(r => r.innerText.includes('Note 44'))"))
+
+    click_row(browser, "Note 44")
+    wait_visible(browser, "#r-text")
+    click(browser, "#reader [data-action=delete]")
+    wait_for(lambda: mailbox_subjects(server, ALICE, "Trash") == ["Note 44"])
+    click(browser, "#folder-list [data-role=trash]")
+    click_row(browser, "Note 44")
+    wait_visible(browser, "#r-text")
+    click(browser, "#reader [data-action=delete]")
+    wait_for(lambda: mailbox_subjects(server, ALICE, "Trash") == [])
+    assert len(mailbox_subjects(server, ALICE, "INBOX")) == 44
     no_console_errors(browser)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.admin_http import refuse_loopback
 from tests.support.jmap import JmapTestClient
 from tests.support.server import PASSWORD, ServerThread
 
@@ -255,3 +256,25 @@ def test_attachments_download_as_attachments(ann: Browserish, users: ServerThrea
     assert headers["content-type"] == "text/html"
     assert headers["content-disposition"] == "attachment; filename*=UTF-8''page.html"
     assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_failed_logins_go_through_the_mail_login_throttle(
+        ann: Browserish, users: ServerThread, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("WARNING", logger="posthouse.auth")
+    for _ in range(2):
+        assert ann.login("ann@example.test", "not the password")[0] == 401
+    failures = [r.getMessage() for r in caplog.records if "auth failure" in r.getMessage()]
+    assert "source_failures=2" in failures[-1]
+    refuse_loopback(users)
+    status, _, body = ann.login("ann@example.test")
+    assert status == 429
+    assert "Too many failed logins from your address" in json.loads(body)["error"]
+
+
+def test_a_disabled_account_loses_its_sessions(ann: Browserish, users: ServerThread) -> None:
+    assert ann.login("ann@example.test")[0] == 200
+    assert ann.request("GET", "/mail/session")[0] == 200
+    users.call(users.store.set_user_options("ann@example.test", disabled=True))
+    assert ann.api([["Mailbox/get", {}, "m"]])[0] == 401
+    users.call(users.store.set_user_options("ann@example.test", disabled=False))
+    assert ann.request("GET", "/mail/session")[0] == 401  # the session ended for good
