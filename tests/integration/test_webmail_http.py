@@ -5,16 +5,18 @@ no reading another account's message through the render page."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import smtplib
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support.admin_http import refuse_loopback
 from tests.support.jmap import JmapTestClient
-from tests.support.server import PASSWORD, ServerThread
+from tests.support.server import PASSWORD, ServerThread, make_config
 
 COOKIE = "__Host-posthouse-mail"
 HTML_MAIL = (b"From: Zoe <zoe@remote.example>\r\nTo: ann@example.test\r\n"
@@ -278,3 +280,13 @@ def test_a_disabled_account_loses_its_sessions(ann: Browserish, users: ServerThr
     assert ann.api([["Mailbox/get", {}, "m"]])[0] == 401
     users.call(users.store.set_user_options("ann@example.test", disabled=False))
     assert ann.request("GET", "/mail/session")[0] == 401  # the session ended for good
+
+
+def test_webmail_off_means_no_pages(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path / "data")
+    cfg = dataclasses.replace(cfg, http=dataclasses.replace(cfg.http, webmail=False))
+    with ServerThread(cfg) as server:
+        server.add_user("ann@example.test")
+        client = Browserish(server)
+        assert client.request("GET", "/mail")[0] == 404
+        assert client.login("ann@example.test")[0] == 404
