@@ -181,10 +181,14 @@ def test_cookie_posts_need_the_csrf_token_and_this_origin(ann: Browserish) -> No
 
 def test_without_a_live_cookie_the_api_is_401_and_basic_still_works(
         ann: Browserish, users: ServerThread) -> None:
-    status, _ = ann.api([["Mailbox/get", {}, "m"]], csrf=False)
+    status, headers, _ = ann.request("POST", "/jmap/api/", b"{}")
     assert status == 401
+    assert headers["www-authenticate"].startswith("Basic ")
     ann.cookie, ann.csrf = "not-a-session", "x"
-    assert ann.api([["Mailbox/get", {}, "m"]])[0] == 401
+    status, headers, _ = ann.request("POST", "/jmap/api/", b"{}")
+    assert status == 401
+    # the page's own requests: no Basic challenge, so the browser opens no password dialog
+    assert headers["www-authenticate"].startswith("Posthouse-Session ")
     assert ann.request("GET", "/mail/session")[0] == 401
     assert ann.request("GET", "/mail/render/Mabc")[0] == 401
     basic = JmapTestClient(users, "ann@example.test")

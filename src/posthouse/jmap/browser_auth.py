@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from posthouse.auth.authenticator import Principal
 from posthouse.store.api import Store
+from posthouse.store.models import User
 from posthouse.web.messages import HttpRequest
 from posthouse.web.origin import origin_matches, same_origin
 from posthouse.web.sessions import WebSession, WebSessions
@@ -52,12 +53,25 @@ class BrowserLogins:
             return None
         return self.sessions.get(request.cookies().get(SESSION_COOKIE))
 
-    async def principal(self, request: HttpRequest) -> Principal | None:
-        """The session's user, or None (no session, account gone or disabled: its sessions
-        end); BrowserRefused when the origin or CSRF check fails."""
+    async def live_session(self, request: HttpRequest) -> tuple[WebSession, User] | None:
+        """The cookie's session and its account, if that still exists and is enabled (else
+        the account's sessions end)."""
         session = self.session(request)
         if session is None:
             return None
+        user = await self.store.get_user_by_id(session.user_id)
+        if user is None or user.disabled or user.address != session.address:
+            self.sessions.end_all_of(session.address)
+            return None
+        return session, user
+
+    async def principal(self, request: HttpRequest) -> Principal | None:
+        """The session's user, or None (see ``live_session``); BrowserRefused when the
+        origin or CSRF check fails."""
+        found = await self.live_session(request)
+        if found is None:
+            return None
+        session, user = found
         if request.method == "POST":
             if not (same_origin(request)
                     and session.csrf_matches(request.header(CSRF_HEADER))):
@@ -65,8 +79,4 @@ class BrowserLogins:
         elif ((request.header("upgrade") or "").lower() == "websocket"
               and not origin_matches(request)):
             raise BrowserRefused
-        user = await self.store.get_user_by_id(session.user_id)
-        if user is None or user.disabled or user.address != session.address:
-            self.sessions.end_all_of(session.address)
-            return None
         return Principal(user.id, user.address, user.role)

@@ -86,8 +86,9 @@ class JmapPages:
         self.feed = EventSourceFeed(store)
 
     async def _principal(self, request: HttpRequest) -> Principal | HttpResponse:
+        by_cookie = self.browser is not None and self.browser.wants_cookie(request)
         try:
-            if self.browser is not None and self.browser.wants_cookie(request):
+            if self.browser is not None and by_cookie:
                 principal = await self.browser.principal(request)
             else:
                 principal = await authenticate(request, self.authenticator, self.tokens)
@@ -99,8 +100,7 @@ class JmapPages:
             return HttpResponse.error(403, "refused: not a request of this webmail")
         if principal is None:
             # the web page's own requests get a challenge that opens no browser dialog
-            page = request.header(CSRF_HEADER) is not None or (self.browser is not None \
-                and self.browser.wants_cookie(request))
+            page = by_cookie or request.header(CSRF_HEADER) is not None
             return HttpResponse.error(401).with_header(
                 "WWW-Authenticate", COOKIE_CHALLENGE if page else REALM)
         return principal

@@ -99,10 +99,10 @@ class WebmailSite:
     def _with_session(self, page: SessionPage) -> Callable[[HttpRequest],
                                                             Awaitable[HttpResponse]]:
         async def handler(request: HttpRequest) -> HttpResponse:
-            session = self.browser.session(request)
-            if session is None or await self.browser.principal(request) is None:
+            found = await self.browser.live_session(request)
+            if found is None:
                 return HttpResponse.error(401).replace_headers(PAGE_HEADERS)
-            return await page(request, session)
+            return await page(request, found[0])
 
         return handler
 
