@@ -374,6 +374,15 @@ def test_keyboard_shortcuts(server: ServerThread, browser: WebDriver, shots: Pat
     wait_visible(browser, "#compose")
     assert browser.find_element(By.ID, "c-subject").get_attribute("value") == "Re: Message 0"
     browser.find_element(By.ID, "discard").click()
+    body.send_keys("a")
+    wait_visible(browser, "#compose")
+    assert browser.find_element(By.ID, "c-cc").get_attribute("value") == BOB  # reply all
+    browser.find_element(By.ID, "discard").click()
+    body.send_keys("f")
+    wait_visible(browser, "#compose")
+    assert browser.find_element(By.ID, "c-subject").get_attribute("value") == "Fwd: Message 0"
+    assert browser.find_element(By.ID, "c-to").get_attribute("value") == ""
+    browser.find_element(By.ID, "discard").click()
     body.send_keys("#")
     wait_for(lambda: len(rows(browser)) == 2)
     assert mailbox_subjects(server, ALICE, "Trash") == ["Message 0"]

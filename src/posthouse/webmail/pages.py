@@ -173,6 +173,7 @@ class WebmailSite:
         return HttpResponse.text(rendered.document, content_type="text/html").replace_headers((
             ("Content-Security-Policy", rendered.policy),
             ("X-Frame-Options", "SAMEORIGIN"),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
             ("Referrer-Policy", "no-referrer"),
             ("Cache-Control", "private, no-cache"),
             (BLOCKED_HEADER, str(rendered.blocked_remote_images))))
