@@ -1,13 +1,15 @@
 """The webmail end to end in headless Chromium (Debian's chromium and chromedriver, driven
-by Selenium), against a real server: log in, read a message delivered on port 25, reply
-to all with an attachment (it reaches the remote sender DKIM-signed, the local Cc over
-IMAP, and a copy lands in Sent), keep a draft that an IMAP client sees in Drafts, search,
-move a message to a folder, see a message delivered during the session appear without a
-reload (push), an HTML message in its sandboxed frame, a phone-sized screen, and the
-keyboard shortcuts.
+by Selenium), against a real server: log in (a wrong password is told so), read a message
+delivered on port 25, reply to all with an attachment (it reaches the remote sender
+DKIM-signed, the local Cc over IMAP, and a copy lands in Sent), keep a draft that an IMAP
+client sees in Drafts, search, move a message to a folder, see a message delivered during
+the session appear without a reload (push), an HTML message in its sandboxed frame, a
+phone-sized screen; forward with the original's attachments through a draft reopened from
+Drafts; page by scrolling, mark unread, delete to Trash and from Trash for good, log out;
+and the keyboard shortcuts.
 
-The browser trusts only this server's own certificate (its key's SHA-256, as in
-test_web_admin_browser.py). Screenshots go to tests/artifacts/webmail/ (ignored by git).
+The browser trusts only this server's own certificate (tests/support/browser.py).
+Screenshots go to tests/artifacts/webmail/ (ignored by git).
 """
 
 from __future__ import annotations
@@ -492,4 +494,11 @@ def test_paging_mark_unread_and_deleting_for_good(
     click(browser, "#reader [data-action=delete]")
     wait_for(lambda: mailbox_subjects(server, ALICE, "Trash") == [])
     assert len(mailbox_subjects(server, ALICE, "INBOX")) == 44
+
+    # log out: back to the login form, and a reload does not bring the session back
+    click(browser, "#logout-button")
+    wait_visible(browser, "#login-form")
+    browser.refresh()
+    wait_visible(browser, "#login-form")
+    assert not browser.find_element(By.ID, "app").is_displayed()
     no_console_errors(browser)
