@@ -486,17 +486,26 @@ class App:
         self._register_jmap(services)
 
     def _register_jmap(self, services: Services) -> None:
-        """JMAP (RFC 8620/8621) on the HTTPS listener: jmap/routes.py."""
+        """JMAP (RFC 8620/8621) on the HTTPS listener: jmap/routes.py, and the webmail on
+        it (webmail/pages.py) unless ``[http] webmail`` is off."""
         from posthouse.jmap import routes as jmap_routes
+        from posthouse.jmap.browser_auth import BrowserLogins
         from posthouse.jmap.limits import JmapLimits
         from posthouse.jmap.uploads import UploadArea
+        from posthouse.web.sessions import WebSessions
+        from posthouse.webmail import pages as webmail_pages
 
         body = self.cfg.http.max_body_bytes  # the listener refuses larger bodies first
         limits = JmapLimits(max_size_request=min(JmapLimits.max_size_request, body),
                             max_size_upload=min(JmapLimits.max_size_upload, body))
         uploads = UploadArea(self.cfg.data_path / "jmap-uploads")
-        jmap_routes.register(self.http_routes, self.store, services.authenticator, limits,
-                             uploads, services.submitter)
+        # the webmail's logins are JMAP credentials too (jmap/browser_auth.py)
+        browser = (BrowserLogins(WebSessions(self.clock), self.store)
+                   if self.cfg.http.webmail else None)
+        pages = jmap_routes.register(self.http_routes, self.store, services.authenticator,
+                                     limits, uploads, services.submitter, browser)
+        if browser is not None:
+            webmail_pages.register(self.http_routes, services.authenticator, browser, pages)
 
     def _register_admin(self, services: Services) -> AdminSite:
         """The web admin (/admin on the HTTPS listener), on the same store, authenticator,

@@ -262,6 +262,8 @@ class HttpConfig:
     # networks it answers (anyone else gets 404).
     admin: bool = True
     admin_networks: list[str] = field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    # The webmail at https://<host>/mail (every enabled account logs in).
+    webmail: bool = True
 
 
 @dataclass(frozen=True)

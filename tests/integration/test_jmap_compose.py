@@ -3,7 +3,6 @@ stored as an RFC 5322 message that IMAP sees in Drafts, with its keywords as fla
 
 from __future__ import annotations
 
-import dataclasses
 import email
 import email.policy
 import json
@@ -12,40 +11,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dkim
 import pytest
 
-from posthouse.config import QueueConfig, dkim_key_path
-from posthouse.provision import dkim_public_record, ensure_dkim_key
-from tests.support.jmap import JmapTestClient, imap_login
+from tests.support.jmap import JmapTestClient, append, imap_login
 from tests.support.peer_smtp import PeerSmtp
 from tests.support.server import ServerThread, make_config
+from tests.support.signing import dkim_valid, signing_config
 
 
 @pytest.fixture
 def server(tmp_path: Path, peer: PeerSmtp) -> Iterator[ServerThread]:
-    """remote.example's mail goes to the scripted peer (a transport entry: no DNS); the
-    server signs with a DKIM key of its data dir, as in production."""
-    cfg = make_config(tmp_path / "data")
-    cfg = dataclasses.replace(cfg, queue=QueueConfig(
-        transport={"remote.example": f"127.0.0.1:{peer.port}"}, mta_sts=False,
-        tlsrpt=False))
-    ensure_dkim_key(dkim_key_path(cfg))
-    with ServerThread(cfg) as srv:
+    with ServerThread(signing_config(tmp_path / "data", peer.port)) as srv:
         srv.add_user("alice@example.test")
         yield srv
-
-
-def dkim_valid(server: ServerThread, data: bytes) -> bool:
-    """dkimpy's verdict on ``data`` with the server's public key as the only DNS record."""
-    record = dkim_public_record(dkim_key_path(server.cfg)).encode()
-    name = f"{server.cfg.dkim.selector}._domainkey.example.test."
-
-    def lookup(qname: bytes, timeout: float = 5) -> bytes | None:
-        del timeout
-        return record if qname.decode().lower() == name else None
-
-    return bool(dkim.verify(data, dnsfunc=lookup))
 
 
 @pytest.fixture
@@ -420,3 +398,45 @@ def test_submission_records_survive_a_restart(tmp_path: Path) -> None:
         assert changed[1]["total"] == 2
     finally:
         again.stop()
+
+
+def test_a_forward_reuses_a_received_attachment_by_its_part_blob_id(
+        server: ServerThread, alice: JmapTestClient) -> None:
+    """RFC 8621 4.6: any blobId of the account may be a part of a new Email, also the
+    blobId Email/get gives an attachment of a stored message (a forward)."""
+    append(server, "alice@example.test", (
+        b"From: zoe@remote.example\r\nTo: alice@example.test\r\nSubject: plans\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        b"--b\r\nContent-Type: application/pdf; name=plan.pdf\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQgAP8=\r\n--b--\r\n"))
+    boxes = box_ids(alice)
+    (received,) = alice.call("Email/query", {})["ids"]
+    (part,) = alice.call("Email/get", {"ids": [received], "properties": ["attachments"]}
+                         )["list"][0]["attachments"]
+    assert "P" in part["blobId"]
+    obj = draft(boxes, subject="Fwd: plans",
+                bodyValues={"t": {"value": "Forwarded."}},
+                textBody=[{"partId": "t", "type": "text/plain"}],
+                attachments=[{"blobId": part["blobId"], "type": "application/pdf",
+                              "name": "plan.pdf"}])
+    result = alice.call("Email/set", {"create": {"f": obj}})
+    assert result["notCreated"] is None, result
+    imap = imap_login(server, alice.user)
+    try:
+        imap.select("Drafts")
+        _typ, fetched = imap.fetch("1", "(RFC822)")
+    finally:
+        imap.logout()
+    raw = fetched[0][1]
+    assert isinstance(raw, bytes)
+    (attached,) = email.message_from_bytes(raw, policy=email.policy.default
+                                           ).iter_attachments()
+    assert attached.get_content() == b"%PDF-1.4 \x00\xff"
+    # a part blobId of another account's message is not found
+    server.add_user("bob@example.test")
+    bob = JmapTestClient(server, "bob@example.test")
+    stolen = bob.call("Email/set", {"create": {"f": draft(
+        box_ids(bob), attachments=[{"blobId": part["blobId"], "type": "application/pdf"}],
+        **{"from": [{"email": "bob@example.test"}]})}})
+    assert stolen["notCreated"]["f"]["type"] == "blobNotFound"

@@ -13,49 +13,30 @@ A screenshot of each page goes to tests/artifacts/web_admin/ (ignored by git).
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
 import http.server
-import shutil
 import smtplib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from posthouse.config import QueueConfig, tls_paths
+from posthouse.config import QueueConfig
 from tests.support.admin_http import refuse_loopback
+from tests.support.browser import chromium, needs_chromium, screenshot_dir, wait_for
 from tests.support.dnsserver import DnsServer
 from tests.support.server import PASSWORD, ServerThread, make_config
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web_admin"
 ADMIN = "admin@example.test"
 
-pytestmark = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-    reason="needs Debian's chromium and chromium-driver")
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+pytestmark = needs_chromium
 
 
 @pytest.fixture
@@ -92,36 +73,15 @@ def server(tmp_path: Path, dns: DnsServer) -> Iterator[ServerThread]:
         yield srv
 
 
-def _spki_hash(server: ServerThread) -> str:
-    cert_path, _key = tls_paths(server.cfg)
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
-
-
 @pytest.fixture
 def browser(server: ServerThread, tmp_path: Path) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chromium'}",
-                f"--ignore-certificate-errors-spki-list={_spki_hash(server)}",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with chromium(server, tmp_path / "chromium") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture(scope="module")
 def shots() -> Path:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    return ARTIFACTS
+    return screenshot_dir("web_admin")
 
 
 def shot(driver: WebDriver, folder: Path, name: str) -> None:

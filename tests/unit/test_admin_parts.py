@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from posthouse.admin.dnscheck import parse_record, txt_value
-from posthouse.admin.guard import form, same_origin
+from posthouse.admin.guard import form
 from posthouse.admin.html import Html, join, render
-from posthouse.admin.sessions import AdminSessions
 from posthouse.web.messages import HttpRequest
+from posthouse.web.origin import same_origin
+from posthouse.web.sessions import WebSessions
 from tests.support.clock import FakeClock
 
 
@@ -24,7 +25,7 @@ def test_values_are_escaped_unless_they_are_html() -> None:
 
 def test_sessions_expire_when_idle_and_at_their_lifetime() -> None:
     clock = FakeClock()
-    sessions = AdminSessions(clock, idle=100, lifetime=250)
+    sessions = WebSessions(clock, idle=100, lifetime=250)
     s = sessions.create("a@example.test")
     assert len(s.id) >= 43
     assert s.csrf != s.id
@@ -41,7 +42,7 @@ def test_sessions_expire_when_idle_and_at_their_lifetime() -> None:
 
 
 def test_logout_and_role_loss_end_sessions() -> None:
-    sessions = AdminSessions(FakeClock())
+    sessions = WebSessions(FakeClock())
     a, b = sessions.create("a@example.test"), sessions.create("a@example.test")
     c = sessions.create("c@example.test")
     sessions.end(a.id)
@@ -54,7 +55,7 @@ def test_logout_and_role_loss_end_sessions() -> None:
 
 
 def test_the_table_is_bounded() -> None:
-    sessions = AdminSessions(FakeClock(), max_sessions=3)
+    sessions = WebSessions(FakeClock(), max_sessions=3)
     first = sessions.create("a@example.test")
     for _ in range(3):
         sessions.create("b@example.test")
@@ -63,7 +64,7 @@ def test_the_table_is_bounded() -> None:
 
 
 def test_csrf_tokens_compare_whole() -> None:
-    s = AdminSessions(FakeClock()).create("a@example.test")
+    s = WebSessions(FakeClock()).create("a@example.test")
     assert s.csrf_matches(s.csrf)
     assert not s.csrf_matches(s.csrf[:-1])
     assert not s.csrf_matches("")

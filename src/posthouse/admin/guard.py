@@ -1,18 +1,13 @@
 """Who may use the web admin, and the headers every admin page carries.
 
 - Sessions: the ``__Host-`` cookie (RFC 6265bis 4.1.3.2: Secure, Path=/, no Domain, so no
-  other host or plain-HTTP page can set it) holds a session id of ``AdminSessions``; it is
-  Secure, HttpOnly and SameSite=Strict, and has no Max-Age (gone with the browser).
-- Every POST must come from this origin. The Origin header (RFC 6454 7), when it names
-  one, must be exactly ``https://<Host>``. Our pages' ``Referrer-Policy: no-referrer``
-  makes browsers send ``Origin: null`` on their own form POSTs (Fetch, "serializing a
-  request origin"), so then the Fetch Metadata header ``Sec-Fetch-Site`` (set by the
-  browser, never by a page) must say ``same-origin``; a client sending neither must send
-  a Referer starting with our origin; with none of them the POST is refused. A
-  ``Sec-Fetch-Site`` other than same-origin is refused whatever else is sent. Then the
-  session's CSRF token must be in the form. The login form (no session yet) carries a
-  token that must match a short-lived ``__Host-`` cookie instead (double submit), so no
-  other site can log a browser in.
+  other host or plain-HTTP page can set it) holds a session id of ``web/sessions.py
+  WebSessions``; it is Secure, HttpOnly and SameSite=Strict, and has no Max-Age (gone with
+  the browser).
+- Every POST must come from this origin (``web/origin.py same_origin``: Origin, else Fetch
+  Metadata, else Referer). Then the session's CSRF token must be in the form. The login
+  form (no session yet) carries a token that must match a short-lived ``__Host-`` cookie
+  instead (double submit), so no other site can log a browser in.
 - The page headers: a Content-Security-Policy that allows only this origin's stylesheet
   and images, no script at all, no framing, forms posting only here; plus X-Frame-Options,
   nosniff, no referrer and no caching.
@@ -25,8 +20,9 @@ import hmac
 import ipaddress
 import secrets
 
-from posthouse.admin.sessions import AdminSession, AdminSessions
 from posthouse.web.messages import HttpRequest, HttpResponse
+from posthouse.web.origin import same_origin
+from posthouse.web.sessions import WebSession, WebSessions
 
 SESSION_COOKIE = "__Host-posthouse-admin"
 LOGIN_COOKIE = "__Host-posthouse-login"
@@ -48,30 +44,7 @@ PAGE_HEADERS = (
 
 def secured(response: HttpResponse) -> HttpResponse:
     """The response with every admin page header (replacing any of the same name)."""
-    names = {name.lower() for name, _ in PAGE_HEADERS}
-    response.headers = [(k, v) for k, v in response.headers if k.lower() not in names]
-    response.headers.extend(PAGE_HEADERS)
-    return response
-
-
-def same_origin(request: HttpRequest) -> bool:
-    """Whether a POST comes from a page of this origin (see the module docstring)."""
-    host = (request.header("host") or "").strip().lower()
-    if not host or not request.is_tls:
-        return False
-    origin = f"https://{host}"
-    fetch_site = request.header("sec-fetch-site")
-    if fetch_site is not None and fetch_site.strip().lower() != "same-origin":
-        return False
-    sent = request.header("origin")
-    if sent is not None and sent.strip().lower() != "null":
-        return sent.strip().lower() == origin
-    if fetch_site is not None:  # same-origin, said by the browser itself
-        return True
-    if sent is not None:  # "null" from a client that sends no Fetch Metadata
-        return False
-    referer = request.header("referer")
-    return referer is not None and referer.lower().startswith(origin + "/")
+    return response.replace_headers(PAGE_HEADERS)
 
 
 def form(request: HttpRequest) -> dict[str, str]:
@@ -82,7 +55,7 @@ def form(request: HttpRequest) -> dict[str, str]:
 class AdminGuard:
     """Session lookup and the checks every request passes."""
 
-    def __init__(self, sessions: AdminSessions, networks: list[str] | None = None) -> None:
+    def __init__(self, sessions: WebSessions, networks: list[str] | None = None) -> None:
         self.sessions = sessions
         self.networks = [ipaddress.ip_network(n, strict=False)
                          for n in (networks or ["0.0.0.0/0", "::/0"])]
@@ -97,14 +70,14 @@ class AdminGuard:
             addr = addr.ipv4_mapped
         return any(addr in net for net in self.networks)
 
-    def session(self, request: HttpRequest) -> AdminSession | None:
+    def session(self, request: HttpRequest) -> WebSession | None:
         """The live session of the request's cookie, over TLS only."""
         if not request.is_tls:
             return None
         return self.sessions.get(request.cookies().get(SESSION_COOKIE))
 
     def post_allowed(self, request: HttpRequest, fields: dict[str, str],
-                     session: AdminSession | None) -> bool:
+                     session: WebSession | None) -> bool:
         """A state-changing request: same origin, a session, its CSRF token."""
         return (same_origin(request) and session is not None
                 and session.csrf_matches(fields.get(CSRF_FIELD)))
@@ -133,7 +106,7 @@ class AdminGuard:
         response.set_cookie(SESSION_COOKIE, session.id)
         return response.set_cookie(LOGIN_COOKIE, "", max_age=0)
 
-    def end(self, response: HttpResponse, session: AdminSession) -> HttpResponse:
+    def end(self, response: HttpResponse, session: WebSession) -> HttpResponse:
         """Log out: the session is forgotten and the cookie deleted."""
         self.sessions.end(session.id)
         return response.set_cookie(SESSION_COOKIE, "", max_age=0)

@@ -28,7 +28,6 @@ from posthouse.admin.guard import (
     secured,
 )
 from posthouse.admin.html import Html
-from posthouse.admin.sessions import AdminSession, AdminSessions
 from posthouse.auth.authenticator import Authenticator
 from posthouse.auth.passwords import PasswordHasher
 from posthouse.auth.scheduler import HashBusy
@@ -39,6 +38,7 @@ from posthouse.store.api import Store
 from posthouse.store.errors import StoreError
 from posthouse.web.messages import Handler, HttpRequest, HttpResponse
 from posthouse.web.routes import HTTPS_ONLY, HttpRoutes
+from posthouse.web.sessions import WebSession, WebSessions
 from posthouse.web.static import register_static
 
 log = logging.getLogger("posthouse.admin")
@@ -75,8 +75,8 @@ class AdminContext:
     send_tls_reports: Callable[[bool], Awaitable[list[int]]] | None = None
 
 
-Page = Callable[[HttpRequest, AdminSession], Awaitable[HttpResponse]]
-Action = Callable[[dict[str, str], AdminSession], Awaitable[str]]
+Page = Callable[[HttpRequest, WebSession], Awaitable[HttpResponse]]
+Action = Callable[[dict[str, str], WebSession], Awaitable[str]]
 
 
 def html_response(body: Html, status: int = 200) -> HttpResponse:
@@ -93,9 +93,9 @@ def see_other(location: str) -> HttpResponse:
 class AdminSite:
     """The handlers, sharing the context, the sessions and the static files."""
 
-    def __init__(self, ctx: AdminContext, sessions: AdminSessions | None = None) -> None:
+    def __init__(self, ctx: AdminContext, sessions: WebSessions | None = None) -> None:
         self.ctx = ctx
-        self.guard = AdminGuard(sessions or AdminSessions(ctx.clock),
+        self.guard = AdminGuard(sessions or WebSessions(ctx.clock),
                                 ctx.config.http.admin_networks)
 
     def register(self, routes: HttpRoutes) -> None:
@@ -131,7 +131,7 @@ class AdminSite:
 
         return guarded
 
-    async def _admin_session(self, request: HttpRequest) -> AdminSession | None:
+    async def _admin_session(self, request: HttpRequest) -> WebSession | None:
         """The session, if its account is still an enabled admin (else it ends)."""
         session = self.guard.session(request)
         if session is None:
@@ -171,7 +171,7 @@ class AdminSite:
 
         return handler
 
-    def _view(self, session: AdminSession, title: str, content: Html, current: str,
+    def _view(self, session: WebSession, title: str, content: Html, current: str,
               status: int = 200) -> HttpResponse:
         notices = [n for n in session.notices if not n.startswith("error: ")]
         errors = [n.removeprefix("error: ") for n in session.notices if n.startswith("error: ")]
@@ -236,7 +236,7 @@ class AdminSite:
 
     # --- pages -------------------------------------------------------------------------
 
-    async def status(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def status(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """Uptime, listeners, store size, store and queue figures."""
         facts = await self.ctx.facts()
         figures = await operations.store_figures(self.ctx.store)
@@ -248,7 +248,7 @@ class AdminSite:
             tls_reports=self.ctx.send_tls_reports is not None, csrf=session.csrf)
         return self._view(session, "Server status", content, "status")
 
-    async def domains(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def domains(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """The local domains."""
         names = await self.ctx.store.list_domains()
         counts: dict[str, int] = {}
@@ -258,7 +258,7 @@ class AdminSite:
         return self._view(session, "Domains", views.domains(names, counts, session.csrf),
                           "domains")
 
-    async def dns(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def dns(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """The records to publish for a domain, and what DNS says now."""
         try:
             domain = operations.domain_name(request.param("domain") or "")
@@ -272,14 +272,14 @@ class AdminSite:
         return self._view(session, f"DNS records of {domain}",
                           views.dns(domain, checks, comments), "domains")
 
-    async def users(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def users(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """The accounts."""
         rows = await operations.list_accounts(self.ctx.store)
         domains = await self.ctx.store.list_domains()
         return self._view(session, "Accounts", views.users(rows, domains, session.csrf),
                           "users")
 
-    async def user(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def user(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """One account."""
         try:
             row = await operations.account(self.ctx.store, request.param("address") or "")
@@ -288,19 +288,19 @@ class AdminSite:
             return see_other("/admin/users")
         return self._view(session, row.user.address, views.user(row, session.csrf), "users")
 
-    async def aliases(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def aliases(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """Aliases and catch-alls."""
         items, catchalls = await operations.list_aliases(self.ctx.store)
         domains = await self.ctx.store.list_domains()
         return self._view(session, "Aliases and catch-alls",
                           views.aliases(items, catchalls, domains, session.csrf), "aliases")
 
-    async def queue(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def queue(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """The outbound queue."""
         items = await self.ctx.store.list_queue()
         return self._view(session, "Outbound queue", views.queue(items), "queue")
 
-    async def queued(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def queued(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """One queued message."""
         try:
             q = await operations.queued(self.ctx.store, _int(request.param("id")))
@@ -310,7 +310,7 @@ class AdminSite:
         return self._view(session, f"Queued message {q.id}", views.queued(q, session.csrf),
                           "queue")
 
-    async def logs(self, request: HttpRequest, session: AdminSession) -> HttpResponse:
+    async def logs(self, request: HttpRequest, session: WebSession) -> HttpResponse:
         """The last log lines."""
         lines = self.ctx.log_lines(LOG_LINES)
         return self._view(session, "Log", views.logs(lines), "logs")
@@ -332,29 +332,29 @@ class AdminSite:
                 return "/admin/queue"
             return views.queued_link(fields.get("id", ""))
 
-        async def add_domain(f: dict[str, str], s: AdminSession) -> str:
+        async def add_domain(f: dict[str, str], s: WebSession) -> str:
             return f"domain {await operations.add_domain(store, f.get('domain', ''))} added"
 
-        async def remove_domain(f: dict[str, str], s: AdminSession) -> str:
+        async def remove_domain(f: dict[str, str], s: WebSession) -> str:
             _confirmed(f)
             name = await operations.remove_domain(store, f.get("domain", ""))
             return f"domain {name} removed"
 
-        async def add_user(f: dict[str, str], s: AdminSession) -> str:
+        async def add_user(f: dict[str, str], s: WebSession) -> str:
             user, scram_ok = await operations.add_user(
                 store, ctx.hasher, f.get("address", ""), f.get("password", ""),
                 quota_mib=_int(f.get("quota") or "0"), admin=f.get("admin") == "yes")
             note = "" if scram_ok else f" (note: {operations.SCRAM_NOTE})"
             return f"account {user.address} added{note}"
 
-        async def set_password(f: dict[str, str], s: AdminSession) -> str:
+        async def set_password(f: dict[str, str], s: WebSession) -> str:
             address, scram_ok = await operations.set_password(
                 store, ctx.hasher, f.get("address", ""), f.get("password", ""))
             self.guard.sessions.end_all_of(address, keep=s.id)  # other browsers log in again
             note = "" if scram_ok else f" (note: {operations.SCRAM_NOTE})"
             return f"password of {address} changed{note}"
 
-        async def set_options(f: dict[str, str], s: AdminSession) -> str:
+        async def set_options(f: dict[str, str], s: WebSession) -> str:
             role = f.get("role") or None
             disabled = _yes_no(f.get("disabled"))
             if f.get("address", "").lower() == s.address and (
@@ -368,26 +368,26 @@ class AdminSite:
             return (f"{u.address}: quota {quota}, POP3 {'keeps' if u.pop3_keep else 'deletes'}"
                     f", role {u.role}, login {'disabled' if u.disabled else 'enabled'}")
 
-        async def remove_user(f: dict[str, str], s: AdminSession) -> str:
+        async def remove_user(f: dict[str, str], s: WebSession) -> str:
             if f.get("address", "").lower() == s.address:
                 raise operations.AdminError("you cannot remove your own account here")
             _confirmed(f)
             return f"account {await operations.remove_user(store, f.get('address', ''))} removed"
 
-        async def add_alias(f: dict[str, str], s: AdminSession) -> str:
+        async def add_alias(f: dict[str, str], s: WebSession) -> str:
             address, targets = await operations.add_alias(
                 store, f.get("address", ""), f.get("targets", "").replace(",", " ").split())
             return f"alias {address} -> {', '.join(targets)}"
 
-        async def remove_alias(f: dict[str, str], s: AdminSession) -> str:
+        async def remove_alias(f: dict[str, str], s: WebSession) -> str:
             return f"alias {await operations.remove_alias(store, f.get('address', ''))} removed"
 
-        async def catchall(f: dict[str, str], s: AdminSession) -> str:
+        async def catchall(f: dict[str, str], s: WebSession) -> str:
             domain, target = await operations.set_catchall(store, f.get("domain", ""),
                                                            f.get("target"))
             return f"catch-all of {domain}: {target or 'none'}"
 
-        async def queue_action(f: dict[str, str], s: AdminSession) -> str:
+        async def queue_action(f: dict[str, str], s: WebSession) -> str:
             action = f.get("action", "")
             done = await operations.queue_action(store, _int(f.get("id")), action,
                                                  ctx.clock.now())
@@ -395,12 +395,12 @@ class AdminSite:
                 ctx.wake_queue()
             return done
 
-        async def server_entry(f: dict[str, str], s: AdminSession) -> str:
+        async def server_entry(f: dict[str, str], s: WebSession) -> str:
             value = f.get("value", "")
             return await operations.set_server_entry(store, f.get("name", ""),
                                                      value if value else None)
 
-        async def tls_reports(f: dict[str, str], s: AdminSession) -> str:
+        async def tls_reports(f: dict[str, str], s: WebSession) -> str:
             if ctx.send_tls_reports is None:
                 raise operations.AdminError("TLS reporting is off ([queue] tlsrpt)")
             queued = await ctx.send_tls_reports(f.get("today") == "yes")

@@ -7,16 +7,21 @@ other mailbox gets a copy, so the Email has all its ``mailboxIds``. Keywords bec
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from posthouse.imap import objectid
 from posthouse.jmap import errors
 from posthouse.jmap.api import CallContext, account_id_of, method
+from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapMethodError, invalid, set_error
 from posthouse.jmap.keywords import flag_of, valid_keyword
 from posthouse.store.errors import NotFound, QuotaExceeded, StorageFull
 from posthouse.store.models import NewMessage
+
+# a stored message's blobId, or one of its parts' (email_props.py ParsedEmail)
+STORED_BLOB = re.compile(r"^G([0-9a-f]{64})(?:P([0-9_]{1,64}))?$")
 
 
 class ImportRefused(Exception):
@@ -28,16 +33,21 @@ class ImportRefused(Exception):
 
 
 async def blob_bytes(ctx: CallContext, blob_id: Any) -> bytes:
+    """An uploaded blob, a stored message of the account, or one decoded part of it (a
+    forwarded attachment: the blobIds Email/get gives parts, RFC 8621 4.1.4)."""
     if not isinstance(blob_id, str):
         raise ImportRefused(set_error(errors.INVALID_PROPERTIES, properties=["blobId"]))
     data = await ctx.uploads.get(ctx.user_id, blob_id)
-    if data is None and blob_id.startswith("G") and len(blob_id) == 65:
+    found = STORED_BLOB.match(blob_id) if data is None else None
+    if found is not None:
         view = await ctx.view()
-        if any(r.blob_id == blob_id[1:] for r in view.emails.values()):
+        if any(r.blob_id == found[1] for r in view.emails.values()):
             try:
-                data = await ctx.store.read_blob(blob_id[1:])
+                data = await ctx.store.read_blob(found[1])
             except NotFound:
                 data = None
+        if data is not None and found[2] is not None:
+            data = ParsedEmail(data, found[1]).part_bytes(found[2].replace("_", "."))
     if data is None:
         raise ImportRefused(set_error(errors.BLOB_NOT_FOUND, notFound=[blob_id]))
     return data

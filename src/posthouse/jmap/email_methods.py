@@ -161,7 +161,8 @@ def content_properties(parsed: ParsedEmail, props: list[str],
     if "hasAttachment" in props:
         out["hasAttachment"] = has_attachment(parsed.attachments)
     if "preview" in props:
-        texts = [parsed.body_value(p["partId"], 0) for p in parsed.text_body]
+        # RFC 8621 4.1.4: a plaintext fragment, also of an HTML-only message
+        texts = [parsed.body_value(p["partId"], 0, plain=True) for p in parsed.text_body]
         joined = " ".join(" ".join(t["value"].split()) for t in texts if t)
         out["preview"] = joined[:PREVIEW_CHARS]
     if "bodyValues" in props:

@@ -191,13 +191,16 @@ class ParsedEmail:
             out["charset"] = "us-ascii"
         return out
 
-    def body_value(self, part_id: str, max_bytes: int) -> dict[str, Any] | None:
-        """An EmailBodyValue (RFC 8621 4.1.4) of a text part."""
+    def body_value(self, part_id: str, max_bytes: int, *,
+                   plain: bool = False) -> dict[str, Any] | None:
+        """An EmailBodyValue (RFC 8621 4.1.4) of a text part; ``plain``: an HTML part
+        as its text (for the preview, which is plain text)."""
         part = self.parts.get(part_id)
         if part is None or part.maintype.lower() != "text":
             return None
+        html = plain and part.subtype.lower() == "html"
         text = body_text(self.data[part.body_start:part.end], part.encoding,
-                         param_text(part.params, "charset"), html_body=False)
+                         param_text(part.params, "charset"), html_body=html)
         truncated = False
         if max_bytes and len(text.encode("utf-8")) > max_bytes:
             text = text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")

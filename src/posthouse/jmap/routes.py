@@ -10,7 +10,9 @@
 - ``GET /jmap/eventsource/?types=&closeafter=&ping=`` (7.3; push.py).
 - ``GET /jmap/ws/`` upgraded to JMAP over WebSocket (RFC 8887; websocket.py).
 Every page needs authentication and HTTPS; a missing or wrong login is 401 with a Basic
-challenge (a login that never succeeds gives nothing away about the account).
+challenge (a login that never succeeds gives nothing away about the account). A request
+with the webmail's session cookie and no Authorization is that session's user
+(browser_auth.py: POSTs also need its CSRF token and this origin; 403 otherwise).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from posthouse.jmap import (  # noqa: F401  (importing registers the methods)
 )
 from posthouse.jmap.api import JmapApi, account_id_of, session_state
 from posthouse.jmap.auth import REALM, JmapAuthBusy, JmapTokens, authenticate, bearer_token
+from posthouse.jmap.browser_auth import COOKIE_CHALLENGE, CSRF_HEADER, BrowserLogins, BrowserRefused
+from posthouse.jmap.email_import import STORED_BLOB
 from posthouse.jmap.email_props import ParsedEmail
 from posthouse.jmap.errors import JmapRequestProblem
 from posthouse.jmap.limits import (
@@ -63,15 +67,16 @@ DOWNLOAD_PREFIX = "/jmap/download/"
 UPLOAD_PREFIX = "/jmap/upload/"
 EVENTSOURCE_PATH = "/jmap/eventsource/"
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
-_BLOB = re.compile(r"^G([0-9a-f]{64})(?:P([0-9_]{1,64}))?$")
 
 
 class JmapPages:
     """The handlers, with what they share: the engine, the tokens, the concurrency count."""
 
     def __init__(self, store: Store, authenticator: Authenticator, limits: JmapLimits,
-                 uploads: UploadArea, submitter: Submitter | None = None) -> None:
+                 uploads: UploadArea, submitter: Submitter | None = None,
+                 browser: BrowserLogins | None = None) -> None:
         self.store = store
+        self.browser = browser
         self.authenticator = authenticator
         self.limits = limits
         self.uploads = uploads
@@ -82,12 +87,23 @@ class JmapPages:
         self.feed = EventSourceFeed(store)
 
     async def _principal(self, request: HttpRequest) -> Principal | HttpResponse:
+        by_cookie = self.browser is not None and self.browser.wants_cookie(request)
         try:
-            principal = await authenticate(request, self.authenticator, self.tokens)
+            if self.browser is not None and by_cookie:
+                principal = await self.browser.principal(request)
+            else:
+                principal = await authenticate(request, self.authenticator, self.tokens)
         except JmapAuthBusy:
             return HttpResponse.error(503).with_header("Retry-After", "5")
+        except BrowserRefused:
+            log.warning("jmap: refused a cookie request to %s from %s (origin or CSRF "
+                        "token missing or wrong)", request.path, request.peer)
+            return HttpResponse.error(403, "refused: not a request of this webmail")
         if principal is None:
-            return HttpResponse.error(401).with_header("WWW-Authenticate", REALM)
+            # the web page's own requests get a challenge that opens no browser dialog
+            page = by_cookie or request.header(CSRF_HEADER) is not None
+            return HttpResponse.error(401).with_header(
+                "WWW-Authenticate", COOKIE_CHALLENGE if page else REALM)
         return principal
 
     def authenticated(self, page: Callable[[HttpRequest, Principal], Awaitable[HttpResponse]]
@@ -175,7 +191,7 @@ class JmapPages:
         content_type = request.param("accept") or "application/octet-stream"
         if not re.match(r"^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+$", content_type):
             content_type = "application/octet-stream"
-        found = _BLOB.match(pieces[1])
+        found = STORED_BLOB.match(pieces[1])
         if found is None:
             uploaded = await self.uploads.get(principal.user_id, pieces[1])
             if uploaded is None:
@@ -249,10 +265,11 @@ def _problem(problem: JmapRequestProblem) -> HttpResponse:
 
 def register(routes: HttpRoutes, store: Store, authenticator: Authenticator,
              limits: JmapLimits, uploads: UploadArea,
-             submitter: Submitter | None = None) -> JmapPages:
+             submitter: Submitter | None = None,
+             browser: BrowserLogins | None = None) -> JmapPages:
     """Add the JMAP pages (HTTPS only); without a submitter, EmailSubmission is not
-    offered."""
-    pages = JmapPages(store, authenticator, limits, uploads, submitter)
+    offered; with ``browser``, the webmail's session cookie is a login too."""
+    pages = JmapPages(store, authenticator, limits, uploads, submitter, browser)
     routes.add("GET", SESSION_PATH, pages.authenticated(pages.session), schemes=HTTPS_ONLY)
     routes.add("POST", API_PATH, pages.authenticated(pages.call), schemes=HTTPS_ONLY)
     routes.add("POST", API_PATH.rstrip("/"), pages.authenticated(pages.call),

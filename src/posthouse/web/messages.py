@@ -104,6 +104,15 @@ class HttpResponse:
         self.headers.append((name, value))
         return self
 
+    def replace_headers(self, fields: Iterable[tuple[str, str]]) -> HttpResponse:
+        """Set these header fields, dropping any already set of the same names (a page's
+        security headers); returns self."""
+        fields = list(fields)
+        names = {name.lower() for name, _ in fields}
+        self.headers = [(k, v) for k, v in self.headers if k.lower() not in names]
+        self.headers.extend(fields)
+        return self
+
     def header(self, name: str) -> str | None:
         """The first header field of that name already set, or None."""
         wanted = name.lower()

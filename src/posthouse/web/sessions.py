@@ -1,7 +1,8 @@
-"""The web admin's logins: server-side sessions with random ids, expiry and CSRF tokens.
+"""Browser logins (the web admin's, the webmail's): server-side sessions with random ids,
+expiry and CSRF tokens.
 
 The cookie carries only a random id (256 bits from ``secrets``); everything else stays in
-this table, in memory: a restart logs every admin out. A session ends after ``idle``
+this table, in memory: a restart logs everyone out. A session ends after ``idle``
 seconds without a request, after ``lifetime`` seconds whatever happens, and at logout
 (``end``): the id is then worth nothing even to someone who copied the cookie. Each session
 has its own CSRF token (a second random value) that every form carries and every POST must
@@ -24,11 +25,12 @@ MAX_SESSIONS = 1000
 
 
 @dataclass
-class AdminSession:
-    """One logged-in admin."""
+class WebSession:
+    """One logged-in browser."""
 
     id: str
     address: str
+    user_id: int
     csrf: str
     created: float
     last_seen: float
@@ -39,7 +41,7 @@ class AdminSession:
         return token is not None and hmac.compare_digest(token.encode(), self.csrf.encode())
 
 
-class AdminSessions:
+class WebSessions:
     """The table of live sessions."""
 
     def __init__(self, clock: Clock, *, idle: float = IDLE_SECONDS,
@@ -48,22 +50,22 @@ class AdminSessions:
         self._idle = idle
         self._lifetime = lifetime
         self._max = max_sessions
-        self._sessions: OrderedDict[str, AdminSession] = OrderedDict()
+        self._sessions: OrderedDict[str, WebSession] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, address: str) -> AdminSession:
-        """A new session for an admin who just logged in."""
+    def create(self, address: str, user_id: int = 0) -> WebSession:
+        """A new session for an account that just logged in."""
         now = self._clock.monotonic()
-        session = AdminSession(secrets.token_urlsafe(32), address, secrets.token_urlsafe(32),
-                               now, now)
+        session = WebSession(secrets.token_urlsafe(32), address, user_id,
+                             secrets.token_urlsafe(32), now, now)
         self._sessions[session.id] = session
         while len(self._sessions) > self._max:
             self._sessions.popitem(last=False)
         return session
 
-    def get(self, session_id: str | None) -> AdminSession | None:
+    def get(self, session_id: str | None) -> WebSession | None:
         """The live session of a cookie's id (touched: its idle time starts again), or None
         for an unknown, ended or expired one."""
         if not session_id:

@@ -1,0 +1,81 @@
+"""Headless Chromium for the browser tests (Debian's chromium and chromedriver, driven by
+Selenium). The browser trusts only the test server's own self-signed certificate:
+``--ignore-certificate-errors-spki-list`` with the SHA-256 of its public key (Chromium
+honours it with a ``--user-data-dir``), not ``--ignore-certificate-errors``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from posthouse.config import tls_paths
+from tests.support.server import ServerThread
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+needs_chromium = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="needs Debian's chromium and chromium-driver")
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30) -> None:
+    """Poll ``check`` until it is true (the page works asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
+def screenshot_dir(name: str) -> Path:
+    """tests/artifacts/<name>/, emptied (ignored by git)."""
+    folder = ARTIFACTS / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def spki_hash(server: ServerThread) -> str:
+    cert_path, _key = tls_paths(server.cfg)
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+@contextmanager
+def chromium(server: ServerThread, profile: Path, *, size: str = "1280,900",
+             console_log: bool = False) -> Iterator[Any]:
+    """A headless Chromium WebDriver trusting ``server``'s certificate, quit at the end."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={size}", f"--user-data-dir={profile}",
+                f"--ignore-certificate-errors-spki-list={spki_hash(server)}",
+                "--no-first-run", "--disable-extensions", "--disable-background-networking"):
+        options.add_argument(arg)
+    if console_log:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
