@@ -265,7 +265,8 @@ def test_the_document_is_utf8_html5_with_the_fragment_in_its_body() -> None:
     document, _ = render_document("<p>Grüße</p>", allow_remote_images=False)
     assert document.startswith(b"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">")
     assert "<body><p>Grüße</p></body>".encode() in document
-    assert b"url(" not in document and b"@import" not in document
+    assert b"url(" not in document
+    assert b"@import" not in document
 
 
 @pytest.mark.parametrize(("remote", "images"), [
