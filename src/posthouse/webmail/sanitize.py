@@ -34,12 +34,18 @@ import nh3
 import tinycss2
 from tinycss2 import ast as css
 
+from posthouse.webmail.nesting import cap_nesting
+
 
 @dataclass(frozen=True)
 class SanitizedHtml:
     html: str  # a safe HTML fragment (body content only)
     blocked_remote_images: int  # remote images/backgrounds removed because not allowed
 
+
+# Open elements before start tags are dropped (webmail/nesting.py): the parse is quadratic in
+# depth. Chromium's own tree stops at 512; real mail stays far below either.
+_MAX_DEPTH = 256
 
 # Layout elements of mail; anything else is unwrapped (its text kept) or, below, dropped whole.
 _TAGS = frozenset({
@@ -226,7 +232,8 @@ def sanitize_html(html: str, *, allow_remote_images: bool,
                   cid_url: Callable[[str], str | None]) -> SanitizedHtml:
     """The inert form of a message's HTML (a whole document or a fragment)."""
     policy = _Policy(allow_remote_images, cid_url)
-    cleaned = _cleaner(policy.keep_relative, policy.filter_attribute).clean(html)
+    cleaned = _cleaner(policy.keep_relative, policy.filter_attribute).clean(
+        cap_nesting(html, _MAX_DEPTH))
     # ammonia appends target and rel to <a> after the filter; when the filter has removed
     # an href the two come out swapped. A second pass without the filter (which now finds
     # nothing to remove) puts them in the order every later pass keeps: output is a fixpoint.
