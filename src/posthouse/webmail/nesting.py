@@ -5,16 +5,21 @@ stack of open elements ("has a p element in button scope"), so 100,000 nested ``
 (500 kB) cost html5ever minutes of CPU. Browsers cap the depth of their tree (Chromium at 512);
 this does the like on the tags, in one linear pass, before parsing.
 
-It keeps a stack of the open elements' names that may hold more than the parser's stack but
-never less. An end tag closes the element on top, or a block right below a run of elements
-the parser closes implicitly there (``li``, ``p``, ``option``...), and ``</table>`` its
-table; a start tag closes only what the parser surely closes too (a ``p`` before a block, a
-``li`` before a ``li``, a cell before a cell or row); inside svg and math nothing closes
-implicitly and void names count. Tags in comments and raw text count as tags (more, not
-less). Start tags met while the stack is at the limit are removed; their end tags are left
-to the parser, which ignores them. This is no security boundary (the sanitiser parses
-whatever comes out); it bounds the cost. Mail that stays below the limit passes unchanged.
-tests/regressions/test_webmail_deep_nesting.py holds the ways a looser count undercounts.
+It keeps a stack of the open elements' names, meant to hold more than the parser's stack,
+not less. An end tag closes the element on top, or a block right below a run of elements the
+parser closes implicitly there (``p``; ``li`` in lists), and ``</table>`` its table; a
+start tag closes only what the parser surely closes too (a ``p`` before a block, a ``li``
+before a ``li``, a cell before a cell or row); inside svg and math nothing closes implicitly
+and void names count. Tags in comments and raw text count as tags. Start tags met while the
+stack is at the limit are removed (their end tags are left to the parser, which ignores them).
+
+It is a bound checked, not proven: where the parser closes more than this count (a ``</li>``
+that also closes a ``div`` above the ``li``), the stale entry left here must not later let an
+end tag close an element the parser keeps, which is why only ``p`` (and ``li``, ``dd``, ``dt``
+in lists) is popped from under a block's end tag. tests/regressions/test_webmail_deep_nesting.py
+checks the known shapes and random tag soups on html5lib's parse. The webmail should still clip
+very large HTML bodies. This is no security boundary: the sanitiser parses whatever comes out.
+Mail that stays below the limit passes unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ _VOID = frozenset({
 # A start tag of the key closes, in order, each of these that is on top at its turn.
 _CELL = frozenset({"td", "th"})
 _SECTION = frozenset({"tbody", "thead", "tfoot"})
-_HEADING = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _CLOSES_ON_TOP: dict[str, tuple[frozenset[str], ...]] = {
     "li": (frozenset({"li"}),),
     "dd": (frozenset({"dd", "dt"}),), "dt": (frozenset({"dd", "dt"}),),
@@ -40,12 +44,11 @@ _CLOSES_ON_TOP: dict[str, tuple[frozenset[str], ...]] = {
     "tbody": (_CELL, frozenset({"tr"}), _SECTION),
     "thead": (_CELL, frozenset({"tr"}), _SECTION),
     "tfoot": (_CELL, frozenset({"tr"}), _SECTION),
-    "option": (frozenset({"option"}),),
-    "optgroup": (frozenset({"option"}),),
     "a": (frozenset({"a"}),), "nobr": (frozenset({"nobr"}),),
     "button": (frozenset({"button"}),),
-    **dict.fromkeys(_HEADING, (_HEADING,)),
 }
+# Not here: option and h1-h6 close only the parser's current node, which may be a formatting
+# element it reconstructed (<i> after "</p>") that this count never sees.
 # Start tags that close a p element in button scope (and so a p on top).
 _CLOSES_P = frozenset({
     "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
@@ -53,16 +56,20 @@ _CLOSES_P = frozenset({
     "nav", "ol", "p", "search", "section", "summary", "ul", "pre", "listing", "form", "table",
     "xmp", "plaintext", "li", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6",
 })
-# Elements an end tag of _POPS_IMPLIED closes on its way ("generate implied end tags"), and
-# the elements whose end tag, when they are in scope, does that and pops up to them.
-_IMPLIED = frozenset({"dd", "dt", "li", "optgroup", "option", "p", "rb", "rp", "rt", "rtc"})
-_POPS_IMPLIED = frozenset({
-    "address", "article", "aside", "blockquote", "button", "center", "details", "dialog",
-    "dir", "div", "dl", "fieldset", "figcaption", "figure", "footer", "header", "hgroup",
-    "listing", "main", "menu", "nav", "ol", "pre", "search", "section", "summary", "ul",
-    "applet", "marquee", "object", "table", "template", "td", "th", "tr", "tbody", "thead",
-    "tfoot", "caption", "h1", "h2", "h3", "h4", "h5", "h6",
-})
+# The elements an end tag closes on its way when it sits right below a run of them ("generate
+# implied end tags"). Only p in general: a stale entry here could make that pop an element the
+# parser keeps, and a p is closed again by most start tags, so that cannot pile up.
+_P = frozenset({"p"})
+_IMPLIED_UNDER: dict[str, frozenset[str]] = {
+    **dict.fromkeys([
+        "address", "article", "aside", "blockquote", "button", "center", "details", "dialog",
+        "dir", "div", "fieldset", "figcaption", "figure", "footer", "header", "hgroup",
+        "listing", "main", "menu", "nav", "pre", "search", "section", "summary", "applet",
+        "marquee", "object", "table", "template", "td", "th", "tr", "tbody", "thead", "tfoot",
+        "caption", "h1", "h2", "h3", "h4", "h5", "h6"], _P),
+    "ul": frozenset({"li", "p"}), "ol": frozenset({"li", "p"}),
+    "dl": frozenset({"dd", "dt", "p"}),
+}
 _FOREIGN = frozenset({"svg", "math"})
 
 
@@ -74,9 +81,10 @@ def cap_nesting(html: str, limit: int) -> str:
     for tag in _TAG.finditer(html):
         name = tag.group(2).lower()
         if tag.group(1):
-            if name in _POPS_IMPLIED:  # only when the element is right below them
+            implied = _IMPLIED_UNDER.get(name)
+            if implied:  # only when the element is right below them
                 below = len(stack)
-                while below and stack[below - 1] in _IMPLIED:
+                while below and stack[below - 1] in implied:
                     below -= 1
                 if below and stack[below - 1] == name:
                     del stack[below:]
@@ -89,15 +97,15 @@ def cap_nesting(html: str, limit: int) -> str:
         # Inside svg and math, "col" or "<x/>" may open an element: counted (more, not less).
         if name in _VOID and not foreign:
             continue
+        if len(stack) >= limit:  # removed, so it closes nothing either
+            removed.append(tag.span())
+            continue
         if not foreign:  # in svg and math a "td" or "li" is only a name: it closes nothing
             if stack and name in _CLOSES_P and stack[-1] == "p":
                 stack.pop()
             for closed in _CLOSES_ON_TOP.get(name, ()):
                 if stack and stack[-1] in closed:
                     stack.pop()
-        if len(stack) >= limit:
-            removed.append(tag.span())
-            continue
         stack.append(name)
         foreign += name in _FOREIGN
     if not removed:
