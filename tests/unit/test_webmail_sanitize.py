@@ -191,6 +191,13 @@ def test_css_urls_are_removed_and_remote_ones_counted_unless_allowed() -> None:
         '<div style="color:red"></div><div></div>', 0)
 
 
+def test_deeply_nested_css_is_walked_without_recursion() -> None:
+    # An exception in the filter would strip the attribute and surface as an unraisable
+    # exception (an error under this suite's warning filter).
+    style = "color:red;background:" + "(" * 5000 + "url(https://t.example/x.png)"
+    assert clean(f'<p style="{style}">x</p>') == SanitizedHtml('<p style="color:red">x</p>', 1)
+
+
 # --- the corpus -----------------------------------------------------------------------------
 
 CASES = load_cases()

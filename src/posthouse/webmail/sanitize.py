@@ -20,6 +20,7 @@ selectors that reach outside the message (``body``, ``*``), at-rules (``@import`
 Mail that is laid out for webmail carries its layout inline; what it loses is mostly media
 queries. Every remote fetch (image, background) is refused unless the reader allowed remote
 images, and counted so the webmail can offer to show them; CSS ``url()`` is never kept.
+Nesting is capped before parsing (webmail/nesting.py): the HTML5 parse is quadratic in depth.
 """
 
 from __future__ import annotations
@@ -198,16 +199,22 @@ class _Policy:
 
 
 def _css_urls(tokens: Iterable[css.Node]) -> Iterable[str]:
-    """The URLs of url() in a declaration's value, quoted or not, at any depth."""
-    for token in tokens:
-        if isinstance(token, css.URLToken):
+    """The URLs of url() in a declaration's value, quoted or not, at any depth (a loop, not
+    recursion: a value may nest blocks thousands deep)."""
+    todo = [iter(tokens)]
+    while todo:
+        token = next(todo[-1], None)
+        if token is None:
+            todo.pop()
+        elif isinstance(token, css.URLToken):
             yield token.value
-        elif isinstance(token, css.FunctionBlock | css.ParenthesesBlock
-                        | css.SquareBracketsBlock | css.CurlyBracketsBlock):
-            if isinstance(token, css.FunctionBlock) and token.lower_name == "url":
+        elif isinstance(token, css.FunctionBlock):
+            if token.lower_name == "url":
                 yield "".join(t.value for t in token.arguments if isinstance(t, css.StringToken))
-            yield from _css_urls(token.arguments if isinstance(token, css.FunctionBlock)
-                                 else token.content)
+            todo.append(iter(token.arguments))
+        elif isinstance(token, css.ParenthesesBlock | css.SquareBracketsBlock
+                        | css.CurlyBracketsBlock):
+            todo.append(iter(token.content))
 
 
 def _safe_css(tokens: Iterable[css.Node], *, in_function: bool = False) -> bool:
@@ -230,7 +237,9 @@ def _safe_css(tokens: Iterable[css.Node], *, in_function: bool = False) -> bool:
 
 def sanitize_html(html: str, *, allow_remote_images: bool,
                   cid_url: Callable[[str], str | None]) -> SanitizedHtml:
-    """The inert form of a message's HTML (a whole document or a fragment)."""
+    """The inert form of a message's HTML (a whole document or a fragment). Sanitising the
+    output again gives it back unchanged, except for the part URLs ``cid_url`` made, which a
+    second call without the same parts drops (they are relative URLs)."""
     policy = _Policy(allow_remote_images, cid_url)
     cleaned = _cleaner(policy.keep_relative, policy.filter_attribute).clean(
         cap_nesting(html, _MAX_DEPTH))
