@@ -11,7 +11,9 @@ A vector that ran would call alert(), set window.xssHit or document.title, or ma
 fetch from a recording listener (another port, so another origin). None may. So that this
 cannot pass by seeing nothing, the raw vectors of a few cases of each kind are loaded bare
 first and must trip each kind of marker. A newsletter-like mail is rendered and its
-screenshot saved to tests/artifacts/webmail/ (ignored by git)."""
+screenshot saved to tests/artifacts/webmail/ (ignored by git). In a frame sandboxed with
+allow-popups (and allow-popups-to-escape-sandbox), a link opens its own window, with neither
+referrer nor opener."""
 
 from __future__ import annotations
 
@@ -76,11 +78,13 @@ class Listener:
 
     def __init__(self) -> None:
         self.hits: list[str] = []
-        hits = self.hits
+        self.referers: list[str | None] = []
+        hits, referers = self.hits, self.referers
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 hits.append(self.path)
+                referers.append(self.headers.get("Referer"))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", "0")
@@ -165,6 +169,8 @@ class Site:
     def source(self, name: str) -> str | None:
         if name == "newsletter":
             return NEWSLETTER
+        if name == "link":
+            return f'<p><a href="{self.listener.origin}/clicked" target="_self">open</a></p>'
         case = next((case for case in CASES if case.name == name), None)
         return None if case is None else case.with_listener(self.listener.origin)
 
@@ -175,9 +181,13 @@ class Site:
             return 404, {}, b""
         if parts == ["part", "logo.png"]:
             return 200, {"Content-Type": "image/png"}, LOGO
-        if len(parts) == 2 and parts[0] == "frame":  # the webmail's page around the message
+        if len(parts) == 2 and parts[0] in {"frame", "frame-popups"}:
+            # The webmail's page around the message; "frame-popups" lets its links open a
+            # window of their own (still no scripts, no same origin in the frame).
+            sandbox = ("sandbox" if parts[0] == "frame"
+                       else 'sandbox="allow-popups allow-popups-to-escape-sandbox"')
             page = ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>webmail</title>'
-                    "</head><body style=\"margin:0\"><iframe sandbox "
+                    f"</head><body style=\"margin:0\"><iframe {sandbox} "
                     f'src="/doc/deployed/{parts[1]}" style="border:0;width:100%;height:100vh">'
                     "</iframe></body></html>")
             return 200, html, page.encode()
@@ -339,6 +349,24 @@ def test_a_newsletter_renders_readably(browser: WebDriver, site: Site,
     assert browser.save_screenshot(str(ARTIFACTS / "newsletter.png"))
     assert listener.hits == []
     assert site.strays == []
+
+
+def test_a_link_opens_its_own_window_without_referrer_or_opener(
+        browser: WebDriver, site: Site, listener: Listener) -> None:
+    assert load(browser, f"{site.origin}/frame-popups/link") == []
+    webmail = browser.current_window_handle
+    browser.switch_to.frame(browser.find_element(By.TAG_NAME, "iframe"))
+    browser.find_element(By.LINK_TEXT, "open").click()
+    browser.switch_to.default_content()
+    wait_for(lambda: "/clicked" in listener.hits)
+    assert listener.referers[listener.hits.index("/clicked")] is None  # rel=noreferrer
+    assert browser.current_url == f"{site.origin}/frame-popups/link"  # target=_blank
+    wait_for(lambda: len(browser.window_handles) == 2)
+    opened = next(handle for handle in browser.window_handles if handle != webmail)
+    browser.switch_to.window(opened)
+    assert browser.execute_script("return window.opener") is None  # rel=noopener
+    browser.close()
+    browser.switch_to.window(webmail)
 
 
 def test_a_corpus_case_name_is_a_path_segment() -> None:
