@@ -117,6 +117,14 @@ def test_cid_images_point_at_their_part() -> None:
     assert out('<img src="cid:%3Codd%3E@example.test">') == '<img src="/mail/part/7/3">'
 
 
+def test_cid_url_may_answer_an_inline_data_image_but_nothing_active() -> None:
+    answers = {"png@x": "data:image/png;base64,iVBORw0KGgo=", "html@x": "data:text/html,x",
+               "js@x": "javascript:alert(1)", "far@x": "//evil.example/x.png"}
+    html = "".join(f'<img src="cid:{cid}">' for cid in answers)
+    assert sanitize_html(html, allow_remote_images=True, cid_url=answers.get).html == (
+        '<img src="data:image/png;base64,iVBORw0KGgo="><img><img><img>')
+
+
 def test_a_cid_without_a_part_is_dropped_and_not_counted() -> None:
     assert clean('<img src="cid:missing@example.test">') == SanitizedHtml("<img>", 0)
 

@@ -114,6 +114,9 @@ _CSS_PLAIN_TOKENS = (css.IdentToken, css.NumberToken, css.PercentageToken, css.D
 _URL_STRIP = "".join(chr(c) for c in range(0x21))
 _URL_DROP = re.compile(r"[\t\n\r]")
 _REMOTE = re.compile(r"https?://[^/?#\\\s]", re.IGNORECASE)
+# What cid_url may answer: a path on the webmail's own origin or an image as a data: URL.
+_PART_URL = re.compile(r"/(?!/)[^\s\\]*|data:image/[a-z0-9.+-]+;base64,[a-z0-9+/=]*",
+                       re.IGNORECASE)
 _DATA_IMAGE = re.compile(
     r"data:image/(?:png|gif|jpeg|webp)(?:;[a-z0-9=.+-]+)*,[a-z0-9+/=%._~-]*", re.IGNORECASE)
 
@@ -163,8 +166,9 @@ class _Policy:
         if url[:4].lower() == "cid:":
             # RFC 2392: a cid URL is the Content-ID without its angle brackets, %-encoded.
             part = self.cid_url(unquote(url[4:]))
-            if part is not None:
-                self.part_urls.add(part)
+            if part is None or not _PART_URL.fullmatch(part):
+                return None
+            self.part_urls.add(part)
             return part
         if _is_remote(url):
             if self.allow_remote_images:
