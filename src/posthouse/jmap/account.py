@@ -240,12 +240,13 @@ class AccountView:
         """Read the summaries of ``records`` (None: every Email) not read yet."""
         chosen = self.emails.values() if records is None else records
         wanted = [r for r in chosen if not r.summary_read]
-        for start in range(0, len(wanted), _SLICE):
-            part = wanted[start:start + _SLICE]
-            found = await store.read_summaries([r.blob_id for r in part])
-            for record in part:
-                record.summary = found.get(record.blob_id)
-                record.summary_read = True
+        with _collector_paused():  # all of a big account's: as many objects as a load
+            for start in range(0, len(wanted), _SLICE):
+                part = wanted[start:start + _SLICE]
+                found = await store.read_summaries([r.blob_id for r in part])
+                for record in part:
+                    record.summary = found.get(record.blob_id)
+                    record.summary_read = True
 
     def _remove_copy(self, mailbox_row_id: int, uid: int) -> None:
         email_id = self.by_copy.pop((mailbox_row_id, uid), None)
