@@ -14,7 +14,11 @@ same server doing the same work:
 Rows per size: "after a change" (a flag set and cleared over IMAP first, untimed: JMAP must
 bring its cached account view up to date, IMAP has the untagged FETCHes to read), and
 "unchanged" (the same request again). "JMAP first request" is the first JMAP request after
-the server started (the whole account read once; one sample per size). The INBOX grows
+the server started (the whole account read once; one sample per size), beside IMAP LOGIN +
+SELECT: once right after the import (the full-text indexer is still taking in the imported
+messages then, and IMAP's SELECT follows an earlier one), and once more at the end, after a
+restart of the idle server (the index caught up: what a restart costs a user; JMAP first,
+then IMAP's first SELECT of the new process). The INBOX grows
 from one size to the next with ``posthouse import mbox`` while the server is stopped (not
 over SMTP: 100,000 messages take a minute or two that way).
 
@@ -245,6 +249,46 @@ def imap_push(ph: Posthouse) -> float:
     return elapsed * 1000
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user + system, from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(ph: Posthouse, most: float = 900) -> float:
+    """Wait until the server uses under a tenth of a core over two seconds (the indexer
+    done); the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < most:
+        before = cpu_seconds(ph.pid)
+        time.sleep(2)
+        if cpu_seconds(ph.pid) - before < 0.2:
+            break
+    return time.perf_counter() - started
+
+
+def first_after_restart(ph: Posthouse, table: Table, size: int) -> None:
+    """The first JMAP request, then the first IMAP LOGIN+SELECT, of a restarted idle server."""
+    waited = wait_idle(ph)
+    ph.stop()
+    ph.start()
+    waited += wait_idle(ph)
+    started = time.perf_counter()
+    client = JmapClient(ph.port_base + HTTPS)
+    jmap_page(client, None)
+    first = SideResult()
+    first.add({"ms": (time.perf_counter() - started) * 1000})
+    client.close()
+    started = time.perf_counter()
+    ImapClient(ph.port("imap")).close()
+    select = SideResult()
+    select.add({"ms": (time.perf_counter() - started) * 1000})
+    print(f"- {size:,}: after a restart of the idle server (waited {waited:.0f} s): first JMAP "
+          f"request {first.cell('ms')} ms; IMAP LOGIN+SELECT {select.cell('ms')} ms", flush=True)
+    table.add(f"{size:,}: first request after a restart (JMAP) / LOGIN+SELECT (IMAP)",
+              {"posthouse": first, PEER: select})
+
+
 def measure_size(ph: Posthouse, table: Table, size: int, runs: int, pushes: int) -> None:
     imap = ImapClient(ph.port("imap"))
     client = JmapClient(ph.port_base + HTTPS)
@@ -275,6 +319,7 @@ def measure_size(ph: Posthouse, table: Table, size: int, runs: int, pushes: int)
               {"posthouse": jmap, PEER: idle})
     print(f"  JMAP {jmap.cell('ms')} ms, IDLE {idle.cell('ms')} ms", flush=True)
     client.close()
+    first_after_restart(ph, table, size)
 
 
 def main() -> None:

@@ -445,3 +445,45 @@ def test_a_refreshed_view_equals_a_fresh_read(server: ServerThread,
     assert contents(older) == before
     assert set(newer.emails) == set(shown())
     assert newer.arrival == server.call(AccountView.load(server.store, user_id)).arrival
+
+
+def test_a_load_reads_summaries_only_when_asked(server: ServerThread,
+                                                 alice: JmapTestClient) -> None:
+    """jmap/account.py loads an account from ``message_list`` (metadata and the thread's
+    header fields, no summary); a summary is read when a method needs it, and the thread
+    ids are those IMAP's THREADID derives from the whole summary."""
+    from posthouse.imap import objectid
+    from posthouse.jmap.account import AccountView
+
+    append(server, alice.user, message("root"))
+    append(server, alice.user, message("re: root", extra=(
+        "In-Reply-To: <other@example.test>\r\nReferences: <first@example.test>\r\n")))
+    append(server, alice.user, message("filed twice"), mailbox="Archive")
+    append(server, alice.user, message("filed twice"))
+    user_id = server.call(server.store.get_user(alice.user)).id
+    view = server.call(AccountView.load(server.store, user_id))
+    assert len(view.emails) == 3
+    assert not any(r.summary_read or r.summary for r in view.emails.values())
+    chosen = next(r for r in view.emails.values() if len(r.copies) == 2)
+    server.call(view.read_summaries(server.store, [chosen]))
+    assert chosen.summary_read
+    assert [r.summary_read for r in view.emails.values()].count(True) == 1
+    server.call(view.read_summaries(server.store))
+    for record in view.emails.values():
+        copy = record.copies[0]
+        (meta,) = server.call(server.store.fetch_meta(copy.mailbox_id, [copy.uid],
+                                                      with_summary=True))
+        assert meta.summary is not None
+        assert record.summary == meta.summary
+        assert record.thread_id == objectid.thread_id(meta.summary, meta.blob_id)
+    reply = next(r for r in view.emails.values()
+                 if r.summary is not None and r.summary.headers["subject"] == "re: root")
+    assert reply.thread_id == objectid.thread_id_of("<first@example.test>", reply.blob_id)
+    # what the methods answer from a view whose summaries were never read
+    got = alice.call("Email/query", {"filter": {"subject": "twice"},
+                                     "sort": [{"property": "subject"}]})
+    assert got["ids"] == [chosen.id]
+    listing = alice.call("Email/get", {"ids": [chosen.id],
+                                       "properties": ["hasAttachment", "threadId"]})["list"]
+    assert listing == [{"id": chosen.id, "hasAttachment": False,
+                        "threadId": chosen.thread_id}]

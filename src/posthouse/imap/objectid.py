@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.models import Mailbox
@@ -36,19 +37,32 @@ def email_id(blob_id: str) -> str:
     return "M" + blob_id[:_ID_CHARS]
 
 
+# the header fields a THREADID comes from, in the order they are tried
+THREAD_FIELDS = ("references", "in-reply-to", "message-id")
+
+
 def thread_root(summary: MessageSummary) -> str | None:
     """The Message-ID that names the message's thread, if the message has one."""
-    headers = summary.headers
-    for name in ("references", "in-reply-to", "message-id"):
-        found = _MSG_ID.search(headers.get(name, ""))
-        if found is not None:
-            return found.group(0)
+    return root_of([summary.headers.get(name) for name in THREAD_FIELDS])
+
+
+def root_of(values: Sequence[str | None]) -> str | None:
+    """The thread's root Message-ID from the values of THREAD_FIELDS (None: absent)."""
+    for value in values:
+        if value:
+            found = _MSG_ID.search(value)
+            if found is not None:
+                return found.group(0)
     return None
 
 
 def thread_id(summary: MessageSummary, blob_id: str) -> str:
     """The THREADID of a message."""
-    root = thread_root(summary)
+    return thread_id_of(thread_root(summary), blob_id)
+
+
+def thread_id_of(root: str | None, blob_id: str) -> str:
+    """The THREADID of a message whose thread root is ``root`` (see ``root_of``)."""
     if root is None:
         return "T" + blob_id[:_ID_CHARS]
     return "T" + hashlib.sha256(root.encode("utf-8")).hexdigest()[:_ID_CHARS]

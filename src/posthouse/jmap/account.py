@@ -9,14 +9,22 @@ Mailbox ids are MAILBOXIDs. The keywords of an Email are the union of its copies
 
 ``AccountView.load`` reads the mailbox list first and the messages after, so the view is
 never older than its state string (a change in between is reported again, never missed).
+It reads each mailbox once with ``message_list``: metadata and the header fields a thread
+id comes from, no summary. Summaries are read when a method needs them (``read_summaries``:
+the Emails Email/get returns, or all of them for a filter or sort on headers) and stay with
+the record, which the views after it share.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from posthouse.imap import objectid
 from posthouse.jmap.attachments import structure_has_attachment
@@ -24,17 +32,38 @@ from posthouse.jmap.keywords import keywords_of
 from posthouse.jmap.state import decode_state, encode_state
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.api import Store
-from posthouse.store.models import SEEN, Mailbox
+from posthouse.store.models import SEEN, ListedMessage, Mailbox
 
-# a mailbox's uid list is read in slices of this many uids
+# rows are read (refresh) or turned into records (load) this many at a time, the event
+# loop free in between; summaries are read this many per store call
 _SLICE = 2000
+# a load turns this many listed messages into records between two turns of the event loop
+_LOAD_SLICE = 20000
 # the thread ids of this many Emails that left the account are remembered (departed)
 _DEPARTED = 10000
 
 
-@dataclass(frozen=True, slots=True)
-class EmailCopy:
-    """One copy of an Email: a message row in one mailbox."""
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a load makes its many objects (rows, records,
+    copies, dict entries: none in a cycle, so nothing is left for it to free): otherwise
+    every few hundred new objects start a collection and the older generations are walked
+    again and again as the view grows, about a third of the load of a big account on a
+    server's heap. The pause lasts one load (a second or so at 100,000 messages), across
+    its awaits: any cycle made meanwhile is collected after it."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class EmailCopy(NamedTuple):
+    """One copy of an Email: a message row in one mailbox (a tuple: a big account makes
+    many)."""
 
     mailbox_id: int
     uid: int
@@ -54,11 +83,14 @@ class EmailRecord:
     summary: MessageSummary | None
     copies: list[EmailCopy] = field(default_factory=list)
     cached_attachment: bool | None = None
+    # False until the summary has been asked of the store (AccountView.read_summaries)
+    summary_read: bool = True
 
     @property
     def has_attachment(self) -> bool | None:
         """``hasAttachment`` from the cached body structure (jmap/attachments.py), worked
-        out once; None for a message stored without a summary (its bytes must tell)."""
+        out once; None for a message stored without a summary (its bytes must tell) or
+        whose summary is not read yet."""
         if self.cached_attachment is None and self.summary is not None:
             self.cached_attachment = structure_has_attachment(self.summary.bodystructure)
         return self.cached_attachment
@@ -113,10 +145,11 @@ class AccountView:
         if boxes is None:
             boxes = await store.list_mailboxes(user_id)
         view = cls(user_id, boxes, encode_state(boxes))
-        for box in boxes:
-            uids = [u.uid for u in await store.uid_list(box.id)]
-            await view._add_rows(store, box.id, uids)
-        view._build_threads()
+        with _collector_paused():
+            for box in boxes:
+                await view._add_listed(box.id, await store.message_list(
+                    box.id, objectid.THREAD_FIELDS))
+            view._build_threads()
         return view
 
     @classmethod
@@ -178,6 +211,43 @@ class AccountView:
                 self.by_copy[(mailbox_row_id, meta.uid)] = email_id
             await asyncio.sleep(0)  # a big account does not hold the loop
 
+    async def _add_listed(self, mailbox_row_id: int, listed: Sequence[ListedMessage]) -> None:
+        """A full load's records of one mailbox (summaries not read)."""
+        emails, by_copy = self.emails, self.by_copy
+        threads: dict[str, str] = {}  # root Message-ID -> thread id, worked out once
+        for start in range(0, len(listed), _LOAD_SLICE):
+            for entry in listed[start:start + _LOAD_SLICE]:
+                blob_id = entry.blob_id
+                email_id = objectid.email_id(blob_id)
+                record = emails.get(email_id)
+                if record is None:
+                    root = objectid.root_of(entry.fields)
+                    thread = threads.get(root) if root is not None else None
+                    if thread is None:
+                        thread = objectid.thread_id_of(root, blob_id)
+                        if root is not None:
+                            threads[root] = thread
+                    record = emails[email_id] = EmailRecord(
+                        email_id, blob_id, thread, entry.size, entry.internaldate, None,
+                        summary_read=False)
+                record.copies.append(EmailCopy(mailbox_row_id, entry.uid, entry.modseq,
+                                               entry.flags))
+                by_copy[(mailbox_row_id, entry.uid)] = email_id
+            await asyncio.sleep(0)  # a big account does not hold the loop
+
+    async def read_summaries(self, store: Store,
+                             records: Iterable[EmailRecord] | None = None) -> None:
+        """Read the summaries of ``records`` (None: every Email) not read yet."""
+        chosen = self.emails.values() if records is None else records
+        wanted = [r for r in chosen if not r.summary_read]
+        with _collector_paused():  # all of a big account's: as many objects as a load
+            for start in range(0, len(wanted), _SLICE):
+                part = wanted[start:start + _SLICE]
+                found = await store.read_summaries([r.blob_id for r in part])
+                for record in part:
+                    record.summary = found.get(record.blob_id)
+                    record.summary_read = True
+
     def _remove_copy(self, mailbox_row_id: int, uid: int) -> None:
         email_id = self.by_copy.pop((mailbox_row_id, uid), None)
         if email_id is None:
@@ -228,10 +298,12 @@ class AccountView:
 
     def _build_threads(self) -> None:
         self._touched_threads = set()
-        self.threads = {}
-        self.arrival = sorted((r.received_at, r.id) for r in self.emails.values())
+        threads: dict[str, list[str]] = {}
+        emails = self.emails
+        self.arrival = sorted((r.received_at, r.id) for r in emails.values())
         for _when, email_id in self.arrival:
-            self.threads.setdefault(self.emails[email_id].thread_id, []).append(email_id)
+            threads.setdefault(emails[email_id].thread_id, []).append(email_id)
+        self.threads = threads
 
     def mailbox_ids(self, record: EmailRecord) -> dict[str, bool]:
         """The ``mailboxIds`` of an Email."""

@@ -201,6 +201,8 @@ async def email_get(ctx: CallContext, args: dict[str, Any]) -> dict[str, Any]:
             raise JmapMethodError(errors.REQUEST_TOO_LARGE, "more Emails than maxObjectsInGet")
         ids = list(view.emails)
     records = [view.emails[i] for i in ids if i in view.emails]
+    if "hasAttachment" in props:
+        await view.read_summaries(ctx.store, records)
     needs_bytes = any(p not in META_PROPERTIES and p != "hasAttachment" for p in props) or (
         "hasAttachment" in props and any(r.has_attachment is None for r in records))
     blobs = (await ctx.store.read_blobs([r.blob_id for r in records])) if needs_bytes else {}
@@ -287,7 +289,7 @@ async def _query_ids(ctx: CallContext, view: AccountView, args: dict[str, Any]) 
     if known is not None:
         return known
     chosen = await EmailFilter(ctx.store, view).matches(args.get("filter"))
-    ordered = sort_emails(chosen, args.get("sort"), view)
+    ordered = await sort_emails(ctx.store, chosen, args.get("sort"), view)
     if args.get("collapseThreads"):
         seen: set[str] = set()
         collapsed = []

@@ -125,6 +125,8 @@ async def search_snippet_get(ctx: CallContext, args: dict[str, Any]) -> dict[str
     body_terms = _terms(args.get("filter"), ("text", "body"))
     view = await ctx.view()
     records = [view.emails[i] for i in email_ids if i in view.emails]
+    if subject_terms:
+        await view.read_summaries(ctx.store, records)
     blobs = await ctx.store.read_blobs([r.blob_id for r in records]) if body_terms else {}
     listing = []
     for record in records:

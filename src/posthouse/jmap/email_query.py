@@ -37,6 +37,8 @@ MUTABLE_FILTERS = frozenset({"inMailbox", "inMailboxOtherThan", "hasKeyword", "n
                              *_THREAD_KEYWORDS})
 MUTABLE_SORTS = frozenset({"hasKeyword", "allInThreadHaveKeyword", "someInThreadHaveKeyword"})
 THREAD_WIDE = frozenset(_THREAD_KEYWORDS)
+# sorts on the summary's header fields and date (AccountView.read_summaries)
+_SUMMARY_SORTS = frozenset({"from", "to", "subject", "sentAt"})
 
 
 def _utc(value: Any, name: str) -> datetime:
@@ -121,14 +123,17 @@ class EmailFilter:
         if key == "hasAttachment":
             if not isinstance(value, bool):
                 raise invalid("hasAttachment must be a boolean")
+            await self.view.read_summaries(self.store)
             return {i for i in emails if await self.has_attachment(emails[i]) is value}
         if key in ("from", "to", "cc", "bcc", "subject"):
             needle = _needle(key, value)
+            await self.view.read_summaries(self.store)
             return {r.id for r in emails.values() if needle in _header(r, key).lower()}
         if key == "body":
             return await self._search(_needle(key, value), "body")
         if key == "text":
             needle = _needle(key, value)
+            await self.view.read_summaries(self.store)
             found = {r.id for r in emails.values()
                      if any(needle in _header(r, f).lower() for f in (*_ADDRESS_FIELDS,
                                                                       "subject"))}
@@ -266,9 +271,11 @@ def sort_key(prop: str, comparator: dict[str, Any],
     raise JmapMethodError(errors.UNSUPPORTED_SORT, f"sort by {prop} is not supported")
 
 
-def sort_emails(chosen: set[str], comparators: Any, view: AccountView) -> list[EmailRecord]:
+async def sort_emails(store: Store, chosen: set[str], comparators: Any,
+                      view: AccountView) -> list[EmailRecord]:
     """The chosen Emails in the order of the Comparators (RFC 8620 5.5), ties by id (by
-    receivedAt alone: ties by id in the same direction, from the view's ``arrival``)."""
+    receivedAt alone: ties by id in the same direction, from the view's ``arrival``). A
+    sort on header fields reads the summaries of the Emails first."""
     if comparators is None:
         comparators = [{"property": "receivedAt", "isAscending": False}]
     if not isinstance(comparators, list):
@@ -280,6 +287,8 @@ def sort_emails(chosen: set[str], comparators: Any, view: AccountView) -> list[E
             else reversed(view.arrival)
         return [view.emails[i] for _when, i in order if i in chosen]
     out = sorted((view.emails[i] for i in chosen), key=lambda r: r.id)
+    if any(isinstance(c, dict) and c.get("property") in _SUMMARY_SORTS for c in comparators):
+        await view.read_summaries(store, out)
     for comparator in reversed(comparators):
         if not isinstance(comparator, dict) or not isinstance(comparator.get("property"), str):
             raise invalid("a Comparator needs a property")

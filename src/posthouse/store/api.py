@@ -21,6 +21,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import StoreError
 from posthouse.store.events import Subscription
 from posthouse.store.maildrop_locks import HeldMaildrop
@@ -31,6 +32,7 @@ from posthouse.store.models import (
     ExpungedSince,
     FlagOp,
     ImportedMessage,
+    ListedMessage,
     Mailbox,
     MailboxCounts,
     NewMessage,
@@ -238,6 +240,17 @@ class MessageStore(Protocol):
         self, mailbox_id: int, uids: Sequence[int], *, with_summary: bool = False
     ) -> list[StoredMessage]:
         """Metadata of the given uids that still exist, in uid order."""
+
+    async def message_list(
+        self, mailbox_id: int, fields: Sequence[str] = ()
+    ) -> list[ListedMessage]:
+        """Every message's metadata in uid order with the value of each named header field
+        (lower-case names of ``MessageSummary.headers``; None where the message has no such
+        field or no summary): one read, no summary parsed (JMAP's account view). A name
+        holding a double quote or a backslash is a ValueError."""
+
+    async def read_summaries(self, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:
+        """The cached parse of each content that has one, by blob id."""
 
     async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
         """Uids of the messages whose modseq is above ``modseq`` (CHANGEDSINCE)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from posthouse.message.summary_model import MessageSummary
 
@@ -154,6 +155,19 @@ class StoredMessage:
     blob_id: str
     summary: MessageSummary | None = None  # filled only when asked for
     savedate: datetime | None = None  # when it was filed into this mailbox (RFC 8514)
+
+
+class ListedMessage(NamedTuple):
+    """One message of a mailbox as ``message_list`` reads it: StoredMessage's metadata and
+    a few header fields of its summary, no parse (a tuple: a big mailbox makes many)."""
+
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internaldate: datetime
+    size: int
+    blob_id: str
+    fields: tuple[str | None, ...]  # the header fields asked for, None where absent
 
 
 @dataclass(frozen=True, slots=True)

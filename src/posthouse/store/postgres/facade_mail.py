@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import StoreError
 from posthouse.store.models import (
     DeliveryTarget,
@@ -11,6 +12,7 @@ from posthouse.store.models import (
     ExpungedSince,
     FlagOp,
     ImportedMessage,
+    ListedMessage,
     Mailbox,
     MailboxCounts,
     NewMessage,
@@ -160,6 +162,19 @@ class PgMessagesFacade(PgCore):
         chosen = tuple(uids)
         return await self._read(lambda tx: msgreads.fetch_meta(
             tx, mailbox_id, chosen, with_summary=with_summary))
+
+    async def message_list(self, mailbox_id: int,
+                           fields: Sequence[str] = ()) -> list[ListedMessage]:
+        """Every message's metadata in uid order with the named header fields."""
+        names = tuple(fields)
+        return await self._read(lambda tx: msgreads.message_list(tx, mailbox_id, names))
+
+    async def read_summaries(self, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:
+        """The cached parse of each content that has one, by blob id."""
+        chosen = tuple(blob_ids)
+        if not chosen:
+            return {}
+        return await self._read(lambda tx: msgreads.summaries(tx, chosen))
 
     async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
         """Uids of the messages whose modseq is above ``modseq``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from posthouse.message.summary_model import MessageSummary
@@ -94,6 +94,15 @@ def headers_json(summary: MessageSummary) -> str:
 def headers_text(headers: Mapping[str, str]) -> str:
     """A summary's header map as one text for the full-text index and TEXT search."""
     return "\n".join(f"{k.lower()}: {v}" for k, v in headers.items())
+
+
+def field_names(fields: Sequence[str]) -> tuple[str, ...]:
+    """The header field names of a ``message_list`` read, checked: each goes into a JSON
+    path (SQLite) or a key (PostgreSQL) as a quoted label."""
+    for name in fields:
+        if not name or '"' in name or "\\" in name:
+            raise ValueError(f"not a header field name: {name!r}")
+    return tuple(fields)
 
 
 def summary_from_row(

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 from collections.abc import Sequence
 
+from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import StoreError
 from posthouse.store.models import (
     DeliveryTarget,
@@ -14,6 +15,7 @@ from posthouse.store.models import (
     ExpungedSince,
     FlagOp,
     ImportedMessage,
+    ListedMessage,
     Mailbox,
     MailboxCounts,
     NewMessage,
@@ -30,6 +32,7 @@ from posthouse.store.sqlite import (
     msgreads,
     search,
 )
+from posthouse.store.sqlite.codec import field_names
 from posthouse.store.sqlite.core import StoreCore
 from posthouse.store.uidlist import UidFlagsList
 
@@ -216,6 +219,23 @@ class MessagesFacade(StoreCore):
         return await self._read(
             lambda conn: msgreads.fetch_meta(conn, mailbox_id, uids, with_summary=with_summary)
         )
+
+    async def message_list(
+        self, mailbox_id: int, fields: Sequence[str] = ()
+    ) -> list[ListedMessage]:
+        """Every message's metadata in uid order with the named header fields."""
+        names = field_names(fields)
+        if names:
+            await self._summaries_filed()
+        return await self._read(lambda conn: msgreads.message_list(conn, mailbox_id, names))
+
+    async def read_summaries(self, blob_ids: Sequence[str]) -> dict[str, MessageSummary]:
+        """The cached parse of each content that has one, by blob id."""
+        chosen = tuple(blob_ids)
+        if not chosen:
+            return {}
+        await self._summaries_filed()
+        return await self._read(lambda conn: msgreads.summaries(conn, chosen))
 
     async def changed_since(self, mailbox_id: int, modseq: int) -> set[int]:
         """Uids of the messages whose modseq is above ``modseq``."""
