@@ -11,8 +11,8 @@ facts the app needs, and the reader's framed HTML view of a message.
 - ``GET /mail/session``: ``{address, csrf, jmapSession}`` for a logged-in browser, else 401.
   The app then speaks JMAP at the usual endpoints with the cookie (browser_auth.py).
 - ``GET /mail/render/{emailId}?images=0|1``: the HTML body as a complete sandboxed
-  document (render.py), with ``X-Posthouse-Blocked-Images`` (the app asks with HEAD);
-  404 for an id that is not the session's account's.
+  document (render.py), with ``X-Posthouse-Blocked-Images`` and, for a body clipped for
+  its size, ``X-Posthouse-Clipped: 1`` (the app asks with HEAD and links the original); 404 for an id that is not the session's account's.
 Never builds its collaborators; app.py hands them over.
 """
 
@@ -27,9 +27,10 @@ from pathlib import Path
 
 from posthouse.auth.authenticator import Authenticator
 from posthouse.auth.scheduler import HashBusy
+from posthouse.jmap.api import account_id_of
 from posthouse.jmap.browser_auth import CSRF_HEADER, SESSION_COOKIE, BrowserLogins
 from posthouse.jmap.email_props import ParsedEmail
-from posthouse.jmap.routes import SESSION_PATH, JmapPages
+from posthouse.jmap.routes import DOWNLOAD_PREFIX, SESSION_PATH, JmapPages
 from posthouse.store.errors import NotFound
 from posthouse.web.messages import HttpRequest, HttpResponse
 from posthouse.web.origin import same_origin
@@ -45,6 +46,7 @@ STATIC_PREFIX = "/mail/static/"
 STATIC_DIR = Path(__file__).parent / "static"
 RENDER_PREFIX = "/mail/render/"
 BLOCKED_HEADER = "X-Posthouse-Blocked-Images"
+CLIPPED_HEADER = "X-Posthouse-Clipped"
 _EMAIL_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -168,15 +170,20 @@ class WebmailSite:
         except NotFound:
             return HttpResponse.error(404)
         remote = request.param("images") == "1"
+        # the whole message's JMAP blobId is "G" + the stored blob's (jmap/email_methods.py)
+        original = (f"{DOWNLOAD_PREFIX}{account_id_of(session.user_id)}/G{record.blob_id}"
+                    "/message.eml?accept=message%2Frfc822")
         rendered = await asyncio.to_thread(
-            lambda: render_mail(ParsedEmail(data, record.blob_id), remote_images=remote))
+            lambda: render_mail(ParsedEmail(data, record.blob_id), remote_images=remote,
+                                original_url=original))
         return HttpResponse.text(rendered.document, content_type="text/html").replace_headers((
             ("Content-Security-Policy", rendered.policy),
             ("X-Frame-Options", "SAMEORIGIN"),
             ("Cross-Origin-Resource-Policy", "same-origin"),
             ("Referrer-Policy", "no-referrer"),
             ("Cache-Control", "private, no-cache"),
-            (BLOCKED_HEADER, str(rendered.blocked_remote_images))))
+            (BLOCKED_HEADER, str(rendered.blocked_remote_images)),
+            (CLIPPED_HEADER, "1" if rendered.clipped else "0")))
 
 
 def _login_failed(as_json: bool, status: int, message: str) -> HttpResponse:
