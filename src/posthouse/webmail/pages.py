@@ -12,7 +12,8 @@ facts the app needs, and the reader's framed HTML view of a message.
   The app then speaks JMAP at the usual endpoints with the cookie (browser_auth.py).
 - ``GET /mail/render/{emailId}?images=0|1``: the HTML body as a complete sandboxed
   document (render.py), with ``X-Posthouse-Blocked-Images`` and, for a body clipped for
-  its size, ``X-Posthouse-Clipped: 1`` (the app asks with HEAD and links the original); 404 for an id that is not the session's account's.
+  its size, ``X-Posthouse-Clipped: 1`` (the app asks with HEAD and links the original);
+  404 for an id that is not the session's account's.
 Never builds its collaborators; app.py hands them over.
 """
 
