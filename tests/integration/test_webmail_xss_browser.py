@@ -9,8 +9,9 @@ unclosed element in one cannot swallow the next. No vector may open a dialog, se
 the top page or the frame, change the title, or reach the listener; with remote images shown,
 only the image URLs the sanitiser kept may. Its subject and From, full of markup, read as
 text. The image message: its cid: part (RFC 2392) shows at once, its remote image only after
-"Show remote images", fetched once, with neither Referer nor cookie. A clipped body links its
-original. Screenshots go to tests/artifacts/webmail/xss-*.png (ignored by git).
+"Show remote images", fetched once, with neither Referer nor cookie. A clipped body says so
+in the frame, and the app links the original above it. Screenshots go to
+tests/artifacts/webmail/xss-*.png (ignored by git).
 """
 
 from __future__ import annotations
@@ -392,8 +393,7 @@ def test_a_clipped_message_links_its_original(server: ServerThread, listener: Li
     href = link.get_attribute("href") or ""
     browser.switch_to.frame(browser.find_element(By.ID, "r-frame"))
     assert browser.find_elements(By.CSS_SELECTOR, "p[title=end]") == []
-    inner = browser.find_element(By.PARTIAL_LINK_TEXT, "This message was clipped")
-    assert (inner.get_attribute("href") or "").split("/jmap/")[1] == href.split("/jmap/")[1]
+    assert "This message was clipped" in browser.find_element(By.TAG_NAME, "body").text
     browser.switch_to.default_content()
     browser.save_screenshot(str(shots / "xss-clipped.png"))
     # the link downloads the whole message (same origin, with the session's cookie)

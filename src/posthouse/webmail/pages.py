@@ -28,10 +28,9 @@ from pathlib import Path
 
 from posthouse.auth.authenticator import Authenticator
 from posthouse.auth.scheduler import HashBusy
-from posthouse.jmap.api import account_id_of
 from posthouse.jmap.browser_auth import CSRF_HEADER, SESSION_COOKIE, BrowserLogins
 from posthouse.jmap.email_props import ParsedEmail
-from posthouse.jmap.routes import DOWNLOAD_PREFIX, SESSION_PATH, JmapPages
+from posthouse.jmap.routes import SESSION_PATH, JmapPages
 from posthouse.store.errors import NotFound
 from posthouse.web.messages import HttpRequest, HttpResponse
 from posthouse.web.origin import same_origin
@@ -171,12 +170,8 @@ class WebmailSite:
         except NotFound:
             return HttpResponse.error(404)
         remote = request.param("images") == "1"
-        # the whole message's JMAP blobId is "G" + the stored blob's (jmap/email_methods.py)
-        original = (f"{DOWNLOAD_PREFIX}{account_id_of(session.user_id)}/G{record.blob_id}"
-                    "/message.eml?accept=message%2Frfc822")
         rendered = await asyncio.to_thread(
-            lambda: render_mail(ParsedEmail(data, record.blob_id), remote_images=remote,
-                                original_url=original))
+            lambda: render_mail(ParsedEmail(data, record.blob_id), remote_images=remote))
         return HttpResponse.text(rendered.document, content_type="text/html").replace_headers((
             ("Content-Security-Policy", rendered.policy),
             ("X-Frame-Options", "SAMEORIGIN"),

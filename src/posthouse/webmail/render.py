@@ -7,8 +7,9 @@ server; remote images only when asked. The document's own Content-Security-Polic
 same (no script, inline styles only, images from ``data:`` and, when allowed, the
 network) and sandboxes it even when opened outside the iframe. A body over
 ``MAX_BODY_CHARS`` is clipped before it is sanitised (as Gmail clips at 102 kB: the
-HTML5 parse and the browser's layout of megabytes would stall both), and a notice links
-to the whole message. Pure: bytes in, text out.
+HTML5 parse and the browser's layout of megabytes would stall both) and closed by a notice;
+the link to the whole message is the app's, above the frame (a link in the frame opens as
+another site, so without the session's SameSite=Strict cookie). Pure: bytes in, text out.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from posthouse.webmail.sanitize import sanitize_html
 MAX_INLINE_IMAGE_BYTES = 2 * 1024 * 1024
 MAX_BODY_CHARS = 1024 * 1024  # of the body parts' text, together
 CLIPPED_NOTICE = "This message was clipped; download the original"
+_CLIPPED_NOTICE_HTML = ('<p style="margin:16px 0 0;padding:8px 12px;border:1px solid #d97706;'
+                        f'background:#fffbeb;color:#78350f">[...] {CLIPPED_NOTICE} with the '
+                        "link above the message.</p>")
 _DOCUMENT = ('<!DOCTYPE html><html><head><meta charset="utf-8">'
              '<meta name="referrer" content="no-referrer"><base target="_blank">'
              '<style>body{{font-family:system-ui,sans-serif;margin:0;padding:12px;'
@@ -49,10 +53,8 @@ def content_policy(remote_images: bool) -> str:
             "sandbox allow-popups allow-popups-to-escape-sandbox")
 
 
-def render_mail(parsed: ParsedEmail, *, remote_images: bool,
-                original_url: str = "") -> RenderedMail:
-    """The HTML body (or the text body when there is no HTML) as a framed document;
-    ``original_url`` (the JMAP download of the whole message) is linked when clipped."""
+def render_mail(parsed: ParsedEmail, *, remote_images: bool) -> RenderedMail:
+    """The HTML body (or the text body when there is no HTML) as a framed document."""
     pieces: list[str] = []
     blocked = 0
     room = MAX_BODY_CHARS
@@ -77,17 +79,9 @@ def render_mail(parsed: ParsedEmail, *, remote_images: bool,
         if clipped:
             break
     if clipped:
-        pieces.append(clipped_notice(original_url))
+        pieces.append(_CLIPPED_NOTICE_HTML)
     document = _DOCUMENT.format(body="".join(pieces))
     return RenderedMail(document, content_policy(remote_images), blocked, clipped)
-
-
-def clipped_notice(original_url: str) -> str:
-    """The notice closing a clipped body, with its link to the whole message."""
-    link = (f'<a href="{escape(original_url)}" download>{CLIPPED_NOTICE}</a>'
-            if original_url else CLIPPED_NOTICE)
-    return ('<p style="margin:16px 0 0;padding:8px 12px;border:1px solid #d97706;'
-            f'background:#fffbeb;color:#78350f">[...] {link}.</p>')
 
 
 def inline_image(parsed: ParsedEmail, content_id: str) -> str | None:
