@@ -58,8 +58,9 @@ def spki_hash(server: ServerThread) -> str:
 
 @contextmanager
 def chromium(server: ServerThread, profile: Path, *, size: str = "1280,900",
-             console_log: bool = False) -> Iterator[Any]:
-    """A headless Chromium WebDriver trusting ``server``'s certificate, quit at the end."""
+             console_log: bool = False, keep_dialogs: bool = False) -> Iterator[Any]:
+    """A headless Chromium WebDriver trusting ``server``'s certificate, quit at the end;
+    with ``keep_dialogs`` an alert stays open for the test to see (not dismissed)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -71,6 +72,8 @@ def chromium(server: ServerThread, profile: Path, *, size: str = "1280,900",
                 f"--ignore-certificate-errors-spki-list={spki_hash(server)}",
                 "--no-first-run", "--disable-extensions", "--disable-background-networking"):
         options.add_argument(arg)
+    if keep_dialogs:
+        options.unhandled_prompt_behavior = "ignore"
     if console_log:
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)

@@ -6,7 +6,13 @@ from __future__ import annotations
 import base64
 
 from posthouse.jmap.email_props import ParsedEmail
-from posthouse.webmail.render import content_policy, inline_image, render_mail
+from posthouse.webmail.render import (
+    CLIPPED_NOTICE,
+    MAX_BODY_CHARS,
+    content_policy,
+    inline_image,
+    render_mail,
+)
 
 PNG = b"\x89PNG\r\n\x1a\nfake"
 RELATED = (b"From: a@example.test\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
@@ -51,3 +57,37 @@ def test_cid_images_become_data_urls_and_nothing_else_does() -> None:
     assert inline_image(parsed, "<LOGO@x>") == url
     assert inline_image(parsed, "notes@x") is None  # not an image
     assert inline_image(parsed, "missing@x") is None
+
+
+def test_a_huge_html_body_is_clipped_before_sanitising_and_says_so() -> None:
+    row = '<p style="color:#123456">line <b>bold</b> <img src="http://t.example/p.gif"></p>\n'
+    html = row * (MAX_BODY_CHARS // len(row) + 500)
+    data = (b"From: a@example.test\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html.encode())
+    rendered = render_mail(ParsedEmail(data, "0" * 64), remote_images=False)
+    assert rendered.clipped
+    assert len(rendered.document) < MAX_BODY_CHARS + 4096  # the sanitised copy is shorter
+    assert rendered.document.count("<b>bold</b>") < len(html) // len(row)
+    notice = rendered.document[rendered.document.rindex("<p "):]
+    assert CLIPPED_NOTICE in notice
+    assert "<a" not in notice  # the app links the original, above the frame
+    # images past the cut are not counted as blocked: they are not shown at all
+    assert rendered.blocked_remote_images == rendered.document.count("<b>bold</b>")
+
+
+def test_a_body_under_the_limit_is_whole_and_has_no_notice() -> None:
+    html = "<p>x</p>" * 1000
+    data = (b"From: a@example.test\r\nSubject: small\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html.encode())
+    rendered = render_mail(ParsedEmail(data, "0" * 64), remote_images=False)
+    assert not rendered.clipped
+    assert rendered.document.count("<p>x</p>") == 1000
+    assert CLIPPED_NOTICE not in rendered.document
+
+
+def test_a_huge_text_body_is_clipped_too() -> None:
+    data = (b"From: a@example.test\r\nSubject: big\r\n\r\n"
+            + b"0123456789abcdef <&>\r\n" * (MAX_BODY_CHARS // 20 + 10))
+    rendered = render_mail(ParsedEmail(data, "0" * 64), remote_images=False)
+    assert rendered.clipped
+    assert CLIPPED_NOTICE in rendered.document

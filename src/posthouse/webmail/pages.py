@@ -11,7 +11,8 @@ facts the app needs, and the reader's framed HTML view of a message.
 - ``GET /mail/session``: ``{address, csrf, jmapSession}`` for a logged-in browser, else 401.
   The app then speaks JMAP at the usual endpoints with the cookie (browser_auth.py).
 - ``GET /mail/render/{emailId}?images=0|1``: the HTML body as a complete sandboxed
-  document (render.py), with ``X-Posthouse-Blocked-Images`` (the app asks with HEAD);
+  document (render.py), with ``X-Posthouse-Blocked-Images`` and, for a body clipped for
+  its size, ``X-Posthouse-Clipped: 1`` (the app asks with HEAD and links the original);
   404 for an id that is not the session's account's.
 Never builds its collaborators; app.py hands them over.
 """
@@ -45,6 +46,7 @@ STATIC_PREFIX = "/mail/static/"
 STATIC_DIR = Path(__file__).parent / "static"
 RENDER_PREFIX = "/mail/render/"
 BLOCKED_HEADER = "X-Posthouse-Blocked-Images"
+CLIPPED_HEADER = "X-Posthouse-Clipped"
 _EMAIL_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -176,7 +178,8 @@ class WebmailSite:
             ("Cross-Origin-Resource-Policy", "same-origin"),
             ("Referrer-Policy", "no-referrer"),
             ("Cache-Control", "private, no-cache"),
-            (BLOCKED_HEADER, str(rendered.blocked_remote_images))))
+            (BLOCKED_HEADER, str(rendered.blocked_remote_images)),
+            (CLIPPED_HEADER, "1" if rendered.clipped else "0")))
 
 
 def _login_failed(as_json: bool, status: int, message: str) -> HttpResponse:

@@ -3,7 +3,7 @@
 import { $, addressText, el, linkified, shortName, when } from "./dom.js";
 
 export const READ_PROPERTIES = [
-  "id", "threadId", "mailboxIds", "keywords", "from", "to", "cc", "replyTo", "subject",
+  "id", "blobId", "threadId", "mailboxIds", "keywords", "from", "to", "cc", "replyTo", "subject",
   "sentAt", "receivedAt", "messageId", "inReplyTo", "references", "textBody", "htmlBody",
   "attachments", "bodyValues"];
 
@@ -56,10 +56,11 @@ function show(app, email, threadEmails) {
   const frame = $("r-frame");
   const text = $("r-text");
   $("r-images").hidden = true;
+  $("r-clipped").hidden = true;
   if (html) {
     text.hidden = true;
     frame.hidden = false;
-    loadFrame(email.id, false);
+    loadFrame(app, email, false);
   } else {
     frame.hidden = true;
     frame.removeAttribute("src");
@@ -74,20 +75,27 @@ function show(app, email, threadEmails) {
   app.showPane("reader");
 }
 
-// The framed document, and whether it left remote images out (asked with HEAD).
-async function loadFrame(id, images) {
-  const url = `/mail/render/${encodeURIComponent(id)}?images=${images ? 1 : 0}`;
+// The framed document, whether it left remote images out and whether its body was clipped
+// (asked with HEAD); a clipped one links the whole message (the frame's own link opens
+// outside the sandbox as another site, without the cookie).
+async function loadFrame(app, email, images) {
+  const url = `/mail/render/${encodeURIComponent(email.id)}?images=${images ? 1 : 0}`;
   $("r-frame").src = url;
   if (images) {
     $("r-images").hidden = true;
     return;
   }
   const response = await fetch(url, { method: "HEAD", credentials: "same-origin" });
+  if (app.openEmail?.id !== email.id) return;  // another message was opened meanwhile
+  if (response.headers.get("X-Posthouse-Clipped") === "1") {
+    $("r-original").href = app.jmap.downloadUrl(email.blobId, "message.eml", "message/rfc822");
+    $("r-clipped").hidden = false;
+  }
   const blocked = Number(response.headers.get("X-Posthouse-Blocked-Images") || 0);
   if (blocked > 0) {
     $("r-images-count").textContent = `${blocked} remote image${blocked > 1 ? "s" : ""} hidden.`;
     $("r-images").hidden = false;
-    $("show-images").onclick = () => loadFrame(id, true);
+    $("show-images").onclick = () => loadFrame(app, email, true);
   }
 }
 
