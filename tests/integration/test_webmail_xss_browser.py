@@ -363,6 +363,8 @@ def test_remote_images_wait_for_the_reader_and_cid_images_do_not(
     assert browser.execute_script(LOGO_WIDTH) == 120
     assert browser.execute_script(REMOTE_WIDTH) in (None, 0)  # left out
     browser.switch_to.default_content()
+    # the logo is part of the body (shown by its Content-ID), not a file to download
+    assert browser.find_elements(By.CSS_SELECTOR, "#r-attachments li") == []
     browser.save_screenshot(str(shots / "xss-images-blocked.png"))
     barrier(browser, listener)
     assert listener.hits == []

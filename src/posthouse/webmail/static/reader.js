@@ -67,7 +67,10 @@ function show(app, email, threadEmails) {
     text.hidden = false;
     text.replaceChildren(...linkified(textOf(email)));
   }
-  $("r-attachments").replaceChildren(...(email.attachments || []).map((part) => el("li", {},
+  // an image the HTML shows by its Content-ID (RFC 2392) is part of the body, not a file
+  const listed = (email.attachments || []).filter((part) => !(html && part.cid
+    && (part.type || "").startsWith("image/") && part.disposition !== "attachment"));
+  $("r-attachments").replaceChildren(...listed.map((part) => el("li", {},
     el("a", { href: app.jmap.downloadUrl(part.blobId, part.name, part.type),
               download: part.name || "attachment" },
        part.name || "(unnamed)"),
