@@ -20,10 +20,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import shutil
-import struct
-import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -31,6 +28,7 @@ from urllib.parse import unquote
 import pytest
 
 from posthouse.webmail.sanitize import render_document, sanitize_html
+from tests.support.local_http import Answer, LocalHttp, png
 from tests.support.xss_corpus import XssCase, load_cases
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -62,49 +60,22 @@ def wait_for(check: Callable[[], object], timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A one-colour PNG (RFC 2083), made here so the test needs no image file."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-    row = b"\x00" + bytes(rgb) * width
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
-
-
 class Listener:
-    """An HTTP server that records the path of every request it gets."""
+    """An HTTP server that records the path (and Referer) of every request it gets."""
 
     def __init__(self) -> None:
         self.hits: list[str] = []
         self.referers: list[str | None] = []
-        hits, referers = self.hits, self.referers
+        self.http = LocalHttp(self._record)
+        self.origin = self.http.origin
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                hits.append(self.path)
-                referers.append(self.headers.get("Referer"))
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def do_POST(self) -> None:
-                self.do_GET()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+    def _record(self, request: http.server.BaseHTTPRequestHandler) -> Answer:
+        self.hits.append(request.path)
+        self.referers.append(request.headers.get("Referer"))
+        return 200, {"Content-Type": "text/plain"}, b""
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.http.stop()
 
 
 LOGO = png(160, 48, (11, 87, 208))
@@ -141,30 +112,11 @@ class Site:
         self.listener = listener
         self.blocked: dict[str, int] = {}
         self.strays: list[str] = []
-        site = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, headers, body = site.answer(unquote(self.path))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.http = LocalHttp(lambda request: self.answer(unquote(request.path)))
+        self.origin = self.http.origin
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.http.stop()
 
     def source(self, name: str) -> str | None:
         if name == "newsletter":
@@ -174,7 +126,7 @@ class Site:
         case = next((case for case in CASES if case.name == name), None)
         return None if case is None else case.with_listener(self.listener.origin)
 
-    def answer(self, path: str) -> tuple[int, dict[str, str], bytes]:
+    def answer(self, path: str) -> Answer:
         html = {"Content-Type": "text/html; charset=utf-8"}
         parts = path.strip("/").split("/")
         if parts == ["favicon.ico"]:  # the browser's own

@@ -21,9 +21,6 @@ import html
 import http.server
 import re
 import smtplib
-import struct
-import threading
-import zlib
 from collections.abc import Iterator
 from email.header import Header
 from pathlib import Path
@@ -33,6 +30,7 @@ import pytest
 from posthouse.webmail.render import MAX_BODY_CHARS
 from posthouse.webmail.sanitize import sanitize_html
 from tests.support.browser import ARTIFACTS, chromium, needs_chromium, wait_for
+from tests.support.local_http import Answer, LocalHttp, png
 from tests.support.server import PASSWORD, ServerThread, make_config
 from tests.support.xss_corpus import load_cases
 
@@ -55,17 +53,6 @@ EVIL_NAME = "<b onmouseover=alert(1)>Eve</b><script>top.xssHit=2</script>"
 pytestmark = [pytest.mark.slow, needs_chromium]
 
 
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A one-colour PNG (RFC 2083), made here so the test needs no image file."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-    row = b"\x00" + bytes(rgb) * width
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
-
-
 # the sanitiser keeps no id: the images are found by their alt text
 LOGO_WIDTH = "return document.querySelector('img[alt=logo]').naturalWidth"
 REMOTE_WIDTH = "return document.querySelector('img[alt=remote]')?.naturalWidth"
@@ -80,40 +67,22 @@ class Listener:
     def __init__(self) -> None:
         self.hits: list[tuple[str, str | None, str | None]] = []
         self.barriers = 0
-        hits = self.hits
-        listener = self
+        self.http = LocalHttp(self._record)
+        self.origin = self.http.origin
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/barrier"):
-                    listener.barriers += 1
-                elif self.path != "/favicon.ico":
-                    hits.append((self.path, self.headers.get("Referer"),
-                                 self.headers.get("Cookie")))
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(PIXEL)))
-                self.end_headers()
-                self.wfile.write(PIXEL)
-
-            def do_POST(self) -> None:
-                self.do_GET()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+    def _record(self, request: http.server.BaseHTTPRequestHandler) -> Answer:
+        if request.path.startswith("/barrier"):
+            self.barriers += 1
+        elif request.path != "/favicon.ico":
+            self.hits.append((request.path, request.headers.get("Referer"),
+                              request.headers.get("Cookie")))
+        return 200, {"Content-Type": "image/png"}, PIXEL
 
     def paths(self) -> list[str]:
         return [path for path, _referer, _cookie in self.hits]
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self.http.stop()
 
 
 @pytest.fixture
