@@ -20,44 +20,26 @@ from __future__ import annotations
 import contextlib
 import http.server
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
 from posthouse.webmail.sanitize import render_document, sanitize_html
+from tests.support.browser import chromium, needs_chromium, settle, wait_for
 from tests.support.local_http import Answer, LocalHttp, png
 from tests.support.xss_corpus import XssCase, load_cases
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import (  # noqa: E402
-    NoAlertPresentException,
-    UnexpectedAlertPresentException,
-)
-from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import UnexpectedAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "webmail"
 CASES = load_cases()
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-                       reason="needs Debian's chromium and chromium-driver"),
-]
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 class Listener:
@@ -179,49 +161,16 @@ def site(listener: Listener) -> Iterator[Site]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = CHROMIUM
     # Alerts are left open so the test sees them, rather than dismissed by the driver.
-    options.unhandled_prompt_behavior = "ignore"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1000,800", f"--user-data-dir={tmp_path / 'chromium'}",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
-    try:
+    with chromium(None, tmp_path / "chromium", size="1000,800", keep_dialogs=True) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def alerts(driver: WebDriver) -> list[str]:
-    """The dialogs (alert, confirm, prompt) open now, each accepted."""
-    seen = []
-    while True:
-        try:
-            dialog = driver.switch_to.alert
-            seen.append(dialog.text)
-            dialog.accept()
-        except NoAlertPresentException:
-            return seen
 
 
 def load(driver: WebDriver, url: str) -> list[str]:
     """Loads a page, lets it settle (load event, two frames, a task), returns the dialogs."""
-    seen = []
     with contextlib.suppress(UnexpectedAlertPresentException):
         driver.get(url)
-    for _ in range(20):
-        seen += alerts(driver)
-        try:
-            driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                "requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 0)));")
-            break
-        except UnexpectedAlertPresentException:
-            continue
-    return seen + alerts(driver)
+    return settle(driver)
 
 
 def markers(driver: WebDriver) -> list[object]:

@@ -29,16 +29,21 @@ import pytest
 
 from posthouse.webmail.render import MAX_BODY_CHARS
 from posthouse.webmail.sanitize import sanitize_html
-from tests.support.browser import ARTIFACTS, chromium, needs_chromium, wait_for
+from tests.support.browser import (
+    ARTIFACTS,
+    chromium,
+    dialogs,
+    needs_chromium,
+    settle,
+    wait_for,
+)
 from tests.support.local_http import Answer, LocalHttp, png
 from tests.support.server import PASSWORD, ServerThread, make_config
 from tests.support.xss_corpus import load_cases
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import (  # noqa: E402
-    NoAlertPresentException,
     StaleElementReferenceException,
-    UnexpectedAlertPresentException,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -159,33 +164,6 @@ def allowed_when_shown(origin: str) -> set[str]:
             if url.startswith(origin + "/"):
                 kept.add(url[len(origin):])
     return kept
-
-
-def dialogs(driver: WebDriver) -> list[str]:
-    """The dialogs open now (alert, confirm, prompt), each accepted."""
-    seen = []
-    while True:
-        try:
-            dialog = driver.switch_to.alert
-            seen.append(dialog.text)
-            dialog.accept()
-        except NoAlertPresentException:
-            return seen
-
-
-def settle(driver: WebDriver) -> list[str]:
-    """Two frames and a task for the page to do what it will; the dialogs it opened."""
-    seen: list[str] = []
-    for _ in range(20):
-        seen += dialogs(driver)
-        try:
-            driver.execute_async_script(
-                "const done = arguments[arguments.length - 1];"
-                "requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 0)));")
-            break
-        except UnexpectedAlertPresentException:
-            continue
-    return seen + dialogs(driver)
 
 
 def wait_visible(driver: WebDriver, selector: str) -> WebElement:

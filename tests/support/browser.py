@@ -57,19 +57,21 @@ def spki_hash(server: ServerThread) -> str:
 
 
 @contextmanager
-def chromium(server: ServerThread, profile: Path, *, size: str = "1280,900",
+def chromium(server: ServerThread | None, profile: Path, *, size: str = "1280,900",
              console_log: bool = False, keep_dialogs: bool = False) -> Iterator[Any]:
-    """A headless Chromium WebDriver trusting ``server``'s certificate, quit at the end;
-    with ``keep_dialogs`` an alert stays open for the test to see (not dismissed)."""
+    """A headless Chromium WebDriver trusting ``server``'s certificate (None: plain HTTP
+    only), quit at the end; with ``keep_dialogs`` an alert stays open for the test to see
+    (not dismissed)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
     options.binary_location = CHROMIUM
+    trust = () if server is None else (
+        f"--ignore-certificate-errors-spki-list={spki_hash(server)}",)
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                f"--window-size={size}", f"--user-data-dir={profile}",
-                f"--ignore-certificate-errors-spki-list={spki_hash(server)}",
+                f"--window-size={size}", f"--user-data-dir={profile}", *trust,
                 "--no-first-run", "--disable-extensions", "--disable-background-networking"):
         options.add_argument(arg)
     if keep_dialogs:
@@ -82,3 +84,34 @@ def chromium(server: ServerThread, profile: Path, *, size: str = "1280,900",
         yield driver
     finally:
         driver.quit()
+
+
+def dialogs(driver: Any) -> list[str]:
+    """The dialogs open now (alert, confirm, prompt), each accepted (needs keep_dialogs)."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    seen = []
+    while True:
+        try:
+            dialog = driver.switch_to.alert
+            seen.append(dialog.text)
+            dialog.accept()
+        except NoAlertPresentException:
+            return seen
+
+
+def settle(driver: Any) -> list[str]:
+    """Two frames and a task for the page to do what it will; the dialogs it opened."""
+    from selenium.common.exceptions import UnexpectedAlertPresentException
+
+    seen: list[str] = []
+    for _ in range(20):
+        seen += dialogs(driver)
+        try:
+            driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 0)));")
+            break
+        except UnexpectedAlertPresentException:
+            continue
+    return seen + dialogs(driver)
