@@ -140,8 +140,17 @@ def clock_offset_ms(driver: Any) -> float:
     return page - (before + after) / 2
 
 
-def browser_push(ph: Posthouse, driver: Any, subject: str) -> tuple[float, float]:
-    """Milliseconds from the SMTP 250 to the page's StateChange and to the row in the list."""
+# The page's requests from the StateChange on: [path, start, duration] (Resource Timing).
+REQUESTS_SINCE = """
+const since = arguments[0] - performance.timeOrigin;
+return performance.getEntriesByType("resource").filter((e) => e.startTime >= since)
+  .map((e) => [new URL(e.name).pathname, e.startTime - since, e.duration]);
+"""
+
+
+def browser_push(ph: Posthouse, driver: Any, subject: str) -> tuple[float, float, str]:
+    """Milliseconds from the SMTP 250 to the page's StateChange and to the row in the list,
+    and the requests the page made in between (start after the StateChange + duration)."""
     with smtplib.SMTP(LOOPBACK, ph.port("smtp"), timeout=60) as smtp:
         smtp.ehlo("bench.test")
         seen = int(driver.execute_script("return window.__pushBench.states.length"))
@@ -149,7 +158,11 @@ def browser_push(ph: Posthouse, driver: Any, subject: str) -> tuple[float, float
                       f"Subject: {subject}\r\nFrom: push@source.test\r\n\r\nnow\r\n".encode())
         sent = time.time() * 1000
     state_at, row_at = driver.execute_async_script(WAIT_FOR_PUSH, subject, seen)
-    return float(state_at) - sent, float(row_at) - sent
+    requests = driver.execute_script(REQUESTS_SINCE, state_at)
+    driver.execute_script("performance.clearResourceTimings()")
+    shown = ", ".join(f"{path.rstrip('/').rpartition('/')[2]} @{start:.0f}+{took:.0f}"
+                      for path, start, took in requests)
+    return float(state_at) - sent, float(row_at) - sent, shown
 
 
 def measure(ph: Posthouse, driver: Any, table: Table, pushes: int) -> None:
@@ -157,10 +170,11 @@ def measure(ph: Posthouse, driver: Any, table: Table, pushes: int) -> None:
     state, row, python, idle = SideResult(), SideResult(), SideResult(), SideResult()
 
     def in_browser(i: int) -> None:
-        a, b = browser_push(ph, driver, f"webmail push {i}")
+        a, b, requests = browser_push(ph, driver, f"webmail push {i}")
         state.add({"ms": a})
         row.add({"ms": b})
-        print(f"  {i}: browser StateChange {a:.1f} ms, row {b:.1f} ms", flush=True)
+        print(f"  {i}: browser StateChange {a:.1f} ms, row {b:.1f} ms ({requests})",
+              flush=True)
 
     def python_client(i: int) -> None:
         python.add({"ms": jmap_push(ph, client)})
