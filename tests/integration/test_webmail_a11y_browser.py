@@ -1,5 +1,6 @@
 """The webmail by keyboard and for assistive technology, in headless Chromium against a real
-server: every control has an accessible name (the thread badge says what its number is),
+server: every control has an accessible name (the thread badge says what its number is, an
+unread row says so in text),
 the message list is one tab stop whose row moves with the arrows and opens with Enter, the
 keyboard focus is drawn and survives a push re-rendering the list, Enter on a focused
 button is that button's, a cleared search goes back to the folder; the list's columns line
@@ -20,6 +21,8 @@ from tests.support.browser import chromium, needs_chromium, screenshot_dir, wait
 from tests.support.server import PASSWORD, ServerThread, make_config
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -71,6 +74,21 @@ def rows(driver: WebDriver) -> list[str]:
         ".map(s => s.firstChild.textContent)")]
 
 
+def names(driver: WebDriver, selector: str) -> list[str] | None:
+    """The accessible names (as Chromium computes them) of the visible elements the
+    selector finds; None when the page re-rendered them meanwhile (a push)."""
+    try:
+        return [str(e.accessible_name).strip()
+                for e in driver.find_elements(By.CSS_SELECTOR, selector) if e.is_displayed()]
+    except StaleElementReferenceException:
+        return None
+
+
+def press(driver: WebDriver, key: str) -> None:
+    """A key to whatever has the focus (no element reference to go stale on a re-render)."""
+    ActionChains(driver).send_keys(key).perform()
+
+
 def focused(driver: WebDriver, script: str) -> object:
     """``script`` evaluated on document.activeElement (as ``a``)."""
     return driver.execute_script(f"const a = document.activeElement; return {script}")
@@ -86,12 +104,11 @@ def test_the_list_by_keyboard_and_every_control_named(server: ServerThread,
     wait_for(lambda: rows(browser) == ["Tickets", "Re: Plans"])
 
     # names: the thread badge says what its number is; no control is nameless
-    badge = browser.find_element(By.CSS_SELECTOR, "#message-list .thread-size")
-    assert badge.text == "2"
-    assert badge.accessible_name == "2 messages in this thread"
-    for element in browser.find_elements(By.CSS_SELECTOR, "button, select, input, a"):
-        if element.is_displayed():
-            assert element.accessible_name.strip(), element.get_attribute("outerHTML")
+    wait_for(lambda: names(browser, "#message-list .thread-size") == ["2 messages in this thread"])
+    assert browser.find_element(By.CSS_SELECTOR, "#message-list .thread-size").text == "2"
+    controls = "#app button, #app select, #app input, #app a"
+    wait_for(lambda: names(browser, controls) is not None)
+    assert "" not in (names(browser, controls) or [""])
     # the time column lines up with and without a badge
     right_edges = browser.execute_script(
         "return [...document.querySelectorAll('#message-list li.row time')]"
@@ -104,23 +121,27 @@ def test_the_list_by_keyboard_and_every_control_named(server: ServerThread,
     for _ in range(20):
         if focused(browser, "a.matches('#message-list li.row')"):
             break
-        browser.switch_to.active_element.send_keys(Keys.TAB)
+        press(browser, Keys.TAB)
     assert focused(browser, "a.querySelector('.subject').firstChild.textContent") == "Tickets"
     assert focused(browser, "getComputedStyle(a).outlineStyle") != "none"
 
     # the arrows move the selection and the focus; Enter opens
-    browser.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+    press(browser, Keys.ARROW_DOWN)
     assert focused(browser, "a.querySelector('.subject').firstChild.textContent") == \
         "Re: Plans"
     assert focused(browser, "a.classList.contains('selected')") is True
     assert focused(browser, "a.getAttribute('aria-current')") == "true"
     assert focused(browser, "a.tabIndex") == 0
-    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    press(browser, Keys.ENTER)
     wait_for(lambda: browser.find_element(By.ID, "r-subject").text == "Re: Plans")
     wait_for(lambda: focused(browser, "a.dataset.id") is not None)
     opened = focused(browser, "a.dataset.id")
     assert browser.find_element(By.ID, "r-thread").accessible_name == \
         "Messages in this thread"
+    # unread is said, not only drawn in bold and colour
+    wait_for(lambda: browser.execute_script(
+        "return [...document.querySelectorAll('#message-list li.row .from')]"
+        ".map(f => f.textContent)") == ["Unread: Zoe Remote", "Zoe Remote"])
 
     # a push re-renders the list: the focus stays on the same message's row
     deliver(server, "Breaking", "breaking@remote.example")
@@ -132,7 +153,7 @@ def test_the_list_by_keyboard_and_every_control_named(server: ServerThread,
     # Enter on a focused button is the button's (here: forward), not "open"
     browser.execute_script(
         "document.querySelector('#reader [data-action=forward]').focus()")
-    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    press(browser, Keys.ENTER)
     wait_for(lambda: browser.find_element(By.ID, "compose").is_displayed())
     assert browser.find_element(By.ID, "c-subject").get_attribute("value") == "Fwd: Re: Plans"
     browser.find_element(By.ID, "discard").click()
@@ -142,7 +163,7 @@ def test_the_list_by_keyboard_and_every_control_named(server: ServerThread,
     search.send_keys("Tickets" + Keys.ENTER)
     wait_for(lambda: rows(browser) == ["Tickets"])
     search.click()
-    browser.switch_to.active_element.send_keys(Keys.ESCAPE)
+    press(browser, Keys.ESCAPE)
     wait_for(lambda: rows(browser) == ["Breaking", "Tickets", "Re: Plans"])
     assert browser.find_element(By.ID, "list-title").text == "Inbox"
 
