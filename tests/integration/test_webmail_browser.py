@@ -111,8 +111,11 @@ def wait_visible(driver: WebDriver, selector: str) -> WebElement:
     found: list[WebElement] = []
 
     def visible() -> bool:
-        found[:] = [e for e in driver.find_elements(By.CSS_SELECTOR, selector)
-                    if e.is_displayed()]
+        try:
+            found[:] = [e for e in driver.find_elements(By.CSS_SELECTOR, selector)
+                        if e.is_displayed()]
+        except StaleElementReferenceException:  # the page reloaded meanwhile (log out)
+            return False
         return bool(found)
 
     wait_for(visible)

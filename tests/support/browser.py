@@ -48,8 +48,10 @@ def screenshot_dir(name: str) -> Path:
     return folder
 
 
-def spki_hash(server: ServerThread) -> str:
-    cert_path, _key = tls_paths(server.cfg)
+def spki_hash(server: ServerThread | Path) -> str:
+    """The SHA-256 of the certificate's public key: a running test server's, or the
+    certificate file given (a benchmark's posthouse subprocess)."""
+    cert_path = server if isinstance(server, Path) else tls_paths(server.cfg)[0]
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     spki = cert.public_key().public_bytes(serialization.Encoding.DER,
                                           serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -57,11 +59,11 @@ def spki_hash(server: ServerThread) -> str:
 
 
 @contextmanager
-def chromium(server: ServerThread | None, profile: Path, *, size: str = "1280,900",
+def chromium(server: ServerThread | Path | None, profile: Path, *, size: str = "1280,900",
              console_log: bool = False, keep_dialogs: bool = False) -> Iterator[Any]:
-    """A headless Chromium WebDriver trusting ``server``'s certificate (None: plain HTTP
-    only), quit at the end; with ``keep_dialogs`` an alert stays open for the test to see
-    (not dismissed)."""
+    """A headless Chromium WebDriver trusting ``server``'s certificate (or that certificate
+    file; None: plain HTTP only), quit at the end; with ``keep_dialogs`` an alert stays open
+    for the test to see (not dismissed)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service

@@ -93,10 +93,16 @@ class MailApp {
   select(index) {
     if (index < 0 || index >= this.items.length) return;
     this.selected = index;
-    for (const [i, row] of [...$("message-list").children].entries()) {
+    const list = $("message-list");
+    const hadFocus = list.contains(document.activeElement);
+    for (const [i, row] of [...list.children].entries()) {
       row.classList.toggle("selected", i === index);
+      row.tabIndex = i === index ? 0 : -1;
+      if (i === index) row.setAttribute("aria-current", "true");
+      else row.removeAttribute("aria-current");
     }
-    $("message-list").children[index].scrollIntoView({ block: "nearest" });
+    list.children[index].scrollIntoView({ block: "nearest" });
+    if (hadFocus) list.children[index].focus({ preventScroll: true });
   }
 
   async move(step) {
@@ -273,6 +279,9 @@ function wire(app) {
     event.preventDefault();
     app.search($("search").value).catch(app.failed);
     $("search").blur();
+  });
+  $("search").addEventListener("search", () => {
+    if (!$("search").value && app.searchText) app.search("").catch(app.failed);
   });
   $("reader").querySelector(".tools").addEventListener("click", (event) => {
     const action = event.target.closest("button")?.dataset.action;

@@ -5,6 +5,8 @@ export function bindKeys(app) {
   const actions = {
     j: () => app.move(1),
     k: () => app.move(-1),
+    ArrowDown: () => app.move(1),
+    ArrowUp: () => app.move(-1),
     o: () => app.openSelected(),
     Enter: () => app.openSelected(),
     u: () => app.closeReader(),
@@ -26,6 +28,10 @@ export function bindKeys(app) {
       return;
     }
     if (!$("compose").hidden && event.key !== "?") return;
+    // Enter on a focused button or link is that button's or link's, not "open"
+    if (event.key === "Enter" && target.closest("button, a")) return;
+    // the arrows only in the list: elsewhere they scroll the page as usual
+    if (event.key.startsWith("Arrow") && !target.closest("#message-list")) return;
     const action = actions[event.key];
     if (action) {
       event.preventDefault();

@@ -58,10 +58,19 @@ function row(app, email, index) {
   if (email.keywords.$flagged) classes.push("flagged");
   if (index === app.selected) classes.push("selected");
   const sentView = app.currentBox()?.role === "sent" || app.currentBox()?.role === "drafts";
+  const threadSize = `${email.threadSize} messages in this thread`;
+  // One row is in the tab order (the selected one, else the first); arrows move (keys.js).
+  const current = index === Math.max(app.selected, 0);
   return el("li", { class: classes.join(" "), dataset: { id: email.id },
+                    tabindex: current ? "0" : "-1",
+                    "aria-current": index === app.selected ? "true" : null,
+                    onfocus: () => { if (app.selected !== index) app.select(index); },
                     onclick: () => { app.select(index); app.openSelected(); } },
-    el("span", { class: "from" }, shortName(sentView ? email.to : email.from) || "(nobody)"),
-    email.threadSize > 1 ? el("span", { class: "thread-size" }, email.threadSize) : null,
+    el("span", { class: "from" },
+       email.keywords.$seen ? null : el("span", { class: "sr-only" }, "Unread: "),
+       shortName(sentView ? email.to : email.from) || "(nobody)"),
+    email.threadSize > 1 ? el("span", { class: "thread-size", title: threadSize,
+                                        "aria-label": threadSize }, email.threadSize) : null,
     el("span", { class: "flag", title: "flagged" }, email.keywords.$flagged ? "★" : ""),
     el("time", { datetime: email.receivedAt }, when(email.receivedAt)),
     el("span", { class: "subject" }, email.subject || "(no subject)",
@@ -72,7 +81,10 @@ function row(app, email, index) {
 export function renderList(app) {
   $("list-title").textContent = app.searchText ? `Search: ${app.searchText}`
     : (app.currentBox() ? app.currentBoxName() : "");
-  $("message-list").replaceChildren(...app.items.map((e, i) => row(app, e, i)));
+  const list = $("message-list");
+  const hadFocus = list.contains(document.activeElement);
+  list.replaceChildren(...app.items.map((e, i) => row(app, e, i)));
+  if (hadFocus) list.querySelector("[tabindex='0']")?.focus({ preventScroll: true });
   $("list-status").textContent = app.items.length === 0 ? "No messages."
     : (app.items.length < app.total ? "Scroll for more…" : "");
 }
