@@ -76,6 +76,14 @@ def test_port_587_signs_the_local_copy_and_the_relayed_one_once_each(
     assert_signed_once(server, relayed.data)
 
 
+def test_port_587_mail_only_for_remote_recipients_is_signed_once_at_relay(
+        server: ServerThread, peer: PeerSmtp) -> None:
+    submit(server, "smtplib", "submissions", ALICE, [Outgoing((FAR,), message("far"))])
+    (relayed,) = peer.wait_accepted(1)
+    assert relayed.data.startswith(b"DKIM-Signature:")  # the worker signs on top
+    assert_signed_once(server, relayed.data)
+
+
 def identity_id(client: JmapTestClient) -> str:
     (response,) = client.calls(
         ["Identity/get", {"accountId": client.account_id}, "i"], using=USING)
@@ -110,6 +118,23 @@ def test_jmap_submission_signs_the_local_copy_and_the_relayed_one_once_each(
     assert_signed_once(server, local)
     (relayed,) = peer.wait_accepted(1)
     assert_signed_once(server, relayed.data)
+
+
+def test_a_local_recipient_over_quota_leaves_one_signature_on_the_relayed_copy(
+        server: ServerThread, peer: PeerSmtp) -> None:
+    """Signed at submission for carol, who is then left out (over quota at the commit): the
+    queue entry holds the signed bytes alone and the worker sends them as they are."""
+    server.add_user("carol@example.test", quota_bytes=100)
+    alice = JmapTestClient(server, ALICE)
+    responses = send(alice, {
+        "from": [{"email": ALICE}], "to": [{"email": "carol@example.test"}, {"email": FAR}],
+        "subject": "quota", "bodyValues": {"t": {"value": "Hello there."}},
+        "textBody": [{"partId": "t", "type": "text/plain"}]})
+    assert responses[1][1]["created"]["send"]["undoStatus"] == "final"
+    (relayed,) = peer.wait_accepted(1)
+    assert relayed.rcpts == [FAR]
+    assert_signed_once(server, relayed.data)
+    assert server.inbox("carol@example.test") == []
 
 
 def test_port_25_mail_from_outside_is_not_signed(server: ServerThread) -> None:
