@@ -14,7 +14,7 @@ import random
 import signal
 from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from posthouse.clock import Clock, SystemClock
 from posthouse.config import (
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from posthouse.auth.passwords import PasswordHasher
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
+    from posthouse.mailauth.dkim import DkimKeys
     from posthouse.queue.attempt import Timeouts
     from posthouse.queue.tls_policy import TlsPolicy
     from posthouse.queue.tlsrpt_report import TlsReporter
@@ -180,15 +181,27 @@ def build_tls_reporter(config: Config, store: Store, resolver: Resolver, clock: 
                        clock=clock, wake=wake)
 
 
+def build_dkim_keys(config: Config) -> DkimKeys | None:
+    """The DKIM signing keys of the data directory; None (signing off) when there is no key
+    or a key file is unusable (logged)."""
+    from posthouse.mailauth.dkim import DkimKeyError, load_keys
+
+    try:
+        return load_keys(config)
+    except DkimKeyError as exc:
+        queue_log.error("DKIM signing disabled: %s", exc)
+        return None
+
+
 def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
                  max_inflight: int | None = None,
-                 metrics: ServerMetrics = DISCARD) -> QueueWorker:
+                 metrics: ServerMetrics = DISCARD,
+                 dkim_keys: DkimKeys | Literal["load"] | None = "load") -> QueueWorker:
     """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
-    MX routing, opportunistic TLS, the DKIM keys of the data directory. Tests may pass their
-    own resolver, timeouts and in-flight limit."""
+    MX routing, opportunistic TLS, the DKIM keys of the data directory ("load": read them
+    here). Tests may pass their own resolver, timeouts and in-flight limit."""
     from posthouse.delivery.router import Router
-    from posthouse.mailauth.dkim import DkimKeyError, load_keys
     from posthouse.queue.attempt import Timeouts
     from posthouse.queue.connect import Connector, default_tls_contexts
     from posthouse.queue.mx import Routing
@@ -198,11 +211,7 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     connector = Connector(routing, config.server.hostname, timeouts or Timeouts(),
                           default_tls_contexts(config.queue.tls_ca_file),
                           build_tls_policy(config, resolver, clock))
-    try:
-        keys = load_keys(config)
-    except DkimKeyError as exc:
-        queue_log.error("DKIM signing disabled: %s", exc)
-        keys = None
+    keys = build_dkim_keys(config) if dkim_keys == "load" else dkim_keys
     # The queue's notices have a router of their own: no default-domain postmaster fallback,
     # the system clock for its domain cache.
     return QueueWorker(store=store, config=config, clock=clock, opener=connector,
@@ -433,9 +442,12 @@ class App:
 
         resolver = self.resolver = build_resolver(self.cfg)
         self.hasher = build_hasher(self.cfg)
+        # One set of DKIM keys: the worker signs what it relays, submission the local copies.
+        keys = build_dkim_keys(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
-                                         resolver=resolver, metrics=self.metrics)
+                                         resolver=resolver, metrics=self.metrics,
+                                         dkim_keys=keys)
         if self.cfg.queue.tlsrpt:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
@@ -452,11 +464,12 @@ class App:
             trust=build_trust(self.cfg, resolver, self.clock),
             **build_antiabuse(self.cfg, resolver),
             metrics=self.metrics,
+            dkim_keys=keys,
         )
         # JMAP EmailSubmission and vacation replies go the port 587 way: the same router,
         # clock and queue waker (delivery/submit.py)
         submitter = Submitter(self.store, services.router, self.clock, services.hostname,
-                              services.queue_waker)
+                              services.queue_waker, dkim_keys=keys)
         return dataclasses.replace(services, submitter=submitter,
                                    vacation=VacationReplies(self.store, submitter))
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from posthouse.delivery.submit import Submitter
     from posthouse.delivery.trust import InboundTrust
     from posthouse.delivery.vacation import VacationReplies
+    from posthouse.mailauth.dkim import DkimKeys
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Services:
     metrics: ServerMetrics = DISCARD
     # Submission outside SMTP (JMAP EmailSubmission) and vacation auto-replies (RFC 3834)
     submitter: Submitter | None = None
+    # The DKIM keys that sign the local copies of a submission (None: signing off).
+    dkim_keys: DkimKeys | None = None
     vacation: VacationReplies | None = None
 
     @property

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from posthouse.config import Config, DkimConfig, ServerConfig, dkim_key_path
 from posthouse.mailauth.dkim import (
     DkimKeyError,
+    DkimKeys,
+    carries_own_signature,
     ed25519_public_record,
     fields_to_sign,
     load_keys,
@@ -196,3 +198,20 @@ def test_header_only_message_verifies(cfg: Config, dns_server: DnsServer) -> Non
     message = MESSAGE.partition(b"\r\n\r\n")[0] + b"\r\n"
     signed = sign(message, keys=keys, domain="example.test", timestamp=0)
     assert dkim.verify(signed, dnsfunc=dnsfunc(dns_server))
+
+
+def test_own_signature_is_recognised_only_when_it_verifies(cfg: Config) -> None:
+    """The queue sends a submission signed at commit as it is (queue/prepare.py)."""
+    keys = load_keys(cfg)
+    assert keys is not None
+    signed = b"Received: from x by y; now\r\n" + sign(MESSAGE, keys=keys,
+                                                         domain="example.test", timestamp=0)
+    assert carries_own_signature(signed, domain="example.test", keys=keys)
+    assert carries_own_signature(signed, domain="EXAMPLE.test.", keys=keys)
+    assert not carries_own_signature(signed, domain="other.test", keys=keys)
+    assert not carries_own_signature(MESSAGE, domain="example.test", keys=keys)
+    changed = signed.replace(b"Subject: hello", b"Subject: changed")
+    assert not carries_own_signature(changed, domain="example.test", keys=keys)
+    assert not carries_own_signature(signed + b"more\r\n", domain="example.test", keys=keys)
+    other = DkimKeys("other", keys.rsa)
+    assert not carries_own_signature(signed, domain="example.test", keys=other)

@@ -4,7 +4,8 @@
 FROM and the 250: the envelope sender must belong to the user (``Router.may_send_as``, the
 same rule as port 587), local recipients are routed (aliases, quotas), remote ones go to the
 outbound queue (where the queue worker DKIM-signs them, as for 587), Date and Message-ID are
-added when missing (RFC 6409 8), and everything is committed in one store transaction by
+added when missing (RFC 6409 8), a message with local recipients is DKIM-signed as on port 587
+(``delivery/submission_dkim.py``), and everything is committed in one store transaction by
 ``DeliveryTransaction.commit``. A recipient over quota gets the DSN port 587 would send.
 Never speaks a protocol; the caller turns ``SubmitRefused`` into its own error.
 """
@@ -19,7 +20,9 @@ from posthouse.clock import Clock
 from posthouse.delivery.headers import TraceInfo, submission_fixes
 from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route, Router
+from posthouse.delivery.submission_dkim import sign_submission
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
+from posthouse.mailauth.dkim import DkimKeys
 from posthouse.message.address import split_address
 from posthouse.store.api import Store
 from posthouse.store.models import User
@@ -48,8 +51,9 @@ class Submitter:
     """Submits messages for authenticated users with the rules of port 587."""
 
     def __init__(self, store: Store, router: Router, clock: Clock, hostname: str,
-                 wake: Callable[[], None] | None) -> None:
+                 wake: Callable[[], None] | None, dkim_keys: DkimKeys | None = None) -> None:
         self.store = store
+        self.dkim_keys = dkim_keys
         self.router = router
         self.clock = clock
         self.hostname = hostname
@@ -95,6 +99,8 @@ class Submitter:
         trace = TraceInfo(helo="jmap-client" if peer_ip else self.hostname,
                           peer_ip=peer_ip or "127.0.0.1", hostname=self.hostname,
                           session_id=queue_id, protocol=protocol, tls=None, when=now)
+        data = await sign_submission(txn, data, store=self.store, keys=self.dkim_keys,
+                                     when=now)
         # QuotaExceeded (nobody left to deliver to) and StoreError reach the caller
         skipped = await txn.commit(self.store, data, trace=trace, internaldate=now)
         if skipped:

@@ -1,8 +1,11 @@
 """DKIM signing of outgoing mail (RFC 6376), rsa-sha256 plus optional ed25519-sha256 (RFC 8463).
 
-Signing happens at relay time in the queue worker, not at enqueue: the stored blob stays as
-submitted (bounces return it unchanged), a rotated key applies to everything still queued,
-and the SMTP path does not wait for a signature. A retry signs again (new t=).
+Mail only for remote recipients is signed at relay time in the queue worker, not at enqueue:
+the stored blob stays as submitted (bounces return it unchanged), a rotated key applies to
+everything still queued, and the SMTP path does not wait for a signature. A retry signs
+again (new t=). A submission with local recipients is signed once before its commit
+(``delivery/submission_dkim.py``); its queued copy shares that blob, and the worker sends it
+as it is when ``carries_own_signature`` says it carries our valid signature already.
 
 rsa-sha256 uses dkimpy's public ``dkim.sign``. dkimpy signs ed25519 only through PyNaCl,
 which posthouse does not depend on, so the ed25519 signature is produced by dkimpy's own
@@ -28,7 +31,13 @@ from dkim.canonicalization import CanonicalizationPolicy
 
 from posthouse.config import Config, dkim_key_path
 from posthouse.mailauth.dkim_canon import canonical_body
-from posthouse.message.headers import field_names, header_block
+from posthouse.mailauth.dkim_keys import DkimKey, SignatureVerdict
+from posthouse.mailauth.dkim_signature import (
+    check_message_signature,
+    field_tags,
+    parse_signed_fields,
+)
+from posthouse.message.headers import field_names, header_block, split_header
 
 # The fields signed when present (RFC 6376 5.4.1 recommends these); From is required.
 SIGNED_FIELDS = ("from", "to", "cc", "subject", "date", "message-id", "mime-version",
@@ -153,3 +162,25 @@ def sign(message: bytes, *, keys: DkimKeys, domain: str, timestamp: int) -> byte
                                  selector=keys.selector + ED25519_SUFFIX, domain=domain,
                                  key=keys.ed25519, include=include, timestamp=timestamp)
     return rsa + extra + message
+
+
+def carries_own_signature(message: bytes, *, domain: str, keys: DkimKeys) -> bool:
+    """Whether the topmost DKIM-Signature of ``message`` is one this server made: rsa-sha256,
+    d= ``domain``, our selector, and it verifies with our own RSA key (RFC 6376 6.1.3; no
+    DNS). A signature of ours on an older version of the message does not count."""
+    header = split_header(message)
+    field = header.first("dkim-signature")
+    if field is None:
+        return False
+    public = keys.rsa.public_key().public_bytes(serialization.Encoding.DER,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
+    try:
+        sig = parse_signed_fields(field, field_tags(field), ("a", "b", "bh", "d", "h", "s"))
+        if (sig.algorithm != "rsa-sha256" or sig.domain != domain.lower().rstrip(".")
+                or sig.selector != keys.selector):
+            return False
+        check_message_signature(sig, DkimKey("rsa", public, strict_identity=False),
+                                header.fields, message[header.body_start:])
+    except SignatureVerdict:
+        return False
+    return True

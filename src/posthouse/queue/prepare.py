@@ -1,6 +1,11 @@
 """The bytes to relay: the stored message without its local Return-Path, DKIM-signed when a
 local user submitted it or this server wrote it (a DSN, a TLS report: null sender, From in a
-local domain's tree)."""
+local domain's tree).
+
+A submission that also had local recipients was signed before its commit
+(``delivery/submission_dkim.py``) and the queue shares that blob: it is sent as it is when it
+carries our valid signature for the domain (``carries_own_signature``), so a remote recipient gets
+exactly one of our signatures."""
 
 from __future__ import annotations
 
@@ -8,9 +13,10 @@ import asyncio
 
 from posthouse.clock import Clock
 from posthouse.delivery.headers import strip_return_path
+from posthouse.delivery.submission_dkim import sender_domain
 from posthouse.dns.idn import to_alabel
-from posthouse.mailauth.dkim import DkimKeys, sign
-from posthouse.message.address import domain_of, parse_addresses
+from posthouse.mailauth.dkim import DkimKeys, carries_own_signature, sign
+from posthouse.message.address import parse_addresses
 from posthouse.message.headers import decoded_value, split_header
 from posthouse.store.api import AccountStore
 from posthouse.store.models import QueuedMessage
@@ -25,17 +31,7 @@ async def signing_domain(store: AccountStore, message: QueuedMessage,
     env = message.envelope
     if env.sender_user_id is None:
         return None if env.mail_from else await _notice_domain(store, original)
-    candidates = [domain_of(env.mail_from)]
-    user = await store.get_user_by_id(env.sender_user_id)
-    if user is not None:
-        candidates.append(domain_of(user.address))
-    for domain in candidates:
-        if domain and await store.is_local_domain(domain):
-            try:
-                return to_alabel(domain)
-            except ValueError:
-                return None
-    return None
+    return await sender_domain(store, env.mail_from, env.sender_user_id)
 
 
 async def _notice_domain(store: AccountStore, original: bytes) -> str | None:
@@ -65,5 +61,13 @@ async def prepare(message: QueuedMessage, original: bytes, *, store: AccountStor
     if domain is None:
         return data
     # dkimpy is pure Python and walks the whole message: keep it off the event loop.
-    return await asyncio.to_thread(sign, data, keys=keys, domain=domain,
+    return await asyncio.to_thread(_signed_once, data, keys=keys, domain=domain,
                                    timestamp=int(clock.now().timestamp()))
+
+
+def _signed_once(data: bytes, *, keys: DkimKeys, domain: str, timestamp: int) -> bytes:
+    """``data`` signed, unless it was signed at submission already (the blob it shares
+    with the local copies)."""
+    if carries_own_signature(data, domain=domain, keys=keys):
+        return data
+    return sign(data, keys=keys, domain=domain, timestamp=timestamp)

@@ -15,6 +15,7 @@ from posthouse.delivery.headers import TraceInfo, submission_fixes
 from posthouse.delivery.notices import notify_over_quota
 from posthouse.delivery.router import Route
 from posthouse.delivery.rspamd import Envelope
+from posthouse.delivery.submission_dkim import sign_submission
 from posthouse.delivery.transaction import AcceptedRecipient, DeliveryTransaction
 from posthouse.delivery.trust import PendingChecks
 from posthouse.log import new_session_id
@@ -367,6 +368,9 @@ class SmtpSession:
                           session_id=message_id, protocol=self._protocol_name(),
                           tls=self._tls_text(), when=now)
         try:
+            # A submission with local recipients is signed now, for them and the queue alike
+            data = await sign_submission(txn, data, store=self.services.store,
+                                         keys=self.services.dkim_keys, when=now)
             # The 250 goes out only after this returns: the message is durably committed
             # for every accepted recipient (one store transaction).
             skipped = await txn.commit(self.services.store, data, trace=trace,
