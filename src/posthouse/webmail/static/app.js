@@ -236,9 +236,8 @@ class MailApp {
       if (result && !result.hasMoreChanges && result.created.length + result.updated.length
           + result.destroyed.length === 0 && !types.Mailbox) return;
     }
-    await loadFolders(this);
     const selectedId = this.items[this.selected]?.id;
-    await loadList(this);
+    await Promise.all([loadFolders(this), loadList(this)]);  // counts and list at once
     const again = this.items.findIndex((e) => e.id === selectedId);
     if (again >= 0) this.select(again);
   }
