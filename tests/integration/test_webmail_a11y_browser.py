@@ -17,8 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import chromium, needs_chromium, screenshot_dir, wait_for
-from tests.support.server import PASSWORD, ServerThread, make_config
+from tests.support.browser import (
+    chromium,
+    needs_chromium,
+    screenshot_dir,
+    wait_for,
+    webmail_log_in,
+)
+from tests.support.server import ServerThread, make_config
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
@@ -60,12 +66,7 @@ def deliver(server: ServerThread, subject: str, message_id: str, reply_to: str =
 
 
 def log_in(driver: WebDriver, server: ServerThread) -> None:
-    driver.get(f"https://127.0.0.1:{server.port('https')}/mail")
-    wait_for(lambda: driver.find_element(By.ID, "login-form").is_displayed())
-    form = driver.find_element(By.ID, "login-form")
-    form.find_element(By.NAME, "address").send_keys(ALICE)
-    form.find_element(By.NAME, "password").send_keys(PASSWORD + Keys.ENTER)
-    wait_for(lambda: driver.find_element(By.ID, "message-list").is_displayed())
+    webmail_log_in(driver, server, ALICE)
 
 
 def rows(driver: WebDriver) -> list[str]:

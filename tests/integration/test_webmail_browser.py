@@ -22,7 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import chromium, needs_chromium, screenshot_dir, wait_for
+from tests.support.browser import (
+    chromium,
+    needs_chromium,
+    screenshot_dir,
+    wait_for,
+    wait_visible,
+)
 from tests.support.jmap import imap_login
 from tests.support.peer_smtp import PeerSmtp
 from tests.support.server import PASSWORD, ServerThread
@@ -105,21 +111,6 @@ def log_in(driver: WebDriver, server: ServerThread, address: str = ALICE) -> Non
     form.find_element(By.NAME, "address").send_keys(address)
     form.find_element(By.NAME, "password").send_keys(PASSWORD + Keys.ENTER)
     wait_visible(driver, "#message-list")
-
-
-def wait_visible(driver: WebDriver, selector: str) -> WebElement:
-    found: list[WebElement] = []
-
-    def visible() -> bool:
-        try:
-            found[:] = [e for e in driver.find_elements(By.CSS_SELECTOR, selector)
-                        if e.is_displayed()]
-        except StaleElementReferenceException:  # the page reloaded meanwhile (log out)
-            return False
-        return bool(found)
-
-    wait_for(visible)
-    return found[0]
 
 
 def row_texts(driver: WebDriver) -> list[str]:

@@ -36,9 +36,11 @@ from tests.support.browser import (
     needs_chromium,
     settle,
     wait_for,
+    wait_visible,
+    webmail_log_in,
 )
 from tests.support.local_http import Answer, LocalHttp, png
-from tests.support.server import PASSWORD, ServerThread, make_config
+from tests.support.server import ServerThread, make_config
 from tests.support.xss_corpus import load_cases
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -46,9 +48,7 @@ from selenium.common.exceptions import (  # noqa: E402
     StaleElementReferenceException,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 
 ALICE = "alice@example.test"
 EVE = "eve@remote.example"
@@ -166,27 +166,8 @@ def allowed_when_shown(origin: str) -> set[str]:
     return kept
 
 
-def wait_visible(driver: WebDriver, selector: str) -> WebElement:
-    found: list[WebElement] = []
-
-    def visible() -> bool:
-        try:
-            found[:] = [e for e in driver.find_elements(By.CSS_SELECTOR, selector)
-                        if e.is_displayed()]
-        except StaleElementReferenceException:
-            return False
-        return bool(found)
-
-    wait_for(visible)
-    return found[0]
-
-
 def log_in(driver: WebDriver, server: ServerThread) -> None:
-    driver.get(f"https://127.0.0.1:{server.port('https')}/mail")
-    form = wait_visible(driver, "#login-form")
-    form.find_element(By.NAME, "address").send_keys(ALICE)
-    form.find_element(By.NAME, "password").send_keys(PASSWORD + Keys.ENTER)
-    wait_visible(driver, "#message-list li.row")
+    webmail_log_in(driver, server, ALICE, until="#message-list li.row")
 
 
 def open_row(driver: WebDriver, text: str) -> None:

@@ -117,3 +117,38 @@ def settle(driver: Any) -> list[str]:
         except UnexpectedAlertPresentException:
             continue
     return seen + dialogs(driver)
+
+
+def wait_visible(driver: Any, selector: str) -> Any:
+    """The first element matching ``selector`` once one is displayed (a page that reloads
+    meanwhile is looked at again)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    found: list[Any] = []
+
+    def visible() -> bool:
+        try:
+            found[:] = [e for e in driver.find_elements(By.CSS_SELECTOR, selector)
+                        if e.is_displayed()]
+        except StaleElementReferenceException:
+            return False
+        return bool(found)
+
+    wait_for(visible)
+    return found[0]
+
+
+def webmail_log_in(driver: Any, server: ServerThread, address: str, *,
+                   until: str = "#message-list") -> None:
+    """Log in at /mail with the test password; wait for ``until`` to show."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from tests.support.server import PASSWORD
+
+    driver.get(f"https://127.0.0.1:{server.port('https')}/mail")
+    form = wait_visible(driver, "#login-form")
+    form.find_element(By.NAME, "address").send_keys(address)
+    form.find_element(By.NAME, "password").send_keys(PASSWORD + Keys.ENTER)
+    wait_visible(driver, until)
