@@ -288,3 +288,33 @@ def _state(pid: int) -> str:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().split()[2]
     return ""
+
+
+def test_fetch_of_a_message_expunged_in_the_other_worker(server: Workers) -> None:
+    """A view in one worker, an expunge in the other: the message the view still numbers
+    is answered without breaking the session (RFC 2180 4.1: NO [EXPUNGEISSUED] or its
+    data), and the EXPUNGE is told at the next command that allows it."""
+    pids = server.workers()
+    smtp = smtp_client(server.ports["smtp"])
+    deliver(smtp, "to be expunged")
+    port = server.ports["imap"]
+    viewer = in_worker(pids[0], pids, lambda: imap_idle(port), lambda c: c.sock, close_imap)
+    remover = in_worker(pids[1], pids, lambda: imap_idle(port), lambda c: c.sock, close_imap)
+    try:
+        assert remover.store("1", "+FLAGS.SILENT", r"(\Deleted)")[0] == "OK"
+        assert remover.expunge()[0] == "OK"
+        time.sleep(0.5)  # let the event reach the viewer's worker (not a timing assertion)
+        typ, data = viewer.fetch("1", "(BODY.PEEK[])")
+        if typ == "OK":
+            assert b"to be expunged" in b"".join(
+                part[1] for part in data if isinstance(part, tuple))
+        else:
+            assert typ == "NO"
+        typ, _data = viewer.noop()
+        assert typ == "OK"
+        assert viewer.untagged_responses.get("EXPUNGE") == [b"1"]
+        typ, data = viewer.select("INBOX")
+        assert typ == "OK" and data == [b"0"]
+    finally:
+        close_imap(viewer)
+        close_imap(remover)
