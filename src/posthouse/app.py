@@ -77,9 +77,10 @@ def family(protocol: str) -> str:
 @dataclass(frozen=True)
 class WorkerPlan:
     """An App that is one of several worker processes of one server (cli/workers.py): its
-    index (0 is the primary: the queue, HTTP, ACME, TLS reports and the store's upkeep run
-    there only), how many there are, the listening sockets the parent bound (by protocol and
-    configured address) and the private directory of the sibling sockets."""
+    index (0 is the primary: HTTP, ACME, TLS reports and the store's upkeep run there
+    only; every worker runs a queue worker), how many there are, the listening sockets the
+    parent bound (by protocol and configured address) and the private directory of the
+    sibling sockets."""
 
     index: int
     count: int
@@ -92,8 +93,7 @@ class WorkerPlan:
         return self.index == 0
 
 
-# The sibling messages of the App's own (store events are store/siblings.py's "E").
-WAKE_QUEUE = b"Q"  # to the primary: mail was queued
+# The sibling message of the App's own (store events are store/siblings.py's "E").
 RELOAD_TLS = b"T"  # to every other worker: the primary installed a new ACME certificate
 
 
@@ -228,7 +228,8 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
                  max_inflight: int | None = None,
                  metrics: ServerMetrics = DISCARD,
-                 dkim_keys: DkimKeys | Literal["load"] | None = "load") -> QueueWorker:
+                 dkim_keys: DkimKeys | Literal["load"] | None = "load",
+                 sweep: bool = True) -> QueueWorker:
     """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
     MX routing, opportunistic TLS, the DKIM keys of the data directory ("load": read them
     here). Tests may pass their own resolver, timeouts and in-flight limit."""
@@ -247,7 +248,7 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     # the system clock for its domain cache.
     return QueueWorker(store=store, config=config, clock=clock, opener=connector,
                        router=Router(store), dkim_keys=keys, max_inflight=max_inflight,
-                       metrics=metrics)
+                       metrics=metrics, sweep=sweep)
 
 
 async def certificate_names(config: Config, store: Store) -> list[str]:
@@ -412,8 +413,7 @@ class App:
                 self.siblings.close()
             raise
         self._accepting = True
-        if self._primary:
-            self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
+        self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
 
     @property
     def _primary(self) -> bool:
@@ -421,13 +421,9 @@ class App:
         return self.plan is None or self.plan.primary
 
     def _start_siblings(self, link: SiblingLink, tls: TlsContextFactory) -> None:
-        """Listen to the other workers: the primary wakes its queue when told; the others
-        switch to the certificate the primary's ACME manager installed."""
-        if self._primary:
-            assert self.queue_worker is not None
-            wake = self.queue_worker.wake
-            link.handle(WAKE_QUEUE, lambda _payload: wake())
-        else:
+        """Listen to the other workers: the secondaries switch to the certificate the
+        primary's ACME manager installed."""
+        if not self._primary:
             link.handle(RELOAD_TLS, lambda _payload: _use_files(tls, tls_paths(self.cfg)))
         link.start()
 
@@ -506,15 +502,11 @@ class App:
         self.hasher = build_hasher(self.cfg)
         # One set of DKIM keys: the worker signs what it relays, submission the local copies.
         keys = build_dkim_keys(self.cfg)
-        # The SMTP side wakes the worker right after it queued mail for remote recipients
-        # (from another worker process: through the primary's sibling socket).
+        # The SMTP side wakes the worker right after it queued mail for remote recipients.
+        # Every worker process runs one: the store lets one process claim an entry.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
                                          resolver=resolver, metrics=self.metrics,
-                                         dkim_keys=keys)
-        siblings = self.siblings
-        waker: Callable[[], None] = (
-            self.queue_worker.wake if siblings is None or self._primary
-            else lambda: siblings.send(0, WAKE_QUEUE))
+                                         dkim_keys=keys, sweep=self._primary)
         if self.cfg.queue.tlsrpt:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
@@ -527,7 +519,7 @@ class App:
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
-            queue_waker=waker,
+            queue_waker=self.queue_worker.wake,
             trust=build_trust(self.cfg, resolver, self.clock),
             **build_antiabuse(self.cfg, resolver),
             metrics=self.metrics,
@@ -675,10 +667,13 @@ class App:
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker, the
-        TLS-RPT sender (hourly: each past day's reports once) and the ACME manager."""
+        """The background loops start() runs as tasks: the outbound queue worker (in every
+        worker process), the TLS-RPT sender (hourly: each past day's reports once) and the
+        ACME manager (both only in the primary)."""
         assert self.queue_worker is not None
         loops = [self.queue_worker.run()]
+        if not self._primary:
+            return loops
         if self.tls_reporter is not None:
             loops.append(self.tls_reporter.run())
         if self.acme is not None:

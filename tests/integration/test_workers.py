@@ -256,6 +256,33 @@ def test_mail_submitted_to_a_secondary_is_relayed(server: Workers, peer: PeerSmt
     assert primary != secondary
 
 
+def test_every_queued_message_is_relayed_once_by_one_worker(server: Workers,
+                                                            peer: PeerSmtp) -> None:
+    """Both workers run a queue worker over the one queue: each entry is claimed by one
+    process (store/sqlite/facade_queue.py), so nothing is sent twice."""
+    pids = server.workers()
+    port = server.ports["submission"]
+    count = 0
+    for round_ in range(6):
+        for pid in pids:  # submitted to each worker in turn, several messages per session
+            smtp = in_worker(pid, pids, lambda: smtp_client(port), lambda c: c.sock,
+                             lambda c: c.close())
+            smtp.login(USER, PASSWORD)
+            for n in range(5):
+                count += 1
+                smtp.sendmail(USER, ["bob@far.test", "eve@far.test"],
+                              f"From: {USER}\r\nTo: bob@far.test\r\nMessage-ID: "
+                              f"<m{round_}-{pid}-{n}@example.test>\r\nSubject: n{count}\r\n"
+                              "\r\nhello\r\n")
+            smtp.quit()
+    received = peer.wait_accepted(count, timeout=BOUND)
+    time.sleep(2)  # a duplicate would arrive now (not a timing assertion: a settle pause)
+    ids = [re.search(rb"Message-ID: <([^>]+)>", r.data).group(1)  # type: ignore[union-attr]
+           for r in peer.accepted()]
+    assert len(ids) == count == len(set(ids)), (len(ids), count, len(set(ids)))
+    assert all(sorted(r.rcpts) == ["bob@far.test", "eve@far.test"] for r in received)
+
+
 def test_killed_worker_is_started_again_and_sigterm_stops_all(server: Workers) -> None:
     before = server.workers()
     victim = max(before)
@@ -314,7 +341,8 @@ def test_fetch_of_a_message_expunged_in_the_other_worker(server: Workers) -> Non
         assert typ == "OK"
         assert viewer.untagged_responses.get("EXPUNGE") == [b"1"]
         typ, data = viewer.select("INBOX")
-        assert typ == "OK" and data == [b"0"]
+        assert typ == "OK"
+        assert data == [b"0"]
     finally:
         close_imap(viewer)
         close_imap(remover)

@@ -12,10 +12,10 @@ store locks across nodes instead (store/postgres/maildrop.py).
 
 from __future__ import annotations
 
-import fcntl
-import os
 from pathlib import Path
 from typing import Protocol
+
+from posthouse.store.process_locks import ByteLocks
 
 
 class HeldMaildrop(Protocol):
@@ -55,30 +55,22 @@ class LocalMaildropLocks:
 class SharedMaildropLocks(LocalMaildropLocks):
     """This process's locks, also held against the server's other worker processes.
 
-    POSIX record locks belong to the process (two sessions of one process would both get
-    the same byte), so the set in memory still decides between this process's sessions;
-    the byte at offset ``user_id`` decides between processes."""
+    Record locks belong to the process (two sessions of one process would both get the same
+    byte), so the set in memory still decides between this process's sessions; the byte at
+    offset ``user_id`` (store/process_locks.py) decides between processes."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._bytes = ByteLocks(path)
 
     def try_acquire(self, user_id: int) -> HeldMaildrop | None:
         """Take the lock here and across processes; None if anyone holds it."""
-        if user_id in self._held:
-            return None
-        try:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, user_id, os.SEEK_SET)
-        except OSError:  # EAGAIN/EACCES: another worker's session has it
+        if user_id in self._held or not self._bytes.try_lock(user_id):
             return None
         return super().try_acquire(user_id)
 
     def release(self, user_id: int) -> None:
         """Give it back; idempotent."""
         if user_id in self._held:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, user_id, os.SEEK_SET)
+            self._bytes.unlock(user_id)
         super().release(user_id)
-
-    def close(self) -> None:
-        """Drop every lock of this process (closing the file does)."""
-        os.close(self._fd)
