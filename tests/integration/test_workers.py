@@ -1,4 +1,5 @@
-"""``[server] workers = 2``: two worker processes behind one parent, over real sockets.
+"""``[server] workers = 2``: two worker processes behind one parent, over real sockets, on
+the embedded SQLite store and on PostgreSQL.
 
 ``posthouse serve`` runs as a child process. Which worker serves a connection is the
 kernel's choice (both wait on the same listening socket), so each test opens connections
@@ -29,6 +30,7 @@ from typing import TypeVar
 import pytest
 
 from tests.support.peer_smtp import PeerSmtp
+from tests.support.pgdb import PgTestDatabase
 
 pytestmark = pytest.mark.slow
 
@@ -166,9 +168,15 @@ def peer() -> Iterator[PeerSmtp]:
         started.stop()
 
 
-@pytest.fixture
-def server(tmp_path: Path, peer: PeerSmtp) -> Iterator[Workers]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def server(tmp_path: Path, peer: PeerSmtp, request: pytest.FixtureRequest) -> Iterator[Workers]:
+    """Two workers on the embedded store, or on PostgreSQL (where the store itself spans
+    processes: NOTIFY, advisory locks, node claims of the queue)."""
     data = tmp_path / "data"
+    store = ""
+    if request.param == "postgres":
+        database: PgTestDatabase = request.getfixturevalue("pg_database")
+        store = f'\n[store]\nurl = "{database.fresh_url()}"\n'
 
     def cli(*args: str, stdin: str | None = None) -> None:
         done = subprocess.run([*PY, *args], input=stdin, capture_output=True, text=True,
@@ -183,7 +191,9 @@ def server(tmp_path: Path, peer: PeerSmtp) -> Iterator[Workers]:
                       + "\n[auth]\nargon2_time_cost = 1\nargon2_memory_kib = 1024\n"
                       "argon2_parallelism = 1\n"
                       f"\n[queue]\nsmarthost = \"127.0.0.1:{peer.port}\"\n"
-                      "smarthost_tls = \"none\"\n")
+                      "smarthost_tls = \"none\"\n" + store)
+    if store:  # init made the domain in the SQLite store
+        cli("domain", "add", "example.test", "--data-dir", str(data))
     cli("user", "add", USER, "--password-stdin", "--data-dir", str(data),
         stdin=PASSWORD + "\n")
     ports = dict(zip(("smtp", "submission", "imap", "pop3"), free_ports(4), strict=True))
