@@ -176,6 +176,8 @@ def parser(description: str) -> argparse.ArgumentParser:
                    "down, so use it with --only posthouse")
     p.add_argument("--profile-clock", choices=("cpu", "wall"), default="cpu",
                    help="--profile: each thread's CPU time (default) or wall time")
+    p.add_argument("--workers", type=int, default=1,
+                   help="posthouse's [server] workers (worker processes; default 1)")
     return p
 
 
@@ -268,8 +270,9 @@ class Posthouse:
     def __init__(self, data_dir: Path, *, extra_toml: str = "", port_base: int | None = None,
                  hostname: str = "mx.example.test", domain: str = DOMAIN,
                  profile: Path | None = None, profile_clock: str = "cpu",
-                 source: Path | None = None, checks: bool = False) -> None:
+                 source: Path | None = None, checks: bool = False, workers: int = 1) -> None:
         self.data_dir = data_dir
+        self.workers = workers  # [server] workers
         # source: another checkout whose src/ runs instead of this one's (bench/ab_smtp.py)
         self.env = None if source is None else {
             **os.environ, "PYTHONPATH": f"{source / 'src'}{os.pathsep}{source}"}
@@ -296,8 +299,11 @@ class Posthouse:
     def setup(self, users: Iterable[str], password: str = PASSWORD) -> None:
         """init the data dir, add the benchmark settings and the users."""
         self.cli("init", "--hostname", self.hostname, "--domain", self.domain)
-        with (self.data_dir / "posthouse.toml").open("a", encoding="utf-8") as f:
-            f.write(self.extra_toml)
+        config = self.data_dir / "posthouse.toml"
+        text = config.read_text(encoding="utf-8")
+        if self.workers != 1:
+            text = text.replace("[server]\n", f"[server]\nworkers = {self.workers}\n", 1)
+        config.write_text(text + self.extra_toml, encoding="utf-8")
         self.setup_users(users, password)
 
     def setup_users(self, users: Iterable[str], password: str = PASSWORD) -> None:
@@ -441,7 +447,8 @@ class Bench:
                   extra_toml: str = "") -> Posthouse:
         """init, the users, serve, then steps (fill, warm-up); a failure marks the side."""
         ph = Posthouse(self.lab / "posthouse", extra_toml=extra_toml,
-                       profile=self.args.profile, profile_clock=self.args.profile_clock)
+                       profile=self.args.profile, profile_clock=self.args.profile_clock,
+                       workers=getattr(self.args, "workers", 1))
         self._stack.callback(self._stop_posthouse, ph)
         if wanted(self.args, "posthouse"):
             self.ph_err = try_setup("posthouse", lambda: ph.setup(users), ph.start,

@@ -12,8 +12,11 @@ import logging
 import os
 import random
 import signal
-from collections.abc import Callable, Coroutine
+import socket
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from posthouse.clock import Clock, SystemClock
@@ -29,6 +32,7 @@ from posthouse.log import RecentLines
 from posthouse.metrics import DISCARD, ServerMetrics
 from posthouse.net.limits import ConnectionLimiter, raise_open_files_limit
 from posthouse.net.listeners import Handler, ListenerGroup, ListenerSpec
+from posthouse.net.siblings import SiblingLink
 from posthouse.net.tls import TlsContextFactory
 from posthouse.provision import PRIVATE_UMASK, disk_usage, ensure_tls, make_private
 from posthouse.queue.worker import QueueWorker
@@ -70,14 +74,40 @@ def family(protocol: str) -> str:
     return protocol.rstrip("s")
 
 
+@dataclass(frozen=True)
+class WorkerPlan:
+    """An App that is one of several worker processes of one server (cli/workers.py): its
+    index (0 is the primary: HTTP, ACME, TLS reports and the store's upkeep run there
+    only; every worker runs a queue worker), how many there are, the listening sockets the
+    parent bound (by protocol and configured address) and the private directory of the
+    sibling sockets."""
+
+    index: int
+    count: int
+    sockets: Mapping[tuple[str, str], socket.socket]
+    run_dir: Path
+
+    @property
+    def primary(self) -> bool:
+        """Whether this is worker 0."""
+        return self.index == 0
+
+
+# The sibling message of the App's own (store events are store/siblings.py's "E").
+RELOAD_TLS = b"T"  # to every other worker: the primary installed a new ACME certificate
+
+
 def build_store(cfg: Config, *, background: bool = True,
-                metrics: ServerMetrics | None = None) -> Store:
+                metrics: ServerMetrics | None = None,
+                siblings: SiblingLink | None = None) -> Store:
     """The configured store backend: embedded SQLite in the data dir (the default), or
     PostgreSQL when ``[store] url`` is a postgresql:// URI (its commits are not observed
     by ``metrics`` yet).
 
-    ``background`` False (admin commands): leave building the search index, and the repair
-    of summaries a crash left out, to the server. The store is given the MIME parse."""
+    ``background`` False (admin commands, secondary workers): leave building the search
+    index, and the repair of summaries a crash left out, to the server. ``siblings``: the
+    link of a worker process (store events cross to the others: SQLite; PostgreSQL has its
+    own LISTEN). The store is given the MIME parse."""
     from posthouse.config import uses_postgres
     from posthouse.message.summary import message_text, summarize
 
@@ -93,7 +123,8 @@ def build_store(cfg: Config, *, background: bool = True,
     space = SpaceGuard(cfg.data_path, min_free_bytes=cfg.limits.min_free_bytes)
     return SqliteStore(cfg.data_path, summarize=summarize, message_text=message_text,
                        auto_index=background, space=space,
-                       observe_commit=metrics.commit if metrics is not None else None)
+                       observe_commit=metrics.commit if metrics is not None else None,
+                       siblings=siblings)
 
 
 def build_hasher(cfg: Config) -> PasswordHasher:
@@ -197,7 +228,8 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
                  resolver: Resolver | None = None, timeouts: Timeouts | None = None,
                  max_inflight: int | None = None,
                  metrics: ServerMetrics = DISCARD,
-                 dkim_keys: DkimKeys | Literal["load"] | None = "load") -> QueueWorker:
+                 dkim_keys: DkimKeys | Literal["load"] | None = "load",
+                 sweep: bool = True) -> QueueWorker:
     """The outbound queue worker as App runs it: dnspython resolver (config queue.resolver),
     MX routing, opportunistic TLS, the DKIM keys of the data directory ("load": read them
     here). Tests may pass their own resolver, timeouts and in-flight limit."""
@@ -216,7 +248,7 @@ def build_worker(*, store: Store, config: Config, clock: Clock,
     # the system clock for its domain cache.
     return QueueWorker(store=store, config=config, clock=clock, opener=connector,
                        router=Router(store), dkim_keys=keys, max_inflight=max_inflight,
-                       metrics=metrics)
+                       metrics=metrics, sweep=sweep)
 
 
 async def certificate_names(config: Config, store: Store) -> list[str]:
@@ -287,11 +319,16 @@ class App:
     While it runs, the process umask is PRIVATE_UMASK (the umask is the process's: with
     several Apps it holds from the first start to the last stop, see _PrivateUmask)."""
 
-    def __init__(self, cfg: Config, *, clock: Clock | None = None) -> None:
+    def __init__(self, cfg: Config, *, clock: Clock | None = None,
+                 plan: WorkerPlan | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.metrics = ServerMetrics()  # this App's own registry (/metrics)
-        self.store = build_store(cfg, metrics=self.metrics)
+        self.plan = plan  # None: the only process of the server
+        self.siblings = (SiblingLink(plan.run_dir, plan.index, plan.count)
+                         if plan is not None else None)
+        self.store = build_store(cfg, metrics=self.metrics, siblings=self.siblings,
+                                 background=plan is None or plan.primary)
         self.listeners: ListenerGroup | None = None
         self.services: Services | None = None
         self.queue_worker: QueueWorker | None = None
@@ -334,8 +371,10 @@ class App:
         tls = TlsContextFactory(cert, key, min_version=self.cfg.tls.min_version,
                                 ciphers=self.cfg.tls.ciphers)
         self.services = self._build_services()
-        if self.cfg.tls.acme:
+        if self.cfg.tls.acme and self._primary:
             self.acme = build_acme(self.cfg, self.store, tls, self.clock)
+            if self.siblings is not None:
+                self.acme.install = _and_tell(self.acme.install, self.siblings)
         self._register_pages(self.services)
         limits = self.cfg.limits
         _check_open_files(limits.max_connections)
@@ -351,13 +390,16 @@ class App:
         try:
             if after_bind is not None:
                 after_bind()
-            self._make_data_dir_private()  # once the certificate loads: a bad one changes nothing
-            self._lock.acquire()  # one server per data dir (store/datalock.py)
+            if self.plan is None:  # a worker's parent did both (cli/workers.py)
+                self._make_data_dir_private()  # once the certificate loads
+                self._lock.acquire()  # one server per data dir (store/datalock.py)
             try:
                 await self.store.open()
             except BaseException:
                 self._lock.release()
                 raise
+            if self.siblings is not None:
+                self._start_siblings(self.siblings, tls)
         except BaseException:
             await self.listeners.stop(0)
             raise
@@ -367,9 +409,23 @@ class App:
             await self.listeners.stop(0)
             await self.store.close()
             self._lock.release()
+            if self.siblings is not None:
+                self.siblings.close()
             raise
         self._accepting = True
         self._background = [asyncio.create_task(w) for w in self._workers(self.services)]
+
+    @property
+    def _primary(self) -> bool:
+        """The only process, or worker 0: runs the queue, HTTP and the store's upkeep."""
+        return self.plan is None or self.plan.primary
+
+    def _start_siblings(self, link: SiblingLink, tls: TlsContextFactory) -> None:
+        """Listen to the other workers: the secondaries switch to the certificate the
+        primary's ACME manager installed."""
+        if not self._primary:
+            link.handle(RELOAD_TLS, lambda _payload: _use_files(tls, tls_paths(self.cfg)))
+        link.start()
 
     def port(self, protocol: str) -> int:
         """The bound port of a listener (after start)."""
@@ -396,6 +452,8 @@ class App:
             await asyncio.wait(self._background, timeout=10)
         await self.store.close()
         self._lock.release()
+        if self.siblings is not None:
+            self.siblings.close()
         if self.services is not None:
             self.services.authenticator.close()
         self._restore_umask()
@@ -445,9 +503,10 @@ class App:
         # One set of DKIM keys: the worker signs what it relays, submission the local copies.
         keys = build_dkim_keys(self.cfg)
         # The SMTP side wakes the worker right after it queued mail for remote recipients.
+        # Every worker process runs one: the store lets one process claim an entry.
         self.queue_worker = build_worker(store=self.store, config=self.cfg, clock=self.clock,
                                          resolver=resolver, metrics=self.metrics,
-                                         dkim_keys=keys)
+                                         dkim_keys=keys, sweep=self._primary)
         if self.cfg.queue.tlsrpt:
             self.tls_reporter = build_tls_reporter(self.cfg, self.store, resolver, self.clock,
                                                    self.queue_worker.wake)
@@ -593,26 +652,58 @@ class App:
             handler = handlers.get(family(proto))
             if handler is None or (family(proto) == "http" and not self.cfg.http.enabled):
                 continue
+            if not self._primary and not serves_everywhere(self.cfg, proto):
+                continue
             for addr in getattr(self.cfg.listen, proto):
                 host, port = parse_hostport(addr)
+                sock = self.plan.sockets.get((proto, addr)) if self.plan is not None else None
                 specs.append(ListenerSpec(
                     protocol=proto, host=host, port=port, handler=handler,
                     implicit_tls=proto in _IMPLICIT_TLS,
                     busy_reply=_BUSY[family(proto)], linger_refused=family(proto) == "http",
                     tls_alpn_challenges=proto == "https",
-                    proxy_trusted=trusted if proto in self.cfg.listen.proxy_protocol else None))
+                    proxy_trusted=trusted if proto in self.cfg.listen.proxy_protocol else None,
+                    sock=sock))
         return specs
 
     def _workers(self, services: Services) -> list[Coroutine[Any, Any, None]]:
-        """The background loops start() runs as tasks: the outbound queue worker, the
-        TLS-RPT sender (hourly: each past day's reports once) and the ACME manager."""
+        """The background loops start() runs as tasks: the outbound queue worker (in every
+        worker process), the TLS-RPT sender (hourly: each past day's reports once) and the
+        ACME manager (both only in the primary)."""
         assert self.queue_worker is not None
         loops = [self.queue_worker.run()]
+        if not self._primary:
+            return loops
         if self.tls_reporter is not None:
             loops.append(self.tls_reporter.run())
         if self.acme is not None:
             loops.append(self.acme.run())
         return loops
+
+
+def serves_everywhere(cfg: Config, protocol: str) -> bool:
+    """Whether every worker process serves this listener, or only the primary: HTTP (web
+    sessions, JMAP push and the admin live in one process) and, with greylisting on, port
+    25 (the greylist's triplets are one process's)."""
+    if family(protocol) == "http":
+        return False
+    return not (protocol == "smtp" and cfg.antiabuse.greylist)
+
+
+def _and_tell(install: Callable[[], bool], link: SiblingLink) -> Callable[[], bool]:
+    """The ACME install of the primary, then the other workers told to load the files."""
+
+    def install_everywhere() -> bool:
+        if not install():
+            return False
+        link.send_all(RELOAD_TLS)
+        return True
+
+    return install_everywhere
+
+
+def _use_files(tls: TlsContextFactory, paths: tuple[Path, Path]) -> None:
+    tls.use_files(*paths)
 
 
 def _handlers(services: Services, routes: HttpRoutes) -> dict[str, Handler]:

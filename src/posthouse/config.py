@@ -44,6 +44,9 @@ class ServerConfig:
     # Keep running as root instead (no privilege drop): only for tests and containers whose
     # root is already unprivileged. ``serve --allow-root`` sets it too.
     allow_root: bool = False
+    # Worker processes sharing the listeners and the store (cli/workers.py): 1 is one
+    # process; more use more cores (each worker is one event loop); 0: one per CPU.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -490,7 +493,13 @@ def _validate_proxy(listen: ListenConfig, where: str) -> None:
             raise ConfigError(f"{where} key 'proxy_trusted': {exc}") from None
 
 
+MAX_WORKERS = 64
+
+
 def _validate(cfg: Config) -> None:
+    if not 0 <= cfg.server.workers <= MAX_WORKERS:
+        raise ConfigError(f"{cfg.source}: [server] key 'workers' must be 0 (one per CPU) to "
+                          f"{MAX_WORKERS}")
     for proto in PROTOCOLS:
         for addr in getattr(cfg.listen, proto):
             try:

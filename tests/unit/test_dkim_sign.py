@@ -215,3 +215,17 @@ def test_own_signature_is_recognised_only_when_it_verifies(cfg: Config) -> None:
     assert not carries_own_signature(signed + b"more\r\n", domain="example.test", keys=keys)
     other = DkimKeys("other", keys.rsa)
     assert not carries_own_signature(signed, domain="example.test", keys=other)
+
+
+def test_repeated_and_folded_fields_verify_with_dkimpy(cfg: Config, dns_server: DnsServer) -> None:
+    """Two To fields (signed from the bottom up, RFC 6376 5.4.2), a folded Subject and
+    tabs: dkimpy agrees with the header data hashed here."""
+    keys = load_keys(cfg)
+    assert keys is not None
+    message = (b"From: a@example.test\r\nTo: one@x.test\r\nTo:\ttwo@x.test\r\n"
+               b"Subject: a long\r\n  folded\t subject\r\nDate: Thu, 03 Dec 2026 12:00:00 +0000"
+               b"\r\n\r\nbody  with\t spaces \r\n\r\n\r\n")
+    signed = sign(message, keys=keys, domain="example.test", timestamp=int(time.time()))
+    assert dkim.verify(signed, dnsfunc=dnsfunc(dns_server))
+    assert not dkim.verify(signed.replace(b"To:\ttwo@x.test", b"To: three@x.test"),
+                           dnsfunc=dnsfunc(dns_server))

@@ -8,7 +8,7 @@ import dataclasses
 import os
 import pwd
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from posthouse.cli.common import CliError, add_location_args, open_store, resolve_config
@@ -128,8 +128,9 @@ async def _first_run(cfg: Config, hostname: str | None) -> tuple[Config, str | N
     return cfg, None
 
 
-async def run(args: argparse.Namespace) -> int:
-    """Serve until signalled."""
+async def prepare(args: argparse.Namespace) -> tuple[Config, str | None]:
+    """The config to serve with (an empty data dir set up first) and the first user's
+    password line when it was just made."""
     cfg = resolve_config(args)
     first_user = None
     if args.config is None and not DataPaths(cfg.data_path).config.exists():
@@ -137,30 +138,61 @@ async def run(args: argparse.Namespace) -> int:
         cfg = resolve_config(argparse.Namespace(config=None, data_dir=cfg.data_path))
     cfg = apply_listen_overrides(cfg, args)
     setup_logging(cfg.log.level, cfg.log.format)
+    return cfg, first_user
+
+
+def print_banner(cfg: Config, bound: dict[str, list[tuple[str, int]]],
+                 first_user: str | None, workers: int = 1) -> None:
+    """What serve prints once it listens (before "ready")."""
+    print(f"posthouse serving {cfg.server.hostname}, data in {cfg.data_path}", flush=True)
+    for proto, addrs in bound.items():
+        for host, port in addrs:
+            print(f"  {proto:12} {host}:{port}", flush=True)
+    print(f"  running as user {pwd.getpwuid(os.geteuid()).pw_name}", flush=True)
+    if workers > 1:
+        print(f"  {workers} worker processes", flush=True)
+    if first_user:
+        print(f"  {first_user}", flush=True)
+    print("  add users: posthouse user add NAME@DOMAIN --data-dir "
+          f"{cfg.data_path}", flush=True)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Serve until signalled, in this one process."""
+    cfg, first_user = await prepare(args)
+    return await serve_one(cfg, first_user)
+
+
+async def serve_one(cfg: Config, first_user: str | None) -> int:
+    """Run one App (the whole server) until signalled."""
     from posthouse.app import App
 
     app = App(cfg)
     await app.start(after_bind=privilege_drop(cfg))
     assert app.listeners is not None
-    print(f"posthouse serving {cfg.server.hostname}, data in {cfg.data_path}", flush=True)
-    for proto, addrs in app.listeners.bound.items():
-        for host, port in addrs:
-            print(f"  {proto:12} {host}:{port}", flush=True)
-    print(f"  running as user {pwd.getpwuid(os.geteuid()).pw_name}", flush=True)
-    if first_user:
-        print(f"  {first_user}", flush=True)
-    print("  add users: posthouse user add NAME@DOMAIN --data-dir "
-          f"{cfg.data_path}", flush=True)
+    print_banner(cfg, app.listeners.bound, first_user)
     await app.run_until_signalled(on_ready=lambda: print("ready", flush=True))
     return 0
 
 
 def run_sync(args: argparse.Namespace) -> int:
-    """Entry used by main(): run under uvloop when it is installed."""
+    """Entry used by main(): run under uvloop when it is installed; with ``[server]
+    workers`` other than 1, as a parent of worker processes (cli/workers.py)."""
     set_no_new_privs()  # before the loop and any thread: every thread inherits it
+    cfg, first_user = asyncio.run(prepare(args))
+    from posthouse.cli.workers import run_workers, worker_count
+
+    count = worker_count(cfg)
+    if count > 1:
+        return run_workers(cfg, count, first_user, privilege_drop(cfg))
+    return run_in_loop(serve_one(cfg, first_user))
+
+
+def run_in_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on a new event loop: uvloop's when it is installed."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(run(args))
+        return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(run(args))
+        return runner.run(main)

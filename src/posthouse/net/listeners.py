@@ -82,6 +82,9 @@ class ListenerSpec:
     tls_alpn_challenges: bool = False  # answers ACME tls-alpn-01 (RFC 8737): HTTPS only
     # PROXY protocol on: the load balancers' networks (only they may connect). None: off.
     proxy_trusted: tuple[Network, ...] | None = None
+    # Already bound and listening (bind_socket): the worker processes of one server share
+    # their parent's sockets (cli/workers.py). None: bind host:port here.
+    sock: socket.socket | None = None
 
 
 class ListenError(Exception):
@@ -122,14 +125,22 @@ class ListenerGroup:
                     raise
                 continue
             try:
-                server = await loop.create_server(
-                    lambda spec=spec: _Accepted(self, spec),
-                    spec.host, spec.port, reuse_address=True, backlog=1024,
-                    start_serving=accept,
-                    ssl=self._server_context(spec),
-                    ssl_handshake_timeout=self.handshake_timeout if spec.implicit_tls else None,
-                    family=socket.AF_INET6 if ":" in spec.host else socket.AF_INET,
-                )
+                if spec.sock is not None:
+                    server = await loop.create_server(
+                        lambda spec=spec: _Accepted(self, spec), sock=spec.sock,
+                        backlog=1024, start_serving=accept, ssl=self._server_context(spec),
+                        ssl_handshake_timeout=(self.handshake_timeout if spec.implicit_tls
+                                               else None))
+                else:
+                    server = await loop.create_server(
+                        lambda spec=spec: _Accepted(self, spec),
+                        spec.host, spec.port, reuse_address=True, backlog=1024,
+                        start_serving=accept,
+                        ssl=self._server_context(spec),
+                        ssl_handshake_timeout=(self.handshake_timeout if spec.implicit_tls
+                                               else None),
+                        family=socket.AF_INET6 if ":" in spec.host else socket.AF_INET,
+                    )
             except OSError as exc:
                 await self.stop(0)
                 reason = "address already in use" if exc.errno == errno.EADDRINUSE else (
@@ -145,22 +156,8 @@ class ListenerGroup:
 
     def _bind_proxied(self, spec: ListenerSpec) -> None:
         """Bind a PROXY protocol listener's socket (its accept loop starts with accept)."""
-        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:  # as asyncio's create_server does
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind((spec.host, spec.port))
-            sock.listen(1024)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            reason = "address already in use" if exc.errno == errno.EADDRINUSE else (
-                exc.strerror or str(exc))
-            raise ListenError(
-                f"cannot listen for {spec.protocol} on {spec.host}:{spec.port}: {reason}"
-            ) from None
+        sock = spec.sock if spec.sock is not None else bind_socket(
+            spec.protocol, spec.host, spec.port)
         self._proxy_socks.append((sock, spec))
         addr = sock.getsockname()
         self.bound.setdefault(spec.protocol, []).append((str(addr[0]), int(addr[1])))
@@ -324,6 +321,26 @@ class ListenerGroup:
                 self.slow_penalty, self.limiter.release, ip, spec.protocol)
         else:
             self.limiter.release(ip, spec.protocol)
+
+
+def bind_socket(protocol: str, host: str, port: int) -> socket.socket:
+    """A listening, non-blocking TCP socket on host:port (as asyncio's create_server makes
+    one: SO_REUSEADDR, IPv6 only on an IPv6 address); ListenError names what failed."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        reason = "address already in use" if exc.errno == errno.EADDRINUSE else (
+            exc.strerror or str(exc))
+        raise ListenError(f"cannot listen for {protocol} on {host}:{port}: {reason}") from None
+    return sock
 
 
 def _close_if_cancelled(client: socket.socket, task: asyncio.Task[None]) -> None:

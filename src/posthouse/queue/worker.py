@@ -45,9 +45,12 @@ class QueueWorker:
                  router: Router, dkim_keys: DkimKeys | None = None, poll_seconds: float = 1.0,
                  max_inflight: int | None = None,
                  max_inflight_bytes: int = DEFAULT_INFLIGHT_BYTES,
-                 metrics: ServerMetrics = DISCARD) -> None:
+                 metrics: ServerMetrics = DISCARD, sweep: bool = True) -> None:
         qcfg = config.queue
         self._store = store
+        # the sweep at start: the primary's only, when several worker processes share the
+        # queue (another one may be settling the entry it would remove)
+        self._sweep_at_start = sweep
         self._cfg = config
         self._clock = clock
         self._dkim = dkim_keys
@@ -84,7 +87,8 @@ class QueueWorker:
         """Work until cancelled; cancelling stops every try in progress (the durable state
         is consistent at every await: see settle.py)."""
         try:
-            await self._sweep()
+            if self._sweep_at_start:
+                await self._sweep()
             while True:
                 try:
                     await self._tick()

@@ -22,13 +22,11 @@ from typing import Any
 
 import psycopg
 
+from posthouse.store.event_codec import ID_KEYS, event_body, event_from_body
 from posthouse.store.events import (
     FlagsChanged,
-    MailboxChange,
-    MailboxListChanged,
     MessagesAdded,
     MessagesExpunged,
-    MetadataChanged,
     StoreEvent,
 )
 from posthouse.store.models import UidFlags
@@ -43,52 +41,18 @@ log = logging.getLogger(__name__)
 
 def encode(event: StoreEvent, node: str) -> str:
     """The NOTIFY payload of an event (without its ids when they would not fit)."""
-    body: dict[str, Any] = {"n": node, "u": event.user_id}
-    if isinstance(event, MessagesAdded):
-        body |= {"k": "add", "m": event.mailbox_id, "s": event.highestmodseq}
-        uids = sorted(event.uids)
-        if uids and uids == list(range(uids[0], uids[-1] + 1)):
-            body["r"] = [uids[0], uids[-1]]
-        else:
-            body["i"] = uids
-    elif isinstance(event, MessagesExpunged):
-        body |= {"k": "exp", "m": event.mailbox_id, "s": event.highestmodseq,
-                 "i": list(event.uids)}
-    elif isinstance(event, FlagsChanged):
-        body |= {"k": "flags", "m": event.mailbox_id, "s": event.highestmodseq,
-                 "c": [[c.uid, c.modseq, " ".join(sorted(c.flags))] for c in event.changes]}
-    elif isinstance(event, MailboxListChanged):
-        body |= {"k": "boxes",
-                 "c": [[c.kind, c.name, c.old_name] for c in event.changes]}
-    else:
-        body |= {"k": "meta", "m": event.mailbox_id, "e": list(event.entries)}
+    body: dict[str, Any] = {"n": node} | event_body(event)
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
     if len(text.encode()) <= MAX_PAYLOAD:
         return text
-    for key in ("i", "c", "e", "r"):
+    for key in ID_KEYS:
         body.pop(key, None)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def decode(body: dict[str, Any]) -> StoreEvent:
     """Rebuild an event from a payload (a truncated one after ``fill``)."""
-    user = int(body["u"])
-    kind = body["k"]
-    if kind == "add":
-        if "r" in body:
-            uids = tuple(range(body["r"][0], body["r"][1] + 1))
-        else:
-            uids = tuple(body.get("i", ()))
-        return MessagesAdded(user, body["m"], uids, body["s"])
-    if kind == "exp":
-        return MessagesExpunged(user, body["m"], tuple(body.get("i", ())), body["s"])
-    if kind == "flags":
-        changes = tuple(UidFlags(c[0], c[1], decode_flags(c[2])) for c in body.get("c", ()))
-        return FlagsChanged(user, body["m"], changes, body["s"])
-    if kind == "boxes":
-        return MailboxListChanged(user, None, tuple(
-            MailboxChange(c[0], c[1], c[2]) for c in body.get("c", ())))
-    return MetadataChanged(user, body["m"], tuple(body.get("e", ())))
+    return event_from_body(body)
 
 
 def truncated(body: dict[str, Any]) -> bool:

@@ -9,13 +9,25 @@ store never imports the parser. The database is ``<data_dir>/posthouse.sqlite3``
 Besides the writer and the readers it runs the search indexer and the WAL checkpointer
 threads (indexer.py, checkpointer.py) and a pool that writes large blobs. ``space`` holds the
 low-space threshold (store/space.py); without it only a real "disk full" refuses mail.
+
+``siblings`` (a net/siblings.py link): one of several worker processes of one server on
+this data dir (``[server] workers``). Its events then cross to the others
+(store/siblings.py), its writer takes the cross-process write lock around each transaction
+(so there is still one writer at a time, each batching its own commits), every message's
+summary is filed in the message's own transaction (another process may read it right after
+the commit), and POP3's maildrop lock holds across processes. Only worker 0 (the primary)
+repairs summaries, recounts and sweeps blobs at open, and indexes for search.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from posthouse.store.maildrop_locks import HeldMaildrop, LocalMaildropLocks
+from posthouse.store.maildrop_locks import (
+    HeldMaildrop,
+    LocalMaildropLocks,
+    SharedMaildropLocks,
+)
 from posthouse.store.sqlite.facade_accounts import AccountsFacade
 from posthouse.store.sqlite.facade_mail import MailboxesFacade, MessagesFacade
 from posthouse.store.sqlite.facade_queue import QueueFacade
@@ -30,9 +42,11 @@ class SqliteStore(AccountsFacade, MailboxesFacade, MessagesFacade, QueueFacade):
     _maildrops: LocalMaildropLocks | None = None
 
     async def lock_maildrop(self, user_id: int) -> HeldMaildrop | None:
-        """POP3's maildrop lock: in this process (one server per data dir)."""
+        """POP3's maildrop lock: in this process (one server per data dir), and against
+        the server's other worker processes when it has several."""
         if self._maildrops is None:
-            self._maildrops = LocalMaildropLocks()
+            self._maildrops = (LocalMaildropLocks() if self.siblings is None else
+                               SharedMaildropLocks(self.siblings.run_dir / "maildrops.lock"))
         return self._maildrops.try_acquire(user_id)
 
 

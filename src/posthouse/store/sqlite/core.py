@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from posthouse.message.summary_model import MessageSummary, Summarizer, TextExtractor
+from posthouse.net.siblings import SiblingLink
 from posthouse.store import blobs
 from posthouse.store.errors import NotFound, StorageFailure, StorageFull
-from posthouse.store.events import EventHub, Subscription
+from posthouse.store.events import EventHub, StoreEvent, Subscription
 from posthouse.store.models import NewMessage
+from posthouse.store.siblings import EventRelay
 from posthouse.store.space import SpaceGuard, is_full_error
 from posthouse.store.sqlite import blobrefs, holds, messages, schema, searchdb
 from posthouse.store.sqlite.checkpointer import Checkpointer
@@ -56,8 +58,10 @@ class StoreCore:
         auto_index: bool = True,
         space: SpaceGuard | None = None,
         observe_commit: Callable[[float], None] | None = None,
+        siblings: SiblingLink | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.siblings = siblings  # the other worker processes of this server (backend.py)
         self._observe_commit = observe_commit  # seconds per commit, for the metrics
         # The low-space threshold (app.py gives the configured one); by default it is off and
         # only a real "disk full" refuses mail.
@@ -66,6 +70,8 @@ class StoreCore:
         self.search_path = self.data_dir / searchdb.SEARCH_DB_FILE
         self.blob_root = self.data_dir / "blobs"
         self.hub = hub if hub is not None else EventHub()
+        # local commits' events go here (with siblings: relayed to them too)
+        self._publish: Callable[[StoreEvent], None] = self.hub.publish
         self.listings = ListingCache()  # big mailboxes' uid_list, reused while unchanged
         self._summarize = summarize  # the MIME parse, given: the store never imports it
         self._message_text = message_text  # for the indexer
@@ -112,8 +118,10 @@ class StoreCore:
                                                             self._summarize)
                 # only a server: an admin command may run beside one that holds references
                 self.recounted_blobs = _recount(conn, self.blob_root, self._clock())
-            referenced = blobrefs.file_blob_ids(conn)
-            self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
+            if self.siblings is None or self.siblings.index == 0:
+                # not beside a running sibling: its fresh blob files are not referenced yet
+                referenced = blobrefs.file_blob_ids(conn)
+                self.swept_files = blobs.sweep(self.blob_root, referenced.__contains__)
             self._readers.open()
         except BaseException:
             conn.close()
@@ -129,9 +137,16 @@ class StoreCore:
             checkpointer.committed()
             indexer.committed(new_summaries)
 
+        shared_lock = (self.siblings.run_dir / "writer.lock"
+                       if self.siblings is not None else None)
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
                                          on_commit=on_commit, space=self.space,
-                                         observe_commit=self._observe_commit)
+                                         observe_commit=self._observe_commit,
+                                         shared_lock=shared_lock)
+        if self.siblings is not None:
+            relay = EventRelay(self.siblings, self.hub,
+                               indexer.committed if self._auto_index else None)
+            self._publish = relay.publish
         self._writer.start()
         indexer.start()
         checkpointer.start()
@@ -193,14 +208,14 @@ class StoreCore:
     ) -> T:
         if self._writer is None:
             raise StorageFailure("the store is not open")
-        return await self._writer.submit(fn, publish=self.hub.publish, fresh_blobs=fresh_blobs)
+        return await self._writer.submit(fn, publish=self._publish, fresh_blobs=fresh_blobs)
 
     async def _write_lazy(self, fn: Callable[[WriteContext], T]) -> T:
         """A write whose loss in a crash can be redone (writer.py ``lazy``): it commits
         without an fsync of its own when no durable job shares its batch."""
         if self._writer is None:
             raise StorageFailure("the store is not open")
-        return await self._writer.enqueue(fn, publish=self.hub.publish, lazy=True)
+        return await self._writer.enqueue(fn, publish=self._publish, lazy=True)
 
     async def _write_message(
         self, fn: Callable[[WriteContext], T], blob: messages.BlobIn, fresh: tuple[str, ...]
@@ -230,7 +245,7 @@ class StoreCore:
                 if pending is not None:
                     self._summary_jobs.add(pending)
                     pending.add_done_callback(self._summary_jobs.discard)
-        return self._writer.enqueue(fn, publish=self.hub.publish, fresh_blobs=fresh,
+        return self._writer.enqueue(fn, publish=self._publish, fresh_blobs=fresh,
                                     before_commit=before_commit)
 
     async def _parse_and_file(self, blob: messages.BlobIn) -> None:
@@ -255,7 +270,7 @@ class StoreCore:
             return None
         try:
             job = self._writer.enqueue(lambda ctx: blobrefs.add_summary(ctx, blob_id, row),
-                                       publish=self.hub.publish, lazy=True)
+                                       publish=self._publish, lazy=True)
         except StorageFailure:
             return None
         job.add_done_callback(lambda done: self._summary_done(done, blob_id, row, retry_in))
@@ -289,6 +304,11 @@ class StoreCore:
         """Hash the content; write a file-sized blob durably, off the event loop."""
         data = message if isinstance(message, bytes) else message.data
         summary = None if isinstance(message, bytes) else message.summary
+        if summary is None and self.siblings is not None:
+            # another worker may read the message right after its commit: the summary goes
+            # into the same transaction (a large message is parsed off the event loop)
+            summary = (self._summarize(data) if len(data) <= PARSE_INLINE_LIMIT
+                       else await asyncio.to_thread(self._summarize, data))
         if blobs.is_inline(len(data)):
             return messages.BlobIn(blobs.blob_id_of(data), data, summary), ()
         if self._io is None:

@@ -186,6 +186,19 @@ def due(conn: sqlite3.Connection, now: datetime, limit: int,
     )
 
 
+def due_among(conn: sqlite3.Connection, now: datetime,
+              ids: Collection[int]) -> list[QueuedMessage]:
+    """Those of ``ids`` that ``due`` would still return; oldest due first."""
+    return _load(
+        conn,
+        "WHERE held = 0 AND next_attempt <= ? AND EXISTS (SELECT 1 FROM queue_rcpts r"
+        " WHERE r.queue_id = queue.id AND r.state = 'pending')"
+        " AND id IN (SELECT value FROM json_each(?))"
+        " ORDER BY next_attempt, id",
+        (to_micros(now), json.dumps(sorted(ids))),
+    )
+
+
 def get(conn: sqlite3.Connection, queue_id: int) -> QueuedMessage | None:
     """One entry, or None."""
     found = _load(conn, "WHERE id = ?", (queue_id,))

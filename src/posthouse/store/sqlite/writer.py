@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -114,8 +116,13 @@ class GroupCommitWriter:
         on_commit: Callable[[int], None] | None = None,
         space: SpaceGuard | None = None,
         observe_commit: Callable[[float], None] | None = None,
+        shared_lock: Path | None = None,
     ) -> None:
         self._conn = conn
+        # Several worker processes on one data dir: this file's flock is held from BEGIN to
+        # COMMIT, so the writers take turns at once instead of SQLite's busy-wait sleeps.
+        self._shared_lock = (os.open(shared_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                             if shared_lock is not None else None)
         self._observe_commit = observe_commit  # told how long each COMMIT (its fsync) took
         self._space = space  # told of a full disk; asked whether to keep the WAL small
         self._wal_limited = False  # journal_size_limit set for tight space
@@ -174,6 +181,9 @@ class GroupCommitWriter:
                 self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join()
+        if self._shared_lock is not None:
+            os.close(self._shared_lock)
+            self._shared_lock = None
 
     # --- writer thread -------------------------------------------------------------------
 
@@ -203,6 +213,8 @@ class GroupCommitWriter:
     def _run_batch(self, jobs: list[_Job]) -> None:
         freed: set[str] = set()
         lazy = all(job.lazy for job in jobs)
+        if self._shared_lock is not None:
+            fcntl.flock(self._shared_lock, fcntl.LOCK_EX)
         try:
             if lazy:
                 self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -218,6 +230,8 @@ class GroupCommitWriter:
         except sqlite3.Error as exc:
             self._abort(jobs, exc)
         finally:
+            if self._shared_lock is not None:
+                fcntl.flock(self._shared_lock, fcntl.LOCK_UN)
             if lazy:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA synchronous = FULL")
