@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import random
@@ -45,6 +46,7 @@ from posthouse.web.routes import HttpRoutes
 if TYPE_CHECKING:
     from posthouse.acme.manager import CertificateManager
     from posthouse.admin.pages import AdminSite, ServerFacts
+    from posthouse.auth.cache import VerificationCache
     from posthouse.auth.passwords import PasswordHasher
     from posthouse.delivery.trust import InboundTrust
     from posthouse.dns.resolver import Resolver
@@ -86,6 +88,7 @@ class WorkerPlan:
     count: int
     sockets: Mapping[tuple[str, str], socket.socket]
     run_dir: Path
+    auth_cache_key: bytes = b""  # the login cache's key, the same in every worker
 
     @property
     def primary(self) -> bool:
@@ -93,8 +96,9 @@ class WorkerPlan:
         return self.index == 0
 
 
-# The sibling message of the App's own (store events are store/siblings.py's "E").
+# The sibling messages of the App's own (store events are store/siblings.py's "E").
 RELOAD_TLS = b"T"  # to every other worker: the primary installed a new ACME certificate
+LOGIN_CACHED = b"A"  # to every other worker: a verified login (auth/cache.py)
 
 
 def build_store(cfg: Config, *, background: bool = True,
@@ -425,6 +429,9 @@ class App:
         primary's ACME manager installed."""
         if not self._primary:
             link.handle(RELOAD_TLS, lambda _payload: _use_files(tls, tls_paths(self.cfg)))
+        assert self.services is not None
+        if self.plan is not None and self.plan.auth_cache_key:
+            _share_logins(self.services.authenticator.cache, link)
         link.start()
 
     def port(self, protocol: str) -> int:
@@ -514,8 +521,9 @@ class App:
         services = Services(
             config=self.cfg,
             store=self.store,
-            authenticator=build_authenticator(self.store, self.cfg, self.hasher,
-                                              clock=self.clock, metrics=self.metrics),
+            authenticator=build_authenticator(
+                self.store, self.cfg, self.hasher, clock=self.clock, metrics=self.metrics,
+                cache_key=(self.plan.auth_cache_key or None) if self.plan is not None else None),
             router=Router(self.store, default_domain=self.cfg.server.default_domain,
                           clock=self.clock),
             clock=self.clock,
@@ -700,6 +708,23 @@ def _and_tell(install: Callable[[], bool], link: SiblingLink) -> Callable[[], bo
         return True
 
     return install_everywhere
+
+
+def _share_logins(cache: VerificationCache, link: SiblingLink) -> None:
+    """Each verified login stored in one worker's cache is stored in the others' too (the
+    same key makes the same slot): the next login of that client in another worker costs
+    no hash. The message carries the address, the HMAC slot and the stored hash it was
+    verified against, never the password."""
+
+    def tell(address: str, digest: bytes, verified_hash: str) -> None:
+        link.send_all(LOGIN_CACHED, json.dumps([address, digest.hex(), verified_hash]).encode())
+
+    def told(payload: bytes) -> None:
+        address, digest, verified_hash = json.loads(payload)
+        cache.store_slot(address, bytes.fromhex(digest), verified_hash)
+
+    cache.on_store = tell
+    link.handle(LOGIN_CACHED, told)
 
 
 def _use_files(tls: TlsContextFactory, paths: tuple[Path, Path]) -> None:

@@ -188,7 +188,8 @@ def server(tmp_path: Path, peer: PeerSmtp, request: pytest.FixtureRequest) -> It
     config = data / "posthouse.toml"
     text = config.read_text()
     config.write_text(re.sub(r"(?m)^\[server\]$", "[server]\nworkers = 2", text, count=1)
-                      + "\n[auth]\nargon2_time_cost = 1\nargon2_memory_kib = 1024\n"
+                      + "\n[log]\nlevel = \"debug\"\n"
+                      "\n[auth]\nargon2_time_cost = 1\nargon2_memory_kib = 1024\n"
                       "argon2_parallelism = 1\n"
                       f"\n[queue]\nsmarthost = \"127.0.0.1:{peer.port}\"\n"
                       "smarthost_tls = \"none\"\n" + store)
@@ -356,3 +357,33 @@ def test_fetch_of_a_message_expunged_in_the_other_worker(server: Workers) -> Non
     finally:
         close_imap(viewer)
         close_imap(remover)
+
+
+def test_a_login_verified_in_one_worker_is_cached_in_the_other(server: Workers) -> None:
+    """The workers share their login cache (app.py _share_logins): a password verified in
+    one worker is answered from the cache in the other, without an argon2 hash of its own
+    (the debug log line of each verification is counted); a wrong one is still hashed and
+    refused."""
+    pids = server.workers()
+    port = server.ports["imap"]
+
+    def hashes() -> int:
+        return server.log.read_text(errors="replace").count("argon2 verification took")
+
+    before = hashes()
+    first = in_worker(pids[0], pids, lambda: imaplib.IMAP4("127.0.0.1", port, timeout=BOUND),
+                      lambda c: c.sock, close_imap)
+    first.login(USER, PASSWORD)
+    assert hashes() == before + 1
+    time.sleep(0.5)  # the entry's message to the other worker (not a timing assertion)
+    second = in_worker(pids[1], pids, lambda: imaplib.IMAP4("127.0.0.1", port, timeout=BOUND),
+                       lambda c: c.sock, close_imap)
+    second.login(USER, PASSWORD)
+    assert hashes() == before + 1
+    third = in_worker(pids[1], pids, lambda: imaplib.IMAP4("127.0.0.1", port, timeout=BOUND),
+                      lambda c: c.sock, close_imap)
+    with pytest.raises(imaplib.IMAP4.error):
+        third.login(USER, PASSWORD + "x")
+    assert hashes() == before + 2
+    for imap in (first, second, third):
+        close_imap(imap)

@@ -69,7 +69,7 @@ class Authenticator:
         self._accounts = accounts
         self._metrics = metrics  # logins ok/failed
         self._hasher = hasher
-        self._cache = cache
+        self.cache = cache  # the verification cache (app.py links it across workers)
         self._throttle = throttle
         self._clock = clock or SystemClock()
         self._sleep = sleep
@@ -103,12 +103,12 @@ class Authenticator:
             await self._verify(self._hasher.dummy_hash, password[:MAX_PASSWORD], remote_ip)
             await self._fail(remote_ip, address, "malformed credentials")
             return None
-        if not self._cache.may_hold(address, password) and self.scheduler.refuses_now(
+        if not self.cache.may_hold(address, password) and self.scheduler.refuses_now(
                 remote_ip):
             await self._busy(remote_ip)  # before the store lookup: a flood costs no read
         user = await self._accounts.get_user(address)
         if (user is not None and not user.disabled
-                and self._cache.lookup(address, password, user.password_hash)):
+                and self.cache.lookup(address, password, user.password_hash)):
             return await self._succeeded(user, password, remote_ip)
         stored = user.password_hash if user is not None else self._hasher.dummy_hash
         started = self._clock.monotonic()
@@ -120,7 +120,7 @@ class Authenticator:
                 "account disabled" if matched else "wrong password")
             await self._fail(remote_ip, address, reason)
             return None
-        self._cache.store(address, password, user.password_hash)
+        self.cache.store(address, password, user.password_hash)
         return await self._succeeded(user, password, remote_ip)
 
     async def scram_secrets(self, username: str, *, remote_ip: str) -> ScramSecrets | None:
@@ -225,11 +225,13 @@ def _plausible_address(address: str) -> bool:
 
 def build_authenticator(
     accounts: AccountStore, cfg: Config, hasher: PasswordHasher, *, clock: Clock,
-    metrics: ServerMetrics = DISCARD,
+    metrics: ServerMetrics = DISCARD, cache_key: bytes | None = None,
 ) -> Authenticator:
-    """The authenticator app.py builds from the [auth] section of the config."""
+    """The authenticator app.py builds from the [auth] section of the config
+    (``cache_key``: the verification cache's key, shared by worker processes)."""
     cache = VerificationCache(
-        max_entries=cfg.auth.cache_size, ttl=float(cfg.auth.cache_ttl_seconds), clock=clock
+        max_entries=cfg.auth.cache_size, ttl=float(cfg.auth.cache_ttl_seconds), clock=clock,
+        key=cache_key,
     )
     scheduler = HashScheduler(
         slots=cfg.auth.max_concurrent_hashes, per_source=cfg.auth.max_queued_hashes_per_source,

@@ -2,9 +2,11 @@
 
 Clients that log in every minute (phones polling POP3, many IMAP connections) would otherwise
 pay an argon2 verification each time. An entry is keyed by the lower-cased address and an
-HMAC of address and password under a random per-process key, so no plaintext password is kept
-and entries cannot be compared across processes. Each entry remembers the stored hash it was
-verified against: once the user's password_hash changes, the entry no longer matches.
+HMAC of address and password under a random key, so no plaintext password is kept; the
+worker processes of one server share the key their parent made, and tell each other of the
+entries they store (app.py), so a client's next login in another worker costs no hash.
+Each entry remembers the stored hash it was verified against: once the user's password_hash
+changes, the entry no longer matches.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from posthouse.clock import Clock, SystemClock
@@ -42,6 +45,8 @@ class VerificationCache:
         self._clock = clock or SystemClock()
         self._key = key or secrets.token_bytes(32)
         self._entries: OrderedDict[tuple[str, bytes], _CachedLogin] = OrderedDict()
+        # told of each entry stored here (the other worker processes, which share the key)
+        self.on_store: Callable[[str, bytes, str], None] | None = None
 
     def _slot(self, address: str, password: str) -> tuple[str, bytes]:
         address = address.lower()
@@ -72,6 +77,14 @@ class VerificationCache:
     def store(self, address: str, password: str, verified_hash: str) -> None:
         """Remember a successful verification of ``password`` against ``verified_hash``."""
         slot = self._slot(address, password)
+        self.store_slot(slot[0], slot[1], verified_hash)
+        if self.on_store is not None:
+            self.on_store(slot[0], slot[1], verified_hash)
+
+    def store_slot(self, address: str, digest: bytes, verified_hash: str) -> None:
+        """Remember a verification by its slot: what ``store`` does, or what another worker
+        process of the server (same key) stored."""
+        slot = (address.lower(), digest)
         self._entries[slot] = _CachedLogin(verified_hash, self._clock.monotonic() + self.ttl)
         self._entries.move_to_end(slot)
         while len(self._entries) > self.max_entries:

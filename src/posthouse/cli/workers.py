@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import secrets
 import select
 import signal
 import socket
@@ -118,6 +119,7 @@ class WorkerParent:
         self.sockets = sockets
         self.run_dir = run_dir
         self.pids: dict[int, int] = {}  # pid -> worker index
+        self.auth_cache_key = secrets.token_bytes(32)  # shared by the workers' login caches
         self._stopping = False
         self._deaths: list[float] = []
 
@@ -153,7 +155,7 @@ class WorkerParent:
         sockets = {key: sock for key, sock in self.sockets.items()
                    if index == 0 or serves_everywhere(self.cfg, key[0])}
         return WorkerPlan(index=index, count=self.count, sockets=sockets,
-                          run_dir=self.run_dir)
+                          run_dir=self.run_dir, auth_cache_key=self.auth_cache_key)
 
     def _wait_ready(self, pid: int, ready_r: int) -> bool:
         while not self._stopping:
