@@ -248,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: measure_mix(dv.imap_port, users, loops))),
             (f"{idle} connections in IDLE", b.sides(
                 lambda: measure_idle(ph.require("imap"), users, idle,
-                                     lambda: vm_rss_kib(ph.pid)),
+                                     # worker processes: their tree's PSS, as Dovecot's
+                                     lambda: vm_rss_kib(ph.pid) if ph.workers == 1
+                                     else pss_tree_kib(ph.pid)),
                 lambda: measure_idle(dv.imap_port, users, idle,
                                      lambda: pss_tree_kib(dv.pid or 0)))),
             *([(f"{many} connections in IDLE", {
