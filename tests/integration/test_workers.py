@@ -387,3 +387,22 @@ def test_a_login_verified_in_one_worker_is_cached_in_the_other(server: Workers) 
     assert hashes() == before + 2
     for imap in (first, second, third):
         close_imap(imap)
+
+
+def test_backup_while_workers_serve_skips_their_run_dir(server: Workers,
+                                                        tmp_path: Path) -> None:
+    """``posthouse backup`` beside a running parent and workers: it copies the store, not
+    the workers' sockets and lock files (store/datalock.py RUN_DIR)."""
+    if "[store]" in (server.data / "posthouse.toml").read_text():
+        pytest.skip("backup copies the SQLite store; PostgreSQL has its own tools")
+    deliver(smtp_client(server.ports["smtp"]), "backed up")
+    assert (server.data / "run").is_dir()
+    repo = tmp_path / "repo"
+    done = subprocess.run([*PY, "backup", "--data-dir", str(server.data), str(repo)],
+                          capture_output=True, text=True, timeout=BOUND, check=False)
+    assert done.returncode == 0, done.stderr
+    snapshots = list((repo / "snapshots").iterdir())
+    assert len(snapshots) == 1
+    assert not (snapshots[0] / "files" / "run").exists()
+    assert not any(part == "run" for path in snapshots[0].rglob("*")
+                   for part in path.relative_to(snapshots[0]).parts[:2])

@@ -40,7 +40,7 @@ from posthouse.cli.common import CliError
 from posthouse.config import PROTOCOLS, Config, parse_hostport
 from posthouse.net.listeners import ListenError, bind_socket
 from posthouse.provision import make_private
-from posthouse.store.datalock import DataDirBusy, DataDirLock
+from posthouse.store.datalock import RUN_DIR, DataDirBusy, DataDirLock
 
 log = logging.getLogger("posthouse.workers")
 
@@ -89,7 +89,7 @@ def run_workers(cfg: Config, count: int, first_user: str | None,
         lock.acquire()
     except DataDirBusy as exc:
         raise CliError(str(exc)) from None
-    run_dir = cfg.data_path / "run"
+    run_dir = cfg.data_path / RUN_DIR
     run_dir.mkdir(mode=0o700, exist_ok=True)
     parent = WorkerParent(cfg, count, sockets, run_dir)
     try:

@@ -41,13 +41,14 @@ from posthouse.maint.manifest import (
 from posthouse.maint.progress import QUIET, Progress
 from posthouse.store import blobs
 from posthouse.store.blobs import fsync_dir
-from posthouse.store.datalock import LOCK_FILE
+from posthouse.store.datalock import LOCK_FILE, RUN_DIR
 from posthouse.store.sqlite import schema, searchdb, snapshot
 
 ATTEMPTS = 5
 # Not copied as "other files": the databases (copied by SQLite), the blob files (by id), the
-# automatic database backups, the server's lock.
-_SKIP_TOP = {schema.DB_FILE, searchdb.SEARCH_DB_FILE, "blobs", schema.BACKUP_DIR, LOCK_FILE}
+# automatic database backups, the server's lock, the worker processes' sockets and locks.
+_SKIP_TOP = {schema.DB_FILE, searchdb.SEARCH_DB_FILE, "blobs", schema.BACKUP_DIR, LOCK_FILE,
+             RUN_DIR}
 _SKIP_SUFFIXES = ("-wal", "-shm", "-journal")
 
 

@@ -19,6 +19,9 @@ from pathlib import Path
 from posthouse.store.errors import StoreError
 
 LOCK_FILE = "posthouse.lock"
+# What a server's worker processes share while it runs (sockets, lock files): nothing in it
+# outlives the server, so backups skip it (cli/workers.py makes it).
+RUN_DIR = "run"
 
 
 class DataDirBusy(StoreError):
