@@ -124,7 +124,8 @@ class PolicyCache:
         """Store durably: a temporary file renamed over the old one."""
         self._dir.mkdir(parents=True, exist_ok=True)
         path = self._path(domain)
-        tmp = path.with_suffix(".tmp")
+        # a name of this process's own: worker processes may store one domain at once
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with tmp.open("w", encoding="utf-8") as f:
             json.dump(asdict(policy), f)
             f.flush()
