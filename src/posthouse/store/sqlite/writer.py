@@ -211,10 +211,22 @@ class GroupCommitWriter:
         return jobs, False
 
     def _run_batch(self, jobs: list[_Job]) -> None:
-        freed: set[str] = set()
-        lazy = all(job.lazy for job in jobs)
+        # With other worker processes writing too, the transaction and the unlinking of the
+        # files it freed happen under the shared lock: another process's job that found a
+        # blob file present (blobrefs) commits before the unlink's check or after the unlink.
         if self._shared_lock is not None:
             fcntl.flock(self._shared_lock, fcntl.LOCK_EX)
+        try:
+            self._write_batch(jobs)
+        finally:
+            if self._shared_lock is not None:
+                fcntl.flock(self._shared_lock, fcntl.LOCK_UN)
+        self._count(jobs)
+        self._settle(jobs)
+
+    def _write_batch(self, jobs: list[_Job]) -> None:
+        freed: set[str] = set()
+        lazy = all(job.lazy for job in jobs)
         try:
             if lazy:
                 self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -230,15 +242,11 @@ class GroupCommitWriter:
         except sqlite3.Error as exc:
             self._abort(jobs, exc)
         finally:
-            if self._shared_lock is not None:
-                fcntl.flock(self._shared_lock, fcntl.LOCK_UN)
             if lazy:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA synchronous = FULL")
         self._note_full(jobs)
         self._collect_garbage(jobs, freed)
-        self._count(jobs)
-        self._settle(jobs)
 
     def _run_jobs(self, jobs: list[_Job], freed: set[str]) -> bool:
         """Run each job in a savepoint; True if the whole transaction had to be abandoned.
