@@ -15,10 +15,12 @@ from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
 from tests.support.stores import sqlite_store
 
 T = TypeVar("T")
-# SQL that takes a database of today back to before schema v9 (the mailbox counters), for
-# tests that fake an older version from a fresh store.
-UNDO_V9 = (
-    "DROP TRIGGER messages_counts_insert; DROP TRIGGER messages_counts_delete;"
+# SQL that takes a database of today back to before schema v10 (the address rows of SEARCH
+# FROM/TO/CC/BCC), and before v9 (the mailbox counters), for tests that fake an older
+# version from a fresh store.
+UNDO_V10 = "DROP TRIGGER summaries_addresses_delete; DROP TABLE summary_addresses;"
+UNDO_V9 = UNDO_V10 + (
+    " DROP TRIGGER messages_counts_insert; DROP TRIGGER messages_counts_delete;"
     " DROP TRIGGER messages_counts_update;"
     + "".join(f" ALTER TABLE mailboxes DROP COLUMN {column};" for column in (
         "msg_count", "unseen_count", "deleted_count", "size_total", "recent_count"))
