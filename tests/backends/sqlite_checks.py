@@ -76,6 +76,11 @@ def integrity_problems(data_dir: Path) -> list[str]:
         "fts row of a removed summary not in fts_gone": "SELECT f.rowid FROM idx.fts f"
         " LEFT JOIN summaries s ON s.id = f.rowid LEFT JOIN fts_gone g ON g.id = f.rowid"
         " WHERE s.id IS NULL AND g.id IS NULL",
+        # SEARCH FROM/TO/CC/BCC read one address row per summary (schema v10)
+        "summary without address row": "SELECT s.id FROM summaries s"
+        " LEFT JOIN summary_addresses a ON a.id = s.id WHERE a.id IS NULL",
+        "address row without summary": "SELECT a.id FROM summary_addresses a"
+        " LEFT JOIN summaries s ON s.id = a.id WHERE s.id IS NULL",
         "inline blob without data": "SELECT b.id FROM blobs b"
         " LEFT JOIN blob_data d ON d.id = b.id WHERE b.inline = 1 AND d.id IS NULL",
         "wrong refcount": "SELECT b.id FROM blobs b WHERE b.refs !="
