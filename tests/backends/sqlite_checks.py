@@ -15,10 +15,12 @@ from posthouse.store.sqlite.searchdb import SEARCH_DB_FILE
 from tests.support.stores import sqlite_store
 
 T = TypeVar("T")
-# SQL that takes a database of today back to before schema v9 (the mailbox counters), for
-# tests that fake an older version from a fresh store.
-UNDO_V9 = (
-    "DROP TRIGGER messages_counts_insert; DROP TRIGGER messages_counts_delete;"
+# SQL that takes a database of today back to before schema v10 (the address rows of SEARCH
+# FROM/TO/CC/BCC), and before v9 (the mailbox counters), for tests that fake an older
+# version from a fresh store.
+UNDO_V10 = "DROP TRIGGER summaries_addresses_delete; DROP TABLE summary_addresses;"
+UNDO_V9 = UNDO_V10 + (
+    " DROP TRIGGER messages_counts_insert; DROP TRIGGER messages_counts_delete;"
     " DROP TRIGGER messages_counts_update;"
     + "".join(f" ALTER TABLE mailboxes DROP COLUMN {column};" for column in (
         "msg_count", "unseen_count", "deleted_count", "size_total", "recent_count"))
@@ -74,6 +76,11 @@ def integrity_problems(data_dir: Path) -> list[str]:
         "fts row of a removed summary not in fts_gone": "SELECT f.rowid FROM idx.fts f"
         " LEFT JOIN summaries s ON s.id = f.rowid LEFT JOIN fts_gone g ON g.id = f.rowid"
         " WHERE s.id IS NULL AND g.id IS NULL",
+        # SEARCH FROM/TO/CC/BCC read one address row per summary (schema v10)
+        "summary without address row": "SELECT s.id FROM summaries s"
+        " LEFT JOIN summary_addresses a ON a.id = s.id WHERE a.id IS NULL",
+        "address row without summary": "SELECT a.id FROM summary_addresses a"
+        " LEFT JOIN summaries s ON s.id = a.id WHERE s.id IS NULL",
         "inline blob without data": "SELECT b.id FROM blobs b"
         " LEFT JOIN blob_data d ON d.id = b.id WHERE b.inline = 1 AND d.id IS NULL",
         "wrong refcount": "SELECT b.id FROM blobs b WHERE b.refs !="

@@ -26,5 +26,7 @@ def test_nul_bytes_are_stored_served_and_searched(runner: StoreRunner) -> None:
         await store.catch_up_index()
         assert await store.search_text(inbox, "ÉTÉ", field="body") == {uid}
         assert await store.search_text(inbox, "nul", field="subject") == {uid}
+        assert await store.search_text(inbox, "A@EXAMPLE", field="from") == {uid}
+        assert await store.search_text(inbox, "b <a@", field="from") == {uid}  # after the NUL
 
     runner.run(body)

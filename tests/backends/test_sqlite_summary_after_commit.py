@@ -105,6 +105,8 @@ def test_open_files_a_summary_a_crash_left_out(tmp_path: Path) -> None:
         [meta] = await store.fetch_meta(await mailbox_id(store, bob), [1], with_summary=True)
         assert meta.summary is not None
         assert meta.summary.headers["subject"] == "parsed later"
+        box = await mailbox_id(store, bob)
+        assert await store.search_text(box, "ALICE <", field="from") == {1}  # its address row
         return store.repaired_summaries
 
     assert run(tmp_path, reopen) == 1

@@ -57,8 +57,8 @@ def fill(server: ServerThread) -> None:
 
 
 def snapshot(server: ServerThread) -> dict[str, object]:
-    """What an IMAP client sees: per mailbox its STATUS and every message's uid, flags,
-    modseq, internal date, size and bytes; the metadata entry."""
+    """What an IMAP client sees: per mailbox its STATUS, every message's uid, flags, modseq,
+    internal date, size and bytes, and what SEARCH FROM and TO find; the metadata entry."""
     imap = imaplib.IMAP4_SSL("127.0.0.1", server.port("imaps"), ssl_context=server.client_tls())
     seen: dict[str, object] = {}
     try:
@@ -75,6 +75,10 @@ def snapshot(server: ServerThread) -> dict[str, object]:
             assert typ == "OK"
             seen[box] = [part if isinstance(part, bytes) else (part[0], part[1])
                          for part in data]
+            # the address rows of SEARCH FROM/TO/CC/BCC are made on every path of the copy
+            seen[f"{box} from"] = imap.uid("SEARCH", "FROM", '"R <SENDER@"')
+            seen[f"{box} to"] = imap.uid("SEARCH", "TO", "r@")
+            assert seen[f"{box} from"] == seen[f"{box} to"] == imap.uid("SEARCH", "ALL")
         typ, meta = imap._simple_command("GETMETADATA", "INBOX", "/private/comment")
         assert typ == "OK"
         seen["metadata"] = imap._untagged_response(typ, meta, "METADATA")[1]

@@ -168,6 +168,39 @@ def test_wrong_mailbox_counters_found_and_recomputed(tmp_path: Path) -> None:
         assert status_counts(srv) == {"MESSAGES": 3, "UNSEEN": 2, "SIZE": size, "RECENT": 0}
 
 
+def test_wrong_address_rows_found_and_made_again(tmp_path: Path) -> None:
+    """SEARCH FROM/TO/CC/BCC read summary_addresses (schema v10): a row missing, wrong or
+    left without its summary is found, and the repair makes them from the header maps."""
+    data = tmp_path / "data"
+    fill(data)
+    assert cli("verify", "--data-dir", data).stdout.strip().endswith("ok")
+    conn = db(data)
+    first, second = (r[0] for r in conn.execute(
+        "SELECT id FROM summary_addresses ORDER BY id LIMIT 2"))
+    conn.execute("UPDATE summary_addresses SET from_lc = 'nobody' WHERE id = ?", (first,))
+    conn.execute("DELETE FROM summary_addresses WHERE id = ?", (second,))
+    conn.execute("INSERT INTO summary_addresses (id, from_lc) VALUES (9999, 'stray')")
+    conn.close()
+
+    found = cli("verify", "--data-dir", data)
+    assert found.returncode == 1
+    assert ("addresses: summary_addresses: 1 summaries have no address row; 1 address rows "
+            "differ from their summary; 1 address rows have no summary (repairable)"
+            ) in found.stdout
+
+    fixed = cli("verify", "--repair", "--data-dir", data)
+    assert fixed.returncode == 0, fixed.stdout
+    assert "address rows of 3 summaries made again" in fixed.stdout
+    assert cli("verify", "--data-dir", data).stdout.strip().endswith("ok")
+    with serve(data) as srv:
+        imap = imaplib.IMAP4("127.0.0.1", srv.port("imap"))
+        imap.login(ALICE, PASSWORD)
+        imap.select("INBOX", readonly=True)
+        assert imap.uid("SEARCH", "FROM", "BOB@")[1] == [b"1 2 3"]
+        assert imap.uid("SEARCH", "FROM", "nobody")[1] == [b""]
+        imap.logout()
+
+
 def test_orphans_are_filed_into_recovered(tmp_path: Path) -> None:
     data = tmp_path / "data"
     stored = fill(data)

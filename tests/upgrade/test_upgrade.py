@@ -88,6 +88,10 @@ def test_an_old_data_dir_is_served_unchanged(upgraded: tuple[Path, dict[str, Any
                 uidvalidity, uidnext, messages = imap_mailbox(imap, name)
                 assert (uidvalidity, uidnext) == (box["uidvalidity"], box["uidnext"]), name
                 assert messages == box["messages"], name
+                # every message of the corpus is from carol: SEARCH FROM reads the address
+                # rows a migration to schema v10 made from the stored header maps
+                _typ, hits = imap.uid("SEARCH", "FROM", "CAROL@ELSEWHERE")
+                assert hits[0].split() == [str(m["uid"]).encode() for m in messages], name
             imap.logout()
 
         # POP3 serves every INBOX message byte for byte

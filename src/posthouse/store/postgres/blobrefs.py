@@ -1,5 +1,5 @@
 """Blob rows in ``bytea`` and their reference counts, with each blob's summary and the
-lower-cased text SEARCH matches against.
+lower-cased text SEARCH matches against (and its address fields' row, schema v4).
 
 A blob row exists while something references it: a message row, a queue entry, or an
 expunged message an open IMAP view still addresses (``held``). When the last reference goes
@@ -17,7 +17,7 @@ from typing import Any
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store.errors import NotFound
 from posthouse.store.postgres.pool import Tx
-from posthouse.store.sqlite.codec import dt_to_text, headers_json, headers_text
+from posthouse.store.sqlite.codec import address_values, dt_to_text, headers_json, headers_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,12 @@ def _searchable(text: str) -> str:
     return text.replace("\x00", "")
 
 
+def address_params(summary: MessageSummary) -> tuple[str | None, ...]:
+    """The summary_addresses columns of a parse (schema v4): headers_lc's FROM, TO, CC and
+    BCC values, which SEARCH on those fields reads instead."""
+    return tuple(None if v is None else _searchable(v) for v in address_values(summary.headers))
+
+
 def summary_params(summary: MessageSummary, body_text: str) -> tuple[Any, ...]:
     """The summaries columns of a parse (everything but the blob id). JSON columns escape a
     NUL as \\u0000, which text keeps; the lower-cased copies drop it."""
@@ -48,6 +54,16 @@ def summary_params(summary: MessageSummary, body_text: str) -> tuple[Any, ...]:
             json.dumps(lowered, ensure_ascii=False), text_lc, body_lc)
 
 
+# A summary and its address row in one statement (none if the blob has its summary).
+INSERT_SUMMARY = (
+    "WITH s AS (INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date,"
+    " headers_lc, text_lc, body_lc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (blob_id) DO NOTHING RETURNING blob_id)"
+    " INSERT INTO summary_addresses (blob_id, from_lc, to_lc, cc_lc, bcc_lc)"
+    " SELECT blob_id, %s, %s, %s, %s FROM s"
+)
+
+
 async def acquire(tx: Tx, blob: PgBlobIn, *, refs: int) -> None:
     """Add ``refs`` references to a blob, creating its row (and summary) if needed."""
     await tx.run(
@@ -55,11 +71,8 @@ async def acquire(tx: Tx, blob: PgBlobIn, *, refs: int) -> None:
         " ON CONFLICT (id) DO UPDATE SET refs = blobs.refs + excluded.refs",
         (blob.blob_id, len(blob.data), refs, blob.data))
     if blob.summary is not None and blob.body_text is not None:
-        await tx.run(
-            "INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date,"
-            " headers_lc, text_lc, body_lc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (blob_id) DO NOTHING",
-            (blob.blob_id, *summary_params(blob.summary, blob.body_text)))
+        await tx.run(INSERT_SUMMARY, (blob.blob_id, *summary_params(blob.summary, blob.body_text),
+                                      *address_params(blob.summary)))
 
 
 async def add_refs(tx: Tx, counts: Mapping[str, int]) -> None:

@@ -35,7 +35,7 @@ from posthouse.message.summary_model import Summarizer, TextExtractor
 from posthouse.store import blobs
 from posthouse.store.errors import StorageFailure, StoreError
 from posthouse.store.postgres import schema
-from posthouse.store.postgres.blobrefs import summary_params
+from posthouse.store.postgres.blobrefs import INSERT_SUMMARY, address_params, summary_params
 from posthouse.store.postgres.pool import Row, connect
 from posthouse.store.sqlite import blobrefs as sqlite_blobs
 
@@ -174,11 +174,10 @@ async def _copy(conn: AsyncConnection[Row], src: sqlite3.Connection, root: Path,
             if src.execute("SELECT 1 FROM summaries WHERE blob_id = ? UNION ALL"
                            " SELECT 1 FROM messages WHERE blob_id = ?",
                            (blob_id, blob_id)).fetchone() is not None:
-                params = summary_params(summarize(data), message_text(data))
-                await conn.execute(
-                    b"INSERT INTO summaries (blob_id, envelope, bodystructure, headers,"
-                    b" sent_date, headers_lc, text_lc, body_lc)"
-                    b" VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", (blob_id, *params))
+                summary = summarize(data)
+                await conn.execute(INSERT_SUMMARY.encode(), (
+                    blob_id, *summary_params(summary, message_text(data)),
+                    *address_params(summary)))
             advance(1)
     report.counts["blobs"] = len(ids)
     for table, cols, order in TABLES:

@@ -169,9 +169,26 @@ _V3 = """
 ALTER TABLE expunged ADD COLUMN blob_id text
 """
 
+# Version 4: the address fields SEARCH FROM/TO/CC/BCC test, one narrow row per summary, as
+# SQLite's version 10: the same lower-cased text as headers_lc's fields (filed with the
+# summary, blobrefs.acquire), so a search reads a short column instead of the summary row
+# and its jsonb (issue 15). NULL: no such field. Filled here from headers_lc.
+_V4 = """
+CREATE TABLE summary_addresses (
+    blob_id text PRIMARY KEY REFERENCES summaries (blob_id) ON DELETE CASCADE,
+    from_lc text,
+    to_lc text,
+    cc_lc text,
+    bcc_lc text
+);
+INSERT INTO summary_addresses (blob_id, from_lc, to_lc, cc_lc, bcc_lc)
+    SELECT blob_id, headers_lc ->> 'from', headers_lc ->> 'to', headers_lc ->> 'cc',
+        headers_lc ->> 'bcc' FROM summaries
+"""
+
 # NUMBERED[n] brings version n - 1 to n; a released one is never edited. The numbers are
 # PostgreSQL's own (not SQLite's user_version).
-NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3}
+NUMBERED: dict[int, str] = {1: _V1, 2: _V2, 3: _V3, 4: _V4}
 assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
 LATEST_VERSION = len(NUMBERED)
 

@@ -3,7 +3,8 @@ the SQLite store of an empty data dir (the way back from from_sqlite.py).
 
 Row for row with the ids, as from_sqlite.py: the same tables, blobs inline in the database
 or as files under blobs/ by size (as SQLite's own writes decide), and the summaries as they
-are (SQLite's search index is built from them by the server when it starts). One SQLite
+are (SQLite's search index is built from them by the server when it starts; their address
+rows, schema v10, right after them). One SQLite
 transaction holds every row; blob files are written first (a failed copy leaves only files
 no row references, in a data dir that was empty). The target must hold no domain, user,
 blob or queue entry; the caller holds its data dir lock. Verified as from_sqlite.py does.
@@ -107,6 +108,7 @@ async def _copy(conn: AsyncConnection[Row], dst: Any, root: Path, bar: Bar,
                              b" FROM summaries ORDER BY blob_id")
     dst.executemany("INSERT INTO summaries (blob_id, envelope, bodystructure, headers,"
                     " sent_date) VALUES (?, ?, ?, ?, ?)", await cur.fetchall())
+    dst.execute(sqlite_schema.FILL_ADDRESSES)  # their SEARCH FROM/TO/CC/BCC rows (v10)
     for table, cols, order in TABLES:
         names = columns_of(cols)
         insert = (f"INSERT INTO {table} ({cols}) "  # noqa: S608

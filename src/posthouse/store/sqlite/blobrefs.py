@@ -17,7 +17,12 @@ from typing import Any
 from posthouse.message.summary_model import MessageSummary
 from posthouse.store import blobs
 from posthouse.store.errors import NotFound
-from posthouse.store.sqlite.codec import dt_to_text, headers_json
+from posthouse.store.sqlite.codec import (
+    AddressValues,
+    address_values,
+    dt_to_text,
+    headers_json,
+)
 from posthouse.store.sqlite.writer import WriteContext
 
 
@@ -48,7 +53,8 @@ def add_refs(ctx: WriteContext, counts: Mapping[str, int]) -> None:
     )
 
 
-SummaryRow = tuple[str, str, str, str | None]  # envelope, bodystructure, headers, sent_date
+# envelope, bodystructure, headers, sent_date; then the summary_addresses columns
+SummaryRow = tuple[str, str, str, str | None, AddressValues]
 
 
 def summary_row(summary: MessageSummary) -> SummaryRow:
@@ -58,17 +64,22 @@ def summary_row(summary: MessageSummary) -> SummaryRow:
         summary.bodystructure,
         headers_json(summary),
         dt_to_text(summary.sent_date) if summary.sent_date else None,
+        address_values(summary.headers),
     )
 
 
 def ensure_summary(ctx: WriteContext, blob_id: str, row: SummaryRow) -> None:
-    """Store a blob's parse once (the first delivery wins); the indexer takes it from here."""
+    """Store a blob's parse once (the first delivery wins), with its address row (schema
+    v10); the indexer takes it from here."""
     found = ctx.conn.execute(
         "INSERT INTO summaries (blob_id, envelope, bodystructure, headers, sent_date)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING RETURNING id",
-        (blob_id, *row),
+        (blob_id, *row[:4]),
     ).fetchone()
     if found is not None:  # indexed after the commit, from the message (indexer.py)
+        ctx.conn.execute(
+            "INSERT INTO summary_addresses (id, from_lc, to_lc, cc_lc, bcc_lc)"
+            " VALUES (?, ?, ?, ?, ?)", (found[0], *row[4]))
         ctx.new_summaries += 1
 
 

@@ -7,7 +7,8 @@ user's usage counters; each mailbox's uidnext above every uid it gave (rows and 
 its highestmodseq at or above every modseq, no tombstone for a live row, its STATUS counters
 (messages, unseen, deleted, size, recent) equal to a recount of its rows; messages whose
 mailbox is gone, blob rows and blob files nobody references (orphans); messages without a
-summary; the search index against the summaries.
+summary; each summary's address row (schema v10) against its header map; the search index
+against the summaries.
 
 Online (a server holds the data dir) everything is read in one read transaction of a
 read-only connection, so the checks see one committed state and never block the writer.
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from posthouse.store import blobs
 from posthouse.store.sqlite import blobrefs, holds, mailboxes, messages, schema, searchdb
-from posthouse.store.sqlite.codec import dt_to_text
+from posthouse.store.sqlite.codec import SEARCHED_ADDRESSES, dt_to_text
 from posthouse.store.sqlite.counters import mailbox_key
 from posthouse.store.sqlite.writer import WriteContext
 
@@ -149,6 +150,7 @@ def _check_all(conn: sqlite3.Connection, data_dir: Path, *, online: bool,
     if not online:
         problems += _orphan_files(conn, blob_root)
     problems += _summaries(conn)
+    problems += _addresses(conn)
     if not online:
         problems += _index(conn)
     nmessages = int(conn.execute("SELECT count(*) FROM messages").fetchone()[0])
@@ -381,6 +383,28 @@ def _summaries(conn: sqlite3.Connection) -> list[Problem]:
                     "server files them when it starts)", repairable=True)]
 
 
+_ADDRESS_WRONG = " OR ".join(
+    f"a.{name}_lc IS NOT ph_header_lc(s.headers, '{name}')" for name in SEARCHED_ADDRESSES)
+
+
+def _addresses(conn: sqlite3.Connection) -> list[Problem]:
+    """Each summary's row of SEARCH FROM/TO/CC/BCC values (schema v10): present, equal to
+    its stored header map's fields lower-cased, and none without a summary."""
+    missing, wrong = conn.execute(
+        "SELECT count(*) FILTER (WHERE a.id IS NULL),"  # noqa: S608
+        f" count(*) FILTER (WHERE a.id IS NOT NULL AND ({_ADDRESS_WRONG}))"
+        " FROM summaries s LEFT JOIN summary_addresses a ON a.id = s.id").fetchone()
+    extra = conn.execute(
+        "SELECT count(*) FROM summary_addresses a"
+        " WHERE NOT EXISTS (SELECT 1 FROM summaries s WHERE s.id = a.id)").fetchone()[0]
+    found = [f"{n} {what}" for n, what in ((missing, "summaries have no address row"),
+                                           (wrong, "address rows differ from their summary"),
+                                           (extra, "address rows have no summary")) if n]
+    if not found:
+        return []
+    return [Problem("addresses", "summary_addresses", "; ".join(found), repairable=True)]
+
+
 def _index(conn: sqlite3.Connection) -> list[Problem]:
     if not _has_index(conn):
         return [Problem("index-missing", "search index", "the file is missing (the server "
@@ -472,7 +496,16 @@ def _repair_rows(ctx: WriteContext, found: Report, *, recover_to: str | None,
     lines += _adopt_orphan_files(ctx)
     lines += _refile_orphan_blobs(ctx, recovered)
     lines += _recount(ctx)
+    if "addresses" in kinds:
+        lines += _refill_addresses(ctx)
     return lines
+
+
+def _refill_addresses(ctx: WriteContext) -> list[str]:
+    """The address rows (derived from the summaries) made again from the summaries."""
+    ctx.conn.execute("DELETE FROM summary_addresses")
+    n = ctx.conn.execute(schema.FILL_ADDRESSES).rowcount
+    return [f"address rows of {n} summaries made again from their header maps"]
 
 
 def _spare_bytes(spares: Sequence[Path], blob_id: str) -> bytes | None:

@@ -91,6 +91,31 @@ def headers_json(summary: MessageSummary) -> str:
     return json.dumps({k.lower(): v for k, v in summary.headers.items()}, ensure_ascii=False)
 
 
+# The address fields IMAP SEARCH FROM/TO/CC/BCC test, kept lower-cased beside each summary
+# (SQLite table summary_addresses, schema v10; PostgreSQL's, schema v4).
+SEARCHED_ADDRESSES = ("from", "to", "cc", "bcc")
+AddressValues = tuple[str | None, str | None, str | None, str | None]
+
+
+def address_values(headers: Mapping[str, str]) -> AddressValues:
+    """The SEARCHED_ADDRESSES fields of a header map as SEARCH compares them: the stored
+    value (headers_json) lower-cased by Python's ``str.lower``; None for an absent field."""
+    stored = {k.lower(): v for k, v in headers.items()}
+
+    def one(name: str) -> str | None:
+        value = stored.get(name)
+        return None if value is None else value.lower()
+
+    return one("from"), one("to"), one("cc"), one("bcc")
+
+
+def stored_header_lc(headers: str, name: str) -> str | None:
+    """One field of a stored header map (JSON) lower-cased, as address_values gives it; the
+    SQL function ``ph_header_lc`` that fills summary_addresses for stored summaries."""
+    value = json.loads(headers).get(name)
+    return value.lower() if isinstance(value, str) else None
+
+
 def headers_text(headers: Mapping[str, str]) -> str:
     """A summary's header map as one text for the full-text index and TEXT search."""
     return "\n".join(f"{k.lower()}: {v}" for k, v in headers.items())

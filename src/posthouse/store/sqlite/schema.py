@@ -7,6 +7,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from posthouse.store.sqlite.codec import stored_header_lc
+
 DB_FILE = "posthouse.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -258,11 +260,35 @@ UPDATE mailboxes SET
         AND m.uid > mailboxes.recent_mark);
 """
 
+# Version 10: the address fields SEARCH FROM/TO/CC/BCC test (codec.SEARCHED_ADDRESSES), one
+# narrow row per summary (its id), lower-cased by Python's str.lower (codec.address_values)
+# when the summary is filed: a search is then one instr() per message over a short column,
+# not a JSON parse of the whole header map and a case fold (issue 15). NULL: no such field.
+# A summary's row goes with it (the trigger); the last statement fills the rows of the
+# summaries that have none, through ph_header_lc (registered by connect): this migration,
+# and ``posthouse verify --repair`` (FILL_ADDRESSES below).
+_V10 = """
+CREATE TABLE summary_addresses (
+    id INTEGER PRIMARY KEY,        -- summaries.id
+    from_lc TEXT,
+    to_lc TEXT,
+    cc_lc TEXT,
+    bcc_lc TEXT
+);
+CREATE TRIGGER summaries_addresses_delete AFTER DELETE ON summaries BEGIN
+    DELETE FROM summary_addresses WHERE id = OLD.id;
+END;
+INSERT INTO summary_addresses (id, from_lc, to_lc, cc_lc, bcc_lc)
+    SELECT s.id, ph_header_lc(s.headers, 'from'), ph_header_lc(s.headers, 'to'),
+        ph_header_lc(s.headers, 'cc'), ph_header_lc(s.headers, 'bcc') FROM summaries s
+    WHERE NOT EXISTS (SELECT 1 FROM summary_addresses a WHERE a.id = s.id);
+"""
+
 # Every schema change is a numbered migration: NUMBERED[n] brings version n - 1 to n. A new one
 # is the next number; a released one is never edited (tests/upgrade keeps data dirs made by
 # each released version and proves today's code opens them).
 NUMBERED: dict[int, str] = {
-    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8, 9: _V9,
+    1: _V1, 2: _V2, 3: _V3, 4: _V4, 5: _V5, 6: _V6, 7: _V7, 8: _V8, 9: _V9, 10: _V10,
 }
 assert sorted(NUMBERED) == list(range(1, len(NUMBERED) + 1)), "migrations are numbered 1..n"
 MIGRATIONS: tuple[str, ...] = tuple(NUMBERED[n] for n in sorted(NUMBERED))
@@ -280,6 +306,7 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
         path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.create_function("ph_header_lc", 2, stored_header_lc, deterministic=True)
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
         conn.execute("PRAGMA query_only = ON")
@@ -307,6 +334,8 @@ def statements(script: str) -> list[str]:
 
 # The counters of every mailbox computed from its rows: the end of v9, and the repair.
 RECOUNT_MAILBOXES = statements(_V9)[-1]
+# The address rows of the summaries without one: the end of v10, and the repair.
+FILL_ADDRESSES = statements(_V10)[-1]
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

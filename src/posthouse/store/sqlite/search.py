@@ -11,6 +11,11 @@ field then needs no index at all: every summary, indexed or pending, is tested i
 Pending messages are tested directly: header fields from the summary's JSON, body text
 decoded from the message itself.
 
+FROM, TO, CC and BCC (and HEADER with those names) are tested against the summary's row in
+``summary_addresses`` (schema v10), lower-cased by Python when the summary was filed: one
+instr() per message over a short column (the same answer as ``ph_icontains`` on the JSON
+value), instead of a JSON parse and a case fold of the whole header map (issue 15).
+
 Both parts see one moment: the store's snapshot is taken first (require_mailbox), the index's
 after it, and the indexer commits index rows and ``upto`` together, so a message the store
 shows is either pending or indexed in what this read sees, never neither.
@@ -36,23 +41,26 @@ _SCAN = (
 # A header field without the trigram narrowing needs the summaries only, indexed or pending
 # alike: one pass over them, without reading each message's index row (its body text).
 _SCAN_HEADERS = (
-    "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id"
+    "SELECT m.uid FROM messages m JOIN summaries s ON s.blob_id = m.blob_id{join}"
     " WHERE m.mailbox_id = :mailbox AND {condition}"
 )
 # With the trigram index the match runs in the FTS table first (one index lookup) and only
 # the confirmed blobs are intersected with the mailbox: no per-row FTS call or Python check.
 _INDEXED = (
     "SELECT m.uid FROM messages m WHERE m.mailbox_id = :mailbox AND m.blob_id IN ("
-    "SELECT s.blob_id FROM idx.fts f JOIN summaries s ON s.id = f.rowid"
+    "SELECT s.blob_id FROM idx.fts f JOIN summaries s ON s.id = f.rowid{join}"
     " WHERE f.fts MATCH :query AND {condition})"
 )
 # Driven from the few summaries above ``upto`` (a rowid range), then messages_blob: the cost
 # follows the lag, not the mailbox size.
 _PENDING = (
     "SELECT m.uid, s.id, s.blob_id, s.headers FROM summaries s"
-    " CROSS JOIN messages m ON m.blob_id = s.blob_id AND m.mailbox_id = :mailbox"
+    " CROSS JOIN messages m ON m.blob_id = s.blob_id AND m.mailbox_id = :mailbox{join}"
     " WHERE s.id > :upto"
 )
+# The address fields' columns (codec.SEARCHED_ADDRESSES), joined by summary id.
+_ADDRESS_COLUMNS = {"from": "a.from_lc", "to": "a.to_lc", "cc": "a.cc_lc", "bcc": "a.bcc_lc"}
+_ADDRESS_JOIN = " JOIN summary_addresses a ON a.id = s.id"
 _TRIGRAM = 3
 
 
@@ -89,9 +97,17 @@ def _condition(field: str, ascii_needle: bool) -> tuple[str, str | None] | None:
     if field == "text":
         return (f"({_contains('f.headers', ascii_needle)}"
                 f" OR {_contains('f.body', ascii_needle)})"), None
+    column = _ADDRESS_COLUMNS.get(field)
+    if column is not None:  # already lower-cased: Python's fold, as ph_icontains does
+        return f"instr({column}, :needle) > 0", "headers"
     if _header_path(field) is None:
         return None
     return _contains(_HEADER_VALUE, ascii_needle), "headers"
+
+
+def _join(field: str) -> str:
+    """The join a field's condition needs (its address row), if any."""
+    return _ADDRESS_JOIN if field in _ADDRESS_COLUMNS else ""
 
 
 def search_text(
@@ -116,31 +132,34 @@ def search_text(
         "path": _header_path(field),
         "upto": indexed_upto(conn, "idx"),
     }
+    join = _join(field)
     if trigram and len(needle) >= _TRIGRAM:
         query = _phrase(needle)
         params["query"] = f"{column} : {query}" if column else query
-        sql = _INDEXED.format(condition=condition)
+        sql = _INDEXED.format(condition=condition, join=join)
     elif field not in ("body", "text"):
-        return {row[0] for row in conn.execute(_SCAN_HEADERS.format(condition=condition),
-                                               params)}
+        sql = _SCAN_HEADERS.format(condition=condition, join=join)
+        return {row[0] for row in conn.execute(sql, params)}
     else:
         sql = _SCAN.format(condition=condition)
     uids = {row[0] for row in conn.execute(sql, params)}
-    return uids | _search_pending(conn, params, field, pending_text)
+    return uids | _search_pending(conn, params, field, condition, pending_text)
 
 
 def _search_pending(
-    conn: sqlite3.Connection, params: dict[str, object], field: str, pending_text: TextSource
+    conn: sqlite3.Connection, params: dict[str, object], field: str, condition: str,
+    pending_text: TextSource,
 ) -> set[int]:
-    """The pending messages' matches (see the module docstring)."""
+    """The pending messages' matches (see the module docstring); ``condition`` is the
+    header field's test."""
     if field not in ("body", "text"):
-        ascii_needle = str(params["needle"]).isascii()
-        condition = _contains(_HEADER_VALUE, ascii_needle)
-        return {row[0] for row in conn.execute(f"{_PENDING} AND {condition}", params)}
+        pending = _PENDING.format(join=_join(field))
+        return {row[0] for row in conn.execute(f"{pending} AND {condition}", params)}
     needle = str(params["needle"])
     verdicts: dict[int, bool] = {}  # per summary: a blob may be filed more than once
     uids: set[int] = set()
-    for uid, summary_id, blob_id, headers in conn.execute(_PENDING, params).fetchall():
+    for uid, summary_id, blob_id, headers in conn.execute(
+            _PENDING.format(join=""), params).fetchall():
         hit = verdicts.get(summary_id)
         if hit is None:
             hit = needle in pending_text(conn, blob_id).lower() or (
