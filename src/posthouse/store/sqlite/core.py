@@ -304,7 +304,7 @@ class StoreCore:
         """Hash the content; write a file-sized blob durably, off the event loop."""
         data = message if isinstance(message, bytes) else message.data
         summary = None if isinstance(message, bytes) else message.summary
-        if summary is None and self.siblings is not None:
+        if summary is None and self.siblings is not None and not isinstance(message, bytes):
             # another worker may read the message right after its commit: the summary goes
             # into the same transaction (a large message is parsed off the event loop)
             summary = (self._summarize(data) if len(data) <= PARSE_INLINE_LIMIT
