@@ -34,8 +34,8 @@ from posthouse.imap.handlers.msg_fetchitems import (
 )
 from posthouse.imap.responses import Encoded, Response, bytes_value
 from posthouse.imap.view import MailboxView
-from posthouse.message.sections import Spec, extract_top
-from posthouse.store.models import RECENT, StoredMessage, UidFlags
+from posthouse.message.sections import Spec, extract_top, top_fields_reader
+from posthouse.store.models import RECENT, StoredMessage
 from posthouse.store.uidlist import UidFlagsList
 
 BULK_ATTRS = frozenset({Attr.UID, Attr.FLAGS, Attr.MODSEQ, Attr.RFC822_SIZE, Attr.INTERNALDATE})
@@ -56,16 +56,24 @@ def is_bulk(plan: FetchPlan) -> bool:
             and all(_bulk_item(item) for item in plan.items))
 
 
-def _header_value(item: FetchItem, data: bytes) -> bytes:
-    """``NAME value`` of a header item (RFC822.HEADER or a top-level header section)."""
+HeaderReader = tuple[bytes, Callable[[bytes], bytes]]  # "NAME " and the value's octets
+
+
+def _header_reader(item: FetchItem) -> HeaderReader | None:
+    """How a header item's ``NAME value`` is written (RFC822.HEADER or a top-level header
+    section), worked out once per FETCH; None for the other items."""
     if isinstance(item, BodySection):
-        return _name(item) + b" " + bytes_value(header_section(data, item))
-    return b"RFC822.HEADER " + bytes_value(extract_top(data, Spec.HEADER))
+        name = item.response_name().encode("utf-8") + b" "
+        if item.partial is None and item.section.text == Spec.HEADER_FIELDS.value:
+            return name, top_fields_reader(item.section.fields)  # the message list's case
+        return name, functools.partial(_section_of, item)
+    if item is Attr.RFC822_HEADER:
+        return b"RFC822.HEADER ", functools.partial(extract_top, spec=Spec.HEADER)
+    return None
 
 
-@functools.lru_cache(maxsize=256)
-def _name(item: BodySection) -> bytes:
-    return item.response_name().encode("utf-8")
+def _section_of(item: BodySection, data: bytes) -> bytes:
+    return header_section(data, item)
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: keywords come from clients
@@ -85,45 +93,51 @@ def bulk_responses(
     missing, as the generic path."""
     out: list[Response] = []
     buf = bytearray()
-    reported: list[UidFlags] = []
-    uidonly, rev1 = view.uidonly, not view.rev2
-    items = plan.items
+    told_msns: list[int] = []
+    told_modseqs: list[int] = []
+    learned: set[frozenset[str]] = set()  # flag sets whose keywords the view has taken in
+    uidonly, rev1, wants_flags = view.uidonly, not view.rev2, plan.wants_flags
+    recent = view.recent_uids if rev1 else frozenset()
+    steps = [(item, _header_reader(item)) for item in plan.items]
+    found = blobs or {}
     for meta, msn in zip(metas, view.msns_of([m.uid for m in metas]), strict=True):
         if msn is None:
             continue
-        if plan.wants_flags:
-            announce = view.announce_keywords(meta.flags)
-            if announce:
-                if buf:
-                    out.append(Encoded(bytes(buf)))
-                    buf.clear()
-                out += announce
-            reported.append(UidFlags(meta.uid, meta.modseq, meta.flags))
-        data = message_bytes(blobs or {}, meta) if plan.blob else b""
-        buf += b"* %d UIDFETCH (" % meta.uid if uidonly else b"* %d FETCH (" % msn
-        first = True
-        for item in items:
-            if first:
-                first = False
-            else:
-                buf += b" "
-            if item is Attr.UID:
-                buf += b"UID %d" % meta.uid
+        flags = meta.flags
+        if wants_flags:
+            if flags not in learned:  # a set seen before has nothing new to announce
+                learned.add(flags)
+                announce = view.announce_keywords(flags)
+                if announce:
+                    if buf:
+                        out.append(Encoded(bytes(buf)))
+                        buf.clear()
+                    out += announce
+            told_msns.append(msn)
+            told_modseqs.append(meta.modseq)
+        data = message_bytes(found, meta) if plan.blob else b""
+        parts: list[bytes] = []
+        for item, header in steps:
+            if header is not None:
+                parts.append(header[0] + bytes_value(header[1](data)))
+            elif item is Attr.UID:
+                parts.append(b"UID %d" % meta.uid)
             elif item is Attr.FLAGS:
-                buf += b"FLAGS " + _flag_list(meta.flags, rev1 and view.is_recent(meta.uid))
+                parts.append(b"FLAGS " + _flag_list(flags, meta.uid in recent))
             elif item is Attr.MODSEQ:
-                buf += b"MODSEQ (%d)" % meta.modseq
+                parts.append(b"MODSEQ (%d)" % meta.modseq)
             elif item is Attr.RFC822_SIZE:
-                buf += b"RFC822.SIZE %d" % meta.size
-            elif item is Attr.INTERNALDATE:  # always a quotable US-ASCII string
-                buf += b'INTERNALDATE "' + internaldate_text(meta.internaldate).encode() + b'"'
-            else:
-                buf += _header_value(item, data)
+                parts.append(b"RFC822.SIZE %d" % meta.size)
+            else:  # INTERNALDATE: always a quotable US-ASCII string
+                parts.append(b'INTERNALDATE "' + internaldate_text(meta.internaldate).encode()
+                             + b'"')
+        buf += b"* %d UIDFETCH (" % meta.uid if uidonly else b"* %d FETCH (" % msn
+        buf += b" ".join(parts)
         buf += b")\r\n"
     if buf:
         out.append(Encoded(bytes(buf)))
-    if reported:
-        view.record_flags(reported)
+    if told_msns:
+        view.record_flags_at(told_msns, told_modseqs)  # reported: no unsolicited FETCH
     return out
 
 
