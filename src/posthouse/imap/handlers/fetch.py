@@ -32,6 +32,7 @@ from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Sele
 from posthouse.imap.handlers.fetch_lines import (
     bulk_responses,
     is_bulk,
+    kept_values,
     listing_responses,
     uses_listing,
 )
@@ -43,6 +44,7 @@ from posthouse.imap.handlers.msg_fetchitems import (
     plan_fetch,
     render_items,
 )
+from posthouse.imap.header_cache import HEADER_FIELDS
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response, Status, vanished
 from posthouse.store.models import SEEN, FlagOp, StoredMessage, UidFlags
@@ -185,9 +187,12 @@ async def handle_fetch(
         )
         missing += gone
         for group in blob_groups(metas) if plan.blob else (metas,):
-            blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
+            known, wanted = (kept_values(plan, group, HEADER_FIELDS) if bulk
+                             else ({}, [m.blob_id for m in group] if plan.blob else []))
+            blobs = await ctx.store.read_blobs(wanted) if wanted else {}
             if bulk:
-                for response in bulk_responses(selected.view, plan, group, blobs):
+                for response in bulk_responses(selected.view, plan, group, blobs,
+                                               HEADER_FIELDS, known):
                     yield response
                 continue
             for meta in group:

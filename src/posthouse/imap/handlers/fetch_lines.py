@@ -32,6 +32,7 @@ from posthouse.imap.handlers.msg_fetchitems import (
     is_header_section,
     message_bytes,
 )
+from posthouse.imap.header_cache import HeaderFieldsCache
 from posthouse.imap.responses import Encoded, Response, bytes_value
 from posthouse.imap.view import MailboxView
 from posthouse.message.sections import Spec, extract_top, top_fields_reader
@@ -56,7 +57,19 @@ def is_bulk(plan: FetchPlan) -> bool:
             and all(_bulk_item(item) for item in plan.items))
 
 
-HeaderReader = tuple[bytes, Callable[[bytes], bytes]]  # "NAME " and the value's octets
+# "NAME ", the value's octets from the message, the field names when the encoded value may
+# be kept in a HeaderFieldsCache
+HeaderReader = tuple[bytes, Callable[[bytes], bytes], tuple[str, ...] | None]
+KeptKey = tuple[str, tuple[str, ...]]  # (blob id, field names)
+
+
+def kept_names(item: FetchItem) -> tuple[str, ...] | None:
+    """The field names of a ``BODY[.PEEK][HEADER.FIELDS (...)]`` of the top-level message
+    without a partial range: a value a HeaderFieldsCache keeps; None for any other item."""
+    if (isinstance(item, BodySection) and not item.binary and not item.section.parts
+            and item.partial is None and item.section.text == Spec.HEADER_FIELDS.value):
+        return item.section.fields
+    return None
 
 
 def _header_reader(item: FetchItem) -> HeaderReader | None:
@@ -64,16 +77,47 @@ def _header_reader(item: FetchItem) -> HeaderReader | None:
     section), worked out once per FETCH; None for the other items."""
     if isinstance(item, BodySection):
         name = item.response_name().encode("utf-8") + b" "
-        if item.partial is None and item.section.text == Spec.HEADER_FIELDS.value:
-            return name, top_fields_reader(item.section.fields)  # the message list's case
-        return name, functools.partial(_section_of, item)
+        names = kept_names(item)
+        if names is not None:  # the message list's case
+            return name, top_fields_reader(names), names
+        return name, functools.partial(_section_of, item), None
     if item is Attr.RFC822_HEADER:
-        return b"RFC822.HEADER ", functools.partial(extract_top, spec=Spec.HEADER)
+        return b"RFC822.HEADER ", functools.partial(extract_top, spec=Spec.HEADER), None
     return None
 
 
 def _section_of(item: BodySection, data: bytes) -> bytes:
     return header_section(data, item)
+
+
+def kept_values(
+    plan: FetchPlan, metas: Sequence[StoredMessage], kept: HeaderFieldsCache,
+) -> tuple[dict[KeptKey, bytes], list[str]]:
+    """The header values of ``metas`` that ``kept`` holds, and the blob ids whose bytes
+    ``bulk_responses`` still needs: none unless the plan asks for a header item; only those
+    of messages with a value not kept when every header item asked is one a cache keeps
+    (``kept_names``); else all. The values are taken now: an entry dropped while the
+    bytes are read is still answered."""
+    if not plan.blob:
+        return {}, []
+    names = [reader[2] for reader in map(_header_reader, plan.items) if reader is not None]
+    found: dict[KeptKey, bytes] = {}
+    if not names or None in names:
+        return found, [m.blob_id for m in metas]
+    wanted: list[str] = []
+    for meta in metas:
+        missing = False
+        for field_names in names:
+            if field_names is None:  # pragma: no cover - excluded above
+                continue
+            value = kept.get(meta.blob_id, field_names)
+            if value is None:
+                missing = True
+            else:
+                found[(meta.blob_id, field_names)] = value
+        if missing:
+            wanted.append(meta.blob_id)
+    return found, wanted
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: keywords come from clients
@@ -85,12 +129,14 @@ def _flag_list(flags: frozenset[str], recent: bool) -> bytes:
 
 def bulk_responses(
     view: MailboxView, plan: FetchPlan, metas: Sequence[StoredMessage],
-    blobs: Mapping[str, bytes] | None = None,
+    blobs: Mapping[str, bytes] | None = None, kept: HeaderFieldsCache | None = None,
+    known: Mapping[KeptKey, bytes] | None = None,
 ) -> list[Response]:
     """The FETCH responses of ``metas`` (ascending uids) for a plan that ``is_bulk``; a
     message the view does not know is skipped, as the generic path does. ``blobs`` holds
-    the messages' bytes when the plan needs them (``plan.blob``); NotFound for one that is
-    missing, as the generic path."""
+    the messages' bytes when the plan needs them (``plan.blob``), but for the header
+    values in ``known`` (``kept_values``); NotFound for one that is missing, as the generic
+    path. The values a cache keeps are put in ``kept``."""
     out: list[Response] = []
     buf = bytearray()
     told_msns: list[int] = []
@@ -100,6 +146,7 @@ def bulk_responses(
     recent = view.recent_uids if rev1 else frozenset()
     steps = [(item, _header_reader(item)) for item in plan.items]
     found = blobs or {}
+    data: bytes | None
     for meta, msn in zip(metas, view.msns_of([m.uid for m in metas]), strict=True):
         if msn is None:
             continue
@@ -115,11 +162,19 @@ def bulk_responses(
                     out += announce
             told_msns.append(msn)
             told_modseqs.append(meta.modseq)
-        data = message_bytes(found, meta) if plan.blob else b""
+        data = None  # the message's bytes, looked up when a value is not kept
         parts: list[bytes] = []
         for item, header in steps:
             if header is not None:
-                parts.append(header[0] + bytes_value(header[1](data)))
+                prefix, read, names = header
+                value = known.get((meta.blob_id, names)) if known and names else None
+                if value is None:
+                    if data is None:
+                        data = message_bytes(found, meta)
+                    value = bytes_value(read(data))
+                    if kept is not None and names is not None:
+                        kept.put(meta.blob_id, names, value)
+                parts.append(prefix + value)
             elif item is Attr.UID:
                 parts.append(b"UID %d" % meta.uid)
             elif item is Attr.FLAGS:
