@@ -131,7 +131,8 @@ class StoreCore:
 
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
                                          on_commit=on_commit, space=self.space,
-                                         observe_commit=self._observe_commit)
+                                         observe_commit=self._observe_commit,
+                                         after_batch=self.holds.settle)
         self._writer.start()
         indexer.start()
         checkpointer.start()

@@ -266,12 +266,13 @@ class MessagesFacade(StoreCore):
     async def open_view(self, mailbox_id: int) -> int:
         """Register a session's view of a mailbox before its uid list is read; its id."""
         view_id = self.holds.new_view_id()
-        await self._write(lambda ctx: self.holds.open_view(view_id, mailbox_id))
+        if not self.holds.open_now(view_id, mailbox_id):
+            await self._write(lambda ctx: self.holds.open_view(view_id, mailbox_id))
         return view_id
 
     async def close_view(self, view_id: int) -> None:
         """The view is gone: what only it still addressed is freed."""
-        if self.holds.is_open(view_id):
+        if not self.holds.close_now(view_id):
             await self._write(lambda ctx: self.holds.release(ctx, view_id, None))
 
     async def release_expunged(self, view_id: int, uids: Sequence[int]) -> None:

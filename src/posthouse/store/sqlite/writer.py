@@ -114,8 +114,10 @@ class GroupCommitWriter:
         on_commit: Callable[[int], None] | None = None,
         space: SpaceGuard | None = None,
         observe_commit: Callable[[float], None] | None = None,
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         self._conn = conn
+        self._after_batch = after_batch  # told when a batch is committed or rolled back
         self._observe_commit = observe_commit  # told how long each COMMIT (its fsync) took
         self._space = space  # told of a full disk; asked whether to keep the WAL small
         self._wal_limited = False  # journal_size_limit set for tight space
@@ -221,6 +223,8 @@ class GroupCommitWriter:
             if lazy:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA synchronous = FULL")
+            if self._after_batch is not None:
+                self._after_batch()
         self._note_full(jobs)
         self._collect_garbage(jobs, freed)
         self._count(jobs)
