@@ -272,14 +272,14 @@ class MessagesFacade(StoreCore):
 
     async def close_view(self, view_id: int) -> None:
         """The view is gone: what only it still addressed is freed."""
-        if not self.holds.close_now(view_id):
-            await self._write(lambda ctx: self.holds.release(ctx, view_id, None))
+        if not self.holds.close_now(view_id):  # lazy: open() recounts what a crash loses
+            await self._write_lazy(lambda ctx: self.holds.release(ctx, view_id, None))
 
     async def release_expunged(self, view_id: int, uids: Sequence[int]) -> None:
         """The view was told of these expunges (or never knew the uids)."""
         chosen = tuple(uids)
-        if self.holds.waits(view_id, chosen):
-            await self._write(lambda ctx: self.holds.release(ctx, view_id, chosen))
+        if self.holds.waits(view_id, chosen):  # lazy: open() recounts what a crash loses
+            await self._write_lazy(lambda ctx: self.holds.release(ctx, view_id, chosen))
 
     async def fetch_expunged(
         self, view_id: int, uids: Sequence[int], *, with_summary: bool = False

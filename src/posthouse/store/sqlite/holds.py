@@ -11,7 +11,9 @@ expunge waits on the message; ``release`` (the view sent EXPUNGE, or never knew 
 Why here, and why the changes go through the writer thread: opening a view, an expunge and
 a release are then ordered like the transactions they sit between. A view opened before an
 expunge's job is counted by it; one opened after it reads its uid list after that commit, so
-it never saw the message. A release whose transaction is rolled back only delays freeing.
+it never saw the message. A release whose transaction is rolled back only delays freeing;
+releases commit lazily (writer.py: no fsync of their own), since one a crash loses is
+redone by ``recount``.
 
 Opening a view, and closing one that waits on nothing, change nothing in the database: they
 are done at once on the event loop (``open_now``, ``close_now``) unless a removal from that
