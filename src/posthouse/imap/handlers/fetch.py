@@ -5,7 +5,8 @@ Streaming: the uids are resolved on the session's view, then metadata is loaded 
 yielded as soon as it is built, so ``FETCH 1:* (UID FLAGS)`` on a huge mailbox never loads a
 body or a summary and never holds more than one batch. Message bytes are read only when a
 body section is asked for: one ``read_blobs`` call per batch (split so that one call holds at
-most ``BLOB_GROUP_BYTES`` of messages, or one message), not one store round trip each.
+most ``BLOB_GROUP_BYTES`` of messages, or one message), not one store round trip each; a
+message list's header fields already kept (imap/header_cache.py) need no read at all.
 
 \\Seen: a non-PEEK body item sets \\Seen (through ``store_flags``, once per batch) in a
 read-write mailbox, and the new FLAGS are part of that message's FETCH response even if
