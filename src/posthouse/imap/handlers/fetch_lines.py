@@ -4,14 +4,14 @@ A client that reconnects without CONDSTORE asks ``UID FETCH 1:* (FLAGS)``: one r
 message of the mailbox; its message list asks the same plus a few header fields
 (``BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)]``). When every item asked for is a
 number, the flags, the internal date or a top-level header section (no parsed summary, no
-implicit \\Seen), the responses of a whole batch are written here into one buffer instead of
-one ``Untagged`` object tree per message. Header sections are cut from the message bytes
+implicit \\Seen), the responses of a whole batch are written here into one buffer instead
+of one ``Untagged`` object tree per message. Header sections are cut from the message bytes
 by the generic path's own function (msg_fetchitems.header_section; HEADER.FIELDS by
 sections.top_fields_reader, extract_top's octets with the pattern found once). The bytes
 are the same as the generic path's (tests/unit/test_imap_fetch_lines.py compares them), and
 so is the bookkeeping: keywords announced before the FETCH that shows them (RFC 9051
-7.3.5), the flags recorded as reported. Each header item's writer is worked out once per batch; the
-values of top-level ``HEADER.FIELDS`` items are kept per message content
+7.3.5), the flags recorded as reported. Each header item's writer is worked out once per
+batch; the values of top-level ``HEADER.FIELDS`` items are kept per message content
 (imap/header_cache.py): ``kept_values`` takes them before the bytes are read, so only the
 messages without one are read and scanned.
 
