@@ -236,5 +236,11 @@ def test_claim_recent(runner: StoreRunner) -> None:
         await store.deliver(message(), [DeliveryTarget(user.id)])
         assert await store.claim_recent(inbox) == 3
         assert await store.claim_recent(inbox) == 4
+        # an unclaimed message expunged before anyone claimed: the mark still moves past it
+        await store.deliver(message(), [DeliveryTarget(user.id)])
+        await store.store_flags(inbox, [5], FlagOp.ADD, frozenset({"\\Deleted"}))
+        assert await store.expunge(inbox) == [5]
+        assert await store.claim_recent(inbox) == 4
+        assert await store.claim_recent(inbox) == 5
 
     runner.run(body)

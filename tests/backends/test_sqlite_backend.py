@@ -28,6 +28,24 @@ BIG = INLINE_LIMIT + 6000  # padding that makes a message larger than blobs.INLI
 
 
 
+def test_a_claim_with_nothing_new_writes_nothing(tmp_path: Path) -> None:
+    """Every IMAP4rev1 SELECT claims \\Recent; with nothing above the mark the answer comes
+    from a point read, no durable write (the writer commits nothing)."""
+    async def body(store: SqliteStore) -> None:
+        bob = await new_user(store)
+        inbox = await mailbox_id(store, bob)
+        await store.deliver(message(), [DeliveryTarget(bob.id)])
+        assert await store.claim_recent(inbox) == 0
+        commits = store.write_stats.commits
+        assert await store.claim_recent(inbox) == 1
+        assert await store.claim_recent(inbox) == 1
+        assert store.write_stats.commits == commits
+        with pytest.raises(NoSuchMailbox):
+            await store.claim_recent(inbox + 1000)
+
+    run(tmp_path, body)
+
+
 def test_group_commit_batches_concurrent_writes(tmp_path: Path) -> None:
     async def body(store: SqliteStore) -> None:
         bob = await new_user(store)

@@ -10,8 +10,14 @@ from posthouse.imap.commands import FetchCommand
 from posthouse.imap.connection import ImapConnection
 from posthouse.imap.events import RawCommand
 from posthouse.imap.fetchitems import Attr, FetchItem
-from posthouse.imap.handlers.fetch_lines import bulk_responses, is_bulk, listing_responses
+from posthouse.imap.handlers.fetch_lines import (
+    bulk_responses,
+    is_bulk,
+    kept_values,
+    listing_responses,
+)
 from posthouse.imap.handlers.msg_fetchitems import Body, MessageData, plan_fetch, render_items
+from posthouse.imap.header_cache import ENTRY_OVERHEAD, HeaderFieldsCache
 from posthouse.imap.parser import parse_command
 from posthouse.imap.responses import Response, encode_response
 from posthouse.imap.view import MailboxView
@@ -156,6 +162,51 @@ def test_header_sections_give_the_generic_bytes(rev2: bool, items: str,
         expected.append(response)
     assert bulk == b"".join(encode_response(r) for r in expected)
     assert b"{" in bulk or "HEADER.FIELDS (SUBJECT)" in items  # literals were exercised
+
+
+@pytest.mark.parametrize("items", [
+    "(BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])",
+    "(UID FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)] BODY.PEEK[HEADER.FIELDS (TO)])",
+    "(BODY.PEEK[HEADER.FIELDS (SUBJECT)] RFC822.HEADER)",
+    "(BODY.PEEK[HEADER.FIELDS (SUBJECT)]<3.20>)",
+])
+def test_kept_header_values_give_the_same_bytes(items: str) -> None:
+    """A second FETCH answered from the cache (no message bytes where every header item
+    is kept) writes what the first did."""
+    plan = plan_fetch(_fetch_items(items), uid=True, read_only=True)
+    metas, blobs = _with_blobs()
+    kept = HeaderFieldsCache()
+    assert kept_values(plan, metas, kept) == ({}, [m.blob_id for m in metas])
+    first = b"".join(encode_response(r) for r in bulk_responses(
+        _view(rev2=True, uidonly=False), plan, metas, blobs, kept))
+    known, wanted = kept_values(plan, metas, kept)
+    cacheable = "RFC822.HEADER" not in items and "<" not in items
+    unknown = [m.blob_id for m in metas if _view(rev2=True, uidonly=False).msn_of(m.uid) is None]
+    assert unknown  # a message the view does not know is skipped, so never kept
+    assert wanted == (unknown if cacheable else [m.blob_id for m in metas])
+    assert bool(known) == cacheable
+    again = b"".join(encode_response(r) for r in bulk_responses(
+        _view(rev2=True, uidonly=False), plan, metas,
+        {i: blobs[i] for i in wanted}, kept, known))
+    assert again == first
+    plain = b"".join(encode_response(r) for r in bulk_responses(
+        _view(rev2=True, uidonly=False), plan, metas, blobs))
+    assert first == plain
+
+
+def test_the_header_cache_keeps_its_budget() -> None:
+    kept = HeaderFieldsCache(budget_bytes=3 * (100 + ENTRY_OVERHEAD))
+    names = ("from",)
+    for n in range(5):
+        kept.put(f"{n:064x}", names, bytes(100))
+    assert len(kept) == 3
+    assert kept.get(f"{0:064x}", names) is None  # the least recently used went first
+    assert kept.get(f"{2:064x}", names) == bytes(100)
+    kept.put(f"{5:064x}", names, bytes(100))  # 3 was used less recently than 2
+    assert kept.get(f"{3:064x}", names) is None
+    assert kept.get(f"{2:064x}", names) is not None
+    kept.put(f"{6:064x}", names, bytes(4 * (100 + ENTRY_OVERHEAD)))  # past the budget: not kept
+    assert len(kept) == 3
 
 
 def test_other_sections_and_implicit_seen_are_not_bulk() -> None:

@@ -17,10 +17,10 @@ part headers; the tree is immutable, so a session may cache it per message.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from posthouse.message.headers import header_spans, select_fields, split_header
+from posthouse.message.headers import fields_finder, header_spans, select_fields, split_header
 from posthouse.message.mime import Part
 from posthouse.message.transfer import decode_transfer
 
@@ -140,6 +140,21 @@ def extract_top(data: bytes, spec: Spec, fields: Iterable[str] = ()) -> bytes:
         raise ValueError(f"{spec} needs the MIME tree")
     _, body_start, _ = header_spans(data)
     return data[:body_start] if spec is Spec.HEADER else data[body_start:]
+
+
+def top_fields_reader(fields: Iterable[str]) -> Callable[[bytes], bytes]:
+    """``extract_top(data, Spec.HEADER_FIELDS, fields)`` as a function of ``data`` alone,
+    the fields' pattern looked up once: the FETCH of a message list calls it per message."""
+    names = tuple(fields)
+    find = fields_finder(names)
+
+    def read(data: bytes) -> bytes:
+        found = find(data)
+        if found is None:  # a header past the limits: the general path decides
+            found = select_fields(data, names, keep=True)
+        return _join_fields(*found)
+
+    return read
 
 
 def extract_binary(data: bytes, root: Part, path: Sequence[int]) -> bytes | UnknownEncoding:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 
+@functools.lru_cache(maxsize=1024)  # asked several times per IMAP connection; bounded
 def is_loopback(ip: str) -> bool:
     """Whether ip is in 127.0.0.0/8 or is ::1 (also as an IPv4-mapped IPv6 address)."""
     try:

@@ -5,7 +5,8 @@ Streaming: the uids are resolved on the session's view, then metadata is loaded 
 yielded as soon as it is built, so ``FETCH 1:* (UID FLAGS)`` on a huge mailbox never loads a
 body or a summary and never holds more than one batch. Message bytes are read only when a
 body section is asked for: one ``read_blobs`` call per batch (split so that one call holds at
-most ``BLOB_GROUP_BYTES`` of messages, or one message), not one store round trip each.
+most ``BLOB_GROUP_BYTES`` of messages, or one message), not one store round trip each; a
+message list's header fields already kept (imap/header_cache.py) need no read at all.
 
 \\Seen: a non-PEEK body item sets \\Seen (through ``store_flags``, once per batch) in a
 read-write mailbox, and the new FLAGS are part of that message's FETCH response even if
@@ -32,6 +33,7 @@ from posthouse.imap.handlers.context import CommandHandler, HandlerContext, Sele
 from posthouse.imap.handlers.fetch_lines import (
     bulk_responses,
     is_bulk,
+    kept_values,
     listing_responses,
     uses_listing,
 )
@@ -43,6 +45,7 @@ from posthouse.imap.handlers.msg_fetchitems import (
     plan_fetch,
     render_items,
 )
+from posthouse.imap.header_cache import HEADER_FIELDS
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Response, Status, vanished
 from posthouse.store.models import SEEN, FlagOp, StoredMessage, UidFlags
@@ -185,9 +188,12 @@ async def handle_fetch(
         )
         missing += gone
         for group in blob_groups(metas) if plan.blob else (metas,):
-            blobs = await ctx.store.read_blobs([m.blob_id for m in group]) if plan.blob else {}
+            known, wanted = (kept_values(plan, group, HEADER_FIELDS) if bulk
+                             else ({}, [m.blob_id for m in group] if plan.blob else []))
+            blobs = await ctx.store.read_blobs(wanted) if wanted else {}
             if bulk:
-                for response in bulk_responses(selected.view, plan, group, blobs):
+                for response in bulk_responses(selected.view, plan, group, blobs,
+                                               HEADER_FIELDS, known):
                     yield response
                 continue
             for meta in group:

@@ -4,12 +4,16 @@ A client that reconnects without CONDSTORE asks ``UID FETCH 1:* (FLAGS)``: one r
 message of the mailbox; its message list asks the same plus a few header fields
 (``BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE)]``). When every item asked for is a
 number, the flags, the internal date or a top-level header section (no parsed summary, no
-implicit \\Seen), the responses of a whole batch are written here into one buffer instead of
-one ``Untagged`` object tree per message. Header sections are cut from the message bytes
-by the generic path's own function (msg_fetchitems.header_section). The bytes are the same
-as the generic path's (tests/unit/test_imap_fetch_lines.py compares them), and so is the
-bookkeeping: keywords announced before the FETCH that shows them (RFC 9051 7.3.5), the
-flags recorded as reported.
+implicit \\Seen), the responses of a whole batch are written here into one buffer instead
+of one ``Untagged`` object tree per message. Header sections are cut from the message bytes
+by the generic path's own function (msg_fetchitems.header_section; HEADER.FIELDS by
+sections.top_fields_reader, extract_top's octets with the pattern found once). The bytes
+are the same as the generic path's (tests/unit/test_imap_fetch_lines.py compares them), and
+so is the bookkeeping: keywords announced before the FETCH that shows them (RFC 9051
+7.3.5), the flags recorded as reported. Each header item's writer is worked out once per
+batch; the values of top-level ``HEADER.FIELDS`` items are kept per message content
+(imap/header_cache.py): ``kept_values`` takes them before the bytes are read, so only the
+messages without one are read and scanned.
 
 Flags alone (``UID FETCH 1:* (FLAGS)``, with MODSEQ under CONDSTORE) over much of a mailbox
 come from the store's compact listing of the whole mailbox (``Store.uid_list``, what SELECT
@@ -32,10 +36,11 @@ from posthouse.imap.handlers.msg_fetchitems import (
     is_header_section,
     message_bytes,
 )
+from posthouse.imap.header_cache import HeaderFieldsCache
 from posthouse.imap.responses import Encoded, Response, bytes_value
 from posthouse.imap.view import MailboxView
-from posthouse.message.sections import Spec, extract_top
-from posthouse.store.models import RECENT, StoredMessage, UidFlags
+from posthouse.message.sections import Spec, extract_top, top_fields_reader
+from posthouse.store.models import RECENT, StoredMessage
 from posthouse.store.uidlist import UidFlagsList
 
 BULK_ATTRS = frozenset({Attr.UID, Attr.FLAGS, Attr.MODSEQ, Attr.RFC822_SIZE, Attr.INTERNALDATE})
@@ -56,16 +61,67 @@ def is_bulk(plan: FetchPlan) -> bool:
             and all(_bulk_item(item) for item in plan.items))
 
 
-def _header_value(item: FetchItem, data: bytes) -> bytes:
-    """``NAME value`` of a header item (RFC822.HEADER or a top-level header section)."""
+# "NAME ", the value's octets from the message, the field names when the encoded value may
+# be kept in a HeaderFieldsCache
+HeaderReader = tuple[bytes, Callable[[bytes], bytes], tuple[str, ...] | None]
+KeptKey = tuple[str, tuple[str, ...]]  # (blob id, field names)
+
+
+def kept_names(item: FetchItem) -> tuple[str, ...] | None:
+    """The field names of a ``BODY[.PEEK][HEADER.FIELDS (...)]`` of the top-level message
+    without a partial range: a value a HeaderFieldsCache keeps; None for any other item."""
+    if (isinstance(item, BodySection) and not item.binary and not item.section.parts
+            and item.partial is None and item.section.text == Spec.HEADER_FIELDS.value):
+        return item.section.fields
+    return None
+
+
+def _header_reader(item: FetchItem) -> HeaderReader | None:
+    """How a header item's ``NAME value`` is written (RFC822.HEADER or a top-level header
+    section), worked out once per FETCH; None for the other items."""
     if isinstance(item, BodySection):
-        return _name(item) + b" " + bytes_value(header_section(data, item))
-    return b"RFC822.HEADER " + bytes_value(extract_top(data, Spec.HEADER))
+        name = item.response_name().encode("utf-8") + b" "
+        names = kept_names(item)
+        if names is not None:  # the message list's case
+            return name, top_fields_reader(names), names
+        return name, functools.partial(_section_of, item), None
+    if item is Attr.RFC822_HEADER:
+        return b"RFC822.HEADER ", functools.partial(extract_top, spec=Spec.HEADER), None
+    return None
 
 
-@functools.lru_cache(maxsize=256)
-def _name(item: BodySection) -> bytes:
-    return item.response_name().encode("utf-8")
+def _section_of(item: BodySection, data: bytes) -> bytes:
+    return header_section(data, item)
+
+
+def kept_values(
+    plan: FetchPlan, metas: Sequence[StoredMessage], kept: HeaderFieldsCache,
+) -> tuple[dict[KeptKey, bytes], list[str]]:
+    """The header values of ``metas`` that ``kept`` holds, and the blob ids whose bytes
+    ``bulk_responses`` still needs: none unless the plan asks for a header item; only those
+    of messages with a value not kept when every header item asked is one a cache keeps
+    (``kept_names``); else all. The values are taken now: an entry dropped while the
+    bytes are read is still answered."""
+    if not plan.blob:
+        return {}, []
+    names = [reader[2] for reader in map(_header_reader, plan.items) if reader is not None]
+    found: dict[KeptKey, bytes] = {}
+    if not names or None in names:
+        return found, [m.blob_id for m in metas]
+    wanted: list[str] = []
+    for meta in metas:
+        missing = False
+        for field_names in names:
+            if field_names is None:  # pragma: no cover - excluded above
+                continue
+            value = kept.get(meta.blob_id, field_names)
+            if value is None:
+                missing = True
+            else:
+                found[(meta.blob_id, field_names)] = value
+        if missing:
+            wanted.append(meta.blob_id)
+    return found, wanted
 
 
 @functools.lru_cache(maxsize=1024)  # bounded: keywords come from clients
@@ -77,53 +133,70 @@ def _flag_list(flags: frozenset[str], recent: bool) -> bytes:
 
 def bulk_responses(
     view: MailboxView, plan: FetchPlan, metas: Sequence[StoredMessage],
-    blobs: Mapping[str, bytes] | None = None,
+    blobs: Mapping[str, bytes] | None = None, kept: HeaderFieldsCache | None = None,
+    known: Mapping[KeptKey, bytes] | None = None,
 ) -> list[Response]:
     """The FETCH responses of ``metas`` (ascending uids) for a plan that ``is_bulk``; a
     message the view does not know is skipped, as the generic path does. ``blobs`` holds
-    the messages' bytes when the plan needs them (``plan.blob``); NotFound for one that is
-    missing, as the generic path."""
+    the messages' bytes when the plan needs them (``plan.blob``), but for the header
+    values in ``known`` (``kept_values``); NotFound for one that is missing, as the generic
+    path. The values a cache keeps are put in ``kept``."""
     out: list[Response] = []
     buf = bytearray()
-    reported: list[UidFlags] = []
-    uidonly, rev1 = view.uidonly, not view.rev2
-    items = plan.items
+    told_msns: list[int] = []
+    told_modseqs: list[int] = []
+    learned: set[frozenset[str]] = set()  # flag sets whose keywords the view has taken in
+    uidonly, rev1, wants_flags = view.uidonly, not view.rev2, plan.wants_flags
+    recent = view.recent_uids if rev1 else frozenset()
+    steps = [(item, _header_reader(item)) for item in plan.items]
+    found = blobs or {}
+    data: bytes | None
     for meta, msn in zip(metas, view.msns_of([m.uid for m in metas]), strict=True):
         if msn is None:
             continue
-        if plan.wants_flags:
-            announce = view.announce_keywords(meta.flags)
-            if announce:
-                if buf:
-                    out.append(Encoded(bytes(buf)))
-                    buf.clear()
-                out += announce
-            reported.append(UidFlags(meta.uid, meta.modseq, meta.flags))
-        data = message_bytes(blobs or {}, meta) if plan.blob else b""
-        buf += b"* %d UIDFETCH (" % meta.uid if uidonly else b"* %d FETCH (" % msn
-        first = True
-        for item in items:
-            if first:
-                first = False
-            else:
-                buf += b" "
-            if item is Attr.UID:
-                buf += b"UID %d" % meta.uid
+        flags = meta.flags
+        if wants_flags:
+            if flags not in learned:  # a set seen before has nothing new to announce
+                learned.add(flags)
+                announce = view.announce_keywords(flags)
+                if announce:
+                    if buf:
+                        out.append(Encoded(bytes(buf)))
+                        buf.clear()
+                    out += announce
+            told_msns.append(msn)
+            told_modseqs.append(meta.modseq)
+        data = None  # the message's bytes, looked up when a value is not kept
+        parts: list[bytes] = []
+        for item, header in steps:
+            if header is not None:
+                prefix, read, names = header
+                value = known.get((meta.blob_id, names)) if known and names else None
+                if value is None:
+                    if data is None:
+                        data = message_bytes(found, meta)
+                    value = bytes_value(read(data))
+                    if kept is not None and names is not None:
+                        kept.put(meta.blob_id, names, value)
+                parts.append(prefix + value)
+            elif item is Attr.UID:
+                parts.append(b"UID %d" % meta.uid)
             elif item is Attr.FLAGS:
-                buf += b"FLAGS " + _flag_list(meta.flags, rev1 and view.is_recent(meta.uid))
+                parts.append(b"FLAGS " + _flag_list(flags, meta.uid in recent))
             elif item is Attr.MODSEQ:
-                buf += b"MODSEQ (%d)" % meta.modseq
+                parts.append(b"MODSEQ (%d)" % meta.modseq)
             elif item is Attr.RFC822_SIZE:
-                buf += b"RFC822.SIZE %d" % meta.size
-            elif item is Attr.INTERNALDATE:  # always a quotable US-ASCII string
-                buf += b'INTERNALDATE "' + internaldate_text(meta.internaldate).encode() + b'"'
-            else:
-                buf += _header_value(item, data)
+                parts.append(b"RFC822.SIZE %d" % meta.size)
+            else:  # INTERNALDATE: always a quotable US-ASCII string
+                parts.append(b'INTERNALDATE "' + internaldate_text(meta.internaldate).encode()
+                             + b'"')
+        buf += b"* %d UIDFETCH (" % meta.uid if uidonly else b"* %d FETCH (" % msn
+        buf += b" ".join(parts)
         buf += b")\r\n"
     if buf:
         out.append(Encoded(bytes(buf)))
-    if reported:
-        view.record_flags(reported)
+    if told_msns:
+        view.record_flags_at(told_msns, told_modseqs)  # reported: no unsolicited FETCH
     return out
 
 

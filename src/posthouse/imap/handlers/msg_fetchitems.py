@@ -172,7 +172,9 @@ def _section(body: Body, item: BodySection) -> Value:
     if item.binary:
         return _binary(body, item)
     spec = _SPECS[item.section.text or ""]
-    if not item.section.parts and spec in sections.TOP_LEVEL_SPECS:
+    if not item.section.parts and spec is sections.Spec.BODY:
+        content = body.data  # BODY[]: the whole message, no MIME tree needed
+    elif not item.section.parts and spec in sections.TOP_LEVEL_SPECS:
         content = sections.extract_top(body.data, spec, item.section.fields)
     else:
         content = sections.extract(body.data, body.root, item.section.parts, spec,

@@ -142,7 +142,8 @@ class StoreCore:
         self._writer = GroupCommitWriter(conn, blob_root=self.blob_root, clock=self._clock,
                                          on_commit=on_commit, space=self.space,
                                          observe_commit=self._observe_commit,
-                                         shared_lock=shared_lock)
+                                         shared_lock=shared_lock,
+                                         after_batch=self.holds.settle)
         if self.siblings is not None:
             relay = EventRelay(self.siblings, self.hub,
                                indexer.committed if self._auto_index else None)

@@ -91,7 +91,15 @@ class MailboxesFacade(StoreCore):
         return await self._read(lambda conn: mailboxes.mailbox_counts(conn, mailbox_id))
 
     async def claim_recent(self, mailbox_id: int) -> int:
-        """Move the \\Recent mark to uidnext-1; return the previous mark."""
+        """Move the \\Recent mark to uidnext-1; return the previous mark.
+
+        Every IMAP4rev1 SELECT claims, and mostly nothing arrived since the last claim: a
+        point read then answers without a durable write (what a claim committed now would
+        return; a message delivered after the read is claimed when the session learns of it,
+        as one delivered after the write would be)."""
+        settled = await self._lookup(lambda conn: mailboxes.settled_recent_mark(conn, mailbox_id))
+        if settled is not None:
+            return settled
         return await self._write(lambda ctx: mailboxes.claim_recent(ctx, mailbox_id))
 
     async def get_metadata(
@@ -258,19 +266,20 @@ class MessagesFacade(StoreCore):
     async def open_view(self, mailbox_id: int) -> int:
         """Register a session's view of a mailbox before its uid list is read; its id."""
         view_id = self.holds.new_view_id()
-        await self._write(lambda ctx: self.holds.open_view(view_id, mailbox_id))
+        if not self.holds.open_now(view_id, mailbox_id):
+            await self._write(lambda ctx: self.holds.open_view(view_id, mailbox_id))
         return view_id
 
     async def close_view(self, view_id: int) -> None:
         """The view is gone: what only it still addressed is freed."""
-        if self.holds.is_open(view_id):
-            await self._write(lambda ctx: self.holds.release(ctx, view_id, None))
+        if not self.holds.close_now(view_id):  # lazy: open() recounts what a crash loses
+            await self._write_lazy(lambda ctx: self.holds.release(ctx, view_id, None))
 
     async def release_expunged(self, view_id: int, uids: Sequence[int]) -> None:
         """The view was told of these expunges (or never knew the uids)."""
         chosen = tuple(uids)
-        if self.holds.waits(view_id, chosen):
-            await self._write(lambda ctx: self.holds.release(ctx, view_id, chosen))
+        if self.holds.waits(view_id, chosen):  # lazy: open() recounts what a crash loses
+            await self._write_lazy(lambda ctx: self.holds.release(ctx, view_id, chosen))
 
     async def fetch_expunged(
         self, view_id: int, uids: Sequence[int], *, with_summary: bool = False

@@ -8,10 +8,20 @@ expunge waits on the message; ``release`` (the view sent EXPUNGE, or never knew 
 ``close_view`` drop a view, and when no view waits any more the reference is given back with
 ``blobrefs.release``, which frees the blob if it was the last.
 
-Why here, and why every change on the writer thread: opening a view, an expunge and a
-release are then ordered like the transactions they sit between. A view opened before an
+Why here, and why the changes go through the writer thread: opening a view, an expunge and
+a release are then ordered like the transactions they sit between. A view opened before an
 expunge's job is counted by it; one opened after it reads its uid list after that commit, so
-it never saw the message. A release whose transaction is rolled back only delays freeing.
+it never saw the message. A release whose transaction is rolled back only delays freeing;
+releases commit lazily (writer.py: no fsync of their own), since one a crash loses is
+redone by ``recount``.
+
+Opening a view, and closing one that waits on nothing, change nothing in the database: they
+are done at once on the event loop (``open_now``, ``close_now``) unless a removal from that
+mailbox is in the writer's current batch (``watched`` marks the mailbox until the writer
+calls ``settle`` after the batch's COMMIT or rollback). Then they go through the writer, as
+before, and so are ordered after that commit. Otherwise no removal sits between deciding
+whom it holds for and its commit, so a view opened at once is either counted by a later
+removal or reads its uid list after an earlier one was committed.
 
 Nothing is persisted: after a crash or restart no view is open, and ``recount`` (run by
 open()) sets every blob's count from its messages and queue entries, freeing what was held.
@@ -46,6 +56,7 @@ class ViewHolds:
         self._views: dict[int, int] = {}  # view id -> mailbox id
         self._open: dict[int, set[int]] = {}  # mailbox id -> view ids
         self._held: dict[tuple[int, int], _Held] = {}  # (mailbox id, uid) -> what is kept
+        self._removing: set[int] = set()  # mailboxes removed from in the writer's batch
 
     # -- event loop side (reads) ----------------------------------------------------------
 
@@ -72,10 +83,33 @@ class ViewHolds:
             return any(view_id in h.waiting for uid in uids
                        if (h := self._held.get((mailbox_id, uid))) is not None)
 
-    def is_open(self, view_id: int) -> bool:
-        """Whether the view is registered."""
+    def open_now(self, view_id: int, mailbox_id: int) -> bool:
+        """Register a view at once unless a removal from the mailbox is being committed
+        (False: register it through the writer, ``open_view``)."""
         with self._lock:
-            return view_id in self._views
+            if mailbox_id in self._removing:
+                return False
+            self._views[view_id] = mailbox_id
+            self._open.setdefault(mailbox_id, set()).add(view_id)
+            return True
+
+    def close_now(self, view_id: int) -> bool:
+        """Drop a view at once when nothing is held for it and no removal from its mailbox
+        is being committed (False: close it through the writer, ``release``)."""
+        with self._lock:
+            mailbox_id = self._views.get(view_id)
+            if mailbox_id is None:
+                return True
+            if mailbox_id in self._removing or any(
+                    view_id in held.waiting for key, held in self._held.items()
+                    if key[0] == mailbox_id):
+                return False
+            del self._views[view_id]
+            views = self._open[mailbox_id]
+            views.discard(view_id)
+            if not views:
+                del self._open[mailbox_id]
+            return True
 
     # -- writer thread (inside write jobs) --------------------------------------------------
 
@@ -86,9 +120,16 @@ class ViewHolds:
             self._open.setdefault(mailbox_id, set()).add(view_id)
 
     def watched(self, mailbox_id: int) -> bool:
-        """Whether any view of the mailbox is open."""
+        """Whether any view of the mailbox is open; called as rows are removed, it marks the
+        mailbox until ``settle`` (see the module docstring)."""
         with self._lock:
+            self._removing.add(mailbox_id)
             return bool(self._open.get(mailbox_id))
+
+    def settle(self) -> None:
+        """The writer's batch was committed or rolled back: no removal is pending."""
+        with self._lock:
+            self._removing.clear()
 
     def hold(self, mailbox_id: int, rows: Sequence[StoredMessage]) -> None:
         """Keep removed rows for the views open now; their blob references stay counted."""

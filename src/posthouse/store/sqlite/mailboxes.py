@@ -249,6 +249,16 @@ def mailbox_counts(conn: sqlite3.Connection, mailbox_id: int) -> MailboxCounts:
     )
 
 
+def settled_recent_mark(conn: sqlite3.Connection, mailbox_id: int) -> int | None:
+    """The \\Recent mark when no message is above it (a claim would write what is there
+    already), else None (a missing mailbox too: the claim says NoSuchMailbox)."""
+    row = conn.execute(
+        "SELECT recent_mark FROM mailboxes WHERE id = ? AND recent_mark >= uidnext - 1"
+        " AND recent_count = 0", (mailbox_id,)
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def claim_recent(ctx: WriteContext, mailbox_id: int) -> int:
     """Move the \\Recent mark to uidnext - 1 and return where it was (RFC 3501 2.3.2)."""
     row = ctx.conn.execute(

@@ -117,8 +117,10 @@ class GroupCommitWriter:
         space: SpaceGuard | None = None,
         observe_commit: Callable[[float], None] | None = None,
         shared_lock: Path | None = None,
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         self._conn = conn
+        self._after_batch = after_batch  # told when a batch is committed or rolled back
         # Several worker processes on one data dir: this file's flock is held from BEGIN to
         # COMMIT, so the writers take turns at once instead of SQLite's busy-wait sleeps.
         self._shared_lock = (os.open(shared_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -245,6 +247,8 @@ class GroupCommitWriter:
             if lazy:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA synchronous = FULL")
+            if self._after_batch is not None:
+                self._after_batch()
         self._note_full(jobs)
         self._collect_garbage(jobs, freed)
 
