@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from posthouse.net.deadlines import DeadlineQueue, Entry, for_loop
+from posthouse.net.deadlines import DeadlineEntry, DeadlineQueue, for_loop
 
 
 class Target:
@@ -13,7 +13,7 @@ class Target:
     def __init__(self, name: str, fired: list[str]) -> None:
         self.name = name
         self.fired = fired
-        self._deadline_entry: Entry | None = None
+        self._deadline_entry: DeadlineEntry | None = None
 
     def deadline_passed(self) -> None:
         self.fired.append(self.name)

@@ -14,8 +14,15 @@ needs nothing: the reply carries the ACK (forcing one there cost a packet per co
 raw socket is the transport's "socket" extra (still reachable under TLS); setsockopt errors
 are ignored.
 
-Idle timeouts: ``read(idle_seconds)`` moves a deadline; one timer per connection checks it
-(asyncio.wait_for would schedule and cancel a timer, with its callbacks, on every read).
+Idle timeouts: ``read(idle_seconds)`` moves a deadline; one deadline per connection, kept
+in the loop's DeadlineQueue (net/deadlines.py: one loop timer for all connections), checks
+it (asyncio.wait_for would schedule and cancel a timer, with its callbacks, on every read).
+
+Parking (issue 15: memory per idle connection): ``park(session, idle_seconds)`` lets a
+session wait for input with no task or coroutine at all; the next event (input, end of
+stream, ``interrupt()``, ``expire_grace()``, the deadline) calls ``resume_parked``, which
+runs ``session.resume()`` in a new task (the listener owns it), and ``read_parked`` then
+gives what ``read`` would have given or raised.
 
 Pace (issue 12, defect 4: slowloris): a trickled byte resets the idle timer, so ``read`` also
 takes a deadline that bytes do not move. ``line_seconds``: an unfinished line must be
@@ -58,7 +65,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar, cast
 
-from posthouse.net.deadlines import DeadlineQueue, Entry, for_loop
+from posthouse.net.deadlines import DeadlineEntry, DeadlineQueue, for_loop
 from posthouse.net.limits import MinRate
 
 T = TypeVar("T")
@@ -219,7 +226,7 @@ class Connection(asyncio.Protocol):
         self._quickack_fd = -1  # its descriptor, when libc can set the option directly
         self._unanswered = False  # input arrived since the last write (its ACK is pending)
         self._deadline = 0.0  # loop time at which the waiting read times out
-        self._deadline_entry: Entry | None = None  # its place in the loop's DeadlineQueue
+        self._deadline_entry: DeadlineEntry | None = None  # its place in the loop's DeadlineQueue
         self._deadlines: DeadlineQueue | None = None
         self._parked: Resumable | None = None  # the session waiting without a task (park)
         self._park_until = 0.0  # its idle deadline (loop time)

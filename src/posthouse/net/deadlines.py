@@ -24,13 +24,13 @@ _COMPACT_AT = 256  # stale entries tolerated before the heap is rebuilt without 
 class Timed(Protocol):
     """What a DeadlineQueue calls back."""
 
-    _deadline_entry: Entry | None
+    _deadline_entry: DeadlineEntry | None
 
     def deadline_passed(self) -> None:
         """The deadline given to ``DeadlineQueue.at`` has come."""
 
 
-class Entry:
+class DeadlineEntry:
     """One deadline in the heap, ordered by time only (48 bytes: a tuple with a
     tie-breaking counter would be twice that)."""
 
@@ -40,7 +40,7 @@ class Entry:
         self.when = when
         self.target = target
 
-    def __lt__(self, other: Entry) -> bool:
+    def __lt__(self, other: DeadlineEntry) -> bool:
         return self.when < other.when
 
 
@@ -51,7 +51,7 @@ class DeadlineQueue:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._heap: list[Entry] = []
+        self._heap: list[DeadlineEntry] = []
         self._handle: asyncio.TimerHandle | None = None
         self._stale = 0
 
@@ -60,7 +60,7 @@ class DeadlineQueue:
         earlier deadline, if it had one."""
         if target._deadline_entry is not None:
             self._stale += 1
-        entry = Entry(when, target)
+        entry = DeadlineEntry(when, target)
         target._deadline_entry = entry
         heapq.heappush(self._heap, entry)
         handle = self._handle

@@ -20,9 +20,16 @@ so on implicit-TLS listeners the handshake starts right after it. The header's s
 address then becomes ``Connection.peer``: limits, throttles, checks and logs all see the
 client, not the balancer. A LOCAL (v2) or UNKNOWN (v1) header keeps the real peer.
 
-Shutdown: ``ctx.shutting_down`` is set and sessions end between commands; in-flight ones get
-the grace. When it ends, a session still reading gets GraceExpired from ``conn.read`` and a
-moment (``farewell_timeout``) to say goodbye in its protocol; what is left then is cancelled.
+Parked sessions (issue 15): a session waiting with nothing to do may park on its connection
+(``Connection.park``): its handler returns and the task ends, but the connection stays open
+in ``_parked``; the connection's next event resumes the session in a new task
+(``_Accepted.resume_parked``), run like the first (limits, logging, closing at the end).
+
+Shutdown: ``ctx.shutting_down`` is set, every connection is interrupted (an interruptible
+read raises ReadInterrupted, a parked session is resumed) and sessions end between
+commands; in-flight ones get the grace. When it ends, a session still reading gets
+GraceExpired from ``conn.read`` and a moment (``farewell_timeout``) to say goodbye in its
+protocol; what is left then is cancelled.
 """
 
 from __future__ import annotations

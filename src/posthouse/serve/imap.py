@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from posthouse.imap import commands as c
 from posthouse.imap import uidonly
@@ -194,25 +194,21 @@ class ImapSession:
 
     __slots__ = (
         "_bad", "_idle_tag", "_idle_until", "_logout", "_mid_command", "_min_rate",
-        "_shared_shutdown", "_shutdown_waiter", "_shutting_down", "config", "core", "ctx",
-        "services", "sid", "state", "stream",
+        "_shutting_down", "_wait_until", "config", "core", "ctx", "services", "sid", "state",
+        "stream",
     )
 
     def __init__(
         self, services: Services, stream: ConnectionStream, config: ImapConfig, *,
-        shutting_down: asyncio.Event, shutdown_waiter: asyncio.Future[Any] | None = None,
-        min_rate: MinRate | None = None,
+        shutting_down: asyncio.Event, min_rate: MinRate | None = None,
     ) -> None:
         self.sid = new_session_id("i")
         self.services = services
         self.stream = stream
         self.config = config
         self.state = ImapState.NOT_AUTHENTICATED
+        # set at server shutdown; the listener then interrupts every connection's wait
         self._shutting_down = shutting_down
-        # the server's one future for "shutdown began", shared by every session: NOTIFY's
-        # wait races it (a task per session waiting on the event cost memory, issue 15)
-        self._shared_shutdown = shutdown_waiter
-        self._shutdown_waiter: asyncio.Future[Any] | None = None
         self.core = ImapConnection(
             max_line=config.max_line, max_literal=max(config.max_message_size, config.max_literal))
         self.ctx = HandlerContext(services, self, config)
@@ -220,6 +216,8 @@ class ImapSession:
         self._logout = False
         self._idle_tag: str | None = None  # IDLE in progress (RFC 2177): its tag
         self._idle_until = 0.0  # and its time limit (loop time)
+        # NOTIFY between commands: the autologout, which notifications do not move
+        self._wait_until: float | None = None
         self._mid_command = False  # a literal was accepted: shutdown waits for the command
         self._min_rate = min_rate or MinRate(config.min_bytes_per_second,
                                              config.rate_window_seconds)
@@ -311,8 +309,6 @@ class ImapSession:
                 await self._end()
 
     async def _end(self) -> None:
-        if self._shutdown_waiter is not None and self._shutdown_waiter is not self._shared_shutdown:
-            self._shutdown_waiter.cancel()
         if self.ctx.events is not None:
             self.ctx.events.on_event = None
             self.ctx.events.close()
@@ -335,7 +331,8 @@ class ImapSession:
                     raise SessionEnd(Bye("Server shutting down",
                                          ResponseCode.UNAVAILABLE.code()))
                 if self._notifying():
-                    self.core.receive_data(await self._read_notifying(self._idle_seconds()))
+                    if await self._notify_turn():
+                        return True
                 elif self._mid_command or self.core.reading_literal:
                     self.core.receive_data(await self._read(self._idle_seconds()))
                 elif self.stream.park(self, self._idle_seconds(),
@@ -343,16 +340,20 @@ class ImapSession:
                     return True
                 else:
                     self._take_parked()  # what is there already
-            elif isinstance(event, NeedLiteral):
-                self._literal(event)
-            elif isinstance(event, BadInput):
-                self._mid_command = False
-                self._write(event.response())
-                self._count_bad(event.status)
-            elif isinstance(event, RawCommand):
-                self._mid_command = False
-                await self._command(event)
-                await self.stream.drain()
+            else:
+                self._wait_until = None
+                if self.ctx.events is not None:  # a command: NOTIFY's wait is over
+                    self.ctx.events.on_event = None
+                if isinstance(event, NeedLiteral):
+                    self._literal(event)
+                elif isinstance(event, BadInput):
+                    self._mid_command = False
+                    self._write(event.response())
+                    self._count_bad(event.status)
+                elif isinstance(event, RawCommand):
+                    self._mid_command = False
+                    await self._command(event)
+                    await self.stream.drain()
         return False
 
     def _take_parked(self) -> None:
@@ -373,7 +374,33 @@ class ImapSession:
             return
         if not data:
             raise ClientGone(self.stream.compression_error or "")
+        self._wait_until = None
         self.core.receive_data(data)
+
+    async def _notify_turn(self) -> bool:
+        """Between commands under NOTIFY (RFC 5465 3: the client listens all the time):
+        the notifications of waiting store events go out now; True when the session
+        parked to wait for input or the next event. Notifications do not move the
+        autologout."""
+        events = self.ctx.events
+        assert events is not None
+        loop = asyncio.get_running_loop()
+        if self._wait_until is None:
+            self._wait_until = loop.time() + self._idle_seconds()
+        if events.pending:
+            for update in await session_updates(self.ctx, allow_expunge=False,
+                                                between_commands=True):
+                self._write(update)
+            await self.stream.drain()
+            return False
+        left = self._wait_until - loop.time()
+        if left <= 0:
+            raise self._end_for_wait()
+        events.on_event = self.stream  # a store event resumes the session (interrupt)
+        if self.stream.park(self, left, self.config.command_line_seconds):
+            return True
+        self._take_parked()
+        return False
 
     async def _idle_turn(self, tag: str) -> bool:
         """One turn of IDLE (RFC 2177, RFC 9051 6.3.13): DONE ends the command; a store
@@ -547,28 +574,10 @@ class ImapSession:
 
     # -- waiting -------------------------------------------------------------------------
 
-    def _paced_read(self) -> asyncio.Future[bytes]:
-        """A read with the pace of what is read (issue 12, defect 4): a literal's octets by
-        rate, a command line (or IDLE's DONE, or a SASL line) within its deadline."""
-        if self.core.reading_literal:
-            return asyncio.ensure_future(self.stream.read(None, min_rate=self._min_rate))
-        return asyncio.ensure_future(
-            self.stream.read(None, line_seconds=self.config.command_line_seconds))
-
-    def _input(self, read: asyncio.Future[bytes]) -> bytes:
-        """The result of a finished read; BYE when the client was too slow."""
-        try:
-            data = read.result()
-        except TooSlow:
-            raise SessionEnd(Bye("Too slow, closing connection")) from None
-        if not data:
-            raise ClientGone(self.stream.compression_error or "")
-        return data
-
     async def _read(self, seconds: float) -> bytes:
         """Input within the autologout time while a command is under way (a literal, a
-        SASL line: the session does not park then); between commands (NOTIFY's wait)
-        server shutdown interrupts it (ListenerGroup.stop)."""
+        SASL line: the session does not park then); server shutdown interrupts it between
+        commands (ListenerGroup)."""
         while True:
             try:
                 if self.core.reading_literal:
@@ -602,35 +611,6 @@ class ImapSession:
         return (self.ctx.notify is not None and self.ctx.events is not None
                 and not self._mid_command and not self.core.buffered)
 
-    async def _read_notifying(self, seconds: float) -> bytes:
-        """Input, as ``_read``, sending the notifications store events make meanwhile;
-        they do not reset the autologout timer."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while True:
-            events = self.ctx.events
-            if self.ctx.notify is None or events is None:
-                return await self._read(max(deadline - loop.time(), 0.0))
-            if self._shutdown_waiter is None:
-                self._shutdown_waiter = self._shared_shutdown or asyncio.ensure_future(
-                    self._shutting_down.wait())
-            read = self._paced_read()
-            ready = asyncio.ensure_future(events.wait())
-            waiters: set[asyncio.Future[Any]] = {read, ready, self._shutdown_waiter}
-            done, _ = await asyncio.wait(waiters,
-                                         timeout=max(deadline - loop.time(), 0.0),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            ready.cancel()
-            if read in done:
-                return self._input(read)
-            read.cancel()
-            if ready not in done:
-                raise self._end_for_wait()
-            for update in await session_updates(self.ctx, allow_expunge=False,
-                                                between_commands=True):
-                self._write(update)
-            await self.stream.drain()
-
 
 def imap_config(services: Services) -> ImapConfig:
     """The IMAP engine's settings, from the server configuration."""
@@ -655,18 +635,12 @@ def imap_config(services: Services) -> ImapConfig:
 def make_handler(services: Services) -> Handler:
     """The listener handler for the imap and imaps listeners."""
     config = imap_config(services)
-    # One future per server for "shutdown began" (NOTIFY's wait races it); idle sessions
-    # are parked or in an interruptible read, which ListenerGroup.stop interrupts.
-    shutdown_waiters: dict[asyncio.Event, asyncio.Future[Any]] = {}
+    # idle sessions are parked or in an interruptible read: ListenerGroup interrupts them
+    # all when shutdown begins
     min_rate = MinRate(config.min_bytes_per_second, config.rate_window_seconds)  # shared
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
-        waiter = shutdown_waiters.get(ctx.shutting_down)
-        if waiter is None:
-            waiter = shutdown_waiters[ctx.shutting_down] = asyncio.ensure_future(
-                ctx.shutting_down.wait())
         await ImapSession(services, ConnectionStream(conn, ctx.tls), config,
-                          shutting_down=ctx.shutting_down, shutdown_waiter=waiter,
-                          min_rate=min_rate).run()
+                          shutting_down=ctx.shutting_down, min_rate=min_rate).run()
 
     return handle

@@ -164,6 +164,11 @@ class Subscription:
             self._events = None
         return event
 
+    @property
+    def pending(self) -> bool:
+        """Whether an event waits."""
+        return bool(self._events)
+
     def take(self) -> StoreEvent | None:
         """The next waiting event, or None, without blocking."""
         events = self._events
