@@ -663,8 +663,9 @@ class Connection(asyncio.Protocol):
 
         The wait is interruptible (``interrupt()`` resumes it) and has the pace of
         ``read``'s ``line_seconds`` (an unfinished line the session holds already)."""
-        if (self._buffer or self._eof or self._interrupted or self._grace_expired
-                or self._parked is not None or self._waiter is not None):
+        if self._parked is not None or self._waiter is not None:
+            raise RuntimeError("a read or a parked session waits already")
+        if self._buffer or self._eof or self._interrupted or self._grace_expired:
             return False
         self._window_start = None
         if self._unanswered:
