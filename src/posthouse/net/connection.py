@@ -214,7 +214,9 @@ class Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
+        # received, not yet read: the bytes as they came while one chunk waits (no copy,
+        # no bytearray on an idle connection), a bytearray once a second one joins it
+        self._buffer: bytes | bytearray = b""
         self._eof = False
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
@@ -245,7 +247,8 @@ class Connection(asyncio.Protocol):
         self._deflater: Any | None = None
         self._zin: bytes | bytearray = b""  # compressed input not yet inflated
         self._flush_due = False  # compressed output waits for its sync flush
-        self._out = bytearray()  # small writes of this loop turn, sent as one (_send_out)
+        # small writes of this loop turn, sent as one (_send_out); None between batches
+        self._out: bytearray | None = None
         self._out_due = False
         self.compression_error: str | None = None
         self._interrupted = False  # interrupt() was called, no interruptible read saw it
@@ -270,7 +273,12 @@ class Connection(asyncio.Protocol):
         """Plain input into the buffer, with the pace bookkeeping."""
         if not data:
             return
-        self._buffer += data
+        if not self._buffer:
+            self._buffer = data if type(data) is bytes else bytes(data)
+        elif isinstance(self._buffer, bytearray):
+            self._buffer += data
+        else:
+            self._buffer = bytearray(self._buffer) + data
         self._received += len(data)
         end = data.rfind(b"\n")
         if end == len(data) - 1:
@@ -365,8 +373,8 @@ class Connection(asyncio.Protocol):
 
     def _take_buffered(self, min_rate: MinRate | None) -> bytes:
         """The buffered input (b"" at end of stream), with the bookkeeping of a read."""
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        data = bytes(self._buffer)  # (bytes: the same object)
+        self._buffer = b""
         if min_rate is not None:
             self._line_started = None  # the bulk ended no line: the next one starts afresh
         if self._zin:
@@ -465,8 +473,12 @@ class Connection(asyncio.Protocol):
             self._send_out()
             self._transport.write(data)
             return
-        self._out += data
-        if len(self._out) >= _COALESCE:
+        out = self._out
+        if out is None:
+            out = self._out = bytearray(data)
+        else:
+            out += data
+        if len(out) >= _COALESCE:
             self._send_out()
         elif not self._out_due:
             self._out_due = True
@@ -475,12 +487,11 @@ class Connection(asyncio.Protocol):
     def _send_out(self) -> None:
         """Hand the coalesced small writes to the transport."""
         self._out_due = False
-        if not self._out:
+        out, self._out = self._out, None
+        if not out:
             return
-        out = bytes(self._out)
-        self._out.clear()
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(out)
+            self._transport.write(bytes(out))
 
     def _flush(self) -> None:
         """End the batch: what was compressed goes out whole (Z_SYNC_FLUSH)."""
@@ -507,7 +518,7 @@ class Connection(asyncio.Protocol):
         self._deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
         self._inflater = zlib.decompressobj(-15)
         self._zin += self._buffer
-        self._buffer.clear()
+        self._buffer = b""
         self._inflate()
 
     def _inflate(self) -> None:
@@ -566,7 +577,7 @@ class Connection(asyncio.Protocol):
         if self._deflater is not None:
             raise RuntimeError("TLS cannot start under compression")
         self._send_out()  # the reply that announced TLS goes out in the clear
-        self._buffer.clear()
+        self._buffer = b""
         self._line_started = None
         loop = asyncio.get_running_loop()
         assert self._transport is not None
