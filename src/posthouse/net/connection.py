@@ -60,6 +60,7 @@ import contextlib
 import ctypes
 import socket
 import ssl
+import sys
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Coroutine
@@ -764,7 +765,8 @@ class Connection(asyncio.Protocol):
 
     def _note_tls(self, transport: asyncio.BaseTransport) -> None:
         obj = transport.get_extra_info("ssl_object")
-        if obj is not None:
-            self.tls_version = obj.version()
+        if obj is not None:  # interned: one copy of each name for all connections
+            version = obj.version()
+            self.tls_version = sys.intern(version) if version is not None else None
             cipher = obj.cipher()
-            self.tls_cipher = cipher[0] if cipher else None
+            self.tls_cipher = sys.intern(cipher[0]) if cipher else None
