@@ -713,8 +713,11 @@ class Connection(asyncio.Protocol):
         return None
 
     def cancel_park(self) -> None:
-        """Forget a parked session (the listener does when the session failed)."""
-        self._parked = None
+        """Forget a parked session, unresumed (the listener does when the session failed,
+        or at the end of shutdown)."""
+        if self._parked is not None:
+            self._parked = None
+            self._stop_idle_timer()
 
     def _unpark(self) -> None:
         session = self._parked

@@ -292,8 +292,10 @@ class ListenerGroup:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
-        for conn in list(self._parked):  # parked again after the grace: dropped
+        for conn in list(self._parked):  # parked again after the grace: dropped, not resumed
+            conn.cancel_park()
             conn.abort()
+        self._parked.clear()
         if self._watcher is not None:
             self._watcher.cancel()
 
