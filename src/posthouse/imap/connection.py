@@ -109,9 +109,23 @@ class ImapConnection:
     """Splits client input into commands; see the module docstring for the protocol."""
 
     __slots__ = (
-        "_binary", "_buf", "_cmd_bytes", "_literal", "_mode", "_name", "_pending",
-        "_remaining", "_scanned", "_segments", "_special", "_tag", "_tail", "max_command",
-        "max_line", "max_literal", "nonsync_max",
+        "_binary",
+        "_buf",
+        "_cmd_bytes",
+        "_literal",
+        "_max_command",
+        "_mode",
+        "_name",
+        "_pending",
+        "_remaining",
+        "_scanned",
+        "_segments",
+        "_special",
+        "_tag",
+        "_tail",
+        "max_line",
+        "max_literal",
+        "nonsync_max",
     )
 
     def __init__(
@@ -125,7 +139,7 @@ class ImapConnection:
         self.max_line = max_line
         self.max_literal = max_literal
         self.nonsync_max = nonsync_max
-        self.max_command = max_command if max_command is not None else max_literal + 16 * max_line
+        self._max_command = max_command  # None: the default below, not kept per core
         self._buf = bytearray()
         self._scanned = 0  # octets of _buf already searched for LF (no rescans: no O(n^2))
         self._mode = _Mode.LINE
@@ -136,6 +150,13 @@ class ImapConnection:
         self._remaining = 0
         self._binary = False
         self._tail = b""
+
+    @property
+    def max_command(self) -> int:
+        """The most octets one command may have, literals included."""
+        if self._max_command is not None:
+            return self._max_command
+        return self.max_literal + 16 * self.max_line
 
     # -- session controls -------------------------------------------------------------
 
