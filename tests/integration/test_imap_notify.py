@@ -159,8 +159,8 @@ def test_selected_message_new_with_fetch_attributes(conns: Connections, mode: st
     assert own == [b"* 1 EXISTS"] + ([b"* 1 RECENT"] if mode == "rev1" else [])
     _append(other, "INBOX")
     assert _next(watcher) == b"* 2 EXISTS"
-    if mode == "rev1":  # the other session, with INBOX selected, claimed it
-        assert _next(watcher) == b"* 1 RECENT"
+    if mode == "rev1":  # whichever session saw it first claimed it (RFC 3501 2.3.2)
+        assert _next(watcher) in (b"* 1 RECENT", b"* 2 RECENT")
     assert _next(watcher).startswith(b"* 2 FETCH (UID 3 FLAGS ")
 
 
@@ -199,8 +199,8 @@ def test_selected_delayed_keeps_expunges_for_a_command(conns: Connections,
     _append(other, "INBOX")
     # the new message is announced at once; the expunge waits (EXISTS counts it still)
     assert _next(watcher) == b"* 3 EXISTS"
-    if mode == "rev1":  # 1 and 2 are this session's \Recent; the other one claimed 3
-        assert _next(watcher) == b"* 2 RECENT"
+    if mode == "rev1":  # 1 and 2 are this session's \Recent; 3 went to whichever session
+        assert _next(watcher) in (b"* 2 RECENT", b"* 3 RECENT")  # saw it first (3501 2.3.2)
     # FETCH by sequence number may not see it (RFC 9051 7.5.1); NOOP does
     assert _lines(watcher.ok("FETCH 1 (UID)")) == [b"* 1 FETCH (UID 1)"]
     assert _lines(watcher.ok("NOOP"))[0] == b"* 1 EXPUNGE"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from posthouse.net.connection import Connection
+from posthouse.net.connection import Connection, ReadInterrupted
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.listeners import ListenerGroup, ListenerSpec, SessionContext
 from posthouse.net.tls import TlsContextFactory, generate_self_signed
@@ -164,3 +164,69 @@ def test_graceful_stop_lets_a_session_finish(tmp_path: Path) -> None:
 
     asyncio.run(main())
     assert finished == [True]
+
+
+class ParkingEcho:
+    """Echoes lines, parked between them (Connection.park): no task while it waits."""
+
+    def __init__(self, conn: Connection, ctx: SessionContext) -> None:
+        self.conn = conn
+        self.ctx = ctx
+
+    async def resume(self) -> None:
+        try:
+            data = self.conn.read_parked()
+        except ReadInterrupted:
+            if self.ctx.shutting_down.is_set():
+                self.conn.write(b"bye\r\n")
+                await self.conn.drain()
+                return
+            data = None
+        if data == b"":
+            return
+        if data is not None:
+            self.conn.write(b"echo " + data)
+            await self.conn.drain()
+        self.park()
+
+    def park(self) -> None:
+        assert self.conn.park(self, 30)
+
+
+async def parking_echo(conn: Connection, ctx: SessionContext) -> None:
+    conn.write(b"hello\r\n")
+    ParkingEcho(conn, ctx).park()
+
+
+def test_parked_sessions_hold_no_task_and_are_resumed(tmp_path: Path) -> None:
+    """A parked session's connection stays open and counted; input resumes it in a new
+    task, end of stream ends it (its slot is released), stop() resumes it to say bye."""
+    async def main() -> None:
+        group = await start_group(tmp_path, parking_echo, per_ip=2)
+        try:
+            r1, w1 = await asyncio.open_connection("127.0.0.1", group.port("imap"))
+            r2, w2 = await asyncio.open_connection("127.0.0.1", group.port("imap"))
+            assert await r1.readline() == b"hello\r\n"
+            assert await r2.readline() == b"hello\r\n"
+            await asyncio.sleep(0.05)
+            assert group.sessions == (0, 2)
+            w1.write(b"one\r\n")
+            assert await r1.readline() == b"echo one\r\n"
+            r3, w3 = await asyncio.open_connection("127.0.0.1", group.port("imap"))
+            assert await r3.readline() == b"* BYE busy\r\n"  # parked ones keep their slots
+            w3.close()
+            w2.close()  # end of stream: the session ends, its slot is free again
+            await asyncio.sleep(0.1)
+            assert group.sessions == (0, 1)
+            r4, w4 = await asyncio.open_connection("127.0.0.1", group.port("imap"))
+            assert await r4.readline() == b"hello\r\n"
+            await group.stop(5)
+            assert await r1.readline() == b"bye\r\n"
+            assert await r4.readline() == b"bye\r\n"
+            assert group.sessions == (0, 0)
+            w1.close()
+            w4.close()
+        finally:
+            await group.stop(0)
+
+    asyncio.run(main())

@@ -88,8 +88,8 @@ def test_eof_and_close_stop_the_timer() -> None:
         loop = asyncio.get_running_loop()
         loop.call_later(0.01, conn.eof_received)
         assert await conn.read(30) == b""
-        assert conn._idle_timer is not None
+        assert conn._deadline_entry is not None
         conn.connection_lost(None)
-        assert conn._idle_timer is None
+        assert conn._deadline_entry is None
 
     asyncio.run(main())

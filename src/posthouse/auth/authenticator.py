@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
@@ -48,6 +49,12 @@ class Principal:
     user_id: int
     address: str
     role: str = "user"  # store.models.ROLES: "admin" may use the web admin
+
+
+def _principal(user: User) -> Principal:
+    """The Principal of a login; one address string for all of a user's sessions (issue
+    15: memory per idle connection)."""
+    return Principal(user_id=user.id, address=sys.intern(user.address), role=user.role)
 
 
 class Authenticator:
@@ -153,7 +160,7 @@ class Authenticator:
             return None
         self._metrics.login(True)
         self._throttle.record_success(remote_ip, address)
-        return Principal(user_id=user.id, address=user.address, role=user.role)
+        return _principal(user)
 
     async def scram_failed(self, username: str, *, remote_ip: str) -> None:
         """A SCRAM proof did not verify: a failed login like a wrong password."""
@@ -164,7 +171,7 @@ class Authenticator:
         self._throttle.record_success(remote_ip, user.address)
         if user.scram_secrets is None:  # an account older than SCRAM support: once only
             await self._add_scram_secrets(user, password)
-        return Principal(user_id=user.id, address=user.address, role=user.role)
+        return _principal(user)
 
     async def _add_scram_secrets(self, user: User, password: str) -> None:
         """Derive the SCRAM secrets of a password just verified and store them (PBKDF2 runs

@@ -52,6 +52,7 @@ _TAG_CHARS = frozenset(range(0x21, 0x7F)) - frozenset(b'(){%*"\\+')
 _NAME_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
 _TAIL = 32  # octets of a skipped line kept to spot a literal it announces
 _MAX_DIGITS = 19
+_NO_SEGMENTS: list[Segment] = []  # shared by idle cores: never appended to (_add_segment)
 
 
 
@@ -107,6 +108,26 @@ def _valid_tag(raw: bytes) -> bool:
 class ImapConnection:
     """Splits client input into commands; see the module docstring for the protocol."""
 
+    __slots__ = (
+        "_binary",
+        "_buf",
+        "_cmd_bytes",
+        "_literal",
+        "_max_command",
+        "_mode",
+        "_name",
+        "_pending",
+        "_remaining",
+        "_scanned",
+        "_segments",
+        "_special",
+        "_tag",
+        "_tail",
+        "max_line",
+        "max_literal",
+        "nonsync_max",
+    )
+
     def __init__(
         self,
         max_line: int,
@@ -118,17 +139,24 @@ class ImapConnection:
         self.max_line = max_line
         self.max_literal = max_literal
         self.nonsync_max = nonsync_max
-        self.max_command = max_command if max_command is not None else max_literal + 16 * max_line
+        self._max_command = max_command  # None: the default below, not kept per core
         self._buf = bytearray()
         self._scanned = 0  # octets of _buf already searched for LF (no rescans: no O(n^2))
         self._mode = _Mode.LINE
         self._special: str | None = None
         self._reset_command()
         self._pending: NeedLiteral | None = None
-        self._literal = bytearray()
+        self._literal: bytes | bytearray = b""  # a bytearray while a literal is read
         self._remaining = 0
         self._binary = False
         self._tail = b""
+
+    @property
+    def max_command(self) -> int:
+        """The most octets one command may have, literals included."""
+        if self._max_command is not None:
+            return self._max_command
+        return self.max_literal + 16 * self.max_line
 
     # -- session controls -------------------------------------------------------------
 
@@ -245,8 +273,13 @@ class ImapConnection:
     def _reset_command(self) -> None:
         self._tag: str | None = None
         self._name = ""
-        self._segments: list[Segment] = []
+        self._segments: list[Segment] = _NO_SEGMENTS  # replaced before the first append
         self._cmd_bytes = 0
+
+    def _add_segment(self, segment: Segment) -> None:
+        if self._segments is _NO_SEGMENTS:
+            self._segments = []
+        self._segments.append(segment)
 
     def _drop(self, need: NeedLiteral) -> None:
         self._reset_command()
@@ -281,8 +314,8 @@ class ImapConnection:
         return end + 1
 
     def _finish_literal(self) -> None:
-        self._segments.append(LiteralArg(bytes(self._literal), self._binary))
-        self._literal = bytearray()
+        self._add_segment(LiteralArg(bytes(self._literal), self._binary))
+        self._literal = b""
         self._mode = _Mode.LINE
 
     def _overlong(self, end: int) -> bool:
@@ -352,12 +385,11 @@ class ImapConnection:
         self._cmd_bytes += len(text)
         marker = literal_marker(text)
         if marker is None:
-            self._segments.append(text)
-            cmd = RawCommand(self._tag, self._name, tuple(self._segments))
+            cmd = RawCommand(self._tag, self._name, (*self._segments, text))
             self._reset_command()
             return cmd
         start, size, nonsync, binary = marker
-        self._segments.append(text[:start])
+        self._add_segment(text[:start])
         need = NeedLiteral(self._tag, size, nonsync, binary, self._name)
         if (
             size > self.max_literal

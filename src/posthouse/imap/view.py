@@ -61,9 +61,24 @@ from posthouse.store.events import FlagsChanged, MessagesAdded, MessagesExpunged
 from posthouse.store.models import RECENT, SEEN, SYSTEM_FLAGS, UidFlags
 from posthouse.store.uidlist import UidFlagsList
 
+_NO_UIDS: frozenset[int] = frozenset()
+# Shared empty containers: a view replaces them with its own before it adds anything (the
+# two places that insert check), deletions only ever remove what is there.
+_NO_NEW: list[int] = []
+_NO_CHANGES: dict[int, UidFlags] = {}
+
 
 class MailboxView:
-    """Sequence numbers <-> uids and pending untagged updates for one selected mailbox."""
+    """Sequence numbers <-> uids and pending untagged updates for one selected mailbox.
+
+    Slotted; the sets of pending expunges and \\Recent uids and the saved search result
+    are made when first filled (issue 15: memory per idle connection)."""
+
+    __slots__ = (
+        "_changed", "_gone", "_keywords", "_modseqs", "_new", "_recent", "_recent_sent",
+        "_saved", "_uids", "announced", "condstore", "first_unseen", "highestmodseq",
+        "mailbox_id", "origin", "own_change", "qresync", "read_only", "rev2", "uidonly",
+    )
 
     def __init__(
         self,
@@ -89,7 +104,7 @@ class MailboxView:
         self.qresync = qresync
         self.uidonly = uidonly
         self.read_only = read_only
-        self._keywords: dict[str, str] = {}  # lower-cased -> as told in FLAGS
+        self._keywords: dict[str, str] | None = None  # lower-cased -> as told in FLAGS
         # Built from the compact list's arrays: copies and C-level searches, no Python
         # object per message (SELECT of a big mailbox, issue 15).
         for flags in messages.flag_sets:
@@ -99,11 +114,11 @@ class MailboxView:
         self.highestmodseq = max(self._modseqs, default=0)
         unseen = messages.first_index_without(SEEN)
         self.first_unseen = None if unseen is None else unseen + 1
-        self._new: list[int] = []  # added in the store, EXISTS not sent yet
-        self._gone: set[int] = set()  # expunged in the store, EXPUNGE not sent yet
-        self._changed: dict[int, UidFlags] = {}  # flag changes to announce, by uid
-        self._recent: set[int] = set()
-        self._saved = array("L")
+        self._new: list[int] = _NO_NEW  # added in the store, EXISTS not sent yet
+        self._gone: set[int] | frozenset[int] = _NO_UIDS  # expunged, EXPUNGE not sent yet
+        self._changed: dict[int, UidFlags] = _NO_CHANGES  # flag changes to announce, by uid
+        self._recent: set[int] | frozenset[int] = _NO_UIDS
+        self._saved: array[int] | None = None  # the last SEARCH result ($, RFC 5182)
         if recent_above is not None and not rev2:
             self.claim_recent_above(recent_above)
         self._recent_sent = len(self._recent)
@@ -196,7 +211,11 @@ class MailboxView:
         """Add the keywords of ``flags``; whether any was new."""
         new = False
         for flag in flags:
-            if not flag.startswith("\\") and flag.lower() not in self._keywords:
+            if flag.startswith("\\"):
+                continue
+            if self._keywords is None:
+                self._keywords = {}
+            if flag.lower() not in self._keywords:
                 self._keywords[flag.lower()] = flag
                 new = True
         return new
@@ -204,7 +223,7 @@ class MailboxView:
     @property
     def flag_names(self) -> list[str]:
         """The FLAGS list the client knows: the system flags and the keywords in use."""
-        return [*SYSTEM_FLAGS, *sorted(self._keywords.values())]
+        return [*SYSTEM_FLAGS, *sorted((self._keywords or {}).values())]
 
     def flags_response(self) -> Untagged:
         """``* FLAGS (...)``."""
@@ -234,7 +253,7 @@ class MailboxView:
         6.4.9). ``$`` is the saved search result (RFC 5182), filtered to known messages.
         """
         if sequence.saved:
-            return [u for u in self._saved if self.msn_of(u) is not None]
+            return [u for u in self._saved or () if self.msn_of(u) is not None]
         spans: list[tuple[int, int]] = []
         count = len(self._uids)
         if uid:
@@ -325,6 +344,8 @@ class MailboxView:
         last = self._last_uid()
         for uid in sorted(uids):
             if uid > last:
+                if self._new is _NO_NEW:
+                    self._new = []
                 self._new.append(uid)
                 last = uid
 
@@ -335,8 +356,11 @@ class MailboxView:
             i = bisect.bisect_left(self._new, uid)
             if i < len(self._new) and self._new[i] == uid:
                 del self._new[i]
-                self._recent.discard(uid)
+                if uid in self._recent:
+                    self._recent_set().discard(uid)
             elif self.msn_of(uid) is not None:
+                if not isinstance(self._gone, set):
+                    self._gone = set()
                 self._gone.add(uid)
                 self._changed.pop(uid, None)
 
@@ -346,6 +370,8 @@ class MailboxView:
             if msn is None or change.uid in self._gone:
                 continue
             if change.modseq >= self._modseqs[msn - 1]:
+                if self._changed is _NO_CHANGES:
+                    self._changed = {}
                 self._changed[change.uid] = change
 
     def record_flags(self, changes: Iterable[UidFlags]) -> None:
@@ -388,8 +414,14 @@ class MailboxView:
         if self.rev2:
             return
         start = bisect.bisect_right(self._uids, mark)
-        self._recent.update(self._uids[start:])
-        self._recent.update(u for u in self._new if u > mark)
+        claimed = [*self._uids[start:], *(u for u in self._new if u > mark)]
+        if claimed:
+            self._recent_set().update(claimed)
+
+    def _recent_set(self) -> set[int]:
+        if not isinstance(self._recent, set):
+            self._recent = set(self._recent)
+        return self._recent
 
     @property
     def has_new(self) -> bool:
@@ -422,7 +454,7 @@ class MailboxView:
             self.announced += tuple(self._new)
             self._uids.extend(self._new)
             self._modseqs.extend([0] * len(self._new))
-            self._new.clear()
+            self._new = _NO_NEW
             out.append(exists(len(self._uids)))
         if not self.rev2 and (announced or len(self._recent) != self._recent_sent):
             out.append(recent(len(self._recent)))
@@ -449,8 +481,9 @@ class MailboxView:
         uids.extend(self._uids[start:])
         modseqs.extend(self._modseqs[start:])
         self._uids, self._modseqs = uids, modseqs
-        self._recent -= self._gone
-        self._gone.clear()
+        if self._recent:
+            self._recent = (self._recent - self._gone) or _NO_UIDS
+        self._gone = _NO_UIDS
         return out
 
     def _release_flags(self) -> list[Response]:

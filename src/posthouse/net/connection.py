@@ -14,8 +14,15 @@ needs nothing: the reply carries the ACK (forcing one there cost a packet per co
 raw socket is the transport's "socket" extra (still reachable under TLS); setsockopt errors
 are ignored.
 
-Idle timeouts: ``read(idle_seconds)`` moves a deadline; one timer per connection checks it
-(asyncio.wait_for would schedule and cancel a timer, with its callbacks, on every read).
+Idle timeouts: ``read(idle_seconds)`` moves a deadline; one deadline per connection, kept
+in the loop's DeadlineQueue (net/deadlines.py: one loop timer for all connections), checks
+it (asyncio.wait_for would schedule and cancel a timer, with its callbacks, on every read).
+
+Parking (issue 15: memory per idle connection): ``park(session, idle_seconds)`` lets a
+session wait for input with no task or coroutine at all; the next event (input, end of
+stream, ``interrupt()``, ``expire_grace()``, the deadline) calls ``resume_parked``, which
+runs ``session.resume()`` in a new task (the listener owns it), and ``read_parked`` then
+gives what ``read`` would have given or raised.
 
 Pace (issue 12, defect 4: slowloris): a trickled byte resets the idle timer, so ``read`` also
 takes a deadline that bytes do not move. ``line_seconds``: an unfinished line must be
@@ -53,19 +60,40 @@ import contextlib
 import ctypes
 import socket
 import ssl
+import sys
 import time
 import zlib
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar, cast
 
+from posthouse.net.deadlines import DeadlineEntry, DeadlineQueue, for_loop
 from posthouse.net.limits import MinRate
 
 T = TypeVar("T")
+
+
+class Resumable(Protocol):
+    """A session that can wait parked on its connection (``Connection.park``)."""
+
+    def resume(self) -> Coroutine[Any, Any, None]:
+        """Go on after the wait (the first call should be ``Connection.read_parked``)."""
+
+
+_RESUMED: set[asyncio.Task[None]] = set()  # resumed tasks not owned by a listener
 
 _HIGH_WATER = 256 * 1024
 _COALESCE = 64 * 1024  # small writes are joined up to this many bytes per send
 _QUICKACK: int = getattr(socket, "TCP_QUICKACK", 0)  # Linux only; 0: not available
 _TCP_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+
+
+def _now() -> float:
+    """The running loop's time (a bound ``loop.time`` per connection would cost 64 bytes
+    each); the monotonic clock outside a loop (a test double)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 def tcp_socket(transport: asyncio.BaseTransport) -> Any | None:
@@ -149,20 +177,23 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "_buffer",
-        "_clock",
         "_deadline",
+        "_deadline_entry",
+        "_deadlines",
         "_deflater",
         "_drain_waiters",
         "_eof",
         "_flush_due",
         "_gone_waiters",
         "_grace_expired",
-        "_idle_timer",
         "_inflater",
         "_interrupted",
         "_line_started",
         "_out",
         "_out_due",
+        "_park_line",
+        "_park_until",
+        "_parked",
         "_paused",
         "_quickack_fd",
         "_quickack_sock",
@@ -184,20 +215,26 @@ class Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
+        # received, not yet read: the bytes as they came while one chunk waits (no copy,
+        # no bytearray on an idle connection), a bytearray once a second one joins it
+        self._buffer: bytes | bytearray = b""
         self._eof = False
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._gone_waiters: list[asyncio.Future[None]] = []  # unless_closed, woken at EOF
+        # made when first needed (an empty list is 56 bytes on every idle connection)
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._gone_waiters: list[asyncio.Future[None]] | None = None  # unless_closed
         self._write_paused = False
         self._quickack_sock: Any | None = None  # the TCP socket to force ACKs on
         self._quickack_fd = -1  # its descriptor, when libc can set the option directly
         self._unanswered = False  # input arrived since the last write (its ACK is pending)
         self._deadline = 0.0  # loop time at which the waiting read times out
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._deadline_entry: DeadlineEntry | None = None  # its place in the loop's DeadlineQueue
+        self._deadlines: DeadlineQueue | None = None
+        self._parked: Resumable | None = None  # the session waiting without a task (park)
+        self._park_until = 0.0  # its idle deadline (loop time)
+        self._park_line: float | None = None  # its line_seconds
         self._grace_expired = False
-        self._clock: Callable[[], float] = time.monotonic  # the loop's clock once connected
         self._received = 0  # bytes received in all
         self._line_started: float | None = None  # first byte of the unfinished line
         self._window_start: float | None = None  # the current min_rate window
@@ -209,9 +246,10 @@ class Connection(asyncio.Protocol):
         self.tls_cipher: str | None = None
         self._inflater: Any | None = None  # zlib decompress object once compression is on
         self._deflater: Any | None = None
-        self._zin = bytearray()  # compressed input not yet inflated
+        self._zin: bytes | bytearray = b""  # compressed input not yet inflated
         self._flush_due = False  # compressed output waits for its sync flush
-        self._out = bytearray()  # small writes of this loop turn, sent as one (_send_out)
+        # small writes of this loop turn, sent as one (_send_out); None between batches
+        self._out: bytearray | None = None
         self._out_due = False
         self.compression_error: str | None = None
         self._interrupted = False  # interrupt() was called, no interruptible read saw it
@@ -219,8 +257,6 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)
-        with contextlib.suppress(RuntimeError):  # a test double may connect outside a loop
-            self._clock = asyncio.get_running_loop().time
         peer = transport.get_extra_info("peername") or ("", 0)
         self.peer = (str(peer[0]), int(peer[1]))
         self._note_tls(transport)
@@ -238,13 +274,18 @@ class Connection(asyncio.Protocol):
         """Plain input into the buffer, with the pace bookkeeping."""
         if not data:
             return
-        self._buffer += data
+        if not self._buffer:
+            self._buffer = data if type(data) is bytes else bytes(data)
+        elif isinstance(self._buffer, bytearray):
+            self._buffer += data
+        else:
+            self._buffer = bytearray(self._buffer) + data
         self._received += len(data)
         end = data.rfind(b"\n")
         if end == len(data) - 1:
             self._line_started = None
         elif end >= 0 or self._line_started is None:
-            self._line_started = self._clock()
+            self._line_started = _now()
         if len(self._buffer) > _HIGH_WATER and self._transport and not self._paused:
             self._transport.pause_reading()
             self._paused = True
@@ -261,20 +302,20 @@ class Connection(asyncio.Protocol):
         self._wake()
         self._wake_gone()
         self._stop_idle_timer()
-        for w in self._drain_waiters:
+        self._release_drain()
+
+    def _release_drain(self) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for w in waiters or ():
             if not w.done():
                 w.set_result(None)
-        self._drain_waiters.clear()
 
     def pause_writing(self) -> None:
         self._write_paused = True
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        for w in self._drain_waiters:
-            if not w.done():
-                w.set_result(None)
-        self._drain_waiters.clear()
+        self._release_drain()
 
     # adapter API
     @property
@@ -329,8 +370,12 @@ class Connection(asyncio.Protocol):
                 self._waiter = None
             if self._grace_expired:
                 raise GraceExpired
-        data = bytes(self._buffer)
-        self._buffer.clear()
+        return self._take_buffered(min_rate)
+
+    def _take_buffered(self, min_rate: MinRate | None) -> bytes:
+        """The buffered input (b"" at end of stream), with the bookkeeping of a read."""
+        data = bytes(self._buffer)  # (bytes: the same object)
+        self._buffer = b""
         if min_rate is not None:
             self._line_started = None  # the bulk ended no line: the next one starts afresh
         if self._zin:
@@ -374,6 +419,8 @@ class Connection(asyncio.Protocol):
             self._retrieve(task)
             raise ConnectionClosed
         gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._gone_waiters is None:
+            self._gone_waiters = []
         self._gone_waiters.append(gone)
         try:
             both: set[asyncio.Future[Any]] = {task, gone}
@@ -382,8 +429,11 @@ class Connection(asyncio.Protocol):
             task.cancel()
             raise
         finally:
-            with contextlib.suppress(ValueError):
-                self._gone_waiters.remove(gone)
+            if self._gone_waiters is not None:
+                with contextlib.suppress(ValueError):
+                    self._gone_waiters.remove(gone)
+                if not self._gone_waiters:
+                    self._gone_waiters = None
             gone.cancel()
         if task.done():
             return task.result()
@@ -399,7 +449,7 @@ class Connection(asyncio.Protocol):
             task.exception()
 
     def _wake_gone(self) -> None:
-        for gone in self._gone_waiters:
+        for gone in self._gone_waiters or ():
             if not gone.done():
                 gone.set_result(None)
 
@@ -424,8 +474,12 @@ class Connection(asyncio.Protocol):
             self._send_out()
             self._transport.write(data)
             return
-        self._out += data
-        if len(self._out) >= _COALESCE:
+        out = self._out
+        if out is None:
+            out = self._out = bytearray(data)
+        else:
+            out += data
+        if len(out) >= _COALESCE:
             self._send_out()
         elif not self._out_due:
             self._out_due = True
@@ -434,12 +488,11 @@ class Connection(asyncio.Protocol):
     def _send_out(self) -> None:
         """Hand the coalesced small writes to the transport."""
         self._out_due = False
-        if not self._out:
+        out, self._out = self._out, None
+        if not out:
             return
-        out = bytes(self._out)
-        self._out.clear()
         if self._transport is not None and not self._transport.is_closing():
-            self._transport.write(out)
+            self._transport.write(bytes(out))
 
     def _flush(self) -> None:
         """End the batch: what was compressed goes out whole (Z_SYNC_FLUSH)."""
@@ -466,7 +519,7 @@ class Connection(asyncio.Protocol):
         self._deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
         self._inflater = zlib.decompressobj(-15)
         self._zin += self._buffer
-        self._buffer.clear()
+        self._buffer = b""
         self._inflate()
 
     def _inflate(self) -> None:
@@ -494,7 +547,7 @@ class Connection(asyncio.Protocol):
     def _corrupt(self, reason: str) -> None:
         """The compressed input cannot be read on: end of stream for the session."""
         self.compression_error = reason
-        self._zin.clear()
+        self._zin = b""
         self._eof = True
         self._wake()
         self._wake_gone()
@@ -506,6 +559,8 @@ class Connection(asyncio.Protocol):
             raise ConnectionClosed
         if self._write_paused:
             fut = asyncio.get_running_loop().create_future()
+            if self._drain_waiters is None:
+                self._drain_waiters = []
             self._drain_waiters.append(fut)
             await fut
             if self._transport.is_closing():
@@ -523,7 +578,7 @@ class Connection(asyncio.Protocol):
         if self._deflater is not None:
             raise RuntimeError("TLS cannot start under compression")
         self._send_out()  # the reply that announced TLS goes out in the clear
-        self._buffer.clear()
+        self._buffer = b""
         self._line_started = None
         loop = asyncio.get_running_loop()
         assert self._transport is not None
@@ -566,35 +621,117 @@ class Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    # The idle timeout: one timer per connection, not one per read. A read only moves the
-    # deadline; the timer, when it fires early, sleeps again until the deadline.
+    # The idle timeout: one deadline per connection in the loop's DeadlineQueue (one loop
+    # timer for all connections), not one timer per read. A read only moves the deadline;
+    # when the queue calls back early, the connection waits again until the deadline.
 
     def _arm_idle_timer(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        """Make the waiting read fail with TimeoutError at ``deadline`` (loop time)."""
+        """Make the waiting read (or the parked session) time out at ``deadline``."""
         self._deadline = deadline
-        timer = self._idle_timer
-        if timer is not None and timer.when() <= deadline:
-            return  # it fires first and then waits for the rest
-        if timer is not None:
-            timer.cancel()
-        self._idle_timer = loop.call_at(deadline, self._idle_check)
+        entry = self._deadline_entry
+        if entry is not None and entry.when <= deadline:
+            return  # it comes first and then waits for the rest
+        queue = self._deadlines
+        if queue is None:
+            queue = self._deadlines = for_loop(loop)
+        queue.at(deadline, self)
 
-    def _idle_check(self) -> None:
-        """The idle timer fired: time out the waiting read, or wait for the new deadline."""
-        self._idle_timer = None
+    def deadline_passed(self) -> None:
+        """The DeadlineQueue's call: time out the waiting read or resume the parked
+        session (it finds out why), or wait on for a later deadline."""
         waiter = self._waiter
-        if waiter is None or waiter.done():
-            return  # no read is waiting: the next one arms the timer again
-        loop = waiter.get_loop()
-        if loop.time() < self._deadline:
-            self._idle_timer = loop.call_at(self._deadline, self._idle_check)
-        else:
+        parked = self._parked
+        if (waiter is None or waiter.done()) and parked is None:
+            return  # nothing waits: the next read arms the deadline again
+        if _now() < self._deadline:
+            assert self._deadlines is not None
+            self._deadlines.at(self._deadline, self)
+        elif waiter is not None and not waiter.done():
             waiter.set_exception(TimeoutError())
+        else:
+            self._unpark()
 
     def _stop_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        if self._deadline_entry is not None and self._deadlines is not None:
+            self._deadlines.cancel(self)
+
+    # Parking (issue 15): a session with nothing to do until input arrives need not keep a
+    # task and its chain of coroutine frames. ``park`` records it; input, end of stream,
+    # ``interrupt()``, ``expire_grace()`` or its deadline then calls ``resume_parked``,
+    # which starts a task for ``session.resume()`` (the listener's override); the session
+    # calls ``read_parked`` first to learn what ended the wait.
+
+    @property
+    def parked(self) -> bool:
+        """Whether a session waits parked on this connection."""
+        return self._parked is not None
+
+    def park(self, session: Resumable, idle_seconds: float, *,
+             line_seconds: float | None = None) -> bool:
+        """Wait for input with no task: ``session.resume()`` runs (in a new task) once
+        something happens, see ``read_parked``. The session's coroutine must return right
+        after a True answer, without awaiting anything. False: input, end of stream, an
+        interrupt or the grace's end is already there, nothing was parked (read it).
+
+        The wait is interruptible (``interrupt()`` resumes it) and has the pace of
+        ``read``'s ``line_seconds`` (an unfinished line the session holds already)."""
+        if self._parked is not None or self._waiter is not None:
+            raise RuntimeError("a read or a parked session waits already")
+        if self._buffer or self._eof or self._interrupted or self._grace_expired:
+            return False
+        self._window_start = None
+        if self._unanswered:
+            self._ack_now()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._park_until = wake = now + idle_seconds
+        self._park_line = line_seconds
+        if line_seconds is not None and self._line_started is not None:
+            wake = min(wake, self._line_started + line_seconds)
+        self._arm_idle_timer(loop, wake)
+        self._parked = session
+        return True
+
+    def read_parked(self) -> bytes | None:
+        """What ended a park (the resumed session calls it first): the input as ``read``
+        gives it (b"" at end of stream); GraceExpired, ReadInterrupted, TooSlow or
+        TimeoutError as ``read`` raises them; None when nothing did yet (park again)."""
+        if self._grace_expired:
+            raise GraceExpired
+        if self._buffer or self._eof:
+            return self._take_buffered(None)
+        if self._interrupted:
+            self._interrupted = False
+            raise ReadInterrupted
+        now = _now()
+        line = self._park_line
+        started = self._line_started
+        if line is not None and started is not None and now >= started + line:
+            raise self._too_slow(f"command line not complete within {line:g} s")
+        if now >= self._park_until:
+            raise TimeoutError
+        return None
+
+    def cancel_park(self) -> None:
+        """Forget a parked session, unresumed (the listener does when the session failed,
+        or at the end of shutdown)."""
+        if self._parked is not None:
+            self._parked = None
+            self._stop_idle_timer()
+
+    def _unpark(self) -> None:
+        session = self._parked
+        if session is None:
+            return
+        self._parked = None
+        self._stop_idle_timer()
+        self.resume_parked(session)
+
+    def resume_parked(self, session: Resumable) -> None:
+        """Run ``session.resume()`` in a new task (a listener overrides this to own it)."""
+        task = asyncio.get_running_loop().create_task(session.resume())
+        _RESUMED.add(task)
+        task.add_done_callback(_RESUMED.discard)
 
     def _tune_socket(self, transport: asyncio.BaseTransport) -> None:
         """TCP_NODELAY once, and remember the socket for TCP_QUICKACK (Linux, TCP only)."""
@@ -608,9 +745,10 @@ class Connection(asyncio.Protocol):
             set_option(sock, socket.TCP_NODELAY)
         if not _QUICKACK:
             return
-        self._quickack_sock = sock
         if fd is not None and _FORCE_ACK is not None:
             self._quickack_fd = fd
+        else:  # the socket object only when libc cannot take the descriptor
+            self._quickack_sock = sock
 
     def _ack_now(self) -> None:
         """Send the ACK of unanswered input now, not after the kernel's delay."""
@@ -625,10 +763,13 @@ class Connection(asyncio.Protocol):
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        elif self._parked is not None:
+            self._unpark()
 
     def _note_tls(self, transport: asyncio.BaseTransport) -> None:
         obj = transport.get_extra_info("ssl_object")
-        if obj is not None:
-            self.tls_version = obj.version()
+        if obj is not None:  # interned: one copy of each name for all connections
+            version = obj.version()
+            self.tls_version = sys.intern(version) if version is not None else None
             cipher = obj.cipher()
-            self.tls_cipher = cipher[0] if cipher else None
+            self.tls_cipher = sys.intern(cipher[0]) if cipher else None

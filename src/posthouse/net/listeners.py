@@ -20,9 +20,16 @@ so on implicit-TLS listeners the handshake starts right after it. The header's s
 address then becomes ``Connection.peer``: limits, throttles, checks and logs all see the
 client, not the balancer. A LOCAL (v2) or UNKNOWN (v1) header keeps the real peer.
 
-Shutdown: ``ctx.shutting_down`` is set and sessions end between commands; in-flight ones get
-the grace. When it ends, a session still reading gets GraceExpired from ``conn.read`` and a
-moment (``farewell_timeout``) to say goodbye in its protocol; what is left then is cancelled.
+Parked sessions (issue 15): a session waiting with nothing to do may park on its connection
+(``Connection.park``): its handler returns and the task ends, but the connection stays open
+in ``_parked``; the connection's next event resumes the session in a new task
+(``_Accepted.resume_parked``), run like the first (limits, logging, closing at the end).
+
+Shutdown: ``ctx.shutting_down`` is set, every connection is interrupted (an interruptible
+read raises ReadInterrupted, a parked session is resumed) and sessions end between
+commands; in-flight ones get the grace. When it ends, a session still reading gets
+GraceExpired from ``conn.read`` and a moment (``farewell_timeout``) to say goodbye in its
+protocol; what is left then is cancelled.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from posthouse.metrics import DISCARD, ServerMetrics
-from posthouse.net.connection import Connection, ConnectionClosed, GraceExpired
+from posthouse.net.connection import Connection, ConnectionClosed, GraceExpired, Resumable
 from posthouse.net.limits import ConnectionLimiter
 from posthouse.net.proxy_header import (
     MAX_HEADER,
@@ -106,6 +113,9 @@ class ListenerGroup:
     bound: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     _servers: list[asyncio.Server] = field(default_factory=list)
     _tasks: dict[asyncio.Task[None], Connection] = field(default_factory=dict)
+    # sessions waiting with no task (a dict: less memory per entry than a set)
+    _parked: dict[Connection, None] = field(default_factory=dict)
+    _watcher: asyncio.Task[None] | None = None  # interrupts every connection at shutdown
     _proxy_socks: list[tuple[socket.socket, ListenerSpec]] = field(default_factory=list)
     _proxy_tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _accepting: bool = False
@@ -116,6 +126,8 @@ class ListenerGroup:
         ``accept`` False: bound and listening, but nothing is accepted until ``accept()``
         (the server drops its privileges in between)."""
         loop = asyncio.get_running_loop()
+        if self._watcher is None:
+            self._watcher = loop.create_task(self._interrupt_at_shutdown())
         for spec in specs:
             if spec.proxy_trusted is not None:
                 try:
@@ -239,6 +251,11 @@ class ListenerGroup:
             await server.start_serving()
         self._accept_proxied()
 
+    @property
+    def sessions(self) -> tuple[int, int]:
+        """(sessions running in a task, sessions parked with none: Connection.park)."""
+        return len(self._tasks), len(self._parked)
+
     def port(self, protocol: str) -> int:
         """The first bound port of a protocol (useful with port 0)."""
         return self.bound[protocol][0][1]
@@ -258,42 +275,74 @@ class ListenerGroup:
         for sock, _spec in self._proxy_socks:
             sock.close()
         self._proxy_socks.clear()
-        if not self._tasks:
-            return
-        _done, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-        if pending:
-            for task in pending:
-                conn = self._tasks.get(task)
-                if conn is not None:
-                    conn.expire_grace()
-            _done, pending = await asyncio.wait(pending, timeout=self.farewell_timeout)
+        self._interrupt_all()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._tasks and (left := deadline - loop.time()) > 0:
+            # a session resumed meanwhile is a new task: wait for those too
+            await asyncio.wait(set(self._tasks), timeout=left)
+        for conn in [*self._tasks.values(), *self._parked]:
+            conn.expire_grace()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.farewell_timeout)
+        pending = set(self._tasks)
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=5)
+        for conn in list(self._parked):  # parked again after the grace: dropped, not resumed
+            conn.cancel_park()
+            conn.abort()
+        self._parked.clear()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
-    def _spawn(self, conn: Connection, spec: ListenerSpec) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(conn, spec))
+    async def _interrupt_at_shutdown(self) -> None:
+        await self.shutting_down.wait()
+        self._interrupt_all()
+
+    def _interrupt_all(self) -> None:
+        """Shutdown began: interrupt every connection's interruptible read and resume
+        every parked session (net/connection.py), so idle sessions see it and end."""
+        for conn in [*self._tasks.values(), *self._parked]:
+            conn.interrupt()
+
+    def _spawn(self, conn: Connection, spec: ListenerSpec,
+               parked: Resumable | None = None) -> None:
+        """The task of a new connection's session, or of a parked session resumed."""
+        if parked is not None:
+            self._parked.pop(conn, None)
+        task = asyncio.get_running_loop().create_task(self._run(conn, spec, parked))
         self._tasks[task] = conn
         task.add_done_callback(self._forget)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._tasks.pop(task, None)
 
-    async def _run(self, conn: Connection, spec: ListenerSpec) -> None:
+    async def _run(self, conn: Connection, spec: ListenerSpec,
+                   parked: Resumable | None) -> None:
         ip = conn.peer[0]
-        if self.shutting_down.is_set() or not self.limiter.acquire(ip, spec.protocol):
-            self.metrics.connection_refused(spec.protocol)
-            conn.write(spec.busy_reply)
-            if spec.linger_refused:
-                await _linger(conn)
-            conn.close()
-            return
-        self.metrics.connection_opened(spec.protocol)
-        conn.handshake_seconds = self.handshake_timeout
+        if parked is None:
+            if self.shutting_down.is_set() or not self.limiter.acquire(ip, spec.protocol):
+                self.metrics.connection_refused(spec.protocol)
+                conn.write(spec.busy_reply)
+                if spec.linger_refused:
+                    await _linger(conn)
+                conn.close()
+                return
+            self.metrics.connection_opened(spec.protocol)
+            conn.handshake_seconds = self.handshake_timeout
+        ended = True
         try:
-            ctx = SessionContext(spec.protocol, self.tls, self.shutting_down, spec.implicit_tls)
-            await spec.handler(conn, ctx)
+            if parked is None:
+                ctx = SessionContext(spec.protocol, self.tls, self.shutting_down,
+                                     spec.implicit_tls)
+                await spec.handler(conn, ctx)
+            else:
+                await parked.resume()
+            # parked: the session waits for input with no task (Connection.park); the
+            # connection's next event resumes it in a new task (_Accepted.resume_parked)
+            ended = not conn.parked
         except (ConnectionClosed, ConnectionError, TimeoutError, OSError, GraceExpired) as exc:
             log.debug("connection from %s ended: %r", ip, exc)
         except asyncio.CancelledError:
@@ -302,8 +351,12 @@ class ListenerGroup:
         except Exception:
             log.exception("session for %s on %s failed", ip, spec.protocol)
         finally:
-            conn.close()
-            self._release(conn, spec)
+            if ended:
+                conn.cancel_park()
+                conn.close()
+                self._release(conn, spec)
+            else:
+                self._parked[conn] = None
 
     def _release(self, conn: Connection, spec: ListenerSpec) -> None:
         """Free the connection's slots; one cut as too slow (issue 12, defect 4) keeps its
@@ -424,3 +477,7 @@ class _Accepted(Connection):
         if self._proxied_peer is not None:
             self.peer = self._proxied_peer
         self._group._spawn(self, self._spec)
+
+    def resume_parked(self, session: Resumable) -> None:
+        """The parked session's next task, owned by the listener group like the first."""
+        self._group._spawn(self, self._spec, session)

@@ -18,7 +18,9 @@ The session drives the sans-IO core and the engine: connection core (imap/connec
 A handler's unexpected exception is answered ``NO [SERVERBUG]`` and logged; the session
 goes on. The session implements the handlers' SessionPort: SASL lines, STARTTLS (the
 core's buffered plaintext is dropped, RFC 9051 6.2.1), COMPRESS (the same, RFC 4978 3) and
-IDLE's wait.
+IDLE (after ``+ idling`` the session itself waits for DONE and sends the updates).
+
+Idle sessions park (issue 15): see ``ImapSession``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from posthouse.imap import commands as c
 from posthouse.imap import uidonly
@@ -51,8 +53,14 @@ from posthouse.imap.responses import (
     response_chunks,
 )
 from posthouse.imap.states import ImapState, allowed, may_expunge, next_state
-from posthouse.log import new_session_id
-from posthouse.net.connection import Connection, ConnectionClosed, ReadInterrupted, TooSlow
+from posthouse.log import new_session_id, session_id
+from posthouse.net.connection import (
+    Connection,
+    ConnectionClosed,
+    ReadInterrupted,
+    Resumable,
+    TooSlow,
+)
 from posthouse.net.limits import MinRate
 from posthouse.net.listeners import Handler, SessionContext
 from posthouse.net.peers import plaintext_login_allowed
@@ -84,14 +92,26 @@ class ConnectionStream:
     """The session's view of a net Connection: end of stream and failed writes become
     ClientGone, a failed handshake too."""
 
+    __slots__ = ("_conn", "_tls")
+
     def __init__(self, conn: Connection, tls: TlsContextFactory) -> None:
         self._conn = conn
         self._tls = tls
-        # read(idle_seconds, *, line_seconds, min_rate, interruptible): some bytes, b"" at
-        # end of stream; TooSlow past the pace, TimeoutError after idle_seconds,
-        # ReadInterrupted after interrupt() (net/connection.py). The connection's own
-        # method: a wrapper would be one more frame on every idle connection (issue 15).
-        self.read = conn.read
+
+    async def read(self, idle_seconds: float | None, *, line_seconds: float | None = None,
+                   min_rate: MinRate | None = None, interruptible: bool = False) -> bytes:
+        """Some bytes, b"" at end of stream; TooSlow past the pace, TimeoutError after
+        idle_seconds, ReadInterrupted after interrupt() (net/connection.py)."""
+        return await self._conn.read(idle_seconds, line_seconds=line_seconds,
+                                     min_rate=min_rate, interruptible=interruptible)
+
+    def park(self, session: Resumable, idle_seconds: float, line_seconds: float) -> bool:
+        """Wait with no task (Connection.park): False if input or an interrupt is there."""
+        return self._conn.park(session, idle_seconds, line_seconds=line_seconds)
+
+    def read_parked(self) -> bytes | None:
+        """What ended the park (Connection.read_parked)."""
+        return self._conn.read_parked()
 
     @property
     def peer(self) -> tuple[str, int]:
@@ -109,7 +129,12 @@ class ConnectionStream:
         return self._conn.tls_version
 
     def interrupt(self) -> None:
-        """Wake an interruptible read (server shutdown)."""
+        """Wake an interruptible read or resume the parked session (Connection.interrupt)."""
+        self._conn.interrupt()
+
+    def __call__(self) -> None:
+        """``interrupt()``: the stream itself is IDLE's Subscription.on_event (a bound
+        method would be 64 bytes more on every connection in IDLE)."""
         self._conn.interrupt()
 
     def write(self, data: bytes) -> None:
@@ -158,29 +183,44 @@ class ConnectionStream:
 
 
 class ImapSession:
-    """One IMAP conversation; ``await run()`` until the client leaves."""
+    """One IMAP conversation; ``await run()`` until the client leaves or the session parks.
+
+    Parked (issue 15: memory per idle connection): between commands and in IDLE, with
+    nothing to read, the session holds no task and no coroutine: it parks on its
+    connection (``Connection.park``) and returns; input, end of stream, an interrupt
+    (server shutdown, a store event in IDLE) or its deadline (autologout, IDLE's time
+    limit, a command line's pace) start a new task for ``resume()``. All state is in the
+    session's fields, none in frames."""
+
+    __slots__ = (
+        "_bad", "_idle_tag", "_idle_until", "_logout", "_mid_command", "_min_rate",
+        "_shutting_down", "_wait_until", "config", "core", "ctx", "services", "sid", "state",
+        "stream",
+    )
 
     def __init__(
         self, services: Services, stream: ConnectionStream, config: ImapConfig, *,
-        shutting_down: asyncio.Event, shutdown_waiter: asyncio.Future[Any] | None = None,
+        shutting_down: asyncio.Event, min_rate: MinRate | None = None,
     ) -> None:
         self.sid = new_session_id("i")
         self.services = services
         self.stream = stream
         self.config = config
         self.state = ImapState.NOT_AUTHENTICATED
+        # set at server shutdown; the listener then interrupts every connection's wait
         self._shutting_down = shutting_down
-        # the server's one future for "shutdown began", shared by every session (one task
-        # per session waiting on the event cost memory on every idle connection, issue 15)
-        self._shared_shutdown = shutdown_waiter
         self.core = ImapConnection(
             max_line=config.max_line, max_literal=max(config.max_message_size, config.max_literal))
         self.ctx = HandlerContext(services, self, config)
         self._bad = 0
         self._logout = False
-        self._idle_deadline: float | None = None
+        self._idle_tag: str | None = None  # IDLE in progress (RFC 2177): its tag
+        self._idle_until = 0.0  # and its time limit (loop time)
+        # NOTIFY between commands: the autologout, which notifications do not move
+        self._wait_until: float | None = None
         self._mid_command = False  # a literal was accepted: shutdown waits for the command
-        self._min_rate = MinRate(config.min_bytes_per_second, config.rate_window_seconds)
+        self._min_rate = min_rate or MinRate(config.min_bytes_per_second,
+                                             config.rate_window_seconds)
 
     # -- SessionPort -------------------------------------------------------------------
 
@@ -228,31 +268,35 @@ class ImapSession:
         self.core.discard_buffered()
         self.stream.start_compression()
 
-    async def idle_wait(self) -> IdleDone | None:
-        """IdleDone when the client ended IDLE, None after a store event was applied."""
-        loop = asyncio.get_running_loop()
-        if self._idle_deadline is None:
-            self.core.expect_idle_done()
-            self._idle_deadline = loop.time() + self.config.idle_command_seconds
-        while True:
-            event = self.core.next_event()
-            if isinstance(event, IdleDone):
-                self._idle_deadline = None
-                return event
-            if await self._wait_input_or_event(self._idle_deadline - loop.time()):
-                return None
+    def idle(self, tag: str) -> None:
+        """The IDLE handler sent ``+ idling``: the session waits for DONE from now on,
+        sending the store's updates as they come (``_idle_turn``), and ends the command."""
+        self.core.expect_idle_done()
+        self._idle_until = asyncio.get_running_loop().time() + self.config.idle_command_seconds
+        self._idle_tag = tag
 
     # -- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Greet, serve commands, say BYE; never raises for ordinary disconnects."""
+        """Greet, then serve until the session ends or parks; never raises for ordinary
+        disconnects."""
         log.info("connect peer=%s:%d tls=%s", *self.stream.peer, self.stream.tls_version)
-        self._shutdown_waiter = self._shared_shutdown or asyncio.ensure_future(
-            self._shutting_down.wait())
+        self._write(UntaggedStatus(Status.OK, "posthouse ready",
+                                   capability_code(self.ctx.capabilities())))
+        await self._serve(resumed=False)
+
+    async def resume(self) -> None:
+        """Go on after a park (a new task: the log context is set again)."""
+        session_id.set(self.sid)
+        await self._serve(resumed=True)
+
+    async def _serve(self, *, resumed: bool) -> None:
+        """Serve commands until the session parks, or ends with BYE and is cleaned up."""
+        parked = False
         try:
-            self._write(UntaggedStatus(Status.OK, "posthouse ready",
-                                       capability_code(self.ctx.capabilities())))
-            await self._loop()
+            if resumed:
+                self._take_parked()
+            parked = await self._loop()
         except SessionEnd as end:
             log.info("bye: %s", end.bye.text)
             self._write(end.bye)
@@ -261,37 +305,143 @@ class ImapSession:
         except ClientGone as exc:
             log.info("client gone %s", exc)
         finally:
-            if self._shutdown_waiter is not self._shared_shutdown:
-                self._shutdown_waiter.cancel()
-            if self.ctx.events is not None:
-                self.ctx.events.close()
-            self.stream.close()
-            log.info("disconnect user=%s", self.ctx.user.address if self.ctx.user else "-")
-            self.ctx.select(None)  # last: what the store held for this session's view is freed
-            with contextlib.suppress(Exception):
-                await self.ctx.close_views()
+            if not parked:
+                await self._end()
 
-    async def _loop(self) -> None:
+    async def _end(self) -> None:
+        if self.ctx.events is not None:
+            self.ctx.events.on_event = None
+            self.ctx.events.close()
+        self.stream.close()
+        log.info("disconnect user=%s", self.ctx.user.address if self.ctx.user else "-")
+        self.ctx.select(None)  # last: what the store held for this session's view is freed
+        with contextlib.suppress(Exception):
+            await self.ctx.close_views()
+
+    async def _loop(self) -> bool:
+        """Commands until LOGOUT (False) or until the session parks (True)."""
         while not self._logout:
+            if self._idle_tag is not None:
+                if await self._idle_turn(self._idle_tag):
+                    return True
+                continue
             event = self.core.next_event()
             if event is NEED_DATA:
                 if self._shutting_down.is_set() and not self._mid_command:
                     raise SessionEnd(Bye("Server shutting down",
                                          ResponseCode.UNAVAILABLE.code()))
                 if self._notifying():
-                    self.core.receive_data(await self._read_notifying(self._idle_seconds()))
-                else:
+                    if await self._notify_turn():
+                        return True
+                elif self._mid_command or self.core.reading_literal:
                     self.core.receive_data(await self._read(self._idle_seconds()))
-            elif isinstance(event, NeedLiteral):
-                self._literal(event)
-            elif isinstance(event, BadInput):
-                self._mid_command = False
-                self._write(event.response())
-                self._count_bad(event.status)
-            elif isinstance(event, RawCommand):
-                self._mid_command = False
-                await self._command(event)
-                await self.stream.drain()
+                elif self.stream.park(self, self._idle_seconds(),
+                                      self.config.command_line_seconds):
+                    return True
+                else:
+                    self._take_parked()  # what is there already
+            else:
+                self._wait_until = None
+                if self.ctx.events is not None:  # a command: NOTIFY's wait is over
+                    self.ctx.events.on_event = None
+                if isinstance(event, NeedLiteral):
+                    self._literal(event)
+                elif isinstance(event, BadInput):
+                    self._mid_command = False
+                    self._write(event.response())
+                    self._count_bad(event.status)
+                elif isinstance(event, RawCommand):
+                    self._mid_command = False
+                    await self._command(event)
+                    await self.stream.drain()
+        return False
+
+    def _take_parked(self) -> None:
+        """Feed the core what ended the park (or the wait that needed none): input, or
+        BYE for the autologout, a line too slow or server shutdown; an interrupt that was
+        a store event in IDLE, or stale, leaves the next turn to find out."""
+        try:
+            data = self.stream.read_parked()
+        except TooSlow:
+            raise SessionEnd(Bye("Too slow, closing connection")) from None
+        except TimeoutError:
+            raise self._end_for_wait() from None
+        except ReadInterrupted:
+            if self._shutting_down.is_set():
+                raise self._end_for_wait() from None
+            return
+        if data is None:
+            return
+        if not data:
+            raise ClientGone(self.stream.compression_error or "")
+        self._wait_until = None
+        self.core.receive_data(data)
+
+    async def _notify_turn(self) -> bool:
+        """Between commands under NOTIFY (RFC 5465 3: the client listens all the time):
+        the notifications of waiting store events go out now; True when the session
+        parked to wait for input or the next event. Notifications do not move the
+        autologout."""
+        events = self.ctx.events
+        assert events is not None
+        loop = asyncio.get_running_loop()
+        if self._wait_until is None:
+            self._wait_until = loop.time() + self._idle_seconds()
+        if events.pending:
+            for update in await session_updates(self.ctx, allow_expunge=False,
+                                                between_commands=True):
+                self._write(update)
+            await self.stream.drain()
+            return False
+        left = self._wait_until - loop.time()
+        if left <= 0:
+            raise self._end_for_wait()
+        events.on_event = self.stream  # a store event resumes the session (interrupt)
+        if self.stream.park(self, left, self.config.command_line_seconds):
+            return True
+        self._take_parked()
+        return False
+
+    async def _idle_turn(self, tag: str) -> bool:
+        """One turn of IDLE (RFC 2177, RFC 9051 6.3.13): DONE ends the command; a store
+        event's updates go out at once (EXPUNGE included: IDLE is a command in progress);
+        True when the session parked to wait for the next of these."""
+        loop = asyncio.get_running_loop()
+        event = self.core.next_event()
+        if isinstance(event, IdleDone):
+            self._idle_tag = None
+            if self.ctx.events is not None:
+                self.ctx.events.on_event = None
+            cmd = c.IdleCommand()
+            status = Status.OK if event.ok else Status.BAD
+            await self._send_updates(cmd)
+            self._write(Tagged(tag, status, "IDLE terminated" if event.ok else "Expected DONE"))
+            started = self._idle_until - self.config.idle_command_seconds
+            self.services.metrics.imap_command(cmd.NAME, loop.time() - started)
+            log.debug("%s %s", cmd.NAME, status.value)
+            self._move(cmd, status)
+            self._count_bad(status)
+            await self.stream.drain()
+            return False
+        if self._shutting_down.is_set():
+            raise self._end_for_wait()
+        events = self.ctx.events
+        pending = events.take() if events is not None else None
+        if pending is not None:
+            self.ctx.apply_event(pending)
+            for update in await session_updates(self.ctx, allow_expunge=True):
+                self._write(update)
+            await self.stream.drain()
+            return False
+        left = self._idle_until - loop.time()
+        if left <= 0:
+            raise self._end_for_wait()
+        if events is not None:
+            events.on_event = self.stream  # a store event resumes the session (interrupt)
+        if self.stream.park(self, left, self.config.command_line_seconds):
+            return True
+        self._take_parked()
+        return False
 
     def _idle_seconds(self) -> float:
         if self.state is ImapState.NOT_AUTHENTICATED:
@@ -347,6 +497,8 @@ class ImapSession:
             # A login waiting for its hash is dropped if the client hangs up (issue 12).
             tagged = await (self.stream.unless_closed(run) if isinstance(cmd, _LOGIN_COMMANDS)
                             else run)
+            if tagged is None:  # IDLE goes on in the session (_idle_turn)
+                return
             self.services.metrics.imap_command(cmd.NAME, time.perf_counter() - started)
             log.debug("%s %s", cmd.NAME, tagged.status.value)
             self._move(cmd, tagged.status)
@@ -368,8 +520,10 @@ class ImapSession:
             log.error("state %s does not match the handler's data after %s", self.state.name,
                       cmd.NAME)
 
-    async def _run(self, tag: str, cmd: c.ImapCommand, handler: CommandHandler) -> Tagged:
-        """Drive one handler; the updates go out just before its tagged response."""
+    async def _run(self, tag: str, cmd: c.ImapCommand,
+                   handler: CommandHandler) -> Tagged | None:
+        """Drive one handler; the updates go out just before its tagged response. None:
+        the handler began IDLE (``idle``), whose tagged response comes at DONE."""
         tagged: Tagged | None = None
         try:
             async for response in handler(self.ctx, tag, cmd):
@@ -391,6 +545,8 @@ class ImapSession:
                 tagged = server_bug(tag)
             await self._send_updates(cmd)
             self._write(tagged)
+        if tagged is None and self._idle_tag is not None:
+            return None
         if tagged is None:
             log.error("%s handler gave no tagged response", cmd.NAME)
             tagged = server_bug(tag)
@@ -418,28 +574,10 @@ class ImapSession:
 
     # -- waiting -------------------------------------------------------------------------
 
-    def _paced_read(self) -> asyncio.Future[bytes]:
-        """A read with the pace of what is read (issue 12, defect 4): a literal's octets by
-        rate, a command line (or IDLE's DONE, or a SASL line) within its deadline."""
-        if self.core.reading_literal:
-            return asyncio.ensure_future(self.stream.read(None, min_rate=self._min_rate))
-        return asyncio.ensure_future(
-            self.stream.read(None, line_seconds=self.config.command_line_seconds))
-
-    def _input(self, read: asyncio.Future[bytes]) -> bytes:
-        """The result of a finished read; BYE when the client was too slow."""
-        try:
-            data = read.result()
-        except TooSlow:
-            raise SessionEnd(Bye("Too slow, closing connection")) from None
-        if not data:
-            raise ClientGone(self.stream.compression_error or "")
-        return data
-
     async def _read(self, seconds: float) -> bytes:
-        """Input within the autologout time; between commands, server shutdown interrupts
-        it (make_handler). One read awaited in place: no task, future or timer of its own
-        while the connection idles (issue 15: memory per idle connection)."""
+        """Input within the autologout time while a command is under way (a literal, a
+        SASL line: the session does not park then); server shutdown interrupts it between
+        commands (ListenerGroup)."""
         while True:
             try:
                 if self.core.reading_literal:
@@ -473,95 +611,6 @@ class ImapSession:
         return (self.ctx.notify is not None and self.ctx.events is not None
                 and not self._mid_command and not self.core.buffered)
 
-    async def _read_notifying(self, seconds: float) -> bytes:
-        """Input, as ``_read``, sending the notifications store events make meanwhile;
-        they do not reset the autologout timer."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while True:
-            events = self.ctx.events
-            if self.ctx.notify is None or events is None:
-                return await self._read(max(deadline - loop.time(), 0.0))
-            read = self._paced_read()
-            ready = asyncio.ensure_future(events.wait())
-            waiters: set[asyncio.Future[Any]] = {read, ready, self._shutdown_waiter}
-            done, _ = await asyncio.wait(waiters,
-                                         timeout=max(deadline - loop.time(), 0.0),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            ready.cancel()
-            if read in done:
-                return self._input(read)
-            read.cancel()
-            if ready not in done:
-                raise self._end_for_wait()
-            for update in await session_updates(self.ctx, allow_expunge=False,
-                                                between_commands=True):
-                self._write(update)
-            await self.stream.drain()
-
-    async def _wait_input_or_event(self, seconds: float) -> bool:
-        """Wait in IDLE; True if a store event was applied, False if input was fed.
-
-        One read awaited in place: a store event or shutdown interrupts it (no task per
-        read, none in the subscription: IDLE is where most idle connections wait)."""
-        if self._shutting_down.is_set():
-            raise self._end_for_wait()
-        events = self.ctx.events
-        if events is None:
-            return await self._race_input_and_event(seconds)
-        event = events.take()
-        if event is None:
-            events.on_event = self.stream.interrupt
-            try:
-                self.core.receive_data(await self._read_in_idle(seconds))
-                return False
-            except ReadInterrupted:
-                event = events.take()
-                if event is None:
-                    if self._shutting_down.is_set():
-                        raise self._end_for_wait() from None
-                    return False  # a stale interrupt: wait again
-            finally:
-                events.on_event = None
-        self.ctx.apply_event(event)
-        return True
-
-    async def _read_in_idle(self, seconds: float) -> bytes:
-        """IDLE's input (DONE), interruptible; BYE when too slow or past the deadline."""
-        try:
-            data = await self.stream.read(max(seconds, 0.0),
-                                          line_seconds=self.config.command_line_seconds,
-                                          interruptible=True)
-        except TooSlow:
-            raise SessionEnd(Bye("Too slow, closing connection")) from None
-        except TimeoutError:
-            raise self._end_for_wait() from None
-        if not data:
-            raise ClientGone(self.stream.compression_error or "")
-        return data
-
-    async def _race_input_and_event(self, seconds: float) -> bool:
-        """IDLE without a subscription (not expected: a logged-in session has one)."""
-        read = self._paced_read()
-        waiters: set[asyncio.Future[Any]] = {read, self._shutdown_waiter}
-        events = self.ctx.events
-        got = asyncio.ensure_future(events.get()) if events is not None else None
-        if got is not None:
-            waiters.add(got)
-        done, _ = await asyncio.wait(waiters, timeout=max(seconds, 0.0),
-                                     return_when=asyncio.FIRST_COMPLETED)
-        for task in (read, got):
-            if task is not None and task not in done:
-                task.cancel()
-        applied = got is not None and got in done
-        if applied and got is not None:
-            self.ctx.apply_event(got.result())
-        if read in done:
-            self.core.receive_data(self._input(read))
-        elif not applied:
-            raise self._end_for_wait()
-        return applied
-
 
 def imap_config(services: Services) -> ImapConfig:
     """The IMAP engine's settings, from the server configuration."""
@@ -586,27 +635,12 @@ def imap_config(services: Services) -> ImapConfig:
 def make_handler(services: Services) -> Handler:
     """The listener handler for the imap and imaps listeners."""
     config = imap_config(services)
-    # One task per server waits for shutdown and interrupts the reads of every session
-    # (between commands they end with BYE); sessions in IDLE or NOTIFY race it.
-    shutdown_waiters: dict[asyncio.Event, asyncio.Future[Any]] = {}
-    live: set[ConnectionStream] = set()
-
-    async def interrupt_at_shutdown(shutting_down: asyncio.Event) -> None:
-        await shutting_down.wait()
-        for stream in list(live):
-            stream.interrupt()
+    # idle sessions are parked or in an interruptible read: ListenerGroup interrupts them
+    # all when shutdown begins
+    min_rate = MinRate(config.min_bytes_per_second, config.rate_window_seconds)  # shared
 
     async def handle(conn: Connection, ctx: SessionContext) -> None:
-        stream = ConnectionStream(conn, ctx.tls)
-        waiter = shutdown_waiters.get(ctx.shutting_down)
-        if waiter is None:
-            waiter = shutdown_waiters[ctx.shutting_down] = asyncio.ensure_future(
-                interrupt_at_shutdown(ctx.shutting_down))
-        live.add(stream)
-        try:
-            await ImapSession(services, stream, config, shutting_down=ctx.shutting_down,
-                              shutdown_waiter=waiter).run()
-        finally:
-            live.discard(stream)
+        await ImapSession(services, ConnectionStream(conn, ctx.tls), config,
+                          shutting_down=ctx.shutting_down, min_rate=min_rate).run()
 
     return handle

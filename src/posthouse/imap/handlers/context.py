@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from posthouse import sasl
 from posthouse.imap import utf7
 from posthouse.imap.capabilities import capabilities
 from posthouse.imap.config import ImapConfig
-from posthouse.imap.events import IdleDone
 from posthouse.imap.notify import NotifySpec
 from posthouse.imap.replies import ImapError, ResponseCode
 from posthouse.imap.responses import Code, Response, Status, Tagged
@@ -106,8 +105,9 @@ class SessionPort(Protocol):
     def start_compression(self) -> None:
         """DEFLATE both ways from the next byte, after the tagged OK went out."""
 
-    async def idle_wait(self) -> IdleDone | None:
-        """Wait in IDLE: the line that ended it, or None when store events arrived."""
+    def idle(self, tag: str) -> None:
+        """IDLE's ``+ idling`` went out: the session waits for DONE, sends the updates
+        meanwhile and the tagged response at the end (the handler returns without one)."""
 
 
 @dataclass(slots=True)
@@ -119,11 +119,23 @@ class Selected:
     view: MailboxView
     read_only: bool
     view_id: int | None = None
-    unreleased: set[int] = field(default_factory=set)
+    unreleased: set[int] | None = None  # made with the first expunge
+
+
+_NONE_ENABLED: frozenset[str] = frozenset()  # one for all (an empty frozenset is 216 bytes)
 
 
 class HandlerContext:
-    """Per-session state plus the shared services; one per connection."""
+    """Per-session state plus the shared services; one per connection.
+
+    Slotted, and the sets and lists only NOTIFY, ENABLE or a deselect fill are made when
+    first filled (issue 15: an empty set is 216 bytes on every idle connection)."""
+
+    __slots__ = (
+        "_closing", "_config", "_notices", "_own_added", "_subscribed", "condstore",
+        "enabled", "events", "log", "notify", "origin", "port", "qresync", "rev2",
+        "selected", "services", "uidonly", "user", "utf8",
+    )
 
     def __init__(self, services: Services, port: SessionPort, config: ImapConfig) -> None:
         self.services = services
@@ -137,14 +149,48 @@ class HandlerContext:
         self.condstore = False
         self.qresync = False
         self.uidonly = False
-        self.enabled: set[str] = set()  # ENABLEd extensions, upper-cased (RFC 5161)
+        self.enabled = _NONE_ENABLED  # ENABLEd extensions, upper-cased (RFC 5161)
         self.origin = object()
         self.notify: NotifySpec | None = None
-        self.notices: list[StoreEvent] = []  # events kept for NOTIFY (handlers/notify.py)
-        self.subscribed: set[str] = set()  # the subscriptions, kept while NOTIFY needs them
-        self.own_added: set[int] = set()  # uids this session added to the selected mailbox
+        self._notices: list[StoreEvent] | None = None
+        self._subscribed: set[str] | None = None
+        self._own_added: set[int] | None = None
         self.log = log
-        self._closing: list[int] = []  # store views of deselected mailboxes, to close
+        self._closing: list[int] | None = None  # store views of deselected mailboxes, to close
+
+    @property
+    def notices(self) -> list[StoreEvent]:
+        """Events kept for NOTIFY (handlers/notify.py)."""
+        if self._notices is None:
+            self._notices = []
+        return self._notices
+
+    def take_notices(self) -> list[StoreEvent]:
+        """The kept events, forgotten here."""
+        kept, self._notices = self._notices, None
+        return kept or []
+
+    @property
+    def subscribed(self) -> set[str]:
+        """The subscriptions, kept while NOTIFY needs them."""
+        if self._subscribed is None:
+            self._subscribed = set()
+        return self._subscribed
+
+    @subscribed.setter
+    def subscribed(self, value: set[str]) -> None:
+        self._subscribed = value
+
+    @property
+    def own_added(self) -> set[int]:
+        """Uids this session added to the selected mailbox (NOTIFY)."""
+        if self._own_added is None:
+            self._own_added = set()
+        return self._own_added
+
+    @own_added.setter
+    def own_added(self, value: set[int]) -> None:
+        self._own_added = value or None
 
     # -- shared services ---------------------------------------------------------------
 
@@ -213,13 +259,13 @@ class HandlerContext:
         self.events = None
         self.user = None
         self.rev2 = self.utf8 = self.condstore = self.qresync = self.uidonly = False
-        self.enabled = set()
+        self.enabled = _NONE_ENABLED
 
     def set_notify(self, spec: NotifySpec | None, *, backlog: int | None = None) -> None:
         """Put a NOTIFY SET request in force (None: NOTIFY NONE, or after an overflow);
         ``backlog`` bounds the events that may wait meanwhile (RFC 5465 5.8)."""
         self.notify = spec
-        self.notices = []
+        self._notices = None
         if self.events is not None:
             self.events.limit = backlog if spec is not None else None
             self.events.overflowed = False
@@ -246,11 +292,13 @@ class HandlerContext:
         by the next ``close_views``."""
         old = self.selected
         if old is not None and old is not selected and old.view_id is not None:
-            self._closing.append(old.view_id)
-        if selected is not None and selected.view_id in self._closing:
+            self._close_later(old.view_id)
+        if self._closing and selected is not None and selected.view_id in self._closing:
             self._closing.remove(selected.view_id)
+            if not self._closing:
+                self._closing = None
         self.selected = selected
-        self.own_added = set()
+        self._own_added = None
         if self.events is not None:  # never dropped by a NOTIFY backlog bound
             self.events.keep_mailbox = selected.mailbox.id if selected is not None else None
 
@@ -264,14 +312,21 @@ class HandlerContext:
         except StoreError as exc:
             self.log.warning("open_view failed: %r", exc)
             return None
-        self._closing.append(view_id)
+        self._close_later(view_id)
         return view_id
+
+    def _close_later(self, view_id: int) -> None:
+        if self._closing is None:
+            self._closing = []
+        self._closing.append(view_id)
 
     async def close_views(self) -> None:
         """Close the store views of mailboxes no longer selected (and the selected one's
         too when the session ends: ``select(None)`` first)."""
         while self._closing:
             view_id = self._closing.pop()
+            if not self._closing:
+                self._closing = None
             try:
                 await self.store.close_view(view_id)
             except StoreError as exc:  # closing store: nothing is held after a restart
@@ -285,6 +340,8 @@ class HandlerContext:
         if selected is None:
             return
         if isinstance(event, MessagesExpunged) and event.mailbox_id == selected.mailbox.id:
+            if selected.unreleased is None:
+                selected.unreleased = set()
             selected.unreleased.update(event.uids)
         if (isinstance(event, MessagesAdded) and event.mailbox_id == selected.mailbox.id
                 and event.origin is self.origin and self.notify is not None):
@@ -294,6 +351,8 @@ class HandlerContext:
     async def _release_told(self, selected: Selected) -> None:
         """Give back the expunged messages the client now knows of (or never knew)."""
         view = selected.view
+        if not selected.unreleased:
+            return
         told = [uid for uid in selected.unreleased if not view.is_expunged(uid)]
         if not told or selected.view_id is None:
             return

@@ -77,7 +77,7 @@ async def handle_enable(
         elif name == "UIDONLY" and not ctx.uidonly:
             ctx.uidonly = True
             enabled.append("UIDONLY")
-        ctx.enabled.add(name)
+        ctx.enabled |= {name}
     ctx.utf8 = ctx.rev2 or "UTF8=ACCEPT" in ctx.enabled
     yield Untagged((Atom("ENABLED"), *(Atom(n) for n in enabled)))
     yield ok(tag, "ENABLE completed")

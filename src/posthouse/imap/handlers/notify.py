@@ -170,7 +170,7 @@ def _own(ctx: HandlerContext, event: StoreEvent) -> bool:
 async def _notices(ctx: HandlerContext) -> list[Response]:
     """STATUS, LIST and METADATA responses for the kept events (NOTIFY only)."""
     spec = ctx.notify
-    kept, ctx.notices = ctx.notices, []
+    kept = ctx.take_notices()
     if spec is None:
         return []
     selected_id = ctx.selected.mailbox.id if ctx.selected is not None else None
