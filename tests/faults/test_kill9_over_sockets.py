@@ -28,7 +28,6 @@ import poplib
 import re
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends.sqlite_checks import integrity_problems
+from tests.support.peers import free_ports
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -51,18 +51,6 @@ CYCLES = 3
 ACKS_PER_CYCLE = 8  # each kind of client gets this many answers before the kill
 BOUND = 120.0  # only a bound on waiting for the server: no test asserts a duration
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([^>]+)>", re.IGNORECASE | re.MULTILINE)
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on now (held together, so they are distinct)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def message(mid: str, to: str) -> bytes:

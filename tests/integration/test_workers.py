@@ -30,6 +30,7 @@ from typing import TypeVar
 import pytest
 
 from tests.support.peer_smtp import PeerSmtp
+from tests.support.peers import free_ports
 from tests.support.pgdb import PgTestDatabase
 
 pytestmark = pytest.mark.slow
@@ -39,17 +40,6 @@ USER, PASSWORD = "ann@example.test", "workers-pass-1"
 BOUND = 60.0  # only a bound on waiting: no test asserts a duration
 TRIES = 60  # connections opened at most to land one in a given worker
 C = TypeVar("C")
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 class Workers:

@@ -68,6 +68,18 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now (held together, so they are distinct)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind((LOOPBACK, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def is_listening(port: int, host: str = LOOPBACK) -> bool:
     """True if something accepts TCP connections on host:port."""
     try:
