@@ -166,9 +166,8 @@ class WorkerParent:
                 break  # the pipe closed without the byte: the worker is ending
             done, _status = os.waitpid(pid, os.WNOHANG)
             if done:
-                self.pids.pop(pid, None)
-                log.error("worker %d (pid %d) ended before it was ready", self._index(pid),
-                          pid)
+                index = self.pids.pop(pid, -1)
+                log.error("worker %d (pid %d) ended before it was ready", index, pid)
                 return False
         return False
 
@@ -236,9 +235,6 @@ class WorkerParent:
         for pid in list(self.pids):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
-
-    def _index(self, pid: int) -> int:
-        return self.pids.get(pid, -1)
 
 
 def _describe(status: int) -> str:
